@@ -1,0 +1,165 @@
+"""Frames of the nirpad wire protocol: header, CRC, COBS and the streaming decoder.
+
+Owns: turning a message into delimited bytes, and a stream of arbitrary bytes back
+into messages. The decoder never raises on bad input: it drops the bad frame,
+resynchronises on the next 0x00 delimiter and counts what went wrong, each kind of
+error separately. Does not own retries, timeouts or what a message means.
+
+Frame body before COBS (little-endian):
+    version u8 | type u8 | seq u16 | payload (0..MAX_PAYLOAD bytes) | crc u16
+The CRC is CRC-16/CCITT-FALSE over version, type, seq and payload.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Final
+
+from drivers.protocol.cobs import CobsDecodeError, cobs_decode, cobs_encode
+from drivers.protocol.crc import crc16_ccitt_false
+from drivers.protocol.messages import (
+    PROTOCOL_VERSION,
+    Message,
+    MessageDecodeError,
+    decode_payload,
+    encode_payload,
+)
+
+DELIMITER: Final = b"\x00"
+HEADER_LEN: Final = 4
+CRC_LEN: Final = 2
+MAX_PAYLOAD: Final = 240
+MAX_FRAME_BODY: Final = HEADER_LEN + MAX_PAYLOAD + CRC_LEN
+# A COBS block of n bytes encodes to at most n + ceil(n / 254) + 1 bytes.
+MAX_ENCODED: Final = MAX_FRAME_BODY + 3
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    seq: int
+    message: Message
+
+
+def encode_frame(message: Message, seq: int, version: int = PROTOCOL_VERSION) -> bytes:
+    """Return the on-wire bytes of ``message``, delimiter included."""
+    msg_type, payload = encode_payload(message)
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    body = struct.pack("<BBH", version, int(msg_type), seq & 0xFFFF) + payload
+    body += struct.pack("<H", crc16_ccitt_false(body))
+    return cobs_encode(body) + DELIMITER
+
+
+@dataclass(slots=True)
+class DecoderStats:
+    """Counters of a FrameDecoder. Every dropped frame lands in exactly one error counter."""
+
+    frames_ok: int = 0
+    framing_errors: int = 0
+    crc_errors: int = 0
+    decode_errors: int = 0
+    version_errors: int = 0
+    sequence_gaps: int = 0
+    duplicates: int = 0
+    bytes_in: int = 0
+
+    @property
+    def frames_dropped(self) -> int:
+        return self.framing_errors + self.crc_errors + self.decode_errors + self.version_errors
+
+
+@dataclass(slots=True)
+class FrameDecoder:
+    """Streaming decoder: feed it any bytes, get back the frames that were whole and valid."""
+
+    expected_version: int = PROTOCOL_VERSION
+    stats: DecoderStats = field(default_factory=DecoderStats)
+    _buffer: bytearray = field(default_factory=bytearray)
+    _overflow: bool = False
+    _last_seq: int | None = None
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self.stats.bytes_in += len(data)
+        frames: list[Frame] = []
+        for chunk in _split_keep(data):
+            if chunk == DELIMITER:
+                frame = self._end_of_frame()
+                if frame is not None:
+                    frames.append(frame)
+            elif not self._overflow:
+                self._buffer += chunk
+                if len(self._buffer) > MAX_ENCODED:
+                    self._buffer.clear()
+                    self._overflow = True
+        return frames
+
+    def _end_of_frame(self) -> Frame | None:
+        raw = bytes(self._buffer)
+        overflow = self._overflow
+        self._buffer.clear()
+        self._overflow = False
+        if overflow:
+            self.stats.framing_errors += 1
+            return None
+        if not raw:
+            return None  # back-to-back delimiters are idle fill, not an error
+        frame = self._parse(raw)
+        if frame is not None:
+            self.stats.frames_ok += 1
+            self._track_seq(frame.seq)
+        return frame
+
+    def _parse(self, raw: bytes) -> Frame | None:
+        try:
+            body = cobs_decode(raw)
+        except CobsDecodeError:
+            self.stats.framing_errors += 1
+            return None
+        if len(body) < HEADER_LEN + CRC_LEN:
+            self.stats.framing_errors += 1
+            return None
+        (crc,) = struct.unpack_from("<H", body, len(body) - CRC_LEN)
+        if crc16_ccitt_false(body[:-CRC_LEN]) != crc:
+            self.stats.crc_errors += 1
+            return None
+        version, msg_type, seq = struct.unpack_from("<BBH", body)
+        if version != self.expected_version:
+            self.stats.version_errors += 1
+            return None
+        try:
+            message = decode_payload(msg_type, body[HEADER_LEN:-CRC_LEN])
+        except (MessageDecodeError, ValueError):
+            self.stats.decode_errors += 1
+            return None
+        return Frame(seq, message)
+
+    def _track_seq(self, seq: int) -> None:
+        last = self._last_seq
+        self._last_seq = seq
+        if last is None:
+            return
+        if seq == last:
+            self.stats.duplicates += 1
+        elif seq != (last + 1) & 0xFFFF:
+            self.stats.sequence_gaps += 1
+
+    def reset_sequence(self) -> None:
+        """Forget the last sequence number (after a board reset)."""
+        self._last_seq = None
+
+
+def _split_keep(data: bytes) -> list[bytes]:
+    """Split ``data`` into runs of non-zero bytes and single delimiters, in order."""
+    parts: list[bytes] = []
+    start = 0
+    while True:
+        index = data.find(DELIMITER, start)
+        if index < 0:
+            if start < len(data):
+                parts.append(data[start:])
+            return parts
+        if index > start:
+            parts.append(data[start:index])
+        parts.append(DELIMITER)
+        start = index + 1
