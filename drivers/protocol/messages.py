@@ -460,8 +460,8 @@ def _decode_telemetry(reader: _Reader) -> Telemetry:
     )
     return Telemetry(
         up,
-        TelemetryFlag(flags & 0x0F),
-        BoardFault(faults & 0xFF),
+        TelemetryFlag(flags & 0x0F),  # reserved flag bits are ignored
+        BoardFault(faults),  # reserved fault bits are kept: an unknown fault is still a fault
         skin_a / 100.0,
         skin_b / 100.0,
         board / 100.0,

@@ -1,0 +1,387 @@
+"""The host's board client: one serial link to the LED driver board.
+
+Owns: opening a port by URL (pyserial's ``serial_for_url``, nothing else), the HELLO/INFO
+handshake with its version and calibration-CRC checks, host sequence numbers, matching
+ACK/NAK to pending commands, resending a command with the SAME seq after ``ack_timeout_s``
+(bounded by ``retries``), superseding an older output command with a newer one, and
+turning every port failure into ``BoardDisconnectedError``. It also keeps ``last_rx_s`` and
+link counters for the safety layer.
+
+Does NOT own: what telemetry means, lease renewal, or any decision about the light; those
+belong to ``safety``. A backend only moves bytes (``PortLike``); framing lives once, here
+and in ``drivers.protocol``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from drivers.errors import (
+    CalibrationCrcError,
+    CommandRejectedError,
+    DriverTimeoutError,
+    ProtocolVersionError,
+)
+from drivers.protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    ChannelSetpoint,
+    ClearFaults,
+    DecoderStats,
+    Event,
+    FrameDecoder,
+    Hello,
+    Info,
+    Message,
+    Nak,
+    NakCode,
+    OutputOff,
+    SetOutput,
+    Telemetry,
+    calibration_crc,
+    encode_frame,
+)
+from drivers.transport import (
+    DISCONNECT_ERRORS,
+    PortLike,
+    open_port,
+    port_errors,
+    port_fileno,
+    read_available,
+    wait_readable,
+)
+
+__all__ = [
+    "BoardClient",
+    "BoardInput",
+    "CommandAcked",
+    "CommandRejected",
+    "CommandTimedOut",
+    "HostCommand",
+    "LinkCounters",
+    "PortLike",
+    "open_board",
+]
+
+_log = logging.getLogger(__name__)
+
+HostCommand = SetOutput | OutputOff | ClearFaults
+
+
+@dataclass(frozen=True, slots=True)
+class CommandAcked:
+    seq: int
+    message: HostCommand
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRejected:
+    seq: int
+    message: HostCommand
+    code: NakCode
+
+
+@dataclass(frozen=True, slots=True)
+class CommandTimedOut:
+    seq: int
+    message: HostCommand
+
+
+BoardInput = Telemetry | Event | CommandAcked | CommandRejected | CommandTimedOut
+
+
+@dataclass(slots=True)
+class LinkCounters:
+    """Link health for the safety layer. Decoder errors are in ``BoardClient.stats``."""
+
+    commands_sent: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    naks: int = 0
+    superseded: int = 0
+    unmatched_replies: int = 0  # ACK/NAK for no pending command (late, duplicate, superseded)
+
+
+@dataclass(slots=True)
+class _Pending:
+    seq: int
+    message: HostCommand
+    frame: bytes
+    sent_s: float
+    resends: int = 0
+
+
+def open_board(
+    url: str,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    baudrate: int = 115200,
+    ack_timeout_s: float = 0.06,
+    retries: int = 3,
+    write_timeout_s: float = 0.25,
+) -> BoardClient:
+    """Open ``url`` (device path, pty path, ``loop://``, ``socket://``); no handshake yet."""
+    port = open_port(url, baudrate=baudrate, write_timeout_s=write_timeout_s)
+    return BoardClient(
+        port, port_name=url, clock=clock, ack_timeout_s=ack_timeout_s, retries=retries
+    )
+
+
+class BoardClient:
+    """Framing, sequence numbers and retries over one ``PortLike``. Not thread-safe."""
+
+    def __init__(
+        self,
+        port: PortLike,
+        *,
+        port_name: str,
+        clock: Callable[[], float] = time.monotonic,
+        ack_timeout_s: float = 0.06,
+        retries: int = 3,
+    ) -> None:
+        self.port_name = port_name
+        self.info: Info | None = None
+        self.last_rx_s: float | None = None
+        self.counters = LinkCounters()
+        self._port = port
+        self._clock = clock
+        self._ack_timeout_s = ack_timeout_s
+        self._retries = retries
+        self._decoder = FrameDecoder()
+        self._next_seq = 0
+        self._pending: dict[int, _Pending] = {}
+        self._backlog: list[BoardInput] = []
+
+    @property
+    def stats(self) -> DecoderStats:
+        return self._decoder.stats
+
+    @property
+    def pending_seqs(self) -> tuple[int, ...]:
+        return tuple(self._pending)
+
+    # ------------------------------------------------------------ port access
+
+    def fileno(self) -> int | None:
+        """The fd the event loop can select on; None when the backend has none."""
+        return port_fileno(self._port)
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """Block up to ``timeout_s`` until ``poll`` has something to read; True if it has."""
+        if self._backlog:
+            return True  # inputs kept by handshake()/request() wait in memory, not on the fd
+        return self._wait_port(timeout_s)
+
+    def _wait_port(self, timeout_s: float) -> bool:
+        with port_errors(self.port_name, "wait"):
+            return wait_readable(self._port, timeout_s)
+
+    def _write(self, data: bytes) -> None:
+        with port_errors(self.port_name, "write"):
+            self._port.write(data)
+
+    def _read_available(self) -> bytes:
+        with port_errors(self.port_name, "read"):
+            return read_available(self._port)
+
+    def close(self) -> None:
+        try:
+            self._port.close()
+        except DISCONNECT_ERRORS as exc:
+            _log.warning("closing %s: %s", self.port_name, exc)
+
+    # ------------------------------------------------------------ commands
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq = (seq + 1) & 0xFFFF
+        return seq
+
+    def _send(self, message: HostCommand) -> int:
+        if not isinstance(message, ClearFaults):
+            self._supersede_output_commands()
+        seq = self._take_seq()
+        frame = encode_frame(message, seq)
+        self._pending[seq] = _Pending(seq, message, frame, self._clock())
+        self.counters.commands_sent += 1
+        self._write(frame)
+        return seq
+
+    def _supersede_output_commands(self) -> None:
+        """Setpoints are absolute: a newer output command makes an older pending one moot."""
+        for seq, pending in list(self._pending.items()):
+            if not isinstance(pending.message, ClearFaults):
+                del self._pending[seq]
+                self.counters.superseded += 1
+
+    def set_output(self, channels: tuple[ChannelSetpoint, ...], lease_ms: int) -> int:
+        """Send SET_OUTPUT (absolute; channels not listed are off); return its seq."""
+        return self._send(SetOutput(lease_ms, tuple(channels)))
+
+    def output_off(self) -> int:
+        return self._send(OutputOff())
+
+    def clear_faults(self) -> int:
+        return self._send(ClearFaults())
+
+    # ------------------------------------------------------------ receiving
+
+    def poll(self) -> list[BoardInput]:
+        """Non-blocking: read what is there, decode, match replies, resend or time out."""
+        inputs, self._backlog = self._backlog, []
+        inputs += self._receive()
+        inputs += self._check_retries()
+        return inputs
+
+    def _receive(self) -> list[BoardInput]:
+        data = self._read_available()
+        inputs: list[BoardInput] = []
+        if not data:
+            return inputs
+        for frame in self._decoder.feed(data):
+            self.last_rx_s = self._clock()
+            converted = self._on_message(frame.message)
+            if converted is not None:
+                inputs.append(converted)
+        return inputs
+
+    def _on_message(self, message: Message) -> BoardInput | None:
+        if isinstance(message, Telemetry | Event):
+            return message
+        if isinstance(message, Ack | Nak):
+            return self._match_reply(message)
+        _log.debug("%s: ignoring unsolicited %s", self.port_name, type(message).__name__)
+        return None
+
+    def _match_reply(self, reply: Ack | Nak) -> BoardInput | None:
+        pending = self._pending.pop(reply.echo_seq, None)
+        if pending is None:
+            self.counters.unmatched_replies += 1
+            return None
+        if isinstance(reply, Ack):
+            return CommandAcked(pending.seq, pending.message)
+        self.counters.naks += 1
+        return CommandRejected(pending.seq, pending.message, reply.code)
+
+    def _check_retries(self) -> list[BoardInput]:
+        now_s = self._clock()
+        timed_out: list[BoardInput] = []
+        for seq, pending in list(self._pending.items()):
+            if now_s - pending.sent_s < self._ack_timeout_s:
+                continue
+            if pending.resends >= self._retries:
+                del self._pending[seq]
+                self.counters.timeouts += 1
+                timed_out.append(CommandTimedOut(seq, pending.message))
+                continue
+            pending.resends += 1
+            pending.sent_s = now_s
+            self.counters.retries += 1
+            _log.debug("%s: resend seq %d (%d)", self.port_name, seq, pending.resends)
+            self._write(pending.frame)
+        return timed_out
+
+    # ------------------------------------------------------------ blocking helpers
+
+    def request(self, msg: HostCommand, timeout_s: float) -> Ack:
+        """Send ``msg`` and wait for its ACK; other inputs are kept for the next ``poll``."""
+        seq = self._send(msg)
+        deadline_s = self._clock() + timeout_s
+        while True:
+            reply: CommandAcked | CommandRejected | CommandTimedOut | None = None
+            for item in self.poll():  # every other input is kept, in order, for poll()
+                if reply is None and not isinstance(item, Telemetry | Event) and item.seq == seq:
+                    reply = item
+                else:
+                    self._backlog.append(item)
+            if reply is not None:
+                return self._ack_or_raise(reply)
+            remaining_s = deadline_s - self._clock()
+            if remaining_s <= 0:
+                self._pending.pop(seq, None)
+                raise DriverTimeoutError(
+                    f"no ACK for {msg!r} seq {seq}", port=self.port_name, code="request_timeout"
+                )
+            self._wait_port(min(remaining_s, self._ack_timeout_s))
+
+    def _ack_or_raise(self, reply: CommandAcked | CommandRejected | CommandTimedOut) -> Ack:
+        if isinstance(reply, CommandAcked):
+            return Ack(reply.seq)
+        if isinstance(reply, CommandRejected):
+            raise CommandRejectedError(
+                f"board rejected {reply.message!r}: {reply.code.name}",
+                port=self.port_name,
+                nak_code=reply.code,
+                seq=reply.seq,
+            )
+        raise DriverTimeoutError(
+            f"no ACK for {reply.message!r} seq {reply.seq} after {self._retries} resends",
+            port=self.port_name,
+            code="command_timeout",
+        )
+
+    def handshake(self, timeout_s: float = 1.0) -> Info:
+        """HELLO -> INFO (echoing HELLO's seq); check protocol version and calibration CRC."""
+        info = self._await_info(self._take_seq(), timeout_s)
+        if info.protocol_version != PROTOCOL_VERSION:
+            raise self._version_error(info.protocol_version)
+        actual = calibration_crc(info.calibration)
+        if actual != info.calibration_crc:
+            raise CalibrationCrcError(
+                f"calibration CRC {actual:#06x} != INFO's {info.calibration_crc:#06x}",
+                port=self.port_name,
+                expected_crc=info.calibration_crc,
+                actual_crc=actual,
+            )
+        self.info = info
+        return info
+
+    def _version_error(self, board_version: int | None) -> ProtocolVersionError:
+        return ProtocolVersionError(
+            f"board protocol version {board_version}, host speaks {PROTOCOL_VERSION}",
+            port=self.port_name,
+            board_version=board_version,
+            host_version=PROTOCOL_VERSION,
+        )
+
+    def _await_info(self, seq: int, timeout_s: float) -> Info:
+        hello = encode_frame(Hello(), seq)
+        version_errors_before = self.stats.version_errors
+        deadline_s = self._clock() + timeout_s
+        next_send_s = self._clock()
+        while True:
+            now_s = self._clock()
+            if now_s >= next_send_s:
+                self._write(hello)  # HELLO is idempotent: resend with the same seq
+                next_send_s = now_s + self._ack_timeout_s
+            info = self._scan_for_info(seq)
+            if info is not None:
+                return info
+            if now_s >= deadline_s:
+                if self.stats.version_errors > version_errors_before:
+                    raise self._version_error(None)
+                raise DriverTimeoutError(
+                    f"no INFO within {timeout_s} s", port=self.port_name, code="handshake_timeout"
+                )
+            self._wait_port(max(0.0, min(next_send_s, deadline_s) - now_s))
+
+    def _scan_for_info(self, seq: int) -> Info | None:
+        """Decode what is there; INFO for ``seq`` is returned, the rest kept for ``poll``."""
+        info: Info | None = None
+        for frame in self._decoder.feed(self._read_available()):
+            self.last_rx_s = self._clock()
+            msg = frame.message
+            if isinstance(msg, Info) and msg.echo_seq == seq:
+                info = msg
+            elif isinstance(msg, Nak) and msg.echo_seq == seq:
+                if msg.code is NakCode.BAD_VERSION:
+                    raise self._version_error(None)
+                _log.warning("%s: HELLO rejected with %s", self.port_name, msg.code.name)
+            else:
+                converted = self._on_message(msg)
+                if converted is not None:
+                    self._backlog.append(converted)
+        return info

@@ -1,0 +1,114 @@
+"""Byte transport under the board client: open a port by URL, read, write, wait.
+
+Owns: the ``PortLike`` protocol a backend must satisfy, opening through pyserial's
+``serial_for_url`` (device paths, pty paths, ``loop://``, ``socket://``; an unknown scheme is
+an error, never a silent fallback), and mapping every port failure (``SerialException``,
+``OSError``, ``termios.error``) to ``BoardDisconnectedError``. Does not own framing,
+sequence numbers or retries (``drivers.client``) or any meaning of the bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import select
+import termios
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import serial
+
+from drivers.errors import BoardDisconnectedError, UnsupportedPortError
+
+DISCONNECT_ERRORS = (serial.SerialException, OSError, termios.error)
+READ_CHUNK = 4096
+MAX_READS_PER_CALL = 16
+FALLBACK_POLL_S = 0.001
+
+
+class PortLike(Protocol):
+    """What a backend must provide: pyserial objects and hil's SimPort both fit.
+
+    Optional: ``wait_readable(timeout_s) -> bool`` (the in-process simulator advances its
+    virtual clock there); without it the client ``select()``s on ``fileno()``.
+    """
+
+    def read(self, size: int = 1) -> bytes: ...  # non-blocking (timeout=0)
+    def write(self, data: bytes) -> int | None: ...
+    @property
+    def in_waiting(self) -> int: ...
+    def close(self) -> None: ...
+    def fileno(self) -> int: ...  # may raise io.UnsupportedOperation
+
+
+def open_port(url: str, *, baudrate: int, write_timeout_s: float) -> PortLike:
+    """Open ``url`` non-blocking (``timeout=0``) through ``serial.serial_for_url``."""
+    try:
+        port: PortLike = serial.serial_for_url(
+            url, baudrate=baudrate, timeout=0, write_timeout=write_timeout_s
+        )
+    except ValueError as exc:  # pyserial: "invalid URL, protocol 'xxx' not known"
+        raise UnsupportedPortError(f"cannot open {url!r}: {exc}", port=url, code="bad_url") from exc
+    except DISCONNECT_ERRORS as exc:
+        raise BoardDisconnectedError(
+            f"cannot open {url!r}: {exc}", port=url, code="open_failed"
+        ) from exc
+    return port
+
+
+@contextmanager
+def port_errors(port_name: str, action: str) -> Iterator[None]:
+    """Turn any of the three ways Linux reports a dead port into BoardDisconnectedError."""
+    try:
+        yield
+    except DISCONNECT_ERRORS as exc:
+        raise BoardDisconnectedError(
+            f"{action} failed: {exc}", port=port_name, code="disconnected"
+        ) from exc
+
+
+def port_fileno(port: PortLike) -> int | None:
+    try:
+        return port.fileno()
+    except (io.UnsupportedOperation, AttributeError):
+        return None
+
+
+def wait_readable(port: PortLike, timeout_s: float) -> bool:
+    """Block up to ``timeout_s`` until ``port`` has bytes; True if it has."""
+    waiter = getattr(port, "wait_readable", None)
+    if waiter is not None:
+        return bool(waiter(timeout_s))
+    fd = port_fileno(port)
+    if fd is None:
+        return _poll_in_waiting(port, timeout_s)
+    readable, _, _ = select.select([fd], [], [], max(0.0, timeout_s))
+    return bool(readable)
+
+
+def _poll_in_waiting(port: PortLike, timeout_s: float) -> bool:
+    """For fd-less backends without ``wait_readable`` (``loop://``): poll in real time."""
+    deadline = time.monotonic() + max(0.0, timeout_s)
+    while port.in_waiting <= 0:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(FALLBACK_POLL_S)
+    return True
+
+
+def read_available(port: PortLike) -> bytes:
+    """Everything the port has right now (bounded, so a flood cannot starve the loop).
+
+    ``read`` is used rather than ``in_waiting``: a hung-up pty reports 0 waiting bytes
+    but is readable, and only ``read`` raises the error that reveals the disconnect.
+    """
+    chunks: list[bytes] = []
+    for _ in range(MAX_READS_PER_CALL):
+        chunk = port.read(READ_CHUNK)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if len(chunk) < READ_CHUNK:
+            break
+    return b"".join(chunks)
