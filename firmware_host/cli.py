@@ -1,0 +1,275 @@
+"""The ``nirpad`` command line: argument parsing and dispatch, nothing heavier.
+
+Owns: the sub-commands, their options, exit codes and the one-line error messages.
+Exit codes: 0 accepted, 1 error, 2 usage or validation, 3 refused (reason on stderr),
+4 no controller running for the state directory, 130 interrupted.
+
+Does not own what the commands do: ``runner`` (``nirpad run``), ``demo``, ``history``,
+``control_client`` (status and the button commands), ``profile_commands`` (the
+profiles engineer's ``nirpad profile ...``) and ``hil.sim`` (``nirpad sim``, exec'd by
+module name, never imported). Everything past argparse is imported lazily, so
+``nirpad --help`` and ``nirpad status`` start without pydantic, transitions,
+gpiozero, rich or pyserial. A user never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from firmware_host.control_client import (
+    EXIT_ERROR,
+    EXIT_NOT_RUNNING,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+)
+from firmware_host.paths import resolve_state_dir
+
+EXIT_INTERRUPTED: Final = 130
+BUTTON_COMMANDS: Final = {
+    "start": "start a session (same as a short press when ready)",
+    "pause": "pause the running session",
+    "resume": "resume a paused session",
+    "stop": "stop the session (same as a long press)",
+    "ack": "acknowledge a fault once its cause has cleared",
+}
+PROFILE_HELP: Final = "check, install and show prescriptions (nirpad profile --help)"
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nirpad`` console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "profile":  # only now pay for pydantic and the safety limits
+            parser = build_parser(with_profile_commands=True)
+            args, extra = parser.parse_known_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2)
+        return _exit_code(exc)
+    if args.command == "sim":
+        return _exec_sim(extra)
+    if extra:
+        return _usage(parser, f"unrecognized arguments: {' '.join(extra)}")
+    func: Handler | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return _run_handler(func, args)
+
+
+def _run_handler(func: Handler, args: argparse.Namespace) -> int:
+    try:
+        return int(func(args))
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:
+        return _exit_code(exc)
+    except Exception as exc:  # last resort: one readable line, never a traceback
+        if os.environ.get("NIRPAD_DEBUG"):
+            raise
+        _err(f"{exc}" if str(exc) else type(exc).__name__)
+        return EXIT_ERROR
+
+
+def _exit_code(exc: SystemExit) -> int:
+    code = exc.code
+    if code is None:
+        return EXIT_OK
+    return code if isinstance(code, int) else EXIT_USAGE
+
+
+def _usage(parser: argparse.ArgumentParser, message: str) -> int:
+    parser.print_usage(sys.stderr)
+    _err(message)
+    return EXIT_USAGE
+
+
+def _err(message: str) -> None:
+    print(f"nirpad: {message}", file=sys.stderr)
+
+
+def build_parser(with_profile_commands: bool = False) -> argparse.ArgumentParser:
+    """The parser; without ``with_profile_commands`` it imports nothing beyond argparse
+    (``profile`` is then a placeholder that ``main`` replaces when it is used)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="state directory (default: $NIRPAD_STATE_DIR, else ~/.local/share/nirpad)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="nirpad", description="Controller of the nirpad near-infrared leg pad."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub, common)
+    sub.add_parser(
+        "sim",
+        add_help=False,
+        help="run the simulated driver board on a pseudo-terminal (nirpad sim --help)",
+    )
+    demo = sub.add_parser("demo", help="a one-minute simulated session, for newcomers")
+    demo.set_defaults(func=_cmd_demo)
+    status = sub.add_parser("status", parents=[common], help="show the controller's state")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(func=_cmd_status)
+    for name, text in BUTTON_COMMANDS.items():
+        sub.add_parser(name, parents=[common], help=text).set_defaults(func=_cmd_button)
+    history = sub.add_parser("history", parents=[common], help="list the recorded sessions")
+    fmt = history.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="print CSV")
+    fmt.add_argument("--json", action="store_true", help="print JSON")
+    history.set_defaults(func=_cmd_history)
+    if with_profile_commands:
+        _register_profile_commands(sub)
+    else:
+        sub.add_parser("profile", add_help=False, help=PROFILE_HELP)
+    return parser
+
+
+def _add_run(sub: Any, common: argparse.ArgumentParser) -> None:
+    run = sub.add_parser("run", parents=[common], help="run the controller in the foreground")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("--port", metavar="URL", help="the driver board's serial port or URL")
+    source.add_argument("--sim", action="store_true", help="start a simulated board and use it")
+    run.add_argument("--site-config", metavar="FILE", help="site limits (tighten only)")
+    run.add_argument("--rail-pin", metavar="N", help="GPIO pin enabling the LED power rail")
+    run.add_argument("--button-pin", metavar="N", help="GPIO pin of the pad's button")
+    run.add_argument("--rail-file", metavar="FILE", help="rail line as a file (simulator)")
+    run.add_argument(
+        "--time-scale", metavar="K", type=float, default=1.0, help="simulated time speed-up"
+    )
+    run.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
+    run.set_defaults(func=_cmd_run)
+
+
+def _register_profile_commands(sub: Any) -> None:
+    """Add ``nirpad profile ...`` (the profiles engineer's module; heavy imports)."""
+    from firmware_host import profile_commands
+
+    profile_commands.register(sub)
+
+
+def _exec_sim(extra: list[str]) -> int:
+    """Replace this process with ``python -m hil.sim``: no parent left, signals reach it."""
+    argv = [sys.executable, "-m", "hil.sim", *extra]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(sys.executable, argv)
+    except OSError as exc:
+        _err(f"cannot start the simulator: {exc}")
+    return EXIT_ERROR
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from firmware_host.runner import main as runner_main
+
+    return runner_main(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from firmware_host.demo import main as demo_main
+
+    return demo_main(args)
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from firmware_host.history import main as history_main
+
+    return history_main(args)
+
+
+def _send(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | None:
+    from firmware_host.control_client import send
+
+    state_dir = resolve_state_dir(args.state_dir)
+    reply = send(state_dir, request, timeout_s=float(os.environ.get("NIRPAD_TIMEOUT_S", 6.0)))
+    if reply is None:
+        _err(f"no controller is running for {state_dir}")
+    return reply
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    reply = _send(args, {"cmd": "status"})
+    if reply is None:
+        return EXIT_NOT_RUNNING
+    if not reply.get("ok"):
+        return _refused(reply)
+    data = reply.get("data") or {}
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print(format_status(data))
+    return EXIT_OK
+
+
+def _cmd_button(args: argparse.Namespace) -> int:
+    reply = _send(args, {"cmd": args.command})
+    if reply is None:
+        return EXIT_NOT_RUNNING
+    if not reply.get("ok"):
+        return _refused(reply)
+    if reply.get("message"):
+        print(reply["message"])
+    return EXIT_OK
+
+
+def _refused(reply: dict[str, Any]) -> int:
+    _err(str(reply.get("message") or "refused"))
+    code = reply.get("exit_code")
+    return (
+        code if isinstance(code, int) and code not in (EXIT_OK, EXIT_NOT_RUNNING) else EXIT_REFUSED
+    )
+
+
+_STATUS_LINES: Final = (
+    ("state", "State"),
+    ("profile_id", "Profile"),
+    ("elapsed_s", "Elapsed"),
+    ("remaining_s", "Remaining"),
+    ("fluence_j_cm2", "Fluence (J/cm²)"),
+    ("planned_fluence_j_cm2", "Planned (J/cm²)"),
+    ("irradiance_mw_cm2", "Irradiance (mW/cm²)"),
+    ("skin_temp_c", "Skin (°C)"),
+    ("board_temp_c", "Board (°C)"),
+    ("contact", "Contact"),
+    ("fault", "Fault"),
+    ("start_refusal", "Start refused"),
+    ("next_start_allowed_at", "Next start at"),
+)
+
+
+def format_status(data: dict[str, Any]) -> str:
+    """The human form of the status JSON: one aligned ``label: value`` line per key."""
+    width = max(len(label) for _, label in _STATUS_LINES)
+    lines = []
+    for key, label in _STATUS_LINES:
+        if key in data:
+            lines.append(f"{label + ':':<{width + 1}} {_human(key, data[key])}")
+    return "\n".join(lines)
+
+
+def _human(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key.endswith("_s") and isinstance(value, int | float):
+        minutes, seconds = divmod(round(value), 60)
+        return f"{minutes}:{seconds:02d}"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, dict):
+        if "message" in value:
+            return f"{value['message']} ({value.get('code', '?')})"
+        return ", ".join(f"{k}: {_human('', v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_human("", v) for v in value)
+    return str(value)

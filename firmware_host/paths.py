@@ -1,0 +1,99 @@
+"""Where nirpad keeps its files: the state directory and the names inside it.
+
+Owns: the resolution order of the state directory (DESIGN.md §10) and the names of
+the files the CLI, the control socket and the runner share (``control.sock``, the site
+configuration). Does not own what is inside those files: the ledger and the installed
+prescription belong to ``safety`` and ``profiles``.
+
+Order: ``--state-dir``, else ``NIRPAD_STATE_DIR``, else the platform user-data
+directory (``$XDG_DATA_HOME/nirpad`` or ``~/.local/share/nirpad``). The systemd unit
+passes ``--state-dir /var/lib/nirpad`` explicitly.
+
+Only the standard library is imported here: ``nirpad status`` must start fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+ENV_STATE_DIR: Final = "NIRPAD_STATE_DIR"
+SYSTEM_STATE_DIR: Final = Path("/var/lib/nirpad")
+CONTROL_SOCKET_NAME: Final = "control.sock"
+SITE_CONFIG_NAME: Final = "site.toml"
+STATE_DIR_MODE: Final = 0o750
+# sun_path in struct sockaddr_un holds 108 bytes including the terminating NUL.
+MAX_SOCKET_PATH_BYTES: Final = 107
+
+
+class StateDirError(OSError):
+    """The state directory cannot be used. ``path`` names it."""
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def resolve_state_dir(arg: str | None, env: Mapping[str, str] | None = None) -> Path:
+    """Return the state directory: ``arg``, else $NIRPAD_STATE_DIR, else the user-data dir.
+
+    The directory is not created here (``ensure_state_dir`` does that), so read-only
+    commands such as ``nirpad status`` never leave a directory behind.
+    """
+    environ = os.environ if env is None else env
+    if arg:
+        return Path(arg).expanduser().absolute()
+    from_env = environ.get(ENV_STATE_DIR, "")
+    if from_env:
+        return Path(from_env).expanduser().absolute()
+    return user_data_dir(environ) / "nirpad"
+
+
+def user_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The XDG user-data directory: $XDG_DATA_HOME if absolute, else ~/.local/share."""
+    environ = os.environ if env is None else env
+    xdg = environ.get("XDG_DATA_HOME", "")
+    # The XDG spec says a relative $XDG_DATA_HOME is invalid and must be ignored.
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg)
+    return Path.home() / ".local" / "share"
+
+
+def ensure_state_dir(state_dir: Path) -> Path:
+    """Create the state directory (mode 0750) if needed; raise StateDirError if unusable."""
+    try:
+        state_dir.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateDirError(
+            f"cannot create the state directory {state_dir}: {exc.strerror or exc}",
+            path=state_dir,
+        ) from exc
+    if not state_dir.is_dir():
+        raise StateDirError(f"{state_dir} is not a directory", path=state_dir)
+    return state_dir
+
+
+def site_config_path(state_dir: Path, arg: str | None) -> Path | None:
+    """The site-limits file: ``--site-config`` if given, else ``<state_dir>/site.toml``
+    if it exists, else None (the compiled-in hard limits apply unchanged)."""
+    if arg:
+        return Path(arg).expanduser().absolute()
+    candidate = state_dir / SITE_CONFIG_NAME
+    return candidate if candidate.is_file() else None
+
+
+def control_socket_path(state_dir: Path) -> Path:
+    """The control socket of the controller that owns ``state_dir``."""
+    return state_dir / CONTROL_SOCKET_NAME
+
+
+def check_socket_path(path: Path) -> None:
+    """Raise StateDirError when ``path`` is too long to be a Unix socket address."""
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+        raise StateDirError(
+            f"the control socket path {path} is longer than {MAX_SOCKET_PATH_BYTES} bytes; "
+            "use a shorter --state-dir",
+            path=path,
+        )

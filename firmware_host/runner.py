@@ -1,0 +1,250 @@
+"""``nirpad run``: assemble the controller and run it in the foreground until a signal.
+
+Owns: the start-up order (state directory, site limits, rail, safety core, controller,
+event loop, GPIO button, control socket, sd_notify READY), the SIGTERM/SIGINT path (stop
+the loop, which turns the outputs off; close an open session in the ledger as
+``stopped``; exit 0), and the ``--sim`` child process (``python -m hil.sim`` on a pty,
+started in its own session so a terminal's Ctrl-C reaches only us, and terminated on
+exit, see ``sim_process``).
+
+Does not own the light or the ledger (``safety``), the session logic (``controller``),
+the socket protocol (``control``) or sd_notify (``service``). Never imports ``drivers``
+or ``hil``: the simulator is a separate process, started by module name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from firmware_host.control import ControlServer
+from firmware_host.controller import Controller
+from firmware_host.loop import EventLoop
+from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
+from firmware_host.service import Notifier, WatchdogPinger, configure_logging, watchdog_interval_s
+from firmware_host.sim_process import RunError, SimProcess
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RAIL_PIN: Final = 26  # the LED power-rail enable line on the pad's HAT
+STATUS_EVERY_S: Final = 1.0
+
+
+@dataclass
+class App:
+    """Everything ``nirpad run`` (and ``nirpad demo``) assembles around one board."""
+
+    core: Any
+    controller: Controller
+    loop: EventLoop
+    server: ControlServer
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def main(args: argparse.Namespace) -> int:
+    """``nirpad run``; returns 0 after a clean stop by signal."""
+    handler = configure_logging(getattr(logging, args.log_level, logging.INFO))
+    notifier = Notifier()
+    try:
+        if args.time_scale != 1.0 and not args.sim:
+            raise RunError("--time-scale needs --sim: a real board runs in real time")
+        with contextlib.ExitStack() as stack:
+            return _run(args, stack, notifier)
+    finally:
+        notifier.close()
+        logging.getLogger().removeHandler(handler)
+
+
+def _run(args: argparse.Namespace, stack: contextlib.ExitStack, notifier: Notifier) -> int:
+    state_dir = ensure_state_dir(resolve_state_dir(args.state_dir))
+    port_url, rail_pin, rail_file = _board(args, state_dir, stack)
+    app = build_app(
+        stack, state_dir=state_dir, port_url=port_url, rail_pin=rail_pin, rail_file=rail_file,
+        site_config=site_config_path(state_dir, args.site_config),
+    )  # fmt: skip
+    _open_button(stack, args.button_pin, app.loop)
+    return serve(app, stack, notifier)
+
+
+def serve(
+    app: App,
+    stack: contextlib.ExitStack,
+    notifier: Notifier,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Boot, serve the socket, run the loop until SIGTERM/SIGINT, close the session."""
+    app.loop.on_tick_hook = _chain(
+        app.loop.on_tick_hook, _tick_hook(app.controller, notifier, clock)
+    )
+    stop = threading.Event()
+    stack.enter_context(signals_stop(stop, app.loop))
+    app.controller.boot()
+    app.server.start()
+    stack.callback(app.server.close)
+    notifier.ready(f"{app.controller.state}; control socket {app.server.path}")
+    log.info("controller running (%s); SIGTERM or Ctrl-C stops it", app.controller.state)
+    try:
+        app.loop.run(stop=stop)
+    finally:
+        notifier.stopping("outputs off; closing the session")
+        close_open_session(app.controller)
+    log.info("controller stopped; outputs off")
+    return 0
+
+
+def _board(
+    args: argparse.Namespace, state_dir: Path, stack: contextlib.ExitStack
+) -> tuple[str, int | str | None, Path | None]:
+    """The port URL and rail of this run; with ``--sim``, start the simulator first."""
+    rail_file = Path(args.rail_file).absolute() if args.rail_file else None
+    if not args.sim:
+        # A real board gets a real rail line: pin 26 unless told otherwise. With only a
+        # rail file (a simulator started by ``nirpad sim``), the line is the file.
+        pin = args.rail_pin if args.rail_pin else (None if rail_file else DEFAULT_RAIL_PIN)
+        return str(args.port), pin, rail_file
+    rail_file = rail_file or state_dir / "sim-rail"
+    sim = SimProcess(["--rail-file", str(rail_file), "--time-scale", f"{args.time_scale:g}"])
+    stack.callback(sim.close)
+    return sim.start(), args.rail_pin, rail_file
+
+
+def build_app(
+    stack: contextlib.ExitStack,
+    *,
+    state_dir: Path,
+    port_url: str | None,
+    rail_pin: int | str | None,
+    rail_file: Path | None,
+    site_config: Path | None,
+    clock: Callable[[], float] = time.monotonic,
+    transport: Any = None,
+    rail: Any = None,
+) -> App:
+    """Safety core, controller, loop and (not yet started) control server.
+
+    ``transport`` and ``rail`` let tests put the in-process simulator underneath."""
+    from profiles.store import load_installed
+    from safety.core import SafetyCore
+    from safety.limits import check_profile, load_site_limits
+    from safety.rail import make_rail
+
+    limits = load_site_limits(site_config)
+    if rail is None:
+        rail = make_rail(rail_pin, rail_file)
+        stack.callback(rail.close)
+    core = SafetyCore.connect(
+        port_url=port_url, transport=transport, state_dir=state_dir, clock=clock,
+        wall_clock=utc_now, limits=limits, rail=rail,
+    )  # fmt: skip
+    stack.callback(core.close)
+    controller = Controller(
+        core, state_dir=state_dir, clock=clock, wall_clock=utc_now,
+        prescription_loader=lambda: load_installed(
+            state_dir, extra_checks=lambda rx: check_profile(rx, limits)
+        ),
+    )  # fmt: skip
+    loop = EventLoop(controller, core, clock)
+    installer = make_installer(state_dir, site_config, controller)
+    return App(
+        core, controller, loop, ControlServer(state_dir, controller, loop, installer=installer)
+    )
+
+
+def make_installer(
+    state_dir: Path, site_config: Path | None, controller: Controller
+) -> Callable[[str, str], Any]:
+    """``install`` over the socket: the profiles engineer validates, the controller reloads."""
+
+    def install(name: str, data: str) -> Any:
+        from firmware_host.profile_commands import validate_and_install
+
+        # session_state from here: asking over the socket would wait on this very thread.
+        reply = validate_and_install(
+            state_dir, data.encode(), name, site_config,
+            session_state=lambda: str(controller.state), wall_clock=utc_now,
+        )  # fmt: skip
+        if reply.ok:
+            controller.command("reload_prescription")
+        return reply
+
+    return install
+
+
+def _open_button(stack: contextlib.ExitStack, pin: str | None, loop: EventLoop) -> None:
+    if pin is None:
+        return
+    from firmware_host.button import gpio_button
+
+    button = gpio_button(pin, None, loop.post, clock=time.monotonic)
+    if button is not None:
+        stack.callback(button.close)
+
+
+def _chain(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
+    if first is None:
+        return second
+
+    def both() -> None:
+        first()
+        second()
+
+    return both
+
+
+def _tick_hook(
+    controller: Controller, notifier: Notifier, clock: Callable[[], float]
+) -> Callable[[], None]:
+    """Watchdog pings (only from the loop thread) and a STATUS= line once a second."""
+    interval_s = watchdog_interval_s()
+    pinger = None if interval_s is None else WatchdogPinger(notifier, interval_s, clock)
+    next_status_s = clock()
+
+    def hook() -> None:
+        nonlocal next_status_s
+        if pinger is not None:
+            pinger.tick()
+        now_s = clock()
+        if notifier.enabled and now_s >= next_status_s:
+            next_status_s = now_s + STATUS_EVERY_S
+            notifier.status(str(controller.state))
+
+    return hook
+
+
+@contextlib.contextmanager
+def signals_stop(stop: threading.Event, loop: EventLoop) -> Iterator[None]:
+    """SIGTERM and SIGINT stop the loop (its ``finally`` turns the outputs off)."""
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+        loop.request_stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def close_open_session(controller: Controller) -> None:
+    """After the loop: a session still treating or paused is ended as ``stopped``."""
+    state = str(controller.state)
+    if state not in ("treating", "paused"):
+        return
+    reply = controller.command("stop")
+    log.info("open session closed on shutdown: %s", reply.message)
+    controller.core.all_off()

@@ -1,0 +1,201 @@
+"""The nirpad CLI: exit codes 0/2/3/4 against a real socket, output, and a fast start."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from firmware_host.cli import format_status, main
+from firmware_host.control import ControlServer
+from firmware_host.control_client import ControlReply
+
+T = TypeVar("T")
+STATUS = {
+    "state": "treating",
+    "profile_id": "rls-810-standard",
+    "elapsed_s": 125.2,
+    "remaining_s": 1674.8,
+    "fluence_j_cm2": 6.26,
+    "planned_fluence_j_cm2": 90.0,
+    "irradiance_mw_cm2": {"810": 50.0, "850": 0.0},
+    "skin_temp_c": 33.44,
+    "board_temp_c": 35.0,
+    "contact": True,
+    "fault": None,
+    "start_refusal": "a session is already running",
+    "next_start_allowed_at": None,
+}
+
+
+class FakeController:
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def command(self, name: str, args: dict[str, Any] | None = None) -> ControlReply:
+        self.commands.append(name)
+        if name == "pause":
+            return ControlReply(False, 3, "nothing to pause: no session is running")
+        return ControlReply(True, 0, f"{name}: accepted")
+
+    def status(self) -> dict[str, Any]:
+        return STATUS
+
+
+class ThreadLoop:
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1)
+
+    def call_soon_threadsafe(self, fn: Callable[[], T]) -> Future[T]:
+        return self.pool.submit(fn)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[FakeController]:
+    controller, loop = FakeController(), ThreadLoop()
+    server = ControlServer(tmp_path, controller, loop)
+    server.start()
+    try:
+        yield controller
+    finally:
+        server.close()
+        loop.pool.shutdown()
+
+
+@pytest.mark.parametrize("command", ["start", "resume", "stop", "ack"])
+def test_accepted_command_exits_0(
+    running: FakeController, tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "--state-dir", str(tmp_path)]) == 0
+    assert running.commands == [command]
+    assert capsys.readouterr().out == f"{command}: accepted\n"
+
+
+def test_refused_command_exits_3_with_reason_on_stderr(
+    running: FakeController, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pause", "--state-dir", str(tmp_path)]) == 3
+    out, err = capsys.readouterr()
+    assert out == "" and err == "nirpad: nothing to pause: no session is running\n"
+
+
+@pytest.mark.parametrize("argv", [["status"], ["status", "--json"], ["start"], ["ack"]])
+def test_no_controller_exits_4(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--state-dir", str(tmp_path)]) == 4
+    assert "no controller is running" in capsys.readouterr().err
+
+
+def test_state_dir_from_environment(
+    running: FakeController, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NIRPAD_STATE_DIR", str(tmp_path))
+    assert main(["start"]) == 0
+    monkeypatch.setenv("NIRPAD_STATE_DIR", str(tmp_path / "elsewhere"))
+    assert main(["start"]) == 4
+
+
+def test_status_json_has_the_controller_keys(
+    running: FakeController, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "--json", "--state-dir", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == STATUS
+
+
+def test_status_human_output(
+    running: FakeController, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "State:" in out and "treating" in out
+    assert "2:05" in out and "27:55" in out  # elapsed and remaining as minutes
+    assert "810: 50.0" in out and "Contact:" in out and "yes" in out
+
+
+def test_format_status_fault_and_missing_keys() -> None:
+    text = format_status({"state": "fault", "fault": {"code": "skin_overtemp", "message": "hot"}})
+    assert text.splitlines()[1].endswith("hot (skin_overtemp)")
+    assert len(text.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["bogus"],
+        ["run"],
+        ["run", "--port", "x", "--sim"],
+        ["status", "--yaml"],
+        ["history", "--csv", "--json"],
+        ["start", "now"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("run", "sim", "demo", "status", "start", "history"):
+        assert f"    {name}" in out
+
+
+def test_unexpected_error_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.delenv("NIRPAD_DEBUG", raising=False)
+    monkeypatch.setattr("firmware_host.control_client.send", explode)
+    assert main(["status", "--state-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == "nirpad: disk on fire\n"
+
+
+def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("firmware_host.control_client.send", interrupted)
+    assert main(["start", "--state-dir", str(tmp_path)]) == 130
+
+
+def test_sim_execs_the_simulator_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr("firmware_host.cli.os.execv", lambda path, argv: calls.append((path, argv)))
+    main(["sim", "--seed", "3", "--help"])
+    assert calls == [(sys.executable, [sys.executable, "-m", "hil.sim", "--seed", "3", "--help"])]
+
+
+HEAVY = ("pydantic", "transitions", "gpiozero", "rich", "serial", "sqlite3", "cryptography")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["status"], ["start"]])
+def test_fast_start_does_not_import_heavy_modules(tmp_path: Path, argv: list[str]) -> None:
+    env = {**os.environ, "NIRPAD_STATE_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "firmware_host", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode in (0, 4), proc.stderr[-2000:]
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "firmware_host" in imported  # the measurement itself works
+    assert imported.isdisjoint(HEAVY), sorted(imported & set(HEAVY))

@@ -1,0 +1,208 @@
+"""The controller with the real SafetyCore and the in-process simulated board.
+
+Whole sessions run on one virtual clock through the real event loop. A 2-minute
+prescription keeps the suite fast; the loop, the core and the board do not care.
+The board's "truth" fluence includes its seeded unit-to-unit optical error, which the
+host cannot know (it trusts the calibration), so it is compared after dividing by it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from firmware_host.controller import Controller
+from firmware_host.loop import EventLoop
+from firmware_host.machine import State
+from hil.clock import VirtualClock
+from hil.sim.board import SimBoard
+from hil.sim.inprocess import make_sim
+from profiles.loader import LoadResult
+from safety.core import SafetyCore
+from safety.faults import Outcome
+from safety.ledger import Ledger
+from safety.limits import HARD
+from safety.rail import make_rail
+
+from .conftest import WALL_NOW, loaded, make_profile
+
+PLANNED_J_CM2 = 40.0 * (120.0 - 10.0 / 2) / 1000.0  # 40 mW/cm², 2 min, 10 s ramp
+
+
+@dataclass
+class Rig:
+    clock: VirtualClock
+    board: SimBoard
+    core: SafetyCore
+    controller: Controller
+    loop: EventLoop
+    state_dir: Path
+    wall: Callable[[], dt.datetime]
+    rx: dict[str, Any]
+
+    def run(self, duration_s: float) -> None:
+        self.loop.run_for(duration_s)
+
+    def board_outputs_on(self) -> bool:
+        return bool(self.board.state()["outputs_on"])
+
+    def sessions(self) -> list[Any]:
+        with Ledger.open(self.state_dir, self.wall) as ledger:
+            return ledger.sessions()
+
+    def true_fluence_j_cm2(self) -> float:
+        """The board's delivered fluence without its (unknowable) unit optical error."""
+        truth = self.board.state()["delivered_fluence_j_cm2"]
+        factors = self.board.optics.unit_factor
+        return sum(f / k for f, k in zip(truth, factors, strict=True))
+
+
+@pytest.fixture
+def rig(mock_factory: MockFactory, tmp_path: Path) -> Iterator[Rig]:
+    clock, board, port = make_sim(seed=3)
+    rail = make_rail(None, None)
+    rail.add_listener(board.set_rail)
+    start_s = clock()
+
+    def wall() -> dt.datetime:
+        return WALL_NOW + dt.timedelta(seconds=clock() - start_s)
+
+    core = SafetyCore.connect(
+        transport=port, state_dir=tmp_path, clock=clock, wall_clock=wall, limits=HARD, rail=rail
+    )
+    holder: dict[str, LoadResult | None] = {"rx": loaded(make_profile(duration_min=2, ramp_s=10.0))}
+    controller = Controller(
+        core, state_dir=tmp_path, clock=clock, wall_clock=wall,
+        prescription_loader=lambda: holder["rx"],
+    )  # fmt: skip
+    loop = EventLoop(controller, core, clock)
+    rig = Rig(clock, board, core, controller, loop, tmp_path, wall, holder)
+    try:
+        yield rig
+    finally:
+        loop.close()
+        core.close()
+        rail.close()
+
+
+def booted(rig: Rig) -> Rig:
+    assert rig.controller.boot() is State.READY, rig.controller.status()
+    rig.run(0.5)
+    return rig
+
+
+def test_a_complete_session_delivers_the_planned_fluence(rig: Rig) -> None:
+    booted(rig)
+    reply = rig.controller.command("start")
+    assert reply.ok, reply.message
+    rig.run(60.0)
+    assert rig.board_outputs_on()
+    rig.run(70.0)
+    assert rig.controller.state is State.COMPLETE
+    assert not rig.board_outputs_on()
+    status = rig.controller.status()
+    assert status["fluence_j_cm2"] == pytest.approx(PLANNED_J_CM2, rel=0.005)
+    assert status["planned_fluence_j_cm2"] == pytest.approx(PLANNED_J_CM2, rel=1e-6)
+    assert rig.true_fluence_j_cm2() == pytest.approx(PLANNED_J_CM2, rel=0.005)
+    (session,) = rig.sessions()
+    assert session.outcome is Outcome.COMPLETED
+    assert session.delivered_fluence_total_j_cm2 == pytest.approx(PLANNED_J_CM2, rel=0.005)
+
+
+def test_pause_and_resume_deliver_the_plan_with_the_light_off_while_paused(rig: Rig) -> None:
+    booted(rig)
+    rig.controller.command("start")
+    rig.run(40.0)
+    assert rig.controller.command("pause").ok
+    rig.run(0.1)
+    paused_at = rig.true_fluence_j_cm2()
+    rig.run(20.0)
+    assert rig.controller.state is State.PAUSED
+    assert not rig.board_outputs_on()
+    assert rig.true_fluence_j_cm2() == pytest.approx(paused_at, abs=1e-6)
+    assert rig.controller.command("resume").ok
+    rig.run(90.0)
+    assert rig.controller.state is State.COMPLETE
+    assert rig.true_fluence_j_cm2() == pytest.approx(PLANNED_J_CM2, rel=0.005)
+
+
+def test_ten_minutes_paused_stops_the_session(rig: Rig) -> None:
+    booted(rig)
+    rig.controller.command("start")
+    rig.run(30.0)
+    rig.controller.command("pause")
+    rig.run(599.0)
+    assert rig.controller.state is State.PAUSED
+    rig.run(2.0)
+    assert rig.controller.state is State.COMPLETE
+    (session,) = rig.sessions()
+    assert session.outcome is Outcome.STOPPED
+    assert 0 < session.delivered_fluence_total_j_cm2 < PLANNED_J_CM2
+
+
+def test_a_long_press_on_the_pad_stops_and_the_next_start_is_refused(rig: Rig) -> None:
+    booted(rig)
+    rig.board.press("short")
+    rig.run(1.0)
+    assert rig.controller.state is State.TREATING
+    rig.run(20.0)
+    rig.board.press("long")
+    rig.run(3.0)
+    assert rig.controller.state is State.COMPLETE
+    assert not rig.board_outputs_on()
+    assert rig.sessions()[0].outcome is Outcome.STOPPED
+    rig.board.press("short")
+    rig.run(1.0)
+    assert rig.controller.state is State.READY
+    reply = rig.controller.command("start")
+    assert reply.exit_code == 3
+    assert reply.message == rig.controller.status()["start_refusal"]
+    assert rig.controller.status()["next_start_allowed_at"] is not None
+
+
+def test_lost_contact_pauses_and_the_patient_resumes(rig: Rig) -> None:
+    booted(rig)
+    rig.controller.command("start")
+    rig.run(20.0)
+    rig.board.set_contact(False)
+    rig.run(0.1)
+    assert rig.controller.state is State.PAUSED
+    assert not rig.board_outputs_on()
+    assert rig.controller.status()["state_reason"] == "paused: skin contact lost"
+    assert rig.controller.command("resume").exit_code == 3
+    rig.board.set_contact(True)
+    rig.run(1.0)
+    assert rig.controller.state is State.PAUSED  # never resumes by itself
+    assert rig.controller.command("press_short").ok
+    rig.run(1.0)
+    assert rig.controller.state is State.TREATING and rig.board_outputs_on()
+
+
+def test_a_board_fault_latches_with_the_light_off(rig: Rig) -> None:
+    booted(rig)
+    rig.controller.command("start")
+    rig.run(20.0)
+    rig.board.inject("led_open", channel=0)
+    rig.run(1.0)
+    assert rig.controller.state is State.FAULT
+    assert not rig.board_outputs_on()
+    status = rig.controller.status()
+    assert status["fault"] is not None
+    assert rig.sessions()[0].outcome is Outcome.FAULT
+
+
+def test_the_loop_exit_turns_the_light_off_and_closes_the_session(rig: Rig) -> None:
+    booted(rig)
+    rig.controller.command("start")
+    rig.run(20.0)
+    assert rig.board_outputs_on()
+    rig.loop.run(until_s=rig.clock() + 1.0)
+    rig.board.advance_to(rig.clock() + 0.1)
+    assert not rig.board_outputs_on()
+    assert rig.sessions()[0].outcome is not None

@@ -1,0 +1,108 @@
+"""nirpad history: table, CSV and JSON straight from a ledger with rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from firmware_host.cli import main
+from safety.faults import Outcome
+from safety.ledger import Ledger
+
+T0 = datetime(2025, 3, 3, 19, 0, tzinfo=UTC)
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def ledger_dir(tmp_path: Path) -> Path:
+    clock = WallClock()
+    ledger = Ledger.open(tmp_path, clock)
+    try:
+        first = ledger.begin_session(
+            "rls-810-standard", "a" * 64, {810: 90.0}, planned_duration_s=1800
+        )
+        clock.now += timedelta(seconds=1800)
+        ledger.end_session(first, Outcome.COMPLETED, {810: 89.95})
+        clock.now = T0 + timedelta(days=2)
+        second = ledger.begin_session("rls-dual", "b" * 64, {810: 45.0, 850: 45.0})
+        clock.now += timedelta(seconds=605)
+        ledger.end_session(
+            second, Outcome.FAULT, {810: 10.0, 850: 5.25}, fault_code="skin_overtemp"
+        )
+        clock.now = T0 + timedelta(days=4)
+        ledger.begin_session("rls-810-standard", "a" * 64, {810: 90.0})
+    finally:
+        ledger.close()
+    return tmp_path
+
+
+def test_json_lists_sessions_oldest_first(
+    ledger_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["history", "--json", "--state-dir", str(ledger_dir)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["profile_id"] for r in rows] == ["rls-810-standard", "rls-dual", "rls-810-standard"]
+    first, second, third = rows
+    assert first["started_at"] == "2025-03-03T19:00:00+00:00"
+    assert first["duration_s"] == 1800.0 and first["outcome"] == "completed"
+    assert first["delivered_fluence_j_cm2"] == pytest.approx(89.95)
+    assert first["planned_fluence_j_cm2"] == pytest.approx(90.0)
+    assert second["delivered_fluence_by_nm_j_cm2"] == {"810": 10.0, "850": 5.25}
+    assert second["outcome"] == "fault" and second["fault_code"] == "skin_overtemp"
+    assert third["outcome"] is None and third["duration_s"] is None
+
+
+def test_csv_has_header_and_rows(ledger_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "--csv", "--state-dir", str(ledger_dir)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 3
+    assert rows[0]["profile_id"] == "rls-810-standard"
+    assert rows[0]["duration_s"] == "1800"
+    assert rows[0]["delivered_fluence_j_cm2"] == "89.95"
+    assert rows[0]["planned_fluence_j_cm2"] == "90.00"
+    assert rows[1]["outcome"] == "fault" and rows[1]["fault_code"] == "skin_overtemp"
+    assert rows[1]["delivered_fluence_j_cm2"] == "15.25"
+    assert rows[2]["outcome"] == "" and rows[2]["duration_s"] == ""
+
+
+def test_table_for_people(ledger_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "--state-dir", str(ledger_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["date", "profile"]
+    assert "30:00" in lines[1] and "90.0" in lines[1] and "completed" in lines[1]
+    assert "10:05" in lines[2] and "fault (skin_overtemp)" in lines[2]
+    assert "in progress" in lines[3]
+
+
+def test_no_ledger_is_empty_history_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "fresh"
+    assert main(["history", "--state-dir", str(state)]) == 0
+    assert "No sessions recorded" in capsys.readouterr().out
+    assert main(["history", "--json", "--state-dir", str(state)]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["history", "--csv", "--state-dir", str(state)]) == 0
+    assert capsys.readouterr().out.startswith("started_at,")
+    assert not state.exists()
+
+
+def test_damaged_ledger_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "ledger.sqlite3").write_bytes(b"this is not a database" * 100)
+    assert main(["history", "--state-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("nirpad: ") and err.count("\n") == 1 and "Traceback" not in err

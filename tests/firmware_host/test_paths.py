@@ -1,0 +1,88 @@
+"""State-directory resolution order (DESIGN §10) and the file names in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from firmware_host.paths import (
+    StateDirError,
+    check_socket_path,
+    control_socket_path,
+    ensure_state_dir,
+    resolve_state_dir,
+    site_config_path,
+)
+
+
+def test_argument_wins_over_environment(tmp_path: Path) -> None:
+    env = {"NIRPAD_STATE_DIR": str(tmp_path / "env"), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    assert resolve_state_dir(str(tmp_path / "arg"), env) == tmp_path / "arg"
+
+
+def test_environment_wins_over_user_data_dir(tmp_path: Path) -> None:
+    env = {"NIRPAD_STATE_DIR": str(tmp_path / "env"), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    assert resolve_state_dir(None, env) == tmp_path / "env"
+
+
+def test_xdg_data_home_is_used_last(tmp_path: Path) -> None:
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg")}
+    assert resolve_state_dir(None, env) == tmp_path / "xdg" / "nirpad"
+
+
+def test_home_fallback_ignores_relative_xdg(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for env in ({}, {"XDG_DATA_HOME": "relative/dir"}, {"NIRPAD_STATE_DIR": ""}):
+        assert resolve_state_dir(None, env) == tmp_path / ".local" / "share" / "nirpad"
+
+
+def test_process_environment_is_read_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NIRPAD_STATE_DIR", str(tmp_path / "from-env"))
+    assert resolve_state_dir(None) == tmp_path / "from-env"
+    assert resolve_state_dir("") == tmp_path / "from-env"
+
+
+def test_relative_argument_becomes_absolute(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_state_dir("state", {}) == tmp_path / "state"
+
+
+def test_resolving_creates_nothing(tmp_path: Path) -> None:
+    resolve_state_dir(str(tmp_path / "nope"), {})
+    assert not (tmp_path / "nope").exists()
+
+
+def test_ensure_state_dir_creates_private_directory(tmp_path: Path) -> None:
+    state = ensure_state_dir(tmp_path / "a" / "b")
+    assert state.is_dir()
+    assert state.stat().st_mode & 0o007 == 0
+
+
+def test_ensure_state_dir_refuses_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StateDirError, match="file"):
+        ensure_state_dir(tmp_path / "file")
+
+
+def test_site_config_argument_else_file_in_state_dir(tmp_path: Path) -> None:
+    assert site_config_path(tmp_path, None) is None
+    (tmp_path / "site.toml").write_text("")
+    assert site_config_path(tmp_path, None) == tmp_path / "site.toml"
+    assert site_config_path(tmp_path, str(tmp_path / "other.toml")) == tmp_path / "other.toml"
+
+
+def test_control_socket_lives_in_state_dir(tmp_path: Path) -> None:
+    assert control_socket_path(tmp_path) == tmp_path / "control.sock"
+
+
+def test_too_long_socket_path_is_a_readable_error(tmp_path: Path) -> None:
+    check_socket_path(tmp_path / "control.sock")
+    with pytest.raises(StateDirError, match="shorter --state-dir"):
+        check_socket_path(tmp_path / ("x" * 120) / "control.sock")

@@ -1,0 +1,180 @@
+"""nirpad run's assembly and shutdown, with the real safety core on the in-process
+simulator (virtual clock), and the simulator child-process handling.
+
+SIGTERM mid-session is a real signal to this process, sent from the loop's tick hook at
+a chosen virtual time: the loop must stop, the outputs go off, the open session is
+closed in the ledger as ``stopped``, and sd_notify says READY, WATCHDOG and STOPPING.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from firmware_host.profile_commands import validate_and_install
+from firmware_host.runner import build_app, serve, utc_now
+from firmware_host.service import Notifier
+from firmware_host.sim_process import RunError, SimProcess
+from hil.sim.inprocess import make_sim
+from safety.faults import Outcome
+from safety.ledger import Ledger
+from safety.rail import make_rail
+
+
+def _install_builtin(state_dir: Path) -> None:
+    data = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_bytes()
+    outcome = validate_and_install(state_dir, data, "rx.toml", None, session_state=lambda: None)
+    assert outcome.ok, outcome.message
+
+
+@pytest.fixture
+def notify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    monkeypatch.setenv("WATCHDOG_USEC", "5000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def _datagrams(sock: socket.socket) -> list[bytes]:
+    out = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            out.append(sock.recv(4096))
+    return out
+
+
+@pytest.mark.timeout(60)
+def test_sigterm_mid_session_turns_off_and_records_stopped(
+    tmp_path: Path, notify: socket.socket
+) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    _install_builtin(state_dir)
+    clock, board, port = make_sim(seed=5)
+    seen: dict[str, object] = {}
+    with contextlib.ExitStack() as stack:
+        rail = make_rail(None, None)
+        stack.callback(rail.close)
+        rail.add_listener(board.set_rail)
+        app = build_app(
+            stack, state_dir=state_dir, port_url=None, rail_pin=None, rail_file=None,
+            site_config=None, clock=clock, transport=port, rail=rail,
+        )  # fmt: skip
+        started: list[float] = []
+
+        sent: list[bytes] = []
+
+        def press_start_then_sigterm() -> None:
+            sent.extend(_datagrams(notify))  # systemd reads as it goes; so does this test
+            state = str(app.controller.state)
+            if state == "ready" and not started:
+                reply = app.controller.command("start")
+                assert reply.ok, reply.message
+                started.append(clock())
+            elif started and clock() - started[0] >= 120.0 and "signalled" not in seen:
+                seen["signalled"] = state
+                seen["on_before"] = board.state()["outputs_on"]
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        app.loop.on_tick_hook = press_start_then_sigterm
+        notifier = Notifier()
+        stack.callback(notifier.close)
+        assert serve(app, stack, notifier, clock=clock) == 0
+        assert (state_dir / "control.sock").exists()  # served while running
+    assert not (state_dir / "control.sock").exists()
+    assert seen["signalled"] == "treating" and seen["on_before"] is True
+    board.advance_to(clock() + 1.0)
+    assert board.state()["outputs_on"] is False
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+    ledger = Ledger.open(state_dir, utc_now)
+    try:
+        (session,) = ledger.sessions()
+    finally:
+        ledger.close()
+    assert session.outcome is Outcome.STOPPED
+    assert 0.0 < session.delivered_fluence_total_j_cm2 < session.planned_fluence_total_j_cm2
+    sent.extend(_datagrams(notify))
+    assert sent[0].startswith(b"READY=1")
+    assert b"WATCHDOG=1" in sent
+    assert any(d.startswith(b"STOPPING=1") for d in sent)
+    assert any(d.startswith(b"STATUS=treating") for d in sent)
+
+
+def _fake_sim(tmp_path: Path, body: str) -> str:
+    """A stand-in module for hil.sim, so the child handling is tested on its own."""
+    pkg = tmp_path / "fakesim"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(body)
+    return "fakesim"
+
+
+def test_sim_process_reports_port_events_and_is_reaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _fake_sim(
+        tmp_path,
+        "import json, sys\n"
+        "print(json.dumps({'port': '/dev/pts/99'}), flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    print(json.dumps({'event': 'echo', 'got': json.loads(line)}), flush=True)\n",
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    events: list[dict[str, object]] = []
+    sim = SimProcess(["--x"], on_event=events.append, module=module)
+    try:
+        assert sim.start(timeout_s=20) == "/dev/pts/99"
+        assert sim.argv == [sys.executable, "-m", module, "--x"]
+        sim.send({"cmd": "state"})
+        assert sim._reader is not None
+    finally:
+        proc = sim._proc
+        sim.close()
+    assert proc is not None and proc.returncode is not None  # reaped
+    assert events[0] == {"port": "/dev/pts/99"}
+
+
+def test_sim_process_without_port_is_a_run_error_and_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _fake_sim(tmp_path, "import sys\nsys.exit(3)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    sim = SimProcess([], module=module)
+    with pytest.raises(RunError, match="did not report its port"):
+        sim.start(timeout_s=20)
+    assert sim._proc is None
+
+
+def test_sim_process_that_ignores_sigterm_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _fake_sim(
+        tmp_path,
+        "import json, signal, sys\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print(json.dumps({'port': 'p'}), flush=True)\n"
+        "sys.stdin.read()\n"
+        "import time\n"
+        "while True: time.sleep(1)\n",
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr("firmware_host.sim_process.CHILD_EXIT_TIMEOUT_S", 0.5)
+    sim = SimProcess([], module=module)
+    sim.start(timeout_s=20)
+    proc = sim._proc
+    sim.close()
+    assert proc is not None and proc.returncode == -signal.SIGKILL
