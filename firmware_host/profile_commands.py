@@ -1,0 +1,294 @@
+"""``nirpad profile ...``: check, install, show, schema, sign and keygen.
+
+Owns: where the profiles package meets the safety layer — a profile is checked against
+the schema (``profiles``), the hard and site limits (``safety.limits.check_profile``),
+its signature (the site's ``[signing]`` table) and its dates; then installed atomically
+(``profiles.store``) and recorded in the ledger (``safety.ledger``).
+``validate_and_install`` is the one path used by the CLI and by the control socket.
+Does not own the rules themselves, the file format, or the controller's state.
+Exit codes (``firmware_host.control_client``): 0 ok, 1 error, 2 invalid, 3 refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from firmware_host.control_client import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
+from profiles.clinic_commands import cmd_keygen, cmd_schema, cmd_sign
+from profiles.errors import ProfileError
+from profiles.loader import MAX_PROFILE_BYTES, LoadResult, load_profile_bytes
+from profiles.schema import Profile
+from profiles.signing import TrustStore
+from profiles.store import install_atomic, installed_path, load_installed
+from profiles.summary import describe, describe_json
+from safety.errors import SafetyError
+from safety.ledger import LEDGER_FILENAME, Ledger
+from safety.limits import HARD_LIMITS, check_profile, load_site_limits
+
+log = logging.getLogger(__name__)
+
+EXIT_INVALID: Final = EXIT_USAGE  # 2: the profile (or the command line) is wrong
+ENV_SITE_CONFIG: Final = "NIRPAD_SITE_CONFIG"
+SESSION_STATES: Final = frozenset({"treating", "paused"})
+SessionState = Callable[[], str | None]
+
+
+@dataclass(frozen=True)
+class InstallOutcome:
+    """What an install did; fits the control socket's reply (ok, exit_code, message, data)."""
+
+    ok: bool
+    exit_code: int
+    message: str
+    problems: list[str] = field(default_factory=list)
+    path: Path | None = None
+    sha256: str = ""
+    profile_id: str | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        where = None if self.path is None else str(self.path)
+        return {"problems": self.problems, "path": where, "sha256": self.sha256,
+                "profile_id": self.profile_id}  # fmt: skip
+
+
+def resolve_site_config(state_dir: Path | None, arg: str | None) -> Path | None:
+    """``--site-config``, else $NIRPAD_SITE_CONFIG, else ``<state_dir>/site.toml`` if any."""
+    chosen = arg or os.environ.get(ENV_SITE_CONFIG)
+    if chosen:
+        return Path(chosen).expanduser().absolute()
+    return None if state_dir is None else site_config_path(state_dir, None)
+
+
+def check_bytes(
+    data: bytes, name: str, site_config: Path | None, today: dt.date | None = None
+) -> LoadResult:
+    """Schema, limits (hard + site), signature and dates. Raises SafetyError/ProfileError
+    when the site configuration itself is unusable."""
+    limits = load_site_limits(site_config)
+    trust = TrustStore.from_site_file(site_config)
+    return load_profile_bytes(
+        data,
+        name,
+        extra_checks=lambda profile: check_profile(profile, limits),
+        trust=trust,
+        today=today or dt.date.today(),
+    )
+
+
+def validate_and_install(
+    state_dir: Path,
+    data: bytes,
+    name: str,
+    site_config: Path | None,
+    *,
+    session_state: SessionState | None = None,
+    wall_clock: Callable[[], dt.datetime] | None = None,
+) -> InstallOutcome:
+    """Check ``data`` fully, refuse during a session, install atomically, record in the ledger.
+
+    ``session_state`` tells the controller's state when called from inside the
+    controller (the control socket); by default the running controller is asked.
+    Nothing is changed unless every step can succeed; never raises.
+    """
+    try:
+        result = check_bytes(data, name, site_config)
+    except (SafetyError, ProfileError, OSError) as exc:
+        return InstallOutcome(False, EXIT_ERROR, f"the site configuration is unusable: {exc}")
+    if not result.ok or result.profile is None:
+        lines = [str(p) for p in result.problems]
+        return InstallOutcome(
+            False, EXIT_INVALID, f"{name} was refused", lines, sha256=result.sha256
+        )
+    busy = _session_refusal(state_dir, session_state)
+    if busy is not None:
+        return InstallOutcome(False, EXIT_REFUSED, busy, sha256=result.sha256)
+    clock = wall_clock or (lambda: dt.datetime.now(dt.UTC))
+    return _install_and_record(state_dir, data, result.profile.id, result.sha256, clock)
+
+
+def _session_refusal(state_dir: Path, session_state: SessionState | None) -> str | None:
+    try:
+        state = session_state() if session_state else _ask_controller(state_dir)
+    except Exception as exc:  # cannot tell whether a session runs: refuse (fail closed)
+        return f"cannot ask the controller whether a session is running: {exc}"
+    if state in SESSION_STATES:
+        return f"a session is {state}; stop it before installing a new prescription"
+    return None
+
+
+def _ask_controller(state_dir: Path) -> str | None:
+    from firmware_host.control_client import send
+
+    reply = send(state_dir, {"cmd": "status"})
+    if reply is None:
+        return None  # no controller runs for this state directory
+    payload = reply.get("data")
+    state = payload.get("state") if isinstance(payload, dict) else reply.get("state")
+    return None if state is None else str(state)
+
+
+def _install_and_record(
+    state_dir: Path, data: bytes, profile_id: str, sha256: str, clock: Callable[[], dt.datetime]
+) -> InstallOutcome:
+    try:
+        ensure_state_dir(state_dir)
+        ledger = Ledger.open(state_dir, clock)  # before writing: no audit trail, no install
+    except (OSError, SafetyError) as exc:
+        return InstallOutcome(False, EXIT_ERROR, str(exc))
+    target = installed_path(state_dir)
+    with ledger:
+        try:
+            previous = target.read_bytes() if target.is_file() else None
+            path = install_atomic(state_dir, data)
+        except (OSError, ProfileError) as exc:
+            return InstallOutcome(False, EXIT_ERROR, f"cannot install: {exc}")
+        try:
+            ledger.record_install(profile_id, sha256, str(path))
+        except SafetyError as exc:
+            _roll_back(state_dir, previous)
+            return InstallOutcome(False, EXIT_ERROR, f"the install could not be recorded: {exc}")
+    message = f"installed {profile_id} (sha256 {sha256[:12]}…) as {path}"
+    return InstallOutcome(True, EXIT_OK, message, path=path, sha256=sha256, profile_id=profile_id)
+
+
+def _roll_back(state_dir: Path, previous: bytes | None) -> None:
+    """Put the previous prescription back after a failed ledger record."""
+    try:
+        if previous is None:
+            installed_path(state_dir).unlink(missing_ok=True)
+        else:
+            install_atomic(state_dir, previous)
+    except (OSError, ProfileError):
+        log.error("could not restore the previous prescription in %s", state_dir)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``profile`` and its sub-commands to the ``nirpad`` parser; handlers set ``func``."""
+    profile = subparsers.add_parser("profile", help="check, install and show prescriptions")
+    sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
+    check = sub.add_parser("check", help="check a profile file; exit 2 with the problems")
+    check.add_argument("file", metavar="FILE")
+    check.add_argument("--site-config", metavar="FILE", help="site limits and trusted keys")
+    check.set_defaults(func=cmd_check)
+    install = sub.add_parser("install", help="check and install a prescription")
+    install.add_argument("file", metavar="FILE")
+    install.add_argument("--state-dir", metavar="DIR", help="default: $NIRPAD_STATE_DIR, …")
+    install.add_argument("--site-config", metavar="FILE", help="site limits and trusted keys")
+    install.set_defaults(func=cmd_install)
+    show = sub.add_parser("show", help="show the installed prescription")
+    show.add_argument("--state-dir", metavar="DIR", help="default: $NIRPAD_STATE_DIR, …")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=cmd_show)
+    sub.add_parser("schema", help="print the JSON Schema").set_defaults(func=cmd_schema)
+    sign = sub.add_parser("sign", help="sign a profile (for clinics)")
+    sign.add_argument("file", metavar="FILE")
+    sign.add_argument("--key", required=True, metavar="KEYFILE", help="PEM private key")
+    sign.add_argument("--key-id", required=True, metavar="ID", help="id sites trust it under")
+    sign.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    sign.set_defaults(func=cmd_sign)
+    keygen = sub.add_parser("keygen", help="make a signing key pair (for clinics)")
+    keygen.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.key/.pub")
+    keygen.set_defaults(func=cmd_keygen)
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_PROFILE_BYTES + 1)  # the loader refuses anything longer
+    except OSError as exc:
+        _err(f"{path}: cannot be read: {exc.strerror or exc}")
+        return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    data = _read(args.file)
+    if data is None:
+        return EXIT_INVALID
+    try:
+        result = check_bytes(data, args.file, resolve_site_config(None, args.site_config))
+    except (SafetyError, ProfileError, OSError) as exc:
+        _err(f"the site configuration is unusable: {exc}")
+        return EXIT_ERROR
+    if not result.ok or result.profile is None:
+        for problem in result.problems:
+            _err(str(problem))
+        return EXIT_INVALID
+    print(f"{args.file}: OK")
+    for line in describe(result.profile):
+        print(f"  {line}")
+    return EXIT_OK
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    data = _read(args.file)
+    if data is None:
+        return EXIT_INVALID
+    state_dir = resolve_state_dir(args.state_dir)
+    site = resolve_site_config(state_dir, args.site_config)
+    outcome = validate_and_install(state_dir, data, args.file, site)
+    for line in outcome.problems:
+        _err(line)
+    if outcome.ok:
+        print(outcome.message)
+    else:
+        _err(outcome.message)
+    return outcome.exit_code
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    state_dir = resolve_state_dir(args.state_dir)
+    result = load_installed(state_dir)
+    if result is None or result.profile is None:
+        reason = "none installed" if result is None else "; ".join(map(str, result.problems))
+        if args.json:
+            print(json.dumps({"installed": False, "reason": reason}))
+        else:
+            _err(f"no usable prescription in {state_dir}: {reason}")
+        return EXIT_REFUSED
+    report = _show_report(state_dir, result)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"installed: {report['path']} (sha256 {result.sha256})")
+    for line in describe(result.profile):
+        print(f"  {line}")
+    print(f"  status: {report['validity_problem'] or 'valid today'}")
+    print(f"  next session allowed: {report['next_start_allowed_at'] or 'now'}")
+    return EXIT_OK
+
+
+def _show_report(state_dir: Path, result: LoadResult) -> dict[str, Any]:
+    assert result.profile is not None
+    report = describe_json(result.profile, result.sha256, dt.date.today())
+    report["path"] = str(installed_path(state_dir))
+    report["next_start_allowed_at"] = _next_start(state_dir, result.profile)
+    return report
+
+
+def _next_start(state_dir: Path, profile: Profile) -> str | None:
+    """ISO time of the next allowed start from the ledger; None means now."""
+    if not (state_dir / LEDGER_FILENAME).exists():
+        return None  # no session was ever recorded here; do not create a ledger to say so
+    interval_h = max(profile.min_interval_h, HARD_LIMITS.min_interval_h)
+    per_week = min(profile.sessions_per_week, HARD_LIMITS.sessions_per_week_max)
+    try:
+        with Ledger.open(state_dir, lambda: dt.datetime.now(dt.UTC)) as ledger:
+            when = ledger.next_start_allowed_at(interval_h, per_week)
+    except SafetyError as exc:
+        return f"unknown ({exc})"
+    return None if when is None else when.isoformat()

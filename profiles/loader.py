@@ -1,0 +1,214 @@
+"""Loading a profile file: bytes → a validated ``Profile``, or every problem in words.
+
+Owns: the size cap, UTF-8 decoding, TOML parsing (syntax errors mapped to plain
+sentences with the line), schema validation, the ``extra_checks`` hook (how the safety
+limits are applied without this package importing ``safety``), the validity date and
+the signature check, and the promise that no input raises: every outcome is a
+``LoadResult``. Does not own the schema rules (``schema``), the wording of schema
+errors (``messages``), the limits (``safety.limits``) or where files live (``store``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import math
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from profiles.errors import Problem
+from profiles.locator import KeyLocator, parse_path
+from profiles.messages import raw_value_at, schema_problems, show_value
+from profiles.schema import Profile
+from profiles.signing import TrustStore, verify_data
+
+log = logging.getLogger(__name__)
+
+MAX_PROFILE_BYTES: Final = 64 * 1024
+ExtraChecks = Callable[[Profile], Iterable[Any]]
+"""``extra_checks(profile)`` yields ``(field, value, rule)`` tuples or objects with
+those attributes (``safety.limits.LimitViolation``)."""
+
+_AT = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
+_TOML_MESSAGES: Final = (
+    ("Cannot overwrite a value", "this key is given twice"),
+    ("Cannot declare", "this table is declared twice"),
+    ("Expected '=' after a key", 'expected "=" after the key'),
+    ("Invalid value", "this value is not valid (text needs double quotes, dates are bare)"),
+    ("Expected newline or end of document", "unexpected text after the value"),
+    ("Invalid statement", "this line is not a key = value pair or a [table] header"),
+    ("Invalid initial character for a key part", "a key must start with a letter or digit"),
+    ("Illegal character '\\n'", "a text value is missing its closing quote"),
+    ("Illegal character", "contains a character TOML does not allow"),
+    ("Unterminated string", "a text value is missing its closing quote"),
+    ('Expected "', "a text value is missing its closing quote"),
+    ("Invalid date", "this is not a real date or time (write dates like 2026-11-01)"),
+    ("Unclosed array", "a list is missing its closing ]"),
+    ("Unclosed inline table", "an inline table is missing its closing }"),
+)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The outcome of loading one profile: the profile if, and only if, no problems."""
+
+    profile: Profile | None
+    problems: list[Problem] = field(default_factory=list)
+    sha256: str = ""
+    source: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.profile is not None and not self.problems
+
+
+def load_profile(
+    path: Path | str,
+    *,
+    extra_checks: ExtraChecks | None = None,
+    trust: TrustStore | None = None,
+    require_signature: bool = False,
+    today: dt.date | None = None,
+) -> LoadResult:
+    """Read and check the profile file at ``path``. Never raises for a bad file."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return LoadResult(None, [Problem("file", None, f"cannot be read: {reason}")], "", str(path))
+    return load_profile_bytes(
+        data,
+        str(path),
+        extra_checks=extra_checks,
+        trust=trust,
+        require_signature=require_signature,
+        today=today,
+    )
+
+
+def load_profile_bytes(
+    data: bytes,
+    name: str,
+    *,
+    extra_checks: ExtraChecks | None = None,
+    trust: TrustStore | None = None,
+    require_signature: bool = False,
+    today: dt.date | None = None,
+) -> LoadResult:
+    """Check a profile given as bytes (``name`` is for messages). Never raises."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        profile, problems = _load(data, extra_checks, trust, require_signature, today)
+    except Exception as exc:  # the last guard of "never a traceback": refuse, never pass
+        log.error("profile %s could not be checked: %s: %s", name, type(exc).__name__, exc)
+        log.debug("details", exc_info=True)
+        problems = [Problem("file", None, "could not be checked (internal error); refused")]
+        profile = None
+    problems.sort(key=lambda p: (p.line is None, p.line or 0))
+    return LoadResult(None if problems else profile, problems, sha256, name)
+
+
+def _load(
+    data: bytes,
+    extra_checks: ExtraChecks | None,
+    trust: TrustStore | None,
+    require_signature: bool,
+    today: dt.date | None,
+) -> tuple[Profile | None, list[Problem]]:
+    parsed = _parse(data)
+    if isinstance(parsed, Problem):
+        return None, [parsed]
+    text, raw = parsed
+    locator = KeyLocator(text)
+    profile, problems = _validate(raw, locator)
+    if profile is not None and extra_checks is not None:
+        problems += _extra_problems(profile, raw, locator, extra_checks)
+    if profile is not None and today is not None:
+        problems += _validity_problems(profile, locator, today)
+    if not any(p.field.startswith("signature") for p in problems):
+        problems += [_with_line(p, locator) for p in verify_data(raw, trust, require_signature)]
+    return profile, problems
+
+
+def _parse(data: bytes) -> tuple[str, dict[str, Any]] | Problem:
+    if len(data) > MAX_PROFILE_BYTES:
+        return Problem("file", None, f"is larger than {MAX_PROFILE_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return Problem("file", None, "is not UTF-8 text; save it as UTF-8", line)
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return _syntax_problem(str(exc), text)
+    except RecursionError:
+        return Problem("file", None, "has lists or tables nested too deeply")
+
+
+def _syntax_problem(message: str, text: str) -> Problem:
+    match = _AT.search(message)
+    bare = message[: match.start()] if match else message
+    rule = next((plain for prefix, plain in _TOML_MESSAGES if bare.startswith(prefix)), None)
+    rule = f"not valid TOML: {rule or bare}"
+    if match and match.group(1):
+        line: int | None = int(match.group(1))
+    elif bare.startswith("Cannot overwrite"):
+        line = KeyLocator(text).duplicate_line
+    else:
+        line = text.count("\n") + (0 if text.endswith("\n") else 1) or None
+    return Problem("file", None, rule, line)
+
+
+def _validate(raw: dict[str, Any], locator: KeyLocator) -> tuple[Profile | None, list[Problem]]:
+    try:
+        return Profile.model_validate(raw), []
+    except ValidationError as exc:
+        return None, schema_problems(exc.errors(include_url=False), raw, locator)
+
+
+def _extra_problems(
+    profile: Profile, raw: Mapping[str, Any], locator: KeyLocator, checks: ExtraChecks
+) -> list[Problem]:
+    try:
+        found = list(checks(profile))
+    except Exception as exc:  # a broken check must refuse the profile, never pass it
+        log.error("extra check failed: %s: %s", type(exc).__name__, exc)
+        return [Problem("file", None, "could not be checked against the safety limits; refused")]
+    return [_violation_problem(item, raw, locator) for item in found]
+
+
+def _violation_problem(item: Any, raw: Mapping[str, Any], locator: KeyLocator) -> Problem:
+    if isinstance(item, tuple):
+        where, value, rule = item
+    else:
+        where, value, rule = item.field, item.value, item.rule
+    loc = parse_path(str(where))
+    written = show_value(raw_value_at(raw, loc))  # as the file says it, when it is a scalar
+    if written is None and isinstance(value, float) and math.isfinite(value):
+        written = f"{value:.6g}"  # a computed figure (combined irradiance, dose)
+    shown = written if written is not None else show_value(value)
+    return Problem(str(where), shown, str(rule), locator.line_of(loc))
+
+
+def _validity_problems(profile: Profile, locator: KeyLocator, today: dt.date) -> list[Problem]:
+    reason = profile.validity_problem(today)
+    if reason is None:
+        return []
+    key = "expires" if today >= profile.expires else "issued"
+    day = profile.expires if key == "expires" else profile.issued
+    rule = reason[0].lower() + reason[1:].rstrip(".")
+    return [Problem(key, day.isoformat(), rule, locator.line_of((key,)))]
+
+
+def _with_line(problem: Problem, locator: KeyLocator) -> Problem:
+    return dataclasses.replace(problem, line=locator.line_of(parse_path(problem.field)))

@@ -1,0 +1,219 @@
+"""Ed25519 signatures on profiles: signing for clinics, verification for sites.
+
+Owns: the trust store (the ``[signing]`` table of the site configuration), checking a
+profile's ``[signature]`` table against it, signing a profile's TOML text, and making
+key pairs. The signed bytes come from ``canonical``. Does not decide what else makes a
+profile acceptable (``loader``, ``safety.limits``).
+
+Site configuration::
+
+    [signing]
+    require_signed = true
+    [signing.trusted_keys]
+    clinic-a-2026 = "base64 of the 32-byte raw Ed25519 public key"
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from profiles.canonical import CanonicalizationError, canonical_bytes
+from profiles.errors import Problem, SigningError, TrustStoreError
+
+ALGORITHM = "ed25519"
+_KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SIGNATURE_HEADER = re.compile(r"^\s*\[\s*signature\s*\]\s*(#.*)?$")
+_ANY_HEADER = re.compile(r"^\s*\[")
+
+
+@dataclass(frozen=True)
+class TrustStore:
+    """Trusted prescriber keys (key id → raw public key) and whether signing is required."""
+
+    keys: Mapping[str, bytes] = field(default_factory=dict)
+    require_signed: bool = False
+
+    @classmethod
+    def from_site_file(cls, path: Path | None) -> TrustStore:
+        """Read the ``[signing]`` table of a site TOML file; none → an empty store."""
+        if path is None:
+            return cls()
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise TrustStoreError(
+                f"cannot read site configuration {path}: {exc}", field="file"
+            ) from exc
+        return cls.from_mapping(data.get("signing", {}))
+
+    @classmethod
+    def from_mapping(cls, table: object) -> TrustStore:
+        """Build from the parsed ``[signing]`` table; malformed entries raise TrustStoreError."""
+        if not isinstance(table, dict):
+            raise TrustStoreError("must be a table", field="signing")
+        unknown = set(table) - {"require_signed", "trusted_keys"}
+        if unknown:
+            raise TrustStoreError(f"unknown keys {sorted(unknown)}", field="signing")
+        require = table.get("require_signed", False)
+        if not isinstance(require, bool):
+            raise TrustStoreError("must be true or false", field="signing.require_signed")
+        raw_keys = table.get("trusted_keys", {})
+        if not isinstance(raw_keys, dict):
+            raise TrustStoreError("must be a table", field="signing.trusted_keys")
+        keys = {key_id: _decode_public_key(key_id, b64) for key_id, b64 in raw_keys.items()}
+        return cls(keys=keys, require_signed=require)
+
+
+def _decode_public_key(key_id: str, b64: object) -> bytes:
+    where = f"signing.trusted_keys.{key_id}"
+    if not isinstance(b64, str):
+        raise TrustStoreError("must be a base64 text", field=where)
+    try:
+        raw = base64.b64decode(b64, validate=True)
+        Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise TrustStoreError("is not a base64 Ed25519 public key (32 bytes)", field=where) from exc
+    return raw
+
+
+def verify_data(data: Mapping[str, Any], trust: TrustStore | None, required: bool) -> list[Problem]:
+    """Check the ``signature`` table of parsed profile data; [] when acceptable.
+
+    A signature that is present is checked whenever a trust store is given, even if
+    signing is not required: a signature that does not verify is refused. Without a
+    trust store nothing can be verified, so only ``required`` can refuse.
+    """
+    required = required or (trust is not None and trust.require_signed)
+    sig = data.get("signature")
+    if sig is None:
+        return (
+            [_problem("signature", None, "is missing: this site only accepts signed profiles")]
+            if required
+            else []
+        )
+    if not isinstance(sig, dict) or (trust is None and not required):
+        return []
+    return _check_signature(data, sig, trust or TrustStore())
+
+
+def _check_signature(
+    data: Mapping[str, Any], sig: dict[str, Any], trust: TrustStore
+) -> list[Problem]:
+    key_id, algorithm, value = sig.get("key_id"), sig.get("algorithm"), sig.get("value")
+    if not (isinstance(key_id, str) and isinstance(algorithm, str) and isinstance(value, str)):
+        return []  # the schema reports missing or mistyped signature fields
+    if algorithm != ALGORITHM:
+        return [_problem("signature.algorithm", algorithm, f'must be "{ALGORITHM}"')]
+    if key_id not in trust.keys:
+        return [
+            _problem("signature.key_id", key_id, "is not a trusted prescriber key on this device")
+        ]
+    try:
+        raw_sig = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return [_problem("signature.value", None, "is not valid base64")]
+    try:
+        content = canonical_bytes(data)
+        Ed25519PublicKey.from_public_bytes(trust.keys[key_id]).verify(raw_sig, content)
+    except (InvalidSignature, CanonicalizationError):
+        return [
+            _problem(
+                "signature.value",
+                None,
+                "does not match the profile: it was changed after signing,"
+                " or signed with another key",
+            )
+        ]
+    return []
+
+
+def _problem(where: str, value: str | None, rule: str) -> Problem:
+    shown = None if value is None else '"' + value[:40] + '"'
+    return Problem(field=where, value=shown, rule=rule)
+
+
+def generate_keypair() -> tuple[bytes, str]:
+    """A new Ed25519 key pair: (private key as unencrypted PKCS#8 PEM, public key base64)."""
+    private_key = Ed25519PrivateKey.generate()
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pem, public_key_b64(private_key)
+
+
+def public_key_b64(private_key: Ed25519PrivateKey) -> str:
+    raw = private_key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    return base64.b64encode(raw).decode("ascii")
+
+
+def load_private_key(pem: bytes) -> Ed25519PrivateKey:
+    """Read an unencrypted PEM Ed25519 private key; anything else raises SigningError."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise SigningError(f"not an unencrypted PEM private key: {exc}", field="key") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningError("the key is not an Ed25519 key", field="key")
+    return key
+
+
+def sign_profile(toml_text: str, private_key: Ed25519PrivateKey | bytes, key_id: str) -> str:
+    """Return ``toml_text`` with its ``[signature]`` table replaced by a fresh signature.
+
+    Raises SigningError when the text is not TOML, has an inline signature, or the key
+    or key id is unusable.
+    """
+    key = load_private_key(private_key) if isinstance(private_key, bytes) else private_key
+    if not _KEY_ID.match(key_id):
+        raise SigningError("use letters, digits, '-', '_' or '.', at most 64", field="key_id")
+    body = strip_signature_table(toml_text)
+    data = _parse_for_signing(body)
+    try:
+        signature = key.sign(canonical_bytes(data))
+    except CanonicalizationError as exc:
+        raise SigningError(f"cannot sign this content: {exc}", field="file") from exc
+    table = (
+        f'\n[signature]\nkey_id = "{key_id}"\nalgorithm = "{ALGORITHM}"\n'
+        f'value = "{base64.b64encode(signature).decode("ascii")}"\n'
+    )
+    return body.rstrip("\n") + "\n" + table
+
+
+def _parse_for_signing(body: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(body)
+    except tomllib.TOMLDecodeError as exc:
+        raise SigningError(f"the profile is not valid TOML: {exc}", field="file") from exc
+    if "signature" in data:
+        raise SigningError(
+            "write the signature as a [signature] table, not inline", field="signature"
+        )
+    return data
+
+
+def strip_signature_table(toml_text: str) -> str:
+    """The text without its ``[signature]`` table (header up to the next table or the end)."""
+    kept: list[str] = []
+    inside = False
+    for line in toml_text.splitlines(keepends=True):
+        if _SIGNATURE_HEADER.match(line):
+            inside = True
+            continue
+        if inside and _ANY_HEADER.match(line):
+            inside = False
+        if not inside:
+            kept.append(line)
+    return "".join(kept)
