@@ -43,3 +43,25 @@ class LedgerError(SafetyError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+class SiteLimitsError(LimitError):
+    """The site limits file is unreadable, unknown, mistyped or would loosen ``limit``.
+
+    ``path`` is the file; ``asked`` and ``hard`` are the value the file asks for and the
+    compiled-in value, when the problem is about one value.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        path: object,
+        asked: object = None,
+        hard: object = None,
+    ) -> None:
+        super().__init__(message, limit=limit)
+        self.path = path
+        self.asked = asked
+        self.hard = hard

@@ -1,0 +1,436 @@
+"""The dose ledger: what was delivered, when, and whether another session may start.
+
+Owns: ``<state_dir>/ledger.sqlite3`` (SQLite, WAL, ``synchronous=FULL``) and every write
+to it: sessions, dose checkpoints, faults and profile installs, each in one short
+transaction. It answers the rules that must survive a reboot: the minimum interval and
+the weekly budget (``schedule_refusal``), a wall clock behind the newest record
+(``clock_refusal``), and whether the ledger can be written at all
+(``writable_refusal``). After a crash it closes unfinished sessions as power-lost and
+counts them high, never low (``reconcile_after_crash``).
+
+Does not own: when to checkpoint or what the dose is (``dose``/``core``), the schema
+and record types (``safety.ledger_schema``), or showing refusals (``firmware_host``).
+Every SQLite or OS error leaves here as ``LedgerError`` with a readable message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import datetime, tzinfo
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+from safety.errors import LedgerError
+from safety.faults import Outcome
+from safety.ledger_rules import Blocked, format_time, power_lost_dose, schedule_block
+from safety.ledger_schema import (
+    CheckpointRecord,
+    FaultRecord,
+    InstallRecord,
+    SessionRecord,
+    fluence_from_json,
+    fluence_to_json,
+    ledger_error,
+    prepare,
+    utc,
+)
+from safety.limits import LEASE_MAX_MS
+
+__all__ = [
+    "LEDGER_FILENAME",
+    "CheckpointRecord",
+    "FaultRecord",
+    "InstallRecord",
+    "Ledger",
+    "SessionRecord",
+]
+
+log = logging.getLogger(__name__)
+
+LEDGER_FILENAME: Final = "ledger.sqlite3"
+MIN_FREE_BYTES: Final = 4 * 1024 * 1024
+"""Below this much free space ``writable_refusal`` says the disk is full (one session
+writes about 40 kB of checkpoints, the WAL and its checkpointing need room too)."""
+_PROBE_BYTES: Final = 64 * 1024
+_LEASE_MAX_S: Final = LEASE_MAX_MS / 1000.0
+
+
+class _Connection(sqlite3.Connection):
+    """A plain connection whose methods tests can replace to inject failures."""
+
+
+class Ledger:
+    """The open ledger. Use ``Ledger.open``; close it (or use ``with``)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        wall_clock: Callable[[], datetime],
+        display_tz: tzinfo | None,
+    ) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self.path = path
+        self._wall_clock = wall_clock
+        self._display_tz = display_tz
+
+    @classmethod
+    def open(
+        cls,
+        state_dir: Path,
+        wall_clock: Callable[[], datetime],
+        *,
+        display_tz: tzinfo | None = None,
+        busy_timeout_s: float = 2.0,
+    ) -> Ledger:
+        """Open (creating and migrating if needed) the ledger in ``state_dir``.
+
+        ``wall_clock`` returns timezone-aware UTC; ``display_tz`` is the zone of the
+        times in messages (None: the system's local zone). Raises ``LedgerError`` if
+        the file is unreadable, damaged, locked or from a newer version.
+        """
+        path = state_dir / LEDGER_FILENAME
+        action = "The treatment record cannot be opened"
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                path, timeout=busy_timeout_s, isolation_level=None, factory=_Connection
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise ledger_error(action, path, exc) from exc
+        try:
+            try:
+                prepare(conn, path)
+            except sqlite3.Error as exc:
+                raise ledger_error(action, path, exc) from exc
+        except BaseException:
+            conn.close()
+            raise
+        conn.row_factory = sqlite3.Row
+        log.info("ledger open at %s", path)
+        return cls(conn, path, wall_clock, display_tz)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LedgerError(f"The treatment record is closed ({self.path}).", path=str(self.path))
+        return self._conn
+
+    def _now_s(self) -> float:
+        now = self._wall_clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise LedgerError(
+                f"The wall clock gave a time without a time zone ({now}); the ledger "
+                f"needs UTC ({self.path}).",
+                path=str(self.path),
+            )
+        return now.timestamp()
+
+    @contextlib.contextmanager
+    def _write(self, what: str, now_s: float) -> Iterator[sqlite3.Connection]:
+        """One short transaction; any SQLite error becomes ``LedgerError``."""
+        conn = self._db()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("UPDATE newest_entry SET at_s = MAX(at_s, ?)", (now_s,))
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            log.error("ledger write failed (%s): %s", what, exc)
+            raise ledger_error(
+                f"The treatment record could not save {what}", self.path, exc
+            ) from exc
+
+    @contextlib.contextmanager
+    def _read(self, what: str) -> Iterator[sqlite3.Connection]:
+        conn = self._db()
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            raise ledger_error(
+                f"The treatment record could not read {what}", self.path, exc
+            ) from exc
+
+    def _fmt(self, at_s: float, *, seconds: bool = False) -> str:
+        return format_time(at_s, self._display_tz, seconds=seconds)
+
+    # -- writes ------------------------------------------------------------------
+
+    def begin_session(
+        self,
+        profile_id: str,
+        profile_sha256: str,
+        planned_fluence_j_cm2: dict[int, float],
+        *,
+        planned_duration_s: float | None = None,
+    ) -> int:
+        """Record a session's start; returns its id. ``planned_duration_s`` lets a crash
+        be counted at the plan's average rate (without it: the hard maximum rate)."""
+        now_s = self._now_s()
+        planned_json, planned_total = fluence_to_json(planned_fluence_j_cm2, self.path)
+        with self._write("the session start", now_s) as conn:
+            cursor = conn.execute(
+                "INSERT INTO sessions (profile_id, profile_sha256, started_at_s, "
+                "planned_duration_s, planned_j_cm2, planned_total_j_cm2) VALUES (?,?,?,?,?,?)",
+                (
+                    profile_id,
+                    profile_sha256,
+                    now_s,
+                    planned_duration_s,
+                    planned_json,
+                    planned_total,
+                ),
+            )
+        session_id = cursor.lastrowid
+        assert session_id is not None  # an INSERT into a rowid table always sets it
+        log.info("session %d begun (profile %s)", session_id, profile_id)
+        return session_id
+
+    def checkpoint(
+        self, session_id: int, delivered_fluence_j_cm2: dict[int, float], elapsed_s: float
+    ) -> None:
+        """Record the dose delivered so far (call at least every 5 s while treating)."""
+        now_s = self._now_s()
+        delivered_json, total = fluence_to_json(delivered_fluence_j_cm2, self.path)
+        with self._write("a dose checkpoint", now_s) as conn:
+            conn.execute(
+                "INSERT INTO checkpoints (session_id, at_s, elapsed_s, delivered_j_cm2, "
+                "delivered_total_j_cm2) VALUES (?,?,?,?,?)",
+                (session_id, now_s, elapsed_s, delivered_json, total),
+            )
+
+    def end_session(
+        self,
+        session_id: int,
+        outcome: Outcome,
+        delivered_fluence_j_cm2: dict[int, float],
+        fault_code: str | None = None,
+    ) -> None:
+        """Close an open session with its outcome and final delivered dose."""
+        now_s = self._now_s()
+        delivered_json, total = fluence_to_json(delivered_fluence_j_cm2, self.path)
+        with self._write("the session end", now_s) as conn:
+            self._close_session(conn, session_id, now_s, outcome, delivered_json, total, fault_code)
+        log.info("session %d ended: %s, %.3f J/cm²", session_id, outcome, total)
+
+    def _close_session(
+        self,
+        conn: sqlite3.Connection,
+        session_id: int,
+        ended_at_s: float,
+        outcome: Outcome,
+        delivered_json: str,
+        total: float,
+        fault_code: str | None,
+    ) -> None:
+        cursor = conn.execute(
+            "UPDATE sessions SET ended_at_s = ?, outcome = ?, delivered_j_cm2 = ?, "
+            "delivered_total_j_cm2 = ?, fault_code = ? WHERE id = ? AND ended_at_s IS NULL",
+            (ended_at_s, Outcome(outcome).value, delivered_json, total, fault_code, session_id),
+        )
+        if cursor.rowcount != 1:
+            raise LedgerError(
+                f"Session {session_id} is not open in the treatment record ({self.path}).",
+                path=str(self.path),
+            )
+
+    def record_fault(self, code: str, message: str, session_id: int | None = None) -> None:
+        now_s = self._now_s()
+        with self._write("a fault", now_s) as conn:
+            conn.execute(
+                "INSERT INTO faults (at_s, code, message, session_id) VALUES (?,?,?,?)",
+                (now_s, str(code), message, session_id),
+            )
+
+    def record_install(self, profile_id: str, sha256: str, path: str) -> None:
+        now_s = self._now_s()
+        with self._write("the profile install", now_s) as conn:
+            conn.execute(
+                "INSERT INTO installs (at_s, profile_id, sha256, path) VALUES (?,?,?,?)",
+                (now_s, profile_id, sha256, str(path)),
+            )
+
+    # -- recovery ----------------------------------------------------------------
+
+    def reconcile_after_crash(self, checkpoint_interval_s: float = 5.0) -> list[int]:
+        """Close every unfinished session as power-lost; returns their ids.
+
+        Delivered = last checkpoint + (one checkpoint interval + one maximum lease, the
+        time the board may keep emitting after the host dies) at the higher of the
+        plan's average rate and the rate between the last two checkpoints, capped at
+        the plan but never below the last checkpoint. Call only at start-up, before
+        any session of this run begins.
+        """
+        if not (math.isfinite(checkpoint_interval_s) and checkpoint_interval_s > 0):
+            raise ValueError(f"checkpoint_interval_s must be > 0, not {checkpoint_interval_s}")
+        now_s = self._now_s()
+        with self._read("unfinished sessions") as conn:
+            rows = conn.execute("SELECT id FROM sessions WHERE ended_at_s IS NULL ORDER BY id")
+            unfinished = [int(row[0]) for row in rows]
+        for session_id in unfinished:
+            with self._write("a power-lost session", now_s) as conn:
+                self._close_power_lost(
+                    conn, session_id, checkpoint_interval_s + _LEASE_MAX_S, now_s
+                )
+            log.warning("session %d closed as power-lost after a crash", session_id)
+        return unfinished
+
+    def _close_power_lost(
+        self, conn: sqlite3.Connection, session_id: int, extra_s: float, now_s: float
+    ) -> None:
+        session = conn.execute(
+            "SELECT started_at_s, planned_duration_s, planned_j_cm2 FROM sessions WHERE id = ?",
+            (session_id,),
+        ).fetchone()
+        last_two = conn.execute(
+            "SELECT at_s, elapsed_s, delivered_j_cm2 FROM checkpoints WHERE session_id = ? "
+            "ORDER BY id DESC LIMIT 2",
+            (session_id,),
+        ).fetchall()
+        checkpoints = [(row[1], fluence_from_json(row[2])) for row in last_two]
+        planned = fluence_from_json(session[2])
+        delivered = power_lost_dose(planned, session[1], checkpoints, extra_s)
+        last_known_s = max([session[0], *(row[0] for row in last_two)])
+        ended_at_s = max(last_known_s, min(now_s, last_known_s + extra_s))
+        delivered_json, total = fluence_to_json(delivered, self.path)
+        self._close_session(
+            conn, session_id, ended_at_s, Outcome.POWER_LOST, delivered_json, total, None
+        )
+
+    # -- refusals ----------------------------------------------------------------
+
+    def schedule_refusal(self, min_interval_h: float, max_sessions_per_week: int) -> str | None:
+        """Why a session may not start now by the interval or weekly rule, or None."""
+        blocked = self._schedule(min_interval_h, max_sessions_per_week)
+        return None if blocked is None else blocked.message
+
+    def next_start_allowed_at(
+        self, min_interval_h: float, max_sessions_per_week: int
+    ) -> datetime | None:
+        """When the schedule next allows a start (UTC), or None if it allows one now."""
+        blocked = self._schedule(min_interval_h, max_sessions_per_week)
+        return None if blocked is None else utc(blocked.at_s)
+
+    def _schedule(self, min_interval_h: float, max_sessions_per_week: int) -> Blocked | None:
+        if not (math.isfinite(min_interval_h) and min_interval_h >= 0):
+            raise ValueError(f"min_interval_h must be >= 0, not {min_interval_h}")
+        if max_sessions_per_week < 1:
+            raise ValueError(f"max_sessions_per_week must be >= 1, not {max_sessions_per_week}")
+        now_s = self._now_s()
+        with self._read("the session history") as conn:
+            recent = conn.execute(
+                "SELECT started_at_s, ended_at_s FROM sessions "
+                "WHERE delivered_total_j_cm2 > 0 OR ended_at_s IS NULL "
+                "ORDER BY started_at_s DESC LIMIT ?",
+                (max_sessions_per_week,),
+            ).fetchall()
+        blocked = schedule_block(
+            [(row[0], row[1]) for row in recent], now_s, min_interval_h, max_sessions_per_week
+        )
+        if blocked is None:
+            return None
+        return Blocked(blocked.at_s, blocked.message.format(at=self._fmt(blocked.at_s)))
+
+    def clock_refusal(self) -> str | None:
+        """Why the wall clock cannot be trusted (behind the newest record), or None."""
+        now_s = self._now_s()
+        with self._read("the newest record") as conn:
+            newest_s = float(conn.execute("SELECT at_s FROM newest_entry").fetchone()[0])
+        if now_s >= newest_s:
+            return None
+        return (
+            f"The clock reads {self._fmt(now_s, seconds=True)} which is before the last "
+            f"record ({self._fmt(newest_s, seconds=True)}). Set the date and time, then "
+            f"try again."
+        )
+
+    def writable_refusal(self) -> str | None:
+        """Why the ledger cannot be written now (full, read-only, damaged…), or None.
+
+        Checks the free space, then writes a small blob in a transaction and rolls back.
+        """
+        action = "The treatment record cannot be saved"
+        try:
+            free_bytes = shutil.disk_usage(self.path.parent).free
+            conn = self._db()
+            if free_bytes < MIN_FREE_BYTES:
+                return f"{action}: the disk is full ({self.path})."
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("INSERT INTO write_probe VALUES (zeroblob(?))", (_PROBE_BYTES,))
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+        except (OSError, sqlite3.Error, LedgerError) as exc:
+            return (
+                str(exc)
+                if isinstance(exc, LedgerError)
+                else str(ledger_error(action, self.path, exc))
+            )
+        return None
+
+    # -- reads -------------------------------------------------------------------
+
+    def sessions(self, limit: int | None = None) -> list[SessionRecord]:
+        """Sessions, newest first."""
+        with self._read("the sessions") as conn:
+            rows = conn.execute(
+                "SELECT * FROM sessions ORDER BY started_at_s DESC, id DESC LIMIT ?",
+                (-1 if limit is None else limit,),
+            ).fetchall()
+        return [SessionRecord.from_row(row) for row in rows]
+
+    def checkpoints(self, session_id: int) -> list[CheckpointRecord]:
+        """A session's dose checkpoints, oldest first."""
+        with self._read("the checkpoints") as conn:
+            rows = conn.execute(
+                "SELECT * FROM checkpoints WHERE session_id = ? ORDER BY id", (session_id,)
+            ).fetchall()
+        return [CheckpointRecord.from_row(row) for row in rows]
+
+    def faults(self, limit: int | None = None, session_id: int | None = None) -> list[FaultRecord]:
+        """Recorded faults, newest first; only one session's if ``session_id`` is given."""
+        with self._read("the faults") as conn:
+            rows = conn.execute(
+                "SELECT * FROM faults WHERE ?1 IS NULL OR session_id = ?1 "
+                "ORDER BY at_s DESC, id DESC LIMIT ?2",
+                (session_id, -1 if limit is None else limit),
+            ).fetchall()
+        return [FaultRecord.from_row(row) for row in rows]
+
+    def installs(self, limit: int | None = None) -> list[InstallRecord]:
+        """Profile installs, newest first."""
+        with self._read("the installs") as conn:
+            rows = conn.execute(
+                "SELECT * FROM installs ORDER BY at_s DESC, id DESC LIMIT ?",
+                (-1 if limit is None else limit,),
+            ).fetchall()
+        return [InstallRecord.from_row(row) for row in rows]

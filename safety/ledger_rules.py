@@ -1,0 +1,108 @@
+"""The ledger's rules as pure functions: the schedule and the dose after a crash.
+
+Owns: when the minimum-interval and weekly rules next allow a start, given the recent
+counted sessions, and how much dose to count for a session cut off by a crash (always
+at least what was delivered). Times are unix seconds (UTC), so daylight saving and the
+local zone never change an answer; only ``format_time`` uses a zone, for display.
+
+Does not own: reading or writing the database (``safety.ledger``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Final
+
+from safety.limits import IRRADIANCE_MAX_MW_CM2
+
+__all__ = ["WEEK_S", "Blocked", "format_time", "power_lost_dose", "schedule_block"]
+
+WEEK_S: Final = 7 * 24 * 3600.0
+UNKNOWN_RATE_J_CM2_S: Final = IRRADIANCE_MAX_MW_CM2 / 1000.0
+"""Rate assumed after a crash when the plan's duration is unknown: the hard maximum."""
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """A start is refused until ``at_s``; ``message`` has an ``{at}`` for that time."""
+
+    at_s: float
+    message: str
+
+
+def format_time(at_s: float, tz: tzinfo | None, *, seconds: bool = False) -> str:
+    """``at_s`` as local wall time in ``tz`` (None: the system's zone).
+
+    Without seconds the minute is rounded up, so the time shown is never too early.
+    """
+    if not seconds:
+        at_s = math.ceil(at_s / 60.0) * 60.0
+    local = datetime.fromtimestamp(at_s, UTC).astimezone(tz)
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def schedule_block(
+    recent: list[tuple[float, float | None]],
+    now_s: float,
+    min_interval_h: float,
+    max_sessions_per_week: int,
+) -> Blocked | None:
+    """Whether the interval or weekly rule blocks a start at ``now_s``, and until when.
+
+    ``recent`` holds ``(started_at_s, ended_at_s or None)`` of the newest counted
+    sessions, newest first, at most ``max_sessions_per_week`` of them. The interval runs
+    from the latest end (an unfinished session ends "now"); the week is any rolling
+    7 days of starts. When both block, the later time wins.
+    """
+    if not recent:
+        return None
+    last_end_s = max(now_s if end_s is None else end_s for _, end_s in recent)
+    candidates = [
+        Blocked(
+            last_end_s + min_interval_h * 3600.0,
+            f"The next session is allowed at {{at}} ({min_interval_h:g} h after the last one).",
+        )
+    ]
+    if len(recent) >= max_sessions_per_week:
+        oldest_start_s = recent[max_sessions_per_week - 1][0]
+        sessions = "session" if max_sessions_per_week == 1 else "sessions"
+        candidates.append(
+            Blocked(
+                oldest_start_s + WEEK_S,
+                f"{max_sessions_per_week} {sessions} in 7 days is the most allowed. "
+                f"The next session is allowed at {{at}}.",
+            )
+        )
+    latest = max(candidates, key=lambda blocked: blocked.at_s)
+    return latest if latest.at_s > now_s else None
+
+
+def power_lost_dose(
+    planned_j_cm2: dict[int, float],
+    planned_duration_s: float | None,
+    checkpoints: list[tuple[float, dict[int, float]]],
+    extra_s: float,
+) -> dict[int, float]:
+    """The dose to count for a session cut off after its newest checkpoint.
+
+    ``checkpoints`` are ``(elapsed_s, delivered)`` pairs, newest first (at most two
+    are used). Per channel: last delivered + ``extra_s`` at the higher of the planned
+    average rate and the last observed rate, capped at the plan, never below the last
+    checkpoint.
+    """
+    base = checkpoints[0][1] if checkpoints else {}
+    observed: dict[int, float] = {}
+    if len(checkpoints) >= 2 and checkpoints[0][0] > checkpoints[1][0]:
+        span_s = checkpoints[0][0] - checkpoints[1][0]
+        before = checkpoints[1][1]
+        observed = {ch: (j - before.get(ch, 0.0)) / span_s for ch, j in base.items()}
+    counted: dict[int, float] = {}
+    for channel in planned_j_cm2.keys() | base.keys():
+        plan = planned_j_cm2.get(channel, 0.0)
+        rate = plan / planned_duration_s if planned_duration_s else UNKNOWN_RATE_J_CM2_S
+        rate = max(rate, observed.get(channel, 0.0))
+        done = base.get(channel, 0.0)
+        counted[channel] = max(done, min(plan, done + rate * extra_s))
+    return counted

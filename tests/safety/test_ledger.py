@@ -1,0 +1,399 @@
+"""The dose ledger: records, schema and migrations, and every way storage can fail."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_mock import MockerFixture
+
+from safety.errors import LedgerError
+from safety.faults import FaultCode, Outcome
+from safety.ledger import LEDGER_FILENAME, MIN_FREE_BYTES, Ledger
+from safety.ledger_schema import SCHEMA_VERSION, ledger_error, prepare, reason_of
+
+T0 = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
+
+
+class WallClock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> WallClock:
+    return WallClock()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: WallClock) -> Iterator[Ledger]:
+    with Ledger.open(tmp_path, clock, display_tz=UTC) as opened:
+        yield opened
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path / LEDGER_FILENAME)
+
+
+def fail_on(ledger: Ledger, mocker: MockerFixture, prefix: str, message: str) -> None:
+    """Make the ledger's connection raise OperationalError(message) on SQL starting so."""
+    conn: Any = ledger._conn
+    real: Callable[..., sqlite3.Cursor] = conn.execute
+
+    def execute(sql: str, *args: object) -> sqlite3.Cursor:
+        if sql.startswith(prefix):
+            raise sqlite3.OperationalError(message)
+        return real(sql, *args)
+
+    mocker.patch.object(conn, "execute", side_effect=execute)
+
+
+# -- records ------------------------------------------------------------------------
+
+
+def test_a_session_is_recorded_with_every_column(ledger: Ledger, clock: WallClock) -> None:
+    sid = ledger.begin_session(
+        "rls-std", "ab" * 32, {810: 44.25, 850: 44.25}, planned_duration_s=1800
+    )
+    clock.advance(seconds=5)
+    ledger.checkpoint(sid, {810: 0.1, 850: 0.1}, 5.0)
+    clock.advance(minutes=30)
+    ledger.end_session(sid, Outcome.COMPLETED, {810: 44.0, 850: 44.2})
+    (record,) = ledger.sessions()
+    assert record.id == sid
+    assert (record.profile_id, record.profile_sha256) == ("rls-std", "ab" * 32)
+    assert record.started_at == T0
+    assert record.ended_at == T0 + timedelta(minutes=30, seconds=5)
+    assert record.planned_duration_s == 1800
+    assert record.planned_fluence_j_cm2 == {810: 44.25, 850: 44.25}
+    assert record.planned_fluence_total_j_cm2 == 88.5
+    assert record.delivered_fluence_j_cm2 == {810: 44.0, 850: 44.2}
+    assert record.delivered_fluence_total_j_cm2 == pytest.approx(88.2)
+    assert (record.outcome, record.fault_code) == (Outcome.COMPLETED, None)
+    (checkpoint,) = ledger.checkpoints(sid)
+    assert (checkpoint.session_id, checkpoint.elapsed_s) == (sid, 5.0)
+    assert checkpoint.at == T0 + timedelta(seconds=5)
+    assert checkpoint.delivered_fluence_j_cm2 == {810: 0.1, 850: 0.1}
+    assert checkpoint.delivered_fluence_total_j_cm2 == pytest.approx(0.2)
+
+
+def test_sessions_are_newest_first_and_limited(ledger: Ledger, clock: WallClock) -> None:
+    ids = []
+    for _ in range(3):
+        ids.append(ledger.begin_session("p", "h", {810: 1.0}))
+        ledger.end_session(ids[-1], Outcome.STOPPED, {810: 0.5})
+        clock.advance(days=1)
+    assert [s.id for s in ledger.sessions()] == ids[::-1]
+    assert [s.id for s in ledger.sessions(limit=2)] == ids[:0:-1]
+
+
+def test_a_fault_session_keeps_its_code(ledger: Ledger) -> None:
+    sid = ledger.begin_session("p", "h", {810: 1.0})
+    ledger.record_fault(FaultCode.SKIN_OVERTEMP, "too warm", sid)
+    ledger.end_session(sid, Outcome.FAULT, {810: 0.2}, fault_code=FaultCode.SKIN_OVERTEMP)
+    (record,) = ledger.sessions()
+    assert (record.outcome, record.fault_code) == (Outcome.FAULT, "skin_overtemp")
+
+
+def test_faults_and_installs_are_newest_first(ledger: Ledger, clock: WallClock) -> None:
+    sid = ledger.begin_session("p", "h", {810: 1.0})
+    ledger.record_fault(FaultCode.BOARD_RESET, "restarted", sid)
+    clock.advance(seconds=1)
+    ledger.record_fault("self_test_failed", "no answer")
+    ledger.record_install("rls-std", "cd" * 32, "/var/lib/nirpad/prescription.toml")
+    clock.advance(seconds=1)
+    ledger.record_install("rls-low", "ef" * 32, "/x.toml")
+    faults = ledger.faults()
+    assert [(f.code, f.session_id) for f in faults] == [
+        ("self_test_failed", None),
+        ("board_reset", sid),
+    ]
+    assert faults[1].message == "restarted"
+    assert faults[1].at == T0
+    assert [f.code for f in ledger.faults(session_id=sid)] == ["board_reset"]
+    assert len(ledger.faults(limit=1)) == 1
+    installs = ledger.installs()
+    assert [(i.profile_id, i.path) for i in installs] == [
+        ("rls-low", "/x.toml"),
+        ("rls-std", "/var/lib/nirpad/prescription.toml"),
+    ]
+    assert installs[1].sha256 == "cd" * 32
+    assert installs[0].at == T0 + timedelta(seconds=2)
+    assert len(ledger.installs(limit=1)) == 1
+
+
+def test_records_survive_a_reopen(tmp_path: Path, clock: WallClock) -> None:
+    with Ledger.open(tmp_path, clock) as first:
+        sid = first.begin_session("p", "h", {810: 1.0})
+        first.checkpoint(sid, {810: 0.5}, 5.0)
+    with Ledger.open(tmp_path, clock) as second:
+        assert [s.id for s in second.sessions()] == [sid]
+        assert len(second.checkpoints(sid)) == 1
+
+
+def test_the_file_is_wal_with_the_current_schema(ledger: Ledger, tmp_path: Path) -> None:
+    assert ledger.path == tmp_path / LEDGER_FILENAME
+    with closing(raw(tmp_path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert SCHEMA_VERSION == 1
+
+
+def test_the_state_dir_is_created(tmp_path: Path, clock: WallClock) -> None:
+    with Ledger.open(tmp_path / "a" / "b", clock) as opened:
+        assert opened.path.exists()
+
+
+def test_closed_ledger_refuses_and_close_is_idempotent(tmp_path: Path, clock: WallClock) -> None:
+    opened = Ledger.open(tmp_path, clock)
+    opened.close()
+    opened.close()
+    with pytest.raises(LedgerError, match="is closed") as caught:
+        opened.sessions()
+    assert caught.value.path == str(tmp_path / LEDGER_FILENAME)
+    assert "closed" in (opened.writable_refusal() or "")
+
+
+# -- refused writes ----------------------------------------------------------------
+
+
+def test_ending_a_session_that_is_not_open_is_refused(ledger: Ledger) -> None:
+    sid = ledger.begin_session("p", "h", {810: 1.0})
+    ledger.end_session(sid, Outcome.STOPPED, {810: 0.1})
+    with pytest.raises(LedgerError, match=f"Session {sid} is not open"):
+        ledger.end_session(sid, Outcome.COMPLETED, {810: 1.0})
+    with pytest.raises(LedgerError, match="Session 99 is not open"):
+        ledger.end_session(99, Outcome.COMPLETED, {810: 1.0})
+    assert ledger.sessions()[0].outcome == Outcome.STOPPED
+
+
+def test_a_checkpoint_for_an_unknown_session_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(LedgerError, match="could not save a dose checkpoint"):
+        ledger.checkpoint(42, {810: 1.0}, 5.0)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.1])
+def test_impossible_fluence_is_refused(ledger: Ledger, value: float) -> None:
+    with pytest.raises(LedgerError, match="Refusing to record fluence"):
+        ledger.begin_session("p", "h", {810: value})
+    assert ledger.sessions() == []
+
+
+def test_a_wall_clock_without_a_zone_is_refused(tmp_path: Path) -> None:
+    with (
+        Ledger.open(tmp_path, lambda: datetime(2026, 1, 1)) as naive,
+        pytest.raises(LedgerError, match="without a time zone"),
+    ):
+        naive.record_fault("x", "y")
+
+
+# -- schema and migrations ----------------------------------------------------------
+
+
+def test_an_empty_file_is_migrated(tmp_path: Path, clock: WallClock) -> None:
+    (tmp_path / LEDGER_FILENAME).write_bytes(b"")
+    with Ledger.open(tmp_path, clock) as opened:
+        opened.record_fault("x", "y")
+    with closing(raw(tmp_path)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+
+
+def test_a_version_0_database_is_migrated(tmp_path: Path, clock: WallClock) -> None:
+    with closing(raw(tmp_path)) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (0)")
+        conn.commit()
+    with Ledger.open(tmp_path, clock) as opened:
+        assert opened.sessions() == []
+    with closing(raw(tmp_path)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+
+
+def test_a_future_version_is_refused(tmp_path: Path, clock: WallClock) -> None:
+    with Ledger.open(tmp_path, clock):
+        pass
+    with closing(raw(tmp_path)) as conn:
+        conn.execute("UPDATE schema_version SET version = 7")
+        conn.commit()
+    with pytest.raises(LedgerError, match=r"newer nirpad \(schema 7; this version knows up to 1\)"):
+        Ledger.open(tmp_path, clock)
+
+
+def test_a_failed_migration_leaves_nothing_half_done(tmp_path: Path, clock: WallClock) -> None:
+    with closing(raw(tmp_path)) as conn:
+        conn.execute("CREATE TABLE sessions (x)")  # not ours: migration 1 cannot create it
+        conn.commit()
+    with pytest.raises(LedgerError, match="cannot be opened"):
+        Ledger.open(tmp_path, clock)
+    with closing(raw(tmp_path)) as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert names == {"sessions"}
+
+
+def test_a_database_that_cannot_use_wal_is_refused() -> None:
+    with (
+        closing(sqlite3.connect(":memory:")) as conn,
+        pytest.raises(LedgerError, match="write-ahead"),
+    ):
+        prepare(conn, ":memory:")
+
+
+# -- damaged, locked, unopenable -------------------------------------------------------
+
+
+def test_garbage_bytes_are_a_refusal_not_a_crash(tmp_path: Path, clock: WallClock) -> None:
+    (tmp_path / LEDGER_FILENAME).write_bytes(os.urandom(8192))
+    with pytest.raises(LedgerError) as caught:
+        Ledger.open(tmp_path, clock)
+    assert str(caught.value).startswith(
+        "The treatment record cannot be opened: the file is damaged"
+    )
+
+
+def test_a_damaged_page_is_found_by_the_integrity_check(tmp_path: Path, clock: WallClock) -> None:
+    with Ledger.open(tmp_path, clock) as opened:
+        sid = opened.begin_session("p", "h", {810: 1.0})
+        for i in range(20):  # the table stays one leaf page, so quick_check can list it
+            opened.checkpoint(sid, {810: i / 100}, i * 5.0)
+    with closing(raw(tmp_path)) as conn:
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'checkpoints'")
+        page = root.fetchone()[0]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    with (tmp_path / LEDGER_FILENAME).open("r+b") as file:
+        file.seek((page - 1) * page_size + 8)
+        file.write(b"\xff" * 16)
+    with pytest.raises(LedgerError, match="The treatment record is damaged") as caught:
+        Ledger.open(tmp_path, clock)
+    assert "page" in str(caught.value)
+
+
+def test_a_locked_database_is_refused(tmp_path: Path, clock: WallClock) -> None:
+    with Ledger.open(tmp_path, clock):
+        pass
+    with closing(raw(tmp_path)) as holder:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("INSERT INTO faults (at_s, code, message) VALUES (0, 'x', 'y')")
+        with pytest.raises(LedgerError, match="another program is using it"):
+            Ledger.open(tmp_path, clock, busy_timeout_s=0.05)
+        holder.rollback()
+
+
+def test_a_state_dir_that_is_a_file_is_refused(tmp_path: Path, clock: WallClock) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("not a directory")
+    with pytest.raises(LedgerError, match="cannot be opened") as caught:
+        Ledger.open(blocker, clock)
+    assert caught.value.path == str(blocker / LEDGER_FILENAME)
+
+
+# -- writes that fail --------------------------------------------------------------------
+
+
+def test_disk_full_on_a_checkpoint_raises_ledger_error_and_rolls_back(
+    ledger: Ledger, mocker: MockerFixture
+) -> None:
+    sid = ledger.begin_session("p", "h", {810: 1.0})
+    fail_on(ledger, mocker, "INSERT INTO checkpoints", "database or disk is full")
+    with pytest.raises(LedgerError, match="could not save a dose checkpoint: the disk is full"):
+        ledger.checkpoint(sid, {810: 0.5}, 5.0)
+    mocker.stopall()
+    assert ledger.checkpoints(sid) == []
+    ledger.end_session(sid, Outcome.FAULT, {810: 0.5}, FaultCode.LEDGER_WRITE_FAILED)
+    assert ledger.sessions()[0].outcome == Outcome.FAULT
+
+
+def test_a_commit_that_fails_is_a_ledger_error(ledger: Ledger, mocker: MockerFixture) -> None:
+    fail_on(ledger, mocker, "COMMIT", "disk I/O error")
+    with pytest.raises(LedgerError, match="the storage reported an error"):
+        ledger.record_install("p", "h", "/x")
+    mocker.stopall()
+    assert ledger.installs() == []
+
+
+def test_a_real_full_database_fails_cleanly(ledger: Ledger) -> None:
+    sid = ledger.begin_session("p", "h", {810: 1.0})
+    conn: Any = ledger._conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    with pytest.raises(LedgerError, match="the disk is full"):
+        for i in range(10_000):
+            ledger.checkpoint(sid, {810: i / 1000, 850: i / 1000}, float(i))
+    assert "the disk is full" in (ledger.writable_refusal() or "")
+
+
+def test_a_read_that_fails_is_a_ledger_error(ledger: Ledger, mocker: MockerFixture) -> None:
+    fail_on(ledger, mocker, "SELECT", "database disk image is malformed")
+    with pytest.raises(LedgerError, match="could not read the sessions: the file is damaged"):
+        ledger.sessions()
+
+
+def test_writable_when_all_is_well(ledger: Ledger) -> None:
+    assert ledger.writable_refusal() is None
+    assert ledger.writable_refusal() is None  # the probe left nothing behind
+    conn: Any = ledger._conn
+    assert conn.execute("SELECT COUNT(*) FROM write_probe").fetchone()[0] == 0
+
+
+def test_not_writable_when_the_disk_is_nearly_full(ledger: Ledger, mocker: MockerFixture) -> None:
+    usage = mocker.patch("safety.ledger.shutil.disk_usage")
+    usage.return_value.free = MIN_FREE_BYTES - 1
+    assert ledger.writable_refusal() == (
+        f"The treatment record cannot be saved: the disk is full ({ledger.path})."
+    )
+
+
+def test_not_writable_when_the_free_space_cannot_be_read(
+    ledger: Ledger, mocker: MockerFixture
+) -> None:
+    mocker.patch("safety.ledger.shutil.disk_usage", side_effect=OSError(5, "Input/output error"))
+    assert "cannot be saved: Input/output error" in (ledger.writable_refusal() or "")
+
+
+def test_not_writable_when_a_write_fails(ledger: Ledger, mocker: MockerFixture) -> None:
+    fail_on(ledger, mocker, "INSERT INTO write_probe", "database or disk is full")
+    assert "cannot be saved: the disk is full" in (ledger.writable_refusal() or "")
+
+
+def test_not_writable_when_read_only(ledger: Ledger) -> None:
+    conn: Any = ledger._conn
+    conn.execute("PRAGMA query_only = ON")
+    assert "the storage is read-only" in (ledger.writable_refusal() or "")
+    with pytest.raises(LedgerError, match="read-only"):
+        ledger.record_fault("x", "y")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_a_read_only_directory_is_a_refusal(tmp_path: Path, clock: WallClock) -> None:
+    with Ledger.open(tmp_path, clock):
+        pass
+    (tmp_path / LEDGER_FILENAME).chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        try:
+            opened = Ledger.open(tmp_path, clock)
+        except LedgerError as error:
+            assert "cannot be opened" in str(error)
+        else:
+            with opened:
+                assert opened.writable_refusal() is not None
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_unknown_errors_keep_their_text() -> None:
+    assert reason_of(sqlite3.OperationalError("no such table: x")) == "no such table: x"
+    error = ledger_error("Could not", "/p", sqlite3.OperationalError("database is locked"))
+    assert (str(error), error.path) == ("Could not: another program is using it (/p).", "/p")
