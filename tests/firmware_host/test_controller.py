@@ -393,3 +393,29 @@ def test_status_has_exactly_the_documented_keys_and_is_json(
     assert json.loads(json.dumps(status)) == status
     assert status["state"] == "treating"
     assert status["next_start_allowed_at"] == "2026-11-25T15:00:00+00:00"
+
+
+def test_a_controller_error_turns_outputs_off_at_once_and_closes_the_session_as_fault(
+    make_controller: ControllerFactory, core: FakeCore
+) -> None:
+    controller = make_controller()
+    controller.command("start")
+    core.raise_in["tick"] = RuntimeError("boom")
+    core.all_off_count = 0
+    controller.on_tick()
+    # once by the controller's guard, once more on entering fault
+    assert core.all_off_count == 2
+    assert core.ended == [Outcome.FAULT]
+    assert controller.state is S.FAULT
+
+
+def test_reloading_a_still_unusable_prescription_updates_the_idle_reason(
+    make_controller: ControllerFactory, rx_holder: dict
+) -> None:
+    rx_holder["rx"] = None
+    controller = make_controller()
+    rx_holder["rx"] = loaded(make_profile(expires=dt.date(2026, 11, 2)))
+    reply = controller.command("reload_prescription")
+    assert reply.ok and "expired on 2026-11-02" in reply.message
+    assert controller.state is S.IDLE
+    assert "expired on 2026-11-02" in controller.status()["state_reason"]

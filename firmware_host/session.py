@@ -1,0 +1,221 @@
+"""The session side of the controller: guards, actions and what the controller remembers.
+
+Owns: ``SessionHooks``, the ``MachineHooks`` implementation that the state machine calls
+(every guard of ``start``/``resume``/acknowledge, every action that asks the safety core
+to begin, pause, resume or end a session), the current prescription and its validity,
+the reason for the current state, the latched fault, the pause deadline and the
+controller's own warnings; and ``refusal_text``, the sentence for a trigger that is not
+possible in a state. Also the two ``Protocol``s naming what the controller needs from
+the safety core and the prescription loader (docs/architecture.md).
+
+Does not own the light (``safety``), the transition table (``machine``) or when things
+happen (``controller`` and ``loop``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+from firmware_host.machine import State, Trigger
+from profiles.schema import Profile
+from safety.core_events import SafetySnapshot
+from safety.faults import FaultCode, Outcome, WarningCode
+
+__all__ = [
+    "PAUSE_LIMIT_S",
+    "ControllerCore",
+    "LoadedPrescription",
+    "SessionHooks",
+    "refusal_text",
+]
+
+log = logging.getLogger(__name__)
+
+PAUSE_LIMIT_S: Final = 600.0
+"""A session paused this long ends as stopped (DESIGN §5)."""
+
+_NO_SESSION = "no session is running"
+_STATE_REFUSALS: dict[State, str] = {
+    State.BOOTING: "the pad is still starting up; try again in a moment",
+    State.SELF_TEST: "the pad is running its self-test; try again in a moment",
+    State.IDLE: "there is no valid prescription",
+    State.READY: _NO_SESSION,
+    State.TREATING: "a session is running",
+    State.PAUSED: "the session is paused: press to resume, or hold 2 s to stop",
+    State.COMPLETE: "the last session has ended: press the button or acknowledge first",
+    State.FAULT: "the pad is in fault; check the pad, then hold the button 2 s to acknowledge",
+}
+_PAIR_REFUSALS: dict[tuple[State, Trigger], str] = {
+    (State.TREATING, Trigger.START): "a session is already running",
+    (State.TREATING, Trigger.RESUME): "the session is not paused",
+    (State.PAUSED, Trigger.PAUSE): "the session is already paused",
+    (State.READY, Trigger.ACKNOWLEDGE): "there is nothing to acknowledge",
+    (State.IDLE, Trigger.ACKNOWLEDGE): "there is nothing to acknowledge",
+    (State.TREATING, Trigger.ACKNOWLEDGE): "there is nothing to acknowledge",
+    (State.PAUSED, Trigger.ACKNOWLEDGE): "there is nothing to acknowledge",
+    (State.COMPLETE, Trigger.PAUSE): _NO_SESSION,
+    (State.COMPLETE, Trigger.RESUME): _NO_SESSION,
+    (State.COMPLETE, Trigger.STOP): _NO_SESSION,
+}
+
+
+def refusal_text(state: State, trigger: Trigger) -> str:
+    """A sentence for a person: why ``trigger`` is not possible in ``state``."""
+    text = _PAIR_REFUSALS.get((state, trigger), _STATE_REFUSALS[state])
+    return f"cannot {trigger.value.replace('_', ' ')}: {text}"
+
+
+class LoadedPrescription(Protocol):
+    """What the prescription loader returns (``profiles.loader.LoadResult`` fits)."""
+
+    @property
+    def profile(self) -> Profile | None: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def problems(self) -> Sequence[object]: ...
+
+
+class ControllerCore(Protocol):
+    """The part of ``safety.core.SafetyCore`` the controller uses (docs/architecture.md)."""
+
+    def self_test(self) -> str | None: ...
+    def start_refusal(self, rx: Profile) -> str | None: ...
+    def next_start_allowed_at(self, rx: Profile) -> datetime | None: ...
+    def begin_session(self, rx: Profile, profile_sha256: str) -> None: ...
+    def pause(self, reason: str) -> None: ...
+    def resume(self) -> None: ...
+    def end_session(self, outcome: Outcome) -> None: ...
+    def poll(self) -> list[Any]: ...
+    def tick(self) -> list[Any]: ...
+    def acknowledge_fault(self) -> str | None: ...
+    def snapshot(self) -> SafetySnapshot: ...
+    def all_off(self) -> None: ...
+
+
+class SessionHooks:
+    """The ``MachineHooks``: guards and actions, and what the controller remembers."""
+
+    def __init__(
+        self,
+        core: ControllerCore,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], datetime],
+        loader: Callable[[], LoadedPrescription | None],
+    ) -> None:
+        self._core, self._clock, self._wall_clock, self._loader = core, clock, wall_clock, loader
+        self.profile: Profile | None = None
+        self.sha256: str | None = None
+        self._load_problem: str | None = "no prescription is installed"
+        self.session_profile: Profile | None = None
+        self.state_reason: str | None = None
+        self.fault: tuple[str, str] | None = None
+        self.pause_deadline_s: float | None = None
+        self.warnings: dict[str, str] = {}
+
+    def load_prescription(self) -> None:
+        loaded = self._loader()
+        self.profile = None if loaded is None else loaded.profile
+        self.sha256 = None if loaded is None else loaded.sha256
+        if loaded is None:
+            self._load_problem = "no prescription is installed"
+        elif loaded.profile is None:
+            self._load_problem = "; ".join(str(p) for p in loaded.problems) or "unreadable"
+        log.info("prescription: %s", self.profile.id if self.profile else self._load_problem)
+
+    def next_start_allowed_at(self) -> datetime | None:
+        return None if self.profile is None else self._core.next_start_allowed_at(self.profile)
+
+    def set_warning(self, code: WarningCode, active: bool, message: str) -> None:
+        if active:
+            self.warnings[str(code)] = message
+        else:
+            self.warnings.pop(str(code), None)
+
+    def contact_lost(self) -> None:
+        self.set_warning(WarningCode.CONTACT_LOST, True, "no skin contact")
+
+    def contact_regained(self, state: State) -> None:
+        self.set_warning(WarningCode.CONTACT_LOST, False, "")
+        if state is State.PAUSED:
+            self.state_reason = "skin contact is back: press the button to resume"
+
+    # -- guards: a reason to refuse, or None -----------------------------------------
+
+    def prescription_valid(self) -> str | None:
+        if self.profile is None:
+            return f"no valid prescription: {self._load_problem}"
+        problem = self.profile.validity_problem(self._wall_clock().date())
+        return None if problem is None else f"prescription {self.profile.id}: {problem}"
+
+    def start_allowed(self) -> str | None:
+        problem = self.prescription_valid()
+        if problem is not None or self.profile is None:
+            return problem
+        return self._core.start_refusal(self.profile)
+
+    def resume_allowed(self) -> str | None:
+        if not self._core.snapshot().contact:
+            return "no skin contact: put the pad on the leg, then resume"
+        return None
+
+    def fault_cleared(self) -> str | None:
+        reason = self._core.acknowledge_fault()
+        return None if reason is None else f"the fault is not cleared yet: {reason}"
+
+    # -- actions ---------------------------------------------------------------------
+
+    def begin_session(self) -> None:
+        assert self.profile is not None  # the start guard checked it
+        self._core.begin_session(self.profile, self.sha256 or "")
+        self.session_profile = self.profile
+
+    def pause_session(self, reason: str) -> None:
+        self._core.pause(reason)
+        self.pause_deadline_s = self._clock() + PAUSE_LIMIT_S
+        self.state_reason = f"paused: {reason}"
+
+    def resume_session(self) -> None:
+        self._core.resume()
+        self.pause_deadline_s = None
+
+    def end_stopped(self, reason: str) -> None:
+        self._core.end_session(Outcome.STOPPED)
+        self.state_reason = f"session stopped: {reason}"
+
+    def record_fault(self, code: FaultCode, message: str) -> None:
+        log.error("fault %s: %s", code, message)
+        self.fault = (str(code), message)
+
+    def run_self_test(self) -> str | None:
+        return self._core.self_test()
+
+    def outputs_off(self) -> None:
+        """Light off now; an open session is closed as FAULT (``all_off`` alone: STOPPED)."""
+        try:
+            if self._core.snapshot().session_active:
+                self._core.end_session(Outcome.FAULT)
+        except Exception:
+            log.exception("closing the session as FAULT failed; all_off follows")
+        finally:
+            self._core.all_off()
+
+    def entered(
+        self, state: State, source: State, trigger: Trigger, kwargs: dict[str, Any]
+    ) -> None:
+        log.info("%s -> %s on %s", source, state, trigger)
+        if state is not State.PAUSED:
+            self.pause_deadline_s = None
+        if state is State.FAULT:
+            self.state_reason = self.fault[1] if self.fault else "fault"
+        elif state is State.COMPLETE and trigger is Trigger.FINISH:
+            self.state_reason = f"session {kwargs.get('outcome', Outcome.COMPLETED)}"
+        elif state is State.IDLE:
+            self.state_reason = self.prescription_valid()
+        elif state in (State.READY, State.TREATING, State.SELF_TEST):
+            self.state_reason = None
+        if state in (State.READY, State.IDLE, State.SELF_TEST):
+            self.session_profile = None

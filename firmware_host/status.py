@@ -1,0 +1,87 @@
+"""The status JSON: one dict that `nirpad status --json` and the control socket show.
+
+Owns: the exact keys of the status document (issue 5) and how each is rendered
+(wavelength keys as strings, ISO times, ``null`` for "not known"). Does not own where
+the figures come from: the controller passes its state and the safety core's snapshot.
+
+Keys: ``state``, ``state_reason``, ``profile_id``, ``elapsed_s``, ``remaining_s``,
+``fluence_j_cm2`` (delivered, all channels), ``planned_fluence_j_cm2``,
+``irradiance_mw_cm2`` (per channel, keyed by wavelength as a string), ``skin_temp_c``,
+``board_temp_c``, ``contact``, ``fault`` (null or {code, message}), ``start_refusal``
+(null or why ``start`` would be refused now), ``next_start_allowed_at`` (ISO 8601 or
+null) and ``warnings`` (a list of {code, message}).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from safety.core_events import SafetySnapshot
+
+__all__ = ["STATUS_KEYS", "StatusInputs", "build_status"]
+
+STATUS_KEYS: Final = (
+    "state",
+    "state_reason",
+    "profile_id",
+    "elapsed_s",
+    "remaining_s",
+    "fluence_j_cm2",
+    "planned_fluence_j_cm2",
+    "irradiance_mw_cm2",
+    "skin_temp_c",
+    "board_temp_c",
+    "contact",
+    "fault",
+    "start_refusal",
+    "next_start_allowed_at",
+    "warnings",
+)
+
+
+@dataclass(frozen=True)
+class StatusInputs:
+    """What the controller knows beyond the safety snapshot."""
+
+    state: str
+    state_reason: str | None
+    profile_id: str | None
+    planned_fluence_j_cm2: float | None  # of the prescription, when no session runs
+    fault: tuple[str, str] | None  # (code, message) latched by the controller
+    start_refusal: str | None
+    next_start_allowed_at: datetime | None
+    warnings: tuple[tuple[str, str], ...]  # (code, message) not in the snapshot
+
+
+def build_status(inputs: StatusInputs, snap: SafetySnapshot) -> dict[str, Any]:
+    """Render the status document; JSON-serialisable, keys exactly ``STATUS_KEYS``."""
+    planned = snap.planned_total_j_cm2 if snap.session_active else inputs.planned_fluence_j_cm2
+    fault = inputs.fault
+    if fault is None and snap.fault is not None:
+        fault = (str(snap.fault.code), snap.fault.message)
+    warnings = [{"code": str(w.code), "message": w.message} for w in snap.warnings]
+    warnings += [{"code": code, "message": message} for code, message in inputs.warnings]
+    allowed_at = inputs.next_start_allowed_at
+    return {
+        "state": inputs.state,
+        "state_reason": inputs.state_reason,
+        "profile_id": inputs.profile_id,
+        "elapsed_s": round(snap.elapsed_s, 3),
+        "remaining_s": round(snap.remaining_s, 3),
+        "fluence_j_cm2": round(snap.delivered_total_j_cm2, 4),
+        "planned_fluence_j_cm2": None if planned is None else round(planned, 4),
+        "irradiance_mw_cm2": {str(wl): round(v, 3) for wl, v in snap.irradiance_mw_cm2.items()},
+        "skin_temp_c": _rounded(snap.skin_temp_c),
+        "board_temp_c": _rounded(snap.board_temp_c),
+        "contact": snap.contact,
+        "fault": None if fault is None else {"code": fault[0], "message": fault[1]},
+        "start_refusal": inputs.start_refusal,
+        "next_start_allowed_at": None if allowed_at is None else allowed_at.isoformat(),
+        "warnings": warnings,
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

@@ -1,0 +1,237 @@
+"""The event loop: ticks on the virtual clock, posted calls, fd wake-ups, safe exits."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from firmware_host import loop as loop_module
+from firmware_host.loop import EventLoop
+from firmware_host.machine import State
+from hil.clock import VirtualClock
+
+from .conftest import ControllerFactory, FakeCore
+
+
+@dataclass
+class StubController:
+    ticks: list[float] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
+    inputs: list[object] = field(default_factory=list)
+    raise_on_tick: int | None = None
+    clock: Any = None
+
+    def handle_safety_events(self, events: list[Any]) -> None:
+        self.events.extend(events)
+
+    def handle_input(self, event: object) -> None:
+        self.inputs.append(event)
+
+    def on_tick(self) -> None:
+        self.ticks.append(self.clock())
+        if self.raise_on_tick is not None and len(self.ticks) >= self.raise_on_tick:
+            raise RuntimeError("tick failed")
+
+
+def fd_closed(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
+def test_ticks_every_20_ms_on_the_virtual_clock(core: FakeCore, clock: VirtualClock) -> None:
+    stub = StubController(clock=clock)
+    hook_calls: list[int] = []
+    loop = EventLoop(stub, core, clock, on_tick_hook=lambda: hook_calls.append(1))
+    start_s = clock()
+    loop.run(until_s=start_s + 1.0)
+    assert len(stub.ticks) == 50
+    assert stub.ticks[0] == pytest.approx(start_s + 0.02)
+    assert all(
+        b - a == pytest.approx(0.02) for a, b in zip(stub.ticks, stub.ticks[1:], strict=False)
+    )
+    assert len(hook_calls) == 50
+    assert loop.tick_jitter_s and max(loop.tick_jitter_s) < 1e-9
+
+
+def test_run_turns_the_outputs_off_on_every_exit(core: FakeCore, clock: VirtualClock) -> None:
+    loop = EventLoop(StubController(clock=clock), core, clock)
+    rfd, wfd = loop._rfd, loop._wfd
+    core.outputs_on = True
+    loop.run(until_s=clock() + 0.1)
+    assert core.all_off_count == 1 and not core.outputs_on
+    assert fd_closed(rfd) and fd_closed(wfd)
+
+
+def test_an_exception_in_the_loop_still_turns_the_outputs_off(
+    core: FakeCore, clock: VirtualClock
+) -> None:
+    loop = EventLoop(StubController(clock=clock, raise_on_tick=3), core, clock)
+    core.outputs_on = True
+    with pytest.raises(RuntimeError, match="tick failed"):
+        loop.run()
+    assert core.all_off_count == 1 and not core.outputs_on
+    assert fd_closed(loop._rfd)
+
+
+def test_run_for_turns_the_outputs_off_when_it_raises(core: FakeCore, clock: VirtualClock) -> None:
+    loop = EventLoop(StubController(clock=clock, raise_on_tick=2), core, clock)
+    core.outputs_on = True
+    with pytest.raises(RuntimeError):
+        loop.run_for(1.0)
+    assert not core.outputs_on
+    loop.close()
+
+
+def test_run_for_leaves_the_session_running(
+    make_controller: ControllerFactory, core: FakeCore, clock: VirtualClock
+) -> None:
+    controller = make_controller()
+    loop = EventLoop(controller, core, clock)
+    controller.command("start")
+    loop.run_for(5.0)
+    assert controller.state is State.TREATING and core.outputs_on
+    assert core.calls.count("tick") == 250
+    loop.close()
+
+
+def test_a_safety_event_goes_to_the_controller_on_arrival(
+    core: FakeCore, clock: VirtualClock
+) -> None:
+    stub = StubController(clock=clock)
+    loop = EventLoop(stub, core, clock, tick_s=10.0)
+    core.poll_events = ["frame"]
+    loop.run_for(0.001)
+    assert stub.events == ["frame"] and stub.ticks == []
+    loop.close()
+
+
+@dataclass
+class FdCore(FakeCore):
+    """A core with a real file descriptor, as with a serial port."""
+
+    fds: tuple[int, int] = field(default_factory=os.pipe)
+    polled: threading.Event = field(default_factory=threading.Event)
+
+    def fileno(self) -> int | None:
+        return self.fds[0]
+
+    def poll(self) -> list[Any]:
+        data = b""
+        os.set_blocking(self.fds[0], False)
+        with contextlib.suppress(BlockingIOError):
+            data = os.read(self.fds[0], 100)
+        if data:
+            self.polled.set()
+        return [data] if data else []
+
+
+def test_with_a_real_fd_telemetry_wakes_the_loop_before_the_tick() -> None:
+    core = FdCore(VirtualClock())
+    stub = StubController(clock=time.monotonic)
+    loop = EventLoop(stub, core, time.monotonic, tick_s=3600.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run, args=(stop,))
+    thread.start()
+    try:
+        os.write(core.fds[1], b"telemetry")
+        assert core.polled.wait(10.0)
+    finally:
+        stop.set()
+        loop.request_stop()
+        thread.join(10.0)
+        for fd in core.fds:
+            os.close(fd)
+    assert not thread.is_alive()
+    assert stub.events == [b"telemetry"] and stub.ticks == []
+    assert core.all_off_count == 1
+
+
+def test_call_soon_threadsafe_runs_on_the_loop_thread_and_returns_the_reply(
+    make_controller: ControllerFactory, core: FakeCore
+) -> None:
+    controller = make_controller()
+    fd_core = FdCore(core.clock)
+    loop = EventLoop(controller, fd_core, time.monotonic, tick_s=0.02)
+    threads: list[str] = []
+
+    def start() -> Any:
+        threads.append(threading.current_thread().name)
+        return controller.command("start")
+
+    thread = threading.Thread(target=loop.run, name="loop-thread")
+    thread.start()
+    try:
+        reply = loop.call_soon_threadsafe(start).result(timeout=10.0)
+    finally:
+        loop.request_stop()
+        thread.join(10.0)
+        for fd in fd_core.fds:
+            os.close(fd)
+    assert reply.ok and reply.exit_code == 0
+    assert threads == ["loop-thread"]
+    assert not thread.is_alive()
+
+
+def test_a_failing_posted_call_reaches_the_caller_and_the_loop_goes_on(
+    core: FakeCore, clock: VirtualClock
+) -> None:
+    stub = StubController(clock=clock)
+    loop = EventLoop(stub, core, clock)
+    future = loop.call_soon_threadsafe(lambda: 1 / 0)
+    loop.run_for(0.1)
+    with pytest.raises(ZeroDivisionError):
+        future.result(timeout=0)
+    assert len(stub.ticks) == 5
+    loop.close()
+
+
+def test_posted_events_go_to_handle_input(core: FakeCore, clock: VirtualClock) -> None:
+    stub = StubController(clock=clock)
+    loop = EventLoop(stub, core, clock)
+    loop.post("edge")
+    loop.run_for(0.01)
+    assert stub.inputs == ["edge"]
+    loop.close()
+
+
+def test_closing_cancels_waiting_calls_and_later_posts_are_harmless(
+    core: FakeCore, clock: VirtualClock
+) -> None:
+    loop = EventLoop(StubController(clock=clock), core, clock)
+    future = loop.call_soon_threadsafe(lambda: 1)
+    loop.close()
+    assert future.cancelled()
+    loop.post("late")  # must not write into a closed (maybe reused) fd
+    loop.close()
+
+
+def test_request_stop_and_stop_event_end_the_run(core: FakeCore, clock: VirtualClock) -> None:
+    stub = StubController(clock=clock)
+    loop = EventLoop(stub, core, clock, on_tick_hook=lambda: loop.request_stop())
+    loop.run(until_s=clock() + 100.0)
+    assert len(stub.ticks) == 1
+    stop = threading.Event()
+    stop.set()
+    loop2 = EventLoop(stub, core, clock)
+    loop2.run(stop)
+    assert len(stub.ticks) == 1
+    assert core.all_off_count == 2
+
+
+def test_jitter_samples_are_bounded(
+    core: FakeCore, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop_module, "MAX_JITTER_SAMPLES", 10)
+    loop = EventLoop(StubController(clock=clock), core, clock)
+    loop.run_for(1.0)
+    assert 0 < len(loop.tick_jitter_s) <= 10
+    loop.close()
