@@ -1,0 +1,55 @@
+"""nirpad's safety layer: the only way from the controller to the light.
+
+The controller holds one ``SafetyCore`` (``safety.core``) and the ``PowerRail`` it was
+given; everything else here is reached through them. See docs/architecture.md.
+"""
+
+from safety.core import BoardConnectError, SafetyCore
+from safety.core_events import (
+    ButtonEdge,
+    ContactLost,
+    ContactRegained,
+    FaultLatched,
+    FaultStatus,
+    SafetyEvent,
+    SafetySnapshot,
+    SessionFinished,
+    Warning,
+)
+from safety.errors import (
+    InterlockRefusedError,
+    LedgerError,
+    LimitError,
+    SafetyError,
+    StartRefusedError,
+)
+from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
+from safety.interlock import is_critical
+from safety.rail import PowerRail, RailError, make_rail
+
+__all__ = [
+    "FAULT_MESSAGES",
+    "BoardConnectError",
+    "ButtonEdge",
+    "ContactLost",
+    "ContactRegained",
+    "FaultCode",
+    "FaultLatched",
+    "FaultStatus",
+    "InterlockRefusedError",
+    "LedgerError",
+    "LimitError",
+    "Outcome",
+    "PowerRail",
+    "RailError",
+    "SafetyCore",
+    "SafetyError",
+    "SafetyEvent",
+    "SafetySnapshot",
+    "SessionFinished",
+    "StartRefusedError",
+    "Warning",
+    "WarningCode",
+    "is_critical",
+    "make_rail",
+]

@@ -1,0 +1,299 @@
+"""The safety core: the one object the controller holds to reach the light.
+
+Owns: connecting (ledger first, with crash reconciliation, then the board and its
+handshake), routing every board input on arrival (telemetry to the supervisor and the
+dose integrator, events, command outcomes), the per-tick work (staleness, lease
+renewal with the ramped setpoint, session end, checkpoints), the session lifecycle
+(begin, pause, resume, end), latching faults (outputs off, rail cut if critical,
+ledger row, session closed as FAULT, ``FaultLatched`` event) and the snapshot.
+The boot self-test and the start guards live in ``safety.core_checks``.
+
+Does not own: the decisions inside each part (``interlock``, ``supervisor``, ``dose``,
+``ledger``), the user's state machine or its timers (``firmware_host``), or the event
+and snapshot types (``safety.core_events``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from drivers.client import CommandRejected, CommandTimedOut, PortLike
+from drivers.errors import DriverError
+from drivers.protocol import Event, EventKind, Info, NakCode, OutputOff, SetOutput, Telemetry
+from profiles.schema import Profile
+from safety.calibration import Calibration
+from safety.core_checks import CoreChecks
+from safety.core_connect import BoardConnectError, handshake, open_client, open_ledger
+from safety.core_events import (
+    ButtonEdge,
+    ContactLost,
+    ContactRegained,
+    SafetyEvent,
+    SessionFinished,
+)
+from safety.errors import InterlockRefusedError, StartRefusedError
+from safety.faults import FaultCode, Outcome
+from safety.interlock import Interlock, InterlockMode
+from safety.ledger import Ledger
+from safety.limits import Limits
+from safety.rail import PowerRail
+from safety.supervisor import Supervisor
+
+__all__ = ["BOARD_FAULT_NAMING_S", "BoardConnectError", "SafetyCore"]
+
+log = logging.getLogger(__name__)
+
+BOARD_FAULT_NAMING_S = 0.04
+"""After a BOARD_FAULT event the next frame may name the cause before BOARD_FAULT latches."""
+
+
+class SafetyCore(CoreChecks):
+    """Facade over interlock, supervisor, dose and ledger; see docs/architecture.md."""
+
+    @classmethod
+    def connect(
+        cls,
+        port_url: str | None = None,
+        *,
+        transport: PortLike | None = None,
+        state_dir: Path,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], datetime],
+        limits: Limits,
+        rail: PowerRail,
+        baudrate: int = 115200,
+    ) -> SafetyCore:
+        """Ledger (reconciled), board, handshake; only an unopenable port raises."""
+        ledger, ledger_problem = open_ledger(state_dir, wall_clock)
+        try:
+            client = open_client(port_url, transport, clock, baudrate)
+        except BoardConnectError:
+            if ledger is not None:
+                ledger.close()
+            raise
+        rail.cut()
+        info, fault = handshake(client)
+        calibration = Calibration(info.calibration if info is not None else ())
+        interlock = Interlock(client, limits, calibration, rail, clock)
+        core = cls(interlock, ledger, ledger_problem, limits, clock, wall_clock, info)
+        if fault is not None:
+            if fault[0] is FaultCode.BOARD_DISCONNECTED:
+                core._board_lost = True
+                core._supervisor.watch_from(None)
+            core._latch(*fault)
+        return core
+
+    def __init__(
+        self,
+        interlock: Interlock,
+        ledger: Ledger | None,
+        ledger_problem: str | None,
+        limits: Limits,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], datetime],
+        info: Info | None,
+    ) -> None:
+        supervisor = Supervisor(limits, clock, interlock.calibration)
+        super().__init__(interlock, supervisor, ledger, ledger_problem, limits, clock, wall_clock)
+        self.info = info
+        self._time_scale = info.time_scale if info is not None and info.simulator else 1.0
+        supervisor.watch_from(clock())
+
+    def fileno(self) -> int | None:
+        """The board's fd for the loop's selector; None without one or once it is lost."""
+        return None if self._board_lost else self._interlock.client.fileno()
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """Block (or, in-process, advance virtual time) until the board has sent bytes.
+
+        Once the board is lost this returns False at once: the loop keeps its own tick
+        timeout (wake-up pipe) and the latched fault is already pending for ``poll``.
+        """
+        if self._board_lost:
+            return False
+        try:
+            return self._interlock.client.wait_readable(timeout_s)
+        except DriverError as exc:
+            self._lost_board(exc)
+            return False
+
+    def poll(self) -> list[SafetyEvent]:
+        """Handle everything the board sent, on arrival; return what the controller must see."""
+        self._poll_inputs()
+        return self._drain()
+
+    def tick(self) -> list[SafetyEvent]:
+        """Every 20 ms: staleness, answering, session end, lease renewal, checkpoint."""
+        now_s = self._clock()
+        if not self._board_lost:
+            age_s = now_s - self._last_frame_s
+            if age_s > self._limits.telemetry_stale_s:  # also after an earlier fault: cut
+                self._latch(FaultCode.TELEMETRY_STALE, f"no telemetry for {age_s * 1000:.0f} ms")
+            if self._interlock.not_answering():
+                self._latch(FaultCode.BOARD_NOT_ANSWERING, "output commands are not acknowledged")
+        self._tick_session(now_s)
+        return self._drain()
+
+    # ------------------------------------------------------------ session lifecycle
+
+    def begin_session(self, rx: Profile, profile_sha256: str) -> None:
+        """Check every guard, open the ledger row, arm the interlock; StartRefusedError if not."""
+        reason = self.start_refusal(rx)
+        if reason is not None:
+            raise StartRefusedError(reason)
+        session = self._open_session(rx, profile_sha256, self._time_scale)
+        self._supervisor.set_skin_stop_c(rx.skin_temp_stop_c)
+        self._session = session
+        try:
+            self._interlock.arm(session.plan)
+        except InterlockRefusedError as exc:
+            self._latch(exc.code, str(exc))
+            raise StartRefusedError(f"The pad refused this prescription: {exc}") from exc
+        log.info("session %d started (%s)", session.session_id, rx.id)
+
+    def pause(self, reason: str) -> None:
+        """Outputs off, treating time and dose stop; the session stays open."""
+        session = self._session
+        if session is not None and self._interlock.mode is InterlockMode.TREATING:
+            log.info("session %d paused: %s", session.session_id, reason)
+            self._interlock.pause()
+            session.paused = True
+
+    def resume(self) -> None:
+        """Back to treating; StartRefusedError (nothing latched) when it may not."""
+        session = self._session
+        if session is None or self._interlock.mode is not InterlockMode.PAUSED:
+            raise StartRefusedError("There is no paused session to resume.")
+        if not self._interlock.contact:
+            raise StartRefusedError("Place the pad on the skin to resume: there is no contact.")
+        self._interlock.resume()
+        session.paused = False
+        self._contact_lost = False
+
+    def end_session(self, outcome: Outcome) -> None:
+        """Outputs off and the session closed in the ledger with ``outcome``."""
+        if self._session is not None:
+            self._finish(outcome, None)
+
+    def all_off(self) -> None:
+        """Best-effort OFF, rail cut, any open session closed. Never raises."""
+        for action in (self._interlock.off, self._interlock.cut_rail, self._close_session_now):
+            try:
+                action()
+            except Exception:
+                log.exception("all_off: %s failed; continuing", action)
+        self._self_test_passed = False
+
+    def close(self) -> None:
+        self.all_off()
+        self._interlock.client.close()
+        if self._ledger is not None:
+            self._ledger.close()
+
+    # ------------------------------------------------------------ inputs
+
+    def _poll_inputs(self) -> None:
+        if self._board_lost:
+            return
+        try:
+            inputs = self._interlock.client.poll()
+        except DriverError as exc:
+            self._lost_board(exc)
+            return
+        self._interlock.note_inputs(inputs)
+        for item in inputs:
+            if isinstance(item, Telemetry):
+                self._on_telemetry(item)
+            elif isinstance(item, Event):
+                self._on_event(item)
+            elif isinstance(item, CommandTimedOut):
+                detail = f"no answer to {type(item.message).__name__} after all retries"
+                self._latch(FaultCode.BOARD_NOT_ANSWERING, detail)
+            elif isinstance(item, CommandRejected):
+                self._on_rejected(item)
+
+    def _on_telemetry(self, telemetry: Telemetry) -> None:
+        self._last_telemetry = telemetry
+        self._last_frame_s = self._clock()
+        self._frames_seen += 1
+        session = self._session
+        if session is not None:  # count first: a fault in this frame ends the session
+            dt_s = session.frame_dt_s(telemetry)
+            session.dose.add_frame(telemetry, dt_s, session.time_scale, paused=session.paused)
+        if self._interlock.observe(telemetry):
+            self._latch(FaultCode.STUCK_ON, "the board reports output while commanded off")
+        self._track_contact(telemetry.contact)
+        verdict = self._supervisor.check(telemetry, self._interlock.commanded_output())
+        if verdict.fault is not None:
+            self._latch(verdict.fault, verdict.message)
+        self._update_warnings(verdict.warnings)
+
+    def _track_contact(self, contact: bool) -> None:
+        session = self._session
+        if not contact and session is not None and self._interlock.mode is InterlockMode.TREATING:
+            self.pause("skin contact lost")
+            self._contact_lost = True
+            self._pending.append(ContactLost())
+        elif contact and self._contact_lost:
+            self._contact_lost = False
+            self._pending.append(ContactRegained())
+
+    def _on_event(self, event: Event) -> None:
+        kind = event.kind
+        if kind in (EventKind.BUTTON_DOWN, EventKind.BUTTON_UP):
+            self._pending.append(ButtonEdge(kind is EventKind.BUTTON_DOWN, self._clock()))
+        elif kind is EventKind.BOARD_RESET:
+            self._self_test_passed = False
+            if self._session is not None:
+                self._latch(FaultCode.BOARD_RESET, f"board reset (reason {event.detail})")
+            else:
+                log.warning("board reset while idle (reason %d); self-test needed", event.detail)
+        elif kind in (EventKind.BOARD_FAULT, EventKind.MAX_ON_TIME):
+            self._on_board_fault(f"board event {kind.name} ({event.detail:#06x})")
+        else:
+            log.info("board event %s (%d)", kind.name, event.detail)
+
+    def _on_board_fault(self, detail: str) -> None:
+        """Outputs off now; the next frame's flags and readings name the cause."""
+        self._interlock.off()
+        if self._board_fault is None:
+            self._board_fault = (self._clock(), detail)
+
+    def _on_rejected(self, item: CommandRejected) -> None:
+        if isinstance(item.message, SetOutput) and item.code is NakCode.NO_CONTACT:
+            self._track_contact(False)
+            return
+        if isinstance(item.message, SetOutput | OutputOff):
+            name = type(item.message).__name__
+            self._latch(FaultCode.BOARD_FAULT, f"board refused {name}: {item.code.name}")
+        else:
+            log.warning("board refused %r: %s", item.message, item.code.name)
+
+    # ------------------------------------------------------------ ticking the session
+
+    def _tick_session(self, now_s: float) -> None:
+        held = self._board_fault
+        if held is not None and self._fault is None and now_s - held[0] > BOARD_FAULT_NAMING_S:
+            self._latch(FaultCode.BOARD_FAULT, held[1])  # no frame named it: latch as is
+        session = self._session
+        if session is None or held is not None:
+            self._interlock.renew(False)
+            return
+        session.paused = self._interlock.mode is not InterlockMode.TREATING
+        session.advance(now_s)
+        if session.dose.done() or session.time_is_up():
+            self._finish(Outcome.COMPLETED, None)
+            self._pending.append(SessionFinished(Outcome.COMPLETED))
+            return
+        if not session.paused:
+            try:
+                self._interlock.command(session.setpoint_mw_cm2())
+            except InterlockRefusedError as exc:
+                self._latch(exc.code, str(exc))
+                return
+        self._interlock.renew(self._supervisor.latched is None)
+        if session.checkpoint_due(now_s):
+            self._checkpoint(session, now_s)

@@ -1,0 +1,84 @@
+"""Connecting the safety core: the ledger first, then the board and its handshake.
+
+Owns: opening and reconciling the ledger (a ledger that cannot be opened becomes a
+start refusal, not a crash), opening the board client by URL or transport (a port that
+cannot be opened raises ``BoardConnectError``), and mapping handshake failures to the
+fault codes the core latches. Does not own the core's state (``safety.core``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from drivers.client import BoardClient, PortLike, open_board
+from drivers.errors import (
+    BoardDisconnectedError,
+    CalibrationCrcError,
+    DriverError,
+    ProtocolVersionError,
+)
+from drivers.protocol import Info
+from safety.errors import LedgerError, SafetyError
+from safety.faults import FaultCode
+from safety.ledger import Ledger
+
+__all__ = ["HANDSHAKE_TIMEOUT_S", "BoardConnectError", "handshake", "open_client", "open_ledger"]
+
+log = logging.getLogger(__name__)
+
+HANDSHAKE_TIMEOUT_S: Final = 1.0
+
+
+class BoardConnectError(SafetyError, ConnectionError):
+    """The board's port could not be opened at all. ``port`` names it."""
+
+    def __init__(self, message: str, *, port: str) -> None:
+        super().__init__(message)
+        self.port = port
+
+
+def open_ledger(
+    state_dir: Path, wall_clock: Callable[[], datetime]
+) -> tuple[Ledger | None, str | None]:
+    try:
+        ledger = Ledger.open(state_dir, wall_clock)
+    except LedgerError as exc:
+        log.error("ledger unusable: %s", exc)
+        return None, f"The treatment record cannot be opened: {exc}"
+    try:
+        ledger.reconcile_after_crash()
+    except LedgerError as exc:
+        log.error("ledger reconciliation failed: %s", exc)
+        ledger.close()
+        return None, f"The treatment record cannot be repaired: {exc}"
+    return ledger, None
+
+
+def open_client(
+    port_url: str | None, transport: PortLike | None, clock: Callable[[], float], baudrate: int
+) -> BoardClient:
+    if transport is not None:
+        return BoardClient(transport, port_name=port_url or "transport", clock=clock)
+    if port_url is None:
+        raise BoardConnectError("no board: give a port URL or a transport", port="")
+    try:
+        return open_board(port_url, clock=clock, baudrate=baudrate)
+    except DriverError as exc:
+        raise BoardConnectError(f"cannot open the pad on {port_url}: {exc}", port=port_url) from exc
+
+
+def handshake(client: BoardClient) -> tuple[Info | None, tuple[FaultCode, str] | None]:
+    try:
+        return client.handshake(HANDSHAKE_TIMEOUT_S), None
+    except ProtocolVersionError as exc:
+        return None, (FaultCode.PROTOCOL_VERSION, str(exc))
+    except CalibrationCrcError as exc:
+        return None, (FaultCode.CALIBRATION_CRC, str(exc))
+    except BoardDisconnectedError as exc:
+        return None, (FaultCode.BOARD_DISCONNECTED, str(exc))
+    except DriverError as exc:
+        return None, (FaultCode.BOARD_NOT_ANSWERING, str(exc))

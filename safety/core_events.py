@@ -1,0 +1,99 @@
+"""What the safety core tells the controller: events and the status snapshot.
+
+Owns: the ``SafetyEvent`` types returned by ``SafetyCore.poll``/``tick`` and the frozen
+``SafetySnapshot``. Pure data; no behaviour. Does not own the state machine that
+reacts to them (``firmware_host``) or how they are produced (``safety.core``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from safety.faults import FaultCode, Outcome, WarningCode
+
+__all__ = [
+    "ButtonEdge",
+    "ContactLost",
+    "ContactRegained",
+    "FaultLatched",
+    "FaultStatus",
+    "SafetyEvent",
+    "SafetySnapshot",
+    "SessionFinished",
+    "Warning",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FaultLatched:
+    """A fault latched: the outputs are off (and the rail cut if it is critical)."""
+
+    code: FaultCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactLost:
+    """Skin contact was lost while treating; the outputs are already off (paused)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRegained:
+    """Skin contact is back; the controller may resume."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFinished:
+    """The session ended and its ledger row is closed with ``outcome``."""
+
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonEdge:
+    """The pad's button went down or up, at board-reported time ``t_s`` (host clock)."""
+
+    down: bool
+    t_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Warning:
+    """A condition to show the user that does not stop the session by itself."""
+
+    code: WarningCode
+    message: str
+
+
+SafetyEvent = FaultLatched | ContactLost | ContactRegained | SessionFinished | ButtonEdge | Warning
+
+
+@dataclass(frozen=True, slots=True)
+class FaultStatus:
+    code: FaultCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SafetySnapshot:
+    """State-independent figures for status displays and the control socket.
+
+    Fluence and irradiance are keyed by wavelength (nm). Temperatures are None before
+    the first telemetry frame. ``skin_temp_c`` is the higher of the two skin sensors.
+    """
+
+    session_active: bool
+    delivered_fluence_j_cm2: dict[int, float] = field(default_factory=dict)
+    planned_fluence_j_cm2: dict[int, float] = field(default_factory=dict)
+    delivered_total_j_cm2: float = 0.0
+    planned_total_j_cm2: float = 0.0
+    elapsed_s: float = 0.0
+    remaining_s: float = 0.0
+    irradiance_mw_cm2: dict[int, float] = field(default_factory=dict)
+    skin_temp_c: float | None = None
+    board_temp_c: float | None = None
+    contact: bool = False
+    rail_enabled: bool = False
+    self_test_passed: bool = False
+    fault: FaultStatus | None = None
+    warnings: tuple[Warning, ...] = ()

@@ -1,0 +1,257 @@
+"""The safety core's state and the fault latch every part of it shares.
+
+Owns: the core's fields (interlock, supervisor, ledger, open session, last telemetry,
+warnings, pending events), latching a fault (outputs off and the rail cut through the
+interlock, the ledger row, the open session closed as FAULT, one ``FaultLatched``
+event), opening and closing sessions in the ledger, the acknowledgement, and the
+``SafetySnapshot``. Does not own routing board inputs or ticks (``safety.core``) or the
+self-test and start guards (``safety.core_checks``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from drivers.errors import BoardDisconnectedError, DriverError
+from drivers.protocol import ClearFaults, Telemetry
+from profiles.schema import Profile
+from safety.calibration import CalibrationError
+from safety.core_events import (
+    FaultLatched,
+    FaultStatus,
+    SafetyEvent,
+    SafetySnapshot,
+    Warning,
+)
+from safety.core_session import ActiveSession
+from safety.dose import DoseIntegrator
+from safety.errors import LedgerError, StartRefusedError
+from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
+from safety.interlock import Interlock, is_critical
+from safety.ledger import Ledger
+from safety.limits import Limits
+from safety.plan import plan_from_profile
+from safety.supervisor import Supervisor
+
+__all__ = ["CLEAR_FAULTS_TIMEOUT_S", "CoreState"]
+
+log = logging.getLogger(__name__)
+
+CLEAR_FAULTS_TIMEOUT_S = 0.5
+_WARNING_TEXT = {
+    WarningCode.SKIN_TEMP_WARN: "The skin is getting warm.",
+    WarningCode.CONTACT_LOST: "The pad has lost contact with the skin.",
+    WarningCode.BUTTON_STUCK: "The pad's button seems stuck.",
+}
+_NEEDS_RESTART = frozenset(
+    {FaultCode.PROTOCOL_VERSION, FaultCode.CALIBRATION_CRC, FaultCode.BOARD_DISCONNECTED}
+)
+
+
+def fault_message(code: FaultCode, detail: str) -> str:
+    return f"{FAULT_MESSAGES[code]} ({detail})" if detail else FAULT_MESSAGES[code]
+
+
+class CoreState:
+    """Fields and the fault latch of ``SafetyCore``; see the module notes."""
+
+    def __init__(
+        self,
+        interlock: Interlock,
+        supervisor: Supervisor,
+        ledger: Ledger | None,
+        ledger_problem: str | None,
+        limits: Limits,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], datetime],
+    ) -> None:
+        self._interlock = interlock
+        self._supervisor = supervisor
+        self._ledger = ledger
+        self._ledger_problem = ledger_problem
+        self._limits = limits
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._session: ActiveSession | None = None
+        self._last_session: ActiveSession | None = None
+        self._fault: FaultStatus | None = None
+        self._pending: list[SafetyEvent] = []
+        self._warnings: tuple[WarningCode, ...] = ()
+        self._last_telemetry: Telemetry | None = None
+        self._frames_seen = 0
+        self._self_test_passed = False
+        self._contact_lost = False
+        self._board_lost = False
+        self._board_fault: tuple[float, str] | None = None
+        self._last_frame_s = clock()
+
+    # ------------------------------------------------------------ faults
+
+    def _latch(self, code: FaultCode, detail: str) -> None:
+        """Outputs off (rail too if critical); the first fault is recorded and reported."""
+        self._supervisor.latch(code, detail)
+        if self._fault is not None:
+            if is_critical(code) and self._interlock.rail.enabled:
+                self._interlock.cut_rail()  # a later, worse finding still cuts the rail
+            return
+        self._interlock.latch(code, detail)
+        message = fault_message(code, detail)
+        self._fault = FaultStatus(code, message)
+        self._pending.append(FaultLatched(code, message))
+        session = self._session
+        try:
+            self._ledger_or_raise().record_fault(
+                code, detail, None if session is None else session.session_id
+            )
+        except LedgerError as exc:
+            log.error("fault %s could not be recorded: %s", code, exc)
+        if session is not None:
+            self._finish(Outcome.FAULT, code)
+
+    def _lost_board(self, exc: DriverError) -> None:
+        self._board_lost = True
+        self._supervisor.watch_from(None)
+        self._latch(FaultCode.BOARD_DISCONNECTED, str(exc))
+
+    def acknowledge_fault(self) -> str | None:
+        """Clear the latch once its cause is gone (then a new self-test is needed)."""
+        fault = self._fault
+        if fault is None:
+            return None
+        if fault.code in _NEEDS_RESTART or self._board_lost:
+            return f"{fault.message} Check the pad and its cable, then restart nirpad."
+        reason = self._supervisor.acknowledge()
+        if reason is not None:
+            return reason
+        try:
+            self._interlock.client.request(ClearFaults(), CLEAR_FAULTS_TIMEOUT_S)
+        except BoardDisconnectedError as exc:
+            self._lost_board(exc)
+            return f"{FAULT_MESSAGES[FaultCode.BOARD_DISCONNECTED]} ({exc})"
+        except DriverError as exc:
+            self._supervisor.latch(fault.code, fault.message)
+            return f"The pad did not accept the reset: {exc}"
+        self._interlock.clear_fault()
+        self._fault = None
+        self._board_fault = None
+        self._self_test_passed = False
+        log.info("fault %s acknowledged; a fresh self-test is required", fault.code)
+        return None
+
+    def _drain(self) -> list[SafetyEvent]:
+        events, self._pending = self._pending, []
+        return events
+
+    def _update_warnings(self, codes: tuple[WarningCode, ...]) -> None:
+        for code in codes:
+            if code not in self._warnings:
+                self._pending.append(Warning(code, _WARNING_TEXT[code]))
+        self._warnings = codes
+
+    # ------------------------------------------------------------ sessions
+
+    def _ledger_or_raise(self) -> Ledger:
+        if self._ledger is None:
+            raise LedgerError(self._ledger_problem or "no ledger", path="")
+        return self._ledger
+
+    def _open_session(self, rx: Profile, sha256: str, time_scale: float) -> ActiveSession:
+        calibration = self._interlock.calibration
+        plan = plan_from_profile(rx, calibration)
+        by_wavelength = rx.planned_fluence_j_cm2
+        planned = {c.channel: by_wavelength[c.wavelength_nm] for c in plan.channels}
+        try:
+            session_id = self._ledger_or_raise().begin_session(
+                rx.id, sha256, by_wavelength, planned_duration_s=rx.duration_s
+            )
+        except LedgerError as exc:
+            raise StartRefusedError(str(exc)) from exc
+        now_s = self._clock()
+        return ActiveSession(
+            session_id,
+            plan,
+            DoseIntegrator(calibration, planned, rx.duration_s),
+            time_scale,
+            started_s=now_s,
+            last_checkpoint_s=now_s,
+            wavelength_by_channel={c.channel: c.wavelength_nm for c in plan.channels},
+        )
+
+    def _finish(self, outcome: Outcome, code: FaultCode | None) -> None:
+        """Outputs off, then the session's row closed; a ledger failure latches a fault."""
+        session = self._session
+        assert session is not None
+        self._session = None
+        self._last_session = session
+        try:
+            self._interlock.disarm()
+        finally:  # the record is closed even if turning off failed (all_off carries on)
+            delivered = session.by_wavelength(session.dose.delivered_j_cm2)
+            try:
+                self._ledger_or_raise().end_session(session.session_id, outcome, delivered, code)
+            except LedgerError as exc:
+                self._latch(FaultCode.LEDGER_WRITE_FAILED, str(exc))
+
+    def _checkpoint(self, session: ActiveSession, now_s: float) -> None:
+        session.last_checkpoint_s = now_s
+        try:
+            self._ledger_or_raise().checkpoint(
+                session.session_id,
+                session.by_wavelength(session.dose.delivered_j_cm2),
+                session.dose.elapsed_s,
+            )
+        except LedgerError as exc:
+            self._latch(FaultCode.LEDGER_WRITE_FAILED, str(exc))
+
+    def _close_session_now(self) -> None:
+        if self._session is not None:
+            self._finish(Outcome.STOPPED if self._fault is None else Outcome.FAULT, None)
+
+    # ------------------------------------------------------------ status
+
+    def snapshot(self) -> SafetySnapshot:
+        """Figures for status displays; the last session's stay until the next begins."""
+        tm = self._last_telemetry
+        base = SafetySnapshot(
+            session_active=self._session is not None,
+            irradiance_mw_cm2=self._measured_by_wavelength(tm),
+            skin_temp_c=None if tm is None else max(tm.skin_a_c, tm.skin_b_c),
+            board_temp_c=None if tm is None else tm.board_c,
+            contact=tm is not None and tm.contact,
+            rail_enabled=self._interlock.rail.enabled,
+            self_test_passed=self._self_test_passed,
+            fault=self._fault,
+            warnings=tuple(Warning(c, _WARNING_TEXT[c]) for c in self._warnings),
+        )
+        session = self._session or self._last_session
+        if session is None:
+            return base
+        dose = session.dose
+        return replace(
+            base,
+            delivered_fluence_j_cm2=session.by_wavelength(dose.delivered_j_cm2),
+            planned_fluence_j_cm2=session.by_wavelength(dose.planned_fluence_j_cm2),
+            delivered_total_j_cm2=dose.delivered_total_j_cm2,
+            planned_total_j_cm2=dose.planned_total_j_cm2,
+            elapsed_s=dose.elapsed_s,
+            remaining_s=dose.remaining_s if self._session is not None else 0.0,
+        )
+
+    def _measured_by_wavelength(self, tm: Telemetry | None) -> dict[int, float]:
+        """Measured peak irradiance per wavelength (over-estimated above the table)."""
+        if tm is None:
+            return {}
+        calibration = self._interlock.calibration
+        measured: dict[int, float] = {}
+        pairs = zip(calibration.channels, tm.channels, strict=False)
+        for index, (cal, channel) in enumerate(pairs):
+            try:
+                value = calibration.irradiance_upper_bound_mw_cm2(index, channel.current_ma)
+            except CalibrationError:
+                value = math.inf  # an unusable table: show "unknown, maybe high"
+            measured[cal.wavelength_nm] = value
+        return measured

@@ -1,0 +1,155 @@
+"""Fixtures shared by the safety tests.
+
+Every test gets a fresh gpiozero ``MockFactory`` as the default pin factory, closed
+afterwards, so no GPIO device or pin reservation leaks from one test into the next.
+
+``Rig`` (fixture ``rig``) is the whole safety core on the in-process simulator and one
+virtual clock: a mock-pin rail wired to the simulated board's rail input, a ledger in
+a temporary state directory and a settable wall clock. ``rig.run(seconds)`` drives the
+core the way firmware_host's loop does: wait (advancing virtual time), poll, and tick
+every 20 ms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+
+from hil.clock import VirtualClock
+from hil.sim.board import SimBoard
+from hil.sim.inprocess import SimPort, make_sim
+from profiles.schema import Profile
+from safety.core import SafetyCore
+from safety.core_events import SafetyEvent
+from safety.ledger import Ledger
+from safety.limits import HARD_LIMITS, Limits
+from safety.rail import PowerRail, make_rail
+
+TICK_S = 0.02
+START_WALL = dt.datetime(2026, 11, 10, 19, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def mock_pin_factory() -> Iterator[MockFactory]:
+    factory = MockFactory()
+    previous = Device.pin_factory
+    Device.pin_factory = factory
+    try:
+        yield factory
+    finally:
+        factory.close()
+        Device.pin_factory = previous
+
+
+def make_profile(**overrides: Any) -> Profile:
+    """A valid one-minute CW 810 nm prescription; ``overrides`` replace its fields."""
+    fields: dict[str, Any] = {
+        "schema_version": 1,
+        "id": "test-810",
+        "name": "test",
+        "prescriber": "Dr Test",
+        "issued": dt.date(2026, 11, 1),
+        "expires": dt.date(2027, 2, 1),
+        "channels": ({"wavelength_nm": 810, "irradiance_mw_cm2": 50.0},),
+        "mode": {"kind": "cw"},
+        "duration_min": 1,
+        "ramp_s": 4.0,
+        "sessions_per_week": 3,
+        "min_interval_h": 20.0,
+        "course_weeks": 4,
+    }
+    fields.update(overrides)
+    return Profile.model_validate(fields)
+
+
+@dataclass
+class WallClock:
+    """UTC wall time that moves with the virtual clock; ``offset`` jumps it (RTC-less Pi)."""
+
+    clock: VirtualClock
+    start: dt.datetime = START_WALL
+    offset: dt.timedelta = dt.timedelta(0)
+
+    def __post_init__(self) -> None:
+        self._t0_s = self.clock()
+
+    def __call__(self) -> dt.datetime:
+        return self.start + self.offset + dt.timedelta(seconds=self.clock() - self._t0_s)
+
+
+@dataclass
+class Rig:
+    clock: VirtualClock
+    board: SimBoard
+    port: SimPort
+    rail: PowerRail
+    state_dir: Path
+    wall: WallClock
+    limits: Limits = HARD_LIMITS
+    core: SafetyCore | None = None
+    events: list[SafetyEvent] = field(default_factory=list)
+
+    def connect(self, transport: Any = None) -> SafetyCore:
+        self.core = SafetyCore.connect(
+            transport=self.port if transport is None else transport,
+            state_dir=self.state_dir,
+            clock=self.clock,
+            wall_clock=self.wall,
+            limits=self.limits,
+            rail=self.rail,
+        )
+        return self.core
+
+    @property
+    def c(self) -> SafetyCore:
+        assert self.core is not None, "call rig.connect() first"
+        return self.core
+
+    def ready(self) -> SafetyCore:
+        """Connected, self-tested, with the boot events drained."""
+        core = self.connect()
+        assert core.self_test() is None
+        self.events += core.poll()
+        return core
+
+    def run(
+        self, seconds: float, until: Callable[[list[SafetyEvent]], bool] | None = None
+    ) -> list[SafetyEvent]:
+        """Loop like the controller for ``seconds`` of virtual time (or until ``until``)."""
+        core, got = self.c, []
+        end_s = self.clock() + seconds
+        while self.clock() < end_s:
+            deadline_s = self.clock() + TICK_S
+            while self.clock() < deadline_s:
+                if not core.wait_readable(deadline_s - self.clock()):
+                    self.clock.advance_to(deadline_s)  # the loop's own tick timeout
+                got += core.poll()
+            got += core.tick()
+            if until is not None and until(got):
+                break
+        self.events += got
+        return got
+
+    def ledger(self) -> Ledger:
+        return Ledger.open(self.state_dir, self.wall)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    clock, board, port = make_sim()
+    rail = make_rail(None, None)
+    rail.add_listener(board.set_rail)
+    the_rig = Rig(clock, board, port, rail, tmp_path / "state", WallClock(clock))
+    try:
+        yield the_rig
+    finally:
+        if the_rig.core is not None:
+            the_rig.core.close()
+        rail.close()
