@@ -92,6 +92,7 @@ class ControllerCore(Protocol):
     def poll(self) -> list[Any]: ...
     def tick(self) -> list[Any]: ...
     def acknowledge_fault(self) -> str | None: ...
+    def latch_fault(self, code: FaultCode, detail: str) -> None: ...
     def snapshot(self) -> SafetySnapshot: ...
     def all_off(self) -> None: ...
 
@@ -187,8 +188,18 @@ class SessionHooks:
         self.state_reason = f"session stopped: {reason}"
 
     def record_fault(self, code: FaultCode, message: str) -> None:
+        """Remember the fault for status; the core records it in the ledger.
+
+        Faults the core found are already latched there (a second latch is a no-op);
+        the controller's own faults (``CONTROLLER_ERROR``) reach the ledger this way.
+        """
         log.error("fault %s: %s", code, message)
         self.fault = (str(code), message)
+        try:
+            self._core.latch_fault(code, message)
+        except Exception:
+            log.exception("latching %s in the safety core failed; all_off follows", code)
+            self._core.all_off()
 
     def run_self_test(self) -> str | None:
         return self._core.self_test()

@@ -112,6 +112,14 @@ class CoreState:
         if session is not None:
             self._finish(Outcome.FAULT, code)
 
+    def latch_fault(self, code: FaultCode, detail: str) -> None:
+        """Latch a fault found outside the safety layer (the controller's own errors).
+
+        Same path as every other fault: outputs off, rail cut if critical, a ledger
+        row, the open session closed as FAULT, and a ``FaultLatched`` event.
+        """
+        self._latch(code, detail)
+
     def _lost_board(self, exc: DriverError) -> None:
         self._board_lost = True
         self._supervisor.watch_from(None)

@@ -123,6 +123,14 @@ class FakeCore:
         events, self.tick_events = self.tick_events, []
         return events
 
+    def latch_fault(self, code: FaultCode, detail: str) -> None:
+        self._call("latch_fault")
+        if self.fault is None:
+            self.fault = (code, detail)
+        if self.session_active:
+            self.ended.append(Outcome.FAULT)
+        self.session_active = self.outputs_on = False
+
     def acknowledge_fault(self) -> str | None:
         self._call("acknowledge_fault")
         if self.ack_result is None:

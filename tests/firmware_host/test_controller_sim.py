@@ -206,3 +206,27 @@ def test_the_loop_exit_turns_the_light_off_and_closes_the_session(rig: Rig) -> N
     rig.board.advance_to(rig.clock() + 0.1)
     assert not rig.board_outputs_on()
     assert rig.sessions()[0].outcome is not None
+
+
+def test_a_controller_error_mid_session_is_recorded_in_the_ledger(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault the controller finds itself is not only logged: it reaches the ledger."""
+    booted(rig)
+    assert rig.controller.command("start").ok
+    rig.run(20.0)
+    real_tick = rig.core.tick
+
+    def broken_tick() -> list[Any]:
+        monkeypatch.setattr(rig.core, "tick", real_tick)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(rig.core, "tick", broken_tick)
+    rig.run(0.1)
+    assert rig.controller.state is State.FAULT
+    assert not rig.board_outputs_on()
+    assert rig.controller.status()["fault"]["code"] == "controller_error"
+    (session,) = rig.sessions()
+    assert session.outcome is Outcome.FAULT
+    with Ledger.open(rig.state_dir, rig.wall) as ledger:
+        assert [f.code for f in ledger.faults()] == ["controller_error"]
