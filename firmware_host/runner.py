@@ -135,12 +135,14 @@ def build_app(
     """Safety core, controller, loop and (not yet started) control server.
 
     ``transport`` and ``rail`` let tests put the in-process simulator underneath."""
+    from profiles.signing import TrustStore
     from profiles.store import load_installed
     from safety.core import SafetyCore
     from safety.limits import check_profile, load_site_limits
     from safety.rail import make_rail
 
     limits = load_site_limits(site_config)
+    trust = TrustStore.from_site_file(site_config)  # re-verified on every load, not only install
     if rail is None:
         rail = make_rail(rail_pin, rail_file)
         stack.callback(rail.close)
@@ -152,7 +154,7 @@ def build_app(
     controller = Controller(
         core, state_dir=state_dir, clock=clock, wall_clock=utc_now,
         prescription_loader=lambda: load_installed(
-            state_dir, extra_checks=lambda rx: check_profile(rx, limits)
+            state_dir, extra_checks=lambda rx: check_profile(rx, limits), trust=trust
         ),
     )  # fmt: skip
     loop = EventLoop(controller, core, clock)

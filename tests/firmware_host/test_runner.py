@@ -178,3 +178,38 @@ def test_sim_process_that_ignores_sigterm_is_killed(
     proc = sim._proc
     sim.close()
     assert proc is not None and proc.returncode == -signal.SIGKILL
+
+
+def test_a_prescription_edited_after_install_fails_its_signature_at_boot(tmp_path: Path) -> None:
+    """The signature is checked on every load of the installed file, not only at install."""
+    from profiles.signing import generate_keypair, sign_profile
+    from profiles.store import installed_path
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    private_pem, public_b64 = generate_keypair()
+    site = state_dir / "site.toml"
+    site.write_text(
+        f'[signing]\nrequire_signed = true\n[signing.trusted_keys]\nclinic = "{public_b64}"\n'
+    )
+    text = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_text()
+    signed = sign_profile(text, private_pem, "clinic")
+    outcome = validate_and_install(
+        state_dir, signed.encode(), "rx.toml", site, session_state=lambda: None
+    )
+    assert outcome.ok, outcome.message
+    path = installed_path(state_dir)
+    path.write_text(path.read_text().replace("sessions_per_week = 3", "sessions_per_week = 7"))
+    clock, board, port = make_sim(seed=5)
+    with contextlib.ExitStack() as stack:
+        rail = make_rail(None, None)
+        stack.callback(rail.close)
+        rail.add_listener(board.set_rail)
+        app = build_app(
+            stack, state_dir=state_dir, port_url=None, rail_pin=None, rail_file=None,
+            site_config=site, clock=clock, transport=port, rail=rail,
+        )  # fmt: skip
+        assert str(app.controller.boot()) == "idle"
+        status = app.controller.status()
+        assert "signature" in status["state_reason"]
+        assert not app.controller.command("start").ok
