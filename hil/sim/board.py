@@ -1,0 +1,409 @@
+"""SimBoard: the simulated LED driver board, driven by explicit times.
+
+Owns: board time (uptime from its own start, reset on reset), the schedule of
+firmware work (received frames, lease and on-time deadlines, the 20 ms telemetry and
+sensor sampling, button changes), the wiring of firmware, drive, physics, sensors and
+the paced link, fault injection, and the record of the truth (``state()``, including
+the delivered fluence) and of the JSON events (``pop_events()``). Does not own the
+clock: callers pass monotonic seconds. Protocol timing is real time; physics and the
+maximum on-time run ``time_scale`` times faster.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Final
+
+from drivers.protocol import (
+    BoardFault,
+    ChannelSetpoint,
+    Event,
+    EventKind,
+    FrameDecoder,
+    Message,
+    ResetReason,
+    Telemetry,
+    TelemetryFlag,
+    encode_frame,
+)
+from hil.sim.button import Button
+from hil.sim.drive import DriveState, compute_drive
+from hil.sim.faults import ActiveInjections, FaultKind, parse_injection
+from hil.sim.firmware import BoardStatus, Firmware, Readings, fault_causes
+from hil.sim.link import LinkFaults, PacedLink
+from hil.sim.physics import CALIBRATION, Optics, ThermalModel
+from hil.sim.sensors import sample_readings
+
+TELEMETRY_PERIOD_S: Final = 0.020
+_OUTPUT_ON: Final = TelemetryFlag.OUTPUT_ON.value
+_CONTACT: Final = TelemetryFlag.CONTACT.value
+_BUTTON: Final = TelemetryFlag.BUTTON.value
+_RAIL: Final = TelemetryFlag.RAIL_ENABLED.value
+
+
+def flag_names(flags: BoardFault) -> list[str]:
+    return [f.name.lower() for f in BoardFault if f and f in flags and f.name]
+
+
+class SimBoard:
+    """Firmware + physics of one board. Call ``advance_to`` (or the I/O methods) in order."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        ambient_c: float = 22.0,
+        time_scale: float = 1.0,
+        baud: int = 115200,
+        start_s: float = 0.0,
+        serial: str = "SIM-0000001",
+    ) -> None:
+        if not 0.01 <= time_scale <= 655.35:
+            raise ValueError(f"time_scale must be between 0.01 and 655.35, not {time_scale}")
+        self.seed, self.time_scale, self.baud, self.serial = seed, time_scale, baud, serial
+        self.optics = Optics(random.Random(f"nirpad-sim-unit-{seed}"), CALIBRATION)
+        self.thermal = ThermalModel(ambient_c)
+        self.injections = ActiveInjections()
+        self._button = Button()
+        self.disconnected = False
+        self._noise = random.Random(f"nirpad-sim-noise-{seed}")
+        self._link_faults = LinkFaults()
+        link_rng = random.Random(f"nirpad-sim-link-{seed}")
+        self._to_host = PacedLink(baud, link_rng, self._link_faults)
+        self._to_board = PacedLink(baud, link_rng, self._link_faults)
+        self._now_s = start_s
+        self._physics_t_s = start_s  # protocol time up to which physics is integrated
+        self._physics_s = 0.0
+        self._contact_set = True
+        self._contact = True
+        self._rail = True
+        self._button_reading = False
+        self._stuck: tuple[ChannelSetpoint, ...] | None = None
+        self._events: list[dict[str, object]] = []
+        self._fluence_j_cm2 = [0.0] * len(CALIBRATION)
+        self._output_reported: tuple[bool, tuple[float, ...]] = (False, (0.0,) * len(CALIBRATION))
+        self._drive: DriveState = compute_drive((), True, self.injections, self.optics)
+        self._boot(ResetReason.POWER_ON)
+
+    # ------------------------------------------------------------------ time
+
+    def _boot(self, reason: ResetReason) -> None:
+        self.firmware = Firmware(CALIBRATION, self.time_scale, self.serial)
+        self._decoder = FrameDecoder()
+        self._tx_seq = 0
+        self._boot_s = self._now_s
+        self._next_telemetry_s = self._now_s + TELEMETRY_PERIOD_S
+        self._to_host.flush()
+        self._to_board.flush()
+        self._readings = self._sample()
+        self._send(Event(0, EventKind.BOARD_RESET, int(reason)))
+        self._emit("reset", reason=reason.name.lower())
+        self._reconcile()
+
+    def next_event_time(self) -> float:
+        """When the board next has work to do (not counting bytes reaching the host)."""
+        due_s = self._next_telemetry_s
+        for t_s in (
+            self._to_board.next_complete_s(),
+            self.firmware.next_deadline_s(),
+            self._button.next_change_s(),
+        ):
+            if t_s is not None and t_s < due_s:
+                due_s = t_s
+        return due_s
+
+    def advance_to(self, now_s: float) -> None:
+        """Run firmware and physics up to ``now_s``, handling every event on its time."""
+        if now_s <= self._now_s:
+            return
+        while True:
+            due = self.next_event_time()
+            if due > now_s:
+                break
+            self._run_until(due)
+            self._handle_due(max(due, self._now_s))
+        self._run_until(now_s)
+
+    def _run_until(self, t_s: float) -> None:
+        if t_s > self._now_s:
+            self._now_s = t_s
+
+    def _settle_physics(self) -> None:
+        """Integrate heat and fluence up to now with the drive in force since the last call.
+
+        Physics is lazy: it is brought up to date only before the drive changes, before
+        the sensors are sampled, and when the truth is read.
+        """
+        dt_s = self._now_s - self._physics_t_s
+        if dt_s <= 0:
+            return
+        self._physics_t_s = self._now_s
+        physics_dt_s = dt_s * self.time_scale
+        drive = self._drive
+        self.thermal.step(physics_dt_s, drive.board_heat_w, drive.skin_heat_w)
+        if drive.driver_enabled:
+            for channel, drive_ch in enumerate(drive.channels):
+                self._fluence_j_cm2[channel] += drive_ch.irradiance_mw_cm2 * physics_dt_s / 1000.0
+        self._physics_s += physics_dt_s
+
+    def _handle_due(self, t_s: float) -> None:
+        complete = self._to_board.next_complete_s()
+        if complete is not None and complete <= t_s:
+            self._receive(t_s)
+        while self._button.run_one_due(t_s):
+            self._read_button()
+        deadline = self.firmware.next_deadline_s()
+        if deadline is not None and deadline <= t_s:
+            self._deadline(t_s)
+        if self._next_telemetry_s <= t_s:
+            self._next_telemetry_s += TELEMETRY_PERIOD_S
+            self._readings = self._sample()
+            self._protect()
+            self._send(self._telemetry())
+
+    # ------------------------------------------------------------------ firmware
+
+    def _receive(self, t_s: float) -> None:
+        for frame in self._decoder.feed(self._to_board.receive(t_s)):
+            status = BoardStatus(self._contact, self._rail, fault_causes(self._readings))
+            before = self.firmware.setpoints
+            self._send(self.firmware.handle(frame.message, frame.seq, t_s, status))
+            if self.firmware.setpoints != before:
+                self._reconcile()
+
+    def _deadline(self, t_s: float) -> None:
+        fw = self.firmware
+        if fw.lease_deadline_s is not None and fw.lease_deadline_s <= t_s:
+            fw.turn_off()
+            self._send(Event(self._uptime_ms(), EventKind.LEASE_EXPIRED))
+            self._emit("lease_expired")
+        else:
+            fw.turn_off()
+            fw.latched |= BoardFault.MAX_ON_TIME
+            self._send(Event(self._uptime_ms(), EventKind.MAX_ON_TIME))
+            self._emit("max_on_time")
+        self._reconcile()
+
+    def _protect(self) -> None:
+        new = self.firmware.latch(fault_causes(self._readings))
+        if new:
+            self.firmware.turn_off()
+            latched = self.firmware.latched
+            self._send(Event(self._uptime_ms(), EventKind.BOARD_FAULT, int(latched)))
+            self._emit("board_fault", faults=flag_names(new), latched=flag_names(latched))
+            self._reconcile()
+
+    def _sample(self) -> Readings:
+        self._settle_physics()
+        return sample_readings(
+            self.thermal.skin_c, self.thermal.board_c, self.injections, self._physics_s, self._noise
+        )
+
+    def _uptime_ms(self) -> int:
+        return round((self._now_s - self._boot_s) * 1000.0)
+
+    def _telemetry(self) -> Telemetry:
+        drive, readings = self._drive, self._readings
+        flags = (
+            (_OUTPUT_ON if drive.driver_enabled else 0)
+            | (_CONTACT if self._contact else 0)
+            | (_BUTTON if self._button_reading else 0)
+            | (_RAIL if self._rail else 0)
+        )
+        latched = self.firmware.latched
+        return Telemetry(
+            uptime_ms=self._uptime_ms(),
+            flags=TelemetryFlag(flags),
+            faults=latched | drive.flags if drive.flags else latched,
+            skin_a_c=readings.skin_a_c,
+            skin_b_c=readings.skin_b_c,
+            board_c=readings.board_c,
+            supply_mv=drive.supply_mv,
+            lease_remaining_ms=self.firmware.lease_remaining_ms(self._now_s),
+            channels=drive.telemetry,
+        )
+
+    def _send(self, message: Message) -> None:
+        if self.disconnected:
+            return
+        self._to_host.send(encode_frame(message, self._tx_seq), self._now_s)
+        self._tx_seq = (self._tx_seq + 1) & 0xFFFF
+
+    # ------------------------------------------------------------------ hardware state
+
+    def _reconcile(self) -> None:
+        """Bring contact, button, drive and the output report in line with the state."""
+        contact = self._contact_set and FaultKind.CONTACT_LOST not in self.injections
+        if contact != self._contact:
+            self._contact = contact
+            self._emit("contact", contact=contact)
+        if not contact or not self._rail:
+            self.firmware.turn_off()  # no emission without contact; no drive without rail
+        self._read_button()
+        self._settle_physics()
+        setpoints = self.firmware.setpoints
+        if FaultKind.STUCK_ON in self.injections:
+            if self._stuck is None and setpoints:
+                self._stuck = setpoints
+            if self._stuck is not None:
+                setpoints = self._stuck
+        self._drive = compute_drive(setpoints, self._rail, self.injections, self.optics)
+        report = (
+            self._drive.driver_enabled,
+            tuple(round(x, 2) for x in self._drive.irradiance_mw_cm2),
+        )
+        if report != self._output_reported:
+            self._output_reported = report
+            self._emit("output", on=report[0], irradiance_mw_cm2=list(report[1]))
+
+    def _read_button(self) -> None:
+        reading = self._button.reading
+        if reading != self._button_reading:
+            self._button_reading = reading
+            kind = EventKind.BUTTON_DOWN if reading else EventKind.BUTTON_UP
+            self._send(Event(self._uptime_ms(), kind))
+            self._emit("button", down=reading)
+
+    def _emit(self, event: str, **fields: object) -> None:
+        self._events.append({"t": self._now_s, "event": event, **fields})
+
+    # ------------------------------------------------------------------ wire (host side)
+
+    def host_write(self, data: bytes, now_s: float) -> None:
+        """Bytes from the host, put on the wire at ``now_s``; lost while disconnected."""
+        self.advance_to(now_s)
+        if not self.disconnected:
+            self._to_board.send(data, now_s)
+
+    def host_read(self, now_s: float) -> bytes:
+        """Bytes whose last bit has reached the host by ``now_s``."""
+        self.advance_to(now_s)
+        return self._to_host.receive(now_s)
+
+    def next_output_time(self) -> float | None:
+        """When the next byte reaches the host (None when nothing is in flight)."""
+        return self._to_host.next_arrival_s()
+
+    def next_frame_time(self) -> float | None:
+        """When the last byte of the next frame in flight reaches the host."""
+        return self._to_host.next_complete_s()
+
+    # ------------------------------------------------------------------ the outside world
+
+    def inject(self, kind: str, **params: object) -> None:
+        """Inject a fault (see faults.FaultKind); raises faults.InjectionError."""
+        injection = parse_injection(kind, params, self._now_s, self._physics_s)
+        self._emit("injected", fault=injection.kind.value, params=injection.params)
+        if injection.kind is FaultKind.BROWNOUT:
+            self.reset("brownout")
+            return
+        self.injections.add(injection)
+        self._apply_injections()
+
+    def clear_injections(self) -> None:
+        removed = self.injections.clear()
+        self._stuck = None
+        self._emit("cleared", faults=[inj.kind.value for inj in removed])
+        self._apply_injections()
+
+    def _apply_injections(self) -> None:
+        inj = self.injections
+        faults = self._link_faults
+        faults.clear()
+        drop = inj.get(FaultKind.LINK_DROP)
+        if drop is not None:
+            faults.drop_until_s = drop.t_s + drop.number("duration_ms") / 1000.0
+        corrupt = inj.get(FaultKind.LINK_CORRUPT)
+        faults.corrupt_rate = corrupt.number("rate") if corrupt is not None else 0.0
+        delay = inj.get(FaultKind.LINK_DELAY)
+        faults.delay_s = delay.number("delay_ms") / 1000.0 if delay is not None else 0.0
+        faults.duplicate = FaultKind.LINK_DUPLICATE in inj
+        disconnected = FaultKind.DISCONNECT in inj
+        if disconnected and not self.disconnected:
+            self._to_host.flush()
+            self._to_board.flush()
+        self.disconnected = disconnected
+        self._button.stuck = FaultKind.BUTTON_STUCK in inj
+        self._button.bounce = FaultKind.BUTTON_BOUNCE in inj
+        self._readings = self._sample()
+        self._reconcile()
+        self._protect()
+
+    def set_ambient(self, ambient_c: float) -> None:
+        self._settle_physics()
+        self.thermal.ambient_c = float(ambient_c)
+
+    def set_blanket(self, blanket: bool) -> None:
+        self._settle_physics()
+        self.thermal.blanket = bool(blanket)
+
+    def set_contact(self, contact: bool) -> None:
+        self._contact_set = bool(contact)
+        self._reconcile()
+
+    @property
+    def rail_enabled(self) -> bool:
+        return self._rail
+
+    def set_rail(self, enabled: bool) -> None:
+        if bool(enabled) != self._rail:
+            self._rail = bool(enabled)
+            self._emit("rail", enabled=self._rail)
+        self._reconcile()
+
+    def press(self, kind: str) -> None:
+        """A short (0.3 s) or long (2.5 s) press, starting now."""
+        self._button.press(kind, self._now_s)
+        self._read_button()
+
+    def button(self, down: bool) -> None:
+        """Press (True) or release (False) the button and leave it there."""
+        self._button.user_edge(bool(down), self._now_s)
+        self._read_button()
+
+    def reset(self, reason: str | ResetReason = "brownout") -> None:
+        """Reset the board: outputs off, faults and uptime cleared, bytes in flight lost."""
+        if isinstance(reason, str):
+            try:
+                reason = ResetReason[reason.upper()]
+            except KeyError as exc:
+                raise ValueError(f"unknown reset reason {reason!r}") from exc
+        self._boot(reason)
+
+    # ------------------------------------------------------------------ the truth
+
+    def pop_events(self) -> list[dict[str, object]]:
+        events, self._events = self._events, []
+        return events
+
+    def state(self) -> dict[str, object]:
+        self._settle_physics()
+        fw, drive, readings = self.firmware, self._drive, self._readings
+        return {
+            "t": self._now_s,
+            "uptime_ms": self._uptime_ms(),
+            "outputs_on": drive.driver_enabled,
+            "commanded_on": fw.output_on,
+            "irradiance_mw_cm2": list(drive.irradiance_mw_cm2),
+            "current_ma": [ch.current_ma for ch in drive.channels],
+            "skin_c": self.thermal.skin_c,
+            "board_c": self.thermal.board_c,
+            "sensors_c": {
+                "skin_a": readings.skin_a_c,
+                "skin_b": readings.skin_b_c,
+                "board": readings.board_c,
+            },
+            "ambient_c": self.thermal.ambient_c,
+            "blanket": self.thermal.blanket,
+            "contact": self._contact,
+            "rail_enabled": self._rail,
+            "button_down": self._button_reading,
+            "lease_remaining_ms": fw.lease_remaining_ms(self._now_s),
+            "faults": flag_names(fw.latched | drive.flags),
+            "injections": self.injections.describe(),
+            "disconnected": self.disconnected,
+            "delivered_fluence_j_cm2": list(self._fluence_j_cm2),
+            "time_scale": self.time_scale,
+            "seed": self.seed,
+            "serial": self.serial,
+        }

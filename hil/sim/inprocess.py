@@ -1,0 +1,111 @@
+"""The in-process simulated board as a serial port, on a virtual clock.
+
+Owns: ``SimPort``, a PortLike (see docs/architecture.md) over a ``SimBoard`` whose
+``wait_readable`` moves the shared ``VirtualClock`` forward, event by event, until
+bytes reach the host or the timeout passes; and ``make_sim``, which builds the clock,
+board and port. Does not own the board's behaviour or the clock itself.
+
+``wait_readable`` returns once a whole frame has reached the host (a UART FIFO with a
+receive timeout behaves the same), so the host is not woken for every byte. ``read``
+at any clock time still returns exactly the bytes that have arrived.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+from typing import Any
+
+from hil.clock import VirtualClock
+from hil.sim.board import SimBoard
+
+
+class SimPort:
+    """A non-blocking serial port whose far end is a SimBoard. Times come from ``clock``."""
+
+    def __init__(self, board: SimBoard, clock: VirtualClock) -> None:
+        self.board = board
+        self.clock = clock
+        self.port = "sim://"
+        self.name = "sim://"
+        self.baudrate = board.baud
+        self.timeout = 0.0
+        self.is_open = True
+        self._rx = bytearray()
+
+    def _check(self) -> None:
+        if not self.is_open:
+            raise OSError(errno.EBADF, "port is closed", self.port)
+        if self.board.disconnected:
+            raise OSError(errno.EIO, "Input/output error (device disconnected)", self.port)
+
+    def _pull(self) -> None:
+        self._check()
+        data = self.board.host_read(self.clock())
+        if data:
+            self._rx += data
+
+    def read(self, size: int = 1) -> bytes:
+        self._pull()
+        data = bytes(self._rx[:size])
+        del self._rx[:size]
+        return data
+
+    def write(self, data: bytes) -> int:
+        self._check()
+        self.board.host_write(bytes(data), self.clock())
+        return len(data)
+
+    @property
+    def in_waiting(self) -> int:
+        self._pull()
+        return len(self._rx)
+
+    def reset_input_buffer(self) -> None:
+        self._pull()
+        self._rx.clear()
+
+    def reset_output_buffer(self) -> None:
+        self._check()
+
+    def flush(self) -> None:
+        self._check()
+
+    def close(self) -> None:
+        self.is_open = False
+        self._rx.clear()
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("the in-process simulator has no file descriptor")
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """Advance the virtual clock until a frame has arrived or ``timeout_s`` passed.
+
+        A disconnected port is "readable" at once, like a hung-up fd: read() then raises.
+        """
+        if not self.is_open or self.board.disconnected:
+            return True
+        clock, board, rx = self.clock, self.board, self._rx
+        deadline_s = clock() + max(0.0, timeout_s)
+        while True:
+            now_s = clock()
+            data = board.host_read(now_s)
+            if data:
+                rx += data
+            if rx or board.disconnected:
+                return True
+            if now_s >= deadline_s:
+                return False
+            target_s = board.next_event_time()
+            frame_s = board.next_frame_time()
+            if frame_s is not None and frame_s < target_s:
+                target_s = frame_s
+            clock.advance_to(target_s if target_s < deadline_s else deadline_s)
+
+
+def make_sim(seed: int = 0, **board_kwargs: Any) -> tuple[VirtualClock, SimBoard, SimPort]:
+    """A virtual clock, a board started at the clock's time, and a port onto it."""
+    clock = VirtualClock()
+    board_kwargs.setdefault("start_s", clock())
+    board = SimBoard(seed=seed, **board_kwargs)
+    return clock, board, SimPort(board, clock)

@@ -1,0 +1,223 @@
+"""The simulated board as a process on a pseudo-terminal (``python -m hil.sim``).
+
+Owns: the pty (opened with os.openpty and set raw before its name is printed), the
+single-threaded select loop over the pty master, stdin and a signal wake-up pipe on
+real monotonic time, the JSON-line commands read from stdin and the JSON-line events
+written to stdout (the vocabulary is in docs/hil.md), and the optional rail file.
+Does not own the board's behaviour (``board.py``) or the pacing of bytes, which the
+board's link does: a frame is written to the master when its last byte would have
+arrived on a real wire at the configured baud rate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import sys
+import time
+import tty
+from pathlib import Path
+from types import FrameType
+from typing import Final, TextIO
+
+from hil.sim.board import SimBoard
+from hil.sim.commands import QUIT, CommandError, apply_command
+
+log = logging.getLogger(__name__)
+
+RAIL_POLL_S: Final = 0.020
+MAX_SELECT_S: Final = 0.1
+
+
+def rail_from_file(path: Path) -> bool:
+    """The rail is enabled only while ``path`` holds ``1`` (whitespace ignored)."""
+    try:
+        return path.read_text(encoding="ascii", errors="replace").strip() == "1"
+    except OSError:
+        return False
+
+
+class PtyBoard:
+    """Runs one SimBoard on a pty until quit, SIGTERM, SIGINT or stdin EOF."""
+
+    def __init__(self, board: SimBoard, rail_file: Path | None, out: TextIO) -> None:
+        self.board = board
+        self.rail_file = rail_file
+        self.out = out
+        self.master_fd: int | None
+        self.slave_fd: int | None
+        self.master_fd, self.slave_fd = os.openpty()
+        tty.setraw(self.slave_fd)
+        os.set_blocking(self.master_fd, False)
+        self.port = os.ttyname(self.slave_fd)
+        self.bytes_overrun = 0
+        self._stop = False
+        self._stdin_buf = b""
+        self._next_rail_poll_s = 0.0
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+
+    # ------------------------------------------------------------------ output
+
+    def emit(self, event: dict[str, object]) -> None:
+        try:
+            self.out.write(json.dumps(event, separators=(",", ":")) + "\n")
+            self.out.flush()
+        except (BrokenPipeError, ValueError):
+            self._stop = True  # nobody listens any more: end cleanly
+
+    def _emit_board_events(self) -> None:
+        for event in self.board.pop_events():
+            self.emit(event)
+
+    def _write_to_host(self, now_s: float) -> None:
+        data = self.board.host_read(now_s)
+        if not data or self.master_fd is None:
+            return
+        try:
+            written = os.write(self.master_fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            log.warning("pty write failed: %s", exc)
+            written = 0
+        self.bytes_overrun += len(data) - written  # a host that does not read overruns
+
+    # ------------------------------------------------------------------ input
+
+    def _read_master(self, now_s: float) -> None:
+        assert self.master_fd is not None
+        try:
+            data = os.read(self.master_fd, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.warning("pty read failed: %s", exc)
+            return
+        self.board.host_write(data, now_s)
+
+    def _read_stdin(self, fd: int) -> None:
+        data = os.read(fd, 65536)
+        if not data:
+            self._stop = True  # stdin EOF: the harness is gone
+            return
+        self._stdin_buf += data
+        *lines, self._stdin_buf = self._stdin_buf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                self._command(line)
+
+    def _command(self, line: bytes) -> None:
+        self.board.advance_to(time.monotonic())
+        try:
+            command = json.loads(line)
+            reply = apply_command(self.board, command, rail_locked=self.rail_file is not None)
+        except (CommandError, ValueError, TypeError) as exc:
+            self.emit({"t": time.monotonic(), "event": "error", "error": str(exc)})
+            return
+        self._emit_board_events()
+        if isinstance(reply, dict):
+            self.emit(reply)
+        elif reply == QUIT:
+            self._stop = True
+        if self.board.disconnected:
+            self._close_pty()
+
+    def _close_pty(self) -> None:
+        """A vanished cable: the host's reads on the slave now fail."""
+        for fd in (self.master_fd, self.slave_fd):
+            if fd is not None:
+                os.close(fd)
+        self.master_fd = self.slave_fd = None
+
+    def _poll_rail(self, now_s: float) -> None:
+        if self.rail_file is None or now_s < self._next_rail_poll_s:
+            return
+        self._next_rail_poll_s = now_s + RAIL_POLL_S
+        enabled = rail_from_file(self.rail_file)
+        if enabled != self.board.rail_enabled:
+            self.board.set_rail(enabled)
+
+    # ------------------------------------------------------------------ loop
+
+    def _timeout_s(self, now_s: float) -> float:
+        board = self.board
+        due_s = min(now_s + MAX_SELECT_S, board.next_event_time())
+        frame_s = board.next_frame_time()
+        if frame_s is not None:
+            due_s = min(due_s, frame_s)
+        if self.rail_file is not None:
+            due_s = min(due_s, self._next_rail_poll_s)
+        return max(0.0, due_s - now_s)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stop = True
+
+    def run(self, stdin_fd: int) -> int:
+        old_handlers = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        old_wakeup = signal.set_wakeup_fd(self._wake_w)
+        try:
+            self._loop(stdin_fd)
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+            self.close()
+        return 0
+
+    def _loop(self, stdin_fd: int) -> None:
+        while not self._stop:
+            now_s = time.monotonic()
+            self._poll_rail(now_s)
+            self.board.advance_to(now_s)
+            self._write_to_host(now_s)
+            self._emit_board_events()
+            fds = [stdin_fd, self._wake_r]
+            if self.master_fd is not None:
+                fds.append(self.master_fd)
+            ready, _, _ = select.select(fds, [], [], self._timeout_s(now_s))
+            if self._wake_r in ready:
+                os.read(self._wake_r, 512)
+            if self.master_fd is not None and self.master_fd in ready:
+                self._read_master(time.monotonic())
+            if stdin_fd in ready:
+                self._read_stdin(stdin_fd)
+
+    def close(self) -> None:
+        self._close_pty()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+
+
+def run_pty_sim(
+    *, seed: int, ambient_c: float, baud: int, time_scale: float, rail_file: Path | None
+) -> int:
+    board = SimBoard(
+        seed=seed,
+        ambient_c=ambient_c,
+        time_scale=time_scale,
+        baud=baud,
+        start_s=time.monotonic(),
+    )
+    if rail_file is not None:
+        board.set_rail(rail_from_file(rail_file))
+    runner = PtyBoard(board, rail_file, sys.stdout)
+    runner.emit(
+        {
+            "event": "ready",
+            "port": runner.port,
+            "t": time.monotonic(),
+            "pid": os.getpid(),
+            "baud": baud,
+            "time_scale": time_scale,
+            "seed": seed,
+            "serial": board.serial,
+            "rail_file": str(rail_file) if rail_file is not None else None,
+        }
+    )
+    return runner.run(sys.stdin.fileno())

@@ -1,0 +1,87 @@
+"""The JSON-line command vocabulary, applied to an in-process board."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hil.sim.board import SimBoard
+from hil.sim.commands import QUIT, CommandError, apply_command
+from hil.sim.pty_runner import rail_from_file
+
+
+@pytest.fixture
+def board() -> SimBoard:
+    return SimBoard(start_s=10.0)
+
+
+def test_state_reply_has_the_truth(board: SimBoard) -> None:
+    reply = apply_command(board, {"cmd": "state"})
+    assert isinstance(reply, dict) and reply["event"] == "state"
+    for key in (
+        "outputs_on",
+        "skin_c",
+        "contact",
+        "lease_remaining_ms",
+        "faults",
+        "rail_enabled",
+        "delivered_fluence_j_cm2",
+        "t",
+    ):
+        assert key in reply
+
+
+def test_set_press_rail_inject_clear_reset_quit(board: SimBoard) -> None:
+    apply_command(board, {"cmd": "set", "ambient_c": 32, "contact": False, "blanket": True})
+    state = board.state()
+    assert (state["ambient_c"], state["contact"], state["blanket"]) == (32.0, False, True)
+    apply_command(board, {"cmd": "press", "kind": "long"})
+    assert board.state()["button_down"]
+    apply_command(board, {"cmd": "rail", "enabled": False})
+    assert not board.state()["rail_enabled"]
+    apply_command(board, {"cmd": "inject", "fault": "link_delay", "ms": 30})
+    assert board.state()["injections"] == [{"fault": "link_delay", "delay_ms": 30.0}]
+    apply_command(board, {"cmd": "clear"})
+    assert board.state()["injections"] == []
+    apply_command(board, {"cmd": "reset"})
+    names = [e["event"] for e in board.pop_events()]
+    assert {"contact", "button", "rail", "injected", "cleared", "reset"} <= set(names)
+    assert apply_command(board, {"cmd": "quit"}) == QUIT
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        {"cmd": 3},
+        {"cmd": "fly"},
+        {"cmd": "set"},
+        {"cmd": "set", "contact": "yes"},
+        {"cmd": "set", "ambient_c": True},
+        {"cmd": "press", "kind": "medium"},
+        {"cmd": "inject"},
+        {"cmd": "inject", "fault": "nope"},
+        {"cmd": "rail"},
+        {"cmd": "reset", "reason": "gremlins"},
+    ],
+)
+def test_bad_commands_raise_command_error(board: SimBoard, command: Any) -> None:
+    with pytest.raises(CommandError):
+        apply_command(board, command)
+
+
+def test_rail_command_is_refused_when_a_rail_file_rules(board: SimBoard) -> None:
+    with pytest.raises(CommandError):
+        apply_command(board, {"cmd": "rail", "enabled": True}, rail_locked=True)
+
+
+def test_rail_file_content(tmp_path: Any) -> None:
+    path = tmp_path / "rail"
+    assert rail_from_file(path) is False  # missing
+    path.write_text("1\n")
+    assert rail_from_file(path) is True
+    path.write_text("0")
+    assert rail_from_file(path) is False
+    path.write_text("yes")
+    assert rail_from_file(path) is False

@@ -1,0 +1,149 @@
+"""The simulator as a process on a pseudo-terminal (what ``nirpad sim`` execs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from drivers.protocol import FrameDecoder, Hello, Info, Message, Telemetry, encode_frame
+
+ROOT = Path(__file__).resolve().parents[2]
+DEADLINE_S = 10.0
+
+
+class SimProcess:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self._buf = b""
+
+    def line(self, timeout_s: float = DEADLINE_S) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        end = time.monotonic() + timeout_s
+        while b"\n" not in self._buf:
+            remaining = end - time.monotonic()
+            assert remaining > 0, "no JSON line from the simulator"
+            ready, _, _ = select.select([self.proc.stdout], [], [], remaining)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                assert chunk, "simulator closed stdout"
+                self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    def until(self, event: str) -> dict[str, Any]:
+        while True:
+            got = self.line()
+            if got["event"] == event:
+                return got
+
+    def command(self, cmd: dict[str, Any] | str) -> None:
+        assert self.proc.stdin is not None
+        text = cmd if isinstance(cmd, str) else json.dumps(cmd)
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
+
+
+@contextmanager
+def sim_process(*args: str) -> Iterator[SimProcess]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hil.sim", *args],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        with proc:
+            yield SimProcess(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def open_port(path: str) -> Iterator[int]:
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def read_until(fd: int, match: Callable[[Message], bool]) -> Message:
+    decoder = FrameDecoder()
+    end = time.monotonic() + DEADLINE_S
+    while time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], end - time.monotonic())
+        if ready:
+            for frame in decoder.feed(os.read(fd, 4096)):
+                if match(frame.message):
+                    return frame.message
+    raise AssertionError("no matching frame from the pty")
+
+
+def hung_up(fd: int) -> bool:
+    """Drain what was already buffered; True once the slave reports EOF or EIO."""
+    end = time.monotonic() + DEADLINE_S
+    while time.monotonic() < end:
+        select.select([fd], [], [], end - time.monotonic())
+        try:
+            if os.read(fd, 4096) == b"":
+                return True
+        except BlockingIOError:
+            continue
+        except OSError:
+            return True  # EIO: the cable is gone
+    return False
+
+
+def test_pty_handshake_state_bad_json_and_quit() -> None:
+    with sim_process("--seed", "3", "--time-scale", "2.5", "--baud", "57600") as sim:
+        ready = sim.line()
+        assert ready["event"] == "ready"
+        assert (ready["baud"], ready["time_scale"], ready["pid"]) == (57600, 2.5, sim.proc.pid)
+        with open_port(ready["port"]) as fd:
+            os.write(fd, encode_frame(Hello(), 9))
+            info = read_until(fd, lambda m: isinstance(m, Info))
+            assert isinstance(info, Info) and info.echo_seq == 9 and info.time_scale == 2.5
+            sim.command("this is not json")
+            assert sim.until("error")["error"]
+            sim.command({"cmd": "state"})
+            state = sim.until("state")
+            assert state["outputs_on"] is False and state["seed"] == 3
+            assert state["t"] >= ready["t"]
+        sim.command({"cmd": "quit"})
+        assert sim.proc.wait(timeout=DEADLINE_S) == 0
+
+
+def test_pty_rail_file_and_sigterm(tmp_path: Path) -> None:
+    rail = tmp_path / "rail"
+    rail.write_text("0")
+    with sim_process("--rail-file", str(rail)) as sim:
+        ready = sim.line()
+        with open_port(ready["port"]) as fd:
+            off = read_until(fd, lambda m: isinstance(m, Telemetry))
+            assert isinstance(off, Telemetry) and not off.rail_enabled
+            rail.write_text("1")
+            read_until(fd, lambda m: isinstance(m, Telemetry) and m.rail_enabled)
+            sim.command({"cmd": "inject", "fault": "disconnect"})
+            assert sim.until("injected")["fault"] == "disconnect"
+            assert hung_up(fd)
+        sim.proc.send_signal(signal.SIGTERM)
+        assert sim.proc.wait(timeout=DEADLINE_S) == 0
+
+
+def test_pty_stdin_eof_ends_the_process() -> None:
+    with sim_process() as sim:
+        assert sim.line()["event"] == "ready"
+        assert sim.proc.stdin is not None
+        sim.proc.stdin.close()
+        assert sim.proc.wait(timeout=DEADLINE_S) == 0
