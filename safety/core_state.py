@@ -33,7 +33,7 @@ from safety.errors import LedgerError, StartRefusedError
 from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
 from safety.interlock import Interlock, is_critical
 from safety.ledger import Ledger
-from safety.limits import Limits
+from safety.limits import CALIBRATION_UNCERTAINTY_FRACTION, Limits
 from safety.plan import plan_from_profile
 from safety.supervisor import Supervisor
 
@@ -182,7 +182,12 @@ class CoreState:
         return ActiveSession(
             session_id,
             plan,
-            DoseIntegrator(calibration, planned, rx.duration_s),
+            DoseIntegrator(
+                calibration,
+                planned,
+                rx.duration_s,
+                uncertainty_fraction=CALIBRATION_UNCERTAINTY_FRACTION,
+            ),
             time_scale,
             started_s=now_s,
             last_checkpoint_s=now_s,

@@ -16,6 +16,10 @@ Counting rules, chosen to over-count rather than under-count:
   (``Calibration.irradiance_upper_bound_mw_cm2``).
 - Each frame's values are held over the interval since the previous frame
   (``dt_s``, measured on the host's clock), the rectangle rule a 50 Hz stream supports.
+- Each frame's fluence is multiplied by ``1 + uncertainty_fraction`` (the core passes
+  ``limits.CALIBRATION_UNCERTAINTY_FRACTION``): an error of the board's calibration is
+  invisible to the host, so the count is an upper bound of the true dose and the
+  session ends on it, never past the plan.
 - Elapsed treating time advances only while the board reports output on and the
   session is not paused. Pauses add neither time nor (with the output off) fluence.
 """
@@ -62,12 +66,17 @@ class DoseIntegrator:
         calibration: Calibration,
         planned_fluence_j_cm2: Mapping[int, float],
         planned_duration_s: float,
+        *,
+        uncertainty_fraction: float = 0.0,
     ) -> None:
+        if not 0.0 <= uncertainty_fraction < 0.1:
+            raise ValueError(f"calibration uncertainty must be in [0, 0.1): {uncertainty_fraction}")
         if planned_duration_s <= 0 or not math.isfinite(planned_duration_s):
             raise ValueError(f"planned duration must be positive, got {planned_duration_s}")
         if any(not math.isfinite(v) or v < 0 for v in planned_fluence_j_cm2.values()):
             raise ValueError(f"planned fluence must be finite and ≥ 0: {planned_fluence_j_cm2}")
         self._calibration = calibration
+        self._count_factor = 1.0 + uncertainty_fraction
         self.planned_fluence_j_cm2: dict[int, float] = dict(planned_fluence_j_cm2)
         self.planned_total_j_cm2 = sum(self.planned_fluence_j_cm2.values())
         self.planned_duration_s = planned_duration_s
@@ -85,7 +94,7 @@ class DoseIntegrator:
             if channel.current_ma <= 0:
                 continue
             peak = self._calibration.irradiance_upper_bound_mw_cm2(index, channel.current_ma)
-            fluence = peak * duty_fraction(channel) * board_dt_s / _MW_S_PER_J
+            fluence = peak * duty_fraction(channel) * board_dt_s * self._count_factor / _MW_S_PER_J
             self.delivered_j_cm2[index] = self.delivered_j_cm2.get(index, 0.0) + fluence
         if telemetry.output_on and not paused:
             self.elapsed_s += board_dt_s

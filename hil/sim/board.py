@@ -88,7 +88,7 @@ class SimBoard:
     # ------------------------------------------------------------------ time
 
     def _boot(self, reason: ResetReason) -> None:
-        self.firmware = Firmware(CALIBRATION, self.time_scale, self.serial)
+        self.firmware = Firmware(self.optics.calibration, self.time_scale, self.serial)
         self._decoder = FrameDecoder()
         self._tx_seq = 0
         self._boot_s = self._now_s

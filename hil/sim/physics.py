@@ -1,10 +1,13 @@
 """Physics of the simulated pad: optical output from drive current, and heat.
 
-Owns: the factory calibration table of the simulated board, the seeded unit-to-unit
-optical error, the conversion of drive current to emitted irradiance (pulsed output
-delivers peak x duty on average), the electrical LED power, and a two-node thermal
-model (LED board node, skin-contact node) with the room and the body core as
-boundaries. Does not own firmware decisions, sensors or time keeping: callers pass
+Owns: the nominal calibration table of the simulated board, each unit's own factory
+calibration (the nominal table scaled by a seeded unit-to-unit spread, which the unit
+reports in INFO), the seeded residual error that the factory calibration leaves
+(invisible to the host, bounded by ``safety.limits.CALIBRATION_UNCERTAINTY_FRACTION``),
+the conversion of drive current to emitted irradiance (pulsed output delivers
+peak x duty on average), the electrical LED power, and a two-node thermal model (LED
+board node, skin-contact node) with the room and the body core as boundaries.
+Does not own firmware decisions, sensors or time keeping: callers pass
 physics-time steps (already multiplied by the time scale).
 
 Tuning (50 mW/cm² CW, tests/sim/test_physics.py pins it): skin starts at the unpowered
@@ -27,7 +30,8 @@ LED_STRING_V: Final = 24.0  # forward voltage of a healthy LED string at drive c
 SHORTED_STRING_V: Final = 1.0  # what is left across a shorted string
 SKIN_ABSORBED_FRACTION: Final = 0.8  # of the emitted light, absorbed as heat at the skin
 CORE_C: Final = 37.0
-UNIT_ERROR_FRACTION: Final = 0.04  # the seeded unit-to-unit optical error is within ±4 %
+UNIT_SPREAD_FRACTION: Final = 0.04  # unit-to-unit optical spread, measured at the factory (INFO)
+UNIT_ERROR_FRACTION: Final = 0.0025  # residual error of that calibration, invisible to the host
 MAX_THERMAL_STEP_S: Final = 1.0
 
 G_BOARD_AMBIENT_W_K: Final = 0.9
@@ -66,13 +70,28 @@ def interpolate_irradiance(points: tuple[CalibrationPoint, ...], current_ma: flo
     return points[-1].irradiance_mw_cm2
 
 
-class Optics:
-    """Emitted irradiance of this unit: the calibration times a seeded per-channel error."""
+def unit_calibration(
+    rng: random.Random, nominal: tuple[ChannelCalibration, ...]
+) -> tuple[ChannelCalibration, ...]:
+    """This unit's factory calibration: the nominal table scaled by its seeded spread."""
+    scaled = []
+    for cal in nominal:
+        spread = 1.0 + rng.uniform(-UNIT_SPREAD_FRACTION, UNIT_SPREAD_FRACTION)
+        points = tuple(
+            CalibrationPoint(p.current_ma, round(p.irradiance_mw_cm2 * spread, 2))
+            for p in cal.points
+        )
+        scaled.append(ChannelCalibration(cal.wavelength_nm, cal.max_current_ma, points))
+    return tuple(scaled)
 
-    def __init__(self, rng: random.Random, calibration: tuple[ChannelCalibration, ...]) -> None:
-        self.calibration = calibration
+
+class Optics:
+    """Emitted irradiance of this unit: its factory calibration times the residual error."""
+
+    def __init__(self, rng: random.Random, nominal: tuple[ChannelCalibration, ...]) -> None:
+        self.calibration = unit_calibration(rng, nominal)
         self.unit_factor = tuple(
-            1.0 + rng.uniform(-UNIT_ERROR_FRACTION, UNIT_ERROR_FRACTION) for _ in calibration
+            1.0 + rng.uniform(-UNIT_ERROR_FRACTION, UNIT_ERROR_FRACTION) for _ in nominal
         )
 
     def peak_irradiance_mw_cm2(self, channel: int, current_ma: float) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from drivers.protocol.messages import (
@@ -192,3 +194,18 @@ def test_ramp_setpoint(elapsed_s: float, ramp_s: float, expected: float) -> None
 def test_no_ramp_is_the_target_at_once() -> None:
     assert ramp_setpoint(40.0, 0.0, 0.0) == 40.0
     assert ramp_setpoint(40.0, 100.0, 60.0) == 40.0
+
+
+def test_calibration_uncertainty_is_counted_as_extra_dose() -> None:
+    """The count is an upper bound: the calibrated fluence times (1 + uncertainty)."""
+    dose = DoseIntegrator(CAL, {0: 1.0}, 100.0, uncertainty_fraction=0.0025)
+    for _ in range(50):
+        dose.add_frame(frame(cw(300.0)), 0.02)  # 30 mW/cm² for 1 s
+    assert dose.delivered_j_cm2[0] == pytest.approx(0.030 * 1.0025, rel=1e-9)
+    assert dose.elapsed_s == pytest.approx(1.0)  # time is not inflated
+
+
+@pytest.mark.parametrize("fraction", [-0.001, 0.1, math.nan])
+def test_the_uncertainty_must_be_small_and_not_negative(fraction: float) -> None:
+    with pytest.raises(ValueError, match="uncertainty"):
+        DoseIntegrator(CAL, {0: 1.0}, 100.0, uncertainty_fraction=fraction)
