@@ -1,0 +1,156 @@
+"""Helpers of the power-cut test: the two real processes, the simulator's truth, the ledger.
+
+Owns: starting ``python -m hil.sim`` and ``nirpad run`` as child processes whose JSON
+stdout lines are queued as they arrive (``JsonChild``), asking the simulator for its
+truth (``sim_state``), reading the ledger the way the controller does
+(``ledger_sessions``), and moving the recorded sessions back in time
+(``age_ledger``): the test's stand-in for the 20 h that cannot pass in real time.
+
+Does not own what is asserted (tests/reliability/test_power_cuts.py) nor the ledger's
+rules (``safety.ledger``). ``age_ledger`` is a test instrument: it rewrites the time
+stamps of a ledger no controller is writing to, and nothing in the product calls it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import queue
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from safety.ledger import LEDGER_FILENAME, Ledger, SessionRecord
+
+WAVELENGTH_BY_CHANNEL: Final = (810, 850)  # channel index → nm (docs/architecture.md)
+Event = dict[str, Any]
+
+
+class JsonChild:
+    """A child process; each JSON object line of its stdout is queued as it arrives."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env
+        )
+        self.lines: queue.Queue[Event] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name="powercut-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        with contextlib.suppress(OSError, ValueError):
+            for line in self.proc.stdout:
+                with contextlib.suppress(ValueError):
+                    item = json.loads(line)
+                    if isinstance(item, dict):
+                        self.lines.put(item)
+
+    def wait_for(self, match: Callable[[Event], bool], timeout_s: float) -> Event:
+        """The next queued line that matches; ``queue.Empty`` after ``timeout_s`` of silence."""
+        while True:
+            item = self.lines.get(timeout=timeout_s)
+            if match(item):
+                return item
+
+    def send(self, command: Event) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        """SIGKILL: the power cut. Reaps the process."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        """Kill, reap, join the reader and close the pipes; safe to call twice."""
+        self.kill()
+        self._reader.join(10)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
+def start_sim(time_scale: float, rail_file: Path, seed: int) -> tuple[JsonChild, str]:
+    """``python -m hil.sim`` on a pty; returns the child and its port."""
+    argv = [sys.executable, "-m", "hil.sim", "--seed", str(seed), "--time-scale",
+            f"{time_scale:g}", "--rail-file", str(rail_file)]  # fmt: skip
+    sim = JsonChild(argv)
+    try:
+        port = str(sim.wait_for(lambda e: "port" in e, 30)["port"])
+    except BaseException:
+        sim.stop()
+        raise
+    return sim, port
+
+
+def start_controller(
+    port: str, state_dir: Path, rail_file: Path, env: dict[str, str] | None = None
+) -> JsonChild:
+    """``nirpad run --port`` on the simulator's pty (READY comes over $NOTIFY_SOCKET)."""
+    argv = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--rail-file",
+            str(rail_file), "--state-dir", str(state_dir), "--log-level", "WARNING"]  # fmt: skip
+    return JsonChild(argv, env)
+
+
+def sim_state(sim: JsonChild, timeout_s: float = 10.0) -> Event:
+    """The simulator's truth now (its ``state`` event)."""
+    sim.send({"cmd": "state"})
+    return sim.wait_for(lambda e: e.get("event") == "state", timeout_s)
+
+
+def delivered_by_wavelength(state: Event) -> dict[int, float]:
+    """The simulator's cumulative delivered fluence, keyed like the ledger (nm)."""
+    values = state["delivered_fluence_j_cm2"]
+    return {WAVELENGTH_BY_CHANNEL[i]: float(v) for i, v in enumerate(values)}
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def ledger_sessions(state_dir: Path) -> list[SessionRecord]:
+    """Open the ledger as the controller does (raises LedgerError if it cannot) and
+    return every session, oldest first."""
+    with Ledger.open(state_dir, utc_now) as ledger:
+        return sorted(ledger.sessions(), key=lambda s: s.id)
+
+
+def age_ledger(state_dir: Path, hours: float) -> None:
+    """Move every recorded session, checkpoint, fault and install ``hours`` back in time.
+
+    Only while no controller writes to the ledger. The wall clock then looks ``hours``
+    later than every record, as if the patient had waited that long."""
+    shift_s = hours * 3600.0
+    conn = sqlite3.connect(state_dir / LEDGER_FILENAME, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "UPDATE sessions SET started_at_s = started_at_s - ?, ended_at_s = ended_at_s - ?",
+            (shift_s, shift_s),
+        )
+        for table in ("checkpoints", "faults", "installs"):
+            conn.execute(f"UPDATE {table} SET at_s = at_s - ?", (shift_s,))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+@dataclass
+class CutFigures:
+    """What one power cut measured; the test collects these for docs/reliability.md."""
+
+    kind: str
+    counted_j_cm2: float = 0.0
+    delivered_j_cm2: float = 0.0
+    off_after_state_s: float | None = None  # upper bound of SIGKILL → outputs off (sim clock)
+    off_after_expiry_s: float | None = None  # board reaction after the lease ran out

@@ -1,0 +1,270 @@
+"""Power cuts: SIGKILL a real ``nirpad run`` at random points and restart it, ≥ 50 times.
+
+One simulator process (``python -m hil.sim --time-scale 60``, so a 30-minute session
+takes 30 s) stays up; the controller process is killed and started again on the same
+state directory. Three kinds of cut, in random order:
+
+- ``session``: during a treatment, at a random moment (some after the first 5 s dose
+  checkpoint);
+- ``idle``: after a refused ``start``;
+- ``boot``: at a random moment of start-up (ledger reconciliation, handshake).
+
+After every restart: the ledger opens; no session is left unfinished; the session
+that was cut is closed as ``power_lost``; its counted dose is at least what the
+simulator delivered (its own ``state`` truth, less the simulator's stated ±4 %
+unit-to-unit optical error, which no host can see); and ``start`` is refused, because
+the 20 h minimum interval has not passed. The 20 h cannot pass in real time and the
+simulator has no wall clock, so between sessions the test moves the ledger's records
+back by 7 days (``hil.powercut.age_ledger``) while the controller is idle; the refusal
+before each move is the interval check. SIGKILL → outputs off is measured on the
+simulator's clock and only loosely bounded here (lease + 25 ms + a margin for a loaded
+machine); the figures go to docs/reliability.md (run with ``-s`` to print them).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from firmware_host.cli import main as nirpad
+from firmware_host.control_client import send
+from hil.powercut import (
+    CutFigures,
+    JsonChild,
+    age_ledger,
+    delivered_by_wavelength,
+    ledger_sessions,
+    sim_state,
+    start_controller,
+    start_sim,
+)
+from hil.sim.physics import UNIT_ERROR_FRACTION
+from safety.faults import Outcome
+from safety.limits import LEASE_MAX_MS
+
+SIM_MAIN = Path(__file__).resolve().parents[2] / "hil" / "sim" / "__main__.py"
+KILLS = int(os.environ.get("NIRPAD_POWERCUT_KILLS", "50"))
+SEED = int(os.environ.get("NIRPAD_POWERCUT_SEED", "20260601"))
+TIME_SCALE = 1.0  # the real board's; see the module docstring and the xfail test below
+OFF_BOUND_S = LEASE_MAX_MS / 1000 + 0.025
+LOADED_MACHINE_MARGIN_S = 1.0
+READY_TIMEOUT_S = 30.0
+
+pytestmark = [
+    pytest.mark.hil,
+    pytest.mark.slow,
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(not SIM_MAIN.exists(), reason="python -m hil.sim is not written yet"),
+]
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(READY_TIMEOUT_S)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+class Rig:
+    """The simulator, the controller of the moment, and what the test has seen."""
+
+    def __init__(
+        self, tmp_path: Path, notify: socket.socket, rng: random.Random, time_scale: float
+    ) -> None:
+        self.state_dir, self.rail = tmp_path / "state", tmp_path / "rail"
+        self.notify, self.rng = notify, rng
+        self.env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")}
+        self.env.pop("WATCHDOG_USEC", None)
+        self.sim, self.port = start_sim(time_scale, self.rail, SEED)
+        self.run: JsonChild | None = None
+        self.figures: list[CutFigures] = []
+
+    def spawn(self) -> JsonChild:
+        self.run = start_controller(self.port, self.state_dir, self.rail, env=self.env)
+        return self.run
+
+    def ready(self) -> None:
+        assert self.run is not None
+        while not self.notify.recv(4096).startswith(b"READY=1"):
+            pass  # STATUS= lines; a timeout (socket.timeout) fails the test
+
+    def cut(self, kind: str) -> CutFigures:
+        assert self.run is not None
+        self.run.stop()  # SIGKILL, then reap and close its pipes
+        figures = CutFigures(kind)
+        self.figures.append(figures)
+        return figures
+
+    def close(self) -> None:
+        if self.run is not None:
+            self.run.stop()
+        self.sim.stop()
+
+
+def _start(state_dir: Path) -> dict[str, Any]:
+    reply = send(state_dir, {"cmd": "start"}, timeout_s=10)
+    assert reply is not None, "the controller's socket is gone"
+    return reply
+
+
+def _events_until(sim: JsonChild, match: Any, timeout_s: float = 20) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    while True:
+        item = sim.lines.get(timeout=timeout_s)  # queue.Empty fails the test
+        seen.append(item)
+        if match(item):
+            return seen
+
+
+def _output(on: bool) -> Any:
+    return lambda e: e.get("event") == "output" and e.get("on") is on
+
+
+def _check_ledger_after_restart(rig: Rig, expected_sessions: int) -> None:
+    sessions = ledger_sessions(rig.state_dir)  # raises if the ledger cannot be opened
+    assert len(sessions) == expected_sessions
+    assert all(s.ended_at is not None for s in sessions), "a session was left open"
+    assert all(s.outcome == Outcome.POWER_LOST for s in sessions)
+
+
+def _refused_by_interval(rig: Rig) -> None:
+    reply = _start(rig.state_dir)
+    assert reply["exit_code"] == 3, reply
+    assert "allowed" in reply["message"], reply
+    assert sim_state(rig.sim)["outputs_on"] is False
+
+
+def _session_cut(
+    rig: Rig, before: dict[int, float], session_count: int, delay_s: float | None = None
+) -> None:
+    reply = _start(rig.state_dir)
+    assert reply["exit_code"] == 0, reply
+    _events_until(rig.sim, _output(True))
+    late = rig.rng.random() < 0.15  # after the first 5 s checkpoint
+    if delay_s is None:
+        delay_s = rig.rng.uniform(5.0, 5.8) if late else rig.rng.uniform(0.05, 1.0)
+    time.sleep(delay_s)  # the moment of the cut
+    at_kill = sim_state(rig.sim)
+    figures = rig.cut("session-late" if late else "session")
+    seen = _events_until(rig.sim, _output(False))
+    expiry = [e["t"] for e in seen if e.get("event") == "lease_expired"]
+    figures.off_after_state_s = seen[-1]["t"] - at_kill["t"]
+    figures.off_after_expiry_s = seen[-1]["t"] - expiry[-1] if expiry else None
+    after = delivered_by_wavelength(sim_state(rig.sim))
+    truth = {nm: after[nm] - before.get(nm, 0.0) for nm in after}
+    rig.spawn()
+    rig.ready()
+    _check_ledger_after_restart(rig, session_count)
+    counted = ledger_sessions(rig.state_dir)[-1].delivered_fluence_j_cm2
+    figures.counted_j_cm2 = sum(counted.values())
+    figures.delivered_j_cm2 = sum(truth.values())
+    for nm, delivered in truth.items():
+        assert counted.get(nm, 0.0) >= delivered / (1 + UNIT_ERROR_FRACTION) - 1e-9, (
+            f"{nm} nm: ledger counts {counted.get(nm, 0.0):.4f} J/cm², "
+            f"the simulator delivered {delivered:.4f} J/cm²"
+        )
+
+
+def test_fifty_power_cuts_lose_no_dose_and_keep_the_interval(
+    tmp_path: Path, notify: socket.socket
+) -> None:
+    _install(tmp_path / "state")
+    rig = Rig(tmp_path, notify, random.Random(SEED), TIME_SCALE)
+    sessions = 0
+    try:
+        rig.spawn()
+        rig.ready()
+        while len(rig.figures) < KILLS:
+            if sessions:
+                _refused_by_interval(rig)
+            kind = rig.rng.choice(("session", "session", "idle", "boot"))
+            if kind == "session" or not sessions:
+                age_ledger(rig.state_dir, hours=7 * 24)
+                before = delivered_by_wavelength(sim_state(rig.sim))
+                sessions += 1
+                _session_cut(rig, before, sessions)
+            elif kind == "idle":
+                rig.cut("idle")
+                rig.spawn()
+                rig.ready()
+                _check_ledger_after_restart(rig, sessions)
+            else:
+                _boot_cut(rig, sessions)
+    finally:
+        rig.close()
+    _report(rig.figures)
+
+
+def test_a_power_cut_on_an_accelerated_simulator_counts_the_dose(
+    tmp_path: Path, notify: socket.socket
+) -> None:
+    _install(tmp_path / "state")
+    rig = Rig(tmp_path, notify, random.Random(SEED), time_scale=60.0)
+    try:
+        rig.spawn()
+        rig.ready()
+        _session_cut(rig, delivered_by_wavelength(sim_state(rig.sim)), 1, delay_s=1.0)
+    finally:
+        rig.close()
+
+
+def _install(state_dir: Path) -> None:
+    rx = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")
+    assert nirpad(["profile", "install", str(rx), "--state-dir", str(state_dir)]) == 0
+
+
+def _boot_cut(rig: Rig, sessions: int) -> None:
+    rig.cut("idle")
+    rig.spawn()
+    time.sleep(rig.rng.uniform(0.0, 0.6))  # a random moment of start-up
+    rig.cut("boot")
+    _drain_ready(rig)
+    rig.spawn()
+    rig.ready()
+    _check_ledger_after_restart(rig, sessions)
+
+
+def _drain_ready(rig: Rig) -> None:
+    rig.notify.setblocking(False)
+    try:
+        while True:
+            rig.notify.recv(4096)
+    except BlockingIOError:
+        pass
+    finally:
+        rig.notify.settimeout(READY_TIMEOUT_S)
+
+
+def _report(figures: list[CutFigures]) -> None:
+    """Assert the simulator-clock bounds; print the figures (shown with ``-s``)."""
+    cuts = [f for f in figures if f.off_after_state_s is not None]
+    offs = [f.off_after_state_s for f in cuts if f.off_after_state_s is not None]
+    reactions = [f.off_after_expiry_s for f in cuts if f.off_after_expiry_s is not None]
+    assert len(figures) >= KILLS and cuts
+    assert max(offs) <= OFF_BOUND_S + LOADED_MACHINE_MARGIN_S
+    assert not reactions or max(reactions) <= 0.025 + 0.005
+    ratios = [f.counted_j_cm2 / f.delivered_j_cm2 for f in cuts if f.delivered_j_cm2 > 0]
+    kinds = {k: sum(1 for f in figures if f.kind == k) for k in {f.kind for f in figures}}
+    print(f"\npower cuts: {len(figures)} {kinds}", file=sys.stderr)
+    print(f"kill→off (sim clock, upper bound): median {statistics.median(offs) * 1000:.0f} "
+          f"ms, max {max(offs) * 1000:.0f} ms (bound {OFF_BOUND_S * 1000:.0f} ms)",
+          file=sys.stderr)  # fmt: skip
+    if reactions:
+        print(f"lease expiry→off: max {max(reactions) * 1000:.1f} ms", file=sys.stderr)
+    if ratios:
+        print(f"counted/delivered: min {min(ratios):.3f}, median "
+              f"{statistics.median(ratios):.3f}", file=sys.stderr)  # fmt: skip
