@@ -38,6 +38,7 @@ ExtraChecks = Callable[[Profile], Iterable[Any]]
 those attributes (``safety.limits.LimitViolation``)."""
 
 _AT = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
+_LONG_NUMBER = re.compile(r"^\s*([\w.\"-]+)?\s*=?.*?\d{1000,}")
 _TOML_MESSAGES: Final = (
     ("Cannot overwrite a value", "this key is given twice"),
     ("Cannot declare", "this table is declared twice"),
@@ -153,6 +154,19 @@ def _parse(data: bytes) -> tuple[str, dict[str, Any]] | Problem:
         return _syntax_problem(str(exc), text)
     except RecursionError:
         return Problem("file", None, "has lists or tables nested too deeply")
+    except ValueError:  # tomllib: an integer longer than Python's int_max_str_digits
+        return _too_many_digits_problem(text)
+
+
+def _too_many_digits_problem(text: str) -> Problem:
+    """Name the field whose number is too long to read, with its line."""
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _LONG_NUMBER.search(line)
+        if match:
+            return Problem(
+                match.group(1) or "file", None, "is a number with far too many digits", number
+            )
+    return Problem("file", None, "has a number with far too many digits")
 
 
 def _syntax_problem(message: str, text: str) -> Problem:
