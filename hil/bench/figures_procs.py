@@ -1,0 +1,220 @@
+"""Real processes for the real-time figures: ``python -m hil.sim`` and ``nirpad run``.
+
+Owns: starting, talking to and ending the two processes the way a user would run them
+(the simulator on its pseudo-terminal with a rail file; the controller with
+``--port``, ``--rail-file`` and ``--state-dir``, READY over a ``NOTIFY_SOCKET``, commands
+over its control socket), reading the simulator's JSON-line events with their own
+``"t"`` time stamps, and mapping this process's monotonic clock onto the simulator's.
+Does not own what is measured (``figures_pty``). Every process started here is ended
+and reaped on exit (the suite's leak fixture checks it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from firmware_host.control_client import ControlClientError, send
+from hil.bench.figures_stack import BenchSetupError, builtin_profile_text
+
+EXIT_TIMEOUT_S: Final = 5.0
+Event = dict[str, Any]
+
+
+class SimChild:
+    """``python -m hil.sim`` with its JSON-line events queued as they arrive."""
+
+    def __init__(self, rail_file: Path, baud: int) -> None:
+        argv = [sys.executable, "-m", "hil.sim", "--rail-file", str(rail_file)]
+        self.proc = subprocess.Popen(
+            [*argv, "--baud", str(baud)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.events: queue.Queue[Event] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name="bench-sim-out", daemon=True)
+        self._reader.start()
+        self.port = str(self.wait_for(lambda e: "port" in e, 20.0)["port"])
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        with contextlib.suppress(OSError, ValueError):
+            for line in self.proc.stdout:
+                with contextlib.suppress(ValueError):
+                    item = json.loads(line)
+                    if isinstance(item, dict):
+                        self.events.put(item)
+
+    def send(self, command: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, match: Callable[[Event], bool], timeout_s: float) -> Event:
+        """The next queued event that matches; earlier ones are dropped."""
+        deadline_s = time.monotonic() + timeout_s
+        while True:
+            try:
+                item = self.events.get(timeout=max(0.0, deadline_s - time.monotonic()))
+            except queue.Empty:
+                raise BenchSetupError(
+                    f"the simulator sent no such event in {timeout_s:g} s"
+                ) from None
+            if match(item):
+                return item
+
+    def drain(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.events.get_nowait()
+
+    def clock_offset_s(self, tries: int = 7) -> tuple[float, float]:
+        """(sim "t" − our monotonic, ± uncertainty): the best of ``tries`` state round trips."""
+        best: tuple[float, float] | None = None
+        for _ in range(tries):
+            self.drain()
+            t0 = time.monotonic()
+            self.send({"cmd": "state"})
+            reply = self.wait_for(lambda e: e.get("event") == "state", 5.0)
+            t1 = time.monotonic()
+            estimate = (float(reply["t"]) - (t0 + t1) / 2, (t1 - t0) / 2)
+            if best is None or estimate[1] < best[1]:
+                best = estimate
+        assert best is not None
+        return best
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.send({"cmd": "quit"})
+        _reap(self.proc)
+        self._reader.join(EXIT_TIMEOUT_S)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
+def _reap(proc: subprocess.Popen[Any]) -> None:
+    try:
+        proc.wait(EXIT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def install_prescription(state_dir: Path) -> None:
+    """The built-in 810 nm profile, installed as a caregiver would (no controller running)."""
+    from firmware_host.profile_commands import validate_and_install
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    data = builtin_profile_text().encode()
+    outcome = validate_and_install(
+        state_dir, data, "rls-810-standard.toml", None, session_state=lambda: "idle"
+    )
+    if not outcome.ok:
+        raise BenchSetupError(f"install refused: {outcome.message}")
+
+
+class HostProcess:
+    """``nirpad run --port PTY`` on its own state directory; ``boot_s`` is start→READY."""
+
+    def __init__(self, port: str, rail_file: Path, state_dir: Path, log_path: Path) -> None:
+        self.state_dir = state_dir
+        notify_path = state_dir / "notify"
+        notify_path.unlink(missing_ok=True)
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._notify.bind(str(notify_path))
+        self._notify.settimeout(30.0)
+        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
+        env.pop("WATCHDOG_USEC", None)
+        argv = [sys.executable, "-m", "firmware_host", "run", "--port", port]
+        argv += ["--rail-file", str(rail_file), "--state-dir", str(state_dir)]
+        self._log = log_path.open("ab")
+        started_s = time.perf_counter()
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.boot_s = self._wait_ready(started_s)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _wait_ready(self, started_s: float) -> float:
+        while True:
+            try:
+                data = self._notify.recv(4096)
+            except TimeoutError:
+                self.close()
+                raise BenchSetupError("nirpad run did not become ready in 30 s") from None
+            if b"READY=1" in data.split(b"\n"):
+                return time.perf_counter() - started_s
+
+    def request(self, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            reply = send(self.state_dir, request, timeout_s=5.0)
+        except ControlClientError as exc:
+            raise BenchSetupError(f"control socket: {exc}") from exc
+        if reply is None:
+            raise BenchSetupError("the controller is not running")
+        return reply
+
+    def state(self) -> str:
+        return str(self.request({"cmd": "status"})["data"]["state"])
+
+    def command(self, name: str) -> dict[str, Any]:
+        return self.request({"cmd": name})
+
+    def wait_state(self, wanted: str, timeout_s: float = 10.0) -> None:
+        deadline_s = time.monotonic() + timeout_s
+        while (state := self.state()) != wanted:
+            if time.monotonic() > deadline_s:
+                raise BenchSetupError(f"controller in {state}, not {wanted}, after {timeout_s} s")
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: the controller turns the outputs off and exits
+        _reap(self.proc)
+        self._notify.close()
+        self._log.close()
+
+
+@contextlib.contextmanager
+def pty_pair(workdir: Path, baud: int) -> Iterator[tuple[SimChild, Callable[[str], HostProcess]]]:
+    """A simulator, and a factory of controllers on it (one state directory each)."""
+    rail = workdir / "rail"
+    sim = SimChild(rail, baud)
+    hosts: list[HostProcess] = []
+
+    def host(name: str) -> HostProcess:
+        state_dir = workdir / name
+        install_prescription(state_dir)
+        started = HostProcess(sim.port, rail, state_dir, workdir / f"{name}.log")
+        hosts.append(started)
+        return started
+
+    try:
+        yield sim, host
+    finally:
+        for started in hosts:
+            started.close()
+        sim.close()

@@ -1,0 +1,122 @@
+"""The whole controller stack in one process, on one virtual clock, for benchmarks.
+
+Owns: assembling ``SafetyCore`` + ``Controller`` + ``EventLoop`` over
+``hil.sim.inprocess.make_sim`` (the wiring of tests/firmware_host/test_controller_sim.py),
+the bench prescriptions (the built-in 810 nm profile, optionally shortened or pulsed),
+and the "truth" fluence that the board delivered. Does not own any figure: the
+``figures_*`` modules and ``hil.trace`` drive the stack and measure.
+
+The wall clock starts at a fixed evening (inside every built-in profile's validity), so
+runs are reproducible; the ledger lives in the caller's (temporary) state directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+from firmware_host.controller import Controller
+from firmware_host.loop import EventLoop
+from hil.clock import VirtualClock
+from hil.sim.board import SimBoard
+from hil.sim.inprocess import make_sim
+from profiles.loader import LoadResult, load_profile_bytes
+from safety.core import SafetyCore
+from safety.limits import HARD, check_profile
+from safety.rail import make_rail
+
+WALL_START: Final = dt.datetime(2026, 11, 24, 19, 0, tzinfo=dt.UTC)
+BENCH_PROFILE: Final = "rls-810-standard.toml"
+
+
+class BenchSetupError(RuntimeError):
+    """The bench could not build what it measures (a profile refused, a boot that failed)."""
+
+
+def builtin_profile_text(name: str = BENCH_PROFILE) -> str:
+    return resources.files("profiles").joinpath("builtin", name).read_text(encoding="utf-8")
+
+
+def bench_profile(
+    *, duration_min: int | None = None, pulse_hz: float | None = None, duty_pct: float = 50.0
+) -> LoadResult:
+    """The built-in 810 nm profile, with a shorter duration or pulsed light if asked."""
+    text = builtin_profile_text()
+    if duration_min is not None:
+        text = text.replace("duration_min = 30", f"duration_min = {duration_min}")
+    if pulse_hz is not None:
+        text = text.replace(
+            'kind = "cw"', f'kind = "pulsed"\npulse_hz = {pulse_hz}\nduty_pct = {duty_pct}'
+        )
+    result = load_profile_bytes(
+        text.encode(), BENCH_PROFILE, extra_checks=lambda rx: check_profile(rx, HARD)
+    )
+    if not result.ok:
+        raise BenchSetupError("bench profile refused: " + "; ".join(map(str, result.problems)))
+    return result
+
+
+@dataclass
+class Stack:
+    """One booted controller on one simulated board; ``run(s)`` advances virtual time."""
+
+    clock: VirtualClock
+    board: SimBoard
+    core: SafetyCore
+    controller: Controller
+    loop: EventLoop
+    state_dir: Path
+    wall: Callable[[], dt.datetime]
+
+    def run(self, duration_s: float) -> None:
+        self.loop.run_for(duration_s)
+
+    def command(self, name: str) -> None:
+        reply = self.controller.command(name)
+        if not reply.ok:
+            raise BenchSetupError(f"{name} refused: {reply.message}")
+
+    def true_fluence_j_cm2(self) -> list[float]:
+        """Delivered per channel, with the board's (unknowable) unit optical error removed:
+        what a host that trusts the calibration can be held to."""
+        truth = self.board.state()["delivered_fluence_j_cm2"]
+        assert isinstance(truth, list)
+        factors = self.board.optics.unit_factor
+        return [float(f) / k for f, k in zip(truth, factors, strict=True)]
+
+
+@contextlib.contextmanager
+def stack(
+    state_dir: Path, rx: LoadResult, *, seed: int = 3, ambient_c: float = 22.0
+) -> Iterator[Stack]:
+    """Build and boot the stack (``ready``); closes everything, outputs off, on exit."""
+    clock, board, port = make_sim(seed=seed, ambient_c=ambient_c)
+    rail = make_rail(None, None)
+    rail.add_listener(board.set_rail)
+    start_s = clock()
+
+    def wall() -> dt.datetime:
+        return WALL_START + dt.timedelta(seconds=clock() - start_s)
+
+    core = SafetyCore.connect(
+        transport=port, state_dir=state_dir, clock=clock, wall_clock=wall, limits=HARD, rail=rail
+    )
+    controller = Controller(
+        core, state_dir=state_dir, clock=clock, wall_clock=wall, prescription_loader=lambda: rx
+    )
+    loop = EventLoop(controller, core, clock)
+    try:
+        built = Stack(clock, board, core, controller, loop, state_dir, wall)
+        if str(controller.boot()) != "ready":
+            raise BenchSetupError(f"boot ended in {controller.state}: {controller.status()}")
+        built.run(0.5)
+        yield built
+    finally:
+        loop.close()
+        core.close()
+        rail.close()

@@ -1,0 +1,229 @@
+"""``python -m hil.bench [report]``: the performance report of issue 6.
+
+Owns: choosing which figures to collect (``--only``, ``--quick``), running each
+collector so that one failure becomes a row that says why instead of a crash, and
+writing ``bench-results.json`` and ``bench-results.md`` (the Markdown table, also
+printed). Does not own measuring (``figures_pty``, ``figures_inprocess``) or the table
+layout (``figures_common``). The report states figures against targets; it never
+fails on them: the exit code is 0 unless the arguments are wrong.
+
+docs/performance.md says what each figure means and how to read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from hil.bench.figures_common import Figure, missing, render_markdown
+
+log = logging.getLogger(__name__)
+
+JSON_NAME: Final = "bench-results.json"
+MD_NAME: Final = "bench-results.md"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much of each figure to collect; ``QUICK`` is a smoke run of every collector."""
+
+    injections: int = 200
+    kill_runs: int = 5
+    jitter_s: float = 10.0
+    resources_s: float = 10.0
+    session_min: int = 30
+    help_runs: int = 10
+    boots: int = 5
+    ledger_years: int = 10
+    ledger_runs: int = 200
+    ledger_writes: int = 100
+
+
+FULL: Final = Sizes()
+QUICK: Final = Sizes(
+    injections=5, kill_runs=1, jitter_s=2.0, resources_s=2.0, session_min=1, help_runs=2,
+    boots=1, ledger_years=1, ledger_runs=20, ledger_writes=10,
+)  # fmt: skip
+
+
+class Run:
+    """One report run: the sizes, and what collectors share (boot times, sessions)."""
+
+    def __init__(self, sizes: Sizes, baud: int) -> None:
+        from hil.bench.figures_inprocess import SessionCache
+        from hil.bench.figures_pty import RunContext
+
+        self.sizes = sizes
+        self.pty = RunContext(baud=baud)
+        self.sessions = SessionCache(sizes.session_min)
+
+
+def _fault_latency(run: Run) -> list[Figure]:
+    from hil.bench.figures_pty import fault_latency_figures
+
+    return fault_latency_figures(run.pty, run.sizes.injections)
+
+
+def _sigkill(run: Run) -> list[Figure]:
+    from hil.bench.figures_pty import sigkill_figures
+
+    return sigkill_figures(run.pty, run.sizes.kill_runs)
+
+
+def _resources(run: Run) -> list[Figure]:
+    from hil.bench.figures_pty import resource_figures
+
+    return resource_figures(run.pty, run.sizes.resources_s)
+
+
+def _jitter(run: Run) -> list[Figure]:
+    from hil.bench.figures_pty import jitter_figures
+
+    return jitter_figures(run.pty, run.sizes.jitter_s)
+
+
+def _startup(run: Run) -> list[Figure]:
+    from hil.bench.figures_pty import boot_figures, help_figures
+
+    extra = max(0, run.sizes.boots - len(run.pty.boot_s))
+    return help_figures(run.sizes.help_runs) + boot_figures(run.pty, extra)
+
+
+def _dose(run: Run) -> list[Figure]:
+    from hil.bench.figures_inprocess import dose_figures
+
+    return dose_figures(run.sessions)
+
+
+def _speed(run: Run) -> list[Figure]:
+    from hil.bench.figures_inprocess import speed_figures
+
+    return speed_figures(run.sessions)
+
+
+def _ledger(run: Run) -> list[Figure]:
+    from hil.bench.figures_inprocess import ledger_figures
+
+    s = run.sizes
+    return ledger_figures(s.ledger_years, s.ledger_runs, s.ledger_writes)
+
+
+Collector = Callable[[Run], list[Figure]]
+# In running order: the real-time ones first (their controllers' boots feed "startup").
+COLLECTORS: Final[dict[str, tuple[str, Collector, bool]]] = {
+    "fault_latency": ("fault→outputs-off latency", _fault_latency, True),
+    "sigkill": ("host SIGKILL→outputs-off latency", _sigkill, True),
+    "resources": ("controller CPU and RSS while treating", _resources, True),
+    "startup": ("nirpad --help and boot-to-ready", _startup, True),
+    "jitter": ("event-loop tick jitter", _jitter, True),
+    "dose": ("dose accuracy", _dose, False),
+    "speed": ("virtual-time speed", _speed, False),
+    "ledger": ("ledger query at 10 years", _ledger, False),
+}
+
+
+def sim_process_available() -> bool:
+    return importlib.util.find_spec("hil.sim.__main__") is not None
+
+
+def collect(names: list[str], run: Run) -> list[Figure]:
+    """Run the named collectors in order; a failure becomes a row saying why."""
+    figures: list[Figure] = []
+    for name in names:
+        title, collector, needs_sim = COLLECTORS[name]
+        if needs_sim and not sim_process_available():
+            figures.append(missing(name, title, "—", "python -m hil.sim does not exist yet"))
+            continue
+        started = time.perf_counter()
+        print(f"[bench] {name}: {title} …", file=sys.stderr, flush=True)
+        try:
+            figures += collector(run)
+        except Exception as exc:  # a benchmark reports; it does not crash the report
+            log.debug("collector %s failed", name, exc_info=True)
+            traceback.print_exc(file=sys.stderr)
+            figures.append(missing(name, title, "—", f"{type(exc).__name__}: {exc}"))
+        print(f"[bench] {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return figures
+
+
+def environment(quick: bool, baud: int) -> dict[str, Any]:
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "baud": baud,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average_1_5_15": list(os.getloadavg()),
+    }
+
+
+def write_results(out_dir: Path, env: dict[str, Any], figures: list[Figure]) -> str:
+    """Write the JSON and the Markdown; return the Markdown."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    document = {**env, "figures": [f.as_json() for f in figures]}
+    (out_dir / JSON_NAME).write_text(json.dumps(document, indent=2, default=str) + "\n")
+    load = ", ".join(f"{x:.2f}" for x in env["load_average_1_5_15"])
+    header = (
+        f"# nirpad performance report{' (quick)' if env['quick'] else ''}\n\n"
+        f"{env['generated_at']} · Python {env['python']} · {env['cpus']} CPUs · "
+        f"load average {load} · {env['baud']} baud\n\n"
+    )
+    markdown = header + render_markdown(figures)
+    (out_dir / MD_NAME).write_text(markdown)
+    return markdown
+
+
+def parse_only(values: list[str] | None) -> list[str]:
+    """``--only a,b --only c`` → the known names in running order; unknown → ValueError."""
+    if not values:
+        return list(COLLECTORS)
+    wanted = {name.strip() for value in values for name in value.split(",") if name.strip()}
+    unknown = wanted - COLLECTORS.keys()
+    if unknown:
+        raise ValueError(
+            f"unknown figure {', '.join(sorted(unknown))}; choose from {', '.join(COLLECTORS)}"
+        )
+    return [name for name in COLLECTORS if name in wanted]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hil.bench report",
+        description="Measure nirpad's performance figures; write bench-results.json and .md.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a short smoke run of every figure")
+    parser.add_argument("--only", action="append", metavar="NAME", help=", ".join(COLLECTORS))
+    parser.add_argument("--out-dir", type=Path, default=Path.cwd(), help="where to write")
+    parser.add_argument("--baud", type=int, default=115200, help="simulated link baud rate")
+    parser.add_argument("--injections", type=int, help="fault injections (default 200, quick 5)")
+    parser.add_argument("--verbose", action="store_true", help="show the stack's log lines")
+    args = parser.parse_args(argv)
+    try:
+        names = parse_only(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    sizes = QUICK if args.quick else FULL
+    if args.injections is not None:
+        sizes = Sizes(**{**sizes.__dict__, "injections": args.injections})
+    root = logging.getLogger()
+    previous_level = root.level
+    root.setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)  # faults are expected
+    try:
+        figures = collect(names, Run(sizes, args.baud))
+    finally:
+        root.setLevel(previous_level)
+    print(write_results(args.out_dir, environment(args.quick, args.baud), figures), end="")
+    return 0

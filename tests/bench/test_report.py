@@ -1,0 +1,62 @@
+"""The report: choosing figures, surviving a failing collector, the files it writes,
+and a smoke run of every collector with tiny sizes (figures are printed, never judged)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hil.bench import report
+from hil.bench.figures_common import Figure
+
+TINY = report.Sizes(
+    injections=2, kill_runs=1, jitter_s=0.5, resources_s=0.5, session_min=1, help_runs=1,
+    boots=1, ledger_years=1, ledger_runs=3, ledger_writes=2,
+)  # fmt: skip
+
+
+def test_only_takes_names_in_running_order_and_refuses_unknown_ones() -> None:
+    assert report.parse_only(None) == list(report.COLLECTORS)
+    assert report.parse_only(["ledger,dose", "fault_latency"]) == [
+        "fault_latency", "dose", "ledger",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="unknown figure warp"):
+        report.parse_only(["dose,warp"])
+
+
+def test_a_failing_collector_becomes_a_row_that_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(run: report.Run) -> list[Figure]:
+        raise OSError("disk on fire")
+
+    monkeypatch.setitem(report.COLLECTORS, "ledger", ("ledger query", broken, False))
+    (figure,) = report.collect(["ledger"], report.Run(TINY, 115200))
+    assert figure.median is None and figure.n == 0
+    assert figure.note == "not measured: OSError: disk on fire"
+
+
+def test_results_are_written_as_json_and_markdown(tmp_path: Path) -> None:
+    env = report.environment(quick=True, baud=115200)
+    figures = [Figure("x.y", "a figure", "ms", 1.5, 3, {"max": 2.0}, target="< 2 ms", met=True)]
+    markdown = report.write_results(tmp_path, env, figures)
+    document = json.loads((tmp_path / "bench-results.json").read_text())
+    assert document["quick"] is True and document["baud"] == 115200
+    assert document["figures"][0]["name"] == "x.y"
+    assert document["figures"][0]["spread"] == {"max": 2.0}
+    assert (tmp_path / "bench-results.md").read_text() == markdown
+    assert "| a figure | 3 | 1.50 | max 2.00 | ms | — | < 2 ms | yes |  |" in markdown
+
+
+def test_every_collector_runs_with_tiny_sizes(tmp_path: Path) -> None:
+    run = report.Run(TINY, 115200)
+    figures = report.collect(list(report.COLLECTORS), run)
+    by_name = {f.name: f for f in figures}
+    assert not [f.note for f in figures if f.median is None]
+    assert by_name["fault_latency.skin_overtemp"].n == 2
+    assert by_name["fault_latency.skin_overtemp"].floor is not None
+    assert by_name["sigkill.latency"].n == 1
+    assert by_name["startup.boot_to_ready"].n >= 3  # every controller started so far
+    assert by_name["dose.error"].n == 3
+    assert {"resources.cpu", "resources.rss", "jitter.tick", "speed.sessions_per_s",
+            "startup.help", "ledger.schedule_query"} <= by_name.keys()  # fmt: skip

@@ -1,0 +1,82 @@
+"""Traces: the CSV round trip, a trace of an in-process session, and its PNG."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil import plot
+from hil.trace import TRACE_COLUMNS, TraceRow, TraceWriter, read_trace, record_session
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _rows() -> list[TraceRow]:
+    return [
+        TraceRow(0.0, "ready", (0.0, 0.0), (0.0, 0.0), 30.7, 30.72, 27.6, ("reset",)),
+        TraceRow(1.5, "treating", (40.0, 0.0), (39.87, math.nan), 33.1, 33.0, 35.2),
+        TraceRow(2.0, "fault", (0.0, 0.0), (0.0, 0.0), 42.0, 42.0, 35.3,
+                 ("injected skin_overtemp", "output off")),
+    ]  # fmt: skip
+
+
+def test_a_trace_reads_back_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    with TraceWriter(path) as writer:
+        for row in _rows():
+            writer.write(row)
+    assert writer.rows == 3
+    assert path.read_text().splitlines()[0] == ",".join(TRACE_COLUMNS)
+    back = read_trace(path)
+    assert [r.state for r in back] == ["ready", "treating", "fault"]
+    assert back[1].commanded_mw_cm2 == (40.0, 0.0)
+    assert back[1].measured_mw_cm2[0] == 39.87 and math.isnan(back[1].measured_mw_cm2[1])
+    assert back[2].events == ("injected skin_overtemp", "output off")
+    assert back[0] == _rows()[0]
+
+
+def test_a_file_that_is_not_a_trace_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a nirpad trace"):
+        read_trace(path)
+    path.write_text(",".join(TRACE_COLUMNS) + "\nsoon,ready,,,,,,,,\n")
+    with pytest.raises(ValueError, match="line 2"):
+        read_trace(path)
+
+
+def test_a_recorded_session_ramps_treats_and_completes(tmp_path: Path) -> None:
+    path = tmp_path / "session.csv"
+    rows = record_session(path, minutes=1, every_s=2.0)
+    trace = read_trace(path)
+    assert len(trace) == rows > 30
+    states = [r.state for r in trace]
+    assert states[0] == "ready" and states[-1] == "complete" and "treating" in states
+    peak = max(r.commanded_mw_cm2[0] for r in trace)
+    assert peak == pytest.approx(40.0, rel=0.01)
+    assert max(r.measured_mw_cm2[0] for r in trace) == pytest.approx(peak, rel=0.05)
+    events = [e for r in trace for e in r.events]
+    assert events.count("output on") == 1 and events.count("output off") == 1
+
+
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    with TraceWriter(trace) as writer:
+        for row in _rows():
+            writer.write(row)
+    out = tmp_path / "t.png"
+    assert plot.main([str(trace), "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_plot_explains_a_missing_trace_or_matplotlib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert plot.main([str(tmp_path / "none.csv")]) == 1
+    assert "none.csv" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib → ImportError
+    with pytest.raises(plot.PlotUnavailableError, match=r"pip install 'nirpad\[plot\]'"):
+        plot.plot_trace(_rows(), tmp_path / "t.png")
