@@ -119,8 +119,10 @@ class PowerRail:
         log.info("LED power rail enabled (%s)", self._pin_name)
 
     def cut(self) -> None:
+        was_enabled = self.enabled
         self._device.off()
-        log.warning("LED power rail cut (%s)", self._pin_name)
+        if was_enabled:  # a routine off (every all_off, every boot) is not news
+            log.info("LED power rail cut (%s)", self._pin_name)
         self._notify(False)
 
     def close(self) -> None:
