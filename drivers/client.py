@@ -47,8 +47,8 @@ from drivers.protocol import (
 from drivers.transport import (
     DISCONNECT_ERRORS,
     PortLike,
+    disconnected,
     open_port,
-    port_errors,
     port_fileno,
     read_available,
     wait_readable,
@@ -154,6 +154,7 @@ class BoardClient:
         self._next_seq = 0
         self._pending: dict[int, _Pending] = {}
         self._backlog: list[BoardInput] = []
+        self._fd_less = False  # the backend has shown it has no fd (it never gains one)
 
     @property
     def stats(self) -> DecoderStats:
@@ -167,7 +168,11 @@ class BoardClient:
 
     def fileno(self) -> int | None:
         """The fd the event loop can select on; None when the backend has none."""
-        return port_fileno(self._port)
+        if self._fd_less:
+            return None
+        fd = port_fileno(self._port)
+        self._fd_less = fd is None
+        return fd
 
     def wait_readable(self, timeout_s: float) -> bool:
         """Block up to ``timeout_s`` until ``poll`` has something to read; True if it has."""
@@ -175,17 +180,26 @@ class BoardClient:
             return True  # inputs kept by handshake()/request() wait in memory, not on the fd
         return self._wait_port(timeout_s)
 
+    # Each port access maps a failure to BoardDisconnectedError (try/except rather than
+    # transport.port_errors: these run for every frame, and the happy path is free).
+
     def _wait_port(self, timeout_s: float) -> bool:
-        with port_errors(self.port_name, "wait"):
+        try:
             return wait_readable(self._port, timeout_s)
+        except DISCONNECT_ERRORS as exc:
+            raise disconnected(self.port_name, "wait", exc) from exc
 
     def _write(self, data: bytes) -> None:
-        with port_errors(self.port_name, "write"):
+        try:
             self._port.write(data)
+        except DISCONNECT_ERRORS as exc:
+            raise disconnected(self.port_name, "write", exc) from exc
 
     def _read_available(self) -> bytes:
-        with port_errors(self.port_name, "read"):
+        try:
             return read_available(self._port)
+        except DISCONNECT_ERRORS as exc:
+            raise disconnected(self.port_name, "read", exc) from exc
 
     def close(self) -> None:
         try:

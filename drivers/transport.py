@@ -13,8 +13,6 @@ import io
 import select
 import termios
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Protocol
 
 import serial
@@ -57,15 +55,9 @@ def open_port(url: str, *, baudrate: int, write_timeout_s: float) -> PortLike:
     return port
 
 
-@contextmanager
-def port_errors(port_name: str, action: str) -> Iterator[None]:
-    """Turn any of the three ways Linux reports a dead port into BoardDisconnectedError."""
-    try:
-        yield
-    except DISCONNECT_ERRORS as exc:
-        raise BoardDisconnectedError(
-            f"{action} failed: {exc}", port=port_name, code="disconnected"
-        ) from exc
+def disconnected(port_name: str, action: str, exc: BaseException) -> BoardDisconnectedError:
+    """The error for a port failure (one of ``DISCONNECT_ERRORS``) during ``action``."""
+    return BoardDisconnectedError(f"{action} failed: {exc}", port=port_name, code="disconnected")
 
 
 def port_fileno(port: PortLike) -> int | None:

@@ -7,8 +7,8 @@ samples, and the last line of defence: every exit from ``run`` turns the outputs
 
 Does not own what an event means (the ``Controller`` does) nor the board (the safety
 core does). When the core has no fd (the in-process simulator), the loop waits with
-``core.wait_readable(timeout_s)``, which advances virtual time, and checks the wake-up
-pipe without blocking.
+``core.wait_readable(timeout_s)``, which advances virtual time; nothing selects on the
+wake-up pipe then, so it is drained (without blocking) only after a wake-up.
 
 Threads: only ``post``, ``call_soon_threadsafe`` and ``request_stop`` may be called from
 another thread. Everything else runs on the loop thread.
@@ -87,6 +87,7 @@ class EventLoop:
         self._next_tick_s: float | None = None
         self._closed = False
         self._fd_lock = threading.Lock()  # a closed fd number may be reused: never write it
+        self._woken = False  # set after each write to the wake-up pipe
 
     # -- any thread -------------------------------------------------------------------
 
@@ -177,7 +178,9 @@ class EventLoop:
             timeout_s = 0.0
         if self._core.wait_readable(timeout_s):
             self._controller.handle_safety_events(self._core.poll())
-        self._drain_wake_pipe()
+        if self._woken:  # nothing selects on the pipe here: only keep it from filling up
+            self._woken = False
+            self._drain_wake_pipe()
 
     def _maybe_tick(self) -> None:
         assert self._next_tick_s is not None
@@ -222,6 +225,7 @@ class EventLoop:
                 return
             with contextlib.suppress(BlockingIOError):  # pipe full: the loop is awake
                 os.write(self._wfd, _WAKE)
+            self._woken = True
 
     def _drain_wake_pipe(self) -> None:
         try:

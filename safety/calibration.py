@@ -60,31 +60,41 @@ class Calibration:
 
     def __init__(self, channels: tuple[ChannelCalibration, ...]) -> None:
         self.channels = channels
-        self._currents = [tuple(p.current_ma for p in ch.points) for ch in channels]
-        self._irradiances = [tuple(p.irradiance_mw_cm2 for p in ch.points) for ch in channels]
+        currents = [tuple(p.current_ma for p in ch.points) for ch in channels]
+        irradiances = [tuple(p.irradiance_mw_cm2 for p in ch.points) for ch in channels]
+        # per channel (currents, irradiances), or None for a table of fewer than two points
+        self._tables = [
+            (cur, irr) if len(cur) >= 2 else None
+            for cur, irr in zip(currents, irradiances, strict=True)
+        ]
 
     @classmethod
     def from_info(cls, info: Info) -> Calibration:
         return cls(info.calibration)
 
     def _table(self, channel: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        if not 0 <= channel < len(self.channels) or len(self._currents[channel]) < 2:
+        table = self._tables[channel] if 0 <= channel < len(self._tables) else None
+        if table is None:
             raise CalibrationError(
                 f"no calibration for channel {channel}", channel=channel, value=math.nan
             )
-        return self._currents[channel], self._irradiances[channel]
+        return table
 
     def irradiance_mw_cm2(self, channel: int, current_ma: float) -> float:
         """Irradiance at ``current_ma``; raises CalibrationError outside the table."""
-        currents, irradiances = self._table(channel)
-        if not currents[0] <= current_ma <= currents[-1]:
+        return self._irradiance(channel, *self._table(channel), current_ma)
+
+    def _irradiance(
+        self, channel: int, currents: Sequence[float], irradiances: Sequence[float], ma: float
+    ) -> float:
+        if not currents[0] <= ma <= currents[-1]:
             raise CalibrationError(
-                f"channel {channel}: {current_ma} mA is outside the calibrated "
+                f"channel {channel}: {ma} mA is outside the calibrated "
                 f"{currents[0]}–{currents[-1]} mA",
                 channel=channel,
-                value=current_ma,
+                value=ma,
             )
-        return _interpolate(currents, irradiances, current_ma)
+        return _interpolate(currents, irradiances, ma)
 
     def current_ma(self, channel: int, irradiance_mw_cm2: float) -> float:
         """Drive current for ``irradiance_mw_cm2``; raises CalibrationError outside the table."""
@@ -107,7 +117,7 @@ class Calibration:
         """
         currents, irradiances = self._table(channel)
         if current_ma <= currents[-1]:
-            return self.irradiance_mw_cm2(channel, max(current_ma, currents[0]))
+            return self._irradiance(channel, currents, irradiances, max(current_ma, currents[0]))
         if currents[-1] <= 0:
             raise CalibrationError(
                 f"channel {channel}: table ends at {currents[-1]} mA", channel=channel, value=0

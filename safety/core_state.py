@@ -176,7 +176,10 @@ class CoreState:
             session_id = self._ledger_or_raise().begin_session(
                 # host seconds: crash recovery estimates dose per host second, and a
                 # time-scaled simulator delivers ``time_scale`` board seconds in each
-                rx.id, sha256, by_wavelength, planned_duration_s=rx.duration_s / time_scale
+                rx.id,
+                sha256,
+                by_wavelength,
+                planned_duration_s=rx.duration_s / time_scale,
             )
         except LedgerError as exc:
             raise StartRefusedError(str(exc)) from exc

@@ -92,6 +92,7 @@ class Supervisor:
         self._last_cmd: CommandedOutput | None = None
         self._before = OFF
         self._mismatch_since_s: float | None = None
+        self._clear_verdicts: dict[tuple[tuple[WarningCode, ...], bool], Verdict] = {}
 
     # ------------------------------------------------------------ public API
 
@@ -172,7 +173,10 @@ class Supervisor:
     def _verdict(self, warnings: tuple[WarningCode, ...], contact: bool) -> Verdict:
         if self._latched is not None:
             return replace(self._latched, warnings=warnings, contact=contact)
-        return Verdict(None, "", warnings, contact)
+        verdict = self._clear_verdicts.get((warnings, contact))
+        if verdict is None:  # a Verdict is immutable: one per combination is enough
+            verdict = self._clear_verdicts[warnings, contact] = Verdict(None, "", warnings, contact)
+        return verdict
 
     def _age_ms(self, now_s: float) -> int:
         return round((now_s - (self._last_rx_s if self._last_rx_s is not None else now_s)) * 1000)
@@ -182,7 +186,7 @@ class Supervisor:
         return last is not None and now_s - last > self._limits.telemetry_stale_s
 
     def _track_command(self, commanded: CommandedOutput) -> None:
-        if commanded != self._last_cmd:
+        if commanded is not self._last_cmd and commanded != self._last_cmd:
             self._before = self._last_cmd or OFF
             self._last_cmd = commanded
 

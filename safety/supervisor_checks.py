@@ -69,9 +69,9 @@ def temperature_findings(
     board_stop_c: float,
 ) -> list[Finding]:
     """Open, shorted and out-of-range sensors, over-temperatures, disagreeing skin sensors."""
-    sensors = {"skin A": t.skin_a_c, "skin B": t.skin_b_c, "board": t.board_c}
+    sensors = (("skin A", t.skin_a_c), ("skin B", t.skin_b_c), ("board", t.board_c))
     found: list[Finding] = []
-    for name, c in sensors.items():
+    for name, c in sensors:
         if c <= settings.sensor_open_c:
             found.append((FaultCode.SENSOR_OPEN, f"{name} sensor open ({c} °C)"))
         if c >= settings.sensor_short_c:
@@ -81,12 +81,13 @@ def temperature_findings(
         found.append((FaultCode.SKIN_OVERTEMP, f"skin {skin_c} °C ≥ stop {skin_stop_c} °C"))
     if t.board_c >= board_stop_c:
         found.append((FaultCode.BOARD_OVERTEMP, f"board {t.board_c} °C ≥ stop {board_stop_c} °C"))
-    for name, c in sensors.items():
+    for name, c in sensors:
         if not limits.sensor_valid_min_c <= c <= limits.sensor_valid_max_c:
             found.append((FaultCode.SENSOR_RANGE, f"{name} reads {c} °C"))
     if abs(t.skin_a_c - t.skin_b_c) > limits.skin_sensor_disagree_max_c:
         found.append((FaultCode.SENSOR_DISAGREE, f"skin sensors {t.skin_a_c} / {t.skin_b_c} °C"))
-    found.sort(key=lambda finding: _TEMPERATURE_ORDER.index(finding[0]))
+    if len(found) > 1:
+        found.sort(key=lambda finding: _TEMPERATURE_ORDER.index(finding[0]))
     return found
 
 
@@ -120,24 +121,30 @@ class RiseTracker:
         self._n = 0
         self._sum_t = 0.0
         self._sum_c = 0.0
+        self._rate: float | None = None  # of the buckets as they are; None until full
 
     def reset(self) -> None:
         self._buckets.clear()
         self._start_s = None
+        self._rate = None
 
     def add(self, now_s: float, temp_c: float) -> float | None:
         """Add one reading; return the rise in °C/min once the window is full."""
         if self._start_s is None or now_s - self._start_s >= self._bucket_s:
             if self._start_s is not None:
-                mean_t = self._start_s + self._sum_t / self._n
-                self._buckets.append((mean_t, self._sum_c / self._n))
+                self._close_bucket(self._start_s)
             self._start_s, self._n, self._sum_t, self._sum_c = now_s, 0, 0.0, 0.0
         self._n += 1
         self._sum_t += now_s - self._start_s
         self._sum_c += temp_c
-        if len(self._buckets) < (self._buckets.maxlen or 0):
-            return None
-        return _slope_per_s(self._buckets) * 60.0
+        return self._rate
+
+    def _close_bucket(self, start_s: float) -> None:
+        """Append the finished bucket; the slope changes only here, so compute it here."""
+        buckets = self._buckets
+        buckets.append((start_s + self._sum_t / self._n, self._sum_c / self._n))
+        if len(buckets) == buckets.maxlen:
+            self._rate = _slope_per_s(buckets) * 60.0
 
 
 def _slope_per_s(points: deque[tuple[float, float]]) -> float:

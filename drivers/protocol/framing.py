@@ -33,6 +33,8 @@ MAX_PAYLOAD: Final = 240
 MAX_FRAME_BODY: Final = HEADER_LEN + MAX_PAYLOAD + CRC_LEN
 # A COBS block of n bytes encodes to at most n + ceil(n / 254) + 1 bytes.
 MAX_ENCODED: Final = MAX_FRAME_BODY + 3
+_HEADER: Final = struct.Struct("<BBH")  # version, type, seq
+_CRC: Final = struct.Struct("<H")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +48,8 @@ def encode_frame(message: Message, seq: int, version: int = PROTOCOL_VERSION) ->
     msg_type, payload = encode_payload(message)
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
-    body = struct.pack("<BBH", version, int(msg_type), seq & 0xFFFF) + payload
-    body += struct.pack("<H", crc16_ccitt_false(body))
-    return cobs_encode(body) + DELIMITER
+    body = _HEADER.pack(version, msg_type, seq & 0xFFFF) + payload
+    return cobs_encode(body + _CRC.pack(crc16_ccitt_false(body))) + DELIMITER
 
 
 @dataclass(slots=True)
@@ -82,24 +83,34 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[Frame]:
         self.stats.bytes_in += len(data)
         frames: list[Frame] = []
-        for chunk in _split_keep(data):
-            if chunk == DELIMITER:
-                frame = self._end_of_frame()
-                if frame is not None:
-                    frames.append(frame)
-            elif not self._overflow:
-                self._buffer += chunk
-                if len(self._buffer) > MAX_ENCODED:
-                    self._buffer.clear()
-                    self._overflow = True
+        *whole, tail = data.split(DELIMITER)  # every part but the last ends a frame
+        for run in whole:
+            frame = self._end_of_frame(self._collect(run))
+            if frame is not None:
+                frames.append(frame)
+        self._take(tail)
         return frames
 
-    def _end_of_frame(self) -> Frame | None:
-        raw = bytes(self._buffer)
-        overflow = self._overflow
+    def _take(self, run: bytes) -> None:
+        """Buffer a run of non-zero bytes; past MAX_ENCODED the frame is dropped whole."""
+        if run and not self._overflow:
+            self._buffer += run
+            if len(self._buffer) > MAX_ENCODED:
+                self._buffer.clear()
+                self._overflow = True
+
+    def _collect(self, run: bytes) -> bytes | None:
+        """The encoded frame that ``run`` completes (None if overlong); empties the buffer."""
+        if not self._buffer and not self._overflow:  # the whole frame came in this chunk
+            return run if len(run) <= MAX_ENCODED else None
+        self._take(run)
+        raw = None if self._overflow else bytes(self._buffer)
         self._buffer.clear()
         self._overflow = False
-        if overflow:
+        return raw
+
+    def _end_of_frame(self, raw: bytes | None) -> Frame | None:
+        if raw is None:
             self.stats.framing_errors += 1
             return None
         if not raw:
@@ -119,11 +130,11 @@ class FrameDecoder:
         if len(body) < HEADER_LEN + CRC_LEN:
             self.stats.framing_errors += 1
             return None
-        (crc,) = struct.unpack_from("<H", body, len(body) - CRC_LEN)
+        (crc,) = _CRC.unpack_from(body, len(body) - CRC_LEN)
         if crc16_ccitt_false(body[:-CRC_LEN]) != crc:
             self.stats.crc_errors += 1
             return None
-        version, msg_type, seq = struct.unpack_from("<BBH", body)
+        version, msg_type, seq = _HEADER.unpack_from(body)
         if version != self.expected_version:
             self.stats.version_errors += 1
             return None
@@ -147,19 +158,3 @@ class FrameDecoder:
     def reset_sequence(self) -> None:
         """Forget the last sequence number (after a board reset)."""
         self._last_seq = None
-
-
-def _split_keep(data: bytes) -> list[bytes]:
-    """Split ``data`` into runs of non-zero bytes and single delimiters, in order."""
-    parts: list[bytes] = []
-    start = 0
-    while True:
-        index = data.find(DELIMITER, start)
-        if index < 0:
-            if start < len(data):
-                parts.append(data[start:])
-            return parts
-        if index > start:
-            parts.append(data[start:index])
-        parts.append(DELIMITER)
-        start = index + 1

@@ -9,9 +9,11 @@ means for safety (``safety``). docs/protocol.md is the normative text; keep both
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
-from typing import Final
+from functools import cache, lru_cache
+from typing import Final, TypeVar
 
 from drivers.protocol.crc import crc16_ccitt_false
 
@@ -122,6 +124,12 @@ class TelemetryFlag(IntFlag):
     RAIL_ENABLED = 0x08
 
 
+_OUTPUT_ON_BIT: Final = int(TelemetryFlag.OUTPUT_ON)
+_CONTACT_BIT: Final = int(TelemetryFlag.CONTACT)
+_BUTTON_BIT: Final = int(TelemetryFlag.BUTTON)
+_RAIL_ENABLED_BIT: Final = int(TelemetryFlag.RAIL_ENABLED)
+
+
 # ---------------------------------------------------------------- host -> board
 
 
@@ -218,21 +226,23 @@ class Telemetry:
     lease_remaining_ms: int
     channels: tuple[ChannelTelemetry, ...]
 
+    # int(): ``flag in flags`` and ``&`` on an IntFlag run Python code; read every frame
+
     @property
     def output_on(self) -> bool:
-        return TelemetryFlag.OUTPUT_ON in self.flags
+        return int(self.flags) & _OUTPUT_ON_BIT != 0
 
     @property
     def contact(self) -> bool:
-        return TelemetryFlag.CONTACT in self.flags
+        return int(self.flags) & _CONTACT_BIT != 0
 
     @property
     def button(self) -> bool:
-        return TelemetryFlag.BUTTON in self.flags
+        return int(self.flags) & _BUTTON_BIT != 0
 
     @property
     def rail_enabled(self) -> bool:
-        return TelemetryFlag.RAIL_ENABLED in self.flags
+        return int(self.flags) & _RAIL_ENABLED_BIT != 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +376,12 @@ def encode_payload(msg: Message) -> tuple[MsgType, bytes]:
 # ---------------------------------------------------------------- decoding
 
 
+@cache
+def _layout(fmt: str) -> struct.Struct:
+    """The compiled ``struct`` layout of ``fmt`` (a handful of formats, compiled once)."""
+    return struct.Struct(fmt)
+
+
 class _Reader:
     """Consumes a payload front to back; every short read is a MessageDecodeError."""
 
@@ -374,12 +390,22 @@ class _Reader:
         self._pos = 0
 
     def take(self, fmt: str) -> tuple[int, ...]:
-        size = struct.calcsize(fmt)
-        if self._pos + size > len(self._data):
+        layout = _layout(fmt)
+        pos = self._pos
+        if pos + layout.size > len(self._data):
             raise MessageDecodeError("payload too short")
-        values = struct.unpack_from(fmt, self._data, self._pos)
-        self._pos += size
-        return values
+        self._pos = pos + layout.size
+        return layout.unpack_from(self._data, pos)
+
+    def take_each(self, fmt: str, count: int) -> list[tuple[int, ...]]:
+        """``count`` records of layout ``fmt``, back to back."""
+        layout = _layout(fmt)
+        pos = self._pos
+        end = pos + layout.size * count
+        if end > len(self._data):
+            raise MessageDecodeError("payload too short")
+        self._pos = end
+        return list(layout.iter_unpack(self._data[pos:end]))
 
     def raw(self, size: int) -> bytes:
         if self._pos + size > len(self._data):
@@ -441,27 +467,19 @@ def _decode_info(reader: _Reader) -> Info:
 
 def _decode_set_output(reader: _Reader) -> SetOutput:
     lease_ms, count = reader.take("<HB")
-    channels = tuple(
-        ChannelSetpoint(ch, _milli(cur), hz, duty)
-        for ch, cur, hz, duty in (
-            reader.take("<BHHB") for _ in range(_count(count, MAX_CHANNELS, "channel count"))
-        )
-    )
+    records = reader.take_each("<BHHB", _count(count, MAX_CHANNELS, "channel count"))
+    channels = tuple(ChannelSetpoint(ch, cur / 10.0, hz, duty) for ch, cur, hz, duty in records)
     return SetOutput(lease_ms, channels)
 
 
 def _decode_telemetry(reader: _Reader) -> Telemetry:
     up, flags, faults, skin_a, skin_b, board, supply, lease, count = reader.take("<IBHhhhHHB")
-    channels = tuple(
-        ChannelTelemetry(_milli(cur), hz, duty)
-        for cur, hz, duty in (
-            reader.take("<HHB") for _ in range(_count(count, MAX_CHANNELS, "channel count"))
-        )
-    )
+    records = reader.take_each("<HHB", _count(count, MAX_CHANNELS, "channel count"))
+    channels = tuple(ChannelTelemetry(cur / 10.0, hz, duty) for cur, hz, duty in records)
     return Telemetry(
         up,
-        TelemetryFlag(flags & 0x0F),  # reserved flag bits are ignored
-        BoardFault(faults),  # reserved fault bits are kept: an unknown fault is still a fault
+        _TELEMETRY_FLAGS[flags & 0x0F],  # reserved flag bits are ignored
+        _board_fault(faults),  # reserved fault bits are kept: an unknown fault is still a fault
         skin_a / 100.0,
         skin_b / 100.0,
         board / 100.0,
@@ -471,37 +489,60 @@ def _decode_telemetry(reader: _Reader) -> Telemetry:
     )
 
 
-def _enum(cls: type[IntEnum], value: int) -> IntEnum:
-    try:
-        return cls(value)
-    except ValueError as exc:
-        raise MessageDecodeError(f"unknown {cls.__name__} {value}") from exc
+_TELEMETRY_FLAGS: Final = tuple(TelemetryFlag(bits) for bits in range(0x10))
+_E = TypeVar("_E", bound=IntEnum)
+
+
+@lru_cache(maxsize=256)
+def _board_fault(bits: int) -> BoardFault:
+    """``BoardFault(bits)``, cached: building an IntFlag is slow and most frames repeat."""
+    return BoardFault(bits)
+
+
+def _members(cls: type[_E]) -> Mapping[int, _E]:
+    return {member.value: member for member in cls}
+
+
+_NAK_CODES: Final = _members(NakCode)
+_EVENT_KINDS: Final = _members(EventKind)
+
+
+def _enum(members: Mapping[int, _E], value: int, name: str) -> _E:
+    member = members.get(value)
+    if member is None:
+        raise MessageDecodeError(f"unknown {name} {value}")
+    return member
+
+
+def _decode_nak(reader: _Reader) -> Nak:
+    echo, code = reader.take("<HB")
+    return Nak(echo, _enum(_NAK_CODES, code, "NakCode"))
+
+
+def _decode_event(reader: _Reader) -> Event:
+    up, kind, detail = reader.take("<IBH")
+    return Event(up, _enum(_EVENT_KINDS, kind, "EventKind"), detail)
+
+
+_DECODERS: Final[Mapping[int, Callable[[_Reader], Message]]] = {
+    MsgType.HELLO: lambda reader: Hello(reader.take("<B")[0]),
+    MsgType.INFO: _decode_info,
+    MsgType.SET_OUTPUT: _decode_set_output,
+    MsgType.OUTPUT_OFF: lambda reader: OutputOff(),
+    MsgType.CLEAR_FAULTS: lambda reader: ClearFaults(),
+    MsgType.ACK: lambda reader: Ack(reader.take("<H")[0]),
+    MsgType.NAK: _decode_nak,
+    MsgType.TELEMETRY: _decode_telemetry,
+    MsgType.EVENT: _decode_event,
+}
 
 
 def decode_payload(msg_type: int, payload: bytes) -> Message:
     """Parse ``payload`` as ``msg_type``; raise MessageDecodeError on any mismatch."""
+    decoder = _DECODERS.get(msg_type)
+    if decoder is None:
+        raise MessageDecodeError(f"unknown MsgType {msg_type}")
     reader = _Reader(payload)
-    kind = _enum(MsgType, msg_type)
-    msg: Message
-    if kind is MsgType.HELLO:
-        msg = Hello(reader.take("<B")[0])
-    elif kind is MsgType.INFO:
-        msg = _decode_info(reader)
-    elif kind is MsgType.SET_OUTPUT:
-        msg = _decode_set_output(reader)
-    elif kind is MsgType.OUTPUT_OFF:
-        msg = OutputOff()
-    elif kind is MsgType.CLEAR_FAULTS:
-        msg = ClearFaults()
-    elif kind is MsgType.ACK:
-        msg = Ack(reader.take("<H")[0])
-    elif kind is MsgType.NAK:
-        echo, code = reader.take("<HB")
-        msg = Nak(echo, NakCode(_enum(NakCode, code)))
-    elif kind is MsgType.TELEMETRY:
-        msg = _decode_telemetry(reader)
-    else:
-        up, ev, detail = reader.take("<IBH")
-        msg = Event(up, EventKind(_enum(EventKind, ev)), detail)
+    msg = decoder(reader)
     reader.done()
     return msg

@@ -39,6 +39,7 @@ _OUTPUT_ON: Final = TelemetryFlag.OUTPUT_ON.value
 _CONTACT: Final = TelemetryFlag.CONTACT.value
 _BUTTON: Final = TelemetryFlag.BUTTON.value
 _RAIL: Final = TelemetryFlag.RAIL_ENABLED.value
+_FLAGS: Final = tuple(TelemetryFlag(bits) for bits in range(16))  # enum calls are slow
 
 
 def flag_names(flags: BoardFault) -> list[str]:
@@ -103,13 +104,15 @@ class SimBoard:
     def next_event_time(self) -> float:
         """When the board next has work to do (not counting bytes reaching the host)."""
         due_s = self._next_telemetry_s
-        for t_s in (
-            self._to_board.next_complete_s(),
-            self.firmware.next_deadline_s(),
-            self._button.next_change_s(),
-        ):
-            if t_s is not None and t_s < due_s:
-                due_s = t_s
+        frame_s = self._to_board.next_complete_s()
+        if frame_s is not None and frame_s < due_s:
+            due_s = frame_s
+        deadline_s = self.firmware.next_deadline_s()
+        if deadline_s is not None and deadline_s < due_s:
+            due_s = deadline_s
+        button_s = self._button.next_change_s()
+        if button_s is not None and button_s < due_s:
+            due_s = button_s
         return due_s
 
     def advance_to(self, now_s: float) -> None:
@@ -213,7 +216,7 @@ class SimBoard:
         latched = self.firmware.latched
         return Telemetry(
             uptime_ms=self._uptime_ms(),
-            flags=TelemetryFlag(flags),
+            flags=_FLAGS[flags],
             faults=latched | drive.flags if drive.flags else latched,
             skin_a_c=readings.skin_a_c,
             skin_b_c=readings.skin_b_c,

@@ -93,8 +93,10 @@ class PacedLink:
 
     def receive(self, now_s: float) -> bytes:
         """Every byte whose last bit has arrived by ``now_s``, not returned before."""
-        out = bytearray()
         segments = self._segments
+        if not segments:
+            return b""
+        out = bytearray()
         byte_time_s = self.byte_time_s
         while segments:
             segment = segments[0]

@@ -305,3 +305,26 @@ def test_sequence_gaps_and_duplicates_are_counted() -> None:
     decoder.reset_sequence()
     decoder.feed(encode_frame(Ack(0), 100))
     assert decoder.stats.sequence_gaps == 1
+
+
+def test_overlong_frame_split_across_chunks_is_one_framing_error() -> None:
+    decoder = FrameDecoder()
+    overlong = b"\x01" * (MAX_ENCODED + 1)
+    got = decoder.feed(overlong[:100])
+    got += decoder.feed(overlong[100:] + b"\x01" * 50)  # past MAX_ENCODED: dropped whole
+    got += decoder.feed(b"\x00" + encode_frame(Ack(7), 0))
+    assert [f.message for f in got] == [Ack(7)]
+    assert decoder.stats.framing_errors == 1
+
+
+def test_channel_records_cut_short_are_a_decode_error() -> None:
+    telemetry = Telemetry(
+        1, TelemetryFlag.NONE, BoardFault.NONE, 30.0, 30.0, 30.0, 12000, 0,
+        (ChannelTelemetry(100.0, 0, 100),),
+    )  # fmt: skip
+    body = cobs_decode(encode_frame(telemetry, 0)[:-1])
+    payload = body[4:-2]
+    claims_two = payload[:-6] + b"\x02" + payload[-5:]  # count 2, one 5-byte record
+    decoder = FrameDecoder()
+    assert decoder.feed(delimited(frame_body(1, 0x30, 0, claims_two))) == []
+    assert decoder.stats.decode_errors == 1
