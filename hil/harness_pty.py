@@ -1,0 +1,324 @@
+"""The HIL harness, real processes: ``python -m hil.sim`` on a pty and ``nirpad run``.
+
+Owns: ``SimChild`` (the simulator process: its pty, its JSON events collected with their
+``"t"`` by a reader thread, its JSON-line commands), ``ControllerChild`` (``nirpad run
+--port PTY --rail-file F --state-dir D``, ready when it says READY=1 over a real
+NOTIFY_SOCKET), and ``ProcessRig``, which installs a prescription with the real CLI,
+starts both, talks to the controller over its control socket and, whatever happened,
+stops and reaps both (and checks the board was left dark). Waiting is on events and
+conditions, never on a fixed sleep; time bounds are for the tests to judge on the
+simulator's time stamps. Does not own the simulator's vocabulary (docs/hil.md) or the
+in-process rig (``hil.harness``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from safety.ledger import FaultRecord, Ledger, SessionRecord
+
+__all__ = ["ControllerChild", "ProcessRig", "SimChild", "sim_available"]
+
+Event = dict[str, Any]
+
+SIM_MAIN: Final = Path(__file__).resolve().parent / "sim" / "__main__.py"
+START_TIMEOUT_S: Final = 30.0
+"""Generous: two Python start-ups on a loaded 2-core machine. Only readiness waits on it."""
+EXIT_TIMEOUT_S: Final = 10.0
+
+
+def sim_available() -> bool:
+    return SIM_MAIN.exists()
+
+
+class SimChild:
+    """``python -m hil.sim`` as a child: its pty, its JSON events (with ``"t"``), commands.
+
+    A reader thread collects every event; ``wait_for`` blocks on a condition (never a
+    sleep). ``stop`` always ends and reaps the child and joins the reader.
+    """
+
+    def __init__(self, *args: str, log_path: Path | None = None) -> None:
+        self._log = open(log_path or os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hil.sim", *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
+            cwd=SIM_MAIN.parents[2], start_new_session=True,
+        )  # fmt: skip
+        self.events: list[Event] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="hil-sim-events", daemon=True)
+        self._reader.start()
+        ready = self.wait_for(lambda e: e.get("event") == "ready", START_TIMEOUT_S)
+        self.port = str(ready["port"])
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            for line in self.proc.stdout:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict):
+                    with self._cond:
+                        self.events.append(event)
+                        self._cond.notify_all()
+        except (OSError, ValueError):
+            pass
+        finally:
+            with self._cond:
+                self._cond.notify_all()
+
+    def wait_for(self, match: Callable[[Event], bool], timeout_s: float, after: int = 0) -> Event:
+        """The first event (from index ``after``) that matches; AssertionError on timeout."""
+        deadline_s = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                for event in self.events[after:]:
+                    if match(event):
+                        return event
+                after = len(self.events)
+                left_s = deadline_s - time.monotonic()
+                if left_s <= 0 or self.proc.poll() is not None:
+                    raise AssertionError(
+                        f"no matching simulator event within {timeout_s} s "
+                        f"(exit {self.proc.poll()}); last: {self.events[-3:]}"
+                    )
+                self._cond.wait(min(left_s, 0.5))
+
+    def mark(self) -> int:
+        with self._cond:
+            return len(self.events)
+
+    def snapshot(self) -> list[Event]:
+        with self._cond:
+            return list(self.events)
+
+    def command(self, **cmd: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+
+    def inject(self, fault: str, **params: object) -> float:
+        """Inject ``fault``; returns the simulator time stamp of its ``injected`` event."""
+        mark = self.mark()
+        self.command(cmd="inject", fault=fault, **params)
+        event = self.wait_for(
+            lambda e: e.get("event") in ("injected", "error") and e.get("fault", fault) == fault,
+            EXIT_TIMEOUT_S,
+            mark,
+        )
+        assert event["event"] == "injected", event
+        return float(event["t"])
+
+    def state(self) -> Event:
+        """The simulator's truth now (its ``state`` event, with its ``"t"``)."""
+        mark = self.mark()
+        self.command(cmd="state")
+        return self.wait_for(lambda e: e.get("event") == "state", EXIT_TIMEOUT_S, mark)
+
+    def stop(self) -> None:
+        """Quit (or kill), reap, join the reader, close the pipes. Safe to call twice."""
+        proc = self.proc
+        if proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                self.command(cmd="quit")
+            try:
+                proc.wait(EXIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.wait()
+        self._reader.join(EXIT_TIMEOUT_S)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        self._log.close()
+
+    def kill(self) -> None:
+        """The board loses power: SIGKILL, nothing more from it."""
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+
+
+class ControllerChild:
+    """``nirpad run --port PORT`` as a child; READY comes over a real NOTIFY_SOCKET."""
+
+    def __init__(self, port: str, state_dir: Path, rail_file: Path, work_dir: Path) -> None:
+        notify_path = work_dir / f"notify-{time.monotonic_ns()}"
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._notify.bind(str(notify_path))
+        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), "PYTHONUNBUFFERED": "1"}
+        env.pop("WATCHDOG_USEC", None)
+        self._log = open(work_dir / "controller.log", "a", encoding="utf-8")  # noqa: SIM115
+        argv = [sys.executable, "-m", "firmware_host", "run", "--port", port]
+        argv += ["--rail-file", str(rail_file), "--state-dir", str(state_dir)]
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+            cwd=SIM_MAIN.parents[2],
+        )  # fmt: skip
+        self.log_path = work_dir / "controller.log"
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline_s = time.monotonic() + START_TIMEOUT_S
+        while True:
+            left_s = deadline_s - time.monotonic()
+            if left_s <= 0 or self.proc.poll() is not None:
+                raise AssertionError(
+                    f"nirpad run never became ready (exit {self.proc.poll()}); "
+                    f"log: {self.log_path.read_text(errors='replace')[-2000:]}"
+                )
+            self._notify.settimeout(min(left_s, 0.5))
+            try:
+                if self._notify.recv(4096).startswith(b"READY=1"):
+                    return
+            except TimeoutError:
+                continue
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self) -> int:
+        """SIGCONT (in case it is stopped), SIGTERM, then SIGKILL if it lingers; reaped."""
+        proc = self.proc
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGCONT)
+                proc.terminate()
+            try:
+                proc.wait(EXIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        code = proc.wait()
+        self._notify.close()
+        self._log.close()
+        return code
+
+
+class ProcessRig:
+    """A ``python -m hil.sim`` board and a ``nirpad run --port`` controller around it.
+
+    The prescription is installed with the real CLI before the controller starts. Use it
+    as a context manager: every child is stopped and reaped on the way out, whatever
+    happened.
+    """
+
+    def __init__(self, work_dir: Path, *, time_scale: float = 60.0, seed: int = 0) -> None:
+        self.work_dir = work_dir
+        self.state_dir = work_dir / "state"
+        self.rail_file = work_dir / "rail"
+        self.time_scale = time_scale
+        self.seed = seed
+        self.sim: SimChild | None = None
+        self.controller: ControllerChild | None = None
+
+    def __enter__(self) -> ProcessRig:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        dark = self.close()
+        if exc_type is None and dark is False:
+            raise AssertionError("the board was still emitting when the rig was closed")
+
+    def install(self, profile_id: str = "rls-810-standard") -> None:
+        from firmware_host.cli import main as nirpad
+
+        path = resources.files("profiles").joinpath("builtin", f"{profile_id}.toml")
+        code = nirpad(["profile", "install", str(path), "--state-dir", str(self.state_dir)])
+        assert code == 0, f"nirpad profile install exited {code}"
+
+    def start_sim(self) -> SimChild:
+        args = ["--seed", str(self.seed), "--time-scale", f"{self.time_scale:g}"]
+        args += ["--rail-file", str(self.rail_file)]
+        self.sim = SimChild(*args, log_path=self.work_dir / "sim.log")
+        return self.sim
+
+    def start_controller(self) -> ControllerChild:
+        assert self.sim is not None
+        old, self.controller = self.controller, None
+        if old is not None:
+            old.stop()  # reaped and its socket and log closed (it may be dead already)
+        self.controller = ControllerChild(
+            self.sim.port, self.state_dir, self.rail_file, self.work_dir
+        )
+        return self.controller
+
+    def up(self, profile_id: str = "rls-810-standard") -> ProcessRig:
+        self.install(profile_id)
+        self.start_sim()
+        self.start_controller()
+        return self
+
+    def send(self, cmd: str) -> dict[str, Any]:
+        from firmware_host.control_client import send
+
+        reply = send(self.state_dir, {"cmd": cmd}, timeout_s=EXIT_TIMEOUT_S)
+        assert reply is not None, f"no controller answers for {self.state_dir}"
+        return reply
+
+    def status(self) -> dict[str, Any]:
+        reply = self.send("status")
+        assert reply["ok"], reply
+        data = reply["data"]
+        assert isinstance(data, dict)
+        return data
+
+    def start_treating(self) -> Event:
+        """``start`` over the socket; returns the simulator's ``output`` on event."""
+        assert self.sim is not None
+        mark = self.sim.mark()
+        reply = self.send("start")
+        assert reply["ok"], reply
+        return self.sim.wait_for(
+            lambda e: e.get("event") == "output" and e.get("on") is True, EXIT_TIMEOUT_S, mark
+        )
+
+    def sessions(self) -> list[SessionRecord]:
+        with Ledger.open(self.state_dir, _utc_now) as ledger:
+            return ledger.sessions()
+
+    def faults(self) -> list[FaultRecord]:
+        with Ledger.open(self.state_dir, _utc_now) as ledger:
+            return ledger.faults()
+
+    def close(self) -> bool | None:
+        """Stop the controller (SIGTERM: its loop turns the outputs off), then ask the
+        board whether it is dark, then stop the board. Returns that answer (None if the
+        board was already gone)."""
+        controller, self.controller = self.controller, None
+        sim, self.sim = self.sim, None
+        dark: bool | None = None
+        try:
+            if controller is not None:
+                controller.stop()
+            if sim is not None and sim.proc.poll() is None:
+                with contextlib.suppress(AssertionError, OSError, ValueError):
+                    dark = not sim.state()["outputs_on"]
+        finally:
+            if sim is not None:
+                sim.stop()
+        return dark
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,155 @@
+"""The fault matrix of docs/hil.md, real-time rows: ``nirpad sim`` + ``nirpad run`` processes.
+
+These rows are about what only real processes and real time can show: a host killed or
+frozen while the light is on (the board's lease, not the host, must end it), and the
+fault→off latency across a real pty, a real selector loop and a real scheduler. Every
+time bound is asserted on the simulator's own time stamps (the ``"t"`` of its JSON
+events), never on a host sleep. The simulator runs at time scale 60 so that dose
+builds up quickly; protocol timing (telemetry, leases) stays real time.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from hil.harness import first_off_after
+from hil.harness_pty import ProcessRig, sim_available
+from safety.faults import FaultCode, Outcome
+
+pytestmark = [
+    pytest.mark.hil,
+    pytest.mark.sim_only,
+    pytest.mark.slow,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not sim_available(), reason="python -m hil.sim is not written yet"),
+]
+
+LEASE_MAX_S = 0.500
+"""The hard lease limit (safety.limits.LEASE_MAX_MS): a dead host leaves the LEDs dark
+within it (the controller asks for 200 ms; the bound holds the product's promise)."""
+WIRE_S = 0.025
+"""One telemetry period plus a frame on the wire: when the board's off shows."""
+REALTIME_FAULT_BOUND_S = 0.250
+"""Pass/fail guard for fault→off across real processes on a loaded CI machine; the
+benchmark (python -m hil.bench) reports the real p50/p99 against the 25 ms target."""
+PLANNED_J_CM2 = 40.0 * (1800.0 - 30.0 / 2) / 1000.0  # rls-810-standard: 71.4 J/cm²
+
+
+def _unit_fluence(state: dict[str, object]) -> float:
+    truth = state["delivered_fluence_j_cm2"]
+    assert isinstance(truth, list)
+    return float(sum(truth))
+
+
+def test_f21_host_sigkill_mid_session_lease_turns_the_light_off(tmp_path: Path) -> None:
+    """F21: SIGKILL the controller while treating. The board's lease ends the light
+    within the lease; the next controller closes the session as power-lost with a
+    dose ≥ the board's truth and ≤ the plan, and refuses an immediate restart."""
+    with ProcessRig(tmp_path).up() as rig:
+        assert rig.sim is not None and rig.controller is not None
+        rig.start_treating()
+        assert rig.status()["state"] == "treating"
+        before = rig.sim.state()
+        assert before["outputs_on"] is True
+        rig.controller.signal(signal.SIGKILL)
+        assert rig.controller.proc.wait(10) == -signal.SIGKILL
+        off = rig.sim.wait_for(lambda e: e.get("event") == "output" and not e["on"], 5.0)
+        assert off["t"] - before["t"] <= LEASE_MAX_S + WIRE_S
+        expired = [e for e in rig.sim.snapshot() if e.get("event") == "lease_expired"]
+        assert expired and before["t"] < expired[-1]["t"] <= off["t"]
+        after = rig.sim.state()
+        assert after["outputs_on"] is False
+        truth_j_cm2 = _unit_fluence(after)
+        rig.start_controller()
+        (session,) = rig.sessions()
+        assert session.outcome is Outcome.POWER_LOST
+        # The truth carries the board's unit error (±4 %) that the host cannot know.
+        assert truth_j_cm2 / 1.04 <= session.delivered_fluence_total_j_cm2 <= PLANNED_J_CM2
+        status = rig.status()
+        assert status["state"] == "ready" and status["fault"] is None
+        assert status["start_refusal"] and "20 h after the last one" in status["start_refusal"]
+        reply = rig.send("start")
+        assert reply["exit_code"] == 3
+        assert rig.sim.state()["outputs_on"] is False
+
+
+def _hang_host(rig: ProcessRig) -> dict[str, object]:
+    """SIGSTOP the treating controller until the lease has turned the light off, then
+    SIGCONT; returns the simulator's ``output`` off event."""
+    assert rig.sim is not None and rig.controller is not None
+    rig.start_treating()
+    before = rig.sim.state()
+    rig.controller.signal(signal.SIGSTOP)
+    try:
+        off = rig.sim.wait_for(lambda e: e.get("event") == "output" and not e["on"], 5.0)
+        assert off["t"] - before["t"] <= LEASE_MAX_S + WIRE_S
+        assert rig.sim.state()["outputs_on"] is False
+        # stay frozen well past the stale threshold (100 ms), on the simulator's clock
+        while rig.sim.state()["t"] < off["t"] + 0.3:
+            time.sleep(0.05)  # only a wait; the bound is judged on the simulator's "t"
+    finally:
+        rig.controller.signal(signal.SIGCONT)
+    return off
+
+
+def test_f22_host_hang_sigstop_lease_turns_the_light_off(tmp_path: Path) -> None:
+    """F22: SIGSTOP the controller while treating (a hung host): the board's lease
+    turns the light off within the lease, with no help from the host."""
+    with ProcessRig(tmp_path).up() as rig:
+        assert rig.sim is not None
+        off = _hang_host(rig)
+        expired = [e for e in rig.sim.snapshot() if e.get("event") == "lease_expired"]
+        assert expired and expired[-1]["t"] <= off["t"]
+        status = rig.status()  # the host answers again after SIGCONT
+        assert status["state"] in ("treating", "fault")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (reported): safety/core.py _on_event only logs EVENT LEASE_EXPIRED; after "
+    "a host hang the session carries on and the light comes back by itself, no fault",
+)
+def test_f29_after_a_hang_the_light_stays_off_and_a_fault_is_latched(tmp_path: Path) -> None:
+    """F29 (F22, recovery): a host that was frozen past the stale threshold must not carry on
+    treating as if nothing happened: fault latched and recorded, the light stays off."""
+    with ProcessRig(tmp_path).up() as rig:
+        assert rig.sim is not None
+        off = _hang_host(rig)
+        status = rig.status()
+        back_on = [
+            e
+            for e in rig.sim.snapshot()
+            if e.get("event") == "output" and e["on"] and e["t"] > off["t"]
+        ]
+        assert not back_on, back_on
+        assert status["state"] == "fault", status
+        (session,) = rig.sessions()
+        assert session.outcome is Outcome.FAULT
+        assert session.fault_code in [f.code for f in rig.faults()]
+        assert session.delivered_fluence_total_j_cm2 <= PLANNED_J_CM2
+
+
+def test_f27_skin_overtemp_in_real_time(tmp_path: Path) -> None:
+    """F27: the F01 fault across real processes: the controller (not the board, whose
+    cutoff is 43 °C) turns the light off, on the simulator's clock within the guard."""
+    with ProcessRig(tmp_path).up() as rig:
+        assert rig.sim is not None
+        rig.start_treating()
+        t0_s = rig.sim.inject("skin_overtemp")
+        off = rig.sim.wait_for(
+            lambda e: e.get("event") == "output" and not e["on"] and e["t"] >= t0_s, 5.0
+        )
+        assert off["t"] - t0_s <= REALTIME_FAULT_BOUND_S
+        assert first_off_after(rig.sim.snapshot(), t0_s) == off["t"]
+        status = rig.status()
+        assert status["state"] == "fault"
+        assert status["fault"]["code"] == FaultCode.SKIN_OVERTEMP
+        (session,) = rig.sessions()
+        assert session.outcome is Outcome.FAULT
+        assert session.fault_code == FaultCode.SKIN_OVERTEMP
+        assert FaultCode.SKIN_OVERTEMP in [f.code for f in rig.faults()]
+        assert _unit_fluence(rig.sim.state()) / 1.04 <= PLANNED_J_CM2
