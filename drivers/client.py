@@ -180,6 +180,18 @@ class BoardClient:
             return True  # inputs kept by handshake()/request() wait in memory, not on the fd
         return self._wait_port(timeout_s)
 
+    def idle(self, timeout_s: float) -> None:
+        """Let ``timeout_s`` pass without touching the port (after it was lost).
+
+        A backend with its own time base (the in-process simulator) advances it;
+        a real port sleeps, since select() on a hung-up fd returns at once and would spin.
+        """
+        idle = getattr(self._port, "idle", None)
+        if idle is not None:
+            idle(timeout_s)
+        elif timeout_s > 0:
+            time.sleep(timeout_s)
+
     # Each port access maps a failure to BoardDisconnectedError (try/except rather than
     # transport.port_errors: these run for every frame, and the happy path is free).
 

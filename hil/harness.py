@@ -140,26 +140,6 @@ def outputs_on_at(events: Iterable[Event], t_s: float) -> bool:
     return on
 
 
-def _block_in_virtual_time(core: SafetyCore, clock: VirtualClock) -> None:
-    """Make ``core.wait_readable`` spend its timeout in virtual time when it returns early.
-
-    Once the board is lost, ``SafetyCore.wait_readable`` returns False at once; on a
-    virtual clock the loop would then never reach its next tick (time stands still).
-    A blocking wait in real time lets the timeout pass, so the rig does the same.
-    (Reported: in real time the same path busy-loops; see docs/hil.md, fault matrix.)
-    """
-    wait = core.wait_readable
-
-    def wait_readable(timeout_s: float) -> bool:
-        start_s = clock()
-        readable = wait(timeout_s)
-        if not readable and clock() == start_s:
-            clock.advance(max(0.0, timeout_s))
-        return readable
-
-    core.wait_readable = wait_readable  # type: ignore[method-assign]
-
-
 @dataclass
 class InProcessRig:
     """The real controller stack over the in-process simulator on one virtual clock.
@@ -198,7 +178,6 @@ class InProcessRig:
         board: tuple[VirtualClock, SimBoard, SimPort] | None = None,
         wall: SettableWallClock | None = None,
         limits: Limits = HARD,
-        fix_lost_board_wait: bool = True,
     ) -> InProcessRig:
         """Install the profile (if any), connect the core to a fresh (or given) board."""
         if profile_bytes is None and profile_id is not None:
@@ -226,8 +205,6 @@ class InProcessRig:
         controller = Controller(
             core, state_dir=state_dir, clock=clock, wall_clock=wall, prescription_loader=loader
         )
-        if fix_lost_board_wait:
-            _block_in_virtual_time(core, clock)
         loop = EventLoop(controller, core, clock)
         return cls(clock, sim, port, rail, wall, state_dir, core, controller, loop, limits)
 

@@ -429,15 +429,9 @@ def test_f31_the_fault_reaches_the_ledger_once_the_disk_has_room(rig: InProcessR
     assert session.outcome is Outcome.FAULT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): once the board is lost SafetyCore.wait_readable returns at once "
-    "and EventLoop._wait_without_fd does not wait either: the loop spins (100 % CPU in real "
-    "time, no progress on a virtual clock)",
-)
 def test_f30_after_a_disconnect_the_loop_waits_instead_of_spinning(tmp_path: Path) -> None:
     """F30 (F18, the loop): after a disconnect the loop still waits for its next tick."""
-    spun = InProcessRig.build(tmp_path / "state", time_scale=60.0, fix_lost_board_wait=False)
+    spun = InProcessRig.build(tmp_path / "state", time_scale=60.0)
     try:
         spun.boot()
         treating(spun)

@@ -109,10 +109,12 @@ class SafetyCore(CoreChecks):
     def wait_readable(self, timeout_s: float) -> bool:
         """Block (or, in-process, advance virtual time) until the board has sent bytes.
 
-        Once the board is lost this returns False at once: the loop keeps its own tick
-        timeout (wake-up pipe) and the latched fault is already pending for ``poll``.
+        Once the board is lost this lets the timeout pass (``BoardClient.idle``: virtual
+        time in-process, a sleep of at most one tick on a real port) and returns False,
+        so the loop neither spins nor stalls; the latched fault is pending for ``poll``.
         """
         if self._board_lost:
+            self._interlock.client.idle(timeout_s)
             return False
         try:
             return self._interlock.client.wait_readable(timeout_s)

@@ -102,6 +102,15 @@ class SimPort:
                 target_s = frame_s
             clock.advance_to(target_s if target_s < deadline_s else deadline_s)
 
+    def idle(self, timeout_s: float) -> None:
+        """Let ``timeout_s`` of virtual time pass without reading (the host lost the port).
+
+        The board keeps running: its lease expiry and physics go on as they would.
+        """
+        deadline_s = self.clock() + max(0.0, timeout_s)
+        self.board.advance_to(deadline_s)
+        self.clock.advance_to(deadline_s)
+
 
 def make_sim(seed: int = 0, **board_kwargs: Any) -> tuple[VirtualClock, SimBoard, SimPort]:
     """A virtual clock, a board started at the clock's time, and a port onto it."""

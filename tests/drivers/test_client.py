@@ -324,3 +324,21 @@ def test_loop_url_opens_and_round_trips_bytes() -> None:
         assert client.stats.frames_ok == 1  # ...but it was framed and decoded
     finally:
         client.close()
+
+
+def test_idle_uses_the_backend_time_base_or_sleeps(mocker: Any) -> None:
+    """After the port is lost the loop still waits: virtual time in-process, else a sleep."""
+
+    class VirtualPort:
+        def __init__(self) -> None:
+            self.idled: list[float] = []
+
+        def idle(self, timeout_s: float) -> None:
+            self.idled.append(timeout_s)
+
+    virtual = VirtualPort()
+    BoardClient(virtual, port_name="sim").idle(0.02)  # type: ignore[arg-type]
+    assert virtual.idled == [0.02]
+    sleep = mocker.patch("drivers.client.time.sleep")
+    BoardClient(object(), port_name="/dev/ttyUSB0").idle(0.02)  # type: ignore[arg-type]
+    sleep.assert_called_once_with(0.02)
