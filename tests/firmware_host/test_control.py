@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import stat
@@ -287,10 +288,18 @@ def test_install_without_installer_is_an_error(server: ControlServer, tmp_path: 
     assert reply is not None and reply["exit_code"] == 1
 
 
-def test_permission_denied_is_a_client_error(server: ControlServer, tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root ignores file permissions")
-    os.chmod(tmp_path / "control.sock", 0o000)
+def test_permission_denied_is_a_client_error(
+    server: ControlServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user outside the socket's group gets EACCES from connect(). Tests run as root,
+    which ignores file modes, so the kernel's answer is injected at the connect call."""
+    real_socket = socket.socket
+
+    class DeniedSocket(real_socket):  # type: ignore[misc,valid-type]
+        def connect(self, address: Any) -> None:
+            raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr("firmware_host.control_client.socket.socket", DeniedSocket)
     with pytest.raises(ControlClientError, match="permission denied"):
         send(tmp_path, {"cmd": "status"})
 
