@@ -71,6 +71,11 @@ def _run_handler(func: Handler, args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except SystemExit as exc:
         return _exit_code(exc)
+    except BrokenPipeError:  # `nirpad status | head`: the reader left; say nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit cannot fail
+        os.close(devnull)
+        return EXIT_OK
     except Exception as exc:  # last resort: one readable line, never a traceback
         if os.environ.get("NIRPAD_DEBUG"):
             raise

@@ -239,8 +239,10 @@ def cmd_install(args: argparse.Namespace) -> int:
     if data is None:
         return EXIT_INVALID
     state_dir = resolve_state_dir(args.state_dir)
-    site = resolve_site_config(state_dir, args.site_config)
-    outcome = validate_and_install(state_dir, data, args.file, site)
+    outcome = _install_through_controller(state_dir, data, args.file)
+    if outcome is None:  # no controller runs here: validate and install directly
+        site = resolve_site_config(state_dir, args.site_config)
+        outcome = validate_and_install(state_dir, data, args.file, site)
     for line in outcome.problems:
         _err(line)
     if outcome.ok:
@@ -248,6 +250,31 @@ def cmd_install(args: argparse.Namespace) -> int:
     else:
         _err(outcome.message)
     return outcome.exit_code
+
+
+def _install_through_controller(state_dir: Path, data: bytes, name: str) -> InstallOutcome | None:
+    """Hand the install to the running controller, which validates it the same way
+    (with its own site configuration) and reloads; None when no controller runs."""
+    from firmware_host.control_client import ControlClientError, send
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # the direct path refuses it with the line of the bad byte
+    try:
+        reply = send(state_dir, {"cmd": "install", "name": name, "data": text}, timeout_s=10.0)
+    except ControlClientError as exc:
+        return InstallOutcome(False, EXIT_ERROR, f"cannot reach the running controller: {exc}")
+    if reply is None:
+        return None
+    extra = reply.get("data")
+    problems = extra.get("problems", []) if isinstance(extra, dict) else []
+    return InstallOutcome(
+        bool(reply.get("ok")),
+        int(reply.get("exit_code", EXIT_ERROR)),
+        str(reply.get("message", "")),
+        [str(p) for p in problems],
+    )
 
 
 def cmd_show(args: argparse.Namespace) -> int:

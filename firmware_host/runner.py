@@ -36,6 +36,11 @@ from firmware_host.sim_process import RunError, SimProcess
 log = logging.getLogger(__name__)
 
 DEFAULT_RAIL_PIN: Final = 26  # the LED power-rail enable line on the pad's HAT
+RAIL_HINT: Final = (
+    "Without that GPIO line (a development machine, or `nirpad sim` in another terminal), "
+    "give both `nirpad sim` and `nirpad run` the same `--rail-file PATH`, or use "
+    "`nirpad run --sim`"
+)
 STATUS_EVERY_S: Final = 1.0
 
 
@@ -139,12 +144,15 @@ def build_app(
     from profiles.store import load_installed
     from safety.core import SafetyCore
     from safety.limits import check_profile, load_site_limits
-    from safety.rail import make_rail
+    from safety.rail import RailError, make_rail
 
     limits = load_site_limits(site_config)
     trust = TrustStore.from_site_file(site_config)  # re-verified on every load, not only install
     if rail is None:
-        rail = make_rail(rail_pin, rail_file)
+        try:
+            rail = make_rail(rail_pin, rail_file)
+        except RailError as exc:
+            raise RunError(f"{exc}\n  {RAIL_HINT}.") from exc
         stack.callback(rail.close)
     core = SafetyCore.connect(
         port_url=port_url, transport=transport, state_dir=state_dir, clock=clock,

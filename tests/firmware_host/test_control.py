@@ -344,3 +344,37 @@ def test_close_does_not_wait_for_a_stopped_loop(tmp_path: Path, controller: Fake
     assert not client.is_alive()
     assert replies and replies[0] is not None and replies[0]["exit_code"] == 1
     assert controller.calls == []
+
+
+def test_profile_install_on_the_cli_goes_through_a_running_controller(
+    tmp_path: Path,
+    controller: FakeController,
+    loop: ThreadLoop,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With a controller running, `nirpad profile install` hands the file to it, so it
+    validates with its own configuration and reloads; the CLI prints its answer."""
+    import argparse
+
+    from firmware_host.profile_commands import cmd_install
+
+    seen: list[str] = []
+
+    def installer(name: str, data: str) -> ControlReply:
+        seen.append(data)
+        return ControlReply(False, 2, f"{name} was refused", {"problems": ["id: bad (line 1)"]})
+
+    rx = tmp_path / "rx.toml"
+    rx.write_text("id = 'x'\n")
+    srv = ControlServer(tmp_path, controller, loop, installer=installer)
+    srv.start()
+    try:
+        args = argparse.Namespace(file=str(rx), state_dir=str(tmp_path), site_config=None)
+        code = cmd_install(args)
+    finally:
+        srv.close()
+    assert seen == ["id = 'x'\n"]
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "id: bad (line 1)" in err and "was refused" in err
+    assert not (tmp_path / "prescription.toml").exists()  # the controller decides, not the CLI
