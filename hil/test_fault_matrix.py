@@ -370,7 +370,8 @@ def _fill_disk(rig: InProcessRig) -> _FullDisk:
 
 def test_f25_full_disk_mid_session_latches_with_the_light_off(rig: InProcessRig) -> None:
     """F25: the dose checkpoint cannot be written: fault, light off at that checkpoint.
-    The session cannot be closed in the ledger, so it stays open and still counts
+    While the disk stays full the fault cannot be acknowledged (its record is not
+    kept yet); once it has room the record is completed (F31) and the session counts
     against the schedule: no new session starts on a record that could not be kept."""
     treating(rig)
     full = _fill_disk(rig)
@@ -383,13 +384,17 @@ def test_f25_full_disk_mid_session_latches_with_the_light_off(rig: InProcessRig)
     assert status["fault"]["code"] == FaultCode.LEDGER_WRITE_FAILED
     assert "could not" in status["fault"]["message"]
     assert rig.true_fluence_calibrated_j_cm2() <= PLANNED_J_CM2
+    refused = rig.command("ack")
+    assert not refused.ok and "treatment record" in refused.message, refused.message
+    rig.run(0.5)
+    assert rig.in_state(State.FAULT)
     full.full = False
     rig.run(0.5)
     assert rig.command("ack").ok
     rig.run(0.5)
     assert rig.in_state(State.READY)
     (session,) = rig.sessions()
-    assert session.outcome is None  # open: counted as running by the schedule rule
+    assert session.outcome is Outcome.FAULT  # closed late, and counted by the schedule rule
     reply = rig.command("start")
     assert reply.exit_code == 3 and "20 h after the last one" in reply.message
     assert not rig.outputs_on()
@@ -408,11 +413,6 @@ def test_f28_full_disk_refuses_start_before_any_light(rig: InProcessRig) -> None
     assert rig.sessions() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): safety/core.py _latch/all_off never retry the ledger: once the "
-    "disk has room again the fault is still not recorded and the session stays open",
-)
 def test_f31_the_fault_reaches_the_ledger_once_the_disk_has_room(rig: InProcessRig) -> None:
     """F31 (F25, recovery): every fault reaches the ledger, at the latest once it can be
     written again (here: by the time the fault is acknowledged)."""
@@ -457,11 +457,6 @@ def test_f30_after_a_disconnect_the_loop_waits_instead_of_spinning(tmp_path: Pat
     assert_dark_after_close(spun)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): safety/core_session.py caps a telemetry gap at two frames "
-    "(MAX_FRAME_GAP_S), so light emitted while telemetry was lost is never counted",
-)
 def test_f32_light_during_a_telemetry_gap_is_counted(rig: InProcessRig) -> None:
     """F32 (F11): the ledger may over-count, never under-count: the light the board
     emitted while its telemetry was lost (until stale → off) is in the record."""

@@ -108,11 +108,6 @@ def test_f22_host_hang_sigstop_lease_turns_the_light_off(tmp_path: Path) -> None
         assert status["state"] in ("treating", "fault")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): safety/core.py _on_event only logs EVENT LEASE_EXPIRED; after "
-    "a host hang the session carries on and the light comes back by itself, no fault",
-)
 def test_f29_after_a_hang_the_light_stays_off_and_a_fault_is_latched(tmp_path: Path) -> None:
     """F29 (F22, recovery): a host that was frozen past the stale threshold must not carry on
     treating as if nothing happened: fault latched and recorded, the light stays off."""
@@ -152,4 +147,6 @@ def test_f27_skin_overtemp_in_real_time(tmp_path: Path) -> None:
         assert session.outcome is Outcome.FAULT
         assert session.fault_code == FaultCode.SKIN_OVERTEMP
         assert FaultCode.SKIN_OVERTEMP in [f.code for f in rig.faults()]
-        assert _unit_fluence(rig.sim.state()) / 1.04 <= PLANNED_J_CM2
+        # the host counts with this unit's own calibration and its uncertainty bound
+        truth_j_cm2 = _unit_fluence(rig.sim.state())
+        assert truth_j_cm2 <= session.delivered_fluence_total_j_cm2 <= PLANNED_J_CM2

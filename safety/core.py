@@ -2,10 +2,12 @@
 
 Owns: connecting (ledger first, with crash reconciliation, then the board and its
 handshake), routing every board input on arrival (telemetry to the supervisor and the
-dose integrator, events, command outcomes), the per-tick work (staleness, lease
-renewal with the ramped setpoint, session end, checkpoints), the session lifecycle
-(begin, pause, resume, end), latching faults (outputs off, rail cut if critical,
-ledger row, session closed as FAULT, ``FaultLatched`` event) and the snapshot.
+dose integrator, events, command outcomes; a board lease that ran out while treating
+is a fault: LEASE_EXPIRED, or BOARD_NOT_ANSWERING if the board did not hear the
+renewals), the per-tick work (staleness, lease renewal with the ramped setpoint,
+session end, checkpoints, retrying records the ledger could not take), the session
+lifecycle (begin, pause, resume, end), latching faults (outputs off, rail cut if
+critical, ledger row, session closed as FAULT, ``FaultLatched`` event) and the snapshot.
 The boot self-test and the start guards live in ``safety.core_checks``.
 
 Does not own: the decisions inside each part (``interlock``, ``supervisor``, ``dose``,
@@ -42,12 +44,15 @@ from safety.limits import Limits
 from safety.rail import PowerRail
 from safety.supervisor import Supervisor
 
-__all__ = ["BOARD_FAULT_NAMING_S", "BoardConnectError", "SafetyCore"]
+__all__ = ["BOARD_FAULT_NAMING_S", "LEASE_UNHEARD_S", "BoardConnectError", "SafetyCore"]
 
 log = logging.getLogger(__name__)
 
 BOARD_FAULT_NAMING_S = 0.04
 """After a BOARD_FAULT event the next frame may name the cause before BOARD_FAULT latches."""
+LEASE_UNHEARD_S = 0.06
+"""Output commands unanswered longer than this (an ACK takes a few ms; the client's
+ACK timeout) when the board's lease runs out: the board did not hear the renewals."""
 
 
 class SafetyCore(CoreChecks):
@@ -137,6 +142,7 @@ class SafetyCore(CoreChecks):
             if self._interlock.not_answering():
                 self._latch(FaultCode.BOARD_NOT_ANSWERING, "output commands are not acknowledged")
         self._tick_session(now_s)
+        self._retry_unwritten(now_s)
         return self._drain()
 
     # ------------------------------------------------------------ session lifecycle
@@ -191,6 +197,9 @@ class SafetyCore(CoreChecks):
 
     def close(self) -> None:
         self.all_off()
+        problem = self._write_unwritten()
+        if problem is not None:
+            log.error("closing with %d record(s) unwritten: %s", len(self._unwritten), problem)
         self._interlock.client.close()
         if self._ledger is not None:
             self._ledger.close()
@@ -223,8 +232,7 @@ class SafetyCore(CoreChecks):
         self._frames_seen += 1
         session = self._session
         if session is not None:  # count first: a fault in this frame ends the session
-            dt_s = session.frame_dt_s(telemetry)
-            session.dose.add_frame(telemetry, dt_s, session.time_scale, paused=session.paused)
+            session.count_frame(telemetry, self._last_frame_s)
         if self._interlock.observe(telemetry):
             self._latch(FaultCode.STUCK_ON, "the board reports output while commanded off")
         self._track_contact(telemetry.contact)
@@ -255,8 +263,27 @@ class SafetyCore(CoreChecks):
                 log.warning("board reset while idle (reason %d); self-test needed", event.detail)
         elif kind in (EventKind.BOARD_FAULT, EventKind.MAX_ON_TIME):
             self._on_board_fault(f"board event {kind.name} ({event.detail:#06x})")
-        else:
+        elif kind is EventKind.LEASE_EXPIRED and self._treating():
+            self._on_lease_expired()
+        else:  # a lease that ran out after a pause or stop is not a fault
             log.info("board event %s (%d)", kind.name, event.detail)
+
+    def _treating(self) -> bool:
+        return self._session is not None and self._interlock.mode is InterlockMode.TREATING
+
+    def _on_lease_expired(self) -> None:
+        """The board turned off by itself while treating: renewals did not reach it in time.
+
+        Never carried on as if nothing happened. Unanswered renewals mean the board did
+        not hear them (BOARD_NOT_ANSWERING); answered ones, that the host did not send
+        them in time: it hung or stalled (LEASE_EXPIRED).
+        """
+        unanswered_s = self._interlock.unanswered_s()
+        if unanswered_s > LEASE_UNHEARD_S:
+            detail = f"the board's lease ran out; commands unanswered for {unanswered_s:.2f} s"
+            self._latch(FaultCode.BOARD_NOT_ANSWERING, detail)
+        else:
+            self._latch(FaultCode.LEASE_EXPIRED, "output commands were not renewed in time")
 
     def _on_board_fault(self, detail: str) -> None:
         """Outputs off now; the next frame's flags and readings name the cause."""

@@ -50,6 +50,7 @@ class CoreChecks(CoreState):
     def self_test(self) -> str | None:
         """Run the boot self-test; None when passed, else the reason (and a latched fault)."""
         self._self_test_passed = False
+        self._write_unwritten()  # a chance for records kept while the ledger was full
         problem = self._self_test_problem()
         if problem is None:
             self._self_test_passed = True

@@ -1,33 +1,60 @@
 """One active treatment session as the safety core runs it.
 
 Owns: the session's treating clock, the setpoint of each
-tick (ramp, then capped so the next telemetry period stays inside the plan), the
-frame interval fed to the dose integrator, and the checkpoint deadline. Does not own
-sending anything (``interlock``), integrating fluence (``dose``) or writing the record
-(``ledger``); ``core`` wires them together.
+tick (ramp, then capped so the next telemetry period stays inside the plan), what each
+telemetry frame and each gap in the telemetry count (the gap rule, below), and the
+checkpoint deadline. Does not own sending anything (``interlock``), integrating fluence
+(``dose``) or writing the record (``ledger``); ``core`` wires them together.
+
+The gap rule (the ledger may over-count, never under-count). A frame counts its own
+period (at most ``TELEMETRY_PERIOD_S`` of its board-uptime interval) at its own
+reading. Anything longer is a gap: the light may have been on for all of it, at the
+highest of the frame before, the frame after and (unless paused) the setpoints
+commanded since the frame before (the one in force then included), for at most
+``max_dark_s``: once telemetry is stale the host stops renewing, and the board's lease
+ends the light. When the session is cut short (a fault, a stop), the time since the
+last frame is such a gap too (the light goes on until the OFF or the rail cut lands;
+at the dose/time end the last period was already capped to what the plan had left,
+so nothing is added there): counted until the close
+or the end of the lease of the last SET_OUTPUT *sent* (its ACK proves nothing: a
+renewal whose ACK was lost may still have reached the board), whichever is first,
+plus ``LINK_ALLOWANCE_S`` for the last frame's trip to the host and the OFF's to the
+board. After a link drop (stale telemetry) that is everything since the last frame;
+after a hang, at most the last lease.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 from drivers.protocol import Telemetry
 from safety.dose import DoseIntegrator, ramp_setpoint
+from safety.limits import HARD, Limits
 from safety.plan import SessionPlan
 
 __all__ = [
     "CHECKPOINT_INTERVAL_S",
+    "LINK_ALLOWANCE_S",
     "TELEMETRY_PERIOD_S",
     "ActiveSession",
+    "longest_dark_s",
 ]
 
 TELEMETRY_PERIOD_S: Final = 0.02
 """The board's 50 Hz telemetry period."""
-MAX_FRAME_GAP_S: Final = 2 * TELEMETRY_PERIOD_S
-"""A frame never counts for more than two periods (a gap is stale, and off, anyway)."""
+LINK_ALLOWANCE_S: Final = TELEMETRY_PERIOD_S
+"""A frame's trip to the host plus a command's trip to the board (a few ms at 115200 Bd)."""
 CHECKPOINT_INTERVAL_S: Final = 5.0
 """Dose checkpoints into the ledger at least this often while a session is open."""
+
+
+def longest_dark_s(limits: Limits) -> float:
+    """The longest the board can emit unseen: telemetry goes stale (checked every tick),
+    the host stops renewing, and the longest lease runs out."""
+    lease_s = limits.lease_max_ms / 1000.0
+    return limits.telemetry_stale_s + TELEMETRY_PERIOD_S + lease_s + LINK_ALLOWANCE_S
 
 
 @dataclass(slots=True)
@@ -42,17 +69,46 @@ class ActiveSession:
     last_checkpoint_s: float
     treating_s: float = 0.0
     last_tick_s: float | None = None
-    last_uptime_ms: int | None = None
+    last_frame: Telemetry | None = None
+    last_frame_s: float = 0.0
+    """Host time the last frame was handled."""
+    commanded_mw_cm2: dict[int, float] = field(default_factory=dict)
+    """Highest average irradiance per channel commanded since the last frame (and the
+    setpoint in force at it, which that frame may not show yet)."""
+    in_force_mw_cm2: dict[int, float] = field(default_factory=dict)
+    """The last setpoint commanded, as average irradiance per channel."""
     paused: bool = False
     wavelength_by_channel: dict[int, int] = field(default_factory=dict)
+    max_dark_s: float = longest_dark_s(HARD)
 
-    def frame_dt_s(self, telemetry: Telemetry) -> float:
-        """Seconds since the previous frame, from the board's uptime, capped."""
-        previous, self.last_uptime_ms = self.last_uptime_ms, telemetry.uptime_ms
-        if previous is None:
-            return TELEMETRY_PERIOD_S
-        delta_s = ((telemetry.uptime_ms - previous) & 0xFFFFFFFF) / 1000.0
-        return min(delta_s, MAX_FRAME_GAP_S)
+    def count_frame(self, telemetry: Telemetry, now_s: float) -> None:
+        """Count a frame: its own period at its reading, a gap before it conservatively."""
+        previous, self.last_frame, self.last_frame_s = self.last_frame, telemetry, now_s
+        delta_s = TELEMETRY_PERIOD_S
+        if previous is not None:
+            delta_s = ((telemetry.uptime_ms - previous.uptime_ms) & 0xFFFFFFFF) / 1000.0
+            gap_s = min(delta_s - TELEMETRY_PERIOD_S, self.max_dark_s)
+            self._count_dark(gap_s, previous, telemetry)
+        period_s = min(delta_s, TELEMETRY_PERIOD_S)
+        self.dose.add_frame(telemetry, period_s, self.time_scale, paused=self.paused)
+        self.commanded_mw_cm2 = dict(self.in_force_mw_cm2)
+
+    def count_open_gap(self, now_s: float, lease_until_s: float) -> None:
+        """At the close (the OFF just sent): the time since the last frame is a gap."""
+        last = self.last_frame
+        if last is not None:
+            lit_until_s = min(now_s, lease_until_s)
+            dark_s = max(0.0, lit_until_s - self.last_frame_s) + LINK_ALLOWANCE_S
+            self._count_dark(dark_s, last)
+
+    def _count_dark(self, dark_s: float, *frames: Telemetry) -> None:
+        if dark_s <= 0:
+            return
+        levels = {} if self.paused else dict(self.commanded_mw_cm2)
+        for frame in frames:
+            for channel, level in self.dose.frame_levels(frame).items():
+                levels[channel] = max(level, levels.get(channel, 0.0))
+        self.dose.add_dark(levels, dark_s, self.time_scale, paused=self.paused)
 
     def advance(self, now_s: float) -> None:
         """Count host time since the last tick as treating time, unless paused."""
@@ -65,14 +121,22 @@ class ActiveSession:
         return self.treating_s >= self.plan.duration_s
 
     def setpoint_mw_cm2(self) -> dict[int, float]:
-        """Peak irradiance per channel for this tick: the ramp, capped by the dose left."""
+        """Peak irradiance per channel for this tick: the ramp, capped by the dose left.
+
+        Remembered (as averages) for the gap rule."""
         caps = self.dose.clamp_next(TELEMETRY_PERIOD_S, self.time_scale)
         duty = self.plan.duty_pct / 100.0
         wanted: dict[int, float] = {}
         for planned in self.plan.channels:
             ramped = ramp_setpoint(planned.irradiance_mw_cm2, self.treating_s, self.plan.ramp_s)
             wanted[planned.channel] = min(ramped, caps.get(planned.channel, 0.0) / duty)
+        self._note_commanded(wanted, duty)
         return wanted
+
+    def _note_commanded(self, peak_mw_cm2: Mapping[int, float], duty: float) -> None:
+        self.in_force_mw_cm2 = {channel: peak * duty for channel, peak in peak_mw_cm2.items()}
+        for channel, average in self.in_force_mw_cm2.items():
+            self.commanded_mw_cm2[channel] = max(average, self.commanded_mw_cm2.get(channel, 0.0))
 
     def by_wavelength(self, values: dict[int, float]) -> dict[int, float]:
         return {self.wavelength_by_channel.get(ch, ch): v for ch, v in values.items()}

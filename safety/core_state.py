@@ -3,9 +3,17 @@
 Owns: the core's fields (interlock, supervisor, ledger, open session, last telemetry,
 warnings, pending events), latching a fault (outputs off and the rail cut through the
 interlock, the ledger row, the open session closed as FAULT, one ``FaultLatched``
-event), opening and closing sessions in the ledger, the acknowledgement, and the
-``SafetySnapshot``. Does not own routing board inputs or ticks (``safety.core``) or the
-self-test and start guards (``safety.core_checks``).
+event), opening and closing sessions in the ledger, the records the ledger could not
+take yet, the acknowledgement, and the ``SafetySnapshot``. Does not own routing board
+inputs or ticks (``safety.core``) or the self-test and start guards
+(``safety.core_checks``).
+
+Unwritten records: a fault row or a session's end that the ledger refuses (a full
+disk) is kept in memory, in order, and written again on later ticks (at most every
+``LEDGER_RETRY_S``), at the acknowledgement, the self-test and the close, as soon as
+the ledger takes it. The session's end keeps the dose counted at the close, so a
+late record never counts less. While anything is unwritten, ``acknowledge_fault``
+refuses: no new session starts over a fault the record does not show.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import Final
 
 from drivers.errors import BoardDisconnectedError, DriverError
 from drivers.protocol import ClearFaults, Telemetry
@@ -27,7 +36,7 @@ from safety.core_events import (
     SafetySnapshot,
     Warning,
 )
-from safety.core_session import ActiveSession
+from safety.core_session import ActiveSession, longest_dark_s
 from safety.dose import DoseIntegrator
 from safety.errors import LedgerError, StartRefusedError
 from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
@@ -37,11 +46,13 @@ from safety.limits import CALIBRATION_UNCERTAINTY_FRACTION, Limits
 from safety.plan import plan_from_profile
 from safety.supervisor import Supervisor
 
-__all__ = ["CLEAR_FAULTS_TIMEOUT_S", "CoreState"]
+__all__ = ["CLEAR_FAULTS_TIMEOUT_S", "LEDGER_RETRY_S", "CoreState"]
 
 log = logging.getLogger(__name__)
 
 CLEAR_FAULTS_TIMEOUT_S = 0.5
+LEDGER_RETRY_S: Final = 1.0
+"""Unwritten records are tried again on a tick at most this often (each try logs)."""
 _WARNING_TEXT = {
     WarningCode.SKIN_TEMP_WARN: "The skin is getting warm.",
     WarningCode.CONTACT_LOST: "The pad has lost contact with the skin.",
@@ -88,6 +99,8 @@ class CoreState:
         self._board_lost = False
         self._board_fault: tuple[float, str] | None = None
         self._last_frame_s = clock()
+        self._unwritten: list[Callable[[Ledger], None]] = []
+        self._next_ledger_retry_s = -math.inf
 
     # ------------------------------------------------------------ faults
 
@@ -103,14 +116,41 @@ class CoreState:
         self._fault = FaultStatus(code, message)
         self._pending.append(FaultLatched(code, message))
         session = self._session
-        try:
-            self._ledger_or_raise().record_fault(
-                code, detail, None if session is None else session.session_id
-            )
-        except LedgerError as exc:
-            log.error("fault %s could not be recorded: %s", code, exc)
+        self._record_fault(code, detail, None if session is None else session.session_id)
         if session is not None:
             self._finish(Outcome.FAULT, code)
+
+    def _record_fault(self, code: FaultCode, detail: str, session_id: int | None) -> None:
+        problem = self._write(lambda ledger: ledger.record_fault(code, detail, session_id))
+        if problem is not None:
+            log.error("fault %s not recorded yet (kept to retry): %s", code, problem)
+            latched_at = self._wall_clock().isoformat(timespec="seconds")
+            late = f"{detail} [latched at {latched_at}; recorded late]"
+            self._unwritten[-1] = lambda ledger: ledger.record_fault(code, late, session_id)
+
+    # ------------------------------------------------------------ unwritten records
+
+    def _write(self, write: Callable[[Ledger], None]) -> str | None:
+        """Write to the ledger after anything still unwritten; None, or why it is kept."""
+        self._unwritten.append(write)
+        return self._write_unwritten()
+
+    def _write_unwritten(self) -> str | None:
+        """Write the kept records in order; None once all are in, else the ledger's error."""
+        while self._unwritten:
+            try:
+                self._unwritten[0](self._ledger_or_raise())
+            except LedgerError as exc:
+                return str(exc)
+            self._unwritten.pop(0)
+        return None
+
+    def _retry_unwritten(self, now_s: float) -> None:
+        """On a tick: try the kept records again, at most every ``LEDGER_RETRY_S``."""
+        if self._unwritten and now_s >= self._next_ledger_retry_s:
+            self._next_ledger_retry_s = now_s + LEDGER_RETRY_S
+            if self._write_unwritten() is None:
+                log.info("the records kept while the ledger could not be written are in")
 
     def latch_fault(self, code: FaultCode, detail: str) -> None:
         """Latch a fault found outside the safety layer (the controller's own errors).
@@ -132,6 +172,12 @@ class CoreState:
             return None
         if fault.code in _NEEDS_RESTART or self._board_lost:
             return f"{fault.message} Check the pad and its cable, then restart nirpad."
+        problem = self._write_unwritten()
+        if problem is not None:
+            return (
+                "The fault cannot be cleared until the treatment record has saved it: "
+                f"{problem} Free some space or check the storage, then try again."
+            )
         reason = self._supervisor.acknowledge()
         if reason is not None:
             return reason
@@ -197,10 +243,11 @@ class CoreState:
             started_s=now_s,
             last_checkpoint_s=now_s,
             wavelength_by_channel={c.channel: c.wavelength_nm for c in plan.channels},
+            max_dark_s=longest_dark_s(self._limits),
         )
 
     def _finish(self, outcome: Outcome, code: FaultCode | None) -> None:
-        """Outputs off, then the session's row closed; a ledger failure latches a fault."""
+        """Outputs off, then the session's row closed (or kept to retry, and a fault)."""
         session = self._session
         assert session is not None
         self._session = None
@@ -208,11 +255,12 @@ class CoreState:
         try:
             self._interlock.disarm()
         finally:  # the record is closed even if turning off failed (all_off carries on)
-            delivered = session.by_wavelength(session.dose.delivered_j_cm2)
-            try:
-                self._ledger_or_raise().end_session(session.session_id, outcome, delivered, code)
-            except LedgerError as exc:
-                self._latch(FaultCode.LEDGER_WRITE_FAILED, str(exc))
+            if outcome is not Outcome.COMPLETED:  # cut mid-period: count until the OFF lands
+                session.count_open_gap(self._clock(), self._interlock.lease_until_s)
+            sid, delivered = session.session_id, session.by_wavelength(session.dose.delivered_j_cm2)
+            problem = self._write(lambda ledger: ledger.end_session(sid, outcome, delivered, code))
+            if problem is not None:
+                self._latch(FaultCode.LEDGER_WRITE_FAILED, problem)
 
     def _checkpoint(self, session: ActiveSession, now_s: float) -> None:
         session.last_checkpoint_s = now_s

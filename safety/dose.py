@@ -16,6 +16,9 @@ Counting rules, chosen to over-count rather than under-count:
   (``Calibration.irradiance_upper_bound_mw_cm2``).
 - Each frame's values are held over the interval since the previous frame
   (``dt_s``, measured on the host's clock), the rectangle rule a 50 Hz stream supports.
+- Time without telemetry (a gap: lost frames, a link that went quiet before a fault)
+  is counted by ``add_dark`` at levels the caller bounds from above (the session's gap
+  rule, ``safety.core_session``).
 - Each frame's fluence is multiplied by ``1 + uncertainty_fraction`` (the core passes
   ``limits.CALIBRATION_UNCERTAINTY_FRACTION``): an error of the board's calibration is
   invisible to the host, so the count is an upper bound of the true dose and the
@@ -83,6 +86,16 @@ class DoseIntegrator:
         self.delivered_j_cm2: dict[int, float] = dict.fromkeys(self.planned_fluence_j_cm2, 0.0)
         self.elapsed_s = 0.0
 
+    def frame_levels(self, telemetry: Telemetry) -> dict[int, float]:
+        """Average irradiance (mW/cm²: peak bounded from above × duty) of each channel
+        that ``telemetry`` shows driven; channels at 0 mA are left out."""
+        levels: dict[int, float] = {}
+        for index, channel in enumerate(telemetry.channels):
+            if channel.current_ma > 0:
+                peak = self._calibration.irradiance_upper_bound_mw_cm2(index, channel.current_ma)
+                levels[index] = peak * duty_fraction(channel)
+        return levels
+
     def add_frame(
         self, telemetry: Telemetry, dt_s: float, time_scale: float = 1.0, *, paused: bool = False
     ) -> None:
@@ -90,14 +103,31 @@ class DoseIntegrator:
         if dt_s <= 0:
             return
         board_dt_s = dt_s * time_scale
-        for index, channel in enumerate(telemetry.channels):
-            if channel.current_ma <= 0:
-                continue
-            peak = self._calibration.irradiance_upper_bound_mw_cm2(index, channel.current_ma)
-            fluence = peak * duty_fraction(channel) * board_dt_s * self._count_factor / _MW_S_PER_J
-            self.delivered_j_cm2[index] = self.delivered_j_cm2.get(index, 0.0) + fluence
+        self._add_fluence(self.frame_levels(telemetry), board_dt_s)
         if telemetry.output_on and not paused:
             self.elapsed_s += board_dt_s
+
+    def add_dark(
+        self,
+        levels_mw_cm2: Mapping[int, float],
+        dt_s: float,
+        time_scale: float = 1.0,
+        *,
+        paused: bool = False,
+    ) -> None:
+        """Count ``dt_s`` seconds (host clock) without telemetry at ``levels_mw_cm2``
+        (average mW/cm² per channel), an upper bound of what the board may have emitted."""
+        if dt_s <= 0:
+            return
+        board_dt_s = dt_s * time_scale
+        self._add_fluence(levels_mw_cm2, board_dt_s)
+        if not paused and any(level > 0 for level in levels_mw_cm2.values()):
+            self.elapsed_s += board_dt_s
+
+    def _add_fluence(self, levels_mw_cm2: Mapping[int, float], board_dt_s: float) -> None:
+        for index, level in levels_mw_cm2.items():
+            fluence = level * board_dt_s * self._count_factor / _MW_S_PER_J
+            self.delivered_j_cm2[index] = self.delivered_j_cm2.get(index, 0.0) + fluence
 
     @property
     def delivered_total_j_cm2(self) -> float:

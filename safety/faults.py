@@ -26,6 +26,7 @@ class FaultCode(StrEnum):
     BOARD_RESET = "board_reset"
     BOARD_NOT_ANSWERING = "board_not_answering"
     BOARD_DISCONNECTED = "board_disconnected"
+    LEASE_EXPIRED = "lease_expired"
     PROTOCOL_VERSION = "protocol_version"
     CALIBRATION_CRC = "calibration_crc"
     INTERLOCK_REFUSED = "interlock_refused"
@@ -66,6 +67,9 @@ FAULT_MESSAGES: Final[dict[FaultCode, str]] = {
     FaultCode.BOARD_RESET: "The pad's driver board restarted during a session.",
     FaultCode.BOARD_NOT_ANSWERING: "The pad's driver board does not answer commands.",
     FaultCode.BOARD_DISCONNECTED: "The pad is disconnected.",
+    FaultCode.LEASE_EXPIRED: (
+        "The pad turned the light off because the controller stopped renewing it."
+    ),
     FaultCode.PROTOCOL_VERSION: "The pad's firmware speaks an incompatible protocol version.",
     FaultCode.CALIBRATION_CRC: "The pad's calibration data is damaged.",
     FaultCode.INTERLOCK_REFUSED: "An output command outside the prescription was refused.",

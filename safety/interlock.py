@@ -59,6 +59,7 @@ _CRITICAL: Final = frozenset(
         FaultCode.BOARD_DISCONNECTED,
         FaultCode.BOARD_RESET,
         FaultCode.BOARD_FAULT,
+        FaultCode.LEASE_EXPIRED,
         FaultCode.SKIN_OVERTEMP,
         FaultCode.BOARD_OVERTEMP,
         FaultCode.TEMP_RISE_RATE,
@@ -74,8 +75,12 @@ def is_critical(code: FaultCode) -> bool:
     """True when the serial OFF alone cannot be trusted, so the power rail is cut too.
 
     Critical: the board emits or heats beyond what was commanded, stopped answering or
-    reporting, restarted, or cannot be understood. Not critical (OFF suffices): a
-    refused command that was never sent, sensor faults, a ledger or self-test failure.
+    reporting, restarted, or cannot be understood; or the host itself stopped renewing
+    the lease while treating (``LEASE_EXPIRED``: the board has already turned off by
+    itself, but the host was hung, so whatever it last told the board is not trusted
+    and the rail is cut as well, until a self-test proves it again). Not critical (OFF
+    suffices): a refused command that was never sent, sensor faults, a ledger or
+    self-test failure.
     """
     return code in _CRITICAL
 
@@ -115,6 +120,9 @@ class Interlock:
         self.setpoint_mw_cm2: dict[int, float] = {}
         self._setpoints: tuple[ChannelSetpoint, ...] = ()
         self.output_commanded = False
+        # when the lease of the last SET_OUTPUT *sent* runs out (host clock, if it landed
+        # at once): a renewal whose ACK never came may still have reached the board
+        self.lease_until_s = -math.inf
         self._commanded = OFF
         self._unanswered_since_s: float | None = None
         self._unmatched_seen = 0
@@ -221,6 +229,7 @@ class Interlock:
         if self.mode is InterlockMode.TREATING and verdict_ok and self._setpoints:
             self._send(lambda: self.client.set_output(self._setpoints, self.lease_ms))
             self.output_commanded = True
+            self.lease_until_s = self._clock() + self.lease_ms / 1000.0
             if not self._commanded.on or self._commanded.irradiance_mw_cm2 != self.setpoint_mw_cm2:
                 self._commanded = CommandedOutput(True, dict(self.setpoint_mw_cm2), self._clock())
         elif self.output_commanded:
@@ -293,7 +302,11 @@ class Interlock:
         if answered:
             self._unanswered_since_s = None
 
+    def unanswered_s(self) -> float:
+        """How long output commands have gone without any ACK/NAK; 0 when answered."""
+        since_s = self._unanswered_since_s
+        return 0.0 if since_s is None else self._clock() - since_s
+
     def not_answering(self) -> bool:
         """True when output commands have gone unanswered for ``NOT_ANSWERING_S``."""
-        since_s = self._unanswered_since_s
-        return since_s is not None and self._clock() - since_s >= NOT_ANSWERING_S
+        return self.unanswered_s() >= NOT_ANSWERING_S

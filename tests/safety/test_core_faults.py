@@ -9,6 +9,7 @@ that code, and no more than the plan was counted or delivered.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from drivers.protocol import Event, EventKind, FrameDecoder, Info, calibration_crc, encode_frame
 from safety.core_events import ContactLost, FaultLatched, SafetyEvent
 from safety.core_session import ActiveSession
+from safety.core_state import LEDGER_RETRY_S
 from safety.errors import LedgerError
 from safety.faults import FaultCode, Outcome
 from safety.interlock import is_critical
@@ -187,6 +189,98 @@ def test_ledger_write_failure_mid_session(rig: Rig, monkeypatch: pytest.MonkeyPa
     _assert_faulted(rig, FaultCode.LEDGER_WRITE_FAILED)
 
 
+def test_host_that_stops_renewing_while_treating_latches_lease_expired(rig: Rig) -> None:
+    """F29 in-process: the host hangs (no poll, no tick) while the board's lease runs out."""
+    _start(rig)
+    rig.clock.advance(0.3)  # hung: the board turns off at its lease and says so
+    rig.board.advance_to(rig.clock())
+    assert rig.board.state()["outputs_on"] is False
+    rig.board.pop_events()
+    rig.run(0.2, until=_latched)  # awake again: the EVENT is handled before any renewal
+    _assert_faulted(rig, FaultCode.LEASE_EXPIRED)  # critical: the rail is cut too
+    fault = rig.c.snapshot().fault
+    assert fault is not None and "stopped renewing" in fault.message
+    assert not [e for e in rig.board.pop_events() if e["event"] == "output" and e["on"]]
+
+
+def test_a_lease_that_runs_out_when_not_treating_is_no_fault(rig: Rig) -> None:
+    _start(rig)
+    rig.c.pause("patient pressed the button")
+    rig.c._on_event(Event(0, EventKind.LEASE_EXPIRED, 0))  # e.g. one in flight at the pause
+    rig.c.end_session(Outcome.STOPPED)
+    rig.c._on_event(Event(0, EventKind.LEASE_EXPIRED, 0))
+    assert rig.c.snapshot().fault is None
+    assert not _latched(rig.c.poll() + rig.c.tick())
+
+
+def test_the_controllers_own_fault_takes_the_same_path(rig: Rig) -> None:
+    _start(rig)
+    rig.c.latch_fault(FaultCode.CONTROLLER_ERROR, "a bug in the state machine")
+    rig.events += rig.c.poll()
+    _assert_faulted(rig, FaultCode.CONTROLLER_ERROR)
+
+
+class _FullDisk:
+    """Wraps the ledger connection's ``execute``: writes fail as on a full disk."""
+
+    def __init__(self, rig: Rig) -> None:
+        ledger = rig.c._ledger
+        assert ledger is not None and ledger._conn is not None
+        self.execute = ledger._conn.execute
+        self.full = True
+        ledger._conn.execute = self  # type: ignore[method-assign]
+
+    def __call__(self, sql: str, *args: Any) -> Any:
+        if self.full and sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "BEGIN"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.execute(sql, *args)
+
+
+def test_a_fault_on_a_full_disk_reaches_the_ledger_once_it_has_room(rig: Rig) -> None:
+    """F31: the fault row and the session's end wait in memory (the dose counted at the
+    fault, never less); the fault cannot be acknowledged until they are written."""
+    _start(rig, seconds=2.0)
+    disk = _FullDisk(rig)
+    rig.board.inject("skin_overtemp")
+    rig.run(1.0, until=_latched)
+    counted = rig.c.snapshot().delivered_total_j_cm2
+    rig.board.clear_injections()
+    rig.run(2.5)  # ticks try again (every LEDGER_RETRY_S): still full
+    reason = rig.c.acknowledge_fault()
+    assert reason is not None and "cannot be cleared until the treatment record" in reason
+    assert "disk is full" in reason
+    assert rig.c.self_test() is not None  # a fault is latched: no self-test either
+    with rig.ledger() as ledger:
+        (open_session,) = ledger.sessions()
+        assert open_session.outcome is None and ledger.faults() == []
+    disk.full = False
+    rig.run(LEDGER_RETRY_S + 0.1)  # the next retry on a tick writes them
+    with rig.ledger() as ledger:
+        (session,) = ledger.sessions()
+        (fault,) = ledger.faults()
+    assert session.outcome is Outcome.FAULT and session.fault_code == FaultCode.SKIN_OVERTEMP
+    assert session.delivered_fluence_total_j_cm2 == pytest.approx(counted)
+    assert fault.code == FaultCode.SKIN_OVERTEMP and "recorded late" in fault.message
+    assert fault.session_id == session.id
+    assert rig.c.acknowledge_fault() is None
+    assert rig.board.state()["outputs_on"] is False
+
+
+def test_closing_with_the_disk_still_full_says_what_was_lost(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    _start(rig, seconds=2.0)
+    _FullDisk(rig)
+    rig.board.inject("ntc_open", sensor="skin_a")
+    rig.run(1.0, until=_latched)
+    core, rig.core = rig.c, None
+    core.close()
+    assert "closing with 2 record(s) unwritten" in caplog.text
+    assert rig.board.state()["outputs_on"] is False
+    with rig.ledger() as ledger:  # the next start closes it as power-lost, counted high
+        assert ledger.reconcile_after_crash() == [1]
+
+
 def test_ledger_gone_mid_session_still_ends_with_outputs_off(rig: Rig) -> None:
     _start(rig, seconds=2.0)
     ledger = rig.c._ledger
@@ -284,6 +378,7 @@ def test_fault_code_list_is_covered() -> None:
         FaultCode.SELF_TEST_FAILED,
         FaultCode.STUCK_ON,
         FaultCode.TELEMETRY_STALE,
+        FaultCode.LEASE_EXPIRED,
     }
     assert produced_here <= set(FaultCode)
 

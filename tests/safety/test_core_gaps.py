@@ -1,0 +1,170 @@
+"""The gap rule of safety.core_session: time without telemetry is counted, high not low.
+
+A frame counts its own period at its own reading; the rest of its interval is a gap,
+counted at the highest of the frames on either side and of the setpoints commanded
+since the frame before, for at most ``max_dark_s``. A session cut short counts the time
+since the last frame up to the lease end (or the close) plus the link allowance.
+On the simulator: light emitted while the link was down is in the ledger.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from drivers.protocol.messages import (
+    BoardFault,
+    CalibrationPoint,
+    ChannelCalibration,
+    ChannelTelemetry,
+    Telemetry,
+    TelemetryFlag,
+)
+from safety.calibration import Calibration
+from safety.core_events import FaultLatched, SafetyEvent
+from safety.core_session import (
+    LINK_ALLOWANCE_S,
+    TELEMETRY_PERIOD_S,
+    ActiveSession,
+    longest_dark_s,
+)
+from safety.dose import DoseIntegrator
+from safety.faults import FaultCode, Outcome
+from safety.limits import HARD
+from safety.plan import PlannedChannel, SessionPlan
+
+from .conftest import Rig, make_profile
+
+CAL = Calibration(
+    (ChannelCalibration(810, 550.0, tuple(CalibrationPoint(c, c / 10) for c in (0.0, 500.0))),)
+)
+"""Linear: 10 mA per mW/cm²."""
+PLAN = SessionPlan((PlannedChannel(0, 810, 40.0),), 0, 100, 0.0, 60.0)
+
+
+def frame(uptime_ms: int, current_ma: float) -> Telemetry:
+    flags = TelemetryFlag.CONTACT | (TelemetryFlag.OUTPUT_ON if current_ma else TelemetryFlag.NONE)
+    channel = ChannelTelemetry(current_ma, 0, 100)
+    return Telemetry(uptime_ms, flags, BoardFault.NONE, 33.0, 33.0, 30.0, 12000, 200, (channel,))
+
+
+def session() -> ActiveSession:
+    dose = DoseIntegrator(CAL, {0: 100.0}, 600.0)
+    return ActiveSession(1, PLAN, dose, 1.0, started_s=0.0, last_checkpoint_s=0.0)
+
+
+def counted_mj(s: ActiveSession) -> float:
+    return s.dose.delivered_j_cm2[0] * 1000.0
+
+
+def test_a_frame_counts_its_own_period() -> None:
+    s = session()
+    s.count_frame(frame(1000, 400.0), 10.0)  # the first frame: one period
+    s.count_frame(frame(1020, 400.0), 10.02)
+    assert counted_mj(s) == pytest.approx(40.0 * 2 * TELEMETRY_PERIOD_S)
+    assert s.dose.elapsed_s == pytest.approx(2 * TELEMETRY_PERIOD_S)
+
+
+def test_a_gap_counts_at_the_higher_frame_on_either_side() -> None:
+    s = session()
+    s.count_frame(frame(1000, 400.0), 10.0)  # 40 mW/cm²
+    s.count_frame(frame(1120, 0.0), 10.12)  # 100 ms lost; the lease then ran out
+    # its own period reads off (0); the 100 ms gap counts at the 40 of the frame before
+    assert counted_mj(s) == pytest.approx(40.0 * (TELEMETRY_PERIOD_S + 0.100))
+    assert s.dose.elapsed_s == pytest.approx(TELEMETRY_PERIOD_S + 0.100)
+
+
+def test_a_gap_counts_at_least_the_setpoint_in_force() -> None:
+    s = session()
+    s.treating_s = 100.0  # past the (zero) ramp: the setpoint is the plan's 40
+    assert s.setpoint_mw_cm2() == {0: 40.0}
+    s.count_frame(frame(1000, 100.0), 10.0)  # the board still shows 10 mW/cm²
+    s.count_frame(frame(1060, 100.0), 10.06)
+    assert counted_mj(s) == pytest.approx(10.0 * 2 * TELEMETRY_PERIOD_S + 40.0 * 0.040)
+
+
+def test_a_gap_while_paused_counts_only_what_the_frames_show() -> None:
+    s = session()
+    s.treating_s = 100.0
+    s.setpoint_mw_cm2()
+    s.paused = True
+    s.count_frame(frame(1000, 0.0), 10.0)
+    s.count_frame(frame(1100, 0.0), 10.1)
+    assert s.dose.delivered_total_j_cm2 == 0.0
+    assert s.dose.elapsed_s == 0.0
+
+
+def test_a_gap_is_bounded_by_the_longest_the_board_can_stay_dark() -> None:
+    s = session()
+    s.count_frame(frame(5000, 400.0), 10.0)
+    s.count_frame(frame(3, 0.0), 10.05)  # a reset: the uptime wrapped round
+    assert s.max_dark_s == longest_dark_s(HARD)
+    assert counted_mj(s) == pytest.approx(40.0 * (TELEMETRY_PERIOD_S + s.max_dark_s))
+
+
+def test_closing_with_fresh_telemetry_counts_until_the_off_lands() -> None:
+    s = session()
+    s.count_open_gap(10.0, 10.2)  # no frame yet: nothing to hold
+    assert s.dose.delivered_total_j_cm2 == 0.0
+    s.count_frame(frame(1000, 400.0), 10.0)
+    s.count_open_gap(10.005, 10.2)
+    gap_s = 0.005 + LINK_ALLOWANCE_S
+    assert counted_mj(s) == pytest.approx(40.0 * (TELEMETRY_PERIOD_S + gap_s))
+
+
+def test_closing_counts_the_setpoint_commanded_after_the_last_frame() -> None:
+    s = session()
+    s.count_frame(frame(1000, 100.0), 10.0)  # 10 mW/cm² measured
+    s.treating_s = 100.0
+    s.setpoint_mw_cm2()  # 40 commanded since: the board may be there now
+    s.count_open_gap(10.01, 10.2)
+    gap_s = 0.01 + LINK_ALLOWANCE_S
+    assert counted_mj(s) == pytest.approx(10.0 * TELEMETRY_PERIOD_S + 40.0 * gap_s)
+
+
+def test_closing_with_an_overdue_frame_counts_until_the_close() -> None:
+    s = session()
+    s.count_frame(frame(1000, 400.0), 10.0)
+    s.count_open_gap(10.12, 10.2)  # stale: the close (rail cut, OFF) ends the light
+    gap_s = 0.12 + LINK_ALLOWANCE_S
+    assert counted_mj(s) == pytest.approx(40.0 * (TELEMETRY_PERIOD_S + gap_s))
+
+
+def test_closing_after_a_hang_counts_until_the_lease_ran_out() -> None:
+    s = session()
+    s.count_frame(frame(1000, 400.0), 10.0)
+    s.count_open_gap(13.0, 10.19)  # the host hung 3 s; its last renewal's lease ended first
+    gap_s = 0.19 + LINK_ALLOWANCE_S
+    assert counted_mj(s) == pytest.approx(40.0 * (TELEMETRY_PERIOD_S + gap_s))
+    t = session()
+    t.count_frame(frame(1000, 400.0), 10.0)
+    t.count_open_gap(13.0, 9.0)  # no lease running since before the frame: the allowance
+    assert counted_mj(t) == pytest.approx(40.0 * (TELEMETRY_PERIOD_S + LINK_ALLOWANCE_S))
+
+
+def test_dark_time_of_zero_or_while_paused() -> None:
+    dose = DoseIntegrator(CAL, {0: 1.0}, 60.0)
+    dose.add_dark({0: 40.0}, 0.0)
+    assert dose.delivered_total_j_cm2 == 0.0
+    dose.add_dark({0: 40.0}, 1.0, paused=True)  # light counts, treating time does not
+    assert dose.delivered_j_cm2[0] == pytest.approx(0.040)
+    assert dose.elapsed_s == 0.0
+
+
+def _latched(events: list[SafetyEvent]) -> bool:
+    return any(isinstance(e, FaultLatched) for e in events)
+
+
+def test_light_while_the_link_was_down_is_in_the_ledger(rig: Rig) -> None:
+    core = rig.ready()
+    core.begin_session(make_profile(), "ab" * 32)
+    rig.run(6.0)
+    rig.board.inject("link_drop", duration_ms=400.0)
+    rig.run(1.0, until=_latched)
+    rig.run(0.3)
+    assert core.snapshot().fault is not None
+    assert core.snapshot().fault.code is FaultCode.TELEMETRY_STALE  # type: ignore[union-attr]
+    truth = sum(rig.board.state()["delivered_fluence_j_cm2"])  # type: ignore[arg-type]
+    with rig.ledger() as ledger:
+        (record,) = ledger.sessions()
+    assert record.outcome is Outcome.FAULT
+    assert truth <= record.delivered_fluence_total_j_cm2 <= truth + 50.0 * 0.03 / 1000.0
