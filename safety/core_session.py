@@ -82,7 +82,9 @@ class ActiveSession:
     max_dark_s: float = longest_dark_s(HARD)
 
     def count_frame(self, telemetry: Telemetry, now_s: float) -> None:
-        """Count a frame: its own period at its reading, a gap before it conservatively."""
+        """Count a frame: its own period at the higher of its reading and the one before
+        (the light may have gone off just before this frame), a gap before it
+        conservatively."""
         previous, self.last_frame, self.last_frame_s = self.last_frame, telemetry, now_s
         delta_s = TELEMETRY_PERIOD_S
         if previous is not None:
@@ -90,7 +92,9 @@ class ActiveSession:
             gap_s = min(delta_s - TELEMETRY_PERIOD_S, self.max_dark_s)
             self._count_dark(gap_s, previous, telemetry)
         period_s = min(delta_s, TELEMETRY_PERIOD_S)
-        self.dose.add_frame(telemetry, period_s, self.time_scale, paused=self.paused)
+        self.dose.add_frame(
+            telemetry, period_s, self.time_scale, paused=self.paused, held_from=previous
+        )
         self.commanded_mw_cm2 = dict(self.in_force_mw_cm2)
 
     def count_open_gap(self, now_s: float, lease_until_s: float) -> None:

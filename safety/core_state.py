@@ -255,8 +255,8 @@ class CoreState:
         try:
             self._interlock.disarm()
         finally:  # the record is closed even if turning off failed (all_off carries on)
-            if outcome is not Outcome.COMPLETED:  # cut mid-period: count until the OFF lands
-                session.count_open_gap(self._clock(), self._interlock.lease_until_s)
+            # the light stays on until the OFF lands, a completed session's too
+            session.count_open_gap(self._clock(), self._interlock.lease_until_s)
             sid, delivered = session.session_id, session.by_wavelength(session.dose.delivered_j_cm2)
             problem = self._write(lambda ledger: ledger.end_session(sid, outcome, delivered, code))
             if problem is not None:

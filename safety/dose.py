@@ -97,13 +97,26 @@ class DoseIntegrator:
         return levels
 
     def add_frame(
-        self, telemetry: Telemetry, dt_s: float, time_scale: float = 1.0, *, paused: bool = False
+        self,
+        telemetry: Telemetry,
+        dt_s: float,
+        time_scale: float = 1.0,
+        *,
+        paused: bool = False,
+        held_from: Telemetry | None = None,
     ) -> None:
-        """Count ``dt_s`` seconds (host clock) of the output that ``telemetry`` reports."""
+        """Count ``dt_s`` seconds (host clock) of the output that ``telemetry`` reports.
+
+        With ``held_from`` (the frame before), each channel counts at the higher of the
+        two readings: a switch-off between the frames is counted, never lost."""
         if dt_s <= 0:
             return
         board_dt_s = dt_s * time_scale
-        self._add_fluence(self.frame_levels(telemetry), board_dt_s)
+        levels = self.frame_levels(telemetry)
+        if held_from is not None:
+            for index, level in self.frame_levels(held_from).items():
+                levels[index] = max(level, levels.get(index, 0.0))
+        self._add_fluence(levels, board_dt_s)
         if telemetry.output_on and not paused:
             self.elapsed_s += board_dt_s
 

@@ -43,7 +43,7 @@ from profiles.store import installed_path
 EXAMPLES: Final = int(os.environ.get("NIRPAD_STATEFUL_EXAMPLES", "25"))
 STEPS: Final = int(os.environ.get("NIRPAD_STATEFUL_STEPS", "30"))
 HOUR_S: Final = 3600.0
-STRICT_DOSE: Final = os.environ.get("NIRPAD_STRICT_DOSE") == "1"  # finding 2: fails today
+STRICT_DOSE: Final = os.environ.get("NIRPAD_LENIENT_DOSE") != "1"  # finding 2 is fixed
 
 _PARAMS: Final[dict[str, st.SearchStrategy[dict[str, object]]]] = {
     "ntc_open": st.fixed_dictionaries({"sensor": st.sampled_from(["skin_a", "skin_b", "board"])}),

@@ -68,8 +68,9 @@ def test_a_gap_counts_at_the_higher_frame_on_either_side() -> None:
     s = session()
     s.count_frame(frame(1000, 400.0), 10.0)  # 40 mW/cm²
     s.count_frame(frame(1120, 0.0), 10.12)  # 100 ms lost; the lease then ran out
-    # its own period reads off (0); the 100 ms gap counts at the 40 of the frame before
-    assert counted_mj(s) == pytest.approx(40.0 * (TELEMETRY_PERIOD_S + 0.100))
+    # the 100 ms gap counts at the 40 of the frame before, and so does this frame's own
+    # period (the light may have gone off just before it): a switch-off is never lost
+    assert counted_mj(s) == pytest.approx(40.0 * (TELEMETRY_PERIOD_S + 0.100 + TELEMETRY_PERIOD_S))
     assert s.dose.elapsed_s == pytest.approx(TELEMETRY_PERIOD_S + 0.100)
 
 
@@ -98,7 +99,7 @@ def test_a_gap_is_bounded_by_the_longest_the_board_can_stay_dark() -> None:
     s.count_frame(frame(5000, 400.0), 10.0)
     s.count_frame(frame(3, 0.0), 10.05)  # a reset: the uptime wrapped round
     assert s.max_dark_s == longest_dark_s(HARD)
-    assert counted_mj(s) == pytest.approx(40.0 * (TELEMETRY_PERIOD_S + s.max_dark_s))
+    assert counted_mj(s) == pytest.approx(40.0 * (2 * TELEMETRY_PERIOD_S + s.max_dark_s))
 
 
 def test_closing_with_fresh_telemetry_counts_until_the_off_lands() -> None:
@@ -168,3 +169,13 @@ def test_light_while_the_link_was_down_is_in_the_ledger(rig: Rig) -> None:
         (record,) = ledger.sessions()
     assert record.outcome is Outcome.FAULT
     assert truth <= record.delivered_fluence_total_j_cm2 <= truth + 50.0 * 0.03 / 1000.0
+
+
+def test_a_switch_off_between_two_frames_is_counted() -> None:
+    """Finding 2 (docs/reliability.md): the light between the last frame showing it on
+    and the first showing it off is counted at the level before, not lost."""
+    s = session()
+    s.count_frame(frame(1000, 400.0), 10.0)  # 40 mW/cm²
+    s.count_frame(frame(1020, 0.0), 10.02)  # off by the next frame, no gap
+    s.count_frame(frame(1040, 0.0), 10.04)  # off before and after: nothing more
+    assert counted_mj(s) == pytest.approx(40.0 * 2 * TELEMETRY_PERIOD_S)
