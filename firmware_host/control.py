@@ -230,6 +230,7 @@ class ControlServer:
         cred = peer_credentials(conn)
         if not peer_allowed(cred, self._socket_gid(), os.geteuid()):
             log.warning("refused a control request from uid %d (pid %d)", cred.uid, cred.pid)
+            _read_request(conn)  # (bounded) let it finish sending: it then reads the refusal
             return ControlReply(False, EXIT_REFUSED, f"user id {cred.uid} may not control nirpad")
         request = _read_request(conn)
         if isinstance(request, ControlReply):
