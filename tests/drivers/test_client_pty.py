@@ -34,10 +34,13 @@ def test_pty_handshake_telemetry_and_lease_expiry(pty_sim: Any) -> None:
         info = client.handshake(timeout_s=2.0)
         assert info.simulator
         assert client.fileno() is not None
+        # Opening the pty can land mid-frame: that first partial frame is the only error
+        # a clean link may show, so the link is judged from the handshake on.
+        errors_before = (client.stats.crc_errors, client.stats.framing_errors)
 
         telemetry = [x for x in collect_for(client, 1.0) if isinstance(x, Telemetry)]
         assert 35 <= len(telemetry) <= 65  # 50 Hz, loosely
-        assert client.stats.crc_errors == 0 and client.stats.framing_errors == 0
+        assert (client.stats.crc_errors, client.stats.framing_errors) == errors_before
 
         channels = (ChannelSetpoint(0, info.calibration[0].max_current_ma / 4),)
         seq = client.set_output(channels, lease_ms=LEASE_MS)
