@@ -174,6 +174,7 @@ def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
     events: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="nirpad-soak-rt-") as tmp:
         state_dir = Path(args.state_dir) if args.state_dir else Path(tmp)
+        state_dir.mkdir(parents=True, exist_ok=True)
         rail = state_dir / "sim-rail"
         sim = SimProcess(["--rail-file", str(rail), "--seed", str(args.seed)], events.append)
         port = sim.start()
