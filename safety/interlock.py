@@ -217,7 +217,8 @@ class Interlock:
             self._refuse(
                 f"channel {planned.channel}: {current_ma:.1f} mA is above the board's {max_ma} mA"
             )
-        return current_ma
+        # the wire carries 0.1 mA: round down, so the light never exceeds what was checked
+        return math.floor(current_ma * 10.0 + 1e-9) / 10.0
 
     def _check_limits(self, wanted: Mapping[int, float], plan: SessionPlan) -> None:
         problem = check_setpoint(wanted, plan.pulse_hz, plan.duty_pct, self.limits)
