@@ -311,6 +311,9 @@ class SafetyCore(CoreChecks):
         if session is None or held is not None:
             self._interlock.renew(False)
             return
+        if self._interlock.output_commanded and now_s > self._interlock.lease_until_s:
+            self._on_lease_expired()  # we stalled past the lease: dark, whether or not
+            return  # the board's EVENT got through (an overrun can lose it)
         session.paused = self._interlock.mode is not InterlockMode.TREATING
         session.advance(now_s)
         if session.dose.done() or session.time_is_up():

@@ -420,3 +420,22 @@ def test_all_off_survives_every_part_failing(rig: Rig, monkeypatch: pytest.Monke
     with rig.ledger() as ledger:
         (session,) = ledger.sessions()
     assert session.outcome is Outcome.STOPPED
+
+
+def test_a_stall_past_the_lease_latches_even_when_the_boards_event_is_lost(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host knows from its own clock that the lease lapsed: a LEASE_EXPIRED frame
+    lost in an overrun (a long hang fills the UART buffer) does not let it carry on."""
+    _start(rig)
+    handle = rig.c._on_event
+    monkeypatch.setattr(
+        rig.c, "_on_event", lambda ev: None if ev.kind is EventKind.LEASE_EXPIRED else handle(ev)
+    )
+    rig.clock.advance(0.3)  # hung past the 200 ms lease
+    rig.board.advance_to(rig.clock())
+    assert rig.board.state()["outputs_on"] is False
+    rig.board.pop_events()
+    rig.run(0.2, until=_latched)
+    _assert_faulted(rig, FaultCode.LEASE_EXPIRED)
+    assert not [e for e in rig.board.pop_events() if e["event"] == "output" and e["on"]]
