@@ -67,8 +67,8 @@ def test_f21_host_sigkill_mid_session_lease_turns_the_light_off(tmp_path: Path) 
         rig.start_controller()
         (session,) = rig.sessions()
         assert session.outcome is Outcome.POWER_LOST
-        # The truth carries the board's unit error (±4 %) that the host cannot know.
-        assert truth_j_cm2 / 1.04 <= session.delivered_fluence_total_j_cm2 <= PLANNED_J_CM2
+        # The count covers the board's hidden calibration residual: never below the truth.
+        assert truth_j_cm2 <= session.delivered_fluence_total_j_cm2 <= PLANNED_J_CM2
         status = rig.status()
         assert status["state"] == "ready" and status["fault"] is None
         assert status["start_refusal"] and "20 h after the last one" in status["start_refusal"]
@@ -96,6 +96,17 @@ def _hang_host(rig: ProcessRig) -> dict[str, object]:
     return off
 
 
+def _status_after_hang(rig: ProcessRig) -> dict[str, object]:
+    """The host's status once it has caught up after SIGCONT (its first loop pass may
+    answer before the tick that latches the lapsed lease); at most 2 s of polling."""
+    deadline_s = time.monotonic() + 2.0
+    status = rig.status()
+    while status["state"] == "treating" and time.monotonic() < deadline_s:
+        time.sleep(0.02)  # only a wait: the assertions are on the states, not on the time
+        status = rig.status()
+    return status
+
+
 def test_f22_host_hang_sigstop_lease_turns_the_light_off(tmp_path: Path) -> None:
     """F22: SIGSTOP the controller while treating (a hung host): the board's lease
     turns the light off within the lease, with no help from the host."""
@@ -104,8 +115,8 @@ def test_f22_host_hang_sigstop_lease_turns_the_light_off(tmp_path: Path) -> None
         off = _hang_host(rig)
         expired = [e for e in rig.sim.snapshot() if e.get("event") == "lease_expired"]
         assert expired and expired[-1]["t"] <= off["t"]
-        status = rig.status()  # the host answers again after SIGCONT
-        assert status["state"] in ("treating", "fault")
+        status = _status_after_hang(rig)  # the host answers again after SIGCONT
+        assert status["state"] == "fault"  # the lapsed lease is latched (F29), never ignored
 
 
 def test_f29_after_a_hang_the_light_stays_off_and_a_fault_is_latched(tmp_path: Path) -> None:
@@ -114,7 +125,7 @@ def test_f29_after_a_hang_the_light_stays_off_and_a_fault_is_latched(tmp_path: P
     with ProcessRig(tmp_path).up() as rig:
         assert rig.sim is not None
         off = _hang_host(rig)
-        status = rig.status()
+        status = _status_after_hang(rig)
         back_on = [
             e
             for e in rig.sim.snapshot()
