@@ -34,6 +34,7 @@ from hil.invariants import LedgerView, TruthMonitor, ledger_findings
 from hil.stack import Stack, builtin_profile, profile_toml
 
 HOUR_S: Final = 3600.0
+INTERRUPTED_EXIT: Final = 130  # the shell's code for SIGINT
 FAULTS: Final[tuple[tuple[str, dict[str, object]], ...]] = (
     ("skin_overtemp", {}), ("ntc_open", {"sensor": "skin_b"}), ("ntc_short", {}),
     ("ntc_drift", {"rate_c_per_min": 30.0}), ("led_open", {"channel": 0}),
@@ -201,22 +202,28 @@ def _realtime_loop(
     events: list[dict[str, Any]],
     send: Any,
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + args.minutes * 60.0
+    began = time.monotonic()
+    deadline = began + args.minutes * 60.0
     time.sleep(3.0)
     rss_first = _proc_rss_kib(host.pid)
     start = send(state_dir, {"cmd": "start"})
     rss: list[int] = []
     states: dict[str, int] = {}
     missed = seen = 0
-    while time.monotonic() < deadline and host.poll() is None:
-        time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
-        reply = send(state_dir, {"cmd": "status"}) or {}
-        data = reply.get("data")
-        state = str((data if isinstance(data, dict) else reply).get("state"))
-        states[state] = states.get(state, 0) + 1
-        new, seen = events[seen:], len(events)
-        missed += sum(1 for e in new if e.get("event") == "lease_expired" and state == "treating")
-        rss.append(_proc_rss_kib(host.pid))
+    interrupted = False
+    try:
+        while time.monotonic() < deadline and host.poll() is None:
+            time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
+            reply = send(state_dir, {"cmd": "status"}) or {}
+            data = reply.get("data")
+            state = str((data if isinstance(data, dict) else reply).get("state"))
+            states[state] = states.get(state, 0) + 1
+            new, seen = events[seen:], len(events)
+            if state == "treating":
+                missed += sum(1 for e in new if e.get("event") == "lease_expired")
+            rss.append(_proc_rss_kib(host.pid))
+    except KeyboardInterrupt:
+        interrupted = True  # Ctrl-C: report what was measured so far
     view = LedgerView(state_dir)
     try:
         rows = view.sessions()
@@ -225,6 +232,8 @@ def _realtime_loop(
     return {
         "mode": "realtime",
         "minutes": args.minutes,
+        "interrupted": interrupted,
+        "minutes_run": round((time.monotonic() - began) / 60.0, 1),
         "start_reply": start,
         "host_alive": host.poll() is None,
         "rss_first_kib": rss_first,
@@ -249,8 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--profile", default="rls-dual", help="built-in profile (realtime)")
     args = parser.parse_args(argv)
-    report = run_realtime(args) if args.realtime else run_virtual(args)
+    try:
+        report = run_realtime(args) if args.realtime else run_virtual(args)
+    except KeyboardInterrupt:
+        print("hil.soak: interrupted; the stack was closed, no report", file=sys.stderr)
+        return INTERRUPTED_EXIT
     print(json.dumps(report, indent=2, default=str))
+    if report.get("interrupted"):
+        return INTERRUPTED_EXIT
     bad = report.get("findings_count", 0) or report.get("missed_lease_renewals", 0)
     return 1 if bad else 0
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -54,11 +55,22 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LEDGER_FILENAME: Final = "ledger.sqlite3"
+LEDGER_FILE_MODE: Final = 0o640
+"""Owner read-write, group read (a caregiver's group), others nothing."""
 MIN_FREE_BYTES: Final = 4 * 1024 * 1024
 """Below this much free space ``writable_refusal`` says the disk is full (one session
 writes about 40 kB of checkpoints, the WAL and its checkpointing need room too)."""
 _PROBE_BYTES: Final = 64 * 1024
 _LEASE_MAX_S: Final = LEASE_MAX_MS / 1000.0
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty ledger file readable by owner and group only (health data).
+
+    SQLite gives its -wal and -shm files the database file's mode, so they follow.
+    An existing file keeps the mode it has."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, LEDGER_FILE_MODE))
 
 
 class _Connection(sqlite3.Connection):
@@ -99,6 +111,7 @@ class Ledger:
         action = "The treatment record cannot be opened"
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
             conn = sqlite3.connect(
                 path, timeout=busy_timeout_s, isolation_level=None, factory=_Connection
             )

@@ -8,14 +8,19 @@ docs/reliability.md.
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import os
 from pathlib import Path
 
-from hil.soak import main, run_virtual
+import pytest
+from pytest_mock import MockerFixture
+
+from hil.soak import _realtime_loop, main, run_virtual
+from safety.ledger import Ledger
 
 
 def _args(tmp_path: Path, sessions: int, seed: int) -> object:
-    import argparse
-
     return argparse.Namespace(
         sessions=sessions, seed=seed, session_min=1, fault_rate=0.4, state_dir=str(tmp_path)
     )
@@ -33,3 +38,35 @@ def test_back_to_back_sessions_with_faults_keep_every_invariant(tmp_path: Path) 
 def test_the_command_line_reports_and_exits_zero(tmp_path: Path, capsys: object) -> None:
     argv = ["--sessions", "2", "--session-min", "1", "--fault-rate", "0"]
     assert main([*argv, "--state-dir", str(tmp_path)]) == 0
+
+
+def test_ctrl_c_ends_the_command_with_a_message_and_no_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mocker: MockerFixture
+) -> None:
+    mocker.patch("hil.soak.run_virtual", side_effect=KeyboardInterrupt)
+    assert main(["--sessions", "2", "--state-dir", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def test_ctrl_c_during_the_real_time_run_reports_what_was_measured(
+    tmp_path: Path, mocker: MockerFixture
+) -> None:
+    """The loop ends on Ctrl-C and still returns its figures (marked interrupted)."""
+    with Ledger.open(tmp_path, lambda: dt.datetime.now(dt.UTC)):
+        pass  # an empty ledger, as a controller that never treated leaves it
+    mocker.patch("hil.soak.time.sleep")
+    host = mocker.Mock(pid=os.getpid(), **{"poll.return_value": None})
+    replies = iter([{"exit_code": 0}, {"data": {"state": "treating"}}, KeyboardInterrupt()])
+
+    def send(state_dir: Path, request: dict[str, str]) -> dict[str, object]:
+        reply = next(replies)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    args = argparse.Namespace(minutes=60.0)
+    report = _realtime_loop(args, tmp_path, host, [], send)
+    assert report["interrupted"] is True
+    assert report["status_samples_by_state"] == {"treating": 1}
+    assert report["sessions"] == [] and report["missed_lease_renewals"] == 0

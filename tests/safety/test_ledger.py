@@ -151,6 +151,28 @@ def test_the_file_is_wal_with_the_current_schema(ledger: Ledger, tmp_path: Path)
     assert SCHEMA_VERSION == 1
 
 
+def test_the_files_are_private_to_owner_and_group(tmp_path: Path, clock: WallClock) -> None:
+    """Health data: a new ledger, its WAL and shared-memory files give others no access."""
+    old_umask = os.umask(0o022)  # a typical interactive shell's
+    try:
+        with Ledger.open(tmp_path, clock) as opened:
+            opened.begin_session("p", "h", {810: 1.0})
+            files = sorted(tmp_path.glob(LEDGER_FILENAME + "*"))
+            assert [f.name[len(LEDGER_FILENAME) :] for f in files] == ["", "-shm", "-wal"]
+            assert {oct(f.stat().st_mode & 0o777) for f in files} == {oct(0o640)}
+    finally:
+        os.umask(old_umask)
+
+
+def test_an_existing_ledger_keeps_its_mode(tmp_path: Path, clock: WallClock) -> None:
+    with Ledger.open(tmp_path, clock):
+        pass
+    (tmp_path / LEDGER_FILENAME).chmod(0o600)
+    with Ledger.open(tmp_path, clock) as reopened:
+        assert reopened.sessions() == []
+    assert (tmp_path / LEDGER_FILENAME).stat().st_mode & 0o777 == 0o600
+
+
 def test_the_state_dir_is_created(tmp_path: Path, clock: WallClock) -> None:
     with Ledger.open(tmp_path / "a" / "b", clock) as opened:
         assert opened.path.exists()
