@@ -1,8 +1,8 @@
 """The HIL harness, real processes: ``python -m hil.sim`` on a pty and ``nirpad run``.
 
-Owns: ``SimChild`` (the simulator process: its pty, its JSON events collected with their
-``"t"`` by a reader thread, its JSON-line commands), ``ControllerChild`` (``nirpad run
---port PTY --rail-file F --state-dir D``, ready when it says READY=1 over a real
+Owns: ``SimChild`` (the simulator process, a ``firmware_host.json_child.JsonLinesChild``:
+its pty, its JSON events with their ``"t"``, its JSON-line commands), ``ControllerChild``
+(``nirpad run --port PTY --rail-file F --state-dir D``, ready when it says READY=1 over a real
 NOTIFY_SOCKET), and ``ProcessRig``, which installs a prescription with the real CLI,
 starts both, talks to the controller over its control socket and, whatever happened,
 stops and reaps both (and checks the board was left dark). Waiting is on events and
@@ -15,103 +15,56 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from firmware_host.json_child import Event, EventTimeout, JsonLinesChild
 from safety.ledger import FaultRecord, Ledger, SessionRecord
 
 __all__ = ["ControllerChild", "ProcessRig", "SimChild", "sim_available"]
-
-Event = dict[str, Any]
 
 SIM_MAIN: Final = Path(__file__).resolve().parent / "sim" / "__main__.py"
 START_TIMEOUT_S: Final = 30.0
 """Generous: two Python start-ups on a loaded 2-core machine. Only readiness waits on it."""
 EXIT_TIMEOUT_S: Final = 10.0
+QUIT: Final[Event] = {"cmd": "quit"}
 
 
 def sim_available() -> bool:
     return SIM_MAIN.exists()
 
 
-class SimChild:
+class SimChild(JsonLinesChild):
     """``python -m hil.sim`` as a child: its pty, its JSON events (with ``"t"``), commands.
 
-    A reader thread collects every event; ``wait_for`` blocks on a condition (never a
-    sleep). ``stop`` always ends and reaps the child and joins the reader.
+    The reader thread and the waiting are ``JsonLinesChild``'s: ``wait_for`` blocks on a
+    condition (never a sleep) and raises ``EventTimeout``. ``stop`` always ends and reaps
+    the child and joins the reader.
     """
 
     def __init__(self, *args: str, log_path: Path | None = None) -> None:
         self._log = open(log_path or os.devnull, "w", encoding="utf-8")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hil.sim", *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
-            cwd=SIM_MAIN.parents[2], start_new_session=True,
-        )  # fmt: skip
-        self.events: list[Event] = []
-        self._cond = threading.Condition()
-        self._reader = threading.Thread(target=self._read, name="hil-sim-events", daemon=True)
-        self._reader.start()
-        ready = self.wait_for(lambda e: e.get("event") == "ready", START_TIMEOUT_S)
+        argv = [sys.executable, "-m", "hil.sim", *args]
+        super().__init__(argv, stderr=self._log, cwd=SIM_MAIN.parents[2])
+        try:
+            ready = self.wait_for(lambda e: e.get("event") == "ready", START_TIMEOUT_S)
+        except BaseException:
+            self.stop()
+            raise
         self.port = str(ready["port"])
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        try:
-            for line in self.proc.stdout:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(event, dict):
-                    with self._cond:
-                        self.events.append(event)
-                        self._cond.notify_all()
-        except (OSError, ValueError):
-            pass
-        finally:
-            with self._cond:
-                self._cond.notify_all()
-
-    def wait_for(self, match: Callable[[Event], bool], timeout_s: float, after: int = 0) -> Event:
-        """The first event (from index ``after``) that matches; AssertionError on timeout."""
-        deadline_s = time.monotonic() + timeout_s
-        with self._cond:
-            while True:
-                for event in self.events[after:]:
-                    if match(event):
-                        return event
-                after = len(self.events)
-                left_s = deadline_s - time.monotonic()
-                if left_s <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(
-                        f"no matching simulator event within {timeout_s} s "
-                        f"(exit {self.proc.poll()}); last: {self.events[-3:]}"
-                    )
-                self._cond.wait(min(left_s, 0.5))
-
-    def mark(self) -> int:
-        with self._cond:
-            return len(self.events)
-
-    def snapshot(self) -> list[Event]:
-        with self._cond:
-            return list(self.events)
-
     def command(self, **cmd: object) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
+        self.send(cmd)
+
+    def events_named(self, name: str) -> list[Event]:
+        return [e for e in self.snapshot() if e.get("event") == name]
 
     def inject(self, fault: str, **params: object) -> float:
         """Inject ``fault``; returns the simulator time stamp of its ``injected`` event."""
@@ -131,29 +84,16 @@ class SimChild:
         self.command(cmd="state")
         return self.wait_for(lambda e: e.get("event") == "state", EXIT_TIMEOUT_S, mark)
 
-    def stop(self) -> None:
-        """Quit (or kill), reap, join the reader, close the pipes. Safe to call twice."""
-        proc = self.proc
-        if proc.poll() is None:
-            with contextlib.suppress(OSError, ValueError):
-                self.command(cmd="quit")
-            try:
-                proc.wait(EXIT_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        proc.wait()
-        self._reader.join(EXIT_TIMEOUT_S)
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
-        self._log.close()
+    def close(self, quit_command: Event | None = QUIT, timeout_s: float = EXIT_TIMEOUT_S) -> int:
+        """Quit (or terminate, or kill), reap, join the reader, close the pipes and log.
 
-    def kill(self) -> None:
-        """The board loses power: SIGKILL, nothing more from it."""
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()
-        self.proc.wait()
+        Safe to call twice. Returns the exit status."""
+        code = super().close(quit_command, timeout_s)
+        self._log.close()
+        return code
+
+    def stop(self) -> None:
+        self.close()
 
 
 class ControllerChild:
@@ -312,7 +252,7 @@ class ProcessRig:
             if controller is not None:
                 controller.stop()
             if sim is not None and sim.proc.poll() is None:
-                with contextlib.suppress(AssertionError, OSError, ValueError):
+                with contextlib.suppress(EventTimeout, OSError, ValueError):
                     dark = not sim.state()["outputs_on"]
         finally:
             if sim is not None:

@@ -1,8 +1,8 @@
 """Helpers of the power-cut test: the two real processes, the simulator's truth, the ledger.
 
-Owns: starting ``python -m hil.sim`` and ``nirpad run`` as child processes whose JSON
-stdout lines are queued as they arrive (``JsonChild``), asking the simulator for its
-truth (``sim_state``), reading the ledger the way the controller does
+Owns: starting ``python -m hil.sim`` and ``nirpad run`` as child processes
+(``firmware_host.json_child.JsonLinesChild``), asking the simulator for its truth
+(``sim_state``), reading the ledger the way the controller does
 (``ledger_sessions``), and moving the recorded sessions back in time
 (``age_ledger``): the test's stand-in for the 20 h that cannot pass in real time.
 
@@ -13,99 +13,47 @@ stamps of a ledger no controller is writing to, and nothing in the product calls
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
-import queue
 import sqlite3
-import subprocess
 import sys
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from firmware_host.json_child import JsonLinesChild
 from safety.ledger import LEDGER_FILENAME, Ledger, SessionRecord
 
 WAVELENGTH_BY_CHANNEL: Final = (810, 850)  # channel index → nm (docs/architecture.md)
 Event = dict[str, Any]
 
 
-class JsonChild:
-    """A child process; each JSON object line of its stdout is queued as it arrives."""
-
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env
-        )
-        self.lines: queue.Queue[Event] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, name="powercut-reader", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        with contextlib.suppress(OSError, ValueError):
-            for line in self.proc.stdout:
-                with contextlib.suppress(ValueError):
-                    item = json.loads(line)
-                    if isinstance(item, dict):
-                        self.lines.put(item)
-
-    def wait_for(self, match: Callable[[Event], bool], timeout_s: float) -> Event:
-        """The next queued line that matches; ``queue.Empty`` after ``timeout_s`` of silence."""
-        while True:
-            item = self.lines.get(timeout=timeout_s)
-            if match(item):
-                return item
-
-    def send(self, command: Event) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
-
-    def kill(self) -> None:
-        """SIGKILL: the power cut. Reaps the process."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        """Kill, reap, join the reader and close the pipes; safe to call twice."""
-        self.kill()
-        self._reader.join(10)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
-
-
-def start_sim(time_scale: float, rail_file: Path, seed: int) -> tuple[JsonChild, str]:
+def start_sim(time_scale: float, rail_file: Path, seed: int) -> tuple[JsonLinesChild, str]:
     """``python -m hil.sim`` on a pty; returns the child and its port."""
     argv = [sys.executable, "-m", "hil.sim", "--seed", str(seed), "--time-scale",
             f"{time_scale:g}", "--rail-file", str(rail_file)]  # fmt: skip
-    sim = JsonChild(argv)
+    sim = JsonLinesChild(argv)
     try:
         port = str(sim.wait_for(lambda e: "port" in e, 30)["port"])
     except BaseException:
-        sim.stop()
+        sim.close()
         raise
     return sim, port
 
 
 def start_controller(
     port: str, state_dir: Path, rail_file: Path, env: dict[str, str] | None = None
-) -> JsonChild:
+) -> JsonLinesChild:
     """``nirpad run --port`` on the simulator's pty (READY comes over $NOTIFY_SOCKET)."""
     argv = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--rail-file",
             str(rail_file), "--state-dir", str(state_dir), "--log-level", "WARNING"]  # fmt: skip
-    return JsonChild(argv, env)
+    return JsonLinesChild(argv, env=env)
 
 
-def sim_state(sim: JsonChild, timeout_s: float = 10.0) -> Event:
-    """The simulator's truth now (its ``state`` event)."""
+def sim_state(sim: JsonLinesChild, timeout_s: float = 10.0) -> Event:
+    """The simulator's truth now (its ``state`` event); no other event is consumed."""
+    mark = sim.mark()
     sim.send({"cmd": "state"})
-    return sim.wait_for(lambda e: e.get("event") == "state", timeout_s)
+    return sim.wait_for(lambda e: e.get("event") == "state", timeout_s, after=mark)
 
 
 def delivered_by_wavelength(state: Event) -> dict[int, float]:

@@ -12,74 +12,46 @@ and reaped on exit (the suite's leak fixture checks it).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.control_client import ControlClientError, send
+from firmware_host.json_child import Event, EventTimeout
 from hil.bench.figures_stack import BenchSetupError, builtin_profile_text
+from hil.harness_pty import SimChild as HarnessSimChild
 
 EXIT_TIMEOUT_S: Final = 5.0
-Event = dict[str, Any]
 
 
-class SimChild:
-    """``python -m hil.sim`` with its JSON-line events queued as they arrive."""
+class SimChild(HarnessSimChild):
+    """``python -m hil.sim`` with a reading cursor: ``next_event`` consumes up to its match."""
 
     def __init__(self, rail_file: Path, baud: int) -> None:
-        argv = [sys.executable, "-m", "hil.sim", "--rail-file", str(rail_file)]
-        self.proc = subprocess.Popen(
-            [*argv, "--baud", str(baud)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        self.events: queue.Queue[Event] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, name="bench-sim-out", daemon=True)
-        self._reader.start()
-        self.port = str(self.wait_for(lambda e: "port" in e, 20.0)["port"])
+        try:
+            super().__init__("--rail-file", str(rail_file), "--baud", str(baud))
+        except EventTimeout as exc:
+            raise BenchSetupError(f"the simulator did not start: {exc}") from None
+        self._cursor = self.mark()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        with contextlib.suppress(OSError, ValueError):
-            for line in self.proc.stdout:
-                with contextlib.suppress(ValueError):
-                    item = json.loads(line)
-                    if isinstance(item, dict):
-                        self.events.put(item)
-
-    def send(self, command: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
-
-    def wait_for(self, match: Callable[[Event], bool], timeout_s: float) -> Event:
-        """The next queued event that matches; earlier ones are dropped."""
-        deadline_s = time.monotonic() + timeout_s
-        while True:
-            try:
-                item = self.events.get(timeout=max(0.0, deadline_s - time.monotonic()))
-            except queue.Empty:
-                raise BenchSetupError(
-                    f"the simulator sent no such event in {timeout_s:g} s"
-                ) from None
-            if match(item):
-                return item
+    def next_event(self, match: Callable[[Event], bool], timeout_s: float) -> Event:
+        """The first matching event after the cursor, which moves past it."""
+        try:
+            index, event = self.wait_for_index(match, timeout_s, after=self._cursor)
+        except EventTimeout:
+            raise BenchSetupError(f"the simulator sent no such event in {timeout_s:g} s") from None
+        self._cursor = index + 1
+        return event
 
     def drain(self) -> None:
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self.events.get_nowait()
+        """Skip every event received so far."""
+        self._cursor = self.mark()
 
     def clock_offset_s(self, tries: int = 7) -> tuple[float, float]:
         """(sim "t" − our monotonic, ± uncertainty): the best of ``tries`` state round trips."""
@@ -88,23 +60,13 @@ class SimChild:
             self.drain()
             t0 = time.monotonic()
             self.send({"cmd": "state"})
-            reply = self.wait_for(lambda e: e.get("event") == "state", 5.0)
+            reply = self.next_event(lambda e: e.get("event") == "state", 5.0)
             t1 = time.monotonic()
             estimate = (float(reply["t"]) - (t0 + t1) / 2, (t1 - t0) / 2)
             if best is None or estimate[1] < best[1]:
                 best = estimate
         assert best is not None
         return best
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.send({"cmd": "quit"})
-        _reap(self.proc)
-        self._reader.join(EXIT_TIMEOUT_S)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
 
 
 def _reap(proc: subprocess.Popen[Any]) -> None:

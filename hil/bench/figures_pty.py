@@ -91,7 +91,7 @@ def _start_treating(sim: SimChild, host: HostProcess) -> None:
     reply = host.command("start")
     if not reply.get("ok"):
         raise BenchSetupError(f"start refused: {reply.get('message')}")
-    sim.wait_for(is_output(True), 5.0)
+    sim.next_event(is_output(True), 5.0)
 
 
 # ---------------------------------------------------------------- fault → off
@@ -106,8 +106,8 @@ def fault_latency_figures(ctx: RunContext, injections: int, seed: int = 1) -> li
             _start_treating(sim, host)
             time.sleep(rng.uniform(0.05, 0.25))  # a random phase against the 20 ms frames
             sim.send({"cmd": "inject", "fault": "skin_overtemp"})
-            injected = sim.wait_for(lambda e: e.get("event") == "injected", 5.0)
-            off = sim.wait_for(is_output(False), 5.0)
+            injected = sim.next_event(lambda e: e.get("event") == "injected", 5.0)
+            off = sim.next_event(is_output(False), 5.0)
             samples.append(float(off["t"]) - float(injected["t"]))
             sim.send({"cmd": "clear"})
             _acknowledge(host)
@@ -160,7 +160,7 @@ def sigkill_figures(ctx: RunContext, runs: int, seed: int = 2) -> list[Figure]:
             sim.drain()
             killed_s = time.monotonic()
             host.kill()
-            off = sim.wait_for(is_output(False), 5.0)
+            off = sim.next_event(is_output(False), 5.0)
             samples.append(float(off["t"]) - (killed_s + offset_s))
             host.close()
     lease_ms = float(DEFAULT_LEASE_MS)

@@ -10,14 +10,9 @@ sequence and retry logic observable.
 from __future__ import annotations
 
 import io
-import json
-import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -37,6 +32,7 @@ from drivers.protocol import (
     encode_frame,
 )
 from hil.clock import VirtualClock
+from hil.harness_pty import SimChild, sim_available
 
 CALIBRATION = (
     ChannelCalibration(810, 1000.0, (CalibrationPoint(0.0, 0.0), CalibrationPoint(1000.0, 60.0))),
@@ -177,64 +173,13 @@ def board(port: FakePort) -> ScriptedBoard:
 
 # ------------------------------------------------------------------ the pty simulator process
 
-SIM_MAIN = Path(__file__).resolve().parents[2] / "hil" / "sim" / "__main__.py"
-
-
-class PtySim:
-    """A running ``python -m hil.sim``: its pty path, its JSON events, a command channel."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hil.sim", "--seed", "5", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=SIM_MAIN.parents[2],
-        )
-        assert self.proc.stdout is not None
-        first = self.proc.stdout.readline()
-        assert first, "python -m hil.sim printed nothing"
-        self.port: str = json.loads(first)["port"]
-        self.events: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._lock:
-                self.events.append(json.loads(line))
-
-    def events_named(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [e for e in self.events if e.get("event") == name]
-
-    def command(self, **cmd: object) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-
-    def stop(self) -> None:
-        try:
-            if self.proc.poll() is None:
-                self.command(cmd="quit")
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        finally:
-            self._reader.join(timeout=5)
-            for pipe in (self.proc.stdin, self.proc.stdout):
-                if pipe is not None:
-                    pipe.close()
-
 
 @pytest.fixture
-def pty_sim() -> Iterator[PtySim]:
-    if not SIM_MAIN.exists():
+def pty_sim(tmp_path: Path) -> Iterator[SimChild]:
+    """A running ``python -m hil.sim``: its pty path, its JSON events, a command channel."""
+    if not sim_available():
         pytest.skip("python -m hil.sim is not there yet")
-    sim = PtySim()
+    sim = SimChild("--seed", "5", log_path=tmp_path / "sim.log")
     try:
         yield sim
     finally:

@@ -140,12 +140,17 @@ def test_sim_process_reports_port_events_and_is_reaped(
         assert sim.start(timeout_s=20) == "/dev/pts/99"
         assert sim.argv == [sys.executable, "-m", module, "--x"]
         sim.send({"cmd": "state"})
-        assert sim._reader is not None
+        assert sim._child is not None
+        echo = sim._child.wait_for(lambda e: e.get("event") == "echo", 20)
+        assert echo["got"] == {"cmd": "state"}
+        assert sim.recent == [{"port": "/dev/pts/99"}, echo]
     finally:
-        proc = sim._proc
+        proc = sim._child.proc if sim._child is not None else None
         sim.close()
     assert proc is not None and proc.returncode is not None  # reaped
-    assert events[0] == {"port": "/dev/pts/99"}
+    assert events == [{"port": "/dev/pts/99"}, echo]
+    assert sim.recent == []  # closed
+    sim.send({"cmd": "state"})  # to a closed simulator: dropped, no error
 
 
 def test_sim_process_without_port_is_a_run_error_and_killed(
@@ -156,7 +161,7 @@ def test_sim_process_without_port_is_a_run_error_and_killed(
     sim = SimProcess([], module=module)
     with pytest.raises(RunError, match="did not report its port"):
         sim.start(timeout_s=20)
-    assert sim._proc is None
+    assert sim._child is None
 
 
 def test_sim_process_that_ignores_sigterm_is_killed(
@@ -175,9 +180,10 @@ def test_sim_process_that_ignores_sigterm_is_killed(
     monkeypatch.setattr("firmware_host.sim_process.CHILD_EXIT_TIMEOUT_S", 0.5)
     sim = SimProcess([], module=module)
     sim.start(timeout_s=20)
-    proc = sim._proc
+    assert sim._child is not None
+    proc = sim._child.proc
     sim.close()
-    assert proc is not None and proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL
 
 
 def test_a_prescription_edited_after_install_fails_its_signature_at_boot(tmp_path: Path) -> None:
