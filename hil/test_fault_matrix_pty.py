@@ -36,7 +36,8 @@ WIRE_S = 0.025
 REALTIME_FAULT_BOUND_S = 0.250
 """Pass/fail guard for fault→off across real processes on a loaded CI machine; the
 benchmark (python -m hil.bench) reports the real p50/p99 against the 25 ms target."""
-PLANNED_J_CM2 = 40.0 * (1800.0 - 30.0 / 2) / 1000.0  # rls-810-standard: 71.4 J/cm²
+IRRADIANCE_810_MW_CM2 = 40.0  # rls-810-standard
+PLANNED_J_CM2 = IRRADIANCE_810_MW_CM2 * (1800.0 - 30.0 / 2) / 1000.0  # 71.4 J/cm²
 
 
 def _unit_fluence(state: dict[str, object]) -> float:
@@ -75,6 +76,41 @@ def test_f21_host_sigkill_mid_session_lease_turns_the_light_off(tmp_path: Path) 
         reply = rig.send("start")
         assert reply["exit_code"] == 3
         assert rig.sim.state()["outputs_on"] is False
+
+
+def test_f23_power_cut_of_both_processes_mid_session(tmp_path: Path) -> None:
+    """F23, with processes: SIGKILL the board and the controller together while treating,
+    then start both again. The board is dark from the cut (it has no power); the new
+    board starts dark; the new controller closes the session as power-lost with a dose
+    at least the board's truth and at most the plan, and refuses an immediate restart."""
+    with ProcessRig(tmp_path).up() as rig:
+        assert rig.sim is not None and rig.controller is not None
+        rig.start_treating()
+        time.sleep(0.5)  # some dose first (30 s of board time at time scale 60)
+        before = rig.sim.state()
+        assert before["outputs_on"] is True and _unit_fluence(before) > 0
+        state_read_s = time.monotonic()
+        rig.sim.kill()  # the cut: the board goes dark with its power
+        rig.controller.signal(signal.SIGKILL)
+        cut_s = time.monotonic()
+        assert rig.controller.proc.wait(10) == -signal.SIGKILL
+        # truth: what the board had delivered, plus at most the plan's irradiance for the
+        # time between that reading and the cut (board time runs 60x)
+        late_j_cm2 = (cut_s - state_read_s) * rig.time_scale * IRRADIANCE_810_MW_CM2 / 1000
+        truth_max_j_cm2 = _unit_fluence(before) + late_j_cm2
+        rig.sim.stop()
+        rig.start_sim()
+        assert rig.sim is not None
+        assert rig.sim.state()["outputs_on"] is False  # a board that lost power starts dark
+        rig.start_controller()
+        (session,) = rig.sessions()
+        assert session.outcome is Outcome.POWER_LOST
+        assert truth_max_j_cm2 <= session.delivered_fluence_total_j_cm2 <= PLANNED_J_CM2
+        status = rig.status()
+        assert status["state"] == "ready" and status["fault"] is None
+        assert status["start_refusal"] and "20 h after the last one" in status["start_refusal"]
+        assert rig.send("start")["exit_code"] == 3
+        assert not [e for e in rig.sim.snapshot() if e.get("event") == "output" and e["on"]]
 
 
 def _hang_host(rig: ProcessRig) -> dict[str, object]:
