@@ -19,9 +19,11 @@ missed renewals. Does not own any safety decision or the stack itself.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import random
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +34,7 @@ from typing import Any, Final
 from firmware_host.machine import State
 from hil.invariants import LedgerView, TruthMonitor, ledger_findings
 from hil.stack import Stack, builtin_profile, profile_toml
+from hil.stall_monitor import StallMonitor
 
 HOUR_S: Final = 3600.0
 INTERRUPTED_EXIT: Final = 130  # the shell's code for SIGINT
@@ -161,6 +164,14 @@ def _progress(n: int, started: float, stack: Stack, findings: list[str]) -> None
           file=sys.stderr, flush=True)  # fmt: skip
 
 
+def _fault_of(data: object) -> object:
+    return data.get("fault") if isinstance(data, dict) else None
+
+
+def _utc_now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
 def _proc_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -186,13 +197,17 @@ def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
             [sys.executable, "-m", "firmware_host", "profile", "install", "--state-dir",
              str(state_dir), str(state_dir / "rx.toml")], capture_output=True, check=True,
         )  # fmt: skip
-        host = subprocess.Popen(nirpad, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = (state_dir / "controller.log").open("ab")
+        host = subprocess.Popen(nirpad, stdout=log, stderr=subprocess.STDOUT)
         try:
-            return _realtime_loop(args, state_dir, host, events, send)
+            with StallMonitor() as stalls:
+                report = _realtime_loop(args, state_dir, host, events, send)
+            return {**report, "machine_stalls": stalls.report()}
         finally:
             host.terminate()
             host.wait(10)
             sim.close()
+            log.close()
 
 
 def _realtime_loop(
@@ -211,6 +226,7 @@ def _realtime_loop(
     states: dict[str, int] = {}
     missed = seen = 0
     interrupted = False
+    first_fault: tuple[str, object] | None = None
     try:
         while time.monotonic() < deadline and host.poll() is None:
             time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
@@ -218,6 +234,11 @@ def _realtime_loop(
             data = reply.get("data")
             state = str((data if isinstance(data, dict) else reply).get("state"))
             states[state] = states.get(state, 0) + 1
+            if state == "fault" and first_fault is None:
+                first_fault = (
+                    _utc_now_iso(),
+                    data.get("fault") if isinstance(data, dict) else None,
+                )
             new, seen = events[seen:], len(events)
             if state == "treating":
                 missed += sum(1 for e in new if e.get("event") == "lease_expired")
@@ -244,7 +265,13 @@ def _realtime_loop(
         "status_samples_by_state": states,
         "lease_expired_events": sum(1 for e in events if e.get("event") == "lease_expired"),
         "missed_lease_renewals": missed,
+        "first_fault_seen": first_fault,
+        "controller_log": str(state_dir / "controller.log"),
     }
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,11 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--profile", default="rls-dual", help="built-in profile (realtime)")
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends it as Ctrl-C does
     try:
         report = run_realtime(args) if args.realtime else run_virtual(args)
     except KeyboardInterrupt:
         print("hil.soak: interrupted; the stack was closed, no report", file=sys.stderr)
         return INTERRUPTED_EXIT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(json.dumps(report, indent=2, default=str))
     if report.get("interrupted"):
         return INTERRUPTED_EXIT
