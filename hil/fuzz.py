@@ -520,12 +520,11 @@ class ProfileFuzzReport:
     longest_line: int = 0
     elapsed_s: float = 0.0
 
-    def failures(self, *, allow_internal: bool = False) -> list[str]:
+    def failures(self) -> list[str]:
         out = [f"exception: {e}" for e in self.exceptions[:5]]
         out += [f"accepted outside the limits: {e}" for e in self.outside_limits[:5]]
         out += [f"unreadable: {e}" for e in self.unreadable[:5]]
-        if not allow_internal:
-            out += [f"internal-error refusal: {e}" for e in self.internal_errors[:5]]
+        out += [f"internal-error refusal: {e}" for e in self.internal_errors[:5]]
         return out
 
     def summary(self) -> dict[str, Any]:

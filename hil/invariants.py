@@ -14,8 +14,8 @@ Tolerances (docs/reliability.md, "Stateful property test and soak"):
   by ``TRANSITION_S`` = one maximum lease (500 ms) + two ticks (40 ms) + the largest link
   delay injected so far: the host stops renewing at once, and the board's lease (or the
   OFF command, or the rail cut) ends the light within that.
-* Irradiance may exceed a limit by ``IRRADIANCE_EPS_MW_CM2`` per channel (current
-  quantisation: a 25 + 25 mW/cm² plan measures 25.004 + 25.003 on the board).
+* Irradiance may exceed a limit by ``IRRADIANCE_EPS_MW_CM2`` per channel (a margin for
+  the 0.1 mA current quantisation; the host rounds down).
 * Irradiance limits are judged on the calibrated value (truth ÷ the board's hidden
   residual factor, ≤ 0.25 %, which the ±10 % accuracy check covers). Dose is judged on
   the raw truth: the host counts with the calibration uncertainty bound
@@ -59,8 +59,9 @@ TELEMETRY_PERIOD_S: Final = 0.02
 LEASE_MAX_S: Final = LEASE_MAX_MS / 1000.0
 TRANSITION_S: Final = LEASE_MAX_S + 2 * TELEMETRY_PERIOD_S
 IRRADIANCE_EPS_MW_CM2: Final = 0.01
-"""Drive-current quantisation: the host rounds the current to the nearest 0.1 mA, about
-0.005 mW/cm² at the steepest calibration slope (0.1 mW/cm² per mA); per channel."""
+"""Margin per channel for drive-current quantisation (0.1 mA, about 0.005 mW/cm² at the
+steepest calibration slope). The host rounds the current down, so what it sends never
+exceeds what it checked; before that fix a 25 + 25 plan emitted 50.007 mW/cm²."""
 PLAN_SLACK_J_CM2: Final = HARD.irradiance_max_mw_cm2 * TELEMETRY_PERIOD_S / 1000.0
 POWER_CUT_SLACK_J_CM2: Final = HARD.irradiance_max_mw_cm2 * LEASE_MAX_S / 1000.0
 COUNT_EPS_J_CM2: Final = 1e-9

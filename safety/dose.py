@@ -15,7 +15,9 @@ Counting rules, chosen to over-count rather than under-count:
   adds nothing. A current above the calibration table is bounded from above
   (``Calibration.irradiance_upper_bound_mw_cm2``).
 - Each frame's values are held over the interval since the previous frame
-  (``dt_s``, measured on the host's clock), the rectangle rule a 50 Hz stream supports.
+  (``dt_s``, measured on the host's clock), the rectangle rule a 50 Hz stream supports,
+  at the higher of that frame's and the previous frame's level per channel: the light of
+  a switch-off (on in one frame, off in the next) is counted, never lost.
 - Time without telemetry (a gap: lost frames, a link that went quiet before a fault)
   is counted by ``add_dark`` at levels the caller bounds from above (the session's gap
   rule, ``safety.core_session``).

@@ -28,10 +28,9 @@ from hil.fuzz import (
 from profiles.errors import Problem
 
 SEED = 20260601
-# An internal-error refusal is safe (refused) but tells the caregiver nothing. Known
-# cause, reported to the profiles owner: tomllib raises a plain ValueError (not
-# TOMLDecodeError) for an integer of more than 4300 digits, and the loader's _parse
-# does not catch it, so the last-guard "internal error" line is shown instead.
+# An internal-error refusal is safe (refused) but tells the caregiver nothing, so the
+# fuzz fails on any. The one cause the long run found (tomllib's plain ValueError for an
+# integer of more than 4300 digits) is fixed in profiles.loader._parse.
 
 
 def test_builtins_are_accepted_on_the_cli_path() -> None:
