@@ -30,6 +30,21 @@ Event = dict[str, Any]
 EXIT_TIMEOUT_S: Final = 5.0
 
 
+def terminate_and_reap(proc: subprocess.Popen[Any], timeout_s: float = EXIT_TIMEOUT_S) -> int:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout_s``; always reaped.
+
+    Returns the exit status (negative: the signal that ended it)."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    return proc.wait()
+
+
 class EventTimeout(TimeoutError):
     """No matching event came in time, or the child's output ended first."""
 
@@ -160,14 +175,7 @@ class JsonLinesChild:
                 self.send(quit_command)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout_s)
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        code = proc.wait()
+        code = terminate_and_reap(proc, timeout_s)
         self._reader.join(timeout_s)
         for pipe in (proc.stdin, proc.stdout):
             if pipe is not None:

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from firmware_host.json_child import Event, EventTimeout, JsonLinesChild
+from firmware_host.json_child import Event, EventTimeout, JsonLinesChild, terminate_and_reap
 from safety.ledger import FaultRecord, Ledger, SessionRecord
 
 __all__ = ["ControllerChild", "ProcessRig", "SimChild", "sim_available"]
@@ -140,16 +140,9 @@ class ControllerChild:
 
     def stop(self) -> int:
         """SIGCONT (in case it is stopped), SIGTERM, then SIGKILL if it lingers; reaped."""
-        proc = self.proc
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGCONT)
-                proc.terminate()
-            try:
-                proc.wait(EXIT_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        code = proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGCONT)
+        code = terminate_and_reap(self.proc, EXIT_TIMEOUT_S)
         self._notify.close()
         self._log.close()
         return code

@@ -181,6 +181,7 @@ def _proc_rss_kib(pid: int) -> int:
 
 def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
     from firmware_host.control_client import send
+    from firmware_host.json_child import terminate_and_reap
     from firmware_host.sim_process import SimProcess
 
     events: list[dict[str, Any]] = []
@@ -204,8 +205,7 @@ def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
                 report = _realtime_loop(args, state_dir, host, events, send)
             return {**report, "machine_stalls": stalls.report()}
         finally:
-            host.terminate()
-            host.wait(10)
+            terminate_and_reap(host, 10.0)
             sim.close()
             log.close()
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.control_client import ControlClientError, send
-from firmware_host.json_child import Event, EventTimeout
+from firmware_host.json_child import Event, EventTimeout, terminate_and_reap
 from hil.bench.figures_stack import BenchSetupError, builtin_profile_text
 from hil.harness_pty import SimChild as HarnessSimChild
 
@@ -67,18 +67,6 @@ class SimChild(HarnessSimChild):
                 best = estimate
         assert best is not None
         return best
-
-
-def _reap(proc: subprocess.Popen[Any]) -> None:
-    try:
-        proc.wait(EXIT_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.terminate()
-        try:
-            proc.wait(EXIT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def install_prescription(state_dir: Path) -> None:
@@ -153,9 +141,8 @@ class HostProcess:
         self.proc.send_signal(signal.SIGKILL)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: the controller turns the outputs off and exits
-        _reap(self.proc)
+        # SIGTERM: the controller turns the outputs off and exits
+        terminate_and_reap(self.proc, EXIT_TIMEOUT_S)
         self._notify.close()
         self._log.close()
 
