@@ -2,7 +2,8 @@
 
 Owns: reading the sessions from the ledger directly (no running controller needed; a
 second reader is safe with SQLite WAL) and rendering them as a table, CSV or JSON:
-date, profile, duration, delivered and planned fluence, outcome. Oldest first.
+date, profile, duration, delivered and planned fluence, outcome. Oldest first. A session
+in progress shows the dose of its last checkpoint.
 
 Does not own the ledger or its records (``safety.ledger``). Never creates a state
 directory or a ledger: with no ledger there is simply no history.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Sequence
@@ -49,14 +51,31 @@ def main(args: argparse.Namespace) -> int:
 
 
 def read_sessions(state_dir: Path) -> list[SessionRecord]:
-    """All sessions, oldest first; an empty list when there is no ledger yet."""
+    """All sessions, oldest first; an empty list when there is no ledger yet.
+
+    A session still in progress shows the dose of its last checkpoint (at most a few
+    seconds old); its own row is only written when it ends."""
     if not (state_dir / LEDGER_FILENAME).is_file():
         return []
     ledger = Ledger.open(state_dir, lambda: datetime.now(UTC))
     try:
-        return list(reversed(ledger.sessions()))
+        return [_with_checkpoint(ledger, r) for r in reversed(ledger.sessions())]
     finally:
         ledger.close()
+
+
+def _with_checkpoint(ledger: Ledger, record: SessionRecord) -> SessionRecord:
+    if record.ended_at is not None:
+        return record
+    checkpoints = ledger.checkpoints(record.id)
+    if not checkpoints:
+        return record
+    last = checkpoints[-1]
+    return dataclasses.replace(
+        record,
+        delivered_fluence_j_cm2=last.delivered_fluence_j_cm2,
+        delivered_fluence_total_j_cm2=last.delivered_fluence_total_j_cm2,
+    )
 
 
 def duration_s(record: SessionRecord) -> float | None:

@@ -42,7 +42,9 @@ def ledger_dir(tmp_path: Path) -> Path:
             second, Outcome.FAULT, {810: 10.0, 850: 5.25}, fault_code="skin_overtemp"
         )
         clock.now = T0 + timedelta(days=4)
-        ledger.begin_session("rls-810-standard", "a" * 64, {810: 90.0})
+        third = ledger.begin_session("rls-810-standard", "a" * 64, {810: 90.0})
+        ledger.checkpoint(third, {810: 1.5}, 5.0)
+        ledger.checkpoint(third, {810: 3.0}, 10.0)
     finally:
         ledger.close()
     return tmp_path
@@ -106,3 +108,23 @@ def test_damaged_ledger_is_one_line_error(
     assert main(["history", "--state-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("nirpad: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_session_in_progress_shows_the_dose_of_its_last_checkpoint(
+    ledger_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["history", "--json", "--state-dir", str(ledger_dir)]) == 0
+    third = json.loads(capsys.readouterr().out)[2]
+    assert third["outcome"] is None
+    assert third["delivered_fluence_j_cm2"] == pytest.approx(3.0)
+    assert third["delivered_fluence_by_nm_j_cm2"] == {"810": 3.0}
+
+
+def test_a_session_in_progress_without_a_checkpoint_shows_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Ledger.open(tmp_path, WallClock()) as ledger:
+        ledger.begin_session("rls-810-standard", "a" * 64, {810: 90.0})
+    assert main(["history", "--json", "--state-dir", str(tmp_path)]) == 0
+    (only,) = json.loads(capsys.readouterr().out)
+    assert only["outcome"] is None and only["delivered_fluence_j_cm2"] == 0.0
