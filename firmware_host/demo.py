@@ -171,6 +171,15 @@ def _temp(value: object) -> str:
     return f"{value:.1f} °C" if isinstance(value, int | float) else "-"
 
 
+DOSE_NOTE: Final = (
+    "The ledger counts dose as an upper bound (the calibration's uncertainty, and the "
+    "light until the off command lands), so 'delivered' may read a little above "
+    f"'planned'. At the demo's {TIME_SCALE:g}x time each 20 ms step is "
+    f"{0.020 * TIME_SCALE:g} s of light, so that margin is {TIME_SCALE:g} times what it "
+    "is on a real pad."
+)
+
+
 def _print_record(console: Console, state_dir: Path) -> str | None:
     """Print the newest session from the ledger; return its outcome."""
     sessions = read_sessions(state_dir)
@@ -189,4 +198,5 @@ def _print_record(console: Console, state_dir: Path) -> str | None:
         ("outcome", outcome_text(record)),
     ):
         console.print(f"  {label:<10} {value}")
+    console.print(DOSE_NOTE)
     return None if record.outcome is None else str(record.outcome)
