@@ -260,6 +260,7 @@ def _realtime_loop(
         "rss_first_kib": rss_first,
         "rss_growth_kib": (rss[-1] - rss[min(len(rss) - 1, 2)]) if rss else None,
         "rss_max_kib": max(rss) if rss else None,
+        "rss_per_minute_kib": rss[::12],  # one sample of every 12 (5 s apart)
         "ledger_bytes": ledger_bytes(state_dir),
         "sessions": [(r["outcome"], round(r["delivered_total_j_cm2"], 3)) for r in rows],
         "status_samples_by_state": states,
