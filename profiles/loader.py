@@ -16,6 +16,7 @@ import hashlib
 import logging
 import math
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,6 @@ ExtraChecks = Callable[[Profile], Iterable[Any]]
 those attributes (``safety.limits.LimitViolation``)."""
 
 _AT = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
-_LONG_NUMBER = re.compile(r"^\s*([\w.\"-]+)?\s*=?.*?\d{1000,}")
 _TOML_MESSAGES: Final = (
     ("Cannot overwrite a value", "this key is given twice"),
     ("Cannot declare", "this table is declared twice"),
@@ -159,9 +159,11 @@ def _parse(data: bytes) -> tuple[str, dict[str, Any]] | Problem:
 
 
 def _too_many_digits_problem(text: str) -> Problem:
-    """Name the field whose number is too long to read, with its line."""
+    """Name the field whose number is too long to read, with its line: the first run of
+    more digits than Python converts (``sys.get_int_max_str_digits``, 4300 by default)."""
+    too_long = re.compile(rf"^\s*([\w.\"-]+)?\s*=?.*?\d{{{sys.get_int_max_str_digits() + 1},}}")
     for number, line in enumerate(text.splitlines(), 1):
-        match = _LONG_NUMBER.search(line)
+        match = too_long.search(line)
         if match:
             return Problem(
                 match.group(1) or "file", None, "is a number with far too many digits", number

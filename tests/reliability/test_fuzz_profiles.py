@@ -84,6 +84,16 @@ def test_a_huge_integer_is_refused_with_its_field() -> None:
     assert problem.line is not None
 
 
+def test_the_huge_integer_is_named_not_an_earlier_long_run_of_digits() -> None:
+    """A quoted run of 2000 digits is readable; the 5000-digit number is the one named."""
+    text = builtin_texts()[0]
+    text = text.replace('name = "', 'name = "' + "7" * 2000, 1)
+    text = text.replace("duration_min = 30", "duration_min = 1" + "0" * 5000)
+    (problem,) = cli_check()(text.encode()).problems
+    assert problem.field == "duration_min", problem
+    assert problem.line == text.splitlines().index("duration_min = 1" + "0" * 5000) + 1
+
+
 # ---------------------------------------------------------------- the oracle can fail
 
 
