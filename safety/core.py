@@ -36,6 +36,7 @@ from safety.core_events import (
     SafetyEvent,
     SessionFinished,
 )
+from safety.core_session import TELEMETRY_PERIOD_S
 from safety.errors import InterlockRefusedError, StartRefusedError
 from safety.faults import FaultCode, Outcome
 from safety.interlock import Interlock, InterlockMode
@@ -44,12 +45,21 @@ from safety.limits import Limits
 from safety.rail import PowerRail
 from safety.supervisor import Supervisor
 
-__all__ = ["BOARD_FAULT_NAMING_S", "LEASE_UNHEARD_S", "BoardConnectError", "SafetyCore"]
+__all__ = [
+    "BOARD_FAULT_NAMING_S",
+    "HOST_STALL_S",
+    "LEASE_UNHEARD_S",
+    "BoardConnectError",
+    "SafetyCore",
+]
 
 log = logging.getLogger(__name__)
 
 BOARD_FAULT_NAMING_S = 0.04
 """After a BOARD_FAULT event the next frame may name the cause before BOARD_FAULT latches."""
+HOST_STALL_S = 2 * TELEMETRY_PERIOD_S
+"""A tick this long after the previous one follows a stall of this host: a stale
+verdict then waits one tick (``SafetyCore._check_stale``)."""
 LEASE_UNHEARD_S = 0.06
 """Output commands unanswered longer than this (an ACK takes a few ms; the client's
 ACK timeout) when the board's lease runs out: the board did not hear the renewals."""
@@ -135,15 +145,40 @@ class SafetyCore(CoreChecks):
     def tick(self) -> list[SafetyEvent]:
         """Every 20 ms: staleness, answering, session end, lease renewal, checkpoint."""
         now_s = self._clock()
+        hold = False
         if not self._board_lost:
-            age_s = now_s - self._last_frame_s
-            if age_s > self._limits.telemetry_stale_s:  # also after an earlier fault: cut
-                self._latch(FaultCode.TELEMETRY_STALE, f"no telemetry for {age_s * 1000:.0f} ms")
+            hold = self._check_stale(now_s)
             if self._interlock.not_answering():
                 self._latch(FaultCode.BOARD_NOT_ANSWERING, "output commands are not acknowledged")
-        self._tick_session(now_s)
+        self._tick_session(now_s, hold)
+        self._last_tick_s = now_s
         self._retry_unwritten(now_s)
         return self._drain()
+
+    def _check_stale(self, now_s: float) -> bool:
+        """Latch TELEMETRY_STALE when the newest frame is too old. True: hold this tick.
+
+        Right after a stall of this host (its previous tick more than ``HOST_STALL_S``
+        ago) the verdict waits one tick, never two in a row: a host that was not
+        running cannot tell a silent board from frames it has not been sent yet (a
+        simulated board on the same machine stops with it). Meanwhile nothing acts on
+        the old frame: the tick is held (no renewal, no new setpoint)."""
+        age_s = now_s - self._last_frame_s
+        if age_s <= self._limits.telemetry_stale_s:
+            self._stale_deferred = False
+            return False
+        stalled_s = now_s - self._last_tick_s
+        if stalled_s > HOST_STALL_S and not self._stale_deferred and self._fault is None:
+            self._stale_deferred = True
+            log.warning(
+                "no telemetry for %.0f ms after this host stood still for %.0f ms: "
+                "holding one tick before judging",
+                age_s * 1000,
+                stalled_s * 1000,
+            )
+            return True
+        self._latch(FaultCode.TELEMETRY_STALE, f"no telemetry for {age_s * 1000:.0f} ms")
+        return False  # also after an earlier fault: cut
 
     # ------------------------------------------------------------ session lifecycle
 
@@ -303,7 +338,7 @@ class SafetyCore(CoreChecks):
 
     # ------------------------------------------------------------ ticking the session
 
-    def _tick_session(self, now_s: float) -> None:
+    def _tick_session(self, now_s: float, hold: bool = False) -> None:
         held = self._board_fault
         if held is not None and self._fault is None and now_s - held[0] > BOARD_FAULT_NAMING_S:
             self._latch(FaultCode.BOARD_FAULT, held[1])  # no frame named it: latch as is
@@ -319,6 +354,8 @@ class SafetyCore(CoreChecks):
         if session.dose.done() or session.time_is_up():
             self._finish(Outcome.COMPLETED, None)
             self._pending.append(SessionFinished(Outcome.COMPLETED))
+            return
+        if hold:  # telemetry too old to act on; the lease runs on (see _check_stale)
             return
         if not session.paused:
             try:

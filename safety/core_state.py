@@ -99,6 +99,8 @@ class CoreState:
         self._board_lost = False
         self._board_fault: tuple[float, str] | None = None
         self._last_frame_s = clock()
+        self._last_tick_s = clock()
+        self._stale_deferred = False
         self._unwritten: list[Callable[[Ledger], None]] = []
         self._next_ledger_retry_s = -math.inf
 

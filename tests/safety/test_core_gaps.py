@@ -179,3 +179,63 @@ def test_a_switch_off_between_two_frames_is_counted() -> None:
     s.count_frame(frame(1020, 0.0), 10.02)  # off by the next frame, no gap
     s.count_frame(frame(1040, 0.0), 10.04)  # off before and after: nothing more
     assert counted_mj(s) == pytest.approx(40.0 * 2 * TELEMETRY_PERIOD_S)
+
+
+# ------------------------------------------------------------ a stall of the host itself
+
+
+def _treating(rig: Rig) -> None:
+    core = rig.ready()
+    core.begin_session(make_profile(), "ab" * 32)
+    rig.run(2.0)
+
+
+def _stall_with_the_board(rig: Rig, stall_s: float, board_silent_s: float) -> list[SafetyEvent]:
+    """Nothing runs for ``stall_s`` (a machine pause: a simulated board on the same machine
+    stops too, so it sends nothing for ``board_silent_s``), then the host's first look."""
+    rig.board.inject("link_drop", duration_ms=board_silent_s * 1000.0)
+    rig.clock.advance(stall_s)
+    return rig.c.poll() + rig.c.tick()
+
+
+def test_after_a_host_stall_a_stale_verdict_waits_one_tick_and_nothing_acts_on_it(
+    rig: Rig,
+) -> None:
+    _treating(rig)
+    lease_until_s = rig.c._interlock.lease_until_s
+    events = _stall_with_the_board(rig, 0.14, 0.14)
+    assert not _latched(events) and rig.c.snapshot().fault is None
+    assert rig.c._interlock.lease_until_s == lease_until_s  # no renewal on 140 ms old data
+    rig.run(1.0)  # the board speaks again at the next look
+    snap = rig.c.snapshot()
+    assert snap.fault is None and snap.session_active
+    assert max(snap.irradiance_mw_cm2.values()) > 0  # treating on, renewed again
+    assert rig.c._interlock.lease_until_s > lease_until_s
+
+
+def test_after_a_host_stall_a_board_still_silent_at_the_next_look_latches(rig: Rig) -> None:
+    _treating(rig)
+    assert not _latched(_stall_with_the_board(rig, 0.14, 0.40))
+    events = rig.run(0.1, until=_latched)
+    fault = rig.c.snapshot().fault
+    assert _latched(events) and fault is not None
+    assert fault.code is FaultCode.TELEMETRY_STALE
+    assert fault.message.endswith("(no telemetry for 160 ms)")  # one tick after the first look
+
+
+def test_a_stale_verdict_is_never_deferred_twice_in_a_row(rig: Rig) -> None:
+    _treating(rig)
+    assert not _latched(_stall_with_the_board(rig, 0.14, 1.0))
+    rig.clock.advance(0.1)  # the host stalls again before its next look
+    assert _latched(rig.c.poll() + rig.c.tick())
+    assert rig.c.snapshot().fault.code is FaultCode.TELEMETRY_STALE  # type: ignore[union-attr]
+
+
+def test_a_board_that_falls_silent_while_the_host_ticks_latches_as_before(rig: Rig) -> None:
+    """Steady ticks: the verdict comes at the first tick past 100 ms, as without the rule."""
+    _treating(rig)
+    rig.board.inject("link_drop", duration_ms=400.0)
+    rig.run(1.0, until=_latched)
+    fault = rig.c.snapshot().fault
+    assert fault is not None and fault.code is FaultCode.TELEMETRY_STALE
+    assert fault.message.endswith("(no telemetry for 120 ms)")  # the first tick past 100 ms
