@@ -46,6 +46,20 @@ def _unit_fluence(state: dict[str, object]) -> float:
     return float(sum(truth))
 
 
+def _restart_closes_power_lost_and_refuses(rig: ProcessRig, truth_j_cm2: float) -> None:
+    """A new controller: the cut session is closed power-lost with a count at least the
+    board's truth (the hidden calibration residual included) and at most the plan, and a
+    start within the 20 h interval is refused."""
+    rig.start_controller()
+    (session,) = rig.sessions()
+    assert session.outcome is Outcome.POWER_LOST
+    assert truth_j_cm2 <= session.delivered_fluence_total_j_cm2 <= PLANNED_J_CM2
+    status = rig.status()
+    assert status["state"] == "ready" and status["fault"] is None
+    assert status["start_refusal"] and "20 h after the last one" in status["start_refusal"]
+    assert rig.send("start")["exit_code"] == 3
+
+
 def test_f21_host_sigkill_mid_session_lease_turns_the_light_off(tmp_path: Path) -> None:
     """F21: SIGKILL the controller while treating. The board's lease ends the light
     within the lease; the next controller closes the session as power-lost with a
@@ -64,17 +78,7 @@ def test_f21_host_sigkill_mid_session_lease_turns_the_light_off(tmp_path: Path) 
         assert expired and before["t"] < expired[-1]["t"] <= off["t"]
         after = rig.sim.state()
         assert after["outputs_on"] is False
-        truth_j_cm2 = _unit_fluence(after)
-        rig.start_controller()
-        (session,) = rig.sessions()
-        assert session.outcome is Outcome.POWER_LOST
-        # The count covers the board's hidden calibration residual: never below the truth.
-        assert truth_j_cm2 <= session.delivered_fluence_total_j_cm2 <= PLANNED_J_CM2
-        status = rig.status()
-        assert status["state"] == "ready" and status["fault"] is None
-        assert status["start_refusal"] and "20 h after the last one" in status["start_refusal"]
-        reply = rig.send("start")
-        assert reply["exit_code"] == 3
+        _restart_closes_power_lost_and_refuses(rig, _unit_fluence(after))
         assert rig.sim.state()["outputs_on"] is False
 
 
@@ -102,14 +106,7 @@ def test_f23_power_cut_of_both_processes_mid_session(tmp_path: Path) -> None:
         rig.start_sim()
         assert rig.sim is not None
         assert rig.sim.state()["outputs_on"] is False  # a board that lost power starts dark
-        rig.start_controller()
-        (session,) = rig.sessions()
-        assert session.outcome is Outcome.POWER_LOST
-        assert truth_max_j_cm2 <= session.delivered_fluence_total_j_cm2 <= PLANNED_J_CM2
-        status = rig.status()
-        assert status["state"] == "ready" and status["fault"] is None
-        assert status["start_refusal"] and "20 h after the last one" in status["start_refusal"]
-        assert rig.send("start")["exit_code"] == 3
+        _restart_closes_power_lost_and_refuses(rig, truth_max_j_cm2)
         assert not [e for e in rig.sim.snapshot() if e.get("event") == "output" and e["on"]]
 
 

@@ -338,7 +338,7 @@ class SafetyCore(CoreChecks):
 
     # ------------------------------------------------------------ ticking the session
 
-    def _tick_session(self, now_s: float, hold: bool = False) -> None:
+    def _tick_session(self, now_s: float, hold: bool) -> None:
         held = self._board_fault
         if held is not None and self._fault is None and now_s - held[0] > BOARD_FAULT_NAMING_S:
             self._latch(FaultCode.BOARD_FAULT, held[1])  # no frame named it: latch as is
