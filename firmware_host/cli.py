@@ -148,7 +148,16 @@ def _add_run(sub: Any, common: argparse.ArgumentParser) -> None:
     run.add_argument("--button-pin", metavar="N", help="GPIO pin of the pad's button")
     run.add_argument("--rail-file", metavar="FILE", help="rail line as a file (simulator)")
     run.add_argument(
-        "--time-scale", metavar="K", type=float, default=1.0, help="simulated time speed-up"
+        "--simulated-board",
+        action="store_true",
+        help="the --port is a simulator started by `nirpad sim` (refused otherwise)",
+    )
+    run.add_argument(
+        "--time-scale",
+        metavar="K",
+        type=float,
+        default=1.0,
+        help="simulated time speed-up, 1-600 (only with --sim or --simulated-board)",
     )
     run.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     run.set_defaults(func=_cmd_run)

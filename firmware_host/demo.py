@@ -35,6 +35,7 @@ from firmware_host.runner import (
     signals_stop,
 )
 from firmware_host.sim_process import SimProcess
+from safety.board_kind import BoardKind
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def _run(console: Console, state_dir: Path) -> str:
         stack.callback(sim.close)
         app = build_app(
             stack, state_dir=state_dir, port_url=sim.start(), rail_pin=None,
-            rail_file=rail_file, site_config=None,
+            rail_file=rail_file, site_config=None, board=BoardKind.simulated(TIME_SCALE),
         )  # fmt: skip
         console.print(install_builtin(state_dir))
         stop = threading.Event()

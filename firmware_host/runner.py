@@ -32,6 +32,7 @@ from firmware_host.loop import EventLoop
 from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
 from firmware_host.service import Notifier, WatchdogPinger, configure_logging, watchdog_interval_s
 from firmware_host.sim_process import RunError, SimProcess
+from safety.board_kind import REAL_BOARD, BoardKind
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +64,42 @@ def main(args: argparse.Namespace) -> int:
     handler = configure_logging(getattr(logging, args.log_level, logging.INFO))
     notifier = Notifier()
     try:
-        if args.time_scale != 1.0 and not args.sim:
-            raise RunError("--time-scale needs --sim: a real board runs in real time")
+        board = board_kind(args)
         with contextlib.ExitStack() as stack:
-            return _run(args, stack, notifier)
+            return _run(args, board, stack, notifier)
     finally:
         notifier.close()
         logging.getLogger().removeHandler(handler)
 
 
-def _run(args: argparse.Namespace, stack: contextlib.ExitStack, notifier: Notifier) -> int:
+def board_kind(args: argparse.Namespace) -> BoardKind:
+    """The board this run is for, from the host's own command line only.
+
+    ``--port`` alone is a real board, always at time scale 1. ``--sim`` (a simulator we
+    start) and ``--port ... --simulated-board`` (one started by ``nirpad sim``) run at
+    ``--time-scale``, within the simulator's range. The board's INFO must then agree.
+    """
+    simulated = bool(args.sim or getattr(args, "simulated_board", False))
+    if not simulated:
+        if args.time_scale != 1.0:
+            raise RunError(
+                "--time-scale needs --sim or --simulated-board: a real board runs in real time"
+            )
+        return REAL_BOARD
+    try:
+        return BoardKind.simulated(args.time_scale)
+    except ValueError as exc:
+        raise RunError(f"--time-scale: {exc}") from exc
+
+
+def _run(
+    args: argparse.Namespace, board: BoardKind, stack: contextlib.ExitStack, notifier: Notifier
+) -> int:
     state_dir = ensure_state_dir(resolve_state_dir(args.state_dir))
     port_url, rail_pin, rail_file = _board(args, state_dir, stack)
     app = build_app(
         stack, state_dir=state_dir, port_url=port_url, rail_pin=rail_pin, rail_file=rail_file,
-        site_config=site_config_path(state_dir, args.site_config),
+        site_config=site_config_path(state_dir, args.site_config), board=board,
     )  # fmt: skip
     _open_button(stack, args.button_pin, app.loop)
     return serve(app, stack, notifier)
@@ -133,13 +155,16 @@ def build_app(
     rail_pin: int | str | None,
     rail_file: Path | None,
     site_config: Path | None,
+    board: BoardKind,
     clock: Callable[[], float] = time.monotonic,
     transport: Any = None,
     rail: Any = None,
 ) -> App:
     """Safety core, controller, loop and (not yet started) control server.
 
-    ``transport`` and ``rail`` let tests put the in-process simulator underneath."""
+    ``board`` is what the host was started for (a real board, or a simulator at the
+    host's own time scale); ``transport`` and ``rail`` let tests put the in-process
+    simulator underneath."""
     from profiles.signing import TrustStore
     from profiles.store import load_installed
     from safety.core import SafetyCore
@@ -156,7 +181,7 @@ def build_app(
         stack.callback(rail.close)
     core = SafetyCore.connect(
         port_url=port_url, transport=transport, state_dir=state_dir, clock=clock,
-        wall_clock=utc_now, limits=limits, rail=rail,
+        wall_clock=utc_now, limits=limits, rail=rail, board=board,
     )  # fmt: skip
     stack.callback(core.close)
     controller = Controller(

@@ -34,6 +34,7 @@ from hil.sim.board import SimBoard
 from hil.sim.inprocess import SimPort, make_sim
 from profiles.loader import LoadResult
 from profiles.store import install_atomic, load_installed
+from safety.board_kind import BoardKind
 from safety.core import SafetyCore
 from safety.ledger import FaultRecord, Ledger, SessionRecord
 from safety.limits import HARD, Limits, check_profile
@@ -193,7 +194,7 @@ class InProcessRig:
         try:
             core = SafetyCore.connect(
                 transport=port, state_dir=state_dir, clock=clock, wall_clock=wall,
-                limits=limits, rail=rail,
+                limits=limits, rail=rail, board=BoardKind.simulated(sim.time_scale),
             )  # fmt: skip
         except BaseException:
             rail.close()

@@ -99,7 +99,9 @@ class SimChild(JsonLinesChild):
 class ControllerChild:
     """``nirpad run --port PORT`` as a child; READY comes over a real NOTIFY_SOCKET."""
 
-    def __init__(self, port: str, state_dir: Path, rail_file: Path, work_dir: Path) -> None:
+    def __init__(
+        self, port: str, state_dir: Path, rail_file: Path, work_dir: Path, time_scale: float
+    ) -> None:
         notify_path = work_dir / f"notify-{time.monotonic_ns()}"
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(notify_path))
@@ -107,6 +109,7 @@ class ControllerChild:
         env.pop("WATCHDOG_USEC", None)
         self._log = open(work_dir / "controller.log", "a", encoding="utf-8")  # noqa: SIM115
         argv = [sys.executable, "-m", "firmware_host", "run", "--port", port]
+        argv += ["--simulated-board", "--time-scale", f"{time_scale:g}"]
         argv += ["--rail-file", str(rail_file), "--state-dir", str(state_dir)]
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
@@ -192,7 +195,7 @@ class ProcessRig:
         if old is not None:
             old.stop()  # reaped and its socket and log closed (it may be dead already)
         self.controller = ControllerChild(
-            self.sim.port, self.state_dir, self.rail_file, self.work_dir
+            self.sim.port, self.state_dir, self.rail_file, self.work_dir, self.time_scale
         )
         return self.controller
 

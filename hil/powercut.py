@@ -41,11 +41,16 @@ def start_sim(time_scale: float, rail_file: Path, seed: int) -> tuple[JsonLinesC
 
 
 def start_controller(
-    port: str, state_dir: Path, rail_file: Path, env: dict[str, str] | None = None
+    port: str,
+    state_dir: Path,
+    rail_file: Path,
+    time_scale: float,
+    env: dict[str, str] | None = None,
 ) -> JsonLinesChild:
     """``nirpad run --port`` on the simulator's pty (READY comes over $NOTIFY_SOCKET)."""
-    argv = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--rail-file",
-            str(rail_file), "--state-dir", str(state_dir), "--log-level", "WARNING"]  # fmt: skip
+    argv = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--simulated-board",
+            "--time-scale", f"{time_scale:g}", "--rail-file", str(rail_file),
+            "--state-dir", str(state_dir), "--log-level", "WARNING"]  # fmt: skip
     return JsonLinesChild(argv, env=env)
 
 

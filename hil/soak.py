@@ -191,7 +191,7 @@ def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
         rail = state_dir / "sim-rail"
         sim = SimProcess(["--rail-file", str(rail), "--seed", str(args.seed)], events.append)
         port = sim.start()
-        nirpad = [sys.executable, "-m", "firmware_host", "run", "--port", port]
+        nirpad = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--simulated-board"]
         nirpad += ["--rail-file", str(rail), "--state-dir", str(state_dir)]
         (state_dir / "rx.toml").write_bytes(builtin_profile(args.profile))
         subprocess.run(

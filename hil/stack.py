@@ -40,6 +40,7 @@ from hil.sim.board import SimBoard
 from hil.sim.inprocess import SimPort, make_sim
 from profiles.loader import LoadResult
 from profiles.store import load_installed
+from safety.board_kind import BoardKind
 from safety.core import SafetyCore
 from safety.limits import HARD, Limits, check_profile
 from safety.rail import PowerRail, make_rail
@@ -156,6 +157,7 @@ class Host:
             self.core = SafetyCore.connect(
                 transport=self.port, state_dir=stack.state_dir, clock=stack.clock.mono,
                 wall_clock=stack.clock.wall, limits=limits, rail=self.rail,
+                board=BoardKind.simulated(stack.board.time_scale),
             )  # fmt: skip
         except BaseException:
             self.rail.close()

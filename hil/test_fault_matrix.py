@@ -29,6 +29,7 @@ import pytest
 
 from firmware_host.machine import State
 from hil.harness import InProcessRig, assert_dark_after_close, assert_dose_within_plan
+from hil.sim.inprocess import make_sim
 from safety.faults import FaultCode, Outcome
 
 pytestmark = [pytest.mark.hil, pytest.mark.sim_only]
@@ -467,6 +468,31 @@ def test_f32_light_during_a_telemetry_gap_is_counted(rig: InProcessRig) -> None:
     (session,) = rig.sessions()
     truth_j_cm2 = rig.true_fluence_calibrated_j_cm2()
     assert session.delivered_fluence_total_j_cm2 >= truth_j_cm2 * (1.0 - 0.005)
+
+
+def test_f33_a_board_claiming_another_time_scale_never_emits(tmp_path: Path) -> None:
+    """F33: the board's INFO claims a time scale (and simulator flag) other than the one
+    the host was started for: refused at the handshake, the light never comes on, and
+    the refusal is latched, shown and recorded. The host never doses on the board's
+    clock: a x0.01 claim would have stretched 30 minutes to 50 hours at 1 % of the dose."""
+    board = make_sim(seed=0, time_scale=60.0, info_claim=(False, 0.01))
+    rig = InProcessRig.build(tmp_path / "state", board=board)  # the host expects x60
+    try:
+        rig.boot(expect=State.FAULT)
+        status = rig.status()
+        assert status["fault"]["code"] == "board_mismatch"
+        assert "time scale 0.01" in status["fault"]["message"]
+        assert rig.command("start").exit_code != 0
+        rig.board.press("short")
+        rig.run(3.0)
+        assert rig.in_state(State.FAULT)
+        assert not [e for e in rig.events if e["event"] == "output" and e["on"]]
+        assert not rig.board.state()["rail_enabled"]
+        assert [f.code for f in rig.faults()] == [FaultCode.BOARD_MISMATCH]
+        assert rig.sessions() == []
+    finally:
+        rig.close()
+    assert_dark_after_close(rig)
 
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "hil.md"

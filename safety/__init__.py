@@ -4,6 +4,7 @@ The controller holds one ``SafetyCore`` (``safety.core``) and the ``PowerRail`` 
 given; everything else here is reached through them. See docs/architecture.md.
 """
 
+from safety.board_kind import REAL_BOARD, BoardKind, check_time_scale
 from safety.core import BoardConnectError, SafetyCore
 from safety.core_events import (
     ButtonEdge,
@@ -29,7 +30,9 @@ from safety.rail import PowerRail, RailError, make_rail
 
 __all__ = [
     "FAULT_MESSAGES",
+    "REAL_BOARD",
     "BoardConnectError",
+    "BoardKind",
     "ButtonEdge",
     "ContactLost",
     "ContactRegained",
@@ -50,6 +53,7 @@ __all__ = [
     "StartRefusedError",
     "Warning",
     "WarningCode",
+    "check_time_scale",
     "is_critical",
     "make_rail",
 ]

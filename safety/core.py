@@ -26,6 +26,7 @@ from drivers.client import CommandRejected, CommandTimedOut, PortLike
 from drivers.errors import DriverError
 from drivers.protocol import Event, EventKind, Info, NakCode, OutputOff, SetOutput, Telemetry
 from profiles.schema import Profile
+from safety.board_kind import BoardKind
 from safety.calibration import Calibration
 from safety.core_checks import CoreChecks
 from safety.core_connect import BoardConnectError, handshake, open_client, open_ledger
@@ -79,9 +80,15 @@ class SafetyCore(CoreChecks):
         wall_clock: Callable[[], datetime],
         limits: Limits,
         rail: PowerRail,
+        board: BoardKind,
         baudrate: int = 115200,
     ) -> SafetyCore:
-        """Ledger (reconciled), board, handshake; only an unopenable port raises."""
+        """Ledger (reconciled), board, handshake; only an unopenable port raises.
+
+        ``board`` is what this host was started for: a real board (``REAL_BOARD``) or a
+        simulator at the host's own time scale. A board whose INFO says otherwise is
+        refused (``board_mismatch``, latched, rail cut): its claim never sets the scale.
+        """
         ledger, ledger_problem = open_ledger(state_dir, wall_clock)
         try:
             client = open_client(port_url, transport, clock, baudrate)
@@ -90,10 +97,10 @@ class SafetyCore(CoreChecks):
                 ledger.close()
             raise
         rail.cut()
-        info, fault = handshake(client)
-        calibration = Calibration(info.calibration if info is not None else ())
+        info, fault = handshake(client, board)
+        calibration = Calibration(info.calibration if info is not None and fault is None else ())
         interlock = Interlock(client, limits, calibration, rail, clock)
-        core = cls(interlock, ledger, ledger_problem, limits, clock, wall_clock, info)
+        core = cls(interlock, ledger, ledger_problem, limits, clock, wall_clock, info, board)
         if fault is not None:
             if fault[0] is FaultCode.BOARD_DISCONNECTED:
                 core._board_lost = True
@@ -110,11 +117,12 @@ class SafetyCore(CoreChecks):
         clock: Callable[[], float],
         wall_clock: Callable[[], datetime],
         info: Info | None,
+        board: BoardKind,
     ) -> None:
         supervisor = Supervisor(limits, clock, interlock.calibration)
         super().__init__(interlock, supervisor, ledger, ledger_problem, limits, clock, wall_clock)
         self.info = info
-        self._time_scale = info.time_scale if info is not None and info.simulator else 1.0
+        self._time_scale = board.time_scale  # the host's own setting, never the board's claim
         supervisor.watch_from(clock())
 
     def fileno(self) -> int | None:

@@ -22,6 +22,7 @@ from drivers.errors import (
     ProtocolVersionError,
 )
 from drivers.protocol import Info
+from safety.board_kind import BoardKind
 from safety.errors import LedgerError, SafetyError
 from safety.faults import FaultCode
 from safety.ledger import Ledger
@@ -71,9 +72,16 @@ def open_client(
         raise BoardConnectError(f"cannot open the pad on {port_url}: {exc}", port=port_url) from exc
 
 
-def handshake(client: BoardClient) -> tuple[Info | None, tuple[FaultCode, str] | None]:
+def handshake(
+    client: BoardClient, board: BoardKind
+) -> tuple[Info | None, tuple[FaultCode, str] | None]:
+    """INFO, or None and the fault to latch; a board that is not ``board`` is refused.
+
+    A refused board's INFO is kept (status may show what it claimed), but nothing of it
+    that changes how time or dose is counted is ever used: the scale is the host's own.
+    """
     try:
-        return client.handshake(HANDSHAKE_TIMEOUT_S), None
+        info = client.handshake(HANDSHAKE_TIMEOUT_S)
     except ProtocolVersionError as exc:
         return None, (FaultCode.PROTOCOL_VERSION, str(exc))
     except CalibrationCrcError as exc:
@@ -82,3 +90,8 @@ def handshake(client: BoardClient) -> tuple[Info | None, tuple[FaultCode, str] |
         return None, (FaultCode.BOARD_DISCONNECTED, str(exc))
     except DriverError as exc:
         return None, (FaultCode.BOARD_NOT_ANSWERING, str(exc))
+    problem = board.mismatch(info)
+    if problem is not None:
+        log.error("board refused at handshake: %s", problem)
+        return info, (FaultCode.BOARD_MISMATCH, problem)
+    return info, None

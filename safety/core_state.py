@@ -59,7 +59,12 @@ _WARNING_TEXT = {
     WarningCode.BUTTON_STUCK: "The pad's button seems stuck.",
 }
 _NEEDS_RESTART = frozenset(
-    {FaultCode.PROTOCOL_VERSION, FaultCode.CALIBRATION_CRC, FaultCode.BOARD_DISCONNECTED}
+    {
+        FaultCode.PROTOCOL_VERSION,
+        FaultCode.CALIBRATION_CRC,
+        FaultCode.BOARD_DISCONNECTED,
+        FaultCode.BOARD_MISMATCH,
+    }
 )
 
 

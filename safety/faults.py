@@ -29,6 +29,7 @@ class FaultCode(StrEnum):
     LEASE_EXPIRED = "lease_expired"
     PROTOCOL_VERSION = "protocol_version"
     CALIBRATION_CRC = "calibration_crc"
+    BOARD_MISMATCH = "board_mismatch"
     INTERLOCK_REFUSED = "interlock_refused"
     LEDGER_WRITE_FAILED = "ledger_write_failed"
     SELF_TEST_FAILED = "self_test_failed"
@@ -72,6 +73,10 @@ FAULT_MESSAGES: Final[dict[FaultCode, str]] = {
     ),
     FaultCode.PROTOCOL_VERSION: "The pad's firmware speaks an incompatible protocol version.",
     FaultCode.CALIBRATION_CRC: "The pad's calibration data is damaged.",
+    FaultCode.BOARD_MISMATCH: (
+        "The pad's driver board is not the kind this controller was started for. "
+        "The light stays off."
+    ),
     FaultCode.INTERLOCK_REFUSED: "An output command outside the prescription was refused.",
     FaultCode.LEDGER_WRITE_FAILED: "The treatment record could not be saved.",
     FaultCode.SELF_TEST_FAILED: "The pad failed its self-test.",

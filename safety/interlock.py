@@ -66,6 +66,7 @@ _CRITICAL: Final = frozenset(
         FaultCode.IRRADIANCE_MISMATCH,
         FaultCode.PROTOCOL_VERSION,
         FaultCode.CALIBRATION_CRC,
+        FaultCode.BOARD_MISMATCH,
         FaultCode.CONTROLLER_ERROR,
     }
 )

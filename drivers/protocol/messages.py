@@ -57,6 +57,10 @@ MAX_CHANNELS: Final = 4
 MAX_CAL_POINTS: Final = 16
 SERIAL_LEN: Final = 16
 MAX_LEASE_MS: Final = 500
+SIM_TIME_SCALE_MIN: Final = 1.0
+SIM_TIME_SCALE_MAX: Final = 600.0
+"""The time scales a simulated board may run at (INFO ``time_scale``). A real board always
+reports 1.00 with the simulator flag clear; the host decides which it expects."""
 
 
 class MessageDecodeError(ValueError):

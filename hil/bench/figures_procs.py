@@ -94,7 +94,7 @@ class HostProcess:
         self._notify.settimeout(30.0)
         env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
         env.pop("WATCHDOG_USEC", None)
-        argv = [sys.executable, "-m", "firmware_host", "run", "--port", port]
+        argv = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--simulated-board"]
         argv += ["--rail-file", str(rail_file), "--state-dir", str(state_dir)]
         self._log = log_path.open("ab")
         started_s = time.perf_counter()

@@ -38,6 +38,7 @@ from hil.bench.figures_common import (
 )
 from hil.bench.figures_procs import HostProcess, SimChild, install_prescription, pty_pair
 from hil.bench.figures_stack import BenchSetupError
+from safety.board_kind import BoardKind
 from safety.interlock import DEFAULT_LEASE_MS
 from safety.ledger import LEDGER_FILENAME
 
@@ -259,7 +260,7 @@ def jitter_figures(ctx: RunContext, duration_s: float) -> list[Figure]:
             with contextlib.ExitStack() as stack:
                 app = build_app(
                     stack, state_dir=state_dir, port_url=sim.port, rail_pin=None,
-                    rail_file=rail, site_config=None,
+                    rail_file=rail, site_config=None, board=BoardKind.simulated(1.0),
                 )  # fmt: skip
                 if str(app.controller.boot()) != "ready":
                     raise BenchSetupError(f"boot ended in {app.controller.state}")

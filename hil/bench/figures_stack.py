@@ -26,6 +26,7 @@ from hil.clock import VirtualClock
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import make_sim
 from profiles.loader import LoadResult, load_profile_bytes
+from safety.board_kind import BoardKind
 from safety.core import SafetyCore
 from safety.limits import HARD, check_profile
 from safety.rail import make_rail
@@ -104,8 +105,9 @@ def stack(
         return WALL_START + dt.timedelta(seconds=clock() - start_s)
 
     core = SafetyCore.connect(
-        transport=port, state_dir=state_dir, clock=clock, wall_clock=wall, limits=HARD, rail=rail
-    )
+        transport=port, state_dir=state_dir, clock=clock, wall_clock=wall, limits=HARD, rail=rail,
+        board=BoardKind.simulated(board.time_scale),
+    )  # fmt: skip
     controller = Controller(
         core, state_dir=state_dir, clock=clock, wall_clock=wall, prescription_loader=lambda: rx
     )

@@ -10,13 +10,23 @@ import logging
 import sys
 from pathlib import Path
 
+from drivers.protocol import SIM_TIME_SCALE_MAX, SIM_TIME_SCALE_MIN
 from hil.sim.pty_runner import run_pty_sim
 
 
 def _time_scale(text: str) -> float:
     value = float(text)
-    if not 0.01 <= value <= 655.35:
-        raise argparse.ArgumentTypeError("the time scale must be between 0.01 and 655.35")
+    if not SIM_TIME_SCALE_MIN <= value <= SIM_TIME_SCALE_MAX:
+        raise argparse.ArgumentTypeError(
+            f"the time scale must be between {SIM_TIME_SCALE_MIN:g} and {SIM_TIME_SCALE_MAX:g}"
+        )
+    return value
+
+
+def _claimed_scale(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 655.35:  # what INFO's u16 of hundredths can carry
+        raise argparse.ArgumentTypeError("INFO can carry a time scale of 0 to 655.35")
     return value
 
 
@@ -42,7 +52,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rail-file", type=Path, default=None, help="LED rail enabled only while it holds 1"
     )
+    lie = parser.add_argument_group(
+        "a board that claims what it should not (tests of the host's refusal)"
+    )
+    lie.add_argument(
+        "--info-simulator", type=int, choices=(0, 1), default=None,
+        help="the simulator flag INFO reports (default 1)",
+    )  # fmt: skip
+    lie.add_argument(
+        "--info-time-scale", type=_claimed_scale, default=None,
+        help="the time scale INFO reports (default: the one it runs at)",
+    )  # fmt: skip
     return parser.parse_args(argv)
+
+
+def info_claim(args: argparse.Namespace) -> tuple[bool, float] | None:
+    """What INFO reports, when told to differ from the truth; None: the truth."""
+    if args.info_simulator is None and args.info_time_scale is None:
+        return None
+    simulator = True if args.info_simulator is None else bool(args.info_simulator)
+    scale = args.time_scale if args.info_time_scale is None else args.info_time_scale
+    return simulator, scale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         baud=args.baud,
         time_scale=args.time_scale,
         rail_file=args.rail_file,
+        info_claim=info_claim(args),
     )
 
 

@@ -15,6 +15,8 @@ import random
 from typing import Final
 
 from drivers.protocol import (
+    SIM_TIME_SCALE_MAX,
+    SIM_TIME_SCALE_MIN,
     BoardFault,
     ChannelSetpoint,
     Event,
@@ -58,10 +60,15 @@ class SimBoard:
         baud: int = 115200,
         start_s: float = 0.0,
         serial: str = "SIM-0000001",
+        info_claim: tuple[bool, float] | None = None,
     ) -> None:
-        if not 0.01 <= time_scale <= 655.35:
-            raise ValueError(f"time_scale must be between 0.01 and 655.35, not {time_scale}")
+        if not SIM_TIME_SCALE_MIN <= time_scale <= SIM_TIME_SCALE_MAX:
+            raise ValueError(
+                f"time_scale must be between {SIM_TIME_SCALE_MIN:g} and "
+                f"{SIM_TIME_SCALE_MAX:g}, not {time_scale}"
+            )
         self.seed, self.time_scale, self.baud, self.serial = seed, time_scale, baud, serial
+        self.info_claim = info_claim  # (simulator flag, time scale) INFO reports; None: truth
         self.optics = Optics(random.Random(f"nirpad-sim-unit-{seed}"), CALIBRATION)
         self.thermal = ThermalModel(ambient_c)
         self.injections = ActiveInjections()
@@ -89,7 +96,9 @@ class SimBoard:
     # ------------------------------------------------------------------ time
 
     def _boot(self, reason: ResetReason) -> None:
-        self.firmware = Firmware(self.optics.calibration, self.time_scale, self.serial)
+        self.firmware = Firmware(
+            self.optics.calibration, self.time_scale, self.serial, self.info_claim
+        )
         self._decoder = FrameDecoder()
         self._tx_seq = 0
         self._boot_s = self._now_s

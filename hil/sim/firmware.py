@@ -84,10 +84,16 @@ class Firmware:
     """Command handling and the board's own protections. Outputs start off."""
 
     def __init__(
-        self, calibration: tuple[ChannelCalibration, ...], time_scale: float, serial: str
+        self,
+        calibration: tuple[ChannelCalibration, ...],
+        time_scale: float,
+        serial: str,
+        info_claim: tuple[bool, float] | None = None,
     ) -> None:
         self.calibration = calibration
         self.time_scale = time_scale
+        # what INFO says (simulator flag, time scale): the truth unless a test makes it lie
+        self.info_claim = (True, time_scale) if info_claim is None else info_claim
         self.serial = serial
         self.setpoints: tuple[ChannelSetpoint, ...] = ()
         self.lease_deadline_s: float | None = None
@@ -103,8 +109,8 @@ class Firmware:
             echo_seq=echo_seq,
             protocol_version=PROTOCOL_VERSION,
             firmware_version=FIRMWARE_VERSION,
-            simulator=True,
-            time_scale=self.time_scale,
+            simulator=self.info_claim[0],
+            time_scale=self.info_claim[1],
             serial=self.serial,
             calibration=self.calibration,
             calibration_crc=calibration_crc(self.calibration),

@@ -195,7 +195,13 @@ class PtyBoard:
 
 
 def run_pty_sim(
-    *, seed: int, ambient_c: float, baud: int, time_scale: float, rail_file: Path | None
+    *,
+    seed: int,
+    ambient_c: float,
+    baud: int,
+    time_scale: float,
+    rail_file: Path | None,
+    info_claim: tuple[bool, float] | None = None,
 ) -> int:
     board = SimBoard(
         seed=seed,
@@ -203,6 +209,7 @@ def run_pty_sim(
         time_scale=time_scale,
         baud=baud,
         start_s=time.monotonic(),
+        info_claim=info_claim,
     )
     if rail_file is not None:
         board.set_rail(rail_from_file(rail_file))

@@ -24,6 +24,7 @@ from hil.clock import VirtualClock
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import make_sim
 from profiles.loader import LoadResult
+from safety.board_kind import BoardKind
 from safety.core import SafetyCore
 from safety.faults import Outcome
 from safety.ledger import Ledger
@@ -74,8 +75,9 @@ def rig(mock_factory: MockFactory, tmp_path: Path) -> Iterator[Rig]:
         return WALL_NOW + dt.timedelta(seconds=clock() - start_s)
 
     core = SafetyCore.connect(
-        transport=port, state_dir=tmp_path, clock=clock, wall_clock=wall, limits=HARD, rail=rail
-    )
+        transport=port, state_dir=tmp_path, clock=clock, wall_clock=wall, limits=HARD, rail=rail,
+        board=BoardKind.simulated(board.time_scale),
+    )  # fmt: skip
     holder: dict[str, LoadResult | None] = {"rx": loaded(make_profile(duration_min=2, ramp_s=10.0))}
     controller = Controller(
         core, state_dir=tmp_path, clock=clock, wall_clock=wall,

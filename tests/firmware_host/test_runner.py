@@ -24,6 +24,7 @@ from firmware_host.runner import build_app, serve, utc_now
 from firmware_host.service import Notifier
 from firmware_host.sim_process import RunError, SimProcess
 from hil.sim.inprocess import make_sim
+from safety.board_kind import REAL_BOARD, BoardKind
 from safety.faults import Outcome
 from safety.ledger import Ledger
 from safety.rail import make_rail
@@ -73,6 +74,7 @@ def test_sigterm_mid_session_turns_off_and_records_stopped(
         app = build_app(
             stack, state_dir=state_dir, port_url=None, rail_pin=None, rail_file=None,
             site_config=None, clock=clock, transport=port, rail=rail,
+            board=BoardKind.simulated(board.time_scale),
         )  # fmt: skip
         started: list[float] = []
 
@@ -214,8 +216,47 @@ def test_a_prescription_edited_after_install_fails_its_signature_at_boot(tmp_pat
         app = build_app(
             stack, state_dir=state_dir, port_url=None, rail_pin=None, rail_file=None,
             site_config=site, clock=clock, transport=port, rail=rail,
+            board=BoardKind.simulated(board.time_scale),
         )  # fmt: skip
         assert str(app.controller.boot()) == "idle"
         status = app.controller.status()
         assert "signature" in status["state_reason"]
         assert not app.controller.command("start").ok
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "x", "--time-scale", "2"], "--time-scale needs --sim or --simulated-board"),
+        (["--sim", "--time-scale", "0"], "between 1 and 600"),
+        (["--sim", "--time-scale", "0.01"], "between 1 and 600"),
+        (["--sim", "--time-scale", "601"], "between 1 and 600"),
+        (["--port", "x", "--simulated-board", "--time-scale", "nan"], "between 1 and 600"),
+    ],
+)
+def test_the_time_scale_is_the_hosts_own_and_bounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    from firmware_host.cli import main
+
+    assert main(["run", *argv, "--state-dir", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()  # refused before anything was touched
+
+
+@pytest.mark.parametrize(
+    ("argv", "kind"),
+    [
+        (["--port", "x"], REAL_BOARD),
+        (["--port", "x", "--simulated-board"], BoardKind.simulated(1.0)),
+        (["--port", "x", "--simulated-board", "--time-scale", "60"], BoardKind.simulated(60.0)),
+        (["--sim", "--time-scale", "600"], BoardKind.simulated(600.0)),
+    ],
+)
+def test_the_board_kind_comes_from_the_command_line(argv: list[str], kind: BoardKind) -> None:
+    from firmware_host.cli import build_parser
+    from firmware_host.runner import board_kind
+
+    args = build_parser().parse_args(["run", *argv])
+    assert board_kind(args) == kind

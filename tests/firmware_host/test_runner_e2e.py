@@ -63,8 +63,9 @@ def test_sigterm_mid_session_over_the_cli(
     run: JsonLinesChild | None = None
     try:
         port = sim.wait_for(lambda e: "port" in e, 20)["port"]
+        argv = [*nirpad, "run", "--port", port, "--simulated-board", "--time-scale", "60"]
         run = JsonLinesChild(
-            [*nirpad, "run", "--port", port, "--rail-file", str(rail), "--state-dir", str(state)],
+            [*argv, "--rail-file", str(rail), "--state-dir", str(state)],
             env=env,
         )
         _wait_ready(notify, run)

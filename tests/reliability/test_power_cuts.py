@@ -90,12 +90,15 @@ class Rig:
         self.env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")}
         self.env.pop("WATCHDOG_USEC", None)
         self.sim, self.port = start_sim(time_scale, self.rail, SEED)
+        self.time_scale = time_scale
         self.run: JsonLinesChild | None = None
         self.figures: list[CutFigures] = []
         self.cut_at: list[dt.datetime] = []  # per session: wall time after its cut
 
     def spawn(self) -> JsonLinesChild:
-        self.run = start_controller(self.port, self.state_dir, self.rail, env=self.env)
+        self.run = start_controller(
+            self.port, self.state_dir, self.rail, self.time_scale, env=self.env
+        )
         return self.run
 
     def ready(self) -> None:

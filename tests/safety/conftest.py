@@ -26,6 +26,7 @@ from hil.clock import VirtualClock
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import SimPort, make_sim
 from profiles.schema import Profile
+from safety.board_kind import BoardKind
 from safety.core import SafetyCore
 from safety.core_events import SafetyEvent
 from safety.ledger import Ledger
@@ -93,6 +94,7 @@ class Rig:
     state_dir: Path
     wall: WallClock
     limits: Limits = HARD_LIMITS
+    board_kind: BoardKind | None = None  # what the host expects; None: the board's truth
     core: SafetyCore | None = None
     events: list[SafetyEvent] = field(default_factory=list)
 
@@ -104,6 +106,7 @@ class Rig:
             wall_clock=self.wall,
             limits=self.limits,
             rail=self.rail,
+            board=self.board_kind or BoardKind.simulated(self.board.time_scale),
         )
         return self.core
 

@@ -9,6 +9,7 @@ import pytest
 
 from drivers.protocol import ChannelCalibration, Info, calibration_crc
 from hil.clock import VirtualClock
+from safety.board_kind import REAL_BOARD
 from safety.core import BoardConnectError, SafetyCore
 from safety.core_events import FaultLatched
 from safety.errors import LedgerError, StartRefusedError
@@ -142,6 +143,7 @@ def test_connect_without_a_port_or_with_a_bad_url(rig: Rig, tmp_path: Any) -> No
         "wall_clock": rig.wall,
         "limits": HARD_LIMITS,
         "rail": rig.rail,
+        "board": REAL_BOARD,
     }
     with pytest.raises(BoardConnectError, match="no board"):
         SafetyCore.connect(**kwargs)
@@ -288,6 +290,7 @@ def test_bad_url_with_a_corrupt_ledger_still_raises_cleanly(rig: Rig) -> None:
             wall_clock=rig.wall,
             limits=HARD_LIMITS,
             rail=rig.rail,
+            board=REAL_BOARD,
         )
 
 

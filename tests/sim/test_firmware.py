@@ -43,6 +43,22 @@ def test_info_reports_time_scale(host_factory: Any) -> None:
     assert isinstance(reply, Info) and reply.time_scale == 60.0
 
 
+@pytest.mark.parametrize("claim", [(False, 1.0), (True, 0.01), (False, 0.0), (True, 601.0)])
+def test_info_can_be_made_to_claim_what_the_board_is_not(
+    host_factory: Any, claim: tuple[bool, float]
+) -> None:
+    host = host_factory(time_scale=60.0, info_claim=claim)
+    reply = host.request(Hello())
+    assert isinstance(reply, Info) and (reply.simulator, reply.time_scale) == claim
+    assert host.board.time_scale == 60.0  # the physics still runs at its own scale
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.01, 0.99, 600.5, 655.35])
+def test_the_simulator_runs_only_between_1_and_600(host_factory: Any, scale: float) -> None:
+    with pytest.raises(ValueError, match="between 1 and 600"):
+        host_factory(time_scale=scale)
+
+
 def test_power_up_announces_reset_and_outputs_are_off(host_factory: Any) -> None:
     host = host_factory()
     got = host.run(0.105)  # the frame sent at 100 ms takes about 3 ms on the wire
