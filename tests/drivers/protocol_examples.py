@@ -32,14 +32,16 @@ from drivers.protocol import (
 )
 from drivers.protocol.cobs import cobs_decode
 
+# Passes the host's self-test: both wavelengths once, from (0, 0), strictly increasing, and
+# 50 mW/cm² within max_current (810 nm: at 776.5 mA; 850 nm: at 765.6 mA).
 CAL = (
     ChannelCalibration(
         810,
         800.0,
         (
             CalibrationPoint(0.0, 0.0),
-            CalibrationPoint(400.0, 25.0),
-            CalibrationPoint(800.0, 48.5),
+            CalibrationPoint(400.0, 26.0),
+            CalibrationPoint(800.0, 51.5),
         ),
     ),
     ChannelCalibration(850, 800.0, (CalibrationPoint(0.0, 0.0), CalibrationPoint(800.0, 52.25))),
@@ -54,9 +56,9 @@ EXAMPLES: list[tuple[str, int, Message]] = [
             echo_seq=0,
             protocol_version=1,
             firmware_version=(1, 0, 0),
-            simulator=True,
+            simulator=False,
             time_scale=1.0,
-            serial="SIM-0000001",
+            serial="NP-000117",
             calibration=CAL,
             calibration_crc=calibration_crc(CAL),
         ),
@@ -90,7 +92,7 @@ EXAMPLES: list[tuple[str, int, Message]] = [
             board_c=41.0,
             supply_mv=12050,
             lease_remaining_ms=180,
-            channels=(ChannelTelemetry(349.8, 0, 100), ChannelTelemetry(0.0, 0, 100)),
+            channels=(ChannelTelemetry(349.8, 0, 100), ChannelTelemetry(0.0, 0, 0)),
         ),
     ),
     ("EVENT (button down)", 6, Event(uptime_ms=200000, kind=EventKind.BUTTON_DOWN, detail=0)),

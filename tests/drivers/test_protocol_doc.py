@@ -14,16 +14,23 @@ from pathlib import Path
 import pytest
 
 from drivers.protocol import (
+    MAX_CHANNELS,
+    SERIAL_LEN,
     BoardFault,
+    CalibrationPoint,
+    ChannelCalibration,
     EventKind,
     FrameDecoder,
+    Info,
     MsgType,
     NakCode,
     ResetReason,
     TelemetryFlag,
+    calibration_crc,
     encode_frame,
 )
-from drivers.protocol.cobs import cobs_decode
+from drivers.protocol.cobs import cobs_decode, cobs_encode
+from drivers.protocol.framing import CRC_LEN, HEADER_LEN, MAX_PAYLOAD
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 BLOCK = re.compile(r"```hex-example\n(.*?)```", re.S)
@@ -94,3 +101,23 @@ def test_reset_reasons_are_in_the_doc() -> None:
 
 def test_the_doc_pins_the_crc_check_value() -> None:
     assert "`0x29B1`" in DOC.read_text(encoding="utf-8")
+
+
+def _largest_info() -> Info:
+    """An INFO whose payload is exactly the 240-byte maximum: 4 channels of 12 points."""
+    points = tuple(CalibrationPoint(10.0 * i, 0.5 * i) for i in range(12))
+    cal = tuple(ChannelCalibration(800 + ch, 200.0, points) for ch in range(MAX_CHANNELS))
+    return Info(0, 1, (255, 255, 255), False, 1.0, "S" * SERIAL_LEN, cal, calibration_crc(cal))
+
+
+def test_the_largest_encoded_frame_is_247_bytes_and_the_doc_says_so() -> None:
+    largest_body = HEADER_LEN + MAX_PAYLOAD + CRC_LEN
+    worst = max(
+        len(cobs_encode(body))
+        for body in (b"\x01" * largest_body, b"\x00" * largest_body, bytes(range(largest_body)))
+    )
+    assert (largest_body, worst) == (246, 247)
+    wire = encode_frame(_largest_info(), 0xFFFF)
+    assert len(wire) == worst + 1  # the delimiter
+    assert [f.message for f in FrameDecoder().feed(wire)] == [_largest_info()]
+    assert "at\n  most **247 bytes** plus the delimiter" in DOC.read_text(encoding="utf-8")
