@@ -165,11 +165,13 @@ class Firmware:
             return NakCode.BAD_CHANNEL
         if len(set(channels)) != len(channels):
             return NakCode.BAD_PAYLOAD
+        # every channel's pulsing is checked before any current (docs/protocol.md §4.3)
         for sp in msg.channels:
             if not 1 <= sp.duty_pct <= 100 or sp.pulse_hz > MAX_PULSE_HZ:
                 return NakCode.BAD_PAYLOAD
             if sp.pulse_hz == 0 and sp.duty_pct != 100:
                 return NakCode.BAD_PAYLOAD
+        for sp in msg.channels:
             if sp.current_ma > self.calibration[sp.channel].max_current_ma:
                 return NakCode.OVER_LIMIT
         return None

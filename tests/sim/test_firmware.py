@@ -256,3 +256,54 @@ def test_pulsed_output_delivers_peak_times_duty(host_factory: Any) -> None:
     assert irr_pulsed == pytest.approx(irr_cw * 0.4)
     tele = pulsed.telemetry(pulsed.run(0.05))[-1].channels[0]
     assert (tele.current_ma, tele.pulse_hz, tele.duty_pct) == (500.0, 10, 40)
+
+
+@pytest.mark.parametrize(
+    ("setpoints", "lease_ms", "code"),
+    [
+        # docs/protocol.md §4.3: the first failing step wins, over the whole command
+        ([(0, 300.0, 0, 100)], 501, NakCode.LEASE_TOO_LONG),
+        ([(0, 300.0, 0, 100), (5, 300.0, 0, 100)], 0, NakCode.BAD_PAYLOAD),
+        ([(0, 300.0, 0, 50), (5, 300.0, 0, 100)], 300, NakCode.BAD_CHANNEL),
+        ([(0, 700.1, 0, 100), (1, 300.0, 10, 0)], 300, NakCode.BAD_PAYLOAD),
+        ([(0, 700.1, 0, 100), (0, 300.0, 0, 100)], 300, NakCode.BAD_PAYLOAD),
+        ([(0, 300.0, 0, 100), (1, 700.1, 0, 100)], 300, NakCode.OVER_LIMIT),
+    ],
+)
+def test_set_output_checks_in_the_documented_order(
+    host: Any, setpoints: list[tuple[int, float, int, int]], lease_ms: int, code: NakCode
+) -> None:
+    message = SetOutput(lease_ms, tuple(ChannelSetpoint(*sp) for sp in setpoints))
+    assert host.request(message) == Nak(host.seq, code)
+
+
+def test_a_refusal_for_the_board_state_ranks_fault_then_rail_then_contact(host: Any) -> None:
+    host.board.set_contact(False)
+    host.board.set_rail(False)
+    assert host.set_output(300.0) == Nak(host.seq, NakCode.RAIL_OFF)
+    host.board.inject("board_overtemp")
+    host.run(0.05)
+    assert host.set_output(300.0) == Nak(host.seq, NakCode.FAULT_ACTIVE)
+
+
+@pytest.mark.parametrize("cut", ["rail", "contact"])
+def test_rail_or_contact_loss_ends_the_lease_without_an_event(host: Any, cut: str) -> None:
+    assert isinstance(host.set_output(300.0, lease_ms=500), Ack)
+    host.run(0.05)
+    if cut == "rail":
+        host.board.set_rail(False)
+    else:
+        host.board.set_contact(False)
+    cut_ms = host.board.state()["uptime_ms"]
+    got = host.run(0.6)  # past the lease: it was cancelled, so it never expires
+    assert not host.events(got)
+    after = [t for t in host.telemetry(got) if t.uptime_ms > cut_ms]
+    assert after and all(not t.output_on and t.lease_remaining_ms == 0 for t in after)
+
+
+def test_off_channels_report_no_pulsing_and_zero_duty(host: Any) -> None:
+    assert isinstance(host.set_output(300.0, channel=1, lease_ms=500), Ack)
+    last = host.telemetry(host.run(0.05))[-1]
+    assert (last.channels[0].current_ma, last.channels[0].pulse_hz) == (0.0, 0)
+    assert last.channels[0].duty_pct == 0
+    assert last.channels[1].duty_pct == 100
