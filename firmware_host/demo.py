@@ -32,6 +32,7 @@ from firmware_host.runner import (
     App,
     build_app,
     close_open_session,
+    hold_state_dir,
     signals_stop,
 )
 from firmware_host.sim_process import SimProcess
@@ -71,6 +72,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _run(console: Console, state_dir: Path) -> str:
     with contextlib.ExitStack() as stack:
+        lock = hold_state_dir(stack, state_dir)  # a temporary directory, locked all the same
         console.print(f"Starting the simulated board (time runs {TIME_SCALE:g}x faster)…")
         rail_file = state_dir / "sim-rail"
         sim = SimProcess(["--rail-file", str(rail_file), "--time-scale", f"{TIME_SCALE:g}"])
@@ -78,6 +80,7 @@ def _run(console: Console, state_dir: Path) -> str:
         app = build_app(
             stack, state_dir=state_dir, port_url=sim.start(), rail_pin=None,
             rail_file=rail_file, site_config=None, board=BoardKind.simulated(TIME_SCALE),
+            lock=lock,
         )  # fmt: skip
         console.print(install_builtin(state_dir))
         stop = threading.Event()

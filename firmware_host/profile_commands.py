@@ -242,7 +242,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     outcome = _install_through_controller(state_dir, data, args.file)
     if outcome is None:  # no controller runs here: validate and install directly
         site = resolve_site_config(state_dir, args.site_config)
-        outcome = validate_and_install(state_dir, data, args.file, site)
+        outcome = _install_holding_state_dir(state_dir, data, args.file, site)
     for line in outcome.problems:
         _err(line)
     if outcome.ok:
@@ -250,6 +250,22 @@ def cmd_install(args: argparse.Namespace) -> int:
     else:
         _err(outcome.message)
     return outcome.exit_code
+
+
+def _install_holding_state_dir(
+    state_dir: Path, data: bytes, name: str, site: Path | None
+) -> InstallOutcome:
+    """Install with no controller: hold the state directory's lock while writing."""
+    from firmware_host.state_lock import StateDirBusy, StateLock
+
+    try:
+        lock = StateLock.acquire(ensure_state_dir(state_dir), "install")
+    except StateDirBusy as exc:  # a controller is starting (or another install runs)
+        return InstallOutcome(False, EXIT_REFUSED, str(exc))
+    except OSError as exc:
+        return InstallOutcome(False, EXIT_ERROR, str(exc))
+    with lock:
+        return validate_and_install(state_dir, data, name, site)
 
 
 def _install_through_controller(state_dir: Path, data: bytes, name: str) -> InstallOutcome | None:

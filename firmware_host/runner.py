@@ -1,8 +1,8 @@
 """``nirpad run``: assemble the controller and run it in the foreground until a signal.
 
-Owns: the start-up order (state directory, site limits, rail, safety core, controller,
-event loop, GPIO button, control socket, sd_notify READY), the SIGTERM/SIGINT path (stop
-the loop, which turns the outputs off; close an open session in the ledger as
+Owns: the start-up order (state directory and its lock, site limits, rail, safety core,
+controller, event loop, GPIO button, control socket, sd_notify READY), the SIGTERM/SIGINT
+path (stop the loop, which turns the outputs off; close an open session in the ledger as
 ``stopped``; exit 0), and the ``--sim`` child process (``python -m hil.sim`` on a pty,
 started in its own session so a terminal's Ctrl-C reaches only us, and terminated on
 exit, see ``sim_process``).
@@ -32,6 +32,7 @@ from firmware_host.loop import EventLoop
 from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
 from firmware_host.service import Notifier, WatchdogPinger, configure_logging, watchdog_interval_s
 from firmware_host.sim_process import RunError, SimProcess
+from firmware_host.state_lock import StateLock
 from safety.board_kind import REAL_BOARD, BoardKind
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,11 @@ def _run(
     args: argparse.Namespace, board: BoardKind, stack: contextlib.ExitStack, notifier: Notifier
 ) -> int:
     state_dir = ensure_state_dir(resolve_state_dir(args.state_dir))
+    lock = hold_state_dir(stack, state_dir)  # before the simulator, the rail, the ledger
     port_url, rail_pin, rail_file = _board(args, state_dir, stack)
     app = build_app(
         stack, state_dir=state_dir, port_url=port_url, rail_pin=rail_pin, rail_file=rail_file,
-        site_config=site_config_path(state_dir, args.site_config), board=board,
+        site_config=site_config_path(state_dir, args.site_config), board=board, lock=lock,
     )  # fmt: skip
     _open_button(stack, args.button_pin, app.loop)
     return serve(app, stack, notifier)
@@ -159,12 +161,17 @@ def build_app(
     clock: Callable[[], float] = time.monotonic,
     transport: Any = None,
     rail: Any = None,
+    lock: StateLock | None = None,
 ) -> App:
     """Safety core, controller, loop and (not yet started) control server.
 
     ``board`` is what the host was started for (a real board, or a simulator at the
     host's own time scale); ``transport`` and ``rail`` let tests put the in-process
-    simulator underneath."""
+    simulator underneath. ``lock`` is this process's hold on ``state_dir``; without one
+    the state directory is locked here first (``StateDirBusy`` if another holds it),
+    before the rail, the port or the ledger is touched."""
+    if lock is None:
+        hold_state_dir(stack, state_dir)
     from profiles.signing import TrustStore
     from profiles.store import load_installed
     from safety.core import SafetyCore
@@ -195,6 +202,13 @@ def build_app(
     return App(
         core, controller, loop, ControlServer(state_dir, controller, loop, installer=installer)
     )
+
+
+def hold_state_dir(stack: contextlib.ExitStack, state_dir: Path) -> StateLock:
+    """Lock ``state_dir`` for this process until ``stack`` closes (or it dies)."""
+    lock = StateLock.acquire(state_dir, "controller")
+    stack.callback(lock.release)
+    return lock
 
 
 def make_installer(
