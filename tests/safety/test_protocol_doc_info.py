@@ -3,8 +3,10 @@
 Owns: feeding the doc's exact INFO wire bytes to a real ``BoardClient`` as a board's
 answer to HELLO, through the safety core's ``handshake`` for a real board (version,
 calibration CRC, simulator flag clear and time scale 1.00), and the boot self-test's
-calibration check (``Calibration.sanity_problem``) on the table it carries. The byte
-level of every example is checked in tests/drivers/test_protocol_doc.py.
+calibration check (``Calibration.sanity_problem``) on the table it carries; and the
+doc's table of what the host does with each fault code (every code named, the rail
+column matching ``is_critical``). The byte level of every example is checked in
+tests/drivers/test_protocol_doc.py.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from drivers.protocol import FrameDecoder, Hello, Info
 from safety.board_kind import REAL_BOARD
 from safety.calibration import Calibration
 from safety.core_connect import handshake
+from safety.faults import FaultCode
+from safety.interlock import is_critical
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 BLOCK = re.compile(r"```hex-example\n(.*?)```", re.S)
@@ -103,3 +107,27 @@ def test_info_example_passes_the_self_test_calibration_check(wire: bytes) -> Non
     (frame,) = FrameDecoder().feed(wire)
     assert isinstance(frame.message, Info)
     assert Calibration.from_info(frame.message).sanity_problem() is None
+
+
+HOST_ONLY = (FaultCode.INTERLOCK_REFUSED, FaultCode.LEDGER_WRITE_FAILED, FaultCode.CONTROLLER_ERROR)
+
+
+def _host_section() -> str:
+    text = DOC.read_text(encoding="utf-8")
+    return text[text.index("## 9. What the host does") : text.index("## 10.")]
+
+
+@pytest.mark.parametrize("code", [c for c in FaultCode if c not in HOST_ONLY])
+def test_the_doc_says_what_the_host_does_with_each_fault_a_board_can_cause(
+    code: FaultCode,
+) -> None:
+    rows = [row for row in _host_section().splitlines() if row.startswith(f"| `{code}` |")]
+    assert len(rows) == 1, f"{code} has no row in docs/protocol.md §9"
+    rail = rows[0].split(" | ")[2]
+    assert rail.startswith("cut" if is_critical(code) else "not cut"), rows[0]
+
+
+def test_the_doc_names_the_faults_a_board_never_causes() -> None:
+    section = _host_section()
+    assert all(f"`{code}`" in section for code in HOST_ONLY)
+    assert not any(section.count(f"| `{code}` |") for code in HOST_ONLY)
