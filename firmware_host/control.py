@@ -2,18 +2,31 @@
 
 Owns: the Unix stream socket ``<state_dir>/control.sock`` (mode 0660, never a network
 listener), the peer-credential check (root, the controller's own uid, or a member of
-the socket's group), and the server thread that turns one JSON request line into one
+the socket's group), and the server threads that turn one JSON request line into one
 JSON reply line (format in ``firmware_host.control_client``).
 
-Does not own what a command does. Every command runs on the event-loop thread, through
-``loop.call_soon_threadsafe``; this thread only waits for the answer. It never touches
-the safety core, the ledger or the board itself.
+Slow or unkind clients (docs/architecture.md, "Control socket"): an accept thread hands
+each connection to its own short-lived thread, at most ``MAX_CLIENTS`` at a time (more
+are told "busy" at once), so no client holds up another. A request must arrive whole
+within ``READ_DEADLINE_S`` of the connection (not per byte), within
+``MAX_REQUEST_BYTES``, nested at most ``MAX_JSON_DEPTH`` deep and as real text (no
+lone surrogates); anything else gets a clear refusal. Each request carries its client's
+deadline (``deadline_s`` on the host's monotonic clock, or ``timeout_s``); the server
+turns it into an absolute deadline on its injected clock, less ``REPLY_MARGIN_S`` so its
+answer still arrives in time, and a command that reaches the loop past it is dropped
+and logged, never carried out.
+
+Does not own what a command does. Commands and status run on the event-loop thread,
+through ``loop.call_soon_threadsafe``, and are quick; the server thread only waits for
+the answer. ``install`` is the exception: the installer validates and writes on the
+connection's thread and hops onto the loop only for the cheap parts (see
+``runner.make_installer``). This module never touches the safety core, the ledger or
+the board itself.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import selectors
@@ -21,8 +34,10 @@ import socket
 import stat
 import struct
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
@@ -35,12 +50,23 @@ from firmware_host.control_client import (
     ControlReply,
     encode_reply,
 )
+from firmware_host.control_request import (
+    READ_DEADLINE_S,
+    answer_deadline,
+    decode_request,
+    read_request,
+)
 from firmware_host.paths import check_socket_path, control_socket_path
 
 log = logging.getLogger(__name__)
 
 SOCKET_MODE: Final = 0o660
-MAX_REQUEST_BYTES: Final = 1 << 20
+MAX_CLIENTS: Final = 8
+"""Connections served at once; one more is told "busy" at once and closed."""
+ANSWER_TIMEOUT_S: Final = 5.0
+"""The most the server waits for the loop per step, and the deadline of a request that
+names none."""
+SEND_TIMEOUT_S: Final = 1.0
 BUTTON_COMMANDS: Final = frozenset({"start", "pause", "resume", "stop", "ack"})
 _T = TypeVar("_T")
 
@@ -80,8 +106,22 @@ class PeerCredentials:
     gid: int
 
 
-# Called on the loop thread with (file name, TOML text); see runner.make_installer.
-Installer = Callable[[str, str], ReplyLike]
+class OnLoop(Protocol):
+    """Runs ``fn`` on the loop within the request's deadline and returns its result;
+    raises TimeoutError when the deadline passes first (``fn`` then never runs).
+    ``even_late`` runs it all the same (for a consequence of a change already made)."""
+
+    def __call__(self, fn: Callable[[], _T], *, even_late: bool = False) -> _T: ...
+
+
+# Called on the connection's thread with (file name, TOML text, a way onto the loop);
+# see runner.make_installer.
+Installer = Callable[[str, str, OnLoop], ReplyLike]
+_EXPIRED: Final = object()  # what a call returns when it reached the loop too late
+
+
+class NotCarriedOut(TimeoutError):
+    """The request's deadline passed before its command ran: it never will."""
 
 
 def peer_credentials(conn: socket.socket) -> PeerCredentials:
@@ -113,7 +153,7 @@ def peer_allowed(cred: PeerCredentials, socket_gid: int, own_uid: int) -> bool:
 
 
 class ControlServer:
-    """Serves ``<state_dir>/control.sock`` on one thread; commands run on the loop."""
+    """Serves ``<state_dir>/control.sock``: one thread accepts, one thread per client."""
 
     def __init__(
         self,
@@ -122,20 +162,26 @@ class ControlServer:
         loop: LoopLike,
         *,
         installer: Installer | None = None,
-        answer_timeout_s: float = 5.0,
-        conn_timeout_s: float = 2.0,
+        answer_timeout_s: float = ANSWER_TIMEOUT_S,
+        read_deadline_s: float = READ_DEADLINE_S,
+        max_clients: int = MAX_CLIENTS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = control_socket_path(state_dir)
         self._controller = controller
         self._loop = loop
         self._installer = installer
         self._answer_timeout_s = answer_timeout_s
-        self._conn_timeout_s = conn_timeout_s
+        self._read_deadline_s = read_deadline_s
+        self._max_clients = max_clients
+        self._clock = clock  # the host's monotonic clock: clients name deadlines on it
         self._listener: socket.socket | None = None
         self._inode: int | None = None
         self._thread: threading.Thread | None = None
         self._stop_r, self._stop_w = os.pipe()
-        self._pending: Future[Any] | None = None  # cancelled by close() if the loop is gone
+        self._lock = threading.Lock()
+        self._clients: dict[threading.Thread, socket.socket] = {}
+        self._pending: set[Future[Any]] = set()  # cancelled by close() if the loop is gone
         self._closing = threading.Event()
 
     def start(self) -> None:
@@ -161,15 +207,13 @@ class ControlServer:
         log.info("control socket listening on %s", self.path)
 
     def close(self) -> None:
-        """Stop the server thread, remove the socket (if still ours), free everything."""
+        """Stop the threads, remove the socket (if still ours), free everything."""
         if self._thread is not None:
             self._closing.set()
             os.write(self._stop_w, b"x")
-            pending = self._pending
-            if pending is not None:
-                pending.cancel()  # a stopped loop will never run it
-            self._thread.join(timeout=self._answer_timeout_s + self._conn_timeout_s + 1.0)
+            self._thread.join(timeout=SEND_TIMEOUT_S + 1.0)
             self._thread = None
+        self._end_clients()
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -182,6 +226,18 @@ class ControlServer:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._stop_r = self._stop_w = -1
+
+    def _end_clients(self) -> None:
+        """Cancel calls a stopped loop will never run, cut every client, join them."""
+        with self._lock:
+            pending, clients = list(self._pending), dict(self._clients)
+        for future in pending:
+            future.cancel()
+        for conn in clients.values():
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RD)  # a blocked recv returns; replies still go out
+        for thread in clients:
+            thread.join(timeout=SEND_TIMEOUT_S + 1.0)
 
     def _refuse_if_running(self) -> None:
         try:
@@ -218,24 +274,49 @@ class ControlServer:
         except OSError as exc:
             log.warning("control socket accept failed: %s", exc)
             return
-        with conn:
-            try:
-                conn.settimeout(self._conn_timeout_s)
-                reply = self._handle(conn)
-                conn.sendall(encode_reply(reply))
-            except Exception:  # the server thread must survive any one client
-                log.exception("control request failed")
+        received_s = self._clock()
+        with self._lock:
+            busy = len(self._clients) >= self._max_clients or self._closing.is_set()
+            if not busy:
+                thread = threading.Thread(
+                    target=self._client, args=(conn, received_s), name="nirpad-control-client",
+                    daemon=True,
+                )  # fmt: skip
+                self._clients[thread] = conn
+                thread.start()
+        if busy:
+            log.warning("control socket busy: %d clients already; one refused", self._max_clients)
+            _send_and_close(conn, ControlReply(False, EXIT_ERROR, "the controller is busy; retry"))
 
-    def _handle(self, conn: socket.socket) -> ReplyLike:
+    def _client(self, conn: socket.socket, received_s: float) -> None:
+        """One connection, on its own thread: read, answer, close."""
+        try:
+            reply = self._handle(conn, received_s)
+            _send_and_close(conn, reply)
+        except Exception:  # this thread must end cleanly whatever one client does
+            log.exception("control request failed")
+            conn.close()
+        finally:
+            with self._lock:
+                self._clients.pop(threading.current_thread(), None)
+
+    def _handle(self, conn: socket.socket, received_s: float) -> ReplyLike:
         cred = peer_credentials(conn)
+        line = read_request(conn, received_s, self._clock, self._read_deadline_s)
         if not peer_allowed(cred, self._socket_gid(), os.geteuid()):
             log.warning("refused a control request from uid %d (pid %d)", cred.uid, cred.pid)
-            _read_request(conn)  # (bounded) let it finish sending: it then reads the refusal
             return ControlReply(False, EXIT_REFUSED, f"user id {cred.uid} may not control nirpad")
-        request = _read_request(conn)
+        if isinstance(line, ControlReply):
+            log.warning("refused a control request from pid %d: %s", cred.pid, line.message)
+            return line
+        request = decode_request(line)
         if isinstance(request, ControlReply):
+            log.warning("refused a control request from pid %d: %s", cred.pid, request.message)
             return request
-        return self.dispatch(request)
+        deadline_s = answer_deadline(request, received_s, self._answer_timeout_s)
+        if isinstance(deadline_s, ControlReply):
+            return deadline_s
+        return self.dispatch(request, deadline_s)
 
     def _socket_gid(self) -> int:
         try:
@@ -243,58 +324,96 @@ class ControlServer:
         except OSError:
             return os.getegid()
 
-    def dispatch(self, request: dict[str, Any]) -> ReplyLike:
-        """Answer one decoded request (public so tests can drive it without a socket)."""
+    def dispatch(self, request: dict[str, Any], deadline_s: float | None = None) -> ReplyLike:
+        """Answer one decoded request by ``deadline_s`` on the server's clock (default:
+        ``answer_timeout_s`` from now). Public so tests can drive it without a socket."""
         cmd = request.get("cmd")
+        if deadline_s is None:
+            deadline_s = self._clock() + self._answer_timeout_s
         try:
+            if self._clock() >= deadline_s:
+                raise NotCarriedOut("its deadline passed before it was read")
             if cmd == "status":
-                return ControlReply(True, EXIT_OK, "", self._on_loop(self._controller.status))
+                data = self._on_loop(self._controller.status, deadline_s, "status")
+                return ControlReply(True, EXIT_OK, "", data)
             if isinstance(cmd, str) and cmd in BUTTON_COMMANDS:
-                return self._on_loop(lambda: self._controller.command(cmd))
+                return self._on_loop(lambda: self._controller.command(cmd), deadline_s, cmd)
             if cmd == "install":
-                return self._install(request)
-        except TimeoutError:
+                return self._install(request, deadline_s)
+        except NotCarriedOut as exc:
+            log.warning("control command %r not carried out: %s", cmd, exc)
+            message = f"the controller did not answer in time; {cmd} was not carried out"
+            return ControlReply(False, EXIT_ERROR, message)
+        except TimeoutError as exc:
+            log.warning("control command %r: %s", cmd, exc)
             return ControlReply(False, EXIT_ERROR, "the controller did not answer in time")
         except Exception as exc:  # a controller bug must reach the user, not kill this thread
             log.exception("control command %r failed", cmd)
             return ControlReply(False, EXIT_ERROR, f"the controller failed: {exc}")
         return ControlReply(False, EXIT_USAGE, f"unknown command {cmd!r}")
 
-    def _install(self, request: dict[str, Any]) -> ReplyLike:
+    def _install(self, request: dict[str, Any], deadline_s: float) -> ReplyLike:
         name, data = request.get("name"), request.get("data")
         if not isinstance(name, str) or not isinstance(data, str):
             return ControlReply(False, EXIT_USAGE, "install needs a file name and its text")
         if self._installer is None:
             return ControlReply(False, EXIT_ERROR, "this controller cannot install profiles")
-        installer = self._installer
-        return self._on_loop(lambda: installer(name, data))
 
-    def _on_loop(self, fn: Callable[[], _T]) -> _T:
-        future = self._loop.call_soon_threadsafe(fn)
-        self._pending = future
+        def on_loop(fn: Callable[[], _T], *, even_late: bool = False) -> _T:
+            return self._on_loop(fn, None if even_late else deadline_s, "install")
+
+        return self._installer(name, data, on_loop)  # validates here, off the loop
+
+    def _on_loop(self, fn: Callable[[], _T], deadline_s: float | None, what: str) -> _T:
+        """Run ``fn`` on the loop thread unless ``deadline_s`` passes first (then it is
+        dropped, logged, and TimeoutError raised). ``None``: no deadline, only the
+        server's own bound (``answer_timeout_s``) on the wait."""
+        clock = self._clock
+
+        def if_in_time() -> Any:
+            if deadline_s is not None and clock() >= deadline_s:
+                return _EXPIRED
+            return fn()
+
+        future = self._loop.call_soon_threadsafe(if_in_time)
+        with self._lock:
+            self._pending.add(future)
         if self._closing.is_set():
             future.cancel()
         try:
-            return future.result(timeout=self._answer_timeout_s)
-        except CancelledError:
-            raise TimeoutError("the controller stopped before answering") from None
+            result = self._result(future, deadline_s)
         finally:
-            self._pending = None
+            with self._lock:
+                self._pending.discard(future)
+        if result is _EXPIRED:
+            log.warning("dropped %s: it reached the loop after its client's deadline", what)
+            raise NotCarriedOut("it reached the loop after its deadline")
+        return result  # type: ignore[no-any-return]
+
+    def _result(self, future: Future[Any], deadline_s: float | None) -> Any:
+        wait_s = self._answer_timeout_s
+        if deadline_s is not None:
+            wait_s = min(wait_s, max(0.0, deadline_s - self._clock()))
+        try:
+            return future.result(timeout=wait_s)
+        except CancelledError:
+            raise NotCarriedOut("the controller stopped before answering") from None
+        except FutureTimeout:
+            if future.cancel():  # still queued: it will never run
+                raise NotCarriedOut("the loop did not take it up in time") from None
+        # Already running on the loop (a call takes less than a tick): its answer stands.
+        try:
+            return future.result(timeout=self._answer_timeout_s)
+        except (CancelledError, FutureTimeout):
+            raise TimeoutError("the controller did not finish in time") from None
 
 
-def _read_request(conn: socket.socket) -> dict[str, Any] | ControlReply:
-    buf = b""
-    while not buf.endswith(b"\n") and len(buf) <= MAX_REQUEST_BYTES:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    if len(buf) > MAX_REQUEST_BYTES:
-        return ControlReply(False, EXIT_USAGE, "request too large")
-    try:
-        request = json.loads(buf)
-    except ValueError:
-        return ControlReply(False, EXIT_USAGE, "request is not JSON")
-    if not isinstance(request, dict):
-        return ControlReply(False, EXIT_USAGE, "request is not a JSON object")
-    return request
+def _send_and_close(conn: socket.socket, reply: ReplyLike) -> None:
+    """Send ``reply`` (bounded: a client that does not read is not waited for), close."""
+    with conn:
+        try:
+            conn.settimeout(SEND_TIMEOUT_S)
+            conn.sendall(encode_reply(reply))
+            conn.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            log.info("a control client left before its answer: %s", exc)

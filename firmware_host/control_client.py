@@ -8,16 +8,21 @@ Wire format (shared with ``firmware_host.control``): the client sends one JSON o
 terminated by ``\\n`` (``{"cmd": "status"}``, ``{"cmd": "start"}``,
 ``{"cmd": "install", "name": "rx.toml", "data": "<TOML text>"}``) and the server answers
 one JSON object terminated by ``\\n``: ``{"ok": bool, "exit_code": int, "message": str,
-"data": object}``. Then the server closes the connection.
+"data": object}``. Then the server closes the connection. Each request also carries
+``deadline_s``: when this client stops waiting, on the host's monotonic clock
+(``time.monotonic``; the socket is local, so both ends read the same clock). The server
+never carries out a command after that (``control_request.answer_deadline``).
 
 Only the standard library is imported: ``nirpad status`` must start fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import socket
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +31,8 @@ from typing import Any, Final
 from firmware_host.paths import check_socket_path, control_socket_path
 
 MAX_REPLY_BYTES: Final = 1 << 20
+MAX_REQUEST_BYTES: Final = 512 * 1024
+"""A request line's cap: a 64 KiB prescription escaped as JSON is at most 6 times longer."""
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
@@ -56,11 +63,17 @@ def send(state_dir: Path, request: dict[str, Any], timeout_s: float = 2.0) -> di
     Raises ControlClientError when one runs but the exchange fails (permission
     denied, no answer within ``timeout_s``, a reply that is not JSON).
     """
+    deadline_s = time.monotonic() + timeout_s
     path = control_socket_path(state_dir)
     try:
         check_socket_path(path)
     except OSError as exc:
         raise ControlClientError(str(exc)) from exc
+    line = encode_line({**request, "deadline_s": deadline_s})
+    if len(line) > MAX_REQUEST_BYTES:
+        raise ControlClientError(
+            f"the request is larger than the controller accepts ({MAX_REQUEST_BYTES // 1024} KiB)"
+        )
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         try:
@@ -70,8 +83,8 @@ def send(state_dir: Path, request: dict[str, Any], timeout_s: float = 2.0) -> di
                 return None
             raise ControlClientError(_describe(exc, path)) from exc
         try:
-            sock.sendall(encode_line(request))
-            raw = _read_line(sock)
+            _send_line(sock, line)  # the answer may come early: a refusal
+            raw = _read_line(sock, deadline_s)
         except TimeoutError as exc:
             raise ControlClientError(
                 f"the controller did not answer within {timeout_s:g} s"
@@ -79,6 +92,12 @@ def send(state_dir: Path, request: dict[str, Any], timeout_s: float = 2.0) -> di
         except OSError as exc:
             raise ControlClientError(_describe(exc, path)) from exc
     return _parse_reply(raw)
+
+
+def _send_line(sock: socket.socket, line: bytes) -> None:
+    # The server stopped reading (it refused the request): its answer is there to read.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        sock.sendall(line)
 
 
 def encode_line(message: dict[str, Any]) -> bytes:
@@ -106,10 +125,14 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-def _read_line(sock: socket.socket) -> bytes:
+def _read_line(sock: socket.socket, deadline_s: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
+        remaining_s = deadline_s - time.monotonic()
+        if remaining_s <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining_s)  # one deadline for the whole answer, not per chunk
         chunk = sock.recv(65536)
         if not chunk:
             break

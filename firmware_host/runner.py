@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from firmware_host.control import ControlServer
+from firmware_host.control import ControlServer, Installer, OnLoop
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
@@ -212,20 +212,33 @@ def hold_state_dir(stack: contextlib.ExitStack, state_dir: Path) -> StateLock:
 
 
 def make_installer(
-    state_dir: Path, site_config: Path | None, controller: Controller
-) -> Callable[[str, str], Any]:
-    """``install`` over the socket: the profiles engineer validates, the controller reloads."""
+    state_dir: Path,
+    site_config: Path | None,
+    controller: Controller,
+    validate: Callable[..., Any] | None = None,
+) -> Installer:
+    """``install`` over the socket, on the connection's thread, never on the loop's.
 
-    def install(name: str, data: str) -> Any:
+    Validation (as long as it takes) and the atomic write run here; only the two
+    quick steps hop onto the loop: "is a session running?" (dropped once the client's
+    deadline has passed: then nothing is written) and, after a write, "reload the
+    prescription" (always: the file has changed). A session started between the two
+    keeps the prescription it started with. ``validate`` stands in for
+    ``profile_commands.validate_and_install`` in tests."""
+
+    def install(name: str, data: str, on_loop: OnLoop) -> Any:
         from firmware_host.profile_commands import validate_and_install
 
-        # session_state from here: asking over the socket would wait on this very thread.
-        reply = validate_and_install(
+        check = validate or validate_and_install
+        reply = check(
             state_dir, data.encode(), name, site_config,
-            session_state=lambda: str(controller.state), wall_clock=utc_now,
+            session_state=lambda: on_loop(lambda: str(controller.state)), wall_clock=utc_now,
         )  # fmt: skip
         if reply.ok:
-            controller.command("reload_prescription")
+            try:
+                on_loop(lambda: controller.command("reload_prescription"), even_late=True)
+            except TimeoutError:  # the loop is stopping: the next start loads the file
+                log.warning("installed %s; the controller did not reload it", name)
         return reply
 
     return install

@@ -261,13 +261,16 @@ def test_controller_exception_becomes_an_error_reply(
     assert reply is not None and reply["exit_code"] == 1 and "boom" in reply["message"]
 
 
-def test_install_goes_to_the_installer_on_the_loop(
+def test_install_validates_off_the_loop_and_hops_on_only_for_quick_steps(
     tmp_path: Path, controller: FakeController, loop: ThreadLoop
 ) -> None:
     seen: list[tuple[str, str, str]] = []
+    hops: list[str] = []
 
-    def installer(name: str, data: str) -> ControlReply:
+    def installer(name: str, data: str, on_loop: control.OnLoop) -> ControlReply:
         seen.append((name, data, threading.current_thread().name))
+        hops.append(on_loop(lambda: threading.current_thread().name))
+        hops.append(on_loop(lambda: threading.current_thread().name, even_late=True))
         return ControlReply(True, 0, "installed")
 
     srv = ControlServer(tmp_path, controller, loop, installer=installer)
@@ -280,7 +283,8 @@ def test_install_goes_to_the_installer_on_the_loop(
     assert ok is not None and ok["ok"] and ok["message"] == "installed"
     assert bad is not None and bad["exit_code"] == 2
     assert len(seen) == 1 and seen[0][:2] == ("rx.toml", "id = 'x'\n")
-    assert seen[0][2].startswith("loop")
+    assert seen[0][2] == "nirpad-control-client"  # the connection's thread, not the loop's
+    assert [h[:4] for h in hops] == ["loop", "loop"]
 
 
 def test_install_without_installer_is_an_error(server: ControlServer, tmp_path: Path) -> None:
@@ -360,7 +364,7 @@ def test_profile_install_on_the_cli_goes_through_a_running_controller(
 
     seen: list[str] = []
 
-    def installer(name: str, data: str) -> ControlReply:
+    def installer(name: str, data: str, on_loop: control.OnLoop) -> ControlReply:
         seen.append(data)
         return ControlReply(False, 2, f"{name} was refused", {"problems": ["id: bad (line 1)"]})
 
