@@ -30,8 +30,8 @@ from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
 from hil.clock import VirtualClock
-from hil.sim.board import SimBoard
-from hil.sim.inprocess import SimPort, make_sim
+from hil.sim.board import RAIL_HOLD_S, SimBoard
+from hil.sim.inprocess import RailWire, SimPort, make_sim
 from profiles.loader import LoadResult
 from profiles.store import install_atomic, load_installed
 from safety.board_kind import BoardKind
@@ -186,11 +186,13 @@ class InProcessRig:
         if profile_bytes is not None:
             install_atomic(state_dir, profile_bytes)
         if board is None:
-            board = make_sim(seed=seed, time_scale=time_scale, ambient_c=ambient_c)
+            board = make_sim(
+                seed=seed, time_scale=time_scale, ambient_c=ambient_c, rail_hold_s=RAIL_HOLD_S
+            )
         clock, sim, port = board
         wall = wall or SettableWallClock(clock, wall_start)
         rail = make_rail(None, None)
-        rail.add_listener(sim.set_rail)
+        RailWire(sim, clock).connect(rail)  # enable and heartbeat lines to the board's HAT
         try:
             core = SafetyCore.connect(
                 transport=port, state_dir=state_dir, clock=clock, wall_clock=wall,

@@ -36,8 +36,8 @@ from firmware_host.loop import EventLoop
 from firmware_host.machine import State
 from firmware_host.profile_commands import InstallOutcome, validate_and_install
 from hil.clock import VirtualClock
-from hil.sim.board import SimBoard
-from hil.sim.inprocess import SimPort, make_sim
+from hil.sim.board import RAIL_HOLD_S
+from hil.sim.inprocess import RailWire, SimPort, make_sim
 from profiles.loader import LoadResult
 from profiles.store import load_installed
 from safety.board_kind import BoardKind
@@ -128,24 +128,13 @@ class StackClock:
         self.wall_offset_s += seconds
 
 
-class _RailWire:
-    """The wire from one host's rail GPIO to the board; cut when that host dies."""
-
-    def __init__(self, board: SimBoard) -> None:
-        self.board: SimBoard | None = board
-
-    def __call__(self, enabled: bool) -> None:
-        if self.board is not None:
-            self.board.set_rail(enabled)
-
-
 class Host:
     """One life of the host process: rail, core, controller and loop."""
 
     def __init__(self, stack: Stack) -> None:
-        self.wire = _RailWire(stack.board)
+        self.wire = RailWire(stack.board, stack.clock.mono)  # unplugged when this host dies
         self.rail: PowerRail = make_rail(None, None)
-        self.rail.add_listener(self.wire)
+        self.wire.connect(self.rail)
         self.port = SimPort(stack.board, stack.clock.mono)
         # pyserial's open() flushes the input (tcflush): frames the board sent while no
         # host was listening are not read as current telemetry by the new host. With the
@@ -186,12 +175,14 @@ class Host:
     def abandon(self) -> None:
         """SIGKILL: none of our code runs again. The kernel closes the descriptors.
 
-        The rail wire to the board is cut first, so closing the GPIO device (which a
+        The rail wires to the board are cut first, so closing the GPIO devices (which a
         dead process would not do, but the kernel releases) does not reach the board:
-        the board keeps its rail and its last lease. The ledger's SQLite connection is
-        closed without any further write; a transaction is never open between steps.
+        the board keeps its enable level and its last lease, and the heartbeats stop,
+        so the HAT's hold circuit drops the rail ``RAIL_HOLD_S`` after the last one.
+        The ledger's SQLite connection is closed without any further write; a
+        transaction is never open between steps.
         """
-        self.wire.board = None
+        self.wire.unplug()
         ledger = self.core._ledger  # no public way to drop it without the core's close
         if ledger is not None:
             ledger.close()
@@ -216,7 +207,9 @@ class Stack:
         self.state_dir = state_dir
         self.limits = limits
         self.site_config = site_config
-        mono, self.board, first_port = make_sim(seed=seed, ambient_c=ambient_c)
+        mono, self.board, first_port = make_sim(
+            seed=seed, ambient_c=ambient_c, rail_hold_s=RAIL_HOLD_S
+        )
         first_port.close()  # each host life opens its own port, as a process opens the tty
         self.clock = StackClock(mono, wall_start)
         self.tick_watchers: list[TickWatcher] = []

@@ -151,7 +151,9 @@ class SafetyCore(CoreChecks):
         return self._drain()
 
     def tick(self) -> list[SafetyEvent]:
-        """Every 20 ms: staleness, answering, session end, lease renewal, checkpoint."""
+        """Every 20 ms: staleness, answering, session end, lease renewal, checkpoint, and
+        the rail's heartbeat (docs/hardware.md): in every state, from the loop's own
+        tick, so a host that stops ticking lets the hold circuit drop the rail."""
         now_s = self._clock()
         hold = False
         if not self._board_lost:
@@ -161,6 +163,7 @@ class SafetyCore(CoreChecks):
         self._tick_session(now_s, hold)
         self._last_tick_s = now_s
         self._retry_unwritten(now_s)
+        self._interlock.heartbeat()  # last: a fault latched this tick has cut the rail
         return self._drain()
 
     def _check_stale(self, now_s: float) -> bool:
@@ -220,6 +223,9 @@ class SafetyCore(CoreChecks):
             raise StartRefusedError("There is no paused session to resume.")
         if not self._interlock.contact:
             raise StartRefusedError("Place the pad on the skin to resume: there is no contact.")
+        refusal = self.rail_refusal()
+        if refusal is not None:
+            raise StartRefusedError(refusal)
         self._interlock.resume()
         session.paused = False
         self._contact_lost = False

@@ -124,6 +124,7 @@ class CoreChecks(CoreState):
         deadline_s = self._clock() + SELF_TEST_STEP_TIMEOUT_S
         seen = self._frames_seen
         while True:
+            self._interlock.heartbeat()  # the loop does not tick yet: keep the rail held
             self._poll_inputs()
             tm = self._last_telemetry
             if self._frames_seen > seen and tm is not None and wanted(tm):
@@ -196,6 +197,18 @@ class CoreChecks(CoreState):
             )
         if tm.faults != BoardFault.NONE:
             return f"The pad reports a fault ({tm.faults!r}). Check the pad."
+        return self.rail_refusal()
+
+    def rail_refusal(self) -> str | None:
+        """A refusal while the pad reports its LED power off though the host enables it.
+
+        That is the hold circuit after a stall of this host longer than its hold time
+        (docs/hardware.md): the rail comes back with the next heartbeat, and light
+        commanded before the pad sees it would be refused by the board (a fault).
+        """
+        tm = self._last_telemetry
+        if tm is not None and not tm.rail_enabled and self._interlock.rail.enabled:
+            return "The pad's LED power is coming back after a pause of the controller; try again."
         return None
 
     def next_start_allowed_at(self, rx: Profile) -> datetime | None:

@@ -127,6 +127,7 @@ class Interlock:
         self._commanded = OFF
         self._unanswered_since_s: float | None = None
         self._unmatched_seen = 0
+        self.heartbeat_failures = 0  # consecutive failed heartbeats (logged once)
 
     def arm(self, plan: SessionPlan) -> None:
         """Idle → treating with ``plan``; the setpoint starts at zero (the ramp's start)."""
@@ -251,6 +252,23 @@ class Interlock:
             self.rail.cut()
         except RailError:
             log.exception("rail cut: the GPIO line is low, but its mirror failed")
+
+    def heartbeat(self) -> None:
+        """Every tick: one toggle of the rail's heartbeat line (nothing while it is cut).
+
+        A failure is logged once per run of failures, not once a tick: the hold circuit
+        then drops the rail by itself, which the board reports.
+        """
+        try:
+            self.rail.heartbeat()
+        except RailError as exc:
+            self.heartbeat_failures += 1
+            if self.heartbeat_failures == 1:
+                log.error("rail heartbeat failing (the rail will drop by itself): %s", exc)
+            return
+        if self.heartbeat_failures:
+            log.warning("rail heartbeat works again after %d failures", self.heartbeat_failures)
+            self.heartbeat_failures = 0
 
     def _send(self, send: Callable[[], int]) -> None:
         if self._unanswered_since_s is None:

@@ -23,8 +23,8 @@ from typing import Final
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from hil.clock import VirtualClock
-from hil.sim.board import SimBoard
-from hil.sim.inprocess import make_sim
+from hil.sim.board import RAIL_HOLD_S, SimBoard
+from hil.sim.inprocess import RailWire, make_sim
 from profiles.loader import LoadResult, load_profile_bytes
 from safety.board_kind import BoardKind
 from safety.core import SafetyCore
@@ -96,9 +96,9 @@ def stack(
     state_dir: Path, rx: LoadResult, *, seed: int = 3, ambient_c: float = 22.0
 ) -> Iterator[Stack]:
     """Build and boot the stack (``ready``); closes everything, outputs off, on exit."""
-    clock, board, port = make_sim(seed=seed, ambient_c=ambient_c)
+    clock, board, port = make_sim(seed=seed, ambient_c=ambient_c, rail_hold_s=RAIL_HOLD_S)
     rail = make_rail(None, None)
-    rail.add_listener(board.set_rail)
+    RailWire(board, clock).connect(rail)
     start_s = clock()
 
     def wall() -> dt.datetime:

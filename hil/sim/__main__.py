@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from drivers.protocol import SIM_TIME_SCALE_MAX, SIM_TIME_SCALE_MIN
+from hil.sim.board import RAIL_HOLD_S
 from hil.sim.pty_runner import run_pty_sim
 
 
@@ -27,6 +28,13 @@ def _claimed_scale(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 655.35:  # what INFO's u16 of hundredths can carry
         raise argparse.ArgumentTypeError("INFO can carry a time scale of 0 to 655.35")
+    return value
+
+
+def _hold_ms(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("the rail hold must be 0 (none) or positive ms")
     return value
 
 
@@ -50,8 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--time-scale", type=_time_scale, default=1.0, help="physics and on-time run K× faster"
     )
     parser.add_argument(
-        "--rail-file", type=Path, default=None, help="LED rail enabled only while it holds 1"
-    )
+        "--rail-file", type=Path, default=None,
+        help="the host's rail lines as a file: '<enable 0|1> <heartbeat count>' (docs/hil.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rail-hold-ms", type=_hold_ms, default=round(RAIL_HOLD_S * 1000),
+        help="with --rail-file: the HAT's hold circuit drops the rail this long after the "
+        "last heartbeat, in real ms (0: no hold circuit, the enable alone rules)",
+    )  # fmt: skip
     lie = parser.add_argument_group(
         "a board that claims what it should not (tests of the host's refusal)"
     )
@@ -84,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         baud=args.baud,
         time_scale=args.time_scale,
         rail_file=args.rail_file,
+        rail_hold_s=args.rail_hold_ms / 1000.0 if args.rail_hold_ms else None,
         info_claim=info_claim(args),
     )
 

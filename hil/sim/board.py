@@ -4,9 +4,12 @@ Owns: board time (uptime from its own start, reset on reset), the schedule of
 firmware work (received frames, lease and on-time deadlines, the 20 ms telemetry and
 sensor sampling, button changes), the wiring of firmware, drive, physics, sensors and
 the paced link, fault injection, and the record of the truth (``state()``, including
-the delivered fluence) and of the JSON events (``pop_events()``). Does not own the
-clock: callers pass monotonic seconds. Protocol timing is real time; physics and the
-maximum on-time run ``time_scale`` times faster.
+the delivered fluence) and of the JSON events (``pop_events()``), and the model of
+the HAT's dead-man hold circuit in front of the board's rail input (``rail_hold_s``:
+the rail is the enable line AND a heartbeat seen within the hold, on the board's own
+clock; docs/hardware.md). Does not own the clock: callers pass monotonic seconds.
+Protocol timing is real time; physics and the maximum on-time run ``time_scale``
+times faster.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from hil.sim.physics import CALIBRATION, Optics, ThermalModel
 from hil.sim.sensors import sample_readings
 
 TELEMETRY_PERIOD_S: Final = 0.020
+RAIL_HOLD_S: Final = 0.3
+"""The hold time of the pad's HAT (docs/hardware.md); the rigs that build the real
+stack pass it as ``rail_hold_s``. Real seconds: the circuit is on the host's side."""
 _OUTPUT_ON: Final = TelemetryFlag.OUTPUT_ON.value
 _CONTACT: Final = TelemetryFlag.CONTACT.value
 _BUTTON: Final = TelemetryFlag.BUTTON.value
@@ -61,6 +67,7 @@ class SimBoard:
         start_s: float = 0.0,
         serial: str = "SIM-0000001",
         info_claim: tuple[bool, float] | None = None,
+        rail_hold_s: float | None = None,
     ) -> None:
         if not SIM_TIME_SCALE_MIN <= time_scale <= SIM_TIME_SCALE_MAX:
             raise ValueError(
@@ -69,6 +76,9 @@ class SimBoard:
             )
         self.seed, self.time_scale, self.baud, self.serial = seed, time_scale, baud, serial
         self.info_claim = info_claim  # (simulator flag, time scale) INFO reports; None: truth
+        if rail_hold_s is not None and not rail_hold_s > 0:
+            raise ValueError(f"rail_hold_s must be positive (or None: no hold), not {rail_hold_s}")
+        self.rail_hold_s = rail_hold_s  # None: no hold circuit, the enable line alone rules
         self.optics = Optics(random.Random(f"nirpad-sim-unit-{seed}"), CALIBRATION)
         self.thermal = ThermalModel(ambient_c)
         self.injections = ActiveInjections()
@@ -84,7 +94,10 @@ class SimBoard:
         self._physics_s = 0.0
         self._contact_set = True
         self._contact = True
-        self._rail = True
+        self._rail_line = True  # the host's enable line (bare use: enabled)
+        self._heartbeat_s: float | None = None  # board time of the last heartbeat
+        self.heartbeats = 0
+        self._rail = rail_hold_s is None  # with a hold circuit: off until a heartbeat
         self._button_reading = False
         self._stuck: tuple[ChannelSetpoint, ...] | None = None
         self._events: list[dict[str, object]] = []
@@ -122,6 +135,9 @@ class SimBoard:
         button_s = self._button.next_change_s()
         if button_s is not None and button_s < due_s:
             due_s = button_s
+        hold_s = self._rail_drops_at_s()
+        if hold_s is not None and hold_s < due_s:
+            due_s = hold_s
         return due_s
 
     def advance_to(self, now_s: float) -> None:
@@ -159,6 +175,9 @@ class SimBoard:
         self._physics_s += physics_dt_s
 
     def _handle_due(self, t_s: float) -> None:
+        hold_s = self._rail_drops_at_s()
+        if hold_s is not None and hold_s <= t_s:
+            self._update_rail(cause="heartbeat_lost")
         complete = self._to_board.next_complete_s()
         if complete is not None and complete <= t_s:
             self._receive(t_s)
@@ -355,13 +374,51 @@ class SimBoard:
 
     @property
     def rail_enabled(self) -> bool:
+        """The rail at the board's input: the enable line AND (with a hold) the hold circuit."""
         return self._rail
 
+    @property
+    def rail_line(self) -> bool:
+        """The host's enable line alone, as last set."""
+        return self._rail_line
+
     def set_rail(self, enabled: bool) -> None:
-        if bool(enabled) != self._rail:
-            self._rail = bool(enabled)
-            self._emit("rail", enabled=self._rail)
+        """The host's enable line; with a hold circuit the rail also needs a heartbeat."""
+        self._rail_line = bool(enabled)
+        if not self._update_rail():
+            self._reconcile()
+
+    def heartbeat(self, now_s: float | None = None) -> None:
+        """One toggle of the host's heartbeat line (at ``now_s``, else the board's time):
+        the hold circuit keeps the rail up for ``rail_hold_s`` from now."""
+        if now_s is not None:
+            self.advance_to(now_s)
+        self.heartbeats += 1
+        self._heartbeat_s = self._now_s
+        self._update_rail()
+
+    def _rail_now(self) -> bool:
+        if not self._rail_line:
+            return False
+        if self.rail_hold_s is None:
+            return True
+        return self._heartbeat_s is not None and self._now_s < self._heartbeat_s + self.rail_hold_s
+
+    def _rail_drops_at_s(self) -> float | None:
+        """When the hold circuit drops a rail that is up, if no heartbeat comes first."""
+        if not self._rail or self.rail_hold_s is None or self._heartbeat_s is None:
+            return None
+        return self._heartbeat_s + self.rail_hold_s
+
+    def _update_rail(self, **why: object) -> bool:
+        """Bring the rail in line with its inputs; True (and reconciled) if it changed."""
+        rail = self._rail_now()
+        if rail == self._rail:
+            return False
+        self._rail = rail
+        self._emit("rail", enabled=rail, **why)
         self._reconcile()
+        return True
 
     def press(self, kind: str) -> None:
         """A short (0.3 s) or long (2.5 s) press, starting now."""
@@ -409,6 +466,9 @@ class SimBoard:
             "blanket": self.thermal.blanket,
             "contact": self._contact,
             "rail_enabled": self._rail,
+            "rail_line": self._rail_line,
+            "rail_hold_s": self.rail_hold_s,
+            "heartbeats": self.heartbeats,
             "button_down": self._button_reading,
             "lease_remaining_ms": fw.lease_remaining_ms(self._now_s),
             "faults": flag_names(fw.latched | drive.flags),

@@ -3,7 +3,9 @@
 Owns: ``SimPort``, a PortLike (see docs/architecture.md) over a ``SimBoard`` whose
 ``wait_readable`` moves the shared ``VirtualClock`` forward, event by event, until
 bytes reach the host or the timeout passes; and ``make_sim``, which builds the clock,
-board and port. Does not own the board's behaviour or the clock itself.
+board and port; and ``RailWire``, the two wires (enable and heartbeat) from a host's
+rail lines to the board, which a dead host's ``unplug`` cuts. Does not own the board's
+behaviour (its hold circuit included) or the clock itself.
 
 ``wait_readable`` returns once a whole frame has reached the host (a UART FIFO with a
 receive timeout behaves the same), so the host is not woken for every byte. ``read``
@@ -14,10 +16,47 @@ from __future__ import annotations
 
 import errno
 import io
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from hil.clock import VirtualClock
 from hil.sim.board import SimBoard
+
+
+class RailLines(Protocol):
+    """The part of a host's rail (``safety.rail.PowerRail``) the wires attach to."""
+
+    def add_listener(self, listener: Callable[[bool], None]) -> None: ...
+    def add_heartbeat_listener(self, listener: Callable[[int], None]) -> None: ...
+
+
+class RailWire:
+    """The enable and heartbeat wires from one host's rail lines to an in-process board.
+
+    A heartbeat reaches the board at the clock's time (the board is brought up to it
+    first). ``unplug()`` models a host that died: its lines reach the board no more, so
+    the board keeps the enable level it last saw and (with ``rail_hold_s``) its hold
+    circuit drops the rail when the heartbeats stop.
+    """
+
+    def __init__(self, board: SimBoard, clock: Callable[[], float]) -> None:
+        self.board: SimBoard | None = board
+        self._clock = clock
+
+    def connect(self, rail: RailLines) -> None:
+        rail.add_listener(self.enable)
+        rail.add_heartbeat_listener(self.heartbeat)
+
+    def unplug(self) -> None:
+        self.board = None
+
+    def enable(self, enabled: bool) -> None:
+        if self.board is not None:
+            self.board.set_rail(enabled)
+
+    def heartbeat(self, count: int) -> None:
+        if self.board is not None:
+            self.board.heartbeat(self._clock())
 
 
 class SimPort:

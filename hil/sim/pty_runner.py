@@ -3,7 +3,9 @@
 Owns: the pty (opened with os.openpty and set raw before its name is printed), the
 single-threaded select loop over the pty master, stdin and a signal wake-up pipe on
 real monotonic time, the JSON-line commands read from stdin and the JSON-line events
-written to stdout (the vocabulary is in docs/hil.md), and the optional rail file.
+written to stdout (the vocabulary is in docs/hil.md), and the optional rail file
+(``<enable 0|1> <heartbeat count>``: the host's two rail lines; a change of the count
+is a heartbeat to the board's hold circuit, at the time it is seen).
 Does not own the board's behaviour (``board.py``) or the pacing of bytes, which the
 board's link does: a frame is written to the master when its last byte would have
 arrived on a real wire at the configured baud rate.
@@ -19,6 +21,7 @@ import signal
 import sys
 import time
 import tty
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Final, TextIO
@@ -28,16 +31,32 @@ from hil.sim.commands import QUIT, CommandError, apply_command
 
 log = logging.getLogger(__name__)
 
-RAIL_POLL_S: Final = 0.020
+RAIL_POLL_S: Final = 0.010
+"""How often the rail file is read: a heartbeat is seen at most this late."""
 MAX_SELECT_S: Final = 0.1
 
 
-def rail_from_file(path: Path) -> bool:
-    """The rail is enabled only while ``path`` holds ``1`` (whitespace ignored)."""
+@dataclass(frozen=True)
+class RailFile:
+    """What a rail file says: the enable line, and the heartbeat count (None: none)."""
+
+    enabled: bool
+    count: int | None
+
+
+def read_rail_file(path: Path) -> RailFile:
+    """``<enable 0|1> <count>``; a missing, unreadable or malformed file is disabled.
+
+    The enable is ``1`` or anything else (disabled); a count that is not a decimal
+    integer is no count. A lone ``1`` (no count) enables the line but never beats.
+    """
     try:
-        return path.read_text(encoding="ascii", errors="replace").strip() == "1"
+        fields = path.read_text(encoding="ascii", errors="replace").split()
     except OSError:
-        return False
+        return RailFile(False, None)
+    enabled = bool(fields) and fields[0] == "1"
+    count = int(fields[1]) if len(fields) > 1 and fields[1].isdecimal() else None
+    return RailFile(enabled, count)
 
 
 class PtyBoard:
@@ -57,6 +76,9 @@ class PtyBoard:
         self._stop = False
         self._stdin_buf = b""
         self._next_rail_poll_s = 0.0
+        self._rail_count: int | None = None
+        if rail_file is not None:  # a count already there is no heartbeat: a change is
+            self._rail_count = read_rail_file(rail_file).count
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
 
@@ -137,9 +159,13 @@ class PtyBoard:
         if self.rail_file is None or now_s < self._next_rail_poll_s:
             return
         self._next_rail_poll_s = now_s + RAIL_POLL_S
-        enabled = rail_from_file(self.rail_file)
-        if enabled != self.board.rail_enabled:
-            self.board.set_rail(enabled)
+        rail = read_rail_file(self.rail_file)
+        self.board.advance_to(now_s)
+        if rail.count is not None and rail.count != self._rail_count:
+            self.board.heartbeat()
+        self._rail_count = rail.count
+        if rail.enabled != self.board.rail_line:
+            self.board.set_rail(rail.enabled)
 
     # ------------------------------------------------------------------ loop
 
@@ -201,8 +227,11 @@ def run_pty_sim(
     baud: int,
     time_scale: float,
     rail_file: Path | None,
+    rail_hold_s: float | None = None,
     info_claim: tuple[bool, float] | None = None,
 ) -> int:
+    """Run the board until quit; ``rail_hold_s`` (only with ``rail_file``) models the
+    HAT's hold circuit, in real seconds whatever ``time_scale`` is."""
     board = SimBoard(
         seed=seed,
         ambient_c=ambient_c,
@@ -210,9 +239,10 @@ def run_pty_sim(
         baud=baud,
         start_s=time.monotonic(),
         info_claim=info_claim,
+        rail_hold_s=rail_hold_s if rail_file is not None else None,
     )
     if rail_file is not None:
-        board.set_rail(rail_from_file(rail_file))
+        board.set_rail(read_rail_file(rail_file).enabled)
     runner = PtyBoard(board, rail_file, sys.stdout)
     runner.emit(
         {
@@ -225,6 +255,7 @@ def run_pty_sim(
             "seed": seed,
             "serial": board.serial,
             "rail_file": str(rail_file) if rail_file is not None else None,
+            "rail_hold_s": board.rail_hold_s,
         }
     )
     return runner.run(sys.stdin.fileno())

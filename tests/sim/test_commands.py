@@ -8,7 +8,7 @@ import pytest
 
 from hil.sim.board import SimBoard
 from hil.sim.commands import QUIT, CommandError, apply_command
-from hil.sim.pty_runner import rail_from_file
+from hil.sim.pty_runner import RailFile, read_rail_file
 
 
 @pytest.fixture
@@ -78,10 +78,14 @@ def test_rail_command_is_refused_when_a_rail_file_rules(board: SimBoard) -> None
 
 def test_rail_file_content(tmp_path: Any) -> None:
     path = tmp_path / "rail"
-    assert rail_from_file(path) is False  # missing
-    path.write_text("1\n")
-    assert rail_from_file(path) is True
-    path.write_text("0")
-    assert rail_from_file(path) is False
-    path.write_text("yes")
-    assert rail_from_file(path) is False
+    assert read_rail_file(path) == RailFile(False, None)  # missing
+    path.write_text("1 42\n")
+    assert read_rail_file(path) == RailFile(True, 42)
+    path.write_text("0 43")
+    assert read_rail_file(path) == RailFile(False, 43)
+    path.write_text("1")  # enabled, but nothing ever beats
+    assert read_rail_file(path) == RailFile(True, None)
+    path.write_text("yes -1")
+    assert read_rail_file(path) == RailFile(False, None)
+    path.write_text("")
+    assert read_rail_file(path) == RailFile(False, None)

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from drivers.protocol import FrameDecoder, Hello, Info, Message, Telemetry, encode_frame
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,13 +128,14 @@ def test_pty_handshake_state_bad_json_and_quit() -> None:
 
 def test_pty_rail_file_and_sigterm(tmp_path: Path) -> None:
     rail = tmp_path / "rail"
-    rail.write_text("0")
-    with sim_process("--rail-file", str(rail)) as sim:
+    rail.write_text("0 0")
+    with sim_process("--rail-file", str(rail), "--rail-hold-ms", "0") as sim:
         ready = sim.line()
+        assert ready["rail_hold_s"] is None  # no hold circuit: the enable alone rules
         with open_port(ready["port"]) as fd:
             off = read_until(fd, lambda m: isinstance(m, Telemetry))
             assert isinstance(off, Telemetry) and not off.rail_enabled
-            rail.write_text("1")
+            rail.write_text("1")  # no heartbeat count at all
             read_until(fd, lambda m: isinstance(m, Telemetry) and m.rail_enabled)
             sim.command({"cmd": "inject", "fault": "disconnect"})
             assert sim.until("injected")["fault"] == "disconnect"
@@ -146,4 +149,24 @@ def test_pty_stdin_eof_ends_the_process() -> None:
         assert sim.line()["event"] == "ready"
         assert sim.proc.stdin is not None
         sim.proc.stdin.close()
+        assert sim.proc.wait(timeout=DEADLINE_S) == 0
+
+
+def test_pty_hold_circuit_drops_the_rail_a_hold_after_the_last_heartbeat(tmp_path: Path) -> None:
+    rail = tmp_path / "rail"
+    rail.write_text("1 7")  # a count already there when the simulator starts is no heartbeat
+    with sim_process("--rail-file", str(rail), "--time-scale", "60") as sim:
+        ready = sim.line()
+        assert ready["rail_hold_s"] == 0.3  # real seconds, whatever the time scale
+        sim.command({"cmd": "state"})
+        state = sim.until("state")
+        assert (state["rail_line"], state["rail_enabled"], state["heartbeats"]) == (True, False, 0)
+        rail.write_text("1 8")  # one heartbeat, then silence (a host that died)
+        up = sim.until("rail")
+        down = sim.until("rail")
+        assert (up["enabled"], down["enabled"], down["cause"]) == (True, False, "heartbeat_lost")
+        assert down["t"] - up["t"] == pytest.approx(0.3)  # on the simulator's own clock
+        rail.write_text("1 9")  # heartbeats resume: the hold circuit brings the rail back
+        assert sim.until("rail")["enabled"] is True
+        sim.command({"cmd": "quit"})
         assert sim.proc.wait(timeout=DEADLINE_S) == 0
