@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -25,15 +26,24 @@ from typing import Any, Final
 from firmware_host.control_client import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
 from profiles.clinic_commands import cmd_keygen, cmd_schema, cmd_sign
-from profiles.errors import ProfileError
-from profiles.loader import MAX_PROFILE_BYTES, LoadResult, load_profile_bytes
+from profiles.errors import Problem, ProfileError
+from profiles.loader import ExtraChecks, LoadResult, load_profile_bytes, read_profile_file
+from profiles.locator import printable
 from profiles.schema import Profile
-from profiles.signing import TrustStore
+from profiles.signing import TrustStore, signature_checked
 from profiles.store import install_atomic, installed_path, load_installed
 from profiles.summary import describe, describe_json
-from safety.errors import SafetyError
+from safety.calibration import Calibration, CalibrationError
+from safety.errors import SafetyError, StartRefusedError
 from safety.ledger import LEDGER_FILENAME, Ledger
-from safety.limits import HARD_LIMITS, check_profile, load_site_limits
+from safety.ledger_rules import format_time
+from safety.limits import (
+    CHANNEL_WAVELENGTHS_NM,
+    Limits,
+    check_profile,
+    load_site_limits,
+)
+from safety.plan import plan_from_profile
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +80,62 @@ def resolve_site_config(state_dir: Path | None, arg: str | None) -> Path | None:
     return None if state_dir is None else site_config_path(state_dir, None)
 
 
+class NominalPad(Calibration):
+    """The pad as designed, for a check away from the pad: 810 nm on channel 0 and
+    850 nm on channel 1 (``CHANNEL_WAVELENGTHS_NM``). It has no calibration table: the
+    pad's own table is read from the board and checked when a session starts."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    def channel_for_wavelength(self, wavelength_nm: int) -> int:
+        if wavelength_nm not in CHANNEL_WAVELENGTHS_NM:
+            raise CalibrationError(
+                f"the pad has no {wavelength_nm} nm channel", channel=-1, value=wavelength_nm
+            )
+        return CHANNEL_WAVELENGTHS_NM.index(wavelength_nm)
+
+
+def start_rules(limits: Limits, calibration: Calibration | None = None) -> ExtraChecks:
+    """The controller's own rules for a prescription, as the loader's ``extra_checks``:
+    the limits (hard and site) and the session plan for the pad's calibration
+    (``NominalPad`` when it is not known), as in ``safety.core_checks``."""
+    pad = calibration or NominalPad()
+
+    def rules(profile: Profile) -> list[Any]:
+        found: list[Any] = list(check_profile(profile, limits))
+        try:
+            plan_from_profile(profile, pad)
+        except StartRefusedError as exc:
+            found.append(("file", None, exc.reason))
+        return found
+
+    return rules
+
+
+def load_installed_as_controller(
+    state_dir: Path, site_config: Path | None
+) -> tuple[LoadResult | None, TrustStore]:
+    """The installed prescription judged as ``nirpad run`` judges it (its limits and
+    trusted keys from ``site_config``, the signature checked again); raises
+    SafetyError/ProfileError when the site configuration is unusable."""
+    limits = load_site_limits(site_config)
+    trust = TrustStore.from_site_file(site_config)
+    return load_installed(state_dir, extra_checks=start_rules(limits), trust=trust), trust
+
+
 def check_bytes(
     data: bytes, name: str, site_config: Path | None, today: dt.date | None = None
 ) -> LoadResult:
-    """Schema, limits (hard + site), signature and dates. Raises SafetyError/ProfileError
+    """Would this prescription start on this pad: schema, limits (hard + site), the
+    session plan on a nominal pad, signature and dates. Raises SafetyError/ProfileError
     when the site configuration itself is unusable."""
     limits = load_site_limits(site_config)
     trust = TrustStore.from_site_file(site_config)
     return load_profile_bytes(
         data,
         name,
-        extra_checks=lambda profile: check_profile(profile, limits),
+        extra_checks=start_rules(limits),
         trust=trust,
         today=today or dt.date.today(),
     )
@@ -188,6 +243,7 @@ def register(subparsers: Any) -> None:
     install.set_defaults(func=cmd_install)
     show = sub.add_parser("show", help="show the installed prescription")
     show.add_argument("--state-dir", metavar="DIR", help="default: $NIRPAD_STATE_DIR, …")
+    show.add_argument("--site-config", metavar="FILE", help="site limits and trusted keys")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=cmd_show)
     sub.add_parser("schema", help="print the JSON Schema").set_defaults(func=cmd_schema)
@@ -207,20 +263,22 @@ def _err(message: str) -> None:
 
 
 def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(MAX_PROFILE_BYTES + 1)  # the loader refuses anything longer
-    except OSError as exc:
-        _err(f"{path}: cannot be read: {exc.strerror or exc}")
+    """The file's bytes; a FIFO, device, oversized or unreadable file is refused at once."""
+    data = read_profile_file(path)
+    if isinstance(data, Problem):
+        _err(f"{printable(path)}: {data.rule}")
         return None
+    return data
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     data = _read(args.file)
     if data is None:
         return EXIT_INVALID
+    site = resolve_site_config(None, args.site_config)
     try:
-        result = check_bytes(data, args.file, resolve_site_config(None, args.site_config))
+        result = check_bytes(data, args.file, site)
+        checked = signature_checked(TrustStore.from_site_file(site))
     except (SafetyError, ProfileError, OSError) as exc:
         _err(f"the site configuration is unusable: {exc}")
         return EXIT_ERROR
@@ -228,10 +286,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in result.problems:
             _err(str(problem))
         return EXIT_INVALID
-    print(f"{args.file}: OK")
-    for line in describe(result.profile):
+    print(f"{printable(args.file)}: OK, it would start on this pad")
+    for line in describe(result.profile, signature_checked=checked):
         print(f"  {line}")
+    print(f"  judged by: {_judged_by(site)}")
     return EXIT_OK
+
+
+def _judged_by(site: Path | None) -> str:
+    limits = "the hard limits" if site is None else f"the limits of {printable(str(site))}"
+    return (
+        f"{limits}, today's date, and a nominal pad (810 nm on channel 0, 850 nm on "
+        f"channel 1; the pad's own calibration is checked at the start). The interval, "
+        f"weekly and course rules depend on the treatment record: see `nirpad profile show`"
+    )
 
 
 def cmd_install(args: argparse.Namespace) -> int:
@@ -294,44 +362,91 @@ def _install_through_controller(state_dir: Path, data: bytes, name: str) -> Inst
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """The installed prescription as the controller judges it (limits, signature, plan)."""
     state_dir = resolve_state_dir(args.state_dir)
-    result = load_installed(state_dir)
+    site = resolve_site_config(state_dir, args.site_config)
+    try:
+        result, trust = load_installed_as_controller(state_dir, site)
+        limits = load_site_limits(site)
+    except (SafetyError, ProfileError, OSError) as exc:
+        _err(f"the site configuration is unusable: {exc}")
+        return EXIT_ERROR
     if result is None or result.profile is None:
         reason = "none installed" if result is None else "; ".join(map(str, result.problems))
         if args.json:
             print(json.dumps({"installed": False, "reason": reason}))
         else:
-            _err(f"no usable prescription in {state_dir}: {reason}")
+            _err(f"no usable prescription in {printable(str(state_dir))}: {reason}")
         return EXIT_REFUSED
-    report = _show_report(state_dir, result)
+    report = _show_report(state_dir, result, limits, signature_checked(trust))
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(f"installed: {report['path']} (sha256 {result.sha256})")
-    for line in describe(result.profile):
-        print(f"  {line}")
-    print(f"  status: {report['validity_problem'] or 'valid today'}")
-    print(f"  next session allowed: {report['next_start_allowed_at'] or 'now'}")
+    _print_show(report, result.profile, result.sha256)
     return EXIT_OK
 
 
-def _show_report(state_dir: Path, result: LoadResult) -> dict[str, Any]:
+def _print_show(report: dict[str, Any], profile: Profile, sha256: str) -> None:
+    print(f"installed: {printable(report['path'])} (sha256 {sha256})")
+    for line in describe(profile, signature_checked=report["signature_checked"]):
+        print(f"  {line}")
+    status = report["validity_problem"] or report["course_problem"] or "valid today"
+    print(f"  status: {status}")
+    print(f"  course: {report['course']}")
+    print(f"  next session allowed: {report['next_start_local'] or 'now'}")
+
+
+def _show_report(
+    state_dir: Path, result: LoadResult, limits: Limits, checked: bool
+) -> dict[str, Any]:
     assert result.profile is not None
-    report = describe_json(result.profile, result.sha256, dt.date.today())
+    profile, today = result.profile, dt.date.today()
+    report = describe_json(profile, result.sha256, today)
     report["path"] = str(installed_path(state_dir))
-    report["next_start_allowed_at"] = _next_start(state_dir, result.profile)
+    report["signature_checked"] = checked
+    when, first = _from_ledger(state_dir, profile, limits)
+    report["next_start_allowed_at"] = when if isinstance(when, str | None) else _iso(when)
+    report["next_start_local"] = when if isinstance(when, str | None) else _local(when)
+    first_day = None if first is None else first.date()
+    report["course_first_session"] = None if first_day is None else first_day.isoformat()
+    report["course_problem"] = profile.course_problem(first_day, today)
+    report["course"] = _course_line(profile, first_day)
     return report
 
 
-def _next_start(state_dir: Path, profile: Profile) -> str | None:
-    """ISO time of the next allowed start from the ledger; None means now."""
+def _course_line(profile: Profile, first_day: dt.date | None) -> str:
+    weeks = f"{profile.course_weeks} week{'' if profile.course_weeks == 1 else 's'}"
+    if first_day is None:
+        return f"{weeks} from the first session (none yet)"
+    end = profile.course_end(first_day)
+    return f"{weeks} from {first_day.isoformat()}, until the day before {end.isoformat()}"
+
+
+def _iso(when: dt.datetime) -> str:
+    """UTC, whole seconds, rounded up (never earlier than the rule allows)."""
+    return dt.datetime.fromtimestamp(math.ceil(when.timestamp()), dt.UTC).isoformat()
+
+
+def _local(when: dt.datetime) -> str:
+    """Local time to the minute, rounded up, as the controller shows it."""
+    return format_time(when.timestamp(), None)
+
+
+def _from_ledger(
+    state_dir: Path, profile: Profile, limits: Limits
+) -> tuple[dt.datetime | str | None, dt.datetime | None]:
+    """The next allowed start (None: now; text: unknown, why) and the course's first
+    session, from the ledger, with the controller's rules (``safety.core_checks``)."""
     if not (state_dir / LEDGER_FILENAME).exists():
-        return None  # no session was ever recorded here; do not create a ledger to say so
-    interval_h = max(profile.min_interval_h, HARD_LIMITS.min_interval_h)
-    per_week = min(profile.sessions_per_week, HARD_LIMITS.sessions_per_week_max)
+        return None, None  # no session was ever recorded here; do not create a ledger to say so
+    interval_h = max(profile.min_interval_h, limits.min_interval_h)
+    per_week = min(profile.sessions_per_week, limits.sessions_per_week_max)
+    since = dt.datetime.combine(profile.issued, dt.time.min, dt.UTC)
     try:
         with Ledger.open(state_dir, lambda: dt.datetime.now(dt.UTC)) as ledger:
-            when = ledger.next_start_allowed_at(interval_h, per_week)
+            return (
+                ledger.next_start_allowed_at(interval_h, per_week),
+                ledger.first_session_at(profile.id, since),
+            )
     except SafetyError as exc:
-        return f"unknown ({exc})"
-    return None if when is None else when.isoformat()
+        return f"unknown ({exc})", None

@@ -70,7 +70,7 @@ def profile_toml(
     sessions_per_week: int = 3,
     min_interval_h: float = 20.0,
     pulsed: tuple[float, float] | None = None,
-    expires: str = "2030-01-01",
+    expires: str = "2028-01-01",
     extra: str = "",
 ) -> bytes:
     """A prescription as a caregiver's TOML file; channel i is 810 nm, then 850 nm."""

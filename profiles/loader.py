@@ -1,11 +1,19 @@
 """Loading a profile file: bytes → a validated ``Profile``, or every problem in words.
 
-Owns: the size cap, UTF-8 decoding, TOML parsing (syntax errors mapped to plain
-sentences with the line), schema validation, the ``extra_checks`` hook (how the safety
-limits are applied without this package importing ``safety``), the validity date and
-the signature check, and the promise that no input raises: every outcome is a
-``LoadResult``. Does not own the schema rules (``schema``), the wording of schema
-errors (``messages``), the limits (``safety.limits``) or where files live (``store``).
+Owns: reading a file safely (regular files only, never blocking on a FIFO or a
+device, refused above the size cap before anything is read), UTF-8 decoding, TOML
+parsing (syntax errors mapped to plain sentences with the line), schema validation,
+the ``extra_checks`` hook (how the safety limits are applied without this package
+importing ``safety``), the validity date, the signature check, the time budget of a
+check, and the promise that no input raises: every outcome is a ``LoadResult``.
+
+Every step is linear in the size of the file (no backtracking regular expression;
+``tests/profiles/test_bounded_checks.py`` holds the crafted worst cases), and the file
+is at most ``MAX_PROFILE_BYTES``, so a check is bounded; ``CHECK_BUDGET_S`` refuses a
+check that overran anyway (measured at the end, no thread, nothing interrupted).
+
+Does not own the schema rules (``schema``), the wording of schema errors
+(``messages``), the limits (``safety.limits``) or where files live (``store``).
 """
 
 from __future__ import annotations
@@ -15,8 +23,11 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import os
 import re
+import stat
 import sys
+import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,11 +44,20 @@ from profiles.signing import TrustStore, verify_data
 
 log = logging.getLogger(__name__)
 
-MAX_PROFILE_BYTES: Final = 64 * 1024
+MAX_PROFILE_BYTES: Final = 16 * 1024
+"""The size cap. The largest built-in profile, with a comment on every number, is 1.2 kB;
+a clinic signature adds about 200 bytes; 16 KiB leaves more than ten times that for a
+clinic's comments, and bounds the worst check (docs/profiles.md has the figures)."""
+CHECK_BUDGET_S: Final = 2.0
+"""A check that took longer is refused (the worst crafted file at the cap takes about
+0.1 s on a development machine; a Raspberry Pi is several times slower)."""
+Clock = Callable[[], float]
 ExtraChecks = Callable[[Profile], Iterable[Any]]
 """``extra_checks(profile)`` yields ``(field, value, rule)`` tuples or objects with
 those attributes (``safety.limits.LimitViolation``)."""
 
+_DIGIT_RUN = re.compile(r"[0-9](?:_?[0-9])*")  # a decimal integer as TOML writes it
+_BARE_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _AT = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
 _TOML_MESSAGES: Final = (
     ("Cannot overwrite a value", "this key is given twice"),
@@ -80,12 +100,9 @@ def load_profile(
     today: dt.date | None = None,
 ) -> LoadResult:
     """Read and check the profile file at ``path``. Never raises for a bad file."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_PROFILE_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        return LoadResult(None, [Problem("file", None, f"cannot be read: {reason}")], "", str(path))
+    data = read_profile_file(path)
+    if isinstance(data, Problem):
+        return LoadResult(None, [data], "", str(path))
     return load_profile_bytes(
         data,
         str(path),
@@ -93,6 +110,54 @@ def load_profile(
         trust=trust,
         require_signature=require_signature,
         today=today,
+    )
+
+
+def read_profile_file(path: Path | str) -> bytes | Problem:
+    """The bytes of the profile file at ``path``, or why it cannot be a profile.
+
+    Only a regular file is opened (a FIFO would block the open, a device could react
+    to it), and one larger than ``MAX_PROFILE_BYTES`` is refused from its size alone.
+    The open never blocks, and the file is checked again once open (it may have been
+    replaced in between).
+    """
+    try:
+        problem = _file_kind_problem(os.stat(path))
+        if problem is not None:
+            return problem
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            problem = _file_kind_problem(os.fstat(handle.fileno()))
+            return problem or handle.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return Problem("file", None, f"cannot be read: {reason}")
+
+
+def _file_kind_problem(info: os.stat_result) -> Problem | None:
+    if stat.S_ISDIR(info.st_mode):
+        return Problem("file", None, "cannot be read: Is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        return Problem("file", None, f"is not a regular file ({_kind(info.st_mode)}); refused")
+    if info.st_size > MAX_PROFILE_BYTES:
+        return _too_large(info.st_size)
+    return None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a file"
+
+
+def _too_large(size: int) -> Problem:
+    return Problem(
+        "file",
+        None,
+        f"is larger than {MAX_PROFILE_BYTES // 1024} KiB ({size} bytes); "
+        f"a prescription is about 1 kB",
     )
 
 
@@ -104,11 +169,15 @@ def load_profile_bytes(
     trust: TrustStore | None = None,
     require_signature: bool = False,
     today: dt.date | None = None,
+    clock: Clock = time.monotonic,
 ) -> LoadResult:
-    """Check a profile given as bytes (``name`` is for messages). Never raises."""
+    """Check a profile given as bytes (``name`` is for messages). Never raises.
+
+    ``clock`` measures the check against ``CHECK_BUDGET_S``."""
     sha256 = hashlib.sha256(data).hexdigest()
     try:
-        profile, problems = _load(data, extra_checks, trust, require_signature, today)
+        budget = _Budget(clock)
+        profile, problems = _load(data, extra_checks, trust, require_signature, today, budget)
     except Exception as exc:  # the last guard of "never a traceback": refuse, never pass
         log.error("profile %s could not be checked: %s: %s", name, type(exc).__name__, exc)
         log.debug("details", exc_info=True)
@@ -118,12 +187,32 @@ def load_profile_bytes(
     return LoadResult(None if problems else profile, problems, sha256, name)
 
 
+class _Budget:
+    """The time a check has used, read at the steps: over ``CHECK_BUDGET_S`` it is refused."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._start_s = clock()
+
+    def overrun(self) -> Problem | None:
+        used_s = self._clock() - self._start_s
+        if used_s <= CHECK_BUDGET_S:
+            return None
+        return Problem(
+            "file",
+            None,
+            f"took too long to check ({used_s:.1f} s, the limit is {CHECK_BUDGET_S:g} s); "
+            f"refused: ask the clinic for a plain prescription file",
+        )
+
+
 def _load(
     data: bytes,
     extra_checks: ExtraChecks | None,
     trust: TrustStore | None,
     require_signature: bool,
     today: dt.date | None,
+    budget: _Budget,
 ) -> tuple[Profile | None, list[Problem]]:
     parsed = _parse(data)
     if isinstance(parsed, Problem):
@@ -137,12 +226,13 @@ def _load(
         problems += _validity_problems(profile, locator, today)
     if not any(p.field.startswith("signature") for p in problems):
         problems += [_with_line(p, locator) for p in verify_data(raw, trust, require_signature)]
-    return profile, problems
+    overrun = budget.overrun()
+    return (None, [overrun]) if overrun is not None else (profile, problems)
 
 
 def _parse(data: bytes) -> tuple[str, dict[str, Any]] | Problem:
     if len(data) > MAX_PROFILE_BYTES:
-        return Problem("file", None, f"is larger than {MAX_PROFILE_BYTES // 1024} KiB")
+        return _too_large(len(data))
     try:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
@@ -159,15 +249,17 @@ def _parse(data: bytes) -> tuple[str, dict[str, Any]] | Problem:
 
 
 def _too_many_digits_problem(text: str) -> Problem:
-    """Name the field whose number is too long to read, with its line: the first run of
-    more digits than Python converts (``sys.get_int_max_str_digits``, 4300 by default)."""
-    too_long = re.compile(rf"^\s*([\w.\"-]+)?\s*=?.*?\d{{{sys.get_int_max_str_digits() + 1},}}")
+    """Name the field whose number is too long to read, with its line: the first line
+    with a decimal run (``_`` separators allowed) of more digits than Python converts
+    (``sys.get_int_max_str_digits``, 4300 by default). Linear in the text: one pass of a
+    pattern that cannot backtrack, and ``str.partition`` for the key."""
+    limit = sys.get_int_max_str_digits()
     for number, line in enumerate(text.splitlines(), 1):
-        match = too_long.search(line)
-        if match:
-            return Problem(
-                match.group(1) or "file", None, "is a number with far too many digits", number
-            )
+        key, equals, value = line.partition("=")
+        scanned = value if equals else line
+        if any(len(run) - run.count("_") > limit for run in _DIGIT_RUN.findall(scanned)):
+            field = key.strip() if equals and _BARE_KEY.fullmatch(key.strip()) else "file"
+            return Problem(field, None, "is a number with far too many digits", number)
     return Problem("file", None, "has a number with far too many digits")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 
 Loc = tuple[str | int, ...]
@@ -76,18 +77,35 @@ class KeyLocator:
         return None
 
 
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (escape codes, DEL, C1
+    controls, bidirectional overrides, line separators) written as ``\\uXXXX``."""
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in _UNPRINTABLE else c for c in text
+    )
+
+
+def quoted(text: str) -> str:
+    """``text`` in double quotes with JSON escapes, safe to print on one line."""
+    return printable(json.dumps(text, ensure_ascii=False))
+
+
 def format_path(loc: Sequence[str | int]) -> str:
     """``("channels", 0, "irradiance_mw_cm2")`` → ``channels[0].irradiance_mw_cm2``.
 
     A key that is not a plain name (spaces, dashes, control characters) is shown in
-    double quotes with escapes, so one problem is always one unambiguous line.
+    double quotes with escapes (``quoted``), so one problem is always one unambiguous
+    line and never a terminal escape sequence.
     """
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
             continue
-        name = part if _PLAIN_NAME.match(part) else json.dumps(part, ensure_ascii=False)
+        name = part if _PLAIN_NAME.match(part) else quoted(part)
         out += f".{name}" if out else name
     return out or "file"
 

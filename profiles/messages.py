@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 import math
 import types
 import typing
@@ -21,7 +20,7 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from profiles.errors import Problem
-from profiles.locator import KeyLocator, format_path
+from profiles.locator import KeyLocator, format_path, quoted
 from profiles.schema import Profile
 
 _UNITS = {
@@ -59,7 +58,7 @@ def show_value(value: object) -> str | None:
         return value.isoformat()
     if isinstance(value, str):
         shown = value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN] + "…"
-        return json.dumps(shown, ensure_ascii=False)
+        return quoted(shown)
     return None
 
 

@@ -1,10 +1,14 @@
 """The treatment-profile schema: what a prescription file may contain.
 
 Owns: the pydantic models (``Profile`` and its parts), their structural rules (types,
-allowed values, positivity, consistency between fields) and the quantities computed
-from a profile (planned fluence, validity on a date). Does not own the device's numeric
-limits (10–50 mW/cm², 30 min, 90 J/cm², …): those live in ``safety.limits`` and are
-applied by the loader's ``extra_checks`` hook, so the numbers exist in one place.
+allowed values, the format's bounds on every number, consistency between fields, text
+a terminal shows as written) and the quantities computed from a profile (planned
+fluence, validity on a date). The format's bounds say what a prescription can mean at
+all (an interval of at most a week, a course of at most a year, …; the reasons are in
+docs/profiles.md); they keep every figure computed from a profile finite and every
+installed profile startable. Does not own the device's numeric limits (10–50 mW/cm²,
+30 min, 90 J/cm², ≥ 20 h, …): those live in ``safety.limits`` and are applied by the
+loader's ``extra_checks`` hook, so those numbers exist in one place.
 Does not read files (``loader``) or check signatures (``signing``).
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -21,6 +26,11 @@ SCHEMA_VERSION = 1
 _STRICT = ConfigDict(strict=True, frozen=True, extra="forbid", allow_inf_nan=False)
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Control, format (bidirectional overrides, zero-width), surrogate and line-break
+characters: a terminal would act on them instead of showing them."""
+EXPIRY_MAX_YEARS = 2
+"""A prescription is valid for at most two years from its issue date."""
 
 
 def _list_to_tuple(value: object) -> object:
@@ -41,8 +51,50 @@ def _hhmm(value: object) -> object:
     return value
 
 
+def _whole_number(value: object) -> object:
+    """An integer field takes an integer only: ``810.0`` or ``true`` is refused."""
+    if isinstance(value, bool | float):
+        raise PydanticCustomError("int_type", "must be a whole number")
+    return value
+
+
+def _whole_valued(value: object) -> object:
+    """A number the board takes as a whole number (``10`` or ``10.0``, not ``10.7``)."""
+    if isinstance(value, float) and not value.is_integer():
+        raise PydanticCustomError(
+            "whole_number", "must be a whole number (the board has no fractions)"
+        )
+    return value
+
+
+def _printable(value: object) -> object:
+    """Free text without characters a terminal would act on (escape codes, bidi…)."""
+    if isinstance(value, str):
+        bad = next((c for c in value if unicodedata.category(c) in _UNPRINTABLE), None)
+        if bad is not None:
+            raise PydanticCustomError(
+                "printable",
+                "must not contain control characters (found U+{code})",
+                {"code": f"{ord(bad):04X}"},
+            )
+    return value
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    """``day`` moved ``years`` on (29 February → 28 February); ``date.max`` past 9999."""
+    if day.year + years > dt.MAXYEAR:
+        return dt.date.max
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
 TomlDate = Annotated[dt.date, BeforeValidator(_only_real_date)]
 HhMm = Annotated[str, BeforeValidator(_hhmm)]
+Text = Annotated[str, BeforeValidator(_printable)]
+Wavelength = Annotated[Literal[810, 850], BeforeValidator(_whole_number)]
+WholeValued = Annotated[float, BeforeValidator(_whole_valued)]
 
 
 def _rule(loc: tuple[str | int, ...], value: object, message: str) -> InitErrorDetails:
@@ -58,8 +110,8 @@ class ChannelSpec(BaseModel):
     """One LED channel of the prescription."""
 
     model_config = _STRICT
-    wavelength_nm: Literal[810, 850] = Field(description="LED wavelength: 810 or 850")
-    irradiance_mw_cm2: float = Field(gt=0, description="irradiance at the skin, in mW/cm²")
+    wavelength_nm: Wavelength = Field(description="LED wavelength: 810 or 850")
+    irradiance_mw_cm2: float = Field(gt=0, le=1000, description="irradiance at the skin, in mW/cm²")
 
 
 class Mode(BaseModel):
@@ -67,9 +119,11 @@ class Mode(BaseModel):
 
     model_config = _STRICT
     kind: Literal["cw", "pulsed"] = Field(description='"cw" (continuous) or "pulsed"')
-    pulse_hz: float | None = Field(default=None, gt=0, description="pulse frequency in Hz")
-    duty_pct: float | None = Field(
-        default=None, gt=0, le=100, description="share of each pulse period the light is on, %"
+    pulse_hz: WholeValued | None = Field(
+        default=None, ge=1, le=1000, description="pulse frequency in Hz, a whole number"
+    )
+    duty_pct: WholeValued | None = Field(
+        default=None, ge=1, le=100, description="share of each pulse the light is on, %"
     )
 
     @model_validator(mode="after")
@@ -108,7 +162,7 @@ class Signature(BaseModel):
     """An Ed25519 signature over the profile's canonical content (see ``canonical``)."""
 
     model_config = _STRICT
-    key_id: str = Field(min_length=1, max_length=64, description="id of the signing key")
+    key_id: Text = Field(min_length=1, max_length=64, description="id of the signing key")
     algorithm: Literal["ed25519"] = Field(description='must be "ed25519"')
     value: str = Field(min_length=1, max_length=200, description="the signature, base64")
 
@@ -117,24 +171,26 @@ class Profile(BaseModel):
     """A treatment prescription. Field names are part of the file format: never rename."""
 
     model_config = _STRICT
-    schema_version: Literal[1] = Field(description="format version: 1")
+    schema_version: Annotated[Literal[1], BeforeValidator(_whole_number)] = Field(
+        description="format version: 1"
+    )
     id: str = Field(pattern=_SLUG, max_length=64, description="short id, like rls-810-standard")
-    name: str = Field(min_length=1, max_length=200, description="a name for people")
-    prescriber: str = Field(min_length=1, max_length=200, description="who prescribed it")
+    name: Text = Field(min_length=1, max_length=200, description="a name for people")
+    prescriber: Text = Field(min_length=1, max_length=200, description="who prescribed it")
     issued: TomlDate = Field(description="date issued, like 2026-11-01")
     expires: TomlDate = Field(description="first day it is no longer valid, like 2027-02-01")
     channels: Annotated[tuple[ChannelSpec, ...], BeforeValidator(_list_to_tuple)] = Field(
         min_length=1, max_length=2, description="one or two [[channels]] tables"
     )
     mode: Mode = Field(description="a [mode] table")
-    duration_min: int = Field(gt=0, description="session length in minutes")
-    ramp_s: float = Field(ge=0, description="ramp-up time at the start, in seconds")
-    sessions_per_week: int = Field(gt=0, description="sessions allowed per week")
-    min_interval_h: float = Field(ge=0, description="minimum hours between sessions")
-    course_weeks: int = Field(gt=0, description="length of the course in weeks")
+    duration_min: int = Field(gt=0, le=120, description="session length in minutes")
+    ramp_s: float = Field(ge=0, le=600, description="ramp-up time at the start, in seconds")
+    sessions_per_week: int = Field(gt=0, le=7, description="sessions allowed per week")
+    min_interval_h: float = Field(ge=0, le=168, description="minimum hours between sessions")
+    course_weeks: int = Field(gt=0, le=52, description="length of the course in weeks")
     window: TimeWindow | None = Field(default=None, description="a [window] table")
     skin_temp_stop_c: float | None = Field(
-        default=None, gt=0, description="a lower skin-temperature stop, in °C"
+        default=None, ge=35, le=45, description="a lower skin-temperature stop, in °C"
     )
     signature: Signature | None = Field(default=None, description="a [signature] table")
 
@@ -143,6 +199,9 @@ class Profile(BaseModel):
         errors: list[InitErrorDetails] = []
         if self.expires <= self.issued:
             errors.append(_rule(("expires",), self.expires, "must be after issued"))
+        elif self.expires > (latest := add_years(self.issued, EXPIRY_MAX_YEARS)):
+            rule = f"must be at most {EXPIRY_MAX_YEARS} years after issued ({latest.isoformat()})"
+            errors.append(_rule(("expires",), self.expires, rule))
         wavelengths = [c.wavelength_nm for c in self.channels]
         if len(set(wavelengths)) != len(wavelengths):
             errors.append(
@@ -192,6 +251,21 @@ class Profile(BaseModel):
         if today < self.issued:
             return f"This prescription is not valid before {self.issued.isoformat()}."
         return None
+
+    def course_end(self, first_session: dt.date) -> dt.date:
+        """The first day after the course: ``course_weeks`` weeks from the first session."""
+        return first_session + dt.timedelta(weeks=self.course_weeks)
+
+    def course_problem(self, first_session: dt.date | None, today: dt.date) -> str | None:
+        """Why the course is over on ``today``, or None (also before the first session)."""
+        if first_session is None or today < (end := self.course_end(first_session)):
+            return None
+        weeks = f"{self.course_weeks} week{'' if self.course_weeks == 1 else 's'}"
+        return (
+            f"The prescribed course of {weeks} from the first session "
+            f"({first_session.isoformat()}) ended on {end.isoformat()}. "
+            f"Ask the clinic to renew the prescription."
+        )
 
 
 def json_schema() -> dict[str, Any]:

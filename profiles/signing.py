@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from profiles.canonical import CanonicalizationError, canonical_bytes
 from profiles.errors import Problem, SigningError, TrustStoreError
+from profiles.locator import quoted
 
 ALGORITHM = "ed25519"
 _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -90,9 +91,11 @@ def _decode_public_key(key_id: str, b64: object) -> bytes:
 def verify_data(data: Mapping[str, Any], trust: TrustStore | None, required: bool) -> list[Problem]:
     """Check the ``signature`` table of parsed profile data; [] when acceptable.
 
-    A signature that is present is checked whenever a trust store is given, even if
-    signing is not required: a signature that does not verify is refused. Without a
-    trust store nothing can be verified, so only ``required`` can refuse.
+    A signature that is present is checked whenever the trust store lists keys, even if
+    signing is not required: a signature that does not verify is refused. A device
+    that trusts no keys cannot check a signature, so a signed profile is then taken
+    as an unsigned one (``signature_checked`` says which), unless signing is required:
+    then it is refused, saying that this device trusts no clinic keys.
     """
     required = required or (trust is not None and trust.require_signed)
     sig = data.get("signature")
@@ -102,9 +105,14 @@ def verify_data(data: Mapping[str, Any], trust: TrustStore | None, required: boo
             if required
             else []
         )
-    if not isinstance(sig, dict) or (trust is None and not required):
+    if not isinstance(sig, dict) or (not signature_checked(trust) and not required):
         return []
     return _check_signature(data, sig, trust or TrustStore())
+
+
+def signature_checked(trust: TrustStore | None) -> bool:
+    """Whether a signature can be checked at all: only against trusted keys."""
+    return trust is not None and bool(trust.keys)
 
 
 def _check_signature(
@@ -116,9 +124,10 @@ def _check_signature(
     if algorithm != ALGORITHM:
         return [_problem("signature.algorithm", algorithm, f'must be "{ALGORITHM}"')]
     if key_id not in trust.keys:
-        return [
-            _problem("signature.key_id", key_id, "is not a trusted prescriber key on this device")
-        ]
+        rule = "is not a trusted prescriber key on this device" + (
+            "" if trust.keys else " (it trusts no clinic keys: add them to [signing] in site.toml)"
+        )
+        return [_problem("signature.key_id", key_id, rule)]
     try:
         raw_sig = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -139,7 +148,7 @@ def _check_signature(
 
 
 def _problem(where: str, value: str | None, rule: str) -> Problem:
-    shown = None if value is None else '"' + value[:40] + '"'
+    shown = None if value is None else quoted(value[:40])
     return Problem(field=where, value=shown, rule=rule)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from profiles.locator import printable
 from profiles.schema import Profile
 
 
@@ -16,10 +17,15 @@ def _g(value: float) -> str:
     return f"{value:g}"
 
 
-def describe(profile: Profile) -> list[str]:
-    """Lines a caregiver can read to confirm the prescription is the intended one."""
+def describe(profile: Profile, *, signature_checked: bool = True) -> list[str]:
+    """Lines a caregiver can read to confirm the prescription is the intended one.
+
+    ``signature_checked`` is False on a device that trusts no clinic keys: a signature
+    is then shown as present but not checked. Free text is shown with ``printable``
+    (the schema refuses control characters; this holds for any other source too).
+    """
     lines = [
-        f"{profile.name} ({profile.id}), prescribed by {profile.prescriber}",
+        f"{printable(profile.name)} ({profile.id}), prescribed by {printable(profile.prescriber)}",
         f"valid from {profile.issued.isoformat()} until the day before "
         f"{profile.expires.isoformat()}",
     ]
@@ -42,9 +48,19 @@ def describe(profile: Profile) -> list[str]:
         lines.append(f"preferred time: {profile.window.start}–{profile.window.end} (local)")
     if profile.skin_temp_stop_c is not None:
         lines.append(f"skin-temperature stop: {_g(profile.skin_temp_stop_c)} °C")
-    signed = "unsigned" if profile.signature is None else f"signed ({profile.signature.key_id})"
-    lines.append(f"signature: {signed}")
+    lines.append(f"signature: {_signature(profile, signature_checked)}")
     return lines
+
+
+def _signature(profile: Profile, checked: bool) -> str:
+    if profile.signature is None:
+        return "unsigned"
+    signed = f"signed ({printable(profile.signature.key_id)})"
+    return f"{signed}, checked" if checked else f"{signed}, not checked: {NOT_CHECKED}"
+
+
+NOT_CHECKED = "this device trusts no clinic keys, so it takes the file as unsigned"
+"""The words for a signed file on a device without trusted keys (docs/profiles.md)."""
 
 
 def _mode(profile: Profile) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Final
 
 from drivers.errors import BoardDisconnectedError, DriverError
@@ -21,6 +21,7 @@ from profiles.schema import Profile
 from safety.core_state import CoreState
 from safety.errors import LedgerError, StartRefusedError
 from safety.faults import FaultCode
+from safety.ledger import Ledger
 from safety.limits import check_profile
 from safety.plan import plan_from_profile
 from safety.rail import RailError
@@ -178,10 +179,18 @@ class CoreChecks(CoreState):
             return (
                 ledger.clock_refusal()
                 or ledger.writable_refusal()
+                or self._course_refusal(rx, ledger)
                 or ledger.schedule_refusal(*self._schedule_rule(rx))
             )
         except LedgerError as exc:
             return str(exc)
+
+    def _course_refusal(self, rx: Profile, ledger: Ledger) -> str | None:
+        """The course runs ``course_weeks`` from the first session of this prescription
+        (its id, on or after its issue date: a renewal starts a new course)."""
+        first = ledger.first_session_at(rx.id, datetime.combine(rx.issued, time.min, UTC))
+        today = self._wall_clock().date()
+        return rx.course_problem(None if first is None else first.date(), today)
 
     def _patient_refusal(self, rx: Profile) -> str | None:
         tm = self._last_telemetry

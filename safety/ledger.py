@@ -447,3 +447,14 @@ class Ledger:
                 (-1 if limit is None else limit,),
             ).fetchall()
         return [InstallRecord.from_row(row) for row in rows]
+
+    def first_session_at(self, profile_id: str, since: datetime) -> datetime | None:
+        """When the first counted session of ``profile_id`` at or after ``since`` began
+        (UTC), or None: the start of a prescription's course."""
+        with self._read("the session history") as conn:
+            row = conn.execute(
+                "SELECT MIN(started_at_s) FROM sessions WHERE profile_id = ? "
+                "AND started_at_s >= ? AND (delivered_total_j_cm2 > 0 OR ended_at_s IS NULL)",
+                (profile_id, since.timestamp()),
+            ).fetchone()
+        return None if row[0] is None else utc(float(row[0]))

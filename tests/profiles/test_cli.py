@@ -160,7 +160,7 @@ def test_show_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert run_cli(["show", "--state-dir", str(tmp_path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["profile"]["id"] == "rls-dual"
-    assert report["expires"] == "2036-01-01"
+    assert report["expires"] == "2028-01-01"
     assert report["planned_fluence_j_cm2"] == {"810": 35.7, "850": 35.7}
     assert report["next_start_allowed_at"] is None
 

@@ -51,7 +51,7 @@ GOLDEN: dict[str, tuple[tuple[str, str], list[str]]] = {
         ["channels[0].irradiance_mw_cm2 = nan: must be a real number, not nan or inf (line 28)"],
     ),
     "expired": (
-        ("issued = 2026-01-01\nexpires = 2036-01-01", "issued = 2020-01-01\nexpires = 2021-01-01"),
+        ("issued = 2026-01-01\nexpires = 2028-01-01", "issued = 2020-01-01\nexpires = 2021-01-01"),
         ["expires = 2021-01-01: this prescription expired on 2021-01-01 (line 18)"],
     ),
 }

@@ -47,7 +47,9 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
 def test_size_cap(base_text: str) -> None:
     padded = base_text + "#" * (MAX_PROFILE_BYTES - len(base_text.encode()))
     assert load_profile_bytes(padded.encode(), "x").ok
-    assert _lines((padded + "#").encode()) == ["file: is larger than 64 KiB"]
+    assert _lines((padded + "#").encode()) == [
+        "file: is larger than 16 KiB (16385 bytes); a prescription is about 1 kB"
+    ]
 
 
 def test_not_utf8_names_the_line(base_text: str) -> None:

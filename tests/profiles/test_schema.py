@@ -31,12 +31,13 @@ INVALID_VARIANTS = {
     "prescriber number": ('prescriber = "nirpad built-in (demo default)"', "prescriber = 7", "prescriber = 7: must be text in double quotes (line 16)"),
     "issued as text": ("issued = 2026-01-01", 'issued = "2026-01-01"', 'issued = "2026-01-01": must be a date like 2026-11-01, without quotes (line 17)'),
     "issued with time": ("issued = 2026-01-01", "issued = 2026-01-01T08:00:00", "issued = 2026-01-01T08:00:00: must be a date like 2026-11-01, no time (line 17)"),
-    "expires before issued": ("expires = 2036-01-01", "expires = 2025-01-01", "expires = 2025-01-01: must be after issued (line 18)"),
+    "expires before issued": ("expires = 2028-01-01", "expires = 2025-01-01", "expires = 2025-01-01: must be after issued (line 18)"),
     "duration as text": ("duration_min = 30", 'duration_min = "30"', 'duration_min = "30": must be a whole number, without quotes (line 20)'),
     "duration fraction": ("duration_min = 30", "duration_min = 29.5", "duration_min = 29.5: must be a whole number, without a decimal point (line 20)"),
     "duration zero": ("duration_min = 30", "duration_min = 0", "duration_min = 0: must be more than 0 min (line 20)"),
     "negative ramp": ("ramp_s = 30", "ramp_s = -1", "ramp_s = -1: must be at least 0 s (line 21)"),
-    "ramp too long": ("ramp_s = 30", "ramp_s = 1800", "ramp_s = 1800: must be shorter than the session (line 21)"),
+    "ramp too long": ("duration_min = 30\nramp_s = 30", "duration_min = 5\nramp_s = 300", "ramp_s = 300: must be shorter than the session (line 21)"),
+    "ramp over ten minutes": ("ramp_s = 30", "ramp_s = 1800", "ramp_s = 1800: must be at most 600 s (line 21)"),
     "ramp inf": ("ramp_s = 30", "ramp_s = inf", "ramp_s = inf: must be a real number, not nan or inf (line 21)"),
     "sessions bool": ("sessions_per_week = 3", "sessions_per_week = true", "sessions_per_week = true: must be a whole number, not true or false (line 22)"),
     "sessions zero": ("sessions_per_week = 3", "sessions_per_week = 0", "sessions_per_week = 0: must be more than 0 (line 22)"),
@@ -52,7 +53,7 @@ INVALID_VARIANTS = {
     "window 6pm": ('start = "18:00"', 'start = "6pm"', 'window.start = "6pm": must be a 24-hour time in quotes, like "19:00" (line 34)'),
     "window 24:00": ('end = "23:00"', 'end = "24:00"', 'window.end = "24:00": must be a 24-hour time in quotes, like "19:00" (line 35)'),
     "empty window": ('end = "23:00"', 'end = "18:00"', 'window.end = "18:00": must differ from start (line 35)'),
-    "skin stop zero": ("course_weeks = 4", "course_weeks = 4\nskin_temp_stop_c = 0", "skin_temp_stop_c = 0: must be more than 0 °C (line 25)"),
+    "skin stop zero": ("course_weeks = 4", "course_weeks = 4\nskin_temp_stop_c = 0", "skin_temp_stop_c = 0: must be at least 35 °C (line 25)"),
     "misspelt in table": ('kind = "cw"', 'knd = "cw"', 'mode.knd: unknown field — did you mean "kind"? (line 31)'),
     "unknown in table": ('kind = "cw"', 'kind = "cw"\ncolour = "red"', "mode.colour: unknown field; allowed here: duty_pct, kind, pulse_hz (line 32)"),
     "mode as text": ('[mode]\nkind = "cw"', 'mode = "cw"', "channels[0].mode: unknown field; allowed here: irradiance_mw_cm2, wavelength_nm (line 30)"),
@@ -122,12 +123,12 @@ def test_validity_dates(base_text: str) -> None:
     profile = load_profile_bytes(base_text.encode(), "x").profile
     assert profile is not None
     assert profile.is_valid_on(dt.date(2026, 1, 1))
-    assert profile.is_valid_on(dt.date(2035, 12, 31))
-    assert not profile.is_valid_on(dt.date(2036, 1, 1))
+    assert profile.is_valid_on(dt.date(2027, 12, 31))
+    assert not profile.is_valid_on(dt.date(2028, 1, 1))
     assert not profile.is_valid_on(dt.date(2025, 12, 31))
-    assert profile.validity_problem(dt.date(2030, 1, 1)) is None
+    assert profile.validity_problem(dt.date(2027, 6, 1)) is None
     assert (
-        profile.validity_problem(dt.date(2036, 1, 2)) == "This prescription expired on 2036-01-01."
+        profile.validity_problem(dt.date(2028, 1, 2)) == "This prescription expired on 2028-01-01."
     )
     assert (
         profile.validity_problem(dt.date(2025, 6, 1))

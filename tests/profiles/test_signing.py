@@ -62,7 +62,7 @@ VALUE_CHANGES = [
     ("wavelength_nm = 810", "wavelength_nm = 850"),
     ("duration_min = 30", "duration_min = 20"),
     ("sessions_per_week = 3", "sessions_per_week = 4"),
-    ("expires = 2036-01-01", "expires = 2036-01-02"),
+    ("expires = 2028-01-01", "expires = 2027-12-31"),
     ('name = "RLS standard, 810 nm"', 'name = "RLS standard, 810 nm "'),
     ('start = "18:00"', 'start = "18:01"'),
     ("course_weeks = 4", "course_weeks = 4\nskin_temp_stop_c = 39"),

@@ -9,6 +9,7 @@ import pytest
 
 from drivers.protocol import ChannelCalibration, Info, calibration_crc
 from hil.clock import VirtualClock
+from profiles.schema import Mode
 from safety.board_kind import REAL_BOARD
 from safety.core import BoardConnectError, SafetyCore
 from safety.core_events import FaultLatched
@@ -43,9 +44,11 @@ def test_each_start_guard_gives_its_reason(rig: Rig) -> None:
         )
     )
     assert "outside the pad's limits" in (core.start_refusal(too_strong) or "")
-    odd_pulse = make_profile(mode={"kind": "pulsed", "pulse_hz": 10.5, "duty_pct": 50.0})
+    # The schema refuses these two; the core refuses them too (built without the schema).
+    odd_mode = Mode.model_construct(kind="pulsed", pulse_hz=10.5, duty_pct=50.0)
+    odd_pulse = make_profile().model_copy(update={"mode": odd_mode})
     assert "whole numbers" in (core.start_refusal(odd_pulse) or "")
-    warm = make_profile(skin_temp_stop_c=31.0)  # the sim's skin starts near 30.7 °C
+    warm = make_profile().model_copy(update={"skin_temp_stop_c": 31.0})  # sim skin ≈ 30.7 °C
     assert "too warm" in (core.start_refusal(warm) or "")
     rig.board.set_contact(False)
     rig.run(0.1)
