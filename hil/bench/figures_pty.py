@@ -1,7 +1,8 @@
 """Real-time figures: a real ``nirpad run`` against ``python -m hil.sim`` on a pty.
 
 Owns: the fault→outputs-off latency (``skin_overtemp`` injected while treating), the
-host SIGKILL→outputs-off latency, the controller's CPU and RSS while treating, the
+host SIGKILL→outputs-off latency, a stuck driver + host SIGKILL→rail-off latency (the
+dead-man rail's hold circuit, simulated), the controller's CPU and RSS while treating, the
 boot-to-``ready`` time, and the event loop's tick jitter (the real loop, in this process,
 on the pty simulator in real time). Every latency is taken on the simulator's clock:
 its ``injected`` event's ``"t"`` to its ``output`` off event's ``"t"``.
@@ -41,6 +42,7 @@ from hil.bench.figures_stack import BenchSetupError
 from safety.board_kind import BoardKind
 from safety.interlock import DEFAULT_LEASE_MS
 from safety.ledger import LEDGER_FILENAME
+from safety.rail import RAIL_HOLD_S
 
 AGE_S: Final = 8 * 24 * 3600.0
 CPU_TARGET_PCT: Final = 2.0
@@ -181,6 +183,51 @@ def sigkill_figures(ctx: RunContext, runs: int, seed: int = 2) -> list[Figure]:
             note=f"lease {lease_ms:g} ms, renewed every 20 ms tick; floor = lease − one tick "
             f"+ SET_OUTPUT on the wire; sim clock − ours = {offsets[0] * 1e3:+.1f} ms",
             details={"samples_ms": [s * 1e3 for s in samples]},
+        )
+    ]
+
+
+def stuck_sigkill_figures(ctx: RunContext, runs: int, seed: int = 3) -> list[Figure]:
+    """A stuck LED driver, then the host SIGKILLed: only the rail's hold circuit ends
+    the light (docs/hardware.md). Measured to the simulator's ``output`` off event."""
+    rng = random.Random(seed)
+    samples: list[float] = []
+    causes: list[object] = []
+    with _rig(ctx) as (sim, make_host, _):
+        offset_s, _uncertainty_s = sim.clock_offset_s()
+        for run in range(runs):
+            host = make_host(f"stuck-{run}")
+            _start_treating(sim, host)
+            time.sleep(rng.uniform(0.2, 0.5))
+            sim.send({"cmd": "inject", "fault": "stuck_on"})
+            sim.next_event(lambda e: e.get("event") == "injected", 5.0)
+            sim.drain()
+            killed_s = time.monotonic()
+            host.kill()
+            rail = sim.next_event(lambda e: e.get("event") == "rail", 5.0)
+            off = sim.next_event(is_output(False), 5.0)
+            causes.append(rail.get("cause"))
+            samples.append(float(off["t"]) - (killed_s + offset_s))
+            host.close()
+            sim.send({"cmd": "clear"})
+    hold_ms = RAIL_HOLD_S * 1e3
+    floor_ms = hold_ms - TELEMETRY_PERIOD_S * 1e3
+    worst = max(samples) * 1e3
+    return [
+        Figure(
+            "sigkill.stuck_rail_off",
+            "stuck driver + host SIGKILL→rail off (hold circuit, sim clock)",
+            "ms",
+            median(samples, 1e3),
+            len(samples),
+            tail_spread(samples, 1e3),
+            target=f"≤ hold + 25 ms = {hold_ms + 25:g} ms",
+            met=worst <= hold_ms + 25 and all(c == "heartbeat_lost" for c in causes),
+            floor=floor_ms,
+            note=f"hold {hold_ms:g} ms from the last heartbeat (one per 20 ms tick, seen "
+            "through the rail file, polled every 10 ms); floor = hold − one tick; the lease "
+            "cannot end a stuck driver's light",
+            details={"samples_ms": [s * 1e3 for s in samples], "causes": causes},
         )
     ]
 

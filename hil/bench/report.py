@@ -82,6 +82,12 @@ def _sigkill(run: Run) -> list[Figure]:
     return sigkill_figures(run.pty, run.sizes.kill_runs)
 
 
+def _sigkill_stuck(run: Run) -> list[Figure]:
+    from hil.bench.figures_pty import stuck_sigkill_figures
+
+    return stuck_sigkill_figures(run.pty, run.sizes.kill_runs)
+
+
 def _resources(run: Run) -> list[Figure]:
     from hil.bench.figures_pty import resource_figures
 
@@ -125,6 +131,7 @@ Collector = Callable[[Run], list[Figure]]
 COLLECTORS: Final[dict[str, tuple[str, Collector, bool]]] = {
     "fault_latency": ("fault→outputs-off latency", _fault_latency, True),
     "sigkill": ("host SIGKILL→outputs-off latency", _sigkill, True),
+    "sigkill_stuck": ("stuck driver + host SIGKILL→rail-off latency", _sigkill_stuck, True),
     "resources": ("controller CPU and RSS while treating", _resources, True),
     "startup": ("nirpad --help and boot-to-ready", _startup, True),
     "jitter": ("event-loop tick jitter", _jitter, True),

@@ -253,7 +253,7 @@ def test_a_mock_rail_whose_heartbeat_pin_fails_releases_its_factory(
     def refuse_gpio19(self: OutputDevice, pin: object, **kwargs: object) -> None:
         if pin == MOCK_HEARTBEAT_PIN:
             raise GPIOZeroError("no such pin")
-        real_open(self, pin, **kwargs)  # type: ignore[arg-type]
+        real_open(self, pin, **kwargs)
 
     monkeypatch.setattr(OutputDevice, "__init__", refuse_gpio19)
     with pytest.raises(RailError, match="GPIO19"):
