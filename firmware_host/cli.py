@@ -19,6 +19,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from firmware_host.control_client import (
@@ -263,11 +264,28 @@ _STATUS_LINES: Final = (
 def format_status(data: dict[str, Any]) -> str:
     """The human form of the status JSON: one aligned ``label: value`` line per key."""
     width = max(len(label) for _, label in _STATUS_LINES)
+    running = data.get("state") in _RUNNING_STATES
     lines = []
     for key, label in _STATUS_LINES:
-        if key in data:
+        if key in data and (running or key not in _SESSION_ONLY_KEYS):
             lines.append(f"{label + ':':<{width + 1}} {_human(key, data[key])}")
     return "\n".join(lines)
+
+
+_RUNNING_STATES: Final = frozenset({"treating", "paused"})
+_SESSION_ONLY_KEYS: Final = frozenset({"elapsed_s", "remaining_s"})  # nothing runs: not shown
+
+
+def local_time(iso: str) -> str:
+    """An ISO 8601 time as local time to the second (``2026-11-24 20:00:00 CET``)."""
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    local = when.astimezone()
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or ''}".rstrip()
 
 
 def _human(key: str, value: Any) -> str:
@@ -275,6 +293,8 @@ def _human(key: str, value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if key.endswith("_at") and isinstance(value, str):
+        return local_time(value)
     if key.endswith("_s") and isinstance(value, int | float):
         minutes, seconds = divmod(round(value), 60)
         return f"{minutes}:{seconds:02d}"

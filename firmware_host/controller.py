@@ -32,7 +32,14 @@ from typing import Any, Final
 
 from firmware_host.button import ButtonInterpreter, GpioEdge, Press
 from firmware_host.machine import FireResult, SessionMachine, State, Trigger
-from firmware_host.session import ControllerCore, LoadedPrescription, SessionHooks, refusal_text
+from firmware_host.plain_text import plain
+from firmware_host.session import (
+    RESTART_FAULTS,
+    ControllerCore,
+    LoadedPrescription,
+    SessionHooks,
+    refusal_text,
+)
 from firmware_host.status import StatusInputs, build_status
 from safety.core_events import (
     ButtonEdge,
@@ -186,7 +193,8 @@ class Controller:
 
     def _reply(self, ok: bool, message: str, data: dict[str, Any] | None = None) -> CommandReply:
         body = {"state": str(self.state), **(data or {})}
-        return CommandReply(ok, EXIT_ACCEPTED if ok else EXIT_REFUSED, message, body)
+        shown = plain(message) or message  # the log keeps the technical detail
+        return CommandReply(ok, EXIT_ACCEPTED if ok else EXIT_REFUSED, shown, body)
 
     def _on_safety_event(self, event: Any) -> None:
         if isinstance(event, FaultLatched):
@@ -265,7 +273,9 @@ class Controller:
         return self._invalid_reason(self.state, Trigger.START)
 
     def _invalid_reason(self, state: State, trigger: Trigger) -> str:
-        reason = refusal_text(state, trigger)
+        fault = self._hooks.fault
+        restart = fault is not None and fault[0] in RESTART_FAULTS
+        reason = refusal_text(state, trigger, needs_restart=restart)
         if state in (State.IDLE, State.FAULT) and self._hooks.state_reason:
             reason = f"{reason} ({self._hooks.state_reason})"
         return reason

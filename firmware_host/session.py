@@ -62,9 +62,22 @@ _PAIR_REFUSALS: dict[tuple[State, Trigger], str] = {
 }
 
 
-def refusal_text(state: State, trigger: Trigger) -> str:
-    """A sentence for a person: why ``trigger`` is not possible in ``state``."""
+RESTART_FAULTS: Final = frozenset(
+    {"protocol_version", "calibration_crc", "board_disconnected", "board_mismatch"}
+)
+"""Fault codes that acknowledging cannot clear (the safety core refuses: restart)."""
+_RESTART_REFUSAL: Final = (
+    "the pad is in fault and acknowledging cannot clear it; "
+    "check the pad and its cable, then restart nirpad"
+)
+
+
+def refusal_text(state: State, trigger: Trigger, *, needs_restart: bool = False) -> str:
+    """A sentence for a person: why ``trigger`` is not possible in ``state``. In a fault
+    that ``needs_restart``, never the hint to acknowledge: that would be refused too."""
     text = _PAIR_REFUSALS.get((state, trigger), _STATE_REFUSALS[state])
+    if state is State.FAULT and needs_restart:
+        text = _RESTART_REFUSAL
     return f"cannot {trigger.value.replace('_', ' ')}: {text}"
 
 

@@ -1,7 +1,8 @@
 """The status JSON: one dict that `nirpad status --json` and the control socket show.
 
 Owns: the exact keys of the status document (issue 5) and how each is rendered
-(wavelength keys as strings, ISO times, ``null`` for "not known"). Does not own where
+(wavelength keys as strings, ISO times to the second, messages in plain words via
+``plain_text.plain``, ``null`` for "not known"). Does not own where
 the figures come from: the controller passes its state and the safety core's snapshot.
 
 Keys: ``state``, ``state_reason``, ``profile_id``, ``elapsed_s``, ``remaining_s``,
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from firmware_host.plain_text import plain
 from safety.core_events import SafetySnapshot
 
 __all__ = ["STATUS_KEYS", "StatusInputs", "build_status"]
@@ -61,12 +63,12 @@ def build_status(inputs: StatusInputs, snap: SafetySnapshot) -> dict[str, Any]:
     fault = inputs.fault
     if fault is None and snap.fault is not None:
         fault = (str(snap.fault.code), snap.fault.message)
-    warnings = [{"code": str(w.code), "message": w.message} for w in snap.warnings]
-    warnings += [{"code": code, "message": message} for code, message in inputs.warnings]
+    warnings = [{"code": str(w.code), "message": plain(w.message)} for w in snap.warnings]
+    warnings += [{"code": code, "message": plain(text)} for code, text in inputs.warnings]
     allowed_at = inputs.next_start_allowed_at
     return {
         "state": inputs.state,
-        "state_reason": inputs.state_reason,
+        "state_reason": plain(inputs.state_reason),
         "profile_id": inputs.profile_id,
         "elapsed_s": round(snap.elapsed_s, 3),
         "remaining_s": round(snap.remaining_s, 3),
@@ -76,11 +78,15 @@ def build_status(inputs: StatusInputs, snap: SafetySnapshot) -> dict[str, Any]:
         "skin_temp_c": _rounded(snap.skin_temp_c),
         "board_temp_c": _rounded(snap.board_temp_c),
         "contact": snap.contact,
-        "fault": None if fault is None else {"code": fault[0], "message": fault[1]},
-        "start_refusal": inputs.start_refusal,
-        "next_start_allowed_at": None if allowed_at is None else allowed_at.isoformat(),
+        "fault": None if fault is None else {"code": fault[0], "message": plain(fault[1])},
+        "start_refusal": plain(inputs.start_refusal),
+        "next_start_allowed_at": _iso_seconds(allowed_at),
         "warnings": warnings,
     }
+
+
+def _iso_seconds(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat(timespec="seconds")
 
 
 def _rounded(value: float | None) -> float | None:
