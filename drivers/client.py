@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from drivers.errors import (
     CalibrationCrcError,
@@ -95,12 +95,18 @@ BoardInput = Telemetry | Event | CommandAcked | CommandRejected | CommandTimedOu
 
 @dataclass(slots=True)
 class LinkCounters:
-    """Link health for the safety layer. Decoder errors are in ``BoardClient.stats``."""
+    """Link health for the safety layer. Decoder errors are in ``BoardClient.stats``.
+
+    ``lease_renewals`` counts SET_OUTPUT commands (each one carries a fresh lease);
+    ``naks_by_code`` counts the NAKs that answered a pending command, by code.
+    """
 
     commands_sent: int = 0
+    lease_renewals: int = 0
     retries: int = 0
     timeouts: int = 0
     naks: int = 0
+    naks_by_code: dict[NakCode, int] = field(default_factory=dict)
     superseded: int = 0
     unmatched_replies: int = 0  # ACK/NAK for no pending command (late, duplicate, superseded)
 
@@ -245,6 +251,7 @@ class BoardClient:
 
     def set_output(self, channels: tuple[ChannelSetpoint, ...], lease_ms: int) -> int:
         """Send SET_OUTPUT (absolute; channels not listed are off); return its seq."""
+        self.counters.lease_renewals += 1
         return self._send(SetOutput(lease_ms, tuple(channels)))
 
     def output_off(self) -> int:
@@ -289,7 +296,9 @@ class BoardClient:
             return None
         if isinstance(reply, Ack):
             return CommandAcked(pending.seq, pending.message)
-        self.counters.naks += 1
+        counters = self.counters
+        counters.naks += 1
+        counters.naks_by_code[reply.code] = counters.naks_by_code.get(reply.code, 0) + 1
         return CommandRejected(pending.seq, pending.message, reply.code)
 
     def _check_retries(self) -> list[BoardInput]:

@@ -256,8 +256,11 @@ _STATUS_LINES: Final = (
     ("board_temp_c", "Board (°C)"),
     ("contact", "Contact"),
     ("fault", "Fault"),
+    ("fault_also_seen", "Also seen"),
     ("start_refusal", "Start refused"),
     ("next_start_allowed_at", "Next start at"),
+    ("warnings", "Warnings"),
+    ("link", "Link"),
 )
 
 
@@ -289,8 +292,10 @@ def local_time(iso: str) -> str:
 
 
 def _human(key: str, value: Any) -> str:
-    if value is None:
+    if value is None or (key in ("fault_also_seen", "warnings") and not value):
         return "-"
+    if key == "link" and isinstance(value, dict):
+        return _link_line(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if key.endswith("_at") and isinstance(value, str):
@@ -307,3 +312,19 @@ def _human(key: str, value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_human("", v) for v in value)
     return str(value)
+
+
+_DROPPED_KEYS: Final = ("framing_errors", "crc_errors", "decode_errors", "version_errors")
+
+
+def _link_line(link: dict[str, Any]) -> str:
+    """The link's counters on one line: frames, dropped (last minute), retries, NAKs."""
+    dropped = sum(int(link.get(k, 0)) for k in _DROPPED_KEYS)
+    naks = link.get("naks") or {}
+    nak_text = ", ".join(f"{code} {n}" for code, n in naks.items()) if naks else "none"
+    return (
+        f"{link.get('frames_ok', 0)} frames, {dropped} dropped "
+        f"({link.get('dropped_last_min', 0)} of {link.get('frames_last_min', 0)} "
+        f"in the last minute), {link.get('sequence_gaps', 0)} gaps, "
+        f"{link.get('command_retries', 0)} retries, NAKs: {nak_text}"
+    )

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.button import ButtonInterpreter, GpioEdge, Press
+from firmware_host.log_limit import RepeatLimiter
 from firmware_host.machine import FireResult, SessionMachine, State, Trigger
 from firmware_host.plain_text import plain
 from firmware_host.session import (
@@ -111,6 +112,7 @@ class Controller:
         self.tick_s = tick_s
         self._clock = clock
         self._button = ButtonInterpreter(clock)
+        self._warning_log = RepeatLimiter(log, clock)  # a warning can recur every frame
         self._hooks = SessionHooks(core, clock, wall_clock, prescription_loader)
         self._machine = SessionMachine(self._hooks)
         self._next_rx_check_s = clock()
@@ -210,7 +212,9 @@ class Controller:
         elif isinstance(event, ButtonEdge):
             self._presses(self._button.feed(event.down, event.t_s))
         elif isinstance(event, SafetyWarning):
-            log.warning("warning %s: %s", event.code, event.message)
+            self._warning_log.log(
+                str(event.code), logging.WARNING, f"warning {event.code}: {event.message}"
+            )
         else:
             log.error("unknown safety event %r", event)
 

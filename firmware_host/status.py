@@ -10,12 +10,18 @@ Keys: ``state``, ``state_reason``, ``profile_id``, ``elapsed_s``, ``remaining_s`
 ``irradiance_mw_cm2`` (per channel, keyed by wavelength as a string), ``skin_temp_c``,
 ``board_temp_c``, ``contact``, ``fault`` (null or {code, message}), ``start_refusal``
 (null or why ``start`` would be refused now), ``next_start_allowed_at`` (ISO 8601 or
-null) and ``warnings`` (a list of {code, message}).
+null), ``warnings`` (a list of {code, message}), ``fault_also_seen`` ({code: count} of
+the other findings while the fault is latched, each logged only once) and ``link``
+(the serial link's counters since connecting: ``frames_ok``, ``framing_errors``,
+``crc_errors``, ``decode_errors``, ``version_errors``, ``sequence_gaps``,
+``duplicates``, ``commands_sent``, ``lease_renewals``, ``command_retries``,
+``command_timeouts``, ``naks`` ({code: count}), and ``frames_last_min`` /
+``dropped_last_min``, what the ``link_errors`` warning judges; docs/protocol.md §2.2).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -40,6 +46,8 @@ STATUS_KEYS: Final = (
     "start_refusal",
     "next_start_allowed_at",
     "warnings",
+    "fault_also_seen",
+    "link",
 )
 
 
@@ -82,6 +90,8 @@ def build_status(inputs: StatusInputs, snap: SafetySnapshot) -> dict[str, Any]:
         "start_refusal": plain(inputs.start_refusal),
         "next_start_allowed_at": _iso_seconds(allowed_at),
         "warnings": warnings,
+        "fault_also_seen": {str(code): n for code, n in snap.fault_also_seen.items()},
+        "link": asdict(snap.link),
     }
 
 

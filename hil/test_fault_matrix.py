@@ -207,8 +207,10 @@ def test_not_a_fault_the_session_completes(
     rig.run_until(lambda: rig.state is State.COMPLETE, 40.0, 1.0)
     assert_completed(rig)
     if fault == "link_corrupt":  # the fault really acted: bad frames were thrown away
-        stats = rig.core._interlock.client.stats
-        assert stats.crc_errors + stats.framing_errors + stats.decode_errors > 0
+        status = rig.status()  # and a person can see it: counted, and a warning
+        link = status["link"]
+        assert link["crc_errors"] + link["framing_errors"] + link["decode_errors"] > 0
+        assert "link_errors" in [w["code"] for w in status["warnings"]]
 
 
 def test_f19_stuck_button_reads_as_a_long_press_and_stops(rig: InProcessRig) -> None:

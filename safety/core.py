@@ -163,6 +163,7 @@ class SafetyCore(CoreChecks):
         self._tick_session(now_s, hold)
         self._last_tick_s = now_s
         self._retry_unwritten(now_s)
+        self._sample_link(now_s)
         self._interlock.heartbeat()  # last: a fault latched this tick has cut the rail
         return self._drain()
 

@@ -17,6 +17,7 @@ __all__ = [
     "ContactRegained",
     "FaultLatched",
     "FaultStatus",
+    "LinkHealth",
     "SafetyEvent",
     "SafetySnapshot",
     "SessionFinished",
@@ -75,11 +76,39 @@ class FaultStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkHealth:
+    """The serial link since connecting (``safety.link_health``; docs/protocol.md §2.2).
+
+    Frames the decoder dropped, by cause (each dropped frame in exactly one counter),
+    sequence gaps and duplicates among the good frames, output commands sent, lease
+    renewals (SET_OUTPUT), resends and commands never answered, NAKs by code name, and
+    the frames seen and dropped over the last minute (what the warning judges).
+    """
+
+    frames_ok: int = 0
+    framing_errors: int = 0
+    crc_errors: int = 0
+    decode_errors: int = 0
+    version_errors: int = 0
+    sequence_gaps: int = 0
+    duplicates: int = 0
+    commands_sent: int = 0
+    lease_renewals: int = 0
+    command_retries: int = 0
+    command_timeouts: int = 0
+    naks: dict[str, int] = field(default_factory=dict)
+    frames_last_min: int = 0
+    dropped_last_min: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SafetySnapshot:
     """State-independent figures for status displays and the control socket.
 
     Fluence and irradiance are keyed by wavelength (nm). Temperatures are None before
     the first telemetry frame. ``skin_temp_c`` is the higher of the two skin sensors.
+    ``fault_also_seen`` counts the other findings while the fault is latched (logged
+    once each, see ``safety.supervisor``).
     """
 
     session_active: bool
@@ -97,3 +126,5 @@ class SafetySnapshot:
     self_test_passed: bool = False
     fault: FaultStatus | None = None
     warnings: tuple[Warning, ...] = ()
+    fault_also_seen: dict[FaultCode, int] = field(default_factory=dict)
+    link: LinkHealth = field(default_factory=LinkHealth)

@@ -43,6 +43,7 @@ from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
 from safety.interlock import Interlock, is_critical
 from safety.ledger import Ledger
 from safety.limits import CALIBRATION_UNCERTAINTY_FRACTION, Limits
+from safety.link_health import LinkMonitor, link_health
 from safety.plan import plan_from_profile
 from safety.supervisor import Supervisor
 
@@ -57,6 +58,10 @@ _WARNING_TEXT = {
     WarningCode.SKIN_TEMP_WARN: "The skin is getting warm.",
     WarningCode.CONTACT_LOST: "The pad has lost contact with the skin.",
     WarningCode.BUTTON_STUCK: "The pad's button seems stuck.",
+    WarningCode.LINK_ERRORS: (
+        "The link to the pad is losing data (over 1 % of frames in the last minute). "
+        "Check the pad's cable and its connectors."
+    ),
 }
 _NEEDS_RESTART = frozenset(
     {
@@ -97,6 +102,8 @@ class CoreState:
         self._fault: FaultStatus | None = None
         self._pending: list[SafetyEvent] = []
         self._warnings: tuple[WarningCode, ...] = ()
+        self._frame_warnings: tuple[WarningCode, ...] = ()  # the supervisor's, last frame
+        self._link = LinkMonitor()
         self._last_telemetry: Telemetry | None = None
         self._frames_seen = 0
         self._self_test_passed = False
@@ -203,11 +210,19 @@ class CoreState:
         log.info("fault %s acknowledged; a fresh self-test is required", fault.code)
         return None
 
+    def _sample_link(self, now_s: float) -> None:
+        """On a tick: the link's one-minute rate; its warning joins the frame's warnings."""
+        if self._link.sample(now_s, self._interlock.client.stats):
+            self._update_warnings(self._frame_warnings)
+
     def _drain(self) -> list[SafetyEvent]:
         events, self._pending = self._pending, []
         return events
 
     def _update_warnings(self, codes: tuple[WarningCode, ...]) -> None:
+        """The supervisor's warnings of this frame, plus the link's (no copy when none)."""
+        self._frame_warnings = codes
+        codes += self._link.warnings
         for code in codes:
             if code not in self._warnings:
                 self._pending.append(Warning(code, _WARNING_TEXT[code]))
@@ -299,6 +314,8 @@ class CoreState:
             self_test_passed=self._self_test_passed,
             fault=self._fault,
             warnings=tuple(Warning(c, _WARNING_TEXT[c]) for c in self._warnings),
+            fault_also_seen=dict(self._supervisor.also_seen),
+            link=link_health(self._interlock.client, self._link),
         )
         session = self._session or self._last_session
         if session is None:

@@ -42,6 +42,7 @@ class WarningCode(StrEnum):
     SKIN_TEMP_WARN = "skin_temp_warn"
     CONTACT_LOST = "contact_lost"
     BUTTON_STUCK = "button_stuck"
+    LINK_ERRORS = "link_errors"
 
 
 class Outcome(StrEnum):

@@ -11,12 +11,20 @@ Does not own: acting on a verdict (turning the output off and cutting the rail i
 
 ``CommandedOutput.irradiance_mw_cm2`` is the *peak* irradiance the board is driven to
 (ramp included), compared with the measured peak current through the calibration.
+
+Findings while a fault is latched ("secondary" findings: the board still reporting its
+own latched fault, telemetry still stale) recur on every frame or tick. Each is logged
+once per latch, and again only when its text changes beyond its figures (other board
+flags, another sensor), at most ``SECONDARY_LOG_MAX`` lines per latch; every one is
+counted (``also_seen``, shown in the status) and the counts are logged once at the
+acknowledgement.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -32,9 +40,20 @@ from safety.supervisor_checks import (
     temperature_findings,
 )
 
-__all__ = ["OFF", "CommandedOutput", "Supervisor", "SupervisorSettings", "Verdict"]
+__all__ = [
+    "OFF",
+    "SECONDARY_LOG_MAX",
+    "CommandedOutput",
+    "Supervisor",
+    "SupervisorSettings",
+    "Verdict",
+]
 
 log = logging.getLogger(__name__)
+
+SECONDARY_LOG_MAX = 16
+"""Secondary findings logged per latch at most (each distinct one once); the rest counted."""
+_FIGURES = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +112,20 @@ class Supervisor:
         self._before = OFF
         self._mismatch_since_s: float | None = None
         self._clear_verdicts: dict[tuple[tuple[WarningCode, ...], bool], Verdict] = {}
+        self._also_seen: dict[FaultCode, int] = {}
+        self._also_last: dict[FaultCode, str] = {}  # the detail last seen, per code
+        self._also_logged: set[tuple[FaultCode, str]] = set()  # (code, detail's shape)
 
     # ------------------------------------------------------------ public API
 
     @property
     def latched(self) -> Verdict | None:
         return self._latched
+
+    @property
+    def also_seen(self) -> dict[FaultCode, int]:
+        """How often each other finding was found while the current fault is latched."""
+        return self._also_seen
 
     @property
     def skin_stop_c(self) -> float:
@@ -150,8 +177,20 @@ class Supervisor:
             log.warning("fault latched: %s: %s", code, message)
             self._latched = Verdict(code, message)
         elif self._latched.fault is not code:
-            log.info("while %s is latched, also: %s: %s", self._latched.fault, code, message)
+            self._also(self._latched.fault, code, message)
         return self._latched
+
+    def _also(self, latched: FaultCode | None, code: FaultCode, message: str) -> None:
+        """Count a secondary finding; log it only if its shape is new in this latch."""
+        self._also_seen[code] = self._also_seen.get(code, 0) + 1
+        if self._also_last.get(code) == message:
+            return  # the same text as last time (a flag reported in every frame)
+        self._also_last[code] = message
+        key = (code, _FIGURES.sub("#", message))
+        if key in self._also_logged or len(self._also_logged) >= SECONDARY_LOG_MAX:
+            return
+        self._also_logged.add(key)
+        log.info("while %s is latched, also: %s: %s", latched, code, message)
 
     def acknowledge(self) -> str | None:
         """Clear the latch if its cause is gone; else return why not, for a person."""
@@ -162,11 +201,20 @@ class Supervisor:
         code = self._latched.fault
         if code in self._present:
             return f"the cause is still present: {code}"
-        log.info("fault %s acknowledged", code)
+        log.info("fault %s acknowledged%s", code, self._also_summary())
         self._latched = None
+        self._also_seen = {}
+        self._also_last.clear()
+        self._also_logged.clear()
         self._mismatch_since_s = None
         self._rise.reset()
         return None
+
+    def _also_summary(self) -> str:
+        if not self._also_seen:
+            return ""
+        counts = ", ".join(f"{c} {n} times" for c, n in sorted(self._also_seen.items()))
+        return f"; while it was latched also seen: {counts}"
 
     # ------------------------------------------------------------ checks
 
