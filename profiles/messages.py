@@ -35,6 +35,8 @@ _UNITS = {
     "_weeks": " weeks",
 }
 _MAX_SHOWN = 40
+MAX_LISTED = 50
+"""At most this many schema problems are listed; the rest are counted in one line."""
 
 
 def unit_of(loc: Sequence[str | int]) -> str:
@@ -174,10 +176,13 @@ def schema_problems(
 ) -> list[Problem]:
     """Every pydantic error record as a caregiver line.
 
-    Two kinds of echo are dropped, so each mistake gives one line: the "too short"
+    The first ``MAX_LISTED`` are listed, then one line counts the rest. Two kinds of
+    echo are dropped, so each mistake gives one line: the "too short"
     error pydantic adds to a list whose entries are wrong (it counts only the valid
     ones), and "missing" for a field whose misspelling is already reported.
     """
+    hidden = len(errors) - MAX_LISTED
+    errors = errors[:MAX_LISTED]  # bounds the work ("did you mean" is not cheap) and the output
     locs = [tuple(err["loc"]) for err in errors]
     misspelt = {
         (*loc[:-1], near)
@@ -190,7 +195,10 @@ def schema_problems(
         if not (err["type"] == "too_short" and any(o[: len(loc)] == loc and o != loc for o in locs))
         and not (err["type"] == "missing" and loc in misspelt)
     ]
-    return [schema_problem(err, raw, locator) for err in kept]
+    problems = [schema_problem(err, raw, locator) for err in kept]
+    if hidden > 0:
+        problems.append(Problem("file", None, f"has {hidden} more problems, not listed"))
+    return problems
 
 
 def schema_problem(err: ErrorDetails, raw: Mapping[str, Any], locator: KeyLocator) -> Problem:

@@ -1,4 +1,4 @@
-"""``python -m hil.bench [protocol|ledger|report]``: run one benchmark, or the full report.
+"""``python -m hil.bench [protocol|ledger|profiles|report]``: run one benchmark, or the full report.
 
 Owns: the dispatch only. Each benchmark module has ``main(argv) -> int``.
 """
@@ -11,6 +11,7 @@ import sys
 BENCHMARKS = {
     "protocol": "hil.bench.protocol",
     "ledger": "hil.bench.ledger",
+    "profiles": "hil.bench.profiles",
     "report": "hil.bench.report",
 }
 
