@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from firmware_host.machine import State
-from hil.stack import Stack, builtin_profile
+from hil.stack import Stack, builtin_profile, profile_toml
 from profiles.store import install_atomic
 from tests.profiles.conftest import run_cli
 
@@ -52,6 +52,13 @@ VARIANTS = list(_variants())
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     opened = Stack(tmp_path_factory.mktemp("extremes"), seed=1)
     opened.run(0.3)
+    # One session in the record, a month ago: the schedule then computes with the
+    # prescription's interval (an unbounded one overflowed there).
+    assert opened.install(profile_toml(profile_id="earlier", duration_min=1, ramp_s=0.0)).ok
+    assert opened.command("start").ok
+    opened.run(65.0)
+    assert opened.command("ack").ok and opened.state is State.READY
+    opened.skip_idle(30 * 86400.0)
     try:
         yield opened
     finally:
