@@ -127,6 +127,7 @@ def build_parser(with_profile_commands: bool = False) -> argparse.ArgumentParser
     status.set_defaults(func=_cmd_status)
     for name, text in BUTTON_COMMANDS.items():
         sub.add_parser(name, parents=[common], help=text).set_defaults(func=_cmd_button)
+    _add_repairs(sub, common)
     history = sub.add_parser("history", parents=[common], help="list the recorded sessions")
     fmt = history.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="print CSV")
@@ -137,6 +138,27 @@ def build_parser(with_profile_commands: bool = False) -> argparse.ArgumentParser
     else:
         sub.add_parser("profile", add_help=False, help=PROFILE_HELP)
     return parser
+
+
+def _add_repairs(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``nirpad clock confirm`` and ``nirpad ledger reset`` (a caregiver's; see
+    ``record_repair``): each makes the next session wait one full interval."""
+    clock = sub.add_parser("clock", help="confirm the date and time after it was wrong")
+    clock_sub = clock.add_subparsers(dest="action", metavar="ACTION", required=True)
+    clock_sub.add_parser(
+        "confirm", parents=[common], help="the clock is right now (next session: one interval)"
+    ).set_defaults(func=lambda a: _cmd_repair(a, "clock_confirm"))
+    ledger = sub.add_parser("ledger", help="the treatment record's maintenance")
+    ledger_sub = ledger.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ledger_sub.add_parser(
+        "reset", parents=[common], help="start a new record after it was lost, with no backup"
+    ).set_defaults(func=lambda a: _cmd_repair(a, "ledger_reset"))
+
+
+def _cmd_repair(args: argparse.Namespace, command: str) -> int:
+    from firmware_host.record_repair import main as repair_main
+
+    return repair_main(args, command)
 
 
 def _add_run(sub: Any, common: argparse.ArgumentParser) -> None:

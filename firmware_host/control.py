@@ -68,6 +68,7 @@ ANSWER_TIMEOUT_S: Final = 5.0
 names none."""
 SEND_TIMEOUT_S: Final = 1.0
 BUTTON_COMMANDS: Final = frozenset({"start", "pause", "resume", "stop", "ack"})
+CAREGIVER_COMMANDS: Final = frozenset({"clock_confirm", "ledger_reset"})
 _T = TypeVar("_T")
 
 
@@ -336,7 +337,7 @@ class ControlServer:
             if cmd == "status":
                 data = self._on_loop(self._controller.status, deadline_s, "status")
                 return ControlReply(True, EXIT_OK, "", data)
-            if isinstance(cmd, str) and cmd in BUTTON_COMMANDS:
+            if isinstance(cmd, str) and cmd in BUTTON_COMMANDS | CAREGIVER_COMMANDS:
                 return self._on_loop(lambda: self._controller.command(cmd), deadline_s, cmd)
             if cmd == "install":
                 return self._install(request, deadline_s)

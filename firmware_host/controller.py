@@ -70,6 +70,8 @@ class Command(StrEnum):
     PRESS_SHORT = "press_short"
     PRESS_LONG = "press_long"
     RELOAD_PRESCRIPTION = "reload_prescription"
+    CLOCK_CONFIRM = "clock_confirm"
+    LEDGER_RESET = "ledger_reset"
 
 
 _COMMAND_TRIGGERS: Final = {
@@ -164,8 +166,24 @@ class Controller:
     def _command(self, cmd: Command, args: dict[str, Any]) -> CommandReply:
         if cmd is Command.RELOAD_PRESCRIPTION:
             return self._reload()
+        if cmd in (Command.CLOCK_CONFIRM, Command.LEDGER_RESET):
+            return self._record_repair(cmd)
         kwargs = {"reason": str(args["reason"])} if "reason" in args else {}
         return self._reply_to(self._fire(_COMMAND_TRIGGERS[cmd], **kwargs))
+
+    def _record_repair(self, cmd: Command) -> CommandReply:
+        """A caregiver's confirmation of the clock, or reset of a lost record. Neither
+        shortens an interval: the next start waits a full one (``safety``)."""
+        who = "a caregiver (control socket)"
+        if cmd is Command.CLOCK_CONFIRM:
+            problem, done = self.core.confirm_clock(who), "clock confirmed"
+        else:
+            problem, done = self.core.reset_ledger(who), "treatment record reset"
+        if problem is not None:
+            return self._reply(False, problem)
+        if self.state in (State.IDLE, State.READY, State.COMPLETE):
+            self._check_prescription()
+        return self._reply(True, f"{done}; the next session waits one full interval from now")
 
     def _reload(self) -> CommandReply:
         self._hooks.load_prescription()

@@ -175,6 +175,7 @@ def build_app(
     from profiles.signing import TrustStore
     from profiles.store import load_installed
     from safety.core import SafetyCore
+    from safety.ledger_guard import read_backup_dir
     from safety.limits import check_profile, load_site_limits
     from safety.rail import RailError, make_rail
 
@@ -189,6 +190,7 @@ def build_app(
     core = SafetyCore.connect(
         port_url=port_url, transport=transport, state_dir=state_dir, clock=clock,
         wall_clock=utc_now, limits=limits, rail=rail, board=board,
+        ledger_backup_dir=read_backup_dir(site_config),
     )  # fmt: skip
     stack.callback(core.close)
     controller = Controller(

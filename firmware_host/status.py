@@ -22,7 +22,7 @@ the other findings while the fault is latched, each logged only once) and ``link
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from firmware_host.plain_text import plain
@@ -96,7 +96,12 @@ def build_status(inputs: StatusInputs, snap: SafetySnapshot) -> dict[str, Any]:
 
 
 def _iso_seconds(when: datetime | None) -> str | None:
-    return None if when is None else when.isoformat(timespec="seconds")
+    """ISO time to the second, rounded up: a start time shown is never too early."""
+    if when is None:
+        return None
+    if when.microsecond:
+        when = when.replace(microsecond=0) + timedelta(seconds=1)
+    return when.isoformat(timespec="seconds")
 
 
 def _rounded(value: float | None) -> float | None:

@@ -33,7 +33,7 @@ from hil.clock import VirtualClock
 from hil.sim.board import RAIL_HOLD_S, SimBoard
 from hil.sim.inprocess import RailWire, SimPort, make_sim
 from profiles.loader import LoadResult
-from profiles.store import install_atomic, load_installed
+from profiles.store import load_installed
 from safety.board_kind import BoardKind
 from safety.core import SafetyCore
 from safety.ledger import FaultRecord, Ledger, SessionRecord
@@ -97,16 +97,29 @@ def skip_reason(board_url: str | None, markers: set[str], allow_emission: bool) 
     return None
 
 
+def _install(state_dir: Path, data: bytes, wall: Callable[[], dt.datetime]) -> None:
+    """Install ``data`` as the caregiver's CLI does (validated, written, recorded)."""
+    from firmware_host.profile_commands import validate_and_install
+
+    outcome = validate_and_install(
+        state_dir, data, "prescription.toml", None, session_state=lambda: None, wall_clock=wall
+    )
+    if not outcome.ok:
+        raise ValueError(f"the rig's prescription was refused: {outcome.message}")
+
+
 def builtin_profile_bytes(profile_id: str) -> bytes:
     """The TOML of a built-in profile, as a caregiver would install it."""
     return resources.files("profiles").joinpath("builtin", f"{profile_id}.toml").read_bytes()
 
 
 class SettableWallClock:
-    """UTC wall time = ``start`` + virtual seconds elapsed + whatever ``skip`` added.
+    """UTC wall time = ``start`` + virtual seconds elapsed + whatever ``skip``/``idle`` added.
 
-    ``skip`` moves the wall clock without moving the monotonic clock: days between
-    sessions, or a negative jump (a Pi without an RTC that lost its time).
+    ``skip`` moves the wall clock alone: a jump (a Pi without an RTC that lost its time,
+    or a clock set ahead). ``idle`` lets real time pass that is not simulated (days
+    between sessions): the wall clock and ``uptime_s``, the monotonic time the
+    controller's schedule trusts, move together.
     """
 
     def __init__(self, clock: VirtualClock, start: dt.datetime = WALL_START) -> None:
@@ -114,12 +127,22 @@ class SettableWallClock:
         self._origin_s = clock()
         self._start = start
         self.offset = dt.timedelta(0)
+        self._idle_s = 0.0
 
     def __call__(self) -> dt.datetime:
         return self._start + self.offset + dt.timedelta(seconds=self._clock() - self._origin_s)
 
     def skip(self, delta: dt.timedelta) -> None:
         self.offset += delta
+
+    def idle(self, delta: dt.timedelta) -> None:
+        if delta < dt.timedelta(0):
+            raise ValueError("time does not run backwards; use skip")
+        self.offset += delta
+        self._idle_s += delta.total_seconds()
+
+    def uptime_s(self) -> float:
+        return self._clock() + self._idle_s
 
 
 def first_off_after(events: Iterable[Event], t_s: float) -> float | None:
@@ -183,20 +206,21 @@ class InProcessRig:
         """Install the profile (if any), connect the core to a fresh (or given) board."""
         if profile_bytes is None and profile_id is not None:
             profile_bytes = builtin_profile_bytes(profile_id)
-        if profile_bytes is not None:
-            install_atomic(state_dir, profile_bytes)
         if board is None:
             board = make_sim(
                 seed=seed, time_scale=time_scale, ambient_c=ambient_c, rail_hold_s=RAIL_HOLD_S
             )
         clock, sim, port = board
         wall = wall or SettableWallClock(clock, wall_start)
+        if profile_bytes is not None:  # as a caregiver would: validated and recorded
+            _install(state_dir, profile_bytes, wall)
         rail = make_rail(None, None)
         RailWire(sim, clock).connect(rail)  # enable and heartbeat lines to the board's HAT
         try:
             core = SafetyCore.connect(
                 transport=port, state_dir=state_dir, clock=clock, wall_clock=wall,
                 limits=limits, rail=rail, board=BoardKind.simulated(sim.time_scale),
+                uptime_clock=wall.uptime_s,
             )  # fmt: skip
         except BaseException:
             rail.close()

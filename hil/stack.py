@@ -147,6 +147,7 @@ class Host:
                 transport=self.port, state_dir=stack.state_dir, clock=stack.clock.mono,
                 wall_clock=stack.clock.wall, limits=limits, rail=self.rail,
                 board=BoardKind.simulated(stack.board.time_scale),
+                uptime_clock=stack.clock.truth_s,
             )  # fmt: skip
         except BaseException:
             self.rail.close()

@@ -330,7 +330,7 @@ def test_f24_wall_clock_behind_the_ledger_refuses_start(rig: InProcessRig) -> No
     rig.command("stop")
     rig.run(0.5)
     rig.command("ack")
-    rig.wall.skip(dt.timedelta(days=2))  # past the interval rule
+    rig.wall.idle(dt.timedelta(days=2))  # two idle days pass: past the interval rule
     rig.run(1.5)
     assert rig.status()["start_refusal"] is None
     rig.wall.skip(dt.timedelta(days=-3))  # now a day behind the last record

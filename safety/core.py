@@ -38,13 +38,15 @@ from safety.core_events import (
     SessionFinished,
 )
 from safety.core_session import TELEMETRY_PERIOD_S
-from safety.errors import InterlockRefusedError, StartRefusedError
+from safety.errors import InterlockRefusedError, LedgerError, StartRefusedError
 from safety.faults import FaultCode, Outcome
 from safety.interlock import Interlock, InterlockMode
 from safety.ledger import Ledger
+from safety.ledger_guard import reset_ledger
 from safety.limits import Limits
 from safety.rail import PowerRail
 from safety.supervisor import Supervisor
+from safety.trusted_clock import TrustedClock
 
 __all__ = [
     "BOARD_FAULT_NAMING_S",
@@ -82,14 +84,18 @@ class SafetyCore(CoreChecks):
         rail: PowerRail,
         board: BoardKind,
         baudrate: int = 115200,
+        ledger_backup_dir: Path | None = None,
+        uptime_clock: Callable[[], float] | None = None,
     ) -> SafetyCore:
         """Ledger (reconciled), board, handshake; only an unopenable port raises.
 
         ``board`` is what this host was started for: a real board (``REAL_BOARD``) or a
         simulator at the host's own time scale. A board whose INFO says otherwise is
         refused (``board_mismatch``, latched, rail cut): its claim never sets the scale.
+        ``uptime_clock`` is the monotonic time the schedule trusts (default ``clock``; a
+        test rig that skips idle days without simulating them gives its own).
         """
-        ledger, ledger_problem = open_ledger(state_dir, wall_clock)
+        ledger, ledger_problem = open_ledger(state_dir, wall_clock, ledger_backup_dir)
         try:
             client = open_client(port_url, transport, clock, baudrate)
         except BoardConnectError:
@@ -101,6 +107,9 @@ class SafetyCore(CoreChecks):
         calibration = Calibration(info.calibration if info is not None and fault is None else ())
         interlock = Interlock(client, limits, calibration, rail, clock)
         core = cls(interlock, ledger, ledger_problem, limits, clock, wall_clock, info, board)
+        core._state_dir = state_dir
+        if uptime_clock is not None:
+            core._trusted = TrustedClock(wall_clock, uptime_clock)
         if fault is not None:
             if fault[0] is FaultCode.BOARD_DISCONNECTED:
                 core._board_lost = True
@@ -164,6 +173,8 @@ class SafetyCore(CoreChecks):
         self._last_tick_s = now_s
         self._retry_unwritten(now_s)
         self._sample_link(now_s)
+        self._check_clock(now_s)
+        self._check_clock(now_s)
         self._interlock.heartbeat()  # last: a fault latched this tick has cut the rail
         return self._drain()
 
@@ -244,6 +255,42 @@ class SafetyCore(CoreChecks):
             except Exception:
                 log.exception("all_off: %s failed; continuing", action)
         self._self_test_passed = False
+
+    def confirm_clock(self, who: str) -> str | None:
+        """A caregiver confirms the date and time; None, or why not now. Never shortens
+        an interval: the next start waits one full interval from now (``Ledger``)."""
+        if self._session is not None:
+            return "The clock can be confirmed only when no session is running."
+        ledger = self._ledger
+        if ledger is None:
+            return self._ledger_problem
+        now = self._wall_clock().isoformat(timespec="seconds")
+        try:
+            ledger.confirm_clock(f"{who} confirmed the clock reads {now}")
+        except LedgerError as exc:
+            return str(exc)
+        self._trusted.confirm()
+        self._check_clock_now()
+        return None
+
+    def reset_ledger(self, who: str) -> str | None:
+        """A caregiver resets a record that was lost or damaged with no usable backup;
+        None, or why not. The first session then waits one full interval."""
+        if self._session is not None:
+            return "The record can be reset only when no session is running."
+        ledger = self._ledger
+        try:
+            if ledger is not None and ledger.lost_refusal() is None:
+                return "The treatment record is not lost; there is nothing to reset."
+            if ledger is not None:
+                ledger.close()
+            self._ledger = reset_ledger(self._state_dir, self._wall_clock, who)
+        except (LedgerError, OSError) as exc:
+            self._ledger = None
+            self._ledger_problem = f"The treatment record cannot be reset: {exc}"
+            return self._ledger_problem
+        self._ledger_problem = None
+        return None
 
     def close(self) -> None:
         self.all_off()

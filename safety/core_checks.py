@@ -177,10 +177,11 @@ class CoreChecks(CoreState):
             return self._ledger_problem
         try:
             return (
-                ledger.clock_refusal()
+                ledger.lost_refusal()
+                or ledger.clock_refusal()
                 or ledger.writable_refusal()
                 or self._course_refusal(rx, ledger)
-                or ledger.schedule_refusal(*self._schedule_rule(rx))
+                or ledger.schedule_refusal(*self._schedule_rule(rx), now_s=self._trusted.now_s())
             )
         except LedgerError as exc:
             return str(exc)
@@ -225,7 +226,9 @@ class CoreChecks(CoreState):
         if self._ledger is None:
             return None
         try:
-            return self._ledger.next_start_allowed_at(*self._schedule_rule(rx))
+            return self._ledger.next_start_allowed_at(
+                *self._schedule_rule(rx), now_s=self._trusted.now_s()
+            )
         except LedgerError as exc:
             log.error("schedule unreadable: %s", exc)
             return None

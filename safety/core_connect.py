@@ -9,6 +9,7 @@ fault codes the core latches. Does not own the core's state (``safety.core``).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,8 @@ from safety.board_kind import BoardKind
 from safety.errors import LedgerError, SafetyError
 from safety.faults import FaultCode
 from safety.ledger import Ledger
+from safety.ledger_guard import open_guarded
+from safety.ledger_schema import ledger_error
 
 __all__ = ["HANDSHAKE_TIMEOUT_S", "BoardConnectError", "handshake", "open_client", "open_ledger"]
 
@@ -43,19 +46,25 @@ class BoardConnectError(SafetyError, ConnectionError):
 
 
 def open_ledger(
-    state_dir: Path, wall_clock: Callable[[], datetime]
+    state_dir: Path, wall_clock: Callable[[], datetime], backup_dir: Path | None = None
 ) -> tuple[Ledger | None, str | None]:
+    """The ledger (restored from its backup if it was lost or damaged, reconciled after a
+    crash, backed up), or None and the reason treatment is refused."""
     try:
-        ledger = Ledger.open(state_dir, wall_clock)
+        ledger = open_guarded(state_dir, wall_clock, backup_dir)
     except LedgerError as exc:
         log.error("ledger unusable: %s", exc)
-        return None, f"The treatment record cannot be opened: {exc}"
+        return None, str(exc)
+    except (OSError, sqlite3.Error) as exc:
+        log.error("ledger restore failed: %s", exc)
+        return None, str(ledger_error("The treatment record cannot be restored", state_dir, exc))
     try:
         ledger.reconcile_after_crash()
     except LedgerError as exc:
         log.error("ledger reconciliation failed: %s", exc)
         ledger.close()
         return None, f"The treatment record cannot be repaired: {exc}"
+    ledger.backup_now()
     return ledger, None
 
 

@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Final
 
 from drivers.errors import BoardDisconnectedError, DriverError
@@ -42,22 +43,30 @@ from safety.errors import LedgerError, StartRefusedError
 from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
 from safety.interlock import Interlock, is_critical
 from safety.ledger import Ledger
+from safety.ledger_events import EventKind
 from safety.limits import CALIBRATION_UNCERTAINTY_FRACTION, Limits
 from safety.link_health import LinkMonitor, link_health
 from safety.plan import plan_from_profile
 from safety.supervisor import Supervisor
+from safety.trusted_clock import TrustedClock
 
 __all__ = ["CLEAR_FAULTS_TIMEOUT_S", "LEDGER_RETRY_S", "CoreState"]
 
 log = logging.getLogger(__name__)
 
 CLEAR_FAULTS_TIMEOUT_S = 0.5
+CLOCK_CHECK_S: Final = 10.0
+"""How often a tick compares the wall clock with the controller's own."""
 LEDGER_RETRY_S: Final = 1.0
 """Unwritten records are tried again on a tick at most this often (each try logs)."""
 _WARNING_TEXT = {
     WarningCode.SKIN_TEMP_WARN: "The skin is getting warm.",
     WarningCode.CONTACT_LOST: "The pad has lost contact with the skin.",
     WarningCode.BUTTON_STUCK: "The pad's button seems stuck.",
+    WarningCode.CLOCK_JUMP: (
+        "The clock moved ahead while nirpad was running. Sessions are timed by nirpad's "
+        "own clock until a caregiver confirms the date and time (nirpad clock confirm)."
+    ),
     WarningCode.LINK_ERRORS: (
         "The link to the pad is losing data (over 1 % of frames in the last minute). "
         "Check the pad's cable and its connectors."
@@ -104,6 +113,10 @@ class CoreState:
         self._warnings: tuple[WarningCode, ...] = ()
         self._frame_warnings: tuple[WarningCode, ...] = ()  # the supervisor's, last frame
         self._link = LinkMonitor()
+        self._trusted = TrustedClock(wall_clock, clock)  # the schedule's "now"
+        self._clock_warnings: tuple[WarningCode, ...] = ()
+        self._next_clock_check_s = -math.inf
+        self._state_dir = Path(".")  # set by ``SafetyCore.connect``
         self._last_telemetry: Telemetry | None = None
         self._frames_seen = 0
         self._self_test_passed = False
@@ -215,6 +228,29 @@ class CoreState:
         if self._link.sample(now_s, self._interlock.client.stats):
             self._update_warnings(self._frame_warnings)
 
+    def _check_clock_now(self) -> None:
+        self._next_clock_check_s = -math.inf
+        self._check_clock(self._clock())
+
+    def _check_clock(self, now_s: float) -> None:
+        """Every ``CLOCK_CHECK_S``: a wall clock that jumped ahead of the controller's own
+        is recorded once and shown until it is confirmed or set back."""
+        if now_s < self._next_clock_check_s:
+            return
+        self._next_clock_check_s = now_s + CLOCK_CHECK_S
+        self._trusted.now_s()
+        if self._trusted.newly_jumped():
+            detail = (
+                f"the wall clock is {self._trusted.ahead_s / 3600.0:.2f} h ahead of the "
+                "controller's own clock; the schedule rules count on the controller's clock"
+            )
+            log.warning("clock jump: %s", detail)
+            self._write(lambda ledger: ledger.record_event(EventKind.CLOCK_JUMP, detail))
+        warnings = (WarningCode.CLOCK_JUMP,) if self._trusted.jumped else ()
+        if warnings != self._clock_warnings:
+            self._clock_warnings = warnings
+            self._update_warnings(self._frame_warnings)
+
     def _drain(self) -> list[SafetyEvent]:
         events, self._pending = self._pending, []
         return events
@@ -222,7 +258,7 @@ class CoreState:
     def _update_warnings(self, codes: tuple[WarningCode, ...]) -> None:
         """The supervisor's warnings of this frame, plus the link's (no copy when none)."""
         self._frame_warnings = codes
-        codes += self._link.warnings
+        codes += self._link.warnings + self._clock_warnings
         for code in codes:
             if code not in self._warnings:
                 self._pending.append(Warning(code, _WARNING_TEXT[code]))

@@ -45,6 +45,11 @@ class LedgerError(SafetyError):
         self.path = path
 
 
+class LedgerDamagedError(LedgerError):
+    """The ledger file is damaged (not a database, malformed, fails its integrity check):
+    the one kind of open failure that a restore from the backup may repair."""
+
+
 class SiteLimitsError(LimitError):
     """The site limits file is unreadable, unknown, mistyped or would loosen ``limit``.
 

@@ -43,6 +43,7 @@ class WarningCode(StrEnum):
     CONTACT_LOST = "contact_lost"
     BUTTON_STUCK = "button_stuck"
     LINK_ERRORS = "link_errors"
+    CLOCK_JUMP = "clock_jump"
 
 
 class Outcome(StrEnum):

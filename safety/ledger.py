@@ -25,10 +25,11 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Self, TypeVar
 
 from safety.errors import LedgerError
 from safety.faults import Outcome
+from safety.ledger_events import EventKind, EventRecord, counted_sessions, lost_problem
 from safety.ledger_rules import Blocked, format_time, power_lost_dose, schedule_block
 from safety.ledger_schema import (
     CheckpointRecord,
@@ -44,6 +45,7 @@ from safety.ledger_schema import (
 from safety.limits import LEASE_MAX_MS
 
 __all__ = [
+    "BACKUP_FILENAME",
     "LEDGER_FILENAME",
     "CheckpointRecord",
     "FaultRecord",
@@ -55,6 +57,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LEDGER_FILENAME: Final = "ledger.sqlite3"
+BACKUP_FILENAME: Final = "ledger.backup.sqlite3"
+"""The backup beside the ledger, rewritten after each session's end, each install and
+each record event (``Ledger.backup_now``)."""
 LEDGER_FILE_MODE: Final = 0o640
 """Owner read-write, group read (a caregiver's group), others nothing."""
 MIN_FREE_BYTES: Final = 4 * 1024 * 1024
@@ -64,7 +69,17 @@ _PROBE_BYTES: Final = 64 * 1024
 _LEASE_MAX_S: Final = LEASE_MAX_MS / 1000.0
 
 
-def _create_private(path: Path) -> None:
+_R = TypeVar("_R")
+
+
+def read_summary(conn: sqlite3.Connection) -> tuple[float, int]:
+    """(newest record's time, newest session id or 0) of an open ledger database."""
+    newest_s = float(conn.execute("SELECT at_s FROM newest_entry").fetchone()[0])
+    last_id = conn.execute("SELECT MAX(id) FROM sessions").fetchone()[0]
+    return newest_s, int(last_id or 0)
+
+
+def create_private(path: Path) -> None:
     """Create an empty ledger file readable by owner and group only (health data).
 
     SQLite gives its -wal and -shm files the database file's mode, so they follow.
@@ -91,6 +106,10 @@ class Ledger:
         self.path = path
         self._wall_clock = wall_clock
         self._display_tz = display_tz
+        self.damaged_rows = 0
+        """Rows the readers skipped because they could not be read (see ``_records``)."""
+        self.backup_paths: tuple[Path, ...] = (path.parent / BACKUP_FILENAME,)
+        """Where ``backup_now`` copies the ledger (the opener may add a second place)."""
 
     @classmethod
     def open(
@@ -111,7 +130,7 @@ class Ledger:
         action = "The treatment record cannot be opened"
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
-            _create_private(path)
+            create_private(path)
             conn = sqlite3.connect(
                 path, timeout=busy_timeout_s, isolation_level=None, factory=_Connection
             )
@@ -192,6 +211,20 @@ class Ledger:
                 f"The treatment record could not read {what}", self.path, exc
             ) from exc
 
+    def _records(
+        self, build: Callable[[sqlite3.Row], _R], rows: list[sqlite3.Row], what: str
+    ) -> list[_R]:
+        """Records from rows; a damaged row is skipped, counted in ``damaged_rows`` and
+        logged, so one bad row never stops a reader (the schedule refuses on its own)."""
+        records: list[_R] = []
+        for row in rows:
+            try:
+                records.append(build(row))
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                self.damaged_rows += 1
+                log.error("damaged %s row %s skipped: %s", what, row["id"], exc)
+        return records
+
     def _fmt(self, at_s: float, *, seconds: bool = False) -> str:
         return format_time(at_s, self._display_tz, seconds=seconds)
 
@@ -253,6 +286,7 @@ class Ledger:
         with self._write("the session end", now_s) as conn:
             self._close_session(conn, session_id, now_s, outcome, delivered_json, total, fault_code)
         log.info("session %d ended: %s, %.3f J/cm²", session_id, outcome, total)
+        self.backup_now()
 
     def _close_session(
         self,
@@ -275,6 +309,36 @@ class Ledger:
                 path=str(self.path),
             )
 
+    def backup_now(self) -> None:
+        """Copy the ledger to each of ``backup_paths`` (never raises: the record itself
+        was saved; a failed copy is logged and the previous backup stays)."""
+        for dest in self.backup_paths:
+            try:
+                self._backup_to(dest)
+            except (OSError, sqlite3.Error, LedgerError) as exc:
+                log.error("ledger backup to %s failed: %s", dest, exc)
+
+    def _backup_to(self, dest: Path) -> None:
+        """SQLite's backup API into a temporary file, then an atomic rename."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        create_private(tmp)
+        target = sqlite3.connect(tmp)
+        try:
+            self._db().backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # one file, readable read-only
+        finally:
+            target.close()
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, dest)
+        dir_fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
     def record_fault(self, code: str, message: str, session_id: int | None = None) -> None:
         now_s = self._now_s()
         with self._write("a fault", now_s) as conn:
@@ -283,6 +347,40 @@ class Ledger:
                 (now_s, str(code), message, session_id),
             )
 
+    def record_event(self, kind: EventKind, detail: str) -> None:
+        """Append an event (``safety.ledger_events``) with the newest session id."""
+        now_s = self._now_s()
+        with self._write(f"the event {kind}", now_s) as conn:
+            self._insert_event(conn, now_s, kind, detail)
+        self.backup_now()
+
+    @staticmethod
+    def _insert_event(conn: sqlite3.Connection, now_s: float, kind: EventKind, detail: str) -> None:
+        conn.execute(
+            "INSERT INTO events (at_s, kind, detail, upto_session_id) "
+            "VALUES (?, ?, ?, (SELECT MAX(id) FROM sessions))",
+            (now_s, str(kind), detail),
+        )
+
+    def confirm_clock(self, detail: str) -> None:
+        """A caregiver confirms the clock is right now, after it was set too far ahead.
+
+        Never shortens an interval: the confirmation counts as a session ending now, and
+        every session written before it is counted at most at this time; the newest
+        record's time is set to now, so the clock is no longer "behind the last record".
+        """
+        now_s = self._now_s()
+        with self._write("the clock confirmation", now_s) as conn:
+            self._insert_event(conn, now_s, EventKind.CLOCK_CONFIRMED, detail)
+            conn.execute("UPDATE newest_entry SET at_s = ?", (now_s,))
+        self.backup_now()
+        log.info("clock confirmed at %s: %s", self._fmt(now_s), detail)
+
+    def summary(self) -> tuple[float, int]:
+        """(newest record's time, newest session id or 0): to compare with a backup."""
+        with self._read("the newest record") as conn:
+            return read_summary(conn)
+
     def record_install(self, profile_id: str, sha256: str, path: str) -> None:
         now_s = self._now_s()
         with self._write("the profile install", now_s) as conn:
@@ -290,6 +388,7 @@ class Ledger:
                 "INSERT INTO installs (at_s, profile_id, sha256, path) VALUES (?,?,?,?)",
                 (now_s, profile_id, sha256, str(path)),
             )
+        self.backup_now()
 
     # -- recovery ----------------------------------------------------------------
 
@@ -340,34 +439,42 @@ class Ledger:
 
     # -- refusals ----------------------------------------------------------------
 
-    def schedule_refusal(self, min_interval_h: float, max_sessions_per_week: int) -> str | None:
-        """Why a session may not start now by the interval or weekly rule, or None."""
-        blocked = self._schedule(min_interval_h, max_sessions_per_week)
+    def schedule_refusal(
+        self, min_interval_h: float, max_sessions_per_week: int, now_s: float | None = None
+    ) -> str | None:
+        """Why a session may not start now by the interval or weekly rule, or None.
+
+        ``now_s`` (unix seconds) replaces the wall clock's now: the controller passes its
+        trusted time, which never runs ahead of its monotonic clock."""
+        blocked = self._schedule(min_interval_h, max_sessions_per_week, now_s)
         return None if blocked is None else blocked.message
 
     def next_start_allowed_at(
-        self, min_interval_h: float, max_sessions_per_week: int
+        self, min_interval_h: float, max_sessions_per_week: int, now_s: float | None = None
     ) -> datetime | None:
         """When the schedule next allows a start (UTC), or None if it allows one now."""
-        blocked = self._schedule(min_interval_h, max_sessions_per_week)
+        blocked = self._schedule(min_interval_h, max_sessions_per_week, now_s)
         return None if blocked is None else utc(blocked.at_s)
 
-    def _schedule(self, min_interval_h: float, max_sessions_per_week: int) -> Blocked | None:
+    def _schedule(
+        self, min_interval_h: float, max_sessions_per_week: int, now_s: float | None
+    ) -> Blocked | None:
         if not (math.isfinite(min_interval_h) and min_interval_h >= 0):
             raise ValueError(f"min_interval_h must be >= 0, not {min_interval_h}")
         if max_sessions_per_week < 1:
             raise ValueError(f"max_sessions_per_week must be >= 1, not {max_sessions_per_week}")
-        now_s = self._now_s()
+        if now_s is None:
+            now_s = self._now_s()
         with self._read("the session history") as conn:
-            recent = conn.execute(
-                "SELECT started_at_s, ended_at_s FROM sessions "
-                "WHERE delivered_total_j_cm2 > 0 OR ended_at_s IS NULL "
-                "ORDER BY started_at_s DESC LIMIT ?",
-                (max_sessions_per_week,),
-            ).fetchall()
-        blocked = schedule_block(
-            [(row[0], row[1]) for row in recent], now_s, min_interval_h, max_sessions_per_week
-        )
+            try:
+                recent = counted_sessions(conn, max_sessions_per_week)
+            except ValueError as exc:
+                raise LedgerError(
+                    f"The treatment record is damaged: {exc} ({self.path}). Restore it from "
+                    "its backup, or a caregiver runs `nirpad ledger reset`.",
+                    path=str(self.path),
+                ) from exc
+        blocked = schedule_block(recent, now_s, min_interval_h, max_sessions_per_week)
         if blocked is None:
             return None
         return Blocked(blocked.at_s, blocked.message.format(at=self._fmt(blocked.at_s)))
@@ -384,6 +491,11 @@ class Ledger:
             f"record ({self._fmt(newest_s, seconds=True)}). Set the date and time, then "
             f"try again."
         )
+
+    def lost_refusal(self) -> str | None:
+        """Why the record cannot be trusted (found lost, not yet reset), or None."""
+        with self._read("the record's events") as conn:
+            return lost_problem(conn)
 
     def writable_refusal(self) -> str | None:
         """Why the ledger cannot be written now (full, read-only, damaged…), or None.
@@ -419,7 +531,7 @@ class Ledger:
                 "SELECT * FROM sessions ORDER BY started_at_s DESC, id DESC LIMIT ?",
                 (-1 if limit is None else limit,),
             ).fetchall()
-        return [SessionRecord.from_row(row) for row in rows]
+        return self._records(SessionRecord.from_row, rows, "session")
 
     def checkpoints(self, session_id: int) -> list[CheckpointRecord]:
         """A session's dose checkpoints, oldest first."""
@@ -427,7 +539,7 @@ class Ledger:
             rows = conn.execute(
                 "SELECT * FROM checkpoints WHERE session_id = ? ORDER BY id", (session_id,)
             ).fetchall()
-        return [CheckpointRecord.from_row(row) for row in rows]
+        return self._records(CheckpointRecord.from_row, rows, "checkpoint")
 
     def faults(self, limit: int | None = None, session_id: int | None = None) -> list[FaultRecord]:
         """Recorded faults, newest first; only one session's if ``session_id`` is given."""
@@ -437,7 +549,15 @@ class Ledger:
                 "ORDER BY at_s DESC, id DESC LIMIT ?2",
                 (session_id, -1 if limit is None else limit),
             ).fetchall()
-        return [FaultRecord.from_row(row) for row in rows]
+        return self._records(FaultRecord.from_row, rows, "fault")
+
+    def events(self, limit: int | None = None) -> list[EventRecord]:
+        """Record events (restores, resets, clock jumps and confirmations), newest first."""
+        with self._read("the record's events") as conn:
+            rows = conn.execute(
+                "SELECT * FROM events ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)
+            ).fetchall()
+        return self._records(EventRecord.from_row, rows, "event")
 
     def installs(self, limit: int | None = None) -> list[InstallRecord]:
         """Profile installs, newest first."""
@@ -446,7 +566,7 @@ class Ledger:
                 "SELECT * FROM installs ORDER BY at_s DESC, id DESC LIMIT ?",
                 (-1 if limit is None else limit,),
             ).fetchall()
-        return [InstallRecord.from_row(row) for row in rows]
+        return self._records(InstallRecord.from_row, rows, "install")
 
     def first_session_at(self, profile_id: str, since: datetime) -> datetime | None:
         """When the first counted session of ``profile_id`` at or after ``since`` began

@@ -232,3 +232,26 @@ def test_a_controller_error_mid_session_is_recorded_in_the_ledger(
     assert session.outcome is Outcome.FAULT
     with Ledger.open(rig.state_dir, rig.wall) as ledger:
         assert [f.code for f in ledger.faults()] == ["controller_error"]
+
+
+def test_a_caregiver_confirms_the_clock_and_the_next_start_waits_an_interval(rig: Rig) -> None:
+    booted(rig)
+    assert rig.controller.command("start").ok
+    rig.run(5.0)
+    assert rig.controller.command("stop").ok
+    rig.run(0.5)
+    assert rig.controller.command("ack").ok  # back to ready
+    rig.run(0.5)
+    reply = rig.controller.command("clock_confirm")
+    assert reply.ok and "one full interval" in reply.message, reply.message
+    status = rig.controller.status()
+    assert status["start_refusal"] is not None and "20 h" in status["start_refusal"]
+    with Ledger.open(rig.state_dir, rig.wall) as ledger:
+        assert [e.kind for e in ledger.events()] == ["clock_confirmed"]
+
+
+def test_resetting_a_record_that_is_not_lost_is_refused(rig: Rig) -> None:
+    booted(rig)
+    reply = rig.controller.command("ledger_reset")
+    assert not reply.ok and reply.exit_code == 3
+    assert "nothing to reset" in reply.message

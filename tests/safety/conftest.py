@@ -95,6 +95,7 @@ class Rig:
     wall: WallClock
     limits: Limits = HARD_LIMITS
     board_kind: BoardKind | None = None  # what the host expects; None: the board's truth
+    uptime_clock: Callable[[], float] | None = None  # the schedule's monotonic time
     core: SafetyCore | None = None
     events: list[SafetyEvent] = field(default_factory=list)
 
@@ -107,6 +108,7 @@ class Rig:
             limits=self.limits,
             rail=self.rail,
             board=self.board_kind or BoardKind.simulated(self.board.time_scale),
+            uptime_clock=self.uptime_clock,
         )
         return self.core
 

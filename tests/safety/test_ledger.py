@@ -147,8 +147,8 @@ def test_the_file_is_wal_with_the_current_schema(ledger: Ledger, tmp_path: Path)
     assert ledger.path == tmp_path / LEDGER_FILENAME
     with closing(raw(tmp_path)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
-    assert SCHEMA_VERSION == 1
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    assert SCHEMA_VERSION == 2
 
 
 def test_the_files_are_private_to_owner_and_group(tmp_path: Path, clock: WallClock) -> None:
@@ -229,7 +229,7 @@ def test_an_empty_file_is_migrated(tmp_path: Path, clock: WallClock) -> None:
     with Ledger.open(tmp_path, clock) as opened:
         opened.record_fault("x", "y")
     with closing(raw(tmp_path)) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
 
 
 def test_a_version_0_database_is_migrated(tmp_path: Path, clock: WallClock) -> None:
@@ -240,7 +240,23 @@ def test_a_version_0_database_is_migrated(tmp_path: Path, clock: WallClock) -> N
     with Ledger.open(tmp_path, clock) as opened:
         assert opened.sessions() == []
     with closing(raw(tmp_path)) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+
+
+def test_a_version_1_ledger_gains_the_events_table_and_keeps_its_rows(
+    tmp_path: Path, clock: WallClock
+) -> None:
+    with Ledger.open(tmp_path, clock) as opened:
+        sid = opened.begin_session("p", "h", {810: 1.0})
+    with closing(raw(tmp_path)) as conn:  # back to version 1, as an older nirpad left it
+        conn.execute("DROP TABLE events")
+        conn.execute("UPDATE schema_version SET version = 1")
+        conn.commit()
+    with Ledger.open(tmp_path, clock) as reopened:
+        assert [s.id for s in reopened.sessions()] == [sid]
+        assert reopened.events() == []
+    with closing(raw(tmp_path)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
 
 
 def test_a_future_version_is_refused(tmp_path: Path, clock: WallClock) -> None:
@@ -249,7 +265,7 @@ def test_a_future_version_is_refused(tmp_path: Path, clock: WallClock) -> None:
     with closing(raw(tmp_path)) as conn:
         conn.execute("UPDATE schema_version SET version = 7")
         conn.commit()
-    with pytest.raises(LedgerError, match=r"newer nirpad \(schema 7; this version knows up to 1\)"):
+    with pytest.raises(LedgerError, match=r"newer nirpad \(schema 7; this version knows up to 2\)"):
         Ledger.open(tmp_path, clock)
 
 

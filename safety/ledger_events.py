@@ -1,0 +1,116 @@
+"""Record events that change how the ledger's rules count, and the SQL that reads them.
+
+Owns: the event kinds (stable strings, stored in the ``events`` table), which of them
+count as a session for the interval and weekly rules (a restore from the backup, a
+reset by a caregiver, a confirmed clock: each may hide a session the record lost or
+misdated, so each counts as one that ended at that moment), the clamp that a confirmed
+clock puts on the sessions written before it, and the query of the newest counted
+sessions with those applied. Never loosens a rule: every event only adds.
+
+Does not own the connection or the transactions (``safety.ledger``), nor when events
+are written (``safety.ledger_guard``, ``safety.trusted_clock``, ``safety.core``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+from safety.ledger_schema import utc
+
+__all__ = ["COUNTS_AS_SESSION", "EventKind", "EventRecord", "counted_sessions", "lost_problem"]
+
+
+class EventKind(StrEnum):
+    LEDGER_RESTORED = "ledger_restored"
+    LEDGER_LOST = "ledger_lost"
+    LEDGER_RESET = "ledger_reset"
+    CLOCK_JUMP = "clock_jump"
+    CLOCK_CONFIRMED = "clock_confirmed"
+
+
+COUNTS_AS_SESSION: Final = (
+    EventKind.LEDGER_RESTORED,
+    EventKind.LEDGER_RESET,
+    EventKind.CLOCK_CONFIRMED,
+)
+_COUNTED_KINDS: Final = tuple(str(kind) for kind in COUNTS_AS_SESSION)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    id: int
+    at: datetime
+    kind: str
+    detail: str
+    upto_session_id: int | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> EventRecord:
+        return cls(
+            row["id"],
+            utc(row["at_s"]),
+            str(row["kind"]),
+            str(row["detail"]),
+            row["upto_session_id"],
+        )
+
+
+def _clamp(conn: sqlite3.Connection) -> tuple[float, int]:
+    """(at_s, upto_session_id) of the newest confirmed clock; sessions up to that id are
+    counted at most at that time. No confirmation: nothing is clamped."""
+    row = conn.execute(
+        "SELECT at_s, upto_session_id FROM events WHERE kind = ? ORDER BY id DESC LIMIT 1",
+        (str(EventKind.CLOCK_CONFIRMED),),
+    ).fetchone()
+    if row is None or row[1] is None:
+        return 0.0, 0
+    return float(row[0]), int(row[1])
+
+
+def counted_sessions(conn: sqlite3.Connection, limit: int) -> list[tuple[float, float | None]]:
+    """The newest ``limit`` counted sessions as ``(started_at_s, ended_at_s or None)``,
+    newest first: real sessions (delivered something, or unfinished), with a confirmed
+    clock's clamp applied, and every event that counts as a session (start = end = its
+    time). Raises ``ValueError`` for a row whose times are not numbers (a damaged row)."""
+    at_s, upto_id = _clamp(conn)
+    sessions = conn.execute(
+        "SELECT CASE WHEN id <= :upto THEN MIN(started_at_s, :at) ELSE started_at_s END AS s, "
+        "CASE WHEN id <= :upto AND ended_at_s IS NOT NULL THEN MIN(ended_at_s, :at) "
+        "ELSE ended_at_s END AS e, id FROM sessions "
+        "WHERE delivered_total_j_cm2 > 0 OR ended_at_s IS NULL ORDER BY s DESC LIMIT :n",
+        {"upto": upto_id, "at": at_s, "n": limit},
+    ).fetchall()
+    marks = ",".join("?" * len(_COUNTED_KINDS))
+    events = conn.execute(
+        f"SELECT at_s, at_s, id FROM events WHERE kind IN ({marks}) ORDER BY at_s DESC LIMIT ?",
+        (*_COUNTED_KINDS, limit),
+    ).fetchall()
+    rows = [(_number(r[0], r[2]), None if r[1] is None else _number(r[1], r[2])) for r in sessions]
+    rows += [(float(r[0]), float(r[1])) for r in events]
+    rows.sort(key=lambda row: row[0], reverse=True)
+    return rows[:limit]
+
+
+def _number(value: object, session_id: int) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"session {session_id} has an unreadable time ({value!r})")
+
+
+def lost_problem(conn: sqlite3.Connection) -> str | None:
+    """Why the record cannot be trusted: it was found lost and nobody reset it yet."""
+    row = conn.execute(
+        "SELECT kind, detail FROM events WHERE kind IN (?, ?) ORDER BY id DESC LIMIT 1",
+        (str(EventKind.LEDGER_LOST), str(EventKind.LEDGER_RESET)),
+    ).fetchone()
+    if row is None or row[0] != EventKind.LEDGER_LOST:
+        return None
+    return (
+        f"The treatment record was lost ({row[1]}) and no usable backup was found, so the "
+        "pad cannot know when the last session was. A caregiver must run "
+        "`nirpad ledger reset`; the first session is then allowed one full interval later."
+    )

@@ -1,0 +1,76 @@
+"""``nirpad clock confirm`` and ``nirpad ledger reset`` with no controller running.
+
+Each runs under the state directory's lock, records what it did in the ledger, and
+never shortens an interval. (With a controller running they go over the control
+socket to its safety core: tests/firmware_host/test_controller_sim.py.)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from firmware_host.cli import main
+from firmware_host.state_lock import StateLock
+from profiles.store import installed_path
+from safety.faults import Outcome
+from safety.ledger import Ledger
+from safety.ledger_events import EventKind
+
+
+def _year_ahead() -> datetime:
+    return datetime.now(UTC) + timedelta(days=365)
+
+
+def test_confirming_the_clock_ends_the_lockout_but_not_the_interval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Ledger.open(tmp_path, _year_ahead) as ahead:  # a session while a year ahead
+        sid = ahead.begin_session("rx", "sha", {810: 1.0})
+        ahead.end_session(sid, Outcome.COMPLETED, {810: 1.0})
+    with Ledger.open(tmp_path, lambda: datetime.now(UTC)) as now:
+        assert now.clock_refusal() is not None
+    assert main(["clock", "confirm", "--state-dir", str(tmp_path)]) == 0
+    assert "one full interval" in capsys.readouterr().out
+    with Ledger.open(tmp_path, lambda: datetime.now(UTC)) as now:
+        assert now.clock_refusal() is None
+        refusal = now.schedule_refusal(20.0, 7)
+        assert refusal is not None and "20 h after the last one" in refusal
+        assert [e.kind for e in now.events()] == [EventKind.CLOCK_CONFIRMED]
+
+
+def test_a_lost_record_is_reset_and_a_sound_one_is_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ledger", "reset", "--state-dir", str(tmp_path)]) == 3
+    assert "nothing to reset" in capsys.readouterr().err
+    installed_path(tmp_path).write_text("# a prescription\n")
+    for name in ("ledger.sqlite3", "ledger.backup.sqlite3"):
+        (tmp_path / name).unlink(missing_ok=True)
+    assert main(["ledger", "reset", "--state-dir", str(tmp_path)]) == 0
+    with Ledger.open(tmp_path, lambda: datetime.now(UTC)) as ledger:
+        kinds = [e.kind for e in ledger.events()]
+        assert kinds == [EventKind.LEDGER_RESET, EventKind.LEDGER_LOST]
+        assert ledger.lost_refusal() is None
+        assert ledger.schedule_refusal(20.0, 7) is not None
+
+
+def test_a_damaged_record_with_no_backup_is_reset_and_kept_aside(tmp_path: Path) -> None:
+    (tmp_path / "ledger.sqlite3").write_bytes(b"garbage" * 2000)
+    assert main(["ledger", "reset", "--state-dir", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("ledger.sqlite3.damaged-*"))) == 1
+
+
+@pytest.mark.parametrize("command", [["clock", "confirm"], ["ledger", "reset"]])
+def test_a_repair_waits_for_no_one_holding_the_state_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    held = StateLock.acquire(tmp_path, "test")
+    try:
+        assert main([*command, "--state-dir", str(tmp_path)]) == 3
+    finally:
+        held.release()
+    assert "another nirpad process" in capsys.readouterr().err
+    assert not (tmp_path / "ledger.sqlite3").exists()  # nothing was touched
