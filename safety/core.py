@@ -107,7 +107,7 @@ class SafetyCore(CoreChecks):
         calibration = Calibration(info.calibration if info is not None and fault is None else ())
         interlock = Interlock(client, limits, calibration, rail, clock)
         core = cls(interlock, ledger, ledger_problem, limits, clock, wall_clock, info, board)
-        core._state_dir = state_dir
+        core._state_dir, core._backup_dir = state_dir, ledger_backup_dir
         if uptime_clock is not None:
             core._trusted = TrustedClock(wall_clock, uptime_clock)
         if fault is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Final
 
 from drivers.errors import BoardDisconnectedError, DriverError
@@ -35,6 +35,9 @@ SELF_TEST_FRAMES: Final = 3
 SELF_TEST_STEP_TIMEOUT_S: Final = 0.5
 """How long each self-test step waits for the board to show the expected state."""
 _WAIT_SLICE_S: Final = 0.02
+CLOCK_PLAUSIBLE_FROM: Final = date(2026, 1, 1)
+"""A wall clock before this date was never set (a Pi without an RTC boots at 1970, or at
+the image's build date): treatment waits for the date and time."""
 
 
 class CoreChecks(CoreState):
@@ -155,7 +158,13 @@ class CoreChecks(CoreState):
         return None
 
     def _prescription_refusal(self, rx: Profile) -> str | None:
-        problem = rx.validity_problem(self._wall_clock().date())
+        today = self._wall_clock().date()
+        if today < CLOCK_PLAUSIBLE_FROM:
+            return (
+                f"The pad's clock is not set (it reads {today.isoformat()}). "
+                "Set the date and time, then try again."
+            )
+        problem = rx.validity_problem(today)
         if problem is not None:
             return problem
         violations = check_profile(rx, self._limits)
@@ -172,7 +181,7 @@ class CoreChecks(CoreState):
         return interval_h, min(rx.sessions_per_week, self._limits.sessions_per_week_max)
 
     def _ledger_refusal(self, rx: Profile) -> str | None:
-        ledger = self._ledger
+        ledger = self._reopened_ledger()
         if ledger is None:
             return self._ledger_problem
         try:

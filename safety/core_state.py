@@ -30,6 +30,7 @@ from drivers.errors import BoardDisconnectedError, DriverError
 from drivers.protocol import ClearFaults, Telemetry
 from profiles.schema import Profile
 from safety.calibration import CalibrationError
+from safety.core_connect import open_ledger
 from safety.core_events import (
     FaultLatched,
     FaultStatus,
@@ -116,7 +117,9 @@ class CoreState:
         self._trusted = TrustedClock(wall_clock, clock)  # the schedule's "now"
         self._clock_warnings: tuple[WarningCode, ...] = ()
         self._next_clock_check_s = -math.inf
-        self._state_dir = Path(".")  # set by ``SafetyCore.connect``
+        self._state_dir = Path(".")  # set by ``SafetyCore.connect``, with the next
+        self._backup_dir: Path | None = None
+        self._next_reopen_s = clock() + LEDGER_RETRY_S  # connect has just tried
         self._last_telemetry: Telemetry | None = None
         self._frames_seen = 0
         self._self_test_passed = False
@@ -266,10 +269,25 @@ class CoreState:
 
     # ------------------------------------------------------------ sessions
 
-    def _ledger_or_raise(self) -> Ledger:
-        if self._ledger is None:
-            raise LedgerError(self._ledger_problem or "no ledger", path="")
+    def _reopened_ledger(self) -> Ledger | None:
+        """The ledger; one that could not be opened is tried again (at most every
+        ``LEDGER_RETRY_S``), so storage that works again is noticed without a restart.
+        Never while a session runs (none can begin without a ledger)."""
+        if self._ledger is None and self._clock() >= self._next_reopen_s:
+            self._next_reopen_s = self._clock() + LEDGER_RETRY_S
+            ledger, problem = open_ledger(self._state_dir, self._wall_clock, self._backup_dir)
+            if ledger is None:
+                self._ledger_problem = problem
+            else:
+                log.info("the treatment record can be used again")
+                self._ledger, self._ledger_problem = ledger, None
         return self._ledger
+
+    def _ledger_or_raise(self) -> Ledger:
+        ledger = self._reopened_ledger()
+        if ledger is None:
+            raise LedgerError(self._ledger_problem or "no ledger", path="")
+        return ledger
 
     def _open_session(self, rx: Profile, sha256: str, time_scale: float) -> ActiveSession:
         calibration = self._interlock.calibration

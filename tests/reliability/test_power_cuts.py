@@ -236,7 +236,12 @@ def test_a_power_cut_on_an_accelerated_simulator_counts_the_dose(
 
 
 def _install(state_dir: Path) -> None:
-    rx = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")
+    """The built-in rls-810-standard, with a 52-week course: every move of the records by
+    7 days (``age_ledger``) would otherwise end a 4-week course after four sessions."""
+    text = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_text()
+    assert "course_weeks = 4\n" in text
+    rx = state_dir.parent / "rls-810-long-course.toml"
+    rx.write_text(text.replace("course_weeks = 4\n", "course_weeks = 52\n"))
     assert nirpad(["profile", "install", str(rx), "--state-dir", str(state_dir)]) == 0
 
 

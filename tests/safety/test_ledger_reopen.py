@@ -1,0 +1,34 @@
+"""Storage that works again is noticed without a restart; an unset clock says so."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from safety.ledger import LEDGER_FILENAME
+
+from .conftest import Rig, make_profile
+
+
+def test_a_ledger_that_could_not_be_opened_is_tried_again(rig: Rig) -> None:
+    rig.state_dir.mkdir(parents=True)
+    blocker = rig.state_dir / LEDGER_FILENAME
+    blocker.mkdir()  # the ledger cannot be opened: in its place is a folder
+    core = rig.ready()
+    reason = core.start_refusal(make_profile())
+    assert reason is not None and "cannot be opened" in reason
+    blocker.rmdir()  # the storage works again
+    assert core.start_refusal(make_profile()) == reason  # not tried again at once
+    rig.run(1.1)
+    assert core.start_refusal(make_profile()) is None
+    core.begin_session(make_profile(), "ab" * 32)  # and the record takes the session
+    with rig.ledger() as ledger:
+        assert len(ledger.sessions()) == 1
+
+
+def test_a_clock_that_was_never_set_is_named_as_such(rig: Rig) -> None:
+    core = rig.ready()
+    rig.wall.offset = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) - rig.wall()
+    reason = core.start_refusal(make_profile())
+    assert reason == (
+        "The pad's clock is not set (it reads 1970-01-01). Set the date and time, then try again."
+    )
