@@ -89,7 +89,11 @@ def test_a_failing_heartbeat_is_logged_once_and_its_recovery_once(
     core.tick()
     core.tick()
     assert core._interlock.heartbeat_failures == 0
-    messages = [r.getMessage() for r in caplog.records if "heartbeat" in r.getMessage()]
+    messages = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "safety.interlock" and "heartbeat" in r.getMessage()
+    ]
     assert len(messages) == 2
     assert "rail heartbeat failing" in messages[0] and "disk full" in messages[0]
     assert messages[1] == "rail heartbeat works again after 10 failures"
