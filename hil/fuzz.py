@@ -544,8 +544,9 @@ def independent_limit_problems(profile: Any) -> list[str]:
     found = [str(v) for v in check_profile(profile, HARD)]
     irr = [c.irradiance_mw_cm2 for c in profile.channels]
     rules = {
-        "channels": 1 <= len(irr) <= 2 and all(10 <= x <= 50 for x in irr),
-        "combined": sum(irr) * profile.duty_fraction <= HARD.combined_irradiance_max_mw_cm2,
+        # the maxima less the ±10 % output tolerance: 50 / 1.1, rounded down
+        "channels": 1 <= len(irr) <= 2 and all(10 <= x <= 45.45 for x in irr),
+        "combined": sum(irr) * profile.duty_fraction <= 45.45,
         "duration": 0 < profile.duration_min <= HARD.session_max_min,
         "fluence": profile.planned_fluence_total_j_cm2 <= HARD.fluence_per_session_max_j_cm2,
         "interval": profile.min_interval_h >= HARD.min_interval_h,

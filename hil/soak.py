@@ -114,7 +114,7 @@ def run_virtual(args: argparse.Namespace) -> dict[str, Any]:
         stack = Stack(state_dir, seed=args.seed)
         stack.tick_watchers.append(monitor)
         rx = profile_toml(
-            profile_id="soak", irradiance_mw_cm2=(25.0, 25.0), duration_min=args.session_min,
+            profile_id="soak", irradiance_mw_cm2=(22.5, 22.5), duration_min=args.session_min,
             ramp_s=10.0, sessions_per_week=7, min_interval_h=20.0, expires="2028-01-01",
         )  # fmt: skip
         outcome = stack.install(rx)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,12 @@ from typing import Any
 import pytest
 
 from firmware_host.machine import State
-from hil.harness import InProcessRig, assert_dark_after_close, assert_dose_within_plan
+from hil.harness import (
+    InProcessRig,
+    assert_dark_after_close,
+    assert_dose_within_plan,
+    builtin_profile_bytes,
+)
 from hil.sim.inprocess import make_sim
 from safety.faults import FaultCode, Outcome
 
@@ -44,6 +49,12 @@ STUCK_ON_GRACE_S = 0.100
 STUCK_BUTTON_S = 30.0
 """A button held longer than this is reported stuck (firmware_host.button.STUCK_S)."""
 PLANNED_J_CM2 = 40.0 * (1800.0 - 30.0 / 2) / 1000.0  # rls-810-standard: 71.4 J/cm²
+AT_MAX_MW_CM2 = 45.45
+"""The prescribable maximum: 50 mW/cm² less the ±10 % output tolerance."""
+AT_MAX_J_CM2 = AT_MAX_MW_CM2 * (1800.0 - 30.0 / 2) / 1000.0  # 81.1 J/cm²
+IRRADIANCE_BOUND_S = 0.100 + TELEMETRY_PERIOD_S + FLOOR_S
+"""An irradiance finding must last *more* than 100 ms: it trips at the sixth frame after
+the first showing it (120 ms at 50 Hz), then the floor: 165 ms."""
 
 
 @dataclass(frozen=True)
@@ -175,16 +186,16 @@ def test_f10_contact_regained_needs_a_press_then_completes(rig: InProcessRig) ->
     assert_completed(rig)
 
 
-def assert_completed(rig: InProcessRig) -> None:
+def assert_completed(rig: InProcessRig, planned_j_cm2: float = PLANNED_J_CM2) -> None:
     assert not rig.outputs_on()
     status = rig.status()
     assert status["state"] == "complete" and status["fault"] is None
     (session,) = rig.sessions()
     assert session.outcome is Outcome.COMPLETED
-    assert session.delivered_fluence_total_j_cm2 == pytest.approx(PLANNED_J_CM2, rel=0.005)
-    assert rig.true_fluence_calibrated_j_cm2() == pytest.approx(PLANNED_J_CM2, rel=0.005)
+    assert session.delivered_fluence_total_j_cm2 == pytest.approx(planned_j_cm2, rel=0.005)
+    assert rig.true_fluence_calibrated_j_cm2() == pytest.approx(planned_j_cm2, rel=0.005)
     assert rig.faults() == []
-    assert_dose_within_plan(rig, PLANNED_J_CM2)
+    assert_dose_within_plan(rig, planned_j_cm2)
 
 
 NOT_A_FAULT = [
@@ -495,6 +506,65 @@ def test_f33_a_board_claiming_another_time_scale_never_emits(tmp_path: Path) -> 
     finally:
         rig.close()
     assert_dark_after_close(rig)
+
+
+@pytest.fixture
+def rig_at_max(tmp_path: Path) -> Iterator[InProcessRig]:
+    """Like ``rig``, with rls-810-standard raised to the prescribable maximum."""
+    rx = builtin_profile_bytes("rls-810-standard")
+    at_max = rx.replace(
+        b"irradiance_mw_cm2 = 40\n", f"irradiance_mw_cm2 = {AT_MAX_MW_CM2}\n".encode()
+    )
+    assert at_max != rx
+    built = InProcessRig.build(tmp_path / "state", time_scale=60.0, profile_bytes=at_max)
+    try:
+        built.boot()
+        yield built
+    finally:
+        built.close()
+    assert_dark_after_close(built)
+
+
+def measured_mw_cm2(rig: InProcessRig) -> float:
+    return float(rig.status()["irradiance_mw_cm2"]["810"])
+
+
+def test_f34_a_board_9_pct_high_at_the_prescribable_maximum_completes(
+    rig_at_max: InProcessRig,
+) -> None:
+    """F34: at 45.45 mW/cm², a driver whose current runs 9 % high (light about 7.7 %
+    high on this LED's curve) is inside the ±10 % tolerance and under 50 mW/cm²: not a
+    fault. The dose is counted from what is measured, so the plan is met, not exceeded."""
+    rig = rig_at_max
+    treating(rig)  # the 30 s ramp is 0.5 s at ×60
+    before = measured_mw_cm2(rig)
+    rig.inject("current_gain", percent=9.0)
+    rig.run(2.0)
+    assert rig.state is State.TREATING and rig.status()["fault"] is None
+    assert before * 1.05 < measured_mw_cm2(rig) <= 50.0
+    rig.run_until(lambda: rig.state is State.COMPLETE, 40.0, 1.0)
+    assert_completed(rig, AT_MAX_J_CM2)
+
+
+@pytest.mark.parametrize(
+    ("row_id", "percent", "code"),
+    [("F35", 15.0, FaultCode.IRRADIANCE_OVER_LIMIT), ("F36", -12.0, FaultCode.IRRADIANCE_MISMATCH)],
+    ids=lambda v: v,
+)
+def test_a_driver_off_by_more_than_the_tolerance_trips(
+    rig_at_max: InProcessRig, row_id: str, percent: float, code: FaultCode
+) -> None:
+    """F35/F36: at 45.45 mW/cm², current 15 % high is light about 12.8 % high, 51.3
+    mW/cm²: over the hard maximum (and off the command); 12 % low is light about 10.8 %
+    low. Either trips after 100 ms, the rail is cut, and the session is closed as a fault."""
+    rig = rig_at_max
+    treating(rig)
+    t0_s = rig.inject("current_gain", percent=percent)
+    rig.run(1.0)
+    assert_off_within(rig, t0_s, IRRADIANCE_BOUND_S)
+    assert rig.truth()["rail_enabled"] is False
+    assert_latched(rig, code)
+    assert_dose_within_plan(rig, AT_MAX_J_CM2)
 
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "hil.md"

@@ -20,6 +20,7 @@ class FaultCode(StrEnum):
     SENSOR_DISAGREE = "sensor_disagree"
     TEMP_RISE_RATE = "temp_rise_rate"
     IRRADIANCE_MISMATCH = "irradiance_mismatch"
+    IRRADIANCE_OVER_LIMIT = "irradiance_over_limit"
     STUCK_ON = "stuck_on"
     TELEMETRY_STALE = "telemetry_stale"
     BOARD_FAULT = "board_fault"
@@ -64,6 +65,9 @@ FAULT_MESSAGES: Final[dict[FaultCode, str]] = {
     FaultCode.SENSOR_DISAGREE: "The two skin temperature sensors disagree.",
     FaultCode.TEMP_RISE_RATE: "The skin temperature is rising too fast.",
     FaultCode.IRRADIANCE_MISMATCH: "The light output does not match what was asked for.",
+    FaultCode.IRRADIANCE_OVER_LIMIT: (
+        "The light was stronger than the device's maximum. Power was cut."
+    ),
     FaultCode.STUCK_ON: "The pad emitted light when it should have been off. Power was cut.",
     FaultCode.TELEMETRY_STALE: "The pad stopped reporting its state.",
     FaultCode.BOARD_FAULT: "The pad's driver board reported a fault.",

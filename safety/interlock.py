@@ -64,6 +64,7 @@ _CRITICAL: Final = frozenset(
         FaultCode.BOARD_OVERTEMP,
         FaultCode.TEMP_RISE_RATE,
         FaultCode.IRRADIANCE_MISMATCH,
+        FaultCode.IRRADIANCE_OVER_LIMIT,
         FaultCode.PROTOCOL_VERSION,
         FaultCode.CALIBRATION_CRC,
         FaultCode.BOARD_MISMATCH,
@@ -234,7 +235,10 @@ class Interlock:
             self.output_commanded = True
             self.lease_until_s = self._clock() + self.lease_ms / 1000.0
             if not self._commanded.on or self._commanded.irradiance_mw_cm2 != self.setpoint_mw_cm2:
-                self._commanded = CommandedOutput(True, dict(self.setpoint_mw_cm2), self._clock())
+                duty_pct = self._setpoints[0].duty_pct  # one duty for every channel (plan)
+                self._commanded = CommandedOutput(
+                    True, dict(self.setpoint_mw_cm2), self._clock(), duty_pct
+                )
         elif self.output_commanded:
             self.off()
 

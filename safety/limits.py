@@ -14,6 +14,7 @@ only through the attribute names of docs/architecture.md (``ProfileLike``).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,9 @@ IRRADIANCE_MAX_MW_CM2: Final[float] = 50.0
 # 810 + 850 combined (average): IEC 62471 sums IR-A; keeps the pad out of risk group 2.
 COMBINED_IRRADIANCE_MAX_MW_CM2: Final[float] = 50.0
 # Commanded vs measured irradiance: ±10 %, tripping after 100 ms (accuracy, LED open/short).
+# A prescription (and every run-time command) stays at or below each maximum divided by
+# 1 + this tolerance (45.45 of 50 mW/cm²), so a healthy board at the tolerance's edge
+# measures at most the maximum, and measured light above it is a fault (docs/hazards.md).
 IRRADIANCE_TOLERANCE_FRACTION: Final[float] = 0.10
 IRRADIANCE_MISMATCH_TRIP_S: Final[float] = 0.100
 # Session length with auto-off: RLS studies used 30 min; cleared home devices stop at 30.
@@ -112,6 +116,26 @@ class Limits:
     @property
     def session_max_s(self) -> float:
         return self.session_max_min * 60.0
+
+    @property
+    def prescribable_max_mw_cm2(self) -> float:
+        """The highest irradiance per channel a prescription or command may ask for.
+
+        A site's lower maximum lowers it; a site's narrower tolerance does not raise it.
+        """
+        return _less_tolerance(self.irradiance_max_mw_cm2)
+
+    @property
+    def prescribable_combined_max_mw_cm2(self) -> float:
+        """The highest combined average irradiance a prescription or command may ask for."""
+        return _less_tolerance(self.combined_irradiance_max_mw_cm2)
+
+
+def _less_tolerance(maximum: float) -> float:
+    """``maximum / (1 + the hard tolerance)``, rounded down to 0.01 (the rule shows what
+    is checked). A board within the tolerance then emits at most ``maximum``: 50 → 45.45.
+    """
+    return math.floor(maximum / (1.0 + IRRADIANCE_TOLERANCE_FRACTION) * 100.0 + 1e-9) / 100.0
 
 
 HARD_LIMITS: Final[Limits] = Limits()
@@ -199,6 +223,12 @@ def _range_rule(low: float, high: float, unit: str) -> str:
     return f"must be between {_num(low)} and {_num(high)}{unit}"
 
 
+def _less_tolerance_words(maximum: float) -> str:
+    """Why the top of a range is below the maximum, for a caregiver."""
+    tolerance_pct = _num(IRRADIANCE_TOLERANCE_FRACTION * 100)
+    return f"({_num(maximum)} mW/cm² less the ±{tolerance_pct} % output tolerance)"
+
+
 def check_profile(profile: ProfileLike, limits: Limits) -> list[LimitViolation]:
     """Every way ``profile`` breaks ``limits``; an empty list means it may be installed.
 
@@ -223,7 +253,8 @@ def _check_channels(profile: ProfileLike, limits: Limits) -> list[LimitViolation
     if not profile.channels:
         found.append(LimitViolation("channels", [], "must list at least one channel"))
     seen: set[int] = set()
-    low, high = limits.irradiance_min_mw_cm2, limits.irradiance_max_mw_cm2
+    low, high = limits.irradiance_min_mw_cm2, limits.prescribable_max_mw_cm2
+    why_high = _less_tolerance_words(limits.irradiance_max_mw_cm2)
     for i, channel in enumerate(profile.channels):
         wavelength_nm = channel.wavelength_nm
         if wavelength_nm not in CHANNEL_WAVELENGTHS_NM or wavelength_nm in seen:
@@ -231,15 +262,16 @@ def _check_channels(profile: ProfileLike, limits: Limits) -> list[LimitViolation
             found.append(LimitViolation(f"channels[{i}].wavelength_nm", wavelength_nm, rule))
         seen.add(wavelength_nm)
         if not _between(channel.irradiance_mw_cm2, low, high):
-            rule = _range_rule(low, high, " mW/cm²")
+            rule = f"{_range_rule(low, high, ' mW/cm²')} {why_high}"
             found.append(
                 LimitViolation(f"channels[{i}].irradiance_mw_cm2", channel.irradiance_mw_cm2, rule)
             )
     combined = sum(c.irradiance_mw_cm2 for c in profile.channels) * profile.duty_fraction
-    if not _between(combined, 0.0, limits.combined_irradiance_max_mw_cm2):
+    if not _between(combined, 0.0, limits.prescribable_combined_max_mw_cm2):
         rule = (
             f"the channels together (sum × duty cycle) must be at most "
-            f"{_num(limits.combined_irradiance_max_mw_cm2)} mW/cm²"
+            f"{_num(limits.prescribable_combined_max_mw_cm2)} mW/cm² "
+            f"{_less_tolerance_words(limits.combined_irradiance_max_mw_cm2)}"
         )
         found.append(LimitViolation("channels", round(combined, 3), rule))
     return found
@@ -298,27 +330,30 @@ def check_setpoint(
 ) -> str | None:
     """Why a run-time output command breaks ``limits``, or None if it is within them.
 
-    ``pulse_hz == 0`` means continuous wave (duty must then be 100 %). The per-channel
-    minimum is not enforced here: a ramp passes through lower values, and 0 is off. The
-    session's own plan is the interlock's business.
+    ``pulse_hz == 0`` means continuous wave (duty must then be 100 %). The maxima are
+    the prescribable ones (the hard maxima less the output tolerance), as at install. The
+    per-channel minimum is not enforced here: a ramp passes through lower values, and 0
+    is off. The session's own plan is the interlock's business.
     """
+    channel_max = limits.prescribable_max_mw_cm2
     for channel, irradiance_mw_cm2 in sorted(irradiance_by_channel_mw_cm2.items()):
         if channel not in range(len(CHANNEL_WAVELENGTHS_NM)):
             return f"channel {channel} does not exist (the pad has channels 0 and 1)"
-        if not _between(irradiance_mw_cm2, 0.0, limits.irradiance_max_mw_cm2):
+        if not _between(irradiance_mw_cm2, 0.0, channel_max):
             return (
                 f"channel {channel} ({CHANNEL_WAVELENGTHS_NM[channel]} nm): "
-                f"{_num(irradiance_mw_cm2)} mW/cm² is outside 0–"
-                f"{_num(limits.irradiance_max_mw_cm2)} mW/cm²"
+                f"{_num(irradiance_mw_cm2)} mW/cm² is outside 0–{_num(channel_max)} mW/cm² "
+                f"{_less_tolerance_words(limits.irradiance_max_mw_cm2)}"
             )
     pulsing = _pulsing_problem(pulse_hz, duty_pct, limits)
     if pulsing is not None:
         return pulsing
     combined = sum(irradiance_by_channel_mw_cm2.values()) * duty_pct / 100.0
-    if combined > limits.combined_irradiance_max_mw_cm2:
+    if combined > limits.prescribable_combined_max_mw_cm2:
         return (
             f"combined average irradiance {_num(round(combined, 3))} mW/cm² is above "
-            f"{_num(limits.combined_irradiance_max_mw_cm2)} mW/cm²"
+            f"{_num(limits.prescribable_combined_max_mw_cm2)} mW/cm² "
+            f"{_less_tolerance_words(limits.combined_irradiance_max_mw_cm2)}"
         )
     return None
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from safety.errors import SiteLimitsError
-from safety.limits import HARD_LIMITS, Limits, _num
+from safety.limits import HARD_LIMITS, IRRADIANCE_TOLERANCE_FRACTION, Limits, _num
 
 __all__ = ["read_site_limits", "unit_of"]
 
@@ -179,3 +179,14 @@ def _refuse_inconsistent(path: Path, limits: Limits) -> None:
                 path=path,
                 asked=low,
             )
+    low, top = limits.irradiance_min_mw_cm2, limits.prescribable_max_mw_cm2
+    if low > top:  # the prescribable top is the maximum less the output tolerance
+        raise SiteLimitsError(
+            f"In {path}, [limits] irradiance_min_mw_cm2 ({_num(low)} mW/cm²) is above the "
+            f"highest irradiance a prescription may ask for ({_num(top)} mW/cm²: "
+            f"irradiance_max_mw_cm2 less the ±{_num(IRRADIANCE_TOLERANCE_FRACTION * 100)} % "
+            f"output tolerance); nothing could satisfy both.",
+            limit="irradiance_min_mw_cm2",
+            path=path,
+            asked=low,
+        )

@@ -1,9 +1,10 @@
 """The supervisor: judges every telemetry frame against the limits and the command.
 
 Owns: the per-frame checks and their fault codes (temperatures, sensors, rise rate,
-irradiance mismatch, stuck-on output, board fault flags, stale telemetry), lost
-contact as a pause signal, the warnings, and the fault latch with its acknowledgement
-rule (only once the cause has cleared). Pure logic on an injected clock, no I/O.
+irradiance mismatch, measured irradiance over the hard maximum, stuck-on output, board
+fault flags, stale telemetry), lost contact as a pause signal, the warnings, and the
+fault latch with its acknowledgement rule (only once the cause has cleared). Pure logic
+on an injected clock, no I/O.
 Does not own: acting on a verdict (turning the output off and cutting the rail is
 ``core``/``interlock``), recording faults (``ledger``), or the limit values
 (``safety.limits``; the settings the table leaves open are documented in
@@ -11,6 +12,10 @@ Does not own: acting on a verdict (turning the output off and cutting the rail i
 
 ``CommandedOutput.irradiance_mw_cm2`` is the *peak* irradiance the board is driven to
 (ramp included), compared with the measured peak current through the calibration.
+Whatever was commanded, the measured peak of each channel is also held against the hard
+maximum, and the channels together at their duty (the larger of the commanded and the
+reported duty) against the combined maximum, each with the measurement allowance of
+``SupervisorSettings`` and the mismatch's persistence: ``irradiance_over_limit``.
 
 Findings while a fault is latched ("secondary" findings: the board still reporting its
 own latched fault, telemetry still stale) recur on every frame or tick. Each is logged
@@ -60,12 +65,14 @@ _FIGURES = re.compile(r"\d+(?:\.\d+)?")
 class CommandedOutput:
     """What the host has commanded, as the supervisor must judge it.
 
-    ``since_s`` is the clock time this command took effect (set anew on every change).
+    ``since_s`` is the clock time this command took effect (set anew on every change);
+    ``duty_pct`` is the commanded PWM duty (100 for continuous wave).
     """
 
     on: bool
     irradiance_mw_cm2: dict[int, float] = field(default_factory=dict)
     since_s: float = -math.inf
+    duty_pct: int = 100
 
     def wanted_mw_cm2(self, channel: int) -> float:
         return self.irradiance_mw_cm2.get(channel, 0.0) if self.on else 0.0
@@ -111,6 +118,11 @@ class Supervisor:
         self._last_cmd: CommandedOutput | None = None
         self._before = OFF
         self._mismatch_since_s: float | None = None
+        self._over_since_s: float | None = None
+        allowance = 1.0 + self._settings.irradiance_allowance_fraction
+        self._channel_over_mw_cm2 = limits.irradiance_max_mw_cm2 * allowance
+        # the combined limit × 100: the sum of peak × duty in % is compared without dividing
+        self._combined_over_x100 = limits.combined_irradiance_max_mw_cm2 * allowance * 100.0
         self._clear_verdicts: dict[tuple[tuple[WarningCode, ...], bool], Verdict] = {}
         self._also_seen: dict[FaultCode, int] = {}
         self._also_last: dict[FaultCode, str] = {}  # the detail last seen, per code
@@ -156,6 +168,7 @@ class Supervisor:
             *self._output_findings(telemetry, commanded, now_s),
             *self._temperature_findings(telemetry),
             *self._rise_findings(telemetry, commanded, now_s),
+            *self._over_limit_findings(telemetry, commanded, now_s),
             *self._mismatch_findings(telemetry, commanded, now_s),
         ]
         self._present = frozenset(code for code, _ in findings)
@@ -207,6 +220,7 @@ class Supervisor:
         self._also_last.clear()
         self._also_logged.clear()
         self._mismatch_since_s = None
+        self._over_since_s = None
         self._rise.reset()
         return None
 
@@ -292,6 +306,44 @@ class Supervisor:
             wanted = cmd.wanted_mw_cm2(channel)
             if abs(measured - wanted) > max(wanted * tol, floor):
                 return f"channel {channel}: measured {measured:.2f} mW/cm², commanded {wanted:.2f}"
+        return None
+
+    def _over_limit_findings(
+        self, t: Telemetry, cmd: CommandedOutput, now_s: float
+    ) -> list[Finding]:
+        problem = self._over_limit(t, cmd)
+        if problem is None:
+            self._over_since_s = None
+            return []
+        if self._over_since_s is None:
+            self._over_since_s = now_s
+        if now_s - self._over_since_s > self._limits.irradiance_mismatch_trip_s:
+            return [(FaultCode.IRRADIANCE_OVER_LIMIT, problem)]
+        return []
+
+    def _over_limit(self, t: Telemetry, cmd: CommandedOutput) -> str | None:
+        """Measured peak per channel, and the sum at duty, above the maximum + allowance.
+
+        A CW channel (``pulse_hz`` 0) counts at full duty (docs/protocol.md §4.6).
+        """
+        commanded_duty_pct = cmd.duty_pct if cmd.on else 0
+        combined_x100 = 0.0
+        for channel, reported in enumerate(t.channels):
+            if reported.current_ma <= 0.0:
+                continue
+            peak = self._measured_mw_cm2(t, channel)
+            if peak > self._channel_over_mw_cm2:
+                return (
+                    f"channel {channel}: measured {peak:.2f} mW/cm², above the maximum "
+                    f"{self._limits.irradiance_max_mw_cm2:g} mW/cm²"
+                )
+            reported_duty_pct = reported.duty_pct if reported.pulse_hz else 100
+            combined_x100 += peak * max(commanded_duty_pct, reported_duty_pct)
+        if combined_x100 > self._combined_over_x100:
+            return (
+                f"channels together: measured {combined_x100 / 100.0:.2f} mW/cm² at their "
+                f"duty, above the maximum {self._limits.combined_irradiance_max_mw_cm2:g} mW/cm²"
+            )
         return None
 
     def _measured_mw_cm2(self, t: Telemetry, channel: int) -> float:

@@ -48,6 +48,17 @@ class SupervisorSettings:
     - ``irradiance_floor_mw_cm2``: the ±10 % band is at least this wide, so the first
       steps of a ramp are not judged below the current sensor's resolution.
     - ``dark_current_ma``: more than this with output commanded off is emission.
+    - ``irradiance_allowance_fraction`` 1 %: how far a measured irradiance may read above
+      the light actually emitted, so the hard maximum (per channel, and the channels
+      together at their duty) trips only above maximum × 1.01, after the mismatch's
+      100 ms. The figure covers the calibration's ±0.25 % in irradiance per measured
+      current (docs/protocol.md §4.2), the telemetry's 0.1 mA step (under 0.02 % of a
+      current near 50 mW/cm²) and a current-sense reading's own gain and offset error
+      over temperature, which that static figure does not include (about 0.5 % for a
+      shunt amplifier and ADC of this class), with margin. It cannot hide a sick board:
+      prescriptions stop at the maximum less the ±10 % tolerance, so a reading above the
+      maximum on a known command is already a mismatch; this check is the backstop for
+      light the mismatch cannot see (an uncommanded channel, a wrong duty, no contact).
     """
 
     board_stop_c: float = 60.0
@@ -59,6 +70,7 @@ class SupervisorSettings:
     transition_grace_s: float = 0.1
     irradiance_floor_mw_cm2: float = 0.5
     dark_current_ma: float = 5.0
+    irradiance_allowance_fraction: float = 0.01
 
 
 def temperature_findings(

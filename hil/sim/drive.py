@@ -1,7 +1,9 @@
 """What the LED drivers of the simulated board actually do, given what they are told.
 
 Owns: turning the effective setpoints (the firmware's, or the frozen ones of a
-stuck-on driver), the power rail and the LED-string faults into the current that
+stuck-on driver), the power rail, a driver whose current runs high or low (the
+``current_gain`` fault: the current that flows, and that the board measures and reports,
+is the setpoint times 1 + percent/100) and the LED-string faults into the current that
 flows, the light that leaves the pad (average, so pulsed output counts peak x duty)
 and the electrical power, per channel. Does not own the decision to drive: that is
 the firmware's (``firmware.py``) or the stuck-on fault's (``board.py``).
@@ -60,8 +62,10 @@ def compute_drive(
 ) -> DriveState:
     """The physical outputs for ``setpoints``; nothing flows while the rail is off."""
     by_channel = {sp.channel: sp for sp in setpoints} if rail_enabled else {}
+    gain = injections.get(FaultKind.CURRENT_GAIN)
+    factor = 1.0 if gain is None else 1.0 + gain.number("percent") / 100.0
     channels = tuple(
-        _channel(ch, by_channel.get(ch), injections, optics)
+        _channel(ch, by_channel.get(ch), injections, optics, factor)
         for ch in range(len(optics.calibration))
     )
     optical_w = sum(ch.irradiance_mw_cm2 for ch in channels) * PAD_AREA_CM2 / 1000.0
@@ -82,20 +86,23 @@ def compute_drive(
 
 
 def _channel(
-    channel: int, sp: ChannelSetpoint | None, injections: ActiveInjections, optics: Optics
+    channel: int,
+    sp: ChannelSetpoint | None,
+    injections: ActiveInjections,
+    optics: Optics,
+    current_factor: float,
 ) -> ChannelDrive:
     if sp is None or sp.current_ma <= 0:
         return OFF
     duty = sp.duty_pct / 100.0 if sp.pulse_hz else 1.0
+    current_ma = sp.current_ma * current_factor
     if injections.channel_has(FaultKind.LED_OPEN, channel):
         return ChannelDrive(0.0, sp.pulse_hz, sp.duty_pct, 0.0, 0.0, BoardFault.LED_OPEN)
     if injections.channel_has(FaultKind.LED_SHORT, channel):
-        power_w = electrical_power_w(sp.current_ma, duty, shorted=True)
+        power_w = electrical_power_w(current_ma, duty, shorted=True)
         return ChannelDrive(
-            sp.current_ma, sp.pulse_hz, sp.duty_pct, 0.0, power_w, BoardFault.LED_SHORT
+            current_ma, sp.pulse_hz, sp.duty_pct, 0.0, power_w, BoardFault.LED_SHORT
         )
-    irradiance = optics.peak_irradiance_mw_cm2(channel, sp.current_ma) * duty
-    power_w = electrical_power_w(sp.current_ma, duty, shorted=False)
-    return ChannelDrive(
-        sp.current_ma, sp.pulse_hz, sp.duty_pct, irradiance, power_w, BoardFault.NONE
-    )
+    irradiance = optics.peak_irradiance_mw_cm2(channel, current_ma) * duty
+    power_w = electrical_power_w(current_ma, duty, shorted=False)
+    return ChannelDrive(current_ma, sp.pulse_hz, sp.duty_pct, irradiance, power_w, BoardFault.NONE)

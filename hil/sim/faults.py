@@ -20,6 +20,7 @@ class FaultKind(StrEnum):
     NTC_DRIFT = "ntc_drift"
     LED_OPEN = "led_open"
     LED_SHORT = "led_short"
+    CURRENT_GAIN = "current_gain"
     STUCK_ON = "stuck_on"
     BOARD_OVERTEMP = "board_overtemp"
     CONTACT_LOST = "contact_lost"
@@ -51,6 +52,7 @@ _PARAMS: Final[dict[FaultKind, dict[str, object]]] = {
     FaultKind.NTC_DRIFT: {"sensor": "skin_a", "rate_c_per_min": 1.0},
     FaultKind.LED_OPEN: {"channel": 0},
     FaultKind.LED_SHORT: {"channel": 0},
+    FaultKind.CURRENT_GAIN: {"percent": 9.0},
     FaultKind.LINK_DROP: {"duration_ms": 200.0},
     FaultKind.LINK_CORRUPT: {"rate": 0.01},
     FaultKind.LINK_DELAY: {"delay_ms": 50.0},
@@ -122,6 +124,8 @@ def _check(fault: FaultKind, name: str, value: object) -> object:
         raise bad("must be between 0 and 600000 ms")
     if name == "rate_c_per_min" and not -60.0 <= value <= 60.0:
         raise bad("must be between -60 and 60 °C/min")
+    if name == "percent" and not -90.0 <= value <= 100.0:
+        raise bad("must be between -90 and 100 %")
     return float(value)
 
 

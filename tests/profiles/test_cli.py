@@ -124,13 +124,13 @@ def test_site_requires_signature(
 
 def test_site_limits_tighten(tmp_path: Path) -> None:
     site = tmp_path / "site.toml"
-    site.write_text("[limits]\nirradiance_max_mw_cm2 = 15\n")
+    site.write_text("[limits]\nirradiance_max_mw_cm2 = 16.5\n")  # less ±10 %: 15
     outcome = validate_and_install(tmp_path / "s", DUAL, "rx.toml", site)
     assert outcome.exit_code == 2
     assert (
-        "channels[0].irradiance_mw_cm2 = 20: must be between 10 and 15 mW/cm² (line 30)"
-        in outcome.problems
-    )
+        "channels[0].irradiance_mw_cm2 = 20: must be between 10 and 15 mW/cm² "
+        "(16.5 mW/cm² less the ±10 % output tolerance) (line 30)"
+    ) in outcome.problems
 
 
 def test_unusable_site_config(tmp_path: Path) -> None:

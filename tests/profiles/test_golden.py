@@ -20,8 +20,9 @@ GOLDEN: dict[str, tuple[tuple[str, str], list[str]]] = {
         ("irradiance_mw_cm2 = 40", "irradiance_mw_cm2 = 60"),
         [
             "channels = 60: the channels together (sum × duty cycle) must be at most "
-            "50 mW/cm² (line 26)",
-            "channels[0].irradiance_mw_cm2 = 60: must be between 10 and 50 mW/cm² (line 28)",
+            "45.45 mW/cm² (50 mW/cm² less the ±10 % output tolerance) (line 26)",
+            "channels[0].irradiance_mw_cm2 = 60: must be between 10 and 45.45 mW/cm² "
+            "(50 mW/cm² less the ±10 % output tolerance) (line 28)",
             "planned_fluence_total_j_cm2 = 107.1: the planned dose per session must be at "
             "most 90 J/cm²",
         ],

@@ -192,7 +192,7 @@ def test_show_refuses_a_hand_edited_file_over_the_limits(
     )
     assert run_cli(["show", "--state-dir", str(tmp_path)]) == 3
     assert (
-        "channels[0].irradiance_mw_cm2 = 60: must be between 10 and 50 mW/cm²"
+        "channels[0].irradiance_mw_cm2 = 60: must be between 10 and 45.45 mW/cm²"
         in capsys.readouterr().err
     )
 
@@ -205,7 +205,7 @@ def test_show_rechecks_the_signature_and_the_site_limits(
 ) -> None:
     site = tmp_path / "site.toml"
     site.write_text(
-        f'[limits]\nirradiance_max_mw_cm2 = 30\n[signing.trusted_keys]\nclinic-a = "{public_b64(private_key)}"\n'
+        f'[limits]\nirradiance_max_mw_cm2 = 33\n[signing.trusted_keys]\nclinic-a = "{public_b64(private_key)}"\n'
     )
     install_atomic(
         tmp_path, _signed(base_text, private_key).replace("= 20\n", "= 21\n", 1).encode()

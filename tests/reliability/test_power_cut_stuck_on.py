@@ -39,7 +39,7 @@ def _treat_then_power_cut(
     stack = Stack(tmp_path, seed=0)
     monitor = TruthMonitor(LedgerView(tmp_path))
     stack.tick_watchers.append(monitor)
-    assert stack.install(profile_toml(irradiance_mw_cm2=(50.0,), ramp_s=0.0)).ok
+    assert stack.install(profile_toml(irradiance_mw_cm2=(45.0,), ramp_s=0.0)).ok
     stack.run(0.3)
     assert stack.command("start").ok
     stack.run(2.0)

@@ -56,6 +56,8 @@ _PARAMS: Final[dict[str, st.SearchStrategy[dict[str, object]]]] = {
     ),
     "led_open": st.fixed_dictionaries({"channel": st.sampled_from([0, 1])}),
     "led_short": st.fixed_dictionaries({"channel": st.sampled_from([0, 1])}),
+    # +9 %: inside the tolerance and under the maximum; -12 %: a mismatch
+    "current_gain": st.fixed_dictionaries({"percent": st.sampled_from([9.0, -12.0])}),
     "link_drop": st.fixed_dictionaries({"duration_ms": st.sampled_from([30.0, 200.0, 2000.0])}),
     "link_corrupt": st.fixed_dictionaries({"rate": st.sampled_from([0.01, 0.2])}),
     "link_delay": st.fixed_dictionaries({"delay_ms": st.sampled_from([10.0, 50.0])}),
@@ -75,7 +77,7 @@ VALID_PROFILES: Final = st.one_of(
             min_interval_h=interval,
             pulsed=pulsed,
         ),
-        st.sampled_from([(50.0,), (10.0,), (30.0,), (25.0, 25.0), (10.0, 40.0), (20.0, 20.0)]),
+        st.sampled_from([(45.0,), (10.0,), (30.0,), (22.5, 22.5), (10.0, 35.0), (20.0, 20.0)]),
         st.integers(1, 3),
         st.sampled_from([0.0, 5.0, 30.0]),
         st.integers(1, 7),

@@ -58,7 +58,7 @@ def make_profile(**overrides: Any) -> Profile:
         "prescriber": "Dr Test",
         "issued": dt.date(2026, 11, 1),
         "expires": dt.date(2027, 2, 1),
-        "channels": ({"wavelength_nm": 810, "irradiance_mw_cm2": 50.0},),
+        "channels": ({"wavelength_nm": 810, "irradiance_mw_cm2": 45.0},),
         "mode": {"kind": "cw"},
         "duration_min": 1,
         "ramp_s": 4.0,

@@ -71,6 +71,9 @@ def _assert_faulted(rig: Rig, code: FaultCode, *, rail_cut: bool | None = None) 
         ("led_short", {"channel": 0}, FaultCode.BOARD_FAULT),
         ("brownout", {}, FaultCode.BOARD_RESET),
         ("link_drop", {"duration_ms": 400.0}, FaultCode.TELEMETRY_STALE),
+        # 45 mW/cm²: +15 % current is about 50.8 measured, over 50 + 1 %; -15 %, 13 % low
+        ("current_gain", {"percent": 15.0}, FaultCode.IRRADIANCE_OVER_LIMIT),
+        ("current_gain", {"percent": -15.0}, FaultCode.IRRADIANCE_MISMATCH),
     ],
 )
 def test_simulator_fault_ends_the_session_safely(

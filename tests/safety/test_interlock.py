@@ -251,12 +251,12 @@ def test_lease_is_bounded_by_the_limits(bench: Bench) -> None:
 
 def test_drive_current_is_rounded_down_to_what_the_wire_carries(bench: Bench) -> None:
     """0.1 mA steps, rounded down: the calibrated irradiance of what is sent never exceeds
-    what was checked against the plan and the limits (a 25 + 25 plan stays ≤ 50)."""
-    bench.lock.arm(_plan((0, 25.0), (1, 25.0)))
-    bench.lock.command({0: 25.0, 1: 25.0})
+    what was checked against the plan and the limits (a 22.5 + 22.5 plan stays ≤ 45)."""
+    bench.lock.arm(_plan((0, 22.5), (1, 22.5)))
+    bench.lock.command({0: 22.5, 1: 22.5})
     calibration = bench.lock.calibration
     setpoints = bench.lock._setpoints  # what renew() puts on the wire
     assert len(setpoints) == 2
     for sp in setpoints:
         assert round(sp.current_ma * 10) == pytest.approx(sp.current_ma * 10, abs=1e-6)
-        assert calibration.irradiance_mw_cm2(sp.channel, sp.current_ma) <= 25.0 + 1e-9
+        assert calibration.irradiance_mw_cm2(sp.channel, sp.current_ma) <= 22.5 + 1e-9

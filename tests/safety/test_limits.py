@@ -65,7 +65,7 @@ class Mode:
 
 @dataclass(frozen=True)
 class Profile:
-    channels: tuple[Channel, ...] = (Channel(810, 25.0), Channel(850, 25.0))
+    channels: tuple[Channel, ...] = (Channel(810, 22.5), Channel(850, 22.5))
     mode: Mode = field(default_factory=Mode)
     duration_min: float = 30.0
     ramp_s: float = 60.0
@@ -85,18 +85,35 @@ def fields_of(found: list[LimitViolation]) -> list[str]:
 
 def test_a_profile_within_the_limits_has_no_violations() -> None:
     assert check_profile(Profile(), HARD) == []
-    pulsed = Profile(mode=Mode("pulsed", 10.0, 50.0), channels=(Channel(810, 50.0),))
+    pulsed = Profile(mode=Mode("pulsed", 10.0, 50.0), channels=(Channel(810, 45.45),))
     assert check_profile(pulsed, HARD) == []
     assert check_profile(Profile(skin_temp_stop_c=39.0), HARD) == []
 
 
-@pytest.mark.parametrize("irradiance", [9.9, 50.1, -1.0, math.nan])
-def test_channel_irradiance_outside_10_to_50_is_named_for_a_caregiver(irradiance: float) -> None:
+@pytest.mark.parametrize("irradiance", [9.9, 45.46, 50.0, -1.0, math.nan])
+def test_channel_irradiance_outside_10_to_45_45_is_named_for_a_caregiver(
+    irradiance: float,
+) -> None:
     profile = Profile(channels=(Channel(810, irradiance),))
     found = check_profile(profile, HARD)
     assert found[0].field == "channels[0].irradiance_mw_cm2"
-    assert found[0].rule == "must be between 10 and 50 mW/cm²"
+    assert found[0].rule == (
+        "must be between 10 and 45.45 mW/cm² (50 mW/cm² less the ±10 % output tolerance)"
+    )
     assert str(found[0]).startswith("channels[0].irradiance_mw_cm2 = ")
+
+
+def test_the_prescribable_maximum_is_the_hard_maximum_less_the_tolerance() -> None:
+    # a healthy board (within ±10 %) at the prescribable maximum measures at most 50
+    assert HARD.prescribable_max_mw_cm2 == 45.45
+    assert HARD.prescribable_combined_max_mw_cm2 == 45.45
+    assert HARD.prescribable_max_mw_cm2 * (1 + HARD.irradiance_tolerance_fraction) <= 50.0
+    assert check_profile(Profile(channels=(Channel(810, 45.45),)), HARD) == []
+    together = Profile(channels=(Channel(810, 22.73), Channel(850, 22.73)))
+    assert [v.value for v in check_profile(together, HARD)] == [45.46]
+    site = Limits(irradiance_max_mw_cm2=30.0, irradiance_tolerance_fraction=0.05)
+    assert site.prescribable_max_mw_cm2 == 27.27  # rounded down; a narrower tolerance
+    assert site.prescribable_combined_max_mw_cm2 == 45.45  # never raises it
 
 
 def test_wavelength_must_be_one_of_the_pads_and_not_repeated() -> None:
@@ -117,7 +134,7 @@ def test_combined_irradiance_counts_the_duty_cycle() -> None:
     both_cw = Profile(channels=(Channel(810, 30.0), Channel(850, 30.0)))
     found = check_profile(both_cw, HARD)
     assert [(v.field, v.value) for v in found] == [("channels", 60.0)]
-    assert "at most 50 mW/cm²" in found[0].rule
+    assert "at most 45.45 mW/cm² (50 mW/cm² less the ±10 % output tolerance)" in found[0].rule
     half_duty = dataclasses.replace(both_cw, mode=Mode("pulsed", 10.0, 50.0))
     assert check_profile(half_duty, HARD) == []
 
@@ -185,11 +202,14 @@ def test_rules_name_the_limit_in_caregiver_words() -> None:
 
 
 def test_a_tightened_site_limit_is_what_the_profile_is_checked_against() -> None:
-    site = Limits(irradiance_max_mw_cm2=40.0, sessions_per_week_max=3, min_interval_h=24.0)
+    site = Limits(irradiance_max_mw_cm2=44.0, sessions_per_week_max=3, min_interval_h=24.0)
     profile = Profile(channels=(Channel(810, 45.0),), sessions_per_week=4)
     found = check_profile(profile, site)
     assert [(v.field, v.rule) for v in found] == [
-        ("channels[0].irradiance_mw_cm2", "must be between 10 and 40 mW/cm²"),
+        (
+            "channels[0].irradiance_mw_cm2",
+            "must be between 10 and 40 mW/cm² (44 mW/cm² less the ±10 % output tolerance)",
+        ),
         ("min_interval_h", "must be at least 24 h"),
         ("sessions_per_week", "must be between 1 and 3 a week"),
     ]
@@ -201,11 +221,11 @@ def test_a_tightened_site_limit_is_what_the_profile_is_checked_against() -> None
 @pytest.mark.parametrize(
     ("irradiance", "pulse_hz", "duty_pct"),
     [
-        ({0: 50.0}, 0, 100),
-        ({0: 25.0, 1: 25.0}, 0, 100),
+        ({0: 45.45}, 0, 100),
+        ({0: 22.5, 1: 22.5}, 0, 100),
         ({0: 3.0}, 0, 100),  # a ramp passes below the 10 mW/cm² minimum
         ({0: 0.0, 1: 0.0}, 0, 100),
-        ({0: 40.0, 1: 40.0}, 300, 60),
+        ({0: 37.5, 1: 37.5}, 300, 60),
         ({}, 1, 10),
     ],
 )
@@ -220,8 +240,14 @@ def test_setpoints_within_the_limits_pass(
     [
         ({2: 10.0}, 0, 100, "channel 2 does not exist"),
         ({-1: 10.0}, 0, 100, "channel -1 does not exist"),
-        ({1: 50.5}, 0, 100, "channel 1 (850 nm): 50.5 mW/cm² is outside 0–50 mW/cm²"),
-        ({0: -0.1}, 0, 100, "is outside 0–50"),
+        (
+            {1: 45.46},
+            0,
+            100,
+            "channel 1 (850 nm): 45.46 mW/cm² is outside 0–45.45 mW/cm² "
+            "(50 mW/cm² less the ±10 % output tolerance)",
+        ),
+        ({0: -0.1}, 0, 100, "is outside 0–45.45"),
         ({0: math.nan}, 0, 100, "nan mW/cm² is outside"),
         ({0: math.inf}, 0, 100, "inf mW/cm² is outside"),
         ({0: 20.0}, 0, 50, "continuous output needs 100 % duty, not 50 %"),
@@ -229,7 +255,8 @@ def test_setpoints_within_the_limits_pass(
         ({0: 20.0}, -5, 50, "pulse frequency -5 Hz"),
         ({0: 20.0}, 10, 9, "duty cycle 9 % is outside 10–100 %"),
         ({0: 20.0}, 10, 101, "duty cycle 101 %"),
-        ({0: 30.0, 1: 30.0}, 0, 100, "combined average irradiance 60 mW/cm² is above 50"),
+        ({0: 30.0, 1: 30.0}, 0, 100, "combined average irradiance 60 mW/cm² is above 45.45"),
+        ({0: 22.73, 1: 22.73}, 0, 100, "combined average irradiance 45.46 mW/cm² is above"),
         ({0: 45.0, 1: 45.0}, 100, 60, "combined average irradiance 54 mW/cm²"),
     ],
 )
@@ -242,7 +269,7 @@ def test_setpoints_outside_the_limits_are_refused_with_a_reason(
 
 
 def test_setpoint_honours_site_tightening() -> None:
-    site = Limits(irradiance_max_mw_cm2=30.0, combined_irradiance_max_mw_cm2=40.0)
+    site = Limits(irradiance_max_mw_cm2=33.0, combined_irradiance_max_mw_cm2=44.0)
     assert check_setpoint({0: 30.0}, 0, 100, site) is None
     assert "outside 0–30" in (check_setpoint({0: 31.0}, 0, 100, site) or "")
     assert "above 40" in (check_setpoint({0: 25.0, 1: 25.0}, 0, 100, site) or "")

@@ -156,6 +156,19 @@ def test_pairs_that_nothing_could_satisfy_are_refused(
     assert caught.value.limit == limit
 
 
+def test_a_minimum_above_the_prescribable_maximum_is_refused(tmp_path: Path) -> None:
+    # 11 mW/cm² less the ±10 % tolerance is 10: a minimum of 10 still fits, 10.5 does not
+    fits = site_file(tmp_path, "[limits]\nirradiance_max_mw_cm2 = 11\n")
+    assert load_site_limits(fits).prescribable_max_mw_cm2 == 10.0
+    path = site_file(
+        tmp_path, "[limits]\nirradiance_max_mw_cm2 = 11\nirradiance_min_mw_cm2 = 10.5\n"
+    )
+    with pytest.raises(SiteLimitsError, match="nothing could satisfy both") as caught:
+        load_site_limits(path)
+    assert caught.value.limit == "irradiance_min_mw_cm2"
+    assert "(10 mW/cm²: irradiance_max_mw_cm2 less the ±10 % output tolerance)" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [

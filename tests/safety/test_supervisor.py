@@ -313,14 +313,22 @@ def test_mismatch_trips_after_more_than_100_ms() -> None:
         ((30.0,), (0.0,)),  # LED string open
         ((30.0, 10.0), (300.0,)),  # a commanded channel missing from telemetry
         ((30.0,), (300.0, 20.0)),  # an uncommanded channel lit
-        ((30.0,), (300.0, 0.0, 50.0)),  # a channel the calibration does not know, lit
-        ((30.0,), (300.0, 600.0)),  # above the table: bounded from above
+        ((45.0,), (504.0,)),  # above the table (50.4, under the hard maximum): bounded
     ],
 )
 def test_mismatch_cases(mw_cm2: tuple[float, ...], currents_ma: tuple[float, ...]) -> None:
     sup, clock = make()
     verdict = feed(sup, clock, frame(currents_ma=currents_ma), on(clock, *mw_cm2), 7)
     assert verdict.fault is FaultCode.IRRADIANCE_MISMATCH
+
+
+def test_a_lit_channel_the_calibration_does_not_know_trips() -> None:
+    # its light has no bound: above any maximum (the over-limit check, listed first)
+    sup, clock = make()
+    lit = frame(currents_ma=(300.0, 0.0, 50.0))
+    verdict = feed(sup, clock, lit, on(clock, 30.0), 7)
+    assert verdict.fault is FaultCode.IRRADIANCE_OVER_LIMIT
+    assert verdict.message == "channel 2: measured inf mW/cm², above the maximum 50 mW/cm²"
 
 
 def test_unknown_dark_channel_is_fine() -> None:
@@ -372,6 +380,95 @@ def test_lost_contact_pauses_without_fault() -> None:
     assert verdict.warnings == (WarningCode.CONTACT_LOST,)
     paused = feed(sup, clock, dark, OFF, 1)
     assert (paused.ok, paused.contact, paused.warnings) == (True, False, ())
+
+
+# ------------------------------------------------------------ measured over the hard maximum
+
+
+def pulsed(currents_ma: tuple[float, ...], pulse_hz: int, duty_pct: int) -> Telemetry:
+    """A treating frame whose channels report this PWM (``pulse_hz`` 0 is CW)."""
+    channels = tuple(ChannelTelemetry(c, pulse_hz, duty_pct) for c in currents_ma)
+    return replace(frame(currents_ma=currents_ma), channels=channels)
+
+
+@pytest.mark.parametrize(
+    ("mw_cm2", "duty_pct", "t", "trips"),
+    [
+        # the table is linear (10 mA per mW/cm²); the hard maximum 50 + 1 % trips above 50.5
+        ((50.0,), 100, pulsed((504.9,), 0, 100), False),  # one channel CW, just under
+        ((50.0,), 100, pulsed((505.1,), 0, 100), True),  # one channel CW, just over
+        ((25.0, 25.0), 100, pulsed((252.4, 252.4), 0, 100), False),  # together CW: 50.48
+        ((25.0, 25.0), 100, pulsed((252.6, 252.6), 0, 100), True),  # together CW: 50.52
+        ((50.0, 50.0), 50, pulsed((504.9, 504.9), 10, 50), False),  # pulsed: 50.49 at 50 %
+        ((50.0, 50.0), 50, pulsed((505.1, 495.0), 10, 50), True),  # pulsed: one peak over
+        ((50.0, 50.0), 50, pulsed((505.1, 505.1), 10, 50), True),  # pulsed: 50.51 at 50 %
+        ((50.0, 50.0), 50, pulsed((500.0, 500.0), 10, 51), True),  # the board pulses longer
+        ((50.0, 50.0), 51, pulsed((500.0, 500.0), 10, 50), True),  # ... or reports less
+        ((50.0, 50.0), 50, pulsed((500.0, 500.0), 0, 50), True),  # reports CW: full duty
+    ],
+)
+def test_measured_irradiance_over_the_hard_maximum_trips_beyond_the_allowance(
+    mw_cm2: tuple[float, ...], duty_pct: int, t: Telemetry, trips: bool
+) -> None:
+    sup, clock = make()
+    cmd = CommandedOutput(True, dict(enumerate(mw_cm2)), clock() - 10.0, duty_pct)
+    verdict = feed(sup, clock, t, cmd, 7)  # 140 ms: more than the 100 ms persistence
+    assert verdict.fault is (FaultCode.IRRADIANCE_OVER_LIMIT if trips else None)
+
+
+def test_the_over_limit_message_names_the_channel_or_the_sum() -> None:
+    sup, clock = make()
+    verdict = feed(sup, clock, pulsed((505.1,), 0, 100), on(clock, 50.0), 7)
+    assert verdict.message == "channel 0: measured 50.51 mW/cm², above the maximum 50 mW/cm²"
+    sup, clock = make()
+    verdict = feed(sup, clock, pulsed((252.6, 252.6), 0, 100), on(clock, 25.0, 25.0), 7)
+    assert verdict.message == (
+        "channels together: measured 50.52 mW/cm² at their duty, above the maximum 50 mW/cm²"
+    )
+
+
+def test_over_limit_trips_after_more_than_100_ms() -> None:
+    clock = VirtualClock(start_s=0.0)
+    sup = Supervisor(HARD, clock, CAL)
+    cmd = CommandedOutput(True, {0: 50.0}, -10.0)
+    high = frame(currents_ma=(505.1,))  # 50.51: within ±10 % of 50, over 50 + 1 %
+    step_s = 1 / 32  # exact in binary: the boundary is tested exactly
+    for _ in range(4):
+        clock.advance(step_s)
+        assert sup.check(high, cmd).ok
+    clock.advance(step_s / 5)  # exactly 0.1 s: not yet *more* than 100 ms
+    assert sup.check(high, cmd).ok
+    clock.advance(step_s)
+    assert sup.check(high, cmd).fault is FaultCode.IRRADIANCE_OVER_LIMIT
+
+
+def test_over_limit_for_less_than_100_ms_at_a_time_never_trips() -> None:
+    sup, clock = make()
+    cmd = on(clock, 50.0)
+    over, under = frame(currents_ma=(505.1,)), frame(currents_ma=(504.9,))
+    for _ in range(100):
+        assert feed(sup, clock, over, cmd, 5).ok  # 80 ms from the first over frame
+        assert feed(sup, clock, under, cmd, 1).ok
+
+
+def test_over_limit_holds_without_contact_and_stuck_on_comes_first() -> None:
+    # the mismatch is not judged without contact; the hard maximum always is
+    sup, clock = make()
+    verdict = feed(sup, clock, frame(currents_ma=(505.1,), contact=False), on(clock, 50.0), 7)
+    assert verdict.fault is FaultCode.IRRADIANCE_OVER_LIMIT
+    sup, clock = make()  # commanded off, dark, the last command's duty is not counted
+    assert feed(sup, clock, frame(contact=False), OFF, 7).ok
+    sup, clock = make()  # commanded off and lit: stuck_on is found first (at once)
+    assert feed(sup, clock, frame(currents_ma=(600.0,)), OFF, 7).fault is FaultCode.STUCK_ON
+
+
+def test_acknowledge_resets_the_over_limit_timer() -> None:
+    sup, clock = make()
+    cmd = on(clock, 50.0)
+    feed(sup, clock, frame(currents_ma=(505.1,)), cmd, 4)
+    sup.latch(FaultCode.BOARD_RESET, "reset")
+    assert sup.acknowledge() is None
+    assert feed(sup, clock, frame(currents_ma=(505.1,)), cmd, 5).ok
 
 
 # ------------------------------------------------------------ board, stale, latch

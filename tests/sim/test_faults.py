@@ -64,6 +64,16 @@ def check_led_short(host: Any) -> None:
     assert host.board.state()["irradiance_mw_cm2"][1] == 0.0
 
 
+def check_current_gain(host: Any) -> None:
+    _on(host)  # 300 mA
+    light = host.board.state()["irradiance_mw_cm2"][0]
+    host.board.inject("current_gain", percent=9.0)
+    last = host.telemetry(host.run(0.05))[-1]
+    assert last.channels[0].current_ma == pytest.approx(327.0)  # flows, measured, reported
+    assert host.board.state()["irradiance_mw_cm2"][0] > light * 1.07  # the light follows
+    assert host.board.state()["injections"] == [{"fault": "current_gain", "percent": 9.0}]
+
+
 def check_stuck_on(host: Any) -> None:
     _on(host)
     host.board.inject("stuck_on")
@@ -161,6 +171,7 @@ CHECKS: dict[str, Callable[[Any], None]] = {
     "ntc_drift": check_ntc_drift,
     "led_open": check_led_open,
     "led_short": check_led_short,
+    "current_gain": check_current_gain,
     "stuck_on": check_stuck_on,
     "board_overtemp": check_board_overtemp,
     "contact_lost": check_contact_lost,
@@ -206,9 +217,20 @@ def test_clear_removes_every_injection(host: Any) -> None:
         ("link_corrupt", {"rate": 2}),
         ("ntc_open", {"sensor": "elbow"}),
         ("stuck_on", {"extra": 1}),
+        ("current_gain", {"percent": -95.0}),
+        ("current_gain", {"percent": "high"}),
     ],
 )
 def test_bad_injections_are_refused(host: Any, kind: str, params: dict[str, Any]) -> None:
     with pytest.raises(InjectionError):
         host.board.inject(kind, **params)
     assert host.board.state()["injections"] == []
+
+
+def test_a_current_gain_below_zero_runs_the_driver_low(host: Any) -> None:
+    _on(host)  # 300 mA
+    host.board.inject("current_gain", percent=-12.0)
+    last = host.telemetry(host.run(0.05))[-1]
+    assert last.channels[0].current_ma == pytest.approx(264.0)
+    host.board.clear_injections()
+    assert host.telemetry(host.run(0.05))[-1].channels[0].current_ma == pytest.approx(300.0)
