@@ -145,9 +145,13 @@ def _add_repairs(sub: Any, common: argparse.ArgumentParser) -> None:
     ``record_repair``): each makes the next session wait one full interval."""
     clock = sub.add_parser("clock", help="confirm the date and time after it was wrong")
     clock_sub = clock.add_subparsers(dest="action", metavar="ACTION", required=True)
-    clock_sub.add_parser(
+    confirm = clock_sub.add_parser(
         "confirm", parents=[common], help="the clock is right now (next session: one interval)"
-    ).set_defaults(func=lambda a: _cmd_repair(a, "clock_confirm"))
+    )
+    confirm.add_argument(
+        "when", metavar="'YYYY-MM-DD HH:MM'", help="the date and time on a clock you trust"
+    )
+    confirm.set_defaults(func=lambda a: _cmd_repair(a, "clock_confirm"))
     ledger = sub.add_parser("ledger", help="the treatment record's maintenance")
     ledger_sub = ledger.add_subparsers(dest="action", metavar="ACTION", required=True)
     ledger_sub.add_parser(

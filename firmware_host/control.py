@@ -337,8 +337,11 @@ class ControlServer:
             if cmd == "status":
                 data = self._on_loop(self._controller.status, deadline_s, "status")
                 return ControlReply(True, EXIT_OK, "", data)
-            if isinstance(cmd, str) and cmd in BUTTON_COMMANDS | CAREGIVER_COMMANDS:
+            if isinstance(cmd, str) and cmd in BUTTON_COMMANDS:
                 return self._on_loop(lambda: self._controller.command(cmd), deadline_s, cmd)
+            if isinstance(cmd, str) and cmd in CAREGIVER_COMMANDS:
+                args = {"now": request.get("now")}
+                return self._on_loop(lambda: self._controller.command(cmd, args), deadline_s, cmd)
             if cmd == "install":
                 return self._install(request, deadline_s)
         except NotCarriedOut as exc:

@@ -61,6 +61,23 @@ EXIT_REFUSED: Final = 3
 RX_CHECK_EVERY_S: Final = 1.0
 
 
+STATED_TIME_HELP: Final = (
+    "Say the date and time as you read them on a clock you trust, e.g. "
+    "nirpad clock confirm '2026-12-03 21:15'."
+)
+
+
+def stated_time(text: object) -> datetime | None:
+    """A caregiver's ``YYYY-MM-DD HH:MM`` (local time unless it names a zone), or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return when.astimezone() if when.tzinfo is None else when
+
+
 class Command(StrEnum):
     START = "start"
     PAUSE = "pause"
@@ -167,16 +184,20 @@ class Controller:
         if cmd is Command.RELOAD_PRESCRIPTION:
             return self._reload()
         if cmd in (Command.CLOCK_CONFIRM, Command.LEDGER_RESET):
-            return self._record_repair(cmd)
+            return self._record_repair(cmd, args)
         kwargs = {"reason": str(args["reason"])} if "reason" in args else {}
         return self._reply_to(self._fire(_COMMAND_TRIGGERS[cmd], **kwargs))
 
-    def _record_repair(self, cmd: Command) -> CommandReply:
-        """A caregiver's confirmation of the clock, or reset of a lost record. Neither
-        shortens an interval: the next start waits a full one (``safety``)."""
+    def _record_repair(self, cmd: Command, args: dict[str, Any]) -> CommandReply:
+        """A caregiver's confirmation of the clock (``args["now"]``: the date and time they
+        read on a trusted clock, ISO), or reset of a lost record. Neither shortens an
+        interval: the next start waits a full one (``safety``)."""
         who = "a caregiver (control socket)"
         if cmd is Command.CLOCK_CONFIRM:
-            problem, done = self.core.confirm_clock(who), "clock confirmed"
+            stated = stated_time(args.get("now"))
+            if stated is None:
+                return self._reply(False, STATED_TIME_HELP)
+            problem, done = self.core.confirm_clock(who, stated), "clock confirmed"
         else:
             problem, done = self.core.reset_ledger(who), "treatment record reset"
         if problem is not None:

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from profiles.summary import describe, describe_json
 from safety.calibration import Calibration, CalibrationError
 from safety.errors import SafetyError, StartRefusedError
 from safety.ledger import LEDGER_FILENAME, Ledger
+from safety.ledger_guard import open_guarded
 from safety.ledger_rules import format_time
 from safety.limits import (
     CHANNEL_WAVELENGTHS_NM,
@@ -156,6 +158,9 @@ def validate_and_install(
     controller (the control socket); by default the running controller is asked.
     Nothing is changed unless every step can succeed; never raises.
     """
+    busy = _session_refusal(state_dir, session_state)  # first: no check runs during a session
+    if busy is not None:
+        return InstallOutcome(False, EXIT_REFUSED, busy)
     try:
         result = check_bytes(data, name, site_config)
     except (SafetyError, ProfileError, OSError) as exc:
@@ -165,9 +170,6 @@ def validate_and_install(
         return InstallOutcome(
             False, EXIT_INVALID, f"{name} was refused", lines, sha256=result.sha256
         )
-    busy = _session_refusal(state_dir, session_state)
-    if busy is not None:
-        return InstallOutcome(False, EXIT_REFUSED, busy, sha256=result.sha256)
     clock = wall_clock or (lambda: dt.datetime.now(dt.UTC))
     return _install_and_record(state_dir, data, result.profile.id, result.sha256, clock)
 
@@ -198,9 +200,15 @@ def _install_and_record(
 ) -> InstallOutcome:
     try:
         ensure_state_dir(state_dir)
-        ledger = Ledger.open(state_dir, clock)  # before writing: no audit trail, no install
-    except (OSError, SafetyError) as exc:
+        # before writing: no audit trail, no install; a lost or damaged record is
+        # restored from its backup first, and a record found lost refuses the install
+        ledger = open_guarded(state_dir, clock)
+    except (OSError, sqlite3.Error, SafetyError) as exc:
         return InstallOutcome(False, EXIT_ERROR, str(exc))
+    lost = ledger.lost_refusal()
+    if lost is not None:
+        ledger.close()
+        return InstallOutcome(False, EXIT_REFUSED, lost)
     target = installed_path(state_dir)
     with ledger:
         try:

@@ -35,26 +35,31 @@ _DONE = "; the next session waits one full interval from now"
 def main(args: argparse.Namespace, command: str) -> int:
     """``command`` is ``clock_confirm`` or ``ledger_reset``; returns the exit code."""
     state_dir = resolve_state_dir(args.state_dir)
+    request = {"cmd": command}
+    if command == "clock_confirm":
+        request["now"] = args.when
     try:
-        reply = send(state_dir, {"cmd": command}, timeout_s=6.0)
+        reply = send(state_dir, request, timeout_s=6.0)
     except ControlClientError as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return EXIT_ERROR
     if reply is None:
-        return _here(state_dir, command)
+        return _here(state_dir, command, request.get("now"))
     print(reply.get("message", ""), file=sys.stdout if reply.get("ok") else sys.stderr)
     return EXIT_OK if reply.get("ok") else EXIT_REFUSED
 
 
-def _here(state_dir: Path, command: str) -> int:
+def _here(state_dir: Path, command: str, stated: str | None) -> int:
     try:
         lock = StateLock.acquire(state_dir, command.replace("_", " "))
     except StateDirError as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     try:
-        act = confirm_clock_here if command == "clock_confirm" else reset_ledger_here
-        problem = act(state_dir)
+        if command == "clock_confirm":
+            problem = confirm_clock_here(state_dir, stated)
+        else:
+            problem = reset_ledger_here(state_dir)
     finally:
         lock.release()
     if problem is not None:
@@ -69,15 +74,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def confirm_clock_here(state_dir: Path) -> str | None:
+def confirm_clock_here(state_dir: Path, stated_text: str | None) -> str | None:
     """Record the confirmation in the ledger (no controller runs); None, or why not."""
+    from firmware_host.controller import STATED_TIME_HELP, stated_time
+    from safety.core import CONFIRM_TOLERANCE_S
     from safety.errors import LedgerError
-    from safety.ledger import Ledger
+    from safety.ledger_guard import open_guarded
 
+    stated = stated_time(stated_text)
+    if stated is None:
+        return STATED_TIME_HELP
+    now = _now()
+    if abs((now - stated).total_seconds()) > CONFIRM_TOLERANCE_S:
+        shown = now.astimezone().strftime("%Y-%m-%d %H:%M")
+        return f"The clock reads {shown}. Set the clock to the right date and time first."
     try:
-        with Ledger.open(state_dir, _now) as ledger:
-            stamp = _now().isoformat(timespec="seconds")
-            ledger.confirm_clock(f"{_WHO} confirmed the clock reads {stamp}")
+        with open_guarded(state_dir, _now) as ledger:
+            problem = ledger.lost_refusal()
+            if problem is not None:
+                return problem
+            ledger.confirm_clock(f"{_WHO} confirmed the clock reads {now.isoformat()}")
     except LedgerError as exc:
         return str(exc)
     return None

@@ -228,14 +228,24 @@ def make_installer(
     keeps the prescription it started with. ``validate`` stands in for
     ``profile_commands.validate_and_install`` in tests."""
 
-    def install(name: str, data: str, on_loop: OnLoop) -> Any:
-        from firmware_host.profile_commands import validate_and_install
+    one_at_a_time = threading.Lock()  # checks share the CPU with the loop: never several
 
-        check = validate or validate_and_install
-        reply = check(
-            state_dir, data.encode(), name, site_config,
-            session_state=lambda: on_loop(lambda: str(controller.state)), wall_clock=utc_now,
-        )  # fmt: skip
+    def install(name: str, data: str, on_loop: OnLoop) -> Any:
+        from firmware_host.control_client import EXIT_REFUSED
+        from firmware_host.profile_commands import InstallOutcome, validate_and_install
+
+        if not one_at_a_time.acquire(blocking=False):
+            return InstallOutcome(
+                False, EXIT_REFUSED, "another prescription is being checked; try again"
+            )
+        try:
+            check = validate or validate_and_install
+            reply = check(
+                state_dir, data.encode(), name, site_config,
+                session_state=lambda: on_loop(lambda: str(controller.state)), wall_clock=utc_now,
+            )  # fmt: skip
+        finally:
+            one_at_a_time.release()
         if reply.ok:
             try:
                 on_loop(lambda: controller.command("reload_prescription"), even_late=True)

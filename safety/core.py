@@ -50,6 +50,7 @@ from safety.trusted_clock import TrustedClock
 
 __all__ = [
     "BOARD_FAULT_NAMING_S",
+    "CONFIRM_TOLERANCE_S",
     "HOST_STALL_S",
     "LEASE_UNHEARD_S",
     "BoardConnectError",
@@ -63,6 +64,8 @@ BOARD_FAULT_NAMING_S = 0.04
 HOST_STALL_S = 2 * TELEMETRY_PERIOD_S
 """A tick this long after the previous one follows a stall of this host: a stale
 verdict then waits one tick (``SafetyCore._check_stale``)."""
+CONFIRM_TOLERANCE_S = 120.0
+"""A caregiver's stated time may differ this much from the clock (typing takes a while)."""
 LEASE_UNHEARD_S = 0.06
 """Output commands unanswered longer than this (an ACK takes a few ms; the client's
 ACK timeout) when the board's lease runs out: the board did not hear the renewals."""
@@ -174,7 +177,6 @@ class SafetyCore(CoreChecks):
         self._retry_unwritten(now_s)
         self._sample_link(now_s)
         self._check_clock(now_s)
-        self._check_clock(now_s)
         self._interlock.heartbeat()  # last: a fault latched this tick has cut the rail
         return self._drain()
 
@@ -256,17 +258,25 @@ class SafetyCore(CoreChecks):
                 log.exception("all_off: %s failed; continuing", action)
         self._self_test_passed = False
 
-    def confirm_clock(self, who: str) -> str | None:
-        """A caregiver confirms the date and time; None, or why not now. Never shortens
-        an interval: the next start waits one full interval from now (``Ledger``)."""
+    def confirm_clock(self, who: str, stated: datetime) -> str | None:
+        """A caregiver states the date and time (``stated``, aware) and confirms the clock
+        shows it; None, or why not. Never shortens an interval: the next start waits one
+        full interval from now (``Ledger.confirm_clock``)."""
         if self._session is not None:
             return "The clock can be confirmed only when no session is running."
         ledger = self._ledger
         if ledger is None:
             return self._ledger_problem
-        now = self._wall_clock().isoformat(timespec="seconds")
+        now = self._wall_clock()
+        if abs((now - stated).total_seconds()) > CONFIRM_TOLERANCE_S:
+            return (
+                f"The clock reads {now.astimezone().strftime('%Y-%m-%d %H:%M')}, not "
+                f"{stated.astimezone().strftime('%Y-%m-%d %H:%M')}. Set the clock to the "
+                "right date and time first, then confirm it."
+            )
         try:
-            ledger.confirm_clock(f"{who} confirmed the clock reads {now}")
+            stamp = now.isoformat(timespec="seconds")
+            ledger.confirm_clock(f"{who} confirmed the clock reads {stamp}")
         except LedgerError as exc:
             return str(exc)
         self._trusted.confirm()
@@ -284,7 +294,7 @@ class SafetyCore(CoreChecks):
                 return "The treatment record is not lost; there is nothing to reset."
             if ledger is not None:
                 ledger.close()
-            self._ledger = reset_ledger(self._state_dir, self._wall_clock, who)
+            self._ledger = reset_ledger(self._state_dir, self._wall_clock, who, self._backup_dir)
         except (LedgerError, OSError) as exc:
             self._ledger = None
             self._ledger_problem = f"The treatment record cannot be reset: {exc}"

@@ -187,6 +187,7 @@ class CoreChecks(CoreState):
         try:
             return (
                 ledger.lost_refusal()
+                or ledger.clock_jump_refusal()
                 or ledger.clock_refusal()
                 or ledger.writable_refusal()
                 or self._course_refusal(rx, ledger)

@@ -248,7 +248,9 @@ class CoreState:
                 "controller's own clock; the schedule rules count on the controller's clock"
             )
             log.warning("clock jump: %s", detail)
-            self._write(lambda ledger: ledger.record_event(EventKind.CLOCK_JUMP, detail))
+            self._write(
+                lambda ledger: ledger.record_event(EventKind.CLOCK_JUMP, detail, backup=False)
+            )
         warnings = (WarningCode.CLOCK_JUMP,) if self._trusted.jumped else ()
         if warnings != self._clock_warnings:
             self._clock_warnings = warnings

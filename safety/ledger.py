@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -29,7 +30,15 @@ from typing import Final, Self, TypeVar
 
 from safety.errors import LedgerError
 from safety.faults import Outcome
-from safety.ledger_events import EventKind, EventRecord, counted_sessions, lost_problem
+from safety.ledger_events import (
+    EventKind,
+    EventRecord,
+    clock_jump_problem,
+    counted_sessions,
+    damaged_row_problem,
+    history_size,
+    lost_problem,
+)
 from safety.ledger_rules import Blocked, format_time, power_lost_dose, schedule_block
 from safety.ledger_schema import (
     CheckpointRecord,
@@ -70,6 +79,17 @@ _LEASE_MAX_S: Final = LEASE_MAX_MS / 1000.0
 
 
 _R = TypeVar("_R")
+
+
+def backup_history(path: Path) -> tuple[int, int, int, int] | None:
+    """How much history the backup at ``path`` holds; None if it is missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return history_size(conn)
+    except sqlite3.Error:
+        return None
 
 
 def read_summary(conn: sqlite3.Connection) -> tuple[float, int]:
@@ -319,20 +339,30 @@ class Ledger:
                 log.error("ledger backup to %s failed: %s", dest, exc)
 
     def _backup_to(self, dest: Path) -> None:
-        """SQLite's backup API into a temporary file, then an atomic rename."""
+        """SQLite's backup API into a temporary file of its own, then an atomic rename.
+
+        Never over a backup that holds records this ledger lacks (a ledger created anew
+        after a loss must not erase the history its backup still has)."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        create_private(tmp)
-        target = sqlite3.connect(tmp)
+        theirs = backup_history(dest)
+        if theirs is not None and any(t > o for t, o in zip(theirs, self.history(), strict=True)):
+            raise LedgerError(
+                f"the backup {dest} holds records this ledger lacks; it is kept", path=str(dest)
+            )
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         try:
-            self._db().backup(target)
-            target.execute("PRAGMA journal_mode=DELETE")  # one file, readable read-only
-        finally:
-            target.close()
-        with open(tmp, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp, dest)
+            os.chmod(tmp, LEDGER_FILE_MODE)
+            with contextlib.closing(sqlite3.connect(tmp)) as target:
+                self._db().backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")  # one file, readable read-only
+            with open(tmp, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         dir_fd = os.open(dest.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -347,12 +377,15 @@ class Ledger:
                 (now_s, str(code), message, session_id),
             )
 
-    def record_event(self, kind: EventKind, detail: str) -> None:
-        """Append an event (``safety.ledger_events``) with the newest session id."""
+    def record_event(self, kind: EventKind, detail: str, *, backup: bool = True) -> None:
+        """Append an event (``safety.ledger_events``) with the newest session id; then back
+        up, unless ``backup`` is False (the loop's own events, which may come while
+        treating: the next session's end backs them up)."""
         now_s = self._now_s()
         with self._write(f"the event {kind}", now_s) as conn:
             self._insert_event(conn, now_s, kind, detail)
-        self.backup_now()
+        if backup:
+            self.backup_now()
 
     @staticmethod
     def _insert_event(conn: sqlite3.Connection, now_s: float, kind: EventKind, detail: str) -> None:
@@ -496,6 +529,21 @@ class Ledger:
         """Why the record cannot be trusted (found lost, not yet reset), or None."""
         with self._read("the record's events") as conn:
             return lost_problem(conn)
+
+    def clock_jump_refusal(self) -> str | None:
+        """Why no session may start: a recorded clock jump not confirmed since, or None."""
+        with self._read("the record's events") as conn:
+            return clock_jump_problem(conn)
+
+    def damaged_row_problem(self) -> str | None:
+        """A counted session whose time or dose cannot be read, or None."""
+        with self._read("the session history") as conn:
+            return damaged_row_problem(conn)
+
+    def history(self) -> tuple[int, int, int, int]:
+        """How much history this ledger holds (``safety.ledger_events.history_size``)."""
+        with self._read("the record's size") as conn:
+            return history_size(conn)
 
     def writable_refusal(self) -> str | None:
         """Why the ledger cannot be written now (full, read-only, damaged…), or None.

@@ -21,7 +21,16 @@ from typing import Final
 
 from safety.ledger_schema import utc
 
-__all__ = ["COUNTS_AS_SESSION", "EventKind", "EventRecord", "counted_sessions", "lost_problem"]
+__all__ = [
+    "COUNTS_AS_SESSION",
+    "EventKind",
+    "EventRecord",
+    "clock_jump_problem",
+    "counted_sessions",
+    "damaged_row_problem",
+    "history_size",
+    "lost_problem",
+]
 
 
 class EventKind(StrEnum):
@@ -114,3 +123,48 @@ def lost_problem(conn: sqlite3.Connection) -> str | None:
         "pad cannot know when the last session was. A caregiver must run "
         "`nirpad ledger reset`; the first session is then allowed one full interval later."
     )
+
+
+def clock_jump_problem(conn: sqlite3.Connection) -> str | None:
+    """Why no session may start: the clock jumped ahead and nobody confirmed it since.
+
+    Read from the record, so a restart (which trusts the wall clock it finds) does not
+    forget a jump; ``nirpad clock confirm`` (which counts as a session) clears it."""
+    jump = _newest_id(conn, EventKind.CLOCK_JUMP)
+    if jump == 0 or jump < _newest_id(conn, EventKind.CLOCK_CONFIRMED):
+        return None
+    return (
+        "The clock moved ahead while nirpad was running. A caregiver checks the date and "
+        "time and confirms them (nirpad clock confirm); the next session then waits one "
+        "full interval."
+    )
+
+
+def _newest_id(conn: sqlite3.Connection, kind: EventKind) -> int:
+    row = conn.execute("SELECT MAX(id) FROM events WHERE kind = ?", (str(kind),)).fetchone()
+    return int(row[0] or 0)
+
+
+def history_size(conn: sqlite3.Connection) -> tuple[int, int, int, int]:
+    """The newest session, event, install and fault ids: a copy with any of them larger
+    holds records this one lacks."""
+    row = conn.execute(
+        "SELECT (SELECT IFNULL(MAX(id), 0) FROM sessions), (SELECT IFNULL(MAX(id), 0) FROM "
+        "events), (SELECT IFNULL(MAX(id), 0) FROM installs), (SELECT IFNULL(MAX(id), 0) FROM "
+        "faults)"
+    ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+_NUMBER: Final = "('real', 'integer')"
+
+
+def damaged_row_problem(conn: sqlite3.Connection) -> str | None:
+    """A session whose times or dose are not numbers (SQLite stores any type in any
+    column, and ``integrity_check`` does not look at values), or None."""
+    row = conn.execute(
+        f"SELECT id FROM sessions WHERE typeof(started_at_s) NOT IN {_NUMBER} "
+        f"OR (ended_at_s IS NOT NULL AND typeof(ended_at_s) NOT IN {_NUMBER}) "
+        f"OR typeof(delivered_total_j_cm2) NOT IN {_NUMBER} LIMIT 1"
+    ).fetchone()
+    return None if row is None else f"session {row[0]} has an unreadable time or dose"

@@ -26,11 +26,18 @@ from typing import Final
 
 from profiles.store import installed_path
 from safety.errors import LedgerDamagedError, LedgerError
-from safety.ledger import BACKUP_FILENAME, LEDGER_FILENAME, Ledger, create_private, read_summary
-from safety.ledger_events import EventKind
+from safety.ledger import (
+    BACKUP_FILENAME,
+    LEDGER_FILENAME,
+    Ledger,
+    backup_history,
+    create_private,
+    read_summary,
+)
+from safety.ledger_events import EventKind, damaged_row_problem
 from safety.ledger_schema import INTEGRITY_CHECK_ERRORS
 
-__all__ = ["NEWER_BY_S", "open_guarded", "read_backup_dir", "reset_ledger"]
+__all__ = ["NEWER_BY_S", "backup_places", "open_guarded", "read_backup_dir", "reset_ledger"]
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +84,9 @@ def open_guarded(
     """The ledger, restored or marked lost if need be; ``LedgerError`` if none can be had."""
     main = state_dir / LEDGER_FILENAME
     existed = main_kept = main.is_file() and main.stat().st_size > 0
-    places = _backup_places(state_dir, backup_dir)
+    places = backup_places(state_dir, backup_dir)
     try:
-        ledger = Ledger.open(state_dir, wall_clock)
+        ledger = _open_sound(state_dir, wall_clock)
     except LedgerDamagedError as exc:
         return _restore_or_raise(state_dir, wall_clock, places, exc, "the record is damaged")
     ledger.backup_paths = places
@@ -105,18 +112,39 @@ def open_guarded(
     return ledger
 
 
-def reset_ledger(state_dir: Path, wall_clock: Callable[[], datetime], who: str) -> Ledger:
-    """A caregiver's reset after a loss with no usable backup: a record that can be
-    trusted again, whose first session waits one full interval from now.
+def reset_ledger(
+    state_dir: Path, wall_clock: Callable[[], datetime], who: str, backup_dir: Path | None = None
+) -> Ledger:
+    """A caregiver's reset after a loss or damage with no usable backup: a record that
+    can be trusted again, whose first session waits one full interval from now.
 
-    A damaged file is moved aside first. The reset is an event in the (new) ledger."""
+    A damaged file is moved aside first, and so is a backup holding more than the new
+    record (it could never be updated again). The reset is an event in the new ledger."""
+    now = wall_clock()
     try:
-        ledger = Ledger.open(state_dir, wall_clock)
+        ledger = _open_sound(state_dir, wall_clock)
     except LedgerDamagedError:
-        _move_aside(state_dir / LEDGER_FILENAME, wall_clock(), "damaged")
+        _move_aside(state_dir / LEDGER_FILENAME, now, "damaged")
         ledger = Ledger.open(state_dir, wall_clock)
+    ledger.backup_paths = backup_places(state_dir, backup_dir)
+    for place in ledger.backup_paths:
+        theirs = backup_history(place)
+        if theirs is not None and any(t > o for t, o in zip(theirs, ledger.history(), strict=True)):
+            _move_aside(place, now, "reset")
     ledger.record_event(EventKind.LEDGER_RESET, f"reset by {who}; the history before is unknown")
     log.warning("ledger reset by %s", who)
+    return ledger
+
+
+def _open_sound(state_dir: Path, wall_clock: Callable[[], datetime]) -> Ledger:
+    """``Ledger.open``, and a row the rules cannot read counts as damage too."""
+    ledger = Ledger.open(state_dir, wall_clock)
+    problem = ledger.damaged_row_problem()
+    if problem is not None:
+        ledger.close()
+        raise LedgerDamagedError(
+            f"The treatment record is damaged: {problem} ({ledger.path}).", path=str(ledger.path)
+        )
     return ledger
 
 
@@ -129,7 +157,7 @@ def _prescribed_without_install(state_dir: Path, ledger: Ledger) -> bool:
     return not any(event.kind in handled for event in ledger.events())
 
 
-def _backup_places(state_dir: Path, backup_dir: Path | None) -> tuple[Path, ...]:
+def backup_places(state_dir: Path, backup_dir: Path | None) -> tuple[Path, ...]:
     own = state_dir / BACKUP_FILENAME
     return (own,) if backup_dir is None else (own, backup_dir / BACKUP_FILENAME)
 
@@ -151,8 +179,9 @@ def _read_backup(path: Path) -> _Backup | None:
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             check = conn.execute(f"PRAGMA integrity_check({INTEGRITY_CHECK_ERRORS})").fetchall()
-            if [row[0] for row in check] != ["ok"]:
-                log.error("ledger backup %s is damaged: %s", path, check)
+            problem = damaged_row_problem(conn)
+            if [row[0] for row in check] != ["ok"] or problem is not None:
+                log.error("ledger backup %s is damaged: %s", path, problem or check)
                 return None
             newest_s, last_id = read_summary(conn)
     except sqlite3.Error as exc:

@@ -24,7 +24,12 @@ from firmware_host.control_client import (
     ControlReply,
     send,
 )
-from firmware_host.control_request import MAX_JSON_DEPTH, answer_deadline, nesting_depth
+from firmware_host.control_request import (
+    MAX_JSON_DEPTH,
+    REPLY_MARGIN_S,
+    answer_deadline,
+    nesting_depth,
+)
 
 T = TypeVar("T")
 
@@ -270,10 +275,10 @@ def test_a_command_reaching_the_loop_past_its_deadline_is_dropped_and_logged(
 
 
 def test_the_answer_deadline_is_the_clients_less_a_margin() -> None:
-    assert answer_deadline({"deadline_s": 50.0}, 10.0, 5.0) == pytest.approx(49.9)
-    assert answer_deadline({"timeout_s": 2.0}, 10.0, 5.0) == pytest.approx(11.9)
+    assert answer_deadline({"deadline_s": 50.0}, 10.0, 5.0) == pytest.approx(50.0 - REPLY_MARGIN_S)
+    assert answer_deadline({"timeout_s": 2.0}, 10.0, 5.0) == pytest.approx(12.0 - REPLY_MARGIN_S)
     both = {"deadline_s": 50.0, "timeout_s": 2.0}
-    assert answer_deadline(both, 10.0, 5.0) == pytest.approx(11.9)  # the earlier one
+    assert answer_deadline(both, 10.0, 5.0) == pytest.approx(12.0 - REPLY_MARGIN_S)  # earlier
     assert answer_deadline({}, 10.0, 5.0) == 15.0
     assert answer_deadline({"deadline_s": 1e12}, 10.0, 5.0) == 70.0  # at most a minute
     assert nesting_depth({"a": [1, {"b": []}]}) == 4 and nesting_depth("x") == 0

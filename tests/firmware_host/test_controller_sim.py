@@ -242,7 +242,8 @@ def test_a_caregiver_confirms_the_clock_and_the_next_start_waits_an_interval(rig
     rig.run(0.5)
     assert rig.controller.command("ack").ok  # back to ready
     rig.run(0.5)
-    reply = rig.controller.command("clock_confirm")
+    assert not rig.controller.command("clock_confirm", {"now": "soon"}).ok
+    reply = rig.controller.command("clock_confirm", {"now": rig.wall().isoformat()})
     assert reply.ok and "one full interval" in reply.message, reply.message
     status = rig.controller.status()
     assert status["start_refusal"] is not None and "20 h" in status["start_refusal"]

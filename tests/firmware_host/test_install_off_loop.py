@@ -124,3 +124,34 @@ def test_a_slow_install_when_ready_is_written_and_reloaded_on_the_loop(
     assert slow.done_waiting.is_set()
     assert "rls-810-renewed" in installed_path(state_dir).read_text()
     assert app.controller.status()["profile_id"] == "rls-810-renewed"  # the controller reloaded it
+
+
+def test_one_install_is_checked_at_a_time(tmp_path: Path) -> None:
+    """Checks share the CPU with the loop: a second install while one is being checked
+    is refused at once instead of validating beside it."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    def blocking(*args: Any, **kwargs: Any) -> InstallOutcome:
+        entered.set()
+        release.wait(10)
+        return InstallOutcome(False, 3, "checked")
+
+    install = make_installer(tmp_path, None, controller=None, validate=blocking)  # type: ignore[arg-type]
+    replies: list[InstallOutcome] = []
+    first = threading.Thread(target=lambda: replies.append(install("a.toml", RX, _no_loop)))
+    first.start()
+    try:
+        assert entered.wait(10)
+        second = install("b.toml", RX, _no_loop)
+        assert not second.ok and "another prescription is being checked" in second.message
+    finally:
+        release.set()
+        first.join(10)
+    assert [r.message for r in replies] == ["checked"]
+    assert install("c.toml", RX, _no_loop).message == "checked"  # free again afterwards
+    release.set()
+
+
+def _no_loop(fn: Callable[[], Any], even_late: bool = False) -> Any:
+    raise AssertionError("a refused install never reaches the loop")

@@ -32,7 +32,10 @@ def test_confirming_the_clock_ends_the_lockout_but_not_the_interval(
         ahead.end_session(sid, Outcome.COMPLETED, {810: 1.0})
     with Ledger.open(tmp_path, lambda: datetime.now(UTC)) as now:
         assert now.clock_refusal() is not None
-    assert main(["clock", "confirm", "--state-dir", str(tmp_path)]) == 0
+    assert main(["clock", "confirm", "yesterday", "--state-dir", str(tmp_path)]) == 3
+    assert "Say the date and time" in capsys.readouterr().err
+    stated = datetime.now().strftime("%Y-%m-%d %H:%M")  # local time, as a caregiver reads it
+    assert main(["clock", "confirm", stated, "--state-dir", str(tmp_path)]) == 0
     assert "one full interval" in capsys.readouterr().out
     with Ledger.open(tmp_path, lambda: datetime.now(UTC)) as now:
         assert now.clock_refusal() is None
@@ -63,7 +66,7 @@ def test_a_damaged_record_with_no_backup_is_reset_and_kept_aside(tmp_path: Path)
     assert len(list(tmp_path.glob("ledger.sqlite3.damaged-*"))) == 1
 
 
-@pytest.mark.parametrize("command", [["clock", "confirm"], ["ledger", "reset"]])
+@pytest.mark.parametrize("command", [["clock", "confirm", "2026-12-03 10:00"], ["ledger", "reset"]])
 def test_a_repair_waits_for_no_one_holding_the_state_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
@@ -74,3 +77,18 @@ def test_a_repair_waits_for_no_one_holding_the_state_directory(
         held.release()
     assert "another nirpad process" in capsys.readouterr().err
     assert not (tmp_path / "ledger.sqlite3").exists()  # nothing was touched
+
+
+def test_an_install_with_no_controller_restores_a_deleted_record_first(tmp_path: Path) -> None:
+    from importlib import resources
+
+    rx = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")
+    assert main(["profile", "install", str(rx), "--state-dir", str(tmp_path)]) == 0
+    with Ledger.open(tmp_path, lambda: datetime.now(UTC)) as ledger:
+        sid = ledger.begin_session("rls-810-standard", "sha", {810: 1.0})
+        ledger.end_session(sid, Outcome.COMPLETED, {810: 1.0})
+    (tmp_path / "ledger.sqlite3").unlink()
+    assert main(["profile", "install", str(rx), "--state-dir", str(tmp_path)]) == 0
+    with Ledger.open(tmp_path, lambda: datetime.now(UTC)) as ledger:
+        assert len(ledger.sessions()) == 1  # the history came back from the backup
+        assert ledger.schedule_refusal(20.0, 7) is not None

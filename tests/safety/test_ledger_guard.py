@@ -307,3 +307,63 @@ def test_a_restore_that_fails_is_a_refusal_not_a_crash(
     assert (
         reason == f"The treatment record cannot be restored: No space left on device ({tmp_path})."
     )
+
+
+def test_a_ledger_created_anew_never_overwrites_the_backup_of_a_longer_history(
+    tmp_path: Path, clock: WallClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    _history(tmp_path, clock, sessions=2)
+    (tmp_path / LEDGER_FILENAME).unlink()
+    with Ledger.open(tmp_path, clock) as fresh:  # e.g. a writer that does not guard
+        fresh.record_install("rx", "sha", "p")  # tries to back up
+    assert "holds records this ledger lacks" in caplog.text
+    with open_guarded(tmp_path, clock) as ledger:  # the backup is newer: restored
+        assert len(ledger.sessions()) == 2
+        assert ledger.events()[0].kind == EventKind.LEDGER_RESTORED
+
+
+def test_a_row_the_rules_cannot_read_is_damage_restored_from_the_backup(
+    tmp_path: Path, clock: WallClock
+) -> None:
+    _history(tmp_path, clock, sessions=2)
+    with closing(sqlite3.connect(tmp_path / LEDGER_FILENAME)) as conn:
+        conn.execute("UPDATE sessions SET ended_at_s = 'garbage' WHERE id = 2")
+        conn.commit()
+    with open_guarded(tmp_path, clock) as ledger:
+        assert ledger.damaged_row_problem() is None
+        assert ledger.events()[0].kind == EventKind.LEDGER_RESTORED
+
+
+def test_a_damaged_row_with_a_damaged_backup_is_reset_with_both_kept_aside(
+    tmp_path: Path, clock: WallClock
+) -> None:
+    _history(tmp_path, clock, sessions=2)
+    for path in (tmp_path / LEDGER_FILENAME, tmp_path / BACKUP_FILENAME):
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("UPDATE sessions SET started_at_s = 'garbage' WHERE id = 1")
+            conn.commit()
+    with pytest.raises(LedgerDamagedError, match="session 1 has an unreadable time or dose"):
+        open_guarded(tmp_path, clock)
+    with reset_ledger(tmp_path, clock, "caregiver") as ledger:
+        assert ledger.damaged_row_problem() is None
+        assert ledger.schedule_refusal(INTERVAL_H, 7) is not None
+    assert len(list(tmp_path.glob(f"{LEDGER_FILENAME}.damaged-*"))) == 1
+    assert len(list(tmp_path.glob(f"{BACKUP_FILENAME}.reset-*"))) == 1
+    assert (tmp_path / BACKUP_FILENAME).is_file()  # the new record's own backup
+
+
+def test_a_backup_that_fails_midway_leaves_no_temporary_file(
+    tmp_path: Path,
+    clock: WallClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def no_room(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with Ledger.open(tmp_path, clock) as ledger:
+        monkeypatch.setattr("safety.ledger.os.replace", no_room)
+        ledger.record_install("rx", "sha", "p")
+        assert [i.sha256 for i in ledger.installs()] == ["sha"]  # the record itself is saved
+    assert not list(tmp_path.glob(f".{BACKUP_FILENAME}.*"))
+    assert "No space left on device" in caplog.text

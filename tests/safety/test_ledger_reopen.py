@@ -16,6 +16,8 @@ def test_a_ledger_that_could_not_be_opened_is_tried_again(rig: Rig) -> None:
     core = rig.ready()
     reason = core.start_refusal(make_profile())
     assert reason is not None and "cannot be opened" in reason
+    rig.run(1.1)
+    assert core.start_refusal(make_profile()) == reason  # tried again: still unusable
     blocker.rmdir()  # the storage works again
     assert core.start_refusal(make_profile()) == reason  # not tried again at once
     rig.run(1.1)

@@ -113,8 +113,38 @@ def test_a_jump_ahead_while_running_does_not_shorten_the_interval(idle_rig: Rig)
     with rig.ledger() as ledger:
         (event,) = ledger.events()
     assert event.kind == EventKind.CLOCK_JUMP and "20.00 h ahead" in event.detail
-    rig.idle(20.0)  # 20 real hours pass: now it is allowed
+    rig.idle(20.0)  # 20 real hours pass: the recorded jump still waits for a caregiver
+    reason = core.start_refusal(make_profile())
+    assert reason is not None and "nirpad clock confirm" in reason
+    assert core.confirm_clock("caregiver", rig.wall()) is None
+    assert WarningCode.CLOCK_JUMP not in [w.code for w in core.snapshot().warnings]
+    reason = core.start_refusal(make_profile())
+    assert reason is not None and "20 h after the last one" in reason  # from the confirmation
+    rig.idle(20.0)
     assert core.start_refusal(make_profile()) is None
+
+
+def test_a_recorded_jump_is_not_forgotten_by_a_restart(idle_rig: Rig) -> None:
+    rig = idle_rig
+    core = rig.ready()
+    core.begin_session(make_profile(), "ab" * 32)
+    rig.run(2.0)
+    core.end_session(Outcome.STOPPED)
+    rig.wall.offset += dt.timedelta(hours=20)
+    rig.run(11.0)  # recorded
+    core.close()  # a power cycle: the new process trusts the wall clock it finds
+    rig.core, rig.port = None, SimPort(rig.board, rig.clock)
+    core = rig.ready()
+    reason = core.start_refusal(make_profile())
+    assert reason is not None and "nirpad clock confirm" in reason
+
+
+def test_a_confirmation_must_state_the_time_the_clock_shows(rig: Rig) -> None:
+    core = rig.ready()
+    wrong = rig.wall() - dt.timedelta(hours=5)
+    reason = core.confirm_clock("caregiver", wrong)
+    assert reason is not None and "Set the clock to the right date and time first" in reason
+    assert core.confirm_clock("caregiver", rig.wall() + dt.timedelta(seconds=90)) is None
 
 
 def test_seven_jumps_cannot_give_seven_sessions(idle_rig: Rig) -> None:
@@ -145,7 +175,7 @@ def test_a_clock_set_far_ahead_is_recovered_without_shortening_the_interval(
     rig.wall.offset = dt.timedelta(hours=30)  # set right again, a day later: locked out
     core = rig.ready()
     assert "before the last record" in (core.start_refusal(rx) or "")
-    assert core.confirm_clock("caregiver") is None
+    assert core.confirm_clock("caregiver", rig.wall()) is None
     reason = core.start_refusal(rx)
     assert reason is not None and "20 h after the last one" in reason  # a full interval
     rig.wall.offset += dt.timedelta(hours=19)  # the wall alone moving does not help
@@ -160,7 +190,7 @@ def test_a_clock_set_far_ahead_is_recovered_without_shortening_the_interval(
 def test_the_clock_cannot_be_confirmed_during_a_session(rig: Rig) -> None:
     core = rig.ready()
     core.begin_session(make_profile(), "ab" * 32)
-    assert "no session is running" in (core.confirm_clock("caregiver") or "")
+    assert "no session is running" in (core.confirm_clock("caregiver", rig.wall()) or "")
 
 
 def test_a_lost_record_is_reset_by_a_caregiver_and_waits_a_full_interval(rig: Rig) -> None:
@@ -192,12 +222,12 @@ def test_confirm_and_reset_say_why_when_the_record_cannot_take_them(
         raise LedgerError("The treatment record could not save it: the disk is full.", path="")
 
     monkeypatch.setattr(ledger, "confirm_clock", full)
-    assert "the disk is full" in (core.confirm_clock("caregiver") or "")
+    assert "the disk is full" in (core.confirm_clock("caregiver", rig.wall()) or "")
     ledger.record_event(EventKind.LEDGER_LOST, "test")
     monkeypatch.setattr("safety.core.reset_ledger", full)
     reason = core.reset_ledger("caregiver")
     assert reason is not None and reason.startswith("The treatment record cannot be reset")
-    assert core.confirm_clock("caregiver") == reason  # no record at all now: it says so
+    assert core.confirm_clock("caregiver", rig.wall()) == reason  # no record: it says so
     assert core.start_refusal(make_profile()) == reason
 
 
