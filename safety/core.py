@@ -18,6 +18,7 @@ and snapshot types (``safety.core_events``).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from profiles.schema import Profile
 from safety.board_kind import BoardKind
 from safety.calibration import Calibration
 from safety.core_checks import CoreChecks
-from safety.core_connect import BoardConnectError, handshake, open_client, open_ledger
+from safety.core_connect import BoardConnectError, handshake, open_client, open_ledger_again
 from safety.core_events import (
     ButtonEdge,
     ContactLost,
@@ -98,7 +99,7 @@ class SafetyCore(CoreChecks):
         ``uptime_clock`` is the monotonic time the schedule trusts (default ``clock``; a
         test rig that skips idle days without simulating them gives its own).
         """
-        ledger, ledger_problem = open_ledger(state_dir, wall_clock, ledger_backup_dir)
+        ledger, ledger_problem, again = open_ledger_again(state_dir, wall_clock, ledger_backup_dir)
         try:
             client = open_client(port_url, transport, clock, baudrate)
         except BoardConnectError:
@@ -111,6 +112,8 @@ class SafetyCore(CoreChecks):
         interlock = Interlock(client, limits, calibration, rail, clock)
         core = cls(interlock, ledger, ledger_problem, limits, clock, wall_clock, info, board)
         core._state_dir, core._backup_dir = state_dir, ledger_backup_dir
+        if not again:
+            core._next_reopen_s = math.inf  # damaged: only a caregiver's reset helps
         if uptime_clock is not None:
             core._trusted = TrustedClock(wall_clock, uptime_clock)
         if fault is not None:

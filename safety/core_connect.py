@@ -24,13 +24,20 @@ from drivers.errors import (
 )
 from drivers.protocol import Info
 from safety.board_kind import BoardKind
-from safety.errors import LedgerError, SafetyError
+from safety.errors import LedgerDamagedError, LedgerError, SafetyError
 from safety.faults import FaultCode
 from safety.ledger import Ledger
 from safety.ledger_guard import open_guarded
 from safety.ledger_schema import ledger_error
 
-__all__ = ["HANDSHAKE_TIMEOUT_S", "BoardConnectError", "handshake", "open_client", "open_ledger"]
+__all__ = [
+    "HANDSHAKE_TIMEOUT_S",
+    "BoardConnectError",
+    "handshake",
+    "open_client",
+    "open_ledger",
+    "open_ledger_again",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +57,36 @@ def open_ledger(
 ) -> tuple[Ledger | None, str | None]:
     """The ledger (restored from its backup if it was lost or damaged, reconciled after a
     crash, backed up), or None and the reason treatment is refused."""
+    ledger, problem, _ = open_ledger_again(state_dir, wall_clock, backup_dir)
+    return ledger, problem
+
+
+def open_ledger_again(
+    state_dir: Path, wall_clock: Callable[[], datetime], backup_dir: Path | None = None
+) -> tuple[Ledger | None, str | None, bool]:
+    """``open_ledger``, and whether trying again later may help: not for a damaged
+    record with no usable backup (only a caregiver's reset helps; each try would re-read
+    the whole file), yes for storage that may work again (locked, read-only, missing)."""
     try:
         ledger = open_guarded(state_dir, wall_clock, backup_dir)
+    except LedgerDamagedError as exc:
+        log.error("ledger damaged: %s", exc)
+        return None, str(exc), False
     except LedgerError as exc:
         log.error("ledger unusable: %s", exc)
-        return None, str(exc)
+        return None, str(exc), True
     except (OSError, sqlite3.Error) as exc:
         log.error("ledger restore failed: %s", exc)
-        return None, str(ledger_error("The treatment record cannot be restored", state_dir, exc))
+        problem = ledger_error("The treatment record cannot be restored", state_dir, exc)
+        return None, str(problem), True
     try:
         ledger.reconcile_after_crash()
     except LedgerError as exc:
         log.error("ledger reconciliation failed: %s", exc)
         ledger.close()
-        return None, f"The treatment record cannot be repaired: {exc}"
+        return None, f"The treatment record cannot be repaired: {exc}", True
     ledger.backup_now()
-    return ledger, None
+    return ledger, None, True
 
 
 def open_client(

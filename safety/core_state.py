@@ -30,7 +30,7 @@ from drivers.errors import BoardDisconnectedError, DriverError
 from drivers.protocol import ClearFaults, Telemetry
 from profiles.schema import Profile
 from safety.calibration import CalibrationError
-from safety.core_connect import open_ledger
+from safety.core_connect import open_ledger_again
 from safety.core_events import (
     FaultLatched,
     FaultStatus,
@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 CLEAR_FAULTS_TIMEOUT_S = 0.5
 CLOCK_CHECK_S: Final = 10.0
 """How often a tick compares the wall clock with the controller's own."""
+LEDGER_REOPEN_S: Final = 10.0
+"""A ledger that could not be opened is tried again this often (a damaged one never:
+only a caregiver's reset helps, and each try would read the whole file)."""
 LEDGER_RETRY_S: Final = 1.0
 """Unwritten records are tried again on a tick at most this often (each try logs)."""
 _WARNING_TEXT = {
@@ -119,7 +122,7 @@ class CoreState:
         self._next_clock_check_s = -math.inf
         self._state_dir = Path(".")  # set by ``SafetyCore.connect``, with the next
         self._backup_dir: Path | None = None
-        self._next_reopen_s = clock() + LEDGER_RETRY_S  # connect has just tried
+        self._next_reopen_s = clock() + LEDGER_REOPEN_S  # connect has just tried
         self._last_telemetry: Telemetry | None = None
         self._frames_seen = 0
         self._self_test_passed = False
@@ -273,13 +276,17 @@ class CoreState:
 
     def _reopened_ledger(self) -> Ledger | None:
         """The ledger; one that could not be opened is tried again (at most every
-        ``LEDGER_RETRY_S``), so storage that works again is noticed without a restart.
+        ``LEDGER_REOPEN_S``), so storage that works again is noticed without a restart.
         Never while a session runs (none can begin without a ledger)."""
         if self._ledger is None and self._clock() >= self._next_reopen_s:
-            self._next_reopen_s = self._clock() + LEDGER_RETRY_S
-            ledger, problem = open_ledger(self._state_dir, self._wall_clock, self._backup_dir)
+            self._next_reopen_s = self._clock() + LEDGER_REOPEN_S
+            ledger, problem, again = open_ledger_again(
+                self._state_dir, self._wall_clock, self._backup_dir
+            )
             if ledger is None:
                 self._ledger_problem = problem
+                if not again:
+                    self._next_reopen_s = math.inf
             else:
                 log.info("the treatment record can be used again")
                 self._ledger, self._ledger_problem = ledger, None

@@ -21,7 +21,6 @@ import math
 import os
 import shutil
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Final, Self, TypeVar
 
 from safety.errors import LedgerError
 from safety.faults import Outcome
+from safety.ledger_backup import LedgerBackup
 from safety.ledger_events import (
     EventKind,
     EventRecord,
@@ -81,17 +81,6 @@ _LEASE_MAX_S: Final = LEASE_MAX_MS / 1000.0
 _R = TypeVar("_R")
 
 
-def backup_history(path: Path) -> tuple[int, int, int, int] | None:
-    """How much history the backup at ``path`` holds; None if it is missing or unreadable."""
-    if not path.is_file():
-        return None
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-            return history_size(conn)
-    except sqlite3.Error:
-        return None
-
-
 def read_summary(conn: sqlite3.Connection) -> tuple[float, int]:
     """(newest record's time, newest session id or 0) of an open ledger database."""
     newest_s = float(conn.execute("SELECT at_s FROM newest_entry").fetchone()[0])
@@ -128,8 +117,7 @@ class Ledger:
         self._display_tz = display_tz
         self.damaged_rows = 0
         """Rows the readers skipped because they could not be read (see ``_records``)."""
-        self.backup_paths: tuple[Path, ...] = (path.parent / BACKUP_FILENAME,)
-        """Where ``backup_now`` copies the ledger (the opener may add a second place)."""
+        self._backups = LedgerBackup(path, (path.parent / BACKUP_FILENAME,))
 
     @classmethod
     def open(
@@ -169,6 +157,8 @@ class Ledger:
         return cls(conn, path, wall_clock, display_tz)
 
     def close(self) -> None:
+        """Wait for the backups asked for, then close the connection."""
+        self._backups.wait()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -329,45 +319,24 @@ class Ledger:
                 path=str(self.path),
             )
 
+    @property
+    def backup_paths(self) -> tuple[Path, ...]:
+        """Where ``backup_now`` copies the ledger (the opener may add a second place)."""
+        return self._backups.places
+
+    @backup_paths.setter
+    def backup_paths(self, places: tuple[Path, ...]) -> None:
+        self._backups.places = places
+
     def backup_now(self) -> None:
-        """Copy the ledger to each of ``backup_paths`` (never raises: the record itself
-        was saved; a failed copy is logged and the previous backup stays)."""
-        for dest in self.backup_paths:
-            try:
-                self._backup_to(dest)
-            except (OSError, sqlite3.Error, LedgerError) as exc:
-                log.error("ledger backup to %s failed: %s", dest, exc)
+        """Copy the ledger to each of ``backup_paths`` on a worker thread (never waits,
+        never raises: the record itself was saved; a failed copy is logged and the
+        previous backup stays). ``safety.ledger_backup``."""
+        self._backups.request()
 
-    def _backup_to(self, dest: Path) -> None:
-        """SQLite's backup API into a temporary file of its own, then an atomic rename.
-
-        Never over a backup that holds records this ledger lacks (a ledger created anew
-        after a loss must not erase the history its backup still has)."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        theirs = backup_history(dest)
-        if theirs is not None and any(t > o for t, o in zip(theirs, self.history(), strict=True)):
-            raise LedgerError(
-                f"the backup {dest} holds records this ledger lacks; it is kept", path=str(dest)
-            )
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            os.chmod(tmp, LEDGER_FILE_MODE)
-            with contextlib.closing(sqlite3.connect(tmp)) as target:
-                self._db().backup(target)
-                target.execute("PRAGMA journal_mode=DELETE")  # one file, readable read-only
-            with open(tmp, "rb") as written:
-                os.fsync(written.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    def flush_backups(self) -> None:
+        """Wait until the copies asked for so far are written."""
+        self._backups.wait()
 
     def record_fault(self, code: str, message: str, session_id: int | None = None) -> None:
         now_s = self._now_s()

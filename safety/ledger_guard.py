@@ -30,10 +30,10 @@ from safety.ledger import (
     BACKUP_FILENAME,
     LEDGER_FILENAME,
     Ledger,
-    backup_history,
     create_private,
     read_summary,
 )
+from safety.ledger_backup import backup_history
 from safety.ledger_events import EventKind, damaged_row_problem
 from safety.ledger_schema import INTEGRITY_CHECK_ERRORS
 

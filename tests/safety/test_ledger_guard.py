@@ -70,10 +70,12 @@ def test_a_backup_is_written_after_each_session_install_and_event(
     backup = tmp_path / BACKUP_FILENAME
     with Ledger.open(tmp_path, clock) as ledger:
         ledger.record_install("rx", "sha", "p")
+        ledger.flush_backups()  # copied on a worker thread
         assert backup.stat().st_mode & 0o777 == 0o640
         sid = ledger.begin_session("rx", "sha", {810: 1.0})
         mtime_ns = backup.stat().st_mtime_ns
         ledger.end_session(sid, Outcome.COMPLETED, {810: 1.0})
+        ledger.flush_backups()
         assert backup.stat().st_mtime_ns != mtime_ns
     with closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as conn:
         assert conn.execute("SELECT outcome FROM sessions").fetchall() == [("completed",)]
@@ -126,6 +128,7 @@ def test_a_ledger_older_than_its_backup_is_replaced_and_kept(
         own = ledger.backup_paths
         ledger.backup_paths = (old_copy,)
         ledger.backup_now()  # a copy of the ledger as it is now
+        ledger.flush_backups()
         ledger.backup_paths = own
         sid = ledger.begin_session("rx", "sha", {810: 10.0})
         ledger.end_session(sid, Outcome.COMPLETED, {810: 10.0})  # backed up as well
@@ -316,7 +319,7 @@ def test_a_ledger_created_anew_never_overwrites_the_backup_of_a_longer_history(
     (tmp_path / LEDGER_FILENAME).unlink()
     with Ledger.open(tmp_path, clock) as fresh:  # e.g. a writer that does not guard
         fresh.record_install("rx", "sha", "p")  # tries to back up
-    assert "holds records this ledger lacks" in caplog.text
+    assert "holds records the ledger lacks" in caplog.text
     with open_guarded(tmp_path, clock) as ledger:  # the backup is newer: restored
         assert len(ledger.sessions()) == 2
         assert ledger.events()[0].kind == EventKind.LEDGER_RESTORED
@@ -362,7 +365,7 @@ def test_a_backup_that_fails_midway_leaves_no_temporary_file(
         raise OSError(28, "No space left on device")
 
     with Ledger.open(tmp_path, clock) as ledger:
-        monkeypatch.setattr("safety.ledger.os.replace", no_room)
+        monkeypatch.setattr("safety.ledger_backup.os.replace", no_room)
         ledger.record_install("rx", "sha", "p")
         assert [i.sha256 for i in ledger.installs()] == ["sha"]  # the record itself is saved
     assert not list(tmp_path.glob(f".{BACKUP_FILENAME}.*"))
