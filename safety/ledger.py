@@ -117,6 +117,8 @@ class Ledger:
         self._display_tz = display_tz
         self.damaged_rows = 0
         """Rows the readers skipped because they could not be read (see ``_records``)."""
+        self._last_failure: str | None = None
+        self._failures_since = 0
         self._backups = LedgerBackup(path, (path.parent / BACKUP_FILENAME,))
 
     @classmethod
@@ -191,6 +193,26 @@ class Ledger:
             )
         return now.timestamp()
 
+    def _log_write_failure(self, what: str, exc: sqlite3.Error) -> None:
+        """The first failure of a kind is an error line; the same failure again (records
+        kept and retried every second while a disk is full) is counted, and the count
+        is logged once writes work again."""
+        text = str(exc)
+        if text != self._last_failure:
+            self._last_failure, self._failures_since = text, 0
+            log.error("ledger write failed (%s): %s", what, exc)
+        else:
+            self._failures_since += 1
+
+    def _log_write_success(self) -> None:
+        if self._last_failure is not None:
+            log.info(
+                "ledger writes work again (%d more failures of: %s)",
+                self._failures_since,
+                self._last_failure,
+            )
+            self._last_failure, self._failures_since = None, 0
+
     @contextlib.contextmanager
     def _write(self, what: str, now_s: float) -> Iterator[sqlite3.Connection]:
         """One short transaction; any SQLite error becomes ``LedgerError``."""
@@ -201,12 +223,13 @@ class Ledger:
                 yield conn
                 conn.execute("UPDATE newest_entry SET at_s = MAX(at_s, ?)", (now_s,))
                 conn.execute("COMMIT")
+                self._log_write_success()
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            log.error("ledger write failed (%s): %s", what, exc)
+            self._log_write_failure(what, exc)
             raise ledger_error(
                 f"The treatment record could not save {what}", self.path, exc
             ) from exc

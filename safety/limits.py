@@ -57,7 +57,8 @@ SESSIONS_PER_WEEK_MAX: Final[int] = 7
 SKIN_TEMP_WARN_C: Final[float] = 40.0
 SKIN_TEMP_STOP_C: Final[float] = 41.0
 BOARD_SKIN_CUTOFF_C: Final[float] = 43.0   # the board's own cutoff; the host cannot move it
-# Board electronics: the board's own thermal cutoff (DESIGN §4); the host stops there too.
+# Board electronics: the board's own thermal cutoff (DESIGN §4). The host stops earlier,
+# at 60 °C (``SupervisorSettings.board_stop_c``); this is the ceiling a site cannot raise.
 BOARD_TEMP_STOP_C: Final[float] = 70.0
 # Temperature sensors: open/short (0–60 °C), detachment (2 °C apart), runaway (1 °C/min).
 SENSOR_VALID_MIN_C: Final[float] = 0.0

@@ -431,3 +431,20 @@ def test_unknown_errors_keep_their_text() -> None:
     assert reason_of(sqlite3.OperationalError("no such table: x")) == "no such table: x"
     error = ledger_error("Could not", "/p", sqlite3.OperationalError("database is locked"))
     assert (str(error), error.path) == ("Could not: another program is using it (/p).", "/p")
+
+
+def test_the_same_write_failure_is_logged_once_and_counted(
+    ledger: Ledger, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk with records retried every second must not log a line a second."""
+    caplog.set_level("INFO", logger="safety.ledger")
+    fail_on(ledger, mocker, "INSERT INTO faults", "database or disk is full")
+    for _ in range(30):
+        with pytest.raises(LedgerError, match="the disk is full"):
+            ledger.record_fault("x", "y")
+    mocker.stopall()
+    ledger.record_fault("x", "y")
+    lines = [r.getMessage() for r in caplog.records if r.name == "safety.ledger"]
+    failed = [line for line in lines if line.startswith("ledger write failed")]
+    assert len(failed) == 1
+    assert "ledger writes work again (29 more failures of: database or disk is full)" in lines
