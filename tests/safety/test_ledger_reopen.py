@@ -45,3 +45,18 @@ def test_a_damaged_record_is_not_read_again_and_again(rig: Rig) -> None:
     (rig.state_dir / LEDGER_FILENAME).unlink()  # would open now, if it were tried
     rig.run(20.5)
     assert core.start_refusal(make_profile()) == reason  # only a reset helps
+
+
+def test_storage_that_comes_back_damaged_is_not_tried_again(rig: Rig) -> None:
+    rig.state_dir.mkdir(parents=True)
+    blocker = rig.state_dir / LEDGER_FILENAME
+    blocker.mkdir()
+    core = rig.ready()
+    blocker.rmdir()
+    blocker.write_bytes(b"garbage" * 2000)  # it comes back, damaged
+    rig.run(10.1)
+    reason = core.start_refusal(make_profile())
+    assert reason is not None and "nirpad ledger reset" in reason
+    blocker.unlink()
+    rig.run(20.5)
+    assert core.start_refusal(make_profile()) == reason
