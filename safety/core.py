@@ -54,6 +54,7 @@ __all__ = [
     "CONFIRM_TOLERANCE_S",
     "HOST_STALL_S",
     "LEASE_UNHEARD_S",
+    "RAIL_LOST_S",
     "BoardConnectError",
     "SafetyCore",
 ]
@@ -67,6 +68,9 @@ HOST_STALL_S = 2 * TELEMETRY_PERIOD_S
 verdict then waits one tick (``SafetyCore._check_stale``)."""
 CONFIRM_TOLERANCE_S = 120.0
 """A caregiver's stated time may differ this much from the clock (typing takes a while)."""
+RAIL_LOST_S = 1.0
+"""The pad reports its LED power off this long while the host enables it and sends the
+heartbeat: the hold circuit or its lines failed (a stall's drop is back in one tick)."""
 LEASE_UNHEARD_S = 0.06
 """Output commands unanswered longer than this (an ACK takes a few ms; the client's
 ACK timeout) when the board's lease runs out: the board did not hear the renewals."""
@@ -138,6 +142,7 @@ class SafetyCore(CoreChecks):
         super().__init__(interlock, supervisor, ledger, ledger_problem, limits, clock, wall_clock)
         self.info = info
         self._time_scale = board.time_scale  # the host's own setting, never the board's claim
+        self._rail_off_since_s: float | None = None
         supervisor.watch_from(clock())
 
     def fileno(self) -> int | None:
@@ -345,6 +350,7 @@ class SafetyCore(CoreChecks):
             session.count_frame(telemetry, self._last_frame_s)
         if self._interlock.observe(telemetry):
             self._latch(FaultCode.STUCK_ON, "the board reports output while commanded off")
+        self._watch_rail(telemetry.rail_enabled)
         self._track_contact(telemetry.contact)
         verdict = self._supervisor.check(telemetry, self._interlock.commanded_output())
         if verdict.fault is not None:
@@ -377,6 +383,22 @@ class SafetyCore(CoreChecks):
             self._on_lease_expired()
         else:  # a lease that ran out after a pause or stop is not a fault
             log.info("board event %s (%d)", kind.name, event.detail)
+
+    def _watch_rail(self, reported_on: bool) -> None:
+        """``RAIL_LOST`` when the rail stays off for ``RAIL_LOST_S`` though it is enabled."""
+        if reported_on or not self._interlock.rail.enabled:
+            self._rail_off_since_s = None
+            return
+        now_s = self._clock()
+        if self._rail_off_since_s is None:
+            self._rail_off_since_s = now_s
+        elif now_s - self._rail_off_since_s > RAIL_LOST_S:
+            self._rail_off_since_s = None
+            self._latch(
+                FaultCode.RAIL_LOST,
+                f"the pad reports its LED power off for more than {RAIL_LOST_S:g} s while "
+                f"enabled ({self._interlock.heartbeat_failures} failed heartbeats)",
+            )
 
     def _treating(self) -> bool:
         return self._session is not None and self._interlock.mode is InterlockMode.TREATING

@@ -31,6 +31,7 @@ class FaultCode(StrEnum):
     PROTOCOL_VERSION = "protocol_version"
     CALIBRATION_CRC = "calibration_crc"
     BOARD_MISMATCH = "board_mismatch"
+    RAIL_LOST = "rail_lost"
     INTERLOCK_REFUSED = "interlock_refused"
     LEDGER_WRITE_FAILED = "ledger_write_failed"
     SELF_TEST_FAILED = "self_test_failed"
@@ -79,6 +80,10 @@ FAULT_MESSAGES: Final[dict[FaultCode, str]] = {
     ),
     FaultCode.PROTOCOL_VERSION: "The pad's firmware speaks an incompatible protocol version.",
     FaultCode.CALIBRATION_CRC: "The pad's calibration data is damaged.",
+    FaultCode.RAIL_LOST: (
+        "The pad's LED power does not stay on (its safety circuit or its line). "
+        "The light is off; have the pad checked."
+    ),
     FaultCode.BOARD_MISMATCH: (
         "The pad's driver board is not the kind this controller was started for. "
         "The light stays off."

@@ -68,6 +68,7 @@ _CRITICAL: Final = frozenset(
         FaultCode.PROTOCOL_VERSION,
         FaultCode.CALIBRATION_CRC,
         FaultCode.BOARD_MISMATCH,
+        FaultCode.RAIL_LOST,
         FaultCode.CONTROLLER_ERROR,
     }
 )

@@ -13,6 +13,7 @@ import pytest
 
 from hil.sim.board import RAIL_HOLD_S
 from hil.sim.inprocess import RailWire, make_sim
+from safety.core_events import FaultLatched
 from safety.errors import StartRefusedError
 from safety.faults import FaultCode
 from safety.rail import make_rail
@@ -146,3 +147,24 @@ def test_a_stall_while_treating_is_the_leases_fault_and_the_rail_stays_cut(held:
     assert not held.rail.enabled and not held.board.rail_enabled
     # the board's LEASE_EXPIRED is read before any tick: cut first, the rail never rose
     assert [e["enabled"] for e in _rail_events(held)] == [False]
+
+
+def test_a_hold_circuit_that_no_longer_holds_latches_rail_lost(held: Rig) -> None:
+    """A dead HAT (heartbeats sent, the rail never back) is a fault a person sees and the
+    record keeps, not a start refused for ever with "try again"."""
+    held.ready()
+    held.board.rail_hold_s = 1e-6  # the circuit no longer holds: every heartbeat is too late
+    got = held.run(1.5)
+    codes = [e.code for e in got if isinstance(e, FaultLatched)]
+    assert codes == [FaultCode.RAIL_LOST]
+    assert not held.rail.enabled  # critical: the enable line is cut too
+    with held.ledger() as ledger:
+        assert [f.code for f in ledger.faults()] == [FaultCode.RAIL_LOST]
+
+
+def test_a_stall_longer_than_the_hold_is_not_rail_lost(held: Rig) -> None:
+    core = held.ready()
+    _stall(held, RAIL_HOLD_S + 0.1)
+    got = held.run(2.0)  # the next heartbeats bring it back
+    assert not [e for e in got if isinstance(e, FaultLatched)]
+    assert held.board.rail_enabled and core.snapshot().fault is None
