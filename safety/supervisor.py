@@ -38,6 +38,7 @@ from safety.calibration import Calibration, CalibrationError
 from safety.faults import FaultCode, WarningCode
 from safety.limits import Limits
 from safety.supervisor_checks import (
+    CLEARED_ONLY_BY_ACK,
     Finding,
     RiseTracker,
     SupervisorSettings,
@@ -172,6 +173,11 @@ class Supervisor:
             *self._mismatch_findings(telemetry, commanded, now_s),
         ]
         self._present = frozenset(code for code, _ in findings)
+        if telemetry.faults and not telemetry.faults & ~CLEARED_ONLY_BY_ACK:
+            # a flag the board keeps until CLEAR_FAULTS, with no cause left to see (its
+            # output is already off): the acknowledgement is what clears it, so it must
+            # not block the acknowledgement (docs/protocol.md §4.4)
+            self._present = self._present - {FaultCode.BOARD_FAULT}
         if findings:
             self.latch(*findings[0])
         warnings = self._warnings(telemetry, commanded)

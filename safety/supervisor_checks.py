@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Final
 
 from drivers.protocol.messages import BoardFault, Telemetry
 from safety.faults import FaultCode
 from safety.limits import Limits
 
 __all__ = [
+    "CLEARED_ONLY_BY_ACK",
     "Finding",
     "RiseTracker",
     "SupervisorSettings",
@@ -111,6 +113,11 @@ _TEMPERATURE_ORDER = (
     FaultCode.SENSOR_RANGE,
     FaultCode.SENSOR_DISAGREE,
 )
+
+
+CLEARED_ONLY_BY_ACK: Final = BoardFault.MAX_ON_TIME
+"""Board flags with no cause the telemetry can show: the board latched them, its output
+is off, and only CLEAR_FAULTS (sent at the host's acknowledgement) clears them."""
 
 
 def board_findings(t: Telemetry) -> list[Finding]:

@@ -481,6 +481,21 @@ def test_board_fault_flags_are_named() -> None:
     assert verdict.message == "board reports: LED_OPEN, SUPPLY_LOW"
 
 
+def test_a_flag_only_the_acknowledgement_clears_does_not_block_it() -> None:
+    """MAX_ON_TIME stays set on the board until CLEAR_FAULTS, which the host sends only
+    when the acknowledgement succeeds: it must not count as a cause still present."""
+    sup, clock = make()
+    verdict = feed(sup, clock, frame(faults=BoardFault.MAX_ON_TIME), OFF, 3)
+    assert verdict.fault is FaultCode.BOARD_FAULT
+    assert sup.acknowledge() is None
+
+
+def test_a_flag_with_a_cause_still_blocks_the_acknowledgement() -> None:
+    sup, clock = make()
+    feed(sup, clock, frame(faults=BoardFault.MAX_ON_TIME | BoardFault.LED_OPEN), OFF, 3)
+    assert sup.acknowledge() == "the cause is still present: board_fault"
+
+
 def test_stuck_on_wins_over_other_findings() -> None:
     sup, clock = make()
     verdict = feed(sup, clock, frame(output_on=True, skin_c=(42.0, 42.0)), OFF, 1)
