@@ -199,7 +199,7 @@ def _register_profile_commands(sub: Any) -> None:
 
 def _exec_sim(extra: list[str]) -> int:
     """Replace this process with ``python -m hil.sim``: no parent left, signals reach it."""
-    argv = [sys.executable, "-m", "hil.sim", *extra]
+    argv = [sys.executable, "-P", "-m", "hil.sim", *extra]  # -P: no stray ./hil.py
     sys.stdout.flush()
     sys.stderr.flush()
     try:

@@ -42,7 +42,9 @@ class SimProcess:
         *,
         module: str = "hil.sim",
     ) -> None:
-        self.argv = [sys.executable, "-m", module, *args]
+        # -P: the current directory is not searched, so a stray hil.py there cannot stand
+        # in for the simulator
+        self.argv = [sys.executable, "-P", "-m", module, *args]
         self.port: str | None = None
         self._on_event = on_event
         self._child: JsonLinesChild | None = None

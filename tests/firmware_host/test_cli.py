@@ -174,7 +174,8 @@ def test_sim_execs_the_simulator_module(monkeypatch: pytest.MonkeyPatch) -> None
     calls: list[tuple[str, list[str]]] = []
     monkeypatch.setattr("firmware_host.cli.os.execv", lambda path, argv: calls.append((path, argv)))
     main(["sim", "--seed", "3", "--help"])
-    assert calls == [(sys.executable, [sys.executable, "-m", "hil.sim", "--seed", "3", "--help"])]
+    argv = [sys.executable, "-P", "-m", "hil.sim", "--seed", "3", "--help"]
+    assert calls == [(sys.executable, argv)]
 
 
 HEAVY = ("pydantic", "transitions", "gpiozero", "rich", "serial", "sqlite3", "cryptography")

@@ -140,7 +140,7 @@ def test_sim_process_reports_port_events_and_is_reaped(
     sim = SimProcess(["--x"], on_event=events.append, module=module)
     try:
         assert sim.start(timeout_s=20) == "/dev/pts/99"
-        assert sim.argv == [sys.executable, "-m", module, "--x"]
+        assert sim.argv == [sys.executable, "-P", "-m", module, "--x"]
         sim.send({"cmd": "state"})
         assert sim._child is not None
         echo = sim._child.wait_for(lambda e: e.get("event") == "echo", 20)
