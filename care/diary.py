@@ -1,0 +1,332 @@
+"""The symptom diary: an append-only store of nightly entries and weekly IRLS scores.
+
+Owns: ``diary.sqlite3`` in the state directory (created 0640, WAL), appending entries
+after they are checked, corrections (a new entry that ``supersedes`` an old one; nothing
+is ever updated or deleted, and SQLite triggers refuse it if tried), and the two views
+readers get: the current one (superseded entries hidden) and the full history.
+
+A bad entry raises ``DiaryError`` (its ``field`` says which input) and writes nothing:
+every check runs before the transaction, the rest inside one ``BEGIN IMMEDIATE``.
+One current entry per date and kind: a second one for the same date must correct the
+first. Dates are the patient's local dates; ``not_before`` is the first day of the
+course (entries before it are refused).
+
+Does not own what the entries mean for the course (``care.course``) or the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from care.diary_entry import NightlyEntry, SideEffect, check_date
+from care.diary_schema import (
+    DIARY_FILENAME,
+    DiaryError,
+    DiaryStorageError,
+    create_private,
+    prepare,
+)
+from care.irls import Band, band_of, check_items
+
+__all__ = ["DIARY_FILENAME", "Diary", "StoredIrls", "StoredNightly", "to_json"]
+
+log = logging.getLogger(__name__)
+_NIGHTLY_COLUMNS: Final = (
+    "leg_symptoms",
+    "sleep_quality",
+    "minutes_to_sleep",
+    "awakenings",
+    "onset",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNightly:
+    """A nightly entry as recorded; ``superseded_by`` is None for a current one."""
+
+    id: int
+    recorded_at: datetime
+    supersedes: int | None
+    superseded_by: int | None
+    entry: NightlyEntry
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIrls:
+    """An IRLS as recorded: item number -> score 0-4."""
+
+    id: int
+    recorded_at: datetime
+    supersedes: int | None
+    superseded_by: int | None
+    entry_date: date
+    baseline: bool
+    items: Mapping[int, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.items.values())
+
+    @property
+    def band(self) -> Band:
+        return band_of(self.total)
+
+
+class Diary:
+    """The open diary. Use ``Diary.open``; close it (or use ``with``)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        *,
+        not_before: date | None,
+        wall_clock: Callable[[], datetime],
+        tz: tzinfo | None,
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self.not_before = not_before
+        self._wall_clock = wall_clock
+        self._tz = tz
+
+    @classmethod
+    def open(
+        cls,
+        state_dir: Path,
+        *,
+        not_before: date | None = None,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tz: tzinfo | None = None,
+        busy_timeout_s: float = 2.0,
+    ) -> Diary:
+        """Open (creating and migrating if needed) the diary in ``state_dir``.
+
+        ``wall_clock`` returns aware UTC; ``tz`` is the patient's zone (None: the
+        system's local zone), which decides what "today" is."""
+        path = state_dir / DIARY_FILENAME
+        try:
+            create_private(path)
+            conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise _storage_error("The symptom diary cannot be opened", path, exc) from exc
+        conn.row_factory = sqlite3.Row
+        try:
+            prepare(conn, path)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _storage_error("The symptom diary cannot be opened", path, exc) from exc
+            raise
+        return cls(conn, path, not_before=not_before, wall_clock=wall_clock, tz=tz)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Diary:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def today(self) -> date:
+        """The patient's local date now."""
+        return self._wall_clock().astimezone(self._tz).date()
+
+    def add_nightly(self, entry: NightlyEntry, *, corrects: int | None = None) -> int:
+        """Append a nightly entry (correcting entry ``corrects``); returns its id."""
+        entry.validated(today=self.today(), not_before=self.not_before)
+        values = [getattr(entry, name) for name in _NIGHTLY_COLUMNS]
+        effects = ",".join(sorted(e.value for e in entry.side_effects))
+        sql = (
+            "INSERT INTO nightly (entry_date, recorded_at_s, supersedes, "
+            f"{', '.join(_NIGHTLY_COLUMNS)}, side_effects, note) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+
+        def insert(conn: sqlite3.Connection, now_s: float) -> int:
+            row = (entry.entry_date.isoformat(), now_s, corrects, *values, effects, entry.note)
+            return int(conn.execute(sql, row).lastrowid or 0)
+
+        return self._append("nightly", entry.entry_date, corrects, insert)
+
+    def add_irls(
+        self,
+        entry_date: date,
+        items: Mapping[int, int],
+        *,
+        baseline: bool = False,
+        corrects: int | None = None,
+    ) -> int:
+        """Append an IRLS (all ten items, 0-4 each); returns its id."""
+        check_date(entry_date, today=self.today(), not_before=self.not_before)
+        scores = check_items(items)
+
+        def insert(conn: sqlite3.Connection, now_s: float) -> int:
+            cursor = conn.execute(
+                "INSERT INTO irls (entry_date, recorded_at_s, supersedes, baseline) "
+                "VALUES (?, ?, ?, ?)",
+                (entry_date.isoformat(), now_s, corrects, int(baseline)),
+            )
+            new_id = int(cursor.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO irls_items (irls_id, item, score) VALUES (?, ?, ?)",
+                [(new_id, k, v) for k, v in scores.items()],
+            )
+            return new_id
+
+        return self._append("irls", entry_date, corrects, insert)
+
+    def nightly(self, *, history: bool = False) -> list[StoredNightly]:
+        """Nightly entries by date (then id); superseded ones only with ``history``."""
+        rows = self._read("nightly", history)
+        return [_nightly_from_row(row) for row in rows]
+
+    def irls(self, *, history: bool = False) -> list[StoredIrls]:
+        """IRLS entries by date (then id); superseded ones only with ``history``."""
+        rows = self._read("irls", history)
+        try:
+            item_rows = self._conn.execute("SELECT irls_id, item, score FROM irls_items").fetchall()
+        except sqlite3.Error as exc:
+            raise _storage_error("The symptom diary cannot be read", self.path, exc) from exc
+        items: dict[int, dict[int, int]] = {}
+        for item_row in item_rows:
+            items.setdefault(item_row["irls_id"], {})[item_row["item"]] = item_row["score"]
+        return [_irls_from_row(row, items.get(row["id"], {})) for row in rows]
+
+    def _read(self, table: str, history: bool) -> list[sqlite3.Row]:
+        where = "" if history else "WHERE newer.id IS NULL"
+        sql = (
+            f"SELECT t.*, newer.id AS superseded_by FROM {table} AS t "
+            f"LEFT JOIN {table} AS newer ON newer.supersedes = t.id "
+            f"{where} ORDER BY t.entry_date, t.id"
+        )
+        try:
+            return self._conn.execute(sql).fetchall()
+        except sqlite3.Error as exc:
+            raise _storage_error("The symptom diary cannot be read", self.path, exc) from exc
+
+    def _append(
+        self,
+        table: str,
+        entry_date: date,
+        corrects: int | None,
+        insert: Callable[[sqlite3.Connection, float], int],
+    ) -> int:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _check_place(conn, table, entry_date, corrects)
+                new_id = insert(conn, self._wall_clock().timestamp())
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _storage_error("The diary entry was not recorded", self.path, exc) from exc
+        log.info("diary: %s entry %d for %s recorded", table, new_id, entry_date.isoformat())
+        return new_id
+
+
+def _check_place(
+    conn: sqlite3.Connection, table: str, entry_date: date, corrects: int | None
+) -> None:
+    """Refuse correcting a missing or already-corrected entry, and a second current
+    entry for the same date (other than the one corrected)."""
+    what = "nightly entry" if table == "nightly" else "IRLS"
+    if corrects is not None:
+        found = conn.execute(f"SELECT id FROM {table} WHERE id = ?", (corrects,)).fetchone()
+        if found is None:
+            raise DiaryError(f"There is no {what} {corrects} to correct.", field="corrects")
+        newer = conn.execute(f"SELECT id FROM {table} WHERE supersedes = ?", (corrects,)).fetchone()
+        if newer is not None:
+            raise DiaryError(
+                f"The {what} {corrects} was already corrected by {newer[0]}; "
+                f"correct {newer[0]} instead.",
+                field="corrects",
+            )
+    same_day = conn.execute(
+        f"SELECT t.id FROM {table} AS t LEFT JOIN {table} AS newer ON newer.supersedes = t.id "
+        "WHERE newer.id IS NULL AND t.entry_date = ? AND t.id IS NOT ?",
+        (entry_date.isoformat(), corrects),
+    ).fetchone()
+    if same_day is not None:
+        raise DiaryError(
+            f"There is already a {what} for {entry_date.isoformat()} ({same_day[0]}); "
+            f"to change it, correct {same_day[0]}.",
+            field="date",
+        )
+
+
+def _nightly_from_row(row: sqlite3.Row) -> StoredNightly:
+    effects = frozenset(SideEffect(v) for v in row["side_effects"].split(",") if v)
+    entry = NightlyEntry(
+        date.fromisoformat(row["entry_date"]),
+        side_effects=effects,
+        note=row["note"],
+        **{name: row[name] for name in _NIGHTLY_COLUMNS},
+    )
+    return StoredNightly(
+        row["id"], _utc(row["recorded_at_s"]), row["supersedes"], row["superseded_by"], entry
+    )
+
+
+def _irls_from_row(row: sqlite3.Row, items: Mapping[int, int]) -> StoredIrls:
+    return StoredIrls(
+        id=row["id"],
+        recorded_at=_utc(row["recorded_at_s"]),
+        supersedes=row["supersedes"],
+        superseded_by=row["superseded_by"],
+        entry_date=date.fromisoformat(row["entry_date"]),
+        baseline=bool(row["baseline"]),
+        items=dict(sorted(items.items())),
+    )
+
+
+def _utc(at_s: float) -> datetime:
+    return datetime.fromtimestamp(at_s, UTC)
+
+
+def _storage_error(action: str, path: Path, exc: BaseException) -> DiaryStorageError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return DiaryStorageError(f"{action}: {reason} ({path}).", path=path)
+
+
+def to_json(value: StoredNightly | StoredIrls) -> dict[str, object]:
+    """The JSON form of a stored entry (``nirpad diary show --json``)."""
+    base: dict[str, object] = {
+        "id": value.id,
+        "recorded_at": value.recorded_at.isoformat(),
+        "supersedes": value.supersedes,
+        "superseded_by": value.superseded_by,
+    }
+    if isinstance(value, StoredIrls):
+        return {
+            **base,
+            "date": value.entry_date.isoformat(),
+            "baseline": value.baseline,
+            "items": {str(k): v for k, v in value.items.items()},
+            "total": value.total,
+            "band": value.band.value,
+        }
+    entry = value.entry
+    return {
+        **base,
+        "date": entry.entry_date.isoformat(),
+        **{name: getattr(entry, name) for name in _NIGHTLY_COLUMNS},
+        "side_effects": sorted(e.value for e in entry.side_effects),
+        "note": entry.note,
+    }

@@ -1,0 +1,190 @@
+"""What a nightly diary entry holds and what makes one valid.
+
+Owns: the nightly entry's fields and their ranges (in nirpad's own words), the side
+effects a patient can tick, the time-of-onset levels (the four-level Johns Hopkins
+scale), and the checks shared with the IRLS: a whole-number score in its range, a date
+neither in the future nor before the course, a short note of printable UTF-8 text.
+Every refusal is a ``DiaryError`` whose message a patient can act on.
+
+Does not own storage (``care.diary``) or the IRLS (``care.irls``).
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
+
+from care.diary_schema import DiaryError
+
+__all__ = [
+    "NIGHTLY_FIELDS",
+    "NOTE_MAX_CHARS",
+    "NightlyEntry",
+    "Onset",
+    "SideEffect",
+    "check_date",
+    "check_score",
+    "check_text",
+    "parse_date",
+]
+
+NOTE_MAX_CHARS: Final = 500
+
+
+class SideEffect(enum.StrEnum):
+    """A side effect the patient noticed; the stored values are stable."""
+
+    WARMTH = "warmth"
+    REDNESS = "redness"
+    SKIN_IRRITATION = "skin-irritation"
+    HEADACHE = "headache"
+    OTHER = "other"
+
+
+class Onset(enum.IntEnum):
+    """When symptoms usually start today (Johns Hopkins time-of-onset scale)."""
+
+    NONE = 0
+    AT_BEDTIME = 1
+    EVENING = 2  # from 6 pm
+    AFTERNOON = 3  # before 6 pm
+
+
+@dataclass(frozen=True, slots=True)
+class NightlyField:
+    """One numeric question of the nightly entry: its name, range and wording."""
+
+    name: str
+    low: int
+    high: int
+    question: str
+
+
+NIGHTLY_FIELDS: Final[tuple[NightlyField, ...]] = (
+    NightlyField("leg_symptoms", 0, 10, "Leg symptoms tonight (0 none - 10 worst)"),
+    NightlyField("sleep_quality", 0, 10, "Sleep quality last night (0 worst - 10 best)"),
+    NightlyField("minutes_to_sleep", 0, 600, "Minutes to fall asleep last night"),
+    NightlyField("awakenings", 0, 50, "Times you woke up last night"),
+    NightlyField(
+        "onset",
+        0,
+        3,
+        "When did symptoms start today (0 no symptoms, 1 at bedtime, "
+        "2 in the evening from 6 pm, 3 in the afternoon before 6 pm)",
+    ),
+)
+_FIELD_BY_NAME: Final = {f.name: f for f in NIGHTLY_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class NightlyEntry:
+    """A nightly entry as given (None = not answered); ``id``/``supersedes`` are set
+    by the store when it is read back."""
+
+    entry_date: date
+    leg_symptoms: int | None = None
+    sleep_quality: int | None = None
+    minutes_to_sleep: int | None = None
+    awakenings: int | None = None
+    onset: int | None = None
+    side_effects: frozenset[SideEffect] = frozenset()
+    note: str = ""
+
+    def validated(self, *, today: date, not_before: date | None) -> NightlyEntry:
+        """This entry if every field is valid; raises DiaryError at the first fault."""
+        check_date(self.entry_date, today=today, not_before=not_before)
+        for spec in NIGHTLY_FIELDS:
+            check_score(getattr(self, spec.name), spec.low, spec.high, field=spec.name)
+        for effect in self.side_effects:
+            if not isinstance(effect, SideEffect):
+                raise DiaryError(
+                    f"Unknown side effect {effect!r}: choose from "
+                    f"{', '.join(e.value for e in SideEffect)}.",
+                    field="side_effects",
+                )
+        check_text(self.note, field="note", max_chars=NOTE_MAX_CHARS)
+        return self
+
+
+def field_spec(name: str) -> NightlyField:
+    return _FIELD_BY_NAME[name]
+
+
+def check_score(value: object, low: int, high: int, *, field: str) -> None:
+    """Refuse a score that is not a whole number from ``low`` to ``high`` (None passes)."""
+    if value is None:
+        return
+    if type(value) is not int or not low <= value <= high:
+        raise DiaryError(
+            f"{_label(field)} must be a whole number from {low} to {high}, not {value!r}.",
+            field=field,
+        )
+
+
+def check_date(entry_date: date, *, today: date, not_before: date | None) -> None:
+    """Refuse a date after ``today`` (local) or before the course began."""
+    if entry_date > today:
+        raise DiaryError(
+            f"The date {entry_date.isoformat()} is in the future (today is {today.isoformat()}).",
+            field="date",
+        )
+    if not_before is not None and entry_date < not_before:
+        raise DiaryError(
+            f"The date {entry_date.isoformat()} is before the course began "
+            f"({not_before.isoformat()}).",
+            field="date",
+        )
+
+
+def parse_date(text: str) -> date:
+    """A date written ``YYYY-MM-DD``; raises DiaryError otherwise."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise DiaryError(
+            f"{text!r} is not a date: write it as YYYY-MM-DD (for example 2026-03-14).",
+            field="date",
+        ) from None
+
+
+def check_text(text: str | bytes, *, field: str, max_chars: int) -> str:
+    """The text if it is UTF-8, on one line, without control characters and at most
+    ``max_chars`` long; raises DiaryError otherwise."""
+    try:
+        value = text.decode("utf-8") if isinstance(text, bytes) else text
+        value.encode("utf-8")  # a str from argv may carry undecodable bytes as surrogates
+    except UnicodeError:
+        raise DiaryError(
+            f"The {_label(field).lower()} is not readable text (it must be UTF-8).",
+            field=field,
+        ) from None
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise DiaryError(
+            f"The {_label(field).lower()} must be one line of text, without control "
+            "characters (tabs, line breaks, escape codes).",
+            field=field,
+        )
+    if len(value) > max_chars:
+        raise DiaryError(
+            f"The {_label(field).lower()} is {len(value)} characters long; at most "
+            f"{max_chars} fit.",
+            field=field,
+        )
+    return value
+
+
+_LABELS: Final = {
+    "leg_symptoms": "Leg symptoms",
+    "sleep_quality": "Sleep quality",
+    "minutes_to_sleep": "Minutes to fall asleep",
+    "awakenings": "Awakenings",
+    "onset": "Time of onset",
+    "note": "Note",
+}
+
+
+def _label(field: str) -> str:
+    return _LABELS.get(field, field[:1].upper() + field[1:])

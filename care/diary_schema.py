@@ -1,0 +1,159 @@
+"""The symptom diary's on-disk form: errors, schema, migrations, connection setup.
+
+Owns: the SQL of the diary's tables (``nightly``, ``irls``, ``irls_items``), the
+triggers that make them append-only (an UPDATE or DELETE is refused by SQLite itself),
+the ``schema_version`` table and the ordered ``MIGRATIONS`` (one transaction per step),
+the connection pragmas (WAL, ``synchronous=FULL``, foreign keys), creating the file
+with mode 0640, and the diary's two error types.
+
+Does not own what is written when, or what a valid entry is (``care.diary``,
+``care.diary_entry``, ``care.irls``). The pattern follows the dose ledger's schema
+module, but nothing is shared with it: the diary is the course's, not the safety
+layer's.
+
+Dates are the patient's local calendar dates as ISO text (``2026-03-14``); the time an
+entry was written is unix seconds (UTC, ``REAL``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Final
+
+__all__ = [
+    "DIARY_FILENAME",
+    "DIARY_FILE_MODE",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "DiaryError",
+    "DiaryStorageError",
+    "create_private",
+    "prepare",
+]
+
+DIARY_FILENAME: Final = "diary.sqlite3"
+DIARY_FILE_MODE: Final = 0o640
+"""Owner read-write, group read (a caregiver's group), others nothing: health data."""
+
+
+class DiaryError(ValueError):
+    """An entry that cannot be recorded; the message is for the patient, ``field``
+    names the input at fault (``"date"``, ``"note"``, ``"item 3"``...)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class DiaryStorageError(OSError):
+    """The diary file cannot be opened, read or written. ``path`` names it."""
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _append_only(table: str) -> tuple[str, ...]:
+    return tuple(
+        f"""CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table}
+            BEGIN SELECT RAISE(ABORT, 'the diary is append-only'); END"""
+        for verb in ("UPDATE", "DELETE")
+    )
+
+
+_V1: Final[tuple[str, ...]] = (
+    # One row per nightly entry. NULL = not answered. ``supersedes`` is the entry this
+    # one corrects (the UNIQUE index: an entry is corrected once; correct the newest).
+    """CREATE TABLE nightly (
+        id INTEGER PRIMARY KEY,
+        entry_date TEXT NOT NULL,
+        recorded_at_s REAL NOT NULL,
+        supersedes INTEGER REFERENCES nightly(id),
+        leg_symptoms INTEGER CHECK (leg_symptoms BETWEEN 0 AND 10),
+        sleep_quality INTEGER CHECK (sleep_quality BETWEEN 0 AND 10),
+        minutes_to_sleep INTEGER CHECK (minutes_to_sleep BETWEEN 0 AND 600),
+        awakenings INTEGER CHECK (awakenings BETWEEN 0 AND 50),
+        onset INTEGER CHECK (onset BETWEEN 0 AND 3),
+        side_effects TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT '')""",
+    "CREATE UNIQUE INDEX nightly_supersedes ON nightly(supersedes)",
+    "CREATE INDEX nightly_by_date ON nightly(entry_date)",
+    *_append_only("nightly"),
+    """CREATE TABLE irls (
+        id INTEGER PRIMARY KEY,
+        entry_date TEXT NOT NULL,
+        recorded_at_s REAL NOT NULL,
+        supersedes INTEGER REFERENCES irls(id),
+        baseline INTEGER NOT NULL CHECK (baseline IN (0, 1)))""",
+    "CREATE UNIQUE INDEX irls_supersedes ON irls(supersedes)",
+    "CREATE INDEX irls_by_date ON irls(entry_date)",
+    *_append_only("irls"),
+    # The item numbers and their scores (never the licensed wording).
+    """CREATE TABLE irls_items (
+        irls_id INTEGER NOT NULL REFERENCES irls(id),
+        item INTEGER NOT NULL CHECK (item BETWEEN 1 AND 10),
+        score INTEGER NOT NULL CHECK (score BETWEEN 0 AND 4),
+        PRIMARY KEY (irls_id, item))""",
+    *_append_only("irls_items"),
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1,)
+"""``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1`` (0 = empty)."""
+SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
+
+
+def create_private(path: Path) -> None:
+    """Create an empty diary file with mode 0640 (SQLite gives -wal/-shm the same
+    mode). An existing file keeps its mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DIARY_FILE_MODE))
+
+
+def prepare(conn: sqlite3.Connection, path: Path) -> None:
+    """Set the pragmas and migrate; raises DiaryStorageError or sqlite3.Error."""
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise DiaryStorageError(
+            f"The symptom diary cannot use write-ahead logging (journal mode {mode}) ({path}).",
+            path=path,
+        )
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    _migrate(conn, path)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version of an open diary (0 for an empty file)."""
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone() if has_table else None
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise DiaryStorageError(
+            f"The symptom diary was written by a newer nirpad (schema {version}; this "
+            f"version knows up to {SCHEMA_VERSION}). Update nirpad ({path}).",
+            path=path,
+        )
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        for step in range(schema_version(conn), SCHEMA_VERSION):
+            for statement in MIGRATIONS[step]:
+                conn.execute(statement)
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version VALUES (?)", (step + 1,))
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,275 @@
+"""The symptom diary store: checks, corrections, append-only rows, migrations, modes."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from care.diary import Diary, to_json
+from care.diary_entry import NOTE_MAX_CHARS, NightlyEntry, SideEffect
+from care.diary_schema import (
+    DIARY_FILE_MODE,
+    DIARY_FILENAME,
+    SCHEMA_VERSION,
+    DiaryError,
+    DiaryStorageError,
+    schema_version,
+)
+
+# 23:30 UTC on 14 March is already 15 March in UTC+2: "today" is the patient's date.
+NOW = datetime(2026, 3, 14, 23, 30, tzinfo=UTC)
+TZ = timezone(timedelta(hours=2))
+TODAY = date(2026, 3, 15)
+COURSE_START = date(2026, 3, 1)
+FULL_ITEMS = {k: 2 for k in range(1, 11)}
+
+
+@pytest.fixture
+def diary(tmp_path: Path) -> Iterator[Diary]:
+    with Diary.open(tmp_path, not_before=COURSE_START, wall_clock=lambda: NOW, tz=TZ) as d:
+        yield d
+
+
+def rows(path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(path / DIARY_FILENAME)
+    try:
+        tables = ("nightly", "irls", "irls_items")
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+    finally:
+        conn.close()
+
+
+def test_a_nightly_entry_is_stored_and_read_back(diary: Diary) -> None:
+    entry = NightlyEntry(
+        TODAY,
+        leg_symptoms=6,
+        sleep_quality=4,
+        minutes_to_sleep=45,
+        awakenings=3,
+        onset=2,
+        side_effects=frozenset({SideEffect.WARMTH, SideEffect.OTHER}),
+        note="tingling in the left calf, ça va",
+    )
+    new_id = diary.add_nightly(entry)
+    [stored] = diary.nightly()
+    assert stored.id == new_id
+    assert stored.entry == entry
+    assert stored.recorded_at == NOW
+    assert to_json(stored)["side_effects"] == ["other", "warmth"]
+
+
+def test_today_is_the_patients_local_date(diary: Diary) -> None:
+    assert diary.today() == TODAY  # UTC is still on the 14th
+    diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=1))
+    assert [n.entry.entry_date for n in diary.nightly()] == [TODAY]
+
+
+def test_only_the_date_is_required(diary: Diary) -> None:
+    diary.add_nightly(NightlyEntry(TODAY))
+    assert diary.nightly()[0].entry.leg_symptoms is None
+
+
+BAD_NIGHTLY: list[tuple[dict[str, Any], str, str]] = [
+    ({"leg_symptoms": 11}, "leg_symptoms", "Leg symptoms must be a whole number from 0 to 10"),
+    ({"leg_symptoms": -1}, "leg_symptoms", "from 0 to 10, not -1"),
+    ({"sleep_quality": 10.5}, "sleep_quality", "Sleep quality must be a whole number"),
+    ({"sleep_quality": True}, "sleep_quality", "not True"),
+    ({"minutes_to_sleep": 601}, "minutes_to_sleep", "from 0 to 600"),
+    ({"awakenings": 51}, "awakenings", "Awakenings must be a whole number from 0 to 50"),
+    ({"onset": 4}, "onset", "Time of onset must be a whole number from 0 to 3"),
+    ({"side_effects": frozenset({"itch"})}, "side_effects", "Unknown side effect 'itch'"),
+    ({"note": "x" * (NOTE_MAX_CHARS + 1)}, "note", "501 characters long; at most 500"),
+    ({"note": "bad \udcff byte"}, "note", "not readable text (it must be UTF-8)"),
+    ({"note": b"bad \xff byte"}, "note", "not readable text (it must be UTF-8)"),
+    ({"note": "two\nlines"}, "note", "one line of text, without control characters"),
+    ({"note": "esc \x1b[31m"}, "note", "without control characters"),
+    ({"entry_date": TODAY + timedelta(days=1)}, "date", "2026-03-16 is in the future"),
+    ({"entry_date": COURSE_START - timedelta(days=1)}, "date", "before the course began"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "message"), BAD_NIGHTLY)
+def test_a_bad_nightly_entry_is_refused_and_nothing_written(
+    diary: Diary, tmp_path: Path, change: dict[str, Any], field: str, message: str
+) -> None:
+    diary.add_nightly(NightlyEntry(COURSE_START, leg_symptoms=3))
+    before = rows(tmp_path)
+    fields: dict[str, Any] = {"entry_date": TODAY, "leg_symptoms": 3, **change}
+    with pytest.raises(DiaryError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        diary.add_nightly(NightlyEntry(**fields))
+    assert err.value.field == field
+    assert isinstance(err.value, ValueError)
+    assert rows(tmp_path) == before
+
+
+def test_the_edges_of_every_range_are_accepted(diary: Diary) -> None:
+    diary.add_nightly(NightlyEntry(COURSE_START, 0, 0, 0, 0, 0, note="x" * NOTE_MAX_CHARS))
+    diary.add_nightly(NightlyEntry(TODAY, 10, 10, 600, 50, 3))
+    assert len(diary.nightly()) == 2
+
+
+def test_a_correction_supersedes_without_overwriting(diary: Diary, tmp_path: Path) -> None:
+    first = diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=8))
+    second = diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=3), corrects=first)
+    [current] = diary.nightly()
+    assert (current.id, current.supersedes, current.entry.leg_symptoms) == (second, first, 3)
+    history = diary.nightly(history=True)
+    assert [(h.id, h.superseded_by, h.entry.leg_symptoms) for h in history] == [
+        (first, second, 8),
+        (second, None, 3),
+    ]
+    assert rows(tmp_path)["nightly"] == 2
+
+
+def test_a_correction_may_move_the_entry_to_another_date(diary: Diary) -> None:
+    first = diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=8))
+    diary.add_nightly(NightlyEntry(TODAY - timedelta(days=1), leg_symptoms=8), corrects=first)
+    assert [n.entry.entry_date for n in diary.nightly()] == [TODAY - timedelta(days=1)]
+
+
+@pytest.mark.parametrize(
+    ("corrects", "entry_date", "message"),
+    [
+        (None, TODAY, r"already a nightly entry for 2026-03-15 \(1\); to change it, correct 1"),
+        (99, TODAY, "There is no nightly entry 99 to correct"),
+        (1, COURSE_START, r"already a nightly entry for 2026-03-01 \(2\)"),
+    ],
+)
+def test_duplicates_and_bad_corrections_are_refused(
+    diary: Diary, tmp_path: Path, corrects: int | None, entry_date: date, message: str
+) -> None:
+    diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=8))
+    diary.add_nightly(NightlyEntry(COURSE_START, leg_symptoms=1))
+    before = rows(tmp_path)
+    with pytest.raises(DiaryError, match=message):
+        diary.add_nightly(NightlyEntry(entry_date, leg_symptoms=2), corrects=corrects)
+    assert rows(tmp_path) == before
+
+
+def test_an_entry_is_corrected_once_then_its_correction_is(diary: Diary, tmp_path: Path) -> None:
+    first = diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=8))
+    second = diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=7), corrects=first)
+    before = rows(tmp_path)
+    with pytest.raises(DiaryError, match=f"already corrected by {second}; correct {second}"):
+        diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=6), corrects=first)
+    assert rows(tmp_path) == before
+    third = diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=6), corrects=second)
+    assert [n.id for n in diary.nightly()] == [third]
+
+
+def test_sqlite_itself_refuses_updates_and_deletes(diary: Diary, tmp_path: Path) -> None:
+    diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=8))
+    diary.add_irls(TODAY, FULL_ITEMS)
+    conn = sqlite3.connect(tmp_path / DIARY_FILENAME)
+    try:
+        for sql in (
+            "UPDATE nightly SET leg_symptoms = 1",
+            "DELETE FROM nightly",
+            "UPDATE irls SET baseline = 1",
+            "DELETE FROM irls_items",
+        ):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+    finally:
+        conn.close()
+
+
+def test_an_irls_is_stored_with_its_items(diary: Diary) -> None:
+    items = {k: k % 5 for k in range(1, 11)}
+    new_id = diary.add_irls(COURSE_START, items, baseline=True)
+    [stored] = diary.irls()
+    assert (stored.id, stored.baseline, dict(stored.items)) == (new_id, True, items)
+    assert stored.total == 20
+    assert to_json(stored)["band"] == "moderate"
+
+
+@pytest.mark.parametrize(
+    ("items", "field", "message"),
+    [
+        (
+            {k: 1 for k in range(1, 10)},
+            "items",
+            r"all 10 item scores; 9 given \(missing: item 10\)",
+        ),
+        ({}, "items", "missing: item 1, item 2"),
+        ({**FULL_ITEMS, 11: 0}, "items", "there is no item 11"),
+        ({**FULL_ITEMS, 3: 5}, "item 3", "Item 3 must be a whole number from 0 to 4, not 5"),
+        ({**FULL_ITEMS, 7: -1}, "item 7", "from 0 to 4, not -1"),
+    ],
+)
+def test_a_bad_irls_is_refused_and_nothing_written(
+    diary: Diary, tmp_path: Path, items: dict[int, int], field: str, message: str
+) -> None:
+    diary.add_irls(COURSE_START, FULL_ITEMS)
+    before = rows(tmp_path)
+    with pytest.raises(DiaryError, match=message) as err:
+        diary.add_irls(TODAY, items)
+    assert err.value.field == field
+    assert rows(tmp_path) == before
+
+
+def test_an_irls_date_is_checked(diary: Diary, tmp_path: Path) -> None:
+    with pytest.raises(DiaryError, match="in the future") as err:
+        diary.add_irls(TODAY + timedelta(days=1), FULL_ITEMS)
+    assert err.value.field == "date"
+    assert rows(tmp_path) == {"nightly": 0, "irls": 0, "irls_items": 0}
+
+
+def test_an_irls_correction_keeps_the_old_items(diary: Diary, tmp_path: Path) -> None:
+    first = diary.add_irls(TODAY, FULL_ITEMS)
+    second = diary.add_irls(TODAY, {**FULL_ITEMS, 1: 4}, corrects=first)
+    assert [(i.id, i.total) for i in diary.irls()] == [(second, 22)]
+    assert [(i.id, i.superseded_by) for i in diary.irls(history=True)] == [
+        (first, second),
+        (second, None),
+    ]
+    assert rows(tmp_path) == {"nightly": 0, "irls": 2, "irls_items": 20}
+
+
+def test_a_new_file_is_migrated_and_private(tmp_path: Path) -> None:
+    Diary.open(tmp_path, wall_clock=lambda: NOW).close()
+    path = tmp_path / DIARY_FILENAME
+    assert stat.S_IMODE(path.stat().st_mode) == DIARY_FILE_MODE == 0o640
+    conn = sqlite3.connect(path)
+    try:
+        assert schema_version(conn) == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+def test_wal_files_are_private_too(diary: Diary, tmp_path: Path) -> None:
+    diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=1))
+    wal = tmp_path / f"{DIARY_FILENAME}-wal"
+    assert stat.S_IMODE(wal.stat().st_mode) == 0o640
+
+
+def test_an_empty_existing_file_is_migrated(tmp_path: Path) -> None:
+    (tmp_path / DIARY_FILENAME).touch(mode=0o640)
+    with Diary.open(tmp_path, wall_clock=lambda: NOW) as d:
+        d.add_nightly(NightlyEntry(date(2026, 3, 14), leg_symptoms=1))
+    with Diary.open(tmp_path, wall_clock=lambda: NOW) as d:  # reopening: no second migration
+        assert len(d.nightly()) == 1
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    Diary.open(tmp_path, wall_clock=lambda: NOW).close()
+    conn = sqlite3.connect(tmp_path / DIARY_FILENAME)
+    conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION + 1,))
+    conn.commit()
+    conn.close()
+    with pytest.raises(DiaryStorageError, match="written by a newer nirpad"):
+        Diary.open(tmp_path, wall_clock=lambda: NOW)
+
+
+def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / DIARY_FILENAME).write_bytes(b"not a database, just some text" * 100)
+    with pytest.raises(DiaryStorageError, match="cannot be opened") as err:
+        Diary.open(tmp_path, wall_clock=lambda: NOW)
+    assert err.value.path == tmp_path / DIARY_FILENAME
