@@ -133,6 +133,9 @@ def build_parser(with_profile_commands: bool = False) -> argparse.ArgumentParser
     fmt.add_argument("--csv", action="store_true", help="print CSV")
     fmt.add_argument("--json", action="store_true", help="print JSON")
     history.set_defaults(func=_cmd_history)
+    from firmware_host.diary_args import register as register_diary  # argparse only
+
+    register_diary(sub, common, _cmd_diary, _cmd_irls)
     if with_profile_commands:
         _register_profile_commands(sub)
     else:
@@ -219,6 +222,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from firmware_host.demo import main as demo_main
 
     return demo_main(args)
+
+
+def _cmd_diary(args: argparse.Namespace) -> int:
+    from firmware_host.diary_commands import main_diary
+
+    return main_diary(args)
+
+
+def _cmd_irls(args: argparse.Namespace) -> int:
+    from firmware_host.diary_commands import main_irls
+
+    return main_irls(args)
 
 
 def _cmd_history(args: argparse.Namespace) -> int:

@@ -1,0 +1,73 @@
+"""The options of ``nirpad diary``, ``nirpad diary show`` and ``nirpad irls``.
+
+Owns: argparse definitions only (standard library), so ``nirpad --help`` stays fast;
+what the commands do is ``firmware_host.diary_commands`` (imported when one runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any, Final
+
+SIDE_EFFECTS: Final = ("warmth", "redness", "skin-irritation", "headache", "other")
+NIGHTLY_OPTIONS: Final = (
+    ("--legs", "leg_symptoms", "leg symptoms tonight, 0 (none) to 10 (worst)"),
+    ("--sleep", "sleep_quality", "sleep quality last night, 0 (worst) to 10 (best)"),
+    ("--minutes-to-sleep", "minutes_to_sleep", "minutes to fall asleep last night, 0-600"),
+    ("--awakenings", "awakenings", "times you woke up last night, 0-50"),
+    (
+        "--onset",
+        "onset",
+        "when symptoms started today: 0 none, 1 at bedtime, 2 evening from 6 pm, "
+        "3 afternoon before 6 pm",
+    ),
+)
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(sub: Any, common: argparse.ArgumentParser, diary: Handler, irls: Handler) -> None:
+    """Add ``diary`` (with ``show``) and ``irls`` to the sub-command parsers."""
+    entry = argparse.ArgumentParser(add_help=False)
+    entry.add_argument("--date", metavar="YYYY-MM-DD", help="the day (default: today)")
+    entry.add_argument(
+        "--corrects", metavar="ID", type=int, help="this entry replaces entry ID (kept in history)"
+    )
+    parser = sub.add_parser(
+        "diary",
+        parents=[common, entry],
+        help="tonight's symptom diary (asks when run in a terminal)",
+        description="Record tonight's diary entry; in a terminal without options it asks.",
+    )
+    for flag, dest, text in NIGHTLY_OPTIONS:
+        parser.add_argument(flag, dest=dest, metavar="N", type=int, help=text)
+    parser.add_argument(
+        "--side-effect",
+        dest="side_effects",
+        action="append",
+        choices=SIDE_EFFECTS,
+        help="a side effect you noticed (repeat for several)",
+    )
+    parser.add_argument("--note", help="a short note, at most 500 characters")
+    parser.set_defaults(func=diary, diary_action=None)
+    actions = parser.add_subparsers(dest="diary_action", metavar="ACTION")
+    show = actions.add_parser("show", parents=[common], help="list the diary entries")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("--history", action="store_true", help="include corrected entries")
+    show.add_argument("--site-config", metavar="FILE", help="site configuration (IRLS wording)")
+    irls_parser = sub.add_parser(
+        "irls",
+        parents=[common, entry],
+        help="the weekly IRLS scores (asks when run in a terminal)",
+        description="Record the ten IRLS item scores (0-4 each).",
+    )
+    irls_parser.add_argument(
+        "--items", metavar="S1,...,S10", help="the ten item scores in order, comma-separated"
+    )
+    irls_parser.add_argument(
+        "--baseline", action="store_true", help="the baseline, before the first session"
+    )
+    irls_parser.add_argument(
+        "--site-config", metavar="FILE", help="site configuration (IRLS wording)"
+    )
+    irls_parser.set_defaults(func=irls)

@@ -1,0 +1,308 @@
+"""``nirpad diary``, ``nirpad diary show`` and ``nirpad irls``: the symptom diary's CLI.
+
+Owns: turning options or, in a terminal, answers to prompts into diary entries; the
+text and JSON listings; exit codes (0 recorded, 1 storage error or cancelled, 2 a value
+refused, with the patient's message on stderr and nothing written).
+
+A command asks questions only when stdin is a terminal and no value was given as an
+option (``is_interactive`` is the seam tests replace). A bad answer is asked again.
+
+Does not own what an entry is, its checks or its storage (``care.diary``,
+``care.irls``). The IRLS baseline flag is the caller's (``--baseline``); the wording
+of the IRLS is the clinic's file, named in the site configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import date
+from typing import Final, TextIO, TypeVar
+
+from care.diary import Diary, StoredIrls, StoredNightly, to_json
+from care.diary_entry import (
+    NIGHTLY_FIELDS,
+    NOTE_MAX_CHARS,
+    NightlyEntry,
+    SideEffect,
+    check_score,
+    check_text,
+    parse_date,
+)
+from care.diary_schema import DIARY_FILENAME, DiaryError, DiaryStorageError
+from care.irls import ITEM_COUNT, ITEM_MAX, IrlsWording, item_label, read_wording, wording_path
+from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+T = TypeVar("T")
+
+__all__ = ["format_listing", "is_interactive", "main_diary", "main_irls", "parse_items"]
+
+
+def is_interactive() -> bool:
+    """Whether to ask questions: stdin is a terminal."""
+    return sys.stdin.isatty()
+
+
+class _Cancelled(Exception):
+    """The patient ended the questions (end of input)."""
+
+
+def main_diary(args: argparse.Namespace) -> int:
+    if args.diary_action == "show":
+        return _guarded(lambda: _show(args))
+    return _guarded(lambda: _record_nightly(args))
+
+
+def main_irls(args: argparse.Namespace) -> int:
+    return _guarded(lambda: _record_irls(args))
+
+
+def _guarded(action: Callable[[], int]) -> int:
+    try:
+        return action()
+    except DiaryError as exc:
+        _err(f"{exc} Nothing was recorded.")
+        return EXIT_USAGE
+    except DiaryStorageError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    except _Cancelled:
+        _err("cancelled; nothing was recorded.")
+        return EXIT_ERROR
+
+
+def _record_nightly(args: argparse.Namespace) -> int:
+    values = {spec.name: getattr(args, spec.name) for spec in NIGHTLY_FIELDS}
+    given = any(v is not None for v in values.values()) or args.side_effects or args.note
+    if not given and not is_interactive():
+        raise DiaryError(
+            "Nothing to record: give at least one value (nirpad diary --help).", field="entry"
+        )
+    with _open(args) as diary:
+        entry_date = parse_date(args.date) if args.date else diary.today()
+        if given:
+            effects = frozenset(SideEffect(v) for v in args.side_effects or ())
+            entry = NightlyEntry(entry_date, side_effects=effects, note=args.note or "", **values)
+        else:
+            entry = _ask_nightly(entry_date, sys.stdin, sys.stdout)
+        new_id = diary.add_nightly(entry, corrects=args.corrects)
+    print(_recorded("diary entry", new_id, entry_date, args.corrects))
+    return EXIT_OK
+
+
+def _record_irls(args: argparse.Namespace) -> int:
+    if args.items is None and not is_interactive():
+        raise DiaryError(
+            "Give the ten item scores with --items (nirpad irls --help).", field="items"
+        )
+    with _open(args) as diary:
+        entry_date = parse_date(args.date) if args.date else diary.today()
+        if args.items is not None:
+            items = parse_items(args.items)
+        else:
+            items = _ask_irls(_wording(args), sys.stdin, sys.stdout)
+        new_id = diary.add_irls(entry_date, items, baseline=args.baseline, corrects=args.corrects)
+        [stored] = [i for i in diary.irls() if i.id == new_id]
+    kind = "baseline IRLS" if args.baseline else "IRLS"
+    print(_recorded(kind, new_id, entry_date, args.corrects))
+    print(f"Total {stored.total} of 40: {stored.band.value}.")
+    return EXIT_OK
+
+
+def parse_items(text: str) -> dict[int, int]:
+    """``"2,3,1,..."`` as {item number: score}; the store checks count and range."""
+    items: dict[int, int] = {}
+    for number, part in enumerate(text.split(","), start=1):
+        try:
+            items[number] = int(part.strip())
+        except ValueError:
+            raise DiaryError(
+                f"Item {number}: {part.strip()!r} is not a score (a whole number 0-{ITEM_MAX}).",
+                field=f"item {number}",
+            ) from None
+    return items
+
+
+def _open(args: argparse.Namespace) -> Diary:
+    state_dir = ensure_state_dir(resolve_state_dir(args.state_dir))
+    return Diary.open(state_dir)
+
+
+def _wording(args: argparse.Namespace) -> IrlsWording | None:
+    site = site_config_path(resolve_state_dir(args.state_dir), args.site_config)
+    path = wording_path(site)
+    return None if path is None else read_wording(path)
+
+
+def _recorded(kind: str, new_id: int, entry_date: date, corrects: int | None) -> str:
+    replacing = f", replacing entry {corrects}" if corrects is not None else ""
+    return f"Recorded {kind} {new_id} for {entry_date.isoformat()}{replacing}."
+
+
+def _ask(prompt: str, stdin: TextIO, stdout: TextIO) -> str:
+    stdout.write(prompt)
+    stdout.flush()
+    try:
+        line = stdin.readline()
+    except UnicodeDecodeError:
+        return "\udcff"  # refused below as unreadable text, then asked again
+    if not line:
+        raise _Cancelled
+    return line.rstrip("\n")
+
+
+def _ask_until_valid(prompt: str, parse: Callable[[str], T], stdin: TextIO, stdout: TextIO) -> T:
+    while True:
+        try:
+            return parse(_ask(prompt, stdin, stdout))
+        except DiaryError as exc:
+            stdout.write(f"  {exc} Please try again.\n")
+
+
+def _score_parser(name: str, low: int, high: int) -> Callable[[str], int | None]:
+    def parse(text: str) -> int | None:
+        if not text.strip():
+            return None
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise DiaryError(f"{text.strip()!r} is not a whole number.", field=name) from None
+        check_score(value, low, high, field=name)
+        return value
+
+    return parse
+
+
+def _parse_effects(text: str) -> frozenset[SideEffect]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        return frozenset(SideEffect(name) for name in names)
+    except ValueError:
+        raise DiaryError(
+            f"Choose side effects from {', '.join(e.value for e in SideEffect)}.",
+            field="side_effects",
+        ) from None
+
+
+def _ask_nightly(entry_date: date, stdin: TextIO, stdout: TextIO) -> NightlyEntry:
+    stdout.write(f"Diary for {entry_date.isoformat()} (press Enter to skip a question).\n")
+    values = {
+        spec.name: _ask_until_valid(
+            f"{spec.question}: ", _score_parser(spec.name, spec.low, spec.high), stdin, stdout
+        )
+        for spec in NIGHTLY_FIELDS
+    }
+    effects = _ask_until_valid(
+        f"Side effects ({', '.join(e.value for e in SideEffect)}; comma-separated): ",
+        _parse_effects,
+        stdin,
+        stdout,
+    )
+    note = _ask_until_valid(
+        f"Note (at most {NOTE_MAX_CHARS} characters): ",
+        lambda text: check_text(text, field="note", max_chars=NOTE_MAX_CHARS),
+        stdin,
+        stdout,
+    )
+    return NightlyEntry(entry_date, side_effects=effects, note=note, **values)
+
+
+def _ask_irls(wording: IrlsWording | None, stdin: TextIO, stdout: TextIO) -> dict[int, int]:
+    stdout.write(f"IRLS: score each of the {ITEM_COUNT} items from 0 to {ITEM_MAX}.\n")
+    items: dict[int, int] = {}
+    for number in range(1, ITEM_COUNT + 1):
+        parse = _score_parser(f"item {number}", 0, ITEM_MAX)
+        answer = _ask_until_valid(
+            f"{item_label(number, wording)}: ", _required(parse), stdin, stdout
+        )
+        items[number] = answer
+    return items
+
+
+def _required(parse: Callable[[str], int | None]) -> Callable[[str], int]:
+    def required(text: str) -> int:
+        value = parse(text)
+        if value is None:
+            raise DiaryError("Every IRLS item needs a score.", field="items")
+        return value
+
+    return required
+
+
+def _show(args: argparse.Namespace) -> int:
+    state_dir = resolve_state_dir(args.state_dir)
+    if not (state_dir / DIARY_FILENAME).is_file():  # never create a diary just to list it
+        nightly: list[StoredNightly] = []
+        irls: list[StoredIrls] = []
+    else:
+        with Diary.open(state_dir) as diary:
+            nightly, irls = diary.nightly(history=args.history), diary.irls(history=args.history)
+    wording = _wording(args)
+    if args.json:
+        irls_json = [to_json(i) | _subscales_json(i, wording) for i in irls]
+        data = {"nightly": [to_json(n) for n in nightly], "irls": irls_json}
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(format_listing(nightly, irls, wording))
+    return EXIT_OK
+
+
+def _subscales_json(stored: StoredIrls, wording: IrlsWording | None) -> dict[str, object]:
+    if wording is None or wording.subscales is None:
+        return {}
+    return {"subscales": wording.subscales.scores(stored.items)}
+
+
+def format_listing(
+    nightly: list[StoredNightly],
+    irls: list[StoredIrls],
+    wording: IrlsWording | None = None,
+) -> str:
+    """The diary as text: nightly entries, then IRLS entries, oldest first."""
+    lines = ["Nightly entries:"] + ([_nightly_line(n) for n in nightly] or ["  none"])
+    lines += ["IRLS:"] + ([_irls_line(i, wording) for i in irls] or ["  none"])
+    return "\n".join(lines)
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _nightly_line(stored: StoredNightly) -> str:
+    e = stored.entry
+    effects = ", ".join(sorted(x.value for x in e.side_effects)) or "none"
+    text = (
+        f"  #{stored.id} {e.entry_date.isoformat()}  legs {_dash(e.leg_symptoms)}/10  "
+        f"sleep {_dash(e.sleep_quality)}/10  asleep in {_dash(e.minutes_to_sleep)} min  "
+        f"woke {_dash(e.awakenings)}x  onset {_dash(e.onset)}  side effects: {effects}"
+    )
+    text += f"  note: {e.note}" if e.note else ""
+    return text + _correction_note(stored.supersedes, stored.superseded_by)
+
+
+def _irls_line(stored: StoredIrls, wording: IrlsWording | None) -> str:
+    text = f"  #{stored.id} {stored.entry_date.isoformat()}  total {stored.total}/40"
+    text += f" ({stored.band.value})"
+    text += "  baseline" if stored.baseline else ""
+    if wording is not None and wording.subscales is not None:
+        scores = wording.subscales.scores(stored.items)
+        text += (
+            f"  symptom severity {scores['symptom_severity']}, "
+            f"symptom impact {scores['symptom_impact']}"
+        )
+    return text + _correction_note(stored.supersedes, stored.superseded_by)
+
+
+def _correction_note(supersedes: int | None, superseded_by: int | None) -> str:
+    if superseded_by is not None:
+        return f"  (corrected by #{superseded_by})"
+    return f"  (corrects #{supersedes})" if supersedes is not None else ""
+
+
+def _err(message: str) -> None:
+    print(f"nirpad: {message}", file=sys.stderr)

@@ -1,0 +1,204 @@
+"""``nirpad diary``, ``nirpad irls`` and ``nirpad diary show`` through ``cli.main``."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from care.diary_schema import DIARY_FILENAME
+from firmware_host.cli import main
+
+
+class TtyInput(io.StringIO):
+    """Typed answers on a stdin that claims to be a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class PipeInput(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def piped_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", PipeInput(""))
+
+
+def count(state: Path, table: str) -> int:
+    if not (state / DIARY_FILENAME).exists():
+        return 0
+    conn = sqlite3.connect(state / DIARY_FILENAME)
+    try:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def show_json(state: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert main(["diary", "show", "--json", "--state-dir", str(state), *extra]) == 0
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def test_flags_record_an_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["diary", "--state-dir", str(tmp_path), "--legs", "6", "--sleep", "4"]
+    argv += ["--minutes-to-sleep", "30", "--awakenings", "2", "--onset", "1"]
+    argv += ["--side-effect", "warmth", "--side-effect", "headache", "--note", "fine"]
+    assert main(argv) == 0
+    assert "Recorded diary entry 1 for" in capsys.readouterr().out
+    [entry] = show_json(tmp_path, capsys)["nightly"]
+    assert entry["leg_symptoms"] == 6
+    assert entry["onset"] == 1
+    assert entry["side_effects"] == ["headache", "warmth"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--legs", "11"], "Leg symptoms must be a whole number from 0 to 10, not 11"),
+        (["--awakenings", "51"], "Awakenings must be a whole number from 0 to 50"),
+        (["--legs", "1", "--date", "2999-01-01"], "2999-01-01 is in the future"),
+        (["--legs", "1", "--date", "yesterday"], "is not a date: write it as YYYY-MM-DD"),
+        (["--note", "x" * 501], "501 characters long; at most 500"),
+        (["--note", "bad \udcff byte"], "not readable text"),
+        (["--legs", "1", "--corrects", "7"], "There is no nightly entry 7 to correct"),
+        ([], "Nothing to record: give at least one value"),
+    ],
+)
+def test_a_refused_entry_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    assert main(["diary", "--state-dir", str(tmp_path), "--legs", "2", "--date", "2026-01-01"]) == 0
+    before = count(tmp_path, "nightly")
+    capsys.readouterr()
+    assert main(["diary", "--state-dir", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Nothing was recorded." in err
+    assert count(tmp_path, "nightly") == before == 1
+
+
+def test_corrects_keeps_the_old_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = ["--state-dir", str(tmp_path)]
+    assert main(["diary", *state, "--legs", "8"]) == 0
+    assert main(["diary", *state, "--legs", "3", "--corrects", "1"]) == 0
+    assert "replacing entry 1" in capsys.readouterr().out
+    assert [e["leg_symptoms"] for e in show_json(tmp_path, capsys)["nightly"]] == [3]
+    history = show_json(tmp_path, capsys, "--history")["nightly"]
+    assert [(e["id"], e["superseded_by"]) for e in history] == [(1, 2), (2, None)]
+
+
+def test_the_terminal_path_asks_and_asks_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = ["12", "7", "", "45", "x", "3", "2", "itch", "warmth, redness", "calf tingled"]
+    monkeypatch.setattr("sys.stdin", TtyInput("\n".join(answers) + "\n"))
+    assert main(["diary", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Leg symptoms tonight" in out
+    assert "Leg symptoms must be a whole number from 0 to 10, not 12. Please try again." in out
+    assert "'x' is not a whole number" in out
+    assert "Choose side effects from" in out
+    [entry] = show_json(tmp_path, capsys)["nightly"]
+    assert (entry["leg_symptoms"], entry["sleep_quality"], entry["minutes_to_sleep"]) == (
+        7,
+        None,
+        45,
+    )
+    assert (entry["awakenings"], entry["onset"]) == (3, 2)
+    assert entry["side_effects"] == ["redness", "warmth"]
+    assert entry["note"] == "calf tingled"
+
+
+def test_end_of_input_in_the_terminal_records_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", TtyInput("5\n"))
+    assert main(["diary", "--state-dir", str(tmp_path)]) == 1
+    assert "cancelled; nothing was recorded" in capsys.readouterr().err
+    assert count(tmp_path, "nightly") == 0
+
+
+def test_irls_items_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["irls", "--state-dir", str(tmp_path), "--items", "4,4,3,3,2,2,1,1,2,2", "--baseline"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Recorded baseline IRLS 1 for" in out
+    assert "Total 24 of 40: severe." in out
+    [irls] = show_json(tmp_path, capsys)["irls"]
+    assert (irls["total"], irls["band"], irls["baseline"]) == (24, "severe", True)
+    assert "subscales" not in irls  # no split given by the clinic
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ("1,2,3,4,0,1,2,3,4", "needs all 10 item scores; 9 given (missing: item 10)"),
+        ("1,2,3,4,5,1,2,3,4,0", "Item 5 must be a whole number from 0 to 4, not 5"),
+        ("1,2,x,4,0,1,2,3,4,0", "Item 3: 'x' is not a score"),
+        ("1,2,3,4,0,1,2,3,4,0,1", "there is no item 11"),
+    ],
+)
+def test_a_refused_irls_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], items: str, message: str
+) -> None:
+    assert main(["irls", "--state-dir", str(tmp_path), "--items", "0,0,0,0,0,0,0,0,0,1"]) == 0
+    capsys.readouterr()
+    assert (
+        main(["irls", "--state-dir", str(tmp_path), "--items", items, "--date", "2026-01-01"]) == 2
+    )
+    assert message in capsys.readouterr().err
+    assert (count(tmp_path, "irls"), count(tmp_path, "irls_items")) == (1, 10)
+
+
+def test_irls_in_the_terminal_shows_the_clinics_wording(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "irls.toml").write_text(
+        '[items]\n1 = "Clinic wording one"\n\n[subscales]\n'
+        "symptom_severity = [1, 2]\nsymptom_impact = [10]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "site.toml").write_text('[course]\nirls_wording = "irls.toml"\n', encoding="utf-8")
+    answers = ["3", "", "5", "2"] + ["1"] * 8
+    monkeypatch.setattr("sys.stdin", TtyInput("\n".join(answers) + "\n"))
+    assert main(["irls", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1. Clinic wording one (0-4): " in out
+    assert "item 2 of 10, 0-4: " in out
+    assert "Every IRLS item needs a score." in out
+    assert "Item 2 must be a whole number from 0 to 4, not 5" in out
+    [irls] = show_json(tmp_path, capsys)["irls"]
+    assert irls["items"] == {"1": 3, "2": 2, **{str(k): 1 for k in range(3, 11)}}
+    assert irls["subscales"] == {"symptom_severity": 5, "symptom_impact": 1}
+
+
+def test_irls_without_items_off_a_terminal_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["irls", "--state-dir", str(tmp_path)]) == 2
+    assert "Give the ten item scores with --items" in capsys.readouterr().err
+
+
+def test_show_text_and_an_empty_state_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "fresh"
+    assert main(["diary", "show", "--state-dir", str(state)]) == 0
+    assert capsys.readouterr().out.count("  none") == 2
+    assert not state.exists()  # listing never creates a state directory
+    assert main(["diary", "--state-dir", str(state), "--legs", "4", "--note", "ok"]) == 0
+    assert main(["irls", "--state-dir", str(state), "--items", "1,1,1,1,1,1,1,1,1,1"]) == 0
+    capsys.readouterr()
+    assert main(["diary", "show", "--state-dir", str(state)]) == 0
+    out = capsys.readouterr().out
+    assert "#1" in out and "legs 4/10" in out and "note: ok" in out
+    assert "total 10/40 (mild)" in out
