@@ -25,6 +25,7 @@ from safety.ledger import Ledger
 from safety.limits import check_profile
 from safety.plan import plan_from_profile
 from safety.rail import RailError
+from safety.records import schedule_rule
 
 __all__ = ["SELF_TEST_FRAMES", "SELF_TEST_STEP_TIMEOUT_S", "CoreChecks"]
 
@@ -177,8 +178,8 @@ class CoreChecks(CoreState):
         return None
 
     def _schedule_rule(self, rx: Profile) -> tuple[float, int]:
-        interval_h = max(rx.min_interval_h, self._limits.min_interval_h)
-        return interval_h, min(rx.sessions_per_week, self._limits.sessions_per_week_max)
+        rule = schedule_rule(rx, self._limits)  # the same rule `nirpad course` reads
+        return rule.min_interval_h, rule.max_sessions_per_week
 
     def _ledger_refusal(self, rx: Profile) -> str | None:
         ledger = self._reopened_ledger()

@@ -1,0 +1,185 @@
+"""The ledger read-only: what the course of treatment and the clinic may read.
+
+Owns: opening ``<state_dir>/ledger.sqlite3`` read-only (``file:…?mode=ro``: never
+created, never migrated, never written; a missing ledger is an empty record), the
+sessions, faults and installs as frozen records, oldest first, and when the schedule
+next allows a start under the controller's own rule (``schedule_rule``, used by
+``safety.core_checks`` too, so the two can never disagree).
+
+Does not own the ledger's schema or its writes (``safety.ledger``,
+``safety.ledger_schema``) nor what the records mean for a course (``care``).
+A session still running shows the dose of its newest checkpoint. A row that cannot be
+read is skipped and counted in ``Records.damaged_rows``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Final, TypeVar
+
+from profiles.schema import Profile
+from safety.errors import LedgerError
+from safety.ledger import LEDGER_FILENAME
+from safety.ledger_events import counted_sessions
+from safety.ledger_rules import schedule_block
+from safety.ledger_schema import (
+    SCHEMA_VERSION,
+    FaultRecord,
+    InstallRecord,
+    SessionRecord,
+    fluence_from_json,
+    ledger_error,
+    utc,
+)
+from safety.limits import Limits
+
+__all__ = [
+    "FaultRecord",
+    "InstallRecord",
+    "Records",
+    "ScheduleRule",
+    "SessionRecord",
+    "read_records",
+    "schedule_rule",
+]
+
+log = logging.getLogger(__name__)
+
+_R = TypeVar("_R")
+_READ: Final = "The treatment record cannot be read"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRule:
+    """The interval and weekly rules a start is held to (hours, sessions in 7 days)."""
+
+    min_interval_h: float
+    max_sessions_per_week: int
+
+
+def schedule_rule(rx: Profile, limits: Limits) -> ScheduleRule:
+    """The controller's schedule rule for ``rx``: the prescription tightened by the
+    device's (site-tightened) limits: the longer interval, the fewer sessions."""
+    return ScheduleRule(
+        max(rx.min_interval_h, limits.min_interval_h),
+        min(rx.sessions_per_week, limits.sessions_per_week_max),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    """What the ledger holds, oldest first; ``next_start_allowed_at`` (UTC) is None
+    when a start is allowed now or no rule was asked about."""
+
+    sessions: tuple[SessionRecord, ...] = ()
+    faults: tuple[FaultRecord, ...] = ()
+    installs: tuple[InstallRecord, ...] = ()
+    next_start_allowed_at: datetime | None = None
+    damaged_rows: int = 0
+
+
+def read_records(
+    state_dir: Path, wall_clock: Callable[[], datetime], rule: ScheduleRule | None = None
+) -> Records:
+    """The ledger's records, read-only; with ``rule``, also when the schedule next
+    allows a start as of ``wall_clock()`` (timezone-aware). No ledger: empty records.
+    Raises ``LedgerError`` for a ledger that cannot be read or has another schema."""
+    path = state_dir / LEDGER_FILENAME
+    if not path.is_file():
+        return Records()
+    with _read_only(path) as conn:
+        _check_version(conn, path)
+        damaged: list[int] = []
+        sessions = _rows(conn, "sessions", SessionRecord.from_row, damaged)
+        records = Records(
+            sessions=tuple(_with_checkpoint(conn, s) for s in sessions),
+            faults=tuple(_rows(conn, "faults", FaultRecord.from_row, damaged)),
+            installs=tuple(_rows(conn, "installs", InstallRecord.from_row, damaged)),
+        )
+        allowed = None if rule is None else _next_start(conn, path, rule, wall_clock())
+    return replace(records, next_start_allowed_at=allowed, damaged_rows=len(damaged))
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise ledger_error(_READ, path, exc) from exc
+    with closing(conn):
+        conn.row_factory = sqlite3.Row
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            raise ledger_error(_READ, path, exc) from exc
+
+
+def _check_version(conn: sqlite3.Connection, path: Path) -> None:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] if row else 0
+    if version != SCHEMA_VERSION:
+        raise LedgerError(
+            f"{_READ}: it has schema {version} and this nirpad reads schema "
+            f"{SCHEMA_VERSION}; the controller updates it when it starts ({path}).",
+            path=str(path),
+        )
+
+
+def _rows(
+    conn: sqlite3.Connection,
+    table: str,
+    build: Callable[[sqlite3.Row], _R],
+    damaged: list[int],
+) -> list[_R]:
+    order = "started_at_s, id" if table == "sessions" else "at_s, id"
+    records: list[_R] = []
+    for row in conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+        try:
+            records.append(build(row))
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            damaged.append(int(row["id"]))
+            log.error("damaged %s row %s skipped: %s", table, row["id"], exc)
+    return records
+
+
+def _with_checkpoint(conn: sqlite3.Connection, record: SessionRecord) -> SessionRecord:
+    """A running session with the dose of its newest checkpoint (at most seconds old)."""
+    if record.ended_at is not None:
+        return record
+    row = conn.execute(
+        "SELECT delivered_j_cm2, delivered_total_j_cm2 FROM checkpoints "
+        "WHERE session_id = ? ORDER BY id DESC LIMIT 1",
+        (record.id,),
+    ).fetchone()
+    if row is None:
+        return record
+    return replace(
+        record,
+        delivered_fluence_j_cm2=fluence_from_json(row[0]),
+        delivered_fluence_total_j_cm2=float(row[1]),
+    )
+
+
+def _next_start(
+    conn: sqlite3.Connection, path: Path, rule: ScheduleRule, now: datetime
+) -> datetime | None:
+    if now.utcoffset() is None:
+        raise LedgerError(f"{_READ}: the clock gave a time without a zone ({now}).", path=str(path))
+    try:
+        recent = counted_sessions(conn, rule.max_sessions_per_week)
+    except ValueError as exc:
+        raise LedgerError(
+            f"The treatment record is damaged: {exc} ({path}).", path=str(path)
+        ) from exc
+    blocked = schedule_block(
+        recent, now.timestamp(), rule.min_interval_h, rule.max_sessions_per_week
+    )
+    return None if blocked is None else utc(blocked.at_s)

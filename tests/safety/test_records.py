@@ -1,0 +1,158 @@
+"""The ledger's read-only API: records oldest first, never writing, the controller's schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from safety.errors import LedgerError
+from safety.faults import Outcome
+from safety.ledger import LEDGER_FILENAME, Ledger
+from safety.limits import HARD_LIMITS
+from safety.records import Records, ScheduleRule, read_records, schedule_rule
+from tests.safety.conftest import make_profile
+
+T0 = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _write_two_sessions(state_dir: Path, clock: WallClock) -> None:
+    with Ledger.open(state_dir, clock) as ledger:
+        ledger.record_install("rx", "h1", "/p.toml")
+        first = ledger.begin_session("rx", "h1", {810: 45.0}, planned_duration_s=1800)
+        clock.now += timedelta(minutes=30)
+        ledger.end_session(first, Outcome.COMPLETED, {810: 45.0})
+        ledger.record_fault("skin_overtemp", "too warm", first)
+        clock.now += timedelta(days=1)
+        second = ledger.begin_session("rx", "h1", {810: 45.0}, planned_duration_s=1800)
+        clock.now += timedelta(minutes=5)
+        ledger.checkpoint(second, {810: 7.5}, 300.0)
+        ledger.flush_backups()
+
+
+def test_a_missing_ledger_is_an_empty_record_and_nothing_is_created(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    assert read_records(state_dir, WallClock(), ScheduleRule(20, 3)) == Records()
+    assert not state_dir.exists()
+
+
+def test_records_come_oldest_first_and_a_running_session_shows_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    clock = WallClock()
+    _write_two_sessions(tmp_path, clock)
+    records = read_records(tmp_path, clock)
+    assert [s.outcome for s in records.sessions] == [Outcome.COMPLETED, None]
+    assert records.sessions[1].delivered_fluence_total_j_cm2 == 7.5
+    assert [f.code for f in records.faults] == ["skin_overtemp"]
+    assert [i.profile_id for i in records.installs] == ["rx"]
+    assert records.next_start_allowed_at is None  # no rule asked about
+    assert records.damaged_rows == 0
+
+
+def test_a_running_session_without_a_checkpoint_shows_nothing_delivered(tmp_path: Path) -> None:
+    clock = WallClock()
+    with Ledger.open(tmp_path, clock) as ledger:
+        ledger.begin_session("rx", "h1", {810: 45.0})
+    (running,) = read_records(tmp_path, clock).sessions
+    assert running.ended_at is None and running.delivered_fluence_total_j_cm2 == 0
+
+
+def test_reading_never_writes_the_ledger(tmp_path: Path) -> None:
+    clock = WallClock()
+    _write_two_sessions(tmp_path, clock)
+    path = tmp_path / LEDGER_FILENAME
+    before = path.read_bytes()
+    read_records(tmp_path, clock, ScheduleRule(20, 3))
+    assert path.read_bytes() == before
+
+
+def test_the_schedule_is_the_controllers_rule(tmp_path: Path) -> None:
+    clock = WallClock()
+    _write_two_sessions(tmp_path, clock)  # the second session is still running
+    rule = ScheduleRule(20, 3)
+    with Ledger.open(tmp_path, clock) as ledger:
+        expected = ledger.next_start_allowed_at(20, 3)
+    assert expected is not None
+    assert read_records(tmp_path, clock, rule).next_start_allowed_at == expected
+    with Ledger.open(tmp_path, clock) as ledger:
+        ledger.end_session(2, Outcome.STOPPED, {810: 7.5})
+    clock.now += timedelta(hours=20)
+    assert read_records(tmp_path, clock, rule).next_start_allowed_at is None
+
+
+def test_schedule_rule_takes_the_tighter_of_prescription_and_limits() -> None:
+    rx = make_profile(min_interval_h=20.0, sessions_per_week=5)
+    limits = dataclasses.replace(HARD_LIMITS, min_interval_h=24.0, sessions_per_week_max=3)
+    assert schedule_rule(rx, limits) == ScheduleRule(24.0, 3)
+    assert schedule_rule(make_profile(min_interval_h=30.0, sessions_per_week=2), limits) == (
+        ScheduleRule(30.0, 2)
+    )
+
+
+def test_a_damaged_row_is_skipped_and_counted(tmp_path: Path) -> None:
+    clock = WallClock()
+    _write_two_sessions(tmp_path, clock)
+    with sqlite3.connect(tmp_path / LEDGER_FILENAME) as conn:
+        conn.execute("UPDATE sessions SET planned_j_cm2 = 'not json' WHERE id = 1")
+    records = read_records(tmp_path, clock)
+    assert [s.id for s in records.sessions] == [2]
+    assert records.damaged_rows == 1
+
+
+def test_a_damaged_time_refuses_the_schedule(tmp_path: Path) -> None:
+    clock = WallClock()
+    _write_two_sessions(tmp_path, clock)
+    with sqlite3.connect(tmp_path / LEDGER_FILENAME) as conn:
+        conn.execute("UPDATE sessions SET ended_at_s = 'x' WHERE id = 1")
+    with pytest.raises(LedgerError, match="damaged: session 1 has an unreadable time"):
+        read_records(tmp_path, clock, ScheduleRule(20, 3))
+
+
+def test_a_clock_without_a_zone_is_refused(tmp_path: Path) -> None:
+    _write_two_sessions(tmp_path, WallClock())
+    with pytest.raises(LedgerError, match="without a zone"):
+        read_records(tmp_path, lambda: datetime(2026, 11, 30), ScheduleRule(20, 3))
+
+
+@pytest.mark.parametrize("version", [None, 1, 99])
+def test_another_schema_is_refused_not_migrated(tmp_path: Path, version: int | None) -> None:
+    with sqlite3.connect(tmp_path / LEDGER_FILENAME) as conn:
+        if version is not None:
+            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    with pytest.raises(LedgerError, match=f"schema {version or 0} and this nirpad reads"):
+        read_records(tmp_path, WallClock())
+    with sqlite3.connect(tmp_path / LEDGER_FILENAME) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "sessions" not in tables
+
+
+def test_a_file_that_is_not_a_database_is_a_readable_error(tmp_path: Path) -> None:
+    (tmp_path / LEDGER_FILENAME).write_bytes(b"x" * 4096)
+    with pytest.raises(LedgerError, match="cannot be read: the file is damaged"):
+        read_records(tmp_path, WallClock())
+
+
+def test_a_ledger_that_cannot_be_opened_is_a_readable_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_two_sessions(tmp_path, WallClock())
+
+    def refuse(*_args: object, **_kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(sqlite3, "connect", refuse)
+    with pytest.raises(LedgerError, match="cannot be read: it cannot be opened"):
+        read_records(tmp_path, WallClock())
