@@ -25,6 +25,7 @@ from typing import Final, TypeVar
 
 from profiles.schema import Profile
 from safety.errors import LedgerError
+from safety.faults import Outcome
 from safety.ledger import LEDGER_FILENAME
 from safety.ledger_events import counted_sessions
 from safety.ledger_rules import schedule_block
@@ -42,6 +43,7 @@ from safety.limits import Limits
 __all__ = [
     "FaultRecord",
     "InstallRecord",
+    "Outcome",
     "Records",
     "ScheduleRule",
     "SessionRecord",
