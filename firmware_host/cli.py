@@ -136,6 +136,9 @@ def build_parser(with_profile_commands: bool = False) -> argparse.ArgumentParser
     from firmware_host.diary_args import register as register_diary  # argparse only
 
     register_diary(sub, common, _cmd_diary, _cmd_irls)
+    from firmware_host.course_args import register as register_course  # argparse only
+
+    register_course(sub, common, _cmd_course)
     if with_profile_commands:
         _register_profile_commands(sub)
     else:
@@ -234,6 +237,12 @@ def _cmd_irls(args: argparse.Namespace) -> int:
     from firmware_host.diary_commands import main_irls
 
     return main_irls(args)
+
+
+def _cmd_course(args: argparse.Namespace) -> int:
+    from firmware_host.course_commands import main as course_main
+
+    return course_main(args)
 
 
 def _cmd_history(args: argparse.Namespace) -> int:

@@ -101,8 +101,11 @@ def run_session(
     ledger.end_session(sid, outcome, {ch: j * share for ch, j in planned.items()})
 
 
-def write_six_weeks(state_dir: Path, rx: Profile | None = None) -> SettableClock:
-    """The course above in ``state_dir``'s ledger; returns the clock (after the last)."""
+def write_six_weeks(
+    state_dir: Path, rx: Profile | None = None, until: date | None = None
+) -> SettableClock:
+    """The course above in ``state_dir``'s ledger (only the sessions up to ``until``);
+    returns the clock (after the last session)."""
     rx = rx or course_profile()
     old = course_profile(id="rls-old", issued=date(2026, 8, 1))
     clock = SettableClock(local(date(2026, 9, 1), 19))
@@ -110,6 +113,8 @@ def write_six_weeks(state_dir: Path, rx: Profile | None = None) -> SettableClock
         run_session(ledger, clock, old, local(date(2026, 9, 1), 19))
         ledger.record_install(rx.id, SHA, str(state_dir / "rx.toml"))
         for day, hour, minute, share in SESSIONS:
+            if until is not None and day > until:
+                break
             run_session(ledger, clock, rx, local(day, hour, minute), share)
         ledger.flush_backups()
     return clock

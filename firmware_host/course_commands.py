@@ -1,0 +1,252 @@
+"""``nirpad course``, ``nirpad remind`` and ``nirpad calendar``: the course on the CLI.
+
+Owns: gathering the inputs (the installed prescription, the site configuration, the
+patient's time zone, the ledger read-only with the controller's schedule rule; no
+running controller is needed), showing the course (a rich table or JSON), the
+reminder's exit code and hook, and writing the .ics file. Exit codes: ``course`` and
+``calendar`` 0 done, 1 nothing to show or the record unreadable, 2 a bad site setting,
+time zone or date; ``remind`` 0 when a session is due now and not yet done, 1 in every
+other case (an error too: its reason on stderr).
+
+Does not own the figures, the rule or tonight's status (``care``), nor the schedule
+(``safety.records``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from care.adherence import SiteConfigError, rule_from_site
+from care.calendar import course_calendar
+from care.course import Course, build_course
+from care.course_json import course_json
+from care.remind import RemindSettings, remind_settings
+from care.tonight import Tonight, tonight
+from firmware_host.paths import resolve_state_dir
+from firmware_host.profile_commands import resolve_site_config
+from profiles.schema import Profile
+from profiles.signing import TrustStore
+from profiles.store import load_installed
+from safety.errors import SafetyError
+from safety.limits import load_site_limits
+from safety.records import Records, read_records, schedule_rule
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_NOT_DUE: Final = 1
+ENV_REMINDER: Final = "NIRPAD_REMINDER"
+"""The hook's environment carries the reminder line here."""
+
+
+def wall_clock() -> datetime:
+    """Now, aware (tests replace it)."""
+    return datetime.now(UTC)
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    rx: Profile
+    records: Records
+    course: Course
+    tonight: Tonight
+    zone: ZoneInfo
+    site: Path | None
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        inputs = _gather(args)
+    except _Refused as exc:
+        print(f"nirpad: {exc}", file=sys.stderr)
+        return EXIT_NOT_DUE if args.command == "remind" else exc.code
+    if args.command == "remind":
+        return _remind(inputs, args.run_hook)
+    if args.command == "calendar":
+        return _calendar(inputs, args.output, args.from_day)
+    if args.json:
+        print(json.dumps(course_json(inputs.course, inputs.tonight), indent=2))
+    else:
+        _print_course(inputs)
+    return EXIT_OK
+
+
+def _gather(args: argparse.Namespace) -> _Inputs:
+    state_dir = resolve_state_dir(args.state_dir)
+    site = resolve_site_config(state_dir, args.site_config)
+    zone = local_zone(args.tz)
+    now = wall_clock()
+    try:
+        rule = rule_from_site(site)
+        limits = load_site_limits(site)
+        loaded = load_installed(state_dir, trust=TrustStore.from_site_file(site))
+    except (SiteConfigError, SafetyError) as exc:
+        raise _Refused(f"the site configuration is unusable: {exc}", EXIT_USAGE) from exc
+    if loaded is None or loaded.profile is None:
+        why = "" if loaded is None else f" ({'; '.join(map(str, loaded.problems))})"
+        raise _Refused(f"no usable prescription is installed in {state_dir}{why}", EXIT_ERROR)
+    rx = loaded.profile
+    try:
+        records = read_records(state_dir, lambda: now, schedule_rule(rx, limits))
+    except SafetyError as exc:
+        raise _Refused(str(exc), EXIT_ERROR) from exc
+    course = build_course(rx, records.sessions, now.astimezone(zone).date(), zone, rule)
+    status = tonight(rx, course, records.sessions, now, zone, records.next_start_allowed_at)
+    return _Inputs(rx, records, course, status, zone, site)
+
+
+def local_zone(name: str | None) -> ZoneInfo:
+    """``name``, else $TZ, else the system's zone (/etc/localtime), else UTC."""
+    chosen = name or os.environ.get("TZ", "").lstrip(":") or _system_zone_name()
+    try:
+        return ZoneInfo(chosen)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _Refused(
+            f"unknown time zone {chosen!r}: give one like Europe/Berlin", EXIT_USAGE
+        ) from exc
+
+
+def _system_zone_name() -> str:
+    target = str(Path("/etc/localtime").resolve())
+    if "/zoneinfo/" in target:
+        return target.split("/zoneinfo/", 1)[1]
+    try:
+        return Path("/etc/timezone").read_text(encoding="utf-8").strip() or "UTC"
+    except OSError:
+        return "UTC"
+
+
+def _remind(inputs: _Inputs, run_hook: bool) -> int:
+    line = f"nirpad: {inputs.tonight.text}"
+    print(line)
+    if not inputs.tonight.due_now:
+        return EXIT_NOT_DUE
+    if run_hook:
+        try:
+            settings = remind_settings(inputs.site)
+        except SiteConfigError as exc:
+            print(f"nirpad: the reminder hook is not run: {exc}", file=sys.stderr)
+        else:
+            run_reminder_hook(settings, line)
+    return EXIT_OK
+
+
+def run_reminder_hook(settings: RemindSettings, line: str) -> bool:
+    """Run the hook (no shell, a timeout, ``line`` in $NIRPAD_REMINDER); True if it
+    exited 0. A failure is reported on stderr (the journal) and never raised."""
+    if not settings.hook:
+        return False
+    name = settings.hook[0]
+    try:
+        done = subprocess.run(
+            settings.hook,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=settings.hook_timeout_s,
+            env={**os.environ, ENV_REMINDER: line},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        problem = f"did not finish in {settings.hook_timeout_s:g} s and was stopped"
+    except OSError as exc:
+        problem = f"could not run: {exc.strerror or exc}"
+    else:
+        if done.returncode == 0:
+            return True
+        problem = f"exited with status {done.returncode}"
+    print(f"nirpad: the reminder hook {name} {problem}", file=sys.stderr)
+    return False
+
+
+def _calendar(inputs: _Inputs, output: str, from_day: str | None) -> int:
+    first_day = inputs.course.first_day
+    if first_day is None:
+        try:
+            first_day = date.fromisoformat(from_day) if from_day else inputs.course.today
+        except ValueError:
+            print(f"nirpad: --from {from_day!r} is not a date like 2026-11-03", file=sys.stderr)
+            return EXIT_USAGE
+    ics = course_calendar(inputs.rx, first_day, inputs.zone, wall_clock())
+    try:
+        Path(output).write_bytes(ics)
+    except OSError as exc:
+        print(f"nirpad: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    count = inputs.rx.sessions_per_week * inputs.rx.course_weeks
+    print(f"{count} planned sessions from {first_day.isoformat()} written to {output}")
+    return EXIT_OK
+
+
+def _print_course(inputs: _Inputs) -> None:
+    from rich.console import Console
+
+    rx, course = inputs.rx, inputs.course
+    console = Console(highlight=False)
+    window = "" if rx.window is None else f", {rx.window.start}–{rx.window.end}"
+    console.print(
+        f"Prescription {rx.id} ({rx.name}): {rx.sessions_per_week} sessions a week for "
+        f"{rx.course_weeks} weeks{window}"
+    )
+    if course.first_day is None or course.end is None:
+        console.print("Course: not started (day 1 is the first session)")
+    else:
+        week = course.current_week
+        where = f"week {week} of {rx.course_weeks}" if week else "over"
+        last = course.end - timedelta(days=1)
+        console.print(f"Course: day 1 {course.first_day}, last day {last} ({where})")
+        console.print(f"Rule: {course.rule.describe()}")
+        console.print(_table(course))
+        console.print(
+            f"Weeks on target: {course.weeks_on_target} of {len(course.weeks)}; "
+            f"longest run: {course.longest_run_on_target}"
+        )
+    checkpoint = course.next_checkpoint
+    if checkpoint is not None:
+        console.print(f"Next checkpoint: {checkpoint.name} on {checkpoint.on}")
+    console.print(f"Tonight: {inputs.tonight.text}")
+    for old in course.earlier:
+        console.print(
+            f"Earlier course: {old.profile_id}, {old.first_day} to {old.last_day}, "
+            f"{old.done} session{'' if old.done == 1 else 's'} ({old.full} full)"
+        )
+
+
+def _table(course: Course) -> object:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for title in ("Week", "From", "Done", "Full", "Fluence", "Stops", "Outside", "Missed"):
+        table.add_column(title, justify="right", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    rows = [(str(w.number), f"{w.start:%d %b}", w.figures, w.status) for w in course.weeks]
+    rows.append(("all", "", course.total, ""))
+    for number, start, figures, status in rows:
+        stops = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in figures.early_stops.items() if n)
+        table.add_row(
+            number,
+            start,
+            f"{figures.done}/{figures.prescribed}",
+            str(figures.full),
+            f"{figures.fluence_share:.0%}",
+            stops or "-",
+            str(figures.outside_window),
+            str(figures.missed),
+            status,
+        )
+    return table

@@ -1,0 +1,198 @@
+"""``nirpad course``, ``nirpad remind`` and ``nirpad calendar`` on a state directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import icalendar
+import pytest
+
+from care.remind import RemindSettings
+from firmware_host import course_commands
+from firmware_host.cli import main
+from profiles.store import install_atomic
+from tests.care.course_fixture import local, write_six_weeks
+
+UNTIL = date(2026, 11, 19)
+"""The ledger holds the course's sessions up to this day (none in the future)."""
+DUE = local(date(2026, 11, 21), 19, 30)
+"""Week 6 has 17 and 19 Nov; 14, 17 and 19 Nov were the last 7 days' three until 19:00."""
+RX_TOML = b"""schema_version = 1
+id = "rls-810"
+name = "RLS 810 nm evenings"
+prescriber = "Dr Test"
+issued = 2026-10-01
+expires = 2027-03-01
+duration_min = 30
+ramp_s = 0.0
+sessions_per_week = 3
+min_interval_h = 20.0
+course_weeks = 6
+
+[[channels]]
+wavelength_nm = 810
+irradiance_mw_cm2 = 25.0
+
+[mode]
+kind = "cw"
+
+[window]
+start = "18:00"
+end = "23:00"
+"""
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
+    write_six_weeks(tmp_path, until=UNTIL)
+    install_atomic(tmp_path, RX_TOML)
+    return tmp_path
+
+
+def _at(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
+    monkeypatch.setattr(course_commands, "wall_clock", lambda: now)
+
+
+def _run(state_dir: Path, *args: str) -> int:
+    return main([args[0], "--state-dir", str(state_dir), "--tz", "Europe/Berlin", *args[1:]])
+
+
+def test_course_json_has_the_figures(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _at(monkeypatch, DUE)
+    assert _run(state_dir, "course", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["first_day"] == "2026-10-13" and data["current_week"] == 6
+    assert [w["done"] for w in data["weeks"]] == [3, 3, 0, 3, 3, 2]
+    assert data["total"]["missed"] == 3 and data["total"]["early_stops"]["stopped"] == 1
+    assert data["next_checkpoint"]["name"] == "follow-up, 4 weeks after the course"
+    assert data["tonight"] == {
+        "status": "due",
+        "text": "session due tonight between 18:00 and 23:00",
+        "due_now": True,
+    }
+    assert data["earlier_courses"][0]["profile_id"] == "rls-old"
+
+
+def test_course_table(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _at(monkeypatch, local(date(2026, 11, 19), 21, 0))
+    assert _run(state_dir, "course") == 0
+    out = capsys.readouterr().out
+    assert "Course: day 1 2026-10-13, last day 2026-11-23 (week 6 of 6)" in out
+    assert "below target" in out and "1 stopped" in out
+    assert "Tonight: done: tonight's session is recorded" in out
+    assert "Next checkpoint: follow-up" in out
+
+
+def test_remind_exit_codes(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _at(monkeypatch, DUE)
+    assert _run(state_dir, "remind") == 0
+    assert capsys.readouterr().out == "nirpad: session due tonight between 18:00 and 23:00\n"
+    _at(monkeypatch, local(date(2026, 11, 21), 18, 30))  # the weekly budget: from 19:00
+    assert _run(state_dir, "remind") == 1
+    assert "between 19:00 and 23:00" in capsys.readouterr().out
+    _at(monkeypatch, local(date(2026, 11, 20), 19, 30))
+    assert _run(state_dir, "remind") == 1
+    assert capsys.readouterr().out == "nirpad: not allowed before 19:00 tomorrow\n"
+    _at(monkeypatch, local(date(2026, 11, 19), 21, 0))
+    assert _run(state_dir, "remind") == 1
+    assert "done" in capsys.readouterr().out
+
+
+def test_remind_runs_the_hook_without_a_shell(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    out = tmp_path / "hook.txt"
+    script = f"import os; open({str(out)!r}, 'w').write(os.environ['NIRPAD_REMINDER'])"
+    site = tmp_path / "site.toml"
+    site.write_text(f"[remind]\nhook = {json.dumps([sys.executable, '-c', script])}\n")
+    _at(monkeypatch, DUE)
+    assert _run(state_dir, "remind", "--run-hook", "--site-config", str(site)) == 0
+    assert out.read_text() == "nirpad: session due tonight between 18:00 and 23:00"
+
+
+def test_a_failing_or_hanging_hook_is_reported_not_raised(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fails = RemindSettings((sys.executable, "-c", "raise SystemExit(3)"))
+    assert not course_commands.run_reminder_hook(fails, "x")
+    hangs = RemindSettings((sys.executable, "-c", "import time; time.sleep(30)"), 1.0)
+    assert not course_commands.run_reminder_hook(hangs, "x")
+    missing = RemindSettings(("/nonexistent/buzz",))
+    assert not course_commands.run_reminder_hook(missing, "x")
+    assert not course_commands.run_reminder_hook(RemindSettings(), "x")
+    err = capsys.readouterr().err
+    assert "exited with status 3" in err
+    assert "did not finish in 1 s and was stopped" in err
+    assert "/nonexistent/buzz could not run" in err
+
+
+def test_calendar_writes_an_ics_that_parses_back(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _at(monkeypatch, DUE)
+    ics = tmp_path / "course.ics"
+    assert _run(state_dir, "calendar", "-o", str(ics)) == 0
+    events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
+    assert len(events) == 18
+    assert events[0].decoded("dtstart").date() == date(2026, 10, 13)
+
+
+def test_calendar_before_the_first_session_starts_from_a_given_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
+    install_atomic(tmp_path, RX_TOML)
+    _at(monkeypatch, local(date(2026, 11, 18), 12, 0))
+    ics = tmp_path / "c.ics"
+    assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "2026-11-20") == 0
+    events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
+    assert events[0].decoded("dtstart").date() == date(2026, 11, 20)
+    assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "soon") == 2
+    assert "not a date" in capsys.readouterr().err
+    assert not (tmp_path / "ledger.sqlite3").exists()  # read-only: never created
+
+
+def test_no_prescription_bad_site_and_bad_zone(
+    tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    assert main(["course", "--state-dir", str(empty), "--tz", "UTC"]) == 1
+    assert "no usable prescription is installed" in capsys.readouterr().err
+    assert main(["remind", "--state-dir", str(empty), "--tz", "UTC"]) == 1
+    site = tmp_path / "site.toml"
+    site.write_text("[course]\nmin_fluence_fraction = 0.5\n")
+    assert _run(state_dir, "course", "--site-config", str(site)) == 2
+    assert "a site may only tighten the rule" in capsys.readouterr().err
+    assert main(["course", "--state-dir", str(state_dir), "--tz", "Mars/Olympus"]) == 2
+    assert "unknown time zone 'Mars/Olympus'" in capsys.readouterr().err
+
+
+def test_the_reminder_units_say_what_systemd_needs() -> None:
+    import configparser
+
+    import firmware_host
+
+    folder = Path(firmware_host.__file__).parent / "systemd"
+    service = configparser.ConfigParser(strict=False, interpolation=None)
+    service.optionxform = str  # type: ignore[assignment,method-assign]
+    service.read(folder / "nirpad-remind.service")
+    svc = service["Service"]
+    assert svc["Type"] == "oneshot"
+    assert svc["ExecStart"] == "/usr/bin/nirpad remind --run-hook --state-dir /var/lib/nirpad"
+    assert svc["SuccessExitStatus"] == "1"  # "not due" is not a failed unit
+    assert svc["User"] == "nirpad"
+    timer_text = (folder / "nirpad-remind.timer").read_text(encoding="utf-8")
+    evenings = [line for line in timer_text.splitlines() if line.startswith("OnCalendar=")]
+    hours = [int(line.split()[-1].split(":")[0]) for line in evenings]
+    assert hours and all(17 <= hour <= 22 for hour in hours)  # evenings only
+    assert "WantedBy=timers.target" in timer_text
