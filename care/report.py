@@ -1,0 +1,333 @@
+"""The clinic report's content, as plain data: what the PDF (and any other form) shows.
+
+Owns: gathering a ``ReportData`` from the prescription (and whether its signature was
+verified), the ledger's records (``safety.records``, read-only), the course
+(``care.course.build_course``), the symptom diary's current entries, a period and the
+device's identity: the course weeks that overlap the period, their figures and total,
+the checkpoints, the early stops, faults and starts outside the evening window in
+plain words, the IRLS totals (the baseline marked), the nightly scores and the side
+effects reported. Every value says where it comes from: ``Source.DEVICE`` (the pad's
+treatment record) or ``Source.PATIENT`` (the patient's diary).
+
+Does not own the course figures or the rule (``care.course``, ``care.adherence``),
+reading files (the caller passes records and entries), nor any rendering
+(``care.report_pdf``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, tzinfo
+from typing import Final
+
+from care.adherence import AdherenceRule, is_done
+from care.course import Checkpoint, Course, Figures, WeekFigures, build_course, in_window
+from care.diary import StoredIrls, StoredNightly
+from care.irls import Band
+from profiles.schema import Profile
+from safety.records import FaultRecord, Outcome, Records, SessionRecord
+
+__all__ = [
+    "OUTCOME_WORDS",
+    "Device",
+    "IrlsPoint",
+    "NightlyPoint",
+    "Period",
+    "ReportData",
+    "ReportError",
+    "ReportEvent",
+    "SignatureStatus",
+    "Source",
+    "default_period",
+    "gather_report",
+]
+
+
+class ReportError(ValueError):
+    """A report that cannot be made as asked; the message is for people."""
+
+
+class Source(enum.StrEnum):
+    """Where a value comes from; the report marks every value with one."""
+
+    DEVICE = "device-measured"
+    PATIENT = "patient-reported"
+
+
+SOURCE_MEANING: Final = {
+    Source.DEVICE: "from the pad's treatment record (times, doses, outcomes, faults)",
+    Source.PATIENT: "from the patient's symptom diary (scores the patient entered)",
+}
+
+
+class SignatureStatus(enum.StrEnum):
+    """The installed prescription's signature, as the device saw it when loading it
+    (a signature that does not verify is refused: no such prescription is installed)."""
+
+    VERIFIED = "verified"
+    NOT_CHECKED = "not checked"
+    UNSIGNED = "unsigned"
+
+    @property
+    def text(self) -> str:
+        return _SIGNATURE_TEXT[self]
+
+
+_SIGNATURE_TEXT: Final = {
+    SignatureStatus.VERIFIED: "signature verified against a trusted clinic key",
+    SignatureStatus.NOT_CHECKED: "signed, but not checked: this device trusts no clinic keys",
+    SignatureStatus.UNSIGNED: "not signed",
+}
+
+OUTCOME_WORDS: Final = {
+    Outcome.COMPLETED: "completed",
+    Outcome.STOPPED: "stopped before the end (the stop button or a long press)",
+    Outcome.FAULT: "ended by a fault",
+    Outcome.POWER_LOST: "ended when the power was lost",
+}
+"""How a session ended, in words for the clinic (the ledger's outcome values)."""
+
+_DETAIL: Final = re.compile(r"\s*\([^()]*\)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """The report's days, ``start`` to ``end`` included (the patient's local dates)."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.start > self.end:
+            raise ReportError(
+                f"the period starts ({self.start.isoformat()}) after it ends "
+                f"({self.end.isoformat()})"
+            )
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def holds(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """What identifies the device and its software on the report."""
+
+    serial: str
+    software_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEvent:
+    """A line of the "early stops and faults" list (device-measured), local time."""
+
+    at: datetime
+    text: str
+    kind: str
+    """``early stop``, ``fault`` or ``outside window``."""
+
+
+@dataclass(frozen=True, slots=True)
+class IrlsPoint:
+    """An IRLS total (patient-reported); ``baseline``: the course's baseline."""
+
+    day: date
+    total: int
+    band: Band
+    baseline: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NightlyPoint:
+    """A night's scores (patient-reported); None: not answered."""
+
+    day: date
+    leg_symptoms: int | None
+    sleep_quality: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportData:
+    """Everything the clinic report shows. ``weeks``/``total``: the course weeks that
+    overlap the period (device-measured); ``irls`` holds the baseline even before the
+    period; ``events``, ``nightly`` and ``side_effects`` are within the period."""
+
+    rx: Profile
+    signature: SignatureStatus
+    period: Period
+    zone: str
+    device: Device
+    generated_at: datetime
+    course: Course
+    weeks: tuple[WeekFigures, ...]
+    total: Figures
+    checkpoints: tuple[Checkpoint, ...]
+    events: tuple[ReportEvent, ...]
+    irls: tuple[IrlsPoint, ...]
+    nightly: tuple[NightlyPoint, ...]
+    side_effects: dict[str, int]
+    damaged_rows: int
+
+    @property
+    def rule(self) -> AdherenceRule:
+        return self.course.rule
+
+    @property
+    def weeks_on_target(self) -> int:
+        return sum(w.on_target for w in self.weeks)
+
+    @property
+    def baseline(self) -> IrlsPoint | None:
+        return next((p for p in self.irls if p.baseline), None)
+
+    @property
+    def latest_irls(self) -> IrlsPoint | None:
+        after = [p for p in self.irls if not p.baseline]
+        return after[-1] if after else None
+
+
+def default_period(course: Course, rx: Profile, today: date) -> Period:
+    """Day 1 of the course (the issue date before any session) to ``today``."""
+    start = course.first_day or rx.issued
+    return Period(min(start, today), today)
+
+
+def gather_report(
+    rx: Profile,
+    signature: SignatureStatus,
+    records: Records,
+    *,
+    nightly: Sequence[StoredNightly],
+    irls: Sequence[StoredIrls],
+    period: Period | None,
+    tz: tzinfo,
+    zone_name: str,
+    rule: AdherenceRule,
+    device: Device,
+    generated_at: datetime,
+) -> ReportData:
+    """The report of ``rx``'s course over ``period`` (None: ``default_period`` as of
+    ``generated_at``'s local date). Superseded diary entries must not be passed."""
+    today = generated_at.astimezone(tz).date()
+    symptoms = [(entry.entry_date, entry.total) for entry in irls]
+    probe = build_course(rx, records.sessions, today, tz, rule, symptoms)
+    period = period or default_period(probe, rx, today)
+    course = build_course(rx, records.sessions, period.end, tz, rule, symptoms)
+    weeks = tuple(w for w in course.weeks if w.start <= period.end and w.end > period.start)
+    total = Figures()
+    for week in weeks:
+        total = total.plus(week.figures)
+    ours = _course_sessions(rx, records.sessions)
+    return ReportData(
+        rx=rx,
+        signature=signature,
+        period=period,
+        zone=zone_name,
+        device=device,
+        generated_at=generated_at.astimezone(tz),
+        course=course,
+        weeks=weeks,
+        total=total,
+        checkpoints=course.checkpoints,
+        events=_events(rx, ours, records.faults, period, tz),
+        irls=_irls(irls, course, period),
+        nightly=tuple(
+            NightlyPoint(n.entry.entry_date, n.entry.leg_symptoms, n.entry.sleep_quality)
+            for n in nightly
+            if period.holds(n.entry.entry_date)
+        ),
+        side_effects=_side_effects(nightly, period),
+        damaged_rows=records.damaged_rows,
+    )
+
+
+def _course_sessions(rx: Profile, sessions: Iterable[SessionRecord]) -> list[SessionRecord]:
+    """The sessions of ``rx``'s course: its id, on or after its issue date (UTC), as
+    ``care.course`` counts them."""
+    since = datetime.combine(rx.issued, time.min, UTC)
+    return [s for s in sessions if s.profile_id == rx.id and s.started_at >= since]
+
+
+def _events(
+    rx: Profile,
+    sessions: list[SessionRecord],
+    faults: Sequence[FaultRecord],
+    period: Period,
+    tz: tzinfo,
+) -> tuple[ReportEvent, ...]:
+    events: list[ReportEvent] = []
+    by_session = {f.session_id: f for f in faults if f.session_id is not None}
+    told: set[int] = set()
+    for session in sessions:
+        local = session.started_at.astimezone(tz)
+        if not period.holds(local.date()):
+            continue
+        if session.outcome is not None and session.outcome is not Outcome.COMPLETED:
+            fault = by_session.get(session.id) if session.outcome is Outcome.FAULT else None
+            told.update(() if fault is None else (fault.id,))
+            events.append(ReportEvent(local, _stop_text(session, fault), "early stop"))
+        if is_done(session) and rx.window is not None and not in_window(rx, session.started_at, tz):
+            events.append(
+                ReportEvent(
+                    local,
+                    f"started at {local:%H:%M}, outside the evening window "
+                    f"{rx.window.start}-{rx.window.end}",
+                    "outside window",
+                )
+            )
+    for fault in faults:
+        local = fault.at.astimezone(tz)
+        if period.holds(local.date()) and fault.id not in told:
+            events.append(ReportEvent(local, f"fault: {fault_words(fault.message)}", "fault"))
+    return tuple(sorted(events, key=lambda e: e.at))
+
+
+def _stop_text(session: SessionRecord, fault: FaultRecord | None) -> str:
+    assert session.outcome is not None
+    planned = session.planned_fluence_total_j_cm2
+    share = session.delivered_fluence_total_j_cm2 / planned if planned else 0.0
+    words = OUTCOME_WORDS[session.outcome]
+    if fault is not None:
+        words = f"{words}: {fault_words(fault.message)}"
+    elif session.outcome is Outcome.FAULT and session.fault_code:
+        words = f"{words} ({session.fault_code.replace('_', ' ')})"
+    return f"{words}; {share:.0%} of the planned fluence delivered"
+
+
+def fault_words(message: str) -> str:
+    """A recorded fault message without its technical detail in brackets at the end."""
+    return _DETAIL.sub("", message).strip() or message
+
+
+def _irls(entries: Sequence[StoredIrls], course: Course, period: Period) -> tuple[IrlsPoint, ...]:
+    baseline_day = _baseline_day(entries, course)
+    return tuple(
+        IrlsPoint(e.entry_date, e.total, e.band, e.entry_date == baseline_day)
+        for e in entries
+        if period.holds(e.entry_date) or e.entry_date == baseline_day
+    )
+
+
+def _baseline_day(entries: Sequence[StoredIrls], course: Course) -> date | None:
+    """The course's baseline: the last IRLS on or before day 1 (before any session:
+    the last one marked baseline)."""
+    if course.first_day is not None:
+        before = [e.entry_date for e in entries if e.entry_date <= course.first_day]
+        return max(before) if before else None
+    marked = [e.entry_date for e in entries if e.baseline]
+    return max(marked) if marked else None
+
+
+def _side_effects(nightly: Sequence[StoredNightly], period: Period) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for night in nightly:
+        if period.holds(night.entry.entry_date):
+            for effect in night.entry.side_effects:
+                counts[effect.value] = counts.get(effect.value, 0) + 1
+    return dict(sorted(counts.items()))
