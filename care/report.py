@@ -58,8 +58,8 @@ class Source(enum.StrEnum):
 
 
 SOURCE_MEANING: Final = {
-    Source.DEVICE: "from the pad's treatment record (times, doses, outcomes, faults)",
-    Source.PATIENT: "from the patient's symptom diary (scores the patient entered)",
+    Source.DEVICE: "recorded by the pad (times, doses, outcomes)",
+    Source.PATIENT: "entered by the patient in the diary",
 }
 
 
@@ -276,7 +276,7 @@ def _events(
             events.append(
                 ReportEvent(
                     local,
-                    f"started at {local:%H:%M}, outside the evening window "
+                    f"started at {local:%H:%M}; the evening window is "
                     f"{rx.window.start}-{rx.window.end}",
                     "outside window",
                 )
@@ -284,7 +284,7 @@ def _events(
     for fault in faults:
         local = fault.at.astimezone(tz)
         if period.holds(local.date()) and fault.id not in told:
-            events.append(ReportEvent(local, f"fault: {fault_words(fault.message)}", "fault"))
+            events.append(ReportEvent(local, fault_words(fault.message), "fault"))
     return tuple(sorted(events, key=lambda e: e.at))
 
 
