@@ -17,7 +17,9 @@ ledger's sessions (``safety.records``) to a ``Course``:
   ended and what it delivered.
 - checkpoints: reviews at the end of week 2 and week 4, and a follow-up 4 weeks after
   the course (week 8 of a four-week course), each with the adherence up to it and,
-  when IRLS totals are given, the change since the baseline.
+  when IRLS totals are given, the change since the baseline: the latest IRLS marked
+  baseline from the prescription's issue date to day 1, else the last IRLS on or
+  before day 1.
 
 Does not own the rule itself (``care.adherence``), reading the ledger (``safety.records``)
 or showing anything (``firmware_host.course_commands``).
@@ -28,9 +30,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Final
+from typing import Final, NamedTuple
 
 from care.adherence import AdherenceRule, is_done, is_full
+from care.irls import Band, band_of
 from profiles.schema import Profile
 from safety.records import Outcome, SessionRecord
 
@@ -39,9 +42,11 @@ __all__ = [
     "Course",
     "EarlierCourse",
     "Figures",
+    "IrlsTotal",
     "SymptomTrend",
     "WeekFigures",
     "build_course",
+    "first_day_of",
     "in_window",
 ]
 
@@ -96,12 +101,30 @@ class WeekFigures:
     status: str
 
 
+class IrlsTotal(NamedTuple):
+    """An IRLS total from the diary; ``baseline``: it was recorded as the baseline."""
+
+    on: date
+    total: int
+    baseline: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class SymptomTrend:
-    """IRLS totals: the baseline (last on or before day 1) and the latest up to a date."""
+    """IRLS totals: the baseline (``baseline_marked``: the one recorded as the baseline;
+    else the last on or before day 1) and the latest after day 1 up to a date."""
 
     baseline: tuple[date, int] | None
     latest: tuple[date, int] | None
+    baseline_marked: bool = False
+
+    @property
+    def baseline_band(self) -> Band | None:
+        return None if self.baseline is None else band_of(self.baseline[1])
+
+    @property
+    def latest_band(self) -> Band | None:
+        return None if self.latest is None else band_of(self.latest[1])
 
     @property
     def change(self) -> int | None:
@@ -182,22 +205,37 @@ def _minutes(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+def first_day_of(rx: Profile, sessions: Iterable[SessionRecord], tz: tzinfo) -> date | None:
+    """Day 1 of ``rx``'s course: the local date (in ``tz``) of its first session that
+    counts, on or after its issue date; None before the first session."""
+    counted = [s for s in _ours(rx, sessions) if is_done(s)]
+    if not counted:
+        return None
+    first = min(counted, key=lambda s: (s.started_at, s.id))
+    return first.started_at.astimezone(tz).date()
+
+
+def _ours(rx: Profile, sessions: Iterable[SessionRecord]) -> list[SessionRecord]:
+    since = datetime.combine(rx.issued, time.min, UTC)
+    return [s for s in sessions if s.profile_id == rx.id and s.started_at >= since]
+
+
 def build_course(
     rx: Profile,
     sessions: Iterable[SessionRecord],
     today: date,
     tz: tzinfo,
     rule: AdherenceRule,
-    symptoms: Sequence[tuple[date, int]] = (),
+    symptoms: Sequence[IrlsTotal | tuple[date, int]] = (),
 ) -> Course:
     """The course of ``rx`` as of ``today`` (a local date in ``tz``), from all the
-    ledger's sessions; ``symptoms`` are (date, IRLS total) pairs, optional."""
+    ledger's sessions; ``symptoms`` are the diary's IRLS totals (a plain (date, total)
+    pair is one not marked baseline), optional."""
     ordered = sorted(
         (s for s in sessions if s.started_at.astimezone(tz).date() <= today),
         key=lambda s: (s.started_at, s.id),
     )
-    since = datetime.combine(rx.issued, time.min, UTC)
-    ours = [s for s in ordered if s.profile_id == rx.id and s.started_at >= since]
+    ours = _ours(rx, ordered)
     counted = [s for s in ours if is_done(s)]
     others = [s for s in ordered if s not in ours]
     earlier = _earlier(others, tz, rule)
@@ -207,7 +245,8 @@ def build_course(
     end = rx.course_end(first_day)
     weeks = tuple(_week(rx, ours, first_day, n, today, tz, rule) for n in range(rx.course_weeks))
     total = _sum(w.figures for w in weeks)
-    checkpoints = _checkpoints(first_day, end, weeks, symptoms)
+    points = [IrlsTotal(*point) for point in symptoms]
+    checkpoints = _checkpoints(first_day, end, weeks, points, _baseline(points, rx, first_day))
     return Course(
         rx.id,
         today,
@@ -280,20 +319,32 @@ def _longest_run(weeks: Sequence[WeekFigures]) -> int:
     return best
 
 
+def _baseline(points: Sequence[IrlsTotal], rx: Profile, first_day: date) -> IrlsTotal | None:
+    """The latest IRLS marked baseline from the issue date to day 1, else the last
+    IRLS on or before day 1."""
+    marked = [p for p in points if p.baseline and rx.issued <= p.on <= first_day]
+    if marked:
+        return max(marked, key=lambda p: p.on)
+    last = _last_on_or_before([(p.on, p.total) for p in points], first_day)
+    return None if last is None else IrlsTotal(*last)
+
+
 def _checkpoints(
     first_day: date,
     end: date,
     weeks: Sequence[WeekFigures],
-    symptoms: Sequence[tuple[date, int]],
+    symptoms: Sequence[IrlsTotal],
+    baseline: IrlsTotal | None,
 ) -> tuple[Checkpoint, ...]:
     days = [(f"week {n} review", first_day + timedelta(weeks=n)) for n in REVIEW_WEEKS]
     days.append(("follow-up, 4 weeks after the course", end + FOLLOW_UP_AFTER))
-    baseline = _last_on_or_before(symptoms, first_day)
+    start = None if baseline is None else (baseline.on, baseline.total)
+    marked = baseline is not None and baseline.baseline
+    after_start = [(p.on, p.total) for p in symptoms if p.on > first_day]
     checkpoints = []
     for name, on in days:
         counted = [w for w in weeks if w.end <= on]
-        after_start = [(d, t) for d, t in symptoms if d > first_day]
-        trend = SymptomTrend(baseline, _last_on_or_before(after_start, on))
+        trend = SymptomTrend(start, _last_on_or_before(after_start, on), marked)
         checkpoints.append(
             Checkpoint(
                 name, on, len(counted), _sum(w.figures for w in counted),

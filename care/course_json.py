@@ -2,7 +2,9 @@
 
 Owns: the JSON shape of a ``care.course.Course`` and tonight's status: dates as ISO
 8601, fluence in J/cm², shares as fractions 0–1 rounded to 3 places, early stops by
-outcome. Keys are stable: scripts and the web page read them.
+outcome, and for each checkpoint the IRLS trend (``irls_baseline``/``_on``/``_marked``/
+``_band``, ``irls_latest``/``_on``/``_band``, ``irls_change``; null without an IRLS). Keys
+are stable: scripts and the web page read them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from care.course import Checkpoint, Course, EarlierCourse, Figures, WeekFigures
+from care.irls import Band
 from care.tonight import Tonight
 
 __all__ = ["course_json"]
@@ -77,9 +80,18 @@ def _checkpoint(checkpoint: Checkpoint) -> dict[str, Any]:
         "weeks_on_target": checkpoint.weeks_on_target,
         "figures": _figures(checkpoint.figures),
         "irls_baseline": None if trend.baseline is None else trend.baseline[1],
+        "irls_baseline_on": None if trend.baseline is None else trend.baseline[0].isoformat(),
+        "irls_baseline_marked": trend.baseline_marked,
+        "irls_baseline_band": _band(trend.baseline_band),
         "irls_latest": None if trend.latest is None else trend.latest[1],
+        "irls_latest_on": None if trend.latest is None else trend.latest[0].isoformat(),
+        "irls_latest_band": _band(trend.latest_band),
         "irls_change": trend.change,
     }
+
+
+def _band(band: Band | None) -> str | None:
+    return None if band is None else band.value
 
 
 def _earlier(earlier: EarlierCourse) -> dict[str, Any]:

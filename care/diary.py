@@ -8,8 +8,9 @@ readers get: the current one (superseded entries hidden) and the full history.
 A bad entry raises ``DiaryError`` (its ``field`` says which input) and writes nothing:
 every check runs before the transaction, the rest inside one ``BEGIN IMMEDIATE``.
 One current entry per date and kind: a second one for the same date must correct the
-first. Dates are the patient's local dates; ``not_before`` is the first day of the
-course (entries before it are refused).
+first. Dates are the patient's local dates; ``course`` (``CourseDates``) says which
+dates the course allows (none before day 1; a baseline IRLS from the prescription's
+issue date to day 1); without it only a future date is refused.
 
 Does not own what the entries mean for the course (``care.course``) or the ledger.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from care.diary_entry import NightlyEntry, SideEffect, check_date
+from care.diary_entry import CourseDates, NightlyEntry, SideEffect, check_date
 from care.diary_schema import (
     DIARY_FILENAME,
     DiaryError,
@@ -87,13 +88,13 @@ class Diary:
         conn: sqlite3.Connection,
         path: Path,
         *,
-        not_before: date | None,
+        course: CourseDates | None,
         wall_clock: Callable[[], datetime],
         tz: tzinfo | None,
     ) -> None:
         self._conn = conn
         self.path = path
-        self.not_before = not_before
+        self.course = course
         self._wall_clock = wall_clock
         self._tz = tz
 
@@ -102,7 +103,7 @@ class Diary:
         cls,
         state_dir: Path,
         *,
-        not_before: date | None = None,
+        course: CourseDates | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tz: tzinfo | None = None,
         busy_timeout_s: float = 2.0,
@@ -125,7 +126,7 @@ class Diary:
             if isinstance(exc, sqlite3.Error):
                 raise _storage_error("The symptom diary cannot be opened", path, exc) from exc
             raise
-        return cls(conn, path, not_before=not_before, wall_clock=wall_clock, tz=tz)
+        return cls(conn, path, course=course, wall_clock=wall_clock, tz=tz)
 
     def close(self) -> None:
         self._conn.close()
@@ -147,7 +148,7 @@ class Diary:
 
     def add_nightly(self, entry: NightlyEntry, *, corrects: int | None = None) -> int:
         """Append a nightly entry (correcting entry ``corrects``); returns its id."""
-        entry.validated(today=self.today(), not_before=self.not_before)
+        entry.validated(today=self.today(), course=self.course)
         values = [getattr(entry, name) for name in _NIGHTLY_COLUMNS]
         effects = ",".join(sorted(e.value for e in entry.side_effects))
         sql = (
@@ -171,7 +172,7 @@ class Diary:
         corrects: int | None = None,
     ) -> int:
         """Append an IRLS (all ten items, 0-4 each); returns its id."""
-        check_date(entry_date, today=self.today(), not_before=self.not_before)
+        check_date(entry_date, today=self.today(), course=self.course, baseline=baseline)
         scores = check_items(items)
 
         def insert(conn: sqlite3.Connection, now_s: float) -> int:

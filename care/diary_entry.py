@@ -3,8 +3,10 @@
 Owns: the nightly entry's fields and their ranges (in nirpad's own words), the side
 effects a patient can tick, the time-of-onset levels (the four-level Johns Hopkins
 scale), and the checks shared with the IRLS: a whole-number score in its range, a date
-neither in the future nor before the course, a short note of printable UTF-8 text.
-Every refusal is a ``DiaryError`` whose message a patient can act on.
+neither in the future nor before the course (``CourseDates``: day 1, or before the
+first session the prescription's issue date; a baseline IRLS from the issue date to
+day 1), a short note of printable UTF-8 text. Every refusal is a ``DiaryError`` whose
+message a patient can act on.
 
 Does not own storage (``care.diary``) or the IRLS (``care.irls``).
 """
@@ -22,6 +24,7 @@ from care.diary_schema import DiaryError
 __all__ = [
     "NIGHTLY_FIELDS",
     "NOTE_MAX_CHARS",
+    "CourseDates",
     "NightlyEntry",
     "Onset",
     "SideEffect",
@@ -93,9 +96,9 @@ class NightlyEntry:
     side_effects: frozenset[SideEffect] = frozenset()
     note: str = ""
 
-    def validated(self, *, today: date, not_before: date | None) -> NightlyEntry:
+    def validated(self, *, today: date, course: CourseDates | None) -> NightlyEntry:
         """This entry if every field is valid; raises DiaryError at the first fault."""
-        check_date(self.entry_date, today=today, not_before=not_before)
+        check_date(self.entry_date, today=today, course=course)
         for spec in NIGHTLY_FIELDS:
             check_score(getattr(self, spec.name), spec.low, spec.high, field=spec.name)
         for effect in self.side_effects:
@@ -124,19 +127,62 @@ def check_score(value: object, low: int, high: int, *, field: str) -> None:
         )
 
 
-def check_date(entry_date: date, *, today: date, not_before: date | None) -> None:
-    """Refuse a date after ``today`` (local) or before the course began."""
+@dataclass(frozen=True, slots=True)
+class CourseDates:
+    """The dates of the course the diary belongs to: the installed prescription's issue
+    date and day 1 (the patient's local date of its first session; None before it)."""
+
+    issued: date
+    first_day: date | None = None
+
+    def check(self, entry_date: date, *, baseline: bool = False) -> None:
+        """Refuse a date before the course. An entry may not be dated before day 1, or,
+        before the first session, before the prescription was issued (the nights
+        before the first session are then recorded as they pass). A baseline IRLS is
+        taken before the first session: from the issue date to day 1."""
+        if baseline:
+            self._check_baseline(entry_date)
+        elif self.first_day is not None and entry_date < self.first_day:
+            raise DiaryError(
+                f"The date {entry_date.isoformat()} is before the course began "
+                f"(day 1 was {self.first_day.isoformat()}).",
+                field="date",
+            )
+        elif entry_date < self.issued:
+            raise DiaryError(
+                f"The date {entry_date.isoformat()} is before the course: the prescription "
+                f"was issued on {self.issued.isoformat()}.",
+                field="date",
+            )
+
+    def _check_baseline(self, entry_date: date) -> None:
+        if entry_date < self.issued:
+            raise DiaryError(
+                f"The baseline IRLS date {entry_date.isoformat()} is before the course: "
+                f"the prescription was issued on {self.issued.isoformat()}.",
+                field="date",
+            )
+        if self.first_day is not None and entry_date > self.first_day:
+            raise DiaryError(
+                f"A baseline IRLS is taken before the first session, and the course "
+                f"began on {self.first_day.isoformat()}: record the IRLS of "
+                f"{entry_date.isoformat()} as a weekly one, not as the baseline.",
+                field="baseline",
+            )
+
+
+def check_date(
+    entry_date: date, *, today: date, course: CourseDates | None, baseline: bool = False
+) -> None:
+    """Refuse a date after ``today`` (local) or before the course (``course``, when
+    known; ``baseline`` for a baseline IRLS)."""
     if entry_date > today:
         raise DiaryError(
             f"The date {entry_date.isoformat()} is in the future (today is {today.isoformat()}).",
             field="date",
         )
-    if not_before is not None and entry_date < not_before:
-        raise DiaryError(
-            f"The date {entry_date.isoformat()} is before the course began "
-            f"({not_before.isoformat()}).",
-            field="date",
-        )
+    if course is not None:
+        course.check(entry_date, baseline=baseline)
 
 
 def parse_date(text: str) -> date:

@@ -13,6 +13,10 @@ Europe/Berlin; day 1 is Tuesday 2026-10-13; daylight saving ends on Sunday 2026-
 | 6    | 17, 19, 21 Nov 19:00  | 3 full                                           |
 
 Before the course, one session of an earlier prescription (``rx-old``, September).
+
+The diary (``write_diary``, through the real store): the baseline IRLS 24 (severe) on
+12 Oct, the day before day 1, then 20 on 27 Oct (the week 2 review), 16 on 10 Nov (week
+4) and 12 (moderate) on 22 Dec (the follow-up), and a nightly entry on each of these days.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from care.diary import Diary
+from care.diary_entry import CourseDates, NightlyEntry
 from profiles.schema import Profile
 from safety.faults import Outcome
 from safety.ledger import Ledger
@@ -118,3 +124,25 @@ def write_six_weeks(
             run_session(ledger, clock, rx, local(day, hour, minute), share)
         ledger.flush_backups()
     return clock
+
+
+DIARY_IRLS: Final = (
+    (date(2026, 10, 12), (3, 3, 3, 3, 2, 2, 2, 2, 2, 2), True),
+    (date(2026, 10, 27), (2, 2, 2, 2, 2, 2, 2, 2, 2, 2), False),
+    (date(2026, 11, 10), (2, 2, 2, 2, 2, 2, 1, 1, 1, 1), False),
+    (date(2026, 12, 22), (2, 2, 1, 1, 1, 1, 1, 1, 1, 1), False),
+)
+"""(date, the ten item scores, marked baseline): totals 24, 20, 16, 12."""
+
+
+def write_diary(state_dir: Path, rx: Profile | None = None) -> None:
+    """The diary above, each entry written on its own evening through ``Diary``, with
+    the course dates the CLI would give (before day 1: only the issue date is known)."""
+    rx = rx or course_profile()
+    clock = SettableClock(local(DAY_1, 12))
+    for day, scores, baseline in DIARY_IRLS:
+        clock.now = local(day, 21)
+        course = CourseDates(rx.issued, DAY_1 if day >= DAY_1 else None)
+        with Diary.open(state_dir, course=course, wall_clock=clock, tz=BERLIN) as diary:
+            diary.add_irls(day, dict(enumerate(scores, start=1)), baseline=baseline)
+            diary.add_nightly(NightlyEntry(day, leg_symptoms=sum(scores) // 4, sleep_quality=5))

@@ -8,14 +8,20 @@ from pathlib import Path
 import pytest
 
 from care.adherence import DEFAULT_RULE, AdherenceRule
-from care.course import Course, build_course, in_window
+from care.course import Course, IrlsTotal, build_course, first_day_of, in_window
+from care.diary import Diary
+from care.irls import Band
+from safety.ledger import Ledger
 from safety.records import read_records
 from tests.care.course_fixture import (
     BERLIN,
     DAY_1,
     IRLS,
+    SettableClock,
     course_profile,
     local,
+    run_session,
+    write_diary,
     write_six_weeks,
 )
 
@@ -76,6 +82,65 @@ def test_the_checkpoints_and_the_symptom_trend(course: Course) -> None:
     assert [c.symptoms.change for c in course.checkpoints] == [-4, -8, -12]
     assert week2.symptoms.baseline == (date(2026, 10, 12), 24)
     assert course.next_checkpoint is follow_up
+
+
+def test_the_six_weeks_with_the_diary_store(tmp_path: Path) -> None:
+    """The ledger and the diary both written through their real APIs."""
+    clock = write_six_weeks(tmp_path)
+    write_diary(tmp_path)
+    with Diary.open(tmp_path, wall_clock=lambda: local(date(2026, 12, 23), 9), tz=BERLIN) as d:
+        totals = [IrlsTotal(i.entry_date, i.total, i.baseline) for i in d.irls()]
+    sessions = read_records(tmp_path, clock).sessions
+    course = build_course(
+        course_profile(), sessions, date(2026, 12, 23), BERLIN, DEFAULT_RULE, totals
+    )
+    assert [w.figures.done for w in course.weeks] == [3, 3, 0, 3, 3, 3]
+    assert (course.total.done, course.total.full, course.total.missed) == (15, 14, 3)
+    assert course.total.early_stops["stopped"] == 1 and course.total.outside_window == 1
+    trends = [c.symptoms for c in course.checkpoints]
+    assert [c.on for c in course.checkpoints] == [
+        date(2026, 10, 27),
+        date(2026, 11, 10),
+        date(2026, 12, 22),
+    ]
+    assert {t.baseline for t in trends} == {(date(2026, 10, 12), 24)}
+    assert all(t.baseline_marked for t in trends)
+    assert [t.latest for t in trends] == [
+        (date(2026, 10, 27), 20),
+        (date(2026, 11, 10), 16),
+        (date(2026, 12, 22), 12),
+    ]
+    assert [t.change for t in trends] == [-4, -8, -12]
+    assert [(t.baseline_band, t.latest_band) for t in trends] == [(Band.SEVERE, Band.MODERATE)] * 3
+    assert course.next_checkpoint is None  # the follow-up was yesterday
+
+
+def test_the_baseline_is_the_one_marked_so(tmp_path: Path) -> None:
+    clock = SettableClock(local(DAY_1, 19))
+    with Ledger.open(tmp_path, clock) as ledger:
+        run_session(ledger, clock, course_profile(), local(DAY_1, 19))
+    sessions = read_records(tmp_path, clock).sessions
+    marked = [
+        IrlsTotal(date(2026, 9, 20), 30, baseline=True),  # before the prescription: not it
+        IrlsTotal(date(2026, 10, 5), 26, baseline=True),
+        IrlsTotal(date(2026, 10, 12), 24),  # later, but not the baseline
+        IrlsTotal(date(2026, 10, 27), 20),
+    ]
+    unmarked = [IrlsTotal(day, total) for day, total, _ in marked]
+    rx = course_profile()
+    week2 = build_course(rx, sessions, TODAY, BERLIN, DEFAULT_RULE, marked).checkpoints[0]
+    assert (week2.symptoms.baseline, week2.symptoms.baseline_marked) == (
+        (date(2026, 10, 5), 26),
+        True,
+    )
+    assert week2.symptoms.change == -6
+    week2 = build_course(rx, sessions, TODAY, BERLIN, DEFAULT_RULE, unmarked).checkpoints[0]
+    assert (week2.symptoms.baseline, week2.symptoms.baseline_marked) == (
+        (date(2026, 10, 12), 24),
+        False,
+    )
+    assert first_day_of(rx, sessions, BERLIN) == DAY_1
+    assert first_day_of(course_profile(issued=date(2026, 10, 14)), sessions, BERLIN) is None
 
 
 def test_earlier_prescriptions_are_kept_as_earlier_courses(course: Course) -> None:
@@ -146,3 +211,27 @@ def test_the_window_follows_daylight_saving() -> None:
 def test_no_window_means_every_start_counts_as_inside() -> None:
     rx = course_profile(window=None)
     assert in_window(rx, datetime(2026, 10, 25, 3, 0, tzinfo=UTC), BERLIN)
+
+
+def test_the_spring_daylight_saving_week(tmp_path: Path) -> None:
+    """Summer time starts on Sunday 29 March 2026 (02:00 CET becomes 03:00 CEST) in
+    week 1 of a course that begins on Friday 27 March: starts are judged on the local
+    clock of their own day, and a start after midnight belongs to the local date."""
+    rx = course_profile(issued=date(2026, 3, 1), expires=date(2026, 9, 1))
+    starts = [
+        local(date(2026, 3, 27), 19, 0),  # CET: 18:00 UTC, inside
+        local(date(2026, 3, 29), 18, 30),  # CEST: 16:30 UTC; on CET it would read 17:30
+        local(date(2026, 3, 31), 23, 30),  # CEST: 21:30 UTC; on CET it would read 22:30
+        local(date(2026, 4, 3), 0, 30),  # CEST: 2 April 22:30 UTC, but local 3 April
+    ]
+    clock = SettableClock(starts[0])
+    with Ledger.open(tmp_path, clock) as ledger:
+        for at in starts:
+            run_session(ledger, clock, rx, at)
+    sessions = read_records(tmp_path, clock).sessions
+    course = build_course(rx, sessions, date(2026, 4, 10), BERLIN, DEFAULT_RULE)
+    week1, week2 = course.weeks[:2]
+    assert (week1.start, week1.end) == (date(2026, 3, 27), date(2026, 4, 3))
+    assert (week1.figures.done, week1.figures.outside_window) == (3, 1)
+    assert (week2.figures.done, week2.figures.outside_window) == (1, 1)
+    assert week1.on_target and week1.status == "on target"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from care.diary import Diary, to_json
-from care.diary_entry import NOTE_MAX_CHARS, NightlyEntry, SideEffect
+from care.diary_entry import NOTE_MAX_CHARS, CourseDates, NightlyEntry, SideEffect
 from care.diary_schema import (
     DIARY_FILE_MODE,
     DIARY_FILENAME,
@@ -27,12 +27,14 @@ NOW = datetime(2026, 3, 14, 23, 30, tzinfo=UTC)
 TZ = timezone(timedelta(hours=2))
 TODAY = date(2026, 3, 15)
 COURSE_START = date(2026, 3, 1)
+ISSUED = date(2026, 2, 20)
+COURSE = CourseDates(ISSUED, COURSE_START)
 FULL_ITEMS = {k: 2 for k in range(1, 11)}
 
 
 @pytest.fixture
 def diary(tmp_path: Path) -> Iterator[Diary]:
-    with Diary.open(tmp_path, not_before=COURSE_START, wall_clock=lambda: NOW, tz=TZ) as d:
+    with Diary.open(tmp_path, course=COURSE, wall_clock=lambda: NOW, tz=TZ) as d:
         yield d
 
 
@@ -219,6 +221,62 @@ def test_an_irls_date_is_checked(diary: Diary, tmp_path: Path) -> None:
         diary.add_irls(TODAY + timedelta(days=1), FULL_ITEMS)
     assert err.value.field == "date"
     assert rows(tmp_path) == {"nightly": 0, "irls": 0, "irls_items": 0}
+
+
+NOT_STARTED = CourseDates(ISSUED, None)
+BEFORE_COURSE: list[tuple[CourseDates, str, date, str, str]] = [
+    (
+        COURSE,
+        "nightly",
+        date(2026, 2, 28),
+        "date",
+        r"before the course began \(day 1 was 2026-03-01",
+    ),
+    (COURSE, "irls", date(2026, 2, 28), "date", "before the course began"),
+    (
+        NOT_STARTED,
+        "nightly",
+        date(2026, 2, 19),
+        "date",
+        "the prescription was issued on 2026-02-20",
+    ),
+    (NOT_STARTED, "irls", date(2026, 2, 19), "date", "the prescription was issued on 2026-02-20"),
+    (COURSE, "baseline", date(2026, 2, 19), "date", "baseline IRLS date 2026-02-19 is before"),
+    (COURSE, "baseline", date(2026, 3, 2), "baseline", "as a weekly one, not as the baseline"),
+]
+
+
+@pytest.mark.parametrize(("course", "kind", "entry_date", "field", "message"), BEFORE_COURSE)
+def test_a_date_before_the_course_is_refused_and_nothing_written(
+    tmp_path: Path,
+    course: CourseDates,
+    kind: str,
+    entry_date: date,
+    field: str,
+    message: str,
+) -> None:
+    diary = Diary.open(tmp_path, course=course, wall_clock=lambda: NOW, tz=TZ)
+    with diary, pytest.raises(DiaryError, match=message) as err:
+        if kind == "nightly":
+            diary.add_nightly(NightlyEntry(entry_date, leg_symptoms=3))
+        else:
+            diary.add_irls(entry_date, FULL_ITEMS, baseline=kind == "baseline")
+    assert err.value.field == field
+    assert rows(tmp_path) == {"nightly": 0, "irls": 0, "irls_items": 0}
+
+
+def test_the_days_a_course_allows(tmp_path: Path) -> None:
+    with Diary.open(tmp_path, course=NOT_STARTED, wall_clock=lambda: NOW, tz=TZ) as diary:
+        diary.add_nightly(NightlyEntry(ISSUED, leg_symptoms=5))  # before the first session
+        diary.add_irls(ISSUED, FULL_ITEMS, baseline=True)
+    with Diary.open(tmp_path, course=COURSE, wall_clock=lambda: NOW, tz=TZ) as diary:
+        diary.add_irls(COURSE_START, FULL_ITEMS, baseline=True)  # on day 1, before the session
+        diary.add_nightly(NightlyEntry(COURSE_START, leg_symptoms=4))
+        diary.add_irls(TODAY, FULL_ITEMS)
+        assert [i.entry_date for i in diary.irls()] == [ISSUED, COURSE_START, TODAY]
+    with Diary.open(tmp_path, wall_clock=lambda: NOW, tz=TZ) as diary:  # no course known
+        diary.add_nightly(NightlyEntry(date(2025, 1, 1), leg_symptoms=4))
+        assert len(diary.nightly()) == 3
 
 
 def test_an_irls_correction_keeps_the_old_items(diary: Diary, tmp_path: Path) -> None:
