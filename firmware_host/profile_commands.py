@@ -314,11 +314,8 @@ def cmd_install(args: argparse.Namespace) -> int:
     data = _read(args.file)
     if data is None:
         return EXIT_INVALID
-    state_dir = resolve_state_dir(args.state_dir)
-    outcome = _install_through_controller(state_dir, data, args.file)
-    if outcome is None:  # no controller runs here: validate and install directly
-        site = resolve_site_config(state_dir, args.site_config)
-        outcome = _install_holding_state_dir(state_dir, data, args.file, site)
+    outcome = install_prescription(resolve_state_dir(args.state_dir), data, args.file,
+                                   args.site_config)  # fmt: skip
     for line in outcome.problems:
         _err(line)
     if outcome.ok:
@@ -326,6 +323,19 @@ def cmd_install(args: argparse.Namespace) -> int:
     else:
         _err(outcome.message)
     return outcome.exit_code
+
+
+def install_prescription(
+    state_dir: Path, data: bytes, name: str, site_config_arg: str | None
+) -> InstallOutcome:
+    """Install as ``nirpad profile install`` does (the CLI and the caregiver's page): by
+    the running controller, which checks it with its own site configuration, or, with
+    none running, checked and installed here holding the state directory's lock."""
+    outcome = _install_through_controller(state_dir, data, name)
+    if outcome is None:  # no controller runs here: validate and install directly
+        site = resolve_site_config(state_dir, site_config_arg)
+        outcome = _install_holding_state_dir(state_dir, data, name, site)
+    return outcome
 
 
 def _install_holding_state_dir(
@@ -374,24 +384,33 @@ def cmd_show(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(args.state_dir)
     site = resolve_site_config(state_dir, args.site_config)
     try:
-        result, trust = load_installed_as_controller(state_dir, site)
-        limits = load_site_limits(site)
+        shown = installed_report(state_dir, site)
     except (SafetyError, ProfileError, OSError) as exc:
         _err(f"the site configuration is unusable: {exc}")
         return EXIT_ERROR
-    if result is None or result.profile is None:
-        reason = "none installed" if result is None else "; ".join(map(str, result.problems))
+    if isinstance(shown, str):
         if args.json:
-            print(json.dumps({"installed": False, "reason": reason}))
+            print(json.dumps({"installed": False, "reason": shown}))
         else:
-            _err(f"no usable prescription in {printable(str(state_dir))}: {reason}")
+            _err(f"no usable prescription in {printable(str(state_dir))}: {shown}")
         return EXIT_REFUSED
-    report = _show_report(state_dir, result, limits, signature_checked(trust))
+    report, profile = shown
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return EXIT_OK
-    _print_show(report, result.profile, result.sha256)
+    _print_show(report, profile, report["sha256"])
     return EXIT_OK
+
+
+def installed_report(state_dir: Path, site: Path | None) -> tuple[dict[str, Any], Profile] | str:
+    """The installed prescription as ``nirpad profile show`` reports it (the caregiver's
+    page too), with its profile; or why there is none usable. Raises SafetyError,
+    ProfileError or OSError when the site configuration is unusable."""
+    result, trust = load_installed_as_controller(state_dir, site)
+    limits = load_site_limits(site)
+    if result is None or result.profile is None:
+        return "none installed" if result is None else "; ".join(map(str, result.problems))
+    return _show_report(state_dir, result, limits, signature_checked(trust)), result.profile
 
 
 def _print_show(report: dict[str, Any], profile: Profile, sha256: str) -> None:
