@@ -20,7 +20,7 @@ import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
 
 from care.adherence import AdherenceRule, is_done
@@ -77,7 +77,7 @@ class SignatureStatus(enum.StrEnum):
 
 
 _SIGNATURE_TEXT: Final = {
-    SignatureStatus.VERIFIED: "signature verified against a trusted clinic key",
+    SignatureStatus.VERIFIED: "verified against a trusted clinic key",
     SignatureStatus.NOT_CHECKED: "signed, but not checked: this device trusts no clinic keys",
     SignatureStatus.UNSIGNED: "not signed",
 }
@@ -218,7 +218,11 @@ def gather_report(
     symptoms = [(entry.entry_date, entry.total) for entry in irls]
     probe = build_course(rx, records.sessions, today, tz, rule, symptoms)
     period = period or default_period(probe, rx, today)
-    course = build_course(rx, records.sessions, period.end, tz, rule, symptoms)
+    # As of the day after the period, from what happened up to its end: a week whose
+    # last day is the period's last day is over (its missed sessions count).
+    until = [s for s in records.sessions if s.started_at.astimezone(tz).date() <= period.end]
+    upto = [(day, total) for day, total in symptoms if day <= period.end]
+    course = build_course(rx, until, period.end + timedelta(days=1), tz, rule, upto)
     weeks = tuple(w for w in course.weeks if w.start <= period.end and w.end > period.start)
     total = Figures()
     for week in weeks:
@@ -294,7 +298,8 @@ def _stop_text(session: SessionRecord, fault: FaultRecord | None) -> str:
     share = session.delivered_fluence_total_j_cm2 / planned if planned else 0.0
     words = OUTCOME_WORDS[session.outcome]
     if fault is not None:
-        words = f"{words}: {fault_words(fault.message)}"
+        told = fault_words(fault.message).rstrip(".")
+        words = f"{words}: {told[:1].lower()}{told[1:]}"
     elif session.outcome is Outcome.FAULT and session.fault_code:
         words = f"{words} ({session.fault_code.replace('_', ' ')})"
     return f"{words}; {share:.0%} of the planned fluence delivered"

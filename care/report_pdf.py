@@ -31,6 +31,7 @@ __all__ = ["TITLE", "render_pdf"]
 
 TITLE: Final = "Your leg pad treatment: a report for your clinic"
 _EPOCH: Final = date(1970, 1, 1)
+BANDS_TEXT: Final = "0 none, 1-10 mild, 11-20 moderate, 21-30 severe, 31-40 very severe"
 _MARGIN_MM: Final = 12.0
 _LINE_MM: Final = 4.6
 _INK: Final = (30, 30, 30)
@@ -276,7 +277,7 @@ def _irls_line(data: ReportData) -> str:
         f"{p.day.day} {p.day:%b} {p.total} {p.band.value}" + (" (baseline)" if p.baseline else "")
         for p in data.irls
     ]
-    line = "IRLS totals: " + "; ".join(parts) + "."
+    line = f"IRLS totals: {'; '.join(parts)}. Bands: {BANDS_TEXT}."
     baseline, latest = data.baseline, data.latest_irls
     if baseline is not None and latest is not None:
         change = latest.total - baseline.total

@@ -1,0 +1,163 @@
+"""The clinic report's content, from the six-week course and its diary in real stores."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from care.adherence import DEFAULT_RULE
+from care.diary import Diary, StoredIrls, StoredNightly
+from care.irls import Band
+from care.report import (
+    Device,
+    Period,
+    ReportData,
+    ReportError,
+    SignatureStatus,
+    gather_report,
+)
+from safety.faults import Outcome
+from safety.ledger import Ledger
+from safety.records import Records, read_records
+from tests.care.course_fixture import BERLIN, DAY_1, SHA, SettableClock, course_profile, local
+from tests.care.report_fixture import DIARY_WRITTEN_AT, write_course_with_diary
+
+DEVICE = Device("NP-0001", "0.1.0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stores:
+    records: Records
+    nightly: list[StoredNightly]
+    irls: list[StoredIrls]
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    state_dir = tmp_path_factory.mktemp("state")
+    clock = write_course_with_diary(state_dir)
+    with Diary.open(state_dir, wall_clock=clock) as diary:
+        return Stores(read_records(state_dir, clock), diary.nightly(), diary.irls())
+
+
+def report(stores: Stores, period: Period | None = None) -> ReportData:
+    return gather_report(
+        course_profile(),
+        SignatureStatus.VERIFIED,
+        stores.records,
+        nightly=stores.nightly,
+        irls=stores.irls,
+        period=period,
+        tz=BERLIN,
+        zone_name="Europe/Berlin",
+        rule=DEFAULT_RULE,
+        device=DEVICE,
+        generated_at=DIARY_WRITTEN_AT,
+    )
+
+
+def test_the_default_period_is_day_1_to_today(stores: Stores) -> None:
+    data = report(stores)
+    assert data.period == Period(DAY_1, date(2026, 12, 23))
+    assert data.generated_at.tzinfo is not None and data.generated_at.hour == 13  # CET
+
+
+def test_the_weeks_and_the_total_of_the_six_week_course(stores: Stores) -> None:
+    data = report(stores)
+    assert [w.figures.done for w in data.weeks] == [3, 3, 0, 3, 3, 3]
+    assert [w.figures.missed for w in data.weeks] == [0, 0, 3, 0, 0, 0]
+    assert data.total.done == 15 and data.total.prescribed == 18 and data.total.full == 14
+    assert data.total.early_stops["stopped"] == 1 and data.total.outside_window == 1
+    assert data.weeks_on_target == 4 and data.course.longest_run_on_target == 2
+
+
+def test_a_four_week_period_holds_the_weeks_that_overlap_it(stores: Stores) -> None:
+    data = report(stores, Period(DAY_1, date(2026, 11, 9)))
+    assert [w.number for w in data.weeks] == [1, 2, 3, 4]
+    assert data.total.done == 9 and data.total.missed == 3
+    assert data.weeks[-1].status == "below target"  # its last day is the period's: over
+
+    assert [e.kind for e in data.events] == ["early stop"]  # 10 Nov and 18 Nov are after it
+
+
+def test_early_stops_faults_and_late_starts_in_plain_words(stores: Stores) -> None:
+    events = report(stores).events
+    assert [(e.at.strftime("%d %b %H:%M"), e.kind) for e in events] == [
+        ("05 Nov 19:00", "early stop"),
+        ("10 Nov 17:00", "outside window"),
+        ("18 Nov 20:15", "fault"),
+    ]
+    assert events[0].text.startswith("stopped before the end")
+    assert "50% of the planned fluence delivered" in events[0].text
+    assert events[1].text == "started at 17:00; the evening window is 18:00-23:00"
+    assert events[2].text == "The pad got too warm on the skin. The light is off."
+
+
+def test_the_irls_baseline_is_kept_before_the_period_and_marked(stores: Stores) -> None:
+    data = report(stores, Period(DAY_1, date(2026, 12, 22)))
+    assert [(p.day, p.total, p.band, p.baseline) for p in data.irls] == [
+        (date(2026, 10, 12), 24, Band.SEVERE, True),
+        (date(2026, 10, 27), 20, Band.MODERATE, False),
+        (date(2026, 11, 10), 16, Band.MODERATE, False),
+        (date(2026, 12, 22), 12, Band.MODERATE, False),
+    ]
+    assert data.baseline is not None and data.baseline.total == 24
+    assert data.latest_irls is not None and data.latest_irls.total == 12
+    follow_up = data.checkpoints[-1]
+    assert follow_up.symptoms.change == -12
+
+
+def test_nightly_scores_and_side_effects_stay_within_the_period(stores: Stores) -> None:
+    data = report(stores, Period(date(2026, 10, 14), date(2026, 10, 31)))
+    assert [n.day.day for n in data.nightly] == [15, 17, 20, 22, 25]
+    assert data.nightly[0].leg_symptoms == 8 and data.nightly[0].sleep_quality == 3
+    assert data.side_effects == {"warmth": 1}  # 13 Oct is before the period
+
+
+def test_a_period_that_ends_before_it_starts_is_refused() -> None:
+    with pytest.raises(ReportError, match=r"starts \(2026-11-02\) after it ends \(2026-11-01\)"):
+        Period(date(2026, 11, 2), date(2026, 11, 1))
+
+
+def test_before_any_session_the_period_starts_on_the_issue_date(tmp_path: Path) -> None:
+    data = gather_report(
+        course_profile(),
+        SignatureStatus.UNSIGNED,
+        Records(),
+        nightly=[],
+        irls=[],
+        period=None,
+        tz=BERLIN,
+        zone_name="Europe/Berlin",
+        rule=DEFAULT_RULE,
+        device=DEVICE,
+        generated_at=datetime(2026, 10, 5, 12, tzinfo=UTC),
+    )
+    assert data.period == Period(date(2026, 10, 1), date(2026, 10, 5))
+    assert data.weeks == () and data.events == () and data.baseline is None
+    assert data.signature.text == "not signed"
+
+
+def test_a_session_ended_by_a_fault_is_told_once_with_the_fault_words(tmp_path: Path) -> None:
+    rx = course_profile()
+    clock = SettableClock(local(DAY_1, 19))
+    with Ledger.open(tmp_path, clock) as ledger:
+        planned = rx.planned_fluence_j_cm2
+        sid = ledger.begin_session(rx.id, SHA, planned, planned_duration_s=rx.duration_s)
+        clock.now += timedelta(minutes=6)
+        ledger.record_fault("board_overtemp", "The pad's electronics got too hot. (71 °C)", sid)
+        ledger.end_session(sid, Outcome.FAULT, {k: v / 5 for k, v in planned.items()}, "x")
+    records = read_records(tmp_path, clock)
+    data = dataclasses.replace(
+        report(Stores(records, [], []), Period(DAY_1, DAY_1)), generated_at=clock()
+    )
+    assert [(e.kind, e.text) for e in data.events] == [
+        (
+            "early stop",
+            "ended by a fault: the pad's electronics got too hot; "
+            "20% of the planned fluence delivered",
+        )
+    ]

@@ -1,0 +1,117 @@
+"""The clinic report's PDF, read back with pypdf: its text carries the course figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from care.report import Period, ReportData, ReportEvent, SignatureStatus
+from care.report_pdf import TITLE, render_pdf
+from tests.care.course_fixture import DAY_1, course_profile
+from tests.care.test_report import Stores, report, stores  # noqa: F401  (the fixture)
+
+
+def pdf_text(pdf: bytes) -> tuple[int, str]:
+    """The page count and the text of every page, whitespace folded."""
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    text = " ".join(page.extract_text() for page in reader.pages)
+    return len(reader.pages), re.sub(r"\s+", " ", text)
+
+
+@pytest.fixture(scope="module")
+def six_weeks(stores: Stores) -> tuple[int, str]:  # noqa: F811
+    return pdf_text(render_pdf(report(stores, Period(DAY_1, date(2026, 12, 22)))))
+
+
+def test_the_pdf_says_whose_what_and_when(six_weeks: tuple[int, str]) -> None:
+    _, text = six_weeks
+    assert TITLE in text
+    assert "Period 13 Oct 2026 to 22 Dec 2026 (71 days)" in text
+    assert "Prescription: RLS 810 nm evenings (rls-810)" in text
+    assert "Prescribed by Dr Test, issued 2026-10-01" in text
+    assert "Signature: verified against a trusted clinic key" in text
+    assert "Device serial: NP-0001" in text and "Software version: nirpad 0.1.0" in text
+    assert "Generated: 2026-12-23 13:00 CET" in text
+    assert "device-measured: recorded by the pad" in text
+    assert "patient-reported: entered by the patient" in text
+
+
+def test_the_adherence_table_has_each_week_and_the_total(six_weeks: tuple[int, str]) -> None:
+    _, text = six_weeks
+    rows = [
+        "1 13 Oct - 19 Oct 3 / 3 3 100% 0 0 0 on target",
+        "2 20 Oct - 26 Oct 3 / 3 3 100% 0 0 0 on target",
+        "3 27 Oct - 2 Nov 0 / 3 0 0% 0 0 3 below target",  # the missed week
+        "4 3 Nov - 9 Nov 3 / 3 2 83% 1 0 0 below target",  # the early stop
+        "5 10 Nov - 16 Nov 3 / 3 3 100% 0 1 0 on target",  # the late start
+        "6 17 Nov - 23 Nov 3 / 3 3 100% 0 0 0 on target",
+        "All 6 weeks 15 / 18 14 81% 1 1 3 4 of 6 weeks on target",
+    ]
+    for row in rows:
+        assert row in text
+    assert "Rule: A week is on target when it has at least the prescribed number" in text
+    assert "Longest run of weeks on target: 2" in text
+
+
+def test_the_irls_totals_bands_baseline_and_checkpoints(six_weeks: tuple[int, str]) -> None:
+    _, text = six_weeks
+    assert (
+        "IRLS totals: 12 Oct 24 severe (baseline); 27 Oct 20 moderate; 10 Nov 16 moderate; "
+        "22 Dec 12 moderate." in text
+    )
+    assert "Bands: 0 none, 1-10 mild, 11-20 moderate, 21-30 severe, 31-40 very severe" in text
+    assert "Change since baseline: -12 (24 to 12)" in text
+    assert "Week 2 review, 27 Oct 2026: 6 of 6 sessions, 2 of 2 weeks on target" in text
+    assert "IRLS 24 to 16 (-8)" in text
+    assert "15 nights recorded. Side effects reported: warmth on 2 nights." in text
+
+
+def test_early_stops_faults_and_late_starts_are_listed(six_weeks: tuple[int, str]) -> None:
+    _, text = six_weeks
+    assert "Thu 05 Nov 2026 19:00 early stop: stopped before the end" in text
+    assert "50% of the planned fluence delivered" in text
+    assert "Tue 10 Nov 2026 17:00 outside window: started at 17:00" in text
+    assert "Wed 18 Nov 2026 20:15 fault: The pad got too warm on the skin." in text
+    assert "41.6" not in text  # the technical detail stays in the record
+
+
+def test_a_four_week_period_is_one_page(stores: Stores) -> None:  # noqa: F811
+    pages, text = pdf_text(render_pdf(report(stores, Period(DAY_1, date(2026, 11, 9)))))
+    assert pages == 1
+    assert "page 1 of 1" in text
+    assert "All 4 weeks 9 / 12 8 71% 1 0 3 2 of 4 weeks on target" in text
+    assert "10 Nov - 16 Nov" not in text
+
+
+def test_the_six_week_course_fits_on_one_page(six_weeks: tuple[int, str]) -> None:
+    assert six_weeks[0] == 1
+
+
+def test_a_long_list_flows_onto_a_second_page_and_names_print_in_utf8(
+    stores: Stores,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = report(stores, Period(DAY_1, date(2026, 11, 9)))
+    late = [
+        ReportEvent(base.generated_at - timedelta(days=n), f"late start number {n}", "test")
+        for n in range(40)
+    ]
+    rx = course_profile(name="Łódź evenings", prescriber="Dr Zoë Ångström")
+    data: ReportData = dataclasses.replace(
+        base, rx=rx, events=tuple(late), signature=SignatureStatus.NOT_CHECKED
+    )
+    monkeypatch.chdir(tmp_path)
+    pages, text = pdf_text(render_pdf(data))
+    assert pages == 2 and "page 2 of 2" in text
+    assert "late start number 39" in text
+    assert "Prescription: Łódź evenings (rls-810)" in text
+    assert "Prescribed by Dr Zoë Ångström" in text
+    assert "Signature: signed, but not checked: this device trusts no clinic keys" in text
+    assert list(tmp_path.iterdir()) == []  # the charts never touch the disk
