@@ -24,7 +24,15 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
 
 from care.adherence import AdherenceRule, is_done
-from care.course import Checkpoint, Course, Figures, WeekFigures, build_course, in_window
+from care.course import (
+    Checkpoint,
+    Course,
+    Figures,
+    IrlsTotal,
+    WeekFigures,
+    build_course,
+    in_window,
+)
 from care.diary import StoredIrls, StoredNightly
 from care.irls import Band
 from profiles.schema import Profile
@@ -215,13 +223,13 @@ def gather_report(
     """The report of ``rx``'s course over ``period`` (None: ``default_period`` as of
     ``generated_at``'s local date). Superseded diary entries must not be passed."""
     today = generated_at.astimezone(tz).date()
-    symptoms = [(entry.entry_date, entry.total) for entry in irls]
+    symptoms = [IrlsTotal(entry.entry_date, entry.total, entry.baseline) for entry in irls]
     probe = build_course(rx, records.sessions, today, tz, rule, symptoms)
     period = period or default_period(probe, rx, today)
     # As of the day after the period, from what happened up to its end: a week whose
     # last day is the period's last day is over (its missed sessions count).
     until = [s for s in records.sessions if s.started_at.astimezone(tz).date() <= period.end]
-    upto = [(day, total) for day, total in symptoms if day <= period.end]
+    upto = [point for point in symptoms if point.on <= period.end]
     course = build_course(rx, until, period.end + timedelta(days=1), tz, rule, upto)
     weeks = tuple(w for w in course.weeks if w.start <= period.end and w.end > period.start)
     total = Figures()
@@ -320,11 +328,11 @@ def _irls(entries: Sequence[StoredIrls], course: Course, period: Period) -> tupl
 
 
 def _baseline_day(entries: Sequence[StoredIrls], course: Course) -> date | None:
-    """The course's baseline: the last IRLS on or before day 1 (before any session:
-    the last one marked baseline)."""
-    if course.first_day is not None:
-        before = [e.entry_date for e in entries if e.entry_date <= course.first_day]
-        return max(before) if before else None
+    """The course's baseline as its checkpoints take it (``care.course``); before any
+    session, the last IRLS marked baseline."""
+    if course.checkpoints:
+        baseline = course.checkpoints[0].symptoms.baseline
+        return None if baseline is None else baseline[0]
     marked = [e.entry_date for e in entries if e.baseline]
     return max(marked) if marked else None
 
