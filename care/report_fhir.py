@@ -23,15 +23,16 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
-from typing import Any, Final
-
-from fhir.resources.R4B.bundle import Bundle
+from typing import TYPE_CHECKING, Any, Final
 
 from care import fhir_codes as codes
 from care.diary import StoredIrls, StoredNightly
 from care.diary_entry import NIGHTLY_FIELDS
 from profiles.schema import Profile
 from safety.records import Outcome, SessionRecord
+
+if TYPE_CHECKING:
+    from fhir.resources.R4B.bundle import Bundle
 
 __all__ = ["fhir_bundle", "fhir_bundle_json", "parse_bundle"]
 
@@ -79,7 +80,7 @@ def fhir_bundle(
             response = builder.add(_irls_response(score, zone, patient))
             builder.add(_irls_total(score, zone, patient, response))
     bundle = builder.bundle(generated_at)
-    Bundle.model_validate(bundle)
+    _bundle_model().model_validate(bundle)
     return bundle
 
 
@@ -112,7 +113,15 @@ def fhir_bundle_json(
 
 def parse_bundle(text: str | bytes) -> Bundle:
     """A bundle read back and validated; raises ``pydantic.ValidationError``."""
-    return Bundle.model_validate_json(text)
+    return _bundle_model().model_validate_json(text)
+
+
+def _bundle_model() -> type[Bundle]:
+    """fhir.resources' Bundle, imported only when a bundle is made or read (its
+    import takes a tenth of a second that no other command should pay)."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    return Bundle
 
 
 class _Builder:
