@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import TYPE_CHECKING, Any, Final
 
 from care import fhir_codes as codes
@@ -70,7 +70,7 @@ def fhir_bundle(
     device = builder.add(_device(device_serial, software_version, patient))
     prescription = builder.add(_service_request(rx, patient, signature))
     for session in sorted(sessions, key=lambda s: (s.started_at, s.id)):
-        based_on = prescription if session.profile_id == rx.id else None
+        based_on = prescription if _under(rx, session) else None
         builder.add(_device_use(session, zone, patient, device, based_on))
     for entry in nightly:
         if entry.superseded_by is None:
@@ -206,6 +206,13 @@ def _service_request(rx: Profile, patient: str, signature: str | None) -> Json:
         "requester": {"display": rx.prescriber},
         "note": [{"text": codes.prescription_note(rx, signature)}],
     }
+
+
+def _under(rx: Profile, session: SessionRecord) -> bool:
+    """Whether the session ran under ``rx`` (its id, on or after its issue date: the
+    course's own rule, ``care.course``)."""
+    issued = datetime.combine(rx.issued, time.min, UTC)
+    return session.profile_id == rx.id and session.started_at >= issued
 
 
 def _device_use(

@@ -145,3 +145,7 @@ def test_write_csv_writes_the_same_to_a_file(inputs: ReportInputs, tmp_path: Pat
     expected = csv_text(inputs.sessions, inputs.nightly, inputs.irls, zone=BERLIN)
     assert path.read_bytes() == expected.encode("utf-8")
     assert path.read_bytes().count(b"\r\n") == 1 + SESSION_COUNT + 15 + len(IRLS)
+
+
+def test_an_empty_record_gives_the_header_alone() -> None:
+    assert csv_text((), [], [], zone=BERLIN) == ",".join(CSV_COLUMNS) + "\r\n"

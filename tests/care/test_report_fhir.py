@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -148,6 +148,25 @@ def test_each_session_is_a_device_use_with_its_period_and_outcome(
         assert found == based_on
     statuses = Counter(u["status"] for u in uses.values())
     assert statuses == {"completed": SESSION_COUNT - 3, "stopped": 2, "active": 1}
+
+
+def test_a_session_of_an_earlier_issue_with_the_same_id_is_not_based_on_it(
+    inputs: ReportInputs,
+) -> None:
+    reissued = course_profile(issued=date(2026, 11, 1))
+    data = json.loads(build_json(inputs, rx=reissued))
+    based = [u for u in resources(data, "DeviceUseStatement") if "basedOn" in u]
+    assert len(based) == 3 + 3 + 3 + 1 + 1  # from 3 Nov: weeks 4-6, the fault, the running
+
+
+def test_an_empty_record_gives_a_valid_bundle() -> None:
+    text = fhir_bundle_json(
+        (), [], [], rx=course_profile(), device_serial=SERIAL, software_version=VERSION,
+        generated_at=GENERATED_AT, zone=BERLIN,
+    )  # fmt: skip
+    kinds = [e.resource.get_resource_type() for e in parse_bundle(text).entry]
+    assert kinds == ["Patient", "Device", "ServiceRequest"]
+    assert "signature: not stated" in text
 
 
 def test_a_fault_session_names_its_fault(data: Json) -> None:
