@@ -230,7 +230,8 @@ def build_course(
 ) -> Course:
     """The course of ``rx`` as of ``today`` (a local date in ``tz``), from all the
     ledger's sessions; ``symptoms`` are the diary's IRLS totals (a plain (date, total)
-    pair is one not marked baseline), optional."""
+    pair is one not marked baseline), optional. Sessions and totals after ``today``
+    are left out."""
     ordered = sorted(
         (s for s in sessions if s.started_at.astimezone(tz).date() <= today),
         key=lambda s: (s.started_at, s.id),
@@ -245,7 +246,7 @@ def build_course(
     end = rx.course_end(first_day)
     weeks = tuple(_week(rx, ours, first_day, n, today, tz, rule) for n in range(rx.course_weeks))
     total = _sum(w.figures for w in weeks)
-    points = [IrlsTotal(*point) for point in symptoms]
+    points = [IrlsTotal(*point) for point in symptoms if point[0] <= today]
     checkpoints = _checkpoints(first_day, end, weeks, points, _baseline(points, rx, first_day))
     return Course(
         rx.id,

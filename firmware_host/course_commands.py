@@ -23,14 +23,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from care.adherence import SiteConfigError, rule_from_site
 from care.calendar import course_calendar
-from care.course import Course, build_course
+from care.course import Checkpoint, Course, IrlsTotal, build_course
 from care.course_json import course_json
+from care.diary_schema import DiaryStorageError
 from care.remind import RemindSettings, remind_settings
 from care.tonight import Tonight, tonight
+from firmware_host.course_inputs import CourseInputError, diary_irls_totals, zone_named
 from firmware_host.paths import resolve_state_dir
 from firmware_host.profile_commands import resolve_site_config
 from profiles.schema import Profile
@@ -105,30 +107,29 @@ def _gather(args: argparse.Namespace) -> _Inputs:
         records = read_records(state_dir, lambda: now, schedule_rule(rx, limits))
     except SafetyError as exc:
         raise _Refused(str(exc), EXIT_ERROR) from exc
-    course = build_course(rx, records.sessions, now.astimezone(zone).date(), zone, rule)
+    symptoms = _irls_totals(state_dir) if args.command == "course" else []
+    today = now.astimezone(zone).date()
+    course = build_course(rx, records.sessions, today, zone, rule, symptoms)
     status = tonight(rx, course, records.sessions, now, zone, records.next_start_allowed_at)
     return _Inputs(rx, records, course, status, zone, site)
 
 
 def local_zone(name: str | None) -> ZoneInfo:
     """``name``, else $TZ, else the system's zone (/etc/localtime), else UTC."""
-    chosen = name or os.environ.get("TZ", "").lstrip(":") or _system_zone_name()
     try:
-        return ZoneInfo(chosen)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise _Refused(
-            f"unknown time zone {chosen!r}: give one like Europe/Berlin", EXIT_USAGE
-        ) from exc
+        return zone_named(name)
+    except CourseInputError as exc:
+        raise _Refused(str(exc), EXIT_USAGE) from exc
 
 
-def _system_zone_name() -> str:
-    target = str(Path("/etc/localtime").resolve())
-    if "/zoneinfo/" in target:
-        return target.split("/zoneinfo/", 1)[1]
+def _irls_totals(state_dir: Path) -> list[IrlsTotal]:
+    """The diary's IRLS totals for the checkpoints; a diary that cannot be read leaves
+    the trend out (the adherence still stands) and says so on stderr."""
     try:
-        return Path("/etc/timezone").read_text(encoding="utf-8").strip() or "UTC"
-    except OSError:
-        return "UTC"
+        return diary_irls_totals(state_dir)
+    except DiaryStorageError as exc:
+        print(f"nirpad: the IRLS trend is left out: {exc}", file=sys.stderr)
+        return []
 
 
 def _remind(inputs: _Inputs, run_hook: bool) -> int:
@@ -215,6 +216,8 @@ def _print_course(inputs: _Inputs) -> None:
             f"Weeks on target: {course.weeks_on_target} of {len(course.weeks)}; "
             f"longest run: {course.longest_run_on_target}"
         )
+    for each in course.checkpoints:
+        console.print(f"Checkpoint: {checkpoint_line(each)}", soft_wrap=True)
     checkpoint = course.next_checkpoint
     if checkpoint is not None:
         console.print(f"Next checkpoint: {checkpoint.name} on {checkpoint.on}")
@@ -224,6 +227,24 @@ def _print_course(inputs: _Inputs) -> None:
             f"Earlier course: {old.profile_id}, {old.first_day} to {old.last_day}, "
             f"{old.done} session{'' if old.done == 1 else 's'} ({old.full} full)"
         )
+
+
+def checkpoint_line(checkpoint: Checkpoint) -> str:
+    """A checkpoint in one line: its day, the weeks on target by then and the IRLS
+    trend since the baseline (patient-reported)."""
+    weeks = checkpoint.weeks
+    text = (
+        f"{checkpoint.name} on {checkpoint.on}: {checkpoint.weeks_on_target} of {weeks} "
+        f"week{'' if weeks == 1 else 's'} on target"
+    )
+    trend = checkpoint.symptoms
+    if trend.baseline is None:
+        return text + "; no baseline IRLS"
+    baseline = f"baseline IRLS {trend.baseline[1]} ({trend.baseline_band}, {trend.baseline[0]})"
+    if trend.latest is None or trend.change is None:
+        return f"{text}; {baseline}, none since"
+    latest = f"{trend.latest[1]} ({trend.latest_band}, {trend.latest[0]})"
+    return f"{text}; {baseline}, then {latest}: {trend.change:+d}"
 
 
 def _table(course: Course) -> object:

@@ -33,6 +33,9 @@ def register(sub: Any, common: argparse.ArgumentParser, diary: Handler, irls: Ha
     entry.add_argument(
         "--corrects", metavar="ID", type=int, help="this entry replaces entry ID (kept in history)"
     )
+    entry.add_argument(
+        "--tz", metavar="ZONE", help="the patient's time zone, like Europe/Berlin (default: local)"
+    )
     parser = sub.add_parser(
         "diary",
         parents=[common, entry],

@@ -6,6 +6,9 @@ refused, with the patient's message on stderr and nothing written).
 
 A command asks questions only when stdin is a terminal and no value was given as an
 option (``is_interactive`` is the seam tests replace). A bad answer is asked again.
+A new entry is held to the course's dates (``firmware_host.course_inputs``): not in
+the future, not before day 1 (before the first session: not before the prescription's
+issue date), a baseline IRLS from the issue date to day 1.
 
 Does not own what an entry is, its checks or its storage (``care.diary``,
 ``care.irls``). The IRLS baseline flag is the caller's (``--baseline``); the wording
@@ -18,7 +21,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Final, TextIO, TypeVar
 
 from care.diary import Diary, StoredIrls, StoredNightly, to_json
@@ -33,7 +36,9 @@ from care.diary_entry import (
 )
 from care.diary_schema import DIARY_FILENAME, DiaryError, DiaryStorageError
 from care.irls import ITEM_COUNT, ITEM_MAX, IrlsWording, item_label, read_wording, wording_path
+from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
 from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
+from firmware_host.profile_commands import resolve_site_config
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -41,6 +46,11 @@ EXIT_USAGE: Final = 2
 T = TypeVar("T")
 
 __all__ = ["format_listing", "is_interactive", "main_diary", "main_irls", "parse_items"]
+
+
+def wall_clock() -> datetime:
+    """Now, aware (tests replace it)."""
+    return datetime.now(UTC)
 
 
 def is_interactive() -> bool:
@@ -67,6 +77,9 @@ def _guarded(action: Callable[[], int]) -> int:
         return action()
     except DiaryError as exc:
         _err(f"{exc} Nothing was recorded.")
+        return EXIT_USAGE
+    except CourseInputError as exc:
+        _err(f"{exc}; nothing was recorded.")
         return EXIT_USAGE
     except DiaryStorageError as exc:
         _err(str(exc))
@@ -129,8 +142,14 @@ def parse_items(text: str) -> dict[int, int]:
 
 
 def _open(args: argparse.Namespace) -> Diary:
+    """The diary, held to the course's dates in the patient's zone."""
+    zone = zone_named(args.tz)
     state_dir = ensure_state_dir(resolve_state_dir(args.state_dir))
-    return Diary.open(state_dir)
+    site = resolve_site_config(state_dir, getattr(args, "site_config", None))
+    course, note = diary_course_dates(state_dir, site, zone, wall_clock)
+    if note is not None:
+        _err(f"note: {note}.")
+    return Diary.open(state_dir, course=course, wall_clock=wall_clock, tz=zone)
 
 
 def _wording(args: argparse.Namespace) -> IrlsWording | None:

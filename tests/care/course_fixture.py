@@ -35,6 +35,30 @@ from safety.ledger import Ledger
 BERLIN: Final = ZoneInfo("Europe/Berlin")
 DAY_1: Final = date(2026, 10, 13)
 SHA: Final = "a" * 64
+RX_TOML: Final = b"""schema_version = 1
+id = "rls-810"
+name = "RLS 810 nm evenings"
+prescriber = "Dr Test"
+issued = 2026-10-01
+expires = 2027-03-01
+duration_min = 30
+ramp_s = 0.0
+sessions_per_week = 3
+min_interval_h = 20.0
+course_weeks = 6
+
+[[channels]]
+wavelength_nm = 810
+irradiance_mw_cm2 = 25.0
+
+[mode]
+kind = "cw"
+
+[window]
+start = "18:00"
+end = "23:00"
+"""
+"""``course_profile()`` as the file ``nirpad profile install`` takes."""
 
 
 def course_profile(**overrides: Any) -> Profile:

@@ -79,7 +79,8 @@ def test_the_checkpoints_and_the_symptom_trend(course: Course) -> None:
     )
     assert follow_up.on == date(2026, 12, 22)  # 4 weeks after the course
     assert follow_up.weeks == 6 and follow_up.weeks_on_target == 4
-    assert [c.symptoms.change for c in course.checkpoints] == [-4, -8, -12]
+    # the IRLS of 22 Dec is after today (30 Nov): left out, as a session would be
+    assert [c.symptoms.change for c in course.checkpoints] == [-4, -8, -8]
     assert week2.symptoms.baseline == (date(2026, 10, 12), 24)
     assert course.next_checkpoint is follow_up
 

@@ -14,35 +14,12 @@ from care.remind import RemindSettings
 from firmware_host import course_commands
 from firmware_host.cli import main
 from profiles.store import install_atomic
-from tests.care.course_fixture import local, write_six_weeks
+from tests.care.course_fixture import RX_TOML, local, write_diary, write_six_weeks
 
 UNTIL = date(2026, 11, 19)
 """The ledger holds the course's sessions up to this day (none in the future)."""
 DUE = local(date(2026, 11, 21), 19, 30)
 """Week 6 has 17 and 19 Nov; 14, 17 and 19 Nov were the last 7 days' three until 19:00."""
-RX_TOML = b"""schema_version = 1
-id = "rls-810"
-name = "RLS 810 nm evenings"
-prescriber = "Dr Test"
-issued = 2026-10-01
-expires = 2027-03-01
-duration_min = 30
-ramp_s = 0.0
-sessions_per_week = 3
-min_interval_h = 20.0
-course_weeks = 6
-
-[[channels]]
-wavelength_nm = 810
-irradiance_mw_cm2 = 25.0
-
-[mode]
-kind = "cw"
-
-[window]
-start = "18:00"
-end = "23:00"
-"""
 
 
 @pytest.fixture
@@ -77,6 +54,43 @@ def test_course_json_has_the_figures(
         "due_now": True,
     }
     assert data["earlier_courses"][0]["profile_id"] == "rls-old"
+
+
+def test_course_joins_the_diarys_irls_into_the_checkpoints(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_diary(state_dir)  # 24 (baseline) on 12 Oct, 20, 16, and 12 on 22 Dec
+    _at(monkeypatch, DUE)  # 21 Nov: the IRLS of 22 Dec is not yet there
+    assert _run(state_dir, "course", "--json") == 0
+    week2, week4, follow_up = json.loads(capsys.readouterr().out)["checkpoints"]
+    assert {c["irls_baseline"] for c in (week2, week4, follow_up)} == {24}
+    assert (week2["irls_baseline_on"], week2["irls_baseline_marked"]) == ("2026-10-12", True)
+    assert (week2["irls_baseline_band"], week2["irls_latest_band"]) == ("severe", "moderate")
+    assert [c["irls_latest"] for c in (week2, week4, follow_up)] == [20, 16, 16]
+    assert [c["irls_change"] for c in (week2, week4, follow_up)] == [-4, -8, -8]
+    assert week4["irls_latest_on"] == "2026-11-10"
+    assert _run(state_dir, "course") == 0
+    out = capsys.readouterr().out
+    assert (
+        "Checkpoint: week 2 review on 2026-10-27: 2 of 2 weeks on target; baseline IRLS 24 "
+        "(severe, 2026-10-12), then 20 (moderate, 2026-10-27): -4"
+    ) in out
+
+
+def test_course_without_a_diary_shows_no_trend_and_creates_none(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _at(monkeypatch, DUE)
+    assert _run(state_dir, "course") == 0
+    assert "week 2 review on 2026-10-27: 2 of 2 weeks on target; no baseline IRLS" in (
+        capsys.readouterr().out
+    )
+    assert not (state_dir / "diary.sqlite3").exists()
+    (state_dir / "diary.sqlite3").write_bytes(b"not a database" * 100)
+    assert _run(state_dir, "course", "--json") == 0
+    captured = capsys.readouterr()
+    assert "the IRLS trend is left out" in captured.err
+    assert json.loads(captured.out)["checkpoints"][0]["irls_baseline"] is None
 
 
 def test_course_table(

@@ -5,13 +5,17 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from care.diary_schema import DIARY_FILENAME
+from firmware_host import diary_commands
 from firmware_host.cli import main
+from profiles.store import install_atomic
+from tests.care.course_fixture import RX_TOML, local, write_six_weeks
 
 
 class TtyInput(io.StringIO):
@@ -202,3 +206,79 @@ def test_show_text_and_an_empty_state_dir(
     out = capsys.readouterr().out
     assert "#1" in out and "legs 4/10" in out and "note: ok" in out
     assert "total 10/40 (mild)" in out
+
+
+@pytest.fixture
+def course_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The six-week course's ledger up to 19 Nov (day 1 13 Oct), its prescription
+    installed (issued 1 Oct), and the diary's clock at 21:00 on 19 Nov in Berlin."""
+    monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
+    write_six_weeks(tmp_path, until=date(2026, 11, 19))
+    install_atomic(tmp_path, RX_TOML)
+    monkeypatch.setattr(diary_commands, "wall_clock", lambda: local(date(2026, 11, 19), 21))
+    return tmp_path
+
+
+def _in_berlin(state: Path, *argv: str) -> int:
+    return main([argv[0], "--state-dir", str(state), "--tz", "Europe/Berlin", *argv[1:]])
+
+
+ITEMS = "3,3,3,3,2,2,2,2,2,2"
+
+
+OUTSIDE_THE_COURSE: list[tuple[tuple[str, ...], str]] = [
+    (("diary", "--date", "2026-10-12", "--legs", "3"), "before the course began (day 1 was"),
+    (("irls", "--date", "2026-10-12", "--items", ITEMS), "before the course began"),
+    (("irls", "--baseline", "--date", "2026-09-30", "--items", ITEMS), "was issued on 2026-10-01"),
+    (("irls", "--baseline", "--date", "2026-10-14", "--items", ITEMS), "as a weekly one, not as"),
+    (("diary", "--date", "2026-11-20", "--legs", "3"), "is in the future (today is 2026-11-19)"),
+    (("diary", "--legs", "3", "--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), OUTSIDE_THE_COURSE)
+def test_a_date_outside_the_course_writes_nothing(
+    course_state: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    assert _in_berlin(course_state, *argv) == 2
+    assert message in capsys.readouterr().err
+    assert (count(course_state, "nightly"), count(course_state, "irls")) == (0, 0)
+
+
+def test_the_course_dates_that_are_accepted(
+    course_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        _in_berlin(course_state, "irls", "--baseline", "--date", "2026-10-12", "--items", ITEMS)
+        == 0
+    )
+    assert _in_berlin(course_state, "diary", "--date", "2026-10-13", "--legs", "6") == 0
+    assert _in_berlin(course_state, "diary", "--legs", "2") == 0  # today, 19 Nov in Berlin
+    assert capsys.readouterr().err == ""
+    nightly = show_json(course_state, capsys)["nightly"]
+    assert [e["date"] for e in nightly] == ["2026-10-13", "2026-11-19"]
+
+
+def test_before_the_first_session_the_issue_date_bounds_the_diary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
+    install_atomic(tmp_path, RX_TOML)  # issued 1 Oct, no session yet
+    monkeypatch.setattr(diary_commands, "wall_clock", lambda: local(date(2026, 10, 10), 21))
+    assert _in_berlin(tmp_path, "diary", "--date", "2026-09-30", "--legs", "3") == 2
+    assert "the prescription was issued on 2026-10-01" in capsys.readouterr().err
+    assert _in_berlin(tmp_path, "diary", "--date", "2026-10-01", "--legs", "3") == 0
+    assert _in_berlin(tmp_path, "irls", "--baseline", "--items", ITEMS) == 0
+    assert not (tmp_path / "ledger.sqlite3").exists()  # the record is only read
+
+
+def test_an_unreadable_prescription_leaves_only_the_future_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
+    install_atomic(tmp_path, RX_TOML.replace(b"course_weeks = 6", b"course_weeks = 'six'"))
+    monkeypatch.setattr(diary_commands, "wall_clock", lambda: local(date(2026, 10, 10), 21))
+    assert _in_berlin(tmp_path, "diary", "--date", "2025-01-01", "--legs", "3") == 0
+    err = capsys.readouterr().err
+    assert "note: the course's dates are not known (the prescription:" in err
+    assert "only a date in the future is refused" in err

@@ -1,0 +1,100 @@
+"""What the course commands and the diary read from the state directory, read-only.
+
+Owns: the patient's time zone (``--tz``, else $TZ, else the system's zone), the dates
+the diary holds entries to (``care.diary_entry.CourseDates`` from the installed
+prescription's issue date and the ledger's first session under it), and the diary's
+IRLS totals for the checkpoints (``care.course.IrlsTotal``, each with its baseline
+mark), read without creating a diary. Nothing here writes the ledger.
+
+Does not own the figures (``care.course``), the checks of an entry (``care.diary``)
+nor any command's output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from care.course import IrlsTotal, first_day_of
+from care.diary import DIARY_FILENAME, Diary
+from care.diary_entry import CourseDates
+from profiles.errors import TrustStoreError
+from profiles.signing import TrustStore
+from profiles.store import load_installed
+from safety.errors import SafetyError
+from safety.records import read_records
+
+__all__ = [
+    "CourseInputError",
+    "diary_course_dates",
+    "diary_irls_totals",
+    "zone_named",
+]
+
+
+_ONLY_FUTURE = ": only a date in the future is refused"
+
+
+class CourseInputError(ValueError):
+    """An input the course cannot use (a time zone); the message is for people."""
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """``name``, else $TZ, else the system's zone (/etc/localtime), else UTC."""
+    chosen = name or os.environ.get("TZ", "").lstrip(":") or _system_zone_name()
+    try:
+        return ZoneInfo(chosen)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise CourseInputError(
+            f"unknown time zone {chosen!r}: give one like Europe/Berlin"
+        ) from exc
+
+
+def _system_zone_name() -> str:
+    target = str(Path("/etc/localtime").resolve())
+    if "/zoneinfo/" in target:
+        return target.split("/zoneinfo/", 1)[1]
+    try:
+        return Path("/etc/timezone").read_text(encoding="utf-8").strip() or "UTC"
+    except OSError:
+        return "UTC"
+
+
+def diary_course_dates(
+    state_dir: Path, site: Path | None, zone: tzinfo, wall_clock: Callable[[], datetime]
+) -> tuple[CourseDates | None, str | None]:
+    """The course dates a new diary entry is held to, and a note when they are only
+    partly known. ``(None, None)``: no prescription is installed (the diary may be
+    kept before the pad is set up). A prescription that cannot be read gives
+    ``(None, note)``; a treatment record that cannot be read gives the issue date only."""
+    try:
+        trust = TrustStore.from_site_file(site)
+    except TrustStoreError as exc:
+        return None, f"the course's dates are not known (site configuration: {exc}){_ONLY_FUTURE}"
+    loaded = load_installed(state_dir, trust=trust)
+    if loaded is None:
+        return None, None
+    if loaded.profile is None:
+        why = "; ".join(map(str, loaded.problems))
+        return None, f"the course's dates are not known (the prescription: {why}){_ONLY_FUTURE}"
+    rx = loaded.profile
+    try:
+        sessions = read_records(state_dir, wall_clock).sessions
+    except SafetyError as exc:
+        note = (
+            f"day 1 of the course is not known ({exc}): only a date before {rx.issued} is refused"
+        )
+        return CourseDates(rx.issued), note
+    return CourseDates(rx.issued, first_day_of(rx, sessions, zone)), None
+
+
+def diary_irls_totals(state_dir: Path) -> list[IrlsTotal]:
+    """The diary's current IRLS totals, oldest first, each with its baseline mark; []
+    when there is no diary (none is created). Raises ``DiaryStorageError``."""
+    if not (state_dir / DIARY_FILENAME).is_file():
+        return []
+    with Diary.open(state_dir) as diary:
+        return [IrlsTotal(i.entry_date, i.total, i.baseline) for i in diary.irls()]
