@@ -178,7 +178,10 @@ def test_sim_execs_the_simulator_module(monkeypatch: pytest.MonkeyPatch) -> None
     assert calls == [(sys.executable, argv)]
 
 
-HEAVY = ("pydantic", "transitions", "gpiozero", "rich", "serial", "sqlite3", "cryptography")
+HEAVY = (
+    "pydantic", "transitions", "gpiozero", "rich", "serial", "sqlite3", "cryptography",
+    "matplotlib", "fpdf",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["status"], ["start"]])

@@ -1,0 +1,321 @@
+"""``nirpad report``: the clinic report as a PDF, and the same records as CSV and FHIR.
+
+Owns: gathering the inputs read-only (the installed prescription and whether its
+signature was verified, the site configuration, the patient's time zone, the ledger's
+records, the diary's current entries when there is a diary: none is created), the
+period from ``--from``/``--to``, the device's serial number and the software version,
+and writing the files atomically: every file is written to a temporary file beside
+it and synced, and only when all are written are they renamed into place, so a full
+disk or a missing folder leaves no partial file and no old one half-replaced.
+
+Exit codes: 0 written; 1 nothing to report (no usable prescription), the treatment
+record or the diary unreadable, or a file that cannot be written; 2 a bad date,
+period, time zone, site setting or file name. A user never sees a traceback.
+
+The device serial is the site configuration's ``[device] serial`` when set, else the
+Raspberry Pi's own serial number, else "not set".
+
+Does not own the report's content or its forms (``care.report``, ``care.report_pdf``,
+``care.report_csv``, ``care.report_fhir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import importlib.metadata
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, tzinfo
+from pathlib import Path
+from typing import Final
+
+from care.adherence import SiteConfigError, read_site_table, rule_from_site
+from care.course import first_day_of
+from care.diary import DIARY_FILENAME, Diary, StoredIrls, StoredNightly
+from care.diary_schema import DiaryStorageError
+from care.report import Device, Period, ReportData, ReportError, SignatureStatus, gather_report
+from firmware_host.course_inputs import CourseInputError, zone_named
+from firmware_host.paths import resolve_state_dir
+from firmware_host.profile_commands import resolve_site_config
+from profiles.errors import TrustStoreError
+from profiles.schema import Profile
+from profiles.signing import TrustStore, signature_checked
+from profiles.store import load_installed
+from safety.errors import SafetyError
+from safety.records import Records, SessionRecord, read_records
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+FILE_MODE: Final = 0o640
+"""The report holds health data: the owner and the caregiver's group only."""
+SERIAL_MAX_CHARS: Final = 64
+PI_SERIAL_FILES: Final = (
+    Path("/sys/firmware/devicetree/base/serial-number"),
+    Path("/proc/device-tree/serial-number"),
+)
+NOT_SET: Final = "not set"
+
+
+def wall_clock() -> datetime:
+    """Now, aware (tests replace it)."""
+    return datetime.now(UTC)
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        outputs = _outputs(args)
+        data, sessions, nightly, irls = _gather(args)
+        files = _render(data, outputs, sessions, nightly, irls)
+        write_atomically(files)
+    except _Refused as exc:
+        print(f"nirpad: {exc}", file=sys.stderr)
+        return exc.code
+    period = data.period
+    print(f"Report for {period.start.isoformat()} to {period.end.isoformat()} written:")
+    for path, _ in files:
+        print(f"  {path}")
+    return EXIT_OK
+
+
+def _outputs(args: argparse.Namespace) -> dict[str, Path]:
+    chosen = {"pdf": args.output, "csv": args.csv, "fhir": args.fhir}
+    outputs = {kind: Path(name).expanduser().absolute() for kind, name in chosen.items() if name}
+    if len(set(outputs.values())) != len(outputs):
+        raise _Refused("-o, --csv and --fhir must name different files", EXIT_USAGE)
+    return outputs
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise _Refused(
+            f"{option} {text!r} is not a date: write it like 2026-11-03", EXIT_USAGE
+        ) from None
+
+
+def _gather(
+    args: argparse.Namespace,
+) -> tuple[ReportData, list[SessionRecord], list[StoredNightly], list[StoredIrls]]:
+    state_dir = resolve_state_dir(args.state_dir)
+    site = resolve_site_config(state_dir, args.site_config)
+    start, end = _day(args.from_day, "--from"), _day(args.to_day, "--to")
+    try:
+        zone = zone_named(args.tz)
+    except CourseInputError as exc:
+        raise _Refused(str(exc), EXIT_USAGE) from exc
+    now = wall_clock()
+    today = now.astimezone(zone).date()
+    try:
+        rule = rule_from_site(site)
+        trust = TrustStore.from_site_file(site)
+        serial = device_serial(site)
+    except (SiteConfigError, TrustStoreError) as exc:
+        raise _Refused(f"the site configuration is unusable: {exc}", EXIT_USAGE) from exc
+    rx, signature = _prescription(state_dir, trust)
+    try:
+        records = read_records(state_dir, lambda: now)
+    except SafetyError as exc:
+        raise _Refused(str(exc), EXIT_ERROR) from exc
+    nightly, irls = _diary(state_dir)
+    try:
+        period = (
+            None
+            if start is None and end is None
+            else _period(start, end or today, rx, records.sessions, zone)
+        )
+        data = gather_report(
+            rx,
+            signature,
+            records,
+            nightly=nightly,
+            irls=irls,
+            period=period,
+            tz=zone,
+            zone_name=str(zone),
+            rule=rule,
+            device=Device(serial, software_version()),
+            generated_at=now,
+        )
+    except ReportError as exc:
+        raise _Refused(str(exc), EXIT_USAGE) from exc
+    return data, *_in_period(data, records, nightly, irls, zone)
+
+
+def _period(
+    start: date | None, end: date, rx: Profile, sessions: Sequence[SessionRecord], zone: tzinfo
+) -> Period:
+    """``--from`` to ``--to``; without ``--from``, day 1 of the course (the issue date
+    before any session), or the end if that is earlier."""
+    if start is None:
+        start = min(first_day_of(rx, sessions, zone) or rx.issued, end)
+    return Period(start, end)
+
+
+def _prescription(state_dir: Path, trust: TrustStore) -> tuple[Profile, SignatureStatus]:
+    loaded = load_installed(state_dir, trust=trust)
+    if loaded is None or loaded.profile is None:
+        why = "" if loaded is None else f" ({'; '.join(map(str, loaded.problems))})"
+        raise _Refused(f"no usable prescription is installed in {state_dir}{why}", EXIT_ERROR)
+    rx = loaded.profile
+    if rx.signature is None:
+        return rx, SignatureStatus.UNSIGNED
+    verified = signature_checked(trust)
+    return rx, SignatureStatus.VERIFIED if verified else SignatureStatus.NOT_CHECKED
+
+
+def _diary(state_dir: Path) -> tuple[list[StoredNightly], list[StoredIrls]]:
+    """The diary's current entries; none when there is no diary (none is created)."""
+    if not (state_dir / DIARY_FILENAME).is_file():
+        return [], []
+    try:
+        with Diary.open(state_dir) as diary:
+            return diary.nightly(), diary.irls()
+    except DiaryStorageError as exc:
+        raise _Refused(f"{exc} No report was written.", EXIT_ERROR) from exc
+
+
+def _in_period(
+    data: ReportData,
+    records: Records,
+    nightly: Sequence[StoredNightly],
+    irls: Sequence[StoredIrls],
+    zone: tzinfo,
+) -> tuple[list[SessionRecord], list[StoredNightly], list[StoredIrls]]:
+    """What the CSV and FHIR files hold: every session started in the period (any
+    prescription), the nightly entries in it, and the IRLS in it plus the baseline."""
+    period = data.period
+    baseline = data.baseline
+    return (
+        [s for s in records.sessions if period.holds(s.started_at.astimezone(zone).date())],
+        [n for n in nightly if period.holds(n.entry.entry_date)],
+        [
+            i
+            for i in irls
+            if period.holds(i.entry_date) or (baseline is not None and i.entry_date == baseline.day)
+        ],
+    )
+
+
+def _render(
+    data: ReportData,
+    outputs: dict[str, Path],
+    sessions: list[SessionRecord],
+    nightly: list[StoredNightly],
+    irls: list[StoredIrls],
+) -> list[tuple[Path, bytes]]:
+    from care.report_pdf import render_pdf
+
+    files = [(outputs["pdf"], render_pdf(data))]
+    zone = data.generated_at.tzinfo
+    assert zone is not None
+    if "csv" in outputs:
+        from care.report_csv import csv_text
+
+        text = csv_text(sessions, nightly, irls, zone=zone)
+        files.append((outputs["csv"], text.encode("utf-8")))
+    if "fhir" in outputs:
+        from care.report_fhir import fhir_bundle_json
+
+        bundle = fhir_bundle_json(
+            sessions,
+            nightly,
+            irls,
+            rx=data.rx,
+            device_serial=data.device.serial,
+            software_version=data.device.software_version,
+            generated_at=data.generated_at,
+            zone=zone,
+            signature=str(data.signature),
+        )
+        files.append((outputs["fhir"], bundle.encode("utf-8")))
+    return files
+
+
+def write_atomically(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Write every file beside its target, synced, then rename them all into place;
+    on any failure remove the temporary files and raise ``_Refused``: nothing written."""
+    temps: list[Path] = []
+    target = files[0][0] if files else Path()
+    try:
+        for target, content in files:
+            temps.append(_write_temp(target, content))
+        for temp, (target, _) in zip(temps, files, strict=True):
+            os.replace(temp, target)
+    except OSError as exc:
+        for temp in temps:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        raise _Refused(
+            f"cannot write {target}: {_reason(exc)}; nothing was written", EXIT_ERROR
+        ) from exc
+
+
+def _write_temp(path: Path, content: bytes) -> Path:
+    """``content`` in a new file beside ``path``, synced, mode 0640; its name."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    return temp
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    return exc.strerror or str(exc)
+
+
+def device_serial(site: Path | None) -> str:
+    """The site's ``[device] serial``, else the Raspberry Pi's serial number, else
+    "not set". Raises ``SiteConfigError`` for a serial that is not short text."""
+    table = read_site_table(site, "device")
+    if "serial" in table:
+        value = table["serial"]
+        if (
+            not isinstance(value, str)
+            or not 1 <= len(value.strip()) <= SERIAL_MAX_CHARS
+            or not value.isprintable()
+        ):
+            raise SiteConfigError(
+                f"In {site}, [device] serial must be text of 1 to {SERIAL_MAX_CHARS} "
+                "printable characters."
+            )
+        return value.strip()
+    for source in PI_SERIAL_FILES:
+        try:
+            text = source.read_bytes().rstrip(b"\0").decode("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text and text.isprintable() and len(text) <= SERIAL_MAX_CHARS:
+            return text
+    return NOT_SET
+
+
+def software_version() -> str:
+    """nirpad's installed version, or "unknown" (a source tree that is not installed)."""
+    try:
+        return importlib.metadata.version("nirpad")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

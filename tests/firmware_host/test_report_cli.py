@@ -1,0 +1,202 @@
+"""``nirpad report`` on a state directory holding the six-week course and its diary."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import importlib.metadata
+import io
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from care.report_fhir import parse_bundle
+from firmware_host import report_commands
+from firmware_host.cli import main
+from profiles.store import install_atomic
+from tests.care.report_fixture import write_course_with_diary
+from tests.care.test_report_pdf import pdf_text
+
+NOW = datetime(2026, 12, 23, 12, tzinfo=UTC)
+RX_TOML = b"""schema_version = 1
+id = "rls-810"
+name = "RLS 810 nm evenings"
+prescriber = "Dr Test"
+issued = 2026-10-01
+expires = 2027-03-01
+duration_min = 30
+ramp_s = 0.0
+sessions_per_week = 3
+min_interval_h = 20.0
+course_weeks = 6
+
+[[channels]]
+wavelength_nm = 810
+irradiance_mw_cm2 = 25.0
+
+[mode]
+kind = "cw"
+
+[window]
+start = "18:00"
+end = "23:00"
+"""
+
+
+@pytest.fixture(scope="module")
+def course_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    state_dir = tmp_path_factory.mktemp("state")
+    write_course_with_diary(state_dir)
+    install_atomic(state_dir, RX_TOML)
+    (state_dir / "site.toml").write_text('[device]\nserial = "NP-0042"\n', encoding="utf-8")
+    return state_dir
+
+
+@pytest.fixture(autouse=True)
+def _now(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_commands, "wall_clock", lambda: NOW)
+    monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
+
+
+def _report(state_dir: Path, *args: str) -> int:
+    return main(["report", "--state-dir", str(state_dir), "--tz", "Europe/Berlin", *args])
+
+
+def test_the_report_writes_the_pdf_the_csv_and_the_fhir_bundle(
+    course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pdf, table, bundle = tmp_path / "r.pdf", tmp_path / "r.csv", tmp_path / "r.json"
+    code = _report(
+        course_dir, "--to", "2026-12-22", "-o", str(pdf), "--csv", str(table), "--fhir", str(bundle)
+    )
+    assert code == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.splitlines() == [
+        "Report for 2026-10-13 to 2026-12-22 written:",
+        f"  {pdf}",
+        f"  {table}",
+        f"  {bundle}",
+    ]
+    pages, text = pdf_text(pdf.read_bytes())
+    assert pages == 1
+    assert "All 6 weeks 15 / 18 14 81% 1 1 3 4 of 6 weeks on target" in text
+    assert "Signature: not signed" in text
+    assert "Device serial: NP-0042" in text
+    assert f"Software version: nirpad {importlib.metadata.version('nirpad')}" in text
+    assert "Generated: 2026-12-23 13:00 CET" in text
+    rows = list(csv.DictReader(io.StringIO(table.read_text(encoding="utf-8"))))
+    assert [r["kind"] for r in rows].count("session") == 15  # September's is before the period
+    assert [r["kind"] for r in rows].count("irls") == 4  # the baseline (12 Oct) is kept
+    assert [r["kind"] for r in rows].count("nightly") == 15
+    parsed = parse_bundle(bundle.read_text(encoding="utf-8"))
+    assert parsed.type == "collection"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.json", "r.pdf"]
+    assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o640"}
+
+
+def test_the_default_period_is_day_1_to_today(
+    course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _report(course_dir, "-o", str(tmp_path / "r.pdf")) == 0
+    assert "Report for 2026-10-13 to 2026-12-23 written:" in capsys.readouterr().out
+    _, text = pdf_text((tmp_path / "r.pdf").read_bytes())
+    assert "Period 13 Oct 2026 to 23 Dec 2026 (72 days)" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "2026-13-01"), "--from '2026-13-01' is not a date: write it like 2026-11-03"),
+        (("--to", "22.12.2026"), "--to '22.12.2026' is not a date: write it like 2026-11-03"),
+        (
+            ("--from", "2026-11-02", "--to", "2026-11-01"),
+            "the period starts (2026-11-02) after it ends (2026-11-01)",
+        ),
+        (("--csv", "r.pdf"), "-o, --csv and --fhir must name different files"),
+        (("--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
+    ],
+)
+def test_a_bad_date_or_option_is_refused_with_exit_2(
+    course_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _report(course_dir, "-o", "r.pdf", *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_prescription_installed_is_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    assert _report(state_dir, "-o", str(tmp_path / "r.pdf")) == 1
+    assert f"no usable prescription is installed in {state_dir}" in capsys.readouterr().err
+    assert not (tmp_path / "r.pdf").exists()
+    assert list(state_dir.iterdir()) == []  # no diary or ledger created
+
+
+def test_an_unwritable_output_is_exit_1_without_a_traceback(
+    course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "no such folder" / "r.pdf"
+    assert _report(course_dir, "--to", "2026-11-09", "-o", str(target)) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {target}: No such file or directory; nothing was written" in err
+    assert "Traceback" not in err
+
+
+def test_a_full_disk_leaves_no_partial_file_and_the_old_report_whole(
+    course_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "r.pdf").write_bytes(b"last month's report")
+    synced: list[int] = []
+
+    def fsync(fd: int) -> None:  # the PDF fits; the disk is full when the CSV is synced
+        synced.append(fd)
+        if len(synced) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(report_commands.os, "fsync", fsync)
+    code = _report(
+        course_dir, "--to", "2026-11-09", "-o", str(tmp_path / "r.pdf"), "--csv",
+        str(tmp_path / "r.csv"),
+    )  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {tmp_path / 'r.csv'}: the disk is full; nothing was written" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.pdf"]  # no temporary file left
+    assert (tmp_path / "r.pdf").read_bytes() == b"last month's report"
+
+
+def test_a_serial_that_is_not_text_is_a_site_error(
+    course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("[device]\nserial = 42\n", encoding="utf-8")
+    code = _report(course_dir, "--site-config", str(site), "-o", str(tmp_path / "r.pdf"))
+    assert code == 2
+    assert "[device] serial must be text of 1 to 64 printable characters" in (
+        capsys.readouterr().err
+    )
+
+
+def test_without_a_site_serial_the_pi_serial_or_not_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pi = tmp_path / "serial-number"
+    pi.write_bytes(b"10000000abcdef01\0")
+    monkeypatch.setattr(report_commands, "PI_SERIAL_FILES", (tmp_path / "absent", pi))
+    assert report_commands.device_serial(None) == "10000000abcdef01"
+    monkeypatch.setattr(report_commands, "PI_SERIAL_FILES", (tmp_path / "absent",))
+    assert report_commands.device_serial(None) == "not set"
