@@ -1,0 +1,185 @@
+"""The guard around every request: the rules no page can forget.
+
+Owns, for every HTTP request before any page sees it: the Host check (on loopback only
+``127.0.0.1``, ``localhost`` and ``::1``, against DNS rebinding), the body cap (a
+declared length over the cap is refused unread, and a body that grows past it is cut),
+the session cookie (HttpOnly, SameSite=Strict, Secure under TLS, a random token whose
+session lives on the server), the login (with a password set, every page but the login
+page, ``/healthz`` and the static files needs one), the Origin check on every POST (a
+form posted from another site is refused), the security headers on every response
+(CSP without inline script, no framing, nosniff, no referrer), and the last word on an
+exception: a plain-words page, never a traceback.
+
+Does not own the CSRF token's check (``web.forms``: it needs the parsed form) nor what
+a page does.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+from urllib.parse import urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from web.render import SESSION_SCOPE_KEY, error_page
+from web.sessions import Session
+from web.settings import WebState
+
+log = logging.getLogger(__name__)
+
+COOKIE_NAME: Final = "nirpad_session"
+OPEN_PATHS: Final = frozenset({"/login", "/healthz"})
+SECURITY_HEADERS: Final = (
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+)
+
+
+class BodyTooLargeError(Exception):
+    """The request body grew past the cap while it was read."""
+
+
+class Guard:
+    """Pure ASGI middleware (outermost): see the module's docstring."""
+
+    def __init__(self, app: ASGIApp, state: WebState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        new_session: Session | None = None
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    headers[name] = value
+                if new_session is not None:
+                    headers.append("set-cookie", self._cookie(new_session))
+            await send(message)
+
+        try:
+            request = Request(scope)
+            refusal = self._refusal(request)
+            if refusal is None:
+                session, fresh = self._session(request)
+                new_session = session if fresh else None
+                scope[SESSION_SCOPE_KEY] = session
+                refusal = self._login_refusal(request, session)
+            if refusal is not None:
+                await refusal(scope, receive, guarded_send)
+                return
+            await self.app(scope, self._capped(scope, receive), guarded_send)
+        except Exception:
+            if started:  # Starlette's handler already answered (and logged it)
+                return
+            log.exception("request %s %s failed", scope.get("method"), scope.get("path"))
+            await self._plain_error(scope, receive, guarded_send)
+
+    def _refusal(self, request: Request) -> Response | None:
+        settings = self.state.settings
+        host = _host_name(request.headers.get("host", ""))
+        if settings.allowed_hosts is not None and host not in settings.allowed_hosts:
+            return error_page(request, 400, "This page answers only under its own address.")
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return error_page(request, 413, too_large_text(settings.max_body_bytes))
+        if request.method not in ("GET", "HEAD") and not _same_origin(request):
+            log.warning("refused a %s to %s from another site", request.method, request.url.path)
+            return error_page(request, 403, "This form was sent from another web site.")
+        return None
+
+    def _session(self, request: Request) -> tuple[Session, bool]:
+        session = self.state.sessions.get(request.cookies.get(COOKIE_NAME))
+        if session is not None:
+            return session, False
+        logged_in = not self.state.settings.login_required
+        return self.state.sessions.new(logged_in=logged_in), True
+
+    def _login_refusal(self, request: Request, session: Session) -> Response | None:
+        path = request.url.path
+        if session.logged_in or path in OPEN_PATHS or path.startswith("/static/"):
+            return None
+        if request.method in ("GET", "HEAD"):
+            if request.headers.get("hx-request"):
+                return Response(status_code=401, headers={"hx-redirect": "/login"})
+            return RedirectResponse("/login", status_code=303)
+        return error_page(request, 401, "Please log in first; nothing was done.")
+
+    def _capped(self, scope: Scope, receive: Receive) -> Receive:
+        limit = self.state.settings.max_body_bytes
+        seen = 0
+
+        async def capped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLargeError
+            return message
+
+        return capped
+
+    def _cookie(self, session: Session) -> str:
+        return session_cookie(session, tls=self.state.settings.tls)
+
+    async def _plain_error(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response: Response = error_page(
+                Request(scope), 500, "The page failed; nothing more was done. Try again."
+            )
+        except Exception:  # even the template failed: a fixed sentence
+            log.exception("the error page failed too")
+            response = Response(
+                "Something went wrong; nothing more was done. Try again.",
+                status_code=500,
+                media_type="text/plain",
+            )
+        await response(scope, receive, send)
+
+
+def session_cookie(session: Session, *, tls: bool) -> str:
+    """The Set-Cookie value: the random token only, HttpOnly, SameSite=Strict (Secure: TLS)."""
+    secure = "; Secure" if tls else ""
+    return f"{COOKIE_NAME}={session.token}; Path=/; HttpOnly; SameSite=Strict{secure}"
+
+
+def too_large_text(limit_bytes: int) -> str:
+    return f"This is larger than the page accepts ({limit_bytes // 1024} KiB); nothing was done."
+
+
+def _host_name(host: str) -> str:
+    """The Host header without its port (``[::1]:8480`` → ``::1``)."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _same_origin(request: Request) -> bool:
+    """Origin (else Referer), when the browser sends one, must be this page's own."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source is None:
+        return True  # not a browser's cross-site form; the CSRF token still decides
+    parts = urlsplit(source)
+    host = request.headers.get("host", "")
+    return parts.scheme == request.url.scheme and parts.netloc == host

@@ -1,0 +1,85 @@
+"""The history page: the recorded sessions with their outcomes, a chart, and a CSV file.
+
+Owns: ``GET /history`` (newest first, times in local time, as ``nirpad history``
+shows them, and the fluence chart) and ``GET /history.csv`` (the same CSV as ``nirpad
+history --csv``). The record is read through the safety layer's read-only API
+(``safety.records``: opened ``mode=ro``, never created or written), the one the course
+uses; no running controller is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from firmware_host.history import duration_s, outcome_text, to_csv
+from safety.records import SessionRecord, read_records
+from web.chart import SessionPoint, fluence_chart
+from web.pages_status import web_state
+from web.render import error_page, page
+
+log = logging.getLogger(__name__)
+
+UNREADABLE: Final = "The treatment record cannot be read just now; try again in a minute."
+
+
+def _sessions(state_dir: Path) -> list[SessionRecord] | None:
+    """Oldest first; None when the record cannot be read."""
+    try:
+        return list(read_records(state_dir, lambda: datetime.now(UTC)).sessions)
+    except Exception:  # a damaged or locked record: the page says so in words
+        log.exception("the treatment record cannot be read for the history page")
+        return None
+
+
+def _row(record: SessionRecord) -> dict[str, str]:
+    seconds = duration_s(record)
+    return {
+        "date": record.started_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+        "profile": record.profile_id,
+        "duration": "-" if seconds is None else f"{int(seconds // 60)}:{int(seconds % 60):02d}",
+        "delivered": f"{record.delivered_fluence_total_j_cm2:.1f}",
+        "planned": f"{record.planned_fluence_total_j_cm2:.1f}",
+        "outcome": outcome_text(record),
+    }
+
+
+async def history_page(request: Request) -> Response:
+    sessions = await run_in_threadpool(_sessions, web_state(request).settings.state_dir)
+    if sessions is None:
+        return error_page(request, 503, UNREADABLE)
+    points = [
+        SessionPoint(
+            record.started_at.astimezone().strftime("%Y-%m-%d"),
+            record.delivered_fluence_total_j_cm2,
+            record.planned_fluence_total_j_cm2,
+            outcome_text(record),
+        )
+        for record in sessions
+    ]
+    rows = [_row(r) for r in reversed(sessions)]
+    return page(request, "history.html", tab="history", rows=rows, chart=fluence_chart(points))
+
+
+async def history_csv(request: Request) -> Response:
+    sessions = await run_in_threadpool(_sessions, web_state(request).settings.state_dir)
+    if sessions is None:
+        return error_page(request, 503, UNREADABLE)
+    return Response(
+        to_csv(sessions),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="nirpad-history.csv"'},
+    )
+
+
+ROUTES: Final = [
+    Route("/history", history_page, methods=["GET"]),
+    Route("/history.csv", history_csv, methods=["GET"]),
+]

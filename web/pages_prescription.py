@@ -1,0 +1,159 @@
+"""The prescription page: the installed one, upload, check, and install on confirmation.
+
+Owns: ``GET /prescription`` (the installed prescription as ``nirpad profile show``
+reports it), ``POST /prescription/check`` (an uploaded file checked exactly as
+``nirpad profile check`` checks it: schema, hard and site limits, the session plan,
+signature and dates, with the same caregiver sentences) and ``POST
+/prescription/install`` (only after a check passed, only for the file that was checked:
+its bytes wait in the session under their SHA-256; installed as ``nirpad profile
+install`` does, by the running controller or, with none running, directly).
+Does not own any check or the install itself (``firmware_host.profile_commands``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path, PurePath
+from typing import Any, Final
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from firmware_host.profile_commands import (
+    check_bytes,
+    install_prescription,
+    installed_report,
+    resolve_site_config,
+)
+from profiles.errors import ProfileError
+from profiles.locator import printable
+from profiles.signing import TrustStore, signature_checked
+from profiles.summary import describe
+from web.forms import checked_form
+from web.guard import too_large_text
+from web.pages_status import web_state
+from web.render import error_page, page, session_of
+from web.sessions import PendingUpload
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_CHARS: Final = 80
+UNUSABLE_SITE: Final = "The site configuration cannot be used, so nothing can be checked"
+
+
+def _site(request: Request) -> Path | None:
+    settings = web_state(request).settings
+    arg = None if settings.site_config is None else str(settings.site_config)
+    return resolve_site_config(settings.state_dir, arg)
+
+
+def _installed(request: Request) -> dict[str, Any]:
+    """The installed prescription for the page, or why none is shown (blocking)."""
+    state_dir = web_state(request).settings.state_dir
+    try:
+        shown = installed_report(state_dir, _site(request))
+    except (ProfileError, OSError, ValueError) as exc:
+        return {"installed": None, "installed_problem": f"{UNUSABLE_SITE}: {exc}"}
+    if isinstance(shown, str):
+        return {"installed": None, "installed_problem": shown}
+    report, profile = shown
+    lines = describe(profile, signature_checked=report["signature_checked"])
+    return {"installed": report, "installed_lines": lines, "installed_problem": None}
+
+
+async def prescription_page(request: Request) -> Response:
+    context = await run_in_threadpool(_installed, request)
+    return page(request, "prescription.html", tab="prescription", install_problems=[], **context)
+
+
+async def _upload(request: Request, upload: UploadFile, limit: int) -> bytes | Response:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        return error_page(request, 413, too_large_text(limit))
+    return data
+
+
+def _file_name(upload: UploadFile) -> str:
+    name = PurePath(upload.filename or "prescription.toml").name or "prescription.toml"
+    return printable(name)[:MAX_NAME_CHARS]
+
+
+def _check(request: Request, data: bytes, name: str) -> dict[str, Any]:
+    """Check as ``nirpad profile check`` does; the page's context (blocking)."""
+    site = _site(request)
+    try:
+        result = check_bytes(data, name, site)
+        checked = signature_checked(TrustStore.from_site_file(site))
+    except (ProfileError, OSError, ValueError) as exc:
+        return {"problems": [f"{UNUSABLE_SITE}: {exc}"], "sha256": None}
+    if not result.ok or result.profile is None:
+        return {"problems": [str(p) for p in result.problems], "sha256": None}
+    return {
+        "problems": [],
+        "sha256": result.sha256,
+        "summary": describe(result.profile, signature_checked=checked),
+        "profile_id": result.profile.id,
+    }
+
+
+async def check(request: Request) -> Response:
+    limit = web_state(request).settings.max_upload_bytes
+    form = await checked_form(request, limit)
+    if isinstance(form, Response):
+        return form
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        return error_page(request, 400, "Choose a prescription file first; nothing was done.")
+    data = await _upload(request, upload, limit)
+    if isinstance(data, Response):
+        return data
+    name = _file_name(upload)
+    result = await run_in_threadpool(_check, request, data, name)
+    session = session_of(request)
+    assert session is not None  # the guard gave every request one
+    sha256 = result["sha256"]
+    session.pending = None if sha256 is None else PendingUpload(name, data, sha256)
+    status_code = 200 if sha256 else 422
+    return page(request, "check.html", status_code, tab="prescription", name=name, **result)
+
+
+async def install(request: Request) -> Response:
+    form = await checked_form(request, 1024)
+    if isinstance(form, Response):
+        return form
+    session = session_of(request)
+    pending = None if session is None else session.pending
+    if pending is None or form.get("sha256") != pending.sha256:
+        return error_page(
+            request, 409, "Upload and check the prescription again; nothing was installed."
+        )
+    settings = web_state(request).settings
+    site_arg = None if settings.site_config is None else str(settings.site_config)
+    outcome = await run_in_threadpool(
+        install_prescription, settings.state_dir, pending.data, pending.name, site_arg
+    )
+    if session is not None:
+        session.pending = None
+    log.info("install of %s from the page: %s", pending.name, outcome.message)
+    context = await run_in_threadpool(_installed, request)
+    return page(
+        request, "prescription.html", 200 if outcome.ok else 409, tab="prescription",
+        message=_install_words(outcome.ok, outcome.message), message_ok=outcome.ok,
+        install_problems=outcome.problems, **context,
+    )  # fmt: skip
+
+
+def _install_words(ok: bool, message: str) -> str:
+    if ok:
+        return f"Installed. {message[:1].upper()}{message[1:]}."
+    return f"Not installed: {message}."
+
+
+ROUTES: Final = [
+    Route("/prescription", prescription_page, methods=["GET"]),
+    Route("/prescription/check", check, methods=["POST"]),
+    Route("/prescription/install", install, methods=["POST"]),
+]

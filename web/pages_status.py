@@ -1,0 +1,82 @@
+"""The status page and its buttons: live state, start, pause, resume, stop, acknowledge.
+
+Owns: ``GET /`` (the whole page), ``GET /status/live`` (the part htmx fetches every
+second), and ``POST /control/<command>`` for the five button commands. Each command is
+the control-socket request the CLI sends (``nirpad start`` …), so the controller
+applies the button's rules and its refusal is shown word for word, with the status
+below it (why a start is refused now and when the next one is allowed). A stop first
+shows a confirmation page (server side: no script); only ``confirm=yes`` sends it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from web import link
+from web.forms import checked_form
+from web.render import page
+from web.settings import WebState
+from web.status_view import status_view
+
+DONE_WORDS: Final = {
+    "start": "Started.",
+    "pause": "Paused.",
+    "resume": "Resumed.",
+    "stop": "Stopped.",
+    "ack": "Fault acknowledged.",
+}
+MAX_BUTTON_FORM_BYTES: Final = 1024
+
+
+def web_state(request: Request) -> WebState:
+    state = request.app.state.web
+    assert isinstance(state, WebState)
+    return state
+
+
+async def live_context(request: Request) -> dict[str, Any]:
+    """What the live part shows, from one status request."""
+    settings = web_state(request).settings
+    answer = await link.status(settings.state_dir, settings.control_timeout_s)
+    view = status_view(answer.data) if answer.ok else None
+    return {"running": answer.running, "link_message": answer.message, "view": view}
+
+
+async def status_page(request: Request) -> Response:
+    return page(request, "status.html", tab="status", **await live_context(request))
+
+
+async def status_live(request: Request) -> Response:
+    return page(request, "live.html", **await live_context(request))
+
+
+async def control(request: Request) -> Response:
+    command = request.url.path.rsplit("/", 1)[-1]
+    form = await checked_form(request, MAX_BUTTON_FORM_BYTES)
+    if isinstance(form, Response):
+        return form
+    if command == "stop" and form.get("confirm") != "yes":
+        return page(request, "confirm_stop.html", tab="status")
+    settings = web_state(request).settings
+    answer = await link.ask(settings.state_dir, {"cmd": command}, settings.control_timeout_s)
+    if answer.ok:
+        status_code, message = 200, answer.message or DONE_WORDS[command]
+    else:
+        status_code = 409 if answer.running else 503
+        message = answer.message or "Refused."
+    context = await live_context(request)
+    return page(
+        request, "status.html", status_code, tab="status",
+        message=message, message_ok=answer.ok, **context,
+    )  # fmt: skip
+
+
+ROUTES: Final = [
+    Route("/", status_page, methods=["GET"]),
+    Route("/status/live", status_live, methods=["GET"]),
+    *(Route(f"/control/{name}", control, methods=["POST"]) for name in link.BUTTONS),
+]

@@ -1,0 +1,111 @@
+"""The page's password: hashed with scrypt (memory-hard, standard library), kept in a file.
+
+Owns: the hash format (``scrypt$N$r$p$salt$hash``, base64 without padding), its cost
+(N = 2^15, r = 8, p = 1: 32 MiB and about a tenth of a second per try), the random
+16-byte salt, a constant-time comparison, and the file ``<state_dir>/web-password``
+(written atomically, mode 0640: the page's own user reads it through the group).
+A stored hash with a cost beyond ``MAX_N`` is refused, so a tampered file cannot make
+each login try take minutes. Does not own who may log in when (``web.sessions``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import Final
+
+PASSWORD_FILENAME: Final = "web-password"
+PASSWORD_FILE_MODE: Final = 0o640
+SCRYPT_N: Final = 1 << 15
+SCRYPT_R: Final = 8
+SCRYPT_P: Final = 1
+MAX_N: Final = 1 << 18
+SALT_BYTES: Final = 16
+HASH_BYTES: Final = 32
+MIN_PASSWORD_CHARS: Final = 10
+MAX_PASSWORD_CHARS: Final = 1024
+
+
+class PasswordError(ValueError):
+    """A password that cannot be used, or a password file that cannot be read."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+        maxmem=2 * 128 * r * n + (1 << 20), dklen=HASH_BYTES,
+    )  # fmt: skip
+
+
+def check_new_password(password: str) -> None:
+    """Refuse a password too short or too long to be a good one (a sentence says why)."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise PasswordError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise PasswordError(f"the password must have at most {MAX_PASSWORD_CHARS} characters")
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
+    """The stored form of ``password`` with a new random salt."""
+    salt = secrets.token_bytes(SALT_BYTES)
+    digest = _scrypt(password, salt, n, SCRYPT_R, SCRYPT_P)
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored`` (constant-time); False for a malformed one."""
+    try:
+        scheme, n_text, r_text, p_text, salt_text, hash_text = stored.strip().split("$")
+        n, r, p = int(n_text), int(r_text), int(p_text)
+        salt, expected = _unb64(salt_text), _unb64(hash_text)
+    except ValueError:
+        return False
+    if scheme != "scrypt" or not (2 <= n <= MAX_N) or n & (n - 1) or not (1 <= r <= 16):
+        return False
+    if p != 1 or len(password) > MAX_PASSWORD_CHARS or len(expected) != HASH_BYTES:
+        return False
+    return hmac.compare_digest(_scrypt(password, salt, n, r, p), expected)
+
+
+def password_path(state_dir: Path) -> Path:
+    return state_dir / PASSWORD_FILENAME
+
+
+def read_password_hash(state_dir: Path) -> str | None:
+    """The stored hash, or None when no password was set."""
+    try:
+        text = password_path(state_dir).read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PasswordError(f"the password file cannot be read: {exc}") from exc
+    if not text.startswith("scrypt$"):
+        raise PasswordError(f"{password_path(state_dir)} is not a nirpad password file")
+    return text
+
+
+def write_password_hash(state_dir: Path, stored: str) -> Path:
+    """Write the hash atomically with mode 0640 (never readable by others, even briefly)."""
+    target = password_path(state_dir)
+    tmp = target.with_name(f".{PASSWORD_FILENAME}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PASSWORD_FILE_MODE)
+    try:
+        os.fchmod(fd, PASSWORD_FILE_MODE)  # whatever the umask said
+        os.write(fd, (stored + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    return target

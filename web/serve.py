@@ -1,0 +1,141 @@
+"""``nirpad web``: check where the page may listen, then serve it with uvicorn.
+
+Owns: the rule for where the page listens (a loopback address needs nothing; any other
+address needs a TLS certificate and key and a password set, or the page refuses to
+start and says which is missing), ``nirpad web passwd`` (asks twice on a terminal, or
+reads one line from a pipe; stores only the scrypt hash), and uvicorn's settings
+(no server header, no access log of form contents, a few connections at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import ipaddress
+import logging
+import sys
+from pathlib import Path
+from typing import Final
+
+from firmware_host.paths import ensure_state_dir, resolve_state_dir
+from web.passwords import (
+    PasswordError,
+    check_new_password,
+    hash_password,
+    read_password_hash,
+    write_password_hash,
+)
+from web.settings import LOOPBACK_HOSTS, WebSettings
+
+log = logging.getLogger(__name__)
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+MAX_CONNECTIONS: Final = 16
+
+
+class ListenRefusedError(ValueError):
+    """Serving on this address is not allowed with these options (the message says why)."""
+
+
+def is_loopback(listen: str) -> bool:
+    if listen in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(listen.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def settings_for(
+    state_dir: Path,
+    listen: str,
+    tls_cert: str | None,
+    tls_key: str | None,
+    site_config: str | None = None,
+) -> WebSettings:
+    """The page's settings, or ``ListenRefusedError`` when the address needs more."""
+    if (tls_cert is None) != (tls_key is None):
+        raise ListenRefusedError("--tls-cert and --tls-key go together; give both or neither")
+    try:
+        password_hash = read_password_hash(state_dir)
+    except PasswordError as exc:
+        raise ListenRefusedError(str(exc)) from exc
+    site = None if site_config is None else Path(site_config).expanduser().absolute()
+    tls = tls_cert is not None
+    if is_loopback(listen):
+        return WebSettings(state_dir, site, password_hash, tls=tls)
+    missing = []
+    if not tls:
+        missing.append("a TLS certificate and key (--tls-cert FILE --tls-key FILE)")
+    if password_hash is None:
+        missing.append("a password (set one with `nirpad web passwd`)")
+    if missing:
+        raise ListenRefusedError(
+            f"serving on {listen} (not this machine only) needs " + " and ".join(missing)
+        )
+    return WebSettings(state_dir, site, password_hash, tls=True, allowed_hosts=None)
+
+
+def main(args: argparse.Namespace) -> int:
+    state_dir = resolve_state_dir(args.state_dir)
+    if args.action == "passwd":
+        return set_password(state_dir)
+    try:
+        settings = settings_for(
+            state_dir, args.listen, args.tls_cert, args.tls_key, args.site_config
+        )
+    except ListenRefusedError as exc:
+        print(f"nirpad: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    return serve(settings, args.listen, args.port, args.tls_cert, args.tls_key)
+
+
+def serve(
+    settings: WebSettings, listen: str, port: int, tls_cert: str | None, tls_key: str | None
+) -> int:
+    import uvicorn
+
+    from web.app import create_app
+
+    scheme = "https" if tls_cert else "http"
+    host = f"[{listen}]" if ":" in listen else listen
+    print(f"nirpad web: {scheme}://{host}:{port}/ for {settings.state_dir}", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=listen,
+        port=port,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        server_header=False,
+        date_header=False,
+        access_log=False,
+        proxy_headers=False,
+        limit_concurrency=MAX_CONNECTIONS,
+        log_config=None,
+    )
+    return EXIT_OK
+
+
+def set_password(state_dir: Path) -> int:
+    """``nirpad web passwd``: ask (twice on a terminal), check, hash, store."""
+    try:
+        password = _read_new_password()
+        check_new_password(password)
+    except PasswordError as exc:
+        print(f"nirpad: {exc}; the password was not changed", file=sys.stderr)
+        return EXIT_USAGE
+    path = write_password_hash(ensure_state_dir(state_dir), hash_password(password))
+    print(f"password set (scrypt hash in {path}); restart `nirpad web` to use it")
+    return EXIT_OK
+
+
+def _read_new_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("New password for the caregiver's page: ")
+    if getpass.getpass("The same again: ") != first:
+        raise PasswordError("the two passwords differ")
+    return first
