@@ -139,6 +139,9 @@ def build_parser(with_profile_commands: bool = False) -> argparse.ArgumentParser
     from firmware_host.course_args import register as register_course  # argparse only
 
     register_course(sub, common, _cmd_course)
+    from web.args import register as register_web  # argparse only
+
+    register_web(sub, common, _cmd_web)
     from firmware_host.report_args import register as register_report  # argparse only
 
     register_report(sub, common, _cmd_report)
@@ -252,6 +255,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from firmware_host.report_commands import main as report_main
 
     return report_main(args)
+
+
+def _cmd_web(args: argparse.Namespace) -> int:
+    from web.serve import main as web_main
+
+    return web_main(args)
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
