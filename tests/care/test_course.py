@@ -236,3 +236,20 @@ def test_the_spring_daylight_saving_week(tmp_path: Path) -> None:
     assert (week1.figures.done, week1.figures.outside_window) == (3, 1)
     assert (week2.figures.done, week2.figures.outside_window) == (1, 1)
     assert week1.on_target and week1.status == "on target"
+
+
+def test_a_start_at_23_30_is_inside_a_window_ending_23_59(tmp_path: Path) -> None:
+    rx = course_profile(window={"start": "18:00", "end": "23:59"})
+    starts = [local(date(2026, 10, 13), 23, 30), local(date(2026, 10, 15), 23, 59)]
+    starts.append(local(date(2026, 10, 18), 0, 0))  # midnight is the next day: outside
+    clock = SettableClock(starts[0])
+    with Ledger.open(tmp_path, clock) as ledger:
+        for at in starts:
+            run_session(ledger, clock, rx, at)
+    sessions = read_records(tmp_path, clock).sessions
+    week1 = build_course(rx, sessions, date(2026, 10, 20), BERLIN, DEFAULT_RULE).weeks[0]
+    assert (week1.figures.done, week1.figures.inside_window, week1.figures.outside_window) == (
+        3,
+        2,
+        1,
+    )
