@@ -1,0 +1,139 @@
+"""The shipped systemd units, checked by systemd itself (``systemd-analyze``).
+
+``verify`` loads each unit as systemd would, in a throw-away root: the host's own unit
+directory (for ``sysinit.target`` and the like), our units in ``etc/systemd/system`` and
+a stub ``/usr/bin/nirpad`` (the product is not installed there; so what is verified is
+the files' syntax, keys, values and dependencies, and that ExecStart names an absolute
+executable, not that it runs). Any line on stderr fails: systemd only *warns* about an
+unknown key or a bad value and still exits 0.
+
+``security --offline=yes --threshold=N`` fails a unit whose exposure is above N. In
+systemd 252 N is in tenths (the exposure is kept as 0..100 and printed divided by 10):
+``--threshold=25`` means "at most 2.5".
+
+Where ``systemd-analyze`` is missing these tests skip (``apt-get install systemd``),
+except under CI (``CI=true``), where they fail: CI installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import firmware_host
+
+UNIT_DIR = Path(firmware_host.__file__).parent / "systemd"
+HOST_UNITS = Path("/usr/lib/systemd/system")
+INSTALL = "apt-get install systemd"
+
+# The highest exposure each service may have, in tenths (systemd 252's --threshold).
+MAX_EXPOSURE_TENTHS = {
+    "nirpad.service": 25,
+    "nirpad-web.service": 35,
+    "nirpad-remind.service": 20,
+}
+UNITS = [*MAX_EXPOSURE_TENTHS, "nirpad-remind.timer"]
+
+
+@pytest.fixture(scope="module")
+def analyze() -> str:
+    path = shutil.which("systemd-analyze")
+    if path is None or not HOST_UNITS.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"systemd-analyze is missing on the CI machine ({INSTALL})")
+        pytest.skip(f"systemd-analyze is missing: {INSTALL}")
+    return path
+
+
+def _root_with(tmp_path: Path, units: dict[str, str]) -> Path:
+    """A root directory systemd can load ``units`` from, with a stub /usr/bin/nirpad."""
+    root = tmp_path / "root"
+    shutil.copytree(HOST_UNITS, root / "usr/lib/systemd/system", symlinks=True)
+    (root / "usr/bin").mkdir(parents=True)
+    stub = root / "usr/bin/nirpad"
+    stub.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    stub.chmod(0o755)
+    etc = root / "etc/systemd/system"
+    etc.mkdir(parents=True)
+    for name, text in units.items():
+        (etc / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def _verify(analyze: str, root: Path, name: str) -> subprocess.CompletedProcess[str]:
+    argv = [analyze, "verify", "--man=no", f"--root={root}", name]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _shipped() -> dict[str, str]:
+    return {path.name: path.read_text(encoding="utf-8") for path in UNIT_DIR.iterdir()}
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_systemd_verify_loads_the_unit_without_a_warning(
+    analyze: str, tmp_path: Path, name: str
+) -> None:
+    result = _verify(analyze, _root_with(tmp_path, _shipped()), name)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_verify_as_run_here_reports_a_bad_value(analyze: str, tmp_path: Path) -> None:
+    units = _shipped()
+    units["nirpad.service"] = units["nirpad.service"].replace(
+        "PrivateNetwork=yes", "PrivateNetwork=maybe"
+    )
+    result = _verify(analyze, _root_with(tmp_path, units), "nirpad.service")
+    assert result.returncode == 0  # only a warning: the check above is on stderr
+    assert "Failed to parse boolean value, ignoring: maybe" in result.stderr
+
+
+def _security(analyze: str, unit: Path, threshold: int) -> subprocess.CompletedProcess[str]:
+    argv = [analyze, "security", "--offline=yes", f"--threshold={threshold}", str(unit)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("name", sorted(MAX_EXPOSURE_TENTHS))
+def test_exposure_is_at_most_the_units_limit(analyze: str, name: str) -> None:
+    result = _security(analyze, UNIT_DIR / name, MAX_EXPOSURE_TENTHS[name])
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
+    assert match is not None, result.stdout + result.stderr
+    assert float(match[1]) * 10 <= MAX_EXPOSURE_TENTHS[name]
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+def test_the_threshold_fails_a_unit_above_it(analyze: str) -> None:
+    result = _security(analyze, UNIT_DIR / "nirpad.service", 0)
+    assert result.returncode != 0
+
+
+def _service_lines(name: str) -> list[str]:
+    text = (UNIT_DIR / name).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_the_controller_keeps_what_it_needs_to_run() -> None:
+    lines = _service_lines("nirpad.service")
+    # The board's serial port and the rail's GPIO chip; the group that may open them.
+    assert {"DeviceAllow=char-ttyUSB rw", "DeviceAllow=char-gpiochip rw"} <= set(lines)
+    assert "SupplementaryGroups=dialout gpio" in lines
+    # No private /dev (it would have no ttyUSB0); a writable working directory (lgpio).
+    assert not any(line.startswith("PrivateDevices=") for line in lines)
+    assert {"RuntimeDirectory=nirpad", "WorkingDirectory=%t/nirpad"} <= set(lines)
+    # sd_notify and the watchdog from the main process; only Unix sockets.
+    assert {"NotifyAccess=main", "WatchdogSec=5", "RestrictAddressFamilies=AF_UNIX"} <= set(lines)
+    assert {"PrivateNetwork=yes", "CapabilityBoundingSet="} <= set(lines)
+
+
+def test_the_page_runs_as_its_own_user_in_the_nirpad_group() -> None:
+    lines = _service_lines("nirpad-web.service")
+    assert {"User=nirpad-web", "Group=nirpad"} <= set(lines)
+    assert "ExecStart=/usr/bin/nirpad web --state-dir /var/lib/nirpad" in lines
+    # It listens: Internet sockets, the host's own network (loopback unless a drop-in).
+    assert "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" in lines
+    assert "IPAddressAllow=localhost" in lines and "PrivateNetwork=yes" not in lines
+    assert not any(line.startswith(("ReadWritePaths=", "StateDirectory=")) for line in lines)
