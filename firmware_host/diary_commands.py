@@ -30,6 +30,7 @@ from care.diary_entry import (
     NOTE_MAX_CHARS,
     NightlyEntry,
     SideEffect,
+    check_date,
     check_score,
     check_text,
     parse_date,
@@ -98,6 +99,7 @@ def _record_nightly(args: argparse.Namespace) -> int:
         )
     with _open(args) as diary:
         entry_date = parse_date(args.date) if args.date else diary.today()
+        check_date(entry_date, today=diary.today(), course=diary.course)  # before any question
         if given:
             effects = frozenset(SideEffect(v) for v in args.side_effects or ())
             entry = NightlyEntry(entry_date, side_effects=effects, note=args.note or "", **values)
@@ -115,6 +117,7 @@ def _record_irls(args: argparse.Namespace) -> int:
         )
     with _open(args) as diary:
         entry_date = parse_date(args.date) if args.date else diary.today()
+        check_date(entry_date, today=diary.today(), course=diary.course, baseline=args.baseline)
         if args.items is not None:
             items = parse_items(args.items)
         else:

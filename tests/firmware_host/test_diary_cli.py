@@ -282,3 +282,15 @@ def test_an_unreadable_prescription_leaves_only_the_future_refused(
     err = capsys.readouterr().err
     assert "note: the course's dates are not known (the prescription:" in err
     assert "only a date in the future is refused" in err
+
+
+def test_in_a_terminal_a_date_before_the_course_is_refused_before_any_question(
+    course_state: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", TtyInput("5\n" * 12))
+    assert _in_berlin(course_state, "diary", "--date", "2026-10-01") == 2
+    assert _in_berlin(course_state, "irls", "--baseline") == 2  # 19 Nov: after day 1
+    captured = capsys.readouterr()
+    assert "Leg symptoms tonight" not in captured.out and "item 1 of 10" not in captured.out
+    assert "before the course began" in captured.err and "as a weekly one" in captured.err
+    assert (count(course_state, "nightly"), count(course_state, "irls")) == (0, 0)
