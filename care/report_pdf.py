@@ -318,7 +318,7 @@ def _checkpoints(pdf: FPDF, data: ReportData) -> None:
     _section(pdf, "Checkpoints", None, space_mm=20)
     for checkpoint in data.checkpoints:
         figures, trend = checkpoint.figures, checkpoint.symptoms
-        if checkpoint.on > data.period.end:
+        if checkpoint.on > data.period.end + timedelta(days=1):  # the day after its weeks
             text = f"{checkpoint.name.capitalize()}: {_day(checkpoint.on)} (to come)"
         else:
             symptoms = (
@@ -415,8 +415,8 @@ def _irls_figure(data: ReportData, width_mm: float, height_mm: float) -> Figure:
     for band, low, high, colour in _BAND_SPANS:
         axes.axhspan(low, high, color=colour, zorder=0, linewidth=0)
         axes.text(
-            right - 0.4, (low + high) / 2, band.value, fontsize=5.5, va="center", ha="right",
-            color="#555555",
+            1.01, (low + high) / 2, band.value, fontsize=5.5, va="center", ha="left",
+            color="#555555", transform=axes.get_yaxis_transform(), clip_on=False,
         )  # fmt: skip
     colour = _hex(_PATIENT_RGB)
     if data.irls:
