@@ -27,7 +27,8 @@ MAX_FILES: Final = 1
 
 
 async def checked_form(request: Request, max_part_bytes: int) -> FormData | Response:
-    """The form, or the page that refuses it (too large, malformed, no valid token)."""
+    """The form, or the page that refuses it (too large, malformed, no valid token).
+    The caller closes a form that may hold a file (``await form.close()``)."""
     try:
         form = await request.form(
             max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=max_part_bytes
@@ -40,6 +41,7 @@ async def checked_form(request: Request, max_part_bytes: int) -> FormData | Resp
     session = session_of(request)
     offered = form.get(CSRF_FIELD)
     if session is None or not isinstance(offered, str) or not session.csrf_ok(offered):
+        await form.close()  # an uploaded file's temporary file goes at once
         log.warning("refused a form with a missing or wrong CSRF token: %s", request.url.path)
         return error_page(
             request,

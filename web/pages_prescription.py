@@ -104,13 +104,16 @@ async def check(request: Request) -> Response:
     form = await checked_form(request, limit)
     if isinstance(form, Response):
         return form
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        return error_page(request, 400, "Choose a prescription file first; nothing was done.")
-    data = await _upload(request, upload, limit)
-    if isinstance(data, Response):
-        return data
-    name = _file_name(upload)
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return error_page(request, 400, "Choose a prescription file first; nothing was done.")
+        data = await _upload(request, upload, limit)
+        if isinstance(data, Response):
+            return data
+        name = _file_name(upload)
+    finally:
+        await form.close()
     result = await run_in_threadpool(_check, request, data, name)
     session = session_of(request)
     assert session is not None  # the guard gave every request one

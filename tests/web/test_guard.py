@@ -1,0 +1,205 @@
+"""Rules on every request: headers, Host, Origin, body cap, cookie, CSRF, plain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from starlette.requests import Request
+from starlette.routing import Route
+
+from web.app import create_app
+from web.settings import WebSettings
+
+from .conftest import BASE_URL, TestClient, csrf
+
+POST_PATHS = (
+    "/control/start",
+    "/control/pause",
+    "/control/resume",
+    "/control/stop",
+    "/control/ack",
+    "/prescription/check",
+    "/prescription/install",
+    "/login",
+    "/logout",
+)
+
+
+def test_every_response_carries_the_security_headers(client: TestClient) -> None:
+    for path in ("/", "/status/live", "/prescription", "/history", "/nope", "/static/nirpad.css"):
+        headers = client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp, path
+        assert "frame-ancestors 'none'" in csp
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_pages_have_no_inline_script_and_ship_htmx(client: TestClient) -> None:
+    html = client.get("/").text
+    assert '<script src="/static/htmx.min.js" defer></script>' in html
+    assert html.count("<script") == 1 and " onclick" not in html and "style=" not in html
+    js = client.get("/static/htmx.min.js")
+    assert js.status_code == 200 and js.text.startswith("var htmx=function()")
+
+
+def test_the_session_cookie_is_httponly_strict_and_holds_only_a_token(client: TestClient) -> None:
+    cookie = client.get("/").headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+    assert client.get("/").headers.get("set-cookie") is None  # the same session is kept
+
+
+def test_under_tls_the_cookie_is_secure(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(tls=True)
+    assert "; Secure" in client.get("/").headers["set-cookie"]
+
+
+def test_every_post_route_is_known_to_this_test(state_dir: Path) -> None:
+    app = create_app(WebSettings(state_dir))
+    inner = app.app  # type: ignore[attr-defined]
+    posts = {r.path for r in inner.routes if isinstance(r, Route) and "POST" in (r.methods or ())}
+    assert posts == set(POST_PATHS)
+
+
+@pytest.mark.parametrize("path", POST_PATHS)
+def test_a_post_without_the_csrf_token_is_refused(client: TestClient, path: str) -> None:
+    csrf(client)  # a session, but the form leaves out its token
+    response = client.post(path, data={"confirm": "yes", "password": "x"})
+    assert response.status_code == 403
+    assert "nothing was done" in response.text
+
+
+@pytest.mark.parametrize("path", POST_PATHS)
+def test_a_post_with_another_sessions_token_is_refused(
+    make_client: Callable[..., TestClient], path: str
+) -> None:
+    first, second = make_client(), make_client()
+    token = csrf(first)
+    csrf(second)
+    response = second.post(path, data={"csrf_token": token, "confirm": "yes"})
+    assert response.status_code == 403
+
+
+def test_a_post_without_a_session_is_refused(client: TestClient) -> None:
+    response = client.post("/control/start", data={"csrf_token": "guessed"})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://evil.example", "null", "https://127.0.0.1:8480", "http://127.0.0.1:9999"]
+)
+def test_a_form_from_another_site_is_refused(client: TestClient, origin: str) -> None:
+    token = csrf(client)
+    response = client.post("/control/stop", data={"csrf_token": token}, headers={"origin": origin})
+    assert response.status_code == 403
+    assert "another web site" in response.text
+
+
+def test_a_referer_from_another_site_is_refused(client: TestClient) -> None:
+    token = csrf(client)
+    response = client.post(
+        "/control/stop", data={"csrf_token": token}, headers={"referer": "http://evil.example/x"}
+    )
+    assert response.status_code == 403
+
+
+def test_the_own_origin_is_accepted(client: TestClient) -> None:
+    token = csrf(client)
+    response = client.post(
+        "/control/stop", data={"csrf_token": token}, headers={"origin": BASE_URL}
+    )
+    assert response.status_code == 200 and 'id="confirm-stop"' in response.text
+
+
+@pytest.mark.parametrize("host", ["evil.example", "nirpad.evil.example:8480", "192.168.1.5:8480"])
+def test_on_loopback_another_host_name_is_refused(client: TestClient, host: str) -> None:
+    response = client.get("/", headers={"host": host})
+    assert response.status_code == 400
+    assert "its own address" in response.text
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8480", "localhost:8480", "[::1]:8480", "localhost"])
+def test_loopback_host_names_are_accepted(client: TestClient, host: str) -> None:
+    assert client.get("/healthz", headers={"host": host}).status_code == 200
+
+
+def test_a_declared_body_over_the_cap_is_refused_unread(client: TestClient) -> None:
+    token = csrf(client)
+    body = b"csrf_token=" + token.encode() + b"&x=" + b"a" * (100 * 1024)
+    response = client.post(
+        "/control/start",
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    assert "larger than the page accepts" in response.text
+
+
+def test_a_streamed_body_over_the_cap_is_cut(client: TestClient) -> None:
+    token = csrf(client)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the guard counts what arrives
+        yield b"csrf_token=" + token.encode() + b"&x="
+        for _ in range(20):
+            yield b"a" * 8192
+
+    response = client.post(
+        "/control/start",
+        content=chunks(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+
+
+def test_an_unknown_page_is_plain_words(client: TestClient) -> None:
+    response = client.get("/does/not/exist")
+    assert response.status_code == 404
+    assert "There is no such page here." in response.text
+
+
+def test_a_wrong_method_is_plain_words(client: TestClient) -> None:
+    response = client.get("/control/start")
+    assert response.status_code == 405
+    assert "nothing was done" in response.text
+
+
+def test_an_exception_becomes_a_plain_page_without_a_traceback(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(data: dict[str, object]) -> object:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr("web.pages_status.status_view", broken)
+    client = TestClient(client.app, base_url=BASE_URL, raise_server_exceptions=False)
+    from web import link
+
+    monkeypatch.setattr(link, "ask_now", lambda *a: link.LinkAnswer(True, True, "", {}))
+    response = client.get("/")
+    assert response.status_code == 500
+    assert "The page failed" in response.text
+    assert "Traceback" not in response.text and "secret internal detail" not in response.text
+    assert "x-frame-options" in response.headers  # the error page is guarded too
+    assert "secret internal detail" in caplog.text  # the log keeps it
+
+
+def test_a_failing_error_page_still_answers_in_words(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(request: Request, *args: object, **kwargs: object) -> object:
+        raise RuntimeError("template broken")
+
+    monkeypatch.setattr("web.pages_status.page", broken)
+    monkeypatch.setattr("web.app.error_page", broken)
+    monkeypatch.setattr("web.guard.error_page", broken)
+    client = TestClient(client.app, base_url=BASE_URL, raise_server_exceptions=False)
+    response = client.get("/status/live")
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text and "Traceback" not in response.text
+
+
+def test_healthz_needs_nothing_and_says_nothing_else(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.text == "ok"

@@ -1,0 +1,155 @@
+"""The page's password (scrypt, salted, a 0640 file) and its sessions and login limit."""
+
+from __future__ import annotations
+
+import io
+import stat
+from pathlib import Path
+
+import pytest
+
+from firmware_host.cli import main
+from hil.clock import VirtualClock
+from web.passwords import (
+    PasswordError,
+    check_new_password,
+    hash_password,
+    password_path,
+    read_password_hash,
+    verify_password,
+    write_password_hash,
+)
+from web.sessions import FIRST_WAIT_S, FREE_FAILURES, LoginLimiter, SessionStore
+
+FAST_N = 1 << 10  # tests hash with a small cost; the product's default is 2^15
+
+
+def test_a_password_verifies_and_another_does_not() -> None:
+    stored = hash_password("correct horse battery", n=FAST_N)
+    assert stored.startswith(f"scrypt${FAST_N}$8$1$")
+    assert verify_password("correct horse battery", stored)
+    assert not verify_password("correct horse batterY", stored)
+    assert "correct horse" not in stored
+
+
+def test_each_hash_has_its_own_salt() -> None:
+    assert hash_password("same password!", n=FAST_N) != hash_password("same password!", n=FAST_N)
+
+
+def test_the_default_cost_is_memory_hard() -> None:
+    stored = hash_password("correct horse battery")
+    assert stored.split("$")[1:4] == [str(1 << 15), "8", "1"]  # 32 MiB per try
+    assert verify_password("correct horse battery", stored)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "scrypt$1024$8$1$abc",
+        "bcrypt$1024$8$1$c2FsdA$aGFzaA",
+        "scrypt$1000$8$1$c2FsdA$aGFzaA",  # N not a power of two
+        f"scrypt${1 << 30}$8$1$c2FsdA$" + "A" * 43,  # a cost that would take minutes
+        "scrypt$1024$8$1$!!!$aGFzaA",
+    ],
+)
+def test_a_malformed_or_too_costly_hash_never_verifies(stored: str) -> None:
+    assert not verify_password("anything at all", stored)
+
+
+def test_the_password_file_is_0640_and_read_back(tmp_path: Path) -> None:
+    assert read_password_hash(tmp_path) is None
+    stored = hash_password("correct horse battery", n=FAST_N)
+    path = write_password_hash(tmp_path, stored)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert read_password_hash(tmp_path) == stored
+
+
+def test_a_foreign_password_file_is_refused(tmp_path: Path) -> None:
+    password_path(tmp_path).write_text("hunter2\n")
+    with pytest.raises(PasswordError, match="not a nirpad password file"):
+        read_password_hash(tmp_path)
+
+
+def test_a_short_password_is_refused() -> None:
+    with pytest.raises(PasswordError, match="at least 10 characters"):
+        check_new_password("short")
+
+
+def test_nirpad_web_passwd_stores_only_a_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long caregiver password\n"))
+    assert main(["web", "passwd", "--state-dir", str(tmp_path)]) == 0
+    stored = password_path(tmp_path).read_text()
+    assert "caregiver" not in stored
+    assert verify_password("a long caregiver password", stored)
+    assert "password set" in capsys.readouterr().out
+
+
+def test_nirpad_web_passwd_refuses_a_short_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["web", "passwd", "--state-dir", str(tmp_path)]) == 2
+    assert not password_path(tmp_path).exists()
+    assert "at least 10 characters" in capsys.readouterr().err
+
+
+def test_five_wrong_passwords_are_free_then_the_wait_doubles() -> None:
+    clock = VirtualClock()
+    limiter = LoginLimiter(clock)
+    for _ in range(FREE_FAILURES - 1):
+        limiter.failed()
+        assert limiter.wait_s() == 0
+    limiter.failed()
+    assert limiter.wait_s() == FIRST_WAIT_S
+    clock.advance(FIRST_WAIT_S)
+    assert limiter.wait_s() == 0
+    limiter.failed()
+    assert limiter.wait_s() == 2 * FIRST_WAIT_S
+    clock.advance(2 * FIRST_WAIT_S)
+    limiter.failed()
+    assert limiter.wait_s() == 4 * FIRST_WAIT_S
+    limiter.succeeded()
+    assert limiter.wait_s() == 0 and limiter.failures == 0
+
+
+def test_the_wait_is_capped_at_an_hour() -> None:
+    clock = VirtualClock()
+    limiter = LoginLimiter(clock)
+    for _ in range(60):
+        limiter.failed()
+    assert limiter.wait_s() == 3600.0
+
+
+def test_an_idle_session_expires_and_tokens_are_random() -> None:
+    clock = VirtualClock()
+    store = SessionStore(clock, idle_timeout_s=60.0)
+    first, second = store.new(), store.new()
+    assert first.token != second.token and first.csrf_token != first.token
+    clock.advance(59.0)
+    assert store.get(first.token) is first
+    clock.advance(61.0)
+    assert store.get(first.token) is None
+    assert store.get("made-up") is None and store.get(None) is None
+
+
+def test_a_full_store_drops_the_least_recently_seen() -> None:
+    clock = VirtualClock()
+    store = SessionStore(clock, max_sessions=2)
+    old = store.new()
+    clock.advance(1.0)
+    kept = store.new()
+    clock.advance(1.0)
+    store.new()
+    assert store.get(old.token) is None and store.get(kept.token) is kept
+    assert len(store) == 2
+
+
+def test_csrf_check_is_exact() -> None:
+    session = SessionStore(VirtualClock()).new()
+    assert session.csrf_ok(session.csrf_token)
+    assert not session.csrf_ok(session.csrf_token[:-1])
+    assert not session.csrf_ok("")
+    assert not session.csrf_ok(None)

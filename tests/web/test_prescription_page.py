@@ -1,0 +1,185 @@
+"""The prescription page: upload, check (signature included) in the CLI's words, install
+only on confirmation, by the running controller or, with none running, directly."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from firmware_host.cli import main
+from profiles.signing import sign_profile
+from profiles.store import installed_path
+from safety.records import read_records
+
+from .conftest import FakeController, TestClient, csrf, csrf_of, element_text
+
+RX = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_bytes()
+TOO_STRONG = RX.replace(b"irradiance_mw_cm2 = 40", b"irradiance_mw_cm2 = 80")
+assert TOO_STRONG != RX
+
+
+def _check(client: TestClient, data: bytes, name: str = "rx.toml") -> tuple[int, str]:
+    token = csrf(client, "/prescription")
+    response = client.post(
+        "/prescription/check",
+        data={"csrf_token": token},
+        files={"file": (name, data, "application/toml")},
+    )
+    return response.status_code, response.text
+
+
+def _problems(html: str) -> list[str]:
+    block = re.search(r'<ul id="problems">(.*?)</ul>', html, re.DOTALL)
+    assert block is not None, "no problems listed"
+    return [re.sub(r"&#3[49];", lambda m: {"&#34;": '"', "&#39;": "'"}[m.group(0)], p)
+            for p in re.findall(r"<li>(.*?)</li>", block.group(1))]  # fmt: skip
+
+
+def _cli_check(
+    tmp_path: Path, data: bytes, capsys: pytest.CaptureFixture[str], *extra: str
+) -> list[str]:
+    path = tmp_path / "rx.toml"
+    path.write_bytes(data)
+    capsys.readouterr()
+    assert main(["profile", "check", str(path), *extra]) == 2
+    return capsys.readouterr().err.splitlines()
+
+
+def test_with_none_installed_the_page_says_so(client: TestClient) -> None:
+    html = client.get("/prescription").text
+    assert "none installed" in (element_text(html, "none-installed") or "")
+    assert 'id="file"' in html and 'enctype="multipart/form-data"' in html
+
+
+def test_a_good_file_is_summarised_and_not_yet_installed(
+    client: TestClient, state_dir: Path
+) -> None:
+    status, html = _check(client, RX)
+    assert status == 200
+    assert "rls-810-standard" in (element_text(html, "summary") or "")
+    assert 'id="install"' in html
+    assert not installed_path(state_dir).exists()  # only a confirmation installs
+
+
+def test_install_on_confirmation_with_no_controller_running(
+    client: TestClient, state_dir: Path
+) -> None:
+    _, html = _check(client, RX)
+    sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
+    assert sha256 is not None
+    response = client.post(
+        "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
+    )
+    assert response.status_code == 200, response.text
+    assert (element_text(response.text, "message") or "").startswith("Installed.")
+    assert element_text(response.text, "installed-id") == "rls-810-standard"
+    assert installed_path(state_dir).read_bytes() == RX
+    installs = read_records(state_dir, lambda: datetime.now(UTC)).installs
+    assert [i.profile_id for i in installs] == ["rls-810-standard"]
+
+
+@pytest.mark.usefixtures("control_server")
+def test_install_goes_to_the_running_controller(
+    client: TestClient, controller: FakeController, state_dir: Path
+) -> None:
+    _, html = _check(client, RX, "clinic.toml")
+    sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
+    assert sha256 is not None
+    response = client.post(
+        "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
+    )
+    assert response.status_code == 200
+    assert controller.installs == [("clinic.toml", RX.decode())]
+    assert not installed_path(state_dir).exists()  # the controller does it, not the page
+
+
+def test_install_without_a_check_or_of_another_file_is_refused(
+    client: TestClient, state_dir: Path
+) -> None:
+    token = csrf(client, "/prescription")
+    response = client.post("/prescription/install", data={"csrf_token": token, "sha256": "0" * 64})
+    assert response.status_code == 409
+    assert _check(client, RX)[0] == 200  # a checked file waits, but not this one
+    response = client.post("/prescription/install", data={"csrf_token": token, "sha256": "0" * 64})
+    assert response.status_code == 409 and "nothing was installed" in response.text
+    assert not installed_path(state_dir).exists()
+
+
+def test_a_bad_file_replaces_a_pending_good_one(client: TestClient, state_dir: Path) -> None:
+    _, html = _check(client, RX)
+    good = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
+    assert good is not None
+    status, _ = _check(client, b"not toml at all [")
+    assert status == 422
+    response = client.post(
+        "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": good.group(1)}
+    )
+    assert response.status_code == 409
+    assert not installed_path(state_dir).exists()
+
+
+@pytest.mark.parametrize(
+    "data", [b"not toml at all [", TOO_STRONG, RX.replace(b"duration_min = 30", b"")]
+)
+def test_a_malformed_file_shows_the_same_words_as_profile_check(
+    client: TestClient, tmp_path: Path, capsys: pytest.CaptureFixture[str], data: bytes
+) -> None:
+    status, html = _check(client, data)
+    assert status == 422
+    assert 'id="install"' not in html
+    assert _problems(html) == _cli_check(tmp_path, data, capsys)
+
+
+def test_an_unsigned_file_is_refused_where_the_site_requires_signatures(
+    make_client: Callable[..., TestClient], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    site = tmp_path / "site.toml"
+    site.write_text(
+        "[signing]\nrequire_signed = true\n[signing.trusted_keys]\n"
+        f'clinic-a = "{base64.b64encode(raw).decode()}"\n'
+    )
+    client = make_client(site_config=site)
+    status, html = _check(client, RX)
+    assert status == 422
+    assert _problems(html) == ["signature: is missing: this site only accepts signed profiles"]
+    assert _problems(html) == _cli_check(tmp_path, RX, capsys, "--site-config", str(site))
+    signed = sign_profile(RX.decode(), key, "clinic-a").encode()
+    status, html = _check(client, signed)
+    assert status == 200 and "signed (clinic-a)" in html
+
+
+def test_an_upload_over_the_cap_is_refused(
+    make_client: Callable[..., TestClient], state_dir: Path
+) -> None:
+    client = make_client(max_upload_bytes=4096)
+    status, html = _check(client, RX + b"#" * 5000)
+    assert status == 413
+    assert "larger than the page accepts (4 KiB)" in html
+
+
+def test_a_check_without_a_file_is_plain_words(client: TestClient) -> None:
+    token = csrf(client, "/prescription")
+    response = client.post("/prescription/check", data={"csrf_token": token})
+    assert response.status_code == 400 and "Choose a prescription file" in response.text
+
+
+def test_an_unusable_site_configuration_is_said_in_words(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("[signing]\nrequire_signed = 3\n")
+    client = make_client(site_config=site)
+    html = client.get("/prescription").text
+    assert "site configuration cannot be used" in (element_text(html, "none-installed") or "")
+    status, html = _check(client, RX)
+    assert status == 422 and "site configuration cannot be used" in _problems(html)[0]
