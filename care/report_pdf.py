@@ -118,7 +118,7 @@ def _header(pdf: FPDF, data: ReportData) -> None:
     _text(pdf, TITLE, size=15, style="B")
     _text(
         pdf,
-        f"Period {_day(period.start)} to {_day(period.end)} ({period.days} days); "
+        f"Period {_day(period.start)} to {_day(period.end)} ({_count(period.days, 'day')}); "
         f"times are local ({data.zone})",
         size=10,
     )
@@ -194,10 +194,10 @@ def _adherence(pdf: FPDF, data: ReportData) -> None:
     pdf.ln()
     rows = [(str(w.number), _dates(w.start, w.end), w.figures, w.status) for w in data.weeks]
     target = data.rule.weekly_target(data.rx.sessions_per_week)
-    summary = f"{data.weeks_on_target} of {len(data.weeks)} weeks on target"
+    summary = f"{data.weeks_on_target} of {_count(len(data.weeks), 'week')} on target"
     for number, dates, figures, status in rows:
         _row(pdf, (number, dates), figures, status, bold=False)
-    _row(pdf, ("All", f"{len(data.weeks)} weeks"), data.total, summary, bold=True)
+    _row(pdf, ("All", _count(len(data.weeks), "week")), data.total, summary, bold=True)
     pdf.ln(1)
     longest = data.course.longest_run_on_target
     _text(
@@ -208,6 +208,10 @@ def _adherence(pdf: FPDF, data: ReportData) -> None:
         size=7.4,
         rgb=_MUTED,
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _dates(start: date, end: date) -> str:
@@ -398,6 +402,7 @@ def _sessions_figure(data: ReportData, width_mm: float, height_mm: float) -> Fig
             week.number, week.figures.done + 0.1, label, ha="center", va="bottom", fontsize=6.5
         )
     axes.set_xticks(numbers, [f"W{n}" for n in numbers])
+    axes.set_xlim(0.4, max([*numbers, 4]) + 0.6)  # a lone week keeps a bar's width
     axes.set_ylim(0, max([target, *(w.figures.done for w in data.weeks)]) + 1.2)
     axes.set_ylabel("sessions", fontsize=6.5)
     axes.legend(fontsize=5.8, loc="upper left", ncols=3, frameon=False, handlelength=1.2)

@@ -13,6 +13,7 @@ import pytest
 
 from care.report import Period, ReportData, ReportEvent, SignatureStatus
 from care.report_pdf import TITLE, render_pdf
+from safety.records import Records
 from tests.care.course_fixture import DAY_1, course_profile
 from tests.care.test_report import Stores, report, stores  # noqa: F401  (the fixture)
 
@@ -115,3 +116,15 @@ def test_a_long_list_flows_onto_a_second_page_and_names_print_in_utf8(
     assert "Prescribed by Dr Zoë Ångström" in text
     assert "Signature: signed, but not checked: this device trusts no clinic keys" in text
     assert list(tmp_path.iterdir()) == []  # the charts never touch the disk
+
+
+def test_a_report_before_any_session_or_diary_entry_still_reads() -> None:
+    empty = Stores(Records(), [], [])
+    base = report(empty, Period(date(2026, 10, 1), date(2026, 10, 1)))
+    pages, text = pdf_text(render_pdf(base))
+    assert pages == 1
+    assert "Period 1 Oct 2026 to 1 Oct 2026 (1 day)" in text
+    assert "All 0 weeks 0 / 0 0 0% 0 0 0 0 of 0 weeks on target" in text
+    assert "IRLS totals: none recorded in this period (nirpad irls)." in text
+    assert "No nightly entries in this period (nirpad diary)." in text
+    assert "None in this period." in text
