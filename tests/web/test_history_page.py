@@ -1,0 +1,86 @@
+"""The history page: the sessions newest first with outcomes, the chart, the CSV file."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from firmware_host.history import to_csv
+from safety.faults import Outcome
+from safety.ledger import Ledger
+from safety.records import read_records
+from web.chart import MAX_BARS, SessionPoint, fluence_chart
+
+from .conftest import TestClient, element_text
+
+T0 = datetime(2026, 11, 2, 19, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def with_sessions(state_dir: Path) -> Path:
+    now = [T0]
+    with Ledger.open(state_dir, lambda: now[0]) as ledger:
+        first = ledger.begin_session(
+            "rls-810-standard", "a" * 64, {810: 71.4}, planned_duration_s=1800
+        )
+        now[0] += timedelta(seconds=1800)
+        ledger.end_session(first, Outcome.COMPLETED, {810: 71.4})
+        now[0] = T0 + timedelta(days=2)
+        second = ledger.begin_session(
+            "rls-810-standard", "a" * 64, {810: 71.4}, planned_duration_s=1800
+        )
+        now[0] += timedelta(seconds=605)
+        ledger.end_session(second, Outcome.FAULT, {810: 20.0}, fault_code="skin_overtemp")
+    return state_dir
+
+
+def test_no_record_says_no_sessions_and_creates_nothing(
+    client: TestClient, state_dir: Path
+) -> None:
+    html = client.get("/history").text
+    assert element_text(html, "no-sessions") == "No sessions recorded yet."
+    assert list(state_dir.iterdir()) == []
+
+
+@pytest.mark.usefixtures("with_sessions")
+def test_sessions_newest_first_with_outcomes_and_a_chart(client: TestClient) -> None:
+    html = client.get("/history").text
+    rows = re.findall(r'<tr class="session">(.*?)</tr>', html, re.DOTALL)
+    assert len(rows) == 2
+    assert "fault (skin_overtemp)" in rows[0] and "20.0" in rows[0] and "10:05" in rows[0]
+    assert "completed" in rows[1] and "71.4" in rows[1]
+    assert '<svg id="chart"' in html
+    assert html.count('class="delivered"') == 2
+    assert 'class="bar-short"' in html and 'class="bar-done"' in html
+
+
+def test_the_csv_is_the_clis(client: TestClient, with_sessions: Path) -> None:
+    response = client.get("/history.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    sessions = read_records(with_sessions, lambda: datetime.now(UTC)).sessions
+    assert response.text == to_csv(sessions)
+    assert response.text.count("\n") == 3
+
+
+def test_a_damaged_record_is_said_in_words(client: TestClient, state_dir: Path) -> None:
+    (state_dir / "ledger.sqlite3").write_bytes(b"this is not a database" * 100)
+    for path in ("/history", "/history.csv"):
+        response = client.get(path)
+        assert response.status_code == 503
+        assert "cannot be read just now" in response.text
+
+
+def test_the_chart_scales_to_the_largest_and_keeps_the_newest() -> None:
+    points = [SessionPoint(f"day {i}", float(i), 50.0, "completed") for i in range(40)]
+    chart = fluence_chart(points)
+    assert len(chart.bars) == MAX_BARS
+    assert chart.bars[-1].title.startswith("day 39")
+    tallest = max(chart.bars, key=lambda b: b.planned_height)
+    assert tallest.planned_height == chart.baseline_y - 10  # 50 J/cm² fills the plot
+    assert chart.top_label == "50 J/cm²"
+    assert fluence_chart([]).bars == ()

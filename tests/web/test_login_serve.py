@@ -1,0 +1,155 @@
+"""With a password every request needs a login (rate-limited on a virtual clock); off
+loopback the page refuses to start without TLS and a password."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from firmware_host.cli import main
+from hil.clock import VirtualClock
+from web.guard import COOKIE_NAME
+from web.passwords import hash_password, write_password_hash
+from web.serve import ListenRefusedError, is_loopback, settings_for
+from web.sessions import FIRST_WAIT_S, FREE_FAILURES
+
+from .conftest import TestClient, csrf, element_text
+
+PASSWORD = "a long caregiver password"
+
+
+@pytest.fixture
+def guarded(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client(password_hash=hash_password(PASSWORD, n=1 << 10))
+
+
+def _login(client: TestClient, password: str) -> tuple[int, str]:
+    token = csrf(client, "/login")
+    response = client.post(
+        "/login", data={"csrf_token": token, "password": password}, follow_redirects=False
+    )
+    return response.status_code, response.text
+
+
+@pytest.mark.parametrize("path", ["/", "/status/live", "/prescription", "/history", "/history.csv"])
+def test_every_page_needs_a_login(guarded: TestClient, path: str) -> None:
+    response = guarded.get(path, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert "x-frame-options" in response.headers
+
+
+def test_the_live_part_asks_htmx_to_go_to_the_login(guarded: TestClient) -> None:
+    response = guarded.get("/status/live", headers={"hx-request": "true"})
+    assert response.status_code == 401 and response.headers["hx-redirect"] == "/login"
+
+
+def test_a_post_without_a_login_does_nothing(guarded: TestClient) -> None:
+    token = csrf(guarded, "/login")
+    response = guarded.post("/control/start", data={"csrf_token": token})
+    assert response.status_code == 401 and "nothing was done" in response.text
+
+
+def test_a_login_gives_a_new_session_that_opens_the_pages(guarded: TestClient) -> None:
+    csrf(guarded, "/login")
+    before = guarded.cookies[COOKIE_NAME]
+    status, _ = _login(guarded, PASSWORD)
+    assert status == 303
+    assert guarded.cookies[COOKIE_NAME] != before  # no session fixation
+    html = guarded.get("/").text
+    assert 'id="logout"' in html and 'id="live"' in html
+    token = csrf(guarded)
+    response = guarded.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert response.headers["location"] == "/login"
+    assert guarded.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_wrong_password_is_refused(guarded: TestClient) -> None:
+    status, html = _login(guarded, "not the password")
+    assert status == 401 and element_text(html, "message") == "That password is not right."
+    assert guarded.get("/", follow_redirects=False).status_code == 303
+
+
+def test_logins_are_rate_limited_on_the_clock(guarded: TestClient, clock: VirtualClock) -> None:
+    for _ in range(FREE_FAILURES):
+        assert _login(guarded, "wrong guess")[0] == 401
+    status, html = _login(guarded, PASSWORD)  # even the right one waits
+    assert status == 429
+    assert f"Try again in {FIRST_WAIT_S:.0f} seconds" in html
+    clock.advance(FIRST_WAIT_S)
+    assert _login(guarded, "wrong again")[0] == 401
+    clock.advance(FIRST_WAIT_S)  # the wait doubled: half of it is not enough
+    assert _login(guarded, PASSWORD)[0] == 429
+    clock.advance(FIRST_WAIT_S)
+    assert _login(guarded, PASSWORD)[0] == 303
+
+
+def test_without_a_password_there_is_no_login_page(client: TestClient) -> None:
+    response = client.get("/login", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    assert 'id="logout"' not in client.get("/").text
+
+
+def test_a_session_idle_too_long_must_log_in_again(
+    guarded: TestClient, clock: VirtualClock
+) -> None:
+    _login(guarded, PASSWORD)
+    assert guarded.get("/", follow_redirects=False).status_code == 200
+    clock.advance(31 * 60.0)
+    assert guarded.get("/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_needs_nothing(tmp_path: Path, listen: str) -> None:
+    assert is_loopback(listen)
+    settings = settings_for(tmp_path, listen, None, None)
+    assert not settings.login_required and settings.allowed_hosts is not None
+
+
+def test_off_loopback_without_tls_or_password_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ListenRefusedError, match=r"TLS certificate and key.*and a password"):
+        settings_for(tmp_path, "0.0.0.0", None, None)
+    write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
+    with pytest.raises(ListenRefusedError, match="needs a TLS certificate") as err:
+        settings_for(tmp_path, "192.168.1.20", None, None)
+    assert "password" not in str(err.value)
+
+
+def test_off_loopback_without_a_password_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ListenRefusedError, match="needs a password"):
+        settings_for(tmp_path, "192.168.1.20", "cert.pem", "key.pem")
+
+
+def test_a_certificate_needs_its_key(tmp_path: Path) -> None:
+    with pytest.raises(ListenRefusedError, match="go together"):
+        settings_for(tmp_path, "127.0.0.1", "cert.pem", None)
+
+
+def test_off_loopback_with_tls_and_a_password_needs_a_login(tmp_path: Path) -> None:
+    write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
+    settings = settings_for(tmp_path, "192.168.1.20", "cert.pem", "key.pem")
+    assert settings.login_required and settings.tls and settings.allowed_hosts is None
+
+
+def test_nirpad_web_refuses_to_start_off_loopback_in_plain_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["web", "--listen", "0.0.0.0", "--state-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "serving on 0.0.0.0 (not this machine only) needs" in err
+    assert "nirpad web passwd" in err and "Traceback" not in err
+
+
+def test_nirpad_web_serves_with_the_options_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, object] = {}
+
+    def fake_run(app: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+
+    monkeypatch.setattr("uvicorn.run", fake_run)
+    assert main(["web", "--state-dir", str(tmp_path), "--port", "8999"]) == 0
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8999
+    assert seen["ssl_certfile"] is None and seen["server_header"] is False
