@@ -18,6 +18,7 @@ and "now" to the tests: the clinic report's end-to-end check belongs beside
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -239,3 +240,39 @@ def test_course_json_shows_the_diarys_irls_trend(simulated_course: SimulatedCour
         )
     assert code == 0, err
     assert [e["leg_symptoms"] for e in json.loads(out)["nightly"]] == [6, 4, 2]
+
+
+def test_the_clinic_report_agrees_with_the_ledger(
+    simulated_course: SimulatedCourse, tmp_path: Path
+) -> None:
+    from care.report_fhir import parse_bundle
+    from firmware_host import report_commands
+    from tests.care.test_report_pdf import pdf_text
+
+    pdf, table, bundle = tmp_path / "r.pdf", tmp_path / "r.csv", tmp_path / "r.json"
+    with at_course_now(simulated_course.now), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report_commands, "wall_clock", lambda: simulated_course.now)
+        code, _, err = _cli(
+            "report", "--tz", "UTC", "--state-dir", str(simulated_course.state_dir),
+            "-o", str(pdf), "--csv", str(table), "--fhir", str(bundle),
+        )  # fmt: skip
+    assert code == 0, err
+    history = simulated_course.history
+    delivered = sum(s["delivered_fluence_j_cm2"] for s in history)
+    share = delivered / (3 * history[0]["planned_fluence_j_cm2"])
+    pages, text = pdf_text(pdf.read_bytes())
+    assert pages == 1
+    assert "(rls-810-e2e)" in text
+    day_1 = simulated_course.day_1
+    assert f"1 {day_1.day} {day_1:%b} - {(day_1 + timedelta(days=6)).day}" in text
+    assert f"3 / 3 3 {share:.0%} 0 0 0 on target" in text
+    assert "24 severe (baseline)" in text and "18 moderate" in text
+    assert "Change since baseline: -6 (24 to 18)" in text
+    rows = list(csv.DictReader(io.StringIO(table.read_text(encoding="utf-8"))))
+    sessions = [r for r in rows if r["kind"] == "session"]
+    assert [float(r["delivered_j_cm2"]) for r in sessions] == pytest.approx(
+        [s["delivered_fluence_j_cm2"] for s in history], abs=1e-3
+    )
+    assert [r["kind"] for r in rows].count("nightly") == 3
+    resources = [e.resource for e in parse_bundle(bundle.read_text(encoding="utf-8")).entry]
+    assert [r.__resource_type__ for r in resources].count("DeviceUseStatement") == 3
