@@ -32,7 +32,7 @@ from web.settings import WebState
 log = logging.getLogger(__name__)
 
 COOKIE_NAME: Final = "nirpad_session"
-OPEN_PATHS: Final = frozenset({"/login", "/healthz"})
+OPEN_PATHS: Final = frozenset({"/login"})
 SECURITY_HEADERS: Final = (
     (
         "content-security-policy",
@@ -80,6 +80,9 @@ class Guard:
         try:
             request = Request(scope)
             refusal = self._refusal(request)
+            if refusal is None and _needs_no_session(request):
+                await self.app(scope, self._capped(scope, receive), guarded_send)
+                return
             if refusal is None:
                 session, fresh = self._session(request)
                 new_session = session if fresh else None
@@ -117,7 +120,7 @@ class Guard:
 
     def _login_refusal(self, request: Request, session: Session) -> Response | None:
         path = request.url.path
-        if session.logged_in or path in OPEN_PATHS or path.startswith("/static/"):
+        if session.logged_in or path in OPEN_PATHS:
             return None
         if request.method in ("GET", "HEAD"):
             if request.headers.get("hx-request"):
@@ -166,6 +169,12 @@ def session_cookie(session: Session, *, tls: bool) -> str:
 
 def too_large_text(limit_bytes: int) -> str:
     return f"This is larger than the page accepts ({limit_bytes // 1024} KiB); nothing was done."
+
+
+def _needs_no_session(request: Request) -> bool:
+    """The stylesheet, htmx and the health check: no cookie, no session kept for them."""
+    path = request.url.path
+    return request.method in ("GET", "HEAD") and (path == "/healthz" or path.startswith("/static/"))
 
 
 def _host_name(host: str) -> str:

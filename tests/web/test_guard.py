@@ -203,3 +203,9 @@ def test_a_failing_error_page_still_answers_in_words(
 def test_healthz_needs_nothing_and_says_nothing_else(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200 and response.text == "ok"
+
+
+def test_static_files_and_healthz_keep_no_session(client: TestClient) -> None:
+    for path in ("/healthz", "/static/nirpad.css", "/static/htmx.min.js"):
+        response = client.get(path)
+        assert response.status_code == 200 and "set-cookie" not in response.headers, path

@@ -40,6 +40,11 @@ def test_every_page_needs_a_login(guarded: TestClient, path: str) -> None:
     assert "x-frame-options" in response.headers
 
 
+def test_the_login_page_the_styles_and_htmx_need_no_login(guarded: TestClient) -> None:
+    for path in ("/login", "/static/nirpad.css", "/static/htmx.min.js", "/healthz"):
+        assert guarded.get(path, follow_redirects=False).status_code == 200, path
+
+
 def test_the_live_part_asks_htmx_to_go_to_the_login(guarded: TestClient) -> None:
     response = guarded.get("/status/live", headers={"hx-request": "true"})
     assert response.status_code == 401 and response.headers["hx-redirect"] == "/login"
