@@ -1,0 +1,108 @@
+"""The caregiver's page in a real browser, on the simulated board at 60×.
+
+A whole evening through the page only: install the built-in prescription with the
+upload form (check, then confirm), press Start, watch the live status say treating and
+then complete without reloading, and find the session in the history. And a bad file:
+its problems are shown in the same words as ``nirpad profile check``, and nothing is
+installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Final, TypeVar
+
+import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from firmware_host.cli import main
+
+from .pad_process import Pad
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
+
+BUILTIN: Final = Path(str(resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")))
+PAGE_WAIT_S: Final = 10.0
+# 30 min at 60× is 30 s; the margin covers a loaded CI machine.
+SESSION_WAIT_S: Final = 90.0
+LIVE_TRANSIENT = (NoSuchElementException, StaleElementReferenceException)
+T = TypeVar("T")
+
+
+def _wait(driver: WebDriver, seconds: float, what: Callable[[WebDriver], T]) -> T:
+    """``what`` once it is truthy; an element htmx is swapping out is simply read again."""
+    wait = WebDriverWait(driver, seconds, poll_frequency=0.2, ignored_exceptions=LIVE_TRANSIENT)
+    return wait.until(what)
+
+
+def _state(driver: WebDriver) -> str | None:
+    """The live status's raw state (``data-state``), re-read each time htmx swaps it."""
+    return driver.find_element(By.ID, "state").get_attribute("data-state")
+
+
+def _wait_state(driver: WebDriver, state: str, seconds: float) -> None:
+    _wait(driver, seconds, lambda d: _state(d) == state)
+
+
+def _upload_and_check(driver: WebDriver, pad: Pad, rx: Path) -> None:
+    driver.get(f"{pad.url}/prescription")
+    driver.find_element(By.ID, "file").send_keys(str(rx))
+    driver.find_element(By.ID, "check").click()
+    _wait(driver, PAGE_WAIT_S, lambda d: d.find_elements(By.CSS_SELECTOR, "#summary, #problems"))
+
+
+def _message(driver: WebDriver) -> tuple[str, str]:
+    element = _wait(driver, PAGE_WAIT_S, lambda d: d.find_element(By.ID, "message"))
+    return element.get_attribute("class") or "", element.text
+
+
+def test_install_start_watch_it_complete_and_find_it_in_the_history(
+    pad: Pad, browser: WebDriver
+) -> None:
+    browser.get(f"{pad.url}/prescription")
+    assert browser.find_element(By.ID, "none-installed").is_displayed()
+    _upload_and_check(browser, pad, BUILTIN)
+    browser.find_element(By.ID, "install").click()
+    assert _message(browser)[0] == "ok"
+
+    browser.get(f"{pad.url}/")
+    _wait_state(browser, "ready", PAGE_WAIT_S)
+    browser.find_element(By.ID, "start").click()
+    assert _message(browser)[0] == "ok"
+    _wait_state(browser, "treating", PAGE_WAIT_S)  # the live part, no reload
+    assert browser.find_element(By.ID, "progress").is_displayed()
+    _wait_state(browser, "complete", SESSION_WAIT_S)
+
+    browser.find_element(By.ID, "nav-history").click()
+    rows = _wait(browser, PAGE_WAIT_S, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.session"))
+    assert len(rows) == 1
+    cells = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
+    assert cells[1] == "rls-810-standard"
+    assert cells[-1].startswith("completed")
+    assert float(cells[3]) >= float(cells[4]) * 0.95  # given vs planned J/cm²
+    assert browser.find_element(By.ID, "chart").is_displayed()
+
+
+def test_a_bad_file_shows_the_caregiver_words_and_installs_nothing(
+    pad: Pad, browser: WebDriver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hot = tmp_path / "too-strong.toml"
+    text = BUILTIN.read_text(encoding="utf-8")
+    hot.write_text(text.replace("irradiance_mw_cm2 = 40", "irradiance_mw_cm2 = 80"), "utf-8")
+    assert main(["profile", "check", str(hot)]) != 0
+    cli = capsys.readouterr()
+    cli_lines = {line for line in (cli.out + cli.err).splitlines() if line}
+
+    _upload_and_check(browser, pad, hot)
+    problems = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#problems li")]
+    assert problems and set(problems) <= cli_lines
+    assert any("45.45 mW/cm²" in problem for problem in problems)
+    assert not browser.find_elements(By.ID, "install")
+
+    browser.get(f"{pad.url}/prescription")
+    assert browser.find_element(By.ID, "none-installed").is_displayed()
