@@ -76,7 +76,11 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     if p != 1 or len(password) > MAX_PASSWORD_CHARS or len(expected) != HASH_BYTES:
         return False
-    return hmac.compare_digest(_scrypt(password, salt, n, r, p), expected)
+    try:
+        actual = _scrypt(password, salt, n, r, p)
+    except (ValueError, MemoryError):  # parameters OpenSSL refuses: never a match
+        return False
+    return hmac.compare_digest(actual, expected)
 
 
 def password_path(state_dir: Path) -> Path:

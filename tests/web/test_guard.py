@@ -138,20 +138,29 @@ def test_a_declared_body_over_the_cap_is_refused_unread(client: TestClient) -> N
     assert "larger than the page accepts" in response.text
 
 
-def test_a_streamed_body_over_the_cap_is_cut(client: TestClient) -> None:
-    token = csrf(client)
+def test_a_streamed_body_over_the_cap_is_cut(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_body_bytes=4096)  # the upload (10 KiB) is within its own cap
+    token = csrf(client, "/prescription")
+    boundary = "nirpadtestboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="rx.toml"\r\n'
+        "Content-Type: application/toml\r\n\r\n"
+    ).encode()
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the guard counts what arrives
-        yield b"csrf_token=" + token.encode() + b"&x="
-        for _ in range(20):
-            yield b"a" * 8192
+        yield head
+        for _ in range(10):
+            yield b"#" * 1024
+        yield f"\r\n--{boundary}--\r\n".encode()
 
     response = client.post(
-        "/control/start",
+        "/prescription/check",
         content=chunks(),
-        headers={"content-type": "application/x-www-form-urlencoded"},
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
     )
     assert response.status_code == 413
+    assert "larger than the page accepts (4 KiB)" in response.text
 
 
 def test_an_unknown_page_is_plain_words(client: TestClient) -> None:

@@ -48,13 +48,35 @@ def test_the_default_cost_is_memory_hard() -> None:
         "",
         "scrypt$1024$8$1$abc",
         "bcrypt$1024$8$1$c2FsdA$aGFzaA",
-        "scrypt$1000$8$1$c2FsdA$aGFzaA",  # N not a power of two
+        "scrypt$1000$8$1$c2FsdA$" + "A" * 43,  # N not a power of two
+        "scrypt$1024$8$2$c2FsdA$" + "A" * 43,  # parallelism other than 1
+        "scrypt$1024$64$1$c2FsdA$" + "A" * 43,  # a block size out of range
         f"scrypt${1 << 30}$8$1$c2FsdA$" + "A" * 43,  # a cost that would take minutes
         "scrypt$1024$8$1$!!!$aGFzaA",
     ],
 )
 def test_a_malformed_or_too_costly_hash_never_verifies(stored: str) -> None:
     assert not verify_password("anything at all", stored)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        f"scrypt${1 << 30}$8$1$c2FsdA$" + "A" * 43,
+        "scrypt$1000$8$1$c2FsdA$" + "A" * 43,
+        "scrypt$1024$4096$1$c2FsdA$" + "A" * 43,
+        "scrypt$1024$8$64$c2FsdA$" + "A" * 43,
+    ],
+)
+def test_a_cost_out_of_range_is_refused_before_any_hashing(
+    stored: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(
+        "web.passwords._scrypt", lambda pw, salt, n, r, p: calls.append((n, r, p)) or b""
+    )
+    assert not verify_password("anything at all", stored)
+    assert calls == []
 
 
 def test_the_password_file_is_0640_and_read_back(tmp_path: Path) -> None:
