@@ -88,6 +88,20 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def course_document(
+    state_dir: Path, site_config: str | None, tz: str | None
+) -> dict[str, object] | str:
+    """The course as ``nirpad course --json`` gives it (the caregiver's page shows it),
+    or the sentence that says why there is none."""
+    args = argparse.Namespace(state_dir=str(state_dir), site_config=site_config, tz=tz,
+                              command="course")  # fmt: skip
+    try:
+        inputs = _gather(args)
+    except _Refused as exc:
+        return str(exc)
+    return course_json(inputs.course, inputs.tonight)
+
+
 def _gather(args: argparse.Namespace) -> _Inputs:
     state_dir = resolve_state_dir(args.state_dir)
     site = resolve_site_config(state_dir, args.site_config)

@@ -88,6 +88,30 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+REPORT_FILE_NAMES: Final = {"pdf": "report.pdf", "csv": "report.csv", "fhir": "report.fhir.json"}
+
+
+def report_files(
+    state_dir: Path,
+    site_config: str | None,
+    tz: str | None,
+    from_day: str | None = None,
+    to_day: str | None = None,
+) -> dict[str, bytes] | str:
+    """The PDF, CSV and FHIR files in memory, exactly as ``nirpad report`` writes them
+    (the caregiver's page offers them for download), keyed ``pdf``, ``csv``, ``fhir``;
+    or the sentence that says why there is no report."""
+    args = argparse.Namespace(state_dir=str(state_dir), site_config=site_config, tz=tz,
+                              from_day=from_day, to_day=to_day)  # fmt: skip
+    names = {kind: Path(name) for kind, name in REPORT_FILE_NAMES.items()}
+    try:
+        data, sessions, nightly, irls = _gather(args)
+        files = dict(_render(data, names, sessions, nightly, irls))
+    except _Refused as exc:
+        return str(exc)
+    return {kind: files[path] for kind, path in names.items()}
+
+
 def _outputs(args: argparse.Namespace) -> dict[str, Path]:
     chosen = {"pdf": args.output, "csv": args.csv, "fhir": args.fhir}
     outputs = {kind: Path(name).expanduser().absolute() for kind, name in chosen.items() if name}

@@ -19,7 +19,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from web import pages_history, pages_login, pages_prescription, pages_status
+from web import pages_course, pages_history, pages_login, pages_prescription, pages_status
 from web.guard import BodyTooLargeError, Guard, too_large_text
 from web.render import error_page
 from web.settings import WebSettings, WebState
@@ -55,6 +55,7 @@ def create_app(settings: WebSettings) -> ASGIApp:
         *pages_status.ROUTES,
         *pages_prescription.ROUTES,
         *pages_history.ROUTES,
+        *pages_course.ROUTES,
         *pages_login.ROUTES,
         Mount("/static", StaticFiles(packages=[("web", "static")]), name="static"),
     ]

@@ -32,5 +32,6 @@ def register(
     web.add_argument("--tls-cert", metavar="FILE", help="TLS certificate (PEM)")
     web.add_argument("--tls-key", metavar="FILE", help="TLS private key (PEM)")
     web.add_argument("--site-config", metavar="FILE", help="site limits and trusted keys")
+    web.add_argument("--tz", metavar="ZONE", help="the patient's time zone (default: $TZ, system)")
     web.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     web.set_defaults(func=handler)

@@ -26,12 +26,14 @@ MAX_FIELDS: Final = 8
 MAX_FILES: Final = 1
 
 
-async def checked_form(request: Request, max_part_bytes: int) -> FormData | Response:
+async def checked_form(
+    request: Request, max_part_bytes: int, max_fields: int = MAX_FIELDS
+) -> FormData | Response:
     """The form, or the page that refuses it (too large, malformed, no valid token).
     The caller closes a form that may hold a file (``await form.close()``)."""
     try:
         form = await request.form(
-            max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=max_part_bytes
+            max_files=MAX_FILES, max_fields=max_fields, max_part_size=max_part_bytes
         )
     except HTTPException as exc:  # Starlette's words for a malformed or oversized part
         log.warning("refused a form: %s", exc.detail)

@@ -54,6 +54,7 @@ def settings_for(
     tls_cert: str | None,
     tls_key: str | None,
     site_config: str | None = None,
+    tz: str | None = None,
 ) -> WebSettings:
     """The page's settings, or ``ListenRefusedError`` when the address needs more."""
     if (tls_cert is None) != (tls_key is None):
@@ -65,7 +66,7 @@ def settings_for(
     site = None if site_config is None else Path(site_config).expanduser().absolute()
     tls = tls_cert is not None
     if is_loopback(listen):
-        return WebSettings(state_dir, site, password_hash, tls=tls)
+        return WebSettings(state_dir, site_config=site, tz=tz, password_hash=password_hash, tls=tls)
     missing = []
     if not tls:
         missing.append("a TLS certificate and key (--tls-cert FILE --tls-key FILE)")
@@ -75,7 +76,10 @@ def settings_for(
         raise ListenRefusedError(
             f"serving on {listen} (not this machine only) needs " + " and ".join(missing)
         )
-    return WebSettings(state_dir, site, password_hash, tls=True, allowed_hosts=None)
+    return WebSettings(
+        state_dir, site_config=site, tz=tz, password_hash=password_hash, tls=True,
+        allowed_hosts=None,
+    )  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -84,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
         return set_password(state_dir)
     try:
         settings = settings_for(
-            state_dir, args.listen, args.tls_cert, args.tls_key, args.site_config
+            state_dir, args.listen, args.tls_cert, args.tls_key, args.site_config, args.tz
         )
     except ListenRefusedError as exc:
         print(f"nirpad: {exc}", file=sys.stderr)

@@ -30,6 +30,7 @@ INSTALL_TIMEOUT_S: Final = 10.0
 class WebSettings:
     state_dir: Path
     site_config: Path | None = None
+    tz: str | None = None  # the patient's zone for the course and diary (None: $TZ, system)
     password_hash: str | None = None  # None: no login (only ever on loopback)
     tls: bool = False
     allowed_hosts: frozenset[str] | None = LOOPBACK_HOSTS  # None: any Host header

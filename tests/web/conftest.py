@@ -9,6 +9,7 @@ The real controller is used in ``test_real_controller.py``.
 
 from __future__ import annotations
 
+import html as html_text
 import re
 import threading
 import warnings
@@ -148,6 +149,8 @@ def csrf(client: TestClient, path: str = "/") -> str:
 
 
 def element_text(html: str, element_id: str) -> str | None:
-    """The text inside the element with ``id`` (tags stripped), or None if absent."""
+    """The text inside the element with ``id`` (tags stripped, entities decoded), or None."""
     found = re.search(rf'id="{element_id}"[^>]*>(.*?)</', html, re.DOTALL)
-    return None if found is None else re.sub(r"<[^>]+>", "", found.group(1)).strip()
+    if found is None:
+        return None
+    return html_text.unescape(re.sub(r"<[^>]+>", "", found.group(1))).strip()

@@ -22,6 +22,8 @@ POST_PATHS = (
     "/control/ack",
     "/prescription/check",
     "/prescription/install",
+    "/diary/nightly",
+    "/diary/irls",
     "/login",
     "/logout",
 )

@@ -1,0 +1,141 @@
+"""The course page: adherence per week, tonight, the diary forms (the CLI's checks and
+corrections) and the clinic report's three files, on the six-week course of tests/care."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from care.diary import Diary
+from firmware_host import course_commands, report_commands
+from firmware_host.report_commands import report_files
+from profiles.store import install_atomic
+from tests.care.course_fixture import RX_TOML, local, write_six_weeks
+
+from .conftest import TestClient, csrf, element_text
+
+DUE = local(date(2026, 11, 21), 19, 30)
+TZ = "Europe/Berlin"
+
+
+@pytest.fixture
+def course_client(
+    state_dir: Path, make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> TestClient:
+    monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
+    write_six_weeks(state_dir, until=date(2026, 11, 19))
+    install_atomic(state_dir, RX_TOML)
+    for module in (course_commands, report_commands):
+        monkeypatch.setattr(module, "wall_clock", lambda: DUE)
+    monkeypatch.setattr("web.pages_course._now", lambda: DUE)
+    return make_client(tz=TZ)
+
+
+def _diary(client: TestClient, path: str, **fields: str | list[str]) -> tuple[int, str]:
+    token = csrf(client, "/course")
+    response = client.post(path, data={"csrf_token": token, **fields})
+    return response.status_code, response.text
+
+
+def test_with_no_prescription_the_course_page_says_so(client: TestClient) -> None:
+    html = client.get("/course").text
+    assert "no usable prescription is installed" in (element_text(html, "no-course") or "")
+    assert 'action="/diary/nightly"' in html and 'action="/diary/irls"' in html
+
+
+def test_the_course_shows_weeks_tonight_and_the_next_checkpoint(course_client: TestClient) -> None:
+    html = course_client.get("/course").text
+    weeks = re.findall(r'<tr class="week">(.*?)</tr>', html, re.DOTALL)
+    assert [re.findall(r"<td>(\d+) of", w)[0] for w in weeks] == ["3", "3", "0", "3", "3", "2"]
+    assert element_text(html, "tonight-text") == "session due tonight between 18:00 and 23:00"
+    assert "follow-up, 4 weeks after the course" in (element_text(html, "next-checkpoint") or "")
+
+
+def test_tonights_entry_is_recorded_and_a_second_corrects_it(
+    course_client: TestClient, state_dir: Path
+) -> None:
+    status, html = _diary(
+        course_client, "/diary/nightly",
+        leg_symptoms="6", sleep_quality="4", side_effects=["warmth", "redness"], note="ok",
+    )  # fmt: skip
+    assert status == 200, html
+    assert element_text(html, "message") == "Tonight's diary entry is recorded."
+    corrects = re.search(r'name="corrects" value="(\d+)"', html)
+    assert corrects is not None
+    status, html = _diary(
+        course_client, "/diary/nightly", leg_symptoms="3", corrects=corrects.group(1)
+    )
+    assert status == 200, html
+    with Diary.open(state_dir) as diary:
+        current = diary.nightly()
+        assert len(diary.nightly(history=True)) == 2
+    assert [(n.entry.entry_date, n.entry.leg_symptoms) for n in current] == [
+        (date(2026, 11, 21), 3)
+    ]
+
+
+def test_a_second_entry_without_correcting_is_refused_in_the_diarys_words(
+    course_client: TestClient,
+) -> None:
+    assert _diary(course_client, "/diary/nightly", leg_symptoms="6")[0] == 200
+    status, html = _diary(course_client, "/diary/nightly", leg_symptoms="2")
+    assert status == 422
+    assert (element_text(html, "message") or "").startswith("Not recorded:")
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"leg_symptoms": "11"}, "must be a whole number from 0 to 10"),
+        ({"leg_symptoms": "six"}, "is not a whole number"),
+        ({"note": "x" * 501}, "500"),
+    ],
+)
+def test_a_bad_diary_value_is_refused_and_nothing_written(
+    course_client: TestClient, state_dir: Path, fields: dict[str, str], words: str
+) -> None:
+    status, html = _diary(course_client, "/diary/nightly", **fields)
+    assert status == 422
+    assert words in (element_text(html, "message") or "")
+    if (state_dir / "diary.sqlite3").exists():
+        with Diary.open(state_dir) as diary:
+            assert diary.nightly() == []
+
+
+def test_the_weekly_irls_is_recorded_with_its_total_and_band(course_client: TestClient) -> None:
+    items = {f"item_{n}": "2" for n in range(1, 11)}
+    status, html = _diary(course_client, "/diary/irls", **items)
+    assert status == 200, html
+    assert element_text(html, "message") == "The IRLS is recorded: total 20 of 40, moderate."
+    assert "Latest: 20 of 40 (moderate)" in html
+
+
+def test_an_irls_missing_an_item_is_refused(course_client: TestClient) -> None:
+    items = {f"item_{n}": "2" for n in range(1, 10)}
+    status, html = _diary(course_client, "/diary/irls", **items)
+    assert status == 422 and "Not recorded" in html
+
+
+def test_the_report_files_are_the_clis(course_client: TestClient, state_dir: Path) -> None:
+    expected = report_files(state_dir, None, TZ)
+    assert not isinstance(expected, str)
+    pdf = course_client.get("/report/pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and "attachment" in pdf.headers["content-disposition"]
+    csv_file = course_client.get("/report/csv")
+    assert csv_file.content == expected["csv"]
+    fhir = course_client.get("/report/fhir")
+    assert fhir.headers["content-type"] == "application/fhir+json"
+    assert json.loads(fhir.content)["resourceType"] == "Bundle"
+
+
+def test_no_report_without_a_prescription_is_plain_words(client: TestClient) -> None:
+    response = client.get("/report/pdf")
+    assert response.status_code == 409
+    assert "No report: no usable prescription is installed" in response.text
+    assert client.get("/report/docx").status_code == 404

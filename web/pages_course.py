@@ -1,0 +1,207 @@
+"""The course page: adherence per week, the next checkpoint, tonight, the diary forms,
+and the clinic report for download.
+
+Owns: ``GET /course`` (the course as ``nirpad course --json`` gives it, with tonight's
+diary and the weekly IRLS as forms), ``POST /diary/nightly`` and ``POST /diary/irls``
+(written to the diary as ``nirpad diary`` and ``nirpad irls`` write them: the same
+checks, the same course dates, a second entry for a date corrects the first), and
+``GET /report/<kind>`` (the PDF, CSV or FHIR file of ``nirpad report``, built in memory).
+Does not own any figure, rule or check (``care``, ``firmware_host.course_commands``,
+``firmware_host.report_commands``); the diary's refusals are shown word for word.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from care.diary import Diary
+from care.diary_entry import NIGHTLY_FIELDS, NightlyEntry, SideEffect
+from care.diary_schema import DiaryError
+from care.irls import ITEM_COUNT, ITEM_MAX
+from firmware_host.course_commands import course_document
+from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
+from firmware_host.paths import ensure_state_dir
+from firmware_host.profile_commands import resolve_site_config
+from firmware_host.report_commands import REPORT_FILE_NAMES, report_files
+from web.forms import checked_form
+from web.pages_status import web_state
+from web.render import error_page, page
+
+log = logging.getLogger(__name__)
+
+MAX_DIARY_FORM_BYTES: Final = 4096
+MAX_DIARY_FIELDS: Final = 20
+REPORT_TYPES: Final = {
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+    "fhir": "application/fhir+json",
+}
+SIDE_EFFECT_WORDS: Final = {
+    SideEffect.WARMTH: "Warmth",
+    SideEffect.REDNESS: "Redness",
+    SideEffect.SKIN_IRRITATION: "Skin irritation",
+    SideEffect.HEADACHE: "Headache",
+    SideEffect.OTHER: "Other",
+}
+
+
+def _site_arg(request: Request) -> str | None:
+    site = web_state(request).settings.site_config
+    return None if site is None else str(site)
+
+
+def _open_diary(request: Request) -> Diary:
+    """The diary held to the course's dates in the patient's zone, as the CLI opens it."""
+    settings = web_state(request).settings
+    zone = zone_named(settings.tz)
+    state_dir = ensure_state_dir(settings.state_dir)
+    site = resolve_site_config(state_dir, _site_arg(request))
+    course, note = diary_course_dates(state_dir, site, zone, _now)
+    if note is not None:
+        log.info("diary: %s", note)
+    return Diary.open(state_dir, course=course, wall_clock=_now, tz=zone)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _diary_today(request: Request) -> dict[str, Any]:
+    """Tonight's entry and the latest IRLS, if any (blocking; never creates a diary)."""
+    state_dir = web_state(request).settings.state_dir
+    if not (state_dir / "diary.sqlite3").is_file():
+        return {"tonight_entry": None, "latest_irls": None, "diary_problem": None}
+    try:
+        with _open_diary(request) as diary:
+            today = diary.today()
+            tonight = [n for n in diary.nightly() if n.entry.entry_date == today]
+            irls = diary.irls()
+    except (DiaryError, CourseInputError, OSError) as exc:
+        return {"tonight_entry": None, "latest_irls": None, "diary_problem": str(exc)}
+    return {
+        "tonight_entry": tonight[-1] if tonight else None,
+        "latest_irls": irls[-1] if irls else None,
+        "diary_problem": None,
+    }
+
+
+def _course_context(request: Request) -> dict[str, Any]:
+    settings = web_state(request).settings
+    document = course_document(settings.state_dir, _site_arg(request), settings.tz)
+    course = None if isinstance(document, str) else document
+    return {
+        "course": course,
+        "course_problem": document if isinstance(document, str) else None,
+        "nightly_fields": NIGHTLY_FIELDS,
+        "side_effects": SIDE_EFFECT_WORDS,
+        "irls_items": range(1, ITEM_COUNT + 1),
+        "irls_max": ITEM_MAX,
+        **_diary_today(request),
+    }
+
+
+async def _course_page(request: Request, status_code: int = 200, **extra: Any) -> Response:
+    context = await run_in_threadpool(_course_context, request)
+    return page(request, "course.html", status_code, tab="course", **{**context, **extra})
+
+
+async def course_page(request: Request) -> Response:
+    return await _course_page(request)
+
+
+def _number(form: FormData, name: str) -> int | None:
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise DiaryError(f"{name.replace('_', ' ').capitalize()}: {value!r} is not a whole "
+                         "number.", field=name) from None  # fmt: skip
+
+
+def _corrects(form: FormData) -> int | None:
+    return _number(form, "corrects")
+
+
+def _nightly(request: Request, form: FormData) -> str:
+    values = {spec.name: _number(form, spec.name) for spec in NIGHTLY_FIELDS}
+    effects = frozenset(SideEffect(v) for v in form.getlist("side_effects")
+                        if v in {e.value for e in SideEffect})  # fmt: skip
+    note = form.get("note")
+    with _open_diary(request) as diary:
+        entry = NightlyEntry(
+            diary.today(), side_effects=effects, note=note if isinstance(note, str) else "",
+            **values,
+        )  # fmt: skip
+        diary.add_nightly(entry, corrects=_corrects(form))
+    return "Tonight's diary entry is recorded."
+
+
+def _irls(request: Request, form: FormData) -> str:
+    items: dict[int, int] = {}
+    for number in range(1, ITEM_COUNT + 1):
+        score = _number(form, f"item_{number}")
+        if score is not None:
+            items[number] = score
+    baseline = form.get("baseline") == "yes"
+    with _open_diary(request) as diary:
+        new_id = diary.add_irls(diary.today(), items, baseline=baseline, corrects=_corrects(form))
+        [stored] = [i for i in diary.irls() if i.id == new_id]
+    return f"The IRLS is recorded: total {stored.total} of 40, {stored.band.value}."
+
+
+async def _diary_post(request: Request, write: Callable[[Request, FormData], str]) -> Response:
+    form = await checked_form(request, MAX_DIARY_FORM_BYTES, MAX_DIARY_FIELDS)
+    if isinstance(form, Response):
+        return form
+    try:
+        message = await run_in_threadpool(write, request, form)
+    except (DiaryError, CourseInputError, OSError) as exc:  # OSError: the diary's storage
+        return await _course_page(request, 422, message=f"Not recorded: {exc}", message_ok=False)
+    return await _course_page(request, message=message)
+
+
+async def diary_nightly(request: Request) -> Response:
+    return await _diary_post(request, _nightly)
+
+
+async def diary_irls(request: Request) -> Response:
+    return await _diary_post(request, _irls)
+
+
+async def report(request: Request) -> Response:
+    kind = request.path_params["kind"]
+    if kind not in REPORT_TYPES:
+        return error_page(request, 404, "There is no such report file.")
+    settings = web_state(request).settings
+    start, end = request.query_params.get("from") or None, request.query_params.get("to") or None
+    files = await run_in_threadpool(
+        report_files, settings.state_dir, _site_arg(request), settings.tz, start, end
+    )
+    if isinstance(files, str):
+        return error_page(request, 409, f"No report: {files}")
+    name = Path(REPORT_FILE_NAMES[kind]).name
+    return Response(
+        files[kind],
+        media_type=REPORT_TYPES[kind],
+        headers={"content-disposition": f'attachment; filename="nirpad-{name}"'},
+    )
+
+
+ROUTES: Final = [
+    Route("/course", course_page, methods=["GET"]),
+    Route("/diary/nightly", diary_nightly, methods=["POST"]),
+    Route("/diary/irls", diary_irls, methods=["POST"]),
+    Route("/report/{kind}", report, methods=["GET"]),
+]
