@@ -30,6 +30,7 @@ BUILTIN: Final = Path(str(resources.files("profiles").joinpath("builtin", "rls-8
 PAGE_WAIT_S: Final = 10.0
 # 30 min at 60× is 30 s; the margin covers a loaded CI machine.
 SESSION_WAIT_S: Final = 90.0
+PHONE_WINDOW: Final = (390, 844)  # CSS pixels, a common phone
 LIVE_TRANSIENT = (NoSuchElementException, StaleElementReferenceException)
 T = TypeVar("T")
 
@@ -106,3 +107,17 @@ def test_a_bad_file_shows_the_caregiver_words_and_installs_nothing(
 
     browser.get(f"{pad.url}/prescription")
     assert browser.find_element(By.ID, "none-installed").is_displayed()
+
+
+def test_every_page_fits_a_phone_screen_without_sideways_scrolling(
+    pad: Pad, browser: WebDriver
+) -> None:
+    browser.set_window_size(*PHONE_WINDOW)
+    for path in ("/", "/prescription", "/history"):
+        browser.get(pad.url + path)
+        widths = browser.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[1] <= PHONE_WINDOW[0], "the window is not phone-sized"
+        assert widths[0] <= widths[1], f"{path} scrolls sideways on a phone: {widths}"
+        assert browser.find_element(By.ID, "nav-status").is_displayed()
