@@ -5,10 +5,10 @@ Owns, for every HTTP request before any page sees it: the Host check (on loopbac
 declared length over the cap is refused unread, and a body that grows past it is cut),
 the session cookie (HttpOnly, SameSite=Strict, Secure under TLS, a random token whose
 session lives on the server), the login (with a password set, every page but the login
-page, ``/healthz`` and the static files needs one), the Origin check on every POST (a
-form posted from another site is refused), the security headers on every response
-(CSP without inline script, no framing, nosniff, no referrer), and the last word on an
-exception: a plain-words page, never a traceback.
+page, ``/healthz`` and the static files needs one), the origin check on every POST
+(``Sec-Fetch-Site`` and Origin: a form posted from another site is refused), the
+security headers on every response (CSP without inline script, no framing, nosniff, no
+referrer), and the last word on an exception: a plain-words page, never a traceback.
 
 Does not own the CSRF token's check (``web.forms``: it needs the parsed form) nor what
 a page does.
@@ -185,10 +185,22 @@ def _host_name(host: str) -> str:
 
 
 def _same_origin(request: Request) -> bool:
-    """Origin (else Referer), when the browser sends one, must be this page's own."""
+    """A POST must come from this page itself.
+
+    ``Sec-Fetch-Site``, which browsers set and scripts in a page cannot, must say
+    ``same-origin`` (or ``none``: typed by the user). Origin (else Referer), when sent,
+    must be this page's own scheme and host; ``Origin: null`` is what a browser sends on
+    every form POST under ``Referrer-Policy: no-referrer`` (the Fetch standard), so it
+    passes only with ``Sec-Fetch-Site: same-origin``. With none of these it is not a
+    browser's cross-site form, and the CSRF token still decides."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return False
     source = request.headers.get("origin") or request.headers.get("referer")
     if source is None:
-        return True  # not a browser's cross-site form; the CSRF token still decides
+        return True
+    if source == "null":
+        return fetch_site == "same-origin"
     parts = urlsplit(source)
     host = request.headers.get("host", "")
     return parts.scheme == request.url.scheme and parts.netloc == host

@@ -100,6 +100,27 @@ def test_a_form_from_another_site_is_refused(client: TestClient, origin: str) ->
     assert "another web site" in response.text
 
 
+@pytest.mark.parametrize("fetch_site", ["cross-site", "same-site"])
+def test_a_browser_marked_cross_site_post_is_refused(client: TestClient, fetch_site: str) -> None:
+    token = csrf(client)
+    response = client.post(
+        "/control/stop", data={"csrf_token": token}, headers={"sec-fetch-site": fetch_site}
+    )
+    assert response.status_code == 403
+
+
+def test_origin_null_passes_only_from_the_same_origin(client: TestClient) -> None:
+    """Chromium sends ``Origin: null`` on a same-origin form POST under
+    ``Referrer-Policy: no-referrer``; ``Sec-Fetch-Site`` tells the two apart."""
+    token = csrf(client)
+    same = {"origin": "null", "sec-fetch-site": "same-origin"}
+    response = client.post("/control/stop", data={"csrf_token": token}, headers=same)
+    assert response.status_code == 200 and 'id="confirm-stop"' in response.text
+    for headers in ({"origin": "null"}, {"origin": "null", "sec-fetch-site": "cross-site"}):
+        response = client.post("/control/stop", data={"csrf_token": token}, headers=headers)
+        assert response.status_code == 403
+
+
 def test_a_referer_from_another_site_is_refused(client: TestClient) -> None:
     token = csrf(client)
     response = client.post(
