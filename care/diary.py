@@ -1,6 +1,7 @@
 """The symptom diary: an append-only store of nightly entries and weekly IRLS scores.
 
-Owns: ``diary.sqlite3`` in the state directory (created 0640, WAL), appending entries
+Owns: ``diary/diary.sqlite3`` in the state directory (created 0660 in a 2770 directory,
+WAL), appending entries
 after they are checked, corrections (a new entry that ``supersedes`` an old one; nothing
 is ever updated or deleted, and SQLite triggers refuse it if tried), and the two views
 readers get: the current one (superseded entries hidden) and the full history.

@@ -4,7 +4,12 @@ Owns: the SQL of the diary's tables (``nightly``, ``irls``, ``irls_items``), the
 triggers that make them append-only (an UPDATE or DELETE is refused by SQLite itself),
 the ``schema_version`` table and the ordered ``MIGRATIONS`` (one transaction per step),
 the connection pragmas (WAL, ``synchronous=FULL``, foreign keys), creating the file
-with mode 0640, and the diary's two error types.
+with mode 0660 in its own directory (``diary/``, 2770), and the diary's two error types.
+
+Why its own, group-writable directory: two users write the diary, the patient's CLI
+(as ``nirpad``) and the caregiver's page (``nirpad-web``, in the ``nirpad`` group). The
+page's unit may write only ``diary/``; the state directory itself, where the dose
+ledger lives, stays read-only to it (docs/deployment.md).
 
 Does not own what is written when, or what a valid entry is (``care.diary``,
 ``care.diary_entry``, ``care.irls``). The pattern follows the dose ledger's schema
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 __all__ = [
+    "DIARY_DIR_MODE",
     "DIARY_FILENAME",
     "DIARY_FILE_MODE",
     "MIGRATIONS",
@@ -34,9 +40,12 @@ __all__ = [
     "prepare",
 ]
 
-DIARY_FILENAME: Final = "diary.sqlite3"
-DIARY_FILE_MODE: Final = 0o640
-"""Owner read-write, group read (a caregiver's group), others nothing: health data."""
+DIARY_FILENAME: Final = "diary/diary.sqlite3"
+"""Relative to the state directory."""
+DIARY_FILE_MODE: Final = 0o660
+"""Owner and group (``nirpad``: the CLI and the page) read-write, others nothing."""
+DIARY_DIR_MODE: Final = 0o2770
+"""setgid: files made in it by either writer keep the directory's group."""
 
 
 class DiaryError(ValueError):
@@ -106,10 +115,17 @@ SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 
 
 def create_private(path: Path) -> None:
-    """Create an empty diary file with mode 0640 (SQLite gives -wal/-shm the same
-    mode). An existing file keeps its mode."""
+    """Create the diary's directory (2770) and an empty diary file (0660, whatever the
+    umask; SQLite gives -wal/-shm the file's mode). Existing ones keep their modes."""
     with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DIARY_FILE_MODE))
+        path.parent.mkdir()
+        os.chmod(path.parent, DIARY_DIR_MODE)
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DIARY_FILE_MODE)
+        try:
+            os.fchmod(fd, DIARY_FILE_MODE)
+        finally:
+            os.close(fd)
 
 
 def prepare(conn: sqlite3.Connection, path: Path) -> None:

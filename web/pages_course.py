@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from care.diary import Diary
 from care.diary_entry import NIGHTLY_FIELDS, NightlyEntry, SideEffect
-from care.diary_schema import DiaryError
+from care.diary_schema import DIARY_FILENAME, DiaryError
 from care.irls import ITEM_COUNT, ITEM_MAX
 from firmware_host.course_commands import course_document
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
@@ -79,7 +79,7 @@ def _now() -> datetime:
 def _diary_today(request: Request) -> dict[str, Any]:
     """Tonight's entry and the latest IRLS, if any (blocking; never creates a diary)."""
     state_dir = web_state(request).settings.state_dir
-    if not (state_dir / "diary.sqlite3").is_file():
+    if not (state_dir / DIARY_FILENAME).is_file():
         return {"tonight_entry": None, "latest_irls": None, "diary_problem": None}
     try:
         with _open_diary(request) as diary:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from care.diary import Diary, to_json
 from care.diary_entry import NOTE_MAX_CHARS, CourseDates, NightlyEntry, SideEffect
 from care.diary_schema import (
+    DIARY_DIR_MODE,
     DIARY_FILE_MODE,
     DIARY_FILENAME,
     SCHEMA_VERSION,
@@ -293,7 +295,8 @@ def test_an_irls_correction_keeps_the_old_items(diary: Diary, tmp_path: Path) ->
 def test_a_new_file_is_migrated_and_private(tmp_path: Path) -> None:
     Diary.open(tmp_path, wall_clock=lambda: NOW).close()
     path = tmp_path / DIARY_FILENAME
-    assert stat.S_IMODE(path.stat().st_mode) == DIARY_FILE_MODE == 0o640
+    assert stat.S_IMODE(path.stat().st_mode) == DIARY_FILE_MODE == 0o660
+    assert stat.S_IMODE(path.parent.stat().st_mode) == DIARY_DIR_MODE == 0o2770
     conn = sqlite3.connect(path)
     try:
         assert schema_version(conn) == SCHEMA_VERSION
@@ -305,10 +308,24 @@ def test_a_new_file_is_migrated_and_private(tmp_path: Path) -> None:
 def test_wal_files_are_private_too(diary: Diary, tmp_path: Path) -> None:
     diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=1))
     wal = tmp_path / f"{DIARY_FILENAME}-wal"
-    assert stat.S_IMODE(wal.stat().st_mode) == 0o640
+    assert stat.S_IMODE(wal.stat().st_mode) == 0o660
+
+
+def test_the_modes_hold_under_a_strict_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        with Diary.open(tmp_path, wall_clock=lambda: NOW) as d:
+            d.add_nightly(NightlyEntry(date(2026, 3, 14), leg_symptoms=1))
+            path = tmp_path / DIARY_FILENAME
+            assert stat.S_IMODE(path.with_name(path.name + "-wal").stat().st_mode) == 0o660
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o660
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o2770
 
 
 def test_an_empty_existing_file_is_migrated(tmp_path: Path) -> None:
+    (tmp_path / DIARY_FILENAME).parent.mkdir()
     (tmp_path / DIARY_FILENAME).touch(mode=0o640)
     with Diary.open(tmp_path, wall_clock=lambda: NOW) as d:
         d.add_nightly(NightlyEntry(date(2026, 3, 14), leg_symptoms=1))
@@ -327,6 +344,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / DIARY_FILENAME).parent.mkdir()
     (tmp_path / DIARY_FILENAME).write_bytes(b"not a database, just some text" * 100)
     with pytest.raises(DiaryStorageError, match="cannot be opened") as err:
         Diary.open(tmp_path, wall_clock=lambda: NOW)

@@ -10,6 +10,7 @@ from pathlib import Path
 import icalendar
 import pytest
 
+from care.diary_schema import DIARY_FILENAME
 from care.remind import RemindSettings
 from firmware_host import course_commands
 from firmware_host.cli import main
@@ -85,8 +86,9 @@ def test_course_without_a_diary_shows_no_trend_and_creates_none(
     assert "week 2 review on 2026-10-27: 2 of 2 weeks on target; no baseline IRLS" in (
         capsys.readouterr().out
     )
-    assert not (state_dir / "diary.sqlite3").exists()
-    (state_dir / "diary.sqlite3").write_bytes(b"not a database" * 100)
+    assert not (state_dir / DIARY_FILENAME).exists()
+    (state_dir / DIARY_FILENAME).parent.mkdir()
+    (state_dir / DIARY_FILENAME).write_bytes(b"not a database" * 100)
     assert _run(state_dir, "course", "--json") == 0
     captured = capsys.readouterr()
     assert "the IRLS trend is left out" in captured.err

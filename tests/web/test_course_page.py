@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from care.diary import Diary
+from care.diary import DIARY_FILENAME, Diary
 from firmware_host import course_commands, report_commands
 from firmware_host.report_commands import report_files
 from profiles.store import install_atomic
@@ -102,7 +102,7 @@ def test_a_bad_diary_value_is_refused_and_nothing_written(
     status, html = _diary(course_client, "/diary/nightly", **fields)
     assert status == 422
     assert words in (element_text(html, "message") or "")
-    if (state_dir / "diary.sqlite3").exists():
+    if (state_dir / DIARY_FILENAME).exists():
         with Diary.open(state_dir) as diary:
             assert diary.nightly() == []
 
