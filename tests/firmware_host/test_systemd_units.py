@@ -136,4 +136,7 @@ def test_the_page_runs_as_its_own_user_in_the_nirpad_group() -> None:
     # It listens: Internet sockets, the host's own network (loopback unless a drop-in).
     assert "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" in lines
     assert "IPAddressAllow=localhost" in lines and "PrivateNetwork=yes" not in lines
-    assert not any(line.startswith(("ReadWritePaths=", "StateDirectory=")) for line in lines)
+    # Writable: the diary's directory only, never the record's (ledger, prescription).
+    writable = [line for line in lines if line.startswith(("ReadWritePaths=", "StateDirectory="))]
+    assert writable == ["StateDirectory=nirpad/diary"]
+    assert "StateDirectoryMode=2770" in lines
