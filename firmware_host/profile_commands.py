@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
 import logging
 import math
@@ -349,9 +350,22 @@ def _install_holding_state_dir(
     except StateDirBusy as exc:  # a controller is starting (or another install runs)
         return InstallOutcome(False, EXIT_REFUSED, str(exc))
     except OSError as exc:
-        return InstallOutcome(False, EXIT_ERROR, str(exc))
+        return InstallOutcome(False, EXIT_ERROR, _cannot_write(state_dir, exc))
     with lock:
         return validate_and_install(state_dir, data, name, site)
+
+
+def _cannot_write(state_dir: Path, exc: OSError) -> str:
+    """Why an install with no controller could not start, in a caregiver's words."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    if cause.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (
+            f"Nothing was installed: the controller is not running, and this program may "
+            f"not write the state directory {state_dir} itself. Start the controller "
+            f"(systemctl start nirpad) and install again, or run `nirpad profile install` "
+            f"as the nirpad user."
+        )
+    return f"Nothing was installed: the state directory {state_dir} cannot be used ({exc})."
 
 
 def _install_through_controller(state_dir: Path, data: bytes, name: str) -> InstallOutcome | None:
