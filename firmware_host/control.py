@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pwd
 import selectors
 import socket
 import stat
@@ -134,16 +135,27 @@ def peer_credentials(conn: socket.socket) -> PeerCredentials:
     return PeerCredentials(pid=pid, uid=uid, gid=gid)
 
 
-def peer_groups(cred: PeerCredentials) -> frozenset[int]:
-    """Supplementary groups of the peer process, from /proc (empty if unreadable)."""
+def peer_groups(cred: PeerCredentials, proc: Path = Path("/proc")) -> frozenset[int]:
+    """Supplementary groups of the peer: its process's own list from /proc, or, where
+    /proc hides other users' processes (the unit's ``ProtectProc=invisible``), the
+    groups the system's group database gives its user."""
     try:
-        text = Path(f"/proc/{cred.pid}/status").read_text()
+        text = (proc / str(cred.pid) / "status").read_text()
     except OSError:
-        return frozenset()
+        return _database_groups(cred)
     for line in text.splitlines():
         if line.startswith("Groups:"):
             return frozenset(int(g) for g in line.split()[1:])
     return frozenset()
+
+
+def _database_groups(cred: PeerCredentials) -> frozenset[int]:
+    """The groups of ``cred.uid``'s user in the group database (empty if it has none)."""
+    try:
+        name = pwd.getpwuid(cred.uid).pw_name
+        return frozenset(os.getgrouplist(name, cred.gid))
+    except (KeyError, OSError):
+        return frozenset()
 
 
 def peer_allowed(cred: PeerCredentials, socket_gid: int, own_uid: int) -> bool:

@@ -382,3 +382,33 @@ def test_profile_install_on_the_cli_goes_through_a_running_controller(
     err = capsys.readouterr().err
     assert "id: bad (line 1)" in err and "was refused" in err
     assert not (tmp_path / "prescription.toml").exists()  # the controller decides, not the CLI
+
+
+def test_groups_come_from_the_group_database_when_proc_hides_the_peer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ProtectProc=invisible another user's /proc/<pid> is hidden: a caregiver
+    added to the group with usermod -aG must still be let in."""
+    seen: list[tuple[str, int]] = []
+
+    def grouplist(name: str, gid: int) -> list[int]:
+        seen.append((name, gid))
+        return [gid, 4242]
+
+    monkeypatch.setattr(control.os, "getgrouplist", grouplist)
+    cred = PeerCredentials(pid=999_999, uid=0, gid=7)
+    groups = control.peer_groups(cred, proc=tmp_path)  # an empty /proc: nothing visible
+    assert groups == frozenset({7, 4242})
+    assert seen == [("root", 7)]
+    assert peer_allowed(PeerCredentials(999_999, 12_345, 7), socket_gid=4242, own_uid=1) is False
+
+
+def test_a_user_unknown_to_the_group_database_has_no_groups(tmp_path: Path) -> None:
+    cred = PeerCredentials(pid=999_999, uid=2_000_000_000, gid=7)
+    assert control.peer_groups(cred, proc=tmp_path) == frozenset()
+
+
+def test_groups_are_read_from_proc_when_visible(tmp_path: Path) -> None:
+    (tmp_path / "5").mkdir()
+    (tmp_path / "5" / "status").write_text("Name:\tx\nGroups:\t20 4242 \nUid:\t1\n")
+    assert control.peer_groups(PeerCredentials(5, 12_345, 7), proc=tmp_path) == {20, 4242}
