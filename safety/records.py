@@ -111,7 +111,7 @@ def read_records(
 @contextmanager
 def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
     try:
-        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        conn = _connect_read_only(path)
     except sqlite3.Error as exc:
         raise ledger_error(_READ, path, exc) from exc
     with closing(conn):
@@ -120,6 +120,27 @@ def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
             yield conn
         except sqlite3.Error as exc:
             raise ledger_error(_READ, path, exc) from exc
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """``mode=ro``; where that cannot work, ``immutable=1``.
+
+    A reader of a WAL database must create its ``-shm`` file when the writer closed
+    cleanly and removed it; a reader that may not write the directory (the caregiver's
+    page under its unit) cannot. With no ``-wal`` file left, everything is in the main
+    file, so it is read as immutable: no locks, no side files, nothing written. Should
+    the controller start writing during such a read, the read may fail (reported as
+    unreadable); the record itself is never touched."""
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        conn.close()
+        wal_left = path.with_name(path.name + "-wal").exists()
+        if not isinstance(exc, sqlite3.OperationalError) or wal_left:
+            raise
+        return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+    return conn
 
 
 def _check_version(conn: sqlite3.Connection, path: Path) -> None:

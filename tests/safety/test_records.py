@@ -156,3 +156,126 @@ def test_a_ledger_that_cannot_be_opened_is_a_readable_error(
     monkeypatch.setattr(sqlite3, "connect", refuse)
     with pytest.raises(LedgerError, match="cannot be read: it cannot be opened"):
         read_records(tmp_path, WallClock())
+
+
+_READER = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from safety.records import read_records
+records = read_records(Path(sys.argv[1]), lambda: datetime.now(UTC))
+print(len(records.sessions), records.sessions[0].outcome)
+"""
+
+
+def test_a_reader_that_may_not_write_the_directory_reads_a_cleanly_closed_ledger(
+    tmp_path: Path,
+) -> None:
+    """The caregiver's page under its unit: the controller stopped (no -wal, no -shm)
+    and the state directory is not writable to the reader. SQLite cannot make the
+    -shm file, so the ledger is read as immutable, and nothing is written."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    state_dir = Path(tempfile.mkdtemp(prefix="nirpad-ro-"))
+    try:
+        _write_two_sessions(state_dir, WallClock())
+        ledger = state_dir / LEDGER_FILENAME
+        assert not ledger.with_name(ledger.name + "-shm").exists()
+        before = ledger.read_bytes()
+        if os.geteuid() == 0:  # root ignores modes: read as nobody, who may not write here
+            state_dir.chmod(0o755)
+            ledger.chmod(0o644)
+            drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        else:
+            state_dir.chmod(0o555)
+            drop = []
+        root = Path(__file__).resolve().parents[2]
+        done = subprocess.run(
+            [*drop, sys.executable, "-P", "-c", _READER, str(state_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["2", "completed"]
+        assert sorted(p.name for p in state_dir.iterdir() if "ledger.sqlite3" in p.name) == [
+            "ledger.sqlite3"
+        ]
+        assert ledger.read_bytes() == before
+    finally:
+        state_dir.chmod(0o755)
+        shutil.rmtree(state_dir)
+
+
+def test_a_reader_denied_with_a_wal_left_is_refused_not_read_as_immutable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a -wal file left, the main file alone may be stale: never read as immutable."""
+    _write_two_sessions(tmp_path, WallClock())
+    (tmp_path / f"{LEDGER_FILENAME}-wal").write_bytes(b"")
+    uris = _deny_writing_readers(monkeypatch)
+    with pytest.raises(LedgerError, match="cannot be read"):
+        read_records(tmp_path, WallClock())
+    assert len(uris) == 1 and "immutable" not in uris[0]
+
+
+def test_a_denied_reader_with_no_wal_reads_the_main_file_as_immutable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_two_sessions(tmp_path, WallClock())
+    uris = _deny_writing_readers(monkeypatch)
+    records = read_records(tmp_path, WallClock())
+    assert [s.outcome for s in records.sessions] == [Outcome.COMPLETED, None]
+    assert ["immutable=1" in u for u in uris] == [False, True]
+
+
+def _deny_writing_readers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """sqlite3.connect where every reader but an immutable one fails as one that may
+    not create the -shm file; returns the URIs opened."""
+    real_connect = sqlite3.connect
+    uris: list[str] = []
+
+    def connect(database: str, *, uri: bool) -> sqlite3.Connection:
+        uris.append(database)
+        conn = real_connect(database, uri=uri)
+        return conn if "immutable=1" in database else _Denied(conn)  # type: ignore[return-value]
+
+    monkeypatch.setattr("safety.records.sqlite3.connect", connect)
+    return uris
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    (tmp_path / LEDGER_FILENAME).write_bytes(b"not a database at all " * 100)
+    with pytest.raises(LedgerError, match="cannot be read"):
+        read_records(tmp_path, WallClock())
+
+
+class _Denied:
+    """A connection whose first query fails as a read-only reader's does."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def test_a_ledger_missing_a_table_is_refused_in_words(tmp_path: Path) -> None:
+    from safety.ledger_schema import SCHEMA_VERSION
+
+    conn = sqlite3.connect(tmp_path / LEDGER_FILENAME)
+    conn.execute("CREATE TABLE schema_version (version INTEGER)")
+    conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerError, match="cannot be read"):
+        read_records(tmp_path, WallClock())
