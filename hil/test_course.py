@@ -60,6 +60,7 @@ def one_session(rig: InProcessRig) -> None:
     assert rig.state is State.READY
 
 
+@pytest.mark.slow
 def test_twelve_sessions_over_four_weeks(rig: InProcessRig) -> None:
     for index, day in enumerate(COURSE_DAYS):
         when = WALL_START + dt.timedelta(days=day, minutes=index)

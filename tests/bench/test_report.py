@@ -48,6 +48,7 @@ def test_results_are_written_as_json_and_markdown(tmp_path: Path) -> None:
     assert "| a figure | 3 | 1.50 | max 2.00 | ms | — | < 2 ms | yes |  |" in markdown
 
 
+@pytest.mark.slow
 def test_every_collector_runs_with_tiny_sizes(tmp_path: Path) -> None:
     run = report.Run(TINY, 115200)
     figures = report.collect(list(report.COLLECTORS), run)

@@ -134,6 +134,7 @@ def test_pause_and_resume_deliver_the_plan_with_the_light_off_while_paused(rig: 
     assert rig.true_fluence_j_cm2() == pytest.approx(PLANNED_J_CM2, rel=0.005)
 
 
+@pytest.mark.slow
 def test_ten_minutes_paused_stops_the_session(rig: Rig) -> None:
     booted(rig)
     rig.controller.command("start")

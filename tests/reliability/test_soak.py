@@ -26,6 +26,7 @@ def _args(tmp_path: Path, sessions: int, seed: int) -> object:
     )
 
 
+@pytest.mark.slow
 def test_back_to_back_sessions_with_faults_keep_every_invariant(tmp_path: Path) -> None:
     report = run_virtual(_args(tmp_path, 12, 3))  # type: ignore[arg-type]
     assert report["findings"] == [] and report["findings_count"] == 0
@@ -35,6 +36,7 @@ def test_back_to_back_sessions_with_faults_keep_every_invariant(tmp_path: Path) 
     assert report["ledger_bytes"] > 0
 
 
+@pytest.mark.slow
 def test_the_command_line_reports_and_exits_zero(tmp_path: Path, capsys: object) -> None:
     argv = ["--sessions", "2", "--session-min", "1", "--fault-rate", "0"]
     assert main([*argv, "--state-dir", str(tmp_path)]) == 0

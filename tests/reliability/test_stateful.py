@@ -313,4 +313,4 @@ NirpadMachine.TestCase.settings = settings(
     derandomize=os.environ.get("NIRPAD_STATEFUL_RANDOM") is None,
     print_blob=True,
 )
-TestNirpadStateful = NirpadMachine.TestCase
+TestNirpadStateful = pytest.mark.slow(NirpadMachine.TestCase)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -119,6 +120,7 @@ def replay(trace: list[Segment], seed: int, time_scale: int) -> DoseIntegrator:
     return dose
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(
     trace=st.lists(segments, min_size=1, max_size=4),

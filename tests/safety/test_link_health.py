@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from drivers.protocol import DecoderStats
 from safety.core_events import SafetyEvent, Warning
 from safety.faults import WarningCode
@@ -146,6 +148,7 @@ def test_a_lossy_link_warns_and_the_warning_clears_when_it_is_clean(rig: Rig) ->
     assert LINK_ERRORS not in [w.code for w in rig.c.snapshot().warnings]
 
 
+@pytest.mark.slow
 def test_a_clean_link_gives_no_warning_in_three_minutes(rig: Rig) -> None:
     _treating(rig)
     events = rig.run(3 * LINK_WINDOW_S)

@@ -1,12 +1,11 @@
 """The prescription page: upload, check (signature included) in the CLI's words, install
-only on confirmation, by the running controller or, with none running, directly."""
+only on confirmation, and only by the running controller: with none, nothing."""
 
 from __future__ import annotations
 
 import base64
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from firmware_host.cli import main
 from profiles.signing import sign_profile
 from profiles.store import installed_path
-from safety.records import read_records
+from safety.ledger import LEDGER_FILENAME
 
 from .conftest import FakeController, TestClient, csrf, csrf_of, element_text
 
@@ -69,7 +68,7 @@ def test_a_good_file_is_summarised_and_not_yet_installed(
     assert not installed_path(state_dir).exists()  # only a confirmation installs
 
 
-def test_install_on_confirmation_with_no_controller_running(
+def test_with_no_controller_running_the_page_installs_nothing(
     client: TestClient, state_dir: Path
 ) -> None:
     _, html = _check(client, RX)
@@ -78,12 +77,13 @@ def test_install_on_confirmation_with_no_controller_running(
     response = client.post(
         "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
     )
-    assert response.status_code == 200, response.text
-    assert (element_text(response.text, "message") or "").startswith("Installed.")
-    assert element_text(response.text, "installed-id") == "rls-810-standard"
-    assert installed_path(state_dir).read_bytes() == RX
-    installs = read_records(state_dir, lambda: datetime.now(UTC)).installs
-    assert [i.profile_id for i in installs] == ["rls-810-standard"]
+    assert response.status_code == 503
+    message = element_text(response.text, "message") or ""
+    assert message.startswith("The controller is not running, so nothing was installed.")
+    assert "nirpad run --sim" in message
+    assert not installed_path(state_dir).exists()
+    assert not (state_dir / LEDGER_FILENAME).exists()  # no record written
+    assert sorted(p.name for p in state_dir.iterdir()) == []  # no lock, nothing at all
 
 
 @pytest.mark.usefixtures("control_server")

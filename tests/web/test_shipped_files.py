@@ -3,6 +3,7 @@ data rule takes every template and static file."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import tomllib
@@ -32,3 +33,35 @@ def test_package_data_takes_every_template_and_static_file() -> None:
     ]
     assert files
     assert [f for f in files if not any(fnmatch(f, pat) for pat in patterns)] == []
+
+
+DIRECT_INSTALL = frozenset(
+    {
+        "install_prescription",
+        "validate_and_install",
+        "_install_holding_state_dir",
+        "_install_and_record",
+        "install_atomic",
+        "StateLock",
+        "ensure_state_dir",
+    }
+)
+
+
+def test_the_page_never_names_a_direct_install() -> None:
+    """Import contracts see modules; this sees the names the page's code uses, so the
+    install path of ``firmware_host.profile_commands`` (which the page imports for its
+    checks) cannot be called from the page."""
+    used = {
+        (path.name, node.id if isinstance(node, ast.Name) else node.attr)
+        for path in (ROOT / "web").glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Name | ast.Attribute)
+    } | {
+        (path.name, alias.name)
+        for path in (ROOT / "web").glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert sorted((f, n) for f, n in used if n in DIRECT_INSTALL) == []
