@@ -1,13 +1,16 @@
 """The guard around every request: the rules no page can forget.
 
-Owns, for every HTTP request before any page sees it: the Host check (on loopback only
-``127.0.0.1``, ``localhost`` and ``::1``, against DNS rebinding), the body cap (a
-declared length over the cap is refused unread, and a body that grows past it is cut),
-the session cookie (HttpOnly, SameSite=Strict, Secure under TLS, a random token whose
-session lives on the server), the login (with a password set, every page but the login
-page, ``/healthz`` and the static files needs one), the origin check on every POST
-(``Sec-Fetch-Site`` and Origin: a form posted from another site is refused), the
-security headers on every response (CSP without inline script, no framing, nosniff, no
+Owns, for every HTTP request before any page sees it: the Host check (only the names
+``WebSettings.allowed_hosts`` holds: on loopback ``127.0.0.1``, ``localhost``, ``::1``
+and the listen address; off loopback the listen address and the ``--host-name``s;
+against DNS rebinding), the body cap (a declared length over the cap is refused
+unread, and a body that grows past it is cut), the session cookie (HttpOnly,
+SameSite=Strict, Secure under TLS, a random token; its session is kept on the server
+only once it holds a login or an upload, ``web.sessions``), the login (with a password
+set, every page but the login page, ``/healthz`` and the static files needs one, on
+every address), the origin check on every POST (``Sec-Fetch-Site`` and Origin: a form
+posted from another site is refused), the security headers on every response (CSP
+without inline script, no framing, nosniff, no
 referrer), and the last word on an exception: a plain-words page, never a traceback.
 
 Does not own the CSRF token's check (``web.forms``: it needs the parsed form) nor what
@@ -112,11 +115,14 @@ class Guard:
         return None
 
     def _session(self, request: Request) -> tuple[Session, bool]:
-        session = self.state.sessions.get(request.cookies.get(COOKIE_NAME))
-        if session is not None:
-            return session, False
-        logged_in = not self.state.settings.login_required
-        return self.state.sessions.new(logged_in=logged_in), True
+        """The stored session of the cookie, else an anonymous one (stored nowhere: a
+        flood of requests without a login cannot push out anyone's session)."""
+        token = request.cookies.get(COOKIE_NAME)
+        session = self.state.sessions.get(token)
+        if session is None:
+            logged_in = not self.state.settings.login_required
+            session = self.state.sessions.anonymous(token, logged_in=logged_in)
+        return session, session.token != token
 
     def _login_refusal(self, request: Request, session: Session) -> Response | None:
         path = request.url.path

@@ -30,7 +30,6 @@ from care.diary_schema import DIARY_FILENAME, DiaryError
 from care.irls import ITEM_COUNT, ITEM_MAX
 from firmware_host.course_commands import course_document
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
-from firmware_host.paths import ensure_state_dir
 from firmware_host.profile_commands import resolve_site_config
 from firmware_host.report_commands import REPORT_FILE_NAMES, report_files
 from web.forms import checked_form
@@ -64,7 +63,12 @@ def _open_diary(request: Request) -> Diary:
     """The diary held to the course's dates in the patient's zone, as the CLI opens it."""
     settings = web_state(request).settings
     zone = zone_named(settings.tz)
-    state_dir = ensure_state_dir(settings.state_dir)
+    state_dir = settings.state_dir
+    if not state_dir.is_dir():  # the controller makes it; the page never does
+        raise DiaryError(
+            f"There is no state directory {state_dir} yet: start the controller once.",
+            field="diary",
+        )
     site = resolve_site_config(state_dir, _site_arg(request))
     course, note = diary_course_dates(state_dir, site, zone, _now)
     if note is not None:

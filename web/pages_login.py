@@ -1,8 +1,9 @@
 """Logging in and out (only when a password is set), and the health check.
 
 Owns: ``GET/POST /login`` (the password checked with ``web.passwords``, at most as
-often as ``web.sessions.LoginLimiter`` allows: while it says wait, no password is even
-tried), a new session on success (a fresh token: a session fixed before the login is
+often as ``web.sessions.LoginLimiter`` allows: each attempt is counted before its
+password is tried, one at a time, and while it says wait no password is even tried),
+a new session on success (a fresh token: a session fixed before the login is
 worth nothing after it), ``POST /logout``, and ``GET /healthz`` (``ok``, for a service
 manager or a test waiting for the page to come up; it says nothing else).
 """
@@ -43,15 +44,16 @@ async def login(request: Request) -> Response:
     stored = state.settings.password_hash
     if stored is None:
         return RedirectResponse("/", status_code=303)
-    wait_s = state.limiter.wait_s()
+    wait_s = state.limiter.begin()  # counted before the password is tried
     if wait_s > 0:
         text = f"Too many wrong passwords. Try again in {math.ceil(wait_s)} seconds."
         return page(request, "login.html", 429, tab="login", message=text, message_ok=False)
     password = form.get("password")
-    if not isinstance(password, str) or not await run_in_threadpool(
-        verify_password, password, stored
-    ):
-        state.limiter.failed()
+    async with state.login_lock:  # one scrypt at a time (32 MiB each)
+        right = isinstance(password, str) and await run_in_threadpool(
+            verify_password, password, stored
+        )
+    if not right:
         log.warning("a wrong password on the login page (%d in a row)", state.limiter.failures)
         return page(
             request, "login.html", 401, tab="login",

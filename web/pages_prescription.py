@@ -5,9 +5,13 @@ reports it), ``POST /prescription/check`` (an uploaded file checked exactly as
 ``nirpad profile check`` checks it: schema, hard and site limits, the session plan,
 signature and dates, with the same caregiver sentences) and ``POST
 /prescription/install`` (only after a check passed, only for the file that was checked:
-its bytes wait in the session under their SHA-256; installed as ``nirpad profile
-install`` does, by the running controller or, with none running, directly).
-Does not own any check or the install itself (``firmware_host.profile_commands``).
+its bytes wait in the session under their SHA-256; sent to the running controller
+with the control socket's ``install`` request, which ``nirpad profile install`` sends
+too: the controller checks it again with its own site configuration, writes it and
+records it). With no controller running the page says so and installs nothing: it
+never writes the prescription, the record or the state directory's lock itself.
+Does not own any check (``firmware_host.profile_commands``) nor the install (the
+controller).
 """
 
 from __future__ import annotations
@@ -22,16 +26,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from firmware_host.profile_commands import (
-    check_bytes,
-    install_prescription,
-    installed_report,
-    resolve_site_config,
-)
+from firmware_host.profile_commands import check_bytes, installed_report, resolve_site_config
 from profiles.errors import ProfileError
 from profiles.locator import printable
 from profiles.signing import TrustStore, signature_checked
 from profiles.summary import describe
+from web import link
 from web.forms import checked_form
 from web.guard import too_large_text
 from web.pages_status import web_state
@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 MAX_NAME_CHARS: Final = 80
 UNUSABLE_SITE: Final = "The site configuration cannot be used, so nothing can be checked"
+NOT_RUNNING_INSTALL: Final = (
+    "The controller is not running, so nothing was installed. Start it (on the pad: the "
+    "nirpad service; for a try-out: `nirpad run --sim`), then upload and install again."
+)
 
 
 def _site(request: Request) -> Path | None:
@@ -119,6 +123,8 @@ async def check(request: Request) -> Response:
     assert session is not None  # the guard gave every request one
     sha256 = result["sha256"]
     session.pending = None if sha256 is None else PendingUpload(name, data, sha256)
+    if session.pending is not None:
+        web_state(request).sessions.keep(session)  # it now holds an upload
     status_code = 200 if sha256 else 422
     return page(request, "check.html", status_code, tab="prescription", name=name, **result)
 
@@ -134,25 +140,43 @@ async def install(request: Request) -> Response:
             request, 409, "Upload and check the prescription again; nothing was installed."
         )
     settings = web_state(request).settings
-    site_arg = None if settings.site_config is None else str(settings.site_config)
-    outcome = await run_in_threadpool(
-        install_prescription, settings.state_dir, pending.data, pending.name, site_arg
-    )
+    answer = await _send_install(settings.state_dir, pending, settings.install_timeout_s)
     if session is not None:
         session.pending = None
-    log.info("install of %s from the page: %s", pending.name, outcome.message)
+    log.info("install of %s from the page: %s", pending.name, answer.message)
+    problems = _problems_of(answer.data)
+    if answer.ok:
+        status_code, message = 200, _installed_words(answer.message)
+    elif not answer.running:
+        status_code, message = 503, NOT_RUNNING_INSTALL
+    else:
+        status_code, message = 409, f"Not installed: {answer.message or 'refused'}."
     context = await run_in_threadpool(_installed, request)
     return page(
-        request, "prescription.html", 200 if outcome.ok else 409, tab="prescription",
-        message=_install_words(outcome.ok, outcome.message), message_ok=outcome.ok,
-        install_problems=outcome.problems, **context,
+        request, "prescription.html", status_code, tab="prescription",
+        message=message, message_ok=answer.ok, install_problems=problems, **context,
     )  # fmt: skip
 
 
-def _install_words(ok: bool, message: str) -> str:
-    if ok:
-        return f"Installed. {message[:1].upper()}{message[1:]}."
-    return f"Not installed: {message}."
+async def _send_install(
+    state_dir: Path, pending: PendingUpload, timeout_s: float
+) -> link.LinkAnswer:
+    """The control socket's ``install`` request (the one ``nirpad profile install`` sends)."""
+    try:
+        text = pending.data.decode("utf-8")
+    except UnicodeDecodeError:  # the check refuses such a file first; never sent
+        return link.LinkAnswer(True, False, "the file is not UTF-8 text")
+    request = {"cmd": "install", "name": pending.name, "data": text}
+    return await link.ask(state_dir, request, timeout_s)
+
+
+def _problems_of(data: Any) -> list[str]:
+    problems = data.get("problems") if isinstance(data, dict) else None
+    return [str(p) for p in problems] if isinstance(problems, list) else []
+
+
+def _installed_words(message: str) -> str:
+    return f"Installed. {message[:1].upper()}{message[1:]}." if message else "Installed."
 
 
 ROUTES: Final = [

@@ -1,11 +1,20 @@
 """Browser sessions, their CSRF tokens, and the login rate limit, held in memory.
 
 Owns: the session token (32 random bytes, the cookie's only content: everything else
-stays on the server), each session's CSRF token, whether it logged in, its idle
-timeout, the one upload it may be about to install, and the login limit: the first
-``FREE_FAILURES`` wrong passwords cost nothing, then each further one makes every login
-wait ``FIRST_WAIT_S`` doubled per failure, up to ``MAX_WAIT_S`` (one counter for the
-whole page: on a home device a lock-out is a nuisance, a guessed password is not).
+stays on the server), each session's CSRF token (an HMAC of its token under a key made
+when the page starts, so it can be checked without storing anything), whether it
+logged in, its idle timeout, the one upload it may be about to install, and the login
+limit: the first ``FREE_FAILURES`` wrong passwords cost nothing, then each further one
+makes every login wait ``FIRST_WAIT_S`` doubled per failure, up to ``MAX_WAIT_S`` (one
+counter for the whole page: on a home device a lock-out is a nuisance, a guessed
+password is not). An attempt is counted before its password is tried, so parallel
+tries cannot pass the limit together.
+
+A session is stored only once it holds something: a login, or an upload waiting to be
+installed. Any other visitor gets an *anonymous* session that is kept nowhere (its CSRF
+token is derived from its cookie), so requests without a login can never fill the
+store and push out a logged-in caregiver or a pending install. When the store is full
+the least recently seen session goes, one that is not logged in first.
 Time is an injected monotonic clock, so tests run on a virtual one.
 
 Does not own cookies or requests (``web.guard``) nor the password (``web.passwords``).
@@ -13,7 +22,10 @@ Does not own cookies or requests (``web.guard``) nor the password (``web.passwor
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -26,6 +38,8 @@ MAX_SESSIONS: Final = 64
 FREE_FAILURES: Final = 5
 FIRST_WAIT_S: Final = 30.0
 MAX_WAIT_S: Final = 3600.0
+TOKEN_BYTES: Final = 32
+_TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,7 @@ class Session:
     seen_s: float
     logged_in: bool = False
     pending: PendingUpload | None = field(default=None, repr=False)
+    stored: bool = False
 
     def csrf_ok(self, offered: str | None) -> bool:
         """Constant-time check of the form's token against this session's."""
@@ -53,7 +68,8 @@ class Session:
 
 
 class SessionStore:
-    """Sessions by token; idle ones expire, and the oldest go first when full."""
+    """Stored sessions by token (idle ones expire; when full, the least recently seen
+    goes, logged-in ones last) and the anonymous sessions derived from a token."""
 
     def __init__(
         self,
@@ -64,10 +80,11 @@ class SessionStore:
         self._clock = clock
         self._idle_timeout_s = idle_timeout_s
         self._max_sessions = max_sessions
+        self._key = secrets.token_bytes(32)
         self._sessions: dict[str, Session] = {}
 
     def get(self, token: str | None) -> Session | None:
-        """The live session of ``token``; None when unknown or idle too long."""
+        """The stored live session of ``token``; None when unknown or idle too long."""
         if not token:
             return None
         session = self._sessions.get(token)
@@ -80,29 +97,46 @@ class SessionStore:
         session.seen_s = now_s
         return session
 
+    def anonymous(self, token: str | None, *, logged_in: bool) -> Session:
+        """A session stored nowhere for ``token`` (a new token when it is None or not
+        one of ours); its CSRF token is the same on every request with that cookie."""
+        if token is None or not _TOKEN_SHAPE.fullmatch(token):
+            token = secrets.token_urlsafe(TOKEN_BYTES)
+        return Session(token, self._csrf_for(token), self._clock(), logged_in=logged_in)
+
     def new(self, *, logged_in: bool = False) -> Session:
-        """A fresh session with new tokens (also after a login: no fixation)."""
-        if len(self._sessions) >= self._max_sessions:
-            oldest = min(self._sessions.values(), key=lambda s: s.seen_s)
+        """A fresh stored session with a new token (also after a login: no fixation)."""
+        return self.keep(self.anonymous(None, logged_in=logged_in))
+
+    def keep(self, session: Session) -> Session:
+        """Store ``session`` (it now holds something), making room if the store is full."""
+        if session.token not in self._sessions and len(self._sessions) >= self._max_sessions:
+            oldest = min(self._sessions.values(), key=lambda s: (s.logged_in, s.seen_s))
             del self._sessions[oldest.token]
-        session = Session(
-            token=secrets.token_urlsafe(32),
-            csrf_token=secrets.token_urlsafe(32),
-            seen_s=self._clock(),
-            logged_in=logged_in,
-        )
+            oldest.stored = False
+        session.stored = True
+        session.seen_s = self._clock()
         self._sessions[session.token] = session
         return session
 
     def drop(self, token: str) -> None:
-        self._sessions.pop(token, None)
+        session = self._sessions.pop(token, None)
+        if session is not None:
+            session.stored = False
 
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def _csrf_for(self, token: str) -> str:
+        digest = hmac.new(self._key, token.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
 
 class LoginLimiter:
-    """How long a login must wait now, after how many wrong passwords."""
+    """How long a login must wait now, after how many wrong passwords.
+
+    ``begin`` counts an attempt as failed before its password is tried (so parallel
+    attempts cannot all pass the check), ``succeeded`` clears the count."""
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self._clock = clock
@@ -112,6 +146,13 @@ class LoginLimiter:
     def wait_s(self) -> float:
         """Seconds until the next try is heard (0: now)."""
         return max(0.0, self._blocked_until_s - self._clock())
+
+    def begin(self) -> float:
+        """0 and the attempt counted as a failure until it succeeds; else the wait."""
+        wait_s = self.wait_s()
+        if wait_s == 0.0:
+            self.failed()
+        return wait_s
 
     def failed(self) -> None:
         self.failures += 1

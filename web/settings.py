@@ -3,12 +3,13 @@
 Owns: ``WebSettings`` (the state directory, the site configuration, the password hash
 or None for "no login", TLS or not, the Host names accepted, the clock, the control
 socket's timeout, the size caps) and ``WebState`` (the sessions, the login limiter and
-the templates, shared by every request). Does not own the rules that use them
+its lock, shared by every request). Does not own the rules that use them
 (``web.guard``) nor the pages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ class WebState:
     settings: WebSettings
     sessions: SessionStore = field(init=False)
     limiter: LoginLimiter = field(init=False)
+    login_lock: asyncio.Lock = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = SessionStore(self.settings.clock)
         self.limiter = LoginLimiter(self.settings.clock)
+        self.login_lock = asyncio.Lock()

@@ -139,3 +139,14 @@ def test_no_report_without_a_prescription_is_plain_words(client: TestClient) -> 
     assert response.status_code == 409
     assert "No report: no usable prescription is installed" in response.text
     assert client.get("/report/docx").status_code == 404
+
+
+def test_the_page_never_makes_the_state_directory(
+    tmp_path: Path, make_client: Callable[..., TestClient]
+) -> None:
+    missing = tmp_path / "not-yet"
+    client = make_client(state_dir=missing)
+    assert client.get("/course").status_code == 200
+    status, html = _diary(client, "/diary/nightly", leg_symptoms="3")
+    assert status == 422 and "start the controller once" in (element_text(html, "message") or "")
+    assert not missing.exists()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,12 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from web.app import create_app
+from web.sessions import MAX_SESSIONS
 from web.settings import WebSettings
 
 from .conftest import BASE_URL, TestClient, csrf
+
+RX = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_bytes()
 
 POST_PATHS = (
     "/control/start",
@@ -241,3 +246,24 @@ def test_static_files_and_healthz_keep_no_session(client: TestClient) -> None:
     for path in ("/healthz", "/static/nirpad.css", "/static/htmx.min.js"):
         response = client.get(path)
         assert response.status_code == 200 and "set-cookie" not in response.headers, path
+
+
+def test_anonymous_requests_do_not_evict_a_live_session(client: TestClient) -> None:
+    token = csrf(client, "/")
+    for _ in range(MAX_SESSIONS + 10):
+        TestClient(client.app, base_url=BASE_URL).get("/")
+    response = client.post("/control/stop", data={"csrf_token": token})
+    assert response.status_code == 200 and 'id="confirm-stop"' in response.text
+
+
+def test_a_checked_upload_survives_a_flood_of_anonymous_requests(client: TestClient) -> None:
+    token = csrf(client, "/prescription")
+    files = {"file": ("rx.toml", RX, "application/toml")}
+    html = client.post("/prescription/check", data={"csrf_token": token}, files=files).text
+    sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
+    assert sha256 is not None
+    for _ in range(MAX_SESSIONS + 10):
+        TestClient(client.app, base_url=BASE_URL).get("/prescription")
+    data = {"csrf_token": token, "sha256": sha256.group(1)}
+    response = client.post("/prescription/install", data=data)
+    assert response.status_code == 503  # the upload was still there: only no controller

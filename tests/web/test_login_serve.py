@@ -13,9 +13,9 @@ from hil.clock import VirtualClock
 from web.guard import COOKIE_NAME
 from web.passwords import hash_password, write_password_hash
 from web.serve import ListenRefusedError, is_loopback, settings_for
-from web.sessions import FIRST_WAIT_S, FREE_FAILURES
+from web.sessions import FIRST_WAIT_S, FREE_FAILURES, MAX_SESSIONS
 
-from .conftest import TestClient, csrf, element_text
+from .conftest import BASE_URL, TestClient, csrf, element_text
 
 PASSWORD = "a long caregiver password"
 
@@ -158,3 +158,25 @@ def test_nirpad_web_serves_with_the_options_given(
     assert main(["web", "--state-dir", str(tmp_path), "--port", "8999"]) == 0
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8999
     assert seen["ssl_certfile"] is None and seen["server_header"] is False
+
+
+def test_requests_without_a_login_do_not_log_the_caregiver_out(guarded: TestClient) -> None:
+    _login(guarded, PASSWORD)
+    for _ in range(MAX_SESSIONS + 10):
+        TestClient(guarded.app, base_url=BASE_URL).get("/login")
+    assert guarded.get("/", follow_redirects=False).status_code == 200
+
+
+def test_parallel_logins_cannot_pass_the_limit_together(
+    guarded: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = guarded.app.state
+    seen: list[int] = []
+
+    def verify(password: str, stored: str) -> bool:
+        seen.append(state.limiter.failures)  # counted before the password is tried
+        return False
+
+    monkeypatch.setattr("web.pages_login.verify_password", verify)
+    _login(guarded, "a wrong one, first")
+    assert seen == [1]

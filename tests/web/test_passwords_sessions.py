@@ -175,3 +175,34 @@ def test_csrf_check_is_exact() -> None:
     assert not session.csrf_ok(session.csrf_token[:-1])
     assert not session.csrf_ok("")
     assert not session.csrf_ok(None)
+
+
+def test_an_anonymous_session_is_stored_nowhere_and_keeps_its_csrf_token() -> None:
+    store = SessionStore(VirtualClock())
+    first = store.anonymous(None, logged_in=False)
+    again = store.anonymous(first.token, logged_in=False)
+    assert len(store) == 0 and not first.stored
+    assert again.token == first.token and again.csrf_token == first.csrf_token
+    assert store.anonymous("not-one-of-ours", logged_in=False).token != "not-one-of-ours"
+    other = SessionStore(VirtualClock()).anonymous(first.token, logged_in=False)
+    assert other.csrf_token != first.csrf_token  # a key of its own per page process
+
+
+def test_a_full_store_drops_a_session_without_login_before_a_logged_in_one() -> None:
+    clock = VirtualClock()
+    store = SessionStore(clock, max_sessions=2)
+    caregiver = store.new(logged_in=True)
+    clock.advance(1.0)
+    store.keep(store.anonymous(None, logged_in=False))
+    clock.advance(1.0)
+    store.keep(store.anonymous(None, logged_in=False))
+    assert store.get(caregiver.token) is caregiver and len(store) == 2
+
+
+def test_a_login_attempt_is_counted_before_its_password_is_tried() -> None:
+    limiter = LoginLimiter(VirtualClock())
+    for _ in range(FREE_FAILURES):
+        assert limiter.begin() == 0.0
+    assert limiter.begin() == FIRST_WAIT_S  # no result of the five was needed
+    limiter.succeeded()
+    assert limiter.begin() == 0.0 and limiter.failures == 1
