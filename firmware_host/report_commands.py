@@ -4,9 +4,12 @@ Owns: gathering the inputs read-only (the installed prescription and whether its
 signature was verified, the site configuration, the patient's time zone, the ledger's
 records, the diary's current entries when there is a diary: none is created), the
 period from ``--from``/``--to``, the device's serial number and the software version,
-and writing the files atomically: every file is written to a temporary file beside
-it and synced, and only when all are written are they renamed into place, so a full
-disk or a missing folder leaves no partial file and no old one half-replaced.
+and writing the files atomically: every target is checked first (not a folder, its
+folder there and writable), every file is written to a temporary file beside it and
+synced, and only when all are written are they renamed into place, so a full disk, a
+missing folder or a folder named as a file leaves no partial file and no old one
+half-replaced. Should a rename still fail after another succeeded, the message names
+the files written and those not.
 
 Exit codes: 0 written; 1 nothing to report (no usable prescription), the treatment
 record or the diary unreadable, or a file that cannot be written; 2 a bad date,
@@ -270,22 +273,62 @@ def _render(
 
 
 def write_atomically(files: Sequence[tuple[Path, bytes]]) -> None:
-    """Write every file beside its target, synced, then rename them all into place;
-    on any failure remove the temporary files and raise ``_Refused``: nothing written."""
+    """Check every target, write every file beside its target, synced, then rename
+    them all into place. A target that is a directory, or whose folder is missing or
+    not writable, is refused before anything is written. A failure while writing
+    removes the temporary files: nothing written. A rename that still fails after
+    another one succeeded names the files already replaced. Raises ``_Refused``."""
+    for target, _ in files:
+        _check_target(target)
     temps: list[Path] = []
     target = files[0][0] if files else Path()
     try:
         for target, content in files:
             temps.append(_write_temp(target, content))
-        for temp, (target, _) in zip(temps, files, strict=True):
-            os.replace(temp, target)
     except OSError as exc:
-        for temp in temps:
-            with contextlib.suppress(OSError):
-                temp.unlink()
+        _remove(temps)
         raise _Refused(
             f"cannot write {target}: {_reason(exc)}; nothing was written", EXIT_ERROR
         ) from exc
+    replaced: list[Path] = []
+    for temp, (target, _) in zip(temps, files, strict=True):
+        try:
+            os.replace(temp, target)
+        except OSError as exc:
+            _remove(temps[len(replaced) :])
+            raise _Refused(
+                f"cannot write {target}: {_reason(exc)}; {_written(files, replaced)}", EXIT_ERROR
+            ) from exc
+        replaced.append(target)
+
+
+def _written(files: Sequence[tuple[Path, bytes]], replaced: Sequence[Path]) -> str:
+    """Which files a failed rename left written and which not, by name."""
+    if not replaced:
+        return "nothing was written"
+    rest = [str(path) for path, _ in files[len(replaced) :]]
+    return f"written: {', '.join(map(str, replaced))}; not written: {', '.join(rest)}"
+
+
+def _check_target(target: Path) -> None:
+    """Refuse a target that cannot be replaced: a directory, or a folder that is
+    missing or not writable (so a rename after the first does not fail for it)."""
+    folder = target.parent
+    if target.is_dir():
+        problem = "it is a folder"
+    elif not folder.is_dir():
+        problem = "No such file or directory"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"the folder {folder} is not writable"
+    else:
+        return
+    raise _Refused(f"cannot write {target}: {problem}; nothing was written", EXIT_ERROR)
+
+
+def _remove(temps: Sequence[Path]) -> None:
+    for temp in temps:
+        with contextlib.suppress(OSError):
+            temp.unlink()
 
 
 def _write_temp(path: Path, content: bytes) -> Path:

@@ -200,3 +200,67 @@ def test_without_a_site_serial_the_pi_serial_or_not_set(
     assert report_commands.device_serial(None) == "10000000abcdef01"
     monkeypatch.setattr(report_commands, "PI_SERIAL_FILES", (tmp_path / "absent",))
     assert report_commands.device_serial(None) == "not set"
+
+
+def test_a_csv_target_that_is_a_folder_is_refused_before_any_file_is_replaced(
+    course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "r.pdf").write_bytes(b"last month's report")
+    (tmp_path / "r.csv").mkdir()
+    code = _report(
+        course_dir, "--to", "2026-11-09", "-o", str(tmp_path / "r.pdf"), "--csv",
+        str(tmp_path / "r.csv"),
+    )  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {tmp_path / 'r.csv'}: it is a folder; nothing was written" in err
+    assert (tmp_path / "r.pdf").read_bytes() == b"last month's report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.pdf"]
+
+
+def test_a_folder_that_is_not_writable_is_refused_before_any_file_is_replaced(
+    course_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    access = os.access
+    monkeypatch.setattr(  # root may write anywhere: the check is what is tested
+        report_commands.os, "access", lambda path, mode: Path(path) != locked and access(path, mode)
+    )
+    code = _report(
+        course_dir, "--to", "2026-11-09", "-o", str(tmp_path / "r.pdf"), "--fhir",
+        str(locked / "r.json"),
+    )  # fmt: skip
+    assert code == 1
+    assert f"the folder {locked} is not writable; nothing was written" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked"]
+
+
+def test_a_rename_that_fails_after_the_first_names_the_files_written(
+    course_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pdf, table, bundle = tmp_path / "r.pdf", tmp_path / "r.csv", tmp_path / "r.json"
+    replace = os.replace
+
+    def failing_second(source: str, target: str) -> None:
+        if Path(target) == table:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        replace(source, target)
+
+    monkeypatch.setattr(report_commands.os, "replace", failing_second)
+    code = _report(
+        course_dir, "--to", "2026-11-09", "-o", str(pdf), "--csv", str(table), "--fhir",
+        str(bundle),
+    )  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {table}: {os.strerror(errno.EIO)}; written: {pdf}; " in err
+    assert f"not written: {table}, {bundle}" in err
+    assert "nothing was written" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.pdf"]  # no temporary file left
