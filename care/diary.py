@@ -47,6 +47,8 @@ _NIGHTLY_COLUMNS: Final = (
     "awakenings",
     "onset",
 )
+_ID_MAX: Final = 2**63 - 1
+"""The largest id SQLite stores (a signed 64-bit integer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +252,8 @@ def _check_place(
     entry for the same date (other than the one corrected)."""
     what = "nightly entry" if table == "nightly" else "IRLS"
     if corrects is not None:
+        if not 1 <= corrects <= _ID_MAX:  # SQLite cannot even look it up
+            raise DiaryError(f"There is no {what} {corrects} to correct.", field="corrects")
         found = conn.execute(f"SELECT id FROM {table} WHERE id = ?", (corrects,)).fetchone()
         if found is None:
             raise DiaryError(f"There is no {what} {corrects} to correct.", field="corrects")

@@ -142,6 +142,9 @@ def test_a_correction_may_move_the_entry_to_another_date(diary: Diary) -> None:
     [
         (None, TODAY, r"already a nightly entry for 2026-03-15 \(1\); to change it, correct 1"),
         (99, TODAY, "There is no nightly entry 99 to correct"),
+        (2**63, TODAY, f"There is no nightly entry {2**63} to correct"),  # past SQLite's ids
+        (10**30, TODAY, "There is no nightly entry 1000000000000000000000000000000 to"),
+        (-(2**63) - 1, TODAY, "There is no nightly entry -9223372036854775809 to correct"),
         (1, COURSE_START, r"already a nightly entry for 2026-03-01 \(2\)"),
     ],
 )

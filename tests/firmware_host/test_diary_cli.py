@@ -74,6 +74,7 @@ def test_flags_record_an_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (["--note", "x" * 501], "501 characters long; at most 500"),
         (["--note", "bad \udcff byte"], "not readable text"),
         (["--legs", "1", "--corrects", "7"], "There is no nightly entry 7 to correct"),
+        (["--legs", "1", "--corrects", "9" * 40], f"There is no nightly entry {'9' * 40} to"),
         ([], "Nothing to record: give at least one value"),
     ],
 )
@@ -160,6 +161,19 @@ def test_a_refused_irls_writes_nothing(
         main(["irls", "--state-dir", str(tmp_path), "--items", items, "--date", "2026-01-01"]) == 2
     )
     assert message in capsys.readouterr().err
+    assert (count(tmp_path, "irls"), count(tmp_path, "irls_items")) == (1, 10)
+
+
+def test_a_huge_corrects_id_for_an_irls_is_refused_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state-dir", str(tmp_path)]
+    assert main(["irls", *state, "--items", "0,0,0,0,0,0,0,0,0,1"]) == 0
+    capsys.readouterr()
+    assert main(["irls", *state, "--items", "1,0,0,0,0,0,0,0,0,1", "--corrects", "9" * 40]) == 2
+    err = capsys.readouterr().err
+    assert f"There is no IRLS {'9' * 40} to correct. Nothing was recorded." in err
+    assert "Traceback" not in err and "SQLite" not in err
     assert (count(tmp_path, "irls"), count(tmp_path, "irls_items")) == (1, 10)
 
 
