@@ -3,7 +3,9 @@
 Owns: the hash format (``scrypt$N$r$p$salt$hash``, base64 without padding), its cost
 (N = 2^15, r = 8, p = 1: 32 MiB and about a tenth of a second per try), the random
 16-byte salt, a constant-time comparison, and the file ``<state_dir>/web-password``
-(written atomically, mode 0640: the page's own user reads it through the group).
+(written atomically, mode 0640, in the state directory's group: the page's own user
+reads it through the group; a file others may change, or this user cannot read, is
+refused at start with what to do).
 A stored hash with a cost beyond ``MAX_N`` is refused, so a tampered file cannot make
 each login try take minutes. Does not own who may log in when (``web.sessions``).
 """
@@ -11,6 +13,7 @@ each login try take minutes. Does not own who may log in when (``web.sessions``)
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -88,25 +91,43 @@ def password_path(state_dir: Path) -> Path:
 
 
 def read_password_hash(state_dir: Path) -> str | None:
-    """The stored hash, or None when no password was set."""
+    """The stored hash, or None when no password was set. A file this user cannot read,
+    or one that anyone but its owner may change, is refused with what to do."""
+    path = password_path(state_dir)
     try:
-        text = password_path(state_dir).read_text(encoding="ascii").strip()
+        text = path.read_text(encoding="ascii").strip()
+        mode = path.stat().st_mode
     except FileNotFoundError:
         return None
+    except PermissionError as exc:
+        raise PasswordError(
+            f"the password file {path} cannot be read by this user; set the password "
+            f"again as the state directory's owner (sudo -u nirpad nirpad web passwd "
+            f"--state-dir {state_dir}): it writes the file readable by group nirpad"
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise PasswordError(f"the password file cannot be read: {exc}") from exc
+    if mode & 0o022:
+        raise PasswordError(
+            f"the password file {path} may be changed by others (mode {mode & 0o777:04o}); "
+            f"set the password again with `nirpad web passwd` (it writes mode 0640)"
+        )
     if not text.startswith("scrypt$"):
-        raise PasswordError(f"{password_path(state_dir)} is not a nirpad password file")
+        raise PasswordError(f"{path} is not a nirpad password file")
     return text
 
 
 def write_password_hash(state_dir: Path, stored: str) -> Path:
-    """Write the hash atomically with mode 0640 (never readable by others, even briefly)."""
+    """Write the hash atomically with mode 0640 (never readable by others, even briefly),
+    in the state directory's group, so the page's user reads it through that group
+    whoever wrote it (root included)."""
     target = password_path(state_dir)
     tmp = target.with_name(f".{PASSWORD_FILENAME}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PASSWORD_FILE_MODE)
     try:
         os.fchmod(fd, PASSWORD_FILE_MODE)  # whatever the umask said
+        with contextlib.suppress(PermissionError):  # not a member: the file keeps ours
+            os.fchown(fd, -1, state_dir.stat().st_gid)
         os.write(fd, (stored + "\n").encode("ascii"))
         os.fsync(fd)
     finally:

@@ -13,10 +13,15 @@ import argparse
 import getpass
 import ipaddress
 import logging
+import os
+import ssl
 import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.paths import ensure_state_dir, resolve_state_dir
 from web.passwords import (
     PasswordError,
@@ -33,6 +38,16 @@ EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
 MAX_CONNECTIONS: Final = 16
+MAX_PORT: Final = 65535
+ROOT_PASSWD_WARNING: Final = (
+    "nirpad web passwd: warning: run as root; the file is given the state directory's "
+    "group, but run it as the nirpad user next time (sudo -u nirpad nirpad web passwd)"
+)
+NO_PASSWORD_WARNING: Final = (
+    "nirpad web: warning: no password is set, so anyone with an account on this machine "
+    "can use the page (start, stop, install); on a machine with other users set one: "
+    "nirpad web passwd"
+)
 
 
 class ListenRefusedError(ValueError):
@@ -48,6 +63,13 @@ def is_loopback(listen: str) -> bool:
         return False
 
 
+def _is_wildcard(listen: str) -> bool:
+    try:
+        return ipaddress.ip_address(listen.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
 def settings_for(
     state_dir: Path,
     listen: str,
@@ -55,8 +77,12 @@ def settings_for(
     tls_key: str | None,
     site_config: str | None = None,
     tz: str | None = None,
+    host_names: Sequence[str] = (),
 ) -> WebSettings:
-    """The page's settings, or ``ListenRefusedError`` when the address needs more."""
+    """The page's settings, or ``ListenRefusedError`` when the address needs more.
+
+    The Host names accepted: on loopback ``LOOPBACK_HOSTS`` and the listen address; off
+    it the listen address (unless it is a wildcard) and ``host_names``."""
     if (tls_cert is None) != (tls_key is None):
         raise ListenRefusedError("--tls-cert and --tls-key go together; give both or neither")
     try:
@@ -65,35 +91,75 @@ def settings_for(
         raise ListenRefusedError(str(exc)) from exc
     site = None if site_config is None else Path(site_config).expanduser().absolute()
     tls = tls_cert is not None
+    names = frozenset(n.strip("[]").lower() for n in host_names)
+    own = frozenset() if _is_wildcard(listen) else frozenset({listen.strip("[]").lower()})
     if is_loopback(listen):
-        return WebSettings(state_dir, site_config=site, tz=tz, password_hash=password_hash, tls=tls)
+        return WebSettings(
+            state_dir, site_config=site, tz=tz, password_hash=password_hash, tls=tls,
+            allowed_hosts=LOOPBACK_HOSTS | own | names,
+        )  # fmt: skip
     missing = []
     if not tls:
         missing.append("a TLS certificate and key (--tls-cert FILE --tls-key FILE)")
     if password_hash is None:
         missing.append("a password (set one with `nirpad web passwd`)")
+    if not (own | names):
+        missing.append("the name the browser uses for the pad (--host-name NAME)")
     if missing:
         raise ListenRefusedError(
             f"serving on {listen} (not this machine only) needs " + " and ".join(missing)
         )
     return WebSettings(
         state_dir, site_config=site, tz=tz, password_hash=password_hash, tls=True,
-        allowed_hosts=None,
+        allowed_hosts=own | names,
     )  # fmt: skip
+
+
+def start_problem(args: argparse.Namespace) -> str | None:
+    """What keeps ``nirpad web`` from serving with these options, in one sentence."""
+    if not 1 <= args.port <= MAX_PORT:
+        return f"--port must be between 1 and {MAX_PORT}, not {args.port}"
+    if args.tz is not None:
+        try:
+            zone_named(args.tz)
+        except CourseInputError as exc:
+            return f"--tz: {exc}"
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is not None and not os.access(path, os.R_OK):
+            return f"{option} {path} cannot be read (missing, or not readable by this user)"
+    if args.tls_cert is not None and args.tls_key is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                args.tls_cert, args.tls_key
+            )
+        except (OSError, ssl.SSLError) as exc:
+            return (
+                f"--tls-cert {args.tls_cert} and --tls-key {args.tls_key} do not go together "
+                f"or are not PEM ({exc})"
+            )
+    return None
 
 
 def main(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(args.state_dir)
     if args.action == "passwd":
         return set_password(state_dir)
+    problem = start_problem(args)
     try:
+        if problem is not None:
+            raise ListenRefusedError(problem)
         settings = settings_for(
-            state_dir, args.listen, args.tls_cert, args.tls_key, args.site_config, args.tz
-        )
+            state_dir, args.listen, args.tls_cert, args.tls_key, args.site_config, args.tz,
+            args.host_name or (),
+        )  # fmt: skip
     except ListenRefusedError as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if not settings.login_required:
+        print(NO_PASSWORD_WARNING, file=sys.stderr, flush=True)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if not os.environ.get("MPLCONFIGDIR"):  # the report's charts: never $HOME, none under the unit
+        os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="nirpad-web-mpl-")
     return serve(settings, args.listen, args.port, args.tls_cert, args.tls_key)
 
 
@@ -131,6 +197,8 @@ def set_password(state_dir: Path) -> int:
     except PasswordError as exc:
         print(f"nirpad: {exc}; the password was not changed", file=sys.stderr)
         return EXIT_USAGE
+    if os.geteuid() == 0:
+        print(ROOT_PASSWD_WARNING, file=sys.stderr)
     path = write_password_hash(ensure_state_dir(state_dir), hash_password(password))
     print(f"password set (scrypt hash in {path}); restart `nirpad web` to use it")
     return EXIT_OK

@@ -3,6 +3,7 @@ loopback the page refuses to start without TLS and a password."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from firmware_host.cli import main
 from hil.clock import VirtualClock
+from web.app import create_app
 from web.guard import COOKIE_NAME
 from web.passwords import hash_password, write_password_hash
 from web.serve import ListenRefusedError, is_loopback, settings_for
@@ -134,7 +136,8 @@ def test_a_certificate_needs_its_key(tmp_path: Path) -> None:
 def test_off_loopback_with_tls_and_a_password_needs_a_login(tmp_path: Path) -> None:
     write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
     settings = settings_for(tmp_path, "192.168.1.20", "cert.pem", "key.pem")
-    assert settings.login_required and settings.tls and settings.allowed_hosts is None
+    assert settings.login_required and settings.tls
+    assert settings.allowed_hosts == {"192.168.1.20"}
 
 
 def test_nirpad_web_refuses_to_start_off_loopback_in_plain_words(
@@ -155,6 +158,7 @@ def test_nirpad_web_serves_with_the_options_given(
         seen.update(kwargs)
 
     monkeypatch.setattr("uvicorn.run", fake_run)
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path))
     assert main(["web", "--state-dir", str(tmp_path), "--port", "8999"]) == 0
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8999
     assert seen["ssl_certfile"] is None and seen["server_header"] is False
@@ -180,3 +184,88 @@ def test_parallel_logins_cannot_pass_the_limit_together(
     monkeypatch.setattr("web.pages_login.verify_password", verify)
     _login(guarded, "a wrong one, first")
     assert seen == [1]
+
+
+def test_with_a_password_loopback_needs_a_login_too(tmp_path: Path) -> None:
+    write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
+    app = create_app(settings_for(tmp_path, "127.0.0.1", None, None))
+    response = TestClient(app, base_url=BASE_URL).get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+
+
+def test_without_a_password_the_status_page_says_anyone_local_can_use_it(
+    client: TestClient, guarded: TestClient
+) -> None:
+    assert "anyone with an account on this pad" in (
+        element_text(client.get("/").text, "no-login") or ""
+    )
+    _login(guarded, PASSWORD)
+    assert 'id="no-login"' not in guarded.get("/").text
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.2", "::1", "127.1.2.3"])
+def test_a_loopback_listen_address_serves_under_its_own_name(tmp_path: Path, listen: str) -> None:
+    app = create_app(settings_for(tmp_path, listen, None, None))
+    host = f"[{listen}]" if ":" in listen else listen
+    response = TestClient(app, base_url=f"http://{host}:8480").get("/healthz")
+    assert response.status_code == 200, response.text[:200]
+
+
+def test_off_loopback_only_the_listen_address_and_host_names_are_answered(
+    tmp_path: Path,
+) -> None:
+    write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
+    settings = settings_for(tmp_path, "192.168.1.20", "c.pem", "k.pem", host_names=["Pad.local"])
+    app = create_app(settings)
+    for host, status in (("192.168.1.20", 200), ("pad.local", 200), ("evil.example", 400)):
+        response = TestClient(app, base_url=f"https://{host}:8480").get("/healthz")
+        assert response.status_code == status, host
+
+
+def test_on_every_address_a_host_name_is_needed(tmp_path: Path) -> None:
+    write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
+    with pytest.raises(ListenRefusedError, match=r"needs the name the browser uses.*--host-name"):
+        settings_for(tmp_path, "0.0.0.0", "c.pem", "k.pem")
+    settings = settings_for(tmp_path, "::", "c.pem", "k.pem", host_names=["pad.local"])
+    assert settings.allowed_hosts == {"pad.local"}
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--port", "99999"], "--port must be between 1 and 65535, not 99999"),
+        (["--port", "0"], "--port must be between 1 and 65535, not 0"),
+        (["--tz", "Bad/Zone"], "--tz: unknown time zone 'Bad/Zone'"),
+        (["--tls-cert", "/missing/c.pem", "--tls-key", "/missing/k.pem"], "/missing/c.pem"),
+    ],
+)
+def test_nirpad_web_refuses_bad_options_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], words: str
+) -> None:
+    assert main(["web", "--state-dir", str(tmp_path), *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nirpad: ") and words in err and err.count("\n") == 1, err
+
+
+def test_nirpad_web_refuses_a_certificate_that_is_not_pem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "c.pem").write_text("not a certificate")
+    (tmp_path / "k.pem").write_text("not a key")
+    tls = ["--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem")]
+    assert main(["web", "--state-dir", str(tmp_path), *tls]) == 2
+    err = capsys.readouterr().err
+    assert "are not PEM" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_nirpad_web_warns_at_start_when_no_password_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: None)
+    monkeypatch.setenv("MPLCONFIGDIR", "")
+    assert main(["web", "--state-dir", str(tmp_path)]) == 0
+    assert "warning: no password is set, so anyone with an account" in capsys.readouterr().err
+    assert Path(os.environ["MPLCONFIGDIR"]).is_dir()  # matplotlib's cache, not $HOME
+    write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
+    assert main(["web", "--state-dir", str(tmp_path)]) == 0
+    assert "warning" not in capsys.readouterr().err

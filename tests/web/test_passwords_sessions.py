@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import stat
 from pathlib import Path
 
@@ -206,3 +207,39 @@ def test_a_login_attempt_is_counted_before_its_password_is_tried() -> None:
     assert limiter.begin() == FIRST_WAIT_S  # no result of the five was needed
     limiter.succeeded()
     assert limiter.begin() == 0.0 and limiter.failures == 1
+
+
+def test_a_password_file_others_may_change_is_refused(tmp_path: Path) -> None:
+    path = write_password_hash(tmp_path, hash_password("a long caregiver password", n=1 << 10))
+    path.chmod(0o660)
+    with pytest.raises(PasswordError, match=r"may be changed by others \(mode 0660\)"):
+        read_password_hash(tmp_path)
+
+
+def test_an_unreadable_password_file_says_to_set_it_as_the_nirpad_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_password_hash(tmp_path, hash_password("a long caregiver password", n=1 << 10))
+
+    def refuse(self: Path, encoding: str) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(PasswordError, match=r"cannot be read by this user.*sudo -u nirpad"):
+        read_password_hash(tmp_path)
+
+
+def test_the_password_file_takes_the_state_directorys_group(tmp_path: Path) -> None:
+    if os.geteuid() == 0:  # root may give the directory any group: make it a foreign one
+        os.chown(tmp_path, -1, 65534)
+    path = write_password_hash(tmp_path, hash_password("a long caregiver password", n=1 << 10))
+    assert path.stat().st_gid == tmp_path.stat().st_gid
+
+
+def test_nirpad_web_passwd_as_root_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long caregiver password\n"))
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    assert main(["web", "passwd", "--state-dir", str(tmp_path)]) == 0
+    assert "run as root" in capsys.readouterr().err
