@@ -98,6 +98,8 @@ OUTCOME_WORDS: Final = {
 }
 """How a session ended, in words for the clinic (the ledger's outcome values)."""
 
+PERIOD_END_AFTER_TODAY_MAX_DAYS: Final = 366
+"""A report's period may end at most this many days after today."""
 _DETAIL: Final = re.compile(r"\s*\([^()]*\)\s*$")
 
 
@@ -223,6 +225,8 @@ def gather_report(
     """The report of ``rx``'s course over ``period`` (None: ``default_period`` as of
     ``generated_at``'s local date). Superseded diary entries must not be passed."""
     today = generated_at.astimezone(tz).date()
+    if period is not None:
+        _check_end(period, today)
     symptoms = [IrlsTotal(entry.entry_date, entry.total, entry.baseline) for entry in irls]
     probe = build_course(rx, records.sessions, today, tz, rule, symptoms)
     period = period or default_period(probe, rx, today)
@@ -257,6 +261,17 @@ def gather_report(
         side_effects=_side_effects(nightly, period),
         damaged_rows=records.damaged_rows,
     )
+
+
+def _check_end(period: Period, today: date) -> None:
+    """Refuse a period that ends more than a year after today (no record can be in
+    it, and the calendar's arithmetic ends in year 9999)."""
+    latest = today + timedelta(days=PERIOD_END_AFTER_TODAY_MAX_DAYS)
+    if period.end > latest:
+        raise ReportError(
+            f"the period ends on {period.end.isoformat()}, more than a year after today "
+            f"({today.isoformat()}): end it by {latest.isoformat()}"
+        )
 
 
 def _course_sessions(rx: Profile, sessions: Iterable[SessionRecord]) -> list[SessionRecord]:

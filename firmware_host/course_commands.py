@@ -46,6 +46,8 @@ EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_NOT_DUE: Final = 1
+CALENDAR_FROM_AFTER_TODAY_MAX_DAYS: Final = 366
+"""``calendar --from`` may be at most this many days after today."""
 ENV_REMINDER: Final = "NIRPAD_REMINDER"
 """The hook's environment carries the reminder line here."""
 
@@ -195,6 +197,14 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None) -> int:
             first_day = date.fromisoformat(from_day) if from_day else inputs.course.today
         except ValueError:
             print(f"nirpad: --from {from_day!r} is not a date like 2026-11-03", file=sys.stderr)
+            return EXIT_USAGE
+        latest = inputs.course.today + timedelta(days=CALENDAR_FROM_AFTER_TODAY_MAX_DAYS)
+        if first_day > latest:
+            print(
+                f"nirpad: --from {first_day} is more than a year after today "
+                f"({inputs.course.today}): start by {latest}",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
     ics = course_calendar(inputs.rx, first_day, inputs.zone, wall_clock())
     try:

@@ -122,6 +122,21 @@ def test_a_period_that_ends_before_it_starts_is_refused() -> None:
         Period(date(2026, 11, 2), date(2026, 11, 1))
 
 
+def test_a_period_ending_more_than_a_year_after_today_is_refused_in_words(
+    stores: Stores,
+) -> None:
+    assert report(stores, Period(DAY_1, date(2027, 12, 24))).period.end == date(2027, 12, 24)
+    with pytest.raises(ReportError, match="ends on 2027-12-25, more than a year after today"):
+        report(stores, Period(DAY_1, date(2027, 12, 25)))
+    with pytest.raises(ReportError, match=r"today \(2026-12-23\): end it by 2027-12-24"):
+        report(stores, Period(date(9999, 12, 30), date.max))  # was an OverflowError
+
+
+def test_a_period_far_in_the_past_is_reported_empty(stores: Stores) -> None:
+    data = report(stores, Period(date.min, date(1, 1, 7)))
+    assert (data.weeks, data.events, data.nightly, data.side_effects) == ((), (), (), {})
+
+
 def test_before_any_session_the_period_starts_on_the_issue_date(tmp_path: Path) -> None:
     data = gather_report(
         course_profile(),

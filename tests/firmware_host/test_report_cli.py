@@ -115,6 +115,10 @@ def test_the_default_period_is_day_1_to_today(
         ),
         (("--csv", "r.pdf"), "-o, --csv and --fhir must name different files"),
         (("--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
+        (
+            ("--to", "9999-12-31"),
+            "the period ends on 9999-12-31, more than a year after today (2026-12-23)",
+        ),
     ],
 )
 def test_a_bad_date_or_option_is_refused_with_exit_2(
