@@ -1,4 +1,8 @@
-"""docs/make_sample_report.py still runs: the picture in docs/course.md stays true."""
+"""docs/make_sample_report.py still runs: the picture in docs/course.md stays true.
+
+The sample's sessions are run on the simulated board, so its figures are checked here
+as the report prints them.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,14 @@ def test_the_sample_report_script_makes_the_pdf_and_its_picture(tmp_path: Path) 
     )
     pages, text = pdf_text((tmp_path / "sample-report.pdf").read_bytes())
     assert pages == 1
-    assert "All 4 weeks 11 / 12 9 83% 2 1 1 2 of 4 weeks on target" in text
+    # the course run on the simulated board: its sessions, its long press (at 55 % of the
+    # time, stopping 2 s of hold later) and the fault the simulator caused, as measured
+    assert "All 4 weeks 11 / 12 9 84% 2 1 1 2 of 4 weeks on target" in text
+    assert "Wed 11 Mar 2026 21:00 early stop: stopped before the end" in text
+    assert "62% of the planned fluence delivered" in text
+    assert "Fri 20 Mar 2026 20:15 early stop: ended by a fault" in text
+    assert "40% of the planned fluence delivered" in text
+    assert "Wed 25 Mar 2026 17:10 outside window" in text
     assert "Device serial: NP-2026-00017" in text
     assert "Prescribed by Dr Anna Müller, Sleep Clinic" in text
     if shutil.which("pdftoppm"):
