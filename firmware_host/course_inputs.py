@@ -12,10 +12,12 @@ nor any command's output.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from care.course import IrlsTotal, first_day_of
@@ -42,25 +44,59 @@ class CourseInputError(ValueError):
     """An input the course cannot use (a time zone); the message is for people."""
 
 
+LOCALTIME: Final = Path("/etc/localtime")
+"""The system's zone file (tests replace it)."""
+TIMEZONE_FILE: Final = Path("/etc/timezone")
+"""Debian's name of the system's zone, when /etc/localtime is a copy, not a link."""
+
+
 def zone_named(name: str | None) -> ZoneInfo:
-    """``name``, else $TZ, else the system's zone (/etc/localtime), else UTC."""
-    chosen = name or os.environ.get("TZ", "").lstrip(":") or _system_zone_name()
+    """``name`` (a zone's name), else $TZ, else the system's zone (/etc/localtime),
+    else UTC. $TZ may name a zone (``Europe/Berlin``, ``:Europe/Berlin``) or a zone
+    file (``:/etc/localtime``, ``/usr/share/zoneinfo/Europe/Berlin``)."""
+    if name:
+        return _zone(name)
+    chosen = os.environ.get("TZ", "").removeprefix(":")
+    if not chosen:
+        return _system_zone()
+    if chosen.startswith("/"):
+        return _zone_file(Path(chosen))
+    return _zone(chosen)
+
+
+def _zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(chosen)
+        return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise CourseInputError(f"unknown time zone {name!r}: give one like Europe/Berlin") from exc
+
+
+def _zone_file(path: Path) -> ZoneInfo:
+    """The zone in a file: by its name when the file is (or links into) a zoneinfo
+    folder, so the report names it; else read from the file itself."""
+    resolved = str(path.resolve())
+    if "/zoneinfo/" in resolved:
+        with contextlib.suppress(CourseInputError):
+            return _zone(resolved.rsplit("/zoneinfo/", 1)[1])
+    if path == LOCALTIME:
+        with contextlib.suppress(OSError, CourseInputError):
+            return _zone(TIMEZONE_FILE.read_text(encoding="utf-8").strip())
+    try:
+        with path.open("rb") as handle:
+            return ZoneInfo.from_file(handle, key=str(path))
+    except (OSError, ValueError) as exc:
         raise CourseInputError(
-            f"unknown time zone {chosen!r}: give one like Europe/Berlin"
+            f"the time zone file {path} cannot be read: give a zone like Europe/Berlin with --tz"
         ) from exc
 
 
-def _system_zone_name() -> str:
-    target = str(Path("/etc/localtime").resolve())
-    if "/zoneinfo/" in target:
-        return target.split("/zoneinfo/", 1)[1]
-    try:
-        return Path("/etc/timezone").read_text(encoding="utf-8").strip() or "UTC"
-    except OSError:
-        return "UTC"
+def _system_zone() -> ZoneInfo:
+    """/etc/localtime's zone, else the one /etc/timezone names, else UTC."""
+    if LOCALTIME.exists():
+        return _zone_file(LOCALTIME)
+    with contextlib.suppress(OSError, CourseInputError):
+        return _zone(TIMEZONE_FILE.read_text(encoding="utf-8").strip())
+    return ZoneInfo("UTC")
 
 
 def diary_course_dates(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import icalendar
@@ -12,8 +13,9 @@ import pytest
 
 from care.diary_schema import DIARY_FILENAME
 from care.remind import RemindSettings
-from firmware_host import course_commands
+from firmware_host import course_commands, course_inputs
 from firmware_host.cli import main
+from firmware_host.course_inputs import CourseInputError, zone_named
 from profiles.store import install_atomic
 from tests.care.course_fixture import RX_TOML, local, write_diary, write_six_weeks
 
@@ -196,6 +198,81 @@ def test_no_prescription_bad_site_and_bad_zone(
     assert "a site may only tighten the rule" in capsys.readouterr().err
     assert main(["course", "--state-dir", str(state_dir), "--tz", "Mars/Olympus"]) == 2
     assert "unknown time zone 'Mars/Olympus'" in capsys.readouterr().err
+
+
+BERLIN_FILE = importlib.resources.files("tzdata") / "zoneinfo" / "Europe" / "Berlin"
+
+
+@pytest.fixture
+def zone_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A link into a zoneinfo folder (as /etc/localtime is) and a plain copy."""
+    link, copy = tmp_path / "localtime-link", tmp_path / "localtime-copy"
+    link.symlink_to(str(BERLIN_FILE))
+    copy.write_bytes(BERLIN_FILE.read_bytes())
+    return link, copy
+
+
+@pytest.mark.parametrize(
+    ("tz", "name"),
+    [
+        ("UTC", "UTC"),
+        (":Europe/Berlin", "Europe/Berlin"),
+        (":{link}", "Europe/Berlin"),  # TZ=:/etc/localtime
+        ("{link}", "Europe/Berlin"),  # TZ=/etc/localtime
+        (":{copy}", "{copy}"),  # a zone file outside any zoneinfo folder
+    ],
+)
+def test_tz_may_name_a_zone_or_a_zone_file(
+    monkeypatch: pytest.MonkeyPatch, zone_files: tuple[Path, Path], tz: str, name: str
+) -> None:
+    link, copy = zone_files
+    monkeypatch.setenv("TZ", tz.format(link=link, copy=copy))
+    zone = zone_named(None)
+    assert str(zone) == name.format(copy=copy)
+    assert datetime(2026, 7, 1, 12, tzinfo=zone).utcoffset() == (
+        timedelta(0) if name == "UTC" else timedelta(hours=2)
+    )
+
+
+def test_without_tz_the_system_zone_file_is_used(
+    monkeypatch: pytest.MonkeyPatch, zone_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    link, copy = zone_files
+    monkeypatch.delenv("TZ", raising=False)
+    monkeypatch.setattr(course_inputs, "TIMEZONE_FILE", tmp_path / "no timezone")
+    monkeypatch.setattr(course_inputs, "LOCALTIME", link)
+    assert str(zone_named(None)) == "Europe/Berlin"
+    monkeypatch.setattr(course_inputs, "LOCALTIME", copy)
+    assert datetime(2026, 1, 1, 12, tzinfo=zone_named(None)).utcoffset() == timedelta(hours=1)
+    monkeypatch.setattr(course_inputs, "LOCALTIME", tmp_path / "none")
+    assert str(zone_named(None)) == "UTC"
+
+
+def test_a_tz_file_that_is_no_zone_is_refused_in_words(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "zone").write_bytes(b"not a zone file")
+    monkeypatch.setenv("TZ", f":{tmp_path / 'zone'}")
+    with pytest.raises(CourseInputError, match=r"the time zone file .* cannot be read"):
+        zone_named(None)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("course", "--json"), ("report", "-o", "{out}/r.pdf"), ("diary", "--legs", "2")],
+)
+def test_the_commands_run_with_tz_naming_the_local_zone_file(
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    zone_files: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: tuple[str, ...],
+) -> None:
+    monkeypatch.setenv("TZ", f":{zone_files[0]}")
+    args = [part.format(out=tmp_path) for part in argv]
+    assert main([args[0], "--state-dir", str(state_dir), *args[1:]]) == 0
+    assert "unknown time zone" not in capsys.readouterr().err
 
 
 def test_the_reminder_units_say_what_systemd_needs() -> None:
