@@ -45,6 +45,12 @@ REPORT_TYPES: Final = {
     "csv": "text/csv; charset=utf-8",
     "fhir": "application/fhir+json",
 }
+NO_DIARY: Final[dict[str, Any]] = {
+    "tonight_entry": None,
+    "latest_irls": None,
+    "today_irls": None,
+    "diary_problem": None,
+}
 SIDE_EFFECT_WORDS: Final = {
     SideEffect.WARMTH: "Warmth",
     SideEffect.REDNESS: "Redness",
@@ -84,17 +90,19 @@ def _diary_today(request: Request) -> dict[str, Any]:
     """Tonight's entry and the latest IRLS, if any (blocking; never creates a diary)."""
     state_dir = web_state(request).settings.state_dir
     if not (state_dir / DIARY_FILENAME).is_file():
-        return {"tonight_entry": None, "latest_irls": None, "diary_problem": None}
+        return NO_DIARY
     try:
         with _open_diary(request) as diary:
             today = diary.today()
             tonight = [n for n in diary.nightly() if n.entry.entry_date == today]
             irls = diary.irls()
     except (DiaryError, CourseInputError, OSError) as exc:
-        return {"tonight_entry": None, "latest_irls": None, "diary_problem": str(exc)}
+        return {**NO_DIARY, "diary_problem": str(exc)}
+    today_irls = [i for i in irls if i.entry_date == today]
     return {
         "tonight_entry": tonight[-1] if tonight else None,
         "latest_irls": irls[-1] if irls else None,
+        "today_irls": today_irls[-1] if today_irls else None,
         "diary_problem": None,
     }
 
@@ -134,6 +142,14 @@ def _number(form: FormData, name: str) -> int | None:
                          "number.", field=name) from None  # fmt: skip
 
 
+def _text(form: FormData, name: str) -> str:
+    """A text field as the diary's check should see it: the browser's bytes that were
+    not UTF-8 (which the form parser turned into U+FFFD) become a lone surrogate, so the
+    diary refuses them in the CLI's own words ("… is not readable text")."""
+    value = form.get(name)
+    return value.replace("\ufffd", "\udcff") if isinstance(value, str) else ""
+
+
 def _corrects(form: FormData) -> int | None:
     return _number(form, "corrects")
 
@@ -142,12 +158,9 @@ def _nightly(request: Request, form: FormData) -> str:
     values = {spec.name: _number(form, spec.name) for spec in NIGHTLY_FIELDS}
     effects = frozenset(SideEffect(v) for v in form.getlist("side_effects")
                         if v in {e.value for e in SideEffect})  # fmt: skip
-    note = form.get("note")
+    note = _text(form, "note")
     with _open_diary(request) as diary:
-        entry = NightlyEntry(
-            diary.today(), side_effects=effects, note=note if isinstance(note, str) else "",
-            **values,
-        )  # fmt: skip
+        entry = NightlyEntry(diary.today(), side_effects=effects, note=note, **values)
         diary.add_nightly(entry, corrects=_corrects(form))
     return "Tonight's diary entry is recorded."
 

@@ -150,3 +150,72 @@ def test_the_page_never_makes_the_state_directory(
     status, html = _diary(client, "/diary/nightly", leg_symptoms="3")
     assert status == 422 and "start the controller once" in (element_text(html, "message") or "")
     assert not missing.exists()
+
+
+def _nightly_form(html: str) -> str:
+    return html.split('action="/diary/nightly"')[1].split("</form>")[0]
+
+
+def _input(form: str, name: str) -> str:
+    found = re.search(rf'<input id="{name}" name="{name}"[^>]*>', form)
+    assert found is not None, name
+    return found.group(0)
+
+
+def test_a_note_that_is_not_utf8_is_refused_in_the_clis_words(
+    course_client: TestClient, state_dir: Path
+) -> None:
+    token = csrf(course_client, "/course")
+    response = course_client.post(
+        "/diary/nightly",
+        content=f"csrf_token={token}&leg_symptoms=3&note=%FF%FE".encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 422
+    assert element_text(response.text, "message") == (
+        "Not recorded: The note is not readable text (it must be UTF-8)."
+    )
+    with Diary.open(state_dir) as diary:
+        assert diary.nightly(history=True) == []
+
+
+def test_the_correcting_nightly_form_holds_tonights_answers(course_client: TestClient) -> None:
+    _diary(
+        course_client, "/diary/nightly",
+        leg_symptoms="7", awakenings="2", side_effects=["redness"], note="tingling <late>",
+    )  # fmt: skip
+    form = _nightly_form(course_client.get("/course").text)
+    assert 'value="7"' in _input(form, "leg_symptoms")
+    assert 'value="2"' in _input(form, "awakenings")
+    assert "value=" not in _input(form, "sleep_quality")  # not answered: stays empty
+    assert 'value="redness" checked' in form and 'value="warmth" checked' not in form
+    assert 'value="tingling &lt;late&gt;"' in form
+
+
+def test_an_irls_of_today_is_corrected_from_the_page(
+    course_client: TestClient, state_dir: Path
+) -> None:
+    assert (
+        _diary(course_client, "/diary/irls", **{f"item_{n}": "2" for n in range(1, 11)})[0] == 200
+    )
+    html = course_client.get("/course").text.split('id="irls"')[1]
+    corrects = re.search(r'name="corrects" value="(\d+)"', html)
+    assert corrects is not None and 'name="item_4" type="number"' in html
+    assert re.search(r'name="item_4"[^>]*value="2"', html)
+    status, page_html = _diary(
+        course_client, "/diary/irls", corrects=corrects.group(1),
+        **{f"item_{n}": "3" for n in range(1, 11)},
+    )  # fmt: skip
+    assert status == 200, element_text(page_html, "message")
+    with Diary.open(state_dir) as diary:
+        assert [i.total for i in diary.irls()] == [30]
+        assert len(diary.irls(history=True)) == 2
+
+
+def test_a_far_report_end_and_a_huge_correction_are_refused_in_words(
+    course_client: TestClient,
+) -> None:
+    far = course_client.get("/report/csv?to=9999-12-31")
+    assert far.status_code == 409 and "No report:" in (element_text(far.text, "error-text") or "")
+    status, html = _diary(course_client, "/diary/nightly", leg_symptoms="3", corrects="9" * 30)
+    assert status == 422 and "There is no nightly entry" in (element_text(html, "message") or "")
