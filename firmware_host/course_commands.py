@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -42,6 +44,7 @@ from safety.errors import SafetyError
 from safety.limits import load_site_limits
 from safety.records import Records, read_records, schedule_rule
 
+log = logging.getLogger(__name__)
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
@@ -75,7 +78,7 @@ class _Inputs:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        inputs = _gather(args)
+        inputs = _gather(args, lambda warning: print(f"nirpad: {warning}", file=sys.stderr))
     except _Refused as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return EXIT_NOT_DUE if args.command == "remind" else exc.code
@@ -91,20 +94,24 @@ def main(args: argparse.Namespace) -> int:
 
 
 def course_document(
-    state_dir: Path, site_config: str | None, tz: str | None
+    state_dir: Path,
+    site_config: str | None,
+    tz: str | None,
+    warnings: list[str] | None = None,
 ) -> dict[str, object] | str:
     """The course as ``nirpad course --json`` gives it (the caregiver's page shows it),
-    or the sentence that says why there is none."""
+    or the sentence that says why there is none. Never prints: a warning (the IRLS
+    trend left out) is appended to ``warnings``, or logged when that is None."""
     args = argparse.Namespace(state_dir=str(state_dir), site_config=site_config, tz=tz,
                               command="course")  # fmt: skip
     try:
-        inputs = _gather(args)
+        inputs = _gather(args, log.warning if warnings is None else warnings.append)
     except _Refused as exc:
         return str(exc)
     return course_json(inputs.course, inputs.tonight)
 
 
-def _gather(args: argparse.Namespace) -> _Inputs:
+def _gather(args: argparse.Namespace, warn: Callable[[str], None]) -> _Inputs:
     state_dir = resolve_state_dir(args.state_dir)
     site = resolve_site_config(state_dir, args.site_config)
     zone = local_zone(args.tz)
@@ -123,7 +130,7 @@ def _gather(args: argparse.Namespace) -> _Inputs:
         records = read_records(state_dir, lambda: now, schedule_rule(rx, limits))
     except SafetyError as exc:
         raise _Refused(str(exc), EXIT_ERROR) from exc
-    symptoms = _irls_totals(state_dir) if args.command == "course" else []
+    symptoms = _irls_totals(state_dir, warn) if args.command == "course" else []
     today = now.astimezone(zone).date()
     course = build_course(rx, records.sessions, today, zone, rule, symptoms)
     status = tonight(rx, course, records.sessions, now, zone, records.next_start_allowed_at)
@@ -138,13 +145,13 @@ def local_zone(name: str | None) -> ZoneInfo:
         raise _Refused(str(exc), EXIT_USAGE) from exc
 
 
-def _irls_totals(state_dir: Path) -> list[IrlsTotal]:
+def _irls_totals(state_dir: Path, warn: Callable[[str], None]) -> list[IrlsTotal]:
     """The diary's IRLS totals for the checkpoints; a diary that cannot be read leaves
-    the trend out (the adherence still stands) and says so on stderr."""
+    the trend out (the adherence still stands) and says so through ``warn``."""
     try:
         return diary_irls_totals(state_dir)
     except DiaryStorageError as exc:
-        print(f"nirpad: the IRLS trend is left out: {exc}", file=sys.stderr)
+        warn(f"the IRLS trend is left out: {exc}")
         return []
 
 

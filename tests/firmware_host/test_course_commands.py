@@ -97,6 +97,26 @@ def test_course_without_a_diary_shows_no_trend_and_creates_none(
     assert json.loads(captured.out)["checkpoints"][0]["irls_baseline"] is None
 
 
+def test_course_document_returns_its_warnings_and_never_prints(
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _at(monkeypatch, DUE)
+    (state_dir / DIARY_FILENAME).parent.mkdir()
+    (state_dir / DIARY_FILENAME).write_bytes(b"not a database" * 100)
+    warnings: list[str] = []
+    document = course_commands.course_document(state_dir, None, "Europe/Berlin", warnings)
+    assert isinstance(document, dict) and document["first_day"] == "2026-10-13"
+    [warning] = warnings
+    assert warning.startswith("the IRLS trend is left out: The symptom diary cannot be opened")
+    with caplog.at_level("WARNING", logger="firmware_host.course_commands"):
+        assert isinstance(course_commands.course_document(state_dir, None, "Europe/Berlin"), dict)
+    assert "the IRLS trend is left out" in caplog.text
+    assert capsys.readouterr() == ("", "")
+
+
 def test_course_table(
     state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
