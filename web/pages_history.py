@@ -1,8 +1,9 @@
 """The history page: the recorded sessions with their outcomes, a chart, and a CSV file.
 
-Owns: ``GET /history`` (newest first, times in local time, as ``nirpad history``
-shows them, and the fluence chart) and ``GET /history.csv`` (the same CSV as ``nirpad
-history --csv``). The record is read through the safety layer's read-only API
+Owns: ``GET /history`` (newest first, times in the patient's zone, the one the course
+page uses (``--tz``, else $TZ, else the system's), and the fluence chart) and ``GET
+/history.csv`` (the same CSV as ``nirpad history --csv``). The record is read through
+the safety layer's read-only API
 (``safety.records``: opened ``mode=ro``, never created or written), the one the course
 uses; no running controller is needed.
 """
@@ -10,7 +11,7 @@ uses; no running controller is needed.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Final
 
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.history import duration_s, outcome_text, to_csv
 from safety.records import SessionRecord, read_records
 from web.chart import SessionPoint, fluence_chart
@@ -39,10 +41,19 @@ def _sessions(state_dir: Path) -> list[SessionRecord] | None:
         return None
 
 
-def _row(record: SessionRecord) -> dict[str, str]:
+def _zone(tz: str | None) -> tzinfo | None:
+    """The course page's zone; None (the system's) when it cannot be found."""
+    try:
+        return zone_named(tz)
+    except CourseInputError:
+        log.warning("history: the time zone cannot be found; times are the system's")
+        return None
+
+
+def _row(record: SessionRecord, zone: tzinfo | None) -> dict[str, str]:
     seconds = duration_s(record)
     return {
-        "date": record.started_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+        "date": record.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         "profile": record.profile_id,
         "duration": "-" if seconds is None else f"{int(seconds // 60)}:{int(seconds % 60):02d}",
         "delivered": f"{record.delivered_fluence_total_j_cm2:.1f}",
@@ -55,16 +66,17 @@ async def history_page(request: Request) -> Response:
     sessions = await run_in_threadpool(_sessions, web_state(request).settings.state_dir)
     if sessions is None:
         return error_page(request, 503, UNREADABLE)
+    zone = _zone(web_state(request).settings.tz)
     points = [
         SessionPoint(
-            record.started_at.astimezone().strftime("%Y-%m-%d"),
+            record.started_at.astimezone(zone).strftime("%Y-%m-%d"),
             record.delivered_fluence_total_j_cm2,
             record.planned_fluence_total_j_cm2,
             outcome_text(record),
         )
         for record in sessions
     ]
-    rows = [_row(r) for r in reversed(sessions)]
+    rows = [_row(r, zone) for r in reversed(sessions)]
     return page(request, "history.html", tab="history", rows=rows, chart=fluence_chart(points))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -84,3 +85,14 @@ def test_the_chart_scales_to_the_largest_and_keeps_the_newest() -> None:
     assert tallest.planned_height == chart.baseline_y - 10  # 50 J/cm² fills the plot
     assert chart.top_label == "50 J/cm²"
     assert fluence_chart([]).bars == ()
+
+
+@pytest.mark.usefixtures("with_sessions")
+@pytest.mark.parametrize(("tz", "first"), [("Pacific/Auckland", "2026-11-03 08:00"),
+                                           ("America/New_York", "2026-11-02 14:00")])  # fmt: skip
+def test_times_are_in_the_course_pages_zone(
+    make_client: Callable[..., TestClient], tz: str, first: str
+) -> None:
+    html = make_client(tz=tz).get("/history").text
+    rows = re.findall(r'<tr class="session">(.*?)</tr>', html, re.DOTALL)
+    assert first in rows[1], rows[1]
