@@ -24,7 +24,12 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from .pad_process import Pad, PadStartError, chromium, find_program, running_pad, tail
 
 INSTALL: Final = "apt-get install chromium chromium-driver"
-PAGES: Final = {"status": "/", "prescription": "/prescription", "history": "/history"}
+PAGES: Final = {
+    "status": "/",
+    "prescription": "/prescription",
+    "history": "/history",
+    "course": "/course",
+}
 
 DRIVER_KEY = pytest.StashKey[WebDriver]()
 PAD_KEY = pytest.StashKey[Pad]()

@@ -88,6 +88,9 @@ def test_install_start_watch_it_complete_and_find_it_in_the_history(
     assert float(cells[3]) >= float(cells[4]) * 0.95  # given vs planned J/cm²
     assert browser.find_element(By.ID, "chart").is_displayed()
 
+    _assert_fits_a_phone(browser, pad, "/course")  # with its widest part, the weeks' table
+    assert browser.find_elements(By.CSS_SELECTOR, "#adherence tr.week")
+
 
 def test_a_bad_file_shows_the_caregiver_words_and_installs_nothing(
     pad: Pad, browser: WebDriver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -112,12 +115,16 @@ def test_a_bad_file_shows_the_caregiver_words_and_installs_nothing(
 def test_every_page_fits_a_phone_screen_without_sideways_scrolling(
     pad: Pad, browser: WebDriver
 ) -> None:
+    for path in ("/", "/prescription", "/history", "/course"):
+        _assert_fits_a_phone(browser, pad, path)
+
+
+def _assert_fits_a_phone(browser: WebDriver, pad: Pad, path: str) -> None:
     browser.set_window_size(*PHONE_WINDOW)
-    for path in ("/", "/prescription", "/history"):
-        browser.get(pad.url + path)
-        widths = browser.execute_script(
-            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
-        )
-        assert widths[1] <= PHONE_WINDOW[0], "the window is not phone-sized"
-        assert widths[0] <= widths[1], f"{path} scrolls sideways on a phone: {widths}"
-        assert browser.find_element(By.ID, "nav-status").is_displayed()
+    browser.get(pad.url + path)
+    widths = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[1] <= PHONE_WINDOW[0], "the window is not phone-sized"
+    assert widths[0] <= widths[1], f"{path} scrolls sideways on a phone: {widths}"
+    assert browser.find_element(By.ID, "nav-status").is_displayed()
