@@ -27,7 +27,7 @@ from starlette.routing import Route
 from care.diary import Diary
 from care.diary_entry import NIGHTLY_FIELDS, NightlyEntry, SideEffect
 from care.diary_schema import DIARY_FILENAME, DiaryError
-from care.irls import ITEM_COUNT, ITEM_MAX
+from care.irls import ITEM_COUNT, ITEM_MAX, item_label, read_wording, wording_path
 from firmware_host.course_commands import course_document
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
 from firmware_host.profile_commands import resolve_site_config
@@ -107,16 +107,33 @@ def _diary_today(request: Request) -> dict[str, Any]:
     }
 
 
+def _irls_labels(request: Request) -> tuple[list[tuple[int, str]], str | None]:
+    """Each IRLS item's label: the clinic's wording where its wording file (the site
+    configuration's ``[course] irls_wording``) gives one, as ``nirpad irls`` asks it;
+    and why the file cannot be used, if it cannot (blocking)."""
+    settings = web_state(request).settings
+    problem = None
+    try:
+        path = wording_path(resolve_site_config(settings.state_dir, _site_arg(request)))
+        wording = None if path is None else read_wording(path)
+    except (DiaryError, OSError) as exc:
+        wording, problem = None, f"The clinic's IRLS wording cannot be used: {exc}"
+    labels = [(n, item_label(n, wording)) for n in range(1, ITEM_COUNT + 1)]
+    return [(n, label[:1].upper() + label[1:]) for n, label in labels], problem
+
+
 def _course_context(request: Request) -> dict[str, Any]:
     settings = web_state(request).settings
     document = course_document(settings.state_dir, _site_arg(request), settings.tz)
     course = None if isinstance(document, str) else document
+    labels, irls_problem = _irls_labels(request)
     return {
         "course": course,
         "course_problem": document if isinstance(document, str) else None,
         "nightly_fields": NIGHTLY_FIELDS,
         "side_effects": SIDE_EFFECT_WORDS,
-        "irls_items": range(1, ITEM_COUNT + 1),
+        "irls_items": labels,
+        "irls_problem": irls_problem,
         "irls_max": ITEM_MAX,
         **_diary_today(request),
     }

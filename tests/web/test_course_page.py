@@ -219,3 +219,22 @@ def test_a_far_report_end_and_a_huge_correction_are_refused_in_words(
     assert far.status_code == 409 and "No report:" in (element_text(far.text, "error-text") or "")
     status, html = _diary(course_client, "/diary/nightly", leg_symptoms="3", corrects="9" * 30)
     assert status == 422 and "There is no nightly entry" in (element_text(html, "message") or "")
+
+
+def test_the_irls_form_shows_the_clinics_wording_as_the_cli_does(
+    course_client: TestClient, state_dir: Path
+) -> None:
+    (state_dir / "irls.toml").write_text('[items]\n1 = "Clinic <wording> one"\n', "utf-8")
+    (state_dir / "site.toml").write_text('[course]\nirls_wording = "irls.toml"\n', "utf-8")
+    form = course_client.get("/course").text.split('id="irls"')[1]
+    assert '<label for="item_1">1. Clinic &lt;wording&gt; one (0-4)</label>' in form
+    assert '<label for="item_2">Item 2 of 10, 0-4</label>' in form
+
+
+def test_an_unusable_wording_file_is_named_and_the_form_still_works(
+    course_client: TestClient, state_dir: Path
+) -> None:
+    (state_dir / "site.toml").write_text('[course]\nirls_wording = "gone.toml"\n', "utf-8")
+    html = course_client.get("/course").text
+    assert "IRLS wording cannot be used: Cannot read the IRLS wording file" in html
+    assert '<label for="item_1">Item 1 of 10, 0-4</label>' in html
