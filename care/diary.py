@@ -30,14 +30,17 @@ from typing import Final
 from care.diary_entry import CourseDates, NightlyEntry, SideEffect, check_date
 from care.diary_schema import (
     DIARY_FILENAME,
+    OLD_DIARY_FILENAME,
     DiaryError,
     DiaryStorageError,
+    adopt_old_diary,
     create_private,
+    diary_exists,
     prepare,
 )
 from care.irls import Band, band_of, check_items
 
-__all__ = ["DIARY_FILENAME", "Diary", "StoredIrls", "StoredNightly", "to_json"]
+__all__ = ["DIARY_FILENAME", "Diary", "StoredIrls", "StoredNightly", "diary_exists", "to_json"]
 
 log = logging.getLogger(__name__)
 _NIGHTLY_COLUMNS: Final = (
@@ -111,11 +114,17 @@ class Diary:
         tz: tzinfo | None = None,
         busy_timeout_s: float = 2.0,
     ) -> Diary:
-        """Open (creating and migrating if needed) the diary in ``state_dir``.
+        """Open (creating and migrating if needed) the diary in ``state_dir``; a diary
+        at the old place is moved in first (``adopt_old_diary``).
 
         ``wall_clock`` returns aware UTC; ``tz`` is the patient's zone (None: the
         system's local zone), which decides what "today" is."""
         path = state_dir / DIARY_FILENAME
+        try:
+            adopt_old_diary(state_dir)
+        except (OSError, sqlite3.Error) as exc:
+            old = state_dir / OLD_DIARY_FILENAME
+            raise _storage_error("The diary at its old place cannot be moved in", old, exc) from exc
         try:
             create_private(path)
             conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)

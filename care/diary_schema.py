@@ -4,7 +4,9 @@ Owns: the SQL of the diary's tables (``nightly``, ``irls``, ``irls_items``), the
 triggers that make them append-only (an UPDATE or DELETE is refused by SQLite itself),
 the ``schema_version`` table and the ordered ``MIGRATIONS`` (one transaction per step),
 the connection pragmas (WAL, ``synchronous=FULL``, foreign keys), creating the file
-with mode 0660 in its own directory (``diary/``, 2770), and the diary's two error types.
+with mode 0660 in its own directory (``diary/``, 2770), moving in a diary from its old
+place (``diary.sqlite3`` in the state directory itself), and the diary's two error
+types.
 
 Why its own, group-writable directory: two users write the diary, the patient's CLI
 (as ``nirpad``) and the caregiver's page (``nirpad-web``, in the ``nirpad`` group). The
@@ -23,8 +25,10 @@ entry was written is unix seconds (UTC, ``REAL``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -33,12 +37,18 @@ __all__ = [
     "DIARY_FILENAME",
     "DIARY_FILE_MODE",
     "MIGRATIONS",
+    "MOVED_SUFFIX",
+    "OLD_DIARY_FILENAME",
     "SCHEMA_VERSION",
     "DiaryError",
     "DiaryStorageError",
+    "adopt_old_diary",
     "create_private",
+    "diary_exists",
     "prepare",
 ]
+
+log = logging.getLogger(__name__)
 
 DIARY_FILENAME: Final = "diary/diary.sqlite3"
 """Relative to the state directory."""
@@ -46,6 +56,10 @@ DIARY_FILE_MODE: Final = 0o660
 """Owner and group (``nirpad``: the CLI and the page) read-write, others nothing."""
 DIARY_DIR_MODE: Final = 0o2770
 """setgid: files made in it by either writer keep the directory's group."""
+OLD_DIARY_FILENAME: Final = "diary.sqlite3"
+"""Where the diary was before it had its own directory (relative to the state directory)."""
+MOVED_SUFFIX: Final = ".moved"
+"""The old diary, once copied into ``diary/``, is renamed with this suffix (kept)."""
 
 
 class DiaryError(ValueError):
@@ -117,15 +131,69 @@ SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 def create_private(path: Path) -> None:
     """Create the diary's directory (2770) and an empty diary file (0660, whatever the
     umask; SQLite gives -wal/-shm the file's mode). Existing ones keep their modes."""
-    with contextlib.suppress(FileExistsError):
-        path.parent.mkdir()
-        os.chmod(path.parent, DIARY_DIR_MODE)
+    _create_dir(path.parent)
     with contextlib.suppress(FileExistsError):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DIARY_FILE_MODE)
         try:
             os.fchmod(fd, DIARY_FILE_MODE)
         finally:
             os.close(fd)
+
+
+def _create_dir(folder: Path) -> None:
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir()
+        os.chmod(folder, DIARY_DIR_MODE)
+
+
+def diary_exists(state_dir: Path) -> bool:
+    """Whether ``state_dir`` holds a diary, in ``diary/`` or at the old place (which
+    ``adopt_old_diary`` moves in when the diary is opened)."""
+    return (state_dir / DIARY_FILENAME).is_file() or (state_dir / OLD_DIARY_FILENAME).is_file()
+
+
+def adopt_old_diary(state_dir: Path) -> bool:
+    """When there is no ``diary/diary.sqlite3`` but an old ``diary.sqlite3``, copy it
+    into ``diary/`` with SQLite's backup API (what its -wal holds included; mode 0660)
+    and rename the old file to ``diary.sqlite3.moved``; True when it did. The copy is
+    complete before it takes the new name, so a crash leaves the old file as it was.
+    Should the old file not be renamed (a state directory this user may not write),
+    it stays where it is, already copied. Raises ``OSError`` or ``sqlite3.Error``."""
+    path, old = state_dir / DIARY_FILENAME, state_dir / OLD_DIARY_FILENAME
+    if path.exists() or not old.is_file():
+        return False
+    _create_dir(path.parent)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".diary.", suffix=".adopting")
+    temp = Path(name)
+    try:
+        os.fchmod(fd, DIARY_FILE_MODE)
+        os.close(fd)
+        _backup(old, temp)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    try:
+        os.replace(old, old.with_name(old.name + MOVED_SUFFIX))
+    except OSError as exc:
+        log.warning("diary: copied %s into %s but cannot rename it: %s", old, path, exc)
+    else:
+        log.warning("diary: moved %s into %s (the old file is kept as %s%s)",
+                    old, path, old.name, MOVED_SUFFIX)  # fmt: skip
+    return True
+
+
+def _backup(source: Path, target: Path) -> None:
+    src = sqlite3.connect(source)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
 
 
 def prepare(conn: sqlite3.Connection, path: Path) -> None:

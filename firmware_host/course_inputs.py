@@ -21,7 +21,7 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from care.course import IrlsTotal, first_day_of
-from care.diary import DIARY_FILENAME, Diary
+from care.diary import Diary, diary_exists
 from care.diary_entry import CourseDates
 from profiles.errors import TrustStoreError
 from profiles.signing import TrustStore
@@ -130,7 +130,7 @@ def diary_course_dates(
 def diary_irls_totals(state_dir: Path) -> list[IrlsTotal]:
     """The diary's current IRLS totals, oldest first, each with its baseline mark; []
     when there is no diary (none is created). Raises ``DiaryStorageError``."""
-    if not (state_dir / DIARY_FILENAME).is_file():
+    if not diary_exists(state_dir):
         return []
     with Diary.open(state_dir) as diary:
         return [IrlsTotal(i.entry_date, i.total, i.baseline) for i in diary.irls()]

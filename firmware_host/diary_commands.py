@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Final, TextIO, TypeVar
 
-from care.diary import Diary, StoredIrls, StoredNightly, to_json
+from care.diary import Diary, StoredIrls, StoredNightly, diary_exists, to_json
 from care.diary_entry import (
     NIGHTLY_FIELDS,
     NOTE_MAX_CHARS,
@@ -35,7 +35,7 @@ from care.diary_entry import (
     check_text,
     parse_date,
 )
-from care.diary_schema import DIARY_FILENAME, DiaryError, DiaryStorageError
+from care.diary_schema import DiaryError, DiaryStorageError
 from care.irls import ITEM_COUNT, ITEM_MAX, IrlsWording, item_label, read_wording, wording_path
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
 from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
@@ -258,7 +258,7 @@ def _required(parse: Callable[[str], int | None]) -> Callable[[str], int]:
 
 def _show(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(args.state_dir)
-    if not (state_dir / DIARY_FILENAME).is_file():  # never create a diary just to list it
+    if not diary_exists(state_dir):  # never create a diary just to list it
         nightly: list[StoredNightly] = []
         irls: list[StoredIrls] = []
     else:

@@ -38,7 +38,7 @@ from typing import Final
 
 from care.adherence import SiteConfigError, read_site_table, rule_from_site
 from care.course import first_day_of
-from care.diary import DIARY_FILENAME, Diary, StoredIrls, StoredNightly
+from care.diary import Diary, StoredIrls, StoredNightly, diary_exists
 from care.diary_schema import DiaryStorageError
 from care.report import Device, Period, ReportData, ReportError, SignatureStatus, gather_report
 from firmware_host.course_inputs import CourseInputError, zone_named
@@ -206,7 +206,7 @@ def _prescription(state_dir: Path, trust: TrustStore) -> tuple[Profile, Signatur
 
 def _diary(state_dir: Path) -> tuple[list[StoredNightly], list[StoredIrls]]:
     """The diary's current entries; none when there is no diary (none is created)."""
-    if not (state_dir / DIARY_FILENAME).is_file():
+    if not diary_exists(state_dir):
         return [], []
     try:
         with Diary.open(state_dir) as diary:

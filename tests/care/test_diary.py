@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -18,9 +20,11 @@ from care.diary_schema import (
     DIARY_DIR_MODE,
     DIARY_FILE_MODE,
     DIARY_FILENAME,
+    OLD_DIARY_FILENAME,
     SCHEMA_VERSION,
     DiaryError,
     DiaryStorageError,
+    diary_exists,
     schema_version,
 )
 
@@ -352,3 +356,82 @@ def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> Non
     with pytest.raises(DiaryStorageError, match="cannot be opened") as err:
         Diary.open(tmp_path, wall_clock=lambda: NOW)
     assert err.value.path == tmp_path / DIARY_FILENAME
+
+
+def write_old_diary(state_dir: Path, scratch: Path) -> None:
+    """A diary at the old place (``diary.sqlite3`` in the state directory), as a crash
+    left it: 14 March checkpointed, 15 March only in its -wal."""
+    scratch.mkdir()
+    with Diary.open(scratch, wall_clock=lambda: NOW, tz=TZ) as d:
+        d.add_nightly(NightlyEntry(date(2026, 3, 14), leg_symptoms=4))
+    conn = sqlite3.connect(scratch / DIARY_FILENAME, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(
+            "INSERT INTO nightly (entry_date, recorded_at_s, leg_symptoms) "
+            "VALUES ('2026-03-15', 0, 7)"
+        )
+        for suffix in ("", "-wal"):  # copied while open: the -wal is not checkpointed
+            shutil.copy(scratch / f"{DIARY_FILENAME}{suffix}", state_dir / f"diary.sqlite3{suffix}")
+    finally:
+        conn.close()
+
+
+def test_a_diary_at_the_old_place_is_moved_in_whole(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    write_old_diary(state, tmp_path / "scratch")
+    assert diary_exists(state) and not (state / DIARY_FILENAME).exists()
+    with Diary.open(state, wall_clock=lambda: NOW, tz=TZ) as d:
+        assert [(n.entry.entry_date, n.entry.leg_symptoms) for n in d.nightly()] == [
+            (date(2026, 3, 14), 4),
+            (date(2026, 3, 15), 7),
+        ]
+        d.add_nightly(NightlyEntry(date(2026, 3, 13), leg_symptoms=1))
+    assert sorted(p.name for p in state.iterdir()) == ["diary", "diary.sqlite3.moved"]
+    assert sorted(p.name for p in (state / "diary").iterdir()) == ["diary.sqlite3"]
+    assert stat.S_IMODE((state / DIARY_FILENAME).stat().st_mode) == DIARY_FILE_MODE
+    moved = sqlite3.connect(state / "diary.sqlite3.moved")  # kept, whole
+    try:
+        assert moved.execute("SELECT COUNT(*) FROM nightly").fetchone()[0] == 2
+    finally:
+        moved.close()
+
+
+def test_a_diary_in_its_folder_wins_over_one_at_the_old_place(tmp_path: Path) -> None:
+    with Diary.open(tmp_path, wall_clock=lambda: NOW, tz=TZ) as d:
+        d.add_nightly(NightlyEntry(date(2026, 3, 10), leg_symptoms=2))
+    write_old_diary(tmp_path, tmp_path / "scratch")
+    with Diary.open(tmp_path, wall_clock=lambda: NOW, tz=TZ) as d:
+        assert [n.entry.entry_date for n in d.nightly()] == [date(2026, 3, 10)]
+    assert (tmp_path / OLD_DIARY_FILENAME).is_file()  # left alone
+
+
+def test_an_old_diary_that_cannot_be_renamed_is_still_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    write_old_diary(state, tmp_path / "scratch")
+    replace = os.replace
+
+    def read_only_state_dir(source: Path, target: Path) -> None:
+        if Path(source) == state / OLD_DIARY_FILENAME:
+            raise PermissionError(13, "Permission denied")
+        replace(source, target)
+
+    monkeypatch.setattr("care.diary_schema.os.replace", read_only_state_dir)
+    with caplog.at_level(logging.WARNING), Diary.open(state, wall_clock=lambda: NOW) as d:
+        assert len(d.nightly()) == 2
+    assert "cannot rename it: [Errno 13] Permission denied" in caplog.text
+    assert (state / OLD_DIARY_FILENAME).is_file()
+
+
+def test_an_old_diary_that_is_not_a_database_is_a_storage_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / OLD_DIARY_FILENAME).write_bytes(b"not a database, just some text" * 100)
+    with pytest.raises(DiaryStorageError, match="old place cannot be moved in") as err:
+        Diary.open(tmp_path, wall_clock=lambda: NOW)
+    assert err.value.path == tmp_path / OLD_DIARY_FILENAME
+    assert list((tmp_path / "diary").iterdir()) == []  # no partial copy

@@ -16,6 +16,7 @@ from firmware_host import diary_commands
 from firmware_host.cli import main
 from profiles.store import install_atomic
 from tests.care.course_fixture import RX_TOML, local, write_six_weeks
+from tests.care.test_diary import write_old_diary
 
 
 class TtyInput(io.StringIO):
@@ -308,3 +309,14 @@ def test_in_a_terminal_a_date_before_the_course_is_refused_before_any_question(
     assert "Leg symptoms tonight" not in captured.out and "item 1 of 10" not in captured.out
     assert "before the course began" in captured.err and "as a weekly one" in captured.err
     assert (count(course_state, "nightly"), count(course_state, "irls")) == (0, 0)
+
+
+def test_a_diary_at_its_old_place_is_shown_and_moved_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    write_old_diary(state, tmp_path / "scratch")
+    assert [e["date"] for e in show_json(state, capsys)["nightly"]] == ["2026-03-14", "2026-03-15"]
+    assert sorted(p.name for p in state.iterdir()) == ["diary", "diary.sqlite3.moved"]
+    assert count(state, "nightly") == 2
