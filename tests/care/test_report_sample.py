@@ -1,11 +1,13 @@
 """docs/make_sample_report.py still runs: the picture in docs/course.md stays true.
 
 The sample's sessions are run on the simulated board, so its figures are checked here
-as the report prints them.
+as the report prints them. The picture needs pdftoppm (poppler-utils): without it the
+script says so, which passes here only outside CI.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,25 @@ import pytest
 from tests.care.test_report_pdf import pdf_text
 
 SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "make_sample_report.py"
+
+
+def pdftoppm_present() -> bool:
+    """Whether the picture can be made; under CI (``CI=true``, where .ci/run installs
+    poppler-utils) a missing pdftoppm fails the test instead of passing it unchecked."""
+    if shutil.which("pdftoppm"):
+        return True
+    if os.environ.get("CI") == "true":
+        pytest.fail("pdftoppm is missing on the CI machine (.ci/run installs poppler-utils)")
+    return False
+
+
+def test_under_ci_a_missing_pdftoppm_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "false")
+    assert pdftoppm_present() is False
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="pdftoppm is missing on the CI machine"):
+        pdftoppm_present()
 
 
 @pytest.mark.slow
@@ -39,7 +60,7 @@ def test_the_sample_report_script_makes_the_pdf_and_its_picture(tmp_path: Path) 
     assert "Wed 25 Mar 2026 17:10 outside window" in text
     assert "Device serial: NP-2026-00017" in text
     assert "Prescribed by Dr Anna Müller, Sleep Clinic" in text
-    if shutil.which("pdftoppm"):
+    if pdftoppm_present():
         assert proc.returncode == 0, proc.stderr
         assert (tmp_path / "sample-report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:  # the PDF is made; the picture needs poppler-utils, and says so
