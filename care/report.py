@@ -36,7 +36,7 @@ from care.course import (
 from care.diary import StoredIrls, StoredNightly
 from care.irls import Band
 from profiles.schema import Profile
-from safety.records import FaultRecord, Outcome, Records, SessionRecord
+from safety.records import FAULT_MESSAGES, FaultCode, FaultRecord, Outcome, Records, SessionRecord
 
 __all__ = [
     "OUTCOME_WORDS",
@@ -311,7 +311,7 @@ def _events(
     for fault in faults:
         local = fault.at.astimezone(tz)
         if period.holds(local.date()) and fault.id not in told:
-            events.append(ReportEvent(local, fault_words(fault.message), "fault"))
+            events.append(ReportEvent(local, fault_words(fault), "fault"))
     return tuple(sorted(events, key=lambda e: e.at))
 
 
@@ -321,16 +321,20 @@ def _stop_text(session: SessionRecord, fault: FaultRecord | None) -> str:
     share = session.delivered_fluence_total_j_cm2 / planned if planned else 0.0
     words = OUTCOME_WORDS[session.outcome]
     if fault is not None:
-        told = fault_words(fault.message).rstrip(".")
+        told = fault_words(fault).rstrip(".")
         words = f"{words}: {told[:1].lower()}{told[1:]}"
     elif session.outcome is Outcome.FAULT and session.fault_code:
         words = f"{words} ({session.fault_code.replace('_', ' ')})"
     return f"{words}; {share:.0%} of the planned fluence delivered"
 
 
-def fault_words(message: str) -> str:
-    """A recorded fault message without its technical detail in brackets at the end."""
-    return _DETAIL.sub("", message).strip() or message
+def fault_words(fault: FaultRecord) -> str:
+    """A recorded fault in a caregiver's words: the controller's own sentence for its
+    code (the record's message is the technical detail), else the message without a
+    detail in brackets at its end."""
+    if fault.code in FaultCode.__members__.values():
+        return FAULT_MESSAGES[FaultCode(fault.code)]
+    return _DETAIL.sub("", fault.message).strip() or fault.message
 
 
 def _irls(entries: Sequence[StoredIrls], course: Course, period: Period) -> tuple[IrlsPoint, ...]:

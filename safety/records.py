@@ -25,7 +25,7 @@ from typing import Final, TypeVar
 
 from profiles.schema import Profile
 from safety.errors import LedgerError
-from safety.faults import Outcome
+from safety.faults import FAULT_MESSAGES, FaultCode, Outcome
 from safety.ledger import LEDGER_FILENAME
 from safety.ledger_events import counted_sessions
 from safety.ledger_rules import schedule_block
@@ -41,6 +41,8 @@ from safety.ledger_schema import (
 from safety.limits import Limits
 
 __all__ = [
+    "FAULT_MESSAGES",
+    "FaultCode",
     "FaultRecord",
     "InstallRecord",
     "Outcome",

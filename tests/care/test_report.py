@@ -17,11 +17,12 @@ from care.report import (
     ReportData,
     ReportError,
     SignatureStatus,
+    fault_words,
     gather_report,
 )
 from safety.faults import Outcome
 from safety.ledger import Ledger
-from safety.records import Records, read_records
+from safety.records import FaultRecord, Records, read_records
 from tests.care.course_fixture import BERLIN, DAY_1, SHA, SettableClock, course_profile, local
 from tests.care.report_fixture import DIARY_WRITTEN_AT, write_course_with_diary
 
@@ -172,7 +173,34 @@ def test_a_session_ended_by_a_fault_is_told_once_with_the_fault_words(tmp_path: 
     assert [(e.kind, e.text) for e in data.events] == [
         (
             "early stop",
-            "ended by a fault: the pad's electronics got too hot; "
+            "ended by a fault: the pad's electronics got too hot. The light is off; "
             "20% of the planned fluence delivered",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "told"),
+    [
+        (
+            "skin_overtemp",
+            "skin 42.03 °C ≥ stop 41.0 °C",
+            "The pad got too warm on the skin. The light is off.",
+        ),
+        ("telemetry_stale", "no frame for 612 ms", "The pad stopped reporting its state."),
+        (
+            "a_code_from_a_newer_version",
+            "Something new happened. (detail 7)",
+            "Something new happened.",
+        ),
+    ],
+)
+def test_a_fault_is_told_in_the_controllers_words_not_its_detail(
+    code: str, message: str, told: str
+) -> None:
+    """The core records the technical detail as the fault's message; the report shows
+    the caregiver's sentence for its code (unknown codes: the message without detail)."""
+    fault = FaultRecord(
+        id=1, at=datetime(2026, 10, 13, 18, tzinfo=UTC), code=code, message=message, session_id=1
+    )
+    assert fault_words(fault) == told
