@@ -4,7 +4,8 @@ and the clinic report for download.
 Owns: ``GET /course`` (the course as ``nirpad course --json`` gives it, with tonight's
 diary and the weekly IRLS as forms), ``POST /diary/nightly`` and ``POST /diary/irls``
 (written to the diary as ``nirpad diary`` and ``nirpad irls`` write them: the same
-checks, the same course dates, a second entry for a date corrects the first), and
+checks, the same course dates, a second entry for a date corrects the first; the
+nightly form takes a missed day's date, as ``nirpad diary --date`` does), and
 ``GET /report/<kind>`` (the PDF, CSV or FHIR file of ``nirpad report``, built in memory).
 Does not own any figure, rule or check (``care``, ``firmware_host.course_commands``,
 ``firmware_host.report_commands``); the diary's refusals are shown word for word.
@@ -25,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from care.diary import Diary
-from care.diary_entry import NIGHTLY_FIELDS, NightlyEntry, SideEffect
+from care.diary_entry import NIGHTLY_FIELDS, NightlyEntry, SideEffect, parse_date
 from care.diary_schema import DIARY_FILENAME, DiaryError
 from care.irls import ITEM_COUNT, ITEM_MAX, item_label, read_wording, wording_path
 from firmware_host.course_commands import course_document
@@ -176,10 +177,16 @@ def _nightly(request: Request, form: FormData) -> str:
     effects = frozenset(SideEffect(v) for v in form.getlist("side_effects")
                         if v in {e.value for e in SideEffect})  # fmt: skip
     note = _text(form, "note")
+    chosen = _text(form, "date").strip()
     with _open_diary(request) as diary:
-        entry = NightlyEntry(diary.today(), side_effects=effects, note=note, **values)
-        diary.add_nightly(entry, corrects=_corrects(form))
-    return "Tonight's diary entry is recorded."
+        today = diary.today()
+        entry_date = parse_date(chosen) if chosen else today
+        corrects = _corrects(form) if entry_date == today else None  # it names tonight's
+        entry = NightlyEntry(entry_date, side_effects=effects, note=note, **values)
+        diary.add_nightly(entry, corrects=corrects)
+    if entry_date == today:
+        return "Tonight's diary entry is recorded."
+    return f"The diary entry for {entry_date.isoformat()} is recorded."
 
 
 def _irls(request: Request, form: FormData) -> str:

@@ -238,3 +238,30 @@ def test_an_unusable_wording_file_is_named_and_the_form_still_works(
     html = course_client.get("/course").text
     assert "IRLS wording cannot be used: Cannot read the IRLS wording file" in html
     assert '<label for="item_1">Item 1 of 10, 0-4</label>' in html
+
+
+def test_a_missed_day_is_entered_with_its_date_and_tonight_is_not_replaced(
+    course_client: TestClient, state_dir: Path
+) -> None:
+    _, html = _diary(course_client, "/diary/nightly", leg_symptoms="6")
+    corrects = re.search(r'name="corrects" value="(\d+)"', html)
+    assert corrects is not None
+    status, html = _diary(
+        course_client, "/diary/nightly",
+        leg_symptoms="2", date="2026-11-20", corrects=corrects.group(1),
+    )  # fmt: skip
+    assert status == 200, element_text(html, "message")
+    assert element_text(html, "message") == "The diary entry for 2026-11-20 is recorded."
+    with Diary.open(state_dir) as diary:
+        entries = sorted((n.entry.entry_date, n.entry.leg_symptoms) for n in diary.nightly())
+    assert entries == [(date(2026, 11, 20), 2), (date(2026, 11, 21), 6)]
+
+
+@pytest.mark.parametrize(
+    ("day", "words"), [("2026-11-22", "future"), ("20.11.2026", "is not a date")]
+)
+def test_a_bad_or_future_date_is_refused_in_the_diarys_words(
+    course_client: TestClient, day: str, words: str
+) -> None:
+    status, html = _diary(course_client, "/diary/nightly", leg_symptoms="2", date=day)
+    assert status == 422 and words in (element_text(html, "message") or ""), html[-800:]
