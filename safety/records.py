@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 _R = TypeVar("_R")
 _READ: Final = "The treatment record cannot be read"
+_CANNOT_MAKE_SIDE_FILES: Final = frozenset({1288, 1544})
+"""SQLITE_READONLY_CANTINIT and SQLITE_READONLY_DIRECTORY (extended result codes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,20 +131,26 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
     A reader of a WAL database must create its ``-shm`` file when the writer closed
     cleanly and removed it; a reader that may not write the directory (the caregiver's
-    page under its unit) cannot. With no ``-wal`` file left, everything is in the main
-    file, so it is read as immutable: no locks, no side files, nothing written. Should
-    the controller start writing during such a read, the read may fail (reported as
-    unreadable); the record itself is never touched."""
+    page under its unit) cannot, and SQLite says so with its own codes. Only then, and
+    only with no ``-wal`` and no ``-journal`` file beside it (everything is in the main
+    file), is it read as immutable: no locks, no side files, nothing written. Any other
+    failure (a lock held too long, a hot journal, a damaged file) is reported."""
     conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as exc:
         conn.close()
-        wal_left = path.with_name(path.name + "-wal").exists()
-        if not isinstance(exc, sqlite3.OperationalError) or wal_left:
+        if not _may_read_immutable(path, exc):
             raise
         return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
     return conn
+
+
+def _may_read_immutable(path: Path, exc: sqlite3.Error) -> bool:
+    """The reader only lacks the right to make the side files, and none is left."""
+    if getattr(exc, "sqlite_errorcode", None) not in _CANNOT_MAKE_SIDE_FILES:
+        return False
+    return not any(path.with_name(path.name + s).exists() for s in ("-wal", "-journal"))
 
 
 def _check_version(conn: sqlite3.Connection, path: Path) -> None:

@@ -225,6 +225,32 @@ def test_a_reader_denied_with_a_wal_left_is_refused_not_read_as_immutable(
     assert len(uris) == 1 and "immutable" not in uris[0]
 
 
+@pytest.mark.parametrize("side_file", ["-wal", "-journal"])
+def test_a_denied_reader_with_a_side_file_left_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side_file: str
+) -> None:
+    """A -journal left (a crash mid-restore) is a hot journal: the main file alone is
+    torn, so it is never read as immutable."""
+    _write_two_sessions(tmp_path, WallClock())
+    (tmp_path / f"{LEDGER_FILENAME}{side_file}").write_bytes(b"x")
+    uris = _deny_writing_readers(monkeypatch)
+    with pytest.raises(LedgerError, match="cannot be read"):
+        read_records(tmp_path, WallClock())
+    assert not any("immutable" in u for u in uris)
+
+
+def test_a_lock_held_too_long_is_reported_not_read_around(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLITE_BUSY (a writer holds the lock): never read as immutable under a writer."""
+    _write_two_sessions(tmp_path, WallClock())
+    monkeypatch.setattr(_Denied, "code", 5)
+    uris = _deny_writing_readers(monkeypatch)
+    with pytest.raises(LedgerError, match="cannot be read"):
+        read_records(tmp_path, WallClock())
+    assert not any("immutable" in u for u in uris)
+
+
 def test_a_denied_reader_with_no_wal_reads_the_main_file_as_immutable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -262,8 +288,12 @@ class _Denied:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    code = 1544  # SQLITE_READONLY_DIRECTORY, as a reader who may not write the folder gets
+
     def execute(self, sql: str) -> sqlite3.Cursor:
-        raise sqlite3.OperationalError("attempt to write a readonly database")
+        exc = sqlite3.OperationalError("attempt to write a readonly database")
+        exc.sqlite_errorcode = self.code
+        raise exc
 
     def close(self) -> None:
         self._conn.close()
