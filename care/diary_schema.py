@@ -169,11 +169,13 @@ def adopt_old_diary(state_dir: Path) -> bool:
         os.fchmod(fd, DIARY_FILE_MODE)
         os.close(fd)
         _backup(old, temp)
-        os.replace(temp, path)
-    except BaseException:
+        os.link(temp, path)  # never over a diary another process moved in meanwhile
+    except FileExistsError:
+        return False
+    finally:
         with contextlib.suppress(OSError):
             temp.unlink()
-        raise
+    _sync_folder(path.parent)
     try:
         os.replace(old, old.with_name(old.name + MOVED_SUFFIX))
     except OSError as exc:
@@ -184,8 +186,18 @@ def adopt_old_diary(state_dir: Path) -> bool:
     return True
 
 
+def _sync_folder(folder: Path) -> None:
+    """The new name on disk before the old file is renamed away."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _backup(source: Path, target: Path) -> None:
-    src = sqlite3.connect(source)
+    """Copy ``source`` (which must exist: never created here) into ``target``."""
+    src = sqlite3.connect(f"{source.absolute().as_uri()}?mode=rw", uri=True)
     try:
         dst = sqlite3.connect(target)
         try:

@@ -435,3 +435,31 @@ def test_an_old_diary_that_is_not_a_database_is_a_storage_error_naming_it(
         Diary.open(tmp_path, wall_clock=lambda: NOW)
     assert err.value.path == tmp_path / OLD_DIARY_FILENAME
     assert list((tmp_path / "diary").iterdir()) == []  # no partial copy
+
+
+def test_two_openers_moving_the_old_diary_at_once_lose_no_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While this opener copies the old diary, another one moves it in and writes a
+    new entry; this copy must not replace that diary."""
+    state = tmp_path / "state"
+    state.mkdir()
+    write_old_diary(state, tmp_path / "scratch")
+    import care.diary_schema as schema
+
+    real_backup = schema._backup
+
+    def the_other_opener_wins(source: Path, target: Path) -> None:
+        real_backup(source, target)
+        monkeypatch.setattr(schema, "_backup", real_backup)  # the other opener: plain
+        with Diary.open(state, wall_clock=lambda: NOW, tz=TZ) as other:
+            other.add_nightly(NightlyEntry(date(2026, 3, 13), leg_symptoms=1))
+
+    monkeypatch.setattr(schema, "_backup", the_other_opener_wins)
+    with Diary.open(state, wall_clock=lambda: NOW, tz=TZ) as d:
+        assert [n.entry.entry_date for n in d.nightly()] == [
+            date(2026, 3, 13),
+            date(2026, 3, 14),
+            date(2026, 3, 15),
+        ]
+    assert [p.name for p in (state / "diary").iterdir()] == ["diary.sqlite3"]  # no temp left
