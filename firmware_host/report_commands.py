@@ -118,7 +118,7 @@ def report_files(
 def _outputs(args: argparse.Namespace) -> dict[str, Path]:
     chosen = {"pdf": args.output, "csv": args.csv, "fhir": args.fhir}
     outputs = {kind: Path(name).expanduser().absolute() for kind, name in chosen.items() if name}
-    if len(set(outputs.values())) != len(outputs):
+    if len({path.resolve() for path in outputs.values()}) != len(outputs):  # links, ../
         raise _Refused("-o, --csv and --fhir must name different files", EXIT_USAGE)
     return outputs
 

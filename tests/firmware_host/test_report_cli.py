@@ -114,6 +114,7 @@ def test_the_default_period_is_day_1_to_today(
             "the period starts (2026-11-02) after it ends (2026-11-01)",
         ),
         (("--csv", "r.pdf"), "-o, --csv and --fhir must name different files"),
+        (("--csv", "x/../r.pdf"), "-o, --csv and --fhir must name different files"),
         (("--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
         (
             ("--to", "9999-12-31"),
