@@ -3,8 +3,10 @@
 Owns, for every HTTP request before any page sees it: the Host check (only the names
 ``WebSettings.allowed_hosts`` holds: on loopback ``127.0.0.1``, ``localhost``, ``::1``
 and the listen address; off loopback the listen address and the ``--host-name``s;
-against DNS rebinding), the body cap (a declared length over the cap is refused
-unread, and a body that grows past it is cut), the session cookie (HttpOnly,
+against DNS rebinding), the local user's check without a password (only the users the
+control socket serves, ``web.local_users``; 403 in words for anyone else), the body
+cap (a declared length over the cap is refused unread, and a body that grows past it
+is cut), the session cookie (HttpOnly,
 SameSite=Strict, Secure under TLS, a random token; its session is kept on the server
 only once it holds a login or an upload, ``web.sessions``), the login (with a password
 set, every page but the login page, ``/healthz`` and the static files needs one, on
@@ -28,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from web.local_users import LocalUsers, peer_uid
 from web.render import SESSION_SCOPE_KEY, error_page
 from web.sessions import Session
 from web.settings import WebState
@@ -106,6 +109,10 @@ class Guard:
         host = _host_name(request.headers.get("host", ""))
         if settings.allowed_hosts is not None and host not in settings.allowed_hosts:
             return error_page(request, 400, "This page answers only under its own address.")
+        if settings.local_users is not None and not _local_user_allowed(
+            request, settings.local_users
+        ):
+            return error_page(request, 403, not_allowed_text(settings.local_users.group_name()))
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
             return error_page(request, 413, too_large_text(settings.max_body_bytes))
@@ -165,6 +172,25 @@ class Guard:
                 media_type="text/plain",
             )
         await response(scope, receive, send)
+
+
+def _local_user_allowed(request: Request, users: LocalUsers) -> bool:
+    """Whether the local user who opened this connection may use the page (no password):
+    found in the kernel's socket table on every request, never cached (a port is reused)."""
+    uid = peer_uid(request.scope.get("client"), request.scope.get("server"), users.proc_net)
+    if uid is not None and users.allowed(uid):
+        return True
+    log.warning("refused %s %s from local user id %s", request.method, request.url.path, uid)
+    return False
+
+
+def not_allowed_text(group: str) -> str:
+    return (
+        "This account may not use the pad's page: without a password it serves only the "
+        f"users who may control the pad (root, the pad's own user and the group {group}). "
+        f"To allow it, add the account to that group (sudo usermod -aG {group} NAME) and "
+        "log in again; or set a password for the page (nirpad web passwd)."
+    )
 
 
 def session_cookie(session: Session, *, tls: bool) -> str:

@@ -23,6 +23,7 @@ from typing import Final
 
 from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.paths import ensure_state_dir, resolve_state_dir
+from web.local_users import LocalUsers
 from web.passwords import (
     PasswordError,
     check_new_password,
@@ -44,8 +45,9 @@ ROOT_PASSWD_WARNING: Final = (
     "group, but run it as the nirpad user next time (sudo -u nirpad nirpad web passwd)"
 )
 NO_PASSWORD_WARNING: Final = (
-    "nirpad web: warning: no password is set, so anyone with an account on this machine "
-    "can use the page (start, stop, install); on a machine with other users set one: "
+    "nirpad web: warning: no password is set, so the page serves only the local users who may "
+    "control the pad (root, the pad's user, the nirpad group), as the command line does; "
+    "to let another account use it, add it to that group or set a password: "
     "nirpad web passwd"
 )
 
@@ -94,9 +96,10 @@ def settings_for(
     names = frozenset(n.strip("[]").lower() for n in host_names)
     own = frozenset() if _is_wildcard(listen) else frozenset({listen.strip("[]").lower()})
     if is_loopback(listen):
+        local_users = LocalUsers(state_dir) if password_hash is None else None
         return WebSettings(
             state_dir, site_config=site, tz=tz, password_hash=password_hash, tls=tls,
-            allowed_hosts=LOOPBACK_HOSTS | own | names,
+            allowed_hosts=LOOPBACK_HOSTS | own | names, local_users=local_users,
         )  # fmt: skip
     missing = []
     if not tls:

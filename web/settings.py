@@ -2,8 +2,9 @@
 
 Owns: ``WebSettings`` (the state directory, the site configuration, the password hash
 or None for "no login", TLS or not, the Host names accepted, the clock, the control
-socket's timeout, the size caps) and ``WebState`` (the sessions, the login limiter and
-its lock, shared by every request). Does not own the rules that use them
+socket's timeout, the size caps, and without a password the local users it serves)
+and ``WebState`` (the sessions, the login limiter and its lock, shared by every
+request). Does not own the rules that use them
 (``web.guard``) nor the pages.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from web.local_users import LocalUsers
 from web.sessions import LoginLimiter, SessionStore
 
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -34,6 +36,7 @@ class WebSettings:
     tz: str | None = None  # the patient's zone for the course and diary (None: $TZ, system)
     password_hash: str | None = None  # None: no login (only ever on loopback)
     tls: bool = False
+    local_users: LocalUsers | None = None  # set: only these local users (no password)
     allowed_hosts: frozenset[str] | None = LOOPBACK_HOSTS  # None: any Host header
     clock: Callable[[], float] = time.monotonic
     control_timeout_s: float = CONTROL_TIMEOUT_S

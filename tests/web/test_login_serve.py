@@ -3,6 +3,7 @@ loopback the page refuses to start without TLS and a password."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -193,10 +194,10 @@ def test_with_a_password_loopback_needs_a_login_too(tmp_path: Path) -> None:
     assert response.status_code == 303 and response.headers["location"] == "/login"
 
 
-def test_without_a_password_the_status_page_says_anyone_local_can_use_it(
+def test_without_a_password_the_status_page_says_who_may_use_it(
     client: TestClient, guarded: TestClient
 ) -> None:
-    assert "anyone with an account on this pad" in (
+    assert "serves only the accounts that may control the pad" in (
         element_text(client.get("/").text, "no-login") or ""
     )
     _login(guarded, PASSWORD)
@@ -205,7 +206,8 @@ def test_without_a_password_the_status_page_says_anyone_local_can_use_it(
 
 @pytest.mark.parametrize("listen", ["127.0.0.2", "::1", "127.1.2.3"])
 def test_a_loopback_listen_address_serves_under_its_own_name(tmp_path: Path, listen: str) -> None:
-    app = create_app(settings_for(tmp_path, listen, None, None))
+    settings = settings_for(tmp_path, listen, None, None)
+    app = create_app(dataclasses.replace(settings, local_users=None))  # the test client: no uid
     host = f"[{listen}]" if ":" in listen else listen
     response = TestClient(app, base_url=f"http://{host}:8480").get("/healthz")
     assert response.status_code == 200, response.text[:200]
@@ -264,7 +266,8 @@ def test_nirpad_web_warns_at_start_when_no_password_is_set(
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: None)
     monkeypatch.setenv("MPLCONFIGDIR", "")
     assert main(["web", "--state-dir", str(tmp_path)]) == 0
-    assert "warning: no password is set, so anyone with an account" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "warning: no password is set, so the page serves only the local users" in err
     assert Path(os.environ["MPLCONFIGDIR"]).is_dir()  # matplotlib's cache, not $HOME
     write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
     assert main(["web", "--state-dir", str(tmp_path)]) == 0
