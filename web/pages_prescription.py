@@ -5,13 +5,14 @@ reports it), ``POST /prescription/check`` (an uploaded file checked exactly as
 ``nirpad profile check`` checks it: schema, hard and site limits, the session plan,
 signature and dates, with the same caregiver sentences) and ``POST
 /prescription/install`` (only after a check passed, only for the file that was checked:
-its bytes wait in the session under their SHA-256; sent to the running controller
-with the control socket's ``install`` request, which ``nirpad profile install`` sends
-too: the controller checks it again with its own site configuration, writes it and
-records it). With no controller running the page says so and installs nothing: it
-never writes the prescription, the record or the state directory's lock itself.
-Does not own any check (``firmware_host.profile_commands``) nor the install (the
-controller).
+its bytes wait in the session under their SHA-256 and are taken from it before they
+are sent, so one check installs once however often it is confirmed; sent to the
+running controller with the control socket's ``install`` request, which ``nirpad
+profile install`` sends too: the controller checks it again with its own site
+configuration, writes it and records it). With no controller running the page says so
+and installs nothing: it never writes the prescription, the record or the state
+directory's lock itself. Does not own any check (``firmware_host.profile_commands``)
+nor the install (the controller).
 """
 
 from __future__ import annotations
@@ -139,10 +140,10 @@ async def install(request: Request) -> Response:
         return error_page(
             request, 409, "Upload and check the prescription again; nothing was installed."
         )
+    assert session is not None  # it held the upload
+    session.pending = None  # taken before the wait: a second click finds nothing to install
     settings = web_state(request).settings
     answer = await _send_install(settings.state_dir, pending, settings.install_timeout_s)
-    if session is not None:
-        session.pending = None
     log.info("install of %s from the page: %s", pending.name, answer.message)
     problems = _problems_of(answer.data)
     if answer.ok:

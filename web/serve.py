@@ -65,6 +65,16 @@ def is_loopback(listen: str) -> bool:
         return False
 
 
+def host_key(name: str) -> str:
+    """A host name or address as the Host check compares it: an address in its canonical
+    form (``2001:0DB8::1`` → ``2001:db8::1``, as browsers send it), a name in lower case."""
+    bare = name.strip("[]")
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        return bare.lower()
+
+
 def _is_wildcard(listen: str) -> bool:
     try:
         return ipaddress.ip_address(listen.strip("[]")).is_unspecified
@@ -93,8 +103,8 @@ def settings_for(
         raise ListenRefusedError(str(exc)) from exc
     site = None if site_config is None else Path(site_config).expanduser().absolute()
     tls = tls_cert is not None
-    names = frozenset(n.strip("[]").lower() for n in host_names)
-    own = frozenset() if _is_wildcard(listen) else frozenset({listen.strip("[]").lower()})
+    names = frozenset(host_key(n) for n in host_names)
+    own = frozenset() if _is_wildcard(listen) else frozenset({host_key(listen)})
     if is_loopback(listen):
         local_users = LocalUsers(state_dir) if password_hash is None else None
         return WebSettings(

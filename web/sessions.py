@@ -1,8 +1,10 @@
 """Browser sessions, their CSRF tokens, and the login rate limit, held in memory.
 
-Owns: the session token (32 random bytes, the cookie's only content: everything else
-stays on the server), each session's CSRF token (an HMAC of its token under a key made
-when the page starts, so it can be checked without storing anything), whether it
+Owns: the session token (the cookie's only content: everything else stays on the
+server; 32 random bytes and their HMAC under a key made when the page starts, so a
+token the page did not make, such as a cookie planted by another service on the same
+host, is treated as no token at all), each session's CSRF token (an HMAC of its token
+under another such key, so it can be checked without storing anything), whether it
 logged in, its idle timeout, the one upload it may be about to install, and the login
 limit: the first ``FREE_FAILURES`` wrong passwords cost nothing, then each further one
 makes every login wait ``FIRST_WAIT_S`` doubled per failure, up to ``MAX_WAIT_S`` (one
@@ -14,7 +16,9 @@ A session is stored only once it holds something: a login, or an upload waiting 
 installed. Any other visitor gets an *anonymous* session that is kept nowhere (its CSRF
 token is derived from its cookie), so requests without a login can never fill the
 store and push out a logged-in caregiver or a pending install. When the store is full
-the least recently seen session goes, one that is not logged in first.
+the least recently seen session goes, one that is not logged in first. A session that
+left the store (logged out, pushed out, idle too long) is revoked: it is never stored
+again, even by a request that began before it left.
 Time is an injected monotonic clock, so tests run on a virtual one.
 
 Does not own cookies or requests (``web.guard``) nor the password (``web.passwords``).
@@ -25,7 +29,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -39,7 +42,7 @@ FREE_FAILURES: Final = 5
 FIRST_WAIT_S: Final = 30.0
 MAX_WAIT_S: Final = 3600.0
 TOKEN_BYTES: Final = 32
-_TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{43}")
+TOKEN_MAC_BYTES: Final = 16
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Session:
     logged_in: bool = False
     pending: PendingUpload | None = field(default=None, repr=False)
     stored: bool = False
+    revoked: bool = False  # it left the store: never stored again
 
     def csrf_ok(self, offered: str | None) -> bool:
         """Constant-time check of the form's token against this session's."""
@@ -81,6 +85,7 @@ class SessionStore:
         self._idle_timeout_s = idle_timeout_s
         self._max_sessions = max_sessions
         self._key = secrets.token_bytes(32)
+        self._token_key = secrets.token_bytes(32)
         self._sessions: dict[str, Session] = {}
 
     def get(self, token: str | None) -> Session | None:
@@ -92,16 +97,16 @@ class SessionStore:
             return None
         now_s = self._clock()
         if now_s - session.seen_s > self._idle_timeout_s:
-            del self._sessions[token]
+            self.drop(token)
             return None
         session.seen_s = now_s
         return session
 
     def anonymous(self, token: str | None, *, logged_in: bool) -> Session:
         """A session stored nowhere for ``token`` (a new token when it is None or not
-        one of ours); its CSRF token is the same on every request with that cookie."""
-        if token is None or not _TOKEN_SHAPE.fullmatch(token):
-            token = secrets.token_urlsafe(TOKEN_BYTES)
+        one this page made); its CSRF token is the same on every request with that cookie."""
+        if token is None or not self._made_here(token):
+            token = self._new_token()
         return Session(token, self._csrf_for(token), self._clock(), logged_in=logged_in)
 
     def new(self, *, logged_in: bool = False) -> Session:
@@ -109,27 +114,52 @@ class SessionStore:
         return self.keep(self.anonymous(None, logged_in=logged_in))
 
     def keep(self, session: Session) -> Session:
-        """Store ``session`` (it now holds something), making room if the store is full."""
+        """Store ``session`` (it now holds something), making room if the store is full;
+        a revoked one (it left the store: a logout, pushed out, idle) is not stored."""
+        if session.revoked:
+            return session
         if session.token not in self._sessions and len(self._sessions) >= self._max_sessions:
             oldest = min(self._sessions.values(), key=lambda s: (s.logged_in, s.seen_s))
-            del self._sessions[oldest.token]
-            oldest.stored = False
+            self.drop(oldest.token)
         session.stored = True
         session.seen_s = self._clock()
         self._sessions[session.token] = session
         return session
 
     def drop(self, token: str) -> None:
+        """Remove and revoke ``token``'s session (a request still holding it cannot keep it)."""
         session = self._sessions.pop(token, None)
         if session is not None:
             session.stored = False
+            session.revoked = True
 
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def _new_token(self) -> str:
+        """Random bytes and their HMAC: a token only this page (since it started) makes."""
+        random_part = secrets.token_bytes(TOKEN_BYTES)
+        return _b64(random_part + self._token_mac(random_part))
+
+    def _made_here(self, token: str) -> bool:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except ValueError:
+            return False
+        if len(raw) != TOKEN_BYTES + TOKEN_MAC_BYTES or _b64(raw) != token:
+            return False
+        random_part, mac = raw[:TOKEN_BYTES], raw[TOKEN_BYTES:]
+        return hmac.compare_digest(mac, self._token_mac(random_part))
+
+    def _token_mac(self, random_part: bytes) -> bytes:
+        return hmac.new(self._token_key, random_part, hashlib.sha256).digest()[:TOKEN_MAC_BYTES]
+
     def _csrf_for(self, token: str) -> str:
-        digest = hmac.new(self._key, token.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        return _b64(hmac.new(self._key, token.encode(), hashlib.sha256).digest())
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 class LoginLimiter:

@@ -267,3 +267,12 @@ def test_a_checked_upload_survives_a_flood_of_anonymous_requests(client: TestCli
     data = {"csrf_token": token, "sha256": sha256.group(1)}
     response = client.post("/prescription/install", data=data)
     assert response.status_code == 503  # the upload was still there: only no controller
+
+
+def test_a_planted_cookie_is_replaced_by_one_the_page_makes(client: TestClient) -> None:
+    planted = "A" * 43  # the shape of a token, set by another service on this host
+    client.cookies.set("nirpad_session", planted)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "nirpad_session=" in response.headers["set-cookie"]
+    assert planted not in response.headers["set-cookie"]

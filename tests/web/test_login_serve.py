@@ -224,6 +224,15 @@ def test_off_loopback_only_the_listen_address_and_host_names_are_answered(
         assert response.status_code == status, host
 
 
+def test_an_ipv6_listen_address_is_answered_in_the_form_browsers_send(tmp_path: Path) -> None:
+    write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
+    settings = settings_for(tmp_path, "2001:0DB8:0:0::1", "c.pem", "k.pem", host_names=["[::2]"])
+    app = create_app(settings)
+    for host in ("[2001:db8::1]", "[::2]"):
+        response = TestClient(app, base_url=f"https://{host}:8480").get("/healthz")
+        assert response.status_code == 200, host
+
+
 def test_on_every_address_a_host_name_is_needed(tmp_path: Path) -> None:
     write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
     with pytest.raises(ListenRefusedError, match=r"needs the name the browser uses.*--host-name"):

@@ -243,3 +243,35 @@ def test_nirpad_web_passwd_as_root_warns(
     monkeypatch.setattr("os.geteuid", lambda: 0)
     assert main(["web", "passwd", "--state-dir", str(tmp_path)]) == 0
     assert "run as root" in capsys.readouterr().err
+
+
+def test_a_logged_out_session_is_never_stored_again() -> None:
+    store = SessionStore(VirtualClock())
+    caregiver = store.new(logged_in=True)  # an upload check is running with it
+    store.drop(caregiver.token)  # a logout in another tab meanwhile
+    store.keep(caregiver)  # the check ends and keeps "its" session
+    assert store.get(caregiver.token) is None and len(store) == 0
+
+
+def test_a_pushed_out_or_idle_session_is_never_stored_again() -> None:
+    clock = VirtualClock()
+    store = SessionStore(clock, idle_timeout_s=60.0, max_sessions=1)
+    pushed_out = store.new()
+    clock.advance(1.0)
+    idle = store.new()
+    clock.advance(61.0)
+    assert store.get(idle.token) is None
+    for session in (pushed_out, idle):
+        store.keep(session)
+        assert store.get(session.token) is None, session
+    assert len(store) == 0
+
+
+def test_a_token_this_page_did_not_make_is_treated_as_absent() -> None:
+    store = SessionStore(VirtualClock())
+    ours = store.anonymous(None, logged_in=False).token
+    assert store.anonymous(ours, logged_in=False).token == ours
+    other_page = SessionStore(VirtualClock()).anonymous(None, logged_in=False).token
+    flipped = ("B" if ours[0] == "A" else "A") + ours[1:]
+    for planted in ("A" * 43, other_page, flipped, ours + "A", ours[:-1], "é" * 64):
+        assert store.anonymous(planted, logged_in=False).token not in (planted, ours), planted

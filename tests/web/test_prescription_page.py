@@ -3,22 +3,35 @@ only on confirmation, and only by the running controller: with none, nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
+import threading
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from firmware_host.cli import main
+from firmware_host.control import ControlServer, OnLoop
+from firmware_host.control_client import ControlReply
 from profiles.signing import sign_profile
 from profiles.store import installed_path
 from safety.ledger import LEDGER_FILENAME
 
-from .conftest import FakeController, TestClient, csrf, csrf_of, element_text
+from .conftest import (
+    BASE_URL,
+    FakeController,
+    TestClient,
+    ThreadLoop,
+    csrf,
+    csrf_of,
+    element_text,
+)
 
 RX = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_bytes()
 TOO_STRONG = RX.replace(b"irradiance_mw_cm2 = 40", b"irradiance_mw_cm2 = 80")
@@ -183,3 +196,51 @@ def test_an_unusable_site_configuration_is_said_in_words(
     assert "site configuration cannot be used" in (element_text(html, "none-installed") or "")
     status, html = _check(client, RX)
     assert status == 422 and "site configuration cannot be used" in _problems(html)[0]
+
+
+def test_a_second_confirmation_while_the_first_installs_installs_nothing(
+    make_client: Callable[..., TestClient], state_dir: Path
+) -> None:
+    """A double click: the second install request arrives while the first one waits for
+    the controller; the checked upload was taken by the first, so it is installed once."""
+    entered, release = threading.Event(), threading.Event()
+    installs: list[str] = []
+
+    def slow_install(name: str, data: str, on_loop: OnLoop) -> ControlReply:
+        installs.append(name)
+        if len(installs) == 1:
+            entered.set()
+            release.wait(5.0)
+        return ControlReply(True, 0, f"installed {name}", {"problems": []})
+
+    loop = ThreadLoop()
+    server = ControlServer(state_dir, FakeController(), loop, installer=slow_install)
+    server.start()
+    client = make_client()
+    try:
+        _, html = _check(client, RX)
+        sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
+        assert sha256 is not None
+        form = {"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
+        statuses = asyncio.run(_install_twice(client, form, entered, release))
+    finally:
+        release.set()
+        server.close()
+        loop.pool.shutdown(wait=True)
+    assert statuses == (200, 409)
+    assert installs == ["rx.toml"]
+
+
+async def _install_twice(
+    client: TestClient, form: dict[str, str], entered: threading.Event, release: threading.Event
+) -> tuple[int, int]:
+    transport = httpx.ASGITransport(app=client.app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url=BASE_URL, cookies=dict(client.cookies)
+    ) as browser:
+        first = asyncio.create_task(browser.post("/prescription/install", data=form))
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        second = await browser.post("/prescription/install", data=form)
+        release.set()
+        return (await first).status_code, second.status_code
