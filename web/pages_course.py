@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from care.diary import Diary
 from care.diary_entry import NIGHTLY_FIELDS, NightlyEntry, SideEffect, parse_date
-from care.diary_schema import DIARY_FILENAME, DiaryError
+from care.diary_schema import DiaryError, diary_exists
 from care.irls import ITEM_COUNT, ITEM_MAX, item_label, read_wording, wording_path
 from firmware_host.course_commands import course_document
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
@@ -89,8 +89,7 @@ def _now() -> datetime:
 
 def _diary_today(request: Request) -> dict[str, Any]:
     """Tonight's entry and the latest IRLS, if any (blocking; never creates a diary)."""
-    state_dir = web_state(request).settings.state_dir
-    if not (state_dir / DIARY_FILENAME).is_file():
+    if not diary_exists(web_state(request).settings.state_dir):  # in its place or the old one
         return NO_DIARY
     try:
         with _open_diary(request) as diary:

@@ -10,6 +10,7 @@ reads one line from a pipe; stores only the scrypt hash), and uvicorn's settings
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import ipaddress
 import logging
@@ -17,7 +18,7 @@ import os
 import ssl
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -171,9 +172,28 @@ def main(args: argparse.Namespace) -> int:
     if not settings.login_required:
         print(NO_PASSWORD_WARNING, file=sys.stderr, flush=True)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    if not os.environ.get("MPLCONFIGDIR"):  # the report's charts: never $HOME, none under the unit
-        os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="nirpad-web-mpl-")
-    return serve(settings, args.listen, args.port, args.tls_cert, args.tls_key)
+    with _matplotlib_config_dir():
+        return serve(settings, args.listen, args.port, args.tls_cert, args.tls_key)
+
+
+@contextlib.contextmanager
+def _matplotlib_config_dir() -> Iterator[None]:
+    """The report's charts need a matplotlib cache: never $HOME (none under the unit),
+    but a temporary directory for the life of the page, removed when it ends (the state
+    directory is read-only to the page). A set ``MPLCONFIGDIR`` is kept."""
+    if os.environ.get("MPLCONFIGDIR"):
+        yield
+        return
+    before = os.environ.get("MPLCONFIGDIR")
+    with tempfile.TemporaryDirectory(prefix="nirpad-web-mpl-") as path:
+        os.environ["MPLCONFIGDIR"] = path
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("MPLCONFIGDIR", None)
+            else:
+                os.environ["MPLCONFIGDIR"] = before
 
 
 def serve(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from care.diary import DIARY_FILENAME, Diary
+from care.diary_schema import OLD_DIARY_FILENAME
 from firmware_host import course_commands, report_commands
 from firmware_host.report_commands import report_files
 from profiles.store import install_atomic
@@ -77,6 +78,16 @@ def test_tonights_entry_is_recorded_and_a_second_corrects_it(
     assert [(n.entry.entry_date, n.entry.leg_symptoms) for n in current] == [
         (date(2026, 11, 21), 3)
     ]
+
+
+def test_a_diary_still_in_its_old_place_shows_tonights_entry(
+    client: TestClient, state_dir: Path
+) -> None:
+    """No prescription: nothing else on the page opens (and so moves) the diary."""
+    assert _diary(client, "/diary/nightly", leg_symptoms="6")[0] == 200
+    (state_dir / DIARY_FILENAME).rename(state_dir / OLD_DIARY_FILENAME)  # as before the move
+    html = client.get("/course").text
+    assert re.search(r'name="corrects" value="\d+"', html) is not None, "tonight's entry not shown"
 
 
 def test_a_second_entry_without_correcting_is_refused_in_the_diarys_words(

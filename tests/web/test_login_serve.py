@@ -269,6 +269,26 @@ def test_nirpad_web_refuses_a_certificate_that_is_not_pem(
     assert "are not PEM" in err and "Traceback" not in err and err.count("\n") == 1
 
 
+def test_matplotlibs_cache_is_a_temporary_directory_removed_when_the_page_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Path] = []
+
+    def run(app: object, **kwargs: object) -> None:
+        seen.append(Path(os.environ["MPLCONFIGDIR"]))
+        assert seen[-1].is_dir() and seen[-1] != Path.home()
+
+    monkeypatch.setattr("uvicorn.run", run)
+    monkeypatch.setenv("MPLCONFIGDIR", "")
+    assert main(["web", "--state-dir", str(tmp_path)]) == 0
+    assert len(seen) == 1 and not seen[0].exists()  # removed at exit
+    assert os.environ["MPLCONFIGDIR"] == ""
+    (tmp_path / "mine").mkdir()
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mine"))
+    assert main(["web", "--state-dir", str(tmp_path)]) == 0
+    assert seen[1] == tmp_path / "mine"  # a set one is used as it is
+
+
 def test_nirpad_web_warns_at_start_when_no_password_is_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -277,7 +297,6 @@ def test_nirpad_web_warns_at_start_when_no_password_is_set(
     assert main(["web", "--state-dir", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "warning: no password is set, so the page serves only the local users" in err
-    assert Path(os.environ["MPLCONFIGDIR"]).is_dir()  # matplotlib's cache, not $HOME
     write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
     assert main(["web", "--state-dir", str(tmp_path)]) == 0
     assert "warning" not in capsys.readouterr().err
