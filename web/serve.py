@@ -144,7 +144,13 @@ def start_problem(args: argparse.Namespace) -> str | None:
     if args.tls_cert is not None and args.tls_key is not None:
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
-                args.tls_cert, args.tls_key
+                args.tls_cert, args.tls_key, password=_no_key_password
+            )
+        except KeyPasswordError:
+            return (
+                f"--tls-key {args.tls_key} is encrypted, and the page cannot ask for its "
+                "passphrase (it runs as a service); give it an unencrypted key "
+                "(openssl pkey -in KEY -out KEY.plain), readable only by its user"
             )
         except (OSError, ssl.SSLError) as exc:
             return (
@@ -152,6 +158,15 @@ def start_problem(args: argparse.Namespace) -> str | None:
                 f"or are not PEM ({exc})"
             )
     return None
+
+
+class KeyPasswordError(Exception):
+    """The TLS key asked for a passphrase."""
+
+
+def _no_key_password() -> bytes:
+    """Called only for an encrypted key: refuse it, never prompt on a terminal."""
+    raise KeyPasswordError
 
 
 def main(args: argparse.Namespace) -> int:

@@ -6,9 +6,19 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    PrivateFormat,
+)
+from cryptography.x509.oid import NameOID
 
 from firmware_host.cli import main
 from hil.clock import VirtualClock
@@ -256,6 +266,30 @@ def test_nirpad_web_refuses_bad_options_in_one_line(
     assert main(["web", "--state-dir", str(tmp_path), *options]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nirpad: ") and words in err and err.count("\n") == 1, err
+
+
+def test_nirpad_web_refuses_an_encrypted_key_without_asking_for_its_passphrase(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pad.local")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now).not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    encrypted = BestAvailableEncryption(b"secret passphrase")
+    (tmp_path / "k.pem").write_bytes(
+        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encrypted)
+    )
+    tls = ["--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem")]
+    assert main(["web", "--state-dir", str(tmp_path), *tls]) == 2
+    err = capsys.readouterr().err
+    assert "is encrypted, and the page cannot ask for its passphrase" in err
+    assert err.count("\n") == 1
 
 
 def test_nirpad_web_refuses_a_certificate_that_is_not_pem(
