@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from tests.web.conftest import BASE_URL
 from web.app import create_app
-from web.local_users import LocalUsers, parse_tcp_table, peer_uid
+from web.local_users import LocalUsers, parse_tcp_table, peer_uid, user_groups
 from web.serve import settings_for
 from web.settings import WebSettings
 
@@ -160,3 +160,8 @@ def test_a_real_ipv6_loopback_connection_is_found_too() -> None:
         finally:
             client.close()
     assert found == os.geteuid()
+
+
+def test_a_users_groups_come_from_the_group_database() -> None:
+    assert 0 in user_groups(0)  # root's own group
+    assert user_groups(2**31 - 2) == frozenset()  # no such user
