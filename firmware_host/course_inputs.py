@@ -51,12 +51,10 @@ TIMEZONE_FILE: Final = Path("/etc/timezone")
 
 
 def zone_named(name: str | None) -> ZoneInfo:
-    """``name`` (a zone's name), else $TZ, else the system's zone (/etc/localtime),
-    else UTC. $TZ may name a zone (``Europe/Berlin``, ``:Europe/Berlin``) or a zone
-    file (``:/etc/localtime``, ``/usr/share/zoneinfo/Europe/Berlin``)."""
-    if name:
-        return _zone(name)
-    chosen = os.environ.get("TZ", "").removeprefix(":")
+    """``name`` (``--tz``), else $TZ, else the system's zone (/etc/localtime), else
+    UTC. Either may name a zone (``Europe/Berlin``, ``:Europe/Berlin``) or a zone file
+    (``:/etc/localtime``, ``/usr/share/zoneinfo/Europe/Berlin``)."""
+    chosen = (name or os.environ.get("TZ", "")).removeprefix(":")
     if not chosen:
         return _system_zone()
     if chosen.startswith("/"):

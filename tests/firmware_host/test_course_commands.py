@@ -254,6 +254,15 @@ def test_tz_may_name_a_zone_or_a_zone_file(
     )
 
 
+@pytest.mark.parametrize("form", [":{link}", "{link}", ":Europe/Berlin"])
+def test_the_tz_option_takes_what_the_tz_variable_takes(
+    monkeypatch: pytest.MonkeyPatch, zone_files: tuple[Path, Path], form: str
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")  # the option wins over the variable
+    zone = zone_named(form.format(link=zone_files[0]))
+    assert str(zone) == "Europe/Berlin"
+
+
 def test_without_tz_the_system_zone_file_is_used(
     monkeypatch: pytest.MonkeyPatch, zone_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
