@@ -37,6 +37,7 @@ __all__ = [
     "fluence_to_json",
     "ledger_error",
     "prepare",
+    "schema_version",
 ]
 
 _V1: Final[tuple[str, ...]] = (
@@ -161,7 +162,8 @@ def prepare(conn: sqlite3.Connection, path: object) -> None:
     _migrate(conn, path)
 
 
-def _version(conn: sqlite3.Connection) -> int:
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version of an open ledger (0 for an empty file)."""
     has_table = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
     ).fetchone()
@@ -170,7 +172,7 @@ def _version(conn: sqlite3.Connection) -> int:
 
 
 def _migrate(conn: sqlite3.Connection, path: object) -> None:
-    version = _version(conn)
+    version = schema_version(conn)
     if version > SCHEMA_VERSION:
         raise LedgerError(
             f"The treatment record was written by a newer nirpad (schema {version}; this "
@@ -182,7 +184,7 @@ def _migrate(conn: sqlite3.Connection, path: object) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        for step in range(_version(conn), SCHEMA_VERSION):
+        for step in range(schema_version(conn), SCHEMA_VERSION):
             for statement in MIGRATIONS[step]:
                 conn.execute(statement)
             conn.execute("DELETE FROM schema_version")

@@ -36,6 +36,7 @@ from safety.ledger_schema import (
     SessionRecord,
     fluence_from_json,
     ledger_error,
+    schema_version,
     utc,
 )
 from safety.limits import Limits
@@ -154,10 +155,7 @@ def _may_read_immutable(path: Path, exc: sqlite3.Error) -> bool:
 
 
 def _check_version(conn: sqlite3.Connection, path: Path) -> None:
-    row = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
-    version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] if row else 0
+    version = schema_version(conn)
     if version != SCHEMA_VERSION:
         raise LedgerError(
             f"{_READ}: it has schema {version} and this nirpad reads schema "
