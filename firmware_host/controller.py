@@ -47,9 +47,9 @@ from safety.core_events import (
     ContactLost,
     ContactRegained,
     FaultLatched,
+    SafetyWarning,
     SessionFinished,
 )
-from safety.core_events import Warning as SafetyWarning
 from safety.faults import FaultCode, Outcome, WarningCode
 
 __all__ = ["Command", "CommandReply", "Controller", "ControllerCore", "LoadedPrescription"]

@@ -3,8 +3,8 @@
 Owns: ``SessionHooks``, the ``MachineHooks`` implementation that the state machine calls
 (every guard of ``start``/``resume``/acknowledge, every action that asks the safety core
 to begin, pause, resume or end a session), the current prescription and its validity,
-the reason for the current state, the latched fault, the pause deadline and the
-controller's own warnings; and ``refusal_text``, the sentence for a trigger that is not
+the reason for the current state, the pause deadline and the controller's own
+warnings (the latched fault is the safety core's latch, read through ``fault``); and ``refusal_text``, the sentence for a trigger that is not
 possible in a state. Also the two ``Protocol``s naming what the controller needs from
 the safety core and the prescription loader (docs/architecture.md).
 
@@ -21,7 +21,7 @@ from typing import Any, Final, Protocol
 
 from firmware_host.machine import State, Trigger
 from profiles.schema import Profile
-from safety.core_events import SafetySnapshot
+from safety.core_events import FaultStatus, SafetyEvent, SafetySnapshot
 from safety.faults import FaultCode, Outcome, WarningCode
 
 __all__ = [
@@ -102,14 +102,16 @@ class ControllerCore(Protocol):
     def pause(self, reason: str) -> None: ...
     def resume(self) -> None: ...
     def end_session(self, outcome: Outcome) -> None: ...
-    def poll(self) -> list[Any]: ...
-    def tick(self) -> list[Any]: ...
+    def poll(self) -> list[SafetyEvent]: ...
+    def tick(self) -> list[SafetyEvent]: ...
     def acknowledge_fault(self) -> str | None: ...
     def confirm_clock(self, who: str, stated: datetime) -> str | None: ...
     def reset_ledger(self, who: str) -> str | None: ...
     def latch_fault(self, code: FaultCode, detail: str) -> None: ...
     def snapshot(self) -> SafetySnapshot: ...
     def all_off(self) -> None: ...
+    @property
+    def fault(self) -> FaultStatus | None: ...
 
 
 class SessionHooks:
@@ -128,9 +130,14 @@ class SessionHooks:
         self._load_problem: str | None = "no prescription is installed"
         self.session_profile: Profile | None = None
         self.state_reason: str | None = None
-        self.fault: tuple[str, str] | None = None
         self.pause_deadline_s: float | None = None
         self.warnings: dict[str, str] = {}
+
+    @property
+    def fault(self) -> tuple[str, str] | None:
+        """The latched fault (code, message), read from the safety core's one latch."""
+        status = self._core.fault
+        return None if status is None else (str(status.code), status.message)
 
     def load_prescription(self) -> None:
         loaded = self._loader()
@@ -203,13 +210,12 @@ class SessionHooks:
         self.state_reason = f"session stopped: {reason}"
 
     def record_fault(self, code: FaultCode, message: str) -> None:
-        """Remember the fault for status; the core records it in the ledger.
+        """Latch the fault in the core (which records it in the ledger).
 
-        Faults the core found are already latched there (a second latch is a no-op);
-        the controller's own faults (``CONTROLLER_ERROR``) reach the ledger this way.
+        Faults the core found are already latched there (a second latch only counts);
+        the controller's own faults (``CONTROLLER_ERROR``) reach the latch this way.
         """
         log.error("fault %s: %s", code, message)
-        self.fault = (str(code), message)
         try:
             self._core.latch_fault(code, message)
         except Exception:

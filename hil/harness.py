@@ -277,7 +277,7 @@ class InProcessRig:
         """The host process dies here: nothing of ours runs any more (no OFF, no ledger
         close). The ledger's connection is dropped as the kernel would drop it."""
         self._closed = True
-        ledger = self.core._ledger  # the only way to drop it without a clean close
+        ledger = self.core._ledgers.ledger  # the only way to drop it without a clean close
         if ledger is not None:
             conn = ledger._conn
             ledger._conn = None

@@ -184,7 +184,7 @@ class Host:
         transaction is never open between steps.
         """
         self.wire.unplug()
-        ledger = self.core._ledger  # no public way to drop it without the core's close
+        ledger = self.core._ledgers.ledger  # no public way to drop it without the core's close
         if ledger is not None:
             ledger.close()
         self.port.close()

@@ -375,7 +375,7 @@ class _FullDisk:
 
 
 def _fill_disk(rig: InProcessRig) -> _FullDisk:
-    ledger = rig.core._ledger
+    ledger = rig.core._ledgers.ledger
     assert ledger is not None and ledger._conn is not None
     full = _FullDisk(ledger._conn.execute)
     ledger._conn.execute = full  # type: ignore[method-assign]

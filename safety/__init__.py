@@ -14,8 +14,8 @@ from safety.core_events import (
     FaultStatus,
     SafetyEvent,
     SafetySnapshot,
+    SafetyWarning,
     SessionFinished,
-    Warning,
 )
 from safety.errors import (
     InterlockRefusedError,
@@ -49,9 +49,9 @@ __all__ = [
     "SafetyError",
     "SafetyEvent",
     "SafetySnapshot",
+    "SafetyWarning",
     "SessionFinished",
     "StartRefusedError",
-    "Warning",
     "WarningCode",
     "check_time_scale",
     "is_critical",

@@ -1,59 +1,92 @@
-"""The safety core: the one object the controller holds to reach the light.
+"""The safety core: the one object the controller holds to reach the light. Wiring only.
 
-Owns: connecting (ledger first, with crash reconciliation, then the board and its
-handshake), routing every board input on arrival (telemetry to the supervisor and the
-dose integrator, events, command outcomes; a board lease that ran out while treating
-is a fault: LEASE_EXPIRED, or BOARD_NOT_ANSWERING if the board did not hear the
-renewals), the per-tick work (staleness, lease renewal with the ramped setpoint,
-session end, checkpoints, retrying records the ledger could not take), the session
-lifecycle (begin, pause, resume, end), latching faults (outputs off, rail cut if
-critical, ledger row, session closed as FAULT, ``FaultLatched`` event) and the snapshot.
-The boot self-test and the start guards live in ``safety.core_checks``.
+Owns the wiring of its parts and nothing they own: ``poll`` routes each board input on
+arrival (a frame to the board watch, the session's dose, the interlock and the
+supervisor; events; command outcomes), ``tick`` does the per-tick work (stale
+telemetry, lease renewal with the ramped setpoint, session end, checkpoints, records
+kept to retry, the link and the clock), and begin/pause/resume/end, acknowledgement and
+``snapshot`` call into the parts. Every fault goes through ``_latch`` into the one
+``FaultLatch``; a newly latched fault is then recorded and closes the session.
 
-Does not own: the decisions inside each part (``interlock``, ``supervisor``, ``dose``,
-``ledger``), the user's state machine or its timers (``firmware_host``), or the event
-and snapshot types (``safety.core_events``).
+The parts: ``fault_latch`` (the latch, rail cut, unwritten records), ``interlock`` (the
+board client, the only way to the light; its mode is derived), ``supervisor`` (the pure
+per-frame check), ``board_watch`` (the board's last word and its timers),
+``core_session`` (the open session's dose and clock), ``ledger_handle``,
+``active_warnings``, ``trusted_clock``, ``link_health``; the functions ``self_test``,
+``start_guards`` and ``snapshot``. docs/architecture.md follows a frame through them.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
-from drivers.client import CommandRejected, CommandTimedOut, PortLike
-from drivers.errors import DriverError
-from drivers.protocol import Event, EventKind, Info, NakCode, OutputOff, SetOutput, Telemetry
+from drivers.client import BoardClient, CommandRejected, CommandTimedOut, PortLike
+from drivers.errors import BoardDisconnectedError, DriverError
+from drivers.protocol import (
+    ClearFaults,
+    Event,
+    EventKind,
+    Info,
+    NakCode,
+    OutputOff,
+    SetOutput,
+    Telemetry,
+)
 from profiles.schema import Profile
+from safety.active_warnings import ActiveWarnings
 from safety.board_kind import BoardKind
+from safety.board_watch import (
+    BOARD_FAULT_NAMING_S,
+    HOST_STALL_S,
+    RAIL_LOST_S,
+    BoardWatch,
+    Staleness,
+)
 from safety.calibration import Calibration
-from safety.core_checks import CoreChecks
-from safety.core_connect import BoardConnectError, handshake, open_client, open_ledger_again
+from safety.core_connect import BoardConnectError, handshake, open_client
 from safety.core_events import (
     ButtonEdge,
     ContactLost,
     ContactRegained,
+    FaultLatched,
+    FaultStatus,
     SafetyEvent,
+    SafetySnapshot,
     SessionFinished,
 )
-from safety.core_session import TELEMETRY_PERIOD_S
+from safety.core_session import ActiveSession, open_session
 from safety.errors import InterlockRefusedError, LedgerError, StartRefusedError
-from safety.faults import FaultCode, Outcome
+from safety.fault_latch import FaultLatch
+from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
 from safety.interlock import Interlock, InterlockMode
-from safety.ledger import Ledger
-from safety.ledger_guard import reset_ledger
+from safety.ledger_events import EventKind as LedgerEventKind
+from safety.ledger_handle import LedgerHandle
 from safety.limits import Limits
+from safety.link_health import LinkMonitor, link_health
 from safety.rail import PowerRail
+from safety.self_test import SELF_TEST_STEP_TIMEOUT_S, self_test_problem
+from safety.snapshot import build_snapshot
+from safety.start_guards import (
+    CoreState,
+    GuardParts,
+    next_start_allowed_at,
+    rail_refusal,
+    start_refusal,
+)
 from safety.supervisor import Supervisor
 from safety.trusted_clock import TrustedClock
 
 __all__ = [
     "BOARD_FAULT_NAMING_S",
+    "CLEAR_FAULTS_TIMEOUT_S",
     "CONFIRM_TOLERANCE_S",
     "HOST_STALL_S",
     "LEASE_UNHEARD_S",
+    "NEEDS_RESTART",
     "RAIL_LOST_S",
     "BoardConnectError",
     "SafetyCore",
@@ -61,23 +94,26 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BOARD_FAULT_NAMING_S = 0.04
-"""After a BOARD_FAULT event the next frame may name the cause before BOARD_FAULT latches."""
-HOST_STALL_S = 2 * TELEMETRY_PERIOD_S
-"""A tick this long after the previous one follows a stall of this host: a stale
-verdict then waits one tick (``SafetyCore._check_stale``)."""
-CONFIRM_TOLERANCE_S = 120.0
+CONFIRM_TOLERANCE_S: Final = 120.0
 """A caregiver's stated time may differ this much from the clock (typing takes a while)."""
-RAIL_LOST_S = 1.0
-"""The pad reports its LED power off this long while the host enables it and sends the
-heartbeat: the hold circuit or its lines failed (a stall's drop is back in one tick)."""
-LEASE_UNHEARD_S = 0.06
+LEASE_UNHEARD_S: Final = 0.06
 """Output commands unanswered longer than this (an ACK takes a few ms; the client's
 ACK timeout) when the board's lease runs out: the board did not hear the renewals."""
+CLEAR_FAULTS_TIMEOUT_S: Final = 0.5
+_WAIT_SLICE_S: Final = 0.02
+NEEDS_RESTART: Final = frozenset(
+    {
+        FaultCode.PROTOCOL_VERSION,
+        FaultCode.CALIBRATION_CRC,
+        FaultCode.BOARD_DISCONNECTED,
+        FaultCode.BOARD_MISMATCH,
+    }
+)
+"""Faults an acknowledgement cannot clear: the board must be checked and nirpad restarted."""
 
 
-class SafetyCore(CoreChecks):
-    """Facade over interlock, supervisor, dose and ledger; see docs/architecture.md."""
+class SafetyCore:
+    """Wires interlock, supervisor, fault latch, dose and ledger; see the module notes."""
 
     @classmethod
     def connect(
@@ -103,51 +139,73 @@ class SafetyCore(CoreChecks):
         ``uptime_clock`` is the monotonic time the schedule trusts (default ``clock``; a
         test rig that skips idle days without simulating them gives its own).
         """
-        ledger, ledger_problem, again = open_ledger_again(state_dir, wall_clock, ledger_backup_dir)
+        ledgers = LedgerHandle(state_dir, wall_clock, clock, ledger_backup_dir)
         try:
             client = open_client(port_url, transport, clock, baudrate)
         except BoardConnectError:
-            if ledger is not None:
-                ledger.close()
+            ledgers.close()
             raise
         rail.cut()
         info, fault = handshake(client, board)
         calibration = Calibration(info.calibration if info is not None and fault is None else ())
-        interlock = Interlock(client, limits, calibration, rail, clock)
-        core = cls(interlock, ledger, ledger_problem, limits, clock, wall_clock, info, board)
-        core._state_dir, core._backup_dir = state_dir, ledger_backup_dir
-        if not again:
-            core._next_reopen_s = math.inf  # damaged: only a caregiver's reset helps
-        if uptime_clock is not None:
-            core._trusted = TrustedClock(wall_clock, uptime_clock)
+        core = cls(
+            client,
+            calibration,
+            ledgers,
+            rail,
+            limits=limits,
+            clock=clock,
+            wall_clock=wall_clock,
+            info=info,
+            board=board,
+            uptime_clock=uptime_clock,
+        )
         if fault is not None:
             if fault[0] is FaultCode.BOARD_DISCONNECTED:
-                core._board_lost = True
-                core._supervisor.watch_from(None)
+                core._watch.lost = True
             core._latch(*fault)
         return core
 
     def __init__(
         self,
-        interlock: Interlock,
-        ledger: Ledger | None,
-        ledger_problem: str | None,
+        client: BoardClient,
+        calibration: Calibration,
+        ledgers: LedgerHandle,
+        rail: PowerRail,
+        *,
         limits: Limits,
         clock: Callable[[], float],
         wall_clock: Callable[[], datetime],
         info: Info | None,
         board: BoardKind,
+        uptime_clock: Callable[[], float] | None = None,
     ) -> None:
-        supervisor = Supervisor(limits, clock, interlock.calibration)
-        super().__init__(interlock, supervisor, ledger, ledger_problem, limits, clock, wall_clock)
+        self._clock, self._wall_clock, self._limits = clock, wall_clock, limits
+        self._ledgers = ledgers
+        self._faults = FaultLatch(
+            rail, ledgers.ledger_or_raise, wall_clock, outputs_off=lambda: self._interlock.off()
+        )
+        self._interlock = Interlock(client, limits, calibration, rail, clock, self._faults)
+        self._supervisor = Supervisor(limits, clock, calibration)
+        self._watch = BoardWatch(clock(), limits.telemetry_stale_s)
+        self._warnings = ActiveWarnings()
+        self._link = LinkMonitor()
+        self._trusted = TrustedClock(wall_clock, uptime_clock or clock)  # the schedule's "now"
+        self._guards = GuardParts(
+            limits, self._interlock, self._supervisor, ledgers, self._trusted, wall_clock
+        )
         self.info = info
         self._time_scale = board.time_scale  # the host's own setting, never the board's claim
-        self._rail_off_since_s: float | None = None
-        supervisor.watch_from(clock())
+        self._session: ActiveSession | None = None
+        self._last_session: ActiveSession | None = None
+        self._pending: list[SafetyEvent] = []
+        self._self_test_passed = False
+
+    # ------------------------------------------------------------ the loop's calls
 
     def fileno(self) -> int | None:
         """The board's fd for the loop's selector; None without one or once it is lost."""
-        return None if self._board_lost else self._interlock.client.fileno()
+        return None if self._watch.lost else self._interlock.client.fileno()
 
     def wait_readable(self, timeout_s: float) -> bool:
         """Block (or, in-process, advance virtual time) until the board has sent bytes.
@@ -156,7 +214,7 @@ class SafetyCore(CoreChecks):
         time in-process, a sleep of at most one tick on a real port) and returns False,
         so the loop neither spins nor stalls; the latched fault is pending for ``poll``.
         """
-        if self._board_lost:
+        if self._watch.lost:
             self._interlock.client.idle(timeout_s)
             return False
         try:
@@ -176,42 +234,36 @@ class SafetyCore(CoreChecks):
         tick, so a host that stops ticking lets the hold circuit drop the rail."""
         now_s = self._clock()
         hold = False
-        if not self._board_lost:
+        if not self._watch.lost:
             hold = self._check_stale(now_s)
             if self._interlock.not_answering():
                 self._latch(FaultCode.BOARD_NOT_ANSWERING, "output commands are not acknowledged")
         self._tick_session(now_s, hold)
-        self._last_tick_s = now_s
-        self._retry_unwritten(now_s)
+        self._watch.last_tick_s = now_s
+        self._faults.retry_unwritten(now_s)
         self._sample_link(now_s)
         self._check_clock(now_s)
         self._interlock.heartbeat()  # last: a fault latched this tick has cut the rail
         return self._drain()
 
-    def _check_stale(self, now_s: float) -> bool:
-        """Latch TELEMETRY_STALE when the newest frame is too old. True: hold this tick.
+    @property
+    def fault(self) -> FaultStatus | None:
+        """The latched fault, or None (the latch's own; nobody keeps a copy)."""
+        return self._faults.status
 
-        Right after a stall of this host (its previous tick more than ``HOST_STALL_S``
-        ago) the verdict waits one tick, never two in a row: a host that was not
-        running cannot tell a silent board from frames it has not been sent yet (a
-        simulated board on the same machine stops with it). Meanwhile nothing acts on
-        the old frame: the tick is held (no renewal, no new setpoint)."""
-        age_s = now_s - self._last_frame_s
-        if age_s <= self._limits.telemetry_stale_s:
-            self._stale_deferred = False
-            return False
-        stalled_s = now_s - self._last_tick_s
-        if stalled_s > HOST_STALL_S and not self._stale_deferred and self._fault is None:
-            self._stale_deferred = True
-            log.warning(
-                "no telemetry for %.0f ms after this host stood still for %.0f ms: "
-                "holding one tick before judging",
-                age_s * 1000,
-                stalled_s * 1000,
-            )
-            return True
-        self._latch(FaultCode.TELEMETRY_STALE, f"no telemetry for {age_s * 1000:.0f} ms")
-        return False  # also after an earlier fault: cut
+    def snapshot(self) -> SafetySnapshot:
+        """Figures for status displays; the last session's stay until the next begins."""
+        return build_snapshot(
+            self._watch.last_telemetry,
+            calibration=self._interlock.calibration,
+            faults=self._faults,
+            warnings=self._warnings,
+            link=link_health(self._interlock.client, self._link),
+            rail_enabled=self._interlock.rail.enabled,
+            self_test_passed=self._self_test_passed,
+            session=self._session,
+            last_session=self._last_session,
+        )
 
     # ------------------------------------------------------------ session lifecycle
 
@@ -220,7 +272,18 @@ class SafetyCore(CoreChecks):
         reason = self.start_refusal(rx)
         if reason is not None:
             raise StartRefusedError(reason)
-        session = self._open_session(rx, profile_sha256, self._time_scale)
+        try:
+            session = open_session(
+                rx,
+                profile_sha256,
+                self._time_scale,
+                calibration=self._interlock.calibration,
+                limits=self._limits,
+                ledger=self._ledgers.ledger_or_raise(),
+                now_s=self._clock(),
+            )
+        except LedgerError as exc:
+            raise StartRefusedError(str(exc)) from exc
         self._supervisor.set_skin_stop_c(rx.skin_temp_stop_c)
         self._session = session
         try:
@@ -236,12 +299,10 @@ class SafetyCore(CoreChecks):
         if session is not None and self._interlock.mode is InterlockMode.TREATING:
             log.info("session %d paused: %s", session.session_id, reason)
             self._interlock.pause()
-            session.paused = True
 
     def resume(self) -> None:
         """Back to treating; StartRefusedError (nothing latched) when it may not."""
-        session = self._session
-        if session is None or self._interlock.mode is not InterlockMode.PAUSED:
+        if self._session is None or self._interlock.mode is not InterlockMode.PAUSED:
             raise StartRefusedError("There is no paused session to resume.")
         if not self._interlock.contact:
             raise StartRefusedError("Place the pad on the skin to resume: there is no contact.")
@@ -249,8 +310,7 @@ class SafetyCore(CoreChecks):
         if refusal is not None:
             raise StartRefusedError(refusal)
         self._interlock.resume()
-        session.paused = False
-        self._contact_lost = False
+        self._watch.contact_lost = False
 
     def end_session(self, outcome: Outcome) -> None:
         """Outputs off and the session closed in the ledger with ``outcome``."""
@@ -266,15 +326,123 @@ class SafetyCore(CoreChecks):
                 log.exception("all_off: %s failed; continuing", action)
         self._self_test_passed = False
 
+    def close(self) -> None:
+        self.all_off()
+        problem = self._faults.write_unwritten()
+        if problem is not None:
+            log.error("closing with %d record(s) unwritten: %s", self._faults.unwritten, problem)
+        self._interlock.client.close()
+        self._ledgers.close()
+
+    # ------------------------------------------------------------ gates
+
+    def self_test(self) -> str | None:
+        """Run the boot self-test; None when passed, else the reason (and a latched fault)."""
+        self._self_test_passed = False
+        self._faults.write_unwritten()  # a chance for records kept while the ledger was full
+        problem = self._self_test_gate() or self_test_problem(
+            self._interlock, self._faults, self._await_frame, self._lost_board
+        )
+        if problem is None:
+            self._self_test_passed = True
+            log.info("self-test passed")
+            return None
+        log.error("self-test failed: %s", problem)
+        if self._faults.status is None:
+            self._latch(FaultCode.SELF_TEST_FAILED, problem)
+        return problem
+
+    def _self_test_gate(self) -> str | None:
+        if self._faults.status is not None:
+            return f"{self._faults.status.message} Acknowledge the fault first."
+        if self._session is not None:
+            return "A session is running; the self-test runs only between sessions."
+        return None
+
+    def _await_frame(self, wanted: Callable[[Telemetry], bool]) -> Telemetry | None:
+        """A new telemetry frame satisfying ``wanted`` within the step timeout, or None."""
+        deadline_s = self._clock() + SELF_TEST_STEP_TIMEOUT_S
+        seen = self._watch.frames_seen
+        while True:
+            self._interlock.heartbeat()  # the loop does not tick yet: keep the rail held
+            self._poll_inputs()
+            tm = self._watch.last_telemetry
+            if self._watch.frames_seen > seen and tm is not None and wanted(tm):
+                return tm
+            remaining_s = deadline_s - self._clock()
+            if remaining_s <= 0 or self._watch.lost:
+                return None
+            self.wait_readable(min(remaining_s, _WAIT_SLICE_S))
+
+    def start_refusal(self, rx: Profile) -> str | None:
+        """The first reason ``start`` is not allowed now, in words; None if it is."""
+        now = CoreState(
+            self._faults.status,
+            self._session is not None,
+            self._self_test_passed,
+            self._watch.last_telemetry,
+        )
+        return start_refusal(rx, self._guards, now)
+
+    def rail_refusal(self) -> str | None:
+        """A refusal while the pad reports its LED power off though the host enables it."""
+        return rail_refusal(self._watch.last_telemetry, self._interlock.rail.enabled)
+
+    def next_start_allowed_at(self, rx: Profile) -> datetime | None:
+        """When the schedule next allows ``rx`` to start (UTC), or None if it does now."""
+        return next_start_allowed_at(rx, self._guards)
+
+    # ------------------------------------------------------------ a caregiver's actions
+
+    def acknowledge_fault(self) -> str | None:
+        """Clear the latch once its cause is gone (then a new self-test is needed)."""
+        status = self._faults.status
+        if status is None:
+            return None
+        if status.code in NEEDS_RESTART or self._watch.lost:
+            return f"{status.message} Check the pad and its cable, then restart nirpad."
+        problem = self._faults.write_unwritten()
+        if problem is not None:
+            return (
+                "The fault cannot be cleared until the treatment record has saved it: "
+                f"{problem} Free some space or check the storage, then try again."
+            )
+        if self._watch.is_stale(self._clock()):
+            return "the pad is not reporting its state; check the cable"
+        reason = self._supervisor.cause_present(status.code)
+        if reason is not None:
+            return reason
+        try:
+            self._interlock.client.request(ClearFaults(), CLEAR_FAULTS_TIMEOUT_S)
+        except BoardDisconnectedError as exc:
+            self._lost_board(exc)
+            return f"{FAULT_MESSAGES[FaultCode.BOARD_DISCONNECTED]} ({exc})"
+        except DriverError as exc:
+            return f"The pad did not accept the reset: {exc}"
+        self._faults.clear()
+        self._supervisor.reset()
+        self._watch.clear_board_fault()
+        self._self_test_passed = False
+        log.info("a fresh self-test is required after %s", status.code)
+        return None
+
+    def latch_fault(self, code: FaultCode, detail: str) -> None:
+        """Latch a fault found outside the safety layer (the controller's own errors).
+
+        Same path as every other fault: outputs off, rail cut if critical, a ledger
+        row, the open session closed as FAULT, and a ``FaultLatched`` event.
+        """
+        self._latch(code, detail)
+
     def confirm_clock(self, who: str, stated: datetime) -> str | None:
         """A caregiver states the date and time (``stated``, aware) and confirms the clock
         shows it; None, or why not. Never shortens an interval: the next start waits one
         full interval from now (``Ledger.confirm_clock``)."""
         if self._session is not None:
             return "The clock can be confirmed only when no session is running."
-        ledger = self._ledger
+        ledger = self._ledgers.ledger
         if ledger is None:
-            return self._ledger_problem
+            return self._ledgers.problem
         now = self._wall_clock()
         if abs((now - stated).total_seconds()) > CONFIRM_TOLERANCE_S:
             return (
@@ -288,7 +456,8 @@ class SafetyCore(CoreChecks):
         except LedgerError as exc:
             return str(exc)
         self._trusted.confirm()
-        self._check_clock_now()
+        self._trusted.check_now()
+        self._check_clock(self._clock())
         return None
 
     def reset_ledger(self, who: str) -> str | None:
@@ -296,33 +465,33 @@ class SafetyCore(CoreChecks):
         None, or why not. The first session then waits one full interval."""
         if self._session is not None:
             return "The record can be reset only when no session is running."
-        ledger = self._ledger
-        try:
-            if ledger is not None and ledger.lost_refusal() is None:
-                return "The treatment record is not lost; there is nothing to reset."
-            if ledger is not None:
-                ledger.close()
-            self._ledger = reset_ledger(self._state_dir, self._wall_clock, who, self._backup_dir)
-        except (LedgerError, OSError) as exc:
-            self._ledger = None
-            self._ledger_problem = f"The treatment record cannot be reset: {exc}"
-            return self._ledger_problem
-        self._ledger_problem = None
-        return None
+        return self._ledgers.reset(who)
 
-    def close(self) -> None:
-        self.all_off()
-        problem = self._write_unwritten()
-        if problem is not None:
-            log.error("closing with %d record(s) unwritten: %s", len(self._unwritten), problem)
-        self._interlock.client.close()
-        if self._ledger is not None:
-            self._ledger.close()
+    # ------------------------------------------------------------ faults
+
+    def _latch(self, code: FaultCode, detail: str) -> None:
+        """Into the one latch; a newly latched fault is recorded and closes the session."""
+        self._faults.latch(code, detail)
+        news = self._faults.take_unannounced()
+        if news is None:
+            return
+        code, detail = news
+        status = self._faults.status
+        assert status is not None
+        self._pending.append(FaultLatched(code, status.message))
+        session = self._session
+        self._faults.record_fault(code, detail, None if session is None else session.session_id)
+        if session is not None:
+            self._finish(Outcome.FAULT, code)
+
+    def _lost_board(self, exc: DriverError) -> None:
+        self._watch.lost = True
+        self._latch(FaultCode.BOARD_DISCONNECTED, str(exc))
 
     # ------------------------------------------------------------ inputs
 
     def _poll_inputs(self) -> None:
-        if self._board_lost:
+        if self._watch.lost:
             return
         try:
             inputs = self._interlock.client.poll()
@@ -342,29 +511,38 @@ class SafetyCore(CoreChecks):
                 self._on_rejected(item)
 
     def _on_telemetry(self, telemetry: Telemetry) -> None:
-        self._last_telemetry = telemetry
-        self._last_frame_s = self._clock()
-        self._frames_seen += 1
+        """A frame: board watch, dose, interlock, then the supervisor's verdict."""
+        now_s = self._clock()
+        self._watch.on_frame(telemetry, now_s)
+        interlock = self._interlock
         session = self._session
         if session is not None:  # count first: a fault in this frame ends the session
-            session.count_frame(telemetry, self._last_frame_s)
-        if self._interlock.observe(telemetry):
+            session.count_frame(telemetry, now_s, paused=interlock.paused)
+        if interlock.observe(telemetry):
             self._latch(FaultCode.STUCK_ON, "the board reports output while commanded off")
-        self._watch_rail(telemetry.rail_enabled)
+        if self._watch.rail_lost(telemetry.rail_enabled, interlock.rail.enabled, now_s):
+            self._latch(
+                FaultCode.RAIL_LOST,
+                f"the pad reports its LED power off for more than {RAIL_LOST_S:g} s while "
+                f"enabled ({interlock.heartbeat_failures} failed heartbeats)",
+            )
         self._track_contact(telemetry.contact)
-        verdict = self._supervisor.check(telemetry, self._interlock.commanded_output())
+        verdict = self._supervisor.check(telemetry, interlock.commanded_output(), self._faults.code)
         if verdict.fault is not None:
             self._latch(verdict.fault, verdict.message)
-        self._update_warnings(verdict.warnings)
+        self._pending += self._warnings.from_frame(verdict.warnings)
 
     def _track_contact(self, contact: bool) -> None:
-        session = self._session
-        if not contact and session is not None and self._interlock.mode is InterlockMode.TREATING:
-            self.pause("skin contact lost")
-            self._contact_lost = True
+        """Contact lost while treating: dark at once (until a resume), and ``ContactLost``
+        once; the state machine decides to pause. ``ContactRegained`` follows when it is
+        back; the light never comes back by itself."""
+        watch = self._watch
+        if not contact and not watch.contact_lost and self._treating():
+            self._interlock.hold_dark()
+            watch.contact_lost = True
             self._pending.append(ContactLost())
-        elif contact and self._contact_lost:
-            self._contact_lost = False
+        elif contact and watch.contact_lost:
+            watch.contact_lost = False
             self._pending.append(ContactRegained())
 
     def _on_event(self, event: Event) -> None:
@@ -383,22 +561,6 @@ class SafetyCore(CoreChecks):
             self._on_lease_expired()
         else:  # a lease that ran out after a pause or stop is not a fault
             log.info("board event %s (%d)", kind.name, event.detail)
-
-    def _watch_rail(self, reported_on: bool) -> None:
-        """``RAIL_LOST`` when the rail stays off for ``RAIL_LOST_S`` though it is enabled."""
-        if reported_on or not self._interlock.rail.enabled:
-            self._rail_off_since_s = None
-            return
-        now_s = self._clock()
-        if self._rail_off_since_s is None:
-            self._rail_off_since_s = now_s
-        elif now_s - self._rail_off_since_s > RAIL_LOST_S:
-            self._rail_off_since_s = None
-            self._latch(
-                FaultCode.RAIL_LOST,
-                f"the pad reports its LED power off for more than {RAIL_LOST_S:g} s while "
-                f"enabled ({self._interlock.heartbeat_failures} failed heartbeats)",
-            )
 
     def _treating(self) -> bool:
         return self._session is not None and self._interlock.mode is InterlockMode.TREATING
@@ -420,8 +582,7 @@ class SafetyCore(CoreChecks):
     def _on_board_fault(self, detail: str) -> None:
         """Outputs off now; the next frame's flags and readings name the cause."""
         self._interlock.off()
-        if self._board_fault is None:
-            self._board_fault = (self._clock(), detail)
+        self._watch.hold_board_fault(self._clock(), detail)
 
     def _on_rejected(self, item: CommandRejected) -> None:
         if isinstance(item.message, SetOutput) and item.code is NakCode.NO_CONTACT:
@@ -433,33 +594,105 @@ class SafetyCore(CoreChecks):
         else:
             log.warning("board refused %r: %s", item.message, item.code.name)
 
-    # ------------------------------------------------------------ ticking the session
+    # ------------------------------------------------------------ ticking
+
+    def _check_stale(self, now_s: float) -> bool:
+        """Latch TELEMETRY_STALE when the newest frame is too old. True: hold this tick."""
+        staleness = self._watch.staleness(now_s, may_defer=self._faults.status is None)
+        if staleness is Staleness.HOLD:
+            return True
+        if staleness is Staleness.STALE:  # also after an earlier fault: cut
+            age_ms = self._watch.age_s(now_s) * 1000
+            self._latch(FaultCode.TELEMETRY_STALE, f"no telemetry for {age_ms:.0f} ms")
+        return False
 
     def _tick_session(self, now_s: float, hold: bool) -> None:
-        held = self._board_fault
-        if held is not None and self._fault is None and now_s - held[0] > BOARD_FAULT_NAMING_S:
-            self._latch(FaultCode.BOARD_FAULT, held[1])  # no frame named it: latch as is
+        unnamed = self._watch.unnamed_board_fault(now_s)
+        if unnamed is not None and self._faults.status is None:
+            self._latch(FaultCode.BOARD_FAULT, unnamed)  # no frame named it: latch as is
         session = self._session
-        if session is None or held is not None:
-            self._interlock.renew(False)
+        interlock = self._interlock
+        if session is None or self._watch.board_fault_held:
+            interlock.renew(False)
             return
-        if self._interlock.output_commanded and now_s > self._interlock.lease_until_s:
+        if interlock.output_commanded and now_s > interlock.lease_until_s:
             self._on_lease_expired()  # we stalled past the lease: dark, whether or not
             return  # the board's EVENT got through (an overrun can lose it)
-        session.paused = self._interlock.mode is not InterlockMode.TREATING
-        session.advance(now_s)
+        session.advance(now_s, paused=interlock.paused)
         if session.dose.done() or session.time_is_up():
             self._finish(Outcome.COMPLETED, None)
             self._pending.append(SessionFinished(Outcome.COMPLETED))
             return
         if hold:  # telemetry too old to act on; the lease runs on (see _check_stale)
             return
-        if not session.paused:
+        if not interlock.paused and not interlock.held_dark:
             try:
-                self._interlock.command(session.setpoint_mw_cm2())
+                interlock.command(session.setpoint_mw_cm2())
             except InterlockRefusedError as exc:
                 self._latch(exc.code, str(exc))
                 return
-        self._interlock.renew(self._supervisor.latched is None)
+        interlock.renew(self._faults.status is None)
         if session.checkpoint_due(now_s):
             self._checkpoint(session, now_s)
+
+    def _finish(self, outcome: Outcome, code: FaultCode | None) -> None:
+        """Outputs off, then the session's row closed (or kept to retry, and a fault)."""
+        session = self._session
+        assert session is not None
+        self._session = None
+        self._last_session = session
+        paused = self._interlock.paused
+        try:
+            self._interlock.disarm()
+        finally:  # the record is closed even if turning off failed (all_off carries on)
+            # the light stays on until the OFF lands, a completed session's too
+            session.count_open_gap(self._clock(), self._interlock.lease_until_s, paused=paused)
+            sid, delivered = session.session_id, session.by_wavelength(session.dose.delivered_j_cm2)
+            problem = self._faults.write(
+                lambda ledger: ledger.end_session(sid, outcome, delivered, code)
+            )
+            if problem is not None:
+                self._latch(FaultCode.LEDGER_WRITE_FAILED, problem)
+
+    def _checkpoint(self, session: ActiveSession, now_s: float) -> None:
+        session.last_checkpoint_s = now_s
+        try:
+            self._ledgers.ledger_or_raise().checkpoint(
+                session.session_id,
+                session.by_wavelength(session.dose.delivered_j_cm2),
+                session.dose.elapsed_s,
+            )
+        except LedgerError as exc:
+            self._latch(FaultCode.LEDGER_WRITE_FAILED, str(exc))
+
+    def _close_session_now(self) -> None:
+        if self._session is not None:
+            self._finish(Outcome.STOPPED if self._faults.status is None else Outcome.FAULT, None)
+
+    def _sample_link(self, now_s: float) -> None:
+        """On a tick: the link's one-minute rate; its warning joins the frame's warnings."""
+        if self._link.sample(now_s, self._interlock.client.stats):
+            self._pending += self._warnings.from_link(self._link.warnings)
+
+    def _check_clock(self, now_s: float) -> None:
+        """Every ``CLOCK_CHECK_S``: a wall clock that jumped ahead of the controller's own
+        is recorded once and shown until it is confirmed or set back."""
+        trusted = self._trusted
+        if not trusted.check_due(now_s):
+            return
+        trusted.now_s()
+        if trusted.newly_jumped():
+            detail = (
+                f"the wall clock is {trusted.ahead_s / 3600.0:.2f} h ahead of the "
+                "controller's own clock; the schedule rules count on the controller's clock"
+            )
+            log.warning("clock jump: %s", detail)
+            self._faults.write(
+                lambda ledger: ledger.record_event(LedgerEventKind.CLOCK_JUMP, detail, backup=False)
+            )
+        codes = (WarningCode.CLOCK_JUMP,) if trusted.jumped else ()
+        self._pending += self._warnings.from_clock(codes)
+
+    def _drain(self) -> list[SafetyEvent]:
+        events, self._pending = self._pending, []
+        return events

@@ -20,8 +20,8 @@ __all__ = [
     "LinkHealth",
     "SafetyEvent",
     "SafetySnapshot",
+    "SafetyWarning",
     "SessionFinished",
-    "Warning",
 ]
 
 
@@ -59,14 +59,16 @@ class ButtonEdge:
 
 
 @dataclass(frozen=True, slots=True)
-class Warning:
+class SafetyWarning:
     """A condition to show the user that does not stop the session by itself."""
 
     code: WarningCode
     message: str
 
 
-SafetyEvent = FaultLatched | ContactLost | ContactRegained | SessionFinished | ButtonEdge | Warning
+SafetyEvent = (
+    FaultLatched | ContactLost | ContactRegained | SessionFinished | ButtonEdge | SafetyWarning
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,6 @@ class SafetySnapshot:
     rail_enabled: bool = False
     self_test_passed: bool = False
     fault: FaultStatus | None = None
-    warnings: tuple[Warning, ...] = ()
+    warnings: tuple[SafetyWarning, ...] = ()
     fault_also_seen: dict[FaultCode, int] = field(default_factory=dict)
     link: LinkHealth = field(default_factory=LinkHealth)

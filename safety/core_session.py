@@ -1,8 +1,8 @@
 """One active treatment session as the safety core runs it.
 
-Owns: the session's treating clock, the setpoint of each
-tick (ramp, then capped so the next telemetry period stays inside the plan), what each
-telemetry frame and each gap in the telemetry count (the gap rule, below), and the
+Owns: opening a session (its plan and ledger row), the session's treating clock, the
+setpoint of each tick (ramp, then capped so the next telemetry period stays inside the
+plan), what each telemetry frame and each gap in the telemetry count (the gap rule, below), and the
 checkpoint deadline. Does not own sending anything (``interlock``), integrating fluence
 (``dose``) or writing the record (``ledger``); ``core`` wires them together.
 
@@ -30,9 +30,12 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from drivers.protocol import Telemetry
+from profiles.schema import Profile
+from safety.calibration import Calibration
 from safety.dose import DoseIntegrator, ramp_setpoint
-from safety.limits import HARD, Limits
-from safety.plan import SessionPlan
+from safety.ledger import Ledger
+from safety.limits import CALIBRATION_UNCERTAINTY_FRACTION, HARD, Limits
+from safety.plan import SessionPlan, plan_from_profile
 
 __all__ = [
     "CHECKPOINT_INTERVAL_S",
@@ -40,6 +43,7 @@ __all__ = [
     "TELEMETRY_PERIOD_S",
     "ActiveSession",
     "longest_dark_s",
+    "open_session",
 ]
 
 TELEMETRY_PERIOD_S: Final = 0.02
@@ -77,46 +81,43 @@ class ActiveSession:
     setpoint in force at it, which that frame may not show yet)."""
     in_force_mw_cm2: dict[int, float] = field(default_factory=dict)
     """The last setpoint commanded, as average irradiance per channel."""
-    paused: bool = False
     wavelength_by_channel: dict[int, int] = field(default_factory=dict)
     max_dark_s: float = longest_dark_s(HARD)
 
-    def count_frame(self, telemetry: Telemetry, now_s: float) -> None:
+    def count_frame(self, telemetry: Telemetry, now_s: float, *, paused: bool = False) -> None:
         """Count a frame: its own period at the higher of its reading and the one before
         (the light may have gone off just before this frame), a gap before it
-        conservatively."""
+        conservatively. ``paused``: the interlock holds the session paused."""
         previous, self.last_frame, self.last_frame_s = self.last_frame, telemetry, now_s
         delta_s = TELEMETRY_PERIOD_S
         if previous is not None:
             delta_s = ((telemetry.uptime_ms - previous.uptime_ms) & 0xFFFFFFFF) / 1000.0
             gap_s = min(delta_s - TELEMETRY_PERIOD_S, self.max_dark_s)
-            self._count_dark(gap_s, previous, telemetry)
+            self._count_dark(gap_s, paused, previous, telemetry)
         period_s = min(delta_s, TELEMETRY_PERIOD_S)
-        self.dose.add_frame(
-            telemetry, period_s, self.time_scale, paused=self.paused, held_from=previous
-        )
+        self.dose.add_frame(telemetry, period_s, self.time_scale, paused=paused, held_from=previous)
         self.commanded_mw_cm2 = dict(self.in_force_mw_cm2)
 
-    def count_open_gap(self, now_s: float, lease_until_s: float) -> None:
+    def count_open_gap(self, now_s: float, lease_until_s: float, *, paused: bool = False) -> None:
         """At the close (the OFF just sent): the time since the last frame is a gap."""
         last = self.last_frame
         if last is not None:
             lit_until_s = min(now_s, lease_until_s)
             dark_s = max(0.0, lit_until_s - self.last_frame_s) + LINK_ALLOWANCE_S
-            self._count_dark(dark_s, last)
+            self._count_dark(dark_s, paused, last)
 
-    def _count_dark(self, dark_s: float, *frames: Telemetry) -> None:
+    def _count_dark(self, dark_s: float, paused: bool, *frames: Telemetry) -> None:
         if dark_s <= 0:
             return
-        levels = {} if self.paused else dict(self.commanded_mw_cm2)
+        levels = {} if paused else dict(self.commanded_mw_cm2)
         for frame in frames:
             for channel, level in self.dose.frame_levels(frame).items():
                 levels[channel] = max(level, levels.get(channel, 0.0))
-        self.dose.add_dark(levels, dark_s, self.time_scale, paused=self.paused)
+        self.dose.add_dark(levels, dark_s, self.time_scale, paused=paused)
 
-    def advance(self, now_s: float) -> None:
+    def advance(self, now_s: float, *, paused: bool = False) -> None:
         """Count host time since the last tick as treating time, unless paused."""
-        if self.last_tick_s is not None and not self.paused:
+        if self.last_tick_s is not None and not paused:
             self.treating_s += (now_s - self.last_tick_s) * self.time_scale
         self.last_tick_s = now_s
 
@@ -147,3 +148,43 @@ class ActiveSession:
 
     def checkpoint_due(self, now_s: float) -> bool:
         return now_s - self.last_checkpoint_s >= CHECKPOINT_INTERVAL_S
+
+
+def open_session(
+    rx: Profile,
+    sha256: str,
+    time_scale: float,
+    *,
+    calibration: Calibration,
+    limits: Limits,
+    ledger: Ledger,
+    now_s: float,
+) -> ActiveSession:
+    """Plan ``rx`` for this board, open its ledger row and return the session.
+
+    The ledger's planned duration is in host seconds: crash recovery estimates dose per
+    host second, and a time-scaled simulator delivers ``time_scale`` board seconds in
+    each. ``LedgerError`` when the row cannot be written; ``StartRefusedError`` when the
+    prescription cannot be planned on this board.
+    """
+    plan = plan_from_profile(rx, calibration)
+    by_wavelength = rx.planned_fluence_j_cm2
+    planned = {c.channel: by_wavelength[c.wavelength_nm] for c in plan.channels}
+    session_id = ledger.begin_session(
+        rx.id, sha256, by_wavelength, planned_duration_s=rx.duration_s / time_scale
+    )
+    return ActiveSession(
+        session_id,
+        plan,
+        DoseIntegrator(
+            calibration,
+            planned,
+            rx.duration_s,
+            uncertainty_fraction=CALIBRATION_UNCERTAINTY_FRACTION,
+        ),
+        time_scale,
+        started_s=now_s,
+        last_checkpoint_s=now_s,
+        wavelength_by_channel={c.channel: c.wavelength_nm for c in plan.channels},
+        max_dark_s=longest_dark_s(limits),
+    )

@@ -1,15 +1,18 @@
 """The interlock: the only object that may command light from the driver board.
 
 Owns: the board client (nothing else in nirpad holds it once a session core is
-connected), the interlock mode (idle, treating, paused, fault), the active session's
-plan, the current absolute setpoint and its lease, the serial OFF command, and the
-decision to cut the LED power rail (``is_critical``, stuck-on output, a board that
-stops answering). Every output command is checked here against the hard limits, the
-plan, contact and the mode; a refusal raises ``InterlockRefusedError`` and latches
-the fault with the outputs off.
+connected), the armed session's plan and whether it is paused, the current absolute
+setpoint and its lease, the serial OFF command, and stuck-on output (rail cut) and a
+board that stops answering. Every output command is checked here against the hard
+limits, the plan, contact and the mode; a refusal turns the outputs off, latches
+``INTERLOCK_REFUSED`` in the fault latch and raises ``InterlockRefusedError``.
 
-Does not own: what a telemetry frame means for the patient (``supervisor``), the dose
-(``dose``), the record (``ledger``), or when a session starts or ends (``core``).
+The mode (idle, treating, paused, fault) is derived: fault while the latch holds a
+fault, else from the plan and the pause. Nobody keeps it in step by hand.
+
+Does not own: the latch (``fault_latch``, which it reads), what a telemetry frame means
+for the patient (``supervisor``), the dose (``dose``), the record (``ledger``), or when
+a session starts or ends (``core``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from drivers.errors import DriverError
 from drivers.protocol import ChannelSetpoint, OutputOff, SetOutput, Telemetry
 from safety.calibration import Calibration, CalibrationError
 from safety.errors import InterlockRefusedError
+from safety.fault_latch import FaultLatch, is_critical
 from safety.faults import FaultCode
 from safety.limits import Limits, check_setpoint
 from safety.plan import PlannedChannel, SessionPlan
@@ -51,44 +55,10 @@ STUCK_ON_GRACE_S: Final = 0.1
 """After OFF, frames already on the wire may still show output for this long."""
 _IRRADIANCE_EPS_MW_CM2: Final = 1e-6
 
-_CRITICAL: Final = frozenset(
-    {
-        FaultCode.STUCK_ON,
-        FaultCode.TELEMETRY_STALE,
-        FaultCode.BOARD_NOT_ANSWERING,
-        FaultCode.BOARD_DISCONNECTED,
-        FaultCode.BOARD_RESET,
-        FaultCode.BOARD_FAULT,
-        FaultCode.LEASE_EXPIRED,
-        FaultCode.SKIN_OVERTEMP,
-        FaultCode.BOARD_OVERTEMP,
-        FaultCode.TEMP_RISE_RATE,
-        FaultCode.IRRADIANCE_MISMATCH,
-        FaultCode.IRRADIANCE_OVER_LIMIT,
-        FaultCode.PROTOCOL_VERSION,
-        FaultCode.CALIBRATION_CRC,
-        FaultCode.BOARD_MISMATCH,
-        FaultCode.RAIL_LOST,
-        FaultCode.CONTROLLER_ERROR,
-    }
-)
-
-
-def is_critical(code: FaultCode) -> bool:
-    """True when the serial OFF alone cannot be trusted, so the power rail is cut too.
-
-    Critical: the board emits or heats beyond what was commanded, stopped answering or
-    reporting, restarted, or cannot be understood; or the host itself stopped renewing
-    the lease while treating (``LEASE_EXPIRED``: the board has already turned off by
-    itself, but the host was hung, so whatever it last told the board is not trusted
-    and the rail is cut as well, until a self-test proves it again). Not critical (OFF
-    suffices): a refused command that was never sent, sensor faults, a ledger or
-    self-test failure.
-    """
-    return code in _CRITICAL
-
 
 class InterlockMode(StrEnum):
+    """What the interlock allows now; derived, see ``Interlock.mode``."""
+
     IDLE = "idle"
     TREATING = "treating"
     PAUSED = "paused"
@@ -105,6 +75,7 @@ class Interlock:
         calibration: Calibration,
         rail: PowerRail,
         clock: Callable[[], float],
+        faults: FaultLatch,
         *,
         lease_ms: int = DEFAULT_LEASE_MS,
     ) -> None:
@@ -116,9 +87,11 @@ class Interlock:
         self.rail = rail
         self._clock = clock
         self.lease_ms = lease_ms
-        self.mode = InterlockMode.IDLE
+        self._faults = faults
         self.plan: SessionPlan | None = None
-        self.latched: FaultCode | None = None
+        self.paused = False
+        self.held_dark = False
+        """Contact was lost while treating: no light until a resume or a new arm."""
         self.contact = False
         self.setpoint_mw_cm2: dict[int, float] = {}
         self._setpoints: tuple[ChannelSetpoint, ...] = ()
@@ -131,6 +104,15 @@ class Interlock:
         self._unmatched_seen = 0
         self.heartbeat_failures = 0  # consecutive failed heartbeats (logged once)
 
+    @property
+    def mode(self) -> InterlockMode:
+        """Fault while the latch holds one; else idle, treating or paused by the plan."""
+        if self._faults.status is not None:
+            return InterlockMode.FAULT
+        if self.plan is None:
+            return InterlockMode.IDLE
+        return InterlockMode.PAUSED if self.paused else InterlockMode.TREATING
+
     def arm(self, plan: SessionPlan) -> None:
         """Idle → treating with ``plan``; the setpoint starts at zero (the ramp's start)."""
         if self.mode is not InterlockMode.IDLE:
@@ -141,13 +123,13 @@ class Interlock:
         for planned in plan.channels:
             self._to_current(planned, planned.irradiance_mw_cm2)
         self.plan = plan
-        self.mode = InterlockMode.TREATING
+        self.paused = self.held_dark = False
         self._clear_setpoint()
         log.info("interlock armed: %s", plan)
 
     def pause(self) -> None:
-        if self.mode is InterlockMode.TREATING:
-            self.mode = InterlockMode.PAUSED
+        if self.plan is not None:
+            self.paused = True
         self.off()
 
     def resume(self) -> None:
@@ -155,32 +137,20 @@ class Interlock:
             self._refuse(f"cannot resume in mode {self.mode}")
         if not self.contact:
             self._refuse("cannot resume without skin contact")
-        self.mode = InterlockMode.TREATING
+        self.paused = self.held_dark = False
         self._clear_setpoint()
+
+    def hold_dark(self) -> None:
+        """Outputs off, and no light until a resume or a new arm (the session's mode is
+        the state machine's to change: it pauses on the ``ContactLost`` this follows)."""
+        self.held_dark = True
+        self.off()
 
     def disarm(self) -> None:
         """End of session: outputs off, plan dropped. A latched fault stays latched."""
         self.plan = None
-        if self.mode is not InterlockMode.FAULT:
-            self.mode = InterlockMode.IDLE
+        self.paused = False
         self.off()
-
-    def latch(self, code: FaultCode, message: str) -> None:
-        """Fault mode: outputs off now, and the rail cut as well when ``code`` is critical."""
-        if self.latched is None:
-            self.latched = code
-        self.mode = InterlockMode.FAULT
-        log.error("interlock latched %s: %s", code, message)
-        self.off()
-        if is_critical(code):
-            self.cut_rail()
-
-    def clear_fault(self) -> None:
-        """After acknowledgement only; the rail stays cut until a self-test enables it."""
-        self.latched = None
-        self.plan = None
-        self.mode = InterlockMode.IDLE
-        self._clear_setpoint()
 
     # ------------------------------------------------------------ commands
 
@@ -231,7 +201,12 @@ class Interlock:
 
     def renew(self, verdict_ok: bool) -> None:
         """Each tick: resend the setpoint with a fresh lease, or OFF if not allowed now."""
-        if self.mode is InterlockMode.TREATING and verdict_ok and self._setpoints:
+        if (
+            self.mode is InterlockMode.TREATING
+            and verdict_ok
+            and self._setpoints
+            and not self.held_dark
+        ):
             self._send(lambda: self.client.set_output(self._setpoints, self.lease_ms))
             self.output_commanded = True
             self.lease_until_s = self._clock() + self.lease_ms / 1000.0
@@ -253,10 +228,7 @@ class Interlock:
 
     def cut_rail(self) -> None:
         """Cut the LED power rail. The GPIO line is low even if a mirror listener failed."""
-        try:
-            self.rail.cut()
-        except RailError:
-            log.exception("rail cut: the GPIO line is low, but its mirror failed")
+        self._faults.cut_rail()
 
     def heartbeat(self) -> None:
         """Every tick: one toggle of the rail's heartbeat line (nothing while it is cut).
@@ -288,7 +260,8 @@ class Interlock:
         self._setpoints = ()
 
     def _refuse(self, reason: str) -> NoReturn:
-        self.latch(FaultCode.INTERLOCK_REFUSED, reason)
+        self.off()
+        self._faults.latch(FaultCode.INTERLOCK_REFUSED, reason)
         raise InterlockRefusedError(
             f"interlock refused: {reason}", code=FaultCode.INTERLOCK_REFUSED
         )

@@ -2,36 +2,23 @@
 
 Owns: the per-frame checks and their fault codes (temperatures, sensors, rise rate,
 irradiance mismatch, measured irradiance over the hard maximum, stuck-on output, board
-fault flags, stale telemetry), lost contact as a pause signal, the warnings, and the
-fault latch with its acknowledgement rule (only once the cause has cleared). Pure logic
-on an injected clock, no I/O.
-Does not own: acting on a verdict (turning the output off and cutting the rail is
-``core``/``interlock``), recording faults (``ledger``), or the limit values
-(``safety.limits``; the settings the table leaves open are documented in
-``SupervisorSettings``), or the pure temperature checks (``supervisor_checks``).
+fault flags), the warnings, the persistence timers the checks need, and whether the
+cause of a fault is still present. A pure check on an injected clock: telemetry and
+what was commanded in, a ``Verdict`` out. It latches nothing and does no I/O.
 
-``CommandedOutput.irradiance_mw_cm2`` is the *peak* irradiance the board is driven to
-(ramp included), compared with the measured peak current through the calibration.
-Whatever was commanded, the measured peak of each channel is also held against the hard
-maximum, and the channels together at their duty (the larger of the commanded and the
-reported duty) against the combined maximum, each with the measurement allowance of
-``SupervisorSettings`` and the mismatch's persistence: ``irradiance_over_limit``.
-
-Findings while a fault is latched ("secondary" findings: the board still reporting its
-own latched fault, telemetry still stale) recur on every frame or tick. Each is logged
-once per latch, and again only when its text changes beyond its figures (other board
-flags, another sensor), at most ``SECONDARY_LOG_MAX`` lines per latch; every one is
-counted (``also_seen``, shown in the status) and the counts are logged once at the
-acknowledgement.
+Does not own: the latch (``fault_latch``), acting on a verdict (``core``,
+``interlock``), stale telemetry (``board_watch``), the limit values (``limits``;
+``SupervisorSettings`` documents the settings the table leaves open), or the pure
+temperature checks (``supervisor_checks``). docs/architecture.md gives the measurement
+rules (peak against the calibration, the combined limit at duty).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from drivers.protocol.messages import Telemetry
 from safety.calibration import Calibration, CalibrationError
@@ -48,7 +35,6 @@ from safety.supervisor_checks import (
 
 __all__ = [
     "OFF",
-    "SECONDARY_LOG_MAX",
     "CommandedOutput",
     "Supervisor",
     "SupervisorSettings",
@@ -56,10 +42,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SECONDARY_LOG_MAX = 16
-"""Secondary findings logged per latch at most (each distinct one once); the rest counted."""
-_FIGURES = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +66,7 @@ OFF = CommandedOutput(on=False)
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """One frame's judgement. ``fault`` is the latched fault, if any."""
+    """One frame's judgement: its first finding (``fault``, ``message``), if any."""
 
     fault: FaultCode | None = None
     message: str = ""
@@ -97,7 +79,7 @@ class Verdict:
 
 
 class Supervisor:
-    """Checks each telemetry frame; latches the first fault until acknowledged."""
+    """Checks each telemetry frame against the command; see the module notes."""
 
     def __init__(
         self,
@@ -112,10 +94,7 @@ class Supervisor:
         self._settings = settings or SupervisorSettings()
         self._skin_stop_c = limits.skin_temp_stop_c
         self._rise = RiseTracker(self._settings.rise_window_s, self._settings.rise_bucket_s)
-        self._latched: Verdict | None = None
         self._present: frozenset[FaultCode] = frozenset()
-        self._last_rx_s: float | None = None
-        self._last_contact = False
         self._last_cmd: CommandedOutput | None = None
         self._before = OFF
         self._mismatch_since_s: float | None = None
@@ -125,20 +104,8 @@ class Supervisor:
         # the combined limit × 100: the sum of peak × duty in % is compared without dividing
         self._combined_over_x100 = limits.combined_irradiance_max_mw_cm2 * allowance * 100.0
         self._clear_verdicts: dict[tuple[tuple[WarningCode, ...], bool], Verdict] = {}
-        self._also_seen: dict[FaultCode, int] = {}
-        self._also_last: dict[FaultCode, str] = {}  # the detail last seen, per code
-        self._also_logged: set[tuple[FaultCode, str]] = set()  # (code, detail's shape)
 
     # ------------------------------------------------------------ public API
-
-    @property
-    def latched(self) -> Verdict | None:
-        return self._latched
-
-    @property
-    def also_seen(self) -> dict[FaultCode, int]:
-        """How often each other finding was found while the current fault is latched."""
-        return self._also_seen
 
     @property
     def skin_stop_c(self) -> float:
@@ -155,19 +122,20 @@ class Supervisor:
         hard_c = self._limits.skin_temp_stop_c
         self._skin_stop_c = hard_c if stop_c is None else min(stop_c, hard_c)
 
-    def watch_from(self, now_s: float | None) -> None:
-        """Arm the stale-telemetry watch as if a frame arrived at ``now_s``; None disarms."""
-        self._last_rx_s = now_s
+    def check(
+        self, telemetry: Telemetry, commanded: CommandedOutput, latched: FaultCode | None = None
+    ) -> Verdict:
+        """Judge one frame, on arrival, against ``commanded``.
 
-    def check(self, telemetry: Telemetry, commanded: CommandedOutput) -> Verdict:
-        """Judge one frame, on arrival, against ``commanded``."""
+        ``latched`` is the fault the latch holds: a latched over-temperature is judged
+        against a lower level until it clears (hysteresis). The verdict names this
+        frame's first finding; latching it is the caller's business.
+        """
         now_s = self._clock()
-        self._last_rx_s = now_s
-        self._last_contact = telemetry.contact
         self._track_command(commanded)
         findings = [
             *self._output_findings(telemetry, commanded, now_s),
-            *self._temperature_findings(telemetry),
+            *self._temperature_findings(telemetry, latched),
             *self._rise_findings(telemetry, commanded, now_s),
             *self._over_limit_findings(telemetry, commanded, now_s),
             *self._mismatch_findings(telemetry, commanded, now_s),
@@ -178,80 +146,31 @@ class Supervisor:
             # output is already off): the acknowledgement is what clears it, so it must
             # not block the acknowledgement (docs/protocol.md §4.4)
             self._present = self._present - {FaultCode.BOARD_FAULT}
-        if findings:
-            self.latch(*findings[0])
         warnings = self._warnings(telemetry, commanded)
-        return self._verdict(warnings, telemetry.contact)
+        if findings:
+            code, message = findings[0]
+            return Verdict(code, message, warnings, telemetry.contact)
+        return self._clear_verdict(warnings, telemetry.contact)
 
-    def check_stale(self, now_s: float) -> Verdict:
-        """TELEMETRY_STALE when the watch is armed and no frame came for too long."""
-        if self._is_stale(now_s):
-            self._present = self._present | {FaultCode.TELEMETRY_STALE}
-            self.latch(FaultCode.TELEMETRY_STALE, f"no telemetry for {self._age_ms(now_s)} ms")
-        return self._verdict((), self._last_contact)
-
-    def latch(self, code: FaultCode, message: str) -> Verdict:
-        """Latch a fault (also one found elsewhere); the first latched fault is kept."""
-        if self._latched is None:
-            log.warning("fault latched: %s: %s", code, message)
-            self._latched = Verdict(code, message)
-        elif self._latched.fault is not code:
-            self._also(self._latched.fault, code, message)
-        return self._latched
-
-    def _also(self, latched: FaultCode | None, code: FaultCode, message: str) -> None:
-        """Count a secondary finding; log it only if its shape is new in this latch."""
-        self._also_seen[code] = self._also_seen.get(code, 0) + 1
-        if self._also_last.get(code) == message:
-            return  # the same text as last time (a flag reported in every frame)
-        self._also_last[code] = message
-        key = (code, _FIGURES.sub("#", message))
-        if key in self._also_logged or len(self._also_logged) >= SECONDARY_LOG_MAX:
-            return
-        self._also_logged.add(key)
-        log.info("while %s is latched, also: %s: %s", latched, code, message)
-
-    def acknowledge(self) -> str | None:
-        """Clear the latch if its cause is gone; else return why not, for a person."""
-        if self._latched is None:
-            return None
-        if self._last_rx_s is not None and self._is_stale(self._clock()):
-            return "the pad is not reporting its state; check the cable"
-        code = self._latched.fault
+    def cause_present(self, code: FaultCode) -> str | None:
+        """Why ``code`` may not be acknowledged yet (its cause is in the last frame), or None."""
         if code in self._present:
             return f"the cause is still present: {code}"
-        log.info("fault %s acknowledged%s", code, self._also_summary())
-        self._latched = None
-        self._also_seen = {}
-        self._also_last.clear()
-        self._also_logged.clear()
+        return None
+
+    def reset(self) -> None:
+        """After an acknowledgement: the persistence timers and the rise window start anew."""
         self._mismatch_since_s = None
         self._over_since_s = None
         self._rise.reset()
-        return None
-
-    def _also_summary(self) -> str:
-        if not self._also_seen:
-            return ""
-        counts = ", ".join(f"{c} {n} times" for c, n in sorted(self._also_seen.items()))
-        return f"; while it was latched also seen: {counts}"
 
     # ------------------------------------------------------------ checks
 
-    def _verdict(self, warnings: tuple[WarningCode, ...], contact: bool) -> Verdict:
-        if self._latched is not None:
-            return replace(self._latched, warnings=warnings, contact=contact)
+    def _clear_verdict(self, warnings: tuple[WarningCode, ...], contact: bool) -> Verdict:
         verdict = self._clear_verdicts.get((warnings, contact))
         if verdict is None:  # a Verdict is immutable: one per combination is enough
             verdict = self._clear_verdicts[warnings, contact] = Verdict(None, "", warnings, contact)
         return verdict
-
-    def _age_ms(self, now_s: float) -> int:
-        return round((now_s - (self._last_rx_s if self._last_rx_s is not None else now_s)) * 1000)
-
-    def _is_stale(self, now_s: float) -> bool:
-        last = self._last_rx_s
-        return last is not None and now_s - last > self._limits.telemetry_stale_s
 
     def _track_command(self, commanded: CommandedOutput) -> None:
         if commanded is not self._last_cmd and commanded != self._last_cmd:
@@ -272,8 +191,7 @@ class Supervisor:
             return []
         return [(FaultCode.STUCK_ON, f"output on with none commanded (channels lit: {lit})")]
 
-    def _temperature_findings(self, t: Telemetry) -> list[Finding]:
-        latched = self._latched.fault if self._latched is not None else None
+    def _temperature_findings(self, t: Telemetry, latched: FaultCode | None) -> list[Finding]:
         # a latched over-temperature clears only below a lower level (hysteresis)
         skin_stop_c = self.skin_warn_c if latched is FaultCode.SKIN_OVERTEMP else self._skin_stop_c
         board_stop_c = min(self._settings.board_stop_c, self._limits.board_temp_stop_c)

@@ -15,11 +15,15 @@ clock it finds (docs/hazards.md says how that is mitigated).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
-__all__ = ["JUMP_RECORD_S", "TrustedClock"]
+__all__ = ["CLOCK_CHECK_S", "JUMP_RECORD_S", "TrustedClock"]
+
+CLOCK_CHECK_S: Final = 10.0
+"""How often a tick compares the wall clock with the controller's own."""
 
 JUMP_RECORD_S: Final = 300.0
 """A wall clock this far ahead of trusted time has jumped: recorded and shown. Smaller
@@ -39,6 +43,7 @@ class TrustedClock:
         self.ahead_s = 0.0
         """How far the wall clock was ahead of trusted time at the last ``now_s``."""
         self._reported = False
+        self._next_check_s = -math.inf
 
     def now_s(self) -> float:
         wall_s = self._wall_clock().timestamp()
@@ -58,6 +63,17 @@ class TrustedClock:
         jumped = self.jumped
         news, self._reported = jumped and not self._reported, jumped
         return news
+
+    def check_due(self, now_s: float) -> bool:
+        """True at most every ``CLOCK_CHECK_S`` of ``now_s``: time to compare the clocks."""
+        if now_s < self._next_check_s:
+            return False
+        self._next_check_s = now_s + CLOCK_CHECK_S
+        return True
+
+    def check_now(self) -> None:
+        """Make the next ``check_due`` true (after a confirmation)."""
+        self._next_check_s = -math.inf
 
     def confirm(self) -> None:
         """A caregiver confirmed the wall clock: trust it from now on."""

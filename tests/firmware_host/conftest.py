@@ -67,7 +67,7 @@ class FakeCore:
     contact: bool = True
     outputs_on: bool = False
     session_active: bool = False
-    fault: tuple[FaultCode, str] | None = None
+    fault: FaultStatus | None = None
     calls: list[str] = field(default_factory=list)
     poll_events: list[Any] = field(default_factory=list)
     tick_events: list[Any] = field(default_factory=list)
@@ -126,7 +126,7 @@ class FakeCore:
     def latch_fault(self, code: FaultCode, detail: str) -> None:
         self._call("latch_fault")
         if self.fault is None:
-            self.fault = (code, detail)
+            self.fault = FaultStatus(code, detail)
         if self.session_active:
             self.ended.append(Outcome.FAULT)
         self.session_active = self.outputs_on = False
@@ -138,8 +138,9 @@ class FakeCore:
         return self.ack_result
 
     def snapshot(self) -> SafetySnapshot:
-        fault = None if self.fault is None else FaultStatus(*self.fault)
-        return SafetySnapshot(session_active=self.session_active, contact=self.contact, fault=fault)
+        return SafetySnapshot(
+            session_active=self.session_active, contact=self.contact, fault=self.fault
+        )
 
     def all_off(self) -> None:
         self.all_off_count += 1
@@ -154,7 +155,7 @@ class FakeCore:
 
     def latch(self, code: FaultCode, message: str = "test fault") -> None:
         """What the real core does on a fault: outputs off, fault latched."""
-        self.fault = (code, message)
+        self.fault = FaultStatus(code, message)
         self.outputs_on = False
 
 

@@ -14,9 +14,9 @@ from safety.core_events import (
     ContactLost,
     ContactRegained,
     FaultLatched,
+    SafetyWarning,
     SessionFinished,
 )
-from safety.core_events import Warning as SafetyWarning
 from safety.errors import StartRefusedError
 from safety.faults import FaultCode, Outcome, WarningCode
 

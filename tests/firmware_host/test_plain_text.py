@@ -13,8 +13,8 @@ from firmware_host.cli import format_status, local_time
 from firmware_host.machine import State as S
 from firmware_host.plain_text import PORT_TROUBLE, plain
 from firmware_host.session import RESTART_FAULTS
+from safety.core import NEEDS_RESTART
 from safety.core_events import FaultLatched
-from safety.core_state import _NEEDS_RESTART
 from safety.faults import FaultCode
 
 from .conftest import ControllerFactory, FakeCore
@@ -55,7 +55,7 @@ def test_plain_keeps_nothing_as_nothing() -> None:
 
 
 def test_the_restart_faults_are_the_ones_the_safety_core_will_not_acknowledge() -> None:
-    assert {str(code) for code in _NEEDS_RESTART} == RESTART_FAULTS
+    assert {str(code) for code in NEEDS_RESTART} == RESTART_FAULTS
 
 
 def test_a_vanished_port_reads_plainly_in_status_and_start(

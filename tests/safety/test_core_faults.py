@@ -17,10 +17,9 @@ import pytest
 from drivers.protocol import Event, EventKind, FrameDecoder, Info, calibration_crc, encode_frame
 from safety.core_events import ContactLost, FaultLatched, SafetyEvent
 from safety.core_session import ActiveSession
-from safety.core_state import LEDGER_RETRY_S
 from safety.errors import LedgerError
+from safety.fault_latch import LEDGER_RETRY_S, is_critical
 from safety.faults import FaultCode, Outcome
-from safety.interlock import is_critical
 
 from .conftest import Rig, make_profile
 
@@ -181,7 +180,7 @@ def test_interlock_refusal_mid_session(rig: Rig, monkeypatch: pytest.MonkeyPatch
 
 def test_ledger_write_failure_mid_session(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     _start(rig, seconds=2.0)
-    ledger = rig.c._ledger
+    ledger = rig.c._ledgers.ledger
     assert ledger is not None
 
     def failing_checkpoint(*args: object) -> None:
@@ -227,7 +226,7 @@ class _FullDisk:
     """Wraps the ledger connection's ``execute``: writes fail as on a full disk."""
 
     def __init__(self, rig: Rig) -> None:
-        ledger = rig.c._ledger
+        ledger = rig.c._ledgers.ledger
         assert ledger is not None and ledger._conn is not None
         self.execute = ledger._conn.execute
         self.full = True
@@ -286,7 +285,7 @@ def test_closing_with_the_disk_still_full_says_what_was_lost(
 
 def test_ledger_gone_mid_session_still_ends_with_outputs_off(rig: Rig) -> None:
     _start(rig, seconds=2.0)
-    ledger = rig.c._ledger
+    ledger = rig.c._ledgers.ledger
     assert ledger is not None and ledger._conn is not None
     ledger._conn.close()  # the database went away under us
     rig.run(6.0, until=_latched)
@@ -442,3 +441,15 @@ def test_a_stall_past_the_lease_latches_even_when_the_boards_event_is_lost(
     rig.run(0.2, until=_latched)
     _assert_faulted(rig, FaultCode.LEASE_EXPIRED)
     assert not [e for e in rig.board.pop_events() if e["event"] == "output" and e["on"]]
+
+
+def test_acknowledgement_waits_for_telemetry_to_come_back(rig: Rig) -> None:
+    """A stale latch is not cleared while the pad is silent; once frames come back it is."""
+    _start(rig)
+    rig.board.inject("link_drop", duration_ms=1000.0)
+    rig.run(0.5, until=_latched)
+    _assert_faulted(rig, FaultCode.TELEMETRY_STALE)
+    assert rig.c.acknowledge_fault() == "the pad is not reporting its state; check the cable"
+    rig.run(1.0)
+    assert rig.c.acknowledge_fault() is None
+    assert rig.c.fault is None and rig.c.snapshot().fault is None

@@ -87,9 +87,8 @@ def test_a_gap_while_paused_counts_only_what_the_frames_show() -> None:
     s = session()
     s.treating_s = 100.0
     s.setpoint_mw_cm2()
-    s.paused = True
-    s.count_frame(frame(1000, 0.0), 10.0)
-    s.count_frame(frame(1100, 0.0), 10.1)
+    s.count_frame(frame(1000, 0.0), 10.0, paused=True)
+    s.count_frame(frame(1100, 0.0), 10.1, paused=True)
     assert s.dose.delivered_total_j_cm2 == 0.0
     assert s.dose.elapsed_s == 0.0
 

@@ -21,8 +21,8 @@ from safety.core_events import (
     ContactRegained,
     FaultLatched,
     SafetyEvent,
+    SafetyWarning,
     SessionFinished,
-    Warning,
 )
 from safety.errors import StartRefusedError
 from safety.faults import FaultCode, Outcome, WarningCode
@@ -154,7 +154,8 @@ def test_pause_stops_light_and_dose_and_resume_continues(rig: Rig) -> None:
     _check_complete(rig, rx)
 
 
-def test_lost_contact_pauses_within_a_frame_and_resume_needs_contact(rig: Rig) -> None:
+def test_lost_contact_darkens_within_a_frame_and_resume_needs_contact(rig: Rig) -> None:
+    """The core reports the loss and holds the light off; the state machine pauses."""
     core = rig.ready()
     core.begin_session(make_profile(), "ab" * 32)
     rig.run(6.0)
@@ -162,6 +163,7 @@ def test_lost_contact_pauses_within_a_frame_and_resume_needs_contact(rig: Rig) -
     got = rig.run(0.04)
     assert ContactLost() in got
     assert rig.board.state()["outputs_on"] is False
+    core.pause("skin contact lost")  # what the state machine does on ContactLost
     with pytest.raises(StartRefusedError, match="no contact"):
         core.resume()
     rig.board.set_contact(True)
@@ -171,6 +173,25 @@ def test_lost_contact_pauses_within_a_frame_and_resume_needs_contact(rig: Rig) -
     rig.run(0.2)
     assert rig.board.state()["outputs_on"] is True
     assert core.snapshot().fault is None
+
+
+def test_after_lost_contact_the_light_never_comes_back_by_itself(rig: Rig) -> None:
+    """Without a pause and a resume (no state machine here), contact coming back does
+    not bring the light back: the session stays dark until it is resumed or ends."""
+    core = rig.ready()
+    core.begin_session(make_profile(), "ab" * 32)
+    rig.run(6.0)
+    rig.board.set_contact(False)
+    assert rig.run(0.04).count(ContactLost()) == 1
+    rig.board.set_contact(True)
+    got = rig.run(2.0)
+    assert ContactRegained() in got and ContactLost() not in got
+    assert rig.board.state()["outputs_on"] is False
+    assert core.snapshot().fault is None
+    core.pause("skin contact lost")
+    core.resume()
+    rig.run(0.2)
+    assert rig.board.state()["outputs_on"] is True
 
 
 def test_resume_without_a_paused_session_is_refused(rig: Rig) -> None:
@@ -233,8 +254,8 @@ def test_button_edges_and_warnings_reach_the_controller(rig: Rig) -> None:
     assert edges[1].t_s - edges[0].t_s == pytest.approx(0.3, abs=0.03)
     rig.board.inject("ntc_drift", sensor="skin_a", rate_c_per_min=60.0)
     rig.board.inject("ntc_drift", sensor="skin_b", rate_c_per_min=60.0)
-    got = rig.run(15.0, until=lambda evs: any(isinstance(e, Warning) for e in evs))
-    warnings = [e for e in got if isinstance(e, Warning)]
+    got = rig.run(15.0, until=lambda evs: any(isinstance(e, SafetyWarning) for e in evs))
+    warnings = [e for e in got if isinstance(e, SafetyWarning)]
     assert warnings and warnings[0].code is WarningCode.SKIN_TEMP_WARN
     assert core.snapshot().warnings[0].code is WarningCode.SKIN_TEMP_WARN
 

@@ -82,13 +82,13 @@ def test_schedule_and_clock_come_from_the_ledger(rig: Rig) -> None:
 
 def test_the_board_fault_flags_guard(rig: Rig) -> None:
     core = rig.ready()
-    tm = core._last_telemetry
+    tm = core._watch.last_telemetry
     assert tm is not None
     from dataclasses import replace
 
     from drivers.protocol import BoardFault
 
-    core._last_telemetry = replace(tm, faults=BoardFault.SUPPLY_LOW)
+    core._watch.last_telemetry = replace(tm, faults=BoardFault.SUPPLY_LOW)
     assert "reports a fault" in (core.start_refusal(make_profile()) or "")
 
 
@@ -96,7 +96,7 @@ def test_a_ledger_that_cannot_be_written_refuses_start(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     core = rig.ready()
-    ledger = core._ledger
+    ledger = core._ledgers.ledger
     assert ledger is not None
     monkeypatch.setattr(ledger, "writable_refusal", lambda: "The disk is full.")
     assert core.start_refusal(make_profile()) == "The disk is full."
@@ -350,11 +350,11 @@ def test_self_test_rail_cut_must_reach_the_board(rig: Rig) -> None:
 def test_the_interlock_still_refuses_what_the_start_guard_missed(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import safety.core_checks
+    import safety.start_guards
 
     rig.limits = Limits(irradiance_max_mw_cm2=40.0)
     core = rig.ready()
-    monkeypatch.setattr(safety.core_checks, "check_profile", lambda rx, limits: [])
+    monkeypatch.setattr(safety.start_guards, "check_profile", lambda rx, limits: [])
     with pytest.raises(StartRefusedError, match="refused this prescription"):
         core.begin_session(make_profile(), "ab" * 32)
     fault = core.snapshot().fault

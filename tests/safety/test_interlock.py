@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,15 +15,11 @@ from hil.clock import VirtualClock
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import make_sim
 from safety.calibration import Calibration
-from safety.errors import InterlockRefusedError
+from safety.errors import InterlockRefusedError, LedgerError
+from safety.fault_latch import FaultLatch, is_critical
 from safety.faults import FaultCode
-from safety.interlock import (
-    DEFAULT_LEASE_MS,
-    NOT_ANSWERING_S,
-    Interlock,
-    InterlockMode,
-    is_critical,
-)
+from safety.interlock import DEFAULT_LEASE_MS, NOT_ANSWERING_S, Interlock, InterlockMode
+from safety.ledger import Ledger
 from safety.limits import HARD_LIMITS
 from safety.plan import PlannedChannel, SessionPlan
 from safety.rail import PowerRail, RailError, make_rail
@@ -34,7 +31,13 @@ class Bench:
     board: SimBoard
     client: BoardClient
     rail: PowerRail
+    faults: FaultLatch
     lock: Interlock
+
+    def clear(self) -> None:
+        """What the core does at an acknowledgement: the latch cleared, the plan dropped."""
+        self.lock.disarm()
+        self.faults.clear()
 
     def frame(self) -> Telemetry:
         """Advance to the next telemetry frame, let the interlock observe it, return it."""
@@ -46,6 +49,14 @@ class Bench:
                     return item
 
 
+def _no_ledger() -> Ledger:
+    raise LedgerError("no ledger on this bench", path="")
+
+
+def _wall_clock() -> datetime:
+    return datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+
+
 @pytest.fixture
 def bench() -> Iterator[Bench]:
     clock, board, port = make_sim()
@@ -54,8 +65,9 @@ def bench() -> Iterator[Bench]:
     rail = make_rail(None, None)
     rail.add_listener(board.set_rail)
     rail.enable()
-    lock = Interlock(client, HARD_LIMITS, Calibration.from_info(info), rail, clock)
-    b = Bench(clock, board, client, rail, lock)
+    faults = FaultLatch(rail, _no_ledger, _wall_clock, outputs_off=lambda: lock.off())
+    lock = Interlock(client, HARD_LIMITS, Calibration.from_info(info), rail, clock, faults)
+    b = Bench(clock, board, client, rail, faults, lock)
     b.frame()
     try:
         yield b
@@ -74,7 +86,7 @@ def _refused(bench: Bench, match: str, call: object, *args: object) -> None:
         call(*args)  # type: ignore[operator]
     assert info.value.code is FaultCode.INTERLOCK_REFUSED
     assert bench.lock.mode is InterlockMode.FAULT
-    assert bench.lock.latched is FaultCode.INTERLOCK_REFUSED
+    assert bench.faults.code is FaultCode.INTERLOCK_REFUSED
     assert not bench.lock.output_commanded
     assert bench.rail.enabled  # a refusal never reached the board: OFF suffices
 
@@ -132,7 +144,7 @@ def test_commands_outside_the_plan_are_refused(
 
 def test_commands_need_treating_and_contact(bench: Bench) -> None:
     _refused(bench, "output commanded in mode idle", bench.lock.command, {0: 10.0})
-    bench.lock.clear_fault()
+    bench.clear()
     bench.lock.arm(_plan((0, 40.0)))
     bench.board.set_contact(False)
     bench.frame()
@@ -143,16 +155,16 @@ def test_arming_checks_mode_limits_and_the_board(bench: Bench) -> None:
     lock = bench.lock
     lock.arm(_plan((0, 40.0)))
     _refused(bench, "cannot arm in mode treating", lock.arm, _plan((0, 40.0)))
-    lock.clear_fault()
+    bench.clear()
     _refused(bench, "combined", lock.arm, _plan((0, 30.0), (1, 30.0)))
-    lock.clear_fault()
+    bench.clear()
     _refused(bench, "duty", lock.arm, _plan((0, 30.0), pulse_hz=10, duty_pct=5))
-    lock.clear_fault()
+    bench.clear()
     long_plan = SessionPlan(_plan((0, 30.0)).channels, 0, 100, 0.0, 3600.0)
     _refused(bench, "outside the session limit", lock.arm, long_plan)
-    lock.clear_fault()
+    bench.clear()
     _refused(bench, "channel 3 does not exist", lock.arm, _plan((3, 30.0)))
-    lock.clear_fault()
+    bench.clear()
     lock.calibration = Calibration(lock.calibration.channels[:1])
     _refused(bench, "no calibration for channel 1", lock.arm, _plan((1, 30.0)))
 
@@ -165,7 +177,7 @@ def test_a_channel_the_board_cannot_drive_that_hard(bench: Bench) -> None:
 
 def test_resume_is_refused_out_of_pause_or_without_contact(bench: Bench) -> None:
     _refused(bench, "cannot resume in mode idle", bench.lock.resume)
-    bench.lock.clear_fault()
+    bench.clear()
     bench.lock.arm(_plan((0, 40.0)))
     bench.lock.pause()
     bench.board.set_contact(False)
@@ -174,11 +186,11 @@ def test_resume_is_refused_out_of_pause_or_without_contact(bench: Bench) -> None
 
 
 def test_critical_faults_cut_the_rail_others_only_turn_off(bench: Bench) -> None:
-    bench.lock.latch(FaultCode.SENSOR_OPEN, "skin A open")
+    bench.faults.latch(FaultCode.SENSOR_OPEN, "skin A open")
     assert bench.rail.enabled and bench.lock.mode is InterlockMode.FAULT
-    bench.lock.latch(FaultCode.STUCK_ON, "stuck")
+    bench.faults.latch(FaultCode.STUCK_ON, "stuck")
     assert not bench.rail.enabled
-    assert bench.lock.latched is FaultCode.SENSOR_OPEN  # the first stays latched
+    assert bench.faults.code is FaultCode.SENSOR_OPEN  # the first stays latched
     bench.lock.disarm()
     assert bench.lock.mode is InterlockMode.FAULT
 
@@ -245,7 +257,13 @@ def test_send_failures_and_rail_mirror_failures_are_contained(bench: Bench) -> N
 def test_lease_is_bounded_by_the_limits(bench: Bench) -> None:
     with pytest.raises(ValueError, match="lease 600 ms"):
         Interlock(
-            bench.client, HARD_LIMITS, bench.lock.calibration, bench.rail, bench.clock, lease_ms=600
+            bench.client,
+            HARD_LIMITS,
+            bench.lock.calibration,
+            bench.rail,
+            bench.clock,
+            bench.faults,
+            lease_ms=600,
         )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from drivers.protocol import DecoderStats
-from safety.core_events import SafetyEvent, Warning
+from safety.core_events import SafetyEvent, SafetyWarning
 from safety.faults import WarningCode
 from safety.link_health import (
     LINK_CLEAR_FRACTION,
@@ -31,7 +31,7 @@ def _stats(frames_ok: int, crc_errors: int = 0, **other: Any) -> DecoderStats:
 
 
 def _warned(events: list[SafetyEvent]) -> bool:
-    return any(isinstance(e, Warning) and e.code is LINK_ERRORS for e in events)
+    return any(isinstance(e, SafetyWarning) and e.code is LINK_ERRORS for e in events)
 
 
 # ---------------------------------------------------------------- the rule on its own

@@ -21,8 +21,8 @@ from drivers.protocol import FrameDecoder, Hello, Info
 from safety.board_kind import REAL_BOARD
 from safety.calibration import Calibration
 from safety.core_connect import handshake
+from safety.fault_latch import is_critical
 from safety.faults import FaultCode
-from safety.interlock import is_critical
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 BLOCK = re.compile(r"```hex-example\n(.*?)```", re.S)

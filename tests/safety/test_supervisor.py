@@ -1,4 +1,7 @@
-"""Tests of safety.supervisor: every fault code it produces, the latch, acknowledgement.
+"""Tests of safety.supervisor: every fault code it produces, hysteresis, causes present.
+
+The supervisor is a pure check: it latches nothing (the latch: tests/safety/test_fault_latch.py;
+stale telemetry: tests/safety/test_board_watch.py).
 
 Synthetic telemetry frames on a virtual clock; no simulator, no I/O.
 """
@@ -68,12 +71,17 @@ def on(clock: VirtualClock, *mw_cm2: float, ago_s: float = 10.0) -> CommandedOut
 
 
 def feed(
-    sup: Supervisor, clock: VirtualClock, t: Telemetry, cmd: CommandedOutput, n: int
+    sup: Supervisor,
+    clock: VirtualClock,
+    t: Telemetry,
+    cmd: CommandedOutput,
+    n: int,
+    latched: FaultCode | None = None,
 ) -> Verdict:
     verdict = Verdict()
     for _ in range(n):
         clock.advance(FRAME_S)
-        verdict = sup.check(t, cmd)
+        verdict = sup.check(t, cmd, latched)
     return verdict
 
 
@@ -85,7 +93,6 @@ def test_quiet_frame_is_ok() -> None:
     verdict = feed(sup, clock, frame(), OFF, 5)
     assert verdict == Verdict(None, "", (), True)
     assert verdict.ok
-    assert sup.latched is None
 
 
 def test_treating_within_tolerance_is_ok() -> None:
@@ -112,20 +119,20 @@ def test_skin_overtemp_uses_the_hotter_sensor_and_latches() -> None:
     verdict = feed(sup, clock, frame(skin_c=(40.0, 41.0)), OFF, 1)
     assert verdict.fault is FaultCode.SKIN_OVERTEMP
     assert "41.0 °C" in verdict.message
-    still = feed(sup, clock, frame(skin_c=(35.0, 35.0)), OFF, 1)
-    assert still.fault is FaultCode.SKIN_OVERTEMP
-    assert sup.latched is not None
-    assert sup.latched.fault is FaultCode.SKIN_OVERTEMP
+    cooled = feed(sup, clock, frame(skin_c=(35.0, 35.0)), OFF, 1, FaultCode.SKIN_OVERTEMP)
+    assert cooled.fault is None  # the latch holds the fault, not the supervisor
+    assert sup.cause_present(FaultCode.SKIN_OVERTEMP) is None
 
 
 def test_skin_overtemp_clears_only_below_the_warn_level() -> None:
     sup, clock = make()
-    feed(sup, clock, frame(skin_c=(41.5, 41.0)), OFF, 1)
-    feed(sup, clock, frame(skin_c=(40.5, 40.2)), OFF, 1)
-    assert sup.acknowledge() == "the cause is still present: skin_overtemp"
-    feed(sup, clock, frame(skin_c=(39.5, 39.2)), OFF, 1)
-    assert sup.acknowledge() is None
-    assert sup.latched is None
+    latched = feed(sup, clock, frame(skin_c=(41.5, 41.0)), OFF, 1).fault
+    assert latched is FaultCode.SKIN_OVERTEMP
+    assert feed(sup, clock, frame(skin_c=(40.5, 40.2)), OFF, 1).ok  # not latched: no hysteresis
+    feed(sup, clock, frame(skin_c=(40.5, 40.2)), OFF, 1, latched)
+    assert sup.cause_present(latched) == "the cause is still present: skin_overtemp"
+    feed(sup, clock, frame(skin_c=(39.5, 39.2)), OFF, 1, latched)
+    assert sup.cause_present(latched) is None
     assert feed(sup, clock, frame(), OFF, 1).ok
 
 
@@ -150,10 +157,10 @@ def test_board_overtemp_with_hysteresis() -> None:
     assert feed(sup, clock, frame(board_c=59.9), OFF, 1).ok
     verdict = feed(sup, clock, frame(board_c=60.0), OFF, 1)
     assert verdict.fault is FaultCode.BOARD_OVERTEMP
-    feed(sup, clock, frame(board_c=57.0), OFF, 1)
-    assert sup.acknowledge() is not None
-    feed(sup, clock, frame(board_c=54.9), OFF, 1)
-    assert sup.acknowledge() is None
+    feed(sup, clock, frame(board_c=57.0), OFF, 1, verdict.fault)
+    assert sup.cause_present(verdict.fault) is not None
+    feed(sup, clock, frame(board_c=54.9), OFF, 1, verdict.fault)
+    assert sup.cause_present(verdict.fault) is None
 
 
 def test_board_stop_follows_a_tighter_site_limit() -> None:
@@ -466,8 +473,7 @@ def test_acknowledge_resets_the_over_limit_timer() -> None:
     sup, clock = make()
     cmd = on(clock, 50.0)
     feed(sup, clock, frame(currents_ma=(505.1,)), cmd, 4)
-    sup.latch(FaultCode.BOARD_RESET, "reset")
-    assert sup.acknowledge() is None
+    sup.reset()  # an acknowledgement
     assert feed(sup, clock, frame(currents_ma=(505.1,)), cmd, 5).ok
 
 
@@ -487,13 +493,13 @@ def test_a_flag_only_the_acknowledgement_clears_does_not_block_it() -> None:
     sup, clock = make()
     verdict = feed(sup, clock, frame(faults=BoardFault.MAX_ON_TIME), OFF, 3)
     assert verdict.fault is FaultCode.BOARD_FAULT
-    assert sup.acknowledge() is None
+    assert sup.cause_present(FaultCode.BOARD_FAULT) is None
 
 
 def test_a_flag_with_a_cause_still_blocks_the_acknowledgement() -> None:
     sup, clock = make()
     feed(sup, clock, frame(faults=BoardFault.MAX_ON_TIME | BoardFault.LED_OPEN), OFF, 3)
-    assert sup.acknowledge() == "the cause is still present: board_fault"
+    assert sup.cause_present(FaultCode.BOARD_FAULT) == "the cause is still present: board_fault"
 
 
 def test_stuck_on_wins_over_other_findings() -> None:
@@ -502,63 +508,13 @@ def test_stuck_on_wins_over_other_findings() -> None:
     assert verdict.fault is FaultCode.STUCK_ON
 
 
-def test_stale_telemetry() -> None:
-    sup, clock = make()
-    assert sup.check_stale(clock() + 5.0).ok  # not armed before the first frame
-    feed(sup, clock, frame(), OFF, 1)
-    assert sup.check_stale(clock() + 0.099).ok
-    verdict = sup.check_stale(clock() + 0.11)
-    assert verdict.fault is FaultCode.TELEMETRY_STALE
-    assert verdict.message == "no telemetry for 110 ms"
-    assert verdict.contact is True
-
-
-def test_watch_from_arms_and_disarms_the_stale_watch() -> None:
-    sup, clock = make()
-    sup.watch_from(0.0)
-    assert sup.check_stale(0.05).ok
-    assert sup.check_stale(0.2).message == "no telemetry for 200 ms"
-    other, _ = make()
-    other.watch_from(clock())
-    other.watch_from(None)
-    assert other.check_stale(clock() + 10).ok
-
-
-def test_stale_clears_only_when_frames_come_back() -> None:
-    sup, clock = make()
-    feed(sup, clock, frame(), OFF, 1)
-    clock.advance(0.5)
-    sup.check_stale(clock())
-    assert sup.acknowledge() == "the pad is not reporting its state; check the cable"
-    verdict = feed(sup, clock, frame(), OFF, 1)
-    assert verdict.fault is FaultCode.TELEMETRY_STALE
-    assert sup.acknowledge() is None
-
-
-def test_external_latch_is_kept_and_first_fault_wins() -> None:
-    sup, clock = make()
-    verdict = sup.latch(FaultCode.BOARD_RESET, "board restarted (brownout)")
-    assert verdict == Verdict(FaultCode.BOARD_RESET, "board restarted (brownout)")
-    sup.latch(FaultCode.LEDGER_WRITE_FAILED, "disk full")
-    sup.latch(FaultCode.BOARD_RESET, "again")
-    checked = feed(sup, clock, frame(skin_c=(41.0, 41.0)), OFF, 1)
-    assert (checked.fault, checked.message) == (FaultCode.BOARD_RESET, "board restarted (brownout)")
-    assert checked.warnings == (WarningCode.SKIN_TEMP_WARN,)
-
-
-def test_external_latch_acknowledged_without_telemetry() -> None:
-    sup, _ = make()
-    sup.latch(FaultCode.PROTOCOL_VERSION, "board speaks v2")
-    assert sup.acknowledge() is None
-    assert sup.acknowledge() is None  # nothing latched: nothing to do
-
-
 def test_acknowledge_refused_while_cause_present_then_checks_resume() -> None:
     sup, clock = make()
     feed(sup, clock, frame(skin_c=(33.0, 36.0)), OFF, 1)
-    assert sup.acknowledge() == "the cause is still present: sensor_disagree"
+    disagree = FaultCode.SENSOR_DISAGREE
+    assert sup.cause_present(disagree) == "the cause is still present: sensor_disagree"
     feed(sup, clock, frame(), OFF, 1)
-    assert sup.acknowledge() is None
+    assert sup.cause_present(disagree) is None
     assert feed(sup, clock, frame(output_on=True), OFF, 1).fault is FaultCode.STUCK_ON
 
 
@@ -566,8 +522,7 @@ def test_acknowledge_resets_the_mismatch_timer() -> None:
     sup, clock = make()
     cmd = on(clock, 30.0)
     feed(sup, clock, frame(currents_ma=(400.0,)), cmd, 4)
-    sup.latch(FaultCode.BOARD_RESET, "reset")
-    assert sup.acknowledge() is None
+    sup.reset()  # an acknowledgement
     assert feed(sup, clock, frame(currents_ma=(400.0,)), cmd, 5).ok
 
 

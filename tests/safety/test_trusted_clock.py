@@ -16,7 +16,7 @@ import pytest
 
 from hil.clock import VirtualClock
 from hil.sim.inprocess import SimPort
-from safety.core_events import Warning
+from safety.core_events import SafetyWarning
 from safety.errors import LedgerError
 from safety.faults import Outcome, WarningCode
 from safety.ledger_events import EventKind
@@ -108,7 +108,7 @@ def test_a_jump_ahead_while_running_does_not_shorten_the_interval(idle_rig: Rig)
     reason = core.start_refusal(make_profile())
     assert reason is not None and "20 h after the last one" in reason
     got = rig.run(11.0)  # the tick looks at the clock every 10 s
-    assert [e.code for e in got if isinstance(e, Warning)] == [WarningCode.CLOCK_JUMP]
+    assert [e.code for e in got if isinstance(e, SafetyWarning)] == [WarningCode.CLOCK_JUMP]
     assert WarningCode.CLOCK_JUMP in [w.code for w in core.snapshot().warnings]
     with rig.ledger() as ledger:
         (event,) = ledger.events()
@@ -215,7 +215,7 @@ def test_confirm_and_reset_say_why_when_the_record_cannot_take_them(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     core = rig.ready()
-    ledger = core._ledger
+    ledger = core._ledgers.ledger
     assert ledger is not None
 
     def full(*args: object) -> None:
@@ -224,7 +224,7 @@ def test_confirm_and_reset_say_why_when_the_record_cannot_take_them(
     monkeypatch.setattr(ledger, "confirm_clock", full)
     assert "the disk is full" in (core.confirm_clock("caregiver", rig.wall()) or "")
     ledger.record_event(EventKind.LEDGER_LOST, "test")
-    monkeypatch.setattr("safety.core.reset_ledger", full)
+    monkeypatch.setattr("safety.ledger_handle.reset_ledger", full)
     reason = core.reset_ledger("caregiver")
     assert reason is not None and reason.startswith("The treatment record cannot be reset")
     assert core.confirm_clock("caregiver", rig.wall()) == reason  # no record: it says so
