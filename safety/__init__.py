@@ -25,7 +25,7 @@ from safety.errors import (
     StartRefusedError,
 )
 from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
-from safety.interlock import is_critical
+from safety.fault_latch import is_critical
 from safety.rail import PowerRail, RailError, make_rail
 
 __all__ = [
