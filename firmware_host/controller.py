@@ -47,6 +47,7 @@ from safety.core_events import (
     ContactLost,
     ContactRegained,
     FaultLatched,
+    SafetyEvent,
     SafetyWarning,
     SessionFinished,
 )
@@ -161,7 +162,7 @@ class Controller:
         reply = self._guarded(lambda: self._command(cmd, args or {}))
         return reply or self._reply(False, "internal error; the light is off (fault)")
 
-    def handle_safety_events(self, events: list[Any]) -> None:
+    def handle_safety_events(self, events: list[SafetyEvent]) -> None:
         for event in events:
             self._guarded(functools.partial(self._on_safety_event, event))
 
@@ -237,7 +238,7 @@ class Controller:
         shown = plain(message) or message  # the log keeps the technical detail
         return CommandReply(ok, EXIT_ACCEPTED if ok else EXIT_REFUSED, shown, body)
 
-    def _on_safety_event(self, event: Any) -> None:
+    def _on_safety_event(self, event: SafetyEvent) -> None:
         if isinstance(event, FaultLatched):
             self._fire(Trigger.FAULT, code=event.code, message=event.message)
         elif isinstance(event, ContactLost):

@@ -7,13 +7,11 @@ Owns: argparse only (``nirpad --help`` must stay fast); the commands themselves 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
+from firmware_host.arg_types import Handler, Subcommands
 
 
-def register(sub: Any, common: argparse.ArgumentParser, handler: Handler) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser, handler: Handler) -> None:
     """Add the three sub-commands to ``sub``; each runs ``handler``."""
     shared = argparse.ArgumentParser(add_help=False, parents=[common])
     shared.add_argument("--site-config", metavar="FILE", help="site configuration ([course])")

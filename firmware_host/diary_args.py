@@ -7,8 +7,9 @@ what the commands do is ``firmware_host.diary_commands`` (imported when one runs
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
+
+from firmware_host.arg_types import Handler, Subcommands
 
 SIDE_EFFECTS: Final = ("warmth", "redness", "skin-irritation", "headache", "other")
 NIGHTLY_OPTIONS: Final = (
@@ -23,10 +24,11 @@ NIGHTLY_OPTIONS: Final = (
         "3 afternoon before 6 pm",
     ),
 )
-Handler = Callable[[argparse.Namespace], int]
 
 
-def register(sub: Any, common: argparse.ArgumentParser, diary: Handler, irls: Handler) -> None:
+def register(
+    sub: Subcommands, common: argparse.ArgumentParser, diary: Handler, irls: Handler
+) -> None:
     """Add ``diary`` (with ``show``) and ``irls`` to the sub-command parsers."""
     entry = argparse.ArgumentParser(add_help=False)
     entry.add_argument("--date", metavar="YYYY-MM-DD", help="the day (default: today)")

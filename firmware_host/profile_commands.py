@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from firmware_host.arg_types import Subcommands
 from firmware_host.control_client import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
 from profiles.clinic_commands import cmd_keygen, cmd_schema, cmd_sign
 from profiles.errors import Problem, ProfileError
-from profiles.loader import ExtraChecks, LoadResult, load_profile_bytes, read_profile_file
+from profiles.loader import ExtraChecks, Finding, LoadResult, load_profile_bytes, read_profile_file
 from profiles.locator import printable
 from profiles.schema import Profile
 from profiles.signing import TrustStore, signature_checked
@@ -102,11 +103,11 @@ class NominalPad(Calibration):
 def start_rules(limits: Limits, calibration: Calibration | None = None) -> ExtraChecks:
     """The controller's own rules for a prescription, as the loader's ``extra_checks``:
     the limits (hard and site) and the session plan for the pad's calibration
-    (``NominalPad`` when it is not known), as in ``safety.core_checks``."""
+    (``NominalPad`` when it is not known), as in ``safety.start_guards``."""
     pad = calibration or NominalPad()
 
-    def rules(profile: Profile) -> list[Any]:
-        found: list[Any] = list(check_profile(profile, limits))
+    def rules(profile: Profile) -> list[Finding]:
+        found: list[Finding] = list(check_profile(profile, limits))
         try:
             plan_from_profile(profile, pad)
         except StartRefusedError as exc:
@@ -237,7 +238,7 @@ def _roll_back(state_dir: Path, previous: bytes | None) -> None:
         log.error("could not restore the previous prescription in %s", state_dir)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subcommands) -> None:
     """Add ``profile`` and its sub-commands to the ``nirpad`` parser; handlers set ``func``."""
     profile = subparsers.add_parser("profile", help="check, install and show prescriptions")
     sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)

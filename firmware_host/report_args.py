@@ -7,13 +7,11 @@ Owns: argparse only (``nirpad --help`` must stay fast); the command itself is
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
+from firmware_host.arg_types import Handler, Subcommands
 
 
-def register(sub: Any, common: argparse.ArgumentParser, handler: Handler) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser, handler: Handler) -> None:
     """Add ``report`` to ``sub``; it runs ``handler``."""
     report = sub.add_parser(
         "report",

@@ -4,9 +4,10 @@ Owns: ``SessionHooks``, the ``MachineHooks`` implementation that the state machi
 (every guard of ``start``/``resume``/acknowledge, every action that asks the safety core
 to begin, pause, resume or end a session), the current prescription and its validity,
 the reason for the current state, the pause deadline and the controller's own
-warnings (the latched fault is the safety core's latch, read through ``fault``); and ``refusal_text``, the sentence for a trigger that is not
-possible in a state. Also the two ``Protocol``s naming what the controller needs from
-the safety core and the prescription loader (docs/architecture.md).
+warnings (the latched fault is the safety core's latch, read through ``fault``); and
+``refusal_text``, the sentence for a trigger that is not possible in a state. Also the
+two ``Protocol``s naming what the controller needs from the safety core and the
+prescription loader (docs/architecture.md).
 
 Does not own the light (``safety``), the transition table (``machine``) or when things
 happen (``controller`` and ``loop``).

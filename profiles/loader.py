@@ -32,7 +32,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from pydantic import ValidationError
 
@@ -54,9 +54,23 @@ CHECK_BUDGET_S: Final = 2.0
 """A check that took longer is refused (the worst crafted file at the cap takes about
 0.1 s on a development machine; a Raspberry Pi is several times slower)."""
 Clock = Callable[[], float]
-ExtraChecks = Callable[[Profile], Iterable[Any]]
-"""``extra_checks(profile)`` yields ``(field, value, rule)`` tuples or objects with
-those attributes (``safety.limits.LimitViolation``)."""
+
+
+class Violation(Protocol):
+    """A rule a profile breaks (``safety.limits.LimitViolation`` is one)."""
+
+    @property
+    def field(self) -> str: ...
+    @property
+    def value(self) -> object: ...
+    @property
+    def rule(self) -> str: ...
+
+
+Finding = Violation | tuple[str, object, str]
+"""What an extra check yields: a ``Violation`` or a ``(field, value, rule)`` tuple."""
+ExtraChecks = Callable[[Profile], Iterable[Finding]]
+"""``extra_checks(profile)`` yields the rules ``profile`` breaks."""
 
 _DIGIT_RUN = re.compile(r"[0-9](?:_?[0-9])*")  # a decimal integer as TOML writes it
 _BARE_KEY = re.compile(r"[A-Za-z0-9_.-]+")
@@ -315,7 +329,7 @@ def _extra_problems(
     return [_violation_problem(item, raw, locator) for item in found]
 
 
-def _violation_problem(item: Any, raw: Mapping[str, Any], locator: KeyLocator) -> Problem:
+def _violation_problem(item: Finding, raw: Mapping[str, Any], locator: KeyLocator) -> Problem:
     if isinstance(item, tuple):
         where, value, rule = item
     else:

@@ -24,8 +24,8 @@ from safety.errors import (
     SafetyError,
     StartRefusedError,
 )
-from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
 from safety.fault_latch import is_critical
+from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
 from safety.rail import PowerRail, RailError, make_rail
 
 __all__ = [
