@@ -25,6 +25,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import Final
 
 from drivers.protocol.messages import ChannelCalibration, Info
 from safety.errors import SafetyError
@@ -33,6 +34,8 @@ __all__ = ["REQUIRED_WAVELENGTHS_NM", "Calibration", "CalibrationError"]
 
 log = logging.getLogger(__name__)
 
+_UPPER_BOUNDS_KEPT: Final = 4096
+"""Upper bounds remembered at most (all the 0.1 mA steps of a few hundred mA)."""
 REQUIRED_WAVELENGTHS_NM = (810, 850)
 """The pad's two channels; a table without both fails the self-test."""
 
@@ -67,6 +70,9 @@ class Calibration:
             (cur, irr) if len(cur) >= 2 else None
             for cur, irr in zip(currents, irradiances, strict=True)
         ]
+        # measured current → upper bound, per (channel, mA): the wire carries 0.1 mA steps,
+        # so a few hundred readings repeat frame after frame (the table never changes)
+        self._upper_bounds: dict[tuple[int, float], float] = {}
 
     @classmethod
     def from_info(cls, info: Info) -> Calibration:
@@ -115,6 +121,17 @@ class Calibration:
         first point. Raises CalibrationError only for an unknown channel or a table
         that ends at or below 0 mA (which fails ``sanity_problem``).
         """
+        key = (channel, current_ma)
+        known = self._upper_bounds.get(key)
+        if known is not None:
+            return known
+        bound = self._upper_bound(channel, current_ma)
+        if len(self._upper_bounds) >= _UPPER_BOUNDS_KEPT:
+            self._upper_bounds.clear()
+        self._upper_bounds[key] = bound
+        return bound
+
+    def _upper_bound(self, channel: int, current_ma: float) -> float:
         currents, irradiances = self._table(channel)
         if current_ma <= currents[-1]:
             return self._irradiance(channel, currents, irradiances, max(current_ma, currents[0]))

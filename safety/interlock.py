@@ -162,6 +162,8 @@ class Interlock:
         if not self.contact:
             self._refuse("output commanded without skin contact")
         wanted = {ch: v for ch, v in irradiance_by_channel_mw_cm2.items() if v != 0.0}
+        if self._setpoints and wanted == self.setpoint_mw_cm2:
+            return  # the same setpoint on the same plan: checked when it was stored
         setpoints = tuple(self._checked(plan, ch, v) for ch, v in sorted(wanted.items()))
         self._check_limits(wanted, plan)
         self.setpoint_mw_cm2 = wanted

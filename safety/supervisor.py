@@ -78,6 +78,16 @@ class Verdict:
         return self.fault is None
 
 
+_NO_CODES: frozenset[FaultCode] = frozenset()
+_WARNINGS: dict[tuple[bool, bool], tuple[WarningCode, ...]] = {
+    (False, False): (),
+    (True, False): (WarningCode.SKIN_TEMP_WARN,),
+    (False, True): (WarningCode.CONTACT_LOST,),
+    (True, True): (WarningCode.SKIN_TEMP_WARN, WarningCode.CONTACT_LOST),
+}
+"""The warnings of a frame by (skin warm, commanded on without contact): no tuple a frame."""
+
+
 class Supervisor:
     """Checks each telemetry frame against the command; see the module notes."""
 
@@ -133,14 +143,15 @@ class Supervisor:
         """
         now_s = self._clock()
         self._track_command(commanded)
-        findings = [
-            *self._output_findings(telemetry, commanded, now_s),
-            *self._temperature_findings(telemetry, latched),
-            *self._rise_findings(telemetry, commanded, now_s),
-            *self._over_limit_findings(telemetry, commanded, now_s),
-            *self._mismatch_findings(telemetry, commanded, now_s),
-        ]
-        self._present = frozenset(code for code, _ in findings)
+        measured = [self._measured_mw_cm2(telemetry, ch) for ch in range(len(telemetry.channels))]
+        findings = (
+            self._output_findings(telemetry, commanded, now_s)
+            + self._temperature_findings(telemetry, latched)
+            + self._rise_findings(telemetry, commanded, now_s)
+            + self._over_limit_findings(telemetry, commanded, measured, now_s)
+            + self._mismatch_findings(telemetry, commanded, measured, now_s)
+        )
+        self._present = frozenset(code for code, _ in findings) if findings else _NO_CODES
         if telemetry.faults and not telemetry.faults & ~CLEARED_ONLY_BY_ACK:
             # a flag the board keeps until CLEAR_FAULTS, with no cause left to see (its
             # output is already off): the acknowledgement is what clears it, so it must
@@ -211,8 +222,10 @@ class Supervisor:
             return []
         return [(FaultCode.TEMP_RISE_RATE, f"skin rising {rate:.2f} °C/min")]
 
-    def _mismatch_findings(self, t: Telemetry, cmd: CommandedOutput, now_s: float) -> list[Finding]:
-        problem = self._mismatch(t, cmd) if cmd.on and t.contact else None
+    def _mismatch_findings(
+        self, t: Telemetry, cmd: CommandedOutput, measured: list[float], now_s: float
+    ) -> list[Finding]:
+        problem = self._mismatch(measured, cmd) if cmd.on and t.contact else None
         if problem is None:
             self._mismatch_since_s = None
             return []
@@ -222,20 +235,22 @@ class Supervisor:
             return [(FaultCode.IRRADIANCE_MISMATCH, problem)]
         return []
 
-    def _mismatch(self, t: Telemetry, cmd: CommandedOutput) -> str | None:
+    def _mismatch(self, measured_mw_cm2: list[float], cmd: CommandedOutput) -> str | None:
+        """Each channel reported or commanded: measured against wanted, within tolerance."""
         tol = self._limits.irradiance_tolerance_fraction
         floor = self._settings.irradiance_floor_mw_cm2
-        for channel in sorted(set(range(len(t.channels))) | set(cmd.irradiance_mw_cm2)):
-            measured = self._measured_mw_cm2(t, channel)
+        reported = len(measured_mw_cm2)
+        for channel in sorted(set(range(reported)) | set(cmd.irradiance_mw_cm2)):
+            measured = measured_mw_cm2[channel] if channel < reported else 0.0
             wanted = cmd.wanted_mw_cm2(channel)
             if abs(measured - wanted) > max(wanted * tol, floor):
                 return f"channel {channel}: measured {measured:.2f} mW/cm², commanded {wanted:.2f}"
         return None
 
     def _over_limit_findings(
-        self, t: Telemetry, cmd: CommandedOutput, now_s: float
+        self, t: Telemetry, cmd: CommandedOutput, measured: list[float], now_s: float
     ) -> list[Finding]:
-        problem = self._over_limit(t, cmd)
+        problem = self._over_limit(t, cmd, measured)
         if problem is None:
             self._over_since_s = None
             return []
@@ -245,7 +260,9 @@ class Supervisor:
             return [(FaultCode.IRRADIANCE_OVER_LIMIT, problem)]
         return []
 
-    def _over_limit(self, t: Telemetry, cmd: CommandedOutput) -> str | None:
+    def _over_limit(
+        self, t: Telemetry, cmd: CommandedOutput, measured_mw_cm2: list[float]
+    ) -> str | None:
         """Measured peak per channel, and the sum at duty, above the maximum + allowance.
 
         A CW channel (``pulse_hz`` 0) counts at full duty (docs/protocol.md §4.6).
@@ -255,7 +272,7 @@ class Supervisor:
         for channel, reported in enumerate(t.channels):
             if reported.current_ma <= 0.0:
                 continue
-            peak = self._measured_mw_cm2(t, channel)
+            peak = measured_mw_cm2[channel]
             if peak > self._channel_over_mw_cm2:
                 return (
                     f"channel {channel}: measured {peak:.2f} mW/cm², above the maximum "
@@ -271,8 +288,6 @@ class Supervisor:
         return None
 
     def _measured_mw_cm2(self, t: Telemetry, channel: int) -> float:
-        if channel >= len(t.channels):
-            return 0.0
         current_ma = t.channels[channel].current_ma
         try:
             return self._calibration.irradiance_upper_bound_mw_cm2(channel, current_ma)
@@ -280,9 +295,5 @@ class Supervisor:
             return 0.0 if current_ma <= self._settings.dark_current_ma else math.inf
 
     def _warnings(self, t: Telemetry, cmd: CommandedOutput) -> tuple[WarningCode, ...]:
-        warnings: list[WarningCode] = []
-        if max(t.skin_a_c, t.skin_b_c) >= self.skin_warn_c:
-            warnings.append(WarningCode.SKIN_TEMP_WARN)
-        if cmd.on and not t.contact:
-            warnings.append(WarningCode.CONTACT_LOST)
-        return tuple(warnings)
+        warm = max(t.skin_a_c, t.skin_b_c) >= self.skin_warn_c
+        return _WARNINGS[warm, cmd.on and not t.contact]
