@@ -8,7 +8,7 @@ starts both, talks to the controller over its control socket and, whatever happe
 stops and reaps both (and checks the board was left dark). Waiting is on events and
 conditions, never on a fixed sleep; time bounds are for the tests to judge on the
 simulator's time stamps. Does not own the simulator's vocabulary (docs/hil.md) or the
-in-process rig (``hil.harness``).
+in-process rig (``hil.rigs.harness``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from safety.ledger import FaultRecord, Ledger, SessionRecord
 
 __all__ = ["ControllerChild", "ProcessRig", "SimChild", "sim_available"]
 
-SIM_MAIN: Final = Path(__file__).resolve().parent / "sim" / "__main__.py"
+SIM_MAIN: Final = Path(__file__).resolve().parents[1] / "sim" / "__main__.py"
 START_TIMEOUT_S: Final = 30.0
 """Generous: two Python start-ups on a loaded 2-core machine. Only readiness waits on it."""
 EXIT_TIMEOUT_S: Final = 10.0

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.harness import first_off_after
-from hil.harness_pty import ProcessRig, sim_available
+from hil.rigs.harness import first_off_after
+from hil.rigs.process_rig import ProcessRig, sim_available
 from safety.faults import FaultCode, Outcome
 
 pytestmark = [

@@ -30,8 +30,8 @@ from drivers.protocol import (
     NakCode,
     Telemetry,
 )
-from hil.harness import first_off_after
-from hil.harness_pty import SimChild, sim_available
+from hil.rigs.harness import first_off_after
+from hil.rigs.process_rig import SimChild, sim_available
 from safety.calibration import Calibration
 
 pytestmark = [pytest.mark.hil, pytest.mark.timeout(60)]

@@ -1,4 +1,4 @@
-"""Fuzzing of the frame decoder and of the profile loader; ``python -m hil.fuzz``.
+"""Fuzzing of the frame decoder and of the profile loader; ``python -m hil.tools.fuzz``.
 
 Owns: the mutators (bit flips, insertions, deletions, truncation, splices, random bytes
 and random chunk boundaries for wire frames; line, number, key and byte mutations for
@@ -11,8 +11,8 @@ Does not own the decoder (``drivers.protocol``) or the loader and its limits
 feeds them and reports. The oracles never raise on a finding; they count it, so a long
 run always ends with its figures.
 
-    python -m hil.fuzz decoder --frames 1000000 [--seed N]
-    python -m hil.fuzz profiles --files 10000 [--seed N]
+    python -m hil.tools.fuzz decoder --frames 1000000 [--seed N]
+    python -m hil.tools.fuzz profiles --files 10000 [--seed N]
 """
 
 from __future__ import annotations
@@ -652,7 +652,9 @@ def _jsonable(value: object) -> object:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hil.fuzz", description="nirpad fuzz runs")
+    parser = argparse.ArgumentParser(
+        prog="python -m hil.tools.fuzz", description="nirpad fuzz runs"
+    )
     sub = parser.add_subparsers(dest="target", required=True)
     dec = sub.add_parser("decoder", help="mutated and random frames through the decoder")
     dec.add_argument("--frames", type=int, default=1_000_000)

@@ -31,8 +31,8 @@ from drivers.protocol import (
     calibration_crc,
     encode_frame,
 )
-from hil.clock import VirtualClock
-from hil.harness_pty import SimChild, sim_available
+from hil.rigs.clock import VirtualClock
+from hil.rigs.process_rig import SimChild, sim_available
 
 CALIBRATION = (
     ChannelCalibration(810, 1000.0, (CalibrationPoint(0.0, 0.0), CalibrationPoint(1000.0, 60.0))),

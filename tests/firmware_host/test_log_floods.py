@@ -18,7 +18,7 @@ import pytest
 from drivers.protocol import FrameDecoder, Message, Telemetry, encode_frame
 from firmware_host.cli import format_status
 from firmware_host.machine import State
-from hil.harness import InProcessRig
+from hil.rigs.harness import InProcessRig
 from hil.sim.inprocess import make_sim
 
 MINUTE_S = 60.0

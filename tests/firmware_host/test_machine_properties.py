@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from firmware_host.controller import Controller
 from firmware_host.machine import State
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from safety.core_events import ContactLost, ContactRegained, FaultLatched, SessionFinished
 from safety.faults import FaultCode, Outcome
 

@@ -1,10 +1,10 @@
 """Decoder fuzzing (CI size): mutated, random and intact frames through ``FrameDecoder``.
 
-The oracle is ``hil.fuzz``: no exception; every decoded frame is byte-identical to a
+The oracle is ``hil.tools.fuzz``: no exception; every decoded frame is byte-identical to a
 frame that was really sent whole; ok + dropped equals the delimited segments, counted
 independently; every intact frame after a delimiter comes out. In the strict streams
 (only 1–3 bit errors per body, which CRC-16/CCITT always detects) any other frame
-fails. The long run (``python -m hil.fuzz decoder --frames 1000000``) is in
+fails. The long run (``python -m hil.tools.fuzz decoder --frames 1000000``) is in
 docs/reliability.md. The last tests show the oracle itself can fail.
 """
 
@@ -25,7 +25,7 @@ from drivers.protocol import (
     encode_frame,
 )
 from drivers.protocol.cobs import cobs_decode
-from hil.fuzz import (
+from hil.tools.fuzz import (
     DecoderFuzzReport,
     flip_body_bits,
     flip_data_bits,

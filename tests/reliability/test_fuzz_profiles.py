@@ -5,7 +5,7 @@ and negative; renamed keys; stray tokens; invalid UTF-8; CRLF) and random bytes.
 input is either accepted and within the hard limits (re-checked here by hand as well as
 by ``safety.limits.check_profile``), or refused with one or more readable one-line
 problems (``field[ = value]: rule[ (line N)]``; no traceback, no pydantic wording).
-The long run (``python -m hil.fuzz profiles --files 10000``) is in docs/reliability.md.
+The long run (``python -m hil.tools.fuzz profiles --files 10000``) is in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hil.fuzz import (
+from hil.tools.fuzz import (
     BAD_UTF8,
     NUMBERS,
     ProfileFuzzReport,

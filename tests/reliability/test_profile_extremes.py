@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from firmware_host.machine import State
-from hil.stack import Stack, builtin_profile, profile_toml
+from hil.rigs.stack import Stack, builtin_profile, profile_toml
 from profiles.store import install_atomic
 from tests.profiles.conftest import run_cli
 

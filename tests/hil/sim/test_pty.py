@@ -18,7 +18,7 @@ import pytest
 
 from drivers.protocol import FrameDecoder, Hello, Info, Message, Telemetry, encode_frame
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEADLINE_S = 10.0
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hil import plot
-from hil.trace import TRACE_COLUMNS, TraceRow, TraceWriter, read_trace, record_session
+from hil.tools import plot
+from hil.tools.trace import TRACE_COLUMNS, TraceRow, TraceWriter, read_trace, record_session
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
