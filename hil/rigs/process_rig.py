@@ -28,17 +28,13 @@ from typing import Any, Final
 from firmware_host.json_child import Event, EventTimeout, JsonLinesChild, terminate_and_reap
 from safety.ledger import FaultRecord, Ledger, SessionRecord
 
-__all__ = ["ControllerChild", "ProcessRig", "SimChild", "sim_available"]
+__all__ = ["ControllerChild", "ProcessRig", "SimChild"]
 
 SIM_MAIN: Final = Path(__file__).resolve().parents[1] / "sim" / "__main__.py"
 START_TIMEOUT_S: Final = 30.0
 """Generous: two Python start-ups on a loaded 2-core machine. Only readiness waits on it."""
 EXIT_TIMEOUT_S: Final = 10.0
 QUIT: Final[Event] = {"cmd": "quit"}
-
-
-def sim_available() -> bool:
-    return SIM_MAIN.exists()
 
 
 class SimChild(JsonLinesChild):

@@ -31,7 +31,7 @@ from drivers.protocol import (
     Telemetry,
 )
 from hil.rigs.harness import first_off_after
-from hil.rigs.process_rig import SimChild, sim_available
+from hil.rigs.process_rig import SimChild
 from safety.calibration import Calibration
 
 pytestmark = [pytest.mark.hil, pytest.mark.timeout(60)]
@@ -55,8 +55,6 @@ def board(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Board]:
     if url:
         yield Board(str(url), None)
         return
-    if not sim_available():
-        pytest.skip("python -m hil.sim is not written yet")
     sim = SimChild("--seed", "7", log_path=tmp_path / "sim.log")
     try:
         yield Board(sim.port, sim)
