@@ -31,7 +31,7 @@ from drivers.protocol import (
     Telemetry,
 )
 from hil.rigs.harness import first_off_after
-from hil.rigs.process_rig import SimChild
+from hil.rigs.sim_child import SimChild
 from safety.calibration import Calibration
 
 pytestmark = [pytest.mark.hil, pytest.mark.timeout(60)]

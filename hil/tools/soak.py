@@ -182,15 +182,17 @@ def _proc_rss_kib(pid: int) -> int:
 def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
     from firmware_host.control_client import send
     from firmware_host.json_child import terminate_and_reap
-    from firmware_host.sim_process import SimProcess
+    from firmware_host.sim_process import RECENT_EVENTS
+    from hil.rigs.sim_child import SimChild
 
     events: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="nirpad-soak-rt-") as tmp:
         state_dir = Path(args.state_dir) if args.state_dir else Path(tmp)
         state_dir.mkdir(parents=True, exist_ok=True)
         rail = state_dir / "sim-rail"
-        sim = SimProcess(["--rail-file", str(rail), "--seed", str(args.seed)], events.append)
-        port = sim.start()
+        sim = SimChild("--rail-file", str(rail), "--seed", str(args.seed), keep=RECENT_EVENTS,
+                       on_event=events.append)  # fmt: skip
+        port = sim.port
         nirpad = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--simulated-board"]
         nirpad += ["--rail-file", str(rail), "--state-dir", str(state_dir)]
         (state_dir / "rx.toml").write_bytes(builtin_profile(args.profile))

@@ -32,7 +32,7 @@ from drivers.protocol import (
     encode_frame,
 )
 from hil.rigs.clock import VirtualClock
-from hil.rigs.process_rig import SimChild
+from hil.rigs.sim_child import SimChild
 
 CALIBRATION = (
     ChannelCalibration(810, 1000.0, (CalibrationPoint(0.0, 0.0), CalibrationPoint(1000.0, 60.0))),

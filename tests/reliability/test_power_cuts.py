@@ -40,6 +40,7 @@ import pytest
 from firmware_host.cli import main as nirpad
 from firmware_host.control_client import send
 from firmware_host.json_child import JsonLinesChild
+from hil.rigs.sim_child import sim_state
 from safety.faults import Outcome
 from safety.limits import LEASE_MAX_MS
 from tests.reliability.powercut import (
@@ -47,7 +48,6 @@ from tests.reliability.powercut import (
     age_ledger,
     delivered_by_wavelength,
     ledger_sessions,
-    sim_state,
     start_controller,
     start_sim,
 )
