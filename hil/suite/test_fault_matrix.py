@@ -206,6 +206,7 @@ NOT_A_FAULT = [
 
 
 @pytest.mark.parametrize(("row_id", "fault", "params"), NOT_A_FAULT, ids=lambda v: v)
+@pytest.mark.slow
 def test_not_a_fault_the_session_completes(
     rig: InProcessRig, row_id: str, fault: str, params: dict[str, Any]
 ) -> None:
@@ -248,6 +249,7 @@ def test_f19_stuck_button_reads_as_a_long_press_and_stops(rig: InProcessRig) -> 
     assert_dose_within_plan(rig, PLANNED_J_CM2)
 
 
+@pytest.mark.slow
 def test_f20_bouncing_button_counts_one_press(rig: InProcessRig) -> None:
     """F20: contact bounce is not a fault: one short press pauses once, the next resumes."""
     treating(rig)
@@ -529,6 +531,7 @@ def measured_mw_cm2(rig: InProcessRig) -> float:
     return float(rig.status()["irradiance_mw_cm2"]["810"])
 
 
+@pytest.mark.slow
 def test_f34_a_board_9_pct_high_at_the_prescribable_maximum_completes(
     rig_at_max: InProcessRig,
 ) -> None:

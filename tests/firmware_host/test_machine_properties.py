@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +33,7 @@ STEP = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(steps=st.lists(STEP, max_size=25), contact=st.booleans())
+@pytest.mark.slow
 def test_outputs_are_on_only_while_treating(steps: list[object], contact: bool) -> None:
     clock = VirtualClock()
     core = FakeCore(clock, contact=contact)

@@ -63,6 +63,7 @@ def mutated_builtin(draw: st.DrawFn) -> bytes:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_builtin())
+@pytest.mark.slow
 def test_mutated_builtins_never_raise(data: bytes) -> None:
     _assert_readable_outcome(data)
 

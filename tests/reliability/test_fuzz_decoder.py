@@ -50,6 +50,7 @@ def test_every_generated_message_round_trips() -> None:
     assert len(kinds) == 9  # every message type of protocol version 1
 
 
+@pytest.mark.slow
 def test_mixed_fuzz_finds_nothing_and_accounts_for_every_frame() -> None:
     report = fuzz_decoder(CI_FRAMES, SEED)
     assert report.failures() == []

@@ -48,6 +48,7 @@ def test_a_file_that_is_not_a_trace_is_refused_by_name(tmp_path: Path) -> None:
         read_trace(path)
 
 
+@pytest.mark.slow
 def test_a_recorded_session_ramps_treats_and_completes(tmp_path: Path) -> None:
     path = tmp_path / "session.csv"
     rows = record_session(path, minutes=1, every_s=2.0)
