@@ -2,7 +2,7 @@
 
 A four-week course (three evening sessions a week, 30 minutes, 18:00-23:00,
 Europe/Berlin, day 1 Monday 2 March 2026) is run on the in-process simulated board
-(``hil.harness.InProcessRig``: the real controller, safety core and treatment record on
+(``hil.rigs.harness.InProcessRig``: the real controller, safety core and treatment record on
 a virtual clock, at 60 times real speed; the days between sessions pass without being
 simulated). The prescription is installed by the rig as a caregiver would. Week 1 is
 complete; in week 2 one session is stopped by a long press of the button at about
@@ -45,7 +45,7 @@ from firmware_host import report_commands  # noqa: E402
 from firmware_host.cli import main as nirpad  # noqa: E402
 from firmware_host.machine import State  # noqa: E402
 from firmware_host.profile_commands import check_bytes  # noqa: E402
-from hil.harness import InProcessRig  # noqa: E402
+from hil.rigs.harness import InProcessRig  # noqa: E402
 from profiles.store import install_atomic  # noqa: E402
 from safety.faults import FaultCode, Outcome  # noqa: E402
 from safety.ledger import Ledger  # noqa: E402

@@ -211,7 +211,9 @@ def _register_profile_commands(sub: Any) -> None:
 
 def _exec_sim(extra: list[str]) -> int:
     """Replace this process with ``python -m hil.sim``: no parent left, signals reach it."""
-    argv = [sys.executable, "-P", "-m", "hil.sim", *extra]  # -P: no stray ./hil.py
+    from firmware_host.sim_process import sim_argv
+
+    argv = sim_argv(extra)
     sys.stdout.flush()
     sys.stderr.flush()
     try:

@@ -1,10 +1,11 @@
 """The simulated driver board as a child process: ``python -m hil.sim`` on a pty.
 
-Owns: starting the simulator (a ``JsonLinesChild``: its own session, so a terminal's
-Ctrl-C reaches only the controller, which turns the outputs off before it ends the
-child), waiting for its first event (JSON with ``"port"``), keeping its recent events,
-sending it JSON-line commands, and terminating and reaping it. Used by ``nirpad run
---sim`` and ``nirpad demo``.
+Owns: the simulator's command line (``sim_argv``, the one place it is spelled; ``hil``'s
+rigs use it too), starting the simulator (a ``JsonLinesChild``: its own session, so a
+terminal's Ctrl-C reaches only the controller, which turns the outputs off before it
+ends the child), waiting for its first event (JSON with ``"port"``), keeping its
+recent events, sending it JSON-line commands, and terminating and reaping it. Used by
+``nirpad run --sim`` and ``nirpad demo``.
 
 Does not import ``hil``: the child is started by module name (import-linter forbids
 product code importing ``hil``). Does not own the simulator's vocabulary (docs/hil.md).
@@ -15,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from firmware_host.json_child import EventTimeout, JsonLinesChild
@@ -26,6 +27,12 @@ SIM_START_TIMEOUT_S: Final = 15.0
 CHILD_EXIT_TIMEOUT_S: Final = 5.0
 RECENT_EVENTS: Final = 200
 """How many of the simulator's events are kept (it may run for days)."""
+
+
+def sim_argv(args: Sequence[str], module: str = "hil.sim") -> list[str]:
+    """``python -P -m hil.sim ARGS``: -P keeps the current directory off the module search
+    path, so a stray ``hil.py`` there cannot stand in for the simulator."""
+    return [sys.executable, "-P", "-m", module, *args]
 
 
 class RunError(RuntimeError):
@@ -42,9 +49,7 @@ class SimProcess:
         *,
         module: str = "hil.sim",
     ) -> None:
-        # -P: the current directory is not searched, so a stray hil.py there cannot stand
-        # in for the simulator
-        self.argv = [sys.executable, "-P", "-m", module, *args]
+        self.argv = sim_argv(args, module)
         self.port: str | None = None
         self._on_event = on_event
         self._child: JsonLinesChild | None = None

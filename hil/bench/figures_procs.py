@@ -25,7 +25,7 @@ from typing import Any, Final
 from firmware_host.control_client import ControlClientError, send
 from firmware_host.json_child import Event, EventTimeout, terminate_and_reap
 from hil.bench.figures_stack import BenchSetupError, builtin_profile_text
-from hil.harness_pty import SimChild as HarnessSimChild
+from hil.rigs.sim_child import SimChild as HarnessSimChild
 
 EXIT_TIMEOUT_S: Final = 5.0
 

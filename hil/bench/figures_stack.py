@@ -4,7 +4,7 @@ Owns: assembling ``SafetyCore`` + ``Controller`` + ``EventLoop`` over
 ``hil.sim.inprocess.make_sim`` (the wiring of tests/firmware_host/test_controller_sim.py),
 the bench prescriptions (the built-in 810 nm profile, optionally shortened or pulsed),
 and the "truth" fluence that the board delivered. Does not own any figure: the
-``figures_*`` modules and ``hil.trace`` drive the stack and measure.
+``figures_*`` modules and ``hil.tools.trace`` drive the stack and measure.
 
 The wall clock starts at a fixed evening (inside every built-in profile's validity), so
 runs are reproducible; the ledger lives in the caller's (temporary) state directory.
@@ -22,7 +22,7 @@ from typing import Final
 
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from hil.sim.board import RAIL_HOLD_S, SimBoard
 from hil.sim.inprocess import RailWire, make_sim
 from profiles.loader import LoadResult, load_profile_bytes

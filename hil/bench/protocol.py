@@ -2,20 +2,16 @@
 
 Owns: measuring and printing figures only (never pass/fail). Prints frames encoded and
 decoded per second (TELEMETRY frames), the SET_OUTPUT→ACK round trip through a real
-``python -m hil.sim`` process on its pseudo-terminal (p50/p99), and the physical floor:
-the time the command and its ACK need on the wire at the configured baud rate.
+``python -m hil.sim`` process on its pseudo-terminal (``hil.rigs.sim_child``; p50/p99),
+and the physical floor: the time the command and its ACK need on the wire at the
+configured baud rate.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
-import threading
 import time
-from typing import IO
 
 from drivers.client import open_board
 from drivers.protocol import (
@@ -29,6 +25,7 @@ from drivers.protocol import (
     TelemetryFlag,
     encode_frame,
 )
+from hil.rigs.sim_child import SimChild
 
 BITS_PER_BYTE = 10  # 8N1
 TELEMETRY = Telemetry(
@@ -57,38 +54,6 @@ def codec_rates(duration_s: float) -> tuple[float, float]:
     while time.perf_counter() - start < duration_s:
         count += len(FrameDecoder().feed(stream))
     return encoded_per_s, count / (time.perf_counter() - start)
-
-
-def start_sim(baud: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hil.sim", "--baud", str(baud)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    if not first:
-        stop_sim(proc)
-        raise RuntimeError("python -m hil.sim printed nothing")
-    stdout = proc.stdout  # keep draining the JSON events so the simulator never blocks
-    threading.Thread(target=lambda: stdout.read(), daemon=True).start()
-    return proc, str(json.loads(first)["port"])
-
-
-def stop_sim(proc: subprocess.Popen[str]) -> None:
-    stdin: IO[str] | None = proc.stdin
-    try:
-        if stdin is not None and proc.poll() is None:
-            stdin.write('{"cmd": "quit"}\n')
-            stdin.flush()
-        proc.wait(timeout=3)
-    except (OSError, subprocess.TimeoutExpired):
-        proc.kill()
-        proc.wait()
-    finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
 
 
 def round_trips_s(port_name: str, baud: int, count: int) -> list[float]:
@@ -126,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"physical floor SET_OUTPUT+ACK at {args.baud} baud: {wire_floor_s(args.baud) * 1e3:.2f} ms"
     )
-    proc, port_name = start_sim(args.baud)
+    sim = SimChild("--baud", str(args.baud))
     try:
-        samples = round_trips_s(port_name, args.baud, args.round_trips)
+        samples = round_trips_s(sim.port, args.baud, args.round_trips)
     finally:
-        stop_sim(proc)
+        sim.close()
     cuts = statistics.quantiles(samples, n=100)
     print(f"SET_OUTPUT->ACK via pty sim ({len(samples)} round trips): "
           f"p50 {cuts[49] * 1e3:.2f} ms, p99 {cuts[98] * 1e3:.2f} ms, "

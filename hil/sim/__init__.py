@@ -2,5 +2,5 @@
 
 Owns nothing itself. ``board.SimBoard`` is the model; ``inprocess`` runs it on a
 virtual clock; ``python -m hil.sim`` (``pty_runner``) runs it on a pseudo-terminal.
-Imports only the standard library, ``drivers.protocol`` and ``hil.clock``.
+Imports only the standard library, ``drivers.protocol`` and ``hil.rigs.clock``.
 """

@@ -19,7 +19,7 @@ import io
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from hil.sim.board import SimBoard
 
 

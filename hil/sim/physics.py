@@ -10,7 +10,7 @@ board node, skin-contact node) with the room and the body core as boundaries.
 Does not own firmware decisions, sensors or time keeping: callers pass
 physics-time steps (already multiplied by the time scale).
 
-Tuning (50 mW/cm² CW, tests/sim/test_physics.py pins it): skin starts at the unpowered
+Tuning (50 mW/cm² CW, tests/hil/sim/test_physics.py pins it): skin starts at the unpowered
 equilibrium, about 30.7 °C in a 22 °C room, and stays near 37.6 °C after 30 minutes;
 in a 32 °C room it crosses 41 °C after about 16 minutes; under a blanket (heat loss
 of the pad to the room cut to 30 %) it crosses 41 °C after about 13 minutes.

@@ -30,6 +30,7 @@ def six_weeks(stores: Stores) -> tuple[int, str]:  # noqa: F811
     return pdf_text(render_pdf(report(stores, Period(DAY_1, date(2026, 12, 22)))))
 
 
+@pytest.mark.slow
 def test_the_pdf_says_whose_what_and_when(six_weeks: tuple[int, str]) -> None:
     _, text = six_weeks
     assert TITLE in text
@@ -43,6 +44,7 @@ def test_the_pdf_says_whose_what_and_when(six_weeks: tuple[int, str]) -> None:
     assert "patient-reported: entered by the patient" in text
 
 
+@pytest.mark.slow
 def test_the_adherence_table_has_each_week_and_the_total(six_weeks: tuple[int, str]) -> None:
     _, text = six_weeks
     rows = [
@@ -60,6 +62,7 @@ def test_the_adherence_table_has_each_week_and_the_total(six_weeks: tuple[int, s
     assert "Longest run of weeks on target: 2" in text
 
 
+@pytest.mark.slow
 def test_the_irls_totals_bands_baseline_and_checkpoints(six_weeks: tuple[int, str]) -> None:
     _, text = six_weeks
     assert (
@@ -73,6 +76,7 @@ def test_the_irls_totals_bands_baseline_and_checkpoints(six_weeks: tuple[int, st
     assert "15 nights recorded. Side effects reported: warmth on 2 nights." in text
 
 
+@pytest.mark.slow
 def test_early_stops_faults_and_late_starts_are_listed(six_weeks: tuple[int, str]) -> None:
     _, text = six_weeks
     assert "Thu 05 Nov 2026 19:00 early stop: stopped before the end" in text
@@ -82,6 +86,7 @@ def test_early_stops_faults_and_late_starts_are_listed(six_weeks: tuple[int, str
     assert "41.6" not in text  # the technical detail stays in the record
 
 
+@pytest.mark.slow
 def test_a_four_week_period_is_one_page(stores: Stores) -> None:  # noqa: F811
     pages, text = pdf_text(render_pdf(report(stores, Period(DAY_1, date(2026, 11, 9)))))
     assert pages == 1
@@ -90,10 +95,12 @@ def test_a_four_week_period_is_one_page(stores: Stores) -> None:  # noqa: F811
     assert "10 Nov - 16 Nov" not in text
 
 
+@pytest.mark.slow
 def test_the_six_week_course_fits_on_one_page(six_weeks: tuple[int, str]) -> None:
     assert six_weeks[0] == 1
 
 
+@pytest.mark.slow
 def test_a_long_list_flows_onto_a_second_page_and_names_print_in_utf8(
     stores: Stores,  # noqa: F811
     tmp_path: Path,

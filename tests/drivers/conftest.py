@@ -31,8 +31,8 @@ from drivers.protocol import (
     calibration_crc,
     encode_frame,
 )
-from hil.clock import VirtualClock
-from hil.harness_pty import SimChild, sim_available
+from hil.rigs.clock import VirtualClock
+from hil.rigs.sim_child import SimChild
 
 CALIBRATION = (
     ChannelCalibration(810, 1000.0, (CalibrationPoint(0.0, 0.0), CalibrationPoint(1000.0, 60.0))),
@@ -177,8 +177,6 @@ def board(port: FakePort) -> ScriptedBoard:
 @pytest.fixture
 def pty_sim(tmp_path: Path) -> Iterator[SimChild]:
     """A running ``python -m hil.sim``: its pty path, its JSON events, a command channel."""
-    if not sim_available():
-        pytest.skip("python -m hil.sim is not there yet")
     sim = SimChild("--seed", "5", log_path=tmp_path / "sim.log")
     try:
         yield sim

@@ -28,6 +28,7 @@ def collect_for(client: BoardClient, duration_s: float) -> list[Any]:
     return inputs
 
 
+@pytest.mark.slow
 def test_pty_handshake_telemetry_and_lease_expiry(pty_sim: Any) -> None:
     client = open_board(pty_sim.port)
     try:

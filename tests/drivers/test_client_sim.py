@@ -10,8 +10,7 @@ import pytest
 from drivers.client import BoardClient, CommandAcked, CommandRejected
 from drivers.errors import BoardDisconnectedError
 from drivers.protocol import ChannelSetpoint, Event, EventKind, NakCode, SetOutput, Telemetry
-
-inprocess = pytest.importorskip("hil.sim.inprocess")
+from hil.sim import inprocess
 
 LEASE_MS = 200
 LEASE_SLACK_S = 0.025

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-inprocess = pytest.importorskip("hil.sim.inprocess")
+from hil.sim import inprocess
 
 VERSION = 1
 HELLO, INFO, SET_OUTPUT, OUTPUT_OFF, ACK, NAK, TELEMETRY, EVENT = (

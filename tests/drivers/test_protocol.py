@@ -94,6 +94,7 @@ def test_cobs_rejects_invalid_blocks(bad: bytes) -> None:
         st.lists(st.sampled_from([0, 1, 255]), min_size=250, max_size=520).map(bytes),
     )
 )
+@pytest.mark.slow
 def test_cobs_round_trip(data: bytes) -> None:
     encoded = cobs_encode(data)
     assert 0 not in encoded
@@ -173,6 +174,7 @@ def stream_of(messages: list[Message]) -> list[bytes]:
 
 @SETTINGS
 @given(stream_messages, st.data())
+@pytest.mark.slow
 def test_random_chunking_changes_nothing(messages: list[Message], data: st.DataObject) -> None:
     wire = b"".join(stream_of(messages))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=20)))
@@ -186,6 +188,7 @@ def test_random_chunking_changes_nothing(messages: list[Message], data: st.DataO
 
 @SETTINGS
 @given(stream_messages, st.data())
+@pytest.mark.slow
 def test_delimited_noise_between_frames_is_skipped(
     messages: list[Message], data: st.DataObject
 ) -> None:

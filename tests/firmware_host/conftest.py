@@ -20,7 +20,7 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
 from firmware_host.controller import Controller
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from profiles.errors import Problem
 from profiles.loader import LoadResult
 from profiles.schema import Profile

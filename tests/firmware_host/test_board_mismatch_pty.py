@@ -21,7 +21,7 @@ import pytest
 
 from firmware_host.cli import main
 from firmware_host.json_child import JsonLinesChild
-from hil.powercut import sim_state
+from hil.rigs.sim_child import sim_state
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 NIRPAD = [sys.executable, "-m", "firmware_host"]

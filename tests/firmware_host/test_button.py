@@ -17,7 +17,7 @@ from firmware_host.button import (
 )
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from safety.core_events import ButtonEdge
 from safety.faults import Outcome
 

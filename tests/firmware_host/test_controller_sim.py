@@ -20,7 +20,7 @@ from gpiozero.pins.mock import MockFactory
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import make_sim
 from profiles.loader import LoadResult
@@ -99,6 +99,7 @@ def booted(rig: Rig) -> Rig:
     return rig
 
 
+@pytest.mark.slow
 def test_a_complete_session_delivers_the_planned_fluence(rig: Rig) -> None:
     booted(rig)
     reply = rig.controller.command("start")
@@ -117,6 +118,7 @@ def test_a_complete_session_delivers_the_planned_fluence(rig: Rig) -> None:
     assert session.delivered_fluence_total_j_cm2 == pytest.approx(PLANNED_J_CM2, rel=0.005)
 
 
+@pytest.mark.slow
 def test_pause_and_resume_deliver_the_plan_with_the_light_off_while_paused(rig: Rig) -> None:
     booted(rig)
     rig.controller.command("start")

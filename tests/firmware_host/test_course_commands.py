@@ -158,6 +158,7 @@ def test_remind_runs_the_hook_without_a_shell(
     assert out.read_text() == "nirpad: session due tonight between 18:00 and 23:00"
 
 
+@pytest.mark.slow
 def test_a_failing_or_hanging_hook_is_reported_not_raised(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -290,6 +291,7 @@ def test_a_tz_file_that_is_no_zone_is_refused_in_words(
     "argv",
     [("course", "--json"), ("report", "-o", "{out}/r.pdf"), ("diary", "--legs", "2")],
 )
+@pytest.mark.slow
 def test_the_commands_run_with_tz_naming_the_local_zone_file(
     state_dir: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from firmware_host.diagram import mermaid, page
 from firmware_host.machine import TRANSITIONS, State, TransitionSpec, Trigger
 
@@ -37,6 +39,7 @@ def test_a_changed_table_changes_the_diagram() -> None:
     assert "idle --> treating : start" in mermaid(extra)
 
 
+@pytest.mark.slow
 def test_module_prints_the_page() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "firmware_host.diagram"],

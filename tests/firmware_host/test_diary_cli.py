@@ -252,6 +252,7 @@ OUTSIDE_THE_COURSE: list[tuple[tuple[str, ...], str]] = [
 
 
 @pytest.mark.parametrize(("argv", "message"), OUTSIDE_THE_COURSE)
+@pytest.mark.slow
 def test_a_date_outside_the_course_writes_nothing(
     course_state: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from firmware_host.machine import State
-from hil.harness import InProcessRig
+from hil.rigs.harness import InProcessRig
 from hil.sim.board import RAIL_HOLD_S
 
 

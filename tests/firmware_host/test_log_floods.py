@@ -18,7 +18,7 @@ import pytest
 from drivers.protocol import FrameDecoder, Message, Telemetry, encode_frame
 from firmware_host.cli import format_status
 from firmware_host.machine import State
-from hil.harness import InProcessRig
+from hil.rigs.harness import InProcessRig
 from hil.sim.inprocess import make_sim
 
 MINUTE_S = 60.0
@@ -62,6 +62,7 @@ def _a_minute(rig: InProcessRig, caplog: pytest.LogCaptureFixture) -> list[str]:
     return [record.getMessage() for record in caplog.records]
 
 
+@pytest.mark.slow
 def test_a_minute_in_fault_while_the_board_reports_its_own_fault(
     rig: InProcessRig, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -79,6 +80,7 @@ def test_a_minute_in_fault_while_the_board_reports_its_own_fault(
     assert rig.status()["fault_also_seen"]["board_fault"] >= 0.9 * MINUTE_S / 0.02
 
 
+@pytest.mark.slow
 def test_a_minute_with_a_board_of_another_protocol_version(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -103,6 +105,7 @@ def _skin_at_the_warning_level(message: Message) -> Message:
     return dataclasses.replace(message, skin_a_c=skin_c, skin_b_c=skin_c)
 
 
+@pytest.mark.slow
 def test_a_minute_of_a_warning_that_comes_and_goes_every_frame(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,7 +14,7 @@ import pytest
 from firmware_host import loop as loop_module
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 
 from .conftest import ControllerFactory, FakeCore
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware_host.controller import Controller
 from firmware_host.machine import State
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from safety.core_events import ContactLost, ContactRegained, FaultLatched, SessionFinished
 from safety.faults import FaultCode, Outcome
 
@@ -32,6 +33,7 @@ STEP = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(steps=st.lists(STEP, max_size=25), contact=st.booleans())
+@pytest.mark.slow
 def test_outputs_are_on_only_while_treating(steps: list[object], contact: bool) -> None:
     clock = VirtualClock()
     core = FakeCore(clock, contact=contact)

@@ -95,6 +95,7 @@ def test_the_report_writes_the_pdf_the_csv_and_the_fhir_bundle(
     assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o640"}
 
 
+@pytest.mark.slow
 def test_the_default_period_is_day_1_to_today(
     course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,6 +149,7 @@ def test_no_prescription_installed_is_exit_1(
     assert list(state_dir.iterdir()) == []  # no diary or ledger created
 
 
+@pytest.mark.slow
 def test_an_unwritable_output_is_exit_1_without_a_traceback(
     course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -158,6 +160,7 @@ def test_an_unwritable_output_is_exit_1_without_a_traceback(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_full_disk_leaves_no_partial_file_and_the_old_report_whole(
     course_dir: Path,
     tmp_path: Path,
@@ -207,6 +210,7 @@ def test_without_a_site_serial_the_pi_serial_or_not_set(
     assert report_commands.device_serial(None) == "not set"
 
 
+@pytest.mark.slow
 def test_a_csv_target_that_is_a_folder_is_refused_before_any_file_is_replaced(
     course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -223,6 +227,7 @@ def test_a_csv_target_that_is_a_folder_is_refused_before_any_file_is_replaced(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.pdf"]
 
 
+@pytest.mark.slow
 def test_a_folder_that_is_not_writable_is_refused_before_any_file_is_replaced(
     course_dir: Path,
     tmp_path: Path,
@@ -244,6 +249,7 @@ def test_a_folder_that_is_not_writable_is_refused_before_any_file_is_replaced(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["locked"]
 
 
+@pytest.mark.slow
 def test_a_rename_that_fails_after_the_first_names_the_files_written(
     course_dir: Path,
     tmp_path: Path,

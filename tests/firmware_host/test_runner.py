@@ -59,6 +59,7 @@ def _datagrams(sock: socket.socket) -> list[bytes]:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_sigterm_mid_session_turns_off_and_records_stopped(
     tmp_path: Path, notify: socket.socket
 ) -> None:

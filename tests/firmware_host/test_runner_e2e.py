@@ -25,7 +25,6 @@ from firmware_host.cli import main
 from firmware_host.json_child import Event, JsonLinesChild
 
 pytestmark = pytest.mark.timeout(90)
-SIM_READY = Path(__file__).resolve().parents[2] / "hil" / "sim" / "__main__.py"
 
 
 @pytest.fixture
@@ -49,7 +48,6 @@ def _wait_ready(sock: socket.socket, run: JsonLinesChild) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SIM_READY.exists(), reason="python -m hil.sim is not written yet")
 def test_sigterm_mid_session_over_the_cli(
     tmp_path: Path, notify: socket.socket, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,7 +20,7 @@ from firmware_host.service import (
     stream_is_journal,
     watchdog_interval_s,
 )
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 
 
 @pytest.fixture

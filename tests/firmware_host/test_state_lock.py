@@ -115,6 +115,7 @@ def test_a_sigkilled_holder_never_blocks_the_next_one(tmp_path: Path) -> None:
     StateLock.acquire(tmp_path).release()  # the kernel dropped the dead holder's lock
 
 
+@pytest.mark.slow
 def test_a_second_assembly_on_a_live_state_dir_changes_nothing(
     treating: tuple[App, Path], tmp_path: Path
 ) -> None:
@@ -131,6 +132,7 @@ def test_a_second_assembly_on_a_live_state_dir_changes_nothing(
     assert session.outcome is None  # the live session's row is still open
 
 
+@pytest.mark.slow
 def test_a_mistyped_second_run_exits_with_the_holder_and_touches_nothing(
     treating: tuple[App, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -75,6 +75,7 @@ def _shipped() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", UNITS)
+@pytest.mark.slow
 def test_systemd_verify_loads_the_unit_without_a_warning(
     analyze: str, tmp_path: Path, name: str
 ) -> None:

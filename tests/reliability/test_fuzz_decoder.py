@@ -1,10 +1,10 @@
 """Decoder fuzzing (CI size): mutated, random and intact frames through ``FrameDecoder``.
 
-The oracle is ``hil.fuzz``: no exception; every decoded frame is byte-identical to a
+The oracle is ``hil.tools.fuzz``: no exception; every decoded frame is byte-identical to a
 frame that was really sent whole; ok + dropped equals the delimited segments, counted
 independently; every intact frame after a delimiter comes out. In the strict streams
 (only 1–3 bit errors per body, which CRC-16/CCITT always detects) any other frame
-fails. The long run (``python -m hil.fuzz decoder --frames 1000000``) is in
+fails. The long run (``python -m hil.tools.fuzz decoder --frames 1000000``) is in
 docs/reliability.md. The last tests show the oracle itself can fail.
 """
 
@@ -25,7 +25,7 @@ from drivers.protocol import (
     encode_frame,
 )
 from drivers.protocol.cobs import cobs_decode
-from hil.fuzz import (
+from hil.tools.fuzz import (
     DecoderFuzzReport,
     flip_body_bits,
     flip_data_bits,
@@ -50,6 +50,7 @@ def test_every_generated_message_round_trips() -> None:
     assert len(kinds) == 9  # every message type of protocol version 1
 
 
+@pytest.mark.slow
 def test_mixed_fuzz_finds_nothing_and_accounts_for_every_frame() -> None:
     report = fuzz_decoder(CI_FRAMES, SEED)
     assert report.failures() == []

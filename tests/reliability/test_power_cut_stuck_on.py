@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 from firmware_host.machine import State
-from hil.invariants import LedgerView, TruthMonitor
+from hil.rigs.stack import Stack, profile_toml
 from hil.sim.board import RAIL_HOLD_S
-from hil.stack import Stack, profile_toml
+from hil.suite.invariants import LedgerView, TruthMonitor
 
 DOWN_S = 1.0  # > TRANSITION_S: the board runs alone long enough to be judged
 

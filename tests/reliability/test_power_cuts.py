@@ -15,7 +15,7 @@ simulator delivered (its own ``state`` truth: the host counts with the calibrati
 uncertainty bound, so no allowance is made here); and ``start`` is refused, because
 the 20 h minimum interval has not passed. The 20 h cannot pass in real time and the
 simulator has no wall clock, so between sessions the test moves the ledger's records
-back by 7 days (``hil.powercut.age_ledger``) while the controller is idle; the refusal
+back by 7 days (``tests.reliability.powercut.age_ledger``) while the controller is idle; the refusal
 before each move is the interval check. SIGKILL → outputs off is measured on the
 simulator's clock and only loosely bounded here (lease + 25 ms + a margin for a loaded
 machine); the figures go to docs/reliability.md (run with ``-s`` to print them).
@@ -40,19 +40,18 @@ import pytest
 from firmware_host.cli import main as nirpad
 from firmware_host.control_client import send
 from firmware_host.json_child import JsonLinesChild
-from hil.powercut import (
+from hil.rigs.sim_child import sim_state
+from safety.faults import Outcome
+from safety.limits import LEASE_MAX_MS
+from tests.reliability.powercut import (
     CutFigures,
     age_ledger,
     delivered_by_wavelength,
     ledger_sessions,
-    sim_state,
     start_controller,
     start_sim,
 )
-from safety.faults import Outcome
-from safety.limits import LEASE_MAX_MS
 
-SIM_MAIN = Path(__file__).resolve().parents[2] / "hil" / "sim" / "__main__.py"
 KILLS = int(os.environ.get("NIRPAD_POWERCUT_KILLS", "50"))
 SEED = int(os.environ.get("NIRPAD_POWERCUT_SEED", "20260601"))
 TIME_SCALE = 1.0  # the real board's; one accelerated cut is the last test below
@@ -64,7 +63,6 @@ pytestmark = [
     pytest.mark.hil,
     pytest.mark.slow,
     pytest.mark.timeout(240),
-    pytest.mark.skipif(not SIM_MAIN.exists(), reason="python -m hil.sim is not written yet"),
 ]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from firmware_host.machine import State
-from hil.stack import Stack, builtin_profile, profile_toml
+from hil.rigs.stack import Stack, builtin_profile, profile_toml
 from profiles.store import install_atomic
 from tests.profiles.conftest import run_cli
 
@@ -89,6 +89,7 @@ def _judge(stack: Stack, label: str) -> tuple[str | None, str]:
 
 
 @pytest.mark.parametrize(("label", "data"), VARIANTS, ids=[v[0][:40] for v in VARIANTS])
+@pytest.mark.slow
 def test_install_then_status_show_and_start(stack: Stack, label: str, data: bytes) -> None:
     outcome = stack.install(data)
     _assert_readable(" ".join([outcome.message, *outcome.problems]))
@@ -100,6 +101,7 @@ def test_install_then_status_show_and_start(stack: Stack, label: str, data: byte
 
 
 @pytest.mark.parametrize(("label", "data"), VARIANTS, ids=[v[0][:40] for v in VARIANTS])
+@pytest.mark.slow
 def test_hand_edited_installed_file(stack: Stack, label: str, data: bytes) -> None:
     install_atomic(stack.state_dir, data)  # written by hand, never checked by install
     assert stack.command("reload_prescription").ok

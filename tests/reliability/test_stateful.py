@@ -1,14 +1,14 @@
 """Stateful property test: any sequence of patient, caregiver, board and clock events.
 
 A hypothesis ``RuleBasedStateMachine`` drives the whole in-process stack
-(``hil.stack.Stack``: safety core, controller, event loop, simulated board, one virtual
+(``hil.rigs.stack.Stack``: safety core, controller, event loop, simulated board, one virtual
 clock) with button presses, control-socket commands, every kind of simulator fault and
 its clearing, contact and room temperature changes, short and long clock advances
 (idle days on the wall clock, and wall clock jumps backwards), power cuts with a
 restart on the same ledger, and valid and invalid prescription installs.
 
 The invariants hold after every step; the light itself is judged every 20 ms
-(``hil.invariants.TruthMonitor``), with the tolerances documented there and in
+(``hil.suite.invariants.TruthMonitor``), with the tolerances documented there and in
 docs/reliability.md. CI runs a bounded number of examples; a longer run:
 
     NIRPAD_STATEFUL_EXAMPLES=300 NIRPAD_STATEFUL_STEPS=60 \\
@@ -35,9 +35,9 @@ from hypothesis.stateful import (
 )
 
 from firmware_host.machine import State
-from hil.invariants import LedgerView, TruthMonitor, ledger_findings
+from hil.rigs.stack import Stack, builtin_profile, profile_toml
 from hil.sim.faults import FaultKind
-from hil.stack import Stack, builtin_profile, profile_toml
+from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
 from profiles.store import installed_path
 
 EXAMPLES: Final = int(os.environ.get("NIRPAD_STATEFUL_EXAMPLES", "25"))

@@ -22,7 +22,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import SimPort, make_sim
 from profiles.schema import Profile

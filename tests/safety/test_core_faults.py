@@ -9,7 +9,9 @@ that code, and no more than the plan was counted or delivered.
 
 from __future__ import annotations
 
+import ast
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -366,23 +368,75 @@ def test_self_test_fails_when_the_rail_line_does_not_reach_the_board(rig: Rig) -
         assert [f.code for f in ledger.faults()] == [FaultCode.SELF_TEST_FAILED]
 
 
-def test_fault_code_list_is_covered() -> None:
-    """The codes above are every code core and interlock produce (CONTROLLER_ERROR is the
-    controller's; the supervisor's sensor-range/disagree/rise codes are unit-tested there)."""
-    produced_here = {
-        FaultCode.INTERLOCK_REFUSED,
-        FaultCode.BOARD_RESET,
-        FaultCode.BOARD_NOT_ANSWERING,
-        FaultCode.BOARD_DISCONNECTED,
-        FaultCode.PROTOCOL_VERSION,
-        FaultCode.CALIBRATION_CRC,
-        FaultCode.LEDGER_WRITE_FAILED,
-        FaultCode.SELF_TEST_FAILED,
-        FaultCode.STUCK_ON,
-        FaultCode.TELEMETRY_STALE,
-        FaultCode.LEASE_EXPIRED,
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _codes_in(node: ast.AST) -> set[str]:
+    return {
+        n.attr
+        for n in ast.walk(node)
+        if isinstance(n, ast.Attribute)
+        and isinstance(n.value, ast.Name)
+        and n.value.id == "FaultCode"
     }
-    assert produced_here <= set(FaultCode)
+
+
+def _called(node: ast.Call) -> str:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def codes_a_test_checks(source: str) -> set[str]:
+    """The ``FaultCode`` members a test module checks for: named inside an ``assert``,
+    given to an ``assert_*`` helper, among a ``parametrize`` decorator's cases, or in a
+    module-level table that a ``parametrize`` takes by name (the fault matrix's rows).
+    A code named anywhere else (say, written into a ledger to set a test up) is not."""
+    tree = ast.parse(source)
+    found: set[str] = set()
+    tables: set[str] = set()
+    for node in ast.walk(tree):
+        is_call = isinstance(node, ast.Call)
+        if isinstance(node, ast.Assert) or (is_call and _called(node).startswith("assert_")):
+            found |= _codes_in(node)
+        elif is_call and _called(node) == "parametrize":
+            found |= _codes_in(node)
+            tables |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id in tables for target in stmt.targets
+        ):
+            found |= _codes_in(stmt.value)
+    return found
+
+
+def test_every_fault_code_is_made_to_happen_and_checked_by_some_test() -> None:
+    """A new ``FaultCode`` fails here until a test (tests/, or the HIL suite's fault
+    matrix) makes it happen and asserts it."""
+    sources = [*(REPO / "tests").rglob("test_*.py"), *(REPO / "hil" / "suite").glob("test_*.py")]
+    checked: set[str] = set()
+    for path in sources:
+        source = path.read_text(encoding="utf-8")
+        if "FaultCode." in source:  # parse only the modules that name a code
+            checked |= codes_a_test_checks(source)
+    untested = [code.name for code in FaultCode if code.name not in checked]
+    assert untested == [], f"no test makes these fault codes happen and checks them: {untested}"
+
+
+def test_a_code_only_used_to_set_a_test_up_does_not_count() -> None:
+    source = """
+LATCHING = [Row("F01", FaultCode.SKIN_OVERTEMP)]
+OTHER = [FaultCode.SENSOR_OPEN]
+
+@pytest.mark.parametrize("row", LATCHING)
+@pytest.mark.parametrize("code", [FaultCode.STUCK_ON])
+def test_x(row, code):
+    ledger.record_fault(FaultCode.BOARD_RESET)
+    assert_latched(rig, FaultCode.RAIL_LOST)
+    assert snapshot.fault is FaultCode.LEASE_EXPIRED
+"""
+    assert codes_a_test_checks(source) == {
+        "SKIN_OVERTEMP", "STUCK_ON", "RAIL_LOST", "LEASE_EXPIRED"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("later", ["disconnect", "link_drop"])

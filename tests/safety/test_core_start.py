@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from drivers.protocol import ChannelCalibration, Info, calibration_crc
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from profiles.schema import Mode
 from safety.board_kind import REAL_BOARD
 from safety.core import BoardConnectError, SafetyCore

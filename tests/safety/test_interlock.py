@@ -11,7 +11,7 @@ import pytest
 
 from drivers.client import BoardClient, CommandAcked
 from drivers.protocol import ChannelCalibration, OutputOff, Telemetry
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import make_sim
 from safety.calibration import Calibration

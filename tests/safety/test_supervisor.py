@@ -21,7 +21,7 @@ from drivers.protocol.messages import (
     Telemetry,
     TelemetryFlag,
 )
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from safety.calibration import Calibration
 from safety.faults import FaultCode, WarningCode
 from safety.limits import HARD, Limits

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from hil.sim.inprocess import SimPort
 from safety.core_events import SafetyWarning
 from safety.errors import LedgerError

@@ -28,7 +28,7 @@ with warnings.catch_warnings():  # Starlette 1.x asks for httpx2; the test extra
 
 from firmware_host.control import ControlServer, OnLoop
 from firmware_host.control_client import ControlReply
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from web.app import create_app
 from web.settings import WebSettings
 

@@ -132,6 +132,7 @@ def test_an_irls_missing_an_item_is_refused(course_client: TestClient) -> None:
     assert status == 422 and "Not recorded" in html
 
 
+@pytest.mark.slow
 def test_the_report_files_are_the_clis(course_client: TestClient, state_dir: Path) -> None:
     expected = report_files(state_dir, None, TZ)
     assert not isinstance(expected, str)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
 from cryptography.x509.oid import NameOID
 
 from firmware_host.cli import main
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from web.app import create_app
 from web.guard import COOKIE_NAME
 from web.passwords import hash_password, write_password_hash

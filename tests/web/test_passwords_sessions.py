@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from firmware_host.cli import main
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from web.passwords import (
     PasswordError,
     check_new_password,

@@ -1,4 +1,8 @@
-"""The simulator as a process on a pseudo-terminal (what ``nirpad sim`` execs)."""
+"""The simulator as a process on a pseudo-terminal (what ``nirpad sim`` execs).
+
+Started with the one command line (``firmware_host.sim_process.sim_argv``) but read at
+the level of its raw stdout lines and stdin, which is what these tests are about.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,8 +20,8 @@ from typing import Any
 import pytest
 
 from drivers.protocol import FrameDecoder, Hello, Info, Message, Telemetry, encode_frame
+from firmware_host.sim_process import sim_argv
 
-ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 10.0
 
 
@@ -56,12 +59,7 @@ class SimProcess:
 
 @contextmanager
 def sim_process(*args: str) -> Iterator[SimProcess]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hil.sim", *args],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
+    proc = subprocess.Popen(sim_argv(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         with proc:
             yield SimProcess(proc)

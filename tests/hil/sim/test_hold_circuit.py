@@ -11,7 +11,7 @@ from hil.sim.board import RAIL_HOLD_S, SimBoard
 from hil.sim.inprocess import RailWire
 from safety.rail import RAIL_HOLD_S as HOST_RAIL_HOLD_S
 from safety.rail import make_rail
-from tests.sim.conftest import WireHost
+from tests.hil.sim.conftest import WireHost
 
 
 @pytest.fixture

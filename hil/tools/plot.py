@@ -1,6 +1,6 @@
-"""``python -m hil.plot TRACE.csv -o out.png``: draw a trace so a person can see a run.
+"""``python -m hil.tools.plot TRACE.csv -o out.png``: draw a trace so a person can see a run.
 
-Owns: the picture of one trace (``hil.trace`` format): irradiance commanded (dashed) and
+Owns: the picture of one trace (``hil.tools.trace`` format): irradiance commanded (dashed) and
 measured (solid) per channel; the three temperature sensors with the 40 °C warning,
 41 °C software stop and 43 °C board cutoff; and the controller state as a step line with
 the events marked and labelled, all against one time axis (minutes for long runs).
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from hil.trace import WAVELENGTHS_NM, TraceRow, read_trace
+from hil.tools.trace import WAVELENGTHS_NM, TraceRow, read_trace
 
 STATES: Final = ("booting", "self_test", "idle", "ready", "treating", "paused", "complete", "fault")
 TEMPERATURE_LINES_C: Final = (
@@ -127,8 +127,10 @@ def _label_groups(marked: list[tuple[float, TraceRow]], gap: float) -> list[tupl
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hil.plot", description=__doc__.split("\n")[0])
-    parser.add_argument("trace", type=Path, help="a trace CSV written by hil.trace")
+    parser = argparse.ArgumentParser(
+        prog="python -m hil.tools.plot", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("trace", type=Path, help="a trace CSV written by hil.tools.trace")
     parser.add_argument("-o", "--out", type=Path, help="PNG to write (default: TRACE.png)")
     parser.add_argument("--title", default="", help="title above the plots")
     args = parser.parse_args(argv)
@@ -136,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         plot_trace(read_trace(args.trace), out, args.title or args.trace.name)
     except (PlotUnavailableError, ValueError, OSError) as exc:
-        print(f"python -m hil.plot: {exc}", file=sys.stderr)
+        print(f"python -m hil.tools.plot: {exc}", file=sys.stderr)
         return 1
     print(out)
     return 0

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hil import plot
-from hil.trace import TRACE_COLUMNS, TraceRow, TraceWriter, read_trace, record_session
+from hil.tools import plot
+from hil.tools.trace import TRACE_COLUMNS, TraceRow, TraceWriter, read_trace, record_session
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -48,6 +48,7 @@ def test_a_file_that_is_not_a_trace_is_refused_by_name(tmp_path: Path) -> None:
         read_trace(path)
 
 
+@pytest.mark.slow
 def test_a_recorded_session_ramps_treats_and_completes(tmp_path: Path) -> None:
     path = tmp_path / "session.csv"
     rows = record_session(path, minutes=1, every_s=2.0)

@@ -1,4 +1,4 @@
-"""Judging a ``hil.stack.Stack`` run against the simulator's truth and the ledger.
+"""Judging a ``hil.rigs.stack.Stack`` run against the simulator's truth and the ledger.
 
 Owns: ``TruthMonitor``, a tick watcher that, every 20 ms of a run (and every telemetry
 period while the host is down), compares what the board really emits with what the
@@ -43,7 +43,7 @@ from safety.ledger_rules import WEEK_S
 from safety.limits import HARD, LEASE_MAX_MS, Limits
 
 if TYPE_CHECKING:
-    from hil.stack import Stack
+    from hil.rigs.stack import Stack
 
 __all__ = [
     "COUNT_EPS_J_CM2",

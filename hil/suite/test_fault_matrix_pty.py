@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.harness import first_off_after
-from hil.harness_pty import ProcessRig, sim_available
+from hil.rigs.harness import first_off_after
+from hil.rigs.process_rig import ProcessRig
 from safety.faults import FaultCode, Outcome
 
 pytestmark = [
@@ -25,7 +25,6 @@ pytestmark = [
     pytest.mark.sim_only,
     pytest.mark.slow,
     pytest.mark.timeout(120),
-    pytest.mark.skipif(not sim_available(), reason="python -m hil.sim is not written yet"),
 ]
 
 LEASE_MAX_S = 0.500

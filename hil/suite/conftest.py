@@ -10,10 +10,10 @@ of a real-board run, and the fixtures every scenario uses (``target``, ``rig``,
 * with ``--board-url``: tests marked ``sim_only`` (they need the simulator's fault
   injection or its physical truth) are skipped, and tests marked ``emits`` (they turn
   light on) are skipped unless ``NIRPAD_ALLOW_EMISSION=1`` is also set. Each skip says
-  why. The run holds an exclusive lock on the board (``hil.locking``) from start to end.
+  why. The run holds an exclusive lock on the board (``hil.rigs.locking``) from start to end.
 
 Does not own the leak check (the root ``conftest.py`` fails any test that leaves
-threads or child processes behind) nor the rigs themselves (``hil.harness``).
+threads or child processes behind) nor the rigs themselves (``hil.rigs.harness``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Final
 
 import pytest
 
-from hil.harness import (
+from hil.rigs.harness import (
     ALLOW_EMISSION_ENV,
     EMITS,
     SIM_ONLY,
@@ -35,7 +35,7 @@ from hil.harness import (
     emission_allowed,
     skip_reason,
 )
-from hil.locking import BoardLock, BoardLockedError
+from hil.rigs.locking import BoardLock, BoardLockedError
 
 _HIL_DIR: Final = Path(__file__).resolve().parent
 _lock: BoardLock | None = None
@@ -57,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--hil-trace-dir",
         metavar="DIR",
         default=None,
-        help="write a CSV trace (hil.trace format) of every in-process scenario into DIR",
+        help="write a CSV trace (hil.tools.trace format) of every in-process scenario into DIR",
     )
 
 

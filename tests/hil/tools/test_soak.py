@@ -1,7 +1,7 @@
-"""The bounded CI version of the virtual soak (``python -m hil.soak``).
+"""The bounded CI version of the virtual soak (``python -m hil.tools.soak``).
 
 Back-to-back sessions on one ledger and one virtual clock, with random simulator faults,
-power cuts and contact losses between them; ``hil.invariants`` judges every tick and
+power cuts and contact losses between them; ``hil.suite.invariants`` judges every tick and
 the ledger. The long run (1,000 sessions) and the real-time run are documented in
 docs/reliability.md.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pytest_mock import MockerFixture
 
-from hil.soak import _realtime_loop, main, run_virtual
+from hil.tools.soak import _realtime_loop, main, run_virtual
 from safety.ledger import Ledger
 
 
@@ -45,7 +45,7 @@ def test_the_command_line_reports_and_exits_zero(tmp_path: Path, capsys: object)
 def test_ctrl_c_ends_the_command_with_a_message_and_no_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], mocker: MockerFixture
 ) -> None:
-    mocker.patch("hil.soak.run_virtual", side_effect=KeyboardInterrupt)
+    mocker.patch("hil.tools.soak.run_virtual", side_effect=KeyboardInterrupt)
     assert main(["--sessions", "2", "--state-dir", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "Traceback" not in err
@@ -57,7 +57,7 @@ def test_ctrl_c_during_the_real_time_run_reports_what_was_measured(
     """The loop ends on Ctrl-C and still returns its figures (marked interrupted)."""
     with Ledger.open(tmp_path, lambda: dt.datetime.now(dt.UTC)):
         pass  # an empty ledger, as a controller that never treated leaves it
-    mocker.patch("hil.soak.time.sleep")
+    mocker.patch("hil.tools.soak.time.sleep")
     host = mocker.Mock(pid=os.getpid(), **{"poll.return_value": None})
     replies = iter([{"exit_code": 0}, {"data": {"state": "treating"}}, KeyboardInterrupt()])
 

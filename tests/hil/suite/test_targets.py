@@ -1,7 +1,7 @@
 """The suite's own guards: the board lock, and the skips of a real-board run.
 
-The lock (``hil.locking``) must stop a second run on the same board at once and say
-who holds it; the skip logic (``hil.harness.skip_reason`` applied by hil/conftest.py)
+The lock (``hil.rigs.locking``) must stop a second run on the same board at once and say
+who holds it; the skip logic (``hil.rigs.harness.skip_reason`` applied by hil/suite/conftest.py)
 must keep light off a real board unless NIRPAD_ALLOW_EMISSION=1, and keep the fault
 injection rows off it always. Two checks run a real ``pytest`` child to prove the
 conftest wiring end to end (``--board-url`` on ``loop://``, which never emits).
@@ -17,12 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from hil.harness import ALLOW_EMISSION_ENV, EMITS, SIM_ONLY, skip_reason
-from hil.locking import BoardLock, BoardLockedError, lock_path
+from hil.rigs.harness import ALLOW_EMISSION_ENV, EMITS, SIM_ONLY, skip_reason
+from hil.rigs.locking import BoardLock, BoardLockedError, lock_path
 
 pytestmark = pytest.mark.hil
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
+THIS_FILE = Path(__file__).resolve().relative_to(ROOT)
+SUITE_CONFTEST = ("-p", "hil.suite.conftest")
+"""The suite's conftest as a plugin: its --board-url and its board lock, for a test here."""
 FAKE_URL = "loop://"
 
 
@@ -56,7 +59,7 @@ def test_the_lock_follows_the_device_not_its_name(tmp_path: Path) -> None:
 def test_the_kernel_drops_the_lock_of_a_dead_run(tmp_path: Path) -> None:
     """A run that dies holding the lock (here: a child that exits) leaves it free."""
     code = (
-        "import sys; from pathlib import Path; from hil.locking import BoardLock; "
+        "import sys; from pathlib import Path; from hil.rigs.locking import BoardLock; "
         f"BoardLock('/dev/ttyACM0', lock_dir=Path({str(tmp_path)!r})).acquire(); sys.exit(0)"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=30)
@@ -102,8 +105,8 @@ def _pytest_child(
 @pytest.mark.slow
 def test_a_real_board_run_skips_emission_and_fault_injection() -> None:
     result = _pytest_child(
-        "hil/test_real_board.py::test_an_unrenewed_lease_turns_the_light_off",
-        "hil/test_fault_matrix.py::test_f09_contact_lost_pauses_within_one_frame",
+        "hil/suite/test_real_board.py::test_an_unrenewed_lease_turns_the_light_off",
+        "hil/suite/test_fault_matrix.py::test_f09_contact_lost_pauses_within_one_frame",
         "--board-url",
         FAKE_URL,
         env_changes={ALLOW_EMISSION_ENV: None},
@@ -122,8 +125,9 @@ def test_a_second_run_on_a_locked_board_stops_at_once() -> None:
     try:
         with BoardLock(url):
             result = _pytest_child(
-                "hil/test_targets.py::test_skip_reasons", "--board-url", url, env_changes={}
-            )
+                *SUITE_CONFTEST, f"{THIS_FILE}::test_skip_reasons", "--board-url", url,
+                env_changes={},
+            )  # fmt: skip
     finally:
         lock_path(url).unlink(missing_ok=True)  # a per-run name: leave nothing in /tmp
     assert result.returncode == 4, result.stdout + result.stderr  # usage error: not run

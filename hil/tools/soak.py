@@ -3,13 +3,13 @@
 Owns: the two long-run commands of issue 7 and their figures (RSS growth, ledger size,
 missed lease renewals, sessions completed / faulted, invariant findings).
 
-    python -m hil.soak --sessions 1000 --seed N [--session-min 2] [--fault-rate 0.3]
-    python -m hil.soak --realtime --minutes 60
+    python -m hil.tools.soak --sessions 1000 --seed N [--session-min 2] [--fault-rate 0.3]
+    python -m hil.tools.soak --realtime --minutes 60
 
-Virtual: one ``hil.stack.Stack`` (one process, one ledger) runs back-to-back sessions;
+Virtual: one ``hil.rigs.stack.Stack`` (one process, one ledger) runs back-to-back sessions;
 between sessions 20–30 h of idle time pass on the wall clock (not simulated). Each
 session may get a random simulator fault (then cleared and acknowledged), a power cut
-or a contact loss. ``hil.invariants`` judges every tick and the whole ledger.
+or a contact loss. ``hil.suite.invariants`` judges every tick and the whole ledger.
 Real time: ``python -m hil.sim`` on a pty and ``nirpad run --port`` as two processes;
 one session is started over the control socket, then the run idles to the end. The
 simulator's ``lease_expired`` events while ``nirpad status`` says ``treating`` are
@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.machine import State
-from hil.invariants import LedgerView, TruthMonitor, ledger_findings
-from hil.stack import Stack, builtin_profile, profile_toml
-from hil.stall_monitor import StallMonitor
+from hil.rigs.stack import Stack, builtin_profile, profile_toml
+from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
+from hil.tools.stall_monitor import StallMonitor
 
 HOUR_S: Final = 3600.0
 INTERRUPTED_EXIT: Final = 130  # the shell's code for SIGINT
@@ -182,15 +182,17 @@ def _proc_rss_kib(pid: int) -> int:
 def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
     from firmware_host.control_client import send
     from firmware_host.json_child import terminate_and_reap
-    from firmware_host.sim_process import SimProcess
+    from firmware_host.sim_process import RECENT_EVENTS
+    from hil.rigs.sim_child import SimChild
 
     events: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="nirpad-soak-rt-") as tmp:
         state_dir = Path(args.state_dir) if args.state_dir else Path(tmp)
         state_dir.mkdir(parents=True, exist_ok=True)
         rail = state_dir / "sim-rail"
-        sim = SimProcess(["--rail-file", str(rail), "--seed", str(args.seed)], events.append)
-        port = sim.start()
+        sim = SimChild("--rail-file", str(rail), "--seed", str(args.seed), keep=RECENT_EVENTS,
+                       on_event=events.append)  # fmt: skip
+        port = sim.port
         nirpad = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--simulated-board"]
         nirpad += ["--rail-file", str(rail), "--state-dir", str(state_dir)]
         (state_dir / "rx.toml").write_bytes(builtin_profile(args.profile))
@@ -276,7 +278,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hil.soak", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hil.tools.soak", description=__doc__)
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--session-min", type=int, default=2, help="length of each session")
@@ -290,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run_realtime(args) if args.realtime else run_virtual(args)
     except KeyboardInterrupt:
-        print("hil.soak: interrupted; the stack was closed, no report", file=sys.stderr)
+        print("hil.tools.soak: interrupted; the stack was closed, no report", file=sys.stderr)
         return INTERRUPTED_EXIT
     finally:
         signal.signal(signal.SIGTERM, previous)

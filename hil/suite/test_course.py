@@ -18,7 +18,7 @@ import itertools
 import pytest
 
 from firmware_host.machine import State
-from hil.harness import WALL_START, InProcessRig, assert_dose_within_plan
+from hil.rigs.harness import WALL_START, InProcessRig, assert_dose_within_plan
 from safety.faults import Outcome
 
 pytestmark = [pytest.mark.hil, pytest.mark.sim_only]

@@ -1,9 +1,9 @@
 """Helpers of the power-cut test: the two real processes, the simulator's truth, the ledger.
 
-Owns: starting ``python -m hil.sim`` and ``nirpad run`` as child processes
-(``firmware_host.json_child.JsonLinesChild``), asking the simulator for its truth
-(``sim_state``), reading the ledger the way the controller does
-(``ledger_sessions``), and moving the recorded sessions back in time
+Owns: starting ``python -m hil.sim`` (``hil.rigs.sim_child.SimChild``, which also asks
+it for its truth) and ``nirpad run`` (a ``firmware_host.json_child.JsonLinesChild``) as
+child processes, reading the ledger the way the controller does (``ledger_sessions``),
+and moving the recorded sessions back in time
 (``age_ledger``): the test's stand-in for the 20 h that cannot pass in real time.
 
 Does not own what is asserted (tests/reliability/test_power_cuts.py) nor the ledger's
@@ -21,23 +21,18 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.json_child import JsonLinesChild
+from hil.rigs.sim_child import SimChild
 from safety.ledger import LEDGER_FILENAME, Ledger, SessionRecord
 
 WAVELENGTH_BY_CHANNEL: Final = (810, 850)  # channel index → nm (docs/architecture.md)
 Event = dict[str, Any]
 
 
-def start_sim(time_scale: float, rail_file: Path, seed: int) -> tuple[JsonLinesChild, str]:
+def start_sim(time_scale: float, rail_file: Path, seed: int) -> tuple[SimChild, str]:
     """``python -m hil.sim`` on a pty; returns the child and its port."""
-    argv = [sys.executable, "-m", "hil.sim", "--seed", str(seed), "--time-scale",
-            f"{time_scale:g}", "--rail-file", str(rail_file)]  # fmt: skip
-    sim = JsonLinesChild(argv)
-    try:
-        port = str(sim.wait_for(lambda e: "port" in e, 30)["port"])
-    except BaseException:
-        sim.close()
-        raise
-    return sim, port
+    args = ["--seed", str(seed), "--time-scale", f"{time_scale:g}", "--rail-file", str(rail_file)]
+    sim = SimChild(*args)
+    return sim, sim.port
 
 
 def start_controller(
@@ -52,13 +47,6 @@ def start_controller(
             "--time-scale", f"{time_scale:g}", "--rail-file", str(rail_file),
             "--state-dir", str(state_dir), "--log-level", "WARNING"]  # fmt: skip
     return JsonLinesChild(argv, env=env)
-
-
-def sim_state(sim: JsonLinesChild, timeout_s: float = 10.0) -> Event:
-    """The simulator's truth now (its ``state`` event); no other event is consumed."""
-    mark = sim.mark()
-    sim.send({"cmd": "state"})
-    return sim.wait_for(lambda e: e.get("event") == "state", timeout_s, after=mark)
 
 
 def delivered_by_wavelength(state: Event) -> dict[int, float]:

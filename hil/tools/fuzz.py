@@ -1,35 +1,29 @@
-"""Fuzzing of the frame decoder and of the profile loader; ``python -m hil.fuzz``.
+"""Fuzzing of the frame decoder; ``python -m hil.tools.fuzz decoder``.
 
 Owns: the mutators (bit flips, insertions, deletions, truncation, splices, random bytes
-and random chunk boundaries for wire frames; line, number, key and byte mutations for
-profile TOML), the oracles that judge every outcome, and the long-run command line.
-The CI tests (tests/reliability/test_fuzz_*.py) run the same functions with a fixed seed
-and a small count; docs/reliability.md records the figures of the long runs.
+and random chunk boundaries for wire frames), the oracle that judges every outcome, and
+the long-run command line. The CI test (tests/reliability/test_fuzz_decoder.py) runs the
+same functions with a fixed seed and a small count; docs/reliability.md records the
+figures of the long run. The profile loader's fuzzer is a test: tests/profiles/fuzzer.py.
 
-Does not own the decoder (``drivers.protocol``) or the loader and its limits
-(``profiles``, ``safety.limits``, ``firmware_host.profile_commands.check_bytes``): it only
-feeds them and reports. The oracles never raise on a finding; they count it, so a long
-run always ends with its figures.
+Does not own the decoder (``drivers.protocol``): it only feeds it and reports. The
+oracle never raises on a finding; it counts it, so a long run always ends with its
+figures.
 
-    python -m hil.fuzz decoder --frames 1000000 [--seed N]
-    python -m hil.fuzz profiles --files 10000 [--seed N]
+    python -m hil.tools.fuzz decoder --frames 1000000 [--seed N]
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import logging
 import math
 import random
-import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from typing import Any, Final, Protocol
 
 from drivers.protocol import (
@@ -398,245 +392,10 @@ def fuzz_decoder(
     return report
 
 
-# ---------------------------------------------------------------- profile mutators
-
-BUILTIN_PROFILES: Final = ("rls-810-standard", "rls-850-standard", "rls-dual")
-FUZZ_TODAY: Final = dt.date(2026, 6, 1)  # inside every built-in's validity
-NUMBERS: Final = ("nan", "inf", "-inf", "+nan", "-0.0", "0", "-1", "-30", "1e308", "1e999",
-                  "5e-324", "9" * 30, "1" + "0" * 5000, "0x7fffffff", "30.5", "60", "940",
-                  "10", "50", "50.0001", "9.999", "20", "19.99", "7", "8", "1_000", "true",
-                  '"30"', "[30]", "{}", "2026-01-01", "12:00:00")  # fmt: skip
-TOKENS: Final = ("=", "[", "]", "[[", '"', "'", "\\", "#", "{", "}", ",", "\x00", "\t", "é",
-                 "\ufeff", "\r\n", "\u202e", "[[channels]]", "[mode]", "chanels",
-                 "x.y = 1")  # fmt: skip
-BAD_UTF8: Final = (b"\xff", b"\xfe\xff", b"\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x80")
-
-
-def builtin_texts() -> list[str]:
-    folder = resources.files("profiles").joinpath("builtin")
-    return [folder.joinpath(f"{name}.toml").read_text("utf-8") for name in BUILTIN_PROFILES]
-
-
-def _lines_op(rng: random.Random, lines: list[str]) -> list[str]:
-    i = rng.randrange(len(lines)) if lines else 0
-    op = rng.choice(("delete", "duplicate", "swap", "comment", "move"))
-    if not lines:
-        return lines
-    if op == "delete":
-        return lines[:i] + lines[i + 1 :]
-    if op == "duplicate":
-        return lines[: i + 1] + lines[i:]
-    if op == "comment":
-        return [*lines[:i], "# " + lines[i], *lines[i + 1 :]]
-    j = rng.randrange(len(lines))
-    lines = list(lines)
-    if op == "swap":
-        lines[i], lines[j] = lines[j], lines[i]
-    else:
-        lines.insert(j, lines.pop(i))
-    return lines
-
-
-def _value_op(rng: random.Random, lines: list[str]) -> list[str]:
-    keyed = [i for i, line in enumerate(lines) if " = " in line and not line.startswith("#")]
-    if not keyed:
-        return lines
-    i = rng.choice(keyed)
-    key, _, value = lines[i].partition(" = ")
-    if rng.random() < 0.5:
-        value = rng.choice(NUMBERS)
-    elif rng.random() < 0.5:
-        key = _typo(rng, key)
-    else:
-        value = value[::-1] if rng.random() < 0.5 else value + rng.choice(TOKENS)
-    return [*lines[:i], f"{key} = {value}", *lines[i + 1 :]]
-
-
-def _typo(rng: random.Random, key: str) -> str:
-    if not key:
-        return "x"
-    i = rng.randrange(len(key))
-    return rng.choice((key[:i] + key[i + 1 :], key[:i] + key[i] * 2 + key[i:], key.upper(),
-                       key + "_x", "unknown_key", key.replace("_", "-")))  # fmt: skip
-
-
-def _text_op(rng: random.Random, text: str) -> str:
-    i = rng.randrange(len(text) + 1)
-    j = min(len(text), i + rng.randrange(8))
-    return text[:i] + rng.choice(TOKENS) + text[j:]
-
-
-def mutate_profile(rng: random.Random, text: str) -> tuple[str, bytes]:
-    """1–4 random mutations of a TOML text; returns (the last kind, the bytes)."""
-    kind = "none"
-    lines = text.splitlines()
-    for _ in range(rng.randint(1, 4)):
-        kind = rng.choice(("lines", "value", "value", "text", "truncate", "crlf"))
-        if kind == "lines":
-            lines = _lines_op(rng, lines)
-        elif kind == "value":
-            lines = _value_op(rng, lines)
-        elif kind == "text":
-            lines = _text_op(rng, "\n".join(lines)).split("\n")
-        elif kind == "truncate":
-            lines = lines[: rng.randrange(len(lines) + 1)]
-    sep = "\r\n" if kind == "crlf" else "\n"
-    data = (sep.join(lines) + sep).encode("utf-8", "surrogatepass")
-    if rng.random() < 0.1:
-        kind, at = "bytes", rng.randrange(len(data) + 1)
-        data = data[:at] + rng.choice((*BAD_UTF8, rng.randbytes(4))) + data[at:]
-    return kind, data
-
-
-def random_profile_input(rng: random.Random, texts: Sequence[str]) -> tuple[str, bytes]:
-    roll = rng.random()
-    if roll < 0.05:
-        return "random_bytes", rng.randbytes(rng.randrange(600))
-    if roll < 0.1:
-        alphabet = "abc_=[]\"'.\n 0123456789#{},-:"
-        return "random_text", "".join(rng.choice(alphabet) for _ in range(300)).encode()
-    return mutate_profile(rng, rng.choice(texts))
-
-
-# ---------------------------------------------------------------- profile oracle
-
-_NAME = r'(?:[A-Za-z_][\w-]*|"(?:[^"\\]|\\.)*")'
-PROBLEM_LINE: Final = re.compile(rf"^{_NAME}(?:\.{_NAME}|\[\d+\])*( = .+)?: \S.*?( \(line \d+\))?$")
-FORBIDDEN_IN_LINES: Final = ("traceback", "pydantic", "validationerror", "input should be")
-MAX_LINE_CHARS: Final = 300
-
-
-@dataclass
-class ProfileFuzzReport:
-    files: int = 0
-    accepted: int = 0
-    refused: int = 0
-    kinds: Counter[str] = field(default_factory=Counter)
-    rules: Counter[str] = field(default_factory=Counter)  # first words of each refusal rule
-    exceptions: list[str] = field(default_factory=list)
-    outside_limits: list[str] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
-    internal_errors: list[str] = field(default_factory=list)
-    longest_line: int = 0
-    elapsed_s: float = 0.0
-
-    def failures(self) -> list[str]:
-        out = [f"exception: {e}" for e in self.exceptions[:5]]
-        out += [f"accepted outside the limits: {e}" for e in self.outside_limits[:5]]
-        out += [f"unreadable: {e}" for e in self.unreadable[:5]]
-        out += [f"internal-error refusal: {e}" for e in self.internal_errors[:5]]
-        return out
-
-    def summary(self) -> dict[str, Any]:
-        data = _plain(self)
-        data["rules"] = dict(self.rules.most_common(15))
-        data["internal_error_count"] = len(self.internal_errors)
-        data["internal_error_causes"] = dict(Counter(e[:90] for e in self.internal_errors))
-        data["files_per_s"] = round(self.files / self.elapsed_s) if self.elapsed_s else None
-        return data
-
-
-def independent_limit_problems(profile: Any) -> list[str]:
-    """Re-check an accepted profile by hand, beside ``safety.limits.check_profile``."""
-    from safety.limits import HARD_LIMITS as HARD
-    from safety.limits import check_profile
-
-    found = [str(v) for v in check_profile(profile, HARD)]
-    irr = [c.irradiance_mw_cm2 for c in profile.channels]
-    rules = {
-        # the maxima less the ±10 % output tolerance: 50 / 1.1, rounded down
-        "channels": 1 <= len(irr) <= 2 and all(10 <= x <= 45.45 for x in irr),
-        "combined": sum(irr) * profile.duty_fraction <= 45.45,
-        "duration": 0 < profile.duration_min <= HARD.session_max_min,
-        "fluence": profile.planned_fluence_total_j_cm2 <= HARD.fluence_per_session_max_j_cm2,
-        "interval": profile.min_interval_h >= HARD.min_interval_h,
-        "per_week": 0 < profile.sessions_per_week <= HARD.sessions_per_week_max,
-        "valid": profile.is_valid_on(FUZZ_TODAY),
-    }
-    return found + [name for name, ok in rules.items() if not ok]
-
-
-class _ErrorLog(logging.Handler):
-    """Keeps the loader's error log lines: the cause behind an internal-error refusal."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-def judge_profile(
-    data: bytes, check: Callable[[bytes], Any], report: ProfileFuzzReport, kind: str
-) -> None:
-    report.files += 1
-    report.kinds[kind] += 1
-    errors = _ErrorLog()
-    logger = logging.getLogger("profiles")
-    logger.addHandler(errors)
-    try:
-        _judge_profile(data, check, report, errors)
-    finally:
-        logger.removeHandler(errors)
-
-
-def _judge_profile(
-    data: bytes, check: Callable[[bytes], Any], report: ProfileFuzzReport, errors: _ErrorLog
-) -> None:
-    shown = data[:80].decode("utf-8", "backslashreplace")
-    try:
-        result = check(data)
-    except Exception as exc:  # the finding itself: the CLI path must never raise
-        report.exceptions.append(f"{type(exc).__name__}: {exc} for {shown!r}")
-        return
-    if result.profile is not None and not result.problems:
-        report.accepted += 1
-        broken = independent_limit_problems(result.profile)
-        if broken:
-            report.outside_limits.append(f"{broken} for {shown!r}")
-        return
-    report.refused += 1
-    lines = [str(p) for p in result.problems]
-    if not lines:
-        report.unreadable.append(f"refused without a reason: {shown!r}")
-    for line in lines:
-        report.longest_line = max(report.longest_line, len(line))
-        report.rules[line.partition(": ")[2][:40]] += 1
-        lowered = line.lower()
-        if "internal error" in lowered:
-            report.internal_errors.append("; ".join(errors.lines) or f"{line} for {shown!r}")
-        bad = [w for w in FORBIDDEN_IN_LINES if w in lowered]
-        if bad or "\n" in line or len(line) > MAX_LINE_CHARS or not PROBLEM_LINE.match(line):
-            report.unreadable.append(repr(line))
-
-
-def cli_check() -> Callable[[bytes], Any]:
-    """The CLI's own path: schema, hard (no site file) limits, signature, dates."""
-    from firmware_host.profile_commands import check_bytes
-
-    return lambda data: check_bytes(data, "fuzz.toml", None, today=FUZZ_TODAY)
-
-
-def fuzz_profiles(
-    files: int, seed: int, *, check: Callable[[bytes], Any] | None = None
-) -> ProfileFuzzReport:
-    rng = random.Random(seed)
-    texts = builtin_texts()
-    run = check or cli_check()
-    report = ProfileFuzzReport()
-    started = time.perf_counter()
-    for _ in range(files):
-        kind, data = random_profile_input(rng, texts)
-        judge_profile(data, run, report, kind)
-    report.elapsed_s = time.perf_counter() - started
-    return report
-
-
 # ---------------------------------------------------------------- command line
 
 
-def _plain(report: DecoderFuzzReport | ProfileFuzzReport) -> dict[str, Any]:
+def _plain(report: DecoderFuzzReport) -> dict[str, Any]:
     """A report as JSON-ready data (``asdict`` would turn a Counter's items into keys)."""
     return {f.name: _jsonable(getattr(report, f.name)) for f in fields(report)}
 
@@ -652,31 +411,22 @@ def _jsonable(value: object) -> object:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hil.fuzz", description="nirpad fuzz runs")
+    parser = argparse.ArgumentParser(
+        prog="python -m hil.tools.fuzz", description="nirpad fuzz runs"
+    )
     sub = parser.add_subparsers(dest="target", required=True)
     dec = sub.add_parser("decoder", help="mutated and random frames through the decoder")
     dec.add_argument("--frames", type=int, default=1_000_000)
-    prof = sub.add_parser("profiles", help="mutated profile files through the CLI's check")
-    prof.add_argument("--files", type=int, default=10_000)
-    for p in (dec, prof):
-        p.add_argument("--seed", type=int, default=None, help="default: random, printed")
+    dec.add_argument("--seed", type=int, default=None, help="default: random, printed")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     print(f"seed {seed}", file=sys.stderr)
-    if args.target == "decoder":
-        report: DecoderFuzzReport | ProfileFuzzReport = fuzz_decoder(args.frames, seed)
-    else:
-        _quiet_loader_log()
-        report = fuzz_profiles(args.files, seed)
+    report = fuzz_decoder(args.frames, seed)
     print(json.dumps({"target": args.target, "seed": seed, **report.summary()}, indent=1))
     failures = report.failures()
     for line in failures:
         print(f"FAIL {line}", file=sys.stderr)
     return 1 if failures else 0
-
-
-def _quiet_loader_log() -> None:
-    logging.getLogger("profiles").propagate = False  # findings are in the report
 
 
 if __name__ == "__main__":

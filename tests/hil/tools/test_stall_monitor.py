@@ -1,11 +1,11 @@
-"""hil.stall_monitor: late wake-ups are recorded with their wall time, others are not."""
+"""hil.tools.stall_monitor: late wake-ups are recorded with their wall time, others are not."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
 
-from hil.stall_monitor import StallMonitor
+from hil.tools.stall_monitor import StallMonitor
 
 
 def test_only_wake_ups_later_than_the_threshold_are_stalls() -> None:

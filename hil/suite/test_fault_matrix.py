@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from firmware_host.machine import State
-from hil.harness import (
+from hil.rigs.harness import (
     InProcessRig,
     assert_dark_after_close,
     assert_dose_within_plan,
@@ -206,6 +206,7 @@ NOT_A_FAULT = [
 
 
 @pytest.mark.parametrize(("row_id", "fault", "params"), NOT_A_FAULT, ids=lambda v: v)
+@pytest.mark.slow
 def test_not_a_fault_the_session_completes(
     rig: InProcessRig, row_id: str, fault: str, params: dict[str, Any]
 ) -> None:
@@ -248,6 +249,7 @@ def test_f19_stuck_button_reads_as_a_long_press_and_stops(rig: InProcessRig) -> 
     assert_dose_within_plan(rig, PLANNED_J_CM2)
 
 
+@pytest.mark.slow
 def test_f20_bouncing_button_counts_one_press(rig: InProcessRig) -> None:
     """F20: contact bounce is not a fault: one short press pauses once, the next resumes."""
     treating(rig)
@@ -529,6 +531,7 @@ def measured_mw_cm2(rig: InProcessRig) -> float:
     return float(rig.status()["irradiance_mw_cm2"]["810"])
 
 
+@pytest.mark.slow
 def test_f34_a_board_9_pct_high_at_the_prescribable_maximum_completes(
     rig_at_max: InProcessRig,
 ) -> None:
@@ -567,7 +570,8 @@ def test_a_driver_off_by_more_than_the_tolerance_trips(
     assert_dose_within_plan(rig, AT_MAX_J_CM2)
 
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "hil.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "hil.md"
 
 
 def test_fault_matrix_doc_and_tests_agree() -> None:
@@ -577,16 +581,15 @@ def test_fault_matrix_doc_and_tests_agree() -> None:
     rows = [line for line in section.splitlines() if line.startswith("| F")]
     ids = [row.split("|")[1].strip() for row in rows]
     assert len(ids) >= 20 and len(set(ids)) == len(ids), ids
-    hil_dir = Path(__file__).resolve().parent
     for row_id, row in zip(ids, rows, strict=True):
         for node in (n.strip() for n in row.split("|")[8].split(",")):
-            _assert_names_its_row(hil_dir, row_id, node)
+            _assert_names_its_row(ROOT, row_id, node)
 
 
-def _assert_names_its_row(hil_dir: Path, row_id: str, node: str) -> None:
+def _assert_names_its_row(root: Path, row_id: str, node: str) -> None:
     path, _, name = node.partition("::")
     function, _, param = name.partition("[")
-    source = (hil_dir.parent / path).read_text(encoding="utf-8")
+    source = (root / path).read_text(encoding="utf-8")
     assert f"def {function}(" in source, node
     if param:
         assert param.startswith(row_id) and f'"{row_id}"' in source, node

@@ -4,10 +4,10 @@ Owns: the trace CSV format (``TRACE_COLUMNS``: time, controller state, commanded
 measured irradiance per channel, the three temperature sensors, events), writing it
 (``TraceWriter``), reading it back (``read_trace``), and ``StackTracer``, a tick hook
 that records a trace from an in-process stack run (``EventLoop.on_tick_hook``).
-Does not own drawing (``hil.plot``) or any judgement of the run: a trace is evidence
+Does not own drawing (``hil.tools.plot``) or any judgement of the run: a trace is evidence
 for an engineer, never a pass/fail.
 
-``python -m hil.trace OUT.csv [--minutes N]`` records a whole session of the built-in
+``python -m hil.tools.trace OUT.csv [--minutes N]`` records a whole session of the built-in
 810 nm profile on the virtual clock (used for docs/img/session-trace.png).
 
 Columns, channel 0 is 810 nm and 1 is 850 nm:
@@ -244,7 +244,9 @@ def record_session(path: Path, *, minutes: int = 30, every_s: float = 5.0) -> in
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hil.trace", description=record_session.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m hil.tools.trace", description=record_session.__doc__
+    )
     parser.add_argument("out", type=Path, help="the CSV file to write")
     parser.add_argument("--minutes", type=int, default=30, help="session length (default 30)")
     parser.add_argument("--every-s", type=float, default=5.0, help="row interval when calm")

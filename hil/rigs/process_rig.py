@@ -1,14 +1,13 @@
-"""The HIL harness, real processes: ``python -m hil.sim`` on a pty and ``nirpad run``.
+"""The HIL rig of real processes: ``python -m hil.sim`` on a pty and ``nirpad run``.
 
-Owns: ``SimChild`` (the simulator process, a ``firmware_host.json_child.JsonLinesChild``:
-its pty, its JSON events with their ``"t"``, its JSON-line commands), ``ControllerChild``
-(``nirpad run --port PTY --rail-file F --state-dir D``, ready when it says READY=1 over a real
-NOTIFY_SOCKET), and ``ProcessRig``, which installs a prescription with the real CLI,
-starts both, talks to the controller over its control socket and, whatever happened,
-stops and reaps both (and checks the board was left dark). Waiting is on events and
-conditions, never on a fixed sleep; time bounds are for the tests to judge on the
-simulator's time stamps. Does not own the simulator's vocabulary (docs/hil.md) or the
-in-process rig (``hil.harness``).
+Owns: ``ControllerChild`` (``nirpad run --port PTY --rail-file F --state-dir D``, ready
+when it says READY=1 over a real NOTIFY_SOCKET), and ``ProcessRig``, which installs a
+prescription with the real CLI, starts both (the simulator as
+``hil.rigs.sim_child.SimChild``), talks to the controller over its control socket and,
+whatever happened, stops and reaps both (and checks the board was left dark). Waiting is
+on events and conditions, never on a fixed sleep; time bounds are for the tests to judge
+on the simulator's time stamps. Does not own the simulator's vocabulary (docs/hil.md)
+or the in-process rig (``hil.rigs.harness``).
 """
 
 from __future__ import annotations
@@ -25,75 +24,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from firmware_host.json_child import Event, EventTimeout, JsonLinesChild, terminate_and_reap
+from firmware_host.json_child import Event, EventTimeout, terminate_and_reap
+from hil.rigs.sim_child import SimChild
 from safety.ledger import FaultRecord, Ledger, SessionRecord
 
-__all__ = ["ControllerChild", "ProcessRig", "SimChild", "sim_available"]
+__all__ = ["ControllerChild", "ProcessRig"]
 
-SIM_MAIN: Final = Path(__file__).resolve().parent / "sim" / "__main__.py"
+ROOT: Final = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S: Final = 30.0
 """Generous: two Python start-ups on a loaded 2-core machine. Only readiness waits on it."""
 EXIT_TIMEOUT_S: Final = 10.0
-QUIT: Final[Event] = {"cmd": "quit"}
-
-
-def sim_available() -> bool:
-    return SIM_MAIN.exists()
-
-
-class SimChild(JsonLinesChild):
-    """``python -m hil.sim`` as a child: its pty, its JSON events (with ``"t"``), commands.
-
-    The reader thread and the waiting are ``JsonLinesChild``'s: ``wait_for`` blocks on a
-    condition (never a sleep) and raises ``EventTimeout``. ``stop`` always ends and reaps
-    the child and joins the reader.
-    """
-
-    def __init__(self, *args: str, log_path: Path | None = None) -> None:
-        self._log = open(log_path or os.devnull, "w", encoding="utf-8")  # noqa: SIM115
-        argv = [sys.executable, "-m", "hil.sim", *args]
-        super().__init__(argv, stderr=self._log, cwd=SIM_MAIN.parents[2])
-        try:
-            ready = self.wait_for(lambda e: e.get("event") == "ready", START_TIMEOUT_S)
-        except BaseException:
-            self.stop()
-            raise
-        self.port = str(ready["port"])
-
-    def command(self, **cmd: object) -> None:
-        self.send(cmd)
-
-    def events_named(self, name: str) -> list[Event]:
-        return [e for e in self.snapshot() if e.get("event") == name]
-
-    def inject(self, fault: str, **params: object) -> float:
-        """Inject ``fault``; returns the simulator time stamp of its ``injected`` event."""
-        mark = self.mark()
-        self.command(cmd="inject", fault=fault, **params)
-        event = self.wait_for(
-            lambda e: e.get("event") in ("injected", "error") and e.get("fault", fault) == fault,
-            EXIT_TIMEOUT_S,
-            mark,
-        )
-        assert event["event"] == "injected", event
-        return float(event["t"])
-
-    def state(self) -> Event:
-        """The simulator's truth now (its ``state`` event, with its ``"t"``)."""
-        mark = self.mark()
-        self.command(cmd="state")
-        return self.wait_for(lambda e: e.get("event") == "state", EXIT_TIMEOUT_S, mark)
-
-    def close(self, quit_command: Event | None = QUIT, timeout_s: float = EXIT_TIMEOUT_S) -> int:
-        """Quit (or terminate, or kill), reap, join the reader, close the pipes and log.
-
-        Safe to call twice. Returns the exit status."""
-        code = super().close(quit_command, timeout_s)
-        self._log.close()
-        return code
-
-    def stop(self) -> None:
-        self.close()
 
 
 class ControllerChild:
@@ -113,7 +53,7 @@ class ControllerChild:
         argv += ["--rail-file", str(rail_file), "--state-dir", str(state_dir)]
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-            cwd=SIM_MAIN.parents[2],
+            cwd=ROOT,
         )  # fmt: skip
         self.log_path = work_dir / "controller.log"
         try:

@@ -30,8 +30,8 @@ from drivers.protocol import (
     NakCode,
     Telemetry,
 )
-from hil.harness import first_off_after
-from hil.harness_pty import SimChild, sim_available
+from hil.rigs.harness import first_off_after
+from hil.rigs.sim_child import SimChild
 from safety.calibration import Calibration
 
 pytestmark = [pytest.mark.hil, pytest.mark.timeout(60)]
@@ -55,8 +55,6 @@ def board(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Board]:
     if url:
         yield Board(str(url), None)
         return
-    if not sim_available():
-        pytest.skip("python -m hil.sim is not written yet")
     sim = SimChild("--seed", "7", log_path=tmp_path / "sim.log")
     try:
         yield Board(sim.port, sim)

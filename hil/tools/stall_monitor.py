@@ -3,7 +3,7 @@
 Owns: a background thread that sleeps ``period_s`` at a time and records every wake-up
 that came more than ``threshold_s`` late, with its wall time, so a real-time run can
 tell a fault the product caused from a moment the whole machine (the simulated board
-included) stood still. Used by ``hil.soak --realtime``. Does not own any verdict.
+included) stood still. Used by ``hil.tools.soak --realtime``. Does not own any verdict.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ URL; a device path is resolved first, so ``/dev/serial/by-id/…`` and the ``/de
 it points to share one lock), taking the lock without waiting, and the error that tells
 the engineer who holds it. The kernel drops the lock when the holder dies, so a crashed
 run never leaves a board locked. Does not own the board or the test selection
-(``hil/conftest.py``).
+(``hil/suite/conftest.py``).
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ simulating it) and the wall clock (truth plus a settable, only-decreasing offset
 wall clock that jumps back can be modelled).
 
 Does not own any safety decision (``safety``), the session logic (``firmware_host``),
-the board (``hil.sim``) or the judging of a run (``hil.invariants``). The HIL suite's
-``hil.harness`` is the fixture-style rig for scenarios; this one is for the stateful
-property test and the soak (tests/reliability, ``python -m hil.soak``).
+the board (``hil.sim``) or the judging of a run (``hil.suite.invariants``). The HIL suite's
+``hil.rigs.harness`` is the fixture-style rig for scenarios; this one is for the stateful
+property test and the soak (tests/reliability, ``python -m hil.tools.soak``).
 
 Every input goes in through the same door as in the product: buttons through the
 board's switch, commands through ``Controller.command`` (what the control socket
@@ -35,7 +35,7 @@ from firmware_host.controller import CommandReply, Controller
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
 from firmware_host.profile_commands import InstallOutcome, validate_and_install
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from hil.sim.board import RAIL_HOLD_S
 from hil.sim.inprocess import RailWire, SimPort, make_sim
 from profiles.loader import LoadResult

@@ -7,13 +7,13 @@ Owns: building and always tearing down the two kinds of rig the HIL suite uses.
   (``SettableWallClock``) so that a course of weeks or a clock jump costs nothing. The
   simulator's truth (``state()``) and its JSON-style events with their ``"t"`` are read
   directly.
-* ``hil.harness_pty.ProcessRig``: ``python -m hil.sim`` on a pty and ``nirpad run
+* ``hil.rigs.process_rig.ProcessRig``: ``python -m hil.sim`` on a pty and ``nirpad run
   --port`` as two real processes (the scenarios about real time).
 
 Also owns the helpers every scenario uses to judge what happened on the simulator's own
 clock: ``first_off_after`` (when the board's outputs went dark after a time stamp) and
 ``SimEvents`` (the events collected so far). Does not own any safety decision, the
-simulator's vocabulary (docs/hil.md) or the lock of a real board (``hil.locking``).
+simulator's vocabulary (docs/hil.md) or the lock of a real board (``hil.rigs.locking``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Final
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
-from hil.clock import VirtualClock
+from hil.rigs.clock import VirtualClock
 from hil.sim.board import RAIL_HOLD_S, SimBoard
 from hil.sim.inprocess import RailWire, SimPort, make_sim
 from profiles.loader import LoadResult
@@ -258,8 +258,8 @@ class InProcessRig:
                 callback()
 
     def trace_to(self, path: Path, every_s: float = 1.0) -> None:
-        """Write a CSV trace of this rig (``hil.trace`` format) to ``path`` while it runs."""
-        from hil.trace import StackTracer, TraceWriter
+        """Write a CSV trace of this rig (``hil.tools.trace`` format) to ``path`` while it runs."""
+        from hil.tools.trace import StackTracer, TraceWriter
 
         writer = TraceWriter(path)
         tracer = StackTracer(_TraceView(self), writer, every_s=every_s)
@@ -384,7 +384,7 @@ class InProcessRig:
 
 
 class _TraceView:
-    """What ``hil.trace.StackTracer`` reads, over a rig that stays the only reader of the
+    """What ``hil.tools.trace.StackTracer`` reads, over a rig that stays the only reader of the
     board's events: ``pop_events`` hands over the rig's collected events once each."""
 
     def __init__(self, rig: InProcessRig) -> None:
