@@ -1,0 +1,64 @@
+"""What storage can do to a running controller's ledger, injected through its seam.
+
+Owns: ``LedgerStorage``, whose ``connection`` class a rig gives the assembly
+(``firmware_host.assembly.assemble_stack(ledger_connection=...)``): every SQLite
+connection the safety core makes to its ledger is then one of it. Through it a rig can
+fill the disk (``full = True``: every write fails as SQLite fails on a full disk, reads
+still work; ``refused`` counts the writes refused) and let the host process die
+(``process_died``: each of those connections is closed, with no further write, as the
+kernel closes the descriptors of a killed process). Does not own how the ledger and the
+core handle either (``safety``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Final
+
+from safety.ledger import LedgerConnection
+
+__all__ = ["DISK_FULL", "LedgerStorage"]
+
+DISK_FULL: Final = "database or disk is full"
+"""SQLite's message for SQLITE_FULL."""
+_WRITES: Final = frozenset({"INSERT", "UPDATE", "BEGIN"})
+
+
+class LedgerStorage:
+    """The storage under one host's ledger; ``connection`` goes to the assembly."""
+
+    def __init__(self) -> None:
+        self.full = False
+        self.refused = 0
+        self._open: list[sqlite3.Connection] = []
+        self.connection = self._connection_class()
+
+    def process_died(self) -> None:
+        """The host process is gone: its ledger connections are closed (nothing is
+        written: a transaction is never left open between the loop's steps)."""
+        opened, self._open = self._open, []
+        for conn in opened:
+            conn.close()
+
+    def _opened(self, conn: sqlite3.Connection) -> None:
+        self._open.append(conn)
+
+    def _check(self, sql: str) -> None:
+        verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+        if self.full and verb in _WRITES:
+            self.refused += 1
+            raise sqlite3.OperationalError(DISK_FULL)
+
+    def _connection_class(self) -> type[sqlite3.Connection]:
+        storage = self
+
+        class Connection(LedgerConnection):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                storage._opened(self)
+
+            def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+                storage._check(sql)
+                return super().execute(sql, *args)
+
+        return Connection
