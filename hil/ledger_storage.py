@@ -36,29 +36,29 @@ class LedgerStorage:
     def process_died(self) -> None:
         """The host process is gone: its ledger connections are closed (nothing is
         written: a transaction is never left open between the loop's steps)."""
-        opened, self._open = self._open, []
+        opened = list(self._open)
+        self._open.clear()
         for conn in opened:
             conn.close()
 
-    def _opened(self, conn: sqlite3.Connection) -> None:
-        self._open.append(conn)
-
     def _check(self, sql: str) -> None:
-        verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-        if self.full and verb in _WRITES:
+        """Refuse a write while the disk is full, as SQLite does."""
+        words = sql.split(None, 1)
+        if self.full and words and words[0].upper() in _WRITES:
             self.refused += 1
             raise sqlite3.OperationalError(DISK_FULL)
 
     def _connection_class(self) -> type[sqlite3.Connection]:
-        storage = self
+        opened = self._open
+        check = self._check
 
         class Connection(LedgerConnection):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
-                storage._opened(self)
+                opened.append(self)
 
             def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-                storage._check(sql)
+                check(sql)
                 return super().execute(sql, *args)
 
         return Connection
