@@ -2,7 +2,7 @@
 
 Owns: the stack ``nirpad run`` runs (``firmware_host.assembly``) over
 ``hil.sim.inprocess.make_sim``, the bench prescriptions (the built-in 810 nm profile,
-optionally shortened or pulsed, installed signed by the rigs' clinic: ``hil.clinic``),
+optionally shortened or pulsed, installed signed by the rigs' clinic: ``hil.rigs.clinic``),
 and the "truth" fluence that the board delivered. Does not own any figure: the
 ``figures_*`` modules and ``hil.tools.trace`` drive the stack and measure.
 
@@ -24,7 +24,7 @@ from firmware_host.assembly import assemble_stack
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from firmware_host.profile_commands import validate_and_install
-from hil.clinic import sign, trust_rig_clinic
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.clock import VirtualClock
 from hil.sim.board import RAIL_HOLD_S, SimBoard
 from hil.sim.inprocess import RailWire, make_sim

@@ -40,7 +40,7 @@ _RIG_KEY: Final = Ed25519PrivateKey.from_private_bytes(
 def site_text() -> str:
     """The site configuration of a rig: it trusts the rig clinic's key."""
     return (
-        "# The site of a HIL rig (hil/clinic.py): it trusts the rig clinic's key.\n"
+        "# The site of a HIL rig (hil/rigs/clinic.py): it trusts the rig clinic's key.\n"
         "[signing]\n"
         "require_signed = false\n"
         "[signing.trusted_keys]\n"

@@ -7,8 +7,8 @@ Owns: building and always tearing down the two kinds of rig the HIL suite uses.
   ``VirtualClock``, with a settable wall clock (``SettableWallClock``) so that a course
   of weeks or a clock jump costs nothing. Its prescriptions are signed by the rigs'
   clinic and checked with the trust store the site configuration gives
-  (``hil.clinic``); its ledger's storage can fill up or die with the host
-  (``hil.ledger_storage``). The simulator's truth (``state()``) and its JSON-style events
+  (``hil.rigs.clinic``); its ledger's storage can fill up or die with the host
+  (``hil.rigs.ledger_storage``). The simulator's truth (``state()``) and its JSON-style events
   with their ``"t"`` are read directly.
 * ``hil.rigs.process_rig.ProcessRig``: ``python -m hil.sim`` on a pty and ``nirpad run
   --port`` as two real processes (the scenarios about real time).
@@ -33,9 +33,9 @@ from firmware_host.assembly import AssembledStack, assemble_stack
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
-from hil.clinic import sign, trust_rig_clinic
-from hil.ledger_storage import LedgerStorage
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.clock import VirtualClock
+from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import RAIL_HOLD_S, SimBoard
 from hil.sim.inprocess import RailWire, SimPort, make_sim
 from safety.board_kind import BoardKind
@@ -211,7 +211,7 @@ class InProcessRig:
         """Install the profile (if any), assemble the stack on a fresh (or given) board.
 
         The state directory's site configuration trusts the rigs' clinic
-        (``hil.clinic``), which signs the profile."""
+        (``hil.rigs.clinic``), which signs the profile."""
         if profile_bytes is None and profile_id is not None:
             profile_bytes = builtin_profile_bytes(profile_id)
         if board is None:

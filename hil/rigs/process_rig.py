@@ -3,7 +3,7 @@
 Owns: ``ControllerChild`` (``nirpad run --port PTY --rail-file F --state-dir D``, ready
 when it says READY=1 over a real NOTIFY_SOCKET), and ``ProcessRig``, which installs a
 prescription with the real CLI (signed by the rigs' clinic, whose key the state
-directory's site configuration trusts: ``hil.clinic``), starts both (the simulator as
+directory's site configuration trusts: ``hil.rigs.clinic``), starts both (the simulator as
 ``hil.rigs.sim_child.SimChild``), talks to the controller over its control socket and,
 whatever happened, stops and reaps both (and checks the board was left dark). Waiting is
 on events and conditions, never on a fixed sleep; time bounds are for the tests to judge
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.json_child import Event, EventTimeout, terminate_and_reap
-from hil.clinic import sign, trust_rig_clinic
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.sim_child import SimChild
 from safety.ledger import FaultRecord, Ledger, SessionRecord
 

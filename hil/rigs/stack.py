@@ -6,7 +6,7 @@ and a ``VirtualClock``, and the "process" life of the host around it: boot, run,
 ``power_cut``, which drops the host like a SIGKILL or a pulled plug while the board
 keeps running (its lease, not the host, turns the light off), then ``restart`` on the
 same state directory and ledger. Its site configuration trusts the rigs' clinic, which
-signs what ``install`` installs (``hil.clinic``).
+signs what ``install`` installs (``hil.rigs.clinic``).
 Also owns ``StackClock``, the three clocks of a run: the host's monotonic clock (the
 virtual clock), the *truth* time (monotonic plus the idle time skipped without
 simulating it) and the wall clock (truth plus a settable, only-decreasing offset, so a
@@ -37,9 +37,9 @@ from firmware_host.assembly import assemble_stack
 from firmware_host.controller import CommandReply, Controller
 from firmware_host.machine import State
 from firmware_host.profile_commands import InstallOutcome, validate_and_install
-from hil.clinic import sign, trust_rig_clinic
-from hil.ledger_storage import LedgerStorage
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.clock import VirtualClock
+from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import RAIL_HOLD_S
 from hil.sim.inprocess import RailWire, SimPort, make_sim
 from safety.board_kind import BoardKind

@@ -27,13 +27,13 @@ from typing import Any
 import pytest
 
 from firmware_host.machine import State
-from hil.ledger_storage import LedgerStorage
 from hil.rigs.harness import (
     InProcessRig,
     assert_dark_after_close,
     assert_dose_within_plan,
     builtin_profile_bytes,
 )
+from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.inprocess import make_sim
 from safety.faults import FaultCode, Outcome
 

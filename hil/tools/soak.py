@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.machine import State
-from hil.clinic import sign, trust_rig_clinic
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.stack import Stack, builtin_profile, profile_toml
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
 from hil.tools.stall_monitor import StallMonitor

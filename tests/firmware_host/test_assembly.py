@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hil.clock import VirtualClock
 
 from firmware_host.assembly import AssembledStack, assemble_stack
 from firmware_host.machine import State
 from firmware_host.profile_commands import validate_and_install
-from hil.clinic import sign, trust_rig_clinic
-from hil.ledger_storage import LedgerStorage
+from hil.rigs.clinic import sign, trust_rig_clinic
+from hil.rigs.clock import VirtualClock
+from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import RailWire, SimPort, make_sim
 from safety.board_kind import REAL_BOARD, BoardKind

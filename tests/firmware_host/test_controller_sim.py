@@ -24,7 +24,7 @@ from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
 from firmware_host.profile_commands import validate_and_install
-from hil.clinic import sign, trust_rig_clinic
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.clock import VirtualClock
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import make_sim

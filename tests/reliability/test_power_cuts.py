@@ -40,7 +40,7 @@ import pytest
 from firmware_host.cli import main as nirpad
 from firmware_host.control_client import send
 from firmware_host.json_child import JsonLinesChild
-from hil.clinic import sign, trust_rig_clinic
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.sim_child import sim_state
 from safety.faults import Outcome
 from safety.limits import LEASE_MAX_MS
