@@ -291,7 +291,7 @@ class InProcessRig:
         close). What the kernel closes is closed: the ledger's connections (through the
         storage's seam, with no further write), the loop's pipe, the GPIO lines."""
         self._closed = True
-        self.ledger_storage.process_died()
+        self.ledger_storage.drop_connections()
         self.loop.close()
         self.rail.close()
 

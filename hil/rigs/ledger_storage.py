@@ -4,10 +4,10 @@ Owns: ``LedgerStorage``, whose ``connection`` class a rig gives the assembly
 (``firmware_host.assembly.assemble_stack(ledger_connection=...)``): every SQLite
 connection the safety core makes to its ledger is then one of it. Through it a rig can
 fill the disk (``full = True``: every write fails as SQLite fails on a full disk, reads
-still work; ``refused`` counts the writes refused) and let the host process die
-(``process_died``: each of those connections is closed, with no further write, as the
-kernel closes the descriptors of a killed process). Does not own how the ledger and the
-core handle either (``safety``).
+still work; ``refused`` counts the writes refused) and drop its connections
+(``drop_connections``: each is closed, with no further write, as the kernel closes the
+descriptors of a process that died, or as storage that went away leaves a running host).
+Does not own how the ledger and the core handle either (``safety``).
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ class LedgerStorage:
         self._open: list[sqlite3.Connection] = []
         self.connection = self._connection_class()
 
-    def process_died(self) -> None:
-        """The host process is gone: its ledger connections are closed (nothing is
-        written: a transaction is never left open between the loop's steps)."""
+    def drop_connections(self) -> None:
+        """Close every ledger connection made so far, writing nothing (a transaction is
+        never left open between the loop's steps): the host process died, or its
+        storage went away under it."""
         opened = list(self._open)
         self._open.clear()
         for conn in opened:

@@ -174,10 +174,10 @@ class Host:
         the board keeps its enable level and its last lease, and the heartbeats stop,
         so the HAT's hold circuit drops the rail ``RAIL_HOLD_S`` after the last one.
         The ledger's SQLite connections are closed without any further write
-        (``LedgerStorage.process_died``); a transaction is never open between steps.
+        (``LedgerStorage.drop_connections``); a transaction is never open between steps.
         """
         self.wire.unplug()
-        self.ledger_storage.process_died()
+        self.ledger_storage.drop_connections()
         self.port.close()
         self.loop.close()
         self.rail.close()

@@ -208,7 +208,7 @@ def test_a_host_that_dies_leaves_its_session_to_the_next_one(parts: Parts) -> No
     storage = LedgerStorage()
     first = parts.build(ledger_connection=storage.connection)
     _treat(first, parts, 10.0)
-    storage.process_died()  # nothing of the first host runs again; the kernel closes
+    storage.drop_connections()  # nothing of the first host runs again; the kernel closes
     parts.built.remove(first)  # its files: the ledger's, the loop's pipe, the port
     first.loop.close()
     assert parts.port is not None
