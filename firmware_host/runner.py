@@ -1,15 +1,16 @@
 """``nirpad run``: assemble the controller and run it in the foreground until a signal.
 
-Owns: the start-up order (state directory and its lock, site limits, rail, safety core,
-controller, event loop, GPIO button, control socket, sd_notify READY), the SIGTERM/SIGINT
+Owns: the start-up order (state directory and its lock, rail, the stack of
+``assembly.assemble_stack``, GPIO button, control socket, sd_notify READY), the SIGTERM/SIGINT
 path (stop the loop, which turns the outputs off; close an open session in the ledger as
 ``stopped``; exit 0), and the ``--sim`` child process (``python -m hil.sim`` on a pty,
 started in its own session so a terminal's Ctrl-C reaches only us, and terminated on
 exit, see ``sim_process``).
 
-Does not own the light or the ledger (``safety``), the session logic (``controller``),
-the socket protocol (``control``) or sd_notify (``service``). Never imports ``drivers``
-or ``hil``: the simulator is a separate process, started by module name.
+Does not own the light or the ledger (``safety``), how the stack is put together
+(``assembly``), the session logic (``controller``), the socket protocol (``control``) or
+sd_notify (``service``). Never imports ``drivers`` or ``hil``: the simulator is a
+separate process, started by module name.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from firmware_host.assembly import AssembledStack, assemble_stack, utc_now
 from firmware_host.control import ControlServer, Installer, OnLoop
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
@@ -34,6 +35,9 @@ from firmware_host.service import Notifier, WatchdogPinger, configure_logging, w
 from firmware_host.sim_process import RunError, SimProcess
 from firmware_host.state_lock import StateLock
 from safety.board_kind import REAL_BOARD, BoardKind
+from safety.core import SafetyCore
+from safety.core_connect import PortLike
+from safety.rail import PowerRail
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +52,23 @@ STATUS_EVERY_S: Final = 1.0
 
 @dataclass
 class App:
-    """Everything ``nirpad run`` (and ``nirpad demo``) assembles around one board."""
+    """Everything ``nirpad run`` (and ``nirpad demo``) runs around one board: the
+    assembled stack and its (not yet started) control server."""
 
-    core: Any
-    controller: Controller
-    loop: EventLoop
+    stack: AssembledStack
     server: ControlServer
 
+    @property
+    def core(self) -> SafetyCore:
+        return self.stack.core
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+    @property
+    def controller(self) -> Controller:
+        return self.stack.controller
+
+    @property
+    def loop(self) -> EventLoop:
+        return self.stack.loop
 
 
 def main(args: argparse.Namespace) -> int:
@@ -159,51 +170,43 @@ def build_app(
     site_config: Path | None,
     board: BoardKind,
     clock: Callable[[], float] = time.monotonic,
-    transport: Any = None,
-    rail: Any = None,
+    transport: PortLike | None = None,
+    rail: PowerRail | None = None,
     lock: StateLock | None = None,
 ) -> App:
-    """Safety core, controller, loop and (not yet started) control server.
+    """The assembled stack (``assemble_stack``) and its (not yet started) control server.
 
     ``board`` is what the host was started for (a real board, or a simulator at the
     host's own time scale); ``transport`` and ``rail`` let tests put the in-process
     simulator underneath. ``lock`` is this process's hold on ``state_dir``; without one
     the state directory is locked here first (``StateDirBusy`` if another holds it),
-    before the rail, the port or the ledger is touched."""
+    before the rail, the port or the ledger is touched. Everything opened here is closed
+    by ``stack``."""
     if lock is None:
         hold_state_dir(stack, state_dir)
-    from profiles.signing import TrustStore
-    from profiles.store import load_installed
-    from safety.core import SafetyCore
-    from safety.ledger_guard import read_backup_dir
-    from safety.limits import check_profile, load_site_limits
+    if rail is None:
+        rail = open_rail(stack, rail_pin, rail_file)
+    built = assemble_stack(
+        state_dir=state_dir, board=board, rail=rail, port_url=port_url, transport=transport,
+        site_config=site_config, clock=clock, wall_clock=utc_now,
+    )  # fmt: skip
+    stack.callback(built.close)
+    installer = make_installer(state_dir, site_config, built.controller)
+    return App(built, ControlServer(state_dir, built.controller, built.loop, installer=installer))
+
+
+def open_rail(
+    stack: contextlib.ExitStack, pin: int | str | None, rail_file: Path | None
+) -> PowerRail:
+    """The rail of this run (a GPIO line, or a simulator's rail file), closed by ``stack``."""
     from safety.rail import RailError, make_rail
 
-    limits = load_site_limits(site_config)
-    trust = TrustStore.from_site_file(site_config)  # re-verified on every load, not only install
-    if rail is None:
-        try:
-            rail = make_rail(rail_pin, rail_file)
-        except RailError as exc:
-            raise RunError(f"{exc}\n  {RAIL_HINT}.") from exc
-        stack.callback(rail.close)
-    core = SafetyCore.connect(
-        port_url=port_url, transport=transport, state_dir=state_dir, clock=clock,
-        wall_clock=utc_now, limits=limits, rail=rail, board=board,
-        ledger_backup_dir=read_backup_dir(site_config),
-    )  # fmt: skip
-    stack.callback(core.close)
-    controller = Controller(
-        core, state_dir=state_dir, clock=clock, wall_clock=utc_now,
-        prescription_loader=lambda: load_installed(
-            state_dir, extra_checks=lambda rx: check_profile(rx, limits), trust=trust
-        ),
-    )  # fmt: skip
-    loop = EventLoop(controller, core, clock)
-    installer = make_installer(state_dir, site_config, controller)
-    return App(
-        core, controller, loop, ControlServer(state_dir, controller, loop, installer=installer)
-    )
+    try:
+        rail = make_rail(pin, rail_file)
+    except RailError as exc:
+        raise RunError(f"{exc}\n  {RAIL_HINT}.") from exc
+    stack.callback(rail.close)
+    return rail
 
 
 def hold_state_dir(stack: contextlib.ExitStack, state_dir: Path) -> StateLock:

@@ -19,6 +19,7 @@ per-frame check), ``board_watch`` (the board's last word and its timers),
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ from safety.errors import InterlockRefusedError, LedgerError, StartRefusedError
 from safety.fault_latch import FaultLatch
 from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
 from safety.interlock import Interlock, InterlockMode
+from safety.ledger import LedgerConnection
 from safety.ledger_events import EventKind as LedgerEventKind
 from safety.ledger_handle import LedgerHandle
 from safety.limits import Limits
@@ -130,6 +132,7 @@ class SafetyCore:
         baudrate: int = 115200,
         ledger_backup_dir: Path | None = None,
         uptime_clock: Callable[[], float] | None = None,
+        ledger_connection: type[sqlite3.Connection] = LedgerConnection,
     ) -> SafetyCore:
         """Ledger (reconciled), board, handshake; only an unopenable port raises.
 
@@ -138,8 +141,10 @@ class SafetyCore:
         refused (``board_mismatch``, latched, rail cut): its claim never sets the scale.
         ``uptime_clock`` is the monotonic time the schedule trusts (default ``clock``; a
         test rig that skips idle days without simulating them gives its own).
+        ``ledger_connection`` is the class every ledger connection of this core is made
+        with (``safety.ledger.LedgerConnection``; a test rig's injects storage faults).
         """
-        ledgers = LedgerHandle(state_dir, wall_clock, clock, ledger_backup_dir)
+        ledgers = LedgerHandle(state_dir, wall_clock, clock, ledger_backup_dir, ledger_connection)
         try:
             client = open_client(port_url, transport, clock, baudrate)
         except BoardConnectError:

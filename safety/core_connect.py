@@ -2,8 +2,9 @@
 
 Owns: opening and reconciling the ledger (a ledger that cannot be opened becomes a
 start refusal, not a crash), opening the board client by URL or transport (a port that
-cannot be opened raises ``BoardConnectError``), and mapping handshake failures to the
-fault codes the core latches. Does not own the core's state (``safety.core``).
+cannot be opened raises ``BoardConnectError``; a transport is anything ``PortLike``),
+and mapping handshake failures to the fault codes the core latches. Does not own the
+core's state (``safety.core``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from drivers.protocol import Info
 from safety.board_kind import BoardKind
 from safety.errors import LedgerDamagedError, LedgerError, SafetyError
 from safety.faults import FaultCode
-from safety.ledger import Ledger
+from safety.ledger import Ledger, LedgerConnection
 from safety.ledger_guard import open_guarded
 from safety.ledger_schema import ledger_error
 
 __all__ = [
     "HANDSHAKE_TIMEOUT_S",
     "BoardConnectError",
+    "PortLike",
     "handshake",
     "open_client",
     "open_ledger",
@@ -53,22 +55,29 @@ class BoardConnectError(SafetyError, ConnectionError):
 
 
 def open_ledger(
-    state_dir: Path, wall_clock: Callable[[], datetime], backup_dir: Path | None = None
+    state_dir: Path,
+    wall_clock: Callable[[], datetime],
+    backup_dir: Path | None = None,
+    connection: type[sqlite3.Connection] = LedgerConnection,
 ) -> tuple[Ledger | None, str | None]:
     """The ledger (restored from its backup if it was lost or damaged, reconciled after a
-    crash, backed up), or None and the reason treatment is refused."""
-    ledger, problem, _ = open_ledger_again(state_dir, wall_clock, backup_dir)
+    crash, backed up), or None and the reason treatment is refused. ``connection``: the
+    class the ledger connects with (``Ledger.open``)."""
+    ledger, problem, _ = open_ledger_again(state_dir, wall_clock, backup_dir, connection)
     return ledger, problem
 
 
 def open_ledger_again(
-    state_dir: Path, wall_clock: Callable[[], datetime], backup_dir: Path | None = None
+    state_dir: Path,
+    wall_clock: Callable[[], datetime],
+    backup_dir: Path | None = None,
+    connection: type[sqlite3.Connection] = LedgerConnection,
 ) -> tuple[Ledger | None, str | None, bool]:
     """``open_ledger``, and whether trying again later may help: not for a damaged
     record with no usable backup (only a caregiver's reset helps; each try would re-read
     the whole file), yes for storage that may work again (locked, read-only, missing)."""
     try:
-        ledger = open_guarded(state_dir, wall_clock, backup_dir)
+        ledger = open_guarded(state_dir, wall_clock, backup_dir, connection)
     except LedgerDamagedError as exc:
         log.error("ledger damaged: %s", exc)
         return None, str(exc), False

@@ -60,6 +60,7 @@ __all__ = [
     "FaultRecord",
     "InstallRecord",
     "Ledger",
+    "LedgerConnection",
     "SessionRecord",
 ]
 
@@ -97,8 +98,13 @@ def create_private(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, LEDGER_FILE_MODE))
 
 
-class _Connection(sqlite3.Connection):
-    """A plain connection whose methods tests can replace to inject failures."""
+class LedgerConnection(sqlite3.Connection):
+    """The ledger's SQLite connection: a plain one, whose methods tests can replace.
+
+    ``Ledger.open`` takes the class to connect with (``connection``). A test rig gives a
+    subclass of its own, through ``SafetyCore.connect`` (``ledger_connection``), to
+    inject what the storage can do to the ledger: a full disk, or a process that dies
+    (its connections dropped without another write)."""
 
 
 class Ledger:
@@ -129,12 +135,14 @@ class Ledger:
         *,
         display_tz: tzinfo | None = None,
         busy_timeout_s: float = 2.0,
+        connection: type[sqlite3.Connection] = LedgerConnection,
     ) -> Ledger:
         """Open (creating and migrating if needed) the ledger in ``state_dir``.
 
         ``wall_clock`` returns timezone-aware UTC; ``display_tz`` is the zone of the
-        times in messages (None: the system's local zone). Raises ``LedgerError`` if
-        the file is unreadable, damaged, locked or from a newer version.
+        times in messages (None: the system's local zone); ``connection`` is the class
+        SQLite connects with (see ``LedgerConnection``). Raises ``LedgerError`` if the
+        file is unreadable, damaged, locked or from a newer version.
         """
         path = state_dir / LEDGER_FILENAME
         action = "The treatment record cannot be opened"
@@ -142,7 +150,7 @@ class Ledger:
             state_dir.mkdir(parents=True, exist_ok=True)
             create_private(path)
             conn = sqlite3.connect(
-                path, timeout=busy_timeout_s, isolation_level=None, factory=_Connection
+                path, timeout=busy_timeout_s, isolation_level=None, factory=connection
             )
         except (OSError, sqlite3.Error) as exc:
             raise ledger_error(action, path, exc) from exc

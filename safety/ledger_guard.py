@@ -30,6 +30,7 @@ from safety.ledger import (
     BACKUP_FILENAME,
     LEDGER_FILENAME,
     Ledger,
+    LedgerConnection,
     create_private,
     read_summary,
 )
@@ -79,16 +80,22 @@ def read_backup_dir(site_config: Path | None) -> Path | None:
 
 
 def open_guarded(
-    state_dir: Path, wall_clock: Callable[[], datetime], backup_dir: Path | None = None
+    state_dir: Path,
+    wall_clock: Callable[[], datetime],
+    backup_dir: Path | None = None,
+    connection: type[sqlite3.Connection] = LedgerConnection,
 ) -> Ledger:
-    """The ledger, restored or marked lost if need be; ``LedgerError`` if none can be had."""
+    """The ledger, restored or marked lost if need be; ``LedgerError`` if none can be had.
+
+    ``connection``: the class the ledger connects with (``Ledger.open``)."""
     main = state_dir / LEDGER_FILENAME
     existed = main_kept = main.is_file() and main.stat().st_size > 0
     places = backup_places(state_dir, backup_dir)
+    opener = _Opener(state_dir, wall_clock, connection)
     try:
-        ledger = _open_sound(state_dir, wall_clock)
+        ledger = opener.open_sound()
     except LedgerDamagedError as exc:
-        return _restore_or_raise(state_dir, wall_clock, places, exc, "the record is damaged")
+        return _restore_or_raise(opener, places, exc, "the record is damaged")
     ledger.backup_paths = places
     backup = _best_backup(places)
     if existed and _prescribed_without_install(state_dir, ledger):
@@ -97,14 +104,12 @@ def open_guarded(
         if backup is not None and _newer(backup, ledger.summary()):
             ledger.close()
             why = "the record is older than its backup"
-            return _restore(state_dir, wall_clock, places, backup, why, "replaced")
+            return _restore(opener, places, backup, why, "replaced")
         return ledger
     if backup is not None:
         ledger.close()
         why = "the record was missing, empty or had no install of the prescription"
-        return _restore(
-            state_dir, wall_clock, places, backup, why, "replaced" if main_kept else None
-        )
+        return _restore(opener, places, backup, why, "replaced" if main_kept else None)
     if installed_path(state_dir).exists():
         detail = "the record was missing, empty or had no install of the installed prescription"
         log.error("ledger lost: %s", detail)
@@ -113,7 +118,11 @@ def open_guarded(
 
 
 def reset_ledger(
-    state_dir: Path, wall_clock: Callable[[], datetime], who: str, backup_dir: Path | None = None
+    state_dir: Path,
+    wall_clock: Callable[[], datetime],
+    who: str,
+    backup_dir: Path | None = None,
+    connection: type[sqlite3.Connection] = LedgerConnection,
 ) -> Ledger:
     """A caregiver's reset after a loss or damage with no usable backup: a record that
     can be trusted again, whose first session waits one full interval from now.
@@ -121,11 +130,12 @@ def reset_ledger(
     A damaged file is moved aside first, and so is a backup holding more than the new
     record (it could never be updated again). The reset is an event in the new ledger."""
     now = wall_clock()
+    opener = _Opener(state_dir, wall_clock, connection)
     try:
-        ledger = _open_sound(state_dir, wall_clock)
+        ledger = opener.open_sound()
     except LedgerDamagedError:
         _move_aside(state_dir / LEDGER_FILENAME, now, "damaged")
-        ledger = Ledger.open(state_dir, wall_clock)
+        ledger = opener.open()
     ledger.backup_paths = backup_places(state_dir, backup_dir)
     for place in ledger.backup_paths:
         theirs = backup_history(place)
@@ -136,16 +146,28 @@ def reset_ledger(
     return ledger
 
 
-def _open_sound(state_dir: Path, wall_clock: Callable[[], datetime]) -> Ledger:
-    """``Ledger.open``, and a row the rules cannot read counts as damage too."""
-    ledger = Ledger.open(state_dir, wall_clock)
-    problem = ledger.damaged_row_problem()
-    if problem is not None:
-        ledger.close()
-        raise LedgerDamagedError(
-            f"The treatment record is damaged: {problem} ({ledger.path}).", path=str(ledger.path)
-        )
-    return ledger
+@dataclass(frozen=True, slots=True)
+class _Opener:
+    """Where the ledger is, its wall clock and the class it connects with."""
+
+    state_dir: Path
+    wall_clock: Callable[[], datetime]
+    connection: type[sqlite3.Connection]
+
+    def open(self) -> Ledger:
+        return Ledger.open(self.state_dir, self.wall_clock, connection=self.connection)
+
+    def open_sound(self) -> Ledger:
+        """``Ledger.open``, and a row the rules cannot read counts as damage too."""
+        ledger = self.open()
+        problem = ledger.damaged_row_problem()
+        if problem is not None:
+            ledger.close()
+            raise LedgerDamagedError(
+                f"The treatment record is damaged: {problem} ({ledger.path}).",
+                path=str(ledger.path),
+            )
+        return ledger
 
 
 def _prescribed_without_install(state_dir: Path, ledger: Ledger) -> bool:
@@ -191,11 +213,7 @@ def _read_backup(path: Path) -> _Backup | None:
 
 
 def _restore_or_raise(
-    state_dir: Path,
-    wall_clock: Callable[[], datetime],
-    places: tuple[Path, ...],
-    damage: LedgerDamagedError,
-    why: str,
+    opener: _Opener, places: tuple[Path, ...], damage: LedgerDamagedError, why: str
 ) -> Ledger:
     backup = _best_backup(places)
     if backup is None:
@@ -203,28 +221,23 @@ def _restore_or_raise(
             f"{damage} No usable backup was found: a caregiver must run `nirpad ledger reset`.",
             path=damage.path,
         ) from damage
-    return _restore(state_dir, wall_clock, places, backup, why, "damaged")
+    return _restore(opener, places, backup, why, "damaged")
 
 
 def _restore(
-    state_dir: Path,
-    wall_clock: Callable[[], datetime],
-    places: tuple[Path, ...],
-    backup: _Backup,
-    why: str,
-    keep_as: str | None,
+    opener: _Opener, places: tuple[Path, ...], backup: _Backup, why: str, keep_as: str | None
 ) -> Ledger:
     """Move the ledger aside (``keep_as``: its new suffix; None: an empty one is dropped),
     copy the backup into its place, record the restore."""
-    main = state_dir / LEDGER_FILENAME
-    aside = _move_aside(main, wall_clock(), keep_as)
+    main = opener.state_dir / LEDGER_FILENAME
+    aside = _move_aside(main, opener.wall_clock(), keep_as)
     create_private(main)
     with (
         contextlib.closing(sqlite3.connect(f"file:{backup.path}?mode=ro", uri=True)) as source,
         contextlib.closing(sqlite3.connect(main)) as target,
     ):
         source.backup(target)
-    ledger = Ledger.open(state_dir, wall_clock)
+    ledger = opener.open()
     ledger.backup_paths = places
     kept = f"; the old file is kept as {aside.name}" if aside is not None else ""
     detail = f"{why}; restored from {backup.path}{kept}"

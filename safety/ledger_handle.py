@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Final
 
 from safety.core_connect import open_ledger_again
 from safety.errors import LedgerError
-from safety.ledger import Ledger
+from safety.ledger import Ledger, LedgerConnection
 from safety.ledger_guard import reset_ledger
 
 __all__ = ["LEDGER_REOPEN_S", "LedgerHandle"]
@@ -39,13 +40,18 @@ class LedgerHandle:
         wall_clock: Callable[[], datetime],
         clock: Callable[[], float],
         backup_dir: Path | None = None,
+        connection: type[sqlite3.Connection] = LedgerConnection,
     ) -> None:
-        """Open (restore, reconcile, back up) the ledger in ``state_dir`` now."""
+        """Open (restore, reconcile, back up) the ledger in ``state_dir`` now. Every
+        connection to it is a ``connection`` (``Ledger.open``)."""
         self._state_dir = state_dir
         self._wall_clock = wall_clock
         self._clock = clock
         self._backup_dir = backup_dir
-        self.ledger, self.problem, again = open_ledger_again(state_dir, wall_clock, backup_dir)
+        self._connection = connection
+        self.ledger, self.problem, again = open_ledger_again(
+            state_dir, wall_clock, backup_dir, connection
+        )
         self._next_reopen_s = clock() + LEDGER_REOPEN_S if again else math.inf
 
     def reopened(self) -> Ledger | None:
@@ -54,7 +60,7 @@ class LedgerHandle:
         if self.ledger is None and self._clock() >= self._next_reopen_s:
             self._next_reopen_s = self._clock() + LEDGER_REOPEN_S
             ledger, problem, again = open_ledger_again(
-                self._state_dir, self._wall_clock, self._backup_dir
+                self._state_dir, self._wall_clock, self._backup_dir, self._connection
             )
             if ledger is None:
                 self.problem = problem
@@ -81,7 +87,9 @@ class LedgerHandle:
                 return "The treatment record is not lost; there is nothing to reset."
             if ledger is not None:
                 ledger.close()
-            self.ledger = reset_ledger(self._state_dir, self._wall_clock, who, self._backup_dir)
+            self.ledger = reset_ledger(
+                self._state_dir, self._wall_clock, who, self._backup_dir, self._connection
+            )
         except (LedgerError, OSError) as exc:
             self.ledger = None
             self.problem = f"The treatment record cannot be reset: {exc}"

@@ -1,8 +1,8 @@
 """The whole controller stack in one process, on one virtual clock, for benchmarks.
 
-Owns: assembling ``SafetyCore`` + ``Controller`` + ``EventLoop`` over
-``hil.sim.inprocess.make_sim`` (the wiring of tests/firmware_host/test_controller_sim.py),
-the bench prescriptions (the built-in 810 nm profile, optionally shortened or pulsed),
+Owns: the stack ``nirpad run`` runs (``firmware_host.assembly``) over
+``hil.sim.inprocess.make_sim``, the bench prescriptions (the built-in 810 nm profile,
+optionally shortened or pulsed, installed signed by the rigs' clinic: ``hil.rigs.clinic``),
 and the "truth" fluence that the board delivered. Does not own any figure: the
 ``figures_*`` modules and ``hil.tools.trace`` drive the stack and measure.
 
@@ -20,12 +20,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
+from firmware_host.assembly import assemble_stack
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
+from firmware_host.profile_commands import validate_and_install
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.clock import VirtualClock
 from hil.sim.board import RAIL_HOLD_S, SimBoard
 from hil.sim.inprocess import RailWire, make_sim
-from profiles.loader import LoadResult, load_profile_bytes
+from profiles.loader import load_profile_bytes
+from profiles.schema import Profile
 from safety.board_kind import BoardKind
 from safety.core import SafetyCore
 from safety.limits import HARD, check_profile
@@ -43,9 +47,17 @@ def builtin_profile_text(name: str = BENCH_PROFILE) -> str:
     return resources.files("profiles").joinpath("builtin", name).read_text(encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class BenchProfile:
+    """A bench prescription: the TOML a caregiver installs, and the profile it holds."""
+
+    data: bytes
+    profile: Profile
+
+
 def bench_profile(
     *, duration_min: int | None = None, pulse_hz: float | None = None, duty_pct: float = 50.0
-) -> LoadResult:
+) -> BenchProfile:
     """The built-in 810 nm profile, with a shorter duration or pulsed light if asked."""
     text = builtin_profile_text()
     if duration_min is not None:
@@ -57,9 +69,9 @@ def bench_profile(
     result = load_profile_bytes(
         text.encode(), BENCH_PROFILE, extra_checks=lambda rx: check_profile(rx, HARD)
     )
-    if not result.ok:
+    if not result.ok or result.profile is None:
         raise BenchSetupError("bench profile refused: " + "; ".join(map(str, result.problems)))
-    return result
+    return BenchProfile(text.encode(), result.profile)
 
 
 @dataclass
@@ -93,32 +105,38 @@ class Stack:
 
 @contextlib.contextmanager
 def stack(
-    state_dir: Path, rx: LoadResult, *, seed: int = 3, ambient_c: float = 22.0
+    state_dir: Path, rx: BenchProfile, *, seed: int = 3, ambient_c: float = 22.0
 ) -> Iterator[Stack]:
-    """Build and boot the stack (``ready``); closes everything, outputs off, on exit."""
+    """Install ``rx``, build and boot the stack (``ready``); closes everything, outputs
+    off, on exit."""
     clock, board, port = make_sim(seed=seed, ambient_c=ambient_c, rail_hold_s=RAIL_HOLD_S)
-    rail = make_rail(None, None)
-    RailWire(board, clock).connect(rail)
     start_s = clock()
 
     def wall() -> dt.datetime:
         return WALL_START + dt.timedelta(seconds=clock() - start_s)
 
-    core = SafetyCore.connect(
-        transport=port, state_dir=state_dir, clock=clock, wall_clock=wall, limits=HARD, rail=rail,
-        board=BoardKind.simulated(board.time_scale),
+    site_config = trust_rig_clinic(state_dir)
+    installed = validate_and_install(
+        state_dir, sign(rx.data), BENCH_PROFILE, site_config, session_state=lambda: None,
+        wall_clock=wall,
     )  # fmt: skip
-    controller = Controller(
-        core, state_dir=state_dir, clock=clock, wall_clock=wall, prescription_loader=lambda: rx
-    )
-    loop = EventLoop(controller, core, clock)
+    if not installed.ok:
+        raise BenchSetupError(f"bench profile not installed: {installed.message}")
+    rail = make_rail(None, None)
+    RailWire(board, clock).connect(rail)
     try:
-        built = Stack(clock, board, core, controller, loop, state_dir, wall)
-        if str(controller.boot()) != "ready":
-            raise BenchSetupError(f"boot ended in {controller.state}: {controller.status()}")
-        built.run(0.5)
-        yield built
+        parts = assemble_stack(
+            state_dir=state_dir, board=BoardKind.simulated(board.time_scale), rail=rail,
+            transport=port, site_config=site_config, clock=clock, wall_clock=wall,
+        )  # fmt: skip
+        try:
+            built = Stack(clock, board, parts.core, parts.controller, parts.loop, state_dir, wall)
+            if str(parts.controller.boot()) != "ready":
+                status = parts.controller.status()
+                raise BenchSetupError(f"boot ended in {parts.controller.state}: {status}")
+            built.run(0.5)
+            yield built
+        finally:
+            parts.close()
     finally:
-        loop.close()
-        core.close()
         rail.close()

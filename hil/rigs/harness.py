@@ -2,11 +2,14 @@
 
 Owns: building and always tearing down the two kinds of rig the HIL suite uses.
 
-* ``InProcessRig``: the real ``SafetyCore``, ``Controller`` and ``EventLoop`` over the
-  in-process ``SimBoard`` on one ``VirtualClock``, with a settable wall clock
-  (``SettableWallClock``) so that a course of weeks or a clock jump costs nothing. The
-  simulator's truth (``state()``) and its JSON-style events with their ``"t"`` are read
-  directly.
+* ``InProcessRig``: the stack ``nirpad run`` runs (``firmware_host.assembly``: the real
+  ``SafetyCore``, ``Controller`` and ``EventLoop``) over the in-process ``SimBoard`` on one
+  ``VirtualClock``, with a settable wall clock (``SettableWallClock``) so that a course
+  of weeks or a clock jump costs nothing. Its prescriptions are signed by the rigs'
+  clinic and checked with the trust store the site configuration gives
+  (``hil.rigs.clinic``); its ledger's storage can fill up or die with the host
+  (``hil.rigs.ledger_storage``). The simulator's truth (``state()``) and its JSON-style events
+  with their ``"t"`` are read directly.
 * ``hil.rigs.process_rig.ProcessRig``: ``python -m hil.sim`` on a pty and ``nirpad run
   --port`` as two real processes (the scenarios about real time).
 
@@ -26,18 +29,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from firmware_host.assembly import AssembledStack, assemble_stack
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.clock import VirtualClock
+from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import RAIL_HOLD_S, SimBoard
 from hil.sim.inprocess import RailWire, SimPort, make_sim
-from profiles.loader import LoadResult
-from profiles.store import load_installed
 from safety.board_kind import BoardKind
 from safety.core import SafetyCore
 from safety.ledger import FaultRecord, Ledger, SessionRecord
-from safety.limits import HARD, Limits, check_profile
 from safety.rail import PowerRail, make_rail
 
 __all__ = [
@@ -97,13 +100,17 @@ def skip_reason(board_url: str | None, markers: set[str], allow_emission: bool) 
     return None
 
 
-def _install(state_dir: Path, data: bytes, wall: Callable[[], dt.datetime]) -> None:
-    """Install ``data`` as the caregiver's CLI does (validated, written, recorded)."""
+def _install(
+    state_dir: Path, data: bytes, site_config: Path, wall: Callable[[], dt.datetime]
+) -> None:
+    """Install ``data``, signed by the rigs' clinic, as the caregiver's CLI does
+    (validated against the site configuration, written, recorded)."""
     from firmware_host.profile_commands import validate_and_install
 
     outcome = validate_and_install(
-        state_dir, data, "prescription.toml", None, session_state=lambda: None, wall_clock=wall
-    )
+        state_dir, sign(data), "prescription.toml", site_config, session_state=lambda: None,
+        wall_clock=wall,
+    )  # fmt: skip
     if not outcome.ok:
         raise ValueError(f"the rig's prescription was refused: {outcome.message}")
 
@@ -168,8 +175,9 @@ def outputs_on_at(events: Iterable[Event], t_s: float) -> bool:
 class InProcessRig:
     """The real controller stack over the in-process simulator on one virtual clock.
 
-    Build it with ``InProcessRig.build`` and always ``close`` it (the fixture does).
-    ``events`` keeps every simulator event seen so far, with its ``"t"``.
+    Build it with ``InProcessRig.build`` and always ``close`` it (the fixture does), or
+    ``crash`` it. ``events`` keeps every simulator event seen so far, with its ``"t"``;
+    ``ledger_storage`` is the storage under the host's ledger (fill it up with ``full``).
     """
 
     clock: VirtualClock
@@ -178,10 +186,8 @@ class InProcessRig:
     rail: PowerRail
     wall: SettableWallClock
     state_dir: Path
-    core: SafetyCore
-    controller: Controller
-    loop: EventLoop
-    limits: Limits
+    stack: AssembledStack
+    ledger_storage: LedgerStorage
     events: list[Event] = field(default_factory=list)
     _closed: bool = False
     _on_close: list[Callable[[], None]] = field(default_factory=list)
@@ -201,9 +207,11 @@ class InProcessRig:
         wall_start: dt.datetime = WALL_START,
         board: tuple[VirtualClock, SimBoard, SimPort] | None = None,
         wall: SettableWallClock | None = None,
-        limits: Limits = HARD,
     ) -> InProcessRig:
-        """Install the profile (if any), connect the core to a fresh (or given) board."""
+        """Install the profile (if any), assemble the stack on a fresh (or given) board.
+
+        The state directory's site configuration trusts the rigs' clinic
+        (``hil.rigs.clinic``), which signs the profile."""
         if profile_bytes is None and profile_id is not None:
             profile_bytes = builtin_profile_bytes(profile_id)
         if board is None:
@@ -212,28 +220,34 @@ class InProcessRig:
             )
         clock, sim, port = board
         wall = wall or SettableWallClock(clock, wall_start)
+        site_config = trust_rig_clinic(state_dir)
         if profile_bytes is not None:  # as a caregiver would: validated and recorded
-            _install(state_dir, profile_bytes, wall)
+            _install(state_dir, profile_bytes, site_config, wall)
         rail = make_rail(None, None)
         RailWire(sim, clock).connect(rail)  # enable and heartbeat lines to the board's HAT
+        storage = LedgerStorage()
         try:
-            core = SafetyCore.connect(
-                transport=port, state_dir=state_dir, clock=clock, wall_clock=wall,
-                limits=limits, rail=rail, board=BoardKind.simulated(sim.time_scale),
-                uptime_clock=wall.uptime_s,
+            stack = assemble_stack(
+                state_dir=state_dir, board=BoardKind.simulated(sim.time_scale), rail=rail,
+                transport=port, site_config=site_config, clock=clock, wall_clock=wall,
+                uptime_clock=wall.uptime_s, ledger_connection=storage.connection,
             )  # fmt: skip
         except BaseException:
             rail.close()
             raise
+        return cls(clock, sim, port, rail, wall, state_dir, stack, storage)
 
-        def loader() -> LoadResult | None:
-            return load_installed(state_dir, extra_checks=lambda rx: check_profile(rx, limits))
+    @property
+    def core(self) -> SafetyCore:
+        return self.stack.core
 
-        controller = Controller(
-            core, state_dir=state_dir, clock=clock, wall_clock=wall, prescription_loader=loader
-        )
-        loop = EventLoop(controller, core, clock)
-        return cls(clock, sim, port, rail, wall, state_dir, core, controller, loop, limits)
+    @property
+    def controller(self) -> Controller:
+        return self.stack.controller
+
+    @property
+    def loop(self) -> EventLoop:
+        return self.stack.loop
 
     def boot(self, expect: State | None = State.READY) -> State:
         self.controller.boot()
@@ -249,8 +263,7 @@ class InProcessRig:
             return
         self._closed = True
         try:
-            self.loop.close()
-            self.core.close()
+            self.stack.close()
         finally:
             self.rail.close()
             self.collect()
@@ -275,14 +288,10 @@ class InProcessRig:
 
     def crash(self) -> None:
         """The host process dies here: nothing of ours runs any more (no OFF, no ledger
-        close). The ledger's connection is dropped as the kernel would drop it."""
+        close). What the kernel closes is closed: the ledger's connections (through the
+        storage's seam, with no further write), the loop's pipe, the GPIO lines."""
         self._closed = True
-        ledger = self.core._ledgers.ledger  # the only way to drop it without a clean close
-        if ledger is not None:
-            conn = ledger._conn
-            ledger._conn = None
-            if conn is not None:
-                conn.close()
+        self.ledger_storage.drop_connections()
         self.loop.close()
         self.rail.close()
 

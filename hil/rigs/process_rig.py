@@ -2,7 +2,8 @@
 
 Owns: ``ControllerChild`` (``nirpad run --port PTY --rail-file F --state-dir D``, ready
 when it says READY=1 over a real NOTIFY_SOCKET), and ``ProcessRig``, which installs a
-prescription with the real CLI, starts both (the simulator as
+prescription with the real CLI (signed by the rigs' clinic, whose key the state
+directory's site configuration trusts: ``hil.rigs.clinic``), starts both (the simulator as
 ``hil.rigs.sim_child.SimChild``), talks to the controller over its control socket and,
 whatever happened, stops and reaps both (and checks the board was left dark). Waiting is
 on events and conditions, never on a fixed sleep; time bounds are for the tests to judge
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.json_child import Event, EventTimeout, terminate_and_reap
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.sim_child import SimChild
 from safety.ledger import FaultRecord, Ledger, SessionRecord
 
@@ -117,9 +119,14 @@ class ProcessRig:
             raise AssertionError("the board was still emitting when the rig was closed")
 
     def install(self, profile_id: str = "rls-810-standard") -> None:
+        """The built-in ``profile_id``, signed by the rigs' clinic, installed with the CLI
+        on a state directory whose site configuration trusts that clinic."""
         from firmware_host.cli import main as nirpad
 
-        path = resources.files("profiles").joinpath("builtin", f"{profile_id}.toml")
+        trust_rig_clinic(self.state_dir)
+        data = resources.files("profiles").joinpath("builtin", f"{profile_id}.toml").read_bytes()
+        path = self.work_dir / f"{profile_id}.signed.toml"
+        path.write_bytes(sign(data))
         code = nirpad(["profile", "install", str(path), "--state-dir", str(self.state_dir)])
         assert code == 0, f"nirpad profile install exited {code}"
 

@@ -1,10 +1,12 @@
 """The whole controller stack in one process, on one virtual clock, with power cuts.
 
-Owns: ``Stack``, which builds what ``nirpad run`` builds (safety core, controller,
-event loop, rail) over the in-process ``SimBoard`` and a ``VirtualClock``, and the
-"process" life of the host around it: boot, run, and ``power_cut``, which drops the
-host like a SIGKILL or a pulled plug while the board keeps running (its lease, not the
-host, turns the light off), then ``restart`` on the same state directory and ledger.
+Owns: ``Stack``, which builds what ``nirpad run`` builds (``firmware_host.assembly``:
+safety core, controller, event loop; a mock-pin rail) over the in-process ``SimBoard``
+and a ``VirtualClock``, and the "process" life of the host around it: boot, run, and
+``power_cut``, which drops the host like a SIGKILL or a pulled plug while the board
+keeps running (its lease, not the host, turns the light off), then ``restart`` on the
+same state directory and ledger. Its site configuration trusts the rigs' clinic, which
+signs what ``install`` installs (``hil.rigs.clinic``).
 Also owns ``StackClock``, the three clocks of a run: the host's monotonic clock (the
 virtual clock), the *truth* time (monotonic plus the idle time skipped without
 simulating it) and the wall clock (truth plus a settable, only-decreasing offset, so a
@@ -31,18 +33,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from firmware_host.assembly import assemble_stack
 from firmware_host.controller import CommandReply, Controller
-from firmware_host.loop import EventLoop
 from firmware_host.machine import State
 from firmware_host.profile_commands import InstallOutcome, validate_and_install
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.clock import VirtualClock
+from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import RAIL_HOLD_S
 from hil.sim.inprocess import RailWire, SimPort, make_sim
-from profiles.loader import LoadResult
-from profiles.store import load_installed
 from safety.board_kind import BoardKind
 from safety.core import SafetyCore
-from safety.limits import HARD, Limits, check_profile
 from safety.rail import PowerRail, make_rail
 
 __all__ = ["WALL_START", "Host", "Stack", "StackClock", "builtin_profile", "profile_toml"]
@@ -129,7 +130,7 @@ class StackClock:
 
 
 class Host:
-    """One life of the host process: rail, core, controller and loop."""
+    """One life of the host process: its rail and port, and the stack assembled on them."""
 
     def __init__(self, stack: Stack) -> None:
         self.wire = RailWire(stack.board, stack.clock.mono)  # unplugged when this host dies
@@ -141,35 +142,27 @@ class Host:
         # cable out there is nothing to flush; the core's handshake reports the cable.
         with contextlib.suppress(OSError):
             self.port.reset_input_buffer()
-        limits = stack.limits
+        self.ledger_storage = LedgerStorage()  # what this process's ledger connections are
         try:
-            self.core = SafetyCore.connect(
-                transport=self.port, state_dir=stack.state_dir, clock=stack.clock.mono,
-                wall_clock=stack.clock.wall, limits=limits, rail=self.rail,
-                board=BoardKind.simulated(stack.board.time_scale),
+            self.parts = assemble_stack(
+                state_dir=stack.state_dir, board=BoardKind.simulated(stack.board.time_scale),
+                rail=self.rail, transport=self.port, site_config=stack.site_config,
+                clock=stack.clock.mono, wall_clock=stack.clock.wall,
                 uptime_clock=stack.clock.truth_s,
+                ledger_connection=self.ledger_storage.connection,
             )  # fmt: skip
         except BaseException:
             self.rail.close()
             raise
-
-        def loader() -> LoadResult | None:
-            return load_installed(
-                stack.state_dir, extra_checks=lambda rx: check_profile(rx, limits)
-            )
-
-        self.controller = Controller(
-            self.core, state_dir=stack.state_dir, clock=stack.clock.mono,
-            wall_clock=stack.clock.wall, prescription_loader=loader,
-        )  # fmt: skip
-        self.loop = EventLoop(self.controller, self.core, stack.clock.mono)
+        self.core: SafetyCore = self.parts.core
+        self.controller: Controller = self.parts.controller
+        self.loop = self.parts.loop
         self.loop.on_tick_hook = lambda: stack.on_tick()
 
     def shutdown(self) -> None:
         """A clean exit: the loop's and the core's own closing (outputs off, ledger closed)."""
         try:
-            self.loop.close()
-            self.core.close()
+            self.parts.close()
         finally:
             self.rail.close()
 
@@ -180,13 +173,11 @@ class Host:
         dead process would not do, but the kernel releases) does not reach the board:
         the board keeps its enable level and its last lease, and the heartbeats stop,
         so the HAT's hold circuit drops the rail ``RAIL_HOLD_S`` after the last one.
-        The ledger's SQLite connection is closed without any further write; a
-        transaction is never open between steps.
+        The ledger's SQLite connections are closed without any further write
+        (``LedgerStorage.drop_connections``); a transaction is never open between steps.
         """
         self.wire.unplug()
-        ledger = self.core._ledgers.ledger  # no public way to drop it without the core's close
-        if ledger is not None:
-            ledger.close()
+        self.ledger_storage.drop_connections()
         self.port.close()
         self.loop.close()
         self.rail.close()
@@ -202,12 +193,9 @@ class Stack:
         seed: int = 0,
         ambient_c: float = 22.0,
         wall_start: dt.datetime = WALL_START,
-        limits: Limits = HARD,
-        site_config: Path | None = None,
     ) -> None:
         self.state_dir = state_dir
-        self.limits = limits
-        self.site_config = site_config
+        self.site_config = trust_rig_clinic(state_dir)
         mono, self.board, first_port = make_sim(
             seed=seed, ambient_c=ambient_c, rail_hold_s=RAIL_HOLD_S
         )
@@ -285,10 +273,11 @@ class Stack:
         return self._running().controller.command(name, args)
 
     def install(self, data: bytes, name: str = "prescription.toml") -> InstallOutcome:
-        """``nirpad profile install`` through the running controller, then a reload."""
+        """``nirpad profile install`` through the running controller, then a reload. The
+        rigs' clinic signs ``data`` first (what it cannot sign goes in as it is)."""
         host = self._running()
         outcome = validate_and_install(
-            self.state_dir, data, name, self.site_config,
+            self.state_dir, sign(data), name, self.site_config,
             session_state=lambda: str(host.controller.state), wall_clock=self.clock.wall,
         )  # fmt: skip
         if outcome.ok:

@@ -19,8 +19,7 @@ fault) are in ``test_fault_matrix_pty.py``.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from hil.rigs.harness import (
     assert_dose_within_plan,
     builtin_profile_bytes,
 )
+from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.inprocess import make_sim
 from safety.faults import FaultCode, Outcome
 
@@ -360,28 +360,10 @@ def test_f24_wall_clock_behind_the_ledger_refuses_start(rig: InProcessRig) -> No
     assert len(rig.sessions()) == 1
 
 
-class _FullDisk:
-    """Wraps the ledger connection's ``execute``: writes fail as on a full disk."""
-
-    def __init__(self, execute: Callable[..., Any]) -> None:
-        self.execute = execute
-        self.full = True
-        self.refused = 0
-
-    def __call__(self, sql: str, *args: Any) -> Any:
-        verb = sql.lstrip().split(None, 1)[0].upper()
-        if self.full and verb in ("INSERT", "UPDATE", "BEGIN"):
-            self.refused += 1
-            raise sqlite3.OperationalError("database or disk is full")
-        return self.execute(sql, *args)
-
-
-def _fill_disk(rig: InProcessRig) -> _FullDisk:
-    ledger = rig.core._ledgers.ledger
-    assert ledger is not None and ledger._conn is not None
-    full = _FullDisk(ledger._conn.execute)
-    ledger._conn.execute = full  # type: ignore[method-assign]
-    return full
+def _fill_disk(rig: InProcessRig) -> LedgerStorage:
+    """The disk under the host's ledger is full (``full = False`` gives it room again)."""
+    rig.ledger_storage.full = True
+    return rig.ledger_storage
 
 
 def test_f25_full_disk_mid_session_latches_with_the_light_off(rig: InProcessRig) -> None:

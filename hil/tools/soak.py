@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.machine import State
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.stack import Stack, builtin_profile, profile_toml
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
 from hil.tools.stall_monitor import StallMonitor
@@ -195,7 +196,8 @@ def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
         port = sim.port
         nirpad = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--simulated-board"]
         nirpad += ["--rail-file", str(rail), "--state-dir", str(state_dir)]
-        (state_dir / "rx.toml").write_bytes(builtin_profile(args.profile))
+        trust_rig_clinic(state_dir)  # as the in-process Stack's site: the rigs' clinic signs
+        (state_dir / "rx.toml").write_bytes(sign(builtin_profile(args.profile)))
         subprocess.run(
             [sys.executable, "-m", "firmware_host", "profile", "install", "--state-dir",
              str(state_dir), str(state_dir / "rx.toml")], capture_output=True, check=True,

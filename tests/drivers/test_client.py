@@ -209,8 +209,11 @@ def test_clear_faults_is_not_superseded_by_output(client: BoardClient, board: An
     assert set(client.pending_seqs) == {clear, off}
 
 
-def test_seq_wraps_at_u16(client: BoardClient, board: Any, clock: Any) -> None:
-    client._next_seq = 0xFFFF
+def test_seq_wraps_at_u16(client: BoardClient, board: Any, clock: Any, port: Any) -> None:
+    listening, port.on_write = port.on_write, None  # the board hears none of the first
+    for expected in range(0xFFFF):
+        assert client.output_off() == expected  # each supersedes the one before
+    port.on_write = listening
     assert client.output_off() == 0xFFFF
     assert client.output_off() == 0
     run_until(client, clock, clock() + 0.02)

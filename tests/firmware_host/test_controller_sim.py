@@ -1,6 +1,8 @@
 """The controller with the real SafetyCore and the in-process simulated board.
 
-Whole sessions run on one virtual clock through the real event loop. A 2-minute
+Whole sessions run on one virtual clock through the real event loop, assembled by
+``firmware_host.assembly`` as ``nirpad run`` assembles it; the prescription is installed
+as a caregiver installs it, signed by a clinic the site configuration trusts. A 2-minute
 prescription keeps the suite fast; the loop, the core and the board do not care.
 The board's "truth" fluence includes its seeded unit-to-unit optical error, which the
 host cannot know (it trusts the calibration), so it is compared after dividing by it.
@@ -17,23 +19,44 @@ from typing import Any
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from firmware_host.assembly import assemble_stack
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
+from firmware_host.profile_commands import validate_and_install
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.clock import VirtualClock
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import make_sim
-from profiles.loader import LoadResult
 from safety.board_kind import BoardKind
 from safety.core import SafetyCore
 from safety.faults import Outcome
 from safety.ledger import Ledger
-from safety.limits import HARD
 from safety.rail import make_rail
 
-from .conftest import WALL_NOW, loaded, make_profile
+from .conftest import WALL_NOW
 
 PLANNED_J_CM2 = 40.0 * (120.0 - 10.0 / 2) / 1000.0  # 40 mW/cm², 2 min, 10 s ramp
+PRESCRIPTION = b"""\
+schema_version = 1
+id = "rls-test"
+name = "test"
+prescriber = "Dr Test"
+issued = 2026-01-01
+expires = 2028-01-01
+duration_min = 2
+ramp_s = 10.0
+sessions_per_week = 3
+min_interval_h = 20.0
+course_weeks = 4
+
+[[channels]]
+wavelength_nm = 810
+irradiance_mw_cm2 = 40.0
+
+[mode]
+kind = "cw"
+"""
 
 
 @dataclass
@@ -45,7 +68,6 @@ class Rig:
     loop: EventLoop
     state_dir: Path
     wall: Callable[[], dt.datetime]
-    rx: dict[str, Any]
 
     def run(self, duration_s: float) -> None:
         self.loop.run_for(duration_s)
@@ -74,22 +96,20 @@ def rig(mock_factory: MockFactory, tmp_path: Path) -> Iterator[Rig]:
     def wall() -> dt.datetime:
         return WALL_NOW + dt.timedelta(seconds=clock() - start_s)
 
-    core = SafetyCore.connect(
-        transport=port, state_dir=tmp_path, clock=clock, wall_clock=wall, limits=HARD, rail=rail,
-        board=BoardKind.simulated(board.time_scale),
+    site = trust_rig_clinic(tmp_path)
+    installed = validate_and_install(
+        tmp_path, sign(PRESCRIPTION), "rx.toml", site, session_state=lambda: None, wall_clock=wall
+    )
+    assert installed.ok, installed.message
+    stack = assemble_stack(
+        state_dir=tmp_path, board=BoardKind.simulated(board.time_scale), rail=rail,
+        transport=port, site_config=site, clock=clock, wall_clock=wall,
     )  # fmt: skip
-    holder: dict[str, LoadResult | None] = {"rx": loaded(make_profile(duration_min=2, ramp_s=10.0))}
-    controller = Controller(
-        core, state_dir=tmp_path, clock=clock, wall_clock=wall,
-        prescription_loader=lambda: holder["rx"],
-    )  # fmt: skip
-    loop = EventLoop(controller, core, clock)
-    rig = Rig(clock, board, core, controller, loop, tmp_path, wall, holder)
+    rig = Rig(clock, board, stack.core, stack.controller, stack.loop, tmp_path, wall)
     try:
         yield rig
     finally:
-        loop.close()
-        core.close()
+        stack.close()
         rail.close()
 
 

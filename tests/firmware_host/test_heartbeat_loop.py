@@ -28,16 +28,17 @@ def build(tmp_path: Path) -> Iterator[Callable[..., InProcessRig]]:
 
 
 def _count_calls(rig: InProcessRig) -> list[int]:
-    """Count the core's heartbeat calls (the tick's), toggled line or not."""
-    interlock = rig.core._interlock
+    """Count the core's heartbeat calls (the tick's) on the rail the rig gave it, toggled
+    line or not (a cut rail is asked, and toggles nothing)."""
+    rail = rig.rail
     calls = [0]
-    send = interlock.heartbeat
+    send = rail.heartbeat
 
     def counted() -> None:
         calls[0] += 1
         send()
 
-    interlock.heartbeat = counted  # type: ignore[method-assign]
+    rail.heartbeat = counted  # type: ignore[method-assign]
     return calls
 
 

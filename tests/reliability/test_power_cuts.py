@@ -40,6 +40,7 @@ import pytest
 from firmware_host.cli import main as nirpad
 from firmware_host.control_client import send
 from firmware_host.json_child import JsonLinesChild
+from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.sim_child import sim_state
 from safety.faults import Outcome
 from safety.limits import LEASE_MAX_MS
@@ -235,11 +236,13 @@ def test_a_power_cut_on_an_accelerated_simulator_counts_the_dose(
 
 def _install(state_dir: Path) -> None:
     """The built-in rls-810-standard, with a 52-week course: every move of the records by
-    7 days (``age_ledger``) would otherwise end a 4-week course after four sessions."""
+    7 days (``age_ledger``) would otherwise end a 4-week course after four sessions.
+    Signed by the rigs' clinic, which the state directory's site configuration trusts."""
     text = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_text()
     assert "course_weeks = 4\n" in text
     rx = state_dir.parent / "rls-810-long-course.toml"
-    rx.write_text(text.replace("course_weeks = 4\n", "course_weeks = 52\n"))
+    trust_rig_clinic(state_dir)
+    rx.write_bytes(sign(text.replace("course_weeks = 4\n", "course_weeks = 52\n").encode()))
     assert nirpad(["profile", "install", str(rx), "--state-dir", str(state_dir)]) == 0
 
 

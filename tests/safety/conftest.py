@@ -5,7 +5,8 @@ afterwards, so no GPIO device or pin reservation leaks from one test into the ne
 
 ``Rig`` (fixture ``rig``) is the whole safety core on the in-process simulator and one
 virtual clock: a mock-pin rail wired to the simulated board's rail input, a ledger in
-a temporary state directory and a settable wall clock. ``rig.run(seconds)`` drives the
+a temporary state directory on a storage a test can fill up or take away
+(``hil.rigs.ledger_storage``), and a settable wall clock. ``rig.run(seconds)`` drives the
 core the way firmware_host's loop does: wait (advancing virtual time), poll, and tick
 every 20 ms.
 """
@@ -23,6 +24,7 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
 from hil.rigs.clock import VirtualClock
+from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import SimPort, make_sim
 from profiles.schema import Profile
@@ -98,6 +100,7 @@ class Rig:
     uptime_clock: Callable[[], float] | None = None  # the schedule's monotonic time
     core: SafetyCore | None = None
     events: list[SafetyEvent] = field(default_factory=list)
+    ledger_storage: LedgerStorage = field(default_factory=LedgerStorage)
 
     def connect(self, transport: Any = None) -> SafetyCore:
         self.core = SafetyCore.connect(
@@ -109,6 +112,7 @@ class Rig:
             rail=self.rail,
             board=self.board_kind or BoardKind.simulated(self.board.time_scale),
             uptime_clock=self.uptime_clock,
+            ledger_connection=self.ledger_storage.connection,
         )
         return self.core
 

@@ -10,13 +10,13 @@ that code, and no more than the plan was counted or delivered.
 from __future__ import annotations
 
 import ast
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from drivers.protocol import Event, EventKind, FrameDecoder, Info, calibration_crc, encode_frame
+from hil.rigs.ledger_storage import LedgerStorage
 from safety.core_events import ContactLost, FaultLatched, SafetyEvent
 from safety.core_session import ActiveSession
 from safety.errors import LedgerError
@@ -224,27 +224,17 @@ def test_the_controllers_own_fault_takes_the_same_path(rig: Rig) -> None:
     _assert_faulted(rig, FaultCode.CONTROLLER_ERROR)
 
 
-class _FullDisk:
-    """Wraps the ledger connection's ``execute``: writes fail as on a full disk."""
-
-    def __init__(self, rig: Rig) -> None:
-        ledger = rig.c._ledgers.ledger
-        assert ledger is not None and ledger._conn is not None
-        self.execute = ledger._conn.execute
-        self.full = True
-        ledger._conn.execute = self  # type: ignore[method-assign]
-
-    def __call__(self, sql: str, *args: Any) -> Any:
-        if self.full and sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "BEGIN"):
-            raise sqlite3.OperationalError("database or disk is full")
-        return self.execute(sql, *args)
+def _fill_disk(rig: Rig) -> LedgerStorage:
+    """The disk under the core's ledger is full (``full = False`` gives it room again)."""
+    rig.ledger_storage.full = True
+    return rig.ledger_storage
 
 
 def test_a_fault_on_a_full_disk_reaches_the_ledger_once_it_has_room(rig: Rig) -> None:
     """F31: the fault row and the session's end wait in memory (the dose counted at the
     fault, never less); the fault cannot be acknowledged until they are written."""
     _start(rig, seconds=2.0)
-    disk = _FullDisk(rig)
+    disk = _fill_disk(rig)
     rig.board.inject("skin_overtemp")
     rig.run(1.0, until=_latched)
     counted = rig.c.snapshot().delivered_total_j_cm2
@@ -274,7 +264,7 @@ def test_closing_with_the_disk_still_full_says_what_was_lost(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     _start(rig, seconds=2.0)
-    _FullDisk(rig)
+    _fill_disk(rig)
     rig.board.inject("ntc_open", sensor="skin_a")
     rig.run(1.0, until=_latched)
     core, rig.core = rig.c, None
@@ -287,9 +277,7 @@ def test_closing_with_the_disk_still_full_says_what_was_lost(
 
 def test_ledger_gone_mid_session_still_ends_with_outputs_off(rig: Rig) -> None:
     _start(rig, seconds=2.0)
-    ledger = rig.c._ledgers.ledger
-    assert ledger is not None and ledger._conn is not None
-    ledger._conn.close()  # the database went away under us
+    rig.ledger_storage.drop_connections()  # the database went away under us
     rig.run(6.0, until=_latched)
     rig.run(0.3)
     assert rig.board.state()["outputs_on"] is False

@@ -245,19 +245,20 @@ def test_disconnect_during_the_self_test(rig: Rig) -> None:
 
 
 def test_acknowledge_clears_only_when_the_cause_is_gone(rig: Rig) -> None:
-    core = rig.ready()
+    port = _TxDroppingPort(rig.port)  # a transmit line that will break for a while
+    core = rig.connect(port)
+    assert core.self_test() is None
+    rig.events += core.poll()
     assert core.acknowledge_fault() is None  # nothing latched
     rig.board.inject("skin_overtemp")
     rig.run(0.2)
     assert core.acknowledge_fault() == "the cause is still present: skin_overtemp"
     rig.board.clear_injections()
     rig.run(0.2)
-    port_broken = _TxDroppingPort(rig.port)
-    core._interlock.client._port = port_broken  # the board does not hear CLEAR_FAULTS
-    port_broken.broken = True
+    port.broken = True  # the board does not hear CLEAR_FAULTS
     reason = core.acknowledge_fault()
     assert reason is not None and reason.startswith("The pad did not accept the reset")
-    core._interlock.client._port = rig.port
+    port.broken = False
     rig.run(0.1)
     assert core.acknowledge_fault() is None
     assert core.snapshot().fault is None

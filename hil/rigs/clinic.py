@@ -1,0 +1,73 @@
+"""The rigs' clinic: one prescriber key, trusted the way a site trusts a clinic.
+
+Owns: the rig clinic's Ed25519 key (fixed, so every rig, every restart of a rig and the
+``nirpad`` children it starts trust the same key), the site configuration that trusts
+it (``[signing.trusted_keys]`` in ``<state_dir>/site.toml``: what a caregiver writes for
+a clinic, docs/profiles.md, and where ``nirpad run`` and the CLI look for it), and
+signing a prescription with it (``profiles.signing.sign_profile``, what ``nirpad profile
+sign`` does). The controller then checks the signature of every prescription a rig
+installs with the trust store it builds from the site configuration, as ``nirpad run``
+does; a prescription changed after signing is refused.
+
+Signatures are trusted, not required (``require_signed = false``): scenarios about a
+prescription file edited by hand still reach the limit and date checks. The key is a
+test key: it is trusted only by the site files written here.
+
+Does not own the trust store or the signature format (``profiles.signing``) nor
+installing (``firmware_host.profile_commands``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from firmware_host.paths import SITE_CONFIG_NAME
+from profiles.errors import SigningError
+from profiles.signing import public_key_b64, sign_profile
+
+__all__ = ["RIG_KEY_ID", "sign", "trust_rig_clinic"]
+
+RIG_KEY_ID: Final = "hil-rig-clinic"
+_RIG_KEY: Final = Ed25519PrivateKey.from_private_bytes(
+    hashlib.sha256(b"nirpad HIL rig clinic: a test key").digest()
+)
+
+
+def site_text() -> str:
+    """The site configuration of a rig: it trusts the rig clinic's key."""
+    return (
+        "# The site of a HIL rig (hil/rigs/clinic.py): it trusts the rig clinic's key.\n"
+        "[signing]\n"
+        "require_signed = false\n"
+        "[signing.trusted_keys]\n"
+        f'{RIG_KEY_ID} = "{public_key_b64(_RIG_KEY)}"\n'
+    )
+
+
+def trust_rig_clinic(state_dir: Path) -> Path:
+    """Write ``<state_dir>/site.toml`` trusting the rig clinic (as a caregiver would);
+    returns its path. A site file already there must be the rig's own."""
+    path = state_dir / SITE_CONFIG_NAME
+    text = site_text()
+    if path.exists():
+        if path.read_text(encoding="utf-8") != text:
+            raise ValueError(f"{path} is not a rig's site configuration; not replaced")
+        return path
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def sign(data: bytes) -> bytes:
+    """``data`` signed by the rig clinic. What cannot be signed (not UTF-8 or TOML, a
+    value with no canonical form) is returned as it is: installing it refuses it for
+    its own reasons, as it would refuse it unsigned."""
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+        return sign_profile(text, _RIG_KEY, RIG_KEY_ID).encode("utf-8")
+    except (UnicodeDecodeError, SigningError):
+        return data
