@@ -1,6 +1,6 @@
 """The status JSON: one dict that `nirpad status --json` and the control socket show.
 
-Owns: the exact keys of the status document (issue 5) and how each is rendered
+Owns: the exact keys of the status document (docs/architecture.md) and how each is rendered
 (wavelength keys as strings, ISO times to the second, messages in plain words via
 ``plain_text.plain``, ``null`` for "not known"). Does not own where
 the figures come from: the controller passes its state and the safety core's snapshot.

@@ -65,7 +65,7 @@ WALL_START: Final = dt.datetime(2026, 11, 24, 19, 0, tzinfo=dt.UTC)
 """The wall clock of every in-process rig at its start: a Tuesday evening, in the
 built-in profiles' 18:00–23:00 window, inside their validity."""
 DOSE_TOLERANCE: Final = 0.005
-"""Dose accuracy the suite holds the stack to (issue 6: within 0.5 %)."""
+"""Dose accuracy the suite holds the stack to: within 0.5 % (docs/performance.md)."""
 BUILTIN_PROFILES: Final = ("rls-810-standard", "rls-850-standard", "rls-dual")
 Event = dict[str, Any]
 

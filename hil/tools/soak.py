@@ -1,6 +1,6 @@
 """Soak runs: many sessions on the virtual clock, or real time against the processes.
 
-Owns: the two long-run commands of issue 7 and their figures (RSS growth, ledger size,
+Owns: the two long-run commands (docs/reliability.md) and their figures (RSS growth, ledger size,
 missed lease renewals, sessions completed / faulted, invariant findings).
 
     python -m hil.tools.soak --sessions 1000 --seed N [--session-min 2] [--fault-rate 0.3]

@@ -1,4 +1,4 @@
-"""Golden tests: the exact caregiver lines of issue 4's "Done when" list, through the CLI.
+"""Golden tests: the exact caregiver lines agreed for refused profiles, through the CLI.
 
 Each refused profile exits 2 and prints one readable line per problem on stderr,
 nothing on stdout, and never a traceback.

@@ -23,7 +23,7 @@ HAZARDS = ROOT / "docs" / "hazards.md"
 ROW = re.compile(r"^\|\s*(H\d+)\s*\|")
 REF = re.compile(r"`([\w./-]+\.py)::([\w:]+)`")
 CONTROL_KINDS = ("SW:", "FW:", "HW:")
-# The hazards issue 7 requires, each as words that must appear in some row.
+# The hazards the risk file must cover, each as words that must appear in some row.
 REQUIRED = {
     "over-temperature": "over-temperature",
     "sensor fault": "sensor",
