@@ -522,7 +522,7 @@ class SafetyCore:
         interlock = self._interlock
         session = self._session
         if session is not None:  # count first: a fault in this frame ends the session
-            session.count_frame(telemetry, now_s, paused=interlock.paused)
+            session.count_frame(telemetry, now_s, paused=interlock.light_held)
         if interlock.observe(telemetry):
             self._latch(FaultCode.STUCK_ON, "the board reports output while commanded off")
         if self._watch.rail_lost(telemetry.rail_enabled, interlock.rail.enabled, now_s):
@@ -568,7 +568,13 @@ class SafetyCore:
             log.info("board event %s (%d)", kind.name, event.detail)
 
     def _treating(self) -> bool:
-        return self._session is not None and self._interlock.mode is InterlockMode.TREATING
+        """A session is open and lit, or may be: treating, not paused, not held dark."""
+        interlock = self._interlock
+        return (
+            self._session is not None
+            and interlock.mode is InterlockMode.TREATING
+            and not interlock.held_dark
+        )
 
     def _on_lease_expired(self) -> None:
         """The board turned off by itself while treating: renewals did not reach it in time.
@@ -623,14 +629,14 @@ class SafetyCore:
         if interlock.output_commanded and now_s > interlock.lease_until_s:
             self._on_lease_expired()  # we stalled past the lease: dark, whether or not
             return  # the board's EVENT got through (an overrun can lose it)
-        session.advance(now_s, paused=interlock.paused)
+        session.advance(now_s, paused=interlock.light_held)
         if session.dose.done() or session.time_is_up():
             self._finish(Outcome.COMPLETED, None)
             self._pending.append(SessionFinished(Outcome.COMPLETED))
             return
         if hold:  # telemetry too old to act on; the lease runs on (see _check_stale)
             return
-        if not interlock.paused and not interlock.held_dark:
+        if not interlock.light_held:
             try:
                 interlock.command(session.setpoint_mw_cm2())
             except InterlockRefusedError as exc:
@@ -646,7 +652,7 @@ class SafetyCore:
         assert session is not None
         self._session = None
         self._last_session = session
-        paused = self._interlock.paused
+        paused = self._interlock.light_held
         try:
             self._interlock.disarm()
         finally:  # the record is closed even if turning off failed (all_off carries on)

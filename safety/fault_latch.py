@@ -139,9 +139,11 @@ class FaultLatch:
             log.error("fault latched: %s: %s", code, detail)
             self.status = FaultStatus(code, fault_message(code, detail))
             self._unannounced = (code, detail)
-            self._outputs_off()
-            if is_critical(code):
-                cut_rail(self._rail)
+            try:
+                self._outputs_off()
+            finally:  # the rail is cut even if the serial OFF could not be sent
+                if is_critical(code):
+                    cut_rail(self._rail)
             return
         if is_critical(code) and self._rail.enabled:
             cut_rail(self._rail)

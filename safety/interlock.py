@@ -140,6 +140,11 @@ class Interlock:
         self.paused = self.held_dark = False
         self._clear_setpoint()
 
+    @property
+    def light_held(self) -> bool:
+        """Paused, or held dark since contact was lost: the session's clock stands still."""
+        return self.paused or self.held_dark
+
     def hold_dark(self) -> None:
         """Outputs off, and no light until a resume or a new arm (the session's mode is
         the state machine's to change: it pauses on the ``ContactLost`` this follows)."""
@@ -263,7 +268,7 @@ class Interlock:
 
     def _refuse(self, reason: str) -> NoReturn:
         self.off()
-        self._faults.latch(FaultCode.INTERLOCK_REFUSED, reason)
+        self._faults.latch(FaultCode.INTERLOCK_REFUSED, f"interlock refused: {reason}")
         raise InterlockRefusedError(
             f"interlock refused: {reason}", code=FaultCode.INTERLOCK_REFUSED
         )

@@ -180,6 +180,19 @@ def test_interlock_refusal_mid_session(rig: Rig, monkeypatch: pytest.MonkeyPatch
     _assert_faulted(rig, FaultCode.INTERLOCK_REFUSED)
 
 
+def test_an_interlock_refusal_says_so_in_the_fault_and_the_record(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start(rig)
+    monkeypatch.setattr(ActiveSession, "setpoint_mw_cm2", lambda self: {0: 60.0})  # a bug
+    rig.run(0.1, until=_latched)
+    fault = rig.c.fault
+    assert fault is not None and "(interlock refused: channel 0: 60.000" in fault.message
+    with rig.ledger() as ledger:
+        (row,) = ledger.faults()
+    assert row.message.startswith("interlock refused: channel 0: 60.000")
+
+
 def test_ledger_write_failure_mid_session(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     _start(rig, seconds=2.0)
     ledger = rig.c._ledgers.ledger
@@ -495,3 +508,17 @@ def test_acknowledgement_waits_for_telemetry_to_come_back(rig: Rig) -> None:
     rig.run(1.0)
     assert rig.c.acknowledge_fault() is None
     assert rig.c.fault is None and rig.c.snapshot().fault is None
+
+
+def test_a_later_critical_reading_cuts_the_rail_after_a_lesser_first_fault(rig: Rig) -> None:
+    """The supervisor's finding in a later frame reaches the latch too: a critical one cuts
+    the rail although a non-critical fault was latched first (and stays the fault)."""
+    _start(rig)
+    rig.c.latch_fault(FaultCode.LEDGER_WRITE_FAILED, "the disk is full")
+    assert rig.rail.enabled  # not critical: OFF suffices
+    rig.board.inject("skin_overtemp")
+    rig.run(3.0)
+    assert not rig.rail.enabled
+    snap = rig.c.snapshot()
+    assert snap.fault is not None and snap.fault.code is FaultCode.LEDGER_WRITE_FAILED
+    assert snap.fault_also_seen.get(FaultCode.SKIN_OVERTEMP, 0) > 0

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from drivers.client import CommandRejected
-from drivers.protocol import ClearFaults, NakCode, SetOutput
+from drivers.protocol import ClearFaults, Event, EventKind, NakCode, SetOutput
 from hil.sim.inprocess import make_sim
 from safety.core_events import (
     ButtonEdge,
@@ -280,4 +280,25 @@ def test_rejections_are_routed(rig: Rig) -> None:
     assert core.snapshot().fault is None
     core._on_rejected(CommandRejected(2, SetOutput(200, ()), NakCode.NO_CONTACT))
     assert core.poll() == [ContactLost()]
+    assert core.snapshot().fault is None
+
+
+def test_a_session_held_dark_keeps_its_clock_still_and_a_late_lease_is_no_fault(
+    rig: Rig,
+) -> None:
+    """Contact lost and no pause yet (no state machine here): the session's treating time
+    stands still as if paused, it never completes in the dark, and the board's lease
+    running out meanwhile is not a fault."""
+    core = rig.ready()
+    core.begin_session(make_profile(), "ab" * 32)
+    rig.run(6.0)
+    rig.board.set_contact(False)
+    rig.run(0.1)
+    elapsed_s = core.snapshot().elapsed_s
+    got = rig.run(70.0)  # longer than the whole one-minute session
+    assert SessionFinished(Outcome.COMPLETED) not in got
+    snap = core.snapshot()
+    assert snap.session_active and snap.fault is None
+    assert snap.elapsed_s == elapsed_s
+    core._on_event(Event(0, EventKind.LEASE_EXPIRED, 0))  # one in flight at the loss
     assert core.snapshot().fault is None

@@ -127,3 +127,14 @@ def test_records_wait_in_order_until_the_ledger_takes_them(bench: Bench) -> None
 
 def test_fault_message_without_detail_is_the_code_message() -> None:
     assert fault_message(FaultCode.STUCK_ON, "") == FAULT_MESSAGES[FaultCode.STUCK_ON]
+
+
+def test_the_rail_is_cut_even_when_the_serial_off_fails(bench: Bench) -> None:
+    def broken_off() -> None:
+        raise RuntimeError("the OFF could not be sent")
+
+    latch = FaultLatch(bench.rail, bench._ledger, lambda: datetime.now(UTC), outputs_off=broken_off)
+    with pytest.raises(RuntimeError):
+        latch.latch(FaultCode.STUCK_ON, "stuck")
+    assert not bench.rail.enabled
+    assert latch.code is FaultCode.STUCK_ON
