@@ -9,9 +9,10 @@ its ``injected`` event's ``"t"`` to its ``output`` off event's ``"t"``.
 
 The interval rule (20 h between sessions) would allow one session per state
 directory. Between injections the bench therefore *ages its own throwaway ledger*: it
-shifts every finished session in it 8 days into the past (``age_ledger``), so the next
-``start`` is allowed. This touches only the temporary state directory the bench made;
-the controller's guards run unchanged. SIGKILL runs use a fresh state directory each.
+shifts each finished session 8 days into the past, once (``age_ledger``), so the next
+``start`` is allowed and the course (4 weeks from its first session) never runs out.
+This touches only the temporary state directory the bench made; the controller's
+guards run unchanged. SIGKILL runs use a fresh state directory each.
 """
 
 from __future__ import annotations
@@ -62,13 +63,18 @@ def is_output(on: bool) -> Callable[[dict[str, object]], bool]:
 
 
 def age_ledger(state_dir: Path, by_s: float = AGE_S) -> None:
-    """Bench only: move the finished sessions of a throwaway ledger ``by_s`` into the past."""
+    """Bench only: move the finished sessions of a throwaway ledger ``by_s`` into the past.
+
+    A session already moved stays where it is: moving the first one again on every
+    call would put it more than the course's 4 weeks back after a few injections.
+    """
+    cutoff_s = time.time() - by_s
     conn = sqlite3.connect(state_dir / LEDGER_FILENAME, timeout=10.0, isolation_level=None)
     try:
         conn.execute(
             "UPDATE sessions SET started_at_s = started_at_s - ?, ended_at_s = ended_at_s - ? "
-            "WHERE ended_at_s IS NOT NULL",
-            (by_s, by_s),
+            "WHERE ended_at_s IS NOT NULL AND ended_at_s > ?",
+            (by_s, by_s, cutoff_s),
         )
     finally:
         conn.close()
