@@ -311,6 +311,11 @@ class SimBoard:
         self.advance_to(now_s)
         return self._to_host.receive(now_s)
 
+    def host_read_whole(self, now_s: float) -> bytes:
+        """Like ``host_read``, but only whole frames: a frame still arriving waits."""
+        self.advance_to(now_s)
+        return self._to_host.receive_whole(now_s)
+
     def next_output_time(self) -> float | None:
         """When the next byte reaches the host (None when nothing is in flight)."""
         return self._to_host.next_arrival_s()

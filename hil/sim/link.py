@@ -111,6 +111,23 @@ class PacedLink:
             break
         return bytes(out)
 
+    def receive_whole(self, now_s: float) -> bytes:
+        """The queued segments (usually whole frames) whose last bit has arrived by
+        ``now_s``, not returned before; a segment still arriving waits for its last byte
+        (a UART FIFO with a receive timeout hands over whole frames the same way)."""
+        segments = self._segments
+        if not segments:
+            return b""
+        out = bytearray()
+        byte_time_s = self.byte_time_s
+        while segments:
+            segment = segments[0]
+            if (now_s - segment.start_s) / byte_time_s + _EPS_BYTES < len(segment.data):
+                break
+            out += segment.data[segment.taken :]
+            segments.popleft()
+        return bytes(out)
+
     def next_arrival_s(self) -> float | None:
         """When the next byte not yet received arrives, or None if nothing is in flight."""
         if not self._segments:
