@@ -36,7 +36,10 @@ def cobs_decode(encoded: bytes) -> bytes:
     """Decode one COBS block (without its delimiter); raise CobsDecodeError if invalid."""
     if 0 in encoded:
         raise CobsDecodeError("zero byte inside a COBS frame")
-    out = bytearray()
+    # every group is followed by an implied zero (b"\x00".join), except a full group
+    # (code 0xFF), which runs on into the next one, and the last group
+    parts: list[bytes] = []
+    carried = b""
     index = 0
     length = len(encoded)
     while index < length:
@@ -44,8 +47,11 @@ def cobs_decode(encoded: bytes) -> bytes:
         end = index + code
         if end > length:
             raise CobsDecodeError("COBS code runs past the end of the frame")
-        out += encoded[index + 1 : end]
+        group = encoded[index + 1 : end]
+        if code == 0xFF and end < length:
+            carried += group
+        else:
+            parts.append(carried + group if carried else group)
+            carried = b""
         index = end
-        if code != 0xFF and index < length:
-            out.append(0)
-    return bytes(out)
+    return b"\x00".join(parts)
