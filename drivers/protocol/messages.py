@@ -476,10 +476,31 @@ def _decode_set_output(reader: _Reader) -> SetOutput:
     return SetOutput(lease_ms, channels)
 
 
-def _decode_telemetry(reader: _Reader) -> Telemetry:
-    up, flags, faults, skin_a, skin_b, board, supply, lease, count = reader.take("<IBHhhhHHB")
-    records = reader.take_each("<HHB", _count(count, MAX_CHANNELS, "channel count"))
-    channels = tuple(ChannelTelemetry(cur / 10.0, hz, duty) for cur, hz, duty in records)
+_TELEMETRY_HEAD: Final = struct.Struct("<IBHhhhHHB")
+_TELEMETRY_CHANNEL: Final = struct.Struct("<HHB")
+_CHANNELS_CACHE_MAX: Final = 256
+_channels_seen: dict[bytes, tuple[ChannelTelemetry, ...]] = {}
+"""Channel records already decoded, by their bytes: a steady output repeats them in
+every frame, and the (frozen) records can be shared instead of built 50 times a second."""
+
+
+def _telemetry(payload: bytes) -> Telemetry:
+    """TELEMETRY from its payload, straight from the bytes (50 frames a second)."""
+    head_size = _TELEMETRY_HEAD.size
+    if len(payload) < head_size:
+        raise MessageDecodeError("payload too short")
+    up, flags, faults, skin_a, skin_b, board, supply, lease, count = _TELEMETRY_HEAD.unpack_from(
+        payload
+    )
+    end = head_size + _TELEMETRY_CHANNEL.size * _count(count, MAX_CHANNELS, "channel count")
+    if len(payload) != end:
+        raise MessageDecodeError(
+            "payload too short" if len(payload) < end else "payload has trailing bytes"
+        )
+    records = payload[head_size:]
+    channels = _channels_seen.get(records)
+    if channels is None:
+        channels = _channels(records)
     return Telemetry(
         up,
         _TELEMETRY_FLAGS[flags & 0x0F],  # reserved flag bits are ignored
@@ -491,6 +512,17 @@ def _decode_telemetry(reader: _Reader) -> Telemetry:
         lease,
         channels,
     )
+
+
+def _channels(records: bytes) -> tuple[ChannelTelemetry, ...]:
+    channels = tuple(
+        ChannelTelemetry(cur / 10.0, hz, duty)
+        for cur, hz, duty in _TELEMETRY_CHANNEL.iter_unpack(records)
+    )
+    if len(_channels_seen) >= _CHANNELS_CACHE_MAX:
+        _channels_seen.clear()
+    _channels_seen[records] = channels
+    return channels
 
 
 _TELEMETRY_FLAGS: Final = tuple(TelemetryFlag(bits) for bits in range(0x10))
@@ -536,13 +568,22 @@ _DECODERS: Final[Mapping[int, Callable[[_Reader], Message]]] = {
     MsgType.CLEAR_FAULTS: lambda reader: ClearFaults(),
     MsgType.ACK: lambda reader: Ack(reader.take("<H")[0]),
     MsgType.NAK: _decode_nak,
-    MsgType.TELEMETRY: _decode_telemetry,
     MsgType.EVENT: _decode_event,
 }
 
 
+_TELEMETRY_TYPE: Final = int(MsgType.TELEMETRY)
+_ACK_TYPE: Final = int(MsgType.ACK)
+_ACK: Final = struct.Struct("<H")
+
+
 def decode_payload(msg_type: int, payload: bytes) -> Message:
     """Parse ``payload`` as ``msg_type``; raise MessageDecodeError on any mismatch."""
+    # the two frames of every tick (50 a second) straight from the bytes; the rest by reader
+    if msg_type == _TELEMETRY_TYPE:
+        return _telemetry(payload)
+    if msg_type == _ACK_TYPE and len(payload) == _ACK.size:
+        return Ack(_ACK.unpack(payload)[0])
     decoder = _DECODERS.get(msg_type)
     if decoder is None:
         raise MessageDecodeError(f"unknown MsgType {msg_type}")
