@@ -132,6 +132,8 @@ _OUTPUT_ON_BIT: Final = int(TelemetryFlag.OUTPUT_ON)
 _CONTACT_BIT: Final = int(TelemetryFlag.CONTACT)
 _BUTTON_BIT: Final = int(TelemetryFlag.BUTTON)
 _RAIL_ENABLED_BIT: Final = int(TelemetryFlag.RAIL_ENABLED)
+_TELEMETRY_HEAD: Final = struct.Struct("<IBHhhhHHB")
+_TELEMETRY_CHANNEL: Final = struct.Struct("<HHB")
 
 
 # ---------------------------------------------------------------- host -> board
@@ -332,44 +334,43 @@ def _encode_set_output(msg: SetOutput) -> bytes:
 
 
 def _encode_telemetry(msg: Telemetry) -> bytes:
-    out = bytearray(
-        struct.pack(
-            "<IBHhhhHHB",
-            msg.uptime_ms & 0xFFFFFFFF,
-            int(msg.flags),
-            int(msg.faults),
-            _i16(msg.skin_a_c, 100, "skin_a_c"),
-            _i16(msg.skin_b_c, 100, "skin_b_c"),
-            _i16(msg.board_c, 100, "board_c"),
-            msg.supply_mv,
-            msg.lease_remaining_ms,
-            len(msg.channels),
-        )
+    out = _TELEMETRY_HEAD.pack(
+        msg.uptime_ms & 0xFFFFFFFF,
+        int(msg.flags),
+        int(msg.faults),
+        _i16(msg.skin_a_c, 100, "skin_a_c"),
+        _i16(msg.skin_b_c, 100, "skin_b_c"),
+        _i16(msg.board_c, 100, "board_c"),
+        msg.supply_mv,
+        msg.lease_remaining_ms,
+        len(msg.channels),
     )
     for ch in msg.channels:
-        out += struct.pack("<HHB", _u16(ch.current_ma, 10, "current_ma"), ch.pulse_hz, ch.duty_pct)
-    return bytes(out)
+        out += _TELEMETRY_CHANNEL.pack(
+            _u16(ch.current_ma, 10, "current_ma"), ch.pulse_hz, ch.duty_pct
+        )
+    return out
 
 
 def encode_payload(msg: Message) -> tuple[MsgType, bytes]:
     """Return the message type and payload bytes of ``msg``."""
-    match msg:
-        case Hello():
-            return MsgType.HELLO, struct.pack("<B", msg.protocol_version)
+    match msg:  # the board's frames of every tick first, then the host's
+        case Telemetry():
+            return MsgType.TELEMETRY, _encode_telemetry(msg)
+        case Ack():
+            return MsgType.ACK, struct.pack("<H", msg.echo_seq)
         case SetOutput():
             return MsgType.SET_OUTPUT, _encode_set_output(msg)
+        case Hello():
+            return MsgType.HELLO, struct.pack("<B", msg.protocol_version)
         case OutputOff():
             return MsgType.OUTPUT_OFF, b""
         case ClearFaults():
             return MsgType.CLEAR_FAULTS, b""
         case Info():
             return MsgType.INFO, _encode_info(msg)
-        case Ack():
-            return MsgType.ACK, struct.pack("<H", msg.echo_seq)
         case Nak():
             return MsgType.NAK, struct.pack("<HB", msg.echo_seq, int(msg.code))
-        case Telemetry():
-            return MsgType.TELEMETRY, _encode_telemetry(msg)
         case Event():
             return MsgType.EVENT, struct.pack(
                 "<IBH", msg.uptime_ms & 0xFFFFFFFF, int(msg.kind), msg.detail
@@ -476,8 +477,6 @@ def _decode_set_output(reader: _Reader) -> SetOutput:
     return SetOutput(lease_ms, channels)
 
 
-_TELEMETRY_HEAD: Final = struct.Struct("<IBHhhhHHB")
-_TELEMETRY_CHANNEL: Final = struct.Struct("<HHB")
 _CHANNELS_CACHE_MAX: Final = 256
 _channels_seen: dict[bytes, tuple[ChannelTelemetry, ...]] = {}
 """Channel records already decoded, by their bytes: a steady output repeats them in
