@@ -18,8 +18,13 @@ class CobsDecodeError(ValueError):
     """The bytes are not a valid COBS encoding."""
 
 
+_CODES: Final = tuple(bytes((n,)) for n in range(256))
+
+
 def cobs_encode(data: bytes) -> bytes:
     """Encode ``data`` so that the result contains no zero byte."""
+    if len(data) < _MAX_RUN:  # no run can fill a group: one code byte before each run
+        return b"".join([_CODES[len(run) + 1] + run for run in data.split(b"\x00")])
     out = bytearray()
     for run in data.split(b"\x00"):
         # a full 254-byte group has code 0xFF and no implied zero after it

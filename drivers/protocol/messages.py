@@ -402,16 +402,6 @@ class _Reader:
         self._pos = pos + layout.size
         return layout.unpack_from(self._data, pos)
 
-    def take_each(self, fmt: str, count: int) -> list[tuple[int, ...]]:
-        """``count`` records of layout ``fmt``, back to back."""
-        layout = _layout(fmt)
-        pos = self._pos
-        end = pos + layout.size * count
-        if end > len(self._data):
-            raise MessageDecodeError("payload too short")
-        self._pos = end
-        return list(layout.iter_unpack(self._data[pos:end]))
-
     def raw(self, size: int) -> bytes:
         if self._pos + size > len(self._data):
             raise MessageDecodeError("payload too short")
@@ -470,10 +460,36 @@ def _decode_info(reader: _Reader) -> Info:
     )
 
 
-def _decode_set_output(reader: _Reader) -> SetOutput:
-    lease_ms, count = reader.take("<HB")
-    records = reader.take_each("<BHHB", _count(count, MAX_CHANNELS, "channel count"))
-    channels = tuple(ChannelSetpoint(ch, cur / 10.0, hz, duty) for ch, cur, hz, duty in records)
+# The frames of every tick (50 a second each) are decoded straight from the bytes; the
+# others through a ``_Reader``.
+
+_SET_OUTPUT_HEAD: Final = struct.Struct("<HB")
+_SETPOINT: Final = struct.Struct("<BHHB")
+_ACK: Final = struct.Struct("<H")
+
+
+def _exact(payload: bytes, size: int) -> None:
+    if len(payload) != size:
+        raise MessageDecodeError(
+            "payload too short" if len(payload) < size else "payload has trailing bytes"
+        )
+
+
+def _ack(payload: bytes) -> Ack:
+    _exact(payload, _ACK.size)
+    return Ack(_ACK.unpack(payload)[0])
+
+
+def _set_output(payload: bytes) -> SetOutput:
+    head_size = _SET_OUTPUT_HEAD.size
+    if len(payload) < head_size:
+        raise MessageDecodeError("payload too short")
+    lease_ms, count = _SET_OUTPUT_HEAD.unpack_from(payload)
+    _exact(payload, head_size + _SETPOINT.size * _count(count, MAX_CHANNELS, "channel count"))
+    channels = tuple(
+        ChannelSetpoint(ch, cur / 10.0, hz, duty)
+        for ch, cur, hz, duty in _SETPOINT.iter_unpack(payload[head_size:])
+    )
     return SetOutput(lease_ms, channels)
 
 
@@ -484,18 +500,15 @@ every frame, and the (frozen) records can be shared instead of built 50 times a 
 
 
 def _telemetry(payload: bytes) -> Telemetry:
-    """TELEMETRY from its payload, straight from the bytes (50 frames a second)."""
     head_size = _TELEMETRY_HEAD.size
     if len(payload) < head_size:
         raise MessageDecodeError("payload too short")
     up, flags, faults, skin_a, skin_b, board, supply, lease, count = _TELEMETRY_HEAD.unpack_from(
         payload
     )
-    end = head_size + _TELEMETRY_CHANNEL.size * _count(count, MAX_CHANNELS, "channel count")
-    if len(payload) != end:
-        raise MessageDecodeError(
-            "payload too short" if len(payload) < end else "payload has trailing bytes"
-        )
+    _exact(
+        payload, head_size + _TELEMETRY_CHANNEL.size * _count(count, MAX_CHANNELS, "channel count")
+    )
     records = payload[head_size:]
     channels = _channels_seen.get(records)
     if channels is None:
@@ -562,27 +575,25 @@ def _decode_event(reader: _Reader) -> Event:
 _DECODERS: Final[Mapping[int, Callable[[_Reader], Message]]] = {
     MsgType.HELLO: lambda reader: Hello(reader.take("<B")[0]),
     MsgType.INFO: _decode_info,
-    MsgType.SET_OUTPUT: _decode_set_output,
     MsgType.OUTPUT_OFF: lambda reader: OutputOff(),
     MsgType.CLEAR_FAULTS: lambda reader: ClearFaults(),
-    MsgType.ACK: lambda reader: Ack(reader.take("<H")[0]),
     MsgType.NAK: _decode_nak,
     MsgType.EVENT: _decode_event,
 }
 
 
-_TELEMETRY_TYPE: Final = int(MsgType.TELEMETRY)
-_ACK_TYPE: Final = int(MsgType.ACK)
-_ACK: Final = struct.Struct("<H")
+_DIRECT: Final[Mapping[int, Callable[[bytes], Message]]] = {
+    MsgType.TELEMETRY: _telemetry,
+    MsgType.ACK: _ack,
+    MsgType.SET_OUTPUT: _set_output,
+}
 
 
 def decode_payload(msg_type: int, payload: bytes) -> Message:
     """Parse ``payload`` as ``msg_type``; raise MessageDecodeError on any mismatch."""
-    # the two frames of every tick (50 a second) straight from the bytes; the rest by reader
-    if msg_type == _TELEMETRY_TYPE:
-        return _telemetry(payload)
-    if msg_type == _ACK_TYPE and len(payload) == _ACK.size:
-        return Ack(_ACK.unpack(payload)[0])
+    direct = _DIRECT.get(msg_type)
+    if direct is not None:
+        return direct(payload)
     decoder = _DECODERS.get(msg_type)
     if decoder is None:
         raise MessageDecodeError(f"unknown MsgType {msg_type}")
