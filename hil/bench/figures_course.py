@@ -4,8 +4,8 @@ Owns: running a four-week course (three evenings a week, days 0, 2 and 4 of each
 week; 12 sessions) of the bench's 810 nm profile through the HIL suite's in-process
 rig, at time scale 1 (each session is its whole length on the byte-level wire, with
 the shipped safety code), idle days passing without being simulated, and timing it.
-Every session must complete, as ``hil/test_course.py`` checks at time scale 60. Does
-not own the rig (``hil.harness``) or the profile (``figures_stack``).
+Every session must complete, as ``hil/suite/test_course.py`` checks at time scale 60.
+Does not own the rig (``hil.rigs.harness``) or the profile (``figures_stack``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Final
 
 from firmware_host.machine import State
 from hil.bench.figures_common import Figure
-from hil.bench.figures_stack import BenchSetupError, bench_profile_text
-from hil.harness import WALL_START, InProcessRig
+from hil.bench.figures_stack import BenchSetupError, bench_profile
+from hil.rigs.harness import WALL_START, InProcessRig
 from safety.faults import Outcome
 
 COURSE_DAYS: Final = tuple(7 * week + day for week in range(4) for day in (0, 2, 4))
@@ -58,7 +58,7 @@ def _session(rig: InProcessRig, session_s: float) -> float:
 
 def run_course(sessions: int, session_min: int) -> CourseRun:
     """``sessions`` evenings of the course, each a ``session_min``-minute session."""
-    profile = bench_profile_text(duration_min=session_min).encode()
+    profile = bench_profile(duration_min=session_min).data
     with tempfile.TemporaryDirectory(prefix="nirpad-bench-course-") as tmp:
         rig = InProcessRig.build(Path(tmp) / "state", profile_bytes=profile, time_scale=1.0)
         try:
@@ -91,7 +91,7 @@ def course_figures(sessions: int, session_min: int) -> list[Figure]:
             {"max session": max(run.session_wall_s)},
             target=f"≤ {COURSE_TARGET_S:g} s (12 × 30 min)",
             met=run.wall_s <= COURSE_TARGET_S if full else None,
-            note=f"hil.harness in-process rig, time scale 1, idle days skipped; wall s per "
+            note=f"hil.rigs.harness in-process rig, time scale 1, idle days skipped; wall s per "
             f"session: {per}",
             details={"session_wall_s": list(run.session_wall_s)},
         )
