@@ -265,21 +265,25 @@ class BoardClient:
     def poll(self) -> list[BoardInput]:
         """Non-blocking: read what is there, decode, match replies, resend or time out."""
         inputs, self._backlog = self._backlog, []
-        inputs += self._receive()
-        inputs += self._check_retries()
+        data = self._read_available()
+        if data:
+            self._receive(data, inputs)
+        if self._pending:
+            self._check_retries(inputs)
         return inputs
 
-    def _receive(self) -> list[BoardInput]:
-        data = self._read_available()
-        inputs: list[BoardInput] = []
-        if not data:
-            return inputs
-        for frame in self._decoder.feed(data):
+    def _receive(self, data: bytes, inputs: list[BoardInput]) -> None:
+        frames = self._decoder.feed(data)
+        if frames:
             self.last_rx_s = self._clock()
-            converted = self._on_message(frame.message)
-            if converted is not None:
-                inputs.append(converted)
-        return inputs
+        for frame in frames:
+            message = frame.message
+            if isinstance(message, Telemetry | Event):
+                inputs.append(message)
+            else:
+                converted = self._on_message(message)
+                if converted is not None:
+                    inputs.append(converted)
 
     def _on_message(self, message: Message) -> BoardInput | None:
         if isinstance(message, Telemetry | Event):
@@ -301,23 +305,22 @@ class BoardClient:
         counters.naks_by_code[reply.code] = counters.naks_by_code.get(reply.code, 0) + 1
         return CommandRejected(pending.seq, pending.message, reply.code)
 
-    def _check_retries(self) -> list[BoardInput]:
+    def _check_retries(self, inputs: list[BoardInput]) -> None:
+        """Resend what is due (same seq); after the last resend, a ``CommandTimedOut``."""
         now_s = self._clock()
-        timed_out: list[BoardInput] = []
-        for seq, pending in list(self._pending.items()):
-            if now_s - pending.sent_s < self._ack_timeout_s:
-                continue
+        due = [p for p in self._pending.values() if now_s - p.sent_s >= self._ack_timeout_s]
+        for pending in due:
+            seq = pending.seq
             if pending.resends >= self._retries:
                 del self._pending[seq]
                 self.counters.timeouts += 1
-                timed_out.append(CommandTimedOut(seq, pending.message))
+                inputs.append(CommandTimedOut(seq, pending.message))
                 continue
             pending.resends += 1
             pending.sent_s = now_s
             self.counters.retries += 1
             _log.debug("%s: resend seq %d (%d)", self.port_name, seq, pending.resends)
             self._write(pending.frame)
-        return timed_out
 
     # ------------------------------------------------------------ blocking helpers
 

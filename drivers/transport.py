@@ -95,8 +95,11 @@ def read_available(port: PortLike) -> bytes:
     ``read`` is used rather than ``in_waiting``: a hung-up pty reports 0 waiting bytes
     but is readable, and only ``read`` raises the error that reveals the disconnect.
     """
-    chunks: list[bytes] = []
-    for _ in range(MAX_READS_PER_CALL):
+    first = port.read(READ_CHUNK)
+    if len(first) < READ_CHUNK:
+        return first  # the usual case: one frame or two, one read, no copy
+    chunks = [first]
+    for _ in range(MAX_READS_PER_CALL - 1):
         chunk = port.read(READ_CHUNK)
         if not chunk:
             break

@@ -271,13 +271,16 @@ class Controller:
 
     def _tick(self) -> None:
         self.handle_safety_events(self.core.tick())
-        self._presses(self._button.tick())
+        presses = self._button.tick()
+        if presses:
+            self._presses(presses)
         self._hooks.set_warning(WarningCode.BUTTON_STUCK, self._button.stuck, "button stuck")
+        now_s = self._clock()
         deadline_s = self._hooks.pause_deadline_s
-        if self.state is State.PAUSED and deadline_s is not None and self._clock() >= deadline_s:
+        if self.state is State.PAUSED and deadline_s is not None and now_s >= deadline_s:
             self._fire(Trigger.PAUSE_TIMEOUT, reason="paused for more than 10 minutes")
-        if self._clock() >= self._next_rx_check_s:
-            self._next_rx_check_s = self._clock() + RX_CHECK_EVERY_S
+        if now_s >= self._next_rx_check_s:
+            self._next_rx_check_s = now_s + RX_CHECK_EVERY_S
             if self.state in (State.IDLE, State.READY):
                 self._check_prescription()
 

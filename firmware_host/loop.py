@@ -156,7 +156,8 @@ class EventLoop:
             if until_s is not None:
                 timeout_s = min(timeout_s, until_s - now_s)
             self._wait(timeout_s)
-            self._drain_posted()
+            if self._posted:
+                self._drain_posted()
             self._maybe_tick()
 
     def _wait(self, timeout_s: float) -> None:

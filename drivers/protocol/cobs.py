@@ -18,8 +18,13 @@ class CobsDecodeError(ValueError):
     """The bytes are not a valid COBS encoding."""
 
 
+_CODES: Final = tuple(bytes((n,)) for n in range(256))
+
+
 def cobs_encode(data: bytes) -> bytes:
     """Encode ``data`` so that the result contains no zero byte."""
+    if len(data) < _MAX_RUN:  # no run can fill a group: one code byte before each run
+        return b"".join([_CODES[len(run) + 1] + run for run in data.split(b"\x00")])
     out = bytearray()
     for run in data.split(b"\x00"):
         # a full 254-byte group has code 0xFF and no implied zero after it
@@ -36,7 +41,10 @@ def cobs_decode(encoded: bytes) -> bytes:
     """Decode one COBS block (without its delimiter); raise CobsDecodeError if invalid."""
     if 0 in encoded:
         raise CobsDecodeError("zero byte inside a COBS frame")
-    out = bytearray()
+    # every group is followed by an implied zero (b"\x00".join), except a full group
+    # (code 0xFF), which runs on into the next one, and the last group
+    parts: list[bytes] = []
+    carried = b""
     index = 0
     length = len(encoded)
     while index < length:
@@ -44,8 +52,11 @@ def cobs_decode(encoded: bytes) -> bytes:
         end = index + code
         if end > length:
             raise CobsDecodeError("COBS code runs past the end of the frame")
-        out += encoded[index + 1 : end]
+        group = encoded[index + 1 : end]
+        if code == 0xFF and end < length:
+            carried += group
+        else:
+            parts.append(carried + group if carried else group)
+            carried = b""
         index = end
-        if code != 0xFF and index < length:
-            out.append(0)
-    return bytes(out)
+    return b"\x00".join(parts)

@@ -85,10 +85,15 @@ class FrameDecoder:
         frames: list[Frame] = []
         *whole, tail = data.split(DELIMITER)  # every part but the last ends a frame
         for run in whole:
-            frame = self._end_of_frame(self._collect(run))
+            if self._buffer or self._overflow:
+                raw = self._collect(run)
+            else:  # the whole frame came in this chunk (the usual case)
+                raw = run if len(run) <= MAX_ENCODED else None
+            frame = self._end_of_frame(raw)
             if frame is not None:
                 frames.append(frame)
-        self._take(tail)
+        if tail:
+            self._take(tail)
         return frames
 
     def _take(self, run: bytes) -> None:
@@ -101,8 +106,6 @@ class FrameDecoder:
 
     def _collect(self, run: bytes) -> bytes | None:
         """The encoded frame that ``run`` completes (None if overlong); empties the buffer."""
-        if not self._buffer and not self._overflow:  # the whole frame came in this chunk
-            return run if len(run) <= MAX_ENCODED else None
         self._take(run)
         raw = None if self._overflow else bytes(self._buffer)
         self._buffer.clear()

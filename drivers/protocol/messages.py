@@ -132,6 +132,8 @@ _OUTPUT_ON_BIT: Final = int(TelemetryFlag.OUTPUT_ON)
 _CONTACT_BIT: Final = int(TelemetryFlag.CONTACT)
 _BUTTON_BIT: Final = int(TelemetryFlag.BUTTON)
 _RAIL_ENABLED_BIT: Final = int(TelemetryFlag.RAIL_ENABLED)
+_TELEMETRY_HEAD: Final = struct.Struct("<IBHhhhHHB")
+_TELEMETRY_CHANNEL: Final = struct.Struct("<HHB")
 
 
 # ---------------------------------------------------------------- host -> board
@@ -332,44 +334,43 @@ def _encode_set_output(msg: SetOutput) -> bytes:
 
 
 def _encode_telemetry(msg: Telemetry) -> bytes:
-    out = bytearray(
-        struct.pack(
-            "<IBHhhhHHB",
-            msg.uptime_ms & 0xFFFFFFFF,
-            int(msg.flags),
-            int(msg.faults),
-            _i16(msg.skin_a_c, 100, "skin_a_c"),
-            _i16(msg.skin_b_c, 100, "skin_b_c"),
-            _i16(msg.board_c, 100, "board_c"),
-            msg.supply_mv,
-            msg.lease_remaining_ms,
-            len(msg.channels),
-        )
+    out = _TELEMETRY_HEAD.pack(
+        msg.uptime_ms & 0xFFFFFFFF,
+        int(msg.flags),
+        int(msg.faults),
+        _i16(msg.skin_a_c, 100, "skin_a_c"),
+        _i16(msg.skin_b_c, 100, "skin_b_c"),
+        _i16(msg.board_c, 100, "board_c"),
+        msg.supply_mv,
+        msg.lease_remaining_ms,
+        len(msg.channels),
     )
     for ch in msg.channels:
-        out += struct.pack("<HHB", _u16(ch.current_ma, 10, "current_ma"), ch.pulse_hz, ch.duty_pct)
-    return bytes(out)
+        out += _TELEMETRY_CHANNEL.pack(
+            _u16(ch.current_ma, 10, "current_ma"), ch.pulse_hz, ch.duty_pct
+        )
+    return out
 
 
 def encode_payload(msg: Message) -> tuple[MsgType, bytes]:
     """Return the message type and payload bytes of ``msg``."""
-    match msg:
-        case Hello():
-            return MsgType.HELLO, struct.pack("<B", msg.protocol_version)
+    match msg:  # the board's frames of every tick first, then the host's
+        case Telemetry():
+            return MsgType.TELEMETRY, _encode_telemetry(msg)
+        case Ack():
+            return MsgType.ACK, struct.pack("<H", msg.echo_seq)
         case SetOutput():
             return MsgType.SET_OUTPUT, _encode_set_output(msg)
+        case Hello():
+            return MsgType.HELLO, struct.pack("<B", msg.protocol_version)
         case OutputOff():
             return MsgType.OUTPUT_OFF, b""
         case ClearFaults():
             return MsgType.CLEAR_FAULTS, b""
         case Info():
             return MsgType.INFO, _encode_info(msg)
-        case Ack():
-            return MsgType.ACK, struct.pack("<H", msg.echo_seq)
         case Nak():
             return MsgType.NAK, struct.pack("<HB", msg.echo_seq, int(msg.code))
-        case Telemetry():
-            return MsgType.TELEMETRY, _encode_telemetry(msg)
         case Event():
             return MsgType.EVENT, struct.pack(
                 "<IBH", msg.uptime_ms & 0xFFFFFFFF, int(msg.kind), msg.detail
@@ -400,16 +401,6 @@ class _Reader:
             raise MessageDecodeError("payload too short")
         self._pos = pos + layout.size
         return layout.unpack_from(self._data, pos)
-
-    def take_each(self, fmt: str, count: int) -> list[tuple[int, ...]]:
-        """``count`` records of layout ``fmt``, back to back."""
-        layout = _layout(fmt)
-        pos = self._pos
-        end = pos + layout.size * count
-        if end > len(self._data):
-            raise MessageDecodeError("payload too short")
-        self._pos = end
-        return list(layout.iter_unpack(self._data[pos:end]))
 
     def raw(self, size: int) -> bytes:
         if self._pos + size > len(self._data):
@@ -469,17 +460,59 @@ def _decode_info(reader: _Reader) -> Info:
     )
 
 
-def _decode_set_output(reader: _Reader) -> SetOutput:
-    lease_ms, count = reader.take("<HB")
-    records = reader.take_each("<BHHB", _count(count, MAX_CHANNELS, "channel count"))
-    channels = tuple(ChannelSetpoint(ch, cur / 10.0, hz, duty) for ch, cur, hz, duty in records)
+# The frames of every tick (50 a second each) are decoded straight from the bytes; the
+# others through a ``_Reader``.
+
+_SET_OUTPUT_HEAD: Final = struct.Struct("<HB")
+_SETPOINT: Final = struct.Struct("<BHHB")
+_ACK: Final = struct.Struct("<H")
+
+
+def _exact(payload: bytes, size: int) -> None:
+    if len(payload) != size:
+        raise MessageDecodeError(
+            "payload too short" if len(payload) < size else "payload has trailing bytes"
+        )
+
+
+def _ack(payload: bytes) -> Ack:
+    _exact(payload, _ACK.size)
+    return Ack(_ACK.unpack(payload)[0])
+
+
+def _set_output(payload: bytes) -> SetOutput:
+    head_size = _SET_OUTPUT_HEAD.size
+    if len(payload) < head_size:
+        raise MessageDecodeError("payload too short")
+    lease_ms, count = _SET_OUTPUT_HEAD.unpack_from(payload)
+    _exact(payload, head_size + _SETPOINT.size * _count(count, MAX_CHANNELS, "channel count"))
+    channels = tuple(
+        ChannelSetpoint(ch, cur / 10.0, hz, duty)
+        for ch, cur, hz, duty in _SETPOINT.iter_unpack(payload[head_size:])
+    )
     return SetOutput(lease_ms, channels)
 
 
-def _decode_telemetry(reader: _Reader) -> Telemetry:
-    up, flags, faults, skin_a, skin_b, board, supply, lease, count = reader.take("<IBHhhhHHB")
-    records = reader.take_each("<HHB", _count(count, MAX_CHANNELS, "channel count"))
-    channels = tuple(ChannelTelemetry(cur / 10.0, hz, duty) for cur, hz, duty in records)
+_CHANNELS_CACHE_MAX: Final = 256
+_channels_seen: dict[bytes, tuple[ChannelTelemetry, ...]] = {}
+"""Channel records already decoded, by their bytes: a steady output repeats them in
+every frame, and the (frozen) records can be shared instead of built 50 times a second."""
+
+
+def _telemetry(payload: bytes) -> Telemetry:
+    head_size = _TELEMETRY_HEAD.size
+    if len(payload) < head_size:
+        raise MessageDecodeError("payload too short")
+    up, flags, faults, skin_a, skin_b, board, supply, lease, count = _TELEMETRY_HEAD.unpack_from(
+        payload
+    )
+    _exact(
+        payload, head_size + _TELEMETRY_CHANNEL.size * _count(count, MAX_CHANNELS, "channel count")
+    )
+    records = payload[head_size:]
+    channels = _channels_seen.get(records)
+    if channels is None:
+        channels = _channels(records)
     return Telemetry(
         up,
         _TELEMETRY_FLAGS[flags & 0x0F],  # reserved flag bits are ignored
@@ -491,6 +524,17 @@ def _decode_telemetry(reader: _Reader) -> Telemetry:
         lease,
         channels,
     )
+
+
+def _channels(records: bytes) -> tuple[ChannelTelemetry, ...]:
+    channels = tuple(
+        ChannelTelemetry(cur / 10.0, hz, duty)
+        for cur, hz, duty in _TELEMETRY_CHANNEL.iter_unpack(records)
+    )
+    if len(_channels_seen) >= _CHANNELS_CACHE_MAX:
+        _channels_seen.clear()
+    _channels_seen[records] = channels
+    return channels
 
 
 _TELEMETRY_FLAGS: Final = tuple(TelemetryFlag(bits) for bits in range(0x10))
@@ -531,18 +575,25 @@ def _decode_event(reader: _Reader) -> Event:
 _DECODERS: Final[Mapping[int, Callable[[_Reader], Message]]] = {
     MsgType.HELLO: lambda reader: Hello(reader.take("<B")[0]),
     MsgType.INFO: _decode_info,
-    MsgType.SET_OUTPUT: _decode_set_output,
     MsgType.OUTPUT_OFF: lambda reader: OutputOff(),
     MsgType.CLEAR_FAULTS: lambda reader: ClearFaults(),
-    MsgType.ACK: lambda reader: Ack(reader.take("<H")[0]),
     MsgType.NAK: _decode_nak,
-    MsgType.TELEMETRY: _decode_telemetry,
     MsgType.EVENT: _decode_event,
+}
+
+
+_DIRECT: Final[Mapping[int, Callable[[bytes], Message]]] = {
+    MsgType.TELEMETRY: _telemetry,
+    MsgType.ACK: _ack,
+    MsgType.SET_OUTPUT: _set_output,
 }
 
 
 def decode_payload(msg_type: int, payload: bytes) -> Message:
     """Parse ``payload`` as ``msg_type``; raise MessageDecodeError on any mismatch."""
+    direct = _DIRECT.get(msg_type)
+    if direct is not None:
+        return direct(payload)
     decoder = _DECODERS.get(msg_type)
     if decoder is None:
         raise MessageDecodeError(f"unknown MsgType {msg_type}")

@@ -10,7 +10,7 @@ and writes the files. Figures are reported against their targets, never asserted
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -160,13 +160,22 @@ TABLE_HEADER: Final = (
     "| figure | n | median | spread | unit | physical floor | target | met | note |",
     "|---|---:|---:|---|---|---:|---|---|---|",
 )
+BEFORE_HEADER: Final = (
+    "| figure | n | before | median | spread | unit | physical floor | target | met | note |",
+    "|---|---:|---:|---:|---|---|---:|---|---|---|",
+)
 
 
-def render_markdown(figures: Sequence[Figure]) -> str:
-    """The report's Markdown table, one row per figure, with a trailing newline."""
-    lines = list(TABLE_HEADER)
+def render_markdown(
+    figures: Sequence[Figure], before: Mapping[str, float | None] | None = None
+) -> str:
+    """The report's Markdown table, one row per figure, with a trailing newline.
+
+    With ``before`` (figure name → an earlier run's median), a ``before`` column sits
+    beside the median, so a change reads at a glance."""
+    lines = list(TABLE_HEADER if before is None else BEFORE_HEADER)
     for fig in figures:
-        cells = (
+        cells = [
             fig.title,
             str(fig.n),
             fmt_value(fig.median),
@@ -176,6 +185,8 @@ def render_markdown(figures: Sequence[Figure]) -> str:
             fig.target,
             _met(fig),
             fig.note,
-        )
+        ]
+        if before is not None:
+            cells.insert(2, fmt_value(before.get(fig.name)))
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

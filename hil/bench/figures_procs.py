@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -147,10 +148,30 @@ class HostProcess:
         self._log.close()
 
 
+RAM_DIR: Final = Path("/dev/shm")
+
+
+@contextlib.contextmanager
+def rail_file() -> Iterator[Path]:
+    """Where the host's rail lines are mirrored for the simulator: a file in memory
+    (``/dev/shm``) where there is one, like the GPIO lines it stands for. On a disk,
+    every heartbeat's atomic replace costs the controller a journal flush, 50 times a
+    second (docs/performance.md), which no real rail costs."""
+    where = RAM_DIR if RAM_DIR.is_dir() and os.access(RAM_DIR, os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="nirpad-bench-rail-", dir=where) as tmp:
+        yield Path(tmp) / "rail"
+
+
 @contextlib.contextmanager
 def pty_pair(workdir: Path, baud: int) -> Iterator[tuple[SimChild, Callable[[str], HostProcess]]]:
     """A simulator, and a factory of controllers on it (one state directory each)."""
-    rail = workdir / "rail"
+    with rail_file() as rail:
+        yield from _pty_pair(workdir, rail, baud)
+
+
+def _pty_pair(
+    workdir: Path, rail: Path, baud: int
+) -> Iterator[tuple[SimChild, Callable[[str], HostProcess]]]:
     sim = SimChild(rail, baud)
     hosts: list[HostProcess] = []
 

@@ -9,9 +9,10 @@ its ``injected`` event's ``"t"`` to its ``output`` off event's ``"t"``.
 
 The interval rule (20 h between sessions) would allow one session per state
 directory. Between injections the bench therefore *ages its own throwaway ledger*: it
-shifts every finished session in it 8 days into the past (``age_ledger``), so the next
-``start`` is allowed. This touches only the temporary state directory the bench made;
-the controller's guards run unchanged. SIGKILL runs use a fresh state directory each.
+shifts each finished session 8 days into the past, once (``age_ledger``), so the next
+``start`` is allowed and the course (4 weeks from its first session) never runs out.
+This touches only the temporary state directory the bench made; the controller's
+guards run unchanged. SIGKILL runs use a fresh state directory each.
 """
 
 from __future__ import annotations
@@ -34,10 +35,17 @@ from hil.bench.figures_common import (
     fault_floor_s,
     iqr_spread,
     median,
+    percentile,
     set_output_wire_s,
     tail_spread,
 )
-from hil.bench.figures_procs import HostProcess, SimChild, install_prescription, pty_pair
+from hil.bench.figures_procs import (
+    HostProcess,
+    SimChild,
+    install_prescription,
+    pty_pair,
+    rail_file,
+)
 from hil.bench.figures_stack import BenchSetupError
 from safety.board_kind import BoardKind
 from safety.interlock import DEFAULT_LEASE_MS
@@ -45,7 +53,8 @@ from safety.ledger import LEDGER_FILENAME
 from safety.rail import RAIL_HOLD_S
 
 AGE_S: Final = 8 * 24 * 3600.0
-CPU_TARGET_PCT: Final = 2.0
+CPU_TARGET_MEDIAN_PCT: Final = 1.0
+CPU_TARGET_P95_PCT: Final = 1.5
 RSS_TARGET_MB: Final = 60.0
 
 
@@ -62,13 +71,18 @@ def is_output(on: bool) -> Callable[[dict[str, object]], bool]:
 
 
 def age_ledger(state_dir: Path, by_s: float = AGE_S) -> None:
-    """Bench only: move the finished sessions of a throwaway ledger ``by_s`` into the past."""
+    """Bench only: move the finished sessions of a throwaway ledger ``by_s`` into the past.
+
+    A session already moved stays where it is: moving the first one again on every
+    call would put it more than the course's 4 weeks back after a few injections.
+    """
+    cutoff_s = time.time() - by_s
     conn = sqlite3.connect(state_dir / LEDGER_FILENAME, timeout=10.0, isolation_level=None)
     try:
         conn.execute(
             "UPDATE sessions SET started_at_s = started_at_s - ?, ended_at_s = ended_at_s - ? "
-            "WHERE ended_at_s IS NOT NULL",
-            (by_s, by_s),
+            "WHERE ended_at_s IS NOT NULL AND ended_at_s > ?",
+            (by_s, by_s, cutoff_s),
         )
     finally:
         conn.close()
@@ -103,15 +117,20 @@ def _start_treating(sim: SimChild, host: HostProcess) -> None:
 def fault_latency_figures(ctx: RunContext, injections: int, seed: int = 1) -> list[Figure]:
     rng = random.Random(seed)
     samples: list[float] = []
+    earlier: list[object] = []  # faults that turned the light off before the injection
     with _rig(ctx) as (sim, make_host, _):
         host = make_host("fault")
         for _ in range(injections):
             _start_treating(sim, host)
+            treating = sim.mark()
             time.sleep(rng.uniform(0.05, 0.25))  # a random phase against the 20 ms frames
             sim.send({"cmd": "inject", "fault": "skin_overtemp"})
             injected = sim.next_event(lambda e: e.get("event") == "injected", 5.0)
-            off = sim.next_event(is_output(False), 5.0)
-            samples.append(float(off["t"]) - float(injected["t"]))
+            if _off_before_injection(sim.since(treating)):
+                earlier.append(host.request({"cmd": "status"})["data"].get("fault"))
+            else:
+                off = sim.next_event(is_output(False), 5.0)
+                samples.append(float(off["t"]) - float(injected["t"]))
             sim.send({"cmd": "clear"})
             _acknowledge(host)
             age_ledger(host.state_dir)
@@ -129,10 +148,22 @@ def fault_latency_figures(ctx: RunContext, injections: int, seed: int = 1) -> li
             met=p99 <= 1.25 * floor_ms,
             floor=floor_ms,
             note=f"floor = {TELEMETRY_PERIOD_S * 1e3:g} ms telemetry period + TELEMETRY and "
-            f"OUTPUT_OFF frames at {ctx.baud} baud; injected at a random phase",
-            details={"samples_ms": [s * 1e3 for s in samples]},
+            f"OUTPUT_OFF frames at {ctx.baud} baud; injected at a random phase"
+            + (f"; {len(earlier)} runs dark before the injection (not counted)" if earlier else ""),
+            details={"samples_ms": [s * 1e3 for s in samples], "dark_before": earlier},
         )
     ]
+
+
+def _off_before_injection(events: list[dict[str, object]]) -> bool:
+    """Whether the light went off (another fault: a host starved of CPU lets its
+    telemetry go stale) after treating began but before the injection was made."""
+    for event in events:
+        if event.get("event") == "injected":
+            return False
+        if is_output(False)(event):
+            return True
+    return False
 
 
 def _acknowledge(host: HostProcess, timeout_s: float = 10.0) -> None:
@@ -266,16 +297,17 @@ def resource_figures(ctx: RunContext, duration_s: float, window_s: float = 1.0) 
         if host.state() != "treating":
             raise BenchSetupError(f"the session stopped while measured: {host.state()}")
     note = f"/proc of the nirpad run process, {window_s:g} s windows over {duration_s:g} s treating"
+    cpu_median, cpu_p95 = median(cpu_pct), percentile(cpu_pct, 95)
     return [
         Figure(
             "resources.cpu",
             "controller CPU while treating (% of one core)",
             "%",
-            median(cpu_pct),
+            cpu_median,
             len(cpu_pct),
-            iqr_spread(cpu_pct) | {"max": max(cpu_pct)},
-            target=f"< {CPU_TARGET_PCT:g} %",
-            met=median(cpu_pct) < CPU_TARGET_PCT,
+            iqr_spread(cpu_pct) | {"p95": cpu_p95, "max": max(cpu_pct)},
+            target=f"median ≤ {CPU_TARGET_MEDIAN_PCT:g} %, p95 ≤ {CPU_TARGET_P95_PCT:g} %",
+            met=cpu_median <= CPU_TARGET_MEDIAN_PCT and cpu_p95 <= CPU_TARGET_P95_PCT,
             note=note + " (CPU time from /proc/PID/schedstat)",
         ),
         Figure(
@@ -299,8 +331,11 @@ def jitter_figures(ctx: RunContext, duration_s: float) -> list[Figure]:
     """The real ``EventLoop`` in this process, real time, treating on the pty simulator."""
     from firmware_host.runner import build_app
 
-    with tempfile.TemporaryDirectory(prefix="nirpad-bench-jitter-") as tmp:
-        state_dir, rail = Path(tmp) / "state", Path(tmp) / "rail"
+    with (
+        tempfile.TemporaryDirectory(prefix="nirpad-bench-jitter-") as tmp,
+        rail_file() as rail,
+    ):
+        state_dir = Path(tmp) / "state"
         install_prescription(state_dir)
         sim = SimChild(rail, ctx.baud)
         try:

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
+from drivers.client import PortLike
 from firmware_host.assembly import assemble_stack
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
@@ -27,7 +28,7 @@ from firmware_host.profile_commands import validate_and_install
 from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.clock import VirtualClock
 from hil.sim.board import RAIL_HOLD_S, SimBoard
-from hil.sim.inprocess import RailWire, make_sim
+from hil.sim.inprocess import RailWire, SimPort, make_sim
 from profiles.loader import load_profile_bytes
 from profiles.schema import Profile
 from safety.board_kind import BoardKind
@@ -85,6 +86,7 @@ class Stack:
     loop: EventLoop
     state_dir: Path
     wall: Callable[[], dt.datetime]
+    rail_wire: RailWire
 
     def run(self, duration_s: float) -> None:
         self.loop.run_for(duration_s)
@@ -105,11 +107,20 @@ class Stack:
 
 @contextlib.contextmanager
 def stack(
-    state_dir: Path, rx: BenchProfile, *, seed: int = 3, ambient_c: float = 22.0
+    state_dir: Path,
+    rx: BenchProfile,
+    *,
+    seed: int = 3,
+    ambient_c: float = 22.0,
+    wrap_port: Callable[[SimPort], PortLike] | None = None,
 ) -> Iterator[Stack]:
     """Install ``rx``, build and boot the stack (``ready``); closes everything, outputs
-    off, on exit."""
-    clock, board, port = make_sim(seed=seed, ambient_c=ambient_c, rail_hold_s=RAIL_HOLD_S)
+    off, on exit.
+
+    ``wrap_port`` puts a transport of the caller's between the core and the board's port
+    (the per-frame benchmark replays frames from memory through one)."""
+    clock, board, sim_port = make_sim(seed=seed, ambient_c=ambient_c, rail_hold_s=RAIL_HOLD_S)
+    port: PortLike = sim_port if wrap_port is None else wrap_port(sim_port)
     start_s = clock()
 
     def wall() -> dt.datetime:
@@ -123,14 +134,17 @@ def stack(
     if not installed.ok:
         raise BenchSetupError(f"bench profile not installed: {installed.message}")
     rail = make_rail(None, None)
-    RailWire(board, clock).connect(rail)
+    rail_wire = RailWire(board, clock)
+    rail_wire.connect(rail)
     try:
         parts = assemble_stack(
             state_dir=state_dir, board=BoardKind.simulated(board.time_scale), rail=rail,
             transport=port, site_config=site_config, clock=clock, wall_clock=wall,
         )  # fmt: skip
         try:
-            built = Stack(clock, board, parts.core, parts.controller, parts.loop, state_dir, wall)
+            built = Stack(
+                clock, board, parts.core, parts.controller, parts.loop, state_dir, wall, rail_wire
+            )
             if str(parts.controller.boot()) != "ready":
                 status = parts.controller.status()
                 raise BenchSetupError(f"boot ended in {parts.controller.state}: {status}")

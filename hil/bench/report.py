@@ -1,11 +1,12 @@
-"""``python -m hil.bench [report]``: the performance report of issue 6.
+"""``python -m hil.bench [report]``: the performance report.
 
 Owns: choosing which figures to collect (``--only``, ``--quick``), running each
 collector so that one failure becomes a row that says why instead of a crash, and
 writing ``bench-results.json`` and ``bench-results.md`` (the Markdown table, also
-printed). Does not own measuring (``figures_pty``, ``figures_inprocess``) or the table
-layout (``figures_common``). The report states figures against targets; it never
-fails on them: the exit code is 0 unless the arguments are wrong.
+printed, with an earlier run's medians beside this run's: ``--before``). Does not own
+measuring (the ``figures_*`` modules) or the table layout (``figures_common``). The
+report states figures against targets; it never fails on them: the exit code is 0
+unless the arguments are wrong.
 
 docs/performance.md says what each figure means and how to read it.
 """
@@ -32,6 +33,8 @@ from hil.bench.figures_common import Figure, missing, render_markdown
 log = logging.getLogger(__name__)
 
 JSON_NAME: Final = "bench-results.json"
+BEFORE_DEFAULT: Final = Path(__file__).resolve().parents[2] / "docs" / "bench-before.json"
+"""The report of the code before the hot-path work (docs/performance.md), shown beside."""
 MD_NAME: Final = "bench-results.md"
 
 
@@ -42,19 +45,21 @@ class Sizes:
     injections: int = 200
     kill_runs: int = 5
     jitter_s: float = 10.0
-    resources_s: float = 10.0
+    resources_s: float = 30.0
     session_min: int = 30
     help_runs: int = 10
     boots: int = 5
     ledger_years: int = 10
     ledger_runs: int = 200
     ledger_writes: int = 100
+    frames: int = 3000
+    course_sessions: int = 12  # of ``session_min`` minutes each
 
 
 FULL: Final = Sizes()
 QUICK: Final = Sizes(
     injections=5, kill_runs=1, jitter_s=2.0, resources_s=2.0, session_min=1, help_runs=2,
-    boots=1, ledger_years=1, ledger_runs=20, ledger_writes=10,
+    boots=1, ledger_years=1, ledger_runs=20, ledger_writes=10, frames=300, course_sessions=2,
 )  # fmt: skip
 
 
@@ -119,6 +124,18 @@ def _speed(run: Run) -> list[Figure]:
     return speed_figures(run.sessions)
 
 
+def _frame_path(run: Run) -> list[Figure]:
+    from hil.bench.figures_frame import frame_path_figures
+
+    return frame_path_figures(run.sizes.frames)
+
+
+def _course(run: Run) -> list[Figure]:
+    from hil.bench.figures_course import course_figures
+
+    return course_figures(run.sizes.course_sessions, run.sizes.session_min)
+
+
 def _ledger(run: Run) -> list[Figure]:
     from hil.bench.figures_inprocess import ledger_figures
 
@@ -137,6 +154,8 @@ COLLECTORS: Final[dict[str, tuple[str, Collector, bool]]] = {
     "jitter": ("event-loop tick jitter", _jitter, True),
     "dose": ("dose accuracy", _dose, False),
     "speed": ("virtual-time speed", _speed, False),
+    "frame_path": ("per-frame host path (micro-benchmark)", _frame_path, False),
+    "course": ("a 12-session course on the virtual clock", _course, False),
     "ledger": ("ledger query at 10 years", _ledger, False),
 }
 
@@ -177,8 +196,21 @@ def environment(quick: bool, baud: int) -> dict[str, Any]:
     }
 
 
-def write_results(out_dir: Path, env: dict[str, Any], figures: list[Figure]) -> str:
-    """Write the JSON and the Markdown; return the Markdown."""
+def read_before(path: Path | None) -> dict[str, float | None] | None:
+    """Figure name → median of an earlier run's ``bench-results.json`` (None: no file)."""
+    if path is None or not path.is_file():
+        return None
+    document = json.loads(path.read_text())
+    return {f["name"]: f["median"] for f in document["figures"]}
+
+
+def write_results(
+    out_dir: Path,
+    env: dict[str, Any],
+    figures: list[Figure],
+    before: dict[str, float | None] | None = None,
+) -> str:
+    """Write the JSON and the Markdown (a ``before`` column if given); return the Markdown."""
     out_dir.mkdir(parents=True, exist_ok=True)
     document = {**env, "figures": [f.as_json() for f in figures]}
     (out_dir / JSON_NAME).write_text(json.dumps(document, indent=2, default=str) + "\n")
@@ -188,7 +220,9 @@ def write_results(out_dir: Path, env: dict[str, Any], figures: list[Figure]) -> 
         f"{env['generated_at']} · Python {env['python']} · {env['cpus']} CPUs · "
         f"load average {load} · {env['baud']} baud\n\n"
     )
-    markdown = header + render_markdown(figures)
+    if before is not None:
+        header += f"before: {env.get('before', 'an earlier run')}\n\n"
+    markdown = header + render_markdown(figures, before)
     (out_dir / MD_NAME).write_text(markdown)
     return markdown
 
@@ -217,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baud", type=int, default=115200, help="simulated link baud rate")
     parser.add_argument("--injections", type=int, help="fault injections (default 200, quick 5)")
     parser.add_argument("--verbose", action="store_true", help="show the stack's log lines")
+    parser.add_argument(
+        "--before", type=Path, default=BEFORE_DEFAULT, metavar="JSON",
+        help="an earlier bench-results.json whose medians go beside these (default: "
+        f"{BEFORE_DEFAULT.relative_to(BEFORE_DEFAULT.parents[1])}, if there); 'none': no column",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         names = parse_only(args.only)
@@ -232,5 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         figures = collect(names, Run(sizes, args.baud))
     finally:
         root.setLevel(previous_level)
-    print(write_results(args.out_dir, environment(args.quick, args.baud), figures), end="")
+    env = environment(args.quick, args.baud)
+    before_path = None if str(args.before) == "none" else args.before
+    before = read_before(before_path)
+    if before is not None:
+        env["before"] = str(before_path)
+    print(write_results(args.out_dir, env, figures, before), end="")
     return 0

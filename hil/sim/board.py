@@ -104,6 +104,7 @@ class SimBoard:
         self._fluence_j_cm2 = [0.0] * len(CALIBRATION)
         self._output_reported: tuple[bool, tuple[float, ...]] = (False, (0.0,) * len(CALIBRATION))
         self._drive: DriveState = compute_drive((), True, self.injections, self.optics)
+        self._due_s: float | None = None  # next_event_time's answer until something changes
         self._boot(ResetReason.POWER_ON)
 
     # ------------------------------------------------------------------ time
@@ -121,10 +122,24 @@ class SimBoard:
         self._readings = self._sample()
         self._send(Event(0, EventKind.BOARD_RESET, int(reason)))
         self._emit("reset", reason=reason.name.lower())
-        self._reconcile()
+        self._reconcile()  # forgets the schedule
 
     def next_event_time(self) -> float:
-        """When the board next has work to do (not counting bytes reaching the host)."""
+        """When the board next has work to do (not counting bytes reaching the host).
+
+        Kept until the schedule may have changed: everything that changes it (a frame
+        from the host, a handled event, a heartbeat, a press, a reset, the drive being
+        reconciled) ends by forgetting it (``_schedule_changed``).
+        """
+        due_s = self._due_s
+        if due_s is None:
+            due_s = self._due_s = self._next_due_s()
+        return due_s
+
+    def _schedule_changed(self) -> None:
+        self._due_s = None
+
+    def _next_due_s(self) -> float:
         due_s = self._next_telemetry_s
         frame_s = self._to_board.next_complete_s()
         if frame_s is not None and frame_s < due_s:
@@ -148,13 +163,10 @@ class SimBoard:
             due = self.next_event_time()
             if due > now_s:
                 break
-            self._run_until(due)
-            self._handle_due(max(due, self._now_s))
-        self._run_until(now_s)
-
-    def _run_until(self, t_s: float) -> None:
-        if t_s > self._now_s:
-            self._now_s = t_s
+            if due > self._now_s:
+                self._now_s = due
+            self._handle_due(self._now_s)
+        self._now_s = now_s
 
     def _settle_physics(self) -> None:
         """Integrate heat and fluence up to now with the drive in force since the last call.
@@ -191,6 +203,7 @@ class SimBoard:
             self._readings = self._sample()
             self._protect()
             self._send(self._telemetry())
+        self._schedule_changed()
 
     # ------------------------------------------------------------------ firmware
 
@@ -286,6 +299,7 @@ class SimBoard:
         if report != self._output_reported:
             self._output_reported = report
             self._emit("output", on=report[0], irradiance_mw_cm2=list(report[1]))
+        self._schedule_changed()  # the firmware may have turned off: no lease deadline
 
     def _read_button(self) -> None:
         reading = self._button.reading
@@ -305,11 +319,17 @@ class SimBoard:
         self.advance_to(now_s)
         if not self.disconnected:
             self._to_board.send(data, now_s)
+            self._schedule_changed()
 
     def host_read(self, now_s: float) -> bytes:
         """Bytes whose last bit has reached the host by ``now_s``."""
         self.advance_to(now_s)
         return self._to_host.receive(now_s)
+
+    def host_read_whole(self, now_s: float) -> bytes:
+        """Like ``host_read``, but only whole frames: a frame still arriving waits."""
+        self.advance_to(now_s)
+        return self._to_host.receive_whole(now_s)
 
     def next_output_time(self) -> float | None:
         """When the next byte reaches the host (None when nothing is in flight)."""
@@ -395,6 +415,7 @@ class SimBoard:
             self.advance_to(now_s)
         self.heartbeats += 1
         self._heartbeat_s = self._now_s
+        self._schedule_changed()
         self._update_rail()
 
     def _rail_now(self) -> bool:
@@ -423,11 +444,13 @@ class SimBoard:
     def press(self, kind: str) -> None:
         """A short (0.3 s) or long (2.5 s) press, starting now."""
         self._button.press(kind, self._now_s)
+        self._schedule_changed()
         self._read_button()
 
     def button(self, down: bool) -> None:
         """Press (True) or release (False) the button and leave it there."""
         self._button.user_edge(bool(down), self._now_s)
+        self._schedule_changed()
         self._read_button()
 
     def reset(self, reason: str | ResetReason = "brownout") -> None:

@@ -86,8 +86,11 @@ class SimPort:
 
     def read(self, size: int = 1) -> bytes:
         self._pull()
-        data = bytes(self._rx[:size])
-        del self._rx[:size]
+        rx = self._rx
+        if not rx:
+            return b""
+        data = bytes(rx[:size])
+        del rx[:size]
         return data
 
     def write(self, data: bytes) -> int:

@@ -96,8 +96,15 @@ class PacedLink:
         segments = self._segments
         if not segments:
             return b""
-        out = bytearray()
         byte_time_s = self.byte_time_s
+        segment = segments[0]
+        arrived = int((now_s - segment.start_s) / byte_time_s + _EPS_BYTES)
+        if arrived <= segment.taken:
+            return b""  # polled again before the next byte (the usual case)
+        if arrived >= len(segment.data) and len(segments) == 1:
+            segments.popleft()  # one whole frame: hand it over without a copy
+            return segment.data[segment.taken :] if segment.taken else segment.data
+        out = bytearray()
         while segments:
             segment = segments[0]
             arrived = int((now_s - segment.start_s) / byte_time_s + _EPS_BYTES)
@@ -109,6 +116,23 @@ class PacedLink:
                 out += segment.data[segment.taken : arrived]
                 segment.taken = arrived
             break
+        return bytes(out)
+
+    def receive_whole(self, now_s: float) -> bytes:
+        """The queued segments (usually whole frames) whose last bit has arrived by
+        ``now_s``, not returned before; a segment still arriving waits for its last byte
+        (a UART FIFO with a receive timeout hands over whole frames the same way)."""
+        segments = self._segments
+        if not segments:
+            return b""
+        out = bytearray()
+        byte_time_s = self.byte_time_s
+        while segments:
+            segment = segments[0]
+            if (now_s - segment.start_s) / byte_time_s + _EPS_BYTES < len(segment.data):
+                break
+            out += segment.data[segment.taken :]
+            segments.popleft()
         return bytes(out)
 
     def next_arrival_s(self) -> float | None:

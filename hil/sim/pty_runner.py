@@ -96,7 +96,7 @@ class PtyBoard:
             self.emit(event)
 
     def _write_to_host(self, now_s: float) -> None:
-        data = self.board.host_read(now_s)
+        data = self.board.host_read_whole(now_s)  # one write (and one host wake-up) a frame
         if not data or self.master_fd is None:
             return
         try:

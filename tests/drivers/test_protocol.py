@@ -163,6 +163,25 @@ def test_unknown_fault_bits_survive_decoding() -> None:
     assert isinstance(frame.message, Telemetry) and frame.message.faults
 
 
+def test_steady_channel_records_are_shared_between_frames() -> None:
+    def frame(uptime_ms: int, current_ma: float) -> bytes:
+        channels = (ChannelTelemetry(current_ma, 0, 100), ChannelTelemetry(0.0, 0, 100))
+        flags = TelemetryFlag.OUTPUT_ON
+        return encode_frame(
+            Telemetry(uptime_ms, flags, BoardFault.NONE, 33.0, 33.0, 40.0, 12000, 180, channels),
+            uptime_ms,
+        )
+
+    first, second, changed = FrameDecoder().feed(
+        frame(20, 349.8) + frame(40, 349.8) + frame(60, 350.0)
+    )
+    assert isinstance(first.message, Telemetry) and isinstance(second.message, Telemetry)
+    assert isinstance(changed.message, Telemetry)
+    assert first.message.uptime_ms == 20 and second.message.uptime_ms == 40
+    assert second.message.channels is first.message.channels  # decoded once, frozen, shared
+    assert changed.message.channels[0] == ChannelTelemetry(350.0, 0, 100)
+
+
 # ------------------------------------------------------------------ decoder robustness
 
 stream_messages = st.lists(MESSAGES, min_size=1, max_size=8)

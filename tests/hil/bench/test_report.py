@@ -13,7 +13,7 @@ from hil.bench.figures_common import Figure
 
 TINY = report.Sizes(
     injections=2, kill_runs=1, jitter_s=0.5, resources_s=0.5, session_min=1, help_runs=1,
-    boots=1, ledger_years=1, ledger_runs=3, ledger_writes=2,
+    boots=1, ledger_years=1, ledger_runs=3, ledger_writes=2, frames=20, course_sessions=1,
 )  # fmt: skip
 
 
@@ -61,3 +61,20 @@ def test_every_collector_runs_with_tiny_sizes(tmp_path: Path) -> None:
     assert by_name["dose.error"].n == 3
     assert {"resources.cpu", "resources.rss", "jitter.tick", "speed.sessions_per_s",
             "startup.help", "ledger.schedule_query"} <= by_name.keys()  # fmt: skip
+    assert by_name["frame_path.poll_tick"].n == by_name["frame_path.poll"].n == 20
+    assert by_name["course.wall"].n == 1 and by_name["speed.session_wall_s"].n == 3
+
+
+def test_an_earlier_run_goes_beside_as_a_before_column(tmp_path: Path) -> None:
+    env = report.environment(quick=True, baud=115200)
+    earlier = [Figure("x.y", "a figure", "ms", 3.0, 3), Figure("gone", "old", "ms", 9.0, 1)]
+    report.write_results(tmp_path / "then", env, earlier)
+    before = report.read_before(tmp_path / "then" / "bench-results.json")
+    assert before == {"x.y": 3.0, "gone": 9.0}
+    now = [Figure("x.y", "a figure", "ms", 1.5, 3), Figure("new", "fresh", "ms", 2.0, 1)]
+    lines = report.write_results(tmp_path / "now", env, now, before).splitlines()
+    assert lines[4] == "before: an earlier run"
+    assert lines[6].startswith("| figure | n | before | median |")
+    assert lines[8].startswith("| a figure | 3 | 3.00 | 1.50 |")
+    assert lines[9].startswith("| fresh | 1 | — | 2.00 |")
+    assert report.read_before(tmp_path / "absent.json") is None

@@ -31,6 +31,17 @@ def test_back_to_back_sends_queue_on_the_wire() -> None:
     assert link.next_complete_s() == pytest.approx(0.006)
 
 
+def test_whole_frames_wait_for_their_last_byte() -> None:
+    link = PacedLink(10_000, random.Random(0), LinkFaults())  # 1 ms per byte
+    link.send(b"ab\x00cd\x00", 0.0)
+    assert link.receive_whole(0.0025) == b""  # "ab" is there, its delimiter is not
+    assert link.receive_whole(0.003) == b"ab\x00"
+    assert link.receive_whole(0.0055) == b""
+    assert link.receive(0.0055) == b"cd"  # the byte-level reader still sees what arrived
+    assert link.receive_whole(0.006) == b"\x00"
+    assert link.next_arrival_s() is None
+
+
 @pytest.mark.parametrize("baud", [57600, 115200])
 def test_round_trip_through_simport_takes_wire_time(host_factory: Any, baud: int) -> None:
     host = host_factory(baud=baud)
