@@ -69,6 +69,7 @@ def test_demo_runs_a_session_to_completion(marker: str) -> None:
     assert _pids_with(marker) == []
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_demo_ctrl_c_leaves_nothing_running(marker: str) -> None:
     proc = _demo(marker)

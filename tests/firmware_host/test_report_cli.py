@@ -64,6 +64,7 @@ def _report(state_dir: Path, *args: str) -> int:
     return main(["report", "--state-dir", str(state_dir), "--tz", "Europe/Berlin", *args])
 
 
+@pytest.mark.slow
 def test_the_report_writes_the_pdf_the_csv_and_the_fhir_bundle(
     course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

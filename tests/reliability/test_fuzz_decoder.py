@@ -64,6 +64,7 @@ def test_mixed_fuzz_finds_nothing_and_accounts_for_every_frame() -> None:
     assert kinds <= set(report.mutated)
 
 
+@pytest.mark.slow
 def test_up_to_three_bit_errors_never_decode() -> None:
     """CRC-16/CCITT has Hamming distance 4: no 1–3 bit error may pass, least of all a
     SET_OUTPUT nobody sent; each damaged frame is exactly one CRC error."""

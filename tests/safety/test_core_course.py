@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from safety.faults import Outcome
 from safety.ledger import Ledger
 
@@ -35,6 +37,7 @@ def test_first_session_counts_only_this_prescription_since_its_issue(tmp_path: P
         assert ledger.first_session_at("rx", T0 + dt.timedelta(days=4)) is None
 
 
+@pytest.mark.slow
 def test_a_start_after_the_course_is_refused_until_the_clinic_renews(rig: Rig) -> None:
     core = rig.ready()
     rx = make_profile(course_weeks=1)

@@ -98,6 +98,7 @@ def test_complete_cw_session_delivers_the_plan(rig: Rig) -> None:
     assert planned <= end.delivered_fluence_j_cm2[810] <= planned + 3 * 50.0 * 0.02 / 1000.0
 
 
+@pytest.mark.slow
 def test_pulsed_two_channel_session_delivers_the_plan(rig: Rig) -> None:
     core = rig.ready()
     rx = make_profile(
@@ -135,6 +136,7 @@ def test_time_scaled_simulator_counts_board_time(tmp_path: Any) -> None:
         rail.close()
 
 
+@pytest.mark.slow
 def test_pause_stops_light_and_dose_and_resume_continues(rig: Rig) -> None:
     core = rig.ready()
     rx = make_profile()

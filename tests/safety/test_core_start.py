@@ -61,6 +61,7 @@ def test_each_start_guard_gives_its_reason(rig: Rig) -> None:
     assert core.start_refusal(rx) == "A session is already running."
 
 
+@pytest.mark.slow
 def test_schedule_and_clock_come_from_the_ledger(rig: Rig) -> None:
     core = rig.ready()
     rx = make_profile()

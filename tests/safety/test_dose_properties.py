@@ -163,6 +163,7 @@ plans = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(plan=plans, seed=st.integers(0, 2**32), use_cap=st.booleans(), scale=st.sampled_from([1, 3]))
 def test_session_never_exceeds_the_plan_by_more_than_one_period(

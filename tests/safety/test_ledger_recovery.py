@@ -177,6 +177,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
 def test_a_process_cut_off_at_a_random_point_never_under_counts(tmp_path: Path, seed: int) -> None:
     truth_path = tmp_path / "truth.txt"

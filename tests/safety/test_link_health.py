@@ -135,6 +135,7 @@ def test_naks_are_counted_by_code(rig: Rig) -> None:
     assert set(naks) == {"no_contact"} and naks["no_contact"] >= 1
 
 
+@pytest.mark.slow
 def test_a_lossy_link_warns_and_the_warning_clears_when_it_is_clean(rig: Rig) -> None:
     _treating(rig)
     rig.board.inject("link_corrupt", rate=0.002)  # about 4 % of frames dropped
@@ -157,6 +158,7 @@ def test_a_clean_link_gives_no_warning_in_three_minutes(rig: Rig) -> None:
     assert link.dropped_last_min == 0 and link.frames_last_min > 5000
 
 
+@pytest.mark.slow
 def test_an_occasional_bad_byte_does_not_warn(rig: Rig) -> None:
     """One byte in 5000 (about one frame in 300): below the threshold."""
     _treating(rig)

@@ -168,6 +168,7 @@ print(len(records.sessions), records.sessions[0].outcome)
 """
 
 
+@pytest.mark.slow
 def test_a_reader_that_may_not_write_the_directory_reads_a_cleanly_closed_ledger(
     tmp_path: Path,
 ) -> None:

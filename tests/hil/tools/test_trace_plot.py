@@ -63,6 +63,7 @@ def test_a_recorded_session_ramps_treats_and_completes(tmp_path: Path) -> None:
     assert events.count("output on") == 1 and events.count("output off") == 1
 
 
+@pytest.mark.slow
 def test_plot_writes_a_png(tmp_path: Path) -> None:
     trace = tmp_path / "t.csv"
     with TraceWriter(trace) as writer:
