@@ -56,7 +56,7 @@ def test_the_fault_floor_is_a_telemetry_period_plus_both_frames_on_the_wire() ->
     off = encode_frame(OutputOff(), 1)
     expected_s = 0.020 + (len(telemetry) + len(off)) * 10 / 115200
     assert fault_floor_s(115200) == pytest.approx(expected_s)
-    assert 0.023 < fault_floor_s(115200) < 0.026  # "about 25 ms" in issue 6
+    assert 0.023 < fault_floor_s(115200) < 0.026  # "about 25 ms" (docs/performance.md)
     assert wire_time_s(b"\x00" * 1152, 115200) == pytest.approx(0.1)
 
 
