@@ -9,13 +9,16 @@ sequence numbers or retries (``drivers.client``) or any meaning of the bytes.
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import select
 import termios
 import time
-from typing import Protocol
+from typing import Final, Protocol
 
 import serial
+import serial.serialposix
 
 from drivers.errors import BoardDisconnectedError, UnsupportedPortError
 
@@ -52,7 +55,63 @@ def open_port(url: str, *, baudrate: int, write_timeout_s: float) -> PortLike:
         raise BoardDisconnectedError(
             f"cannot open {url!r}: {exc}", port=url, code="open_failed"
         ) from exc
+    if isinstance(port, serial.serialposix.Serial):
+        return PosixFdPort(port)
     return port
+
+
+_AGAIN: Final = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
+
+
+class PosixFdPort:
+    """A pyserial POSIX port read and written straight on its non-blocking fd.
+
+    pyserial opens and configures the port (baud rate, raw mode) and closes it; the
+    50 Hz frame path skips its ``read``/``write`` wrappers, which ``select()`` before
+    every call (docs/performance.md). The contract is pyserial's with ``timeout=0``:
+    ``read`` returns what is there (``b""`` if nothing); a port that is readable but
+    gives no data has gone (``SerialException``, as pyserial says it); a write that
+    does not fit at once falls back to pyserial's, with its write timeout.
+    """
+
+    def __init__(self, serial_port: serial.serialposix.Serial) -> None:
+        self.serial = serial_port
+        self._fd: int = serial_port.fileno()
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def read(self, size: int = 1) -> bytes:
+        try:
+            data = os.read(self._fd, size)
+        except OSError as exc:
+            if exc.errno in _AGAIN:
+                return b""
+            raise serial.SerialException(f"read failed: {exc}") from exc
+        if not data and select.select([self._fd], [], [], 0)[0]:
+            # a raw tty (VMIN=0) reads b"" when it has nothing; readable and empty: gone
+            raise serial.SerialException(
+                "device reports readiness to read but returned no data (device disconnected?)"
+            )
+        return data
+
+    def write(self, data: bytes) -> int | None:
+        try:
+            written = os.write(self._fd, data)
+        except OSError as exc:
+            if exc.errno not in _AGAIN:
+                raise serial.SerialException(f"write failed: {exc}") from exc
+            written = 0
+        if written < len(data):
+            self.serial.write(data[written:])
+        return len(data)
+
+    @property
+    def in_waiting(self) -> int:
+        return int(self.serial.in_waiting)
+
+    def close(self) -> None:
+        self.serial.close()
 
 
 def disconnected(port_name: str, action: str, exc: BaseException) -> BoardDisconnectedError:

@@ -100,30 +100,20 @@ class FileRailLine:
         self.path = path
         self.enabled = False
         self.count = 0
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 
     def __call__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._write(sync=True)
+        self._write()
+        os.fsync(self._fd)
 
     def heartbeat(self, count: int) -> None:
         self.count = count
         if self.enabled:
-            self._write(sync=False)
+            self._write()
 
-    def _write(self, *, sync: bool) -> None:
-        data = f"{int(self.enabled)} {self.count}\n".encode("ascii")
-        fd, tmp_name = tempfile.mkstemp(prefix=".rail-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as tmp:
-                tmp.write(data)
-                if sync:
-                    tmp.flush()
-                    os.fsync(tmp.fileno())
-            os.replace(tmp_name, self.path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-
+    def _write(self) -> None:
+        os.pwrite(self._fd, b"%d %020d\n" % (self.enabled, self.count), 0)
 
 class PowerRail:
     """The rail's two lines. ``enable()`` powers the LEDs' supply, ``cut()`` removes it,
