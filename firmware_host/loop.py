@@ -31,6 +31,13 @@ __all__ = ["MAX_JITTER_SAMPLES", "EventLoop", "LoopController", "LoopCore"]
 
 log = logging.getLogger(__name__)
 
+TICK_EARLY_S: Final = 0.005
+"""How early a tick may run when a frame has just woken the loop: the tick then shares
+that wake-up instead of having its own (docs/performance.md)."""
+TICK_LATE_S: Final = 0.005
+"""How late a tick may wait for the next frame while frames are arriving (one came in
+the last ``FRAMES_FLOWING_S``). A silent board gets its ticks exactly on time."""
+FRAMES_FLOWING_S: Final = 0.03
 MAX_JITTER_SAMPLES: Final = 3_000
 """The newest tick latenesses kept (one minute at 50 Hz, about 100 kB): enough for the
 benchmark's 10 s, small and flat for a controller that runs for months."""
@@ -90,6 +97,8 @@ class EventLoop:
         self._closed = False
         self._fd_lock = threading.Lock()  # a closed fd number may be reused: never write it
         self._woken = False  # set after each write to the wake-up pipe
+        self._last_frame_s = -1e9  # when the board last woke the loop
+        self._frame_woke = False  # this wake-up brought a frame
 
     # -- any thread -------------------------------------------------------------------
 
@@ -152,9 +161,10 @@ class EventLoop:
             now_s = self._clock()
             if until_s is not None and now_s >= until_s:
                 return
-            timeout_s = max(0.0, self._next_tick_s - now_s)
+            timeout_s = max(0.0, self._tick_deadline_s() - now_s)
             if until_s is not None:
                 timeout_s = min(timeout_s, until_s - now_s)
+            self._frame_woke = False
             self._wait(timeout_s)
             if self._posted:
                 self._drain_posted()
@@ -174,28 +184,52 @@ class EventLoop:
             if key.fd == self._rfd:
                 self._drain_wake_pipe()
             else:
+                self._frame_woke = True
+                self._last_frame_s = self._clock()
                 self._controller.handle_safety_events(self._core.poll())
 
     def _wait_without_fd(self, timeout_s: float) -> None:
         if self._posted:
             timeout_s = 0.0
         if self._core.wait_readable(timeout_s):
+            self._frame_woke = True
+            self._last_frame_s = self._clock()
             self._controller.handle_safety_events(self._core.poll())
         if self._woken:  # nothing selects on the pipe here: only keep it from filling up
             self._woken = False
             self._drain_wake_pipe()
 
+    def _tick_deadline_s(self) -> float:
+        """When the loop must wake for the tick: on time, or a little late while frames
+        arrive (the next one will carry the tick with it)."""
+        assert self._next_tick_s is not None
+        if self._frames_flowing(self._next_tick_s):
+            return self._next_tick_s + TICK_LATE_S
+        return self._next_tick_s
+
+    def _frames_flowing(self, at_s: float) -> bool:
+        return at_s - self._last_frame_s < FRAMES_FLOWING_S
+
     def _maybe_tick(self) -> None:
+        """Tick if due. A frame that woke the loop up to ``TICK_EARLY_S`` before the tick,
+        or while the tick waits for it, takes the tick along: one wake-up, not two."""
         assert self._next_tick_s is not None
         now_s = self._clock()
-        if now_s < self._next_tick_s:
+        due_s = self._next_tick_s
+        if now_s < due_s - TICK_EARLY_S:
             return
-        self._record_jitter(now_s - self._next_tick_s)
-        self._controller.handle_safety_events(self._core.poll())
+        if now_s < self._tick_deadline_s() and not self._frame_woke:
+            return  # waiting for the next frame to take the tick along
+        self._record_jitter(max(0.0, now_s - due_s))
+        if not self._frame_woke:  # else the board's bytes were read a moment ago
+            self._controller.handle_safety_events(self._core.poll())
         self._controller.on_tick()
         if self.on_tick_hook is not None:
             self.on_tick_hook()
-        self._next_tick_s += self.tick_s
+        if self._frames_flowing(now_s):
+            self._next_tick_s = now_s + self.tick_s  # the next tick meets the frame after next
+        else:
+            self._next_tick_s = due_s + self.tick_s  # a silent board: the exact grid
         if self._next_tick_s <= now_s:  # fell behind: skip missed ticks, do not burst
             self._next_tick_s = now_s + self.tick_s
 

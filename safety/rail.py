@@ -89,31 +89,55 @@ class RailError(SafetyError):
 
 
 class FileRailLine:
-    """Mirrors the rail into ``path`` as ``"<enable> <count>"``, atomically, for a pty simulator.
+    """Mirrors the rail into ``path`` as ``"<enable> <count>"`` for a pty simulator.
 
     Call it with the enable line's level (a change listener) and ``heartbeat(count)``
-    with each heartbeat (a heartbeat listener). A heartbeat while the mirror shows the
-    rail cut only records the count: the next enable writes it.
+    with each heartbeat (a heartbeat listener). An enable change replaces the file
+    atomically and fsyncs it. A heartbeat, 50 a second, rewrites the file in place with
+    one ``pwrite`` on a descriptor kept open (one system call, not eight): the count
+    only grows, so the new line covers the old one, and a reader that catches the
+    write half done sees a changed count, which is a heartbeat, as it is. A heartbeat
+    while the mirror shows the rail cut only records the count: the next enable
+    writes it.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.enabled = False
         self.count = 0
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._fd: int | None = None
 
     def __call__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._write()
-        os.fsync(self._fd)
+        self._replace()
 
     def heartbeat(self, count: int) -> None:
         self.count = count
         if self.enabled:
-            self._write()
+            assert self._fd is not None  # every enable opened it
+            os.pwrite(self._fd, self._line(), 0)
 
-    def _write(self) -> None:
-        os.pwrite(self._fd, b"%d %020d\n" % (self.enabled, self.count), 0)
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _line(self) -> bytes:
+        return b"%d %d\n" % (self.enabled, self.count)
+
+    def _replace(self) -> None:
+        fd, tmp_name = tempfile.mkstemp(prefix=".rail-", dir=self.path.parent)
+        try:
+            os.write(fd, self._line())
+            os.fsync(fd)
+            os.replace(tmp_name, self.path)
+        except BaseException:
+            os.close(fd)
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        self.close()
+        self._fd = fd  # the file now at ``path``: heartbeats write into it
+
 
 class PowerRail:
     """The rail's two lines. ``enable()`` powers the LEDs' supply, ``cut()`` removes it,
@@ -140,6 +164,7 @@ class PowerRail:
         self._listeners: list[RailListener] = [] if on_change is None else [on_change]
         self._heartbeat_listeners: list[HeartbeatListener] = []
         self._owned_factory = owned_factory
+        self._on_close: list[Callable[[], None]] = []
         self._pin_name = str(device.pin)
         self._heartbeat_pin_name = str(heartbeat_device.pin)
         self.drives = drives or f"enable {self._pin_name}, heartbeat {self._heartbeat_pin_name}"
@@ -201,6 +226,12 @@ class PowerRail:
             self._heartbeat_device.close()
             if self._owned_factory is not None:
                 self._owned_factory.close()
+            for closer in self._on_close:
+                closer()
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Call ``closer`` when the rail closes (after the cut): a mirror's descriptor."""
+        self._on_close.append(closer)
 
     def _beat(self) -> None:
         try:
@@ -316,4 +347,5 @@ def make_rail(
         mirror = FileRailLine(rail_file)
         rail.add_listener(mirror)
         rail.add_heartbeat_listener(mirror.heartbeat)
+        rail.on_close(mirror.close)
     return rail

@@ -235,3 +235,90 @@ def test_jitter_samples_are_bounded(
     loop.run_for(1.0)
     assert len(loop.tick_jitter_s) == 10  # 50 ticks ran; the newest 10 are kept
     loop.close()
+
+
+@dataclass
+class FramedCore(FakeCore):
+    """A board that sends a frame every ``period_s`` from ``first_s`` until ``last_s``,
+    on the virtual clock; counts the loop's waits and polls."""
+
+    first_s: float = 0.0
+    period_s: float = 0.02
+    last_s: float = float("inf")
+    waits: int = 0
+    polls: int = 0
+    _next_frame_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._next_frame_s = self.first_s
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        self.waits += 1
+        until_s = self.clock() + timeout_s
+        if self._next_frame_s <= min(until_s, self.last_s):
+            self.clock.advance(max(0.0, self._next_frame_s - self.clock()))
+            self._next_frame_s += self.period_s
+            return True
+        self.clock.advance(timeout_s)
+        return False
+
+    def poll(self) -> list[Any]:
+        self.polls += 1
+        return []
+
+
+def ticks_after(stub: StubController, start_s: float) -> list[float]:
+    return [round(t - start_s, 6) for t in stub.ticks]
+
+
+@pytest.mark.parametrize("offset_s", [-0.004, -0.001, 0.001, 0.004])
+def test_a_frame_near_the_tick_takes_the_tick_along_one_wake_up_a_period(offset_s: float) -> None:
+    clock = VirtualClock()
+    start_s = clock()
+    # frames 20 ms apart, each ``offset_s`` from the tick that would be due (start + 20 ms · k)
+    core = FramedCore(clock, first_s=start_s + 0.02 + offset_s)
+    stub = StubController(clock=clock)
+    loop = EventLoop(stub, core, clock)
+    loop.run(until_s=start_s + 1.0 + offset_s + 1e-6)
+    ticks = ticks_after(stub, start_s)
+    frames = [round(0.02 * k + offset_s, 6) for k in range(1, 51)]
+    if offset_s > 0:  # no frame has come yet when the first tick is due: it runs on time
+        assert ticks[0] == pytest.approx(0.02)
+        ticks = ticks[1:]
+        frames = frames[1:]
+    assert ticks == pytest.approx(frames)  # every tick on a frame's wake-up
+    assert core.waits <= 52  # one wake-up a period (a tick alone would be a second)
+    # each frame is read once; a tick reads only when no frame woke the loop for it
+    assert core.polls == 50 + (1 if offset_s > 0 else 0)
+    assert max(loop.tick_jitter_s) <= max(0.0, offset_s) + 1e-9
+
+
+def test_frames_half_a_period_from_the_ticks_draw_the_ticks_to_them() -> None:
+    clock = VirtualClock()
+    start_s = clock()
+    core = FramedCore(clock, first_s=start_s + 0.01)  # frames halfway between ticks
+    stub = StubController(clock=clock)
+    loop = EventLoop(stub, core, clock)
+    loop.run(until_s=start_s + 0.2 + 1e-6)
+    ticks = ticks_after(stub, start_s)
+    late_s = loop_module.TICK_LATE_S
+    # the first tick waits TICK_LATE_S for a frame, then runs; the next meets a frame
+    assert ticks == pytest.approx([0.02 + late_s, *[0.05 + 0.02 * k for k in range(8)]])
+    assert max(loop.tick_jitter_s) <= late_s + 1e-9
+
+
+def test_when_the_frames_stop_the_ticks_go_back_on_time() -> None:
+    clock = VirtualClock()
+    start_s = clock()
+    core = FramedCore(clock, first_s=start_s + 0.023, last_s=start_s + 0.1)
+    stub = StubController(clock=clock)
+    loop = EventLoop(stub, core, clock)
+    loop.run(until_s=start_s + 0.3 + 1e-6)
+    ticks = ticks_after(stub, start_s)
+    late_s = loop_module.TICK_LATE_S
+    # on time before the first frame, then riding on the frames
+    assert ticks[:4] == pytest.approx([0.02, 0.043, 0.063, 0.083])
+    # no frame after 83 ms: the tick due at 103 ms waits TICK_LATE_S for one; then the
+    # board counts as silent and the ticks keep an exact 20 ms grid
+    assert ticks[4] == pytest.approx(0.103 + late_s)
+    assert ticks[5:] == pytest.approx([0.128 + 0.02 * k for k in range(9)])

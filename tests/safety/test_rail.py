@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,34 @@ def test_only_enable_changes_are_fsynced(tmp_path: Path, monkeypatch: pytest.Mon
     assert len(synced) == before == 2  # "0 0" at creation, then the enable
     assert (tmp_path / "rail").read_text() == "1 51\n"
     rail.close()
+
+
+def test_a_heartbeat_is_one_write_in_place_and_an_enable_a_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rail_file = tmp_path / "rail"
+    rail = make_rail(None, rail_file)
+    rail.enable()
+    inode = rail_file.stat().st_ino
+    writes: list[bytes] = []
+    real_pwrite = os.pwrite
+
+    def pwrite(fd: int, data: bytes, offset: int) -> int:
+        writes.append(data)
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr("safety.rail.os.pwrite", pwrite)
+    for _ in range(9):
+        rail.heartbeat()
+    assert writes == [b"1 %d\n" % n for n in range(2, 11)]
+    assert rail_file.stat().st_ino == inode and rail_file.read_text() == "1 10\n"
+    rail.cut()  # a new file, atomically: a reader never sees a half-written cut
+    assert rail_file.stat().st_ino != inode and rail_file.read_text() == "0 10\n"
+    rail.enable()
+    rail.heartbeat()  # into the new file
+    assert rail_file.read_text() == "1 12\n"
+    rail.close()
+    assert rail_file.read_text() == "0 12\n"
 
 
 def test_heartbeat_toggles_the_line_only_while_enabled(mock_pin_factory: MockFactory) -> None:

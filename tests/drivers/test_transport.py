@@ -1,0 +1,124 @@
+"""The POSIX fast path of the transport: a pyserial port read and written on its fd."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tty
+from collections.abc import Iterator
+
+import pytest
+import serial
+
+from drivers import transport
+from drivers.transport import PosixFdPort, open_port, read_available
+
+
+@pytest.fixture
+def pty_port() -> Iterator[tuple[PosixFdPort, int]]:
+    """``open_port`` on the slave of a fresh pty; the test holds the master."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    port = open_port(os.ttyname(slave), baudrate=115200, write_timeout_s=0.5)
+    os.close(slave)
+    assert isinstance(port, PosixFdPort)
+    yield port, master
+    port.close()
+    with contextlib.suppress(OSError):  # a test may have hung up already
+        os.close(master)
+
+
+def test_reads_what_is_there_and_nothing_when_nothing_is(
+    pty_port: tuple[PosixFdPort, int],
+) -> None:
+    port, master = pty_port
+    assert port.read(4096) == b""
+    os.write(master, b"\x01\x02\x00")
+    assert port.in_waiting == 3
+    assert read_available(port) == b"\x01\x02\x00"
+    assert port.read(4096) == b""
+
+
+def test_writes_go_straight_to_the_fd(pty_port: tuple[PosixFdPort, int]) -> None:
+    port, master = pty_port
+    assert port.write(b"frame\x00") == 6
+    assert os.read(master, 100) == b"frame\x00"
+    assert port.fileno() == port.serial.fileno()
+
+
+def test_a_write_that_does_not_fit_at_once_finishes_through_pyserial(
+    pty_port: tuple[PosixFdPort, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, master = pty_port
+    real_write = os.write
+    monkeypatch.setattr(transport.os, "write", lambda fd, data: real_write(fd, data[:2]))
+    assert port.write(b"abcdef") == 6
+    monkeypatch.undo()
+    assert os.read(master, 100) == b"abcdef"
+
+
+def test_a_full_buffer_on_write_falls_back_to_pyserial(
+    pty_port: tuple[PosixFdPort, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = pty_port
+    fallback: list[bytes] = []
+    monkeypatch.setattr(port.serial, "write", fallback.append)
+
+    def full(fd: int, data: bytes) -> int:
+        raise BlockingIOError(errno.EAGAIN, "full")
+
+    monkeypatch.setattr(transport.os, "write", full)
+    assert port.write(b"abc") == 3
+    assert fallback == [b"abc"]
+
+
+def test_a_failed_write_is_a_serial_error(
+    pty_port: tuple[PosixFdPort, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = pty_port
+
+    def broken(fd: int, data: bytes) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(transport.os, "write", broken)
+    with pytest.raises(serial.SerialException, match="write failed"):
+        port.write(b"abc")
+
+
+def test_a_hung_up_pty_is_a_serial_error_on_read(pty_port: tuple[PosixFdPort, int]) -> None:
+    port, master = pty_port
+    assert port.read(10) == b""
+    os.close(master)  # the other end hangs up
+    with pytest.raises(serial.SerialException):
+        port.read(10)
+
+
+def test_readable_but_empty_is_a_disconnect(
+    pty_port: tuple[PosixFdPort, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = pty_port
+    monkeypatch.setattr(transport.os, "read", lambda fd, size: b"")
+    monkeypatch.setattr(transport.select, "select", lambda r, w, x, t: (r, [], []))
+    with pytest.raises(serial.SerialException, match="returned no data"):
+        port.read(10)
+
+
+def test_an_interrupted_read_is_nothing_yet(
+    pty_port: tuple[PosixFdPort, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = pty_port
+
+    def interrupted(fd: int, size: int) -> bytes:
+        raise InterruptedError(errno.EINTR, "interrupted")
+
+    monkeypatch.setattr(transport.os, "read", interrupted)
+    assert port.read(10) == b""
+
+
+def test_other_urls_keep_their_pyserial_object() -> None:
+    port = open_port("loop://", baudrate=115200, write_timeout_s=0.5)
+    try:
+        assert not isinstance(port, PosixFdPort)
+    finally:
+        port.close()
