@@ -57,6 +57,8 @@ def test_every_collector_runs_with_tiny_sizes(tmp_path: Path) -> None:
     assert by_name["fault_latency.skin_overtemp"].n == 2
     assert by_name["fault_latency.skin_overtemp"].floor is not None
     assert by_name["sigkill.latency"].n == 1
+    cpu_floor = by_name["resources.cpu"].floor  # the wire traffic alone, measured
+    assert cpu_floor is not None and cpu_floor > 0
     assert by_name["startup.boot_to_ready"].n >= 3  # every controller started so far
     assert by_name["dose.error"].n == 3
     assert {"resources.cpu", "resources.rss", "jitter.tick", "speed.sessions_per_s",

@@ -1,0 +1,99 @@
+"""The CPU floor of the controller's wire traffic on this machine: what the system calls
+and wake-ups alone cost, with no Python logic between them.
+
+Owns: a pair of minimal processes on a pseudo-terminal that exchange exactly the
+controller's traffic while treating: a "board" writes a TELEMETRY-sized frame every
+20 ms and answers each command with an ACK-sized frame; a "host" wakes on each frame
+(``epoll``), reads it, and after each telemetry frame writes a SET_OUTPUT-sized frame
+(the lease renewal of its tick) and rewrites a rail file in place (the heartbeat). The
+host's CPU share is the floor under the ``resources.cpu`` figure: no controller can use
+less on this machine with this protocol. Does not own the controller's figure
+(``figures_pty``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import select
+import tempfile
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+TELEMETRY_BYTES: Final = 36
+SET_OUTPUT_BYTES: Final = 17
+ACK_BYTES: Final = 10
+PERIOD_S: Final = 0.02
+
+
+def _board(master: int, stop_at: float) -> None:
+    """Telemetry every 20 ms; an ACK for each command (any bytes read)."""
+    poller = select.epoll()
+    poller.register(master, select.EPOLLIN)
+    telemetry = b"\x01" * (TELEMETRY_BYTES - 1) + b"\x00"
+    ack = b"\x02" * (ACK_BYTES - 1) + b"\x00"
+    next_s = time.monotonic()
+    while (now_s := time.monotonic()) < stop_at:
+        if now_s >= next_s:
+            os.write(master, telemetry)
+            next_s += PERIOD_S
+        for _ in poller.poll(max(0.0, next_s - time.monotonic())):
+            with contextlib.suppress(BlockingIOError):
+                os.read(master, 4096)
+                os.write(master, ack)
+
+
+def _host(slave: int, rail_path: str, stop_at: float) -> None:
+    """Wake on each frame; after a telemetry frame, renew the lease and beat the rail."""
+    poller = select.epoll()
+    poller.register(slave, select.EPOLLIN)
+    rail = os.open(rail_path, os.O_WRONLY | os.O_CREAT, 0o600)
+    renewal = b"\x03" * (SET_OUTPUT_BYTES - 1) + b"\x00"
+    beats = 0
+    while time.monotonic() < stop_at:
+        for _ in poller.poll(0.1):
+            data = os.read(slave, 4096)
+            if len(data) >= TELEMETRY_BYTES:
+                os.write(slave, renewal)
+                beats += 1
+                os.pwrite(rail, b"1 %d\n" % beats, 0)
+
+
+def cpu_floor_pct(duration_s: float, cpu_time_s: Callable[[int], float]) -> list[float]:
+    """The host's CPU (% of one core) in 1 s windows over ``duration_s``."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    stop_at = time.monotonic() + duration_s + 1.5
+    context = multiprocessing.get_context("fork")
+    with tempfile.TemporaryDirectory(prefix="nirpad-bench-floor-") as tmp:
+        board = context.Process(target=_board, args=(master, stop_at), daemon=True)
+        host = context.Process(
+            target=_host, args=(slave, str(Path(tmp) / "rail"), stop_at), daemon=True
+        )
+        board.start()
+        host.start()
+        try:
+            time.sleep(0.5)
+            return _windows(host.pid, duration_s, cpu_time_s)
+        finally:
+            for process in (host, board):
+                process.join(duration_s + 5.0)
+                process.kill()
+            os.close(master)
+            os.close(slave)
+
+
+def _windows(pid: int | None, duration_s: float, cpu_time_s: Callable[[int], float]) -> list[float]:
+    assert pid is not None
+    samples = []
+    end_s = time.monotonic() + duration_s
+    while time.monotonic() < end_s:
+        t0, c0 = time.monotonic(), cpu_time_s(pid)
+        time.sleep(1.0)
+        samples.append((cpu_time_s(pid) - c0) / (time.monotonic() - t0) * 100.0)
+    return samples
