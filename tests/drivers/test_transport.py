@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import select
+import time
 import tty
 from collections.abc import Iterator
 
@@ -35,6 +37,9 @@ def test_reads_what_is_there_and_nothing_when_nothing_is(
     port, master = pty_port
     assert port.read(4096) == b""
     os.write(master, b"\x01\x02\x00")
+    deadline_s = time.monotonic() + 10.0  # the pty hands the bytes on a moment later
+    while port.in_waiting < 3 and time.monotonic() < deadline_s:
+        select.select([port.fileno()], [], [], 0.01)
     assert port.in_waiting == 3
     assert read_available(port) == b"\x01\x02\x00"
     assert port.read(4096) == b""
