@@ -26,10 +26,13 @@ from drivers.protocol import (
     EventKind,
     FrameDecoder,
     Message,
+    MsgType,
     ResetReason,
-    Telemetry,
     TelemetryFlag,
     encode_frame,
+    frame_bytes,
+    telemetry_channel_records,
+    telemetry_payload,
 )
 from hil.sim.button import Button
 from hil.sim.drive import DriveState, compute_drive
@@ -47,7 +50,7 @@ _OUTPUT_ON: Final = TelemetryFlag.OUTPUT_ON.value
 _CONTACT: Final = TelemetryFlag.CONTACT.value
 _BUTTON: Final = TelemetryFlag.BUTTON.value
 _RAIL: Final = TelemetryFlag.RAIL_ENABLED.value
-_FLAGS: Final = tuple(TelemetryFlag(bits) for bits in range(16))  # enum calls are slow
+_TELEMETRY: Final = MsgType.TELEMETRY.value
 
 
 def flag_names(flags: BoardFault) -> list[str]:
@@ -104,6 +107,7 @@ class SimBoard:
         self._fluence_j_cm2 = [0.0] * len(CALIBRATION)
         self._output_reported: tuple[bool, tuple[float, ...]] = (False, (0.0,) * len(CALIBRATION))
         self._drive: DriveState = compute_drive((), True, self.injections, self.optics)
+        self._telemetry_records: tuple[DriveState | None, bytes] = (None, b"")  # drive's tail
         self._due_s: float | None = None  # next_event_time's answer until something changes
         self._boot(ResetReason.POWER_ON)
 
@@ -202,7 +206,7 @@ class SimBoard:
             self._next_telemetry_s += TELEMETRY_PERIOD_S
             self._readings = self._sample()
             self._protect()
-            self._send(self._telemetry())
+            self._send_telemetry()
         self._schedule_changed()
 
     # ------------------------------------------------------------------ firmware
@@ -246,26 +250,33 @@ class SimBoard:
     def _uptime_ms(self) -> int:
         return round((self._now_s - self._boot_s) * 1000.0)
 
-    def _telemetry(self) -> Telemetry:
-        drive, readings = self._drive, self._readings
+    def _send_telemetry(self) -> None:
+        """TELEMETRY of the drive and readings in force, packed straight into a frame."""
+        if self.disconnected:
+            return
+        drive, readings, fw, now_s = self._drive, self._readings, self.firmware, self._now_s
         flags = (
             (_OUTPUT_ON if drive.driver_enabled else 0)
             | (_CONTACT if self._contact else 0)
             | (_BUTTON if self._button_reading else 0)
             | (_RAIL if self._rail else 0)
         )
-        latched = self.firmware.latched
-        return Telemetry(
-            uptime_ms=self._uptime_ms(),
-            flags=_FLAGS[flags],
-            faults=latched | drive.flags if drive.flags else latched,
-            skin_a_c=readings.skin_a_c,
-            skin_b_c=readings.skin_b_c,
-            board_c=readings.board_c,
-            supply_mv=drive.supply_mv,
-            lease_remaining_ms=self.firmware.lease_remaining_ms(self._now_s),
-            channels=drive.telemetry,
+        records = self._telemetry_records
+        if records[0] is not drive:
+            records = self._telemetry_records = (drive, telemetry_channel_records(drive.telemetry))
+        payload = telemetry_payload(
+            round((now_s - self._boot_s) * 1000.0),
+            flags,
+            fw.latched.value | drive.flags.value,
+            readings.skin_a_c,
+            readings.skin_b_c,
+            readings.board_c,
+            drive.supply_mv,
+            fw.lease_remaining_ms(now_s),
+            records[1],
         )
+        self._to_host.send(frame_bytes(_TELEMETRY, self._tx_seq, payload), now_s)
+        self._tx_seq = (self._tx_seq + 1) & 0xFFFF
 
     def _send(self, message: Message) -> None:
         if self.disconnected:
