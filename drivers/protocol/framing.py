@@ -92,8 +92,15 @@ class FrameDecoder:
         last = len(data) - 1
         if last > 0 and data.find(0) == last and not self._buffer and not self._overflow:
             # exactly one whole frame (the usual read): no split, no list of parts
-            frame = self._end_of_frame(data[:last] if last <= MAX_ENCODED else None)
-            return [] if frame is None else [frame]
+            if last > MAX_ENCODED:
+                self.stats.framing_errors += 1
+                return []
+            frame = self._parse(data[:last])
+            if frame is None:
+                return []
+            self.stats.frames_ok += 1
+            self._track_seq(frame.seq)
+            return [frame]
         frames: list[Frame] = []
         *whole, tail = data.split(DELIMITER)  # every part but the last ends a frame
         for run in whole:

@@ -328,7 +328,23 @@ def _encode_info(msg: Info) -> bytes:
     return head + serial + calibration_bytes(msg.calibration) + tail
 
 
+_last_set_output: list[object] = [None, None, b""]
+"""The last SET_OUTPUT encoded: [its channels tuple, its lease_ms, its payload]. A host
+renews the same (immutable) setpoints every tick, so the same tuple comes back."""
+
+
 def _encode_set_output(msg: SetOutput) -> bytes:
+    last = _last_set_output
+    if msg.channels is last[0] and msg.lease_ms == last[1]:
+        payload = last[2]
+        assert isinstance(payload, bytes)
+        return payload
+    payload = _pack_set_output(msg)
+    last[:] = [msg.channels, msg.lease_ms, payload]
+    return payload
+
+
+def _pack_set_output(msg: SetOutput) -> bytes:
     out = bytearray(struct.pack("<HB", msg.lease_ms, len(msg.channels)))
     for sp in msg.channels:
         out += struct.pack(
