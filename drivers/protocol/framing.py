@@ -13,12 +13,11 @@ The CRC is CRC-16/CCITT-FALSE over version, type, seq and payload.
 from __future__ import annotations
 
 import struct
-from binascii import crc_hqx
 from dataclasses import dataclass, field
 from typing import Final
 
 from drivers.protocol.cobs import CobsDecodeError, cobs_decode, cobs_encode_delimited
-from drivers.protocol.crc import CRC_INIT
+from drivers.protocol.crc import crc16_ccitt_false
 from drivers.protocol.messages import (
     PROTOCOL_VERSION,
     Message,
@@ -56,7 +55,7 @@ def frame_bytes(msg_type: int, seq: int, payload: bytes, version: int = PROTOCOL
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     body = _HEADER.pack(version, msg_type, seq & 0xFFFF) + payload
-    return cobs_encode_delimited(body + _CRC.pack(crc_hqx(body, CRC_INIT)))
+    return cobs_encode_delimited(body + _CRC.pack(crc16_ccitt_false(body)))
 
 
 @dataclass(slots=True)
@@ -154,7 +153,7 @@ class FrameDecoder:
         if end < HEADER_LEN:
             stats.framing_errors += 1
             return None
-        if crc_hqx(body[:end], CRC_INIT) != body[end] | body[end + 1] << 8:
+        if crc16_ccitt_false(body[:end]) != body[end] | body[end + 1] << 8:
             stats.crc_errors += 1
             return None
         version, msg_type, seq = _HEADER.unpack_from(body)
