@@ -4,7 +4,7 @@ The simulator (hil/) imports these same definitions, so the two sides cannot dri
 """
 
 from drivers.protocol.crc import CHECK_VALUE, crc16_ccitt_false
-from drivers.protocol.framing import DecoderStats, Frame, FrameDecoder, encode_frame
+from drivers.protocol.framing import DecoderStats, Frame, FrameDecoder, encode_frame, frame_bytes
 from drivers.protocol.messages import (
     BOARD_MESSAGES,
     HOST_MESSAGES,
@@ -40,6 +40,8 @@ from drivers.protocol.messages import (
     calibration_crc,
     decode_payload,
     encode_payload,
+    telemetry_channel_records,
+    telemetry_payload,
 )
 
 __all__ = [
@@ -83,4 +85,7 @@ __all__ = [
     "decode_payload",
     "encode_frame",
     "encode_payload",
+    "frame_bytes",
+    "telemetry_channel_records",
+    "telemetry_payload",
 ]

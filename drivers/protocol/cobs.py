@@ -37,10 +37,21 @@ def cobs_encode(data: bytes) -> bytes:
     return bytes(out)
 
 
+def cobs_encode_delimited(data: bytes) -> bytes:
+    """``cobs_encode(data)`` followed by the 0x00 delimiter, without a second copy."""
+    if len(data) < _MAX_RUN:
+        parts = [_CODES[len(run) + 1] + run for run in data.split(b"\x00")]
+        parts.append(b"\x00")
+        return b"".join(parts)
+    return cobs_encode(data) + b"\x00"
+
+
 def cobs_decode(encoded: bytes) -> bytes:
     """Decode one COBS block (without its delimiter); raise CobsDecodeError if invalid."""
     if 0 in encoded:
         raise CobsDecodeError("zero byte inside a COBS frame")
+    if len(encoded) <= _MAX_RUN:
+        return _decode_short(encoded)
     # every group is followed by an implied zero (b"\x00".join), except a full group
     # (code 0xFF), which runs on into the next one, and the last group
     parts: list[bytes] = []
@@ -60,3 +71,21 @@ def cobs_decode(encoded: bytes) -> bytes:
             carried = b""
         index = end
     return b"\x00".join(parts)
+
+
+def _decode_short(encoded: bytes) -> bytes:
+    """``cobs_decode`` of a block too short to hold a full group (code 0xFF): each code
+    byte after the first stands where a zero was, so overwrite them in place."""
+    length = len(encoded)
+    if not length:
+        return b""
+    out = bytearray(encoded)
+    index = out[0]
+    while index < length:
+        code = out[index]
+        out[index] = 0
+        index += code
+    if index > length:
+        raise CobsDecodeError("COBS code runs past the end of the frame")
+    del out[0]
+    return bytes(out)

@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
-from drivers.protocol.cobs import CobsDecodeError, cobs_decode, cobs_encode
+from drivers.protocol.cobs import CobsDecodeError, cobs_decode, cobs_encode_delimited
 from drivers.protocol.crc import crc16_ccitt_false
 from drivers.protocol.messages import (
     PROTOCOL_VERSION,
@@ -46,10 +46,16 @@ class Frame:
 def encode_frame(message: Message, seq: int, version: int = PROTOCOL_VERSION) -> bytes:
     """Return the on-wire bytes of ``message``, delimiter included."""
     msg_type, payload = encode_payload(message)
+    return frame_bytes(msg_type, seq, payload, version)
+
+
+def frame_bytes(msg_type: int, seq: int, payload: bytes, version: int = PROTOCOL_VERSION) -> bytes:
+    """The on-wire bytes of a frame whose payload is already encoded, delimiter included
+    (``encode_frame`` without the message object, for senders that pack payloads)."""
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     body = _HEADER.pack(version, msg_type, seq & 0xFFFF) + payload
-    return cobs_encode(body + _CRC.pack(crc16_ccitt_false(body))) + DELIMITER
+    return cobs_encode_delimited(body + _CRC.pack(crc16_ccitt_false(body)))
 
 
 @dataclass(slots=True)
@@ -82,6 +88,18 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[Frame]:
         self.stats.bytes_in += len(data)
+        last = len(data) - 1
+        if last > 0 and data.find(0) == last and not self._buffer and not self._overflow:
+            # exactly one whole frame (the usual read): no split, no list of parts
+            if last > MAX_ENCODED:
+                self.stats.framing_errors += 1
+                return []
+            frame = self._parse(data[:last])
+            if frame is None:
+                return []
+            self.stats.frames_ok += 1
+            self._track_seq(frame.seq)
+            return [frame]
         frames: list[Frame] = []
         *whole, tail = data.split(DELIMITER)  # every part but the last ends a frame
         for run in whole:
@@ -125,26 +143,27 @@ class FrameDecoder:
         return frame
 
     def _parse(self, raw: bytes) -> Frame | None:
+        stats = self.stats
         try:
             body = cobs_decode(raw)
         except CobsDecodeError:
-            self.stats.framing_errors += 1
+            stats.framing_errors += 1
             return None
-        if len(body) < HEADER_LEN + CRC_LEN:
-            self.stats.framing_errors += 1
+        end = len(body) - CRC_LEN
+        if end < HEADER_LEN:
+            stats.framing_errors += 1
             return None
-        (crc,) = _CRC.unpack_from(body, len(body) - CRC_LEN)
-        if crc16_ccitt_false(body[:-CRC_LEN]) != crc:
-            self.stats.crc_errors += 1
+        if crc16_ccitt_false(body[:end]) != body[end] | body[end + 1] << 8:
+            stats.crc_errors += 1
             return None
         version, msg_type, seq = _HEADER.unpack_from(body)
         if version != self.expected_version:
-            self.stats.version_errors += 1
+            stats.version_errors += 1
             return None
         try:
-            message = decode_payload(msg_type, body[HEADER_LEN:-CRC_LEN])
+            message = decode_payload(msg_type, body[HEADER_LEN:end])
         except (MessageDecodeError, ValueError):
-            self.stats.decode_errors += 1
+            stats.decode_errors += 1
             return None
         return Frame(seq, message)
 

@@ -50,6 +50,8 @@ __all__ = [
     "calibration_crc",
     "decode_payload",
     "encode_payload",
+    "telemetry_channel_records",
+    "telemetry_payload",
 ]
 
 PROTOCOL_VERSION: Final = 1
@@ -134,6 +136,8 @@ _BUTTON_BIT: Final = int(TelemetryFlag.BUTTON)
 _RAIL_ENABLED_BIT: Final = int(TelemetryFlag.RAIL_ENABLED)
 _TELEMETRY_HEAD: Final = struct.Struct("<IBHhhhHHB")
 _TELEMETRY_CHANNEL: Final = struct.Struct("<HHB")
+_COUNT: Final = struct.Struct("<B")
+_TELEMETRY_HEAD_FIELDS: Final = struct.Struct("<IBHhhhHH")  # the head without the count
 
 
 # ---------------------------------------------------------------- host -> board
@@ -324,7 +328,23 @@ def _encode_info(msg: Info) -> bytes:
     return head + serial + calibration_bytes(msg.calibration) + tail
 
 
+_last_set_output: list[object] = [None, None, b""]
+"""The last SET_OUTPUT encoded: [its channels tuple, its lease_ms, its payload]. A host
+renews the same (immutable) setpoints every tick, so the same tuple comes back."""
+
+
 def _encode_set_output(msg: SetOutput) -> bytes:
+    last = _last_set_output
+    if msg.channels is last[0] and msg.lease_ms == last[1]:
+        payload = last[2]
+        assert isinstance(payload, bytes)
+        return payload
+    payload = _pack_set_output(msg)
+    last[:] = [msg.channels, msg.lease_ms, payload]
+    return payload
+
+
+def _pack_set_output(msg: SetOutput) -> bytes:
     out = bytearray(struct.pack("<HB", msg.lease_ms, len(msg.channels)))
     for sp in msg.channels:
         out += struct.pack(
@@ -334,22 +354,53 @@ def _encode_set_output(msg: SetOutput) -> bytes:
 
 
 def _encode_telemetry(msg: Telemetry) -> bytes:
-    out = _TELEMETRY_HEAD.pack(
-        msg.uptime_ms & 0xFFFFFFFF,
+    return telemetry_payload(
+        msg.uptime_ms,
         int(msg.flags),
         int(msg.faults),
-        _i16(msg.skin_a_c, 100, "skin_a_c"),
-        _i16(msg.skin_b_c, 100, "skin_b_c"),
-        _i16(msg.board_c, 100, "board_c"),
+        msg.skin_a_c,
+        msg.skin_b_c,
+        msg.board_c,
         msg.supply_mv,
         msg.lease_remaining_ms,
-        len(msg.channels),
-    )
-    for ch in msg.channels:
+        b"",
+    ) + telemetry_channel_records(msg.channels)  # the head first, as one layout did
+
+
+def telemetry_channel_records(channels: tuple[ChannelTelemetry, ...]) -> bytes:
+    """The channel count and records of a TELEMETRY payload (its tail)."""
+    out = _COUNT.pack(len(channels))
+    for ch in channels:
         out += _TELEMETRY_CHANNEL.pack(
             _u16(ch.current_ma, 10, "current_ma"), ch.pulse_hz, ch.duty_pct
         )
     return out
+
+
+def telemetry_payload(
+    uptime_ms: int,
+    flags: int,
+    faults: int,
+    skin_a_c: float,
+    skin_b_c: float,
+    board_c: float,
+    supply_mv: int,
+    lease_remaining_ms: int,
+    channel_records: bytes,
+) -> bytes:
+    """A TELEMETRY payload from its fields, without a ``Telemetry`` object: for a sender
+    (the simulated board) that keeps the ``telemetry_channel_records`` of a steady output."""
+    skin_a, skin_b, board = round(skin_a_c * 100), round(skin_b_c * 100), round(board_c * 100)
+    if not -0x8000 <= skin_a <= 0x7FFF:
+        _i16(skin_a_c, 100, "skin_a_c")
+    if not -0x8000 <= skin_b <= 0x7FFF:
+        _i16(skin_b_c, 100, "skin_b_c")
+    if not -0x8000 <= board <= 0x7FFF:
+        _i16(board_c, 100, "board_c")
+    head = _TELEMETRY_HEAD_FIELDS.pack(
+        uptime_ms & 0xFFFFFFFF, flags, faults, skin_a, skin_b, board, supply_mv, lease_remaining_ms
+    )
+    return head + channel_records
 
 
 def encode_payload(msg: Message) -> tuple[MsgType, bytes]:
@@ -480,7 +531,24 @@ def _ack(payload: bytes) -> Ack:
     return Ack(_ACK.unpack(payload)[0])
 
 
+_SET_OUTPUT_CACHE_MAX: Final = 64
+_set_outputs_seen: dict[bytes, SetOutput] = {}
+"""SET_OUTPUT payloads already decoded: a host renews the same setpoints every tick, and
+the (frozen) message can be shared instead of built 50 times a second."""
+
+
 def _set_output(payload: bytes) -> SetOutput:
+    seen = _set_outputs_seen.get(payload)
+    if seen is not None:
+        return seen
+    message = _decode_set_output(payload)
+    if len(_set_outputs_seen) >= _SET_OUTPUT_CACHE_MAX:
+        _set_outputs_seen.clear()
+    _set_outputs_seen[payload] = message
+    return message
+
+
+def _decode_set_output(payload: bytes) -> SetOutput:
     head_size = _SET_OUTPUT_HEAD.size
     if len(payload) < head_size:
         raise MessageDecodeError("payload too short")

@@ -26,10 +26,13 @@ from drivers.protocol import (
     EventKind,
     FrameDecoder,
     Message,
+    MsgType,
     ResetReason,
-    Telemetry,
     TelemetryFlag,
     encode_frame,
+    frame_bytes,
+    telemetry_channel_records,
+    telemetry_payload,
 )
 from hil.sim.button import Button
 from hil.sim.drive import DriveState, compute_drive
@@ -47,7 +50,7 @@ _OUTPUT_ON: Final = TelemetryFlag.OUTPUT_ON.value
 _CONTACT: Final = TelemetryFlag.CONTACT.value
 _BUTTON: Final = TelemetryFlag.BUTTON.value
 _RAIL: Final = TelemetryFlag.RAIL_ENABLED.value
-_FLAGS: Final = tuple(TelemetryFlag(bits) for bits in range(16))  # enum calls are slow
+_TELEMETRY: Final = MsgType.TELEMETRY.value
 
 
 def flag_names(flags: BoardFault) -> list[str]:
@@ -104,6 +107,7 @@ class SimBoard:
         self._fluence_j_cm2 = [0.0] * len(CALIBRATION)
         self._output_reported: tuple[bool, tuple[float, ...]] = (False, (0.0,) * len(CALIBRATION))
         self._drive: DriveState = compute_drive((), True, self.injections, self.optics)
+        self._telemetry_records: tuple[DriveState | None, bytes] = (None, b"")  # drive's tail
         self._due_s: float | None = None  # next_event_time's answer until something changes
         self._boot(ResetReason.POWER_ON)
 
@@ -119,7 +123,7 @@ class SimBoard:
         self._next_telemetry_s = self._now_s + TELEMETRY_PERIOD_S
         self._to_host.flush()
         self._to_board.flush()
-        self._readings = self._sample()
+        self._take_sample()
         self._send(Event(0, EventKind.BOARD_RESET, int(reason)))
         self._emit("reset", reason=reason.name.lower())
         self._reconcile()  # forgets the schedule
@@ -200,16 +204,16 @@ class SimBoard:
             self._deadline(t_s)
         if self._next_telemetry_s <= t_s:
             self._next_telemetry_s += TELEMETRY_PERIOD_S
-            self._readings = self._sample()
+            self._take_sample()
             self._protect()
-            self._send(self._telemetry())
+            self._send_telemetry()
         self._schedule_changed()
 
     # ------------------------------------------------------------------ firmware
 
     def _receive(self, t_s: float) -> None:
         for frame in self._decoder.feed(self._to_board.receive(t_s)):
-            status = BoardStatus(self._contact, self._rail, fault_causes(self._readings))
+            status = BoardStatus(self._contact, self._rail, self._causes)
             before = self.firmware.setpoints
             self._send(self.firmware.handle(frame.message, frame.seq, t_s, status))
             if self.firmware.setpoints != before:
@@ -229,7 +233,7 @@ class SimBoard:
         self._reconcile()
 
     def _protect(self) -> None:
-        new = self.firmware.latch(fault_causes(self._readings))
+        new = self.firmware.latch(self._causes)
         if new:
             self.firmware.turn_off()
             latched = self.firmware.latched
@@ -237,35 +241,45 @@ class SimBoard:
             self._emit("board_fault", faults=flag_names(new), latched=flag_names(latched))
             self._reconcile()
 
-    def _sample(self) -> Readings:
+    def _take_sample(self) -> None:
+        """Sample the sensors now; the fault conditions they show go with them."""
         self._settle_physics()
-        return sample_readings(
+        readings = sample_readings(
             self.thermal.skin_c, self.thermal.board_c, self.injections, self._physics_s, self._noise
         )
+        self._readings: Readings = readings
+        self._causes: BoardFault = fault_causes(readings)
 
     def _uptime_ms(self) -> int:
         return round((self._now_s - self._boot_s) * 1000.0)
 
-    def _telemetry(self) -> Telemetry:
-        drive, readings = self._drive, self._readings
+    def _send_telemetry(self) -> None:
+        """TELEMETRY of the drive and readings in force, packed straight into a frame."""
+        if self.disconnected:
+            return
+        drive, readings, fw, now_s = self._drive, self._readings, self.firmware, self._now_s
         flags = (
             (_OUTPUT_ON if drive.driver_enabled else 0)
             | (_CONTACT if self._contact else 0)
             | (_BUTTON if self._button_reading else 0)
             | (_RAIL if self._rail else 0)
         )
-        latched = self.firmware.latched
-        return Telemetry(
-            uptime_ms=self._uptime_ms(),
-            flags=_FLAGS[flags],
-            faults=latched | drive.flags if drive.flags else latched,
-            skin_a_c=readings.skin_a_c,
-            skin_b_c=readings.skin_b_c,
-            board_c=readings.board_c,
-            supply_mv=drive.supply_mv,
-            lease_remaining_ms=self.firmware.lease_remaining_ms(self._now_s),
-            channels=drive.telemetry,
+        records = self._telemetry_records
+        if records[0] is not drive:
+            records = self._telemetry_records = (drive, telemetry_channel_records(drive.telemetry))
+        payload = telemetry_payload(
+            round((now_s - self._boot_s) * 1000.0),
+            flags,
+            fw.latched.value | drive.flags.value,
+            readings.skin_a_c,
+            readings.skin_b_c,
+            readings.board_c,
+            drive.supply_mv,
+            fw.lease_remaining_ms(now_s),
+            records[1],
         )
+        self._to_host.send(frame_bytes(_TELEMETRY, self._tx_seq, payload), now_s)
+        self._tx_seq = (self._tx_seq + 1) & 0xFFFF
 
     def _send(self, message: Message) -> None:
         if self.disconnected:
@@ -318,8 +332,36 @@ class SimBoard:
         """Bytes from the host, put on the wire at ``now_s``; lost while disconnected."""
         self.advance_to(now_s)
         if not self.disconnected:
-            self._to_board.send(data, now_s)
-            self._schedule_changed()
+            to_board = self._to_board
+            to_board.send(data, now_s)
+            # only the first frame in flight can be due first; it is this one or unchanged
+            due_s, frame_s = self._due_s, to_board.next_complete_s()
+            if due_s is not None and frame_s is not None and frame_s < due_s:
+                self._due_s = frame_s
+
+    def host_wait(self, now_s: float, deadline_s: float) -> tuple[float, bytes]:
+        """Run from ``now_s`` to the first time at which bytes have reached the host, or
+        to ``deadline_s``; return that time and the bytes (``host_read`` there).
+
+        Times are visited as the host would poll: ``now_s``, then each board event and
+        each frame's arrival in order, so bytes of a frame still arriving at an event are
+        returned then.
+        """
+        to_host = self._to_host
+        while True:
+            if now_s > self._now_s:
+                self.advance_to(now_s)
+            data = to_host.receive(now_s)
+            if data or self.disconnected or now_s >= deadline_s:
+                return now_s, data
+            target_s = self.next_event_time()
+            frame_s = to_host.next_complete_s()
+            if frame_s is not None and frame_s < target_s:
+                target_s = frame_s
+            if target_s > deadline_s:
+                target_s = deadline_s
+            if target_s > now_s:
+                now_s = target_s
 
     def host_read(self, now_s: float) -> bytes:
         """Bytes whose last bit has reached the host by ``now_s``."""
@@ -376,7 +418,7 @@ class SimBoard:
         self.disconnected = disconnected
         self._button.stuck = FaultKind.BUTTON_STUCK in inj
         self._button.bounce = FaultKind.BUTTON_BOUNCE in inj
-        self._readings = self._sample()
+        self._take_sample()
         self._reconcile()
         self._protect()
 
@@ -413,10 +455,19 @@ class SimBoard:
         the hold circuit keeps the rail up for ``rail_hold_s`` from now."""
         if now_s is not None:
             self.advance_to(now_s)
+        drop_before_s = self._rail_drops_at_s()
         self.heartbeats += 1
         self._heartbeat_s = self._now_s
-        self._schedule_changed()
         self._update_rail()
+        due_s = self._due_s  # the drop moves later; the schedule changes only through it
+        if due_s is None:
+            return
+        if drop_before_s is not None and drop_before_s <= due_s:
+            self._schedule_changed()
+            return
+        drop_s = self._rail_drops_at_s()
+        if drop_s is not None and drop_s < due_s:
+            self._due_s = drop_s
 
     def _rail_now(self) -> bool:
         if not self._rail_line:

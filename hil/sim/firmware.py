@@ -80,6 +80,10 @@ def fault_causes(readings: Readings) -> BoardFault:
     return _NO_FAULT if causes == 0 else BoardFault(causes)
 
 
+def _channel(sp: ChannelSetpoint) -> int:
+    return sp.channel
+
+
 class Firmware:
     """Command handling and the board's own protections. Outputs start off."""
 
@@ -99,6 +103,12 @@ class Firmware:
         self.lease_deadline_s: float | None = None
         self.on_since_s: float | None = None
         self.latched = BoardFault.NONE
+        # the last SET_OUTPUT checked: (message, its NAK code or None, its active setpoints)
+        self._checked: tuple[SetOutput | None, NakCode | None, tuple[ChannelSetpoint, ...]] = (
+            None,
+            None,
+            (),
+        )
 
     @property
     def output_on(self) -> bool:
@@ -136,10 +146,15 @@ class Firmware:
         return Nak(seq, NakCode.UNKNOWN_TYPE)
 
     def _set_output(self, msg: SetOutput, now_s: float, status: BoardStatus) -> NakCode | None:
-        code = self._validate(msg)
+        checked = self._checked
+        if checked[0] is msg:  # the same (shared, frozen) command as last time: a renewal
+            code, active = checked[1], checked[2]
+        else:
+            code = self._validate(msg)
+            active = tuple(sorted((sp for sp in msg.channels if sp.current_ma > 0), key=_channel))
+            self._checked = (msg, code, active)
         if code is not None:
             return code
-        active = tuple(sp for sp in msg.channels if sp.current_ma > 0)
         if not active:
             self.turn_off()
             return None
@@ -151,7 +166,7 @@ class Firmware:
             return NakCode.NO_CONTACT
         if self.on_since_s is None:
             self.on_since_s = now_s
-        self.setpoints = tuple(sorted(active, key=lambda sp: sp.channel))
+        self.setpoints = active
         self.lease_deadline_s = now_s + msg.lease_ms / 1000.0
         return None
 

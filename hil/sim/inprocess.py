@@ -85,13 +85,22 @@ class SimPort:
             self._rx += data
 
     def read(self, size: int = 1) -> bytes:
-        self._pull()
+        self._check()
+        data = self.board.host_read(self.clock())
         rx = self._rx
         if not rx:
-            return b""
-        data = bytes(rx[:size])
+            if len(data) <= size:
+                return data  # straight from the wire, no copy through the buffer
+            rx += data
+        elif data:
+            rx += data
+        if len(rx) <= size:
+            out = bytes(rx)
+            rx.clear()
+            return out
+        out = bytes(rx[:size])
         del rx[:size]
-        return data
+        return out
 
     def write(self, data: bytes) -> int:
         self._check()
@@ -128,21 +137,16 @@ class SimPort:
         if not self.is_open or self.board.disconnected:
             return True
         clock, board, rx = self.clock, self.board, self._rx
-        deadline_s = clock() + max(0.0, timeout_s)
-        while True:
-            now_s = clock()
-            data = board.host_read(now_s)
-            if data:
-                rx += data
-            if rx or board.disconnected:
-                return True
-            if now_s >= deadline_s:
-                return False
-            target_s = board.next_event_time()
-            frame_s = board.next_frame_time()
-            if frame_s is not None and frame_s < target_s:
-                target_s = frame_s
-            clock.advance_to(target_s if target_s < deadline_s else deadline_s)
+        now_s = clock()
+        if rx:  # bytes already waiting: take what has arrived since, return at once
+            rx += board.host_read(now_s)
+            return True
+        t_s, data = board.host_wait(now_s, now_s + max(0.0, timeout_s))
+        clock.advance_to(t_s)
+        if data:
+            rx += data
+            return True
+        return board.disconnected
 
     def idle(self, timeout_s: float) -> None:
         """Let ``timeout_s`` of virtual time pass without reading (the host lost the port).

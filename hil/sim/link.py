@@ -70,16 +70,22 @@ class PacedLink:
             return
         if faults.corrupt_rate > 0.0:
             data = self._corrupt(data, faults.corrupt_rate)
-        copies = 2 if faults.duplicate else 1
-        for _ in range(copies):
-            for piece in _pieces(data):
-                self._queue(piece, now_s, faults.delay_s)
+        pieces = _pieces(data)
+        delay_s = faults.delay_s
+        for _ in range(2 if faults.duplicate else 1):
+            for piece in pieces:
+                self._queue(piece, now_s, delay_s)
 
     def _queue(self, piece: bytes, now_s: float, delay_s: float) -> None:
-        start_s = max(now_s, self._wire_free_s)
-        self._wire_free_s = start_s + len(piece) * self.byte_time_s
-        arrival_start_s = max(start_s + delay_s, self._last_arrival_s)
-        self._last_arrival_s = arrival_start_s + len(piece) * self.byte_time_s
+        duration_s = len(piece) * self.byte_time_s
+        start_s = self._wire_free_s
+        if now_s > start_s:
+            start_s = now_s
+        self._wire_free_s = start_s + duration_s
+        arrival_start_s = start_s + delay_s
+        if self._last_arrival_s > arrival_start_s:
+            arrival_start_s = self._last_arrival_s
+        self._last_arrival_s = arrival_start_s + duration_s
         self._segments.append(_Segment(arrival_start_s, piece))
 
     def _corrupt(self, data: bytes, rate: float) -> bytes:

@@ -26,6 +26,7 @@ from drivers.protocol import (
     Hello,
     Info,
     Message,
+    MsgType,
     Nak,
     NakCode,
     OutputOff,
@@ -33,9 +34,14 @@ from drivers.protocol import (
     Telemetry,
     TelemetryFlag,
     crc16_ccitt_false,
+    decode_payload,
     encode_frame,
+    encode_payload,
+    frame_bytes,
+    telemetry_channel_records,
+    telemetry_payload,
 )
-from drivers.protocol.cobs import CobsDecodeError, cobs_decode, cobs_encode
+from drivers.protocol.cobs import CobsDecodeError, cobs_decode, cobs_encode, cobs_encode_delimited
 from drivers.protocol.framing import MAX_ENCODED
 
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -350,3 +356,96 @@ def test_channel_records_cut_short_are_a_decode_error() -> None:
     decoder = FrameDecoder()
     assert decoder.feed(delimited(frame_body(1, 0x30, 0, claims_two))) == []
     assert decoder.stats.decode_errors == 1
+
+
+# ------------------------------------------------------------------ the packed paths
+
+
+def _reference_cobs_decode(encoded: bytes) -> bytes | None:
+    """Byte-by-byte COBS decoding (None: invalid), as the specification reads."""
+    out = bytearray()
+    index = 0
+    while index < len(encoded):
+        code = encoded[index]
+        if code == 0 or index + code > len(encoded):
+            return None
+        out += encoded[index + 1 : index + code]
+        index += code
+        if code != 0xFF and index < len(encoded):
+            out.append(0)
+    return bytes(out) if 0 not in encoded else None
+
+
+@SETTINGS
+@given(st.binary(max_size=254))
+def test_cobs_decode_of_any_short_block_matches_the_reference(encoded: bytes) -> None:
+    expected = _reference_cobs_decode(encoded)
+    if expected is None:
+        with pytest.raises(CobsDecodeError):
+            cobs_decode(encoded)
+    else:
+        assert cobs_decode(encoded) == expected
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00", b"\x11\x00\x22", RUN_254, RUN_255 + b"\x00"])
+def test_cobs_encode_delimited_is_the_encoding_and_one_delimiter(data: bytes) -> None:
+    assert cobs_encode_delimited(data) == cobs_encode(data) + b"\x00"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Ack(7),
+        SetOutput(200, (ChannelSetpoint(0, 512.3),)),
+        Event(5, EventKind.BUTTON_DOWN),
+        Telemetry(
+            1234, TelemetryFlag.CONTACT, BoardFault.NONE, 33.2, 33.25, 35.0, 12000, 150,
+            (ChannelTelemetry(512.3, 0, 100), ChannelTelemetry(0.0, 0, 100)),
+        ),
+    ],
+)  # fmt: skip
+def test_frame_bytes_of_a_packed_payload_is_the_frame_of_the_message(message: Message) -> None:
+    msg_type, payload = encode_payload(message)
+    assert frame_bytes(msg_type, 0x1234, payload) == encode_frame(message, 0x1234)
+
+
+def test_frame_bytes_refuses_an_overlong_payload() -> None:
+    with pytest.raises(ValueError, match="exceeds"):
+        frame_bytes(MsgType.TELEMETRY, 0, bytes(241))
+
+
+def test_telemetry_payload_from_fields_is_the_telemetry_encoding() -> None:
+    channels = (ChannelTelemetry(512.3, 10, 50), ChannelTelemetry(0.0, 0, 100))
+    message = Telemetry(
+        2**32 + 5, TelemetryFlag(0x0B), BoardFault.LED_OPEN, -1.5, 33.25, 70.01, 11900, 0, channels
+    )
+    packed = telemetry_payload(
+        2**32 + 5, 0x0B, 0x10, -1.5, 33.25, 70.01, 11900, 0, telemetry_channel_records(channels)
+    )
+    assert packed == encode_payload(message)[1]
+
+
+@pytest.mark.parametrize("field", ["skin_a_c", "skin_b_c", "board_c"])
+def test_telemetry_payload_refuses_a_temperature_the_wire_cannot_carry(field: str) -> None:
+    temps = {"skin_a_c": 30.0, "skin_b_c": 30.0, "board_c": 30.0} | {field: 400.0}
+    with pytest.raises(ValueError, match=field):
+        telemetry_payload(
+            0, 0, 0, **temps, supply_mv=0, lease_remaining_ms=0, channel_records=b"\0"
+        )
+
+
+def test_set_output_renewed_with_a_new_lease_encodes_the_new_lease() -> None:
+    channels = (ChannelSetpoint(0, 300.0), ChannelSetpoint(1, 100.0, 10, 50))
+    first = encode_payload(SetOutput(200, channels))[1]
+    assert encode_payload(SetOutput(200, channels))[1] == first
+    assert encode_payload(SetOutput(300, channels))[1] != first
+    assert decode_payload(MsgType.SET_OUTPUT, encode_payload(SetOutput(300, channels))[1]) == (
+        SetOutput(300, channels)
+    )
+
+
+def test_repeated_set_output_payloads_decode_to_equal_messages() -> None:
+    payloads = [encode_payload(SetOutput(lease, ()))[1] for lease in range(1, 200)]
+    for payload in payloads + payloads:  # more distinct payloads than the decoder keeps
+        decoded = decode_payload(MsgType.SET_OUTPUT, payload)
+        assert encode_payload(decoded)[1] == payload
