@@ -31,6 +31,14 @@ def pty_port() -> Iterator[tuple[PosixFdPort, int]]:
         os.close(master)
 
 
+def read_exactly(fd: int, size: int) -> bytes:
+    """``size`` bytes from a blocking fd (a pty hands them on in pieces)."""
+    data = b""
+    while len(data) < size:
+        data += os.read(fd, size - len(data))
+    return data
+
+
 def test_reads_what_is_there_and_nothing_when_nothing_is(
     pty_port: tuple[PosixFdPort, int],
 ) -> None:
@@ -48,7 +56,7 @@ def test_reads_what_is_there_and_nothing_when_nothing_is(
 def test_writes_go_straight_to_the_fd(pty_port: tuple[PosixFdPort, int]) -> None:
     port, master = pty_port
     assert port.write(b"frame\x00") == 6
-    assert os.read(master, 100) == b"frame\x00"
+    assert read_exactly(master, 6) == b"frame\x00"
     assert port.fileno() == port.serial.fileno()
 
 
@@ -60,7 +68,7 @@ def test_a_write_that_does_not_fit_at_once_finishes_through_pyserial(
     monkeypatch.setattr(transport.os, "write", lambda fd, data: real_write(fd, data[:2]))
     assert port.write(b"abcdef") == 6
     monkeypatch.undo()
-    assert os.read(master, 100) == b"abcdef"
+    assert read_exactly(master, 6) == b"abcdef"
 
 
 def test_a_full_buffer_on_write_falls_back_to_pyserial(
