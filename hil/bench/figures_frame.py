@@ -132,7 +132,7 @@ def time_frames(frames: int) -> tuple[list[float], list[float]]:
         if port.last_telemetry is None or str(s.controller.state) != "treating":
             raise BenchSetupError(f"no steady treatment to replay: {s.controller.state}")
         port.replay()
-        s.rail_wire.unplug()
+        s.rig.running_host().wire.unplug()
         board = _Board(port, port.last_telemetry)
         polls: list[float] = []
         ticks: list[float] = []

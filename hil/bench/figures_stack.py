@@ -1,19 +1,20 @@
 """The whole controller stack in one process, on one virtual clock, for benchmarks.
 
-Owns: the stack ``nirpad run`` runs (``firmware_host.assembly``) over
-``hil.sim.inprocess.make_sim``, the bench prescriptions (the built-in 810 nm profile,
-optionally shortened or pulsed, installed signed by the rigs' clinic: ``hil.rigs.clinic``),
-and the "truth" fluence that the board delivered. Does not own any figure: the
+Owns: the bench's use of the one in-process rig (``hil.rigs.harness.InProcessRig``: the
+stack ``nirpad run`` runs over the in-process simulator), where a refused command or a
+boot that did not reach ``ready`` is a setup error; the bench prescriptions (the
+built-in 810 nm profile, optionally shortened or pulsed, installed signed by the rigs'
+clinic) and the "truth" fluence that the board delivered. Does not own any figure: the
 ``figures_*`` modules and ``hil.tools.trace`` drive the stack and measure.
 
-The wall clock starts at a fixed evening (inside every built-in profile's validity), so
-runs are reproducible; the ledger lives in the caller's (temporary) state directory.
+The wall clock starts at the rigs' fixed evening (inside every built-in profile's
+validity), so runs are reproducible; the ledger lives in the caller's (temporary) state
+directory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -21,22 +22,17 @@ from pathlib import Path
 from typing import Final
 
 from drivers.client import PortLike
-from firmware_host.assembly import assemble_stack
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
-from firmware_host.profile_commands import validate_and_install
-from hil.rigs.clinic import sign, trust_rig_clinic
 from hil.rigs.clock import VirtualClock
-from hil.sim.board import RAIL_HOLD_S, SimBoard
-from hil.sim.inprocess import RailWire, SimPort, make_sim
+from hil.rigs.harness import InProcessRig
+from hil.sim.board import SimBoard
+from hil.sim.inprocess import SimPort
 from profiles.loader import load_profile_bytes
 from profiles.schema import Profile
-from safety.board_kind import BoardKind
 from safety.core import SafetyCore
 from safety.limits import HARD, check_profile
-from safety.rail import make_rail
 
-WALL_START: Final = dt.datetime(2026, 11, 24, 19, 0, tzinfo=dt.UTC)
 BENCH_PROFILE: Final = "rls-810-standard.toml"
 
 
@@ -75,24 +71,37 @@ def bench_profile(
     return BenchProfile(text.encode(), result.profile)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Stack:
     """One booted controller on one simulated board; ``run(s)`` advances virtual time."""
 
-    clock: VirtualClock
-    board: SimBoard
-    core: SafetyCore
-    controller: Controller
-    loop: EventLoop
-    state_dir: Path
-    wall: Callable[[], dt.datetime]
-    rail_wire: RailWire
+    rig: InProcessRig
+
+    @property
+    def clock(self) -> VirtualClock:
+        return self.rig.clock
+
+    @property
+    def board(self) -> SimBoard:
+        return self.rig.board
+
+    @property
+    def core(self) -> SafetyCore:
+        return self.rig.core
+
+    @property
+    def controller(self) -> Controller:
+        return self.rig.controller
+
+    @property
+    def loop(self) -> EventLoop:
+        return self.rig.loop
 
     def run(self, duration_s: float) -> None:
-        self.loop.run_for(duration_s)
+        self.rig.run(duration_s)
 
     def command(self, name: str) -> None:
-        reply = self.controller.command(name)
+        reply = self.rig.command(name)
         if not reply.ok:
             raise BenchSetupError(f"{name} refused: {reply.message}")
 
@@ -114,43 +123,21 @@ def stack(
     ambient_c: float = 22.0,
     wrap_port: Callable[[SimPort], PortLike] | None = None,
 ) -> Iterator[Stack]:
-    """Install ``rx``, build and boot the stack (``ready``); closes everything, outputs
+    """Install ``rx``, build and boot the rig (``ready``); closes everything, outputs
     off, on exit.
 
     ``wrap_port`` puts a transport of the caller's between the core and the board's port
     (the per-frame benchmark replays frames from memory through one)."""
-    clock, board, sim_port = make_sim(seed=seed, ambient_c=ambient_c, rail_hold_s=RAIL_HOLD_S)
-    port: PortLike = sim_port if wrap_port is None else wrap_port(sim_port)
-    start_s = clock()
-
-    def wall() -> dt.datetime:
-        return WALL_START + dt.timedelta(seconds=clock() - start_s)
-
-    site_config = trust_rig_clinic(state_dir)
-    installed = validate_and_install(
-        state_dir, sign(rx.data), BENCH_PROFILE, site_config, session_state=lambda: None,
-        wall_clock=wall,
-    )  # fmt: skip
-    if not installed.ok:
-        raise BenchSetupError(f"bench profile not installed: {installed.message}")
-    rail = make_rail(None, None)
-    rail_wire = RailWire(board, clock)
-    rail_wire.connect(rail)
     try:
-        parts = assemble_stack(
-            state_dir=state_dir, board=BoardKind.simulated(board.time_scale), rail=rail,
-            transport=port, site_config=site_config, clock=clock, wall_clock=wall,
-        )  # fmt: skip
-        try:
-            built = Stack(
-                clock, board, parts.core, parts.controller, parts.loop, state_dir, wall, rail_wire
-            )
-            if str(parts.controller.boot()) != "ready":
-                status = parts.controller.status()
-                raise BenchSetupError(f"boot ended in {parts.controller.state}: {status}")
-            built.run(0.5)
-            yield built
-        finally:
-            parts.close()
+        rig = InProcessRig.build(
+            state_dir, profile_bytes=rx.data, seed=seed, ambient_c=ambient_c, wrap_port=wrap_port
+        )
+    except ValueError as exc:  # the rig's prescription was refused
+        raise BenchSetupError(f"bench profile not installed: {exc}") from exc
+    try:
+        if str(rig.controller.boot()) != "ready":
+            raise BenchSetupError(f"boot ended in {rig.state}: {rig.status()}")
+        rig.run(0.5)
+        yield Stack(rig)
     finally:
-        rail.close()
+        rig.close()

@@ -7,7 +7,8 @@ a clinic, docs/profiles.md, and where ``nirpad run`` and the CLI look for it), a
 signing a prescription with it (``profiles.signing.sign_profile``, what ``nirpad profile
 sign`` does). The controller then checks the signature of every prescription a rig
 installs with the trust store it builds from the site configuration, as ``nirpad run``
-does; a prescription changed after signing is refused.
+does; a prescription changed after signing is refused. Also owns ``profile_toml``, a
+prescription as the clinic writes one (any numbers, for the reliability runs).
 
 Signatures are trusted, not required (``require_signed = false``): scenarios about a
 prescription file edited by hand still reach the limit and date checks. The key is a
@@ -29,7 +30,7 @@ from firmware_host.paths import SITE_CONFIG_NAME
 from profiles.errors import SigningError
 from profiles.signing import public_key_b64, sign_profile
 
-__all__ = ["RIG_KEY_ID", "sign", "trust_rig_clinic"]
+__all__ = ["RIG_KEY_ID", "profile_toml", "sign", "trust_rig_clinic"]
 
 RIG_KEY_ID: Final = "hil-rig-clinic"
 _RIG_KEY: Final = Ed25519PrivateKey.from_private_bytes(
@@ -71,3 +72,41 @@ def sign(data: bytes) -> bytes:
         return sign_profile(text, _RIG_KEY, RIG_KEY_ID).encode("utf-8")
     except (UnicodeDecodeError, SigningError):
         return data
+
+
+def profile_toml(
+    *,
+    profile_id: str = "stack-test",
+    irradiance_mw_cm2: tuple[float, ...] = (40.0,),
+    duration_min: int = 2,
+    ramp_s: float = 10.0,
+    sessions_per_week: int = 3,
+    min_interval_h: float = 20.0,
+    pulsed: tuple[float, float] | None = None,
+    expires: str = "2028-01-01",
+    extra: str = "",
+) -> bytes:
+    """A prescription as a caregiver's TOML file; channel i is 810 nm, then 850 nm."""
+    lines = [
+        "schema_version = 1",
+        f'id = "{profile_id}"',
+        'name = "generated for a reliability run"',
+        'prescriber = "Dr Stack"',
+        "issued = 2026-01-01",
+        f"expires = {expires}",
+        f"duration_min = {duration_min}",
+        f"ramp_s = {ramp_s!r}",
+        f"sessions_per_week = {sessions_per_week}",
+        f"min_interval_h = {min_interval_h!r}",
+        "course_weeks = 4",
+        extra,
+    ]
+    for wavelength_nm, irradiance in zip((810, 850), irradiance_mw_cm2, strict=False):
+        lines += ["[[channels]]", f"wavelength_nm = {wavelength_nm}"]
+        lines += [f"irradiance_mw_cm2 = {irradiance!r}"]
+    if pulsed is None:
+        lines += ["[mode]", 'kind = "cw"']
+    else:
+        lines += ["[mode]", 'kind = "pulsed"', f"pulse_hz = {pulsed[0]!r}"]
+        lines += [f"duty_pct = {pulsed[1]!r}"]
+    return ("\n".join(lines) + "\n").encode()

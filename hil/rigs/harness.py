@@ -1,22 +1,23 @@
-"""The HIL harness: the whole nirpad stack around one board, in-process or as processes.
+"""The in-process rig: the whole nirpad stack around one simulated board, on one clock.
 
-Owns: building and always tearing down the two kinds of rig the HIL suite uses.
+Owns: ``InProcessRig``, the one in-process rig of the HIL suite, the reliability tests,
+the soak and the bench. It runs what ``nirpad run`` runs (``firmware_host.assembly``: the
+real ``SafetyCore``, ``Controller`` and ``EventLoop``) over the in-process ``SimBoard``
+on one ``VirtualClock``, with a settable wall clock (``hil.rigs.clock``) so that a
+course of weeks or a clock jump costs nothing. The host has lives (``hil.rigs.host``):
+a power cut drops it like a SIGKILL or a pulled plug while the board runs on, and a
+restart starts the next on the same state directory and ledger. Its prescriptions are
+signed by the rigs' clinic and checked with the trust store the site configuration
+gives (``hil.rigs.clinic``); its ledger's storage can fill up or die with the host
+(``hil.rigs.ledger_storage``). The simulator's truth (``truth()``) and its JSON-style
+events with their ``"t"`` are read directly.
 
-* ``InProcessRig``: the stack ``nirpad run`` runs (``firmware_host.assembly``: the real
-  ``SafetyCore``, ``Controller`` and ``EventLoop``) over the in-process ``SimBoard`` on one
-  ``VirtualClock``, with a settable wall clock (``SettableWallClock``) so that a course
-  of weeks or a clock jump costs nothing. Its prescriptions are signed by the rigs'
-  clinic and checked with the trust store the site configuration gives
-  (``hil.rigs.clinic``); its ledger's storage can fill up or die with the host
-  (``hil.rigs.ledger_storage``). The simulator's truth (``state()``) and its JSON-style events
-  with their ``"t"`` are read directly.
-* ``hil.rigs.process_rig.ProcessRig``: ``python -m hil.sim`` on a pty and ``nirpad run
-  --port`` as two real processes (the scenarios about real time).
-
-Also owns the helpers every scenario uses to judge what happened on the simulator's own
+Also owns the targets of the HIL suite (the simulator, or a real board only when asked)
+and the helpers every scenario uses to judge what happened on the simulator's own
 clock: ``first_off_after`` (when the board's outputs went dark after a time stamp) and
-``SimEvents`` (the events collected so far). Does not own any safety decision, the
-simulator's vocabulary (docs/hil.md) or the lock of a real board (``hil.rigs.locking``).
+``outputs_on_at``. Does not own any safety decision, the judging of a run
+(``hil.suite.invariants``), the simulator's vocabulary (docs/hil.md), the processes
+(``hil.rigs.process_rig``) or the lock of a real board (``hil.rigs.locking``).
 """
 
 from __future__ import annotations
@@ -24,24 +25,27 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from firmware_host.assembly import AssembledStack, assemble_stack
-from firmware_host.controller import Controller
+from firmware_host.controller import CommandReply, Controller
 from firmware_host.loop import EventLoop
 from firmware_host.machine import State
+from firmware_host.profile_commands import InstallOutcome, validate_and_install
 from hil.rigs.clinic import sign, trust_rig_clinic
-from hil.rigs.clock import VirtualClock
+from hil.rigs.clock import WALL_START, SettableWallClock
+from hil.rigs.host import Host, HostSetup
 from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import RAIL_HOLD_S, SimBoard
-from hil.sim.inprocess import RailWire, SimPort, make_sim
-from safety.board_kind import BoardKind
+from hil.sim.inprocess import SimPort, make_sim
 from safety.core import SafetyCore
+from safety.core_connect import PortLike
 from safety.ledger import FaultRecord, Ledger, SessionRecord
-from safety.rail import PowerRail, make_rail
+from safety.rail import PowerRail
+
+if TYPE_CHECKING:
+    from hil.tools.trace import TraceWriter
 
 __all__ = [
     "ALLOW_EMISSION_ENV",
@@ -51,7 +55,7 @@ __all__ = [
     "SIM_ONLY",
     "WALL_START",
     "InProcessRig",
-    "SettableWallClock",
+    "TickWatcher",
     "assert_dark_after_close",
     "assert_dose_within_plan",
     "builtin_profile_bytes",
@@ -61,13 +65,13 @@ __all__ = [
     "skip_reason",
 ]
 
-WALL_START: Final = dt.datetime(2026, 11, 24, 19, 0, tzinfo=dt.UTC)
-"""The wall clock of every in-process rig at its start: a Tuesday evening, in the
-built-in profiles' 18:00–23:00 window, inside their validity."""
 DOSE_TOLERANCE: Final = 0.005
 """Dose accuracy the suite holds the stack to: within 0.5 % (docs/performance.md)."""
 BUILTIN_PROFILES: Final = ("rls-810-standard", "rls-850-standard", "rls-dual")
+DOWN_STEP_S: Final = 0.02
+"""While only the board runs, it is stepped in telemetry periods for the tick watchers."""
 Event = dict[str, Any]
+TickWatcher = Callable[["InProcessRig"], None]
 
 
 # -- targets: the simulator, or a real board only when asked ------------------------------
@@ -105,8 +109,6 @@ def _install(
 ) -> None:
     """Install ``data``, signed by the rigs' clinic, as the caregiver's CLI does
     (validated against the site configuration, written, recorded)."""
-    from firmware_host.profile_commands import validate_and_install
-
     outcome = validate_and_install(
         state_dir, sign(data), "prescription.toml", site_config, session_state=lambda: None,
         wall_clock=wall,
@@ -118,38 +120,6 @@ def _install(
 def builtin_profile_bytes(profile_id: str) -> bytes:
     """The TOML of a built-in profile, as a caregiver would install it."""
     return resources.files("profiles").joinpath("builtin", f"{profile_id}.toml").read_bytes()
-
-
-class SettableWallClock:
-    """UTC wall time = ``start`` + virtual seconds elapsed + whatever ``skip``/``idle`` added.
-
-    ``skip`` moves the wall clock alone: a jump (a Pi without an RTC that lost its time,
-    or a clock set ahead). ``idle`` lets real time pass that is not simulated (days
-    between sessions): the wall clock and ``uptime_s``, the monotonic time the
-    controller's schedule trusts, move together.
-    """
-
-    def __init__(self, clock: VirtualClock, start: dt.datetime = WALL_START) -> None:
-        self._clock = clock
-        self._origin_s = clock()
-        self._start = start
-        self.offset = dt.timedelta(0)
-        self._idle_s = 0.0
-
-    def __call__(self) -> dt.datetime:
-        return self._start + self.offset + dt.timedelta(seconds=self._clock() - self._origin_s)
-
-    def skip(self, delta: dt.timedelta) -> None:
-        self.offset += delta
-
-    def idle(self, delta: dt.timedelta) -> None:
-        if delta < dt.timedelta(0):
-            raise ValueError("time does not run backwards; use skip")
-        self.offset += delta
-        self._idle_s += delta.total_seconds()
-
-    def uptime_s(self) -> float:
-        return self._clock() + self._idle_s
 
 
 def first_off_after(events: Iterable[Event], t_s: float) -> float | None:
@@ -171,26 +141,32 @@ def outputs_on_at(events: Iterable[Event], t_s: float) -> bool:
     return on
 
 
-@dataclass
 class InProcessRig:
     """The real controller stack over the in-process simulator on one virtual clock.
 
-    Build it with ``InProcessRig.build`` and always ``close`` it (the fixture does), or
-    ``crash`` it. ``events`` keeps every simulator event seen so far, with its ``"t"``;
-    ``ledger_storage`` is the storage under the host's ledger (fill it up with ``full``).
+    Build it with ``InProcessRig.build`` and always ``close`` it (the fixtures do). The
+    host process has lives on one board, state directory and ledger: ``power_cut`` ends
+    one as SIGKILL or a pulled plug does (the board runs on alone: its lease, not the
+    host, turns the light off), ``start_host`` starts the next, ``restart`` does both and
+    boots. ``events`` keeps every simulator event seen so far, with its ``"t"``;
+    ``tick_watchers`` are called every tick of the loop and, while only the board runs,
+    every telemetry period. Every input goes in through the product's door: buttons
+    through the board's switch, commands through ``Controller.command`` (what the control
+    socket calls), installs through ``validate_and_install`` (what ``nirpad profile
+    install`` calls), then ``reload_prescription``.
     """
 
-    clock: VirtualClock
-    board: SimBoard
-    port: SimPort
-    rail: PowerRail
-    wall: SettableWallClock
-    state_dir: Path
-    stack: AssembledStack
-    ledger_storage: LedgerStorage
-    events: list[Event] = field(default_factory=list)
-    _closed: bool = False
-    _on_close: list[Callable[[], None]] = field(default_factory=list)
+    def __init__(self, setup: HostSetup, board: SimBoard, wall: SettableWallClock) -> None:
+        self.setup = setup
+        self.clock = setup.clock
+        self.board = board
+        self.wall = wall
+        self.state_dir = setup.state_dir
+        self.events: list[Event] = []
+        self.tick_watchers: list[TickWatcher] = []
+        self.host: Host | None = None
+        self.power_cuts = 0
+        self._on_close: list[Callable[[], None]] = []
 
     # -- building --------------------------------------------------------------------
 
@@ -205,107 +181,113 @@ class InProcessRig:
         time_scale: float = 1.0,
         ambient_c: float = 22.0,
         wall_start: dt.datetime = WALL_START,
-        board: tuple[VirtualClock, SimBoard, SimPort] | None = None,
-        wall: SettableWallClock | None = None,
+        board_options: Mapping[str, Any] | None = None,
+        wrap_port: Callable[[SimPort], PortLike] | None = None,
     ) -> InProcessRig:
-        """Install the profile (if any), assemble the stack on a fresh (or given) board.
+        """Install the profile (if any), then start the first host (not booted: ``boot``).
 
         The state directory's site configuration trusts the rigs' clinic
-        (``hil.rigs.clinic``), which signs the profile."""
+        (``hil.rigs.clinic``), which signs the profile. ``board_options`` go to the
+        simulated board (``hil.sim.inprocess.make_sim``); ``wrap_port`` puts a transport
+        of the caller's between every host's core and its port onto the board."""
         if profile_bytes is None and profile_id is not None:
             profile_bytes = builtin_profile_bytes(profile_id)
-        if board is None:
-            board = make_sim(
-                seed=seed, time_scale=time_scale, ambient_c=ambient_c, rail_hold_s=RAIL_HOLD_S
-            )
-        clock, sim, port = board
-        wall = wall or SettableWallClock(clock, wall_start)
+        options = {"ambient_c": ambient_c, "rail_hold_s": RAIL_HOLD_S, **(board_options or {})}
+        clock, board, first_port = make_sim(seed=seed, time_scale=time_scale, **options)
+        first_port.close()  # each host life opens its own port, as a process opens the tty
+        wall = SettableWallClock(clock, wall_start)
         site_config = trust_rig_clinic(state_dir)
         if profile_bytes is not None:  # as a caregiver would: validated and recorded
             _install(state_dir, profile_bytes, site_config, wall)
-        rail = make_rail(None, None)
-        RailWire(sim, clock).connect(rail)  # enable and heartbeat lines to the board's HAT
-        storage = LedgerStorage()
-        try:
-            stack = assemble_stack(
-                state_dir=state_dir, board=BoardKind.simulated(sim.time_scale), rail=rail,
-                transport=port, site_config=site_config, clock=clock, wall_clock=wall,
-                uptime_clock=wall.uptime_s, ledger_connection=storage.connection,
-            )  # fmt: skip
-        except BaseException:
-            rail.close()
-            raise
-        return cls(clock, sim, port, rail, wall, state_dir, stack, storage)
+        setup = HostSetup(state_dir, site_config, clock, wall, wall.uptime_s, wrap_port)
+        rig = cls(setup, board, wall)
+        rig.start_host()
+        return rig
 
-    @property
-    def core(self) -> SafetyCore:
-        return self.stack.core
+    # -- the host's life -------------------------------------------------------------
 
-    @property
-    def controller(self) -> Controller:
-        return self.stack.controller
-
-    @property
-    def loop(self) -> EventLoop:
-        return self.stack.loop
+    def start_host(self) -> None:
+        """Start the host (a new process on the same state directory), not booted yet."""
+        if self.host is not None:
+            raise RuntimeError("the host is already running")
+        self.host = Host(self.setup, self.board, self.on_tick)
 
     def boot(self, expect: State | None = State.READY) -> State:
+        """Boot the running host and let it settle for 0.2 s; check it reached ``expect``."""
         self.controller.boot()
         self.run(0.2)
         if expect is not None:
             assert self.controller.state is expect, self.status()
         return self.controller.state
 
+    def power_cut(self, down_s: float = 0.0) -> None:
+        """The host dies now (``Host.abandon``); the board runs on alone for ``down_s``."""
+        host = self.running_host()
+        self.host = None
+        host.abandon()
+        self.power_cuts += 1
+        self.advance_board(down_s)
+
+    def restart(self, down_s: float = 0.0) -> State:
+        """``power_cut(down_s)``, then a new host on the same ledger, booted."""
+        self.power_cut(down_s)
+        self.start_host()
+        return self.controller.boot()
+
     def close(self) -> None:
-        """Loop closed (outputs off), core closed, rail released. Idempotent, never raises
-        on a second call."""
-        if self._closed:
-            return
-        self._closed = True
+        """A clean shutdown of the running host (loop closed, outputs off, core closed,
+        rail released), then what ``trace_to`` opened. Idempotent, never raises on a
+        second call; a host started afterwards is closed by the next call."""
+        host, self.host = self.host, None
         try:
-            self.stack.close()
+            if host is not None:
+                host.shutdown()
         finally:
-            self.rail.close()
             self.collect()
-            for callback in self._on_close:
+            callbacks, self._on_close = self._on_close, []
+            for callback in callbacks:
                 callback()
 
-    def trace_to(self, path: Path, every_s: float = 1.0) -> None:
-        """Write a CSV trace of this rig (``hil.tools.trace`` format) to ``path`` while it runs."""
+    def trace_to(self, path: Path, every_s: float = 1.0) -> TraceWriter:
+        """Write a CSV trace of this rig (``hil.tools.trace`` format) to ``path`` while it
+        runs (while a host runs), until ``close``; returns the writer (its ``rows``)."""
         from hil.tools.trace import StackTracer, TraceWriter
 
         writer = TraceWriter(path)
         tracer = StackTracer(_TraceView(self), writer, every_s=every_s)
-        previous = self.loop.on_tick_hook
 
-        def hook() -> None:
-            if previous is not None:
-                previous()
-            tracer()
+        def watch(rig: InProcessRig) -> None:
+            if rig.running:
+                tracer()
 
-        self.loop.on_tick_hook = hook
-        self._on_close.append(writer.close)
+        def stop() -> None:
+            self.tick_watchers.remove(watch)
+            writer.close()
 
-    def crash(self) -> None:
-        """The host process dies here: nothing of ours runs any more (no OFF, no ledger
-        close). What the kernel closes is closed: the ledger's connections (through the
-        storage's seam, with no further write), the loop's pipe, the GPIO lines."""
-        self._closed = True
-        self.ledger_storage.drop_connections()
-        self.loop.close()
-        self.rail.close()
+        self.tick_watchers.append(watch)
+        self._on_close.append(stop)
+        return writer
 
-    # -- driving ---------------------------------------------------------------------
+    # -- time ------------------------------------------------------------------------
 
     def run(self, duration_s: float) -> None:
-        """Run the controller's loop for ``duration_s`` of virtual time."""
-        self.loop.run_for(duration_s)
+        """Run the host's loop for ``duration_s`` of virtual time (only the board while
+        the host is down)."""
+        if self.host is None:
+            self.advance_board(duration_s)
+            return
+        self.host.loop.run_for(duration_s)
         self.collect()
 
     def advance_board(self, duration_s: float) -> None:
-        """Let only the board's time pass (the host is dead or hung)."""
-        self.clock.advance(duration_s)
-        self.board.advance_to(self.clock())
+        """Let only the board's time pass (the host is dead, down or hung): with tick
+        watchers in telemetry periods, so that they see it; else at once."""
+        end_s = self.clock() + max(0.0, duration_s)
+        step_s = DOWN_STEP_S if self.tick_watchers else max(0.0, duration_s)
+        while self.clock() < end_s:
+            self.clock.advance_to(min(end_s, self.clock() + step_s))
+            self.board.advance_to(self.clock())
+            self.on_tick()
         self.collect()
 
     def run_until(self, done: Callable[[], bool], limit_s: float, step_s: float = 0.1) -> float:
@@ -317,13 +299,44 @@ class InProcessRig:
             self.run(step_s)
         return self.clock() - start_s
 
-    def command(self, name: str) -> Any:
-        return self.controller.command(name)
+    def skip_idle(self, seconds: float) -> None:
+        """Hours or days pass while the pad sits idle (not simulated: ``SettableWallClock``)."""
+        self.wall.idle(dt.timedelta(seconds=seconds))
+
+    def jump_wall(self, seconds: float) -> None:
+        """The wall clock alone jumps (a Pi without an RTC, a bad NTP answer)."""
+        self.wall.skip(dt.timedelta(seconds=seconds))
+
+    def on_tick(self) -> None:
+        for watcher in self.tick_watchers:
+            watcher(self)
+
+    # -- the patient, the caregiver and the board ------------------------------------
+
+    def press(self, kind: str) -> None:
+        """A short (0.3 s) or long (2.5 s) press on the pad's button."""
+        self.board.press(kind)
+
+    def command(self, name: str, args: dict[str, Any] | None = None) -> CommandReply:
+        """A control-socket command (start, pause, resume, stop, ack, press_short…)."""
+        return self.controller.command(name, args)
 
     def start(self) -> None:
         reply = self.command("start")
         assert reply.ok, reply.message
         self.run_until(lambda: bool(self.board.state()["outputs_on"]), 2.0, 0.02)
+
+    def install(self, data: bytes, name: str = "prescription.toml") -> InstallOutcome:
+        """``nirpad profile install`` through the running controller, then a reload. The
+        rigs' clinic signs ``data`` first (what it cannot sign goes in as it is)."""
+        controller = self.controller
+        outcome = validate_and_install(
+            self.state_dir, sign(data), name, self.setup.site_config,
+            session_state=lambda: str(controller.state), wall_clock=self.wall,
+        )  # fmt: skip
+        if outcome.ok:
+            controller.command("reload_prescription")
+        return outcome
 
     def inject(self, kind: str, **params: object) -> float:
         """Inject a simulator fault now; returns its simulator time stamp."""
@@ -335,21 +348,68 @@ class InProcessRig:
             if e.get("event") in ("injected", "reset") and e.get("fault", kind) == kind
         )
 
+    def clear_injections(self) -> None:
+        self.board.clear_injections()
+
+    def set_contact(self, contact: bool) -> None:
+        self.board.set_contact(contact)
+
+    def set_ambient(self, ambient_c: float) -> None:
+        self.board.set_ambient(ambient_c)
+
     def collect(self) -> list[Event]:
+        """Take the board's new events into ``events``; returns them."""
         new = self.board.pop_events()
         self.events.extend(new)
         return new
 
+    def events_after(self, seen: int) -> list[Event]:
+        """The events after the first ``seen`` (collected now): for a reader of its own,
+        as the rig stays the only reader of the board's events."""
+        self.collect()
+        return self.events[seen:]
+
     # -- looking -------------------------------------------------------------------
 
     @property
-    def state(self) -> State:
-        return self.controller.state
+    def running(self) -> bool:
+        return self.host is not None
+
+    def running_host(self) -> Host:
+        if self.host is None:
+            raise RuntimeError("the host is down (power cut); call start_host()")
+        return self.host
+
+    @property
+    def core(self) -> SafetyCore:
+        return self.running_host().core
+
+    @property
+    def controller(self) -> Controller:
+        return self.running_host().controller
+
+    @property
+    def loop(self) -> EventLoop:
+        return self.running_host().loop
+
+    @property
+    def rail(self) -> PowerRail:
+        return self.running_host().rail
+
+    @property
+    def ledger_storage(self) -> LedgerStorage:
+        """The storage under the running host's ledger (fill it up with ``full``)."""
+        return self.running_host().ledger_storage
+
+    @property
+    def state(self) -> State | None:
+        """The controller's state, or None while the host is down."""
+        return None if self.host is None else self.host.controller.state
 
     def in_state(self, state: State) -> bool:
         """Whether the controller is in ``state`` now (a call, so type checkers do not
         narrow ``rig.state`` across the runs that change it)."""
-        return self.controller.state is state
+        return self.state is state
 
     def status(self) -> dict[str, Any]:
         return self.controller.status()
@@ -399,14 +459,16 @@ class _TraceView:
     def __init__(self, rig: InProcessRig) -> None:
         self.rig = rig
         self.clock = rig.clock
-        self.controller = rig.controller
         self.board = self
         self._seen = 0
 
+    @property
+    def controller(self) -> Controller:
+        return self.rig.controller
+
     def pop_events(self) -> list[Event]:
-        self.rig.collect()
-        new = self.rig.events[self._seen :]
-        self._seen = len(self.rig.events)
+        new = self.rig.events_after(self._seen)
+        self._seen += len(new)
         return new
 
     def __getattr__(self, name: str) -> Any:

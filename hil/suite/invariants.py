@@ -1,4 +1,4 @@
-"""Judging a ``hil.rigs.stack.Stack`` run against the simulator's truth and the ledger.
+"""Judging a ``hil.rigs.harness.InProcessRig`` run against the simulator's truth and the ledger.
 
 Owns: ``TruthMonitor``, a tick watcher that, every 20 ms of a run (and every telemetry
 period while the host is down), compares what the board really emits with what the
@@ -43,7 +43,7 @@ from safety.ledger_rules import WEEK_S
 from safety.limits import HARD, LEASE_MAX_MS, Limits
 
 if TYPE_CHECKING:
-    from hil.rigs.stack import Stack
+    from hil.rigs.harness import InProcessRig
 
 __all__ = [
     "COUNT_EPS_J_CM2",
@@ -130,14 +130,17 @@ class TruthMonitor:
         self._last_fluence: list[float] | None = None
         self._host_wanted_light = False
         self._was_emitting = False
+        self._events_seen = 0
 
-    def __call__(self, stack: Stack) -> None:
+    def __call__(self, stack: InProcessRig) -> None:
         self.ticks += 1
         board = stack.board
-        board.advance_to(stack.clock.mono())  # the board runs on even when nobody reads it
+        board.advance_to(stack.clock())  # the board runs on even when nobody reads it
         state = board.state()
         now_s = float(state["t"])  # type: ignore[arg-type]
-        self._events(stack, board.pop_events())
+        events = stack.events_after(self._events_seen)
+        self._events_seen += len(events)
+        self._events(stack, events)
         host_state = stack.state
         if host_state is State.TREATING and state["contact"]:
             self._last_ok_s = now_s
@@ -161,7 +164,12 @@ class TruthMonitor:
         self._host_wanted_light = host_state is State.TREATING
 
     def _judge_light(
-        self, stack: Stack, now_s: float, irradiance: list[float], host: State | None, contact: bool
+        self,
+        stack: InProcessRig,
+        now_s: float,
+        irradiance: list[float],
+        host: State | None,
+        contact: bool,
     ) -> None:
         per_max = self.limits.irradiance_max_mw_cm2 + IRRADIANCE_EPS_MW_CM2
         combined_max = self.limits.combined_irradiance_max_mw_cm2 + 2 * IRRADIANCE_EPS_MW_CM2
@@ -176,7 +184,7 @@ class TruthMonitor:
                 f"last treating with contact {since} (allowed {allowed_s:.3f} s)",
             )
 
-    def _attribute(self, stack: Stack, fluence: list[float]) -> None:
+    def _attribute(self, stack: InProcessRig, fluence: list[float]) -> None:
         last, self._last_fluence = self._last_fluence, fluence
         if last is None:
             return
@@ -190,14 +198,14 @@ class TruthMonitor:
         truth = self.sessions[session_id]
         for channel, d in enumerate(delta):
             truth.fluence_j_cm2[channel] += d
-        now_s = stack.clock.truth_s()
+        now_s = stack.wall.uptime_s()
         if truth.first_light_truth_s is None:
             truth.first_light_truth_s = now_s
         truth.last_light_truth_s = now_s
         if not stack.running:
             truth.power_cut = True
 
-    def _events(self, stack: Stack, events: list[dict[str, object]]) -> None:
+    def _events(self, stack: InProcessRig, events: list[dict[str, object]]) -> None:
         for event in events:
             kind = event.get("event")
             if kind == "injected" and event.get("fault") == "link_delay":
@@ -212,8 +220,8 @@ class TruthMonitor:
                 if self._host_wanted_light and stack.running and not link_faulty:
                     self.missed_renewals += 1
 
-    def _find(self, stack: Stack, message: str) -> None:
-        self.findings.append(f"t={stack.clock.mono():.3f} s: {message}")
+    def _find(self, stack: InProcessRig, message: str) -> None:
+        self.findings.append(f"t={stack.clock():.3f} s: {message}")
 
 
 def ledger_findings(

@@ -34,7 +34,6 @@ from hil.rigs.harness import (
     builtin_profile_bytes,
 )
 from hil.rigs.ledger_storage import LedgerStorage
-from hil.sim.inprocess import make_sim
 from safety.faults import FaultCode, Outcome
 
 pytestmark = [pytest.mark.hil, pytest.mark.sim_only]
@@ -303,37 +302,31 @@ def test_f23_power_cut_counts_the_dose_high_never_low(tmp_path: Path) -> None:
     """F23: host and board lose power together mid-session. The board comes back dark;
     the next boot closes the session as power-lost with a dose ≥ the truth, ≤ the plan,
     and the interval rule (read from the ledger) refuses an immediate restart."""
-    state_dir = tmp_path / "state"
-    first = InProcessRig.build(state_dir, time_scale=60.0)
+    rig = InProcessRig.build(tmp_path / "state", time_scale=60.0)
     try:
-        first.boot()
-        treating(first, 12.3)
-    finally:
-        first.crash()
-    board = first.board
-    truth_j_cm2 = first.true_fluence_calibrated_j_cm2()
-    t0_s = first.clock()
-    board.reset("power_on")
-    first.collect()
-    assert first.off_after(t0_s) == pytest.approx(t0_s, abs=1e-9)
-    second = InProcessRig.build(
-        state_dir, profile_id=None, board=(first.clock, board, first.port), wall=first.wall
-    )
-    try:
-        second.boot()
-        (session,) = second.sessions()
+        rig.boot()
+        treating(rig, 12.3)
+        rig.power_cut()
+        truth_j_cm2 = rig.true_fluence_calibrated_j_cm2()
+        t0_s = rig.clock()
+        rig.board.reset("power_on")
+        rig.collect()
+        assert rig.off_after(t0_s) == pytest.approx(t0_s, abs=1e-9)
+        rig.start_host()  # the next boot, on the same ledger
+        rig.boot()
+        (session,) = rig.sessions()
         assert session.outcome is Outcome.POWER_LOST
         assert truth_j_cm2 <= session.delivered_fluence_total_j_cm2 <= PLANNED_J_CM2
-        status = second.status()
+        status = rig.status()
         assert status["state"] == "ready" and status["fault"] is None
         assert status["start_refusal"] and "20" in status["start_refusal"]
-        reply = second.command("start")
+        reply = rig.command("start")
         assert reply.exit_code == 3 and reply.message == status["start_refusal"]
-        second.run(1.0)
-        assert not second.outputs_on()
+        rig.run(1.0)
+        assert not rig.outputs_on()
     finally:
-        second.close()
-    assert_dark_after_close(second)
+        rig.close()
+    assert_dark_after_close(rig)
 
 
 def test_f24_wall_clock_behind_the_ledger_refuses_start(rig: InProcessRig) -> None:
@@ -472,8 +465,8 @@ def test_f33_a_board_claiming_another_time_scale_never_emits(tmp_path: Path) -> 
     the host was started for: refused at the handshake, the light never comes on, and
     the refusal is latched, shown and recorded. The host never doses on the board's
     clock: a x0.01 claim would have stretched 30 minutes to 50 hours at 1 % of the dose."""
-    board = make_sim(seed=0, time_scale=60.0, info_claim=(False, 0.01))
-    rig = InProcessRig.build(tmp_path / "state", board=board)  # the host expects x60
+    claim = {"info_claim": (False, 0.01)}
+    rig = InProcessRig.build(tmp_path / "state", time_scale=60.0, board_options=claim)  # x60
     try:
         rig.boot(expect=State.FAULT)
         status = rig.status()

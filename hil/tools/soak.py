@@ -6,7 +6,7 @@ missed lease renewals, sessions completed / faulted, invariant findings).
     python -m hil.tools.soak --sessions 1000 --seed N [--session-min 2] [--fault-rate 0.3]
     python -m hil.tools.soak --realtime --minutes 60
 
-Virtual: one ``hil.rigs.stack.Stack`` (one process, one ledger) runs back-to-back sessions;
+Virtual: one ``hil.rigs.harness.InProcessRig`` (one process, one ledger) runs back-to-back sessions;
 between sessions 20–30 h of idle time pass on the wall clock (not simulated). Each
 session may get a random simulator fault (then cleared and acknowledged), a power cut
 or a contact loss. ``hil.suite.invariants`` judges every tick and the whole ledger.
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.machine import State
-from hil.rigs.clinic import sign, trust_rig_clinic
-from hil.rigs.stack import Stack, builtin_profile, profile_toml
+from hil.rigs.clinic import profile_toml, sign, trust_rig_clinic
+from hil.rigs.harness import InProcessRig, builtin_profile_bytes
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
 from hil.tools.stall_monitor import StallMonitor
 
@@ -61,7 +61,9 @@ def ledger_bytes(state_dir: Path) -> int:
     return sum(p.stat().st_size for p in state_dir.glob("ledger.sqlite3*"))
 
 
-def _one_session(stack: Stack, rng: random.Random, fault_rate: float, session_s: float) -> None:
+def _one_session(
+    stack: InProcessRig, rng: random.Random, fault_rate: float, session_s: float
+) -> None:
     stack.skip_idle(rng.uniform(20.5, 30.0) * HOUR_S)
     stack.run(1.5)
     if stack.state is State.COMPLETE:
@@ -88,7 +90,7 @@ def _one_session(stack: Stack, rng: random.Random, fault_rate: float, session_s:
     _settle(stack)
 
 
-def _settle(stack: Stack) -> None:
+def _settle(stack: InProcessRig) -> None:
     """Leave the pad ready for the next session: acknowledge, restart if it must."""
     for _ in range(3):
         state = stack.state
@@ -103,6 +105,7 @@ def _settle(stack: Stack) -> None:
     if stack.state is State.FAULT:  # a fault that needs a restart (disconnect, version)
         stack.close()
         stack.start_host()
+        stack.controller.boot()
         stack.run(1.0)
 
 
@@ -112,7 +115,8 @@ def run_virtual(args: argparse.Namespace) -> dict[str, Any]:
         state_dir = Path(args.state_dir) if args.state_dir else Path(tmp)
         view = LedgerView(state_dir)
         monitor = TruthMonitor(view)
-        stack = Stack(state_dir, seed=args.seed)
+        stack = InProcessRig.build(state_dir, profile_id=None, seed=args.seed)
+        stack.controller.boot()
         stack.tick_watchers.append(monitor)
         rx = profile_toml(
             profile_id="soak", irradiance_mw_cm2=(22.5, 22.5), duration_min=args.session_min,
@@ -146,7 +150,7 @@ def run_virtual(args: argparse.Namespace) -> dict[str, Any]:
             "session_min": args.session_min,
             "seed": args.seed,
             "wall_s": round(time.perf_counter() - started, 1),
-            "virtual_s": round(stack.clock.mono() - 1000.0, 1),
+            "virtual_s": round(stack.clock() - 1000.0, 1),
             "sessions_in_ledger": len(rows),
             "outcomes": outcomes,
             "power_cuts": stack.power_cuts,
@@ -159,7 +163,7 @@ def run_virtual(args: argparse.Namespace) -> dict[str, Any]:
         }
 
 
-def _progress(n: int, started: float, stack: Stack, findings: list[str]) -> None:
+def _progress(n: int, started: float, stack: InProcessRig, findings: list[str]) -> None:
     rate = n / max(1e-9, time.perf_counter() - started)
     print(f"{n} sessions, {rate:.2f}/s, rss {rss_kib()} KiB, findings {len(findings)}",
           file=sys.stderr, flush=True)  # fmt: skip
@@ -196,8 +200,8 @@ def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
         port = sim.port
         nirpad = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--simulated-board"]
         nirpad += ["--rail-file", str(rail), "--state-dir", str(state_dir)]
-        trust_rig_clinic(state_dir)  # as the in-process Stack's site: the rigs' clinic signs
-        (state_dir / "rx.toml").write_bytes(sign(builtin_profile(args.profile)))
+        trust_rig_clinic(state_dir)  # as the in-process rig's site: the rigs' clinic signs
+        (state_dir / "rx.toml").write_bytes(sign(builtin_profile_bytes(args.profile)))
         subprocess.run(
             [sys.executable, "-m", "firmware_host", "profile", "install", "--state-dir",
              str(state_dir), str(state_dir / "rx.toml")], capture_output=True, check=True,

@@ -3,7 +3,7 @@
 Owns: the trace CSV format (``TRACE_COLUMNS``: time, controller state, commanded and
 measured irradiance per channel, the three temperature sensors, events), writing it
 (``TraceWriter``), reading it back (``read_trace``), and ``StackTracer``, a tick hook
-that records a trace from an in-process stack run (``EventLoop.on_tick_hook``).
+that records a trace from an in-process rig's run (a tick watcher of the rig's).
 Does not own drawing (``hil.tools.plot``) or any judgement of the run: a trace is evidence
 for an engineer, never a pass/fail.
 
@@ -159,8 +159,8 @@ class StackTracer:
     """A tick hook that writes a row every ``every_s`` and whenever something happens.
 
     ``stack`` is anything with ``clock``, ``board`` (a ``SimBoard``) and ``controller``
-    (``hil.bench.figures_stack.Stack`` or the HIL harness's rig). It takes the board's
-    events with ``pop_events()``: do not combine it with another reader of them.
+    (the in-process rig's view in ``InProcessRig.trace_to``). It takes the board's events
+    with ``pop_events()``: do not combine it with another reader of them.
     """
 
     def __init__(self, stack: Any, writer: TraceWriter, every_s: float = 1.0) -> None:
@@ -230,17 +230,15 @@ def record_session(path: Path, *, minutes: int = 30, every_s: float = 5.0) -> in
     with (
         tempfile.TemporaryDirectory(prefix="nirpad-trace-") as tmp,
         stack(Path(tmp), bench_profile(duration_min=minutes)) as s,
-        TraceWriter(path) as writer,
     ):
-        tracer = StackTracer(s, writer, every_s)
-        s.loop.on_tick_hook = tracer
+        writer = s.rig.trace_to(path, every_s)
         s.run(10.0)
         s.command("start")
         deadline_s = s.clock() + minutes * 60 + 600
         while str(s.controller.state) != "complete" and s.clock() < deadline_s:
             s.run(10.0)
         s.run(30.0)
-        return writer.rows
+    return writer.rows
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -19,7 +19,6 @@ from drivers.protocol import FrameDecoder, Message, Telemetry, encode_frame
 from firmware_host.cli import format_status
 from firmware_host.machine import State
 from hil.rigs.harness import InProcessRig
-from hil.sim.inprocess import make_sim
 
 MINUTE_S = 60.0
 HANDFUL = 6
@@ -41,9 +40,10 @@ class _RewritingPort:
 
 
 def _build(tmp_path: Path, rewrite: Callable[[Message], Message], version: int = 1) -> InProcessRig:
-    clock, board, port = make_sim()
-    wrapped: Any = _RewritingPort(port, rewrite, version)
-    return InProcessRig.build(tmp_path / "state", board=(clock, board, wrapped))
+    def wrap(port: Any) -> Any:
+        return _RewritingPort(port, rewrite, version)
+
+    return InProcessRig.build(tmp_path / "state", wrap_port=wrap)
 
 
 @pytest.fixture

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from firmware_host.machine import State
-from hil.rigs.stack import Stack, builtin_profile, profile_toml
+from hil.rigs.clinic import profile_toml
+from hil.rigs.harness import InProcessRig, builtin_profile_bytes
 from profiles.store import install_atomic
 from tests.profiles.conftest import run_cli
 
-BASE = builtin_profile("rls-810-standard").decode()
+BASE = builtin_profile_bytes("rls-810-standard").decode()
 PULSED = BASE.replace('kind = "cw"', 'kind = "pulsed"\npulse_hz = 10\nduty_pct = 50')
 WITH_STOP = BASE.replace("course_weeks = 4", "course_weeks = 4\nskin_temp_stop_c = 39")
 EXTREMES = ["1e308", "-1e308", "1e14", "1e-300", "0", "-1", "0.5", "10.7", "810.0", "nan",
@@ -49,8 +50,9 @@ VARIANTS = list(_variants())
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    opened = Stack(tmp_path_factory.mktemp("extremes"), seed=1)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessRig]:
+    opened = InProcessRig.build(tmp_path_factory.mktemp("extremes"), profile_id=None, seed=1)
+    opened.controller.boot()
     opened.run(0.3)
     # One session in the record, a month ago: the schedule then computes with the
     # prescription's interval (an unbounded one overflowed there).
@@ -77,7 +79,7 @@ def _assert_readable(text: str) -> None:
         assert word not in text, text
 
 
-def _judge(stack: Stack, label: str) -> tuple[str | None, str]:
+def _judge(stack: InProcessRig, label: str) -> tuple[str | None, str]:
     status = stack.status()
     assert stack.state in (State.READY, State.IDLE), (label, status)
     refusal = status["start_refusal"]
@@ -90,7 +92,7 @@ def _judge(stack: Stack, label: str) -> tuple[str | None, str]:
 
 @pytest.mark.parametrize(("label", "data"), VARIANTS, ids=[v[0][:40] for v in VARIANTS])
 @pytest.mark.slow
-def test_install_then_status_show_and_start(stack: Stack, label: str, data: bytes) -> None:
+def test_install_then_status_show_and_start(stack: InProcessRig, label: str, data: bytes) -> None:
     outcome = stack.install(data)
     _assert_readable(" ".join([outcome.message, *outcome.problems]))
     refusal, _ = _judge(stack, label)
@@ -102,7 +104,7 @@ def test_install_then_status_show_and_start(stack: Stack, label: str, data: byte
 
 @pytest.mark.parametrize(("label", "data"), VARIANTS, ids=[v[0][:40] for v in VARIANTS])
 @pytest.mark.slow
-def test_hand_edited_installed_file(stack: Stack, label: str, data: bytes) -> None:
+def test_hand_edited_installed_file(stack: InProcessRig, label: str, data: bytes) -> None:
     install_atomic(stack.state_dir, data)  # written by hand, never checked by install
     assert stack.command("reload_prescription").ok
     refusal, shown = _judge(stack, label)

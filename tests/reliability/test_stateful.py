@@ -1,8 +1,8 @@
 """Stateful property test: any sequence of patient, caregiver, board and clock events.
 
 A hypothesis ``RuleBasedStateMachine`` drives the whole in-process stack
-(``hil.rigs.stack.Stack``: safety core, controller, event loop, simulated board, one virtual
-clock) with button presses, control-socket commands, every kind of simulator fault and
+(``hil.rigs.harness.InProcessRig``: safety core, controller, event loop, simulated board, one
+virtual clock) with button presses, control-socket commands, every kind of simulator fault and
 its clearing, contact and room temperature changes, short and long clock advances
 (idle days on the wall clock, and wall clock jumps backwards), power cuts with a
 restart on the same ledger, and valid and invalid prescription installs.
@@ -35,7 +35,8 @@ from hypothesis.stateful import (
 )
 
 from firmware_host.machine import State
-from hil.rigs.stack import Stack, builtin_profile, profile_toml
+from hil.rigs.clinic import profile_toml
+from hil.rigs.harness import InProcessRig, builtin_profile_bytes
 from hil.sim.faults import FaultKind
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
 from profiles.store import installed_path
@@ -85,7 +86,9 @@ VALID_PROFILES: Final = st.one_of(
         st.sampled_from([None, (10.0, 50.0), (300.0, 100.0)]),
         st.integers(0, 3),
     ),
-    st.sampled_from(["rls-810-standard", "rls-850-standard", "rls-dual"]).map(builtin_profile),
+    st.sampled_from(["rls-810-standard", "rls-850-standard", "rls-dual"]).map(
+        builtin_profile_bytes
+    ),
 )
 INVALID_PROFILES: Final = st.sampled_from(
     [
@@ -129,18 +132,19 @@ class NirpadMachine(RuleBasedStateMachine):
         self.view = LedgerView(self.state_dir)
         self.monitor = TruthMonitor(self.view)
         self.schedule_of: dict[str, tuple[float, int]] = {}
-        self.stack: Stack | None = None
+        self.stack: InProcessRig | None = None
 
     @initialize(seed=st.integers(0, 3), rx=st.one_of(VALID_PROFILES, st.none()))
     def boot(self, seed: int, rx: bytes | None) -> None:
-        self.stack = Stack(self.state_dir, seed=seed)
+        self.stack = InProcessRig.build(self.state_dir, profile_id=None, seed=seed)
+        self.stack.controller.boot()
         self.stack.tick_watchers.append(self.monitor)
         if rx is not None:
             self._install(rx)
         self.s.run(0.3)
 
     @property
-    def s(self) -> Stack:
+    def s(self) -> InProcessRig:
         assert self.stack is not None
         return self.stack
 
