@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,8 +20,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.control_client import ControlClientError, send
-from firmware_host.json_child import Event, EventTimeout, terminate_and_reap
+from firmware_host.json_child import Event, EventTimeout
 from hil.bench.figures_stack import BenchSetupError, builtin_profile_text
+from hil.rigs.controller_child import ControllerChild, ControllerNotReadyError, sim_board_args
 from hil.rigs.sim_child import SimChild as HarnessSimChild
 
 EXIT_TIMEOUT_S: Final = 5.0
@@ -83,38 +80,18 @@ def install_prescription(state_dir: Path) -> None:
         raise BenchSetupError(f"install refused: {outcome.message}")
 
 
-class HostProcess:
+class HostProcess(ControllerChild):
     """``nirpad run --port PTY`` on its own state directory; ``boot_s`` is start→READY."""
 
     def __init__(self, port: str, rail_file: Path, state_dir: Path, log_path: Path) -> None:
         self.state_dir = state_dir
-        notify_path = state_dir / "notify"
-        notify_path.unlink(missing_ok=True)
-        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._notify.bind(str(notify_path))
-        self._notify.settimeout(30.0)
-        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
-        env.pop("WATCHDOG_USEC", None)
-        argv = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--simulated-board"]
-        argv += ["--rail-file", str(rail_file), "--state-dir", str(state_dir)]
-        self._log = log_path.open("ab")
-        started_s = time.perf_counter()
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        self.boot_s = self._wait_ready(started_s)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _wait_ready(self, started_s: float) -> float:
-        while True:
-            try:
-                data = self._notify.recv(4096)
-            except TimeoutError:
-                self.close()
-                raise BenchSetupError("nirpad run did not become ready in 30 s") from None
-            if b"READY=1" in data.split(b"\n"):
-                return time.perf_counter() - started_s
+        args = sim_board_args(port, rail_file=rail_file, state_dir=state_dir)
+        super().__init__(args, log_path=log_path, notify_path=state_dir / "notify", wait=False)
+        try:
+            self.boot_s = self.wait_ready()
+        except ControllerNotReadyError as exc:
+            self.close()
+            raise BenchSetupError(f"nirpad run did not become ready: {exc}") from None
 
     def request(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -138,14 +115,8 @@ class HostProcess:
                 raise BenchSetupError(f"controller in {state}, not {wanted}, after {timeout_s} s")
             time.sleep(0.01)
 
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-
     def close(self) -> None:
-        # SIGTERM: the controller turns the outputs off and exits
-        terminate_and_reap(self.proc, EXIT_TIMEOUT_S)
-        self._notify.close()
-        self._log.close()
+        self.stop(EXIT_TIMEOUT_S)  # SIGTERM: the controller turns the outputs off and exits
 
 
 RAM_DIR: Final = Path("/dev/shm")

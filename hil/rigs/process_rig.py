@@ -1,12 +1,12 @@
 """The HIL rig of real processes: ``python -m hil.sim`` on a pty and ``nirpad run``.
 
-Owns: ``ControllerChild`` (``nirpad run --port PTY --rail-file F --state-dir D``, ready
-when it says READY=1 over a real NOTIFY_SOCKET), and ``ProcessRig``, which installs a
-prescription with the real CLI (signed by the rigs' clinic, whose key the state
-directory's site configuration trusts: ``hil.rigs.clinic``), starts both (the simulator as
-``hil.rigs.sim_child.SimChild``), talks to the controller over its control socket and,
-whatever happened, stops and reaps both (and checks the board was left dark). Waiting is
-on events and conditions, never on a fixed sleep; time bounds are for the tests to judge
+Owns: ``ProcessRig``, which installs a prescription with the real CLI (signed by the rigs'
+clinic, whose key the state directory's site configuration trusts: ``hil.rigs.clinic``),
+starts both (the simulator as ``hil.rigs.sim_child.SimChild``, the controller as
+``hil.rigs.controller_child.ControllerChild``, ready when it says READY=1), talks to the
+controller over its control socket and, whatever happened, stops and reaps both (and
+checks the board was left dark). Waiting is on events and conditions, never on a fixed
+sleep; time bounds are for the tests to judge
 on the simulator's time stamps. Does not own the simulator's vocabulary (docs/hil.md)
 or the in-process rig (``hil.rigs.harness``).
 """
@@ -15,82 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from firmware_host.json_child import Event, EventTimeout, terminate_and_reap
+from firmware_host.json_child import Event, EventTimeout
 from hil.rigs.clinic import sign, trust_rig_clinic
+from hil.rigs.controller_child import ControllerChild, sim_board_args
 from hil.rigs.sim_child import SimChild
 from safety.ledger import FaultRecord, Ledger, SessionRecord
 
-__all__ = ["ControllerChild", "ProcessRig"]
+__all__ = ["ProcessRig"]
 
-ROOT: Final = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S: Final = 30.0
-"""Generous: two Python start-ups on a loaded 2-core machine. Only readiness waits on it."""
 EXIT_TIMEOUT_S: Final = 10.0
-
-
-class ControllerChild:
-    """``nirpad run --port PORT`` as a child; READY comes over a real NOTIFY_SOCKET."""
-
-    def __init__(
-        self, port: str, state_dir: Path, rail_file: Path, work_dir: Path, time_scale: float
-    ) -> None:
-        notify_path = work_dir / f"notify-{time.monotonic_ns()}"
-        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._notify.bind(str(notify_path))
-        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), "PYTHONUNBUFFERED": "1"}
-        env.pop("WATCHDOG_USEC", None)
-        self._log = open(work_dir / "controller.log", "a", encoding="utf-8")  # noqa: SIM115
-        argv = [sys.executable, "-m", "firmware_host", "run", "--port", port]
-        argv += ["--simulated-board", "--time-scale", f"{time_scale:g}"]
-        argv += ["--rail-file", str(rail_file), "--state-dir", str(state_dir)]
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-            cwd=ROOT,
-        )  # fmt: skip
-        self.log_path = work_dir / "controller.log"
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self) -> None:
-        deadline_s = time.monotonic() + START_TIMEOUT_S
-        while True:
-            left_s = deadline_s - time.monotonic()
-            if left_s <= 0 or self.proc.poll() is not None:
-                raise AssertionError(
-                    f"nirpad run never became ready (exit {self.proc.poll()}); "
-                    f"log: {self.log_path.read_text(errors='replace')[-2000:]}"
-                )
-            self._notify.settimeout(min(left_s, 0.5))
-            try:
-                if self._notify.recv(4096).startswith(b"READY=1"):
-                    return
-            except TimeoutError:
-                continue
-
-    def signal(self, signum: int) -> None:
-        self.proc.send_signal(signum)
-
-    def stop(self) -> int:
-        """SIGCONT (in case it is stopped), SIGTERM, then SIGKILL if it lingers; reaped."""
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGCONT)
-        code = terminate_and_reap(self.proc, EXIT_TIMEOUT_S)
-        self._notify.close()
-        self._log.close()
-        return code
 
 
 class ProcessRig:
@@ -141,9 +79,14 @@ class ProcessRig:
         old, self.controller = self.controller, None
         if old is not None:
             old.stop()  # reaped and its socket and log closed (it may be dead already)
+        args = sim_board_args(
+            self.sim.port, rail_file=self.rail_file, state_dir=self.state_dir,
+            time_scale=self.time_scale,
+        )  # fmt: skip
         self.controller = ControllerChild(
-            self.sim.port, self.state_dir, self.rail_file, self.work_dir, self.time_scale
-        )
+            args, log_path=self.work_dir / "controller.log",
+            notify_path=self.work_dir / f"notify-{time.monotonic_ns()}",
+        )  # fmt: skip
         return self.controller
 
     def up(self, profile_id: str = "rls-810-standard") -> ProcessRig:

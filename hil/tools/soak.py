@@ -186,8 +186,8 @@ def _proc_rss_kib(pid: int) -> int:
 
 def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
     from firmware_host.control_client import send
-    from firmware_host.json_child import terminate_and_reap
     from firmware_host.sim_process import RECENT_EVENTS
+    from hil.rigs.controller_child import ControllerChild, sim_board_args
     from hil.rigs.sim_child import SimChild
 
     events: list[dict[str, Any]] = []
@@ -197,25 +197,27 @@ def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
         rail = state_dir / "sim-rail"
         sim = SimChild("--rail-file", str(rail), "--seed", str(args.seed), keep=RECENT_EVENTS,
                        on_event=events.append)  # fmt: skip
-        port = sim.port
-        nirpad = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--simulated-board"]
-        nirpad += ["--rail-file", str(rail), "--state-dir", str(state_dir)]
         trust_rig_clinic(state_dir)  # as the in-process rig's site: the rigs' clinic signs
         (state_dir / "rx.toml").write_bytes(sign(builtin_profile_bytes(args.profile)))
         subprocess.run(
             [sys.executable, "-m", "firmware_host", "profile", "install", "--state-dir",
              str(state_dir), str(state_dir / "rx.toml")], capture_output=True, check=True,
         )  # fmt: skip
-        log = (state_dir / "controller.log").open("ab")
-        host = subprocess.Popen(nirpad, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            host = ControllerChild(
+                sim_board_args(sim.port, rail_file=rail, state_dir=state_dir),
+                log_path=state_dir / "controller.log", notify_path=state_dir / "notify",
+            )  # fmt: skip
+        except BaseException:
+            sim.close()
+            raise
         try:
             with StallMonitor() as stalls:
-                report = _realtime_loop(args, state_dir, host, events, send)
+                report = _realtime_loop(args, state_dir, host.proc, events, send)
             return {**report, "machine_stalls": stalls.report()}
         finally:
-            terminate_and_reap(host, 10.0)
+            host.stop()
             sim.close()
-            log.close()
 
 
 def _realtime_loop(

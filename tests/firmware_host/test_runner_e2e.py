@@ -11,11 +11,9 @@ waits by sleeping.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -23,50 +21,25 @@ import pytest
 
 from firmware_host.cli import main
 from firmware_host.json_child import Event, JsonLinesChild
+from hil.rigs.controller_child import ControllerChild, sim_board_args
 
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify"))
-    sock.settimeout(30)
-    try:
-        yield sock
-    finally:
-        sock.close()
-
-
-def _wait_ready(sock: socket.socket, run: JsonLinesChild) -> None:
-    while True:
-        try:
-            if sock.recv(4096).startswith(b"READY=1"):
-                return
-        except TimeoutError:
-            pytest.fail(f"nirpad run never became ready (exit {run.proc.poll()})")
-
-
 @pytest.mark.slow
 def test_sigterm_mid_session_over_the_cli(
-    tmp_path: Path, notify: socket.socket, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state, rail = tmp_path / "state", tmp_path / "rail"
-    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")}
-    env.pop("WATCHDOG_USEC", None)
     rx = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")
     assert main(["profile", "install", str(rx), "--state-dir", str(state)]) == 0
     nirpad = [sys.executable, "-m", "firmware_host"]
     sim = JsonLinesChild([*nirpad, "sim", "--rail-file", str(rail), "--time-scale", "60"])
-    run: JsonLinesChild | None = None
+    run: ControllerChild | None = None
     try:
         port = sim.wait_for(lambda e: "port" in e, 20)["port"]
-        argv = [*nirpad, "run", "--port", port, "--simulated-board", "--time-scale", "60"]
-        run = JsonLinesChild(
-            [*argv, "--rail-file", str(rail), "--state-dir", str(state)],
-            env=env,
-        )
-        _wait_ready(notify, run)
+        args = sim_board_args(port, rail_file=rail, state_dir=state, time_scale=60.0)
+        run = ControllerChild(args, log_path=tmp_path / "run.log", notify_path=tmp_path / "notify")
         mark = sim.mark()
         assert main(["start", "--state-dir", str(state)]) == 0
         on_index, _ = sim.wait_for_index(_output(True), 20, after=mark)
@@ -79,7 +52,7 @@ def test_sigterm_mid_session_over_the_cli(
         assert main(["status", "--state-dir", str(state)]) == 4  # socket gone with it
     finally:
         if run is not None:
-            run.close()
+            run.stop()
         sim.close()
     capsys.readouterr()
     assert main(["history", "--json", "--state-dir", str(state)]) == 0

@@ -14,7 +14,6 @@ Readiness comes over a real NOTIFY_SOCKET; nothing here asserts a wall-clock tim
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -28,7 +27,7 @@ from typing import IO, Any
 import pytest
 
 from firmware_host.cli import main
-from firmware_host.json_child import JsonLinesChild
+from hil.rigs.controller_child import ControllerChild
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 NIRPAD = [sys.executable, "-m", "firmware_host"]
@@ -36,36 +35,18 @@ RX = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")
 
 
 @pytest.fixture
-def controller(tmp_path: Path) -> Iterator[tuple[JsonLinesChild, Path, Path]]:
+def controller(tmp_path: Path) -> Iterator[tuple[ControllerChild, Path, Path]]:
     """``nirpad run --sim`` on ``tmp_path/state``, ready; yields it, the state dir, its log."""
     state, log_path = tmp_path / "state", tmp_path / "run.log"
     assert main(["profile", "install", str(RX), "--state-dir", str(state)]) == 0
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-        notify.bind(str(tmp_path / "notify"))
-        notify.settimeout(30)
-        env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")}
-        env.pop("WATCHDOG_USEC", None)
-        with open(log_path, "w") as log_file:
-            run = JsonLinesChild(
-                [*NIRPAD, "run", "--sim", "--time-scale", "60", "--state-dir", str(state)],
-                env=env, stderr=log_file,
-            )  # fmt: skip
-            try:
-                _wait_ready(notify, run)
-                yield run, state, log_path
-            finally:
-                if run.proc.poll() is None:
-                    run.proc.send_signal(signal.SIGCONT)
-                run.close()
-
-
-def _wait_ready(sock: socket.socket, run: JsonLinesChild) -> None:
-    while True:
-        try:
-            if sock.recv(4096).startswith(b"READY=1"):
-                return
-        except TimeoutError:
-            pytest.fail(f"nirpad run never became ready (exit {run.proc.poll()})")
+    run = ControllerChild(
+        ["--sim", "--time-scale", "60", "--state-dir", str(state)],
+        log_path=log_path, notify_path=tmp_path / "notify",
+    )  # fmt: skip
+    try:
+        yield run, state, log_path
+    finally:
+        run.stop()  # SIGCONT first: a test may leave it stopped
 
 
 def _status(state: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
@@ -85,7 +66,7 @@ def _history(state: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, 
 
 
 def test_a_second_controller_on_the_same_state_dir_exits_and_changes_nothing(
-    controller: tuple[JsonLinesChild, Path, Path],
+    controller: tuple[ControllerChild, Path, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -115,7 +96,7 @@ def test_a_second_controller_on_the_same_state_dir_exits_and_changes_nothing(
 
 
 def test_a_slow_client_holds_nobody_up_and_a_late_start_is_never_carried_out(
-    controller: tuple[JsonLinesChild, Path, Path],
+    controller: tuple[ControllerChild, Path, Path],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

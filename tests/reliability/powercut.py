@@ -1,7 +1,7 @@
 """Helpers of the power-cut test: the two real processes, the simulator's truth, the ledger.
 
 Owns: starting ``python -m hil.sim`` (``hil.rigs.sim_child.SimChild``, which also asks
-it for its truth) and ``nirpad run`` (a ``firmware_host.json_child.JsonLinesChild``) as
+it for its truth) and ``nirpad run`` (``hil.rigs.controller_child.ControllerChild``) as
 child processes, reading the ledger the way the controller does (``ledger_sessions``),
 and moving the recorded sessions back in time
 (``age_ledger``): the test's stand-in for the 20 h that cannot pass in real time.
@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from firmware_host.json_child import JsonLinesChild
+from hil.rigs.controller_child import ControllerChild, sim_board_args
 from hil.rigs.sim_child import SimChild
 from safety.ledger import LEDGER_FILENAME, Ledger, SessionRecord
 
@@ -36,17 +35,15 @@ def start_sim(time_scale: float, rail_file: Path, seed: int) -> tuple[SimChild, 
 
 
 def start_controller(
-    port: str,
-    state_dir: Path,
-    rail_file: Path,
-    time_scale: float,
-    env: dict[str, str] | None = None,
-) -> JsonLinesChild:
-    """``nirpad run --port`` on the simulator's pty (READY comes over $NOTIFY_SOCKET)."""
-    argv = [sys.executable, "-m", "firmware_host", "run", "--port", port, "--simulated-board",
-            "--time-scale", f"{time_scale:g}", "--rail-file", str(rail_file),
-            "--state-dir", str(state_dir), "--log-level", "WARNING"]  # fmt: skip
-    return JsonLinesChild(argv, env=env)
+    port: str, state_dir: Path, rail_file: Path, time_scale: float, notify_path: Path
+) -> ControllerChild:
+    """``nirpad run --port`` on the simulator's pty, not waited for: READY comes over its
+    own ``notify_path`` (``ControllerChild.wait_ready``)."""
+    args = sim_board_args(port, rail_file=rail_file, state_dir=state_dir, time_scale=time_scale)
+    log_path = notify_path.with_name("controller.log")
+    return ControllerChild(
+        [*args, "--log-level", "WARNING"], log_path=log_path, notify_path=notify_path, wait=False
+    )
 
 
 def delivered_by_wavelength(state: Event) -> dict[int, float]:

@@ -26,11 +26,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-import socket
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,8 +37,8 @@ import pytest
 
 from firmware_host.cli import main as nirpad
 from firmware_host.control_client import send
-from firmware_host.json_child import JsonLinesChild
 from hil.rigs.clinic import sign, trust_rig_clinic
+from hil.rigs.controller_child import ControllerChild
 from hil.rigs.sim_child import sim_state
 from safety.faults import Outcome
 from safety.limits import LEASE_MAX_MS
@@ -67,48 +65,33 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify"))
-    sock.settimeout(READY_TIMEOUT_S)
-    try:
-        yield sock
-    finally:
-        sock.close()
-
-
 class Rig:
     """The simulator, the controller of the moment, and what the test has seen."""
 
-    def __init__(
-        self, tmp_path: Path, notify: socket.socket, rng: random.Random, time_scale: float
-    ) -> None:
+    def __init__(self, tmp_path: Path, rng: random.Random, time_scale: float) -> None:
         self.state_dir, self.rail = tmp_path / "state", tmp_path / "rail"
-        self.notify, self.rng = notify, rng
-        self.env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")}
-        self.env.pop("WATCHDOG_USEC", None)
+        self.rng = rng
+        self.notify_path = tmp_path / "notify"
         self.sim, self.port = start_sim(time_scale, self.rail, SEED)
         self.time_scale = time_scale
-        self.run: JsonLinesChild | None = None
+        self.run: ControllerChild | None = None
         self.figures: list[CutFigures] = []
         self.cut_at: list[dt.datetime] = []  # per session: wall time after its cut
 
-    def spawn(self) -> JsonLinesChild:
+    def spawn(self) -> ControllerChild:
         self.run = start_controller(
-            self.port, self.state_dir, self.rail, self.time_scale, env=self.env
+            self.port, self.state_dir, self.rail, self.time_scale, self.notify_path
         )
         return self.run
 
     def ready(self) -> None:
         assert self.run is not None
-        while not self.notify.recv(4096).startswith(b"READY=1"):
-            pass  # STATUS= lines; a timeout (socket.timeout) fails the test
+        self.run.wait_ready(READY_TIMEOUT_S)  # STATUS= lines skipped; a timeout fails
 
     def cut(self, kind: str) -> CutFigures:
         assert self.run is not None
         self.run.kill()  # SIGKILL, reaped
-        self.run.close()  # the reader joined, the pipes closed
+        self.run.stop()  # its socket and log closed
         figures = CutFigures(kind)
         self.figures.append(figures)
         return figures
@@ -116,7 +99,7 @@ class Rig:
     def close(self) -> None:
         if self.run is not None:
             self.run.kill()
-            self.run.close()
+            self.run.stop()
         self.sim.close(quit_command={"cmd": "quit"})
 
 
@@ -191,11 +174,9 @@ def _session_cut(
         )
 
 
-def test_fifty_power_cuts_lose_no_dose_and_keep_the_interval(
-    tmp_path: Path, notify: socket.socket
-) -> None:
+def test_fifty_power_cuts_lose_no_dose_and_keep_the_interval(tmp_path: Path) -> None:
     _install(tmp_path / "state")
-    rig = Rig(tmp_path, notify, random.Random(SEED), TIME_SCALE)
+    rig = Rig(tmp_path, random.Random(SEED), TIME_SCALE)
     sessions = 0
     try:
         rig.spawn()
@@ -221,11 +202,9 @@ def test_fifty_power_cuts_lose_no_dose_and_keep_the_interval(
     _report(rig.figures)
 
 
-def test_a_power_cut_on_an_accelerated_simulator_counts_the_dose(
-    tmp_path: Path, notify: socket.socket
-) -> None:
+def test_a_power_cut_on_an_accelerated_simulator_counts_the_dose(tmp_path: Path) -> None:
     _install(tmp_path / "state")
-    rig = Rig(tmp_path, notify, random.Random(SEED), time_scale=60.0)
+    rig = Rig(tmp_path, random.Random(SEED), time_scale=60.0)
     try:
         rig.spawn()
         rig.ready()
@@ -251,21 +230,9 @@ def _boot_cut(rig: Rig, sessions: int) -> None:
     rig.spawn()
     time.sleep(rig.rng.uniform(0.0, 0.6))  # a random moment of start-up
     rig.cut("boot")
-    _drain_ready(rig)
     rig.spawn()
     rig.ready()
     _check_ledger_after_restart(rig, sessions)
-
-
-def _drain_ready(rig: Rig) -> None:
-    rig.notify.setblocking(False)
-    try:
-        while True:
-            rig.notify.recv(4096)
-    except BlockingIOError:
-        pass
-    finally:
-        rig.notify.settimeout(READY_TIMEOUT_S)
 
 
 def _report(figures: list[CutFigures]) -> None:
