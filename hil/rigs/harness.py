@@ -276,7 +276,7 @@ class InProcessRig:
         if self.host is None:
             self.advance_board(duration_s)
             return
-        self.host.loop.run_for(duration_s)
+        self.host.stack.loop.run_for(duration_s)
         self.collect()
 
     def advance_board(self, duration_s: float) -> None:
@@ -382,15 +382,15 @@ class InProcessRig:
 
     @property
     def core(self) -> SafetyCore:
-        return self.running_host().core
+        return self.running_host().stack.core
 
     @property
     def controller(self) -> Controller:
-        return self.running_host().controller
+        return self.running_host().stack.controller
 
     @property
     def loop(self) -> EventLoop:
-        return self.running_host().loop
+        return self.running_host().stack.loop
 
     @property
     def rail(self) -> PowerRail:
@@ -404,7 +404,7 @@ class InProcessRig:
     @property
     def state(self) -> State | None:
         """The controller's state, or None while the host is down."""
-        return None if self.host is None else self.host.controller.state
+        return None if self.host is None else self.host.stack.controller.state
 
     def in_state(self, state: State) -> bool:
         """Whether the controller is in ``state`` now (a call, so type checkers do not

@@ -18,14 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_host.assembly import AssembledStack, assemble_stack
-from firmware_host.controller import Controller
-from firmware_host.loop import EventLoop
 from hil.rigs.clock import VirtualClock
 from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import RailWire, SimPort
 from safety.board_kind import BoardKind
-from safety.core import SafetyCore
 from safety.core_connect import PortLike
 from safety.rail import PowerRail, make_rail
 
@@ -72,18 +69,6 @@ class Host:
             raise
         self.stack.loop.on_tick_hook = on_tick
 
-    @property
-    def core(self) -> SafetyCore:
-        return self.stack.core
-
-    @property
-    def controller(self) -> Controller:
-        return self.stack.controller
-
-    @property
-    def loop(self) -> EventLoop:
-        return self.stack.loop
-
     def shutdown(self) -> None:
         """A clean exit: the loop's and the core's own closing (outputs off, ledger closed)."""
         try:
@@ -104,5 +89,5 @@ class Host:
         self.wire.unplug()
         self.ledger_storage.drop_connections()
         self.port.close()
-        self.loop.close()
+        self.stack.loop.close()
         self.rail.close()
