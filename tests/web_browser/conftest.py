@@ -6,6 +6,12 @@ pad fixture (``nirpad run --sim --time-scale 60`` and ``nirpad web`` on a tempor
 state directory, pad_process.py), and, when a test fails, a screenshot and the HTML of
 the page it was on and of every page of the site, with the last lines of both
 processes' logs, in ``build/browser-failures/<test>/``.
+
+The pad needs the browser, so chromium is started first, whatever order a test names
+them in. Its start-up is the heaviest moment of a test (several processes, seconds of
+CPU); a simulated board starved of CPU then falls silent, which the controller rightly
+latches as ``telemetry_stale``, so the board must not be running yet. Selenium is
+imported by the fixtures, not at collection: a run without these tests does not pay for it.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ import re
 import shutil
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import pytest
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.remote.webdriver import WebDriver
 
 from .pad_process import Pad, PadStartError, chromium, find_program, running_pad, tail
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 INSTALL: Final = "apt-get install chromium chromium-driver"
 PAGES: Final = {
@@ -31,7 +38,7 @@ PAGES: Final = {
     "course": "/course",
 }
 
-DRIVER_KEY = pytest.StashKey[WebDriver]()
+DRIVER_KEY = pytest.StashKey["WebDriver"]()
 PAD_KEY = pytest.StashKey[Pad]()
 
 
@@ -63,8 +70,9 @@ def browser(
 
 
 @pytest.fixture
-def pad(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Pad]:
-    """The controller on the simulated board at 60× and the page, both ready."""
+def pad(browser: WebDriver, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Pad]:
+    """The controller on the simulated board at 60× and the page, both ready; started
+    after the browser (``browser`` is asked for only for that order)."""
     try:
         with running_pad(tmp_path) as started:
             request.node.stash[PAD_KEY] = started
@@ -83,6 +91,8 @@ def _failure_folder(item: pytest.Item) -> Path:
 
 def _screenshot_every_page(driver: WebDriver, pad: Pad | None, folder: Path) -> list[str]:
     """The page the test was on, then each page of the site (all GETs: nothing changes)."""
+    from selenium.common.exceptions import WebDriverException
+
     saved: list[str] = []
     shots: list[tuple[str, str | None]] = [("failed-here", None)]
     if pad is not None:

@@ -6,6 +6,8 @@ kill), finding Debian's ``chromium`` and ``chromedriver``, and the headless opti
 work with no network at all. Used by the browser tests' fixtures (conftest.py) and by
 the script that takes the status page's picture for docs/web.md (screenshot_status.py).
 Selenium Manager is never used: the driver's path is given, so nothing is downloaded.
+Selenium is imported when a browser is started, not with this module, so that a test
+run that starts none (``-m "not slow"``) does not pay for it.
 """
 
 from __future__ import annotations
@@ -22,12 +24,10 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.remote.webdriver import WebDriver
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 # Headless, and nothing that reaches for the network (updates, sync, QUIC probes).
 HEADLESS_FLAGS: Final = (
@@ -72,6 +72,10 @@ def chromium(
     browser: str, driver: str, work: Path, window: tuple[int, int] = (1024, 900)
 ) -> WebDriver:
     """Headless chromium with a fresh profile in ``work``; the driver's log goes there too."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
     options = Options()
     options.binary_location = browser
     for flag in HEADLESS_FLAGS:

@@ -47,7 +47,16 @@ def _state(driver: WebDriver) -> str | None:
 
 
 def _wait_state(driver: WebDriver, state: str, seconds: float) -> None:
-    _wait(driver, seconds, lambda d: _state(d) == state)
+    """Until the live status says ``state``. A fault on the way fails the test at once, in
+    the page's words, rather than as a time-out: a latched fault never clears by itself."""
+
+    def state_or_fault(d: WebDriver) -> str | None:
+        seen = _state(d)
+        return seen if seen in (state, "fault") else None
+
+    if _wait(driver, seconds, state_or_fault) != state:
+        fault = driver.find_element(By.ID, "fault")
+        pytest.fail(f"waiting for {state}: fault {fault.get_attribute('data-code')}: {fault.text}")
 
 
 def _upload_and_check(driver: WebDriver, pad: Pad, rx: Path) -> None:
