@@ -1,12 +1,17 @@
 """Suite-wide fixtures: every test must leave no stray threads and no child processes.
 
-Owns: leak detection only (as python-can and pymodbus do). A test that leaks fails with
-the names of what it left behind; the leaked processes are killed so the suite goes on.
+Owns: leak detection (as python-can and pymodbus do). A test that leaks fails with the
+names of what it left behind; the leaked processes are killed so the suite goes on.
+And, for the fast lane (``-m "not slow"``), not importing the test modules whose own
+``pytestmark`` marks every test in them slow: none of their tests would run, and
+importing them (assertion rewriting, their imports) is most of what collecting costs.
 """
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import signal
 import threading
 import time
@@ -16,6 +21,39 @@ from pathlib import Path
 import pytest
 
 _GRACE_S = 2.0
+_NOT_SLOW = re.compile(r"\s*not\s+slow\s*")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if (
+        collection_path.name.startswith("test_")
+        and collection_path.suffix == ".py"
+        and _deselects_every_slow_test(str(config.getoption("markexpr") or ""))
+        and _marked_slow_throughout(collection_path)
+    ):
+        return True
+    return None  # the other hooks and pytest's own rules decide
+
+
+def _deselects_every_slow_test(markexpr: str) -> bool:
+    """``not slow``, alone or and-ed with other terms. With an ``or`` or parentheses the
+    expression is not read: such a run collects everything, as pytest does."""
+    if "(" in markexpr or re.search(r"\bor\b", markexpr):
+        return False
+    return any(_NOT_SLOW.fullmatch(term) for term in re.split(r"\band\b", markexpr))
+
+
+def _marked_slow_throughout(module: Path) -> bool:
+    """True when the module's top-level ``pytestmark`` has ``pytest.mark.slow`` in it."""
+    source = module.read_text(encoding="utf-8")
+    if "pytestmark" not in source:
+        return False
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "pytestmark" for target in node.targets
+        ):
+            return any(ast.unparse(part) == "pytest.mark.slow" for part in ast.walk(node.value))
+    return False
 
 
 def _child_pids() -> set[int]:

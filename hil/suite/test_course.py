@@ -21,7 +21,7 @@ from firmware_host.machine import State
 from hil.rigs.harness import WALL_START, InProcessRig, assert_dose_within_plan
 from safety.faults import Outcome
 
-pytestmark = [pytest.mark.hil, pytest.mark.sim_only]
+pytestmark = [pytest.mark.hil, pytest.mark.sim_only, pytest.mark.slow]
 
 PLANNED_J_CM2 = 40.0 * (1800.0 - 30.0 / 2) / 1000.0  # rls-810-standard: 71.4 J/cm²
 COURSE_DAYS = [7 * week + day for week in range(4) for day in (0, 2, 4)]
@@ -60,7 +60,6 @@ def one_session(rig: InProcessRig) -> None:
     assert rig.state is State.READY
 
 
-@pytest.mark.slow
 def test_twelve_sessions_over_four_weeks(rig: InProcessRig) -> None:
     for index, day in enumerate(COURSE_DAYS):
         when = WALL_START + dt.timedelta(days=day, minutes=index)

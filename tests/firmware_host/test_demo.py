@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 
 def _pids_with(marker: str) -> list[int]:
     found = []
@@ -49,7 +51,6 @@ def _demo(marker: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_demo_runs_a_session_to_completion(marker: str) -> None:
     proc = _demo(marker)
@@ -69,7 +70,6 @@ def test_demo_runs_a_session_to_completion(marker: str) -> None:
     assert _pids_with(marker) == []
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_demo_ctrl_c_leaves_nothing_running(marker: str) -> None:
     proc = _demo(marker)

@@ -17,6 +17,8 @@ from safety.faults import FaultCode, Outcome
 
 from .conftest import FakeCore, WallClock, loaded, make_profile
 
+pytestmark = pytest.mark.slow
+
 COMMANDS = ["start", "pause", "resume", "stop", "ack", "press_short", "press_long"]
 EVENTS = [
     FaultLatched(FaultCode.SKIN_OVERTEMP, "hot"),
@@ -33,7 +35,6 @@ STEP = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(steps=st.lists(STEP, max_size=25), contact=st.booleans())
-@pytest.mark.slow
 def test_outputs_are_on_only_while_treating(steps: list[object], contact: bool) -> None:
     clock = VirtualClock()
     core = FakeCore(clock, contact=contact)

@@ -23,10 +23,9 @@ from firmware_host.cli import main
 from firmware_host.json_child import Event, JsonLinesChild
 from hil.rigs.controller_child import ControllerChild, sim_board_args
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 
-@pytest.mark.slow
 def test_sigterm_mid_session_over_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,6 +20,8 @@ from hil.rigs.harness import InProcessRig, builtin_profile_bytes
 from profiles.store import install_atomic
 from tests.profiles.conftest import run_cli
 
+pytestmark = pytest.mark.slow
+
 BASE = builtin_profile_bytes("rls-810-standard").decode()
 PULSED = BASE.replace('kind = "cw"', 'kind = "pulsed"\npulse_hz = 10\nduty_pct = 50')
 WITH_STOP = BASE.replace("course_weeks = 4", "course_weeks = 4\nskin_temp_stop_c = 39")
@@ -91,7 +93,6 @@ def _judge(stack: InProcessRig, label: str) -> tuple[str | None, str]:
 
 
 @pytest.mark.parametrize(("label", "data"), VARIANTS, ids=[v[0][:40] for v in VARIANTS])
-@pytest.mark.slow
 def test_install_then_status_show_and_start(stack: InProcessRig, label: str, data: bytes) -> None:
     outcome = stack.install(data)
     _assert_readable(" ".join([outcome.message, *outcome.problems]))
@@ -103,7 +104,6 @@ def test_install_then_status_show_and_start(stack: InProcessRig, label: str, dat
 
 
 @pytest.mark.parametrize(("label", "data"), VARIANTS, ids=[v[0][:40] for v in VARIANTS])
-@pytest.mark.slow
 def test_hand_edited_installed_file(stack: InProcessRig, label: str, data: bytes) -> None:
     install_atomic(stack.state_dir, data)  # written by hand, never checked by install
     assert stack.command("reload_prescription").ok

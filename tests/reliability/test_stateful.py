@@ -41,6 +41,8 @@ from hil.sim.faults import FaultKind
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
 from profiles.store import installed_path
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES: Final = int(os.environ.get("NIRPAD_STATEFUL_EXAMPLES", "25"))
 STEPS: Final = int(os.environ.get("NIRPAD_STATEFUL_STEPS", "30"))
 HOUR_S: Final = 3600.0
@@ -317,4 +319,4 @@ NirpadMachine.TestCase.settings = settings(
     derandomize=os.environ.get("NIRPAD_STATEFUL_RANDOM") is None,
     print_blob=True,
 )
-TestNirpadStateful = pytest.mark.slow(NirpadMachine.TestCase)
+TestNirpadStateful = NirpadMachine.TestCase

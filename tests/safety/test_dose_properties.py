@@ -28,6 +28,8 @@ from drivers.protocol.messages import (
 from safety.calibration import Calibration
 from safety.dose import DoseIntegrator
 
+pytestmark = pytest.mark.slow
+
 TABLES = (
     ((0, 0), (100, 12), (200, 23), (300, 33), (400, 42), (500, 50)),
     ((0, 0), (100, 11), (250, 26), (450, 44), (600, 52)),
@@ -120,7 +122,6 @@ def replay(trace: list[Segment], seed: int, time_scale: int) -> DoseIntegrator:
     return dose
 
 
-@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(
     trace=st.lists(segments, min_size=1, max_size=4),
@@ -163,7 +164,6 @@ plans = st.builds(
 )
 
 
-@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(plan=plans, seed=st.integers(0, 2**32), use_cap=st.booleans(), scale=st.sampled_from([1, 3]))
 def test_session_never_exceeds_the_plan_by_more_than_one_period(
