@@ -96,6 +96,7 @@ def test_handshake_reports_the_board(client: BoardClient, board: Board) -> None:
     assert info.simulator is (board.sim is not None)
 
 
+@pytest.mark.slow
 def test_telemetry_at_fifty_hertz_on_the_boards_clock(client: BoardClient) -> None:
     """50 frames: uptime steps of 20 ms (board clock), plausible sensors, dark outputs."""
     client.handshake(timeout_s=2.0)
@@ -117,6 +118,7 @@ def test_telemetry_at_fifty_hertz_on_the_boards_clock(client: BoardClient) -> No
     assert stats.crc_errors + stats.framing_errors == bad_before, stats
 
 
+@pytest.mark.slow
 @pytest.mark.emits
 def test_an_unrenewed_lease_turns_the_light_off(client: BoardClient, board: Board) -> None:
     """One SET_OUTPUT at 10 mW/cm² with a 200 ms lease, never renewed: the board turns

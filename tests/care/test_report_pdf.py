@@ -125,7 +125,6 @@ def test_a_long_list_flows_onto_a_second_page_and_names_print_in_utf8(
     assert list(tmp_path.iterdir()) == []  # the charts never touch the disk
 
 
-@pytest.mark.slow
 def test_a_report_before_any_session_or_diary_entry_still_reads() -> None:
     empty = Stores(Records(), [], [])
     base = report(empty, Period(date(2026, 10, 1), date(2026, 10, 1)))

@@ -197,6 +197,7 @@ class RawPty:
         os.close(self.fd)
 
 
+@pytest.mark.slow
 def test_doc_host_talks_to_the_pty_simulator(pty_sim: Any) -> None:
     port = RawPty(pty_sim.port)
     try:

@@ -117,6 +117,7 @@ def test_a_slow_client_does_not_delay_another_clients_status(
         srv.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_a_byte_at_a_time_client_is_cut_off_after_the_whole_request_deadline(
     tmp_path: Path, controller: FakeController, loop: ThreadLoop

@@ -233,6 +233,7 @@ def test_the_loop_exit_turns_the_light_off_and_closes_the_session(rig: Rig) -> N
     assert rig.sessions()[0].outcome is not None
 
 
+@pytest.mark.slow
 def test_a_controller_error_mid_session_is_recorded_in_the_ledger(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -51,6 +51,7 @@ def _per_tick(rig: InProcessRig, calls: list[int], seconds: float = 1.0) -> tupl
     return len(rig.loop.tick_jitter_s) - ticks_before, calls[0] - calls_before, beats
 
 
+@pytest.mark.slow
 def test_the_tick_heartbeats_in_every_state(build: Callable[..., InProcessRig]) -> None:
     idle = build(profile_id=None)
     idle.boot(expect=State.IDLE)

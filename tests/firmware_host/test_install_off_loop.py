@@ -112,6 +112,7 @@ def test_a_slow_install_during_a_session_keeps_the_loop_ticking(
     assert status["state"] == "treating" and status["fault"] is None  # the lease held
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_slow_install_when_ready_is_written_and_reloaded_on_the_loop(
     rig: tuple[App, Clock, SlowValidator, Path],

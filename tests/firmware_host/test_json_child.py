@@ -92,6 +92,7 @@ def test_close_sends_the_quit_command_and_is_safe_twice() -> None:
             c.send({"cmd": "echo"})  # stdin closed
 
 
+@pytest.mark.slow
 def test_close_terminates_a_child_that_ignores_quit_and_kills_one_that_ignores_sigterm() -> None:
     stubborn = (
         "import signal, sys, time\n"

@@ -93,6 +93,7 @@ def test_builtins_are_accepted_on_the_cli_path() -> None:
     assert report.accepted == 3 and report.failures() == []
 
 
+@pytest.mark.slow
 def test_mutated_profiles_are_accepted_within_limits_or_refused_readably() -> None:
     report = fuzz_profiles(FILES, SEED)
     print(json.dumps({"seed": SEED, **report.summary()}, indent=1))  # the long run's figures

@@ -80,6 +80,7 @@ KILL_BEFORE_REPLACE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_killed_between_write_and_replace(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     install_atomic(state_dir, OLD)

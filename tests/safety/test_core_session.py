@@ -285,6 +285,7 @@ def test_rejections_are_routed(rig: Rig) -> None:
     assert core.snapshot().fault is None
 
 
+@pytest.mark.slow
 def test_a_session_held_dark_keeps_its_clock_still_and_a_late_lease_is_no_fault(
     rig: Rig,
 ) -> None:

@@ -34,6 +34,7 @@ def _records_in(rig: Rig, caplog: pytest.LogCaptureFixture, seconds: float) -> l
     return [record.getMessage() for record in caplog.records]
 
 
+@pytest.mark.slow
 def test_a_minute_in_fault_with_the_board_reporting_its_own_fault_logs_a_handful(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -248,6 +248,7 @@ def test_static_files_and_healthz_keep_no_session(client: TestClient) -> None:
         assert response.status_code == 200 and "set-cookie" not in response.headers, path
 
 
+@pytest.mark.slow
 def test_anonymous_requests_do_not_evict_a_live_session(client: TestClient) -> None:
     token = csrf(client, "/")
     for _ in range(MAX_SESSIONS + 10):
@@ -256,6 +257,7 @@ def test_anonymous_requests_do_not_evict_a_live_session(client: TestClient) -> N
     assert response.status_code == 200 and 'id="confirm-stop"' in response.text
 
 
+@pytest.mark.slow
 def test_a_checked_upload_survives_a_flood_of_anonymous_requests(client: TestClient) -> None:
     token = csrf(client, "/prescription")
     files = {"file": ("rx.toml", RX, "application/toml")}

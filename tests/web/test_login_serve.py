@@ -175,6 +175,7 @@ def test_nirpad_web_serves_with_the_options_given(
     assert seen["ssl_certfile"] is None and seen["server_header"] is False
 
 
+@pytest.mark.slow
 def test_requests_without_a_login_do_not_log_the_caregiver_out(guarded: TestClient) -> None:
     _login(guarded, PASSWORD)
     for _ in range(MAX_SESSIONS + 10):

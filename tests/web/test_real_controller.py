@@ -82,6 +82,7 @@ def test_a_start_with_no_prescription_shows_the_controllers_refusal(
     assert real.controller.status()["state"] == "idle"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_install_through_the_page_then_start_stop_and_the_interval_refusal(
     real: App, client: TestClient, state_dir: Path

@@ -150,6 +150,7 @@ def test_pty_stdin_eof_ends_the_process() -> None:
         assert sim.proc.wait(timeout=DEADLINE_S) == 0
 
 
+@pytest.mark.slow
 def test_pty_hold_circuit_drops_the_rail_a_hold_after_the_last_heartbeat(tmp_path: Path) -> None:
     rail = tmp_path / "rail"
     rail.write_text("1 7")  # a count already there when the simulator starts is no heartbeat
