@@ -209,6 +209,7 @@ def test_clear_faults_is_not_superseded_by_output(client: BoardClient, board: An
     assert set(client.pending_seqs) == {clear, off}
 
 
+@pytest.mark.slow
 def test_seq_wraps_at_u16(client: BoardClient, board: Any, clock: Any, port: Any) -> None:
     listening, port.on_write = port.on_write, None  # the board hears none of the first
     for expected in range(0xFFFF):

@@ -171,6 +171,7 @@ def test_ten_minutes_paused_stops_the_session(rig: Rig) -> None:
     assert 0 < session.delivered_fluence_total_j_cm2 < PLANNED_J_CM2
 
 
+@pytest.mark.slow
 def test_a_long_press_on_the_pad_stops_and_the_next_start_is_refused(rig: Rig) -> None:
     booted(rig)
     rig.board.press("short")
@@ -222,6 +223,7 @@ def test_a_board_fault_latches_with_the_light_off(rig: Rig) -> None:
     assert rig.sessions()[0].outcome is Outcome.FAULT
 
 
+@pytest.mark.slow
 def test_the_loop_exit_turns_the_light_off_and_closes_the_session(rig: Rig) -> None:
     booted(rig)
     rig.controller.command("start")

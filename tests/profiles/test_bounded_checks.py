@@ -62,6 +62,7 @@ def adversarial(draw: st.DrawFn) -> bytes:
     return text.encode()[:MAX_PROFILE_BYTES]
 
 
+@pytest.mark.slow
 @settings(deadline=DEADLINE, max_examples=60)
 @given(adversarial())
 def test_adversarial_files_are_checked_within_the_deadline(data: bytes) -> None:

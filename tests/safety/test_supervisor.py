@@ -229,6 +229,7 @@ def test_rise_faster_than_1_c_per_min_trips() -> None:
     assert clock() - 1000.0 == pytest.approx(31.0, abs=1.0)  # once the 30 s window is full
 
 
+@pytest.mark.slow
 def test_slow_noisy_rise_does_not_trip() -> None:
     sup, clock = make()
     assert rising(sup, clock, 0.7, 180.0).ok
