@@ -2,8 +2,10 @@
 
 Owns: the one loop thread, its wait (``selectors`` over the board's fd and a wake-up
 pipe, with the next 20 ms tick deadline as the timeout), the queue of events posted from
-other threads (gpiozero callbacks, the control socket), tick scheduling and jitter
-samples, and the last line of defence: every exit from ``run`` turns the outputs off.
+other threads (gpiozero callbacks, the control socket), tick scheduling (a tick rides
+on a frame's wake-up when one comes within a few ms of it: docs/architecture.md, "The
+loop's wake-ups") and jitter samples, and the last line of defence: every exit from
+``run`` turns the outputs off.
 
 Does not own what an event means (the ``Controller`` does) nor the board (the safety
 core does). When the core has no fd (the in-process simulator), the loop waits with
@@ -38,6 +40,8 @@ TICK_LATE_S: Final = 0.005
 """How late a tick may wait for the next frame while frames are arriving (one came in
 the last ``FRAMES_FLOWING_S``). A silent board gets its ticks exactly on time."""
 FRAMES_FLOWING_S: Final = 0.03
+"""Frames count as arriving while the last one is younger than this (1.5 telemetry
+periods): only then does a tick wait for the next one."""
 MAX_JITTER_SAMPLES: Final = 3_000
 """The newest tick latenesses kept (one minute at 50 Hz, about 100 kB): enough for the
 benchmark's 10 s, small and flat for a controller that runs for months."""
