@@ -79,21 +79,28 @@ class PosixFdPort:
         self._fd: int = serial_port.fileno()
 
     def fileno(self) -> int:
+        if self._fd < 0:
+            raise serial.PortNotOpenError()  # as pyserial's own, after close
         return self._fd
 
     def read(self, size: int = 1) -> bytes:
-        try:
-            data = os.read(self._fd, size)
-        except OSError as exc:
-            if exc.errno in _AGAIN:
-                return b""
-            raise serial.SerialException(f"read failed: {exc}") from exc
-        if not data and select.select([self._fd], [], [], 0)[0]:
-            # a raw tty (VMIN=0) reads b"" when it has nothing; readable and empty: gone
+        data = self._read_once(size)
+        if data or not select.select([self._fd], [], [], 0)[0]:
+            return data  # a raw tty (VMIN=0) reads b"" when it has nothing
+        data = self._read_once(size)  # readable: bytes may have come since the read
+        if not data:  # readable, and still empty: gone, as pyserial has it
             raise serial.SerialException(
                 "device reports readiness to read but returned no data (device disconnected?)"
             )
         return data
+
+    def _read_once(self, size: int) -> bytes:
+        try:
+            return os.read(self._fd, size)
+        except OSError as exc:
+            if exc.errno in _AGAIN:
+                return b""
+            raise serial.SerialException(f"read failed: {exc}") from exc
 
     def write(self, data: bytes) -> int | None:
         try:
@@ -112,6 +119,7 @@ class PosixFdPort:
 
     def close(self) -> None:
         self.serial.close()
+        self._fd = -1  # the number may be reused by another file: never touch it again
 
 
 def disconnected(port_name: str, action: str, exc: BaseException) -> BoardDisconnectedError:

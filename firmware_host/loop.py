@@ -103,6 +103,7 @@ class EventLoop:
         self._woken = False  # set after each write to the wake-up pipe
         self._last_frame_s = -1e9  # when the board last woke the loop
         self._frame_woke = False  # this wake-up brought a frame
+        self._read_fresh = False  # ...and nothing ran on the loop since it was read
 
     # -- any thread -------------------------------------------------------------------
 
@@ -168,9 +169,10 @@ class EventLoop:
             timeout_s = max(0.0, self._tick_deadline_s() - now_s)
             if until_s is not None:
                 timeout_s = min(timeout_s, until_s - now_s)
-            self._frame_woke = False
+            self._frame_woke = self._read_fresh = False
             self._wait(timeout_s)
             if self._posted:
+                self._read_fresh = False  # a posted request may have left inputs waiting
                 self._drain_posted()
             self._maybe_tick()
 
@@ -188,7 +190,7 @@ class EventLoop:
             if key.fd == self._rfd:
                 self._drain_wake_pipe()
             else:
-                self._frame_woke = True
+                self._frame_woke = self._read_fresh = True
                 self._last_frame_s = self._clock()
                 self._controller.handle_safety_events(self._core.poll())
 
@@ -196,7 +198,7 @@ class EventLoop:
         if self._posted:
             timeout_s = 0.0
         if self._core.wait_readable(timeout_s):
-            self._frame_woke = True
+            self._frame_woke = self._read_fresh = True
             self._last_frame_s = self._clock()
             self._controller.handle_safety_events(self._core.poll())
         if self._woken:  # nothing selects on the pipe here: only keep it from filling up
@@ -225,7 +227,7 @@ class EventLoop:
         if now_s < self._tick_deadline_s() and not self._frame_woke:
             return  # waiting for the next frame to take the tick along
         self._record_jitter(max(0.0, now_s - due_s))
-        if not self._frame_woke:  # else the board's bytes were read a moment ago
+        if not self._read_fresh:  # else the board's bytes were read a moment ago
             self._controller.handle_safety_events(self._core.poll())
         self._controller.on_tick()
         if self.on_tick_hook is not None:

@@ -28,9 +28,9 @@ How each kind of run gets the rail:
   (``nirpad sim`` passes the flag through) and build the host's rail with
   ``make_rail(None, Path(PATH))``. PATH holds one line ``<enable 0|1> <heartbeat
   count>``: the count goes up by one per toggle of the heartbeat line (any change is a
-  heartbeat to the reader). It is written atomically (temporary file, then
-  ``os.replace``); a change of the enable line is also fsynced, a heartbeat is not (50
-  writes a second; another process sees a replaced file without it). The file is
+  heartbeat to the reader). A change of the enable line replaces it atomically
+  (temporary file, fsynced, then ``os.replace``); a heartbeat (50 a second) rewrites it
+  in place with one ``pwrite`` (``FileRailLine`` says why that is safe). The file is
   written ``0 0`` as soon as the rail is made, so a stale ``1`` from an earlier run
   never counts. The format and the simulated hold circuit are in docs/hil.md.
 """
@@ -222,12 +222,14 @@ class PowerRail:
         try:
             self.cut()
         finally:
-            self._device.close()
-            self._heartbeat_device.close()
-            if self._owned_factory is not None:
-                self._owned_factory.close()
-            for closer in self._on_close:
-                closer()
+            try:
+                self._device.close()
+                self._heartbeat_device.close()
+                if self._owned_factory is not None:
+                    self._owned_factory.close()
+            finally:
+                for closer in self._on_close:
+                    closer()
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Call ``closer`` when the rail closes (after the cut): a mirror's descriptor."""

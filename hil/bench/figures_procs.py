@@ -92,6 +92,9 @@ class HostProcess(ControllerChild):
         except ControllerNotReadyError as exc:
             self.close()
             raise BenchSetupError(f"nirpad run did not become ready: {exc}") from None
+        except BaseException:  # Ctrl-C while waiting: never leave the controller running
+            self.close()
+            raise
 
     def request(self, request: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -83,7 +83,11 @@ class ControllerChild:
         child_env.pop("WATCHDOG_USEC", None)
         self.argv = controller_argv(args)
         self.log_path = log_path
-        self._log = log_path.open("ab")
+        try:
+            self._log = log_path.open("ab")
+        except BaseException:
+            self._notify.close()
+            raise
         self._started_s = time.perf_counter()
         try:
             self.proc = subprocess.Popen(

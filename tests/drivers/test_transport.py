@@ -117,6 +117,16 @@ def test_readable_but_empty_is_a_disconnect(
         port.read(10)
 
 
+def test_bytes_that_arrive_between_the_read_and_the_check_are_read_not_a_disconnect(
+    pty_port: tuple[PosixFdPort, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = pty_port
+    reads = iter([b"", b"\x01\x00"])
+    monkeypatch.setattr(transport.os, "read", lambda fd, size: next(reads))
+    monkeypatch.setattr(transport.select, "select", lambda r, w, x, t: (r, [], []))
+    assert port.read(10) == b"\x01\x00"
+
+
 def test_an_interrupted_read_is_nothing_yet(
     pty_port: tuple[PosixFdPort, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,6 +137,15 @@ def test_an_interrupted_read_is_nothing_yet(
 
     monkeypatch.setattr(transport.os, "read", interrupted)
     assert port.read(10) == b""
+
+
+def test_a_closed_port_has_no_fd_and_reads_fail(pty_port: tuple[PosixFdPort, int]) -> None:
+    port, _ = pty_port
+    port.close()
+    with pytest.raises(serial.SerialException):
+        port.fileno()
+    with pytest.raises(serial.SerialException):
+        port.read(10)
 
 
 def test_other_urls_keep_their_pyserial_object() -> None:

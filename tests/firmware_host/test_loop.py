@@ -322,3 +322,23 @@ def test_when_the_frames_stop_the_ticks_go_back_on_time() -> None:
     # board counts as silent and the ticks keep an exact 20 ms grid
     assert ticks[4] == pytest.approx(0.103 + late_s)
     assert ticks[5:] == pytest.approx([0.128 + 0.02 * k for k in range(9)])
+
+
+def test_a_posted_call_after_a_frame_makes_the_tick_read_the_board_again() -> None:
+    # a posted request (an acknowledgement, the self-test) may leave the board's inputs
+    # waiting in the client, where no select can see them: the tick reads them
+    clock = VirtualClock()
+    start_s = clock()
+    core = FramedCore(clock, first_s=start_s + 0.02)
+    stub = StubController(clock=clock)
+    loop = EventLoop(stub, core, clock)
+    calls: list[float] = []
+
+    def post_on_the_third_frame(events: list[Any]) -> None:
+        if core.polls == 3:
+            loop.call_soon_threadsafe(lambda: calls.append(clock()))
+
+    stub.handle_safety_events = post_on_the_third_frame  # type: ignore[method-assign]
+    loop.run(until_s=start_s + 0.07)  # frames at 20, 40 and 60 ms, each with its tick
+    assert len(stub.ticks) == 3 and calls == [pytest.approx(start_s + 0.06)]
+    assert core.polls == 3 + 1  # the third tick read the board again after the call
