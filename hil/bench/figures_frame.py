@@ -25,7 +25,7 @@ from typing import Final
 from drivers.client import PortLike
 from drivers.protocol import Ack, FrameDecoder, Telemetry, encode_frame
 from hil.bench.figures_common import Figure, median, percentile
-from hil.bench.figures_stack import BenchSetupError, bench_profile, stack
+from hil.bench.figures_stack import BenchSetupError, bench_command, bench_profile, stack
 from hil.sim.inprocess import SimPort
 
 FRAME_PERIOD_S: Final = 0.020
@@ -126,13 +126,13 @@ def time_frames(frames: int) -> tuple[list[float], list[float]]:
         tempfile.TemporaryDirectory(prefix="nirpad-bench-frame-") as tmp,
         stack(Path(tmp), rx, wrap_port=wrap) as s,
     ):
-        s.command("start")
+        bench_command(s, "start")
         s.run(RAMP_DONE_S)
         port = ports[0]
         if port.last_telemetry is None or str(s.controller.state) != "treating":
             raise BenchSetupError(f"no steady treatment to replay: {s.controller.state}")
         port.replay()
-        s.rig.running_host().wire.unplug()
+        s.running_host().wire.unplug()
         board = _Board(port, port.last_telemetry)
         polls: list[float] = []
         ticks: list[float] = []

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from hil.bench.figures_common import Figure, iqr_spread, median, tail_spread
-from hil.bench.figures_stack import BenchSetupError, bench_profile, stack
+from hil.bench.figures_stack import BenchSetupError, bench_command, bench_profile, stack
 from hil.bench.ledger import HistoryStats, build_history
 from safety.faults import Outcome
 from safety.ledger import Ledger
@@ -56,12 +56,12 @@ def run_session(mode: str, duration_min: int, *, seed: int = 3) -> SessionRun:
     ):
         started_wall = time.perf_counter()
         started_s = s.clock()
-        s.command("start")
+        bench_command(s, "start")
         if mode == "paused":  # a third in, pause for a tenth of the session
             s.run(duration_s / 3)
-            s.command("pause")
+            bench_command(s, "pause")
             s.run(duration_s / 10)
-            s.command("resume")
+            bench_command(s, "resume")
         deadline_s = started_s + duration_s + 900.0
         while str(s.controller.state) != "complete" and s.clock() < deadline_s:
             s.run(5.0)
@@ -70,7 +70,7 @@ def run_session(mode: str, duration_min: int, *, seed: int = 3) -> SessionRun:
             raise BenchSetupError(f"{mode} session ended in {s.controller.state}")
         host = float(s.controller.status()["fluence_j_cm2"])
         return SessionRun(
-            mode, planned, sum(s.true_fluence_j_cm2()), host, s.clock() - started_s, wall_s
+            mode, planned, s.true_fluence_calibrated_j_cm2(), host, s.clock() - started_s, wall_s
         )
 
 

@@ -22,15 +22,10 @@ from pathlib import Path
 from typing import Final
 
 from drivers.client import PortLike
-from firmware_host.controller import Controller
-from firmware_host.loop import EventLoop
-from hil.rigs.clock import VirtualClock
 from hil.rigs.harness import InProcessRig
-from hil.sim.board import SimBoard
 from hil.sim.inprocess import SimPort
 from profiles.loader import load_profile_bytes
 from profiles.schema import Profile
-from safety.core import SafetyCore
 from safety.limits import HARD, check_profile
 
 BENCH_PROFILE: Final = "rls-810-standard.toml"
@@ -71,47 +66,11 @@ def bench_profile(
     return BenchProfile(text.encode(), result.profile)
 
 
-@dataclass(frozen=True)
-class Stack:
-    """One booted controller on one simulated board; ``run(s)`` advances virtual time."""
-
-    rig: InProcessRig
-
-    @property
-    def clock(self) -> VirtualClock:
-        return self.rig.clock
-
-    @property
-    def board(self) -> SimBoard:
-        return self.rig.board
-
-    @property
-    def core(self) -> SafetyCore:
-        return self.rig.core
-
-    @property
-    def controller(self) -> Controller:
-        return self.rig.controller
-
-    @property
-    def loop(self) -> EventLoop:
-        return self.rig.loop
-
-    def run(self, duration_s: float) -> None:
-        self.rig.run(duration_s)
-
-    def command(self, name: str) -> None:
-        reply = self.rig.command(name)
-        if not reply.ok:
-            raise BenchSetupError(f"{name} refused: {reply.message}")
-
-    def true_fluence_j_cm2(self) -> list[float]:
-        """Delivered per channel, with the board's (unknowable) unit optical error removed:
-        what a host that trusts the calibration can be held to."""
-        truth = self.board.state()["delivered_fluence_j_cm2"]
-        assert isinstance(truth, list)
-        factors = self.board.optics.unit_factor
-        return [float(f) / k for f, k in zip(truth, factors, strict=True)]
+def bench_command(rig: InProcessRig, name: str) -> None:
+    """A control command the bench needs to succeed: ``BenchSetupError`` if refused."""
+    reply = rig.command(name)
+    if not reply.ok:
+        raise BenchSetupError(f"{name} refused: {reply.message}")
 
 
 @contextlib.contextmanager
@@ -122,7 +81,7 @@ def stack(
     seed: int = 3,
     ambient_c: float = 22.0,
     wrap_port: Callable[[SimPort], PortLike] | None = None,
-) -> Iterator[Stack]:
+) -> Iterator[InProcessRig]:
     """Install ``rx``, build and boot the rig (``ready``); closes everything, outputs
     off, on exit.
 
@@ -138,6 +97,6 @@ def stack(
         if str(rig.controller.boot()) != "ready":
             raise BenchSetupError(f"boot ended in {rig.state}: {rig.status()}")
         rig.run(0.5)
-        yield Stack(rig)
+        yield rig
     finally:
         rig.close()

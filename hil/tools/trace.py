@@ -225,15 +225,15 @@ def record_session(path: Path, *, minutes: int = 30, every_s: float = 5.0) -> in
     """A whole session of the built-in 810 nm profile, traced; returns the rows written."""
     import tempfile
 
-    from hil.bench.figures_stack import bench_profile, stack
+    from hil.bench.figures_stack import bench_command, bench_profile, stack
 
     with (
         tempfile.TemporaryDirectory(prefix="nirpad-trace-") as tmp,
         stack(Path(tmp), bench_profile(duration_min=minutes)) as s,
     ):
-        writer = s.rig.trace_to(path, every_s)
+        writer = s.trace_to(path, every_s)
         s.run(10.0)
-        s.command("start")
+        bench_command(s, "start")
         deadline_s = s.clock() + minutes * 60 + 600
         while str(s.controller.state) != "complete" and s.clock() < deadline_s:
             s.run(10.0)
