@@ -26,6 +26,7 @@ from drivers.errors import (
     ProtocolVersionError,
 )
 from drivers.protocol import (
+    ACK_FRAME_BYTES,
     PROTOCOL_VERSION,
     Ack,
     ChannelSetpoint,
@@ -51,6 +52,7 @@ from drivers.transport import (
     open_port,
     port_fileno,
     read_available,
+    set_wake_bytes,
     wait_readable,
 )
 
@@ -161,6 +163,8 @@ class BoardClient:
         self._pending: dict[int, _Pending] = {}
         self._backlog: list[BoardInput] = []
         self._fd_less = False  # the backend has shown it has no fd (it never gains one)
+        self._wake_bytes = 1  # what the port was last asked to wake its reader for
+        self._awaiting_reply = False  # request()/handshake() block for one reply
 
     @property
     def stats(self) -> DecoderStats:
@@ -202,10 +206,32 @@ class BoardClient:
     # transport.port_errors: these run for every frame, and the happy path is free).
 
     def _wait_port(self, timeout_s: float) -> bool:
+        self._update_wake_bytes()
         try:
             return wait_readable(self._port, timeout_s)
         except DISCONNECT_ERRORS as exc:
             raise disconnected(self.port_name, "wait", exc) from exc
+
+    def _update_wake_bytes(self) -> None:
+        """Once the board streams, a lone ACK does not wake the reader: it is read with
+        the next frame, at most a telemetry period later, well inside the ACK timeout.
+        Anything else (telemetry, EVENT, NAK) wakes it as before.
+
+        Any byte wakes it before the handshake, while a caller blocks for one reply, and
+        while a frame is half read (its rest may be shorter than an ACK).
+        """
+        wanted = (
+            1
+            if self._awaiting_reply or self.info is None or self._decoder.holds_partial
+            else ACK_FRAME_BYTES + 1
+        )
+        if wanted == self._wake_bytes:
+            return
+        try:
+            set_wake_bytes(self._port, wanted)
+        except DISCONNECT_ERRORS as exc:
+            raise disconnected(self.port_name, "configure", exc) from exc
+        self._wake_bytes = wanted
 
     def _write(self, data: bytes) -> None:
         try:
@@ -270,6 +296,7 @@ class BoardClient:
             self._receive(data, inputs)
         if self._pending:
             self._check_retries(inputs)
+        self._update_wake_bytes()
         return inputs
 
     def _receive(self, data: bytes, inputs: list[BoardInput]) -> None:
@@ -328,6 +355,13 @@ class BoardClient:
         """Send ``msg`` and wait for its ACK; other inputs are kept for the next ``poll``."""
         seq = self._send(msg)
         deadline_s = self._clock() + timeout_s
+        self._awaiting_reply = True
+        try:
+            return self._await_reply(msg, seq, deadline_s)
+        finally:
+            self._awaiting_reply = False
+
+    def _await_reply(self, msg: HostCommand, seq: int, deadline_s: float) -> Ack:
         while True:
             reply: CommandAcked | CommandRejected | CommandTimedOut | None = None
             for item in self.poll():  # every other input is kept, in order, for poll()
@@ -363,7 +397,11 @@ class BoardClient:
 
     def handshake(self, timeout_s: float = 1.0) -> Info:
         """HELLO -> INFO (echoing HELLO's seq); check protocol version and calibration CRC."""
-        info = self._await_info(self._take_seq(), timeout_s)
+        self._awaiting_reply = True
+        try:
+            info = self._await_info(self._take_seq(), timeout_s)
+        finally:
+            self._awaiting_reply = False
         if info.protocol_version != PROTOCOL_VERSION:
             raise self._version_error(info.protocol_version)
         actual = calibration_crc(info.calibration)

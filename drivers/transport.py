@@ -32,7 +32,9 @@ class PortLike(Protocol):
     """What a backend must provide: pyserial objects and hil's SimPort both fit.
 
     Optional: ``wait_readable(timeout_s) -> bool`` (the in-process simulator advances its
-    virtual clock there); without it the client ``select()``s on ``fileno()``.
+    virtual clock there); without it the client ``select()``s on ``fileno()``. And
+    ``set_wake_bytes(n_bytes)``: report readable only once ``n_bytes`` wait (see
+    ``set_wake_bytes`` below); without it the port wakes its reader for any byte.
     """
 
     def read(self, size: int = 1) -> bytes: ...  # non-blocking (timeout=0)
@@ -61,6 +63,7 @@ def open_port(url: str, *, baudrate: int, write_timeout_s: float) -> PortLike:
 
 
 _AGAIN: Final = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
+_CC: Final = 6  # termios.tcgetattr: [iflag, oflag, cflag, lflag, ispeed, ospeed, cc]
 
 
 class PosixFdPort:
@@ -77,6 +80,17 @@ class PosixFdPort:
     def __init__(self, serial_port: serial.serialposix.Serial) -> None:
         self.serial = serial_port
         self._fd: int = serial_port.fileno()
+
+    def set_wake_bytes(self, n_bytes: int) -> None:
+        """The tty's VMIN: ``select`` reports the port readable once ``n_bytes`` wait.
+
+        Reads are not affected: the fd is non-blocking, so ``read`` still returns what is
+        there at once. A hang-up is still readable at once. pyserial sets VMIN again only
+        when it reconfigures the port, which the client never does after opening it.
+        """
+        attrs = termios.tcgetattr(self._fd)
+        attrs[_CC][termios.VMIN] = n_bytes
+        termios.tcsetattr(self._fd, termios.TCSANOW, attrs)
 
     def fileno(self) -> int:
         if self._fd < 0:
@@ -125,6 +139,19 @@ class PosixFdPort:
 def disconnected(port_name: str, action: str, exc: BaseException) -> BoardDisconnectedError:
     """The error for a port failure (one of ``DISCONNECT_ERRORS``) during ``action``."""
     return BoardDisconnectedError(f"{action} failed: {exc}", port=port_name, code="disconnected")
+
+
+def set_wake_bytes(port: PortLike, n_bytes: int) -> None:
+    """Ask ``port`` to wake its reader only once ``n_bytes`` wait, if it can.
+
+    The board client asks for more than an ACK while the board streams, so a lone ACK
+    does not wake the event loop: it is read with the next frame, in the same wake-up
+    (docs/architecture.md, "The loop's wake-ups"). A port without the feature wakes for
+    any byte, which is only slower.
+    """
+    setter = getattr(port, "set_wake_bytes", None)
+    if setter is not None:
+        setter(n_bytes)
 
 
 def port_fileno(port: PortLike) -> int | None:

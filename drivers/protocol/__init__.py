@@ -4,7 +4,14 @@ The simulator (hil/) imports these same definitions, so the two sides cannot dri
 """
 
 from drivers.protocol.crc import CHECK_VALUE, crc16_ccitt_false
-from drivers.protocol.framing import DecoderStats, Frame, FrameDecoder, encode_frame, frame_bytes
+from drivers.protocol.framing import (
+    ACK_FRAME_BYTES,
+    DecoderStats,
+    Frame,
+    FrameDecoder,
+    encode_frame,
+    frame_bytes,
+)
 from drivers.protocol.messages import (
     BOARD_MESSAGES,
     HOST_MESSAGES,
@@ -45,6 +52,7 @@ from drivers.protocol.messages import (
 )
 
 __all__ = [
+    "ACK_FRAME_BYTES",
     "BOARD_MESSAGES",
     "CHECK_VALUE",
     "HOST_MESSAGES",

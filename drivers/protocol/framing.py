@@ -20,8 +20,10 @@ from drivers.protocol.cobs import CobsDecodeError, cobs_decode, cobs_encode_deli
 from drivers.protocol.crc import crc16_ccitt_false
 from drivers.protocol.messages import (
     PROTOCOL_VERSION,
+    Ack,
     Message,
     MessageDecodeError,
+    MsgType,
     decode_payload,
     encode_payload,
 )
@@ -56,6 +58,12 @@ def frame_bytes(msg_type: int, seq: int, payload: bytes, version: int = PROTOCOL
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     body = _HEADER.pack(version, msg_type, seq & 0xFFFF) + payload
     return cobs_encode_delimited(body + _CRC.pack(crc16_ccitt_false(body)))
+
+
+ACK_FRAME_BYTES: Final = len(frame_bytes(MsgType.ACK, 0, encode_payload(Ack(0))[1]))
+"""An ACK on the wire, delimiter included. Every other frame a board sends (NAK, EVENT,
+TELEMETRY, INFO) is longer: a port that wakes its reader only once more than this many
+bytes wait (``drivers.transport.set_wake_bytes``) wakes it for anything but a lone ACK."""
 
 
 @dataclass(slots=True)
@@ -113,6 +121,12 @@ class FrameDecoder:
         if tail:
             self._take(tail)
         return frames
+
+    @property
+    def holds_partial(self) -> bool:
+        """Bytes of a frame not yet ended wait in the buffer (or an overlong one is being
+        skipped): its rest may be shorter than any threshold, so wake for any byte."""
+        return bool(self._buffer) or self._overflow
 
     def _take(self, run: bytes) -> None:
         """Buffer a run of non-zero bytes; past MAX_ENCODED the frame is dropped whole."""

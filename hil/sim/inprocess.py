@@ -7,9 +7,10 @@ board and port; and ``RailWire``, the two wires (enable and heartbeat) from a ho
 rail lines to the board, which a dead host's ``unplug`` cuts. Does not own the board's
 behaviour (its hold circuit included) or the clock itself.
 
-``wait_readable`` returns once a whole frame has reached the host (a UART FIFO with a
-receive timeout behaves the same), so the host is not woken for every byte. ``read``
-at any clock time still returns exactly the bytes that have arrived.
+``wait_readable`` returns once bytes have reached the host at a board event or a
+frame's end, and only once ``set_wake_bytes`` of them wait (a tty's VMIN), so the host
+is not woken for every byte, nor for a lone ACK while telemetry streams. ``read`` at any
+clock time still returns exactly the bytes that have arrived.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class SimPort:
         self.baudrate = board.baud
         self.timeout = 0.0
         self.is_open = True
+        self.wake_bytes = 1
         self._rx = bytearray()
 
     def _check(self) -> None:
@@ -129,8 +131,13 @@ class SimPort:
     def fileno(self) -> int:
         raise io.UnsupportedOperation("the in-process simulator has no file descriptor")
 
+    def set_wake_bytes(self, n_bytes: int) -> None:
+        """As a tty's VMIN: ``wait_readable`` returns once ``n_bytes`` wait."""
+        self.wake_bytes = n_bytes
+
     def wait_readable(self, timeout_s: float) -> bool:
-        """Advance the virtual clock until a frame has arrived or ``timeout_s`` passed.
+        """Advance the virtual clock until ``wake_bytes`` have arrived or ``timeout_s``
+        passed; True if any byte waits then (a short reply is read with the next frame).
 
         A disconnected port is "readable" at once, like a hung-up fd: read() then raises.
         """
@@ -138,15 +145,18 @@ class SimPort:
             return True
         clock, board, rx = self.clock, self.board, self._rx
         now_s = clock()
-        if rx:  # bytes already waiting: take what has arrived since, return at once
-            rx += board.host_read(now_s)
-            return True
-        t_s, data = board.host_wait(now_s, now_s + max(0.0, timeout_s))
-        clock.advance_to(t_s)
-        if data:
+        rx += board.host_read(now_s)
+        deadline_s = now_s + max(0.0, timeout_s)
+        while len(rx) < self.wake_bytes:
+            t_s, data = board.host_wait(now_s, deadline_s)
+            clock.advance_to(t_s)
             rx += data
-            return True
-        return board.disconnected
+            if board.disconnected:
+                return True
+            if t_s >= deadline_s:
+                return len(rx) >= self.wake_bytes
+            now_s = t_s
+        return True
 
     def idle(self, timeout_s: float) -> None:
         """Let ``timeout_s`` of virtual time pass without reading (the host lost the port).
