@@ -163,7 +163,8 @@ class BoardClient:
         self._pending: dict[int, _Pending] = {}
         self._backlog: list[BoardInput] = []
         self._fd_less = False  # the backend has shown it has no fd (it never gains one)
-        self._wake_bytes = 1  # what the port was last asked to wake its reader for
+        self._wake_bytes: int | None = None  # asked of the port; None: not yet (a port
+        # handed over by an earlier client may still hold that client's threshold)
         self._awaiting_reply = False  # request()/handshake() block for one reply
 
     @property
