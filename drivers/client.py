@@ -34,6 +34,7 @@ from drivers.protocol import (
     DecoderStats,
     Event,
     FrameDecoder,
+    FrameEncoder,
     Hello,
     Info,
     Message,
@@ -159,6 +160,7 @@ class BoardClient:
         self._ack_timeout_s = ack_timeout_s
         self._retries = retries
         self._decoder = FrameDecoder()
+        self._encoder = FrameEncoder()
         self._next_seq = 0
         self._pending: dict[int, _Pending] = {}
         self._backlog: list[BoardInput] = []
@@ -263,7 +265,7 @@ class BoardClient:
         if not isinstance(message, ClearFaults):
             self._supersede_output_commands()
         seq = self._take_seq()
-        frame = encode_frame(message, seq)
+        frame = self._encoder.encode(message, seq)
         self._pending[seq] = _Pending(seq, message, frame, self._clock())
         self.counters.commands_sent += 1
         self._write(frame)
