@@ -139,6 +139,7 @@ _RAIL_ENABLED_BIT: Final = int(TelemetryFlag.RAIL_ENABLED)
 _TELEMETRY_HEAD: Final = struct.Struct("<IBHhhhHHB")
 _TELEMETRY_CHANNEL: Final = struct.Struct("<HHB")
 _COUNT: Final = struct.Struct("<B")
+_TELEMETRY_HEAD_SIZE: Final = _TELEMETRY_HEAD.size
 _TELEMETRY_HEAD_FIELDS: Final = struct.Struct("<IBHhhhHH")  # the head without the count
 
 
@@ -530,36 +531,28 @@ def _decode_set_output(payload: bytes) -> SetOutput:
     return SetOutput(lease_ms, channels)
 
 
-def _telemetry(payload: bytes) -> Telemetry:
-    return _telemetry_with(payload, _channels, BoardFault)
-
-
-def _telemetry_with(
-    payload: bytes,
-    channels_of: Callable[[bytes], tuple[ChannelTelemetry, ...]],
-    faults_of: Callable[[int], BoardFault],
-) -> Telemetry:
-    """TELEMETRY from ``payload``; the channel records and fault flags through the given
-    functions, so that a receiver can share the ones it has already built."""
-    head_size = _TELEMETRY_HEAD.size
-    if len(payload) < head_size:
+def _telemetry_head(payload: bytes) -> tuple[int, ...]:
+    """TELEMETRY's head fields, its length checked against the channel count it gives."""
+    if len(payload) < _TELEMETRY_HEAD_SIZE:
         raise MessageDecodeError("payload too short")
-    up, flags, faults, skin_a, skin_b, board, supply, lease, count = _TELEMETRY_HEAD.unpack_from(
-        payload
-    )
-    _exact(
-        payload, head_size + _TELEMETRY_CHANNEL.size * _count(count, MAX_CHANNELS, "channel count")
-    )
+    head = _TELEMETRY_HEAD.unpack_from(payload)
+    records_size = _TELEMETRY_CHANNEL.size * _count(head[8], MAX_CHANNELS, "channel count")
+    _exact(payload, _TELEMETRY_HEAD_SIZE + records_size)
+    return head
+
+
+def _telemetry(payload: bytes) -> Telemetry:
+    up, flags, faults, skin_a, skin_b, board, supply, lease, _ = _telemetry_head(payload)
     return Telemetry(
         up,
         _TELEMETRY_FLAGS[flags & 0x0F],  # reserved flag bits are ignored
-        faults_of(faults),  # reserved fault bits are kept: an unknown fault is still a fault
+        BoardFault(faults),  # reserved fault bits are kept: an unknown fault is still a fault
         skin_a / 100.0,
         skin_b / 100.0,
         board / 100.0,
         supply,
         lease,
-        channels_of(payload[head_size:]),
+        _channels(payload[_TELEMETRY_HEAD_SIZE:]),
     )
 
 
@@ -669,7 +662,7 @@ class PayloadDecoder:
     def decode(self, msg_type: int, payload: bytes) -> Message:
         """``decode_payload(msg_type, payload)``, an equal message, possibly shared."""
         if msg_type == _TELEMETRY_TYPE:
-            return _telemetry_with(payload, self._channels_of, self._fault_flags)
+            return self._telemetry(payload)
         if msg_type == _SET_OUTPUT_TYPE:
             seen = self._set_outputs.get(payload)
             if seen is not None:
@@ -678,17 +671,26 @@ class PayloadDecoder:
             return _remember(self._set_outputs, payload, message, _SET_OUTPUTS_KEPT)
         return decode_payload(msg_type, payload)
 
-    def _channels_of(self, records: bytes) -> tuple[ChannelTelemetry, ...]:
-        seen = self._channels.get(records)
-        if seen is not None:
-            return seen
-        return _remember(self._channels, records, _channels(records), _CHANNELS_KEPT)
-
-    def _fault_flags(self, bits: int) -> BoardFault:
-        seen = self._faults.get(bits)
-        if seen is not None:
-            return seen
-        return _remember(self._faults, bits, BoardFault(bits), _FAULT_FLAGS_KEPT)
+    def _telemetry(self, payload: bytes) -> Telemetry:
+        up, flags, faults, skin_a, skin_b, board, supply, lease, _ = _telemetry_head(payload)
+        records = payload[_TELEMETRY_HEAD_SIZE:]
+        channels = self._channels.get(records)
+        if channels is None:
+            channels = _remember(self._channels, records, _channels(records), _CHANNELS_KEPT)
+        fault_flags = self._faults.get(faults)
+        if fault_flags is None:
+            fault_flags = _remember(self._faults, faults, BoardFault(faults), _FAULT_FLAGS_KEPT)
+        return Telemetry(
+            up,
+            _TELEMETRY_FLAGS[flags & 0x0F],
+            fault_flags,
+            skin_a / 100.0,
+            skin_b / 100.0,
+            board / 100.0,
+            supply,
+            lease,
+            channels,
+        )
 
 
 class PayloadEncoder:
