@@ -34,6 +34,7 @@ from drivers.protocol import (
     DecoderStats,
     Event,
     FrameDecoder,
+    FrameEncoder,
     Hello,
     Info,
     Message,
@@ -159,6 +160,8 @@ class BoardClient:
         self._ack_timeout_s = ack_timeout_s
         self._retries = retries
         self._decoder = FrameDecoder()
+        self._encoder = FrameEncoder()
+        self._last_set_output = SetOutput(0, ())  # see set_output
         self._next_seq = 0
         self._pending: dict[int, _Pending] = {}
         self._backlog: list[BoardInput] = []
@@ -263,7 +266,7 @@ class BoardClient:
         if not isinstance(message, ClearFaults):
             self._supersede_output_commands()
         seq = self._take_seq()
-        frame = encode_frame(message, seq)
+        frame = self._encoder.encode(message, seq)
         self._pending[seq] = _Pending(seq, message, frame, self._clock())
         self.counters.commands_sent += 1
         self._write(frame)
@@ -271,6 +274,8 @@ class BoardClient:
 
     def _supersede_output_commands(self) -> None:
         """Setpoints are absolute: a newer output command makes an older pending one moot."""
+        if not self._pending:
+            return  # the usual case: the last renewal's ACK is in
         for seq, pending in list(self._pending.items()):
             if not isinstance(pending.message, ClearFaults):
                 del self._pending[seq]
@@ -279,7 +284,10 @@ class BoardClient:
     def set_output(self, channels: tuple[ChannelSetpoint, ...], lease_ms: int) -> int:
         """Send SET_OUTPUT (absolute; channels not listed are off); return its seq."""
         self.counters.lease_renewals += 1
-        return self._send(SetOutput(lease_ms, tuple(channels)))
+        last = self._last_set_output
+        if last.channels is not channels or last.lease_ms != lease_ms:
+            last = self._last_set_output = SetOutput(lease_ms, tuple(channels))
+        return self._send(last)  # a renewal of the same setpoints: the same frozen message
 
     def output_off(self) -> int:
         return self._send(OutputOff())

@@ -525,7 +525,8 @@ class SafetyCore:
             session.count_frame(telemetry, now_s, paused=interlock.light_held)
         if interlock.observe(telemetry):
             self._latch(FaultCode.STUCK_ON, "the board reports output while commanded off")
-        if self._watch.rail_lost(telemetry.rail_enabled, interlock.rail.enabled, now_s):
+        reported_on = telemetry.rail_enabled  # the line is read only when the pad says off
+        if self._watch.rail_lost(reported_on, reported_on or interlock.rail.enabled, now_s):
             self._latch(
                 FaultCode.RAIL_LOST,
                 f"the pad reports its LED power off for more than {RAIL_LOST_S:g} s while "

@@ -87,12 +87,25 @@ class DoseIntegrator:
         self.planned_duration_s = planned_duration_s
         self.delivered_j_cm2: dict[int, float] = dict.fromkeys(self.planned_fluence_j_cm2, 0.0)
         self.elapsed_s = 0.0
+        self._last_channels: tuple[ChannelTelemetry, ...] | None = None  # see _levels_of
+        self._last_levels: Mapping[int, float] = {}
 
     def frame_levels(self, telemetry: Telemetry) -> dict[int, float]:
         """Average irradiance (mW/cm²: peak bounded from above × duty) of each channel
         that ``telemetry`` shows driven; channels at 0 mA are left out."""
+        return dict(self._levels_of(telemetry.channels))
+
+    def _levels_of(self, channels: tuple[ChannelTelemetry, ...]) -> Mapping[int, float]:
+        """``frame_levels`` of these channel records, read-only: the last answer while the
+        decoder hands out the same (frozen) records, frame after frame of a steady output."""
+        if channels is not self._last_channels:
+            self._last_levels = self._levels(channels)
+            self._last_channels = channels
+        return self._last_levels
+
+    def _levels(self, channels: tuple[ChannelTelemetry, ...]) -> dict[int, float]:
         levels: dict[int, float] = {}
-        for index, channel in enumerate(telemetry.channels):
+        for index, channel in enumerate(channels):
             if channel.current_ma > 0:
                 peak = self._calibration.irradiance_upper_bound_mw_cm2(index, channel.current_ma)
                 levels[index] = peak * duty_fraction(channel)
@@ -114,8 +127,9 @@ class DoseIntegrator:
         if dt_s <= 0:
             return
         board_dt_s = dt_s * time_scale
-        levels = self.frame_levels(telemetry)
-        if held_from is not None:
+        levels = self._levels_of(telemetry.channels)
+        if held_from is not None and held_from.channels is not telemetry.channels:
+            levels = dict(levels)  # the frame before drove otherwise: the higher of the two
             for index, level in self.frame_levels(held_from).items():
                 levels[index] = max(level, levels.get(index, 0.0))
         self._add_fluence(levels, board_dt_s)

@@ -298,11 +298,7 @@ class Interlock:
     def note_inputs(self, inputs: list[BoardInput]) -> None:
         """Any ACK/NAK for an output command (even a superseded one) shows the board answers."""
         unmatched = self.client.counters.unmatched_replies
-        answered = unmatched != self._unmatched_seen or any(
-            isinstance(item, CommandAcked | CommandRejected)
-            and isinstance(item.message, SetOutput | OutputOff)
-            for item in inputs
-        )
+        answered = unmatched != self._unmatched_seen or _answers_output(inputs)
         self._unmatched_seen = unmatched
         if answered:
             self._unanswered_since_s = None
@@ -315,3 +311,13 @@ class Interlock:
     def not_answering(self) -> bool:
         """True when output commands have gone unanswered for ``NOT_ANSWERING_S``."""
         return self.unanswered_s() >= NOT_ANSWERING_S
+
+
+def _answers_output(inputs: list[BoardInput]) -> bool:
+    """An ACK or NAK of an output command is among ``inputs`` (a loop: no generator a frame)."""
+    for item in inputs:
+        if isinstance(item, CommandAcked | CommandRejected) and isinstance(
+            item.message, SetOutput | OutputOff
+        ):
+            return True
+    return False

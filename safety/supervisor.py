@@ -144,13 +144,15 @@ class Supervisor:
         now_s = self._clock()
         self._track_command(commanded)
         measured = [self._measured_mw_cm2(telemetry, ch) for ch in range(len(telemetry.channels))]
-        findings = (
-            self._output_findings(telemetry, commanded, now_s)
-            + self._temperature_findings(telemetry, latched)
-            + self._rise_findings(telemetry, commanded, now_s)
-            + self._over_limit_findings(telemetry, commanded, measured, now_s)
-            + self._mismatch_findings(telemetry, commanded, measured, now_s)
-        )
+        findings = self._output_findings(telemetry, commanded, now_s)
+        for more in (  # joined only when there is something to join (rarely)
+            self._temperature_findings(telemetry, latched),
+            self._rise_findings(telemetry, commanded, now_s),
+            self._over_limit_findings(telemetry, commanded, measured, now_s),
+            self._mismatch_findings(telemetry, commanded, measured, now_s),
+        ):
+            if more:
+                findings = findings + more
         self._present = frozenset(code for code, _ in findings) if findings else _NO_CODES
         if telemetry.faults and not telemetry.faults & ~CLEARED_ONLY_BY_ACK:
             # a flag the board keeps until CLEAR_FAULTS, with no cause left to see (its
@@ -208,10 +210,9 @@ class Supervisor:
         board_stop_c = min(self._settings.board_stop_c, self._limits.board_temp_stop_c)
         if latched is FaultCode.BOARD_OVERTEMP:
             board_stop_c -= self._settings.board_clear_margin_c
-        return [
-            *temperature_findings(t, self._limits, self._settings, skin_stop_c, board_stop_c),
-            *board_findings(t),
-        ]
+        found = temperature_findings(t, self._limits, self._settings, skin_stop_c, board_stop_c)
+        board = board_findings(t)
+        return found + board if board else found
 
     def _rise_findings(self, t: Telemetry, cmd: CommandedOutput, now_s: float) -> list[Finding]:
         if not cmd.on:

@@ -24,7 +24,8 @@ from drivers.protocol.messages import (
     Message,
     MessageDecodeError,
     MsgType,
-    decode_payload,
+    PayloadDecoder,
+    PayloadEncoder,
     encode_payload,
 )
 
@@ -49,6 +50,20 @@ def encode_frame(message: Message, seq: int, version: int = PROTOCOL_VERSION) ->
     """Return the on-wire bytes of ``message``, delimiter included."""
     msg_type, payload = encode_payload(message)
     return frame_bytes(msg_type, seq, payload, version)
+
+
+class FrameEncoder:
+    """``encode_frame`` for one sending side, with that side's own ``PayloadEncoder``
+    (a renewed SET_OUTPUT's payload is packed once)."""
+
+    __slots__ = ("_payloads",)
+
+    def __init__(self) -> None:
+        self._payloads = PayloadEncoder()
+
+    def encode(self, message: Message, seq: int) -> bytes:
+        msg_type, payload = self._payloads.encode(message)
+        return frame_bytes(msg_type, seq, payload)
 
 
 def frame_bytes(msg_type: int, seq: int, payload: bytes, version: int = PROTOCOL_VERSION) -> bytes:
@@ -93,6 +108,7 @@ class FrameDecoder:
     _buffer: bytearray = field(default_factory=bytearray)
     _overflow: bool = False
     _last_seq: int | None = None
+    _payloads: PayloadDecoder = field(default_factory=PayloadDecoder)  # this side's memos
 
     def feed(self, data: bytes) -> list[Frame]:
         self.stats.bytes_in += len(data)
@@ -175,7 +191,7 @@ class FrameDecoder:
             stats.version_errors += 1
             return None
         try:
-            message = decode_payload(msg_type, body[HEADER_LEN:end])
+            message = self._payloads.decode(msg_type, body[HEADER_LEN:end])
         except (MessageDecodeError, ValueError):
             stats.decode_errors += 1
             return None

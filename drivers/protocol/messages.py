@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
-from functools import cache, lru_cache
+from functools import cache
 from typing import Final, TypeVar
 
 from drivers.protocol.crc import crc16_ccitt_false
@@ -42,6 +42,8 @@ __all__ = [
     "Nak",
     "NakCode",
     "OutputOff",
+    "PayloadDecoder",
+    "PayloadEncoder",
     "ResetReason",
     "SetOutput",
     "Telemetry",
@@ -137,6 +139,7 @@ _RAIL_ENABLED_BIT: Final = int(TelemetryFlag.RAIL_ENABLED)
 _TELEMETRY_HEAD: Final = struct.Struct("<IBHhhhHHB")
 _TELEMETRY_CHANNEL: Final = struct.Struct("<HHB")
 _COUNT: Final = struct.Struct("<B")
+_TELEMETRY_HEAD_SIZE: Final = _TELEMETRY_HEAD.size
 _TELEMETRY_HEAD_FIELDS: Final = struct.Struct("<IBHhhhHH")  # the head without the count
 
 
@@ -328,23 +331,7 @@ def _encode_info(msg: Info) -> bytes:
     return head + serial + calibration_bytes(msg.calibration) + tail
 
 
-_last_set_output: list[object] = [None, None, b""]
-"""The last SET_OUTPUT encoded: [its channels tuple, its lease_ms, its payload]. A host
-renews the same (immutable) setpoints every tick, so the same tuple comes back."""
-
-
 def _encode_set_output(msg: SetOutput) -> bytes:
-    last = _last_set_output
-    if msg.channels is last[0] and msg.lease_ms == last[1]:
-        payload = last[2]
-        assert isinstance(payload, bytes)
-        return payload
-    payload = _pack_set_output(msg)
-    last[:] = [msg.channels, msg.lease_ms, payload]
-    return payload
-
-
-def _pack_set_output(msg: SetOutput) -> bytes:
     out = bytearray(struct.pack("<HB", msg.lease_ms, len(msg.channels)))
     for sp in msg.channels:
         out += struct.pack(
@@ -531,23 +518,6 @@ def _ack(payload: bytes) -> Ack:
     return Ack(_ACK.unpack(payload)[0])
 
 
-_SET_OUTPUT_CACHE_MAX: Final = 64
-_set_outputs_seen: dict[bytes, SetOutput] = {}
-"""SET_OUTPUT payloads already decoded: a host renews the same setpoints every tick, and
-the (frozen) message can be shared instead of built 50 times a second."""
-
-
-def _set_output(payload: bytes) -> SetOutput:
-    seen = _set_outputs_seen.get(payload)
-    if seen is not None:
-        return seen
-    message = _decode_set_output(payload)
-    if len(_set_outputs_seen) >= _SET_OUTPUT_CACHE_MAX:
-        _set_outputs_seen.clear()
-    _set_outputs_seen[payload] = message
-    return message
-
-
 def _decode_set_output(payload: bytes) -> SetOutput:
     head_size = _SET_OUTPUT_HEAD.size
     if len(payload) < head_size:
@@ -561,58 +531,44 @@ def _decode_set_output(payload: bytes) -> SetOutput:
     return SetOutput(lease_ms, channels)
 
 
-_CHANNELS_CACHE_MAX: Final = 256
-_channels_seen: dict[bytes, tuple[ChannelTelemetry, ...]] = {}
-"""Channel records already decoded, by their bytes: a steady output repeats them in
-every frame, and the (frozen) records can be shared instead of built 50 times a second."""
+def _telemetry_head(payload: bytes) -> tuple[int, ...]:
+    """TELEMETRY's head fields, its length checked against the channel count it gives."""
+    if len(payload) < _TELEMETRY_HEAD_SIZE:
+        raise MessageDecodeError("payload too short")
+    head = _TELEMETRY_HEAD.unpack_from(payload)
+    records_size = _TELEMETRY_CHANNEL.size * _count(head[8], MAX_CHANNELS, "channel count")
+    _exact(payload, _TELEMETRY_HEAD_SIZE + records_size)
+    return head
 
 
 def _telemetry(payload: bytes) -> Telemetry:
-    head_size = _TELEMETRY_HEAD.size
-    if len(payload) < head_size:
-        raise MessageDecodeError("payload too short")
-    up, flags, faults, skin_a, skin_b, board, supply, lease, count = _TELEMETRY_HEAD.unpack_from(
-        payload
-    )
-    _exact(
-        payload, head_size + _TELEMETRY_CHANNEL.size * _count(count, MAX_CHANNELS, "channel count")
-    )
-    records = payload[head_size:]
-    channels = _channels_seen.get(records)
-    if channels is None:
-        channels = _channels(records)
+    up, flags, faults, skin_a, skin_b, board, supply, lease, _ = _telemetry_head(payload)
     return Telemetry(
         up,
         _TELEMETRY_FLAGS[flags & 0x0F],  # reserved flag bits are ignored
-        _board_fault(faults),  # reserved fault bits are kept: an unknown fault is still a fault
+        BoardFault(faults),  # reserved fault bits are kept: an unknown fault is still a fault
         skin_a / 100.0,
         skin_b / 100.0,
         board / 100.0,
         supply,
         lease,
-        channels,
+        _channels(payload[_TELEMETRY_HEAD_SIZE:]),
     )
 
 
 def _channels(records: bytes) -> tuple[ChannelTelemetry, ...]:
-    channels = tuple(
+    return tuple(
         ChannelTelemetry(cur / 10.0, hz, duty)
         for cur, hz, duty in _TELEMETRY_CHANNEL.iter_unpack(records)
     )
-    if len(_channels_seen) >= _CHANNELS_CACHE_MAX:
-        _channels_seen.clear()
-    _channels_seen[records] = channels
-    return channels
 
 
 _TELEMETRY_FLAGS: Final = tuple(TelemetryFlag(bits) for bits in range(0x10))
 _E = TypeVar("_E", bound=IntEnum)
-
-
-@lru_cache(maxsize=256)
-def _board_fault(bits: int) -> BoardFault:
-    """``BoardFault(bits)``, cached: building an IntFlag is slow and most frames repeat."""
-    return BoardFault(bits)
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+_TELEMETRY_TYPE: Final = MsgType.TELEMETRY.value
+_SET_OUTPUT_TYPE: Final = MsgType.SET_OUTPUT.value
 
 
 def _members(cls: type[_E]) -> Mapping[int, _E]:
@@ -653,7 +609,7 @@ _DECODERS: Final[Mapping[int, Callable[[_Reader], Message]]] = {
 _DIRECT: Final[Mapping[int, Callable[[bytes], Message]]] = {
     MsgType.TELEMETRY: _telemetry,
     MsgType.ACK: _ack,
-    MsgType.SET_OUTPUT: _set_output,
+    MsgType.SET_OUTPUT: _decode_set_output,
 }
 
 
@@ -669,3 +625,90 @@ def decode_payload(msg_type: int, payload: bytes) -> Message:
     msg = decoder(reader)
     reader.done()
     return msg
+
+
+# ---------------------------------------------------------------- one side's memos
+
+_CHANNELS_KEPT: Final = 256
+_SET_OUTPUTS_KEPT: Final = 64
+_FAULT_FLAGS_KEPT: Final = 64
+
+
+def _remember(memo: dict[_K, _V], key: _K, value: _V, kept: int) -> _V:
+    """Store ``value`` under ``key``; a memo that has reached ``kept`` entries starts over."""
+    if len(memo) >= kept:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+class PayloadDecoder:
+    """``decode_payload`` for one receiving side, sharing what repeats.
+
+    A steady output repeats the same TELEMETRY channel records and fault flags in every
+    frame, and a host renews the same SET_OUTPUT every tick: the (frozen) objects built
+    once are handed out again instead of 50 times a second. Each memo is this object's
+    own and bounded; a ``FrameDecoder`` holds one, so the host and an in-process
+    simulator never share them.
+    """
+
+    __slots__ = ("_channels", "_faults", "_set_outputs")
+
+    def __init__(self) -> None:
+        self._channels: dict[bytes, tuple[ChannelTelemetry, ...]] = {}
+        self._faults: dict[int, BoardFault] = {}
+        self._set_outputs: dict[bytes, SetOutput] = {}
+
+    def decode(self, msg_type: int, payload: bytes) -> Message:
+        """``decode_payload(msg_type, payload)``, an equal message, possibly shared."""
+        if msg_type == _TELEMETRY_TYPE:
+            return self._telemetry(payload)
+        if msg_type == _SET_OUTPUT_TYPE:
+            seen = self._set_outputs.get(payload)
+            if seen is not None:
+                return seen
+            message = _decode_set_output(payload)
+            return _remember(self._set_outputs, payload, message, _SET_OUTPUTS_KEPT)
+        return decode_payload(msg_type, payload)
+
+    def _telemetry(self, payload: bytes) -> Telemetry:
+        up, flags, faults, skin_a, skin_b, board, supply, lease, _ = _telemetry_head(payload)
+        records = payload[_TELEMETRY_HEAD_SIZE:]
+        channels = self._channels.get(records)
+        if channels is None:
+            channels = _remember(self._channels, records, _channels(records), _CHANNELS_KEPT)
+        fault_flags = self._faults.get(faults)
+        if fault_flags is None:
+            fault_flags = _remember(self._faults, faults, BoardFault(faults), _FAULT_FLAGS_KEPT)
+        return Telemetry(
+            up,
+            _TELEMETRY_FLAGS[flags & 0x0F],
+            fault_flags,
+            skin_a / 100.0,
+            skin_b / 100.0,
+            board / 100.0,
+            supply,
+            lease,
+            channels,
+        )
+
+
+class PayloadEncoder:
+    """``encode_payload`` for one sending side: a SET_OUTPUT that renews the setpoints
+    of the last one (the same tuple of channels) reuses its payload when the lease is
+    the same too. The memo is this object's own (one message)."""
+
+    __slots__ = ("_last_channels", "_last_lease_ms", "_last_payload")
+
+    def __init__(self) -> None:
+        self._last_channels: tuple[ChannelSetpoint, ...] | None = None
+        self._last_lease_ms = -1
+        self._last_payload = b""
+
+    def encode(self, msg: Message) -> tuple[MsgType, bytes]:
+        if not isinstance(msg, SetOutput):
+            return encode_payload(msg)
+        if msg.channels is not self._last_channels or msg.lease_ms != self._last_lease_ms:
+            self._last_payload = _encode_set_output(msg)
+            self._last_channels, self._last_lease_ms = msg.channels, msg.lease_ms
+        return MsgType.SET_OUTPUT, self._last_payload

@@ -109,6 +109,7 @@ class SimBoard:
         self._drive: DriveState = compute_drive((), True, self.injections, self.optics)
         self._telemetry_records: tuple[DriveState | None, bytes] = (None, b"")  # drive's tail
         self._due_s: float | None = None  # next_event_time's answer until something changes
+        self._last_status = BoardStatus(False, False, BoardFault.NONE)  # see _status
         self._boot(ResetReason.POWER_ON)
 
     # ------------------------------------------------------------------ time
@@ -213,11 +214,22 @@ class SimBoard:
 
     def _receive(self, t_s: float) -> None:
         for frame in self._decoder.feed(self._to_board.receive(t_s)):
-            status = BoardStatus(self._contact, self._rail, self._causes)
+            status = self._status()
             before = self.firmware.setpoints
             self._send(self.firmware.handle(frame.message, frame.seq, t_s, status))
             if self.firmware.setpoints != before:
                 self._reconcile()
+
+    def _status(self) -> BoardStatus:
+        """The hardware as the firmware sees it now; the last one while nothing changed."""
+        status = self._last_status
+        if (
+            status.contact is not self._contact
+            or status.rail_enabled is not self._rail
+            or status.causes is not self._causes
+        ):
+            status = self._last_status = BoardStatus(self._contact, self._rail, self._causes)
+        return status
 
     def _deadline(self, t_s: float) -> None:
         fw = self.firmware
@@ -270,7 +282,7 @@ class SimBoard:
         payload = telemetry_payload(
             round((now_s - self._boot_s) * 1000.0),
             flags,
-            fw.latched.value | drive.flags.value,
+            int(fw.latched) | int(drive.flags),
             readings.skin_a_c,
             readings.skin_b_c,
             readings.board_c,

@@ -44,6 +44,7 @@ LATCHING: Final = (
     | BoardFault.SENSOR_FAULT
     | BoardFault.MAX_ON_TIME
 )
+_LATCHING_BITS: Final = int(LATCHING)  # int(): an IntFlag's ``.value`` runs Python code
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,7 @@ class Firmware:
 
     def latch(self, causes: BoardFault) -> BoardFault:
         """Latch ``causes``; return the flags that were not latched before."""
-        latching = int(causes) & LATCHING.value
+        latching = int(causes) & _LATCHING_BITS
         new = latching & ~int(self.latched)
         if not new:
             return _NO_FAULT

@@ -70,8 +70,11 @@ class PacedLink:
             return
         if faults.corrupt_rate > 0.0:
             data = self._corrupt(data, faults.corrupt_rate)
-        pieces = _pieces(data)
         delay_s = faults.delay_s
+        if not faults.duplicate and data.find(0) == len(data) - 1:
+            self._queue(data, now_s, delay_s)  # one whole frame (the usual send): no list
+            return
+        pieces = _pieces(data)
         for _ in range(2 if faults.duplicate else 1):
             for piece in pieces:
                 self._queue(piece, now_s, delay_s)
