@@ -7,8 +7,9 @@ controller's traffic while treating: a "board" writes a TELEMETRY-sized frame ev
 (``epoll``), reads it, and after each telemetry frame writes a SET_OUTPUT-sized frame
 (the lease renewal of its tick) and rewrites a rail file in place (the heartbeat). The
 host's CPU share is the floor under the ``resources.cpu`` figure: no controller can use
-less on this machine with this protocol. Does not own the controller's figure
-(``figures_pty``).
+less on this machine with this protocol. Also owns ``cpu_windows_pct``, the one loop
+that samples a process's CPU share in windows (the controller's figure uses it too).
+Does not own the controller's figure (``figures_pty``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def cpu_floor_pct(duration_s: float, cpu_time_s: Callable[[int], float]) -> list
         host.start()
         try:
             time.sleep(0.5)
-            return _windows(host.pid, duration_s, cpu_time_s)
+            assert host.pid is not None
+            return cpu_windows_pct(host.pid, duration_s, cpu_time_s)
         finally:
             for process in (host, board):
                 process.join(duration_s + 5.0)
@@ -88,12 +90,22 @@ def cpu_floor_pct(duration_s: float, cpu_time_s: Callable[[int], float]) -> list
             os.close(slave)
 
 
-def _windows(pid: int | None, duration_s: float, cpu_time_s: Callable[[int], float]) -> list[float]:
-    assert pid is not None
+def cpu_windows_pct(
+    pid: int,
+    duration_s: float,
+    cpu_time_s: Callable[[int], float],
+    window_s: float = 1.0,
+    after_window: Callable[[], None] | None = None,
+) -> list[float]:
+    """The CPU of ``pid`` (% of one core) in ``window_s`` windows over ``duration_s``;
+    ``after_window`` runs after each one, outside the windows (another figure's sample)."""
     samples = []
     end_s = time.monotonic() + duration_s
     while time.monotonic() < end_s:
         t0, c0 = time.monotonic(), cpu_time_s(pid)
-        time.sleep(1.0)
-        samples.append((cpu_time_s(pid) - c0) / (time.monotonic() - t0) * 100.0)
+        time.sleep(window_s)
+        t1, c1 = time.monotonic(), cpu_time_s(pid)
+        samples.append((c1 - c0) / (t1 - t0) * 100.0)
+        if after_window is not None:
+            after_window()
     return samples

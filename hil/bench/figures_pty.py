@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from hil.bench.cpu_floor import cpu_floor_pct
+from hil.bench.cpu_floor import cpu_floor_pct, cpu_windows_pct
 from hil.bench.figures_common import (
     TELEMETRY_PERIOD_S,
     Figure,
@@ -283,18 +283,14 @@ def _rss_mb(pid: int) -> float:
 
 
 def resource_figures(ctx: RunContext, duration_s: float, window_s: float = 1.0) -> list[Figure]:
-    cpu_pct: list[float] = []
     rss_mb: list[float] = []
     with _rig(ctx) as (sim, make_host, _):
         host = make_host("resources")
         _start_treating(sim, host)
-        end_s = time.monotonic() + duration_s
-        while time.monotonic() < end_s:
-            t0, c0 = time.monotonic(), cpu_time_s(host.pid)
-            time.sleep(window_s)
-            t1, c1 = time.monotonic(), cpu_time_s(host.pid)
-            cpu_pct.append((c1 - c0) / (t1 - t0) * 100.0)
-            rss_mb.append(_rss_mb(host.pid))
+        pid = host.pid
+        cpu_pct = cpu_windows_pct(
+            pid, duration_s, cpu_time_s, window_s, lambda: rss_mb.append(_rss_mb(pid))
+        )
         if host.state() != "treating":
             raise BenchSetupError(f"the session stopped while measured: {host.state()}")
     note = f"/proc of the nirpad run process, {window_s:g} s windows over {duration_s:g} s treating"

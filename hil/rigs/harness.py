@@ -12,18 +12,17 @@ gives (``hil.rigs.clinic``); its ledger's storage can fill up or die with the ho
 (``hil.rigs.ledger_storage``). The simulator's truth (``truth()``) and its JSON-style
 events with their ``"t"`` are read directly.
 
-Also owns the targets of the HIL suite (the simulator, or a real board only when asked)
-and the helpers every scenario uses to judge what happened on the simulator's own
+Also owns the helpers every scenario uses to judge what happened on the simulator's own
 clock: ``first_off_after`` (when the board's outputs went dark after a time stamp) and
 ``outputs_on_at``. Does not own any safety decision, the judging of a run
 (``hil.suite.invariants``), the simulator's vocabulary (docs/hil.md), the processes
-(``hil.rigs.process_rig``) or the lock of a real board (``hil.rigs.locking``).
+(``hil.rigs.process_rig``), the suite's targets (``hil.rigs.targets``) or the lock of a
+real board (``hil.rigs.locking``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -48,21 +47,16 @@ if TYPE_CHECKING:
     from hil.tools.trace import TraceWriter
 
 __all__ = [
-    "ALLOW_EMISSION_ENV",
     "BUILTIN_PROFILES",
     "DOSE_TOLERANCE",
-    "EMITS",
-    "SIM_ONLY",
     "WALL_START",
     "InProcessRig",
     "TickWatcher",
     "assert_dark_after_close",
     "assert_dose_within_plan",
     "builtin_profile_bytes",
-    "emission_allowed",
     "first_off_after",
     "outputs_on_at",
-    "skip_reason",
 ]
 
 DOSE_TOLERANCE: Final = 0.005
@@ -72,36 +66,6 @@ DOWN_STEP_S: Final = 0.02
 """While only the board runs, it is stepped in telemetry periods for the tick watchers."""
 Event = dict[str, Any]
 TickWatcher = Callable[["InProcessRig"], None]
-
-
-# -- targets: the simulator, or a real board only when asked ------------------------------
-
-ALLOW_EMISSION_ENV: Final = "NIRPAD_ALLOW_EMISSION"
-EMITS: Final = "emits"
-"""Marker of tests that turn light on: on a real board they need NIRPAD_ALLOW_EMISSION=1."""
-SIM_ONLY: Final = "sim_only"
-"""Marker of tests that need the simulator (fault injection, its physical truth)."""
-
-
-def emission_allowed() -> bool:
-    return os.environ.get(ALLOW_EMISSION_ENV) == "1"
-
-
-def skip_reason(board_url: str | None, markers: set[str], allow_emission: bool) -> str | None:
-    """Why a HIL test must not run against this target, or None if it may."""
-    if board_url is None:
-        return None
-    if SIM_ONLY in markers:
-        return (
-            f"needs the simulator's fault injection or physical truth; {board_url} is a "
-            "real board (run without --board-url to use the simulator)"
-        )
-    if EMITS in markers and not allow_emission:
-        return (
-            f"would turn on the LEDs of the real board at {board_url}; set "
-            f"{ALLOW_EMISSION_ENV}=1 to allow emission (and put the pad where that is safe)"
-        )
-    return None
 
 
 def _install(

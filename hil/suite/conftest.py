@@ -26,16 +26,9 @@ from typing import Final
 
 import pytest
 
-from hil.rigs.harness import (
-    ALLOW_EMISSION_ENV,
-    EMITS,
-    SIM_ONLY,
-    InProcessRig,
-    assert_dark_after_close,
-    emission_allowed,
-    skip_reason,
-)
+from hil.rigs.harness import InProcessRig, assert_dark_after_close
 from hil.rigs.locking import BoardLock, BoardLockedError
+from hil.rigs.targets import ALLOW_EMISSION_ENV, EMITS, SIM_ONLY, emission_allowed, skip_reason
 
 _HIL_DIR: Final = Path(__file__).resolve().parent
 _lock: BoardLock | None = None

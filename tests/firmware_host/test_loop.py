@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,25 @@ class StubController:
             raise RuntimeError("tick failed")
 
 
+def _pipe_fds() -> set[int]:
+    """This process's open pipe ends (Linux: /proc/self/fd)."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if stat.S_ISFIFO(os.fstat(int(name)).st_mode):
+                fds.add(int(name))
+    return fds
+
+
+def new_loop(*args: Any) -> tuple[EventLoop, set[int]]:
+    """An ``EventLoop`` and the pipe ends it opened (its wake-up pipe)."""
+    before = _pipe_fds()
+    loop = EventLoop(*args)
+    wake_fds = _pipe_fds() - before
+    assert len(wake_fds) == 2, wake_fds
+    return loop, wake_fds
+
+
 def fd_closed(fd: int) -> bool:
     try:
         os.fstat(fd)
@@ -63,23 +83,22 @@ def test_ticks_every_20_ms_on_the_virtual_clock(core: FakeCore, clock: VirtualCl
 
 
 def test_run_turns_the_outputs_off_on_every_exit(core: FakeCore, clock: VirtualClock) -> None:
-    loop = EventLoop(StubController(clock=clock), core, clock)
-    rfd, wfd = loop._rfd, loop._wfd
+    loop, wake_fds = new_loop(StubController(clock=clock), core, clock)
     core.outputs_on = True
     loop.run(until_s=clock() + 0.1)
     assert core.all_off_count == 1 and not core.outputs_on
-    assert fd_closed(rfd) and fd_closed(wfd)
+    assert all(fd_closed(fd) for fd in wake_fds)
 
 
 def test_an_exception_in_the_loop_still_turns_the_outputs_off(
     core: FakeCore, clock: VirtualClock
 ) -> None:
-    loop = EventLoop(StubController(clock=clock, raise_on_tick=3), core, clock)
+    loop, wake_fds = new_loop(StubController(clock=clock, raise_on_tick=3), core, clock)
     core.outputs_on = True
     with pytest.raises(RuntimeError, match="tick failed"):
         loop.run()
     assert core.all_off_count == 1 and not core.outputs_on
-    assert fd_closed(loop._rfd)
+    assert all(fd_closed(fd) for fd in wake_fds)
 
 
 def test_run_for_turns_the_outputs_off_when_it_raises(core: FakeCore, clock: VirtualClock) -> None:

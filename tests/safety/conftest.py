@@ -9,6 +9,10 @@ a temporary state directory on a storage a test can fill up or take away
 (``hil.rigs.ledger_storage``), and a settable wall clock. ``rig.run(seconds)`` drives the
 core the way firmware_host's loop does: wait (advancing virtual time), poll, and tick
 every 20 ms.
+
+``BoardFramePort`` sits on the wire between the core and the simulated board: a test
+gives the core a frame the board did not send (an EVENT in flight at a pause) or loses
+one it did (an overrun), through the real decoder, never through the core's privates.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
+from drivers.protocol import FrameDecoder, Message, encode_frame
 from hil.rigs.clock import VirtualClock
 from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import SimBoard
@@ -70,6 +75,41 @@ def make_profile(**overrides: Any) -> Profile:
     }
     fields.update(overrides)
     return Profile.model_validate(fields)
+
+
+class BoardFramePort:
+    """The board's side of the wire, with frames added (``send``) or lost (``lose``).
+
+    Every frame from the board is decoded and sent on again, numbered in order with the
+    added ones, so the host sees one well-formed stream (no sequence gap or duplicate).
+    """
+
+    def __init__(self, inner: SimPort) -> None:
+        self.inner = inner
+        self.lose: Callable[[Message], bool] = lambda message: False
+        self._decoder = FrameDecoder()
+        self._added: list[Message] = []
+        self._seq = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def send(self, *messages: Message) -> None:
+        """Frames the host reads after what the board has sent so far."""
+        self._added += messages
+
+    def read(self, size: int = 1) -> bytes:
+        frames = [f.message for f in self._decoder.feed(self.inner.read(size))]
+        messages = [m for m in frames if not self.lose(m)] + self._added
+        self._added = []
+        out = b""
+        for message in messages:
+            out += encode_frame(message, self._seq)
+            self._seq = (self._seq + 1) & 0xFFFF
+        return out
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        return bool(self._added) or bool(self.inner.wait_readable(timeout_s))
 
 
 @dataclass
@@ -121,9 +161,9 @@ class Rig:
         assert self.core is not None, "call rig.connect() first"
         return self.core
 
-    def ready(self) -> SafetyCore:
+    def ready(self, transport: Any = None) -> SafetyCore:
         """Connected, self-tested, with the boot events drained."""
-        core = self.connect()
+        core = self.connect(transport)
         assert core.self_test() is None
         self.events += core.poll()
         return core

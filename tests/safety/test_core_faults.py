@@ -19,19 +19,18 @@ from drivers.protocol import Event, EventKind, FrameDecoder, Info, calibration_c
 from hil.rigs.ledger_storage import LedgerStorage
 from safety.core_events import ContactLost, FaultLatched, SafetyEvent
 from safety.core_session import ActiveSession
-from safety.errors import LedgerError
 from safety.fault_latch import LEDGER_RETRY_S, is_critical
 from safety.faults import FaultCode, Outcome
 
-from .conftest import Rig, make_profile
+from .conftest import BoardFramePort, Rig, make_profile
 
 
 def _latched(events: list[SafetyEvent]) -> bool:
     return any(isinstance(e, FaultLatched) for e in events)
 
 
-def _start(rig: Rig, seconds: float = 6.0) -> None:
-    core = rig.ready()
+def _start(rig: Rig, seconds: float = 6.0, transport: Any = None) -> None:
+    core = rig.ready(transport)
     rx = make_profile()
     core.begin_session(rx, "ab" * 32)
     rig.run(seconds)
@@ -193,16 +192,12 @@ def test_an_interlock_refusal_says_so_in_the_fault_and_the_record(
     assert row.message.startswith("interlock refused: channel 0: 60.000")
 
 
-def test_ledger_write_failure_mid_session(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ledger_write_failure_mid_session(rig: Rig) -> None:
     _start(rig, seconds=2.0)
-    ledger = rig.c._ledgers.ledger
-    assert ledger is not None
-
-    def failing_checkpoint(*args: object) -> None:
-        raise LedgerError("disk I/O error", path=str(ledger.path))
-
-    monkeypatch.setattr(ledger, "checkpoint", failing_checkpoint)
+    disk = _fill_disk(rig)  # the next checkpoint cannot be written
     rig.run(6.0, until=_latched)
+    disk.full = False  # room again: the kept fault row and session end are written
+    rig.run(LEDGER_RETRY_S + 0.1)
     _assert_faulted(rig, FaultCode.LEDGER_WRITE_FAILED)
 
 
@@ -221,11 +216,13 @@ def test_host_that_stops_renewing_while_treating_latches_lease_expired(rig: Rig)
 
 
 def test_a_lease_that_runs_out_when_not_treating_is_no_fault(rig: Rig) -> None:
-    _start(rig)
+    port = BoardFramePort(rig.port)
+    _start(rig, transport=port)
     rig.c.pause("patient pressed the button")
-    rig.c._on_event(Event(0, EventKind.LEASE_EXPIRED, 0))  # e.g. one in flight at the pause
+    port.send(Event(0, EventKind.LEASE_EXPIRED, 0))  # e.g. one in flight at the pause
+    assert not _latched(rig.c.poll())
     rig.c.end_session(Outcome.STOPPED)
-    rig.c._on_event(Event(0, EventKind.LEASE_EXPIRED, 0))
+    port.send(Event(0, EventKind.LEASE_EXPIRED, 0))
     assert rig.c.snapshot().fault is None
     assert not _latched(rig.c.poll() + rig.c.tick())
 
@@ -454,10 +451,14 @@ def test_a_later_critical_finding_still_cuts_the_rail(rig: Rig, later: str) -> N
 
 
 def test_a_board_fault_nobody_names_is_latched_as_board_fault(rig: Rig) -> None:
-    _start(rig)
+    port = BoardFramePort(rig.port)
+    _start(rig, transport=port)
     core = rig.c
-    core._on_event(Event(0, EventKind.BOARD_FAULT, 0x80))
-    core._on_event(Event(0, EventKind.MAX_ON_TIME, 0x08))  # a second one keeps the first
+    port.send(
+        Event(0, EventKind.BOARD_FAULT, 0x80),
+        Event(0, EventKind.MAX_ON_TIME, 0x08),  # a second one keeps the first
+    )
+    assert core.poll() == []
     assert core.tick() == []  # held: outputs off, waiting for a frame to name the cause
     rig.clock.advance(0.05)
     (event,) = core.tick()
@@ -479,16 +480,12 @@ def test_all_off_survives_every_part_failing(rig: Rig, monkeypatch: pytest.Monke
     assert session.outcome is Outcome.STOPPED
 
 
-def test_a_stall_past_the_lease_latches_even_when_the_boards_event_is_lost(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_stall_past_the_lease_latches_even_when_the_boards_event_is_lost(rig: Rig) -> None:
     """The host knows from its own clock that the lease lapsed: a LEASE_EXPIRED frame
     lost in an overrun (a long hang fills the UART buffer) does not let it carry on."""
-    _start(rig)
-    handle = rig.c._on_event
-    monkeypatch.setattr(
-        rig.c, "_on_event", lambda ev: None if ev.kind is EventKind.LEASE_EXPIRED else handle(ev)
-    )
+    port = BoardFramePort(rig.port)
+    _start(rig, transport=port)
+    port.lose = lambda msg: isinstance(msg, Event) and msg.kind is EventKind.LEASE_EXPIRED
     rig.clock.advance(0.3)  # hung past the 200 ms lease
     rig.board.advance_to(rig.clock())
     assert rig.board.state()["outputs_on"] is False

@@ -201,15 +201,15 @@ def test_after_a_host_stall_a_stale_verdict_waits_one_tick_and_nothing_acts_on_i
     rig: Rig,
 ) -> None:
     _treating(rig)
-    lease_until_s = rig.c._interlock.lease_until_s
+    renewals = rig.c.snapshot().link.lease_renewals  # each SET_OUTPUT carries a fresh lease
     events = _stall_with_the_board(rig, 0.14, 0.14)
     assert not _latched(events) and rig.c.snapshot().fault is None
-    assert rig.c._interlock.lease_until_s == lease_until_s  # no renewal on 140 ms old data
+    assert rig.c.snapshot().link.lease_renewals == renewals  # none on 140 ms old data
     rig.run(1.0)  # the board speaks again at the next look
     snap = rig.c.snapshot()
     assert snap.fault is None and snap.session_active
     assert max(snap.irradiance_mw_cm2.values()) > 0  # treating on, renewed again
-    assert rig.c._interlock.lease_until_s > lease_until_s
+    assert snap.link.lease_renewals > renewals
 
 
 def test_after_a_host_stall_a_board_still_silent_at_the_next_look_latches(rig: Rig) -> None:

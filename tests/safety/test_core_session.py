@@ -28,7 +28,7 @@ from safety.errors import StartRefusedError
 from safety.faults import FaultCode, Outcome, WarningCode
 from safety.limits import CALIBRATION_UNCERTAINTY_FRACTION
 
-from .conftest import Rig, make_profile
+from .conftest import BoardFramePort, Rig, make_profile
 
 
 def _finished(events: list[SafetyEvent]) -> bool:
@@ -292,7 +292,8 @@ def test_a_session_held_dark_keeps_its_clock_still_and_a_late_lease_is_no_fault(
     """Contact lost and no pause yet (no state machine here): the session's treating time
     stands still as if paused, it never completes in the dark, and the board's lease
     running out meanwhile is not a fault."""
-    core = rig.ready()
+    port = BoardFramePort(rig.port)
+    core = rig.ready(port)
     core.begin_session(make_profile(), "ab" * 32)
     rig.run(6.0)
     rig.board.set_contact(False)
@@ -303,5 +304,6 @@ def test_a_session_held_dark_keeps_its_clock_still_and_a_late_lease_is_no_fault(
     snap = core.snapshot()
     assert snap.session_active and snap.fault is None
     assert snap.elapsed_s == elapsed_s
-    core._on_event(Event(0, EventKind.LEASE_EXPIRED, 0))  # one in flight at the loss
+    port.send(Event(0, EventKind.LEASE_EXPIRED, 0))  # one in flight at the loss
+    core.poll()
     assert core.snapshot().fault is None

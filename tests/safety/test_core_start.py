@@ -81,18 +81,6 @@ def test_schedule_and_clock_come_from_the_ledger(rig: Rig) -> None:
     assert reason is not None and "20 h after the last one" in reason
 
 
-def test_the_board_fault_flags_guard(rig: Rig) -> None:
-    core = rig.ready()
-    tm = core._watch.last_telemetry
-    assert tm is not None
-    from dataclasses import replace
-
-    from drivers.protocol import BoardFault
-
-    core._watch.last_telemetry = replace(tm, faults=BoardFault.SUPPLY_LOW)
-    assert "reports a fault" in (core.start_refusal(make_profile()) or "")
-
-
 def test_a_ledger_that_cannot_be_written_refuses_start(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,7 +1,7 @@
 """The suite's own guards: the board lock, and the skips of a real-board run.
 
 The lock (``hil.rigs.locking``) must stop a second run on the same board at once and say
-who holds it; the skip logic (``hil.rigs.harness.skip_reason`` applied by hil/suite/conftest.py)
+who holds it; the skip logic (``hil.rigs.targets.skip_reason`` applied by hil/suite/conftest.py)
 must keep light off a real board unless NIRPAD_ALLOW_EMISSION=1, and keep the fault
 injection rows off it always. Two checks run a real ``pytest`` child to prove the
 conftest wiring end to end (``--board-url`` on ``loop://``, which never emits).
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.rigs.harness import ALLOW_EMISSION_ENV, EMITS, SIM_ONLY, skip_reason
 from hil.rigs.locking import BoardLock, BoardLockedError, lock_path
+from hil.rigs.targets import ALLOW_EMISSION_ENV, EMITS, SIM_ONLY, skip_reason
 
 pytestmark = pytest.mark.hil
 
