@@ -3,8 +3,9 @@ and wake-ups alone cost, with no Python logic between them.
 
 Owns: a pair of minimal processes on a pseudo-terminal that exchange exactly the
 controller's traffic while treating: a "board" writes a TELEMETRY-sized frame every
-20 ms and answers each command with an ACK-sized frame; a "host" wakes on each frame
-(``epoll``), reads it, and after each telemetry frame writes a SET_OUTPUT-sized frame
+20 ms and answers each command with an ACK-sized frame; a "host" wakes (``epoll``) when
+more than an ACK waits, as the controller's port is set (VMIN, docs/architecture.md,
+"The loop's wake-ups"), reads, and after each telemetry frame writes a SET_OUTPUT-sized frame
 (the lease renewal of its tick) and rewrites a rail file in place (the heartbeat). The
 host's CPU share is the floor under the ``resources.cpu`` figure: no controller can use
 less on this machine with this protocol. Also owns ``cpu_windows_pct``, the one loop
@@ -19,15 +20,18 @@ import multiprocessing
 import os
 import select
 import tempfile
+import termios
 import time
 import tty
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from drivers.protocol import ACK_FRAME_BYTES
+
 TELEMETRY_BYTES: Final = 36
 SET_OUTPUT_BYTES: Final = 17
-ACK_BYTES: Final = 10
+ACK_BYTES: Final = ACK_FRAME_BYTES
 PERIOD_S: Final = 0.02
 
 
@@ -69,6 +73,9 @@ def cpu_floor_pct(duration_s: float, cpu_time_s: Callable[[int], float]) -> list
     master, slave = os.openpty()
     tty.setraw(master)
     tty.setraw(slave)
+    attrs = termios.tcgetattr(slave)
+    attrs[6][termios.VMIN] = ACK_BYTES + 1  # a lone ACK does not wake the host
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
     stop_at = time.monotonic() + duration_s + 1.5
     context = multiprocessing.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="nirpad-bench-floor-") as tmp:
