@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.errors import (
+    BoardDisconnectedError,
     CalibrationCrcError,
     CommandRejectedError,
     DriverTimeoutError,
@@ -169,6 +170,8 @@ class BoardClient:
         self._wake_bytes: int | None = None  # asked of the port; None: not yet (a port
         # handed over by an earlier client may still hold that client's threshold)
         self._awaiting_reply = False  # request()/handshake() block for one reply
+        self._lost: BoardDisconnectedError | None = None  # after frames were decoded: the
+        # inputs go out first, and the next poll or wait raises it
 
     @property
     def stats(self) -> DecoderStats:
@@ -190,7 +193,7 @@ class BoardClient:
 
     def wait_readable(self, timeout_s: float) -> bool:
         """Block up to ``timeout_s`` until ``poll`` has something to read; True if it has."""
-        if self._backlog:
+        if self._backlog or self._lost is not None:
             return True  # inputs kept by handshake()/request() wait in memory, not on the fd
         return self._wait_port(timeout_s)
 
@@ -210,6 +213,7 @@ class BoardClient:
     # transport.port_errors: these run for every frame, and the happy path is free).
 
     def _wait_port(self, timeout_s: float) -> bool:
+        self._raise_if_lost()
         self._update_wake_bytes()
         try:
             return wait_readable(self._port, timeout_s)
@@ -298,15 +302,29 @@ class BoardClient:
     # ------------------------------------------------------------ receiving
 
     def poll(self) -> list[BoardInput]:
-        """Non-blocking: read what is there, decode, match replies, resend or time out."""
+        """Non-blocking: read what is there, decode, match replies, resend or time out.
+
+        A port that fails once the frames are decoded (a resend, setting its wake
+        threshold) does not cost them: they are returned, and the next ``poll`` (or wait)
+        raises the disconnect.
+        """
+        self._raise_if_lost()
         inputs, self._backlog = self._backlog, []
         data = self._read_available()
         if data:
             self._receive(data, inputs)
-        if self._pending:
-            self._check_retries(inputs)
-        self._update_wake_bytes()
+        try:
+            if self._pending:
+                self._check_retries(inputs)
+            self._update_wake_bytes()
+        except BoardDisconnectedError as exc:
+            self._lost = exc
         return inputs
+
+    def _raise_if_lost(self) -> None:
+        lost, self._lost = self._lost, None
+        if lost is not None:
+            raise lost
 
     def _receive(self, data: bytes, inputs: list[BoardInput]) -> None:
         frames = self._decoder.feed(data)

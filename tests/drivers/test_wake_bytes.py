@@ -28,6 +28,7 @@ from drivers.protocol import (
     Telemetry,
     encode_frame,
 )
+from drivers.protocol.framing import MAX_ENCODED
 from drivers.transport import PosixFdPort, open_port, set_wake_bytes
 from tests.drivers.conftest import CALIBRATION, FakePort, make_info
 from tests.drivers.test_client import ACK_TIMEOUT_S, SETPOINT, telemetry
@@ -86,6 +87,14 @@ def test_every_other_board_frame_is_longer_than_an_ack() -> None:
     ]
     for message in others:
         assert len(encode_frame(message, 0)) > ACK_FRAME_BYTES, message
+
+
+def test_an_overlong_frame_being_skipped_counts_as_half_read() -> None:
+    decoder = FrameDecoder()
+    assert decoder.feed(b"\x01" * (MAX_ENCODED + 1)) == []
+    assert decoder.holds_partial
+    decoder.feed(b"\x01\x00")
+    assert not decoder.holds_partial
 
 
 def test_the_decoder_says_when_it_holds_half_a_frame() -> None:
@@ -158,13 +167,18 @@ def test_half_a_frame_wakes_the_reader_for_its_rest(
     assert port.asked[-1] == MORE_THAN_AN_ACK
 
 
-def test_a_port_that_fails_to_set_its_threshold_is_a_disconnect(
+def test_a_port_that_fails_to_set_its_threshold_is_a_disconnect_after_its_frames(
     client: BoardClient, port: WakePort, board: Any
 ) -> None:
     client.handshake()
-    port.refuse = termios.error(5, "Input/output error")
+    client.poll()  # streaming: more than an ACK
+    fault = Event(123, EventKind.BOARD_FAULT, 0x80)
+    port.deliver(encode_frame(fault, 7) + encode_frame(telemetry(), 8)[:4])  # + half a frame
+    port.refuse = termios.error(5, "Input/output error")  # the cable goes, mid-read
+    assert client.poll() == [fault]  # what was read is not lost
+    assert client.wait_readable(1.0)  # the loop comes back at once...
     with pytest.raises(BoardDisconnectedError) as caught:
-        client.poll()
+        client.poll()  # ...and learns of the disconnect
     assert caught.value.code == "disconnected"
 
 
@@ -201,3 +215,24 @@ def test_a_tty_wakes_its_reader_only_once_enough_bytes_wait() -> None:
         assert select.select([port.fileno()], [], [], 5.0)[0] == [port.fileno()]
     finally:
         port.close()
+
+
+def test_a_resend_that_fails_does_not_lose_the_frames_read_before_it(
+    client: BoardClient, port: WakePort, board: Any, clock: Any
+) -> None:
+    client.handshake()
+    board.silent = True  # the command goes unanswered: a resend falls due
+    client.set_output(SETPOINT, lease_ms=200)
+    clock.advance(ACK_TIMEOUT_S * 1.5)
+    fault = Event(9, EventKind.BOARD_FAULT, 0x80)
+    board.send(fault)
+    original_write = port.write
+
+    def failing_write(data: bytes) -> int | None:
+        raise OSError(5, "Input/output error")
+
+    port.write = failing_write  # type: ignore[method-assign]
+    assert client.poll() == [fault]  # the resend failed after the event was read
+    port.write = original_write  # type: ignore[method-assign]
+    with pytest.raises(BoardDisconnectedError):
+        client.poll()

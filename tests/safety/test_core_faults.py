@@ -223,8 +223,8 @@ def test_a_lease_that_runs_out_when_not_treating_is_no_fault(rig: Rig) -> None:
     assert not _latched(rig.c.poll())
     rig.c.end_session(Outcome.STOPPED)
     port.send(Event(0, EventKind.LEASE_EXPIRED, 0))
-    assert rig.c.snapshot().fault is None
     assert not _latched(rig.c.poll() + rig.c.tick())
+    assert rig.c.snapshot().fault is None
 
 
 def test_the_controllers_own_fault_takes_the_same_path(rig: Rig) -> None:
