@@ -523,6 +523,8 @@ class SafetyCore:
         session = self._session
         if session is not None:  # count first: a fault in this frame ends the session
             session.count_frame(telemetry, now_s, paused=interlock.light_held)
+        elif self._last_session is not None:  # and first after the close: observe cuts
+            self._count_after_close(self._last_session, telemetry, now_s)
         if interlock.observe(telemetry):
             self._latch(FaultCode.STUCK_ON, "the board reports output while commanded off")
         reported_on = telemetry.rail_enabled  # the line is read only when the pad says off
@@ -665,6 +667,18 @@ class SafetyCore:
             )
             if problem is not None:
                 self._latch(FaultCode.LEDGER_WRITE_FAILED, problem)
+
+    def _count_after_close(self, last: ActiveSession, telemetry: Telemetry, now_s: float) -> None:
+        """Light the board reports after the session closed goes into that session's row."""
+        was_lit = last.lit_after_close
+        if not last.count_after_close(telemetry, now_s, rail_on=self._interlock.rail.enabled):
+            return
+        if not was_lit:
+            log.warning("session %d: the board reports output after the close", last.session_id)
+        sid, delivered = last.session_id, last.by_wavelength(last.dose.delivered_j_cm2)
+        problem = self._faults.write(lambda ledger: ledger.add_after_close(sid, delivered))
+        if problem is not None:
+            self._latch(FaultCode.LEDGER_WRITE_FAILED, problem)
 
     def _checkpoint(self, session: ActiveSession, now_s: float) -> None:
         session.last_checkpoint_s = now_s

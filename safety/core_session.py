@@ -21,6 +21,13 @@ renewal whose ACK was lost may still have reached the board), whichever is first
 plus ``LINK_ALLOWANCE_S`` for the last frame's trip to the host and the OFF's to the
 board. After a link drop (stale telemetry) that is everything since the last frame;
 after a hang, at most the last lease.
+
+After the close. A driver that ignores the OFF emits until the interlock sees it and
+cuts the rail (``STUCK_ON_GRACE_S`` and a frame or two). Every frame after the close
+that reports output, while the rail is on, counts into the closed session as if it
+were still open, and the first frame that reports none (or arrives with the rail cut)
+counts once more, at the higher of it and the frame before; then the count ends.
+``core`` writes each such count into the closed row (``Ledger.add_after_close``).
 """
 
 from __future__ import annotations
@@ -83,6 +90,10 @@ class ActiveSession:
     """The last setpoint commanded, as average irradiance per channel."""
     wavelength_by_channel: dict[int, int] = field(default_factory=dict)
     max_dark_s: float = longest_dark_s(HARD)
+    lit_after_close: bool = False
+    """A frame after the close reported output: the driver did not obey the OFF."""
+    closed_count_done: bool = False
+    """The light after the close is counted (or there was none): frames no longer count."""
 
     def count_frame(self, telemetry: Telemetry, now_s: float, *, paused: bool = False) -> None:
         """Count a frame: its own period at the higher of its reading and the one before
@@ -97,6 +108,19 @@ class ActiveSession:
         period_s = min(delta_s, TELEMETRY_PERIOD_S)
         self.dose.add_frame(telemetry, period_s, self.time_scale, paused=paused, held_from=previous)
         self.commanded_mw_cm2 = dict(self.in_force_mw_cm2)
+
+    def count_after_close(self, telemetry: Telemetry, now_s: float, *, rail_on: bool) -> bool:
+        """A frame after the close (module docstring); True when it added to the dose."""
+        if self.closed_count_done:
+            return False
+        if rail_on and _reports_light(telemetry):
+            self.lit_after_close = True
+            self.count_frame(telemetry, now_s)
+            return True
+        self.closed_count_done = True
+        if self.lit_after_close:  # the frame that shows it off may hide light before it
+            self.count_frame(telemetry, now_s)
+        return self.lit_after_close
 
     def count_open_gap(self, now_s: float, lease_until_s: float, *, paused: bool = False) -> None:
         """At the close (the OFF just sent): the time since the last frame is a gap."""
@@ -148,6 +172,11 @@ class ActiveSession:
 
     def checkpoint_due(self, now_s: float) -> bool:
         return now_s - self.last_checkpoint_s >= CHECKPOINT_INTERVAL_S
+
+
+def _reports_light(telemetry: Telemetry) -> bool:
+    """Output flagged on, or current in any channel (a driver may lie about either)."""
+    return telemetry.output_on or any(channel.current_ma > 0 for channel in telemetry.channels)
 
 
 def open_session(

@@ -329,6 +329,26 @@ class Ledger:
         log.info("session %d ended: %s, %.3f J/cm²", session_id, outcome, total)
         self.backup_now()
 
+    def add_after_close(self, session_id: int, delivered_fluence_j_cm2: dict[int, float]) -> None:
+        """A closed session's delivered dose, raised by light the board emitted after its
+        close (a driver that ignored the OFF, until the rail cut). Never lowers a figure."""
+        now_s = self._now_s()
+        delivered_json, total = fluence_to_json(delivered_fluence_j_cm2, self.path)
+        with self._write("the dose after a session end", now_s) as conn:
+            cursor = conn.execute(
+                "UPDATE sessions SET delivered_j_cm2 = ?, delivered_total_j_cm2 = ? "
+                "WHERE id = ? AND ended_at_s IS NOT NULL AND delivered_total_j_cm2 <= ?",
+                (delivered_json, total, session_id, total),
+            )
+        if cursor.rowcount != 1:
+            raise LedgerError(
+                f"Session {session_id} is not closed with a lower dose in the treatment "
+                f"record ({self.path}).",
+                path=str(self.path),
+            )
+        log.debug("session %d: %.3f J/cm² counted after its end", session_id, total)
+        self.backup_now()
+
     def _close_session(
         self,
         conn: sqlite3.Connection,

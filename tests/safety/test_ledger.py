@@ -63,6 +63,24 @@ def fail_on(ledger: Ledger, mocker: MockerFixture, prefix: str, message: str) ->
 # -- records ------------------------------------------------------------------------
 
 
+def test_light_after_the_close_raises_a_closed_row_and_nothing_else(
+    ledger: Ledger, clock: WallClock
+) -> None:
+    sid = ledger.begin_session("rls-std", "ab" * 32, {810: 4.0}, planned_duration_s=100)
+    with pytest.raises(LedgerError, match=f"Session {sid} is not closed"):
+        ledger.add_after_close(sid, {810: 1.0})  # open: the end writes the dose
+    ledger.end_session(sid, Outcome.STOPPED, {810: 1.0})
+    clock.advance(seconds=0.1)
+    ledger.add_after_close(sid, {810: 1.25})
+    (record,) = ledger.sessions()
+    assert record.delivered_fluence_j_cm2 == {810: 1.25}
+    assert record.delivered_fluence_total_j_cm2 == 1.25
+    assert record.outcome is Outcome.STOPPED
+    with pytest.raises(LedgerError, match="not closed with a lower dose"):
+        ledger.add_after_close(sid, {810: 1.0})  # never lowers a figure
+    assert ledger.sessions()[0].delivered_fluence_total_j_cm2 == 1.25
+
+
 def test_a_session_is_recorded_with_every_column(ledger: Ledger, clock: WallClock) -> None:
     sid = ledger.begin_session(
         "rls-std", "ab" * 32, {810: 44.25, 850: 44.25}, planned_duration_s=1800
