@@ -11,7 +11,8 @@ kept to retry, the link and the clock), and begin/pause/resume/end, acknowledgem
 The parts: ``fault_latch`` (the latch, rail cut, unwritten records), ``interlock`` (the
 board client, the only way to the light; its mode is derived), ``supervisor`` (the pure
 per-frame check), ``board_watch`` (the board's last word and its timers),
-``core_session`` (the open session's dose and clock), ``ledger_handle``,
+``core_session`` (the open session's dose and clock), ``after_close`` (the light a
+closed session's board still reports), ``ledger_handle``,
 ``active_warnings``, ``trusted_clock``, ``link_health``; the functions ``self_test``,
 ``start_guards`` and ``snapshot``. docs/architecture.md follows a frame through them.
 """
@@ -39,6 +40,7 @@ from drivers.protocol import (
 )
 from profiles.schema import Profile
 from safety.active_warnings import ActiveWarnings
+from safety.after_close import AfterClose
 from safety.board_kind import BoardKind
 from safety.board_watch import (
     BOARD_FAULT_NAMING_S,
@@ -202,7 +204,8 @@ class SafetyCore:
         self.info = info
         self._time_scale = board.time_scale  # the host's own setting, never the board's claim
         self._session: ActiveSession | None = None
-        self._last_session: ActiveSession | None = None
+        self._last_session: ActiveSession | None = None  # its figures stay in the snapshot
+        self._after_close: AfterClose | None = None
         self._pending: list[SafetyEvent] = []
         self._self_test_passed = False
 
@@ -291,6 +294,7 @@ class SafetyCore:
             raise StartRefusedError(str(exc)) from exc
         self._supervisor.set_skin_stop_c(rx.skin_temp_stop_c)
         self._session = session
+        self._after_close = None  # any light from here on is this session's
         try:
             self._interlock.arm(session.plan)
         except InterlockRefusedError as exc:
@@ -485,9 +489,16 @@ class SafetyCore:
         assert status is not None
         self._pending.append(FaultLatched(code, status.message))
         session = self._session
-        self._faults.record_fault(code, detail, None if session is None else session.session_id)
+        self._faults.record_fault(code, detail, self._session_of_fault())
         if session is not None:
             self._finish(Outcome.FAULT, code)
+
+    def _session_of_fault(self) -> int | None:
+        """The open session, or the closed one whose light after the close is counting."""
+        if self._session is not None:
+            return self._session.session_id
+        after = self._after_close
+        return after.session.session_id if after is not None and after.counting else None
 
     def _lost_board(self, exc: DriverError) -> None:
         self._watch.lost = True
@@ -521,10 +532,13 @@ class SafetyCore:
         self._watch.on_frame(telemetry, now_s)
         interlock = self._interlock
         session = self._session
+        raised = None
         if session is not None:  # count first: a fault in this frame ends the session
             session.count_frame(telemetry, now_s, paused=interlock.light_held)
-        elif self._last_session is not None:  # and first after the close: observe cuts
-            self._count_after_close(self._last_session, telemetry, now_s)
+        elif self._after_close is not None:
+            lit = self._supervisor.reports_light(telemetry)
+            rail_on = interlock.rail.enabled
+            raised = self._after_close.count(telemetry, now_s, lit=lit, rail_on=rail_on)
         if interlock.observe(telemetry):
             self._latch(FaultCode.STUCK_ON, "the board reports output while commanded off")
         reported_on = telemetry.rail_enabled  # the line is read only when the pad says off
@@ -539,6 +553,8 @@ class SafetyCore:
         if verdict.fault is not None:
             self._latch(verdict.fault, verdict.message)
         self._pending += self._warnings.from_frame(verdict.warnings)
+        if raised is not None:  # last: the rail is cut before a slow write
+            self._raise_closed_row(raised)
 
     def _track_contact(self, contact: bool) -> None:
         """Contact lost while treating: dark at once (until a resume), and ``ContactLost``
@@ -660,7 +676,10 @@ class SafetyCore:
             self._interlock.disarm()
         finally:  # the record is closed even if turning off failed (all_off carries on)
             # the light stays on until the OFF lands, a completed session's too
-            session.count_open_gap(self._clock(), self._interlock.lease_until_s, paused=paused)
+            now_s = self._clock()
+            session.count_open_gap(now_s, self._interlock.lease_until_s, paused=paused)
+            rail_on = self._interlock.rail.enabled
+            self._after_close = AfterClose.at_close(session, now_s, rail_on=rail_on)
             sid, delivered = session.session_id, session.by_wavelength(session.dose.delivered_j_cm2)
             problem = self._faults.write(
                 lambda ledger: ledger.end_session(sid, outcome, delivered, code)
@@ -668,14 +687,11 @@ class SafetyCore:
             if problem is not None:
                 self._latch(FaultCode.LEDGER_WRITE_FAILED, problem)
 
-    def _count_after_close(self, last: ActiveSession, telemetry: Telemetry, now_s: float) -> None:
-        """Light the board reports after the session closed goes into that session's row."""
-        was_lit = last.lit_after_close
-        if not last.count_after_close(telemetry, now_s, rail_on=self._interlock.rail.enabled):
-            return
-        if not was_lit:
-            log.warning("session %d: the board reports output after the close", last.session_id)
-        sid, delivered = last.session_id, last.by_wavelength(last.dose.delivered_j_cm2)
+    def _raise_closed_row(self, delivered: dict[int, float]) -> None:
+        """The light after the close (``safety.after_close``) into the closed row."""
+        assert self._after_close is not None
+        sid = self._after_close.session.session_id
+        log.info("session %d: light after its close; the record now holds %s", sid, delivered)
         problem = self._faults.write(lambda ledger: ledger.add_after_close(sid, delivered))
         if problem is not None:
             self._latch(FaultCode.LEDGER_WRITE_FAILED, problem)

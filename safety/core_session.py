@@ -22,12 +22,7 @@ plus ``LINK_ALLOWANCE_S`` for the last frame's trip to the host and the OFF's to
 board. After a link drop (stale telemetry) that is everything since the last frame;
 after a hang, at most the last lease.
 
-After the close. A driver that ignores the OFF emits until the interlock sees it and
-cuts the rail (``STUCK_ON_GRACE_S`` and a frame or two). Every frame after the close
-that reports output, while the rail is on, counts into the closed session as if it
-were still open, and the first frame that reports none (or arrives with the rail cut)
-counts once more, at the higher of it and the frame before; then the count ends.
-``core`` writes each such count into the closed row (``Ledger.add_after_close``).
+After the close, frames that still show light are counted by ``safety.after_close``.
 """
 
 from __future__ import annotations
@@ -90,10 +85,6 @@ class ActiveSession:
     """The last setpoint commanded, as average irradiance per channel."""
     wavelength_by_channel: dict[int, int] = field(default_factory=dict)
     max_dark_s: float = longest_dark_s(HARD)
-    lit_after_close: bool = False
-    """A frame after the close reported output: the driver did not obey the OFF."""
-    closed_count_done: bool = False
-    """The light after the close is counted (or there was none): frames no longer count."""
 
     def count_frame(self, telemetry: Telemetry, now_s: float, *, paused: bool = False) -> None:
         """Count a frame: its own period at the higher of its reading and the one before
@@ -109,19 +100,6 @@ class ActiveSession:
         self.dose.add_frame(telemetry, period_s, self.time_scale, paused=paused, held_from=previous)
         self.commanded_mw_cm2 = dict(self.in_force_mw_cm2)
 
-    def count_after_close(self, telemetry: Telemetry, now_s: float, *, rail_on: bool) -> bool:
-        """A frame after the close (module docstring); True when it added to the dose."""
-        if self.closed_count_done:
-            return False
-        if rail_on and _reports_light(telemetry):
-            self.lit_after_close = True
-            self.count_frame(telemetry, now_s)
-            return True
-        self.closed_count_done = True
-        if self.lit_after_close:  # the frame that shows it off may hide light before it
-            self.count_frame(telemetry, now_s)
-        return self.lit_after_close
-
     def count_open_gap(self, now_s: float, lease_until_s: float, *, paused: bool = False) -> None:
         """At the close (the OFF just sent): the time since the last frame is a gap."""
         last = self.last_frame
@@ -129,6 +107,16 @@ class ActiveSession:
             lit_until_s = min(now_s, lease_until_s)
             dark_s = max(0.0, lit_until_s - self.last_frame_s) + LINK_ALLOWANCE_S
             self._count_dark(dark_s, paused, last)
+
+    def count_unseen(self, dark_s: float) -> None:
+        """After the close: ``dark_s`` more of the last frame's light (at most ``max_dark_s``)."""
+        if self.last_frame is not None:
+            self._count_dark(min(dark_s, self.max_dark_s), False, self.last_frame)
+
+    def forget_commanded(self) -> None:
+        """At the close, once its gap is counted: the OFF went out, nothing is commanded."""
+        self.commanded_mw_cm2 = {}
+        self.in_force_mw_cm2 = {}
 
     def _count_dark(self, dark_s: float, paused: bool, *frames: Telemetry) -> None:
         if dark_s <= 0:
@@ -172,11 +160,6 @@ class ActiveSession:
 
     def checkpoint_due(self, now_s: float) -> bool:
         return now_s - self.last_checkpoint_s >= CHECKPOINT_INTERVAL_S
-
-
-def _reports_light(telemetry: Telemetry) -> bool:
-    """Output flagged on, or current in any channel (a driver may lie about either)."""
-    return telemetry.output_on or any(channel.current_ma > 0 for channel in telemetry.channels)
 
 
 def open_session(

@@ -158,6 +158,18 @@ class DoseIntegrator:
             fluence = level * board_dt_s * self._count_factor / _MW_S_PER_J
             self.delivered_j_cm2[index] = self.delivered_j_cm2.get(index, 0.0) + fluence
 
+    def projected_j_cm2(
+        self, levels_mw_cm2: Mapping[int, float], dt_s: float, time_scale: float = 1.0
+    ) -> dict[int, float]:
+        """The delivered fluence per channel had ``levels_mw_cm2`` (average mW/cm²) gone on
+        for ``dt_s`` more seconds (host clock); nothing is counted."""
+        projected = dict(self.delivered_j_cm2)
+        board_dt_s = max(0.0, dt_s) * time_scale
+        for index, level in levels_mw_cm2.items():
+            fluence = level * board_dt_s * self._count_factor / _MW_S_PER_J
+            projected[index] = projected.get(index, 0.0) + fluence
+        return projected
+
     @property
     def delivered_total_j_cm2(self) -> float:
         return sum(self.delivered_j_cm2.values())

@@ -330,23 +330,29 @@ class Ledger:
         self.backup_now()
 
     def add_after_close(self, session_id: int, delivered_fluence_j_cm2: dict[int, float]) -> None:
-        """A closed session's delivered dose, raised by light the board emitted after its
-        close (a driver that ignored the OFF, until the rail cut). Never lowers a figure."""
+        """Raise a closed session's delivered dose to ``delivered_fluence_j_cm2``: light its
+        board reported after the close (``safety.after_close``). A row that already holds
+        as much is left as it is; a figure is never lowered."""
         now_s = self._now_s()
         delivered_json, total = fluence_to_json(delivered_fluence_j_cm2, self.path)
-        with self._write("the dose after a session end", now_s) as conn:
-            cursor = conn.execute(
-                "UPDATE sessions SET delivered_j_cm2 = ?, delivered_total_j_cm2 = ? "
-                "WHERE id = ? AND ended_at_s IS NOT NULL AND delivered_total_j_cm2 <= ?",
-                (delivered_json, total, session_id, total),
-            )
-        if cursor.rowcount != 1:
+        with self._write("the light after a session's end", now_s) as conn:
+            row = conn.execute(
+                "SELECT delivered_total_j_cm2 FROM sessions "
+                "WHERE id = ? AND ended_at_s IS NOT NULL",
+                (session_id,),
+            ).fetchone()
+            if row is not None and row[0] < total:
+                conn.execute(
+                    "UPDATE sessions SET delivered_j_cm2 = ?, delivered_total_j_cm2 = ? "
+                    "WHERE id = ?",
+                    (delivered_json, total, session_id),
+                )
+        if row is None:
             raise LedgerError(
-                f"Session {session_id} is not closed with a lower dose in the treatment "
-                f"record ({self.path}).",
+                f"Session {session_id} is not a closed session of the treatment record "
+                f"({self.path}).",
                 path=str(self.path),
             )
-        log.debug("session %d: %.3f J/cm² counted after its end", session_id, total)
         self.backup_now()
 
     def _close_session(

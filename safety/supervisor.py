@@ -193,15 +193,20 @@ class Supervisor:
     def _in_grace(self, commanded: CommandedOutput, now_s: float) -> bool:
         return now_s - commanded.since_s <= self._settings.transition_grace_s
 
-    def _output_findings(self, t: Telemetry, cmd: CommandedOutput, now_s: float) -> list[Finding]:
-        if cmd.on:
-            return []
+    def reports_light(self, telemetry: Telemetry) -> bool:
+        """The board says it emits: output flagged on, or a channel above the dark current."""
+        if telemetry.output_on:
+            return True
         dark_ma = self._settings.dark_current_ma
-        lit = [i for i, ch in enumerate(t.channels) if ch.current_ma > dark_ma]
-        if not (t.output_on or lit):
+        return any(channel.current_ma > dark_ma for channel in telemetry.channels)
+
+    def _output_findings(self, t: Telemetry, cmd: CommandedOutput, now_s: float) -> list[Finding]:
+        if cmd.on or not self.reports_light(t):
             return []
         if self._before.on and self._in_grace(cmd, now_s):
             return []
+        dark_ma = self._settings.dark_current_ma
+        lit = [i for i, ch in enumerate(t.channels) if ch.current_ma > dark_ma]
         return [(FaultCode.STUCK_ON, f"output on with none commanded (channels lit: {lit})")]
 
     def _temperature_findings(self, t: Telemetry, latched: FaultCode | None) -> list[Finding]:

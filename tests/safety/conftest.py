@@ -78,7 +78,8 @@ def make_profile(**overrides: Any) -> Profile:
 
 
 class BoardFramePort:
-    """The board's side of the wire, with frames added (``send``) or lost (``lose``).
+    """The board's side of the wire, with frames added (``send``), lost (``lose``) or
+    altered (``alter``).
 
     Every frame from the board is decoded and sent on again, numbered in order with the
     added ones, so the host sees one well-formed stream (no sequence gap or duplicate).
@@ -87,6 +88,7 @@ class BoardFramePort:
     def __init__(self, inner: SimPort) -> None:
         self.inner = inner
         self.lose: Callable[[Message], bool] = lambda message: False
+        self.alter: Callable[[Message], Message] = lambda message: message
         self._decoder = FrameDecoder()
         self._added: list[Message] = []
         self._seq = 0
@@ -100,7 +102,7 @@ class BoardFramePort:
 
     def read(self, size: int = 1) -> bytes:
         frames = [f.message for f in self._decoder.feed(self.inner.read(size))]
-        messages = [m for m in frames if not self.lose(m)] + self._added
+        messages = [self.alter(m) for m in frames if not self.lose(m)] + self._added
         self._added = []
         out = b""
         for message in messages:

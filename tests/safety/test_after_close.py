@@ -1,0 +1,259 @@
+"""Light after a session's close (``safety.after_close``): counted into the closed row,
+high not low, with few writes.
+
+Unit tests on frames written by hand, then the same on the simulator: a stop with a
+stuck driver, frames piled up behind a host stall, a link drop at the close, an OFF
+that lands after a frame already on the wire, and a board that reads a dark current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from drivers.protocol.messages import (
+    BoardFault,
+    CalibrationPoint,
+    ChannelCalibration,
+    ChannelTelemetry,
+    Message,
+    Telemetry,
+    TelemetryFlag,
+)
+from safety.after_close import IN_FLIGHT_S, LATE_FRAME_S, RESERVE_S, AfterClose
+from safety.calibration import Calibration
+from safety.core_session import LINK_ALLOWANCE_S, TELEMETRY_PERIOD_S, ActiveSession
+from safety.dose import DoseIntegrator
+from safety.faults import FaultCode, Outcome
+from safety.limits import HARD
+from safety.plan import PlannedChannel, SessionPlan
+from safety.supervisor import Supervisor
+
+from .conftest import BoardFramePort, Rig, make_profile
+
+CAL = Calibration(
+    (ChannelCalibration(810, 550.0, tuple(CalibrationPoint(c, c / 10) for c in (0.0, 500.0))),)
+)
+"""Linear: 10 mA per mW/cm²."""
+PLAN = SessionPlan((PlannedChannel(0, 810, 40.0),), 0, 100, 0.0, 60.0)
+T_CLOSE_S = 10.0
+
+
+def frame(uptime_ms: int, current_ma: float, *, output_on: bool | None = None) -> Telemetry:
+    on = bool(current_ma) if output_on is None else output_on
+    flags = TelemetryFlag.CONTACT | (TelemetryFlag.OUTPUT_ON if on else TelemetryFlag.NONE)
+    channel = ChannelTelemetry(current_ma, 0, 100)
+    return Telemetry(uptime_ms, flags, BoardFault.NONE, 33.0, 33.0, 30.0, 12000, 200, (channel,))
+
+
+def closed() -> AfterClose:
+    """A session lit at 40 mW/cm² until its last frame at ``T_CLOSE_S`` (uptime 1000 ms)."""
+    dose = DoseIntegrator(CAL, {0: 100.0}, 600.0)
+    session = ActiveSession(1, PLAN, dose, 1.0, started_s=0.0, last_checkpoint_s=0.0)
+    session.wavelength_by_channel = {0: 810}
+    session.treating_s = 100.0
+    session.setpoint_mw_cm2()  # 40 mW/cm² commanded
+    session.count_frame(frame(1000, 400.0), T_CLOSE_S)
+    session.count_open_gap(T_CLOSE_S, T_CLOSE_S + 0.2)
+    return AfterClose.at_close(session, T_CLOSE_S, rail_on=True)
+
+
+def mj(after: AfterClose) -> float:
+    return after.session.dose.delivered_j_cm2[0] * 1000.0
+
+
+def at_close_mj() -> float:
+    return 40.0 * (TELEMETRY_PERIOD_S + LINK_ALLOWANCE_S)
+
+
+def feed(after: AfterClose, uptime_ms: int, current_ma: float) -> dict[int, float] | None:
+    now_s = T_CLOSE_S + (uptime_ms - 1000) / 1000.0
+    return after.count(frame(uptime_ms, current_ma), now_s, lit=current_ma > 5.0, rail_on=True)
+
+
+def test_the_close_forgets_what_was_commanded() -> None:
+    after = closed()
+    assert after.session.commanded_mw_cm2 == {} and after.session.in_force_mw_cm2 == {}
+    assert after.recorded_j_cm2 == after.session.dose.delivered_j_cm2
+    assert mj(after) == pytest.approx(at_close_mj())
+
+
+def test_dark_on_time_after_the_close_adds_nothing_and_ends_the_count() -> None:
+    after = closed()
+    assert feed(after, 1020, 0.0) is None
+    assert after.done and not after.lit and not after.counting
+    assert feed(after, 1040, 400.0) is None  # ended: a later frame is not this session's
+    assert mj(after) == pytest.approx(at_close_mj())
+
+
+def test_a_frame_in_flight_counts_in_memory_and_the_end_raises_the_row_once() -> None:
+    after = closed()
+    assert feed(after, 1020, 400.0) is None  # sampled before the OFF landed: no write yet
+    assert after.counting
+    assert mj(after) == pytest.approx(at_close_mj() + 40.0 * TELEMETRY_PERIOD_S)
+    raised = feed(after, 1040, 0.0)  # dark: its period counts at the frame before's level
+    assert after.done and not after.counting
+    expected_mj = at_close_mj() + 40.0 * 2 * TELEMETRY_PERIOD_S
+    assert raised is not None and raised[810] * 1000.0 == pytest.approx(expected_mj)
+    assert feed(after, 1060, 0.0) is None
+
+
+def test_a_driver_lit_past_the_grace_raises_the_row_with_a_reserve_for_a_dying_host() -> None:
+    after = closed()
+    writes = []
+    uptime_ms = 1000
+    while True:
+        uptime_ms += 20
+        raised = feed(after, uptime_ms, 400.0)
+        if raised is not None:
+            writes.append((uptime_ms, raised[810] * 1000.0))
+            break
+    first_ms, first_mj = writes[0]
+    assert (first_ms - 1000) / 1000.0 > IN_FLIGHT_S  # not before the grace
+    assert first_mj == pytest.approx(mj(after) + 40.0 * RESERVE_S)
+    for _ in range(5):  # the rail is cut: the reserve holds the rest, no write
+        uptime_ms += 20
+        assert feed(after, uptime_ms, 400.0) is None
+    uptime_ms += 20
+    assert feed(after, uptime_ms, 0.0) is None  # dark: the count is under the row's figure
+    assert mj(after) < first_mj
+
+
+def test_a_board_lit_for_ever_costs_a_write_each_time_the_time_doubles() -> None:
+    after = closed()
+    writes = 0
+    for step in range(1, 500):  # ten seconds of light
+        raised = feed(after, 1000 + 20 * step, 400.0)
+        if raised is not None:
+            writes += 1
+            assert raised[810] * 1000.0 >= mj(after)
+    assert after.counting
+    assert 3 <= writes <= 8
+
+
+@pytest.mark.parametrize(
+    ("rail_at_close", "rail_now", "counted"),
+    [
+        (True, False, True),  # cut since the close: a stuck driver may have lit until then
+        (True, True, False),  # still on, and dark: the driver obeys the OFF
+        (False, False, False),  # cut at the close (a critical fault): dark from the close
+    ],
+)
+def test_a_late_dark_first_frame_counts_the_unseen_light_only_after_a_cut(
+    rail_at_close: bool, rail_now: bool, counted: bool
+) -> None:
+    after = closed()
+    after.rail_on_at_close = rail_at_close
+    now_s = T_CLOSE_S + 0.3  # a link drop after the close: frames went missing
+    assert now_s - after.session.last_frame_s > LATE_FRAME_S
+    raised = after.count(frame(1300, 0.0), now_s, lit=False, rail_on=rail_now)
+    assert after.done and not after.lit
+    if not counted:
+        assert raised is None
+        assert mj(after) == pytest.approx(at_close_mj())
+        return
+    unseen_s = min(0.3, after.session.max_dark_s)
+    assert raised is not None
+    assert raised[810] * 1000.0 == pytest.approx(at_close_mj() + 40.0 * unseen_s)
+
+
+def test_a_session_closed_before_its_first_frame_has_no_level_to_hold() -> None:
+    dose = DoseIntegrator(CAL, {0: 100.0}, 600.0)
+    session = ActiveSession(1, PLAN, dose, 1.0, started_s=0.0, last_checkpoint_s=0.0)
+    after = AfterClose.at_close(session, T_CLOSE_S, rail_on=True)
+    raised = after.count(frame(1300, 0.0), T_CLOSE_S + 0.3, lit=False, rail_on=False)
+    assert raised is None and after.done
+    assert dose.delivered_total_j_cm2 == 0.0
+
+
+def test_an_on_time_dark_first_frame_adds_nothing_even_after_a_cut() -> None:
+    after = closed()
+    raised = after.count(frame(1020, 0.0), T_CLOSE_S + 0.02, lit=False, rail_on=False)
+    assert raised is None and after.done
+    assert mj(after) == pytest.approx(at_close_mj())
+
+
+def test_the_row_is_raised_only_when_the_count_outgrows_it() -> None:
+    after = closed()
+    after.recorded_j_cm2[0] = 1.0  # the row already holds more
+    assert feed(after, 1020, 400.0) is None
+    assert feed(after, 1040, 0.0) is None
+
+
+def test_light_is_the_flag_or_a_current_above_the_dark_current() -> None:
+    supervisor = Supervisor(HARD, lambda: 0.0, CAL)
+    assert supervisor.reports_light(frame(1000, 0.0, output_on=True))
+    assert supervisor.reports_light(frame(1000, 300.0, output_on=False))
+    assert not supervisor.reports_light(frame(1000, 0.3, output_on=False))
+    assert not supervisor.reports_light(frame(1000, 0.0))
+
+
+# ------------------------------------------------------------ on the simulator
+
+
+def _truth(rig: Rig) -> float:
+    truth: list[float] = rig.board.state()["delivered_fluence_j_cm2"]  # type: ignore[assignment]
+    return float(sum(f / k for f, k in zip(truth, rig.board.optics.unit_factor, strict=True)))
+
+
+def _row_j_cm2(rig: Rig) -> float:
+    with rig.ledger() as ledger:
+        (row,) = ledger.sessions()
+    return row.delivered_fluence_total_j_cm2
+
+
+def _treat_stuck(rig: Rig) -> None:
+    core = rig.ready()
+    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
+    rig.run(3.0)
+    rig.board.inject("stuck_on")
+    rig.run(0.05)
+
+
+def test_frames_piled_up_behind_a_host_stall_at_a_stuck_close_all_count(rig: Rig) -> None:
+    _treat_stuck(rig)
+    rig.c.end_session(Outcome.STOPPED)
+    rig.clock.advance(0.15)  # the host stalls; the stuck board's frames wait in the UART
+    rig.board.advance_to(rig.clock())
+    rig.run(1.0)
+    fault = rig.c.fault
+    assert fault is not None and fault.code is FaultCode.STUCK_ON
+    assert rig.board.state()["outputs_on"] is False
+    assert _row_j_cm2(rig) >= _truth(rig) > 0.1
+    with rig.ledger() as ledger:
+        (record,) = ledger.faults()
+    assert record.code == FaultCode.STUCK_ON and record.session_id == 1
+
+
+def test_a_link_drop_at_a_stuck_close_still_counts_the_light(rig: Rig) -> None:
+    _treat_stuck(rig)
+    rig.board.inject("link_drop", duration_ms=300.0)
+    rig.c.end_session(Outcome.STOPPED)
+    rig.run(1.5)
+    assert rig.c.fault is not None
+    assert rig.board.state()["outputs_on"] is False
+    assert _row_j_cm2(rig) >= _truth(rig) > 0.1
+
+
+def test_a_stop_with_a_dark_current_writes_nothing_after_the_close(rig: Rig) -> None:
+    """0.3 mA with the output off is no light (the supervisor's dark current): the count
+    after the close ends at the first frame, and the row is never written again."""
+    port = BoardFramePort(rig.port)
+    core = rig.ready(port)
+    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
+    rig.run(3.0)
+    core.end_session(Outcome.STOPPED)
+    closed_j_cm2 = _row_j_cm2(rig)
+    port.alter = _with_dark_current
+    rig.run(2.0)
+    assert core.fault is None
+    assert core.snapshot().delivered_total_j_cm2 == pytest.approx(closed_j_cm2)
+    assert _row_j_cm2(rig) == closed_j_cm2
+
+
+def _with_dark_current(message: Message) -> Message:
+    if not isinstance(message, Telemetry) or message.output_on:
+        return message
+    dark = tuple(replace(channel, current_ma=0.3) for channel in message.channels)
+    return replace(message, channels=dark)
