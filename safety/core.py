@@ -204,8 +204,7 @@ class SafetyCore:
         self.info = info
         self._time_scale = board.time_scale  # the host's own setting, never the board's claim
         self._session: ActiveSession | None = None
-        self._last_session: ActiveSession | None = None  # its figures stay in the snapshot
-        self._after_close: AfterClose | None = None
+        self._after_close: AfterClose | None = None  # the last session, closed
         self._pending: list[SafetyEvent] = []
         self._self_test_passed = False
 
@@ -270,7 +269,7 @@ class SafetyCore:
             rail_enabled=self._interlock.rail.enabled,
             self_test_passed=self._self_test_passed,
             session=self._session,
-            last_session=self._last_session,
+            last_session=None if self._after_close is None else self._after_close.session,
         )
 
     # ------------------------------------------------------------ session lifecycle
@@ -293,8 +292,9 @@ class SafetyCore:
         except LedgerError as exc:
             raise StartRefusedError(str(exc)) from exc
         self._supervisor.set_skin_stop_c(rx.skin_temp_stop_c)
+        self._settle_after_close()  # any light from here on is this session's
+        self._after_close = None
         self._session = session
-        self._after_close = None  # any light from here on is this session's
         try:
             self._interlock.arm(session.plan)
         except InterlockRefusedError as exc:
@@ -328,7 +328,13 @@ class SafetyCore:
 
     def all_off(self) -> None:
         """Best-effort OFF, rail cut, any open session closed. Never raises."""
-        for action in (self._interlock.off, self._interlock.cut_rail, self._close_session_now):
+        actions = (
+            self._interlock.off,
+            self._interlock.cut_rail,
+            self._close_session_now,
+            self._settle_after_close,
+        )
+        for action in actions:
             try:
                 action()
             except Exception:
@@ -481,6 +487,8 @@ class SafetyCore:
     def _latch(self, code: FaultCode, detail: str) -> None:
         """Into the one latch; a newly latched fault is recorded and closes the session."""
         self._faults.latch(code, detail)
+        if not self._interlock.rail.enabled:  # no light from here: count what was unseen
+            self._settle_after_close()
         news = self._faults.take_unannounced()
         if news is None:
             return
@@ -670,7 +678,6 @@ class SafetyCore:
         session = self._session
         assert session is not None
         self._session = None
-        self._last_session = session
         paused = self._interlock.light_held
         try:
             self._interlock.disarm()
@@ -686,6 +693,14 @@ class SafetyCore:
             )
             if problem is not None:
                 self._latch(FaultCode.LEDGER_WRITE_FAILED, problem)
+
+    def _settle_after_close(self) -> None:
+        """No frame may show the rest of the light after the last close: count it now."""
+        after = self._after_close
+        if after is not None:
+            raised = after.settle(self._clock())
+            if raised is not None:
+                self._raise_closed_row(raised)
 
     def _raise_closed_row(self, delivered: dict[int, float]) -> None:
         """The light after the close (``safety.after_close``) into the closed row."""

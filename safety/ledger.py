@@ -332,7 +332,9 @@ class Ledger:
     def add_after_close(self, session_id: int, delivered_fluence_j_cm2: dict[int, float]) -> None:
         """Raise a closed session's delivered dose to ``delivered_fluence_j_cm2``: light its
         board reported after the close (``safety.after_close``). A row that already holds
-        as much is left as it is; a figure is never lowered."""
+        as much is left as it is; a figure is never lowered. No closed row of that id
+        (the ledger was replaced): logged as an error, not raised, so the records kept
+        behind it are not held up for ever."""
         now_s = self._now_s()
         delivered_json, total = fluence_to_json(delivered_fluence_j_cm2, self.path)
         with self._write("the light after a session's end", now_s) as conn:
@@ -347,12 +349,15 @@ class Ledger:
                     "WHERE id = ?",
                     (delivered_json, total, session_id),
                 )
-        if row is None:
-            raise LedgerError(
-                f"Session {session_id} is not a closed session of the treatment record "
-                f"({self.path}).",
-                path=str(self.path),
+        if row is None:  # never retried: it would hold up every record kept behind it
+            log.error(
+                "session %d is not a closed session of %s: the light after its end "
+                "(%.4f J/cm²) is not recorded",
+                session_id,
+                self.path,
+                total,
             )
+            return
         self.backup_now()
 
     def _close_session(

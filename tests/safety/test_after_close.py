@@ -21,7 +21,7 @@ from drivers.protocol.messages import (
     Telemetry,
     TelemetryFlag,
 )
-from safety.after_close import IN_FLIGHT_S, LATE_FRAME_S, RESERVE_S, AfterClose
+from safety.after_close import LATE_FRAME_S, RESERVE_S, AfterClose
 from safety.calibration import Calibration
 from safety.core_session import LINK_ALLOWANCE_S, TELEMETRY_PERIOD_S, ActiveSession
 from safety.dose import DoseIntegrator
@@ -87,37 +87,27 @@ def test_dark_on_time_after_the_close_adds_nothing_and_ends_the_count() -> None:
     assert mj(after) == pytest.approx(at_close_mj())
 
 
-def test_a_frame_in_flight_counts_in_memory_and_the_end_raises_the_row_once() -> None:
+def test_a_frame_in_flight_raises_the_row_once_with_a_reserve() -> None:
     after = closed()
-    assert feed(after, 1020, 400.0) is None  # sampled before the OFF landed: no write yet
+    raised = feed(after, 1020, 400.0)  # sampled before the OFF landed
     assert after.counting
-    assert mj(after) == pytest.approx(at_close_mj() + 40.0 * TELEMETRY_PERIOD_S)
-    raised = feed(after, 1040, 0.0)  # dark: its period counts at the frame before's level
+    counted_mj = at_close_mj() + 40.0 * TELEMETRY_PERIOD_S
+    assert mj(after) == pytest.approx(counted_mj)
+    assert raised is not None
+    assert raised[810] * 1000.0 == pytest.approx(counted_mj + 40.0 * RESERVE_S)
+    assert feed(after, 1040, 0.0) is None  # dark: counted once more, inside the reserve
     assert after.done and not after.counting
-    expected_mj = at_close_mj() + 40.0 * 2 * TELEMETRY_PERIOD_S
-    assert raised is not None and raised[810] * 1000.0 == pytest.approx(expected_mj)
-    assert feed(after, 1060, 0.0) is None
+    assert mj(after) == pytest.approx(counted_mj + 40.0 * TELEMETRY_PERIOD_S)
+    assert feed(after, 1060, 400.0) is None  # ended: a later frame is not this session's
 
 
-def test_a_driver_lit_past_the_grace_raises_the_row_with_a_reserve_for_a_dying_host() -> None:
+def test_a_stuck_driver_lit_until_the_cut_stays_inside_the_first_reserve() -> None:
     after = closed()
-    writes = []
-    uptime_ms = 1000
-    while True:
-        uptime_ms += 20
-        raised = feed(after, uptime_ms, 400.0)
-        if raised is not None:
-            writes.append((uptime_ms, raised[810] * 1000.0))
-            break
-    first_ms, first_mj = writes[0]
-    assert (first_ms - 1000) / 1000.0 > IN_FLIGHT_S  # not before the grace
-    assert first_mj == pytest.approx(mj(after) + 40.0 * RESERVE_S)
-    for _ in range(5):  # the rail is cut: the reserve holds the rest, no write
-        uptime_ms += 20
+    assert feed(after, 1020, 400.0) is not None
+    for uptime_ms in range(1040, 1180, 20):  # the grace, then the rail is cut
         assert feed(after, uptime_ms, 400.0) is None
-    uptime_ms += 20
-    assert feed(after, uptime_ms, 0.0) is None  # dark: the count is under the row's figure
-    assert mj(after) < first_mj
+    assert feed(after, 1180, 0.0) is None
+    assert mj(after) < after.recorded_j_cm2[0] * 1000.0
 
 
 def test_a_board_lit_for_ever_costs_a_write_each_time_the_time_doubles() -> None:
@@ -130,6 +120,62 @@ def test_a_board_lit_for_ever_costs_a_write_each_time_the_time_doubles() -> None
             assert raised[810] * 1000.0 >= mj(after)
     assert after.counting
     assert 3 <= writes <= 8
+
+
+def test_the_reserve_is_at_the_highest_level_since_the_close_and_never_lowers_the_row() -> None:
+    after = closed()
+    first = feed(after, 1020, 400.0)
+    assert first is not None
+    for uptime_ms in range(1040, 11000, 20):  # lit, but at a tenth: the count creeps on
+        raised = feed(after, uptime_ms, 40.0)
+        if raised is not None:
+            assert raised[810] >= first[810]
+            reserve_s = (uptime_ms - 1000) / 1000.0
+            assert raised[810] * 1000.0 == pytest.approx(mj(after) + 40.0 * reserve_s)
+            break
+    else:
+        pytest.fail("the count never outgrew the first reserve")
+
+
+def test_the_reserve_counts_the_time_scale_and_the_calibration_uncertainty() -> None:
+    dose = DoseIntegrator(CAL, {0: 100.0}, 600.0, uncertainty_fraction=0.05)
+    session = ActiveSession(1, PLAN, dose, 2.0, started_s=0.0, last_checkpoint_s=0.0)
+    session.wavelength_by_channel = {0: 810}
+    session.count_frame(frame(1000, 400.0), T_CLOSE_S)
+    after = AfterClose.at_close(session, T_CLOSE_S, rail_on=True)
+    raised = after.count(frame(1020, 400.0), T_CLOSE_S + 0.02, lit=True, rail_on=True)
+    assert raised is not None
+    expected_mj = 40.0 * 1.05 * 2.0 * (2 * TELEMETRY_PERIOD_S + RESERVE_S)
+    assert raised[810] * 1000.0 == pytest.approx(expected_mj)
+
+
+def test_settle_counts_the_unseen_light_once_and_the_count_goes_on() -> None:
+    after = closed()
+    assert feed(after, 1020, 400.0) is not None
+    lit_mj = mj(after)
+    raised = after.settle(T_CLOSE_S + 0.02 + 0.9)  # the board is lost: no frame will come
+    assert mj(after) == pytest.approx(lit_mj + 40.0 * after.session.max_dark_s)
+    assert raised is not None and raised[810] * 1000.0 == pytest.approx(mj(after))
+    assert after.settle(T_CLOSE_S + 0.02 + 0.9) is None  # at the same time: nothing new
+    assert mj(after) == pytest.approx(lit_mj + 40.0 * after.session.max_dark_s)
+    assert after.counting  # frames piled up behind it still count
+    assert feed(after, 1040, 0.0) is None or after.done
+    assert after.done
+    assert after.settle(T_CLOSE_S + 2.0) is None
+
+
+def test_settle_without_light_after_the_close_counts_from_the_close() -> None:
+    after = closed()
+    raised = after.settle(T_CLOSE_S + 0.1)  # a stuck driver may have lit, unseen, until now
+    assert raised is not None
+    assert mj(after) == pytest.approx(at_close_mj() + 40.0 * 0.1)
+
+
+def test_settle_adds_nothing_when_the_rail_was_cut_at_the_close() -> None:
+    after = closed()
+    after.rail_on_at_close = False
+    assert after.settle(T_CLOSE_S + 0.1) is None
+    assert mj(after) == pytest.approx(at_close_mj())
 
 
 @pytest.mark.parametrize(
@@ -147,6 +193,7 @@ def test_a_late_dark_first_frame_counts_the_unseen_light_only_after_a_cut(
     after.rail_on_at_close = rail_at_close
     now_s = T_CLOSE_S + 0.3  # a link drop after the close: frames went missing
     assert now_s - after.session.last_frame_s > LATE_FRAME_S
+    assert after.session.max_dark_s > 0.3
     raised = after.count(frame(1300, 0.0), now_s, lit=False, rail_on=rail_now)
     assert after.done and not after.lit
     if not counted:
@@ -165,6 +212,13 @@ def test_a_session_closed_before_its_first_frame_has_no_level_to_hold() -> None:
     raised = after.count(frame(1300, 0.0), T_CLOSE_S + 0.3, lit=False, rail_on=False)
     assert raised is None and after.done
     assert dose.delivered_total_j_cm2 == 0.0
+
+
+def test_a_late_dark_first_frame_counts_at_most_the_longest_dark() -> None:
+    after = closed()
+    raised = after.count(frame(3000, 0.0), T_CLOSE_S + 2.0, lit=False, rail_on=False)
+    assert raised is not None
+    assert mj(after) == pytest.approx(at_close_mj() + 40.0 * after.session.max_dark_s)
 
 
 def test_an_on_time_dark_first_frame_adds_nothing_even_after_a_cut() -> None:
@@ -234,6 +288,45 @@ def test_a_link_drop_at_a_stuck_close_still_counts_the_light(rig: Rig) -> None:
     assert rig.c.fault is not None
     assert rig.board.state()["outputs_on"] is False
     assert _row_j_cm2(rig) >= _truth(rig) > 0.1
+
+
+@pytest.mark.parametrize("loss", ["disconnect", "link_drop"])
+def test_light_after_a_stuck_close_is_counted_when_no_frame_follows(rig: Rig, loss: str) -> None:
+    """The cable comes out, or the link goes quiet until the rail is cut: no frame shows
+    the rest, so the cut settles it (and a restart loses nothing)."""
+    _treat_stuck(rig)
+    rig.c.end_session(Outcome.STOPPED)
+    rig.run(0.03)  # a lit frame after the close
+    if loss == "disconnect":
+        rig.board.inject("disconnect")
+    else:
+        rig.board.inject("link_drop", duration_ms=5000.0)
+    rig.run(1.0)
+    assert rig.c.fault is not None
+    assert not rig.rail.enabled and rig.board.state()["outputs_on"] is False
+    assert _row_j_cm2(rig) >= _truth(rig) > 0.1
+
+
+def test_current_without_the_output_flag_after_a_close_is_light(rig: Rig) -> None:
+    """The board's flag says off, its current says on: the current counts."""
+    port = BoardFramePort(rig.port)
+    core = rig.ready(port)
+    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
+    rig.run(3.0)
+    rig.board.inject("stuck_on")
+    rig.run(0.05)
+    port.alter = _without_output_flag
+    core.end_session(Outcome.STOPPED)
+    rig.run(1.0)
+    fault = core.fault
+    assert fault is not None and fault.code is FaultCode.STUCK_ON
+    assert _row_j_cm2(rig) >= _truth(rig) > 0.1
+
+
+def _without_output_flag(message: Message) -> Message:
+    if not isinstance(message, Telemetry):
+        return message
+    return replace(message, flags=message.flags & ~TelemetryFlag.OUTPUT_ON)
 
 
 def test_a_stop_with_a_dark_current_writes_nothing_after_the_close(rig: Rig) -> None:
