@@ -30,8 +30,9 @@ ledger may over-count, never under-count):
 * When no frame may show the rest (the rail was cut by a critical fault, the board was
   lost, the core closes, a new session begins), ``settle`` counts the time since the
   last frame (since the close, if none was lit after it) at that frame's level, at most
-  ``max_dark_s``, unless the rail was cut at the close and nothing was lit since. The
-  count goes on: frames read later (piled up behind a stall) still add.
+  ``max_dark_s``, unless the rail was cut at the close and nothing was lit since. Once:
+  the light ended at that cut. The count goes on: frames read later (piled up behind a
+  stall) still add.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ class AfterClose:
     """What the session's ledger row holds, per channel (with any kept write)."""
     peak_mw_cm2: dict[int, float] = field(default_factory=dict)
     """The highest average irradiance per channel reported since the close."""
-    settled_s: float = float("-inf")
-    """Up to when ``settle`` has counted the unseen light."""
+    settled: bool = False
+    """``settle`` has counted the unseen light (once: the light ended at the cut)."""
     lit: bool = False
     """A frame after the close showed light."""
     done: bool = False
@@ -101,10 +102,10 @@ class AfterClose:
 
     def settle(self, now_s: float) -> dict[int, float] | None:
         """No frame may show the rest (module docstring); the row's new figure, or None."""
-        if self.done or not (self.lit or self.rail_on_at_close):
+        if self.done or self.settled or not (self.lit or self.rail_on_at_close):
             return None
-        since_s = max(self.session.last_frame_s if self.lit else self.closed_s, self.settled_s)
-        self.settled_s = now_s
+        self.settled = True
+        since_s = self.session.last_frame_s if self.lit else self.closed_s
         self.session.count_unseen(now_s - since_s)
         return self._raised(now_s, reserve=False)
 

@@ -156,7 +156,7 @@ def test_settle_counts_the_unseen_light_once_and_the_count_goes_on() -> None:
     raised = after.settle(T_CLOSE_S + 0.02 + 0.9)  # the board is lost: no frame will come
     assert mj(after) == pytest.approx(lit_mj + 40.0 * after.session.max_dark_s)
     assert raised is not None and raised[810] * 1000.0 == pytest.approx(mj(after))
-    assert after.settle(T_CLOSE_S + 0.02 + 0.9) is None  # at the same time: nothing new
+    assert after.settle(T_CLOSE_S + 5.0) is None  # once: the light ended at the cut
     assert mj(after) == pytest.approx(lit_mj + 40.0 * after.session.max_dark_s)
     assert after.counting  # frames piled up behind it still count
     assert feed(after, 1040, 0.0) is None or after.done
