@@ -15,12 +15,15 @@ ledger may over-count, never under-count):
   above the dark current: the board's word may only add) counts as in the session.
   The first frame that shows it dark counts once more, at the higher of it and the
   frame before, and ends the count.
-* When a lit frame takes the count past the row's figure, the row is raised to the
-  count plus a reserve, at the highest level seen since the close, for the light a
+* Within ``STUCK_ON_GRACE_S`` of the close a lit frame may be one in flight (sampled
+  before the OFF landed; a slow link delays it): it counts in memory, and the row is
+  raised once, exactly, by the dark frame that follows. Past it the driver ignores the
+  OFF: when a lit frame takes the count past the row's figure, the row is raised to
+  the count plus a reserve, at the highest level seen since the close, for the light a
   host that dies now would not see (until its heartbeat stops and the hold circuit
   drops the rail: ``RESERVE_S``). The reserve grows with the time since the close, so
   a board that claims light for ever costs a write each time that time doubles, not
-  one a frame; a frame in flight at a stop costs one write.
+  one a frame.
 * A first frame that is dark but late (frames went missing after the close: a link
   drop) counts the time since the close at the last frame's level, at most
   ``max_dark_s``, when the rail was on at the close and has been cut since: a driver
@@ -45,7 +48,10 @@ from safety.core_session import LINK_ALLOWANCE_S, TELEMETRY_PERIOD_S, ActiveSess
 from safety.interlock import STUCK_ON_GRACE_S
 from safety.rail import RAIL_HOLD_S
 
-__all__ = ["LATE_FRAME_S", "RESERVE_S", "AfterClose"]
+__all__ = ["IN_FLIGHT_S", "LATE_FRAME_S", "RESERVE_S", "AfterClose"]
+
+IN_FLIGHT_S: Final = STUCK_ON_GRACE_S
+"""Light reported this long after the close may be a frame in flight; after it, not."""
 
 LATE_FRAME_S: Final = 2 * TELEMETRY_PERIOD_S + LINK_ALLOWANCE_S
 """A first frame after the close arriving later than this after the frame before it
@@ -98,6 +104,8 @@ class AfterClose:
         session.count_frame(telemetry, now_s)
         for channel, level in session.dose.frame_levels(telemetry).items():
             self.peak_mw_cm2[channel] = max(level, self.peak_mw_cm2.get(channel, 0.0))
+        if lit and now_s - self.closed_s <= IN_FLIGHT_S:
+            return None  # perhaps a frame in flight: the dark frame after it raises the row
         return self._raised(now_s, reserve=lit)
 
     def settle(self, now_s: float) -> dict[int, float] | None:

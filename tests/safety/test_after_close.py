@@ -21,7 +21,7 @@ from drivers.protocol.messages import (
     Telemetry,
     TelemetryFlag,
 )
-from safety.after_close import LATE_FRAME_S, RESERVE_S, AfterClose
+from safety.after_close import IN_FLIGHT_S, LATE_FRAME_S, RESERVE_S, AfterClose
 from safety.calibration import Calibration
 from safety.core_session import LINK_ALLOWANCE_S, TELEMETRY_PERIOD_S, ActiveSession
 from safety.dose import DoseIntegrator
@@ -87,27 +87,31 @@ def test_dark_on_time_after_the_close_adds_nothing_and_ends_the_count() -> None:
     assert mj(after) == pytest.approx(at_close_mj())
 
 
-def test_a_frame_in_flight_raises_the_row_once_with_a_reserve() -> None:
+def test_a_frame_in_flight_counts_in_memory_and_the_dark_frame_raises_the_row_once() -> None:
     after = closed()
-    raised = feed(after, 1020, 400.0)  # sampled before the OFF landed
+    assert feed(after, 1020, 400.0) is None  # sampled before the OFF landed: no write yet
     assert after.counting
-    counted_mj = at_close_mj() + 40.0 * TELEMETRY_PERIOD_S
-    assert mj(after) == pytest.approx(counted_mj)
-    assert raised is not None
-    assert raised[810] * 1000.0 == pytest.approx(counted_mj + 40.0 * RESERVE_S)
-    assert feed(after, 1040, 0.0) is None  # dark: counted once more, inside the reserve
+    assert mj(after) == pytest.approx(at_close_mj() + 40.0 * TELEMETRY_PERIOD_S)
+    raised = feed(after, 1040, 0.0)  # dark: its period counts at the frame before's level
     assert after.done and not after.counting
-    assert mj(after) == pytest.approx(counted_mj + 40.0 * TELEMETRY_PERIOD_S)
+    expected_mj = at_close_mj() + 40.0 * 2 * TELEMETRY_PERIOD_S
+    assert raised is not None and raised[810] * 1000.0 == pytest.approx(expected_mj)
     assert feed(after, 1060, 400.0) is None  # ended: a later frame is not this session's
 
 
-def test_a_stuck_driver_lit_until_the_cut_stays_inside_the_first_reserve() -> None:
+def test_a_driver_lit_past_the_grace_raises_the_row_with_a_reserve_for_a_dying_host() -> None:
     after = closed()
-    assert feed(after, 1020, 400.0) is not None
-    for uptime_ms in range(1040, 1180, 20):  # the grace, then the rail is cut
+    uptime_ms = 1000
+    while (raised := feed(after, uptime_ms := uptime_ms + 20, 400.0)) is None:
+        assert uptime_ms < 1000 + 1000 * IN_FLIGHT_S + 20
+    assert (uptime_ms - 1000) / 1000.0 > IN_FLIGHT_S  # not before the grace
+    first_mj = raised[810] * 1000.0
+    assert first_mj == pytest.approx(mj(after) + 40.0 * RESERVE_S)
+    for _ in range(5):  # the rail is cut: the reserve holds the rest, no write
+        uptime_ms += 20
         assert feed(after, uptime_ms, 400.0) is None
-    assert feed(after, 1180, 0.0) is None
-    assert mj(after) < after.recorded_j_cm2[0] * 1000.0
+    assert feed(after, uptime_ms + 20, 0.0) is None  # dark: still inside the reserve
+    assert mj(after) < first_mj
 
 
 def test_a_board_lit_for_ever_costs_a_write_each_time_the_time_doubles() -> None:
@@ -124,9 +128,12 @@ def test_a_board_lit_for_ever_costs_a_write_each_time_the_time_doubles() -> None
 
 def test_the_reserve_is_at_the_highest_level_since_the_close_and_never_lowers_the_row() -> None:
     after = closed()
-    first = feed(after, 1020, 400.0)
+    for uptime_ms in range(1020, 1120, 20):  # full light through the grace
+        feed(after, uptime_ms, 400.0)
+    first = feed(after, 1120, 40.0)  # past it, at a tenth: the reserve is at the peak
     assert first is not None
-    for uptime_ms in range(1040, 11000, 20):  # lit, but at a tenth: the count creeps on
+    assert first[810] * 1000.0 == pytest.approx(mj(after) + 40.0 * RESERVE_S)
+    for uptime_ms in range(1140, 11000, 20):  # still a tenth: the count creeps on
         raised = feed(after, uptime_ms, 40.0)
         if raised is not None:
             assert raised[810] >= first[810]
@@ -143,15 +150,17 @@ def test_the_reserve_counts_the_time_scale_and_the_calibration_uncertainty() -> 
     session.wavelength_by_channel = {0: 810}
     session.count_frame(frame(1000, 400.0), T_CLOSE_S)
     after = AfterClose.at_close(session, T_CLOSE_S, rail_on=True)
-    raised = after.count(frame(1020, 400.0), T_CLOSE_S + 0.02, lit=True, rail_on=True)
+    late_s = IN_FLIGHT_S + 0.02  # past the grace, the next frame after a 100 ms gap
+    raised = after.count(frame(1120, 400.0), T_CLOSE_S + late_s, lit=True, rail_on=True)
     assert raised is not None
-    expected_mj = 40.0 * 1.05 * 2.0 * (2 * TELEMETRY_PERIOD_S + RESERVE_S)
+    lit_s = 3 * TELEMETRY_PERIOD_S + (0.1 - TELEMETRY_PERIOD_S)  # 2 frames and the gap
+    expected_mj = 40.0 * 1.05 * 2.0 * (lit_s + RESERVE_S)
     assert raised[810] * 1000.0 == pytest.approx(expected_mj)
 
 
 def test_settle_counts_the_unseen_light_once_and_the_count_goes_on() -> None:
     after = closed()
-    assert feed(after, 1020, 400.0) is not None
+    assert feed(after, 1020, 400.0) is None  # in flight, or stuck: in memory
     lit_mj = mj(after)
     raised = after.settle(T_CLOSE_S + 0.02 + 0.9)  # the board is lost: no frame will come
     assert mj(after) == pytest.approx(lit_mj + 40.0 * after.session.max_dark_s)

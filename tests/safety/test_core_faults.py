@@ -273,10 +273,9 @@ def test_a_fault_on_a_full_disk_reaches_the_ledger_once_it_has_room(rig: Rig) ->
 def test_light_after_the_close_waits_for_room_and_then_raises_the_closed_row(
     rig: Rig,
 ) -> None:
-    """A driver that ignores the OFF at a stop, on a full disk: the first lit frame's
-    write fails (``ledger_write_failed``, that session's fault), the stuck driver still
-    cuts the rail, and the light waits in memory and raises the closed row once there
-    is room."""
+    """A driver that ignores the OFF at a stop, on a full disk: the rail is cut first
+    (``stuck_on``, the fault of that session), and the light until the cut waits in
+    memory with the fault row, and raises the closed row once there is room."""
     _start(rig, seconds=2.0)
     rig.board.inject("stuck_on")
     rig.run(0.05)
@@ -286,7 +285,7 @@ def test_light_after_the_close_waits_for_room_and_then_raises_the_closed_row(
     disk = _fill_disk(rig)
     rig.run(0.5)
     fault = rig.c.fault
-    assert fault is not None and fault.code is FaultCode.LEDGER_WRITE_FAILED
+    assert fault is not None and fault.code is FaultCode.STUCK_ON
     assert rig.rail.enabled is False and rig.board.state()["outputs_on"] is False
     counted = rig.c.snapshot().delivered_total_j_cm2
     assert counted > closed_j_cm2
@@ -297,7 +296,7 @@ def test_light_after_the_close_waits_for_room_and_then_raises_the_closed_row(
         (fault_row,) = ledger.faults()
     assert session.outcome is Outcome.STOPPED
     assert session.delivered_fluence_total_j_cm2 >= counted  # with the reserve for a crash
-    assert (fault_row.code, fault_row.session_id) == (FaultCode.LEDGER_WRITE_FAILED, session.id)
+    assert (fault_row.code, fault_row.session_id) == (FaultCode.STUCK_ON, session.id)
 
 
 def test_closing_with_the_disk_still_full_says_what_was_lost(
