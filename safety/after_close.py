@@ -52,7 +52,6 @@ __all__ = ["IN_FLIGHT_S", "LATE_FRAME_S", "RESERVE_S", "AfterClose"]
 
 IN_FLIGHT_S: Final = STUCK_ON_GRACE_S
 """Light reported this long after the close may be a frame in flight; after it, not."""
-
 LATE_FRAME_S: Final = 2 * TELEMETRY_PERIOD_S + LINK_ALLOWANCE_S
 """A first frame after the close arriving later than this after the frame before it
 means frames went missing after the close."""
