@@ -28,19 +28,49 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
 from drivers.protocol import FrameDecoder, Message, encode_frame
+from drivers.protocol.messages import (
+    BoardFault,
+    CalibrationPoint,
+    ChannelCalibration,
+    ChannelTelemetry,
+    Telemetry,
+    TelemetryFlag,
+)
 from hil.rigs.clock import VirtualClock
 from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import SimBoard
 from hil.sim.inprocess import SimPort, make_sim
 from profiles.schema import Profile
 from safety.board_kind import BoardKind
+from safety.calibration import Calibration
 from safety.core import SafetyCore
 from safety.core_events import SafetyEvent
 from safety.ledger import Ledger
 from safety.limits import HARD_LIMITS, Limits
+from safety.plan import PlannedChannel, SessionPlan
 from safety.rail import PowerRail, make_rail
 
 TICK_S = 0.02
+
+LINEAR_CAL = Calibration(
+    (ChannelCalibration(810, 550.0, tuple(CalibrationPoint(c, c / 10) for c in (0.0, 500.0))),)
+)
+"""One 810 nm channel, linear: 10 mA per mW/cm²."""
+PLAN_40 = SessionPlan((PlannedChannel(0, 810, 40.0),), 0, 100, 0.0, 60.0)
+"""40 mW/cm² CW on that channel for a minute, no ramp."""
+
+
+def one_channel_frame(
+    uptime_ms: int, current_ma: float, *, output_on: bool | None = None
+) -> Telemetry:
+    """A frame of that channel at ``current_ma``; the output flag follows the current
+    unless ``output_on`` says otherwise."""
+    on = bool(current_ma) if output_on is None else output_on
+    flags = TelemetryFlag.CONTACT | (TelemetryFlag.OUTPUT_ON if on else TelemetryFlag.NONE)
+    channel = ChannelTelemetry(current_ma, 0, 100)
+    return Telemetry(uptime_ms, flags, BoardFault.NONE, 33.0, 33.0, 30.0, 12000, 200, (channel,))
+
+
 START_WALL = dt.datetime(2026, 11, 10, 19, 0, tzinfo=dt.UTC)
 
 

@@ -13,38 +13,23 @@ from dataclasses import replace
 import pytest
 
 from drivers.protocol.messages import (
-    BoardFault,
-    CalibrationPoint,
-    ChannelCalibration,
-    ChannelTelemetry,
     Message,
     Telemetry,
     TelemetryFlag,
 )
 from safety.after_close import IN_FLIGHT_S, LATE_FRAME_S, RESERVE_S, AfterClose
-from safety.calibration import Calibration
 from safety.core_session import LINK_ALLOWANCE_S, TELEMETRY_PERIOD_S, ActiveSession
 from safety.dose import DoseIntegrator
 from safety.faults import FaultCode, Outcome
 from safety.limits import HARD
-from safety.plan import PlannedChannel, SessionPlan
 from safety.supervisor import Supervisor
 
+from .conftest import LINEAR_CAL as CAL
+from .conftest import PLAN_40 as PLAN
 from .conftest import BoardFramePort, Rig, make_profile
+from .conftest import one_channel_frame as frame
 
-CAL = Calibration(
-    (ChannelCalibration(810, 550.0, tuple(CalibrationPoint(c, c / 10) for c in (0.0, 500.0))),)
-)
-"""Linear: 10 mA per mW/cm²."""
-PLAN = SessionPlan((PlannedChannel(0, 810, 40.0),), 0, 100, 0.0, 60.0)
 T_CLOSE_S = 10.0
-
-
-def frame(uptime_ms: int, current_ma: float, *, output_on: bool | None = None) -> Telemetry:
-    on = bool(current_ma) if output_on is None else output_on
-    flags = TelemetryFlag.CONTACT | (TelemetryFlag.OUTPUT_ON if on else TelemetryFlag.NONE)
-    channel = ChannelTelemetry(current_ma, 0, 100)
-    return Telemetry(uptime_ms, flags, BoardFault.NONE, 33.0, 33.0, 30.0, 12000, 200, (channel,))
 
 
 def closed() -> AfterClose:

@@ -11,15 +11,6 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.protocol.messages import (
-    BoardFault,
-    CalibrationPoint,
-    ChannelCalibration,
-    ChannelTelemetry,
-    Telemetry,
-    TelemetryFlag,
-)
-from safety.calibration import Calibration
 from safety.core_events import FaultLatched, SafetyEvent
 from safety.core_session import (
     LINK_ALLOWANCE_S,
@@ -30,21 +21,11 @@ from safety.core_session import (
 from safety.dose import DoseIntegrator
 from safety.faults import FaultCode, Outcome
 from safety.limits import HARD
-from safety.plan import PlannedChannel, SessionPlan
 
+from .conftest import LINEAR_CAL as CAL
+from .conftest import PLAN_40 as PLAN
 from .conftest import Rig, make_profile
-
-CAL = Calibration(
-    (ChannelCalibration(810, 550.0, tuple(CalibrationPoint(c, c / 10) for c in (0.0, 500.0))),)
-)
-"""Linear: 10 mA per mW/cm²."""
-PLAN = SessionPlan((PlannedChannel(0, 810, 40.0),), 0, 100, 0.0, 60.0)
-
-
-def frame(uptime_ms: int, current_ma: float) -> Telemetry:
-    flags = TelemetryFlag.CONTACT | (TelemetryFlag.OUTPUT_ON if current_ma else TelemetryFlag.NONE)
-    channel = ChannelTelemetry(current_ma, 0, 100)
-    return Telemetry(uptime_ms, flags, BoardFault.NONE, 33.0, 33.0, 30.0, 12000, 200, (channel,))
+from .conftest import one_channel_frame as frame
 
 
 def session() -> ActiveSession:
