@@ -154,9 +154,16 @@ class DoseIntegrator:
             self.elapsed_s += board_dt_s
 
     def _add_fluence(self, levels_mw_cm2: Mapping[int, float], board_dt_s: float) -> None:
+        self._add_into(self.delivered_j_cm2, levels_mw_cm2, board_dt_s)
+
+    def _add_into(
+        self, fluence_j_cm2: dict[int, float], levels_mw_cm2: Mapping[int, float], board_dt_s: float
+    ) -> None:
+        """``levels_mw_cm2`` for ``board_dt_s`` (board seconds) into ``fluence_j_cm2``, high
+        by the calibration's uncertainty."""
         for index, level in levels_mw_cm2.items():
             fluence = level * board_dt_s * self._count_factor / _MW_S_PER_J
-            self.delivered_j_cm2[index] = self.delivered_j_cm2.get(index, 0.0) + fluence
+            fluence_j_cm2[index] = fluence_j_cm2.get(index, 0.0) + fluence
 
     def projected_j_cm2(
         self, levels_mw_cm2: Mapping[int, float], dt_s: float, time_scale: float = 1.0
@@ -164,10 +171,7 @@ class DoseIntegrator:
         """The delivered fluence per channel had ``levels_mw_cm2`` (average mW/cm²) gone on
         for ``dt_s`` more seconds (host clock); nothing is counted."""
         projected = dict(self.delivered_j_cm2)
-        board_dt_s = max(0.0, dt_s) * time_scale
-        for index, level in levels_mw_cm2.items():
-            fluence = level * board_dt_s * self._count_factor / _MW_S_PER_J
-            projected[index] = projected.get(index, 0.0) + fluence
+        self._add_into(projected, levels_mw_cm2, max(0.0, dt_s) * time_scale)
         return projected
 
     @property
