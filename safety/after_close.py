@@ -30,6 +30,11 @@ ledger may over-count, never under-count):
   that ignored the OFF may have emitted, unseen, until the cut. With the rail still on,
   a dark frame shows the driver obeys; with the rail cut at the close (a critical
   fault), nothing was lit after it.
+* Once the count has ended, each dark frame is kept as the session's last frame, and a
+  lit frame starts the count again, as if the session had closed at that dark frame:
+  nothing is commanded between sessions, so light then is a driver that ignores the
+  OFF (a self-test's rail check re-powering a stuck driver), and it belongs to the
+  last session until the next one begins.
 * When no frame may show the rest (the rail was cut by a critical fault, the board was
   lost, the core closes, a new session begins), ``settle`` counts the time since the
   last frame (since the close, if none was lit after it) at that frame's level, at most
@@ -94,9 +99,12 @@ class AfterClose:
     ) -> dict[int, float] | None:
         """A frame after the close; the row's new figure by wavelength, or None."""
         if self.done:
-            return None
+            if not lit:
+                self.session.keep_dark(telemetry, now_s)
+                return None
+            self._count_again(rail_on)
         if not lit and not self.lit:
-            return self._first_dark(now_s, rail_on)
+            return self._first_dark(telemetry, now_s, rail_on)
         self.lit = True
         self.done = not lit
         session = self.session
@@ -116,14 +124,24 @@ class AfterClose:
         self.session.count_unseen(now_s - since_s)
         return self._raised(now_s, reserve=False)
 
-    def _first_dark(self, now_s: float, rail_on: bool) -> dict[int, float] | None:
+    def _count_again(self, rail_on: bool) -> None:
+        """Light after the count ended: count again, closed at the last dark frame."""
+        self.closed_s = self.session.last_frame_s
+        self.rail_on_at_close = rail_on
+        self.done = self.lit = self.settled = False
+
+    def _first_dark(
+        self, telemetry: Telemetry, now_s: float, rail_on: bool
+    ) -> dict[int, float] | None:
         """Dark at the first frame: on time, or the rail as it was, nothing after the close."""
         self.done = True
-        late = now_s - self.session.last_frame_s > LATE_FRAME_S
-        if not (late and self.rail_on_at_close and not rail_on):
-            return None
-        self.session.count_unseen(now_s - self.closed_s)
-        return self._raised(now_s, reserve=False)
+        session = self.session
+        late = now_s - session.last_frame_s > LATE_FRAME_S
+        unseen = late and self.rail_on_at_close and not rail_on
+        if unseen:
+            session.count_unseen(now_s - self.closed_s)
+        session.keep_dark(telemetry, now_s)
+        return self._raised(now_s, reserve=False) if unseen else None
 
     def _raised(self, now_s: float, *, reserve: bool) -> dict[int, float] | None:
         """The row's new figure when the count outgrew it: the count, plus (``reserve``)

@@ -543,7 +543,7 @@ class SafetyCore:
         raised = None
         if session is not None:  # count first: a fault in this frame ends the session
             session.count_frame(telemetry, now_s, paused=interlock.light_held)
-        elif self._after_close is not None and not self._after_close.done:  # idle: nothing
+        elif self._after_close is not None:  # light between sessions is the last one's
             lit = self._supervisor.reports_light(telemetry)
             rail_on = interlock.rail.enabled
             raised = self._after_close.count(telemetry, now_s, lit=lit, rail_on=rail_on)

@@ -100,6 +100,11 @@ class ActiveSession:
         self.dose.add_frame(telemetry, period_s, self.time_scale, paused=paused, held_from=previous)
         self.commanded_mw_cm2 = dict(self.in_force_mw_cm2)
 
+    def keep_dark(self, telemetry: Telemetry, now_s: float) -> None:
+        """After the close, a dark frame: later light is counted from it, not from the
+        last lit one (``safety.after_close``)."""
+        self.last_frame, self.last_frame_s = telemetry, now_s
+
     def count_open_gap(self, now_s: float, lease_until_s: float, *, paused: bool = False) -> None:
         """At the close (the OFF just sent): the time since the last frame is a gap."""
         last = self.last_frame

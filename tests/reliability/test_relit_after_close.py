@@ -1,5 +1,5 @@
-"""An open finding (docs/reliability.md, finding 7), kept as a strict xfail so that it
-fails the day it is fixed: a self-test's flash of a stuck driver is in no record.
+"""A self-test's flash of a stuck driver after a faulted session is counted in that
+session's record (docs/reliability.md, finding 7).
 
 The stateful run (random, seed 31337) found
 ``session 1 810 nm: ledger counts 0.000849 J/cm² < delivered 0.001154 (under by 0.000305)``.
@@ -8,15 +8,13 @@ A latent stuck driver captures the session's first setpoint; a shorted LED on ch
 makes the board fault at once (rail cut, row closed as ``fault``, light 18 ms). Each
 acknowledgement then runs the self-test, whose rail check re-enables the rail: the stuck
 driver lights again (one frame, ~20 ms) until the interlock sees it and cuts (stuck_on).
-That light came after the after-close count had ended (its first dark frame), so it was
-counted nowhere, while the truth (and the skin) got it.
+That light comes after the after-close count had ended (its first dark frame); the count
+starts again under the closed session (``safety.after_close``), so the row holds it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from firmware_host.machine import State
 from hil.rigs.clinic import profile_toml
@@ -29,11 +27,6 @@ DUAL = profile_toml(
 )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: light of a self-test's rail check after a close is in no record "
-    "(docs/reliability.md, finding 7)",
-)
 def test_light_of_a_self_test_after_a_faulted_session_is_counted(tmp_path: Path) -> None:
     rig = InProcessRig.build(tmp_path, profile_id=None, seed=0)
     rig.controller.boot()

@@ -68,7 +68,6 @@ def test_dark_on_time_after_the_close_adds_nothing_and_ends_the_count() -> None:
     after = closed()
     assert feed(after, 1020, 0.0) is None
     assert after.done and not after.lit and not after.counting
-    assert feed(after, 1040, 400.0) is None  # ended: a later frame is not this session's
     assert mj(after) == pytest.approx(at_close_mj())
 
 
@@ -81,7 +80,8 @@ def test_a_frame_in_flight_counts_in_memory_and_the_dark_frame_raises_the_row_on
     assert after.done and not after.counting
     expected_mj = at_close_mj() + 40.0 * 2 * TELEMETRY_PERIOD_S
     assert raised is not None and raised[810] * 1000.0 == pytest.approx(expected_mj)
-    assert feed(after, 1060, 400.0) is None  # ended: a later frame is not this session's
+    assert feed(after, 1060, 0.0) is None  # dark, and the count has ended: no write
+    assert mj(after) == pytest.approx(expected_mj)
 
 
 def test_a_driver_lit_past_the_grace_raises_the_row_with_a_reserve_for_a_dying_host() -> None:
@@ -141,6 +141,45 @@ def test_the_reserve_counts_the_time_scale_and_the_calibration_uncertainty() -> 
     lit_s = 3 * TELEMETRY_PERIOD_S + (0.1 - TELEMETRY_PERIOD_S)  # 2 frames and the gap
     expected_mj = 40.0 * 1.05 * 2.0 * (lit_s + RESERVE_S)
     assert raised[810] * 1000.0 == pytest.approx(expected_mj)
+
+
+def test_light_after_the_count_ended_counts_again_from_the_last_dark_frame() -> None:
+    after = closed()
+    for uptime_ms in (1020, 1040, 1060, 1080):  # dark: the count ends, and stays ended
+        assert feed(after, uptime_ms, 0.0) is None
+    assert after.done and not after.counting
+    assert after.session.last_frame_s == pytest.approx(T_CLOSE_S + 0.08)
+    assert feed(after, 1100, 400.0) is None  # lit, nothing commanded: a stuck driver
+    assert after.counting and not after.done
+    assert mj(after) == pytest.approx(at_close_mj() + 40.0 * TELEMETRY_PERIOD_S)
+    raised = feed(after, 1120, 0.0)  # dark again: the row is raised, exactly
+    expected_mj = at_close_mj() + 40.0 * 2 * TELEMETRY_PERIOD_S
+    assert raised is not None and raised[810] * 1000.0 == pytest.approx(expected_mj)
+    assert after.done
+
+
+def test_light_long_after_the_count_ended_gets_the_grace_of_a_new_close() -> None:
+    after = closed()
+    assert feed(after, 1020, 0.0) is None
+    for uptime_ms in range(1040, 1040 + 20 * 500, 20):  # ten quiet seconds, kept
+        assert feed(after, uptime_ms, 0.0) is None
+    now_ms = 1040 + 20 * 500
+    assert feed(after, now_ms, 400.0) is None  # within the grace of the last dark frame
+    raised = feed(after, now_ms + 120, 400.0)  # past it: the row, with its reserve
+    assert raised is not None
+    assert raised[810] * 1000.0 == pytest.approx(mj(after) + 40.0 * RESERVE_S)
+
+
+def test_a_flash_after_a_count_ended_is_settled_by_the_cut() -> None:
+    after = closed()
+    after.rail_on_at_close = False  # a critical fault cut the rail at the close
+    assert feed(after, 1020, 0.0) is None
+    assert after.done
+    assert feed(after, 1040, 400.0) is None  # a self-test's rail check re-powers it
+    raised = after.settle(T_CLOSE_S + 0.05)  # stuck_on: the rail is cut again
+    lit_mj = 40.0 * (TELEMETRY_PERIOD_S + 0.01)  # its frame, and the time until the cut
+    assert raised is not None and raised[810] * 1000.0 == pytest.approx(at_close_mj() + lit_mj)
+    assert after.settle(T_CLOSE_S + 1.0) is None
 
 
 def test_settle_counts_the_unseen_light_once_and_the_count_goes_on() -> None:
