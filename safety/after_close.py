@@ -35,6 +35,9 @@ ledger may over-count, never under-count):
   nothing is commanded between sessions, so light then is a driver that ignores the
   OFF (a self-test's rail check re-powering a stuck driver), and it belongs to the
   last session until the next one begins.
+* A host started since the close holds no closed session. When a frame shows light
+  before its first session, the newest closed row is rebuilt (``reopen_closed_session``)
+  and counts it, as if it had closed at that frame.
 * When no frame may show the rest (the rail was cut by a critical fault, the board was
   lost, the core closes, a new session begins), ``settle`` counts the time since the
   last frame (since the close, if none was lit after it) at that frame's level, at most
@@ -82,12 +85,22 @@ class AfterClose:
     lit: bool = False
     """A frame after the close showed light."""
     done: bool = False
+    shown: bool = True
+    """Status displays show it as the last session (not one rebuilt from its row)."""
 
     @classmethod
     def at_close(cls, session: ActiveSession, now_s: float, *, rail_on: bool) -> AfterClose:
         """Once the close's own gap is counted and the row holds ``session``'s dose."""
         session.forget_commanded()
         return cls(session, now_s, rail_on, dict(session.dose.delivered_j_cm2))
+
+    @classmethod
+    def rebuilt(cls, session: ActiveSession, now_s: float, *, rail_on: bool) -> AfterClose:
+        """The newest closed row, rebuilt by a host started since its close, when a frame
+        shows light before that host's first session: counted as if it closed now."""
+        after = cls.at_close(session, now_s, rail_on=rail_on)
+        after.shown = False
+        return after
 
     @property
     def counting(self) -> bool:

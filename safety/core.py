@@ -61,7 +61,7 @@ from safety.core_events import (
     SafetySnapshot,
     SessionFinished,
 )
-from safety.core_session import ActiveSession, open_session
+from safety.core_session import ActiveSession, open_session, reopen_closed_session
 from safety.errors import InterlockRefusedError, LedgerError, StartRefusedError
 from safety.fault_latch import FaultLatch
 from safety.faults import FAULT_MESSAGES, FaultCode, Outcome, WarningCode
@@ -205,6 +205,7 @@ class SafetyCore:
         self._time_scale = board.time_scale  # the host's own setting, never the board's claim
         self._session: ActiveSession | None = None
         self._after_close: AfterClose | None = None  # the last session, closed
+        self._newest_row_read = False  # light before this process's first session: once
         self._pending: list[SafetyEvent] = []
         self._self_test_passed = False
 
@@ -269,7 +270,7 @@ class SafetyCore:
             rail_enabled=self._interlock.rail.enabled,
             self_test_passed=self._self_test_passed,
             session=self._session,
-            last_session=None if self._after_close is None else self._after_close.session,
+            last_session=self._shown_last_session(),
         )
 
     # ------------------------------------------------------------ session lifecycle
@@ -543,10 +544,11 @@ class SafetyCore:
         raised = None
         if session is not None:  # count first: a fault in this frame ends the session
             session.count_frame(telemetry, now_s, paused=interlock.light_held)
-        elif self._after_close is not None:  # light between sessions is the last one's
+        else:  # light between sessions is the last one's, even a session before a restart
             lit = self._supervisor.reports_light(telemetry)
-            rail_on = interlock.rail.enabled
-            raised = self._after_close.count(telemetry, now_s, lit=lit, rail_on=rail_on)
+            after = self._after_close or self._newest_row_lit(lit, now_s)
+            if after is not None:
+                raised = after.count(telemetry, now_s, lit=lit, rail_on=interlock.rail.enabled)
         if interlock.observe(telemetry):
             self._latch(FaultCode.STUCK_ON, "the board reports output while commanded off")
         reported_on = telemetry.rail_enabled  # the line is read only when the pad says off
@@ -693,6 +695,36 @@ class SafetyCore:
             )
             if problem is not None:
                 self._latch(FaultCode.LEDGER_WRITE_FAILED, problem)
+
+    def _shown_last_session(self) -> ActiveSession | None:
+        after = self._after_close
+        return after.session if after is not None and after.shown else None
+
+    def _newest_row_lit(self, lit: bool, now_s: float) -> AfterClose | None:
+        """Light before this process's first session (a stuck driver after a restart):
+        the newest closed row counts it (``safety.after_close``). Read once."""
+        if not lit or self._newest_row_read:
+            return None
+        self._newest_row_read = True
+        try:
+            newest = self._ledgers.ledger_or_raise().sessions(limit=1)
+        except LedgerError as exc:
+            log.error("light before the first session is not recorded: %s", exc)
+            return None
+        if not newest:
+            return None
+        session = reopen_closed_session(
+            newest[0],
+            self._time_scale,
+            calibration=self._interlock.calibration,
+            limits=self._limits,
+            now_s=now_s,
+        )
+        if session is None:
+            log.error("session %d was on another board: light now is not recorded", newest[0].id)
+            return None
+        self._after_close = AfterClose.rebuilt(session, now_s, rail_on=self._interlock.rail.enabled)
+        return self._after_close
 
     def _settle_after_close(self) -> None:
         """No frame may show the rest of the light after the last close: count it now."""

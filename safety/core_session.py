@@ -36,8 +36,9 @@ from profiles.schema import Profile
 from safety.calibration import Calibration
 from safety.dose import DoseIntegrator, ramp_setpoint
 from safety.ledger import Ledger
+from safety.ledger_schema import SessionRecord
 from safety.limits import CALIBRATION_UNCERTAINTY_FRACTION, HARD, Limits
-from safety.plan import SessionPlan, plan_from_profile
+from safety.plan import PlannedChannel, SessionPlan, plan_from_profile
 
 __all__ = [
     "CHECKPOINT_INTERVAL_S",
@@ -203,5 +204,44 @@ def open_session(
         started_s=now_s,
         last_checkpoint_s=now_s,
         wavelength_by_channel={c.channel: c.wavelength_nm for c in plan.channels},
+        max_dark_s=longest_dark_s(limits),
+    )
+
+
+def reopen_closed_session(
+    record: SessionRecord,
+    time_scale: float,
+    *,
+    calibration: Calibration,
+    limits: Limits,
+    now_s: float,
+) -> ActiveSession | None:
+    """A closed row, as a session that counts the light its board reports after the
+    close, for a host started since (``safety.after_close``): its dose starts at the
+    row's figures, on every channel of this board. None when the row holds a wavelength
+    this board lacks (a raise would drop that figure from the row)."""
+    channels = tuple(
+        PlannedChannel(index, cal.wavelength_nm, 0.0)
+        for index, cal in enumerate(calibration.channels)
+    )
+    wavelengths = {c.channel: c.wavelength_nm for c in channels}
+    if not set(record.delivered_fluence_j_cm2) <= set(wavelengths.values()):
+        return None
+    duration_s = record.planned_duration_s or TELEMETRY_PERIOD_S
+    plan = SessionPlan(channels, pulse_hz=0, duty_pct=100, ramp_s=0.0, duration_s=duration_s)
+    planned = {ch: record.planned_fluence_j_cm2.get(nm, 0.0) for ch, nm in wavelengths.items()}
+    dose = DoseIntegrator(
+        calibration, planned, duration_s, uncertainty_fraction=CALIBRATION_UNCERTAINTY_FRACTION
+    )
+    for channel, nm in wavelengths.items():
+        dose.delivered_j_cm2[channel] = record.delivered_fluence_j_cm2.get(nm, 0.0)
+    return ActiveSession(
+        record.id,
+        plan,
+        dose,
+        time_scale,
+        started_s=now_s,
+        last_checkpoint_s=now_s,
+        wavelength_by_channel=wavelengths,
         max_dark_s=longest_dark_s(limits),
     )

@@ -11,25 +11,45 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from pytest_mock import MockerFixture
 
 from drivers.protocol.messages import (
+    CalibrationPoint,
+    ChannelCalibration,
     Message,
     Telemetry,
     TelemetryFlag,
 )
+from hil.sim.inprocess import SimPort
 from safety.after_close import IN_FLIGHT_S, LATE_FRAME_S, RESERVE_S, AfterClose
-from safety.core_session import LINK_ALLOWANCE_S, TELEMETRY_PERIOD_S, ActiveSession
+from safety.calibration import Calibration
+from safety.core import SafetyCore
+from safety.core_session import (
+    LINK_ALLOWANCE_S,
+    TELEMETRY_PERIOD_S,
+    ActiveSession,
+    reopen_closed_session,
+)
 from safety.dose import DoseIntegrator
+from safety.errors import LedgerError
 from safety.faults import FaultCode, Outcome
+from safety.ledger import Ledger
+from safety.ledger_schema import SessionRecord
 from safety.limits import HARD
 from safety.supervisor import Supervisor
 
 from .conftest import LINEAR_CAL as CAL
 from .conftest import PLAN_40 as PLAN
-from .conftest import BoardFramePort, Rig, make_profile
+from .conftest import START_WALL, BoardFramePort, Rig, make_profile
 from .conftest import one_channel_frame as frame
 
 T_CLOSE_S = 10.0
+CAL2 = Calibration(
+    tuple(
+        ChannelCalibration(nm, 550.0, tuple(CalibrationPoint(c, c / 10) for c in (0.0, 500.0)))
+        for nm in (810, 850)
+    )
+)
 
 
 def closed() -> AfterClose:
@@ -383,3 +403,87 @@ def _with_dark_current(message: Message) -> Message:
         return message
     dark = tuple(replace(channel, current_ma=0.3) for channel in message.channels)
     return replace(message, channels=dark)
+
+
+# ------------------------------------------------------------ a host started since the close
+
+
+def _lit(message: Message) -> Message:
+    """A board that claims light: the output flag and 400 mA on channel 0."""
+    if not isinstance(message, Telemetry):
+        return message
+    lit = (replace(message.channels[0], current_ma=400.0), *message.channels[1:])
+    return replace(message, flags=message.flags | TelemetryFlag.OUTPUT_ON, channels=lit)
+
+
+def _restarted_lit(rig: Rig) -> SafetyCore:
+    """A new host on the same ledger and board, whose frames then show light."""
+    if rig.core is not None:
+        rig.core.close()
+    port = BoardFramePort(SimPort(rig.board, rig.clock))
+    core = rig.connect(port)
+    rig.run(0.2)
+    port.alter = _lit
+    rig.run(1.0)
+    fault = core.fault
+    assert fault is not None and fault.code is FaultCode.STUCK_ON
+    return core
+
+
+def test_light_before_a_new_hosts_first_session_is_counted_in_the_newest_row(rig: Rig) -> None:
+    core = rig.ready()
+    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
+    rig.run(3.0)
+    core.end_session(Outcome.STOPPED)
+    rig.run(0.5)
+    closed_j_cm2 = _row_j_cm2(rig)
+    core = _restarted_lit(rig)
+    assert _row_j_cm2(rig) > closed_j_cm2
+    assert core.snapshot().delivered_fluence_j_cm2 == {}  # a rebuilt row is not shown
+    with rig.ledger() as ledger:
+        (record,) = ledger.faults()
+    assert record.code == FaultCode.STUCK_ON and record.session_id == 1
+
+
+def test_light_with_no_session_ever_reads_the_ledger_once(rig: Rig, mocker: MockerFixture) -> None:
+    sessions = mocker.spy(Ledger, "sessions")
+    _restarted_lit(rig)
+    assert sessions.call_count == 1
+    with rig.ledger() as ledger:
+        assert ledger.sessions() == []
+
+
+def test_light_before_the_first_session_with_an_unreadable_ledger_is_logged(
+    rig: Rig, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    mocker.patch.object(Ledger, "sessions", side_effect=LedgerError("disk gone", path=""))
+    _restarted_lit(rig)
+    assert "light before the first session is not recorded: disk gone" in caplog.text
+
+
+def test_light_after_a_row_of_another_board_is_logged_and_the_row_kept(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    with rig.ledger() as ledger:  # a row of a board with a 905 nm channel
+        sid = ledger.begin_session("other", "cd" * 32, {905: 5.0}, planned_duration_s=60.0)
+        ledger.end_session(sid, Outcome.COMPLETED, {905: 5.0})
+    _restarted_lit(rig)
+    assert f"session {sid} was on another board" in caplog.text
+    with rig.ledger() as ledger:
+        (row,) = ledger.sessions()
+    assert row.delivered_fluence_j_cm2 == {905: 5.0}
+
+
+def test_a_rebuilt_row_starts_at_its_figures_on_every_channel_of_the_board() -> None:
+    record = SessionRecord(
+        id=7, profile_id="p", profile_sha256="ab" * 32, started_at=START_WALL,
+        ended_at=START_WALL, planned_duration_s=None, planned_fluence_j_cm2={810: 2.0},
+        planned_fluence_total_j_cm2=2.0, delivered_fluence_j_cm2={810: 1.5},
+        delivered_fluence_total_j_cm2=1.5, outcome=Outcome.STOPPED, fault_code=None,
+    )  # fmt: skip
+    session = reopen_closed_session(record, 1.0, calibration=CAL2, limits=HARD, now_s=5.0)
+    assert session is not None and session.session_id == 7
+    assert session.by_wavelength(session.dose.delivered_j_cm2) == {810: 1.5, 850: 0.0}
+    assert session.plan.duration_s == TELEMETRY_PERIOD_S
+    other = replace(record, delivered_fluence_j_cm2={905: 1.0})
+    assert reopen_closed_session(other, 1.0, calibration=CAL2, limits=HARD, now_s=5.0) is None
