@@ -128,6 +128,12 @@ def load_installed_as_controller(
     return load_installed(state_dir, extra_checks=start_rules(limits), trust=trust), trust
 
 
+def utc_today() -> dt.date:
+    """The day the prescription's dates are read on: the wall clock's UTC date, as the
+    start guard reads it (``safety.start_guards``), not the host's local calendar."""
+    return dt.datetime.now(dt.UTC).date()
+
+
 def check_bytes(
     data: bytes, name: str, site_config: Path | None, today: dt.date | None = None
 ) -> LoadResult:
@@ -141,7 +147,7 @@ def check_bytes(
         name,
         extra_checks=start_rules(limits),
         trust=trust,
-        today=today or dt.date.today(),
+        today=today or utc_today(),
     )
 
 
@@ -163,8 +169,9 @@ def validate_and_install(
     busy = _session_refusal(state_dir, session_state)  # first: no check runs during a session
     if busy is not None:
         return InstallOutcome(False, EXIT_REFUSED, busy)
-    try:
-        result = check_bytes(data, name, site_config)
+    clock = wall_clock or (lambda: dt.datetime.now(dt.UTC))
+    try:  # the day as the start guard reads it: the wall clock's (UTC) date
+        result = check_bytes(data, name, site_config, today=clock().date())
     except (SafetyError, ProfileError, OSError) as exc:
         return InstallOutcome(False, EXIT_ERROR, f"the site configuration is unusable: {exc}")
     if not result.ok or result.profile is None:
@@ -172,7 +179,6 @@ def validate_and_install(
         return InstallOutcome(
             False, EXIT_INVALID, f"{name} was refused", lines, sha256=result.sha256
         )
-    clock = wall_clock or (lambda: dt.datetime.now(dt.UTC))
     return _install_and_record(state_dir, data, result.profile.id, result.sha256, clock)
 
 
@@ -442,7 +448,7 @@ def _show_report(
     state_dir: Path, result: LoadResult, limits: Limits, checked: bool
 ) -> dict[str, Any]:
     assert result.profile is not None
-    profile, today = result.profile, dt.date.today()
+    profile, today = result.profile, utc_today()
     report = describe_json(profile, result.sha256, today)
     report["path"] = str(installed_path(state_dir))
     report["signature_checked"] = checked

@@ -241,3 +241,22 @@ def test_show_times_are_local_without_microseconds_and_the_course_is_shown(
     report = json.loads(capsys.readouterr().out)
     assert report["next_start_allowed_at"] == "2030-01-02T19:00:02+00:00"
     assert report["course_first_session"] == "2026-01-05"
+
+
+def test_install_reads_the_date_from_the_pads_clock_as_the_start_guard_does(
+    base_text: str, tmp_path: Path
+) -> None:
+    """The dates are checked on the day of the clock the install is recorded with (UTC,
+    as ``safety.start_guards`` reads it), not the host's local calendar."""
+    text = base_text.replace("issued = 2026-01-01", "issued = 2030-01-01")
+    text = text.replace("expires = 2028-01-01", "expires = 2031-01-01").encode()
+
+    def at(*when: int) -> Callable[[], dt.datetime]:
+        return lambda: dt.datetime(*when, tzinfo=dt.UTC)
+
+    early = validate_and_install(tmp_path, text, "rx.toml", None, wall_clock=at(2029, 12, 31, 23))
+    assert not early.ok
+    assert any("issued" in line for line in early.problems), early
+    assert validate_and_install(tmp_path, text, "rx.toml", None, wall_clock=at(2030, 1, 1)).ok
+    late = validate_and_install(tmp_path, text, "rx.toml", None, wall_clock=at(2031, 1, 1))
+    assert not late.ok
