@@ -69,6 +69,7 @@ from safety.interlock import Interlock, InterlockMode
 from safety.ledger import LedgerConnection
 from safety.ledger_events import EventKind as LedgerEventKind
 from safety.ledger_handle import LedgerHandle
+from safety.ledger_schema import SessionRecord
 from safety.limits import Limits
 from safety.link_health import LinkMonitor, link_health
 from safety.rail import PowerRail
@@ -205,7 +206,7 @@ class SafetyCore:
         self._time_scale = board.time_scale  # the host's own setting, never the board's claim
         self._session: ActiveSession | None = None
         self._after_close: AfterClose | None = None  # the last session, closed
-        self._newest_row_read = False  # light before this process's first session: once
+        self._row_at_boot = _newest_row(ledgers)  # counts light before the first session
         self._pending: list[SafetyEvent] = []
         self._self_test_passed = False
 
@@ -294,7 +295,7 @@ class SafetyCore:
             raise StartRefusedError(str(exc)) from exc
         self._supervisor.set_skin_stop_c(rx.skin_temp_stop_c)
         self._settle_after_close()  # any light from here on is this session's
-        self._after_close = None
+        self._after_close = self._row_at_boot = None
         self._session = session
         try:
             self._interlock.arm(session.plan)
@@ -702,26 +703,20 @@ class SafetyCore:
 
     def _newest_row_lit(self, lit: bool, now_s: float) -> AfterClose | None:
         """Light before this process's first session (a stuck driver after a restart):
-        the newest closed row counts it (``safety.after_close``). Read once."""
-        if not lit or self._newest_row_read:
+        the newest row at boot counts it (``safety.after_close``), rebuilt once."""
+        record = self._row_at_boot
+        if not lit or record is None:
             return None
-        self._newest_row_read = True
-        try:
-            newest = self._ledgers.ledger_or_raise().sessions(limit=1)
-        except LedgerError as exc:
-            log.error("light before the first session is not recorded: %s", exc)
-            return None
-        if not newest:
-            return None
+        self._row_at_boot = None
         session = reopen_closed_session(
-            newest[0],
+            record,
             self._time_scale,
             calibration=self._interlock.calibration,
             limits=self._limits,
             now_s=now_s,
         )
         if session is None:
-            log.error("session %d was on another board: light now is not recorded", newest[0].id)
+            log.error("session %d was on another board: light now is not recorded", record.id)
             return None
         self._after_close = AfterClose.rebuilt(session, now_s, rail_on=self._interlock.rail.enabled)
         return self._after_close
@@ -785,3 +780,15 @@ class SafetyCore:
     def _drain(self) -> list[SafetyEvent]:
         events, self._pending = self._pending, []
         return events
+
+
+def _newest_row(ledgers: LedgerHandle) -> SessionRecord | None:
+    """The newest session row, read at boot (off the frame path); None when there is none
+    or the ledger cannot be read (logged: light before the first session is then in the
+    fault record only)."""
+    try:
+        newest = ledgers.ledger_or_raise().sessions(limit=1)
+    except LedgerError as exc:
+        log.error("light before the first session will not be recorded: %s", exc)
+        return None
+    return newest[0] if newest else None

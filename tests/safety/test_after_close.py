@@ -445,12 +445,30 @@ def test_light_before_a_new_hosts_first_session_is_counted_in_the_newest_row(rig
     assert record.code == FaultCode.STUCK_ON and record.session_id == 1
 
 
-def test_light_with_no_session_ever_reads_the_ledger_once(rig: Rig, mocker: MockerFixture) -> None:
-    sessions = mocker.spy(Ledger, "sessions")
+def test_light_on_a_pad_never_used_is_in_the_fault_record_only(rig: Rig) -> None:
     _restarted_lit(rig)
-    assert sessions.call_count == 1
     with rig.ledger() as ledger:
         assert ledger.sessions() == []
+        (record,) = ledger.faults()
+    assert record.code == FaultCode.STUCK_ON and record.session_id is None
+
+
+def test_the_newest_row_is_read_at_boot_not_on_the_frame_path(
+    rig: Rig, mocker: MockerFixture
+) -> None:
+    core = rig.ready()
+    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
+    rig.run(3.0)
+    core.end_session(Outcome.STOPPED)
+    core.close()
+    sessions = mocker.spy(Ledger, "sessions")
+    port = BoardFramePort(SimPort(rig.board, rig.clock))
+    rig.connect(port)
+    assert sessions.call_count == 1
+    port.alter = _lit
+    rig.run(1.0)  # light: the row read at boot is rebuilt, the ledger not read again
+    assert sessions.call_count == 1
+    assert _row_j_cm2(rig) > 0.0
 
 
 def test_light_before_the_first_session_with_an_unreadable_ledger_is_logged(
@@ -458,7 +476,7 @@ def test_light_before_the_first_session_with_an_unreadable_ledger_is_logged(
 ) -> None:
     mocker.patch.object(Ledger, "sessions", side_effect=LedgerError("disk gone", path=""))
     _restarted_lit(rig)
-    assert "light before the first session is not recorded: disk gone" in caplog.text
+    assert "light before the first session will not be recorded: disk gone" in caplog.text
 
 
 def test_light_after_a_row_of_another_board_is_logged_and_the_row_kept(
