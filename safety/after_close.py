@@ -21,9 +21,10 @@ ledger may over-count, never under-count):
   OFF: when a lit frame takes the count past the row's figure, the row is raised to
   the count plus a reserve, at the highest level seen since the close, for the light a
   host that dies now would not see (until its heartbeat stops and the hold circuit
-  drops the rail: ``RESERVE_S``). The reserve grows with the time since the close, so
-  a board that claims light for ever costs a write each time that time doubles, not
-  one a frame.
+  drops the rail: ``RESERVE_S``). The reserve grows with the time since the first
+  light after the close, so a board that claims light for ever costs a write each time
+  that time doubles, not one a frame (and a lit frame after a long silence reserves
+  no more than one after none).
 * A first frame that is dark but late (frames went missing after the close: a link
   drop) counts the time since the close at the last frame's level, at most
   ``max_dark_s``, when the rail was on at the close and has been cut since: a driver
@@ -31,7 +32,7 @@ ledger may over-count, never under-count):
   a dark frame shows the driver obeys; with the rail cut at the close (a critical
   fault), nothing was lit after it.
 * Once the count has ended, each dark frame is kept as the session's last frame, and a
-  lit frame starts the count again, as if the session had closed at that dark frame:
+  lit frame starts the count again, as if the session had closed just before it:
   nothing is commanded between sessions, so light then is a driver that ignores the
   OFF (a self-test's rail check re-powering a stuck driver), and it belongs to the
   last session until the next one begins.
@@ -84,6 +85,8 @@ class AfterClose:
     """``settle`` has counted the unseen light (once: the light ended at the cut)."""
     lit: bool = False
     """A frame after the close showed light."""
+    lit_since_s: float = 0.0
+    """When the first frame after the close showed light."""
     done: bool = False
     shown: bool = True
     """Status displays show it as the last session (not one rebuilt from its row)."""
@@ -115,10 +118,11 @@ class AfterClose:
             if not lit:
                 self.session.keep_dark(telemetry, now_s)
                 return None
-            self._count_again(rail_on)
+            self._count_again(now_s, rail_on)
         if not lit and not self.lit:
             return self._first_dark(telemetry, now_s, rail_on)
-        self.lit = True
+        if not self.lit:
+            self.lit, self.lit_since_s = True, now_s
         self.done = not lit
         session = self.session
         session.count_frame(telemetry, now_s)
@@ -137,9 +141,10 @@ class AfterClose:
         self.session.count_unseen(now_s - since_s)
         return self._raised(now_s, reserve=False)
 
-    def _count_again(self, rail_on: bool) -> None:
-        """Light after the count ended: count again, closed at the last dark frame."""
-        self.closed_s = self.session.last_frame_s
+    def _count_again(self, now_s: float, rail_on: bool) -> None:
+        """Light after the count ended: count again, as if closed just before this frame
+        (its gap since the last dark frame is the frame's to count)."""
+        self.closed_s = now_s
         self.rail_on_at_close = rail_on
         self.done = self.lit = self.settled = False
 
@@ -163,7 +168,7 @@ class AfterClose:
         recorded = self.recorded_j_cm2
         if all(v <= recorded.get(ch, 0.0) for ch, v in dose.delivered_j_cm2.items()):
             return None  # the row already holds as much
-        reserve_s = max(RESERVE_S, now_s - self.closed_s) if reserve else 0.0
+        reserve_s = max(RESERVE_S, now_s - self.lit_since_s) if reserve else 0.0
         projected = dose.projected_j_cm2(self.peak_mw_cm2, reserve_s, self.session.time_scale)
         for channel, value in projected.items():
             recorded[channel] = max(value, recorded.get(channel, 0.0))

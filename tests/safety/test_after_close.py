@@ -142,7 +142,7 @@ def test_the_reserve_is_at_the_highest_level_since_the_close_and_never_lowers_th
         raised = feed(after, uptime_ms, 40.0)
         if raised is not None:
             assert raised[810] >= first[810]
-            reserve_s = (uptime_ms - 1000) / 1000.0
+            reserve_s = (uptime_ms - 1020) / 1000.0  # since the first light after the close
             assert raised[810] * 1000.0 == pytest.approx(mj(after) + 40.0 * reserve_s)
             break
     else:
@@ -200,6 +200,22 @@ def test_a_flash_after_a_count_ended_is_settled_by_the_cut() -> None:
     lit_mj = 40.0 * (TELEMETRY_PERIOD_S + 0.01)  # its frame, and the time until the cut
     assert raised is not None and raised[810] * 1000.0 == pytest.approx(at_close_mj() + lit_mj)
     assert after.settle(T_CLOSE_S + 1.0) is None
+
+
+@pytest.mark.parametrize("count_ended", [False, True])
+def test_light_after_an_hour_of_silence_reserves_no_more_than_light_at_once(
+    count_ended: bool,
+) -> None:
+    """A lit frame after a long silence (a board that claims light long after, on a link
+    that was down): its gap counts at most the longest dark, its reserve the usual."""
+    after = closed()
+    if count_ended:
+        assert feed(after, 1020, 0.0) is None
+    hour_ms = 3_600_000
+    figures = [feed(after, 1040 + hour_ms + 20 * step, 400.0) for step in range(10)]
+    raised = [figure for figure in figures if figure is not None][-1]
+    bound_mj = at_close_mj() + 40.0 * (after.session.max_dark_s + 0.2 + RESERVE_S)
+    assert raised[810] * 1000.0 <= bound_mj
 
 
 def test_settle_counts_the_unseen_light_once_and_the_count_goes_on() -> None:
