@@ -289,14 +289,17 @@ def _events(
     tz: tzinfo,
 ) -> tuple[ReportEvent, ...]:
     events: list[ReportEvent] = []
-    by_session = {f.session_id: f for f in faults if f.session_id is not None}
+    by_session: dict[int, list[FaultRecord]] = {}
+    for record in sorted(faults, key=lambda f: f.at):
+        if record.session_id is not None:
+            by_session.setdefault(record.session_id, []).append(record)
     told: set[int] = set()
     for session in sessions:
         local = session.started_at.astimezone(tz)
         if not period.holds(local.date()):
             continue
         if session.outcome is not None and session.outcome is not Outcome.COMPLETED:
-            fault = by_session.get(session.id) if session.outcome is Outcome.FAULT else None
+            fault = _ending_fault(session, by_session.get(session.id, []))
             told.update(() if fault is None else (fault.id,))
             events.append(ReportEvent(local, _stop_text(session, fault), "early stop"))
         if is_done(session) and rx.window is not None and not in_window(rx, session.started_at, tz):
@@ -313,6 +316,14 @@ def _events(
         if period.holds(local.date()) and fault.id not in told:
             events.append(ReportEvent(local, fault_words(fault), "fault"))
     return tuple(sorted(events, key=lambda e: e.at))
+
+
+def _ending_fault(session: SessionRecord, faults: list[FaultRecord]) -> FaultRecord | None:
+    """The fault that ended ``session``: of its fault code, else its first; None unless it
+    ended by a fault (a later one, found in light counted after its close, is told alone)."""
+    if session.outcome is not Outcome.FAULT or not faults:
+        return None
+    return next((f for f in faults if f.code == session.fault_code), faults[0])
 
 
 def _stop_text(session: SessionRecord, fault: FaultRecord | None) -> str:

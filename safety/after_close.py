@@ -32,10 +32,11 @@ ledger may over-count, never under-count):
   a dark frame shows the driver obeys; with the rail cut at the close (a critical
   fault), nothing was lit after it.
 * Once the count has ended, each dark frame is kept as the session's last frame, and a
-  lit frame starts the count again, as if the session had closed just before it:
-  nothing is commanded between sessions, so light then is a driver that ignores the
-  OFF (a self-test's rail check re-powering a stuck driver), and it belongs to the
-  last session until the next one begins.
+  lit frame starts the count again: nothing is commanded between sessions, so light
+  then is a driver that ignores the OFF (a self-test's rail check re-powering a stuck
+  driver), and it belongs to the last session until the next one begins. No frame is
+  in flight then, so the row is raised at once, with the reserve; a fault found then
+  is not recorded against the session (it did not end it).
 * A host started since the close holds no closed session. When a frame shows light
   before its first session, the newest closed row is rebuilt (``reopen_closed_session``)
   and counts it, as if it had closed at that frame.
@@ -49,6 +50,7 @@ ledger may over-count, never under-count):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -86,7 +88,12 @@ class AfterClose:
     lit: bool = False
     """A frame after the close showed light."""
     lit_since_s: float = 0.0
-    """When the first frame after the close showed light."""
+    """When the light the reserve grows from began (the first lit frame after the close,
+    or after a dark stretch longer than the light before it)."""
+    last_lit_s: float = -math.inf
+    restarted: bool = False
+    """Counting light after the count had ended, or in a row rebuilt at boot: nothing
+    was commanded, so no frame is in flight, and a fault found now is not the session's."""
     done: bool = False
     shown: bool = True
     """Status displays show it as the last session (not one rebuilt from its row)."""
@@ -102,13 +109,13 @@ class AfterClose:
         """The newest closed row, rebuilt by a host started since its close, when a frame
         shows light before that host's first session: counted as if it closed now."""
         after = cls.at_close(session, now_s, rail_on=rail_on)
-        after.shown = False
+        after.shown, after.restarted = False, True
         return after
 
     @property
     def counting(self) -> bool:
         """Light after the close is being counted: a fault now belongs to this session."""
-        return self.lit and not self.done
+        return self.lit and not self.done and not self.restarted
 
     def count(
         self, telemetry: Telemetry, now_s: float, *, lit: bool, rail_on: bool
@@ -118,19 +125,21 @@ class AfterClose:
             if not lit:
                 self.session.keep_dark(telemetry, now_s)
                 return None
-            self._count_again(now_s, rail_on)
+            self._count_again(now_s)
         if not lit and not self.lit:
             return self._first_dark(telemetry, now_s, rail_on)
-        if not self.lit:
-            self.lit, self.lit_since_s = True, now_s
+        if lit:
+            if not self.lit:
+                self.lit, self.lit_since_s = True, now_s
+            self.last_lit_s = now_s
         self.done = not lit
         session = self.session
         session.count_frame(telemetry, now_s)
         for channel, level in session.dose.frame_levels(telemetry).items():
             self.peak_mw_cm2[channel] = max(level, self.peak_mw_cm2.get(channel, 0.0))
-        if lit and now_s - self.closed_s <= IN_FLIGHT_S:
+        if lit and not self.restarted and now_s - self.closed_s <= IN_FLIGHT_S:
             return None  # perhaps a frame in flight: the dark frame after it raises the row
-        return self._raised(now_s, reserve=lit)
+        return self._raised(now_s, reserve=lit or self.restarted)
 
     def settle(self, now_s: float) -> dict[int, float] | None:
         """No frame may show the rest (module docstring); the row's new figure, or None."""
@@ -141,12 +150,16 @@ class AfterClose:
         self.session.count_unseen(now_s - since_s)
         return self._raised(now_s, reserve=False)
 
-    def _count_again(self, now_s: float, rail_on: bool) -> None:
-        """Light after the count ended: count again, as if closed just before this frame
-        (its gap since the last dark frame is the frame's to count)."""
-        self.closed_s = now_s
-        self.rail_on_at_close = rail_on
-        self.done = self.lit = self.settled = False
+    def _count_again(self, now_s: float) -> None:
+        """Light after the count ended: count again (the gap since the last dark frame is
+        this frame's to count). The reserve's time runs on from the light before when the
+        dark between was shorter than that light (a flicker costs a write each time the
+        time doubles), else from this frame (a flash days later reserves no days)."""
+        lit_before_s = self.last_lit_s - self.lit_since_s
+        if now_s - self.last_lit_s > max(RESERVE_S, lit_before_s):
+            self.lit = False
+        self.done = self.settled = False
+        self.restarted = True
 
     def _first_dark(
         self, telemetry: Telemetry, now_s: float, rail_on: bool

@@ -179,6 +179,26 @@ def test_a_session_ended_by_a_fault_is_told_once_with_the_fault_words(tmp_path: 
     ]
 
 
+def test_a_session_ended_by_a_fault_is_told_with_the_fault_that_ended_it(tmp_path: Path) -> None:
+    """A later fault of the same session (light counted after its close) does not take
+    the place of the one that ended it; it is told on its own line."""
+    rx = course_profile()
+    clock = SettableClock(local(DAY_1, 19))
+    with Ledger.open(tmp_path, clock) as ledger:
+        planned = rx.planned_fluence_j_cm2
+        sid = ledger.begin_session(rx.id, SHA, planned, planned_duration_s=rx.duration_s)
+        clock.now += timedelta(minutes=6)
+        ledger.record_fault("board_overtemp", "The pad's electronics got too hot. (71 °C)", sid)
+        ledger.end_session(sid, Outcome.FAULT, planned, "board_overtemp")
+        clock.now += timedelta(seconds=1)
+        ledger.record_fault("stuck_on", "output while commanded off", sid)
+    records = read_records(tmp_path, clock)
+    data = report(Stores(records, [], []), Period(DAY_1, DAY_1))
+    assert [e.kind for e in data.events] == ["early stop", "fault"]
+    assert "electronics got too hot" in data.events[0].text
+    assert "emitted light" in data.events[1].text
+
+
 @pytest.mark.parametrize(
     ("code", "message", "told"),
     [

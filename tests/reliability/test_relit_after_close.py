@@ -58,6 +58,9 @@ def test_light_of_a_self_test_after_a_faulted_session_is_counted(tmp_path: Path)
             rig.command("press_long")
             rig.run(2.0)
         assert rig.status()["fault"]["code"] == "stuck_on"
+        stuck = [f for f in rig.faults() if f.code == "stuck_on"]
+        assert stuck and all(f.session_id is None for f in stuck)  # not what ended it
+        assert rig.last_session().fault_code == "board_fault"
         truth_810 = monitor.sessions[1].fluence_j_cm2[0]
         assert truth_810 > 0.0011  # 18 ms in the session + 2 × 20 ms of self-test light
         assert monitor.findings == []

@@ -163,43 +163,66 @@ def test_the_reserve_counts_the_time_scale_and_the_calibration_uncertainty() -> 
     assert raised[810] * 1000.0 == pytest.approx(expected_mj)
 
 
-def test_light_after_the_count_ended_counts_again_from_the_last_dark_frame() -> None:
+def test_light_after_the_count_ended_is_counted_and_written_at_once() -> None:
     after = closed()
     for uptime_ms in (1020, 1040, 1060, 1080):  # dark: the count ends, and stays ended
         assert feed(after, uptime_ms, 0.0) is None
     assert after.done and not after.counting
     assert after.session.last_frame_s == pytest.approx(T_CLOSE_S + 0.08)
-    assert feed(after, 1100, 400.0) is None  # lit, nothing commanded: a stuck driver
-    assert after.counting and not after.done
-    assert mj(after) == pytest.approx(at_close_mj() + 40.0 * TELEMETRY_PERIOD_S)
-    raised = feed(after, 1120, 0.0)  # dark again: the row is raised, exactly
-    expected_mj = at_close_mj() + 40.0 * 2 * TELEMETRY_PERIOD_S
-    assert raised is not None and raised[810] * 1000.0 == pytest.approx(expected_mj)
+    raised = feed(after, 1100, 400.0)  # lit, nothing commanded: no frame in flight
+    lit_mj = at_close_mj() + 40.0 * TELEMETRY_PERIOD_S  # from the last dark frame
+    assert mj(after) == pytest.approx(lit_mj)
+    assert raised is not None and raised[810] * 1000.0 == pytest.approx(lit_mj + 40.0 * RESERVE_S)
+    assert not after.counting  # a fault found now did not end the session
+    assert feed(after, 1120, 0.0) is None  # dark again: inside the reserve
     assert after.done
 
 
-def test_light_long_after_the_count_ended_gets_the_grace_of_a_new_close() -> None:
+def test_light_long_after_the_count_ended_reserves_from_itself() -> None:
     after = closed()
     assert feed(after, 1020, 0.0) is None
     for uptime_ms in range(1040, 1040 + 20 * 500, 20):  # ten quiet seconds, kept
         assert feed(after, uptime_ms, 0.0) is None
-    now_ms = 1040 + 20 * 500
-    assert feed(after, now_ms, 400.0) is None  # within the grace of the last dark frame
-    raised = feed(after, now_ms + 120, 400.0)  # past it: the row, with its reserve
+    raised = feed(after, 1040 + 20 * 500, 400.0)
     assert raised is not None
     assert raised[810] * 1000.0 == pytest.approx(mj(after) + 40.0 * RESERVE_S)
 
 
-def test_a_flash_after_a_count_ended_is_settled_by_the_cut() -> None:
+def test_a_flash_after_a_count_ended_is_held_by_its_reserve_through_the_cut() -> None:
     after = closed()
     after.rail_on_at_close = False  # a critical fault cut the rail at the close
     assert feed(after, 1020, 0.0) is None
     assert after.done
-    assert feed(after, 1040, 400.0) is None  # a self-test's rail check re-powers it
-    raised = after.settle(T_CLOSE_S + 0.05)  # stuck_on: the rail is cut again
-    lit_mj = 40.0 * (TELEMETRY_PERIOD_S + 0.01)  # its frame, and the time until the cut
-    assert raised is not None and raised[810] * 1000.0 == pytest.approx(at_close_mj() + lit_mj)
-    assert after.settle(T_CLOSE_S + 1.0) is None
+    raised = feed(after, 1040, 400.0)  # a self-test's rail check re-powers it
+    assert raised is not None
+    assert raised[810] * 1000.0 == pytest.approx(at_close_mj() + 40.0 * (0.02 + RESERVE_S))
+    assert after.settle(T_CLOSE_S + 0.05) is None  # stuck_on cuts: the reserve holds it
+    assert mj(after) == pytest.approx(at_close_mj() + 40.0 * (0.02 + 0.01))
+
+
+def test_a_flash_after_a_settled_count_is_settled_again_by_its_own_cut() -> None:
+    after = closed()
+    assert feed(after, 1020, 400.0) is None  # stuck after the close
+    assert after.settle(T_CLOSE_S + 0.03) is not None  # the cut: settled once
+    feed(after, 1040, 0.0)  # a frame piled up behind it: dark, the count ends
+    for uptime_ms in range(1060, 3060, 20):  # two dark seconds
+        assert feed(after, uptime_ms, 0.0) is None
+    assert after.done
+    before_mj = mj(after)
+    assert feed(after, 3060, 400.0) is not None  # a self-test's rail check re-powers it
+    after.settle(T_CLOSE_S + 2.07)  # stuck_on: cut 10 ms after that frame
+    assert mj(after) == pytest.approx(before_mj + 40.0 * (0.02 + 0.01))
+
+
+def test_a_flickering_claim_after_the_count_ended_costs_few_writes() -> None:
+    after = closed()
+    assert feed(after, 1020, 0.0) is None  # the count ends
+    writes, uptime_ms = 0, 1040
+    for _ in range(500):  # 20 s: a current around the dark threshold, every other frame
+        for current_ma in (6.0, 0.0):
+            writes += feed(after, uptime_ms, current_ma) is not None
+            uptime_ms += 20
+    assert 1 <= writes <= 8  # a write each time the time doubles, not one a blip
 
 
 @pytest.mark.parametrize("count_ended", [False, True])
@@ -326,12 +349,14 @@ def _row_j_cm2(rig: Rig) -> float:
     return row.delivered_fluence_total_j_cm2
 
 
-def _treat_stuck(rig: Rig) -> None:
-    core = rig.ready()
+def _treat_stuck(rig: Rig, port: BoardFramePort | None = None) -> SafetyCore:
+    """Treating, then the driver sticks on (the session is still open)."""
+    core = rig.ready(port)
     core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
     rig.run(3.0)
     rig.board.inject("stuck_on")
     rig.run(0.05)
+    return core
 
 
 def test_frames_piled_up_behind_a_host_stall_at_a_stuck_close_all_count(rig: Rig) -> None:
@@ -376,14 +401,35 @@ def test_light_after_a_stuck_close_is_counted_when_no_frame_follows(rig: Rig, lo
     assert _row_j_cm2(rig) >= _truth(rig) > 0.1
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: light nobody saw after the count ended (docs/reliability.md, finding 7)",
+)
+def test_a_stuck_driver_lit_unseen_by_the_self_tests_rail_check_is_counted(rig: Rig) -> None:
+    """A stop on a stuck driver; the cut settles it and the count ends dark. After the
+    acknowledgement the self-test's rail check re-powers the driver, and the frames that
+    show the rail on are lost: the step times out (0.5 s), the rail is cut, and the next
+    frame is dark and late. The light in between was seen by no frame."""
+    port = BoardFramePort(rig.port)
+    core = _treat_stuck(rig, port)
+    core.end_session(Outcome.STOPPED)
+    rig.run(1.0)
+    fault = core.fault
+    assert fault is not None and fault.code is FaultCode.STUCK_ON
+    assert _row_j_cm2(rig) >= _truth(rig)
+    assert core.acknowledge_fault() is None
+    port.lose = lambda message: isinstance(message, Telemetry) and message.rail_enabled
+    assert core.self_test() is not None  # the rail check times out: the rail is cut
+    port.lose = lambda message: False
+    rig.run(1.0)
+    assert rig.board.state()["outputs_on"] is False
+    assert _row_j_cm2(rig) >= _truth(rig), (_row_j_cm2(rig), _truth(rig))
+
+
 def test_current_without_the_output_flag_after_a_close_is_light(rig: Rig) -> None:
     """The board's flag says off, its current says on: the current counts."""
     port = BoardFramePort(rig.port)
-    core = rig.ready(port)
-    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
-    rig.run(3.0)
-    rig.board.inject("stuck_on")
-    rig.run(0.05)
+    core = _treat_stuck(rig, port)
     port.alter = _without_output_flag
     core.end_session(Outcome.STOPPED)
     rig.run(1.0)
@@ -412,6 +458,37 @@ def test_a_stop_with_a_dark_current_writes_nothing_after_the_close(rig: Rig) -> 
     assert core.fault is None
     assert core.snapshot().delivered_total_j_cm2 == pytest.approx(closed_j_cm2)
     assert _row_j_cm2(rig) == closed_j_cm2
+
+
+def test_a_noisy_dark_current_between_sessions_costs_few_writes(
+    rig: Rig, mocker: MockerFixture
+) -> None:
+    """6 mA (the dark current is 5 mA) on one idle frame in five: light, the interlock
+    cuts, and each blip is counted; the row is written as the time doubles, not a blip."""
+    port = BoardFramePort(rig.port)
+    core = rig.ready(port)
+    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
+    rig.run(3.0)
+    core.end_session(Outcome.STOPPED)
+    rig.run(0.5)  # the count after the close ends, dark
+    writes = mocker.spy(Ledger, "add_after_close")
+    frames = 0
+
+    def blip(message: Message) -> Message:
+        nonlocal frames
+        if not isinstance(message, Telemetry) or message.output_on:
+            return message
+        frames += 1
+        if frames % 5:
+            return message
+        noisy = tuple(replace(channel, current_ma=6.0) for channel in message.channels)
+        return replace(message, channels=noisy)
+
+    port.alter = blip
+    rig.run(20.0)
+    fault = core.fault
+    assert fault is not None and fault.code is FaultCode.STUCK_ON
+    assert 1 <= writes.call_count <= 8
 
 
 def _with_dark_current(message: Message) -> Message:
@@ -458,7 +535,7 @@ def test_light_before_a_new_hosts_first_session_is_counted_in_the_newest_row(rig
     assert core.snapshot().delivered_fluence_j_cm2 == {}  # a rebuilt row is not shown
     with rig.ledger() as ledger:
         (record,) = ledger.faults()
-    assert record.code == FaultCode.STUCK_ON and record.session_id == 1
+    assert record.code == FaultCode.STUCK_ON and record.session_id is None  # not its end
 
 
 def test_light_on_a_pad_never_used_is_in_the_fault_record_only(rig: Rig) -> None:
