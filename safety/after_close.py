@@ -21,10 +21,11 @@ ledger may over-count, never under-count):
   OFF: when a lit frame takes the count past the row's figure, the row is raised to
   the count plus a reserve, at the highest level seen since the close, for the light a
   host that dies now would not see (until its heartbeat stops and the hold circuit
-  drops the rail: ``RESERVE_S``). The reserve grows with the time since the first
-  light after the close, so a board that claims light for ever costs a write each time
-  that time doubles, not one a frame (and a lit frame after a long silence reserves
-  no more than one after none).
+  drops the rail: ``RESERVE_S``), or the light counted since the close once more if
+  that is more. So a board that claims light for ever, or flickers, costs a write each
+  time the light since the close doubles, not one a frame; and the row never holds
+  more than the count, that light again, and ``RESERVE_S`` at the peak (a faint
+  reading after a bright one, or a long silence, reserves no time at the peak).
 * A first frame that is dark but late (frames went missing after the close: a link
   drop) counts the time since the close at the last frame's level, at most
   ``max_dark_s``, when the rail was on at the close and has been cut since: a driver
@@ -38,8 +39,10 @@ ledger may over-count, never under-count):
   in flight then, so the row is raised at once, with the reserve; a fault found then
   is not recorded against the session (it did not end it).
 * A host started since the close holds no closed session. When a frame shows light
-  before its first session, the newest closed row is rebuilt (``reopen_closed_session``)
-  and counts it, as if it had closed at that frame.
+  before its first session, the last session's row (by id: a wall clock set back does
+  not reorder it) is rebuilt (``reopen_closed_session``) and counts it, as if it had
+  closed at that frame, from the last dark frame this host saw (frames lost between
+  may have been lit).
 * When no frame may show the rest (the rail was cut by a critical fault, the board was
   lost, the core closes, a new session begins), ``settle`` counts the time since the
   last frame (since the close, if none was lit after it) at that frame's level, at most
@@ -50,7 +53,6 @@ ledger may over-count, never under-count):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -85,12 +87,10 @@ class AfterClose:
     """The highest average irradiance per channel reported since the close."""
     settled: bool = False
     """``settle`` has counted the unseen light (once: the light ended at the cut)."""
+    at_close_j_cm2: dict[int, float] = field(default_factory=dict)
+    """The count at the close: the light since is the count less this."""
     lit: bool = False
     """A frame after the close showed light."""
-    lit_since_s: float = 0.0
-    """When the light the reserve grows from began (the first lit frame after the close,
-    or after a dark stretch longer than the light before it)."""
-    last_lit_s: float = -math.inf
     restarted: bool = False
     """Counting light after the count had ended, or in a row rebuilt at boot: nothing
     was commanded, so no frame is in flight, and a fault found now is not the session's."""
@@ -102,7 +102,8 @@ class AfterClose:
     def at_close(cls, session: ActiveSession, now_s: float, *, rail_on: bool) -> AfterClose:
         """Once the close's own gap is counted and the row holds ``session``'s dose."""
         session.forget_commanded()
-        return cls(session, now_s, rail_on, dict(session.dose.delivered_j_cm2))
+        delivered = session.dose.delivered_j_cm2
+        return cls(session, now_s, rail_on, dict(delivered), at_close_j_cm2=dict(delivered))
 
     @classmethod
     def rebuilt(cls, session: ActiveSession, now_s: float, *, rail_on: bool) -> AfterClose:
@@ -125,13 +126,11 @@ class AfterClose:
             if not lit:
                 self.session.keep_dark(telemetry, now_s)
                 return None
-            self._count_again(now_s)
+            self.done = self.settled = False
+            self.restarted = True
         if not lit and not self.lit:
             return self._first_dark(telemetry, now_s, rail_on)
-        if lit:
-            if not self.lit:
-                self.lit, self.lit_since_s = True, now_s
-            self.last_lit_s = now_s
+        self.lit = self.lit or lit
         self.done = not lit
         session = self.session
         session.count_frame(telemetry, now_s)
@@ -139,7 +138,7 @@ class AfterClose:
             self.peak_mw_cm2[channel] = max(level, self.peak_mw_cm2.get(channel, 0.0))
         if lit and not self.restarted and now_s - self.closed_s <= IN_FLIGHT_S:
             return None  # perhaps a frame in flight: the dark frame after it raises the row
-        return self._raised(now_s, reserve=lit or self.restarted)
+        return self._raised(reserve=lit or self.restarted)
 
     def settle(self, now_s: float) -> dict[int, float] | None:
         """No frame may show the rest (module docstring); the row's new figure, or None."""
@@ -148,18 +147,7 @@ class AfterClose:
         self.settled = True
         since_s = self.session.last_frame_s if self.lit else self.closed_s
         self.session.count_unseen(now_s - since_s)
-        return self._raised(now_s, reserve=False)
-
-    def _count_again(self, now_s: float) -> None:
-        """Light after the count ended: count again (the gap since the last dark frame is
-        this frame's to count). The reserve's time runs on from the light before when the
-        dark between was shorter than that light (a flicker costs a write each time the
-        time doubles), else from this frame (a flash days later reserves no days)."""
-        lit_before_s = self.last_lit_s - self.lit_since_s
-        if now_s - self.last_lit_s > max(RESERVE_S, lit_before_s):
-            self.lit = False
-        self.done = self.settled = False
-        self.restarted = True
+        return self._raised(reserve=False)
 
     def _first_dark(
         self, telemetry: Telemetry, now_s: float, rail_on: bool
@@ -172,17 +160,22 @@ class AfterClose:
         if unseen:
             session.count_unseen(now_s - self.closed_s)
         session.keep_dark(telemetry, now_s)
-        return self._raised(now_s, reserve=False) if unseen else None
+        return self._raised(reserve=False) if unseen else None
 
-    def _raised(self, now_s: float, *, reserve: bool) -> dict[int, float] | None:
+    def _raised(self, *, reserve: bool) -> dict[int, float] | None:
         """The row's new figure when the count outgrew it: the count, plus (``reserve``)
-        the peak level for the light a host that dies now would not see."""
+        the peak level for the light a host that dies now would not see, or the light
+        since the close once more if that is more (the next write waits for it to double)."""
         dose = self.session.dose
         recorded = self.recorded_j_cm2
         if all(v <= recorded.get(ch, 0.0) for ch, v in dose.delivered_j_cm2.items()):
             return None  # the row already holds as much
-        reserve_s = max(RESERVE_S, now_s - self.lit_since_s) if reserve else 0.0
+        reserve_s = RESERVE_S if reserve else 0.0
         projected = dose.projected_j_cm2(self.peak_mw_cm2, reserve_s, self.session.time_scale)
         for channel, value in projected.items():
+            if reserve:
+                counted = dose.delivered_j_cm2[channel]
+                since_close = counted - self.at_close_j_cm2.get(channel, 0.0)
+                value = max(value, counted + since_close)
             recorded[channel] = max(value, recorded.get(channel, 0.0))
         return self.session.by_wavelength(recorded)

@@ -207,6 +207,8 @@ class SafetyCore:
         self._session: ActiveSession | None = None
         self._after_close: AfterClose | None = None  # the last session, closed
         self._row_at_boot = _newest_row(ledgers)  # counts light before the first session
+        self._dark_at_boot: Telemetry | None = None  # the last dark frame before that light
+        self._dark_at_boot_s = 0.0
         self._pending: list[SafetyEvent] = []
         self._self_test_passed = False
 
@@ -295,7 +297,7 @@ class SafetyCore:
             raise StartRefusedError(str(exc)) from exc
         self._supervisor.set_skin_stop_c(rx.skin_temp_stop_c)
         self._settle_after_close()  # any light from here on is this session's
-        self._after_close = self._row_at_boot = None
+        self._after_close = self._row_at_boot = self._dark_at_boot = None
         self._session = session
         try:
             self._interlock.arm(session.plan)
@@ -547,7 +549,7 @@ class SafetyCore:
             session.count_frame(telemetry, now_s, paused=interlock.light_held)
         else:  # light between sessions is the last one's, even a session before a restart
             lit = self._supervisor.reports_light(telemetry)
-            after = self._after_close or self._newest_row_lit(lit, now_s)
+            after = self._after_close or self._newest_row_lit(telemetry, now_s, lit=lit)
             if after is not None:
                 raised = after.count(telemetry, now_s, lit=lit, rail_on=interlock.rail.enabled)
         if interlock.observe(telemetry):
@@ -701,11 +703,17 @@ class SafetyCore:
         after = self._after_close
         return after.session if after is not None and after.shown else None
 
-    def _newest_row_lit(self, lit: bool, now_s: float) -> AfterClose | None:
+    def _newest_row_lit(
+        self, telemetry: Telemetry, now_s: float, *, lit: bool
+    ) -> AfterClose | None:
         """Light before this process's first session (a stuck driver after a restart):
-        the newest row at boot counts it (``safety.after_close``), rebuilt once."""
+        the newest row at boot counts it (``safety.after_close``), rebuilt once, from the
+        last dark frame (frames lost since may have been lit)."""
         record = self._row_at_boot
-        if not lit or record is None:
+        if record is None:
+            return None
+        if not lit:
+            self._dark_at_boot, self._dark_at_boot_s = telemetry, now_s
             return None
         self._row_at_boot = None
         session = reopen_closed_session(
@@ -718,6 +726,8 @@ class SafetyCore:
         if session is None:
             log.error("session %d was on another board: light now is not recorded", record.id)
             return None
+        if self._dark_at_boot is not None:
+            session.keep_dark(self._dark_at_boot, self._dark_at_boot_s)
         self._after_close = AfterClose.rebuilt(session, now_s, rail_on=self._interlock.rail.enabled)
         return self._after_close
 
@@ -783,12 +793,11 @@ class SafetyCore:
 
 
 def _newest_row(ledgers: LedgerHandle) -> SessionRecord | None:
-    """The newest session row, read at boot (off the frame path); None when there is none
+    """The last session's row, read at boot (off the frame path); None when there is none
     or the ledger cannot be read (logged: light before the first session is then in the
     fault record only)."""
     try:
-        newest = ledgers.ledger_or_raise().sessions(limit=1)
+        return ledgers.ledger_or_raise().last_session()
     except LedgerError as exc:
         log.error("light before the first session will not be recorded: %s", exc)
         return None
-    return newest[0] if newest else None

@@ -203,7 +203,8 @@ def open_session(
         time_scale,
         started_s=now_s,
         last_checkpoint_s=now_s,
-        wavelength_by_channel={c.channel: c.wavelength_nm for c in plan.channels},
+        # every channel of the board: light on one the plan leaves dark is still recorded
+        wavelength_by_channel={i: c.wavelength_nm for i, c in enumerate(calibration.channels)},
         max_dark_s=longest_dark_s(limits),
     )
 

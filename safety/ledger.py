@@ -612,6 +612,14 @@ class Ledger:
             ).fetchall()
         return self._records(SessionRecord.from_row, rows, "session")
 
+    def last_session(self) -> SessionRecord | None:
+        """The session begun last (the highest id: a wall clock set back since does not
+        reorder it), or None when there is none."""
+        with self._read("the last session") as conn:
+            rows = conn.execute("SELECT * FROM sessions ORDER BY id DESC LIMIT 1").fetchall()
+        records = self._records(SessionRecord.from_row, rows, "session")
+        return records[0] if records else None
+
     def checkpoints(self, session_id: int) -> list[CheckpointRecord]:
         """A session's dose checkpoints, oldest first."""
         with self._read("the checkpoints") as conn:

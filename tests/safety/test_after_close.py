@@ -8,6 +8,7 @@ that lands after a frame already on the wire, and a board that reads a dark curr
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 import pytest
@@ -119,7 +120,7 @@ def test_a_driver_lit_past_the_grace_raises_the_row_with_a_reserve_for_a_dying_h
     assert mj(after) < first_mj
 
 
-def test_a_board_lit_for_ever_costs_a_write_each_time_the_time_doubles() -> None:
+def test_a_board_lit_for_ever_costs_a_write_each_time_its_light_doubles() -> None:
     after = closed()
     writes = 0
     for step in range(1, 500):  # ten seconds of light
@@ -142,8 +143,9 @@ def test_the_reserve_is_at_the_highest_level_since_the_close_and_never_lowers_th
         raised = feed(after, uptime_ms, 40.0)
         if raised is not None:
             assert raised[810] >= first[810]
-            reserve_s = (uptime_ms - 1020) / 1000.0  # since the first light after the close
-            assert raised[810] * 1000.0 == pytest.approx(mj(after) + 40.0 * reserve_s)
+            since_mj = mj(after) - at_close_mj()  # the light since the close, once more
+            assert since_mj > 40.0 * RESERVE_S
+            assert raised[810] * 1000.0 == pytest.approx(mj(after) + since_mj)
             break
     else:
         pytest.fail("the count never outgrew the first reserve")
@@ -222,7 +224,7 @@ def test_a_flickering_claim_after_the_count_ended_costs_few_writes() -> None:
         for current_ma in (6.0, 0.0):
             writes += feed(after, uptime_ms, current_ma) is not None
             uptime_ms += 20
-    assert 1 <= writes <= 8  # a write each time the time doubles, not one a blip
+    assert 1 <= writes <= 8  # a write each time the light since the close doubles, not one a blip
 
 
 @pytest.mark.parametrize("count_ended", [False, True])
@@ -230,14 +232,16 @@ def test_light_after_an_hour_of_silence_reserves_no_more_than_light_at_once(
     count_ended: bool,
 ) -> None:
     """A lit frame after a long silence (a board that claims light long after, on a link
-    that was down): its gap counts at most the longest dark, its reserve the usual."""
+    that was down): its gap counts at most the longest dark, and its reserve is the
+    usual or that light once more (the next write waits for it to double), never the hour."""
     after = closed()
     if count_ended:
         assert feed(after, 1020, 0.0) is None
     hour_ms = 3_600_000
     figures = [feed(after, 1040 + hour_ms + 20 * step, 400.0) for step in range(10)]
     raised = [figure for figure in figures if figure is not None][-1]
-    bound_mj = at_close_mj() + 40.0 * (after.session.max_dark_s + 0.2 + RESERVE_S)
+    lit_s = after.session.max_dark_s + 0.2  # the capped gap, then ten frames
+    bound_mj = at_close_mj() + 40.0 * (2 * lit_s + RESERVE_S)
     assert raised[810] * 1000.0 <= bound_mj
 
 
@@ -464,7 +468,7 @@ def test_a_noisy_dark_current_between_sessions_costs_few_writes(
     rig: Rig, mocker: MockerFixture
 ) -> None:
     """6 mA (the dark current is 5 mA) on one idle frame in five: light, the interlock
-    cuts, and each blip is counted; the row is written as the time doubles, not a blip."""
+    cuts, and each blip is counted; the row is written as that light doubles, not a blip."""
     port = BoardFramePort(rig.port)
     core = rig.ready(port)
     core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
@@ -554,20 +558,20 @@ def test_the_newest_row_is_read_at_boot_not_on_the_frame_path(
     rig.run(3.0)
     core.end_session(Outcome.STOPPED)
     core.close()
-    sessions = mocker.spy(Ledger, "sessions")
+    last_session = mocker.spy(Ledger, "last_session")
     port = BoardFramePort(SimPort(rig.board, rig.clock))
     rig.connect(port)
-    assert sessions.call_count == 1
+    assert last_session.call_count == 1
     port.alter = _lit
     rig.run(1.0)  # light: the row read at boot is rebuilt, the ledger not read again
-    assert sessions.call_count == 1
+    assert last_session.call_count == 1
     assert _row_j_cm2(rig) > 0.0
 
 
 def test_light_before_the_first_session_with_an_unreadable_ledger_is_logged(
     rig: Rig, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mocker.patch.object(Ledger, "sessions", side_effect=LedgerError("disk gone", path=""))
+    mocker.patch.object(Ledger, "last_session", side_effect=LedgerError("disk gone", path=""))
     _restarted_lit(rig)
     assert "light before the first session will not be recorded: disk gone" in caplog.text
 
@@ -598,3 +602,152 @@ def test_a_rebuilt_row_starts_at_its_figures_on_every_channel_of_the_board() -> 
     assert session.plan.duration_s == TELEMETRY_PERIOD_S
     other = replace(record, delivered_fluence_j_cm2={905: 1.0})
     assert reopen_closed_session(other, 1.0, calibration=CAL2, limits=HARD, now_s=5.0) is None
+
+
+# ------------------------------------------------------------ the reserve's bound
+
+
+def _reserve_bound_mj(after: AfterClose, peak_mw_cm2: float = 40.0) -> float:
+    """What the row may hold: the count, the light since the close once more (a write
+    each time it doubles), and the reserve at the highest level since the close."""
+    since_mj = mj(after) - at_close_mj()
+    return mj(after) + since_mj + peak_mw_cm2 * RESERVE_S + 1e-9
+
+
+def test_a_faint_reading_after_a_stuck_close_reserves_no_hours_at_the_stuck_level() -> None:
+    """Full light through the grace, then a faint current for two minutes: the row holds
+    about what was counted, not two minutes at the stuck level."""
+    after = closed()
+    for uptime_ms in range(1020, 1140, 20):
+        feed(after, uptime_ms, 400.0)
+    for uptime_ms in range(1140, 1140 + 120_000, 20):
+        raised = feed(after, uptime_ms, 6.0)
+        if raised is not None:
+            assert raised[810] * 1000.0 <= _reserve_bound_mj(after), uptime_ms
+
+
+def test_a_lit_frame_every_0_4_s_reserves_no_more_than_its_light() -> None:
+    """After the count ended, one lit frame in twenty (closer than the reserve's time):
+    the reserve is bounded by the light counted, not by the time since the first."""
+    after = closed()
+    assert feed(after, 1020, 0.0) is None
+    for step in range(1, 3000):  # a minute
+        current_ma = 400.0 if step % 20 == 0 else 0.0
+        raised = feed(after, 1020 + 20 * step, current_ma)
+        if raised is not None:
+            assert raised[810] * 1000.0 <= _reserve_bound_mj(after), step
+
+
+def test_a_lit_frame_every_0_46_s_costs_few_writes() -> None:
+    """One lit frame in 23 (just past the reserve's time) for two minutes: a write each
+    time the light since the close doubles, not one a flash."""
+    after = closed()
+    assert feed(after, 1020, 0.0) is None
+    writes = 0
+    for step in range(1, 6000):
+        current_ma = 400.0 if step % 23 == 0 else 0.0
+        writes += feed(after, 1020 + 20 * step, current_ma) is not None
+    assert 1 <= writes <= 8
+
+
+def test_light_an_hour_after_lit_frames_reserves_from_itself() -> None:
+    """Five lit seconds after the close, an hour dark, then a lit frame: its reserve is
+    the usual, not the hour."""
+    after = closed()
+    for uptime_ms in range(1020, 6020, 20):
+        feed(after, uptime_ms, 400.0)
+    assert feed(after, 6020, 0.0) is not None or after.done
+    hour_ms = 3_600_000
+    for uptime_ms in (6040 + hour_ms, 6060 + hour_ms):
+        feed(after, uptime_ms - 20, 0.0)
+        raised = feed(after, uptime_ms, 400.0)
+        if raised is not None:
+            assert raised[810] * 1000.0 <= _reserve_bound_mj(after)
+
+
+# ------------------------------------------------------------ rows and channels at a restart
+
+
+def _closed_row(rig: Rig) -> float:
+    """A stopped session of the 810 nm prescription; the figure its row holds."""
+    core = rig.ready()
+    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
+    rig.run(3.0)
+    core.end_session(Outcome.STOPPED)
+    rig.run(0.5)
+    return _row_j_cm2(rig)
+
+
+def _lit_level_mw_cm2(rig: Rig) -> float:
+    """The irradiance the board's calibration gives ``_lit``'s 400 mA (no allowance)."""
+    dose = DoseIntegrator(Calibration(rig.board.optics.calibration), {0: 1.0}, 60.0)
+    return dose.frame_levels(frame(0, 400.0))[0]
+
+
+def test_a_new_hosts_first_lit_frame_after_lost_frames_counts_the_gap(rig: Rig) -> None:
+    """A new host sees dark frames, then frames go missing, then one shows light: the
+    light may have begun just after the last dark frame, so that gap is the newest row's
+    (with the reserve for a host that dies now)."""
+    closed_j_cm2 = _closed_row(rig)
+    rig.c.close()
+    port = BoardFramePort(SimPort(rig.board, rig.clock))
+    rig.connect(port)
+    rig.run(0.2)
+    port.lose = lambda message: isinstance(message, Telemetry)
+    rig.run(0.3)
+    port.lose = lambda message: False
+    flashes = [True]  # the first frame after the gap claims light, the rest are dark
+
+    def one_flash(message: Message) -> Message:
+        if isinstance(message, Telemetry) and flashes:
+            flashes.pop()
+            return _lit(message)
+        return message
+
+    port.alter = one_flash
+    rig.run(1.0)
+    gained_mj = (_row_j_cm2(rig) - closed_j_cm2) * 1000.0
+    assert not flashes
+    assert gained_mj >= _lit_level_mw_cm2(rig) * (0.3 + RESERVE_S)
+
+
+def _lit_850(message: Message) -> Message:
+    """A board that claims light on channel 1 (850 nm), which the prescription leaves dark."""
+    if not isinstance(message, Telemetry):
+        return message
+    lit = (message.channels[0], replace(message.channels[1], current_ma=400.0))
+    return replace(message, flags=message.flags | TelemetryFlag.OUTPUT_ON, channels=lit)
+
+
+def test_light_on_a_channel_the_session_did_not_plan_is_recorded_under_its_wavelength(
+    rig: Rig,
+) -> None:
+    port = BoardFramePort(rig.port)
+    core = rig.ready(port)
+    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
+    rig.run(3.0)
+    core.end_session(Outcome.STOPPED)
+    rig.run(0.5)
+    port.alter = _lit_850
+    rig.run(1.0)
+    with rig.ledger() as ledger:
+        (row,) = ledger.sessions()
+    assert set(row.delivered_fluence_j_cm2) == {810, 850}
+    assert row.delivered_fluence_j_cm2[850] > 0.0
+
+
+def test_the_row_rebuilt_at_boot_is_the_last_session_even_after_the_clock_went_back(
+    rig: Rig,
+) -> None:
+    with rig.ledger() as ledger:
+        first = ledger.begin_session("p", "ab" * 32, {810: 5.0}, planned_duration_s=60.0)
+        ledger.end_session(first, Outcome.COMPLETED, {810: 5.0})
+    rig.wall.offset = -dt.timedelta(days=1)  # the wall clock went back a day
+    with rig.ledger() as ledger:
+        last = ledger.begin_session("p", "ab" * 32, {810: 5.0}, planned_duration_s=60.0)
+        ledger.end_session(last, Outcome.STOPPED, {810: 2.0})
+    _restarted_lit(rig)
+    with rig.ledger() as ledger:
+        rows = {row.id: row.delivered_fluence_j_cm2 for row in ledger.sessions()}
+    assert rows[first] == {810: 5.0}
+    assert rows[last][810] > 2.0

@@ -121,6 +121,18 @@ def test_sessions_are_newest_first_and_limited(ledger: Ledger, clock: WallClock)
     assert [s.id for s in ledger.sessions(limit=2)] == ids[:0:-1]
 
 
+def test_the_last_session_is_the_one_begun_last_even_after_the_clock_went_back(
+    ledger: Ledger, clock: WallClock
+) -> None:
+    assert ledger.last_session() is None
+    first = ledger.begin_session("p", "h", {810: 1.0})
+    clock.advance(days=-1)  # the wall clock is set back a day
+    last = ledger.begin_session("p", "h", {810: 1.0})
+    assert [s.id for s in ledger.sessions()] == [first, last]  # by their wall times
+    record = ledger.last_session()
+    assert record is not None and record.id == last
+
+
 def test_a_fault_session_keeps_its_code(ledger: Ledger) -> None:
     sid = ledger.begin_session("p", "h", {810: 1.0})
     ledger.record_fault(FaultCode.SKIN_OVERTEMP, "too warm", sid)
