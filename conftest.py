@@ -2,6 +2,8 @@
 
 Owns: leak detection (as python-can and pymodbus do). A test that leaks fails with the
 names of what it left behind; the leaked processes are killed so the suite goes on.
+``builtin_wall_clock`` puts this process's wall clock on a day the shipped built-in
+prescriptions are valid.
 And, for the fast lane (``-m "not slow"``), not importing the test modules whose own
 ``pytestmark`` marks every test in them slow: none of their tests would run, and
 importing them (assertion rewriting, their imports) is most of what collecting costs.
@@ -19,6 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import time_machine
+
+from hil.rigs.clock import WALL_START
 
 _GRACE_S = 2.0
 _NOT_SLOW = re.compile(r"\s*not\s+slow\s*")
@@ -125,3 +130,12 @@ def _no_leaks() -> Iterator[None]:
         problems.append(f"child processes left running (killed): {sorted(pids)}")
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def builtin_wall_clock() -> Iterator[None]:
+    """This process's wall clock at the rigs' ``WALL_START``, ticking on from there: for
+    the in-process tests that install or check the built-ins as shipped, whose fixed
+    dates expire (child processes get a copy dated from today: ``profiles.shipped``)."""
+    with time_machine.travel(WALL_START, tick=True):
+        yield

@@ -1,10 +1,11 @@
 """``nirpad demo``: one simulated session, start to finish, in about a minute.
 
 Owns: the newcomer's tour. It starts ``python -m hil.sim --time-scale 60`` as a child,
-makes a temporary state directory, installs the built-in ``rls-810-standard``, runs the
-real controller in this process (the event loop on the main thread, which owns the
-ledger's SQLite connection; a small UI thread shows a rich progress bar), presses start,
-and ends by printing the ledger's record of the session.
+makes a temporary state directory, installs the built-in ``rls-810-standard`` (dated
+from today: ``profiles.shipped``), runs the real controller in this process (the event
+loop on the main thread, which owns the ledger's SQLite connection; a small UI thread
+shows a rich progress bar), presses start, and ends by printing the ledger's record of
+the session.
 
 Does not own any safety decision: the same ``runner.build_app`` stack as ``nirpad run``
 does the work. Leaves nothing behind, on success, error or Ctrl-C: the loop's
@@ -20,7 +21,6 @@ import logging
 import tempfile
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,6 +36,7 @@ from firmware_host.runner import (
     signals_stop,
 )
 from firmware_host.sim_process import SimProcess
+from profiles.shipped import builtin_text, dated_from
 from safety.board_kind import BoardKind
 
 log = logging.getLogger(__name__)
@@ -100,15 +101,17 @@ def _run(console: Console, state_dir: Path) -> str:
 
 
 def install_builtin(state_dir: Path) -> str:
-    """Install ``profiles/builtin/rls-810-standard.toml`` as the prescription."""
-    from firmware_host.profile_commands import validate_and_install
+    """Install ``profiles/builtin/rls-810-standard.toml`` as the prescription, dated from
+    today so the demo runs on any date (the shipped file expires like any other)."""
+    from firmware_host.profile_commands import utc_today, validate_and_install
 
     name = f"{PROFILE_ID}.toml"
-    data = resources.files("profiles").joinpath("builtin", name).read_bytes()
+    data = dated_from(builtin_text(PROFILE_ID), utc_today()).encode()
     outcome = validate_and_install(state_dir, data, name, None, session_state=lambda: None)
     if not outcome.ok:
-        raise DemoError(f"the built-in profile was refused: {outcome.message}")
-    return f"Installed the built-in prescription {PROFILE_ID}."
+        reasons = "; ".join(outcome.problems) or outcome.message
+        raise DemoError(f"the built-in profile was refused: {reasons}")
+    return f"Installed the built-in prescription {PROFILE_ID}, dated from today for the demo."
 
 
 class _Ui:

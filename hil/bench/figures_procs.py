@@ -21,7 +21,8 @@ from typing import Any, Final
 
 from firmware_host.control_client import ControlClientError, send
 from firmware_host.json_child import Event, EventTimeout
-from hil.bench.figures_stack import BenchSetupError, builtin_profile_text
+from hil.bench.figures_stack import BenchSetupError
+from hil.rigs.clinic import reissued_today
 from hil.rigs.controller_child import ControllerChild, ControllerNotReadyError, sim_board_args
 from hil.rigs.sim_child import SimChild as HarnessSimChild
 
@@ -68,11 +69,12 @@ class SimChild(HarnessSimChild):
 
 
 def install_prescription(state_dir: Path) -> None:
-    """The built-in 810 nm profile, installed as a caregiver would (no controller running)."""
+    """The built-in 810 nm profile, installed as a caregiver would (no controller running),
+    dated from today: the host process runs on the real wall clock."""
     from firmware_host.profile_commands import validate_and_install
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    data = builtin_profile_text().encode()
+    data = reissued_today()
     outcome = validate_and_install(
         state_dir, data, "rls-810-standard.toml", None, session_state=lambda: "idle"
     )

@@ -8,7 +8,9 @@ signing a prescription with it (``profiles.signing.sign_profile``, what ``nirpad
 sign`` does). The controller then checks the signature of every prescription a rig
 installs with the trust store it builds from the site configuration, as ``nirpad run``
 does; a prescription changed after signing is refused. Also owns ``profile_toml``, a
-prescription as the clinic writes one (any numbers, for the reliability runs).
+prescription as the clinic writes one (any numbers, for the reliability runs), and
+``reissued_today``, a built-in as the clinic would issue it today: a host in a child
+process runs on the real wall clock, past which the shipped dates expire.
 
 Signatures are trusted, not required (``require_signed = false``): scenarios about a
 prescription file edited by hand still reach the limit and date checks. The key is a
@@ -27,10 +29,12 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firmware_host.paths import SITE_CONFIG_NAME
+from firmware_host.profile_commands import utc_today
 from profiles.errors import SigningError
+from profiles.shipped import builtin_text, dated_from
 from profiles.signing import public_key_b64, sign_profile
 
-__all__ = ["RIG_KEY_ID", "profile_toml", "sign", "trust_rig_clinic"]
+__all__ = ["RIG_KEY_ID", "profile_toml", "reissued_today", "sign", "trust_rig_clinic"]
 
 RIG_KEY_ID: Final = "hil-rig-clinic"
 _RIG_KEY: Final = Ed25519PrivateKey.from_private_bytes(
@@ -72,6 +76,13 @@ def sign(data: bytes) -> bytes:
         return sign_profile(text, _RIG_KEY, RIG_KEY_ID).encode("utf-8")
     except (UnicodeDecodeError, SigningError):
         return data
+
+
+def reissued_today(profile_id: str = "rls-810-standard") -> bytes:
+    """The built-in ``profile_id`` issued yesterday (UTC) for a year (``profiles.shipped``),
+    unsigned: what a host on the real wall clock (a child process) can install on any
+    date. In-process rigs run on ``WALL_START``, inside the shipped dates."""
+    return dated_from(builtin_text(profile_id), utc_today()).encode()
 
 
 def profile_toml(

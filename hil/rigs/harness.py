@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -38,6 +37,7 @@ from hil.rigs.host import Host, HostSetup
 from hil.rigs.ledger_storage import LedgerStorage
 from hil.sim.board import RAIL_HOLD_S, SimBoard
 from hil.sim.inprocess import SimPort, make_sim
+from profiles.shipped import BUILTIN_IDS, builtin_text
 from safety.core import SafetyCore
 from safety.core_connect import PortLike
 from safety.ledger import FaultRecord, Ledger, SessionRecord
@@ -61,7 +61,7 @@ __all__ = [
 
 DOSE_TOLERANCE: Final = 0.005
 """Dose accuracy the suite holds the stack to: within 0.5 % (docs/performance.md)."""
-BUILTIN_PROFILES: Final = ("rls-810-standard", "rls-850-standard", "rls-dual")
+BUILTIN_PROFILES: Final = BUILTIN_IDS
 DOWN_STEP_S: Final = 0.02
 """While only the board runs, it is stepped in telemetry periods for the tick watchers."""
 Event = dict[str, Any]
@@ -82,8 +82,9 @@ def _install(
 
 
 def builtin_profile_bytes(profile_id: str) -> bytes:
-    """The TOML of a built-in profile, as a caregiver would install it."""
-    return resources.files("profiles").joinpath("builtin", f"{profile_id}.toml").read_bytes()
+    """The TOML of a built-in profile as shipped, as a caregiver would install it (the
+    rig's wall clock starts at ``WALL_START``, inside its dates)."""
+    return builtin_text(profile_id).encode()
 
 
 def first_off_after(events: Iterable[Event], t_s: float) -> float | None:

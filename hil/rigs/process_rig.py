@@ -16,12 +16,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.json_child import Event, EventTimeout
-from hil.rigs.clinic import sign, trust_rig_clinic
+from hil.rigs.clinic import reissued_today, sign, trust_rig_clinic
 from hil.rigs.controller_child import ControllerChild, sim_board_args
 from hil.rigs.sim_child import SimChild
 from safety.ledger import FaultRecord, Ledger, SessionRecord
@@ -62,7 +61,7 @@ class ProcessRig:
         from firmware_host.cli import main as nirpad
 
         trust_rig_clinic(self.state_dir)
-        data = resources.files("profiles").joinpath("builtin", f"{profile_id}.toml").read_bytes()
+        data = reissued_today(profile_id)  # the children run on the real wall clock
         path = self.work_dir / f"{profile_id}.signed.toml"
         path.write_bytes(sign(data))
         code = nirpad(["profile", "install", str(path), "--state-dir", str(self.state_dir)])

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.machine import State
-from hil.rigs.clinic import profile_toml, sign, trust_rig_clinic
-from hil.rigs.harness import InProcessRig, builtin_profile_bytes
+from hil.rigs.clinic import profile_toml, reissued_today, sign, trust_rig_clinic
+from hil.rigs.harness import InProcessRig
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
 from hil.tools.stall_monitor import StallMonitor
 
@@ -198,7 +198,7 @@ def run_realtime(args: argparse.Namespace) -> dict[str, Any]:
         sim = SimChild("--rail-file", str(rail), "--seed", str(args.seed), keep=RECENT_EVENTS,
                        on_event=events.append)  # fmt: skip
         trust_rig_clinic(state_dir)  # as the in-process rig's site: the rigs' clinic signs
-        (state_dir / "rx.toml").write_bytes(sign(builtin_profile_bytes(args.profile)))
+        (state_dir / "rx.toml").write_bytes(sign(reissued_today(args.profile)))
         subprocess.run(
             [sys.executable, "-m", "firmware_host", "profile", "install", "--state-dir",
              str(state_dir), str(state_dir / "rx.toml")], capture_output=True, check=True,

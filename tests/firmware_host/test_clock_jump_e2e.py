@@ -16,7 +16,6 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pytest
 
 from firmware_host.cli import main
 from firmware_host.json_child import JsonLinesChild
+from hil.rigs.clinic import reissued_today
 from safety.ledger import Ledger
 from safety.ledger_events import EventKind
 
@@ -68,7 +68,7 @@ def _wait(state: Path, capsys: pytest.CaptureFixture[str], done: Any, timeout_s:
 
 
 def _one_minute_rx(tmp_path: Path) -> Path:
-    text = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_text()
+    text = reissued_today().decode()  # the child runs on the real wall clock
     rx = tmp_path / "one-minute.toml"
     rx.write_text(
         text.replace("duration_min = 30", "duration_min = 1").replace("ramp_s = 30", "ramp_s = 0")

@@ -86,6 +86,8 @@ def test_demo_ctrl_c_leaves_nothing_running(marker: str) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+        if proc.stdout is not None:
+            proc.stdout.close()  # closed by communicate, unless the demo ended on its own
     assert proc.returncode == 130, out[-3000:]
     assert "stopped" in out.split("The ledger's record of the session:")[1]
     assert "Traceback" not in out

@@ -79,6 +79,7 @@ def test_a_repair_waits_for_no_one_holding_the_state_directory(
     assert not (tmp_path / "ledger.sqlite3").exists()  # nothing was touched
 
 
+@pytest.mark.usefixtures("builtin_wall_clock")  # the built-in as shipped
 def test_an_install_with_no_controller_restores_a_deleted_record_first(tmp_path: Path) -> None:
     from importlib import resources
 

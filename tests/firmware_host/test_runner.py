@@ -60,6 +60,7 @@ def _datagrams(sock: socket.socket) -> list[bytes]:
 
 @pytest.mark.timeout(60)
 @pytest.mark.slow
+@pytest.mark.usefixtures("builtin_wall_clock")  # the built-in as shipped
 def test_sigterm_mid_session_turns_off_and_records_stopped(
     tmp_path: Path, notify: socket.socket
 ) -> None:
@@ -189,6 +190,7 @@ def test_sim_process_that_ignores_sigterm_is_killed(
     assert proc.returncode == -signal.SIGKILL
 
 
+@pytest.mark.usefixtures("builtin_wall_clock")  # the built-in as shipped
 def test_a_prescription_edited_after_install_fails_its_signature_at_boot(tmp_path: Path) -> None:
     """The signature is checked on every load of the installed file, not only at install."""
     from profiles.signing import generate_keypair, sign_profile

@@ -14,13 +14,13 @@ import json
 import signal
 import sys
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from firmware_host.cli import main
 from firmware_host.json_child import Event, JsonLinesChild
+from hil.rigs.clinic import reissued_today
 from hil.rigs.controller_child import ControllerChild, sim_board_args
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
@@ -30,7 +30,8 @@ def test_sigterm_mid_session_over_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state, rail = tmp_path / "state", tmp_path / "rail"
-    rx = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")
+    rx = tmp_path / "rx.toml"
+    rx.write_bytes(reissued_today())  # the child runs on the real wall clock
     assert main(["profile", "install", str(rx), "--state-dir", str(state)]) == 0
     nirpad = [sys.executable, "-m", "firmware_host"]
     sim = JsonLinesChild([*nirpad, "sim", "--rail-file", str(rail), "--time-scale", "60"])

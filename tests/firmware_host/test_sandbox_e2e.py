@@ -25,7 +25,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Final
 
@@ -33,6 +32,7 @@ import pytest
 
 import firmware_host
 from firmware_host.cli import main
+from hil.rigs.clinic import reissued_today
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -119,7 +119,8 @@ def test_the_controller_runs_a_whole_session_inside_its_sandbox(
     tmp_path: Path, notify: socket.socket, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state, log = tmp_path / "state", tmp_path / "controller.log"
-    rx = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")
+    rx = tmp_path / "rx.toml"
+    rx.write_bytes(reissued_today())  # the child runs on the real wall clock
     assert main(["profile", "install", str(rx), "--state-dir", str(state)]) == 0
     env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")}
     env.pop("WATCHDOG_USEC", None)

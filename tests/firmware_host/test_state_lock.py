@@ -48,7 +48,7 @@ def _app(stack: contextlib.ExitStack, state_dir: Path, seed: int = 3) -> App:
 
 
 @pytest.fixture
-def treating(tmp_path: Path) -> Iterator[tuple[App, Path]]:
+def treating(tmp_path: Path, builtin_wall_clock: None) -> Iterator[tuple[App, Path]]:
     """A controller on ``tmp_path/state`` with a session treating for 60 s (virtual)."""
     state_dir = tmp_path / "state"
     state_dir.mkdir()
@@ -150,6 +150,7 @@ def test_a_mistyped_second_run_exits_with_the_holder_and_touches_nothing(
     assert str(app.controller.state) == "treating"
 
 
+@pytest.mark.usefixtures("builtin_wall_clock")  # the built-in as shipped
 def test_profile_install_while_the_state_dir_is_held_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

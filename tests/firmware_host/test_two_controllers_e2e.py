@@ -20,25 +20,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
 from firmware_host.cli import main
+from hil.rigs.clinic import reissued_today
 from hil.rigs.controller_child import ControllerChild
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 NIRPAD = [sys.executable, "-m", "firmware_host"]
-RX = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")
 
 
 @pytest.fixture
 def controller(tmp_path: Path) -> Iterator[tuple[ControllerChild, Path, Path]]:
     """``nirpad run --sim`` on ``tmp_path/state``, ready; yields it, the state dir, its log."""
     state, log_path = tmp_path / "state", tmp_path / "run.log"
-    assert main(["profile", "install", str(RX), "--state-dir", str(state)]) == 0
+    rx = tmp_path / "rx.toml"
+    rx.write_bytes(reissued_today())  # the children run on the real wall clock
+    assert main(["profile", "install", str(rx), "--state-dir", str(state)]) == 0
     run = ControllerChild(
         ["--sim", "--time-scale", "60", "--state-dir", str(state)],
         log_path=log_path, notify_path=tmp_path / "notify",

@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import base64
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-BUILTIN_NAMES = ("rls-810-standard", "rls-850-standard", "rls-dual")
+from profiles.shipped import BUILTIN_IDS as BUILTIN_NAMES
+from profiles.shipped import builtin_text
 
-
-def builtin_text(name: str) -> str:
-    return resources.files("profiles").joinpath(f"builtin/{name}.toml").read_text("utf-8")
+__all__ = ["BUILTIN_NAMES", "builtin_text"]
 
 
 @pytest.fixture

@@ -21,6 +21,9 @@ from safety.errors import LedgerError
 from safety.ledger import Ledger
 from tests.profiles.conftest import builtin_text, run_cli
 
+# The shipped built-ins carry fixed dates: read them on a day they are valid.
+pytestmark = pytest.mark.usefixtures("builtin_wall_clock")
+
 DUAL = builtin_text("rls-dual").encode()
 
 

@@ -15,6 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from profiles.signing import sign_profile
 from tests.profiles.conftest import BUILTIN_NAMES, builtin_text, run_cli
 
+# The shipped built-ins carry fixed dates: read them on a day they are valid.
+pytestmark = pytest.mark.usefixtures("builtin_wall_clock")
+
 GOLDEN: dict[str, tuple[tuple[str, str], list[str]]] = {
     "60 mW/cm²": (
         ("irradiance_mw_cm2 = 40", "irradiance_mw_cm2 = 60"),

@@ -26,6 +26,9 @@ from safety.ledger import Ledger
 from safety.limits import HARD_LIMITS
 from tests.profiles.conftest import public_b64, run_cli
 
+# The shipped built-ins carry fixed dates: read them on a day they are valid.
+pytestmark = pytest.mark.usefixtures("builtin_wall_clock")
+
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "profiles.md"
 PULSED = 'kind = "pulsed"\npulse_hz = 10\nduty_pct = 50'
 

@@ -29,7 +29,6 @@ import random
 import statistics
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ import pytest
 
 from firmware_host.cli import main as nirpad
 from firmware_host.control_client import send
-from hil.rigs.clinic import sign, trust_rig_clinic
+from hil.rigs.clinic import reissued_today, sign, trust_rig_clinic
 from hil.rigs.controller_child import ControllerChild
 from hil.rigs.sim_child import sim_state
 from safety.faults import Outcome
@@ -217,7 +216,7 @@ def _install(state_dir: Path) -> None:
     """The built-in rls-810-standard, with a 52-week course: every move of the records by
     7 days (``age_ledger``) would otherwise end a 4-week course after four sessions.
     Signed by the rigs' clinic, which the state directory's site configuration trusts."""
-    text = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_text()
+    text = reissued_today().decode()  # the children run on the real wall clock
     assert "course_weeks = 4\n" in text
     rx = state_dir.parent / "rls-810-long-course.toml"
     trust_rig_clinic(state_dir)

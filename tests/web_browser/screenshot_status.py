@@ -18,7 +18,6 @@ import sys
 import tempfile
 import time
 from contextlib import redirect_stdout
-from importlib import resources
 from io import StringIO
 from pathlib import Path
 from typing import Final
@@ -28,12 +27,12 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from firmware_host.cli import main as nirpad
+from hil.rigs.clinic import reissued_today
 
 from .pad_process import chromium, find_program, running_pad
 
 log = logging.getLogger("screenshot_status")
 
-BUILTIN: Final = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")
 PROGRESS_PCT: Final = 33.0
 WAIT_S: Final = 60.0
 WINDOW: Final = (900, 600)
@@ -63,8 +62,10 @@ def take(output: Path) -> None:
         raise SystemExit("needs the browser: apt-get install chromium chromium-driver")
     with tempfile.TemporaryDirectory(prefix="nirpad-shot-") as tmp, running_pad(Path(tmp)) as pad:
         state = ["--state-dir", str(pad.state_dir)]
+        rx = Path(tmp) / "rx.toml"
+        rx.write_bytes(reissued_today())  # the pad runs on the real wall clock
         with redirect_stdout(StringIO()):
-            if nirpad(["profile", "install", str(BUILTIN), *state]) or nirpad(["start", *state]):
+            if nirpad(["profile", "install", str(rx), *state]) or nirpad(["start", *state]):
                 raise SystemExit("the pad refused the prescription or the start")
         deadline = time.monotonic() + WAIT_S
         while _progress_pct(pad.state_dir) < PROGRESS_PCT and time.monotonic() < deadline:

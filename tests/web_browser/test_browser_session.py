@@ -10,7 +10,6 @@ installed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -21,12 +20,12 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from firmware_host.cli import main
+from hil.rigs.clinic import reissued_today
 
 from .pad_process import Pad
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
-BUILTIN: Final = Path(str(resources.files("profiles").joinpath("builtin", "rls-810-standard.toml")))
 PAGE_WAIT_S: Final = 10.0
 # The short copy's 5 min at 60× is 5 s; the margin covers a loaded CI machine.
 SESSION_WAIT_S: Final = 60.0
@@ -74,7 +73,7 @@ def _message(driver: WebDriver) -> tuple[str, str]:
 def _short_copy(folder: Path) -> Path:
     """The built-in prescription as a 5-minute session without a ramp (5 s at 60×): the
     page is under test here, not the ramp, which a loaded machine at 60× can upset."""
-    text = BUILTIN.read_text(encoding="utf-8")
+    text = reissued_today().decode()  # the pad runs on the real wall clock
     for old, new in (
         ('id = "rls-810-standard"', 'id = "rls-810-browser"'),
         ("duration_min = 30", "duration_min = 5"),
@@ -121,7 +120,7 @@ def test_a_bad_file_shows_the_caregiver_words_and_installs_nothing(
     pad: Pad, browser: WebDriver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hot = tmp_path / "too-strong.toml"
-    text = BUILTIN.read_text(encoding="utf-8")
+    text = reissued_today().decode()
     hot.write_text(text.replace("irradiance_mw_cm2 = 40", "irradiance_mw_cm2 = 80"), "utf-8")
     assert main(["profile", "check", str(hot)]) != 0
     cli = capsys.readouterr()
