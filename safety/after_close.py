@@ -18,14 +18,16 @@ ledger may over-count, never under-count):
 * Within ``STUCK_ON_GRACE_S`` of the close a lit frame may be one in flight (sampled
   before the OFF landed; a slow link delays it): it counts in memory, and the row is
   raised once, exactly, by the dark frame that follows. Past it the driver ignores the
-  OFF: when a lit frame takes the count past the row's figure, the row is raised to
-  the count plus a reserve, at the highest level seen since the close, for the light a
-  host that dies now would not see (until its heartbeat stops and the hold circuit
-  drops the rail: ``RESERVE_S``), or the light counted since the close once more if
-  that is more. So a board that claims light for ever, or flickers, costs a write each
-  time the light since the close doubles, not one a frame; and the row never holds
-  more than the count, that light again, and ``RESERVE_S`` at the peak (a faint
-  reading after a bright one, or a long silence, reserves no time at the peak).
+  OFF: at every lit frame the row holds the count plus a reserve, at the highest level
+  seen since the close, for the light a host that dies now would not see (until its
+  heartbeat stops and the hold circuit drops the rail: ``RESERVE_S``); a frame that
+  outgrows it raises the row, with room before the next raise: the reserve again, or
+  the light counted since the close once more if that is more. So a board that claims
+  light for ever, or flickers, costs a write each time the light since the close
+  doubles (light that grows, a few more), not one a frame; and the row never holds more
+  than the count, the reserve, and the larger of the reserve and the light since the
+  close (a faint reading after a bright one, or a long silence, reserves no time at
+  the peak).
 * A first frame that is dark but late (frames went missing after the close: a link
   drop) counts the time since the close at the last frame's level, at most
   ``max_dark_s``, when the rail was on at the close and has been cut since: a driver
@@ -42,7 +44,8 @@ ledger may over-count, never under-count):
   before its first session, the last session's row (by id: a wall clock set back does
   not reorder it) is rebuilt (``reopen_closed_session``) and counts it, as if it had
   closed at that frame, from the last dark frame this host saw (frames lost between
-  may have been lit).
+  may have been lit). In such a restarted count the gap before a lit frame is at least
+  the host's time since the frame before (a board reset between restarts its uptime).
 * When no frame may show the rest (the rail was cut by a critical fault, the board was
   lost, the core closes, a new session begins), ``settle`` counts the time since the
   last frame (since the close, if none was lit after it) at that frame's level, at most
@@ -133,7 +136,10 @@ class AfterClose:
         self.lit = self.lit or lit
         self.done = not lit
         session = self.session
-        session.count_frame(telemetry, now_s)
+        # nothing is in flight in a restarted count: the host's clock bounds the gap
+        # from below (a board reset between restarts its uptime)
+        host_gap_s = now_s - session.last_frame_s if lit and self.restarted else 0.0
+        session.count_frame(telemetry, now_s, at_least_s=host_gap_s)
         for channel, level in session.dose.frame_levels(telemetry).items():
             self.peak_mw_cm2[channel] = max(level, self.peak_mw_cm2.get(channel, 0.0))
         if lit and not self.restarted and now_s - self.closed_s <= IN_FLIGHT_S:
@@ -163,19 +169,20 @@ class AfterClose:
         return self._raised(reserve=False) if unseen else None
 
     def _raised(self, *, reserve: bool) -> dict[int, float] | None:
-        """The row's new figure when the count outgrew it: the count, plus (``reserve``)
-        the peak level for the light a host that dies now would not see, or the light
-        since the close once more if that is more (the next write waits for it to double)."""
+        """The row's new figure when it no longer holds the count and (``reserve``) the
+        peak level for the light a host that dies now would not see; or None. A new figure
+        leaves room before the next write: the reserve again, or the light since the close
+        once more if that is more (the next write waits for that light to double)."""
         dose = self.session.dose
         recorded = self.recorded_j_cm2
-        if all(v <= recorded.get(ch, 0.0) for ch, v in dose.delivered_j_cm2.items()):
-            return None  # the row already holds as much
         reserve_s = RESERVE_S if reserve else 0.0
-        projected = dose.projected_j_cm2(self.peak_mw_cm2, reserve_s, self.session.time_scale)
-        for channel, value in projected.items():
+        needed = dose.projected_j_cm2(self.peak_mw_cm2, reserve_s, self.session.time_scale)
+        if all(v <= recorded.get(ch, 0.0) for ch, v in needed.items()):
+            return None  # the row already holds as much
+        for channel, value in needed.items():
             if reserve:
-                counted = dose.delivered_j_cm2[channel]
+                counted = dose.delivered_j_cm2.get(channel, 0.0)
                 since_close = counted - self.at_close_j_cm2.get(channel, 0.0)
-                value = max(value, counted + since_close)
+                value += max(value - counted, since_close)
             recorded[channel] = max(value, recorded.get(channel, 0.0))
         return self.session.by_wavelength(recorded)

@@ -87,14 +87,18 @@ class ActiveSession:
     wavelength_by_channel: dict[int, int] = field(default_factory=dict)
     max_dark_s: float = longest_dark_s(HARD)
 
-    def count_frame(self, telemetry: Telemetry, now_s: float, *, paused: bool = False) -> None:
+    def count_frame(
+        self, telemetry: Telemetry, now_s: float, *, paused: bool = False, at_least_s: float = 0.0
+    ) -> None:
         """Count a frame: its own period at the higher of its reading and the one before
         (the light may have gone off just before this frame), a gap before it
-        conservatively. ``paused``: the interlock holds the session paused."""
+        conservatively. ``paused``: the interlock holds the session paused.
+        ``at_least_s``: the time since the frame before is at least this (host time)."""
         previous, self.last_frame, self.last_frame_s = self.last_frame, telemetry, now_s
         delta_s = TELEMETRY_PERIOD_S
         if previous is not None:
             delta_s = ((telemetry.uptime_ms - previous.uptime_ms) & 0xFFFFFFFF) / 1000.0
+            delta_s = max(delta_s, at_least_s)
             gap_s = min(delta_s - TELEMETRY_PERIOD_S, self.max_dark_s)
             self._count_dark(gap_s, paused, previous, telemetry)
         period_s = min(delta_s, TELEMETRY_PERIOD_S)

@@ -111,8 +111,8 @@ def test_a_driver_lit_past_the_grace_raises_the_row_with_a_reserve_for_a_dying_h
     while (raised := feed(after, uptime_ms := uptime_ms + 20, 400.0)) is None:
         assert uptime_ms < 1000 + 1000 * IN_FLIGHT_S + 20
     assert (uptime_ms - 1000) / 1000.0 > IN_FLIGHT_S  # not before the grace
-    first_mj = raised[810] * 1000.0
-    assert first_mj == pytest.approx(mj(after) + 40.0 * RESERVE_S)
+    first_mj = raised[810] * 1000.0  # the reserve, and room for as much again
+    assert first_mj == pytest.approx(mj(after) + 2 * 40.0 * RESERVE_S)
     for _ in range(5):  # the rail is cut: the reserve holds the rest, no write
         uptime_ms += 20
         assert feed(after, uptime_ms, 400.0) is None
@@ -138,14 +138,16 @@ def test_the_reserve_is_at_the_highest_level_since_the_close_and_never_lowers_th
         feed(after, uptime_ms, 400.0)
     first = feed(after, 1120, 40.0)  # past it, at a tenth: the reserve is at the peak
     assert first is not None
-    assert first[810] * 1000.0 == pytest.approx(mj(after) + 40.0 * RESERVE_S)
+    reserve_mj = 40.0 * RESERVE_S
+    assert first[810] * 1000.0 == pytest.approx(mj(after) + 2 * reserve_mj)
     for uptime_ms in range(1140, 11000, 20):  # still a tenth: the count creeps on
         raised = feed(after, uptime_ms, 40.0)
-        if raised is not None:
+        if raised is not None:  # the count and the reserve outgrew the row
             assert raised[810] >= first[810]
-            since_mj = mj(after) - at_close_mj()  # the light since the close, once more
-            assert since_mj > 40.0 * RESERVE_S
-            assert raised[810] * 1000.0 == pytest.approx(mj(after) + since_mj)
+            assert mj(after) + reserve_mj > first[810] * 1000.0
+            since_mj = mj(after) - at_close_mj()  # room: the light since the close, once more
+            assert since_mj > reserve_mj
+            assert raised[810] * 1000.0 == pytest.approx(mj(after) + reserve_mj + since_mj)
             break
     else:
         pytest.fail("the count never outgrew the first reserve")
@@ -161,7 +163,7 @@ def test_the_reserve_counts_the_time_scale_and_the_calibration_uncertainty() -> 
     raised = after.count(frame(1120, 400.0), T_CLOSE_S + late_s, lit=True, rail_on=True)
     assert raised is not None
     lit_s = 3 * TELEMETRY_PERIOD_S + (0.1 - TELEMETRY_PERIOD_S)  # 2 frames and the gap
-    expected_mj = 40.0 * 1.05 * 2.0 * (lit_s + RESERVE_S)
+    expected_mj = 40.0 * 1.05 * 2.0 * (lit_s + 2 * RESERVE_S)  # the reserve, and room
     assert raised[810] * 1000.0 == pytest.approx(expected_mj)
 
 
@@ -174,7 +176,8 @@ def test_light_after_the_count_ended_is_counted_and_written_at_once() -> None:
     raised = feed(after, 1100, 400.0)  # lit, nothing commanded: no frame in flight
     lit_mj = at_close_mj() + 40.0 * TELEMETRY_PERIOD_S  # from the last dark frame
     assert mj(after) == pytest.approx(lit_mj)
-    assert raised is not None and raised[810] * 1000.0 == pytest.approx(lit_mj + 40.0 * RESERVE_S)
+    expected_mj = lit_mj + 2 * 40.0 * RESERVE_S  # the reserve, and room for as much again
+    assert raised is not None and raised[810] * 1000.0 == pytest.approx(expected_mj)
     assert not after.counting  # a fault found now did not end the session
     assert feed(after, 1120, 0.0) is None  # dark again: inside the reserve
     assert after.done
@@ -186,8 +189,8 @@ def test_light_long_after_the_count_ended_reserves_from_itself() -> None:
     for uptime_ms in range(1040, 1040 + 20 * 500, 20):  # ten quiet seconds, kept
         assert feed(after, uptime_ms, 0.0) is None
     raised = feed(after, 1040 + 20 * 500, 400.0)
-    assert raised is not None
-    assert raised[810] * 1000.0 == pytest.approx(mj(after) + 40.0 * RESERVE_S)
+    assert raised is not None  # the reserve and room for as much again, not ten seconds
+    assert raised[810] * 1000.0 == pytest.approx(mj(after) + 2 * 40.0 * RESERVE_S)
 
 
 def test_a_flash_after_a_count_ended_is_held_by_its_reserve_through_the_cut() -> None:
@@ -197,7 +200,7 @@ def test_a_flash_after_a_count_ended_is_held_by_its_reserve_through_the_cut() ->
     assert after.done
     raised = feed(after, 1040, 400.0)  # a self-test's rail check re-powers it
     assert raised is not None
-    assert raised[810] * 1000.0 == pytest.approx(at_close_mj() + 40.0 * (0.02 + RESERVE_S))
+    assert raised[810] * 1000.0 == pytest.approx(at_close_mj() + 40.0 * (0.02 + 2 * RESERVE_S))
     assert after.settle(T_CLOSE_S + 0.05) is None  # stuck_on cuts: the reserve holds it
     assert mj(after) == pytest.approx(at_close_mj() + 40.0 * (0.02 + 0.01))
 
@@ -413,7 +416,8 @@ def test_a_stuck_driver_lit_unseen_by_the_self_tests_rail_check_is_counted(rig: 
     """A stop on a stuck driver; the cut settles it and the count ends dark. After the
     acknowledgement the self-test's rail check re-powers the driver, and the frames that
     show the rail on are lost: the step times out (0.5 s), the rail is cut, and the next
-    frame is dark and late. The light in between was seen by no frame."""
+    frame is dark and late. The light in between was seen by no frame. Four times over:
+    once, the room the row holds after the stuck close covers it, by chance."""
     port = BoardFramePort(rig.port)
     core = _treat_stuck(rig, port)
     core.end_session(Outcome.STOPPED)
@@ -421,12 +425,13 @@ def test_a_stuck_driver_lit_unseen_by_the_self_tests_rail_check_is_counted(rig: 
     fault = core.fault
     assert fault is not None and fault.code is FaultCode.STUCK_ON
     assert _row_j_cm2(rig) >= _truth(rig)
-    assert core.acknowledge_fault() is None
-    port.lose = lambda message: isinstance(message, Telemetry) and message.rail_enabled
-    assert core.self_test() is not None  # the rail check times out: the rail is cut
-    port.lose = lambda message: False
-    rig.run(1.0)
-    assert rig.board.state()["outputs_on"] is False
+    for _ in range(4):
+        assert core.acknowledge_fault() is None
+        port.lose = lambda message: isinstance(message, Telemetry) and message.rail_enabled
+        assert core.self_test() is not None  # the rail check times out: the rail is cut
+        port.lose = lambda message: False
+        rig.run(1.0)
+        assert rig.board.state()["outputs_on"] is False
     assert _row_j_cm2(rig) >= _truth(rig), (_row_j_cm2(rig), _truth(rig))
 
 
@@ -608,10 +613,12 @@ def test_a_rebuilt_row_starts_at_its_figures_on_every_channel_of_the_board() -> 
 
 
 def _reserve_bound_mj(after: AfterClose, peak_mw_cm2: float = 40.0) -> float:
-    """What the row may hold: the count, the light since the close once more (a write
-    each time it doubles), and the reserve at the highest level since the close."""
+    """What the row may hold: the count, the reserve at the highest level since the
+    close, and room before the next write (the reserve again, or the light since the
+    close once more: a write each time that light doubles)."""
+    reserve_mj = peak_mw_cm2 * RESERVE_S
     since_mj = mj(after) - at_close_mj()
-    return mj(after) + since_mj + peak_mw_cm2 * RESERVE_S + 1e-9
+    return mj(after) + reserve_mj + max(reserve_mj, since_mj) + 1e-9
 
 
 def test_a_faint_reading_after_a_stuck_close_reserves_no_hours_at_the_stuck_level() -> None:
@@ -751,3 +758,77 @@ def test_the_row_rebuilt_at_boot_is_the_last_session_even_after_the_clock_went_b
         rows = {row.id: row.delivered_fluence_j_cm2 for row in ledger.sessions()}
     assert rows[first] == {810: 5.0}
     assert rows[last][810] > 2.0
+
+
+# ------------------------------------------------------------ between writes, and growing light
+
+
+def _two_channels_closed() -> AfterClose:
+    """Like ``closed()``, on a board of two channels (810 and 850 nm), 810 lit at the close."""
+    dose = DoseIntegrator(CAL2, {0: 100.0}, 600.0)
+    session = ActiveSession(1, PLAN, dose, 1.0, started_s=0.0, last_checkpoint_s=0.0)
+    session.wavelength_by_channel = {0: 810, 1: 850}
+    session.count_frame(_frame2(1000, 400.0, 0.0), T_CLOSE_S)
+    return AfterClose.at_close(session, T_CLOSE_S, rail_on=True)
+
+
+def _frame2(uptime_ms: int, ma_810: float, ma_850: float) -> Telemetry:
+    one = frame(uptime_ms, max(ma_810, ma_850))
+    channel = one.channels[0]
+    both = (replace(channel, current_ma=ma_810), replace(channel, current_ma=ma_850))
+    return replace(one, channels=both)
+
+
+def test_a_host_that_dies_between_writes_leaves_the_reserve_in_the_row() -> None:
+    """A host may die after any frame, not only one that wrote: past the grace, the row
+    holds the count and ``RESERVE_S`` at the level lit, at every lit frame."""
+    after = closed()
+    row_mj = at_close_mj()
+    for uptime_ms in range(1020, 1000 + 600_000, 20):  # ten minutes at 40 mW/cm²
+        raised = feed(after, uptime_ms, 400.0)
+        if raised is not None:
+            row_mj = raised[810] * 1000.0
+        if (uptime_ms - 1000) / 1000.0 > IN_FLIGHT_S:
+            needed_mj = mj(after) + 40.0 * RESERVE_S
+            assert row_mj >= needed_mj - 1e-9, (uptime_ms, row_mj, needed_mj)
+
+
+@pytest.mark.parametrize("case", ["ramp", "second_channel_later"])
+def test_light_that_grows_costs_a_write_per_doubling_not_per_frame(case: str) -> None:
+    """Ten minutes (30 000 frames) of a board lit for ever: a current creeping up from
+    0.1 mA to 400 mA after the count ended, or a second driver (850 nm) stuck five
+    minutes after the first. Light that grows needs more doublings than steady light
+    (about 7 writes), but still a few dozen at most."""
+    after = _two_channels_closed()
+    assert after.count(_frame2(1020, 0.0, 0.0), T_CLOSE_S + 0.02, lit=False, rail_on=True) is None
+    writes, steps = 0, 30_000
+    for step in range(1, steps + 1):
+        uptime_ms = 1020 + 20 * step
+        if case == "ramp":
+            currents = (round(max(0.1, 400.0 * step / steps), 1), 0.0)
+        else:
+            currents = (400.0, 400.0 if step >= steps // 2 else 0.0)
+        now_s = T_CLOSE_S + (uptime_ms - 1000) / 1000.0
+        raised = after.count(_frame2(uptime_ms, *currents), now_s, lit=True, rail_on=True)
+        writes += raised is not None
+    assert writes <= 30
+
+
+def test_a_board_reset_between_the_dark_frame_and_the_light_counts_the_host_gap() -> None:
+    """A new host's last dark frame came 20 ms after the board booted; the board resets
+    (its uptime starts again) and the next frame, 0.6 s later, is lit at uptime 200 ms:
+    the board's uptime says 180 ms passed, the host's clock 600 ms."""
+    record = SessionRecord(
+        id=7, profile_id="p", profile_sha256="ab" * 32, started_at=START_WALL,
+        ended_at=START_WALL, planned_duration_s=None, planned_fluence_j_cm2={810: 2.0},
+        planned_fluence_total_j_cm2=2.0, delivered_fluence_j_cm2={810: 1.5},
+        delivered_fluence_total_j_cm2=1.5, outcome=Outcome.STOPPED, fault_code=None,
+    )  # fmt: skip
+    session = reopen_closed_session(record, 1.0, calibration=CAL2, limits=HARD, now_s=100.0)
+    assert session is not None
+    session.keep_dark(_frame2(20, 0.0, 0.0), 100.0)  # what the core does with its boot frame
+    after = AfterClose.rebuilt(session, 100.6, rail_on=True)
+    raised = after.count(_frame2(200, 400.0, 0.0), 100.6, lit=True, rail_on=True)
+    assert raised is not None
+    gained_mj = (raised[810] - 1.5) * 1000.0
+    assert gained_mj >= 40.0 * (0.6 + RESERVE_S), gained_mj  # lit since the dark frame
