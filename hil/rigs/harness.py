@@ -131,6 +131,9 @@ class InProcessRig:
         self.tick_watchers: list[TickWatcher] = []
         self.host: Host | None = None
         self.power_cuts = 0
+        self.last_reload: CommandReply | None = None
+        """The controller's reply to the ``reload_prescription`` after the last accepted
+        ``install`` (its ``data["problem"]`` is None when the controller took it)."""
         self._on_close: list[Callable[[], None]] = []
 
     # -- building --------------------------------------------------------------------
@@ -300,7 +303,7 @@ class InProcessRig:
             session_state=lambda: str(controller.state), wall_clock=self.wall,
         )  # fmt: skip
         if outcome.ok:
-            controller.command("reload_prescription")
+            self.last_reload = controller.command("reload_prescription")
         return outcome
 
     def inject(self, kind: str, **params: object) -> float:

@@ -39,7 +39,7 @@ from hil.rigs.clinic import profile_toml
 from hil.rigs.harness import InProcessRig, builtin_profile_bytes
 from hil.sim.faults import FaultKind
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
-from profiles.store import installed_path
+from profiles.store import installed_path, load_installed
 
 pytestmark = pytest.mark.slow
 
@@ -156,8 +156,13 @@ class NirpadMachine(RuleBasedStateMachine):
         if before in (State.TREATING, State.PAUSED):
             assert not outcome.ok, "an install during a session was accepted"
         if outcome.ok:
-            rx = self.s.controller._hooks.profile
-            assert rx is not None and outcome.sha256
+            reload = self.s.last_reload
+            assert reload is not None and reload.data is not None, reload
+            assert reload.data["problem"] is None, reload  # the controller took it
+            loaded = load_installed(self.state_dir)  # what it loaded: the installed file
+            assert loaded is not None and loaded.sha256 == outcome.sha256, loaded
+            rx = loaded.profile
+            assert rx is not None, loaded
             self.schedule_of[outcome.sha256] = (rx.min_interval_h, rx.sessions_per_week)
         return outcome
 
