@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from safety.core import BoardConnectError, SafetyCore
 from safety.core_events import FaultLatched
 from safety.errors import LedgerError, StartRefusedError
 from safety.faults import FaultCode
-from safety.ledger import Ledger
+from safety.ledger import LEDGER_FILENAME, Ledger
 from safety.limits import HARD_LIMITS, Limits
 
 from .conftest import Rig, make_profile
@@ -81,28 +83,28 @@ def test_schedule_and_clock_come_from_the_ledger(rig: Rig) -> None:
     assert reason is not None and "20 h after the last one" in reason
 
 
-def test_a_ledger_that_cannot_be_written_refuses_start(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_ledger_that_cannot_be_written_refuses_start(rig: Rig) -> None:
     core = rig.ready()
-    ledger = core._ledgers.ledger
-    assert ledger is not None
-    monkeypatch.setattr(ledger, "writable_refusal", lambda: "The disk is full.")
-    assert core.start_refusal(make_profile()) == "The disk is full."
-    monkeypatch.undo()
-
-    def broken(*args: object, **kwargs: object) -> int:
-        raise LedgerError("database is locked", path=str(ledger.path))
-
-    monkeypatch.setattr(ledger, "clock_refusal", broken)
-    assert core.start_refusal(make_profile()) == "database is locked"
-    monkeypatch.setattr(ledger, "next_start_allowed_at", broken)
-    assert core.next_start_allowed_at(make_profile()) is None
-    monkeypatch.undo()
-    monkeypatch.setattr(ledger, "begin_session", broken)
-    with pytest.raises(StartRefusedError, match="database is locked"):
+    rig.ledger_storage.full = True  # every write of the core's ledger fails: disk full
+    reason = core.start_refusal(make_profile())
+    assert reason is not None and reason.startswith("The treatment record cannot be saved")
+    assert "the disk is full" in reason
+    rig.ledger_storage.full = False
+    assert core.start_refusal(make_profile()) is None
+    # the write probe passes, but the session's own row cannot be written
+    with closing(sqlite3.connect(rig.state_dir / LEDGER_FILENAME)) as conn:
+        conn.execute(
+            "CREATE TRIGGER no_session BEFORE INSERT ON sessions "
+            "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+    with pytest.raises(StartRefusedError, match="could not save the session start"):
         core.begin_session(make_profile(), "ab" * 32)
     assert core.snapshot().fault is None and not core.snapshot().session_active
+    # the storage went away under the running core: its ledger cannot be read either
+    rig.ledger_storage.drop_connections()
+    reason = core.start_refusal(make_profile())
+    assert reason is not None and reason.startswith("The treatment record could not read")
+    assert core.next_start_allowed_at(make_profile()) is None
 
 
 def test_a_corrupt_ledger_refuses_start_without_crashing(rig: Rig) -> None:

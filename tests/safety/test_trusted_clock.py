@@ -215,15 +215,15 @@ def test_confirm_and_reset_say_why_when_the_record_cannot_take_them(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     core = rig.ready()
-    ledger = core._ledgers.ledger
-    assert ledger is not None
+    rig.ledger_storage.full = True  # every write of the core's ledger fails: disk full
+    assert "the disk is full" in (core.confirm_clock("caregiver", rig.wall()) or "")
+    rig.ledger_storage.full = False
+    with rig.ledger() as ledger:
+        ledger.record_event(EventKind.LEDGER_LOST, "test")
 
     def full(*args: object) -> None:
         raise LedgerError("The treatment record could not save it: the disk is full.", path="")
 
-    monkeypatch.setattr(ledger, "confirm_clock", full)
-    assert "the disk is full" in (core.confirm_clock("caregiver", rig.wall()) or "")
-    ledger.record_event(EventKind.LEDGER_LOST, "test")
     monkeypatch.setattr("safety.ledger_handle.reset_ledger", full)
     reason = core.reset_ledger("caregiver")
     assert reason is not None and reason.startswith("The treatment record cannot be reset")
