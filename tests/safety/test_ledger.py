@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +15,7 @@ from pytest_mock import MockerFixture
 
 from safety.errors import LedgerError
 from safety.faults import FaultCode, Outcome
-from safety.ledger import LEDGER_FILENAME, MIN_FREE_BYTES, Ledger
+from safety.ledger import LEDGER_FILENAME, MIN_FREE_BYTES, Ledger, LedgerConnection
 from safety.ledger_schema import SCHEMA_VERSION, ledger_error, prepare, reason_of
 
 T0 = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
@@ -37,27 +37,54 @@ def clock() -> WallClock:
     return WallClock()
 
 
+class Storage:
+    """What is under the ``ledger`` fixture, through ``Ledger.open(connection=...)``: the
+    connections it made (``opened``), and SQL that fails (``fail_on``) as storage fails."""
+
+    def __init__(self) -> None:
+        self.opened: list[sqlite3.Connection] = []
+        self.failing: tuple[str, str] | None = None
+        storage = self
+
+        class Connection(LedgerConnection):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                storage.opened.append(self)
+
+            def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+                if storage.failing is not None and sql.startswith(storage.failing[0]):
+                    raise sqlite3.OperationalError(storage.failing[1])
+                return super().execute(sql, *args)
+
+        self.connection = Connection
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The ledger's one connection."""
+        (conn,) = self.opened
+        return conn
+
+    def fail_on(self, prefix: str, message: str) -> None:
+        """SQL starting with ``prefix`` raises OperationalError(``message``) from now on."""
+        self.failing = (prefix, message)
+
+    def heal(self) -> None:
+        self.failing = None
+
+
 @pytest.fixture
-def ledger(tmp_path: Path, clock: WallClock) -> Iterator[Ledger]:
-    with Ledger.open(tmp_path, clock, display_tz=UTC) as opened:
+def storage() -> Storage:
+    return Storage()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: WallClock, storage: Storage) -> Iterator[Ledger]:
+    with Ledger.open(tmp_path, clock, display_tz=UTC, connection=storage.connection) as opened:
         yield opened
 
 
 def raw(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path / LEDGER_FILENAME)
-
-
-def fail_on(ledger: Ledger, mocker: MockerFixture, prefix: str, message: str) -> None:
-    """Make the ledger's connection raise OperationalError(message) on SQL starting so."""
-    conn: Any = ledger._conn
-    real: Callable[..., sqlite3.Cursor] = conn.execute
-
-    def execute(sql: str, *args: object) -> sqlite3.Cursor:
-        if sql.startswith(prefix):
-            raise sqlite3.OperationalError(message)
-        return real(sql, *args)
-
-    mocker.patch.object(conn, "execute", side_effect=execute)
 
 
 # -- records ------------------------------------------------------------------------
@@ -375,29 +402,29 @@ def test_a_state_dir_that_is_a_file_is_refused(tmp_path: Path, clock: WallClock)
 
 
 def test_disk_full_on_a_checkpoint_raises_ledger_error_and_rolls_back(
-    ledger: Ledger, mocker: MockerFixture
+    ledger: Ledger, storage: Storage
 ) -> None:
     sid = ledger.begin_session("p", "h", {810: 1.0})
-    fail_on(ledger, mocker, "INSERT INTO checkpoints", "database or disk is full")
+    storage.fail_on("INSERT INTO checkpoints", "database or disk is full")
     with pytest.raises(LedgerError, match="could not save a dose checkpoint: the disk is full"):
         ledger.checkpoint(sid, {810: 0.5}, 5.0)
-    mocker.stopall()
+    storage.heal()
     assert ledger.checkpoints(sid) == []
     ledger.end_session(sid, Outcome.FAULT, {810: 0.5}, FaultCode.LEDGER_WRITE_FAILED)
     assert ledger.sessions()[0].outcome == Outcome.FAULT
 
 
-def test_a_commit_that_fails_is_a_ledger_error(ledger: Ledger, mocker: MockerFixture) -> None:
-    fail_on(ledger, mocker, "COMMIT", "disk I/O error")
+def test_a_commit_that_fails_is_a_ledger_error(ledger: Ledger, storage: Storage) -> None:
+    storage.fail_on("COMMIT", "disk I/O error")
     with pytest.raises(LedgerError, match="the storage reported an error"):
         ledger.record_install("p", "h", "/x")
-    mocker.stopall()
+    storage.heal()
     assert ledger.installs() == []
 
 
-def test_a_real_full_database_fails_cleanly(ledger: Ledger) -> None:
+def test_a_real_full_database_fails_cleanly(ledger: Ledger, storage: Storage) -> None:
     sid = ledger.begin_session("p", "h", {810: 1.0})
-    conn: Any = ledger._conn
+    conn = storage.conn  # the page limit is the connection's own
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages + 2}")
     with pytest.raises(LedgerError, match="the disk is full"):
@@ -406,17 +433,16 @@ def test_a_real_full_database_fails_cleanly(ledger: Ledger) -> None:
     assert "the disk is full" in (ledger.writable_refusal() or "")
 
 
-def test_a_read_that_fails_is_a_ledger_error(ledger: Ledger, mocker: MockerFixture) -> None:
-    fail_on(ledger, mocker, "SELECT", "database disk image is malformed")
+def test_a_read_that_fails_is_a_ledger_error(ledger: Ledger, storage: Storage) -> None:
+    storage.fail_on("SELECT", "database disk image is malformed")
     with pytest.raises(LedgerError, match="could not read the sessions: the file is damaged"):
         ledger.sessions()
 
 
-def test_writable_when_all_is_well(ledger: Ledger) -> None:
+def test_writable_when_all_is_well(ledger: Ledger, storage: Storage) -> None:
     assert ledger.writable_refusal() is None
     assert ledger.writable_refusal() is None  # the probe left nothing behind
-    conn: Any = ledger._conn
-    assert conn.execute("SELECT COUNT(*) FROM write_probe").fetchone()[0] == 0
+    assert storage.conn.execute("SELECT COUNT(*) FROM write_probe").fetchone()[0] == 0
 
 
 def test_not_writable_when_the_disk_is_nearly_full(ledger: Ledger, mocker: MockerFixture) -> None:
@@ -434,14 +460,13 @@ def test_not_writable_when_the_free_space_cannot_be_read(
     assert "cannot be saved: Input/output error" in (ledger.writable_refusal() or "")
 
 
-def test_not_writable_when_a_write_fails(ledger: Ledger, mocker: MockerFixture) -> None:
-    fail_on(ledger, mocker, "INSERT INTO write_probe", "database or disk is full")
+def test_not_writable_when_a_write_fails(ledger: Ledger, storage: Storage) -> None:
+    storage.fail_on("INSERT INTO write_probe", "database or disk is full")
     assert "cannot be saved: the disk is full" in (ledger.writable_refusal() or "")
 
 
-def test_not_writable_when_read_only(ledger: Ledger) -> None:
-    conn: Any = ledger._conn
-    conn.execute("PRAGMA query_only = ON")
+def test_not_writable_when_read_only(ledger: Ledger, storage: Storage) -> None:
+    storage.conn.execute("PRAGMA query_only = ON")  # the connection's own, as a read-only mount
     assert "the storage is read-only" in (ledger.writable_refusal() or "")
     with pytest.raises(LedgerError, match="read-only"):
         ledger.record_fault("x", "y")
@@ -468,15 +493,15 @@ def test_unknown_errors_keep_their_text() -> None:
 
 
 def test_the_same_write_failure_is_logged_once_and_counted(
-    ledger: Ledger, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
+    ledger: Ledger, storage: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A full disk with records retried every second must not log a line a second."""
     caplog.set_level("INFO", logger="safety.ledger")
-    fail_on(ledger, mocker, "INSERT INTO faults", "database or disk is full")
+    storage.fail_on("INSERT INTO faults", "database or disk is full")
     for _ in range(30):
         with pytest.raises(LedgerError, match="the disk is full"):
             ledger.record_fault("x", "y")
-    mocker.stopall()
+    storage.heal()
     ledger.record_fault("x", "y")
     lines = [r.getMessage() for r in caplog.records if r.name == "safety.ledger"]
     failed = [line for line in lines if line.startswith("ledger write failed")]
