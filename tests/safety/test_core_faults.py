@@ -495,14 +495,31 @@ def test_a_board_fault_nobody_names_is_latched_as_board_fault(rig: Rig) -> None:
     assert "0x0080" in event.message
 
 
-def test_all_off_survives_every_part_failing(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    _start(rig)
+class _TxRaisingPort:
+    """A serial port whose ``write`` raises ``error`` (once set): not a disconnect the
+    driver knows, so it comes out of the interlock's OFF as it is."""
 
-    def boom() -> None:
-        raise RuntimeError("driver bug")
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.error: Exception | None = None
 
-    monkeypatch.setattr(rig.c._interlock, "off", boom)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write(self, data: bytes) -> int:
+        if self.error is not None:
+            raise self.error
+        return int(self.inner.write(data))
+
+
+def test_all_off_survives_every_part_failing(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    port = _TxRaisingPort(rig.port)
+    _start(rig, transport=port)
+    port.error = RuntimeError("driver bug")
     rig.c.all_off()
+    failed = [r for r in caplog.records if r.getMessage().startswith("all_off: ")]
+    assert failed and failed[0].exc_info is not None  # the OFF itself raised
+    assert failed[0].exc_info[1] is port.error
     assert not rig.rail.enabled
     with rig.ledger() as ledger:
         (session,) = ledger.sessions()
