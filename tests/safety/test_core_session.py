@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from drivers.client import CommandRejected
-from drivers.protocol import ClearFaults, Event, EventKind, NakCode, SetOutput
+from drivers.protocol import Ack, ClearFaults, Event, EventKind, Message, Nak, NakCode
 from hil.sim.inprocess import make_sim
 from safety.core_events import (
     ButtonEdge,
@@ -274,14 +274,35 @@ def test_rail_cut_behind_the_cores_back_is_a_board_fault(rig: Rig) -> None:
     assert "RAIL_OFF" in fault.message or "rail" in fault.message.lower()
 
 
-def test_rejections_are_routed(rig: Rig) -> None:
+def test_a_rejected_clear_faults_is_not_a_fault(rig: Rig) -> None:
+    """Checked on the core's routing directly: the client sends CLEAR_FAULTS only in a
+    request, which takes its own reply (a NAK there is ``acknowledge_fault``'s refusal,
+    test_core_start), so no rejection of one reaches the routing from the wire."""
     core = rig.ready()
     core.begin_session(make_profile(), "ab" * 32)
     rig.run(6.0)
     core._on_rejected(CommandRejected(1, ClearFaults(), NakCode.FAULT_ACTIVE))
     assert core.snapshot().fault is None
-    core._on_rejected(CommandRejected(2, SetOutput(200, ()), NakCode.NO_CONTACT))
-    assert core.poll() == [ContactLost()]
+
+
+def test_a_renewal_refused_for_no_contact_is_lost_contact(rig: Rig) -> None:
+    port = BoardFramePort(rig.port)
+    core = rig.ready(port)
+    core.begin_session(make_profile(), "ab" * 32)
+    rig.run(6.0)
+    refused: list[Nak] = []
+
+    def refuse_once(message: Message) -> Message:
+        """The board's next ACK (a renewal's) is a NAK: no contact."""
+        if refused or not isinstance(message, Ack):
+            return message
+        refused.append(Nak(message.echo_seq, NakCode.NO_CONTACT))
+        return refused[0]
+
+    port.alter = refuse_once
+    got = rig.run(0.5, until=lambda evs: bool(refused) and ContactLost() in evs)
+    # routed as lost contact (the state machine pauses), not latched as a board fault
+    assert refused and ContactLost() in got, got
     assert core.snapshot().fault is None
 
 
