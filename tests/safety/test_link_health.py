@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from drivers.protocol import DecoderStats
+from drivers.protocol import DecoderStats, FrameDecoder
 from safety.core_events import SafetyEvent, SafetyWarning
 from safety.faults import WarningCode
 from safety.link_health import (
@@ -104,14 +104,32 @@ def test_samples_are_taken_once_a_second_and_kept_for_a_minute() -> None:
 # ---------------------------------------------------------------- on the simulator
 
 
-def _treating(rig: Rig) -> None:
-    core = rig.ready()
+def _treating(rig: Rig, transport: Any = None) -> None:
+    core = rig.ready(transport)
     core.begin_session(make_profile(duration_min=10), "ab" * 32)
     rig.run(3.0)
 
 
+class _WireTap:
+    """The host's end of the wire, with a decoder of its own fed every byte the host
+    reads: the counts the snapshot's link counters must equal."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.decoder = FrameDecoder()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read(self, size: int = 1) -> bytes:
+        data = bytes(self.inner.read(size))
+        self.decoder.feed(data)
+        return data
+
+
 def test_counters_are_in_the_snapshot_and_grow_with_corruption(rig: Rig) -> None:
-    _treating(rig)
+    tap = _WireTap(rig.port)
+    _treating(rig, tap)
     clean = rig.c.snapshot().link
     assert clean.frames_ok > 250  # telemetry and ACKs
     assert clean.lease_renewals > 100 and clean.commands_sent >= clean.lease_renewals
@@ -123,8 +141,18 @@ def test_counters_are_in_the_snapshot_and_grow_with_corruption(rig: Rig) -> None
     assert link.sequence_gaps > 0
     assert link.frames_ok > clean.frames_ok
     assert link.dropped_last_min > 0
-    stats = rig.c._interlock.client.stats
-    assert (link.crc_errors, link.frames_ok) == (stats.crc_errors, stats.frames_ok)
+    wire = tap.decoder.stats
+    assert (link.frames_ok, link.framing_errors, link.crc_errors, link.decode_errors) == (
+        wire.frames_ok,
+        wire.framing_errors,
+        wire.crc_errors,
+        wire.decode_errors,
+    )
+    assert (link.version_errors, link.sequence_gaps, link.duplicates) == (
+        wire.version_errors,
+        wire.sequence_gaps,
+        wire.duplicates,
+    )
 
 
 def test_naks_are_counted_by_code(rig: Rig) -> None:
