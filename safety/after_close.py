@@ -34,12 +34,16 @@ ledger may over-count, never under-count):
   that ignored the OFF may have emitted, unseen, until the cut. With the rail still on,
   a dark frame shows the driver obeys; with the rail cut at the close (a critical
   fault), nothing was lit after it.
-* Once the count has ended, each dark frame is kept as the session's last frame, and a
-  lit frame starts the count again: nothing is commanded between sessions, so light
-  then is a driver that ignores the OFF (a self-test's rail check re-powering a stuck
-  driver), and it belongs to the last session until the next one begins. No frame is
-  in flight then, so the row is raised at once, with the reserve; a fault found then
-  is not recorded against the session (it did not end it).
+* Once the count has ended, each dark frame is kept as the session's last frame. A dark
+  frame that is late, when the host's rail was powered meanwhile (its heartbeat beats
+  only then) and is cut now, counts the time since the frame before at the peak level
+  since the close: the frames that would have shown a stuck driver lit were lost (a
+  self-test's rail check that timed out). A lit frame starts the count again: nothing
+  is commanded between sessions, so light then is a driver that ignores the OFF (a
+  self-test's rail check re-powering a stuck driver), and it belongs to the last
+  session until the next one begins. No frame is in flight then, so the row is raised
+  at once, with the reserve; a fault found then is not recorded against the session
+  (it did not end it).
 * A host started since the close holds no closed session. When a frame shows light
   before its first session, the last session's row (by id: a wall clock set back does
   not reorder it) is rebuilt (``reopen_closed_session``) and counts it, as if it had
@@ -122,13 +126,21 @@ class AfterClose:
         return self.lit and not self.done and not self.restarted
 
     def count(
-        self, telemetry: Telemetry, now_s: float, *, lit: bool, rail_on: bool
+        self,
+        telemetry: Telemetry,
+        now_s: float,
+        *,
+        lit: bool,
+        rail_on: bool,
+        rail_was_on: bool = False,
     ) -> dict[int, float] | None:
-        """A frame after the close; the row's new figure by wavelength, or None."""
+        """A frame after the close; the row's new figure by wavelength, or None.
+        ``rail_was_on``: the host's rail was powered at some time since the frame before."""
         if self.done:
             if not lit:
+                raised = self._unseen_while_powered(now_s, rail_on, rail_was_on)
                 self.session.keep_dark(telemetry, now_s)
-                return None
+                return raised
             self.done = self.settled = False
             self.restarted = True
         if not lit and not self.lit:
@@ -153,6 +165,19 @@ class AfterClose:
         self.settled = True
         since_s = self.session.last_frame_s if self.lit else self.closed_s
         self.session.count_unseen(now_s - since_s)
+        return self._raised(reserve=False)
+
+    def _unseen_while_powered(
+        self, now_s: float, rail_on: bool, rail_was_on: bool
+    ) -> dict[int, float] | None:
+        """The count had ended; a dark frame, late, after the rail was powered and cut
+        again between: a driver seen lit after the close may have lit, unseen, meanwhile,
+        at its peak since the close (none when no frame after the close showed light)."""
+        session = self.session
+        late = now_s - session.last_frame_s > LATE_FRAME_S
+        if not (late and rail_was_on and not rail_on):
+            return None
+        session.count_unseen_at(self.peak_mw_cm2, now_s - session.last_frame_s)
         return self._raised(reserve=False)
 
     def _first_dark(

@@ -209,6 +209,7 @@ class SafetyCore:
         self._row_at_boot = _newest_row(ledgers)  # counts light before the first session
         self._dark_at_boot: Telemetry | None = None  # the last dark frame before that light
         self._dark_at_boot_s = 0.0
+        self._beats_at_frame = 0  # the rail's heartbeats at the last frame between sessions
         self._pending: list[SafetyEvent] = []
         self._self_test_passed = False
 
@@ -550,8 +551,12 @@ class SafetyCore:
         else:  # light between sessions is the last one's, even a session before a restart
             lit = self._supervisor.reports_light(telemetry)
             after = self._after_close or self._newest_row_lit(telemetry, now_s, lit=lit)
-            if after is not None:
-                raised = after.count(telemetry, now_s, lit=lit, rail_on=interlock.rail.enabled)
+            beats, self._beats_at_frame = self._beats_at_frame, interlock.rail.heartbeats
+            if after is not None:  # the rail beats only while powered
+                raised = after.count(
+                    telemetry, now_s, lit=lit, rail_on=interlock.rail.enabled,
+                    rail_was_on=beats != self._beats_at_frame,
+                )  # fmt: skip
         if interlock.observe(telemetry):
             self._latch(FaultCode.STUCK_ON, "the board reports output while commanded off")
         reported_on = telemetry.rail_enabled  # the line is read only when the pad says off

@@ -408,16 +408,13 @@ def test_light_after_a_stuck_close_is_counted_when_no_frame_follows(rig: Rig, lo
     assert _row_j_cm2(rig) >= _truth(rig) > 0.1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: light nobody saw after the count ended (docs/reliability.md, finding 7)",
-)
 def test_a_stuck_driver_lit_unseen_by_the_self_tests_rail_check_is_counted(rig: Rig) -> None:
     """A stop on a stuck driver; the cut settles it and the count ends dark. After the
     acknowledgement the self-test's rail check re-powers the driver, and the frames that
     show the rail on are lost: the step times out (0.5 s), the rail is cut, and the next
-    frame is dark and late. The light in between was seen by no frame. Four times over:
-    once, the room the row holds after the stuck close covers it, by chance."""
+    frame is dark and late. The light in between was seen by no frame: it is counted
+    from the rail's heartbeats, which beat only while it is powered. Four times over:
+    once, the room the row holds after the stuck close would cover it by chance."""
     port = BoardFramePort(rig.port)
     core = _treat_stuck(rig, port)
     core.end_session(Outcome.STOPPED)
@@ -832,3 +829,39 @@ def test_a_board_reset_between_the_dark_frame_and_the_light_counts_the_host_gap(
     assert raised is not None
     gained_mj = (raised[810] - 1.5) * 1000.0
     assert gained_mj >= 40.0 * (0.6 + RESERVE_S), gained_mj  # lit since the dark frame
+
+
+# ------------------------------------------------------------ light no frame showed
+
+
+@pytest.mark.parametrize(
+    ("lit_after_close", "gap_s", "rail_was_on", "rail_on", "counted"),
+    [
+        (True, 0.5, True, False, True),  # powered and cut between, frames lost: counted
+        (False, 0.5, True, False, False),  # no driver was seen lit after the close
+        (True, 0.02, True, False, False),  # on time: the frames showed it dark
+        (True, 0.5, False, False, False),  # the rail stayed cut: nothing could light
+        (True, 0.5, True, True, False),  # still powered, and dark: the driver obeys
+    ],
+)
+def test_a_late_dark_frame_after_the_rail_was_powered_counts_the_gap_at_the_peak(
+    lit_after_close: bool, gap_s: float, rail_was_on: bool, rail_on: bool, counted: bool
+) -> None:
+    after = closed()
+    if lit_after_close:
+        assert feed(after, 1020, 400.0) is None  # stuck after the close, in the grace
+        assert after.settle(T_CLOSE_S + 0.03) is not None  # the cut
+    after.count(frame(1040, 0.0), T_CLOSE_S + 0.04, lit=False, rail_on=False)  # the count ends
+    assert after.done
+    before_mj, now_s = mj(after), T_CLOSE_S + 0.04 + gap_s
+    raised = after.count(
+        frame(1040 + round(gap_s * 1000), 0.0), now_s,
+        lit=False, rail_on=rail_on, rail_was_on=rail_was_on,
+    )  # fmt: skip
+    assert after.done
+    assert after.session.last_frame_s == now_s
+    if not counted:
+        assert raised is None and mj(after) == pytest.approx(before_mj)
+        return
+    assert mj(after) == pytest.approx(before_mj + 40.0 * gap_s)  # at the stuck level
+    assert raised is not None and raised[810] * 1000.0 == pytest.approx(mj(after))
