@@ -34,11 +34,14 @@ ledger may over-count, never under-count):
   that ignored the OFF may have emitted, unseen, until the cut. With the rail still on,
   a dark frame shows the driver obeys; with the rail cut at the close (a critical
   fault), nothing was lit after it.
-* Once the count has ended, each dark frame is kept as the session's last frame. A dark
-  frame that is late, when the host's rail was powered meanwhile (its heartbeat beats
-  only then) and is cut now, counts the time since the frame before at the peak level
-  since the close: the frames that would have shown a stuck driver lit were lost (a
-  self-test's rail check that timed out). A lit frame starts the count again: nothing
+* Once the count has ended, each dark frame is kept as the session's last frame. When
+  the host's rail was powered since that frame (its heartbeat beats only then) and is
+  cut now, with no frame between (a self-test's rail check that timed out, its frames
+  lost), a driver that ignored the OFF may have lit unseen: the time since that frame
+  counts at the highest level of light that outlived the grace or was cut while lit
+  (none for a frame in flight, or a healthy driver). At the host's own cut, uncapped
+  (the rail was powered at most since that frame); at a late dark frame, at most
+  ``max_dark_s``. A lit frame starts the count again: nothing
   is commanded between sessions, so light then is a driver that ignores the OFF (a
   self-test's rail check re-powering a stuck driver), and it belongs to the last
   session until the next one begins. No frame is in flight then, so the row is raised
@@ -92,6 +95,9 @@ class AfterClose:
     """What the session's ledger row holds, per channel (with any kept write)."""
     peak_mw_cm2: dict[int, float] = field(default_factory=dict)
     """The highest average irradiance per channel reported since the close."""
+    ignored_off_mw_cm2: dict[int, float] = field(default_factory=dict)
+    """The highest level of light that outlived the in-flight grace, or was cut while lit
+    (a driver that ignored the OFF); a frame in flight at the close is not one."""
     settled: bool = False
     """``settle`` has counted the unseen light (once: the light ended at the cut)."""
     at_close_j_cm2: dict[int, float] = field(default_factory=dict)
@@ -152,23 +158,33 @@ class AfterClose:
         # from below (a board reset between restarts its uptime)
         host_gap_s = now_s - session.last_frame_s if lit and self.restarted else 0.0
         session.count_frame(telemetry, now_s, at_least_s=host_gap_s)
-        for channel, level in session.dose.frame_levels(telemetry).items():
-            self.peak_mw_cm2[channel] = max(level, self.peak_mw_cm2.get(channel, 0.0))
+        levels = session.dose.frame_levels(telemetry)
+        _raise_to(self.peak_mw_cm2, levels)
+        if lit and (self.restarted or now_s - self.closed_s > IN_FLIGHT_S):
+            _raise_to(self.ignored_off_mw_cm2, levels)
         if lit and not self.restarted and now_s - self.closed_s <= IN_FLIGHT_S:
             return None  # perhaps a frame in flight: the dark frame after it raises the row
         return self._raised(reserve=lit or self.restarted)
 
-    def settle(self, now_s: float) -> dict[int, float] | None:
-        """No frame may show the rest (module docstring); the row's new figure, or None."""
-        if self.done or self.settled or not (self.lit or self.rail_on_at_close):
+    def settle(
+        self, now_s: float, *, rail_on: bool = False, rail_was_on: bool = False
+    ) -> dict[int, float] | None:
+        """No frame may show the rest (module docstring); the row's new figure, or None.
+        Once the count has ended: the rail powered since the last frame and cut now, by
+        the host itself, so uncapped (it was powered at most since that frame)."""
+        if self.done:
+            return self._unseen_while_powered(now_s, rail_on, rail_was_on, capped=False)
+        if self.settled or not (self.lit or self.rail_on_at_close):
             return None
         self.settled = True
+        if self.lit:  # cut while lit: no frame showed the driver obey the OFF
+            _raise_to(self.ignored_off_mw_cm2, self.peak_mw_cm2)
         since_s = self.session.last_frame_s if self.lit else self.closed_s
         self.session.count_unseen(now_s - since_s)
         return self._raised(reserve=False)
 
     def _unseen_while_powered(
-        self, now_s: float, rail_on: bool, rail_was_on: bool
+        self, now_s: float, rail_on: bool, rail_was_on: bool, *, capped: bool = True
     ) -> dict[int, float] | None:
         """The count had ended; a dark frame, late, after the rail was powered and cut
         again between: a driver seen lit after the close may have lit, unseen, meanwhile,
@@ -177,7 +193,8 @@ class AfterClose:
         late = now_s - session.last_frame_s > LATE_FRAME_S
         if not (late and rail_was_on and not rail_on):
             return None
-        session.count_unseen_at(self.peak_mw_cm2, now_s - session.last_frame_s)
+        unseen_s = now_s - session.last_frame_s
+        session.count_unseen_at(self.ignored_off_mw_cm2, unseen_s, capped=capped)
         return self._raised(reserve=False)
 
     def _first_dark(
@@ -211,3 +228,9 @@ class AfterClose:
                 value += max(value - counted, since_close)
             recorded[channel] = max(value, recorded.get(channel, 0.0))
         return self.session.by_wavelength(recorded)
+
+
+def _raise_to(highest: dict[int, float], levels: dict[int, float]) -> None:
+    """``highest`` per channel, raised to ``levels`` where they are higher."""
+    for channel, level in levels.items():
+        highest[channel] = max(level, highest.get(channel, 0.0))

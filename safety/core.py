@@ -740,7 +740,11 @@ class SafetyCore:
         """No frame may show the rest of the light after the last close: count it now."""
         after = self._after_close
         if after is not None:
-            raised = after.settle(self._clock())
+            rail = self._interlock.rail
+            rail_was_on = rail.heartbeats != self._beats_at_frame
+            raised = after.settle(self._clock(), rail_on=rail.enabled, rail_was_on=rail_was_on)
+            if after.done and not rail.enabled:
+                self._beats_at_frame = rail.heartbeats  # counted up to this cut
             if raised is not None:
                 self._raise_closed_row(raised)
 

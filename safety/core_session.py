@@ -123,9 +123,12 @@ class ActiveSession:
         if self.last_frame is not None:
             self._count_dark(min(dark_s, self.max_dark_s), False, self.last_frame)
 
-    def count_unseen_at(self, levels_mw_cm2: Mapping[int, float], dark_s: float) -> None:
-        """After the close: ``dark_s`` (at most ``max_dark_s``) at ``levels_mw_cm2``."""
-        self.dose.add_dark(levels_mw_cm2, min(dark_s, self.max_dark_s), self.time_scale)
+    def count_unseen_at(
+        self, levels_mw_cm2: Mapping[int, float], dark_s: float, *, capped: bool = True
+    ) -> None:
+        """After the close: ``dark_s`` (``capped``: at most ``max_dark_s``) at ``levels_mw_cm2``."""
+        unseen_s = min(dark_s, self.max_dark_s) if capped else dark_s
+        self.dose.add_dark(levels_mw_cm2, unseen_s, self.time_scale)
 
     def forget_commanded(self) -> None:
         """At the close, once its gap is counted: the OFF went out, nothing is commanded."""

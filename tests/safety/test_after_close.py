@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from pytest_mock import MockerFixture
@@ -21,7 +22,8 @@ from drivers.protocol.messages import (
     Telemetry,
     TelemetryFlag,
 )
-from hil.sim.inprocess import SimPort
+from hil.sim.board import RAIL_HOLD_S
+from hil.sim.inprocess import RailWire, SimPort, make_sim
 from safety.after_close import IN_FLIGHT_S, LATE_FRAME_S, RESERVE_S, AfterClose
 from safety.calibration import Calibration
 from safety.core import SafetyCore
@@ -37,11 +39,12 @@ from safety.faults import FaultCode, Outcome
 from safety.ledger import Ledger
 from safety.ledger_schema import SessionRecord
 from safety.limits import HARD
+from safety.rail import make_rail
 from safety.supervisor import Supervisor
 
 from .conftest import LINEAR_CAL as CAL
 from .conftest import PLAN_40 as PLAN
-from .conftest import START_WALL, BoardFramePort, Rig, make_profile
+from .conftest import START_WALL, BoardFramePort, Rig, WallClock, make_profile
 from .conftest import one_channel_frame as frame
 
 T_CLOSE_S = 10.0
@@ -865,3 +868,113 @@ def test_a_late_dark_frame_after_the_rail_was_powered_counts_the_gap_at_the_peak
         return
     assert mj(after) == pytest.approx(before_mj + 40.0 * gap_s)  # at the stuck level
     assert raised is not None and raised[810] * 1000.0 == pytest.approx(mj(after))
+
+
+def _stuck_close_acknowledged(rig: Rig, port: BoardFramePort) -> SafetyCore:
+    core = _treat_stuck(rig, port)
+    core.end_session(Outcome.STOPPED)
+    rig.run(1.0)
+    fault = core.fault
+    assert fault is not None and fault.code is FaultCode.STUCK_ON
+    return core
+
+
+def _rail_on_frame(message: Message) -> bool:
+    return isinstance(message, Telemetry) and message.rail_enabled
+
+
+@pytest.mark.parametrize("end", ["disconnect", "close"])
+def test_an_unseen_flash_is_counted_when_no_frame_follows_the_rail_checks_cut(
+    rig: Rig, end: str
+) -> None:
+    """As the four self-tests above, but after the last one no frame comes: the cable is
+    pulled, or nirpad is stopped (a new host then sees only dark frames). The host's own
+    cut counts it."""
+    port = BoardFramePort(rig.port)
+    core = _stuck_close_acknowledged(rig, port)
+    for i in range(4):
+        assert core.acknowledge_fault() is None
+        port.lose = _rail_on_frame
+        assert core.self_test() is not None  # the rail check times out: the rail is cut
+        port.lose = lambda message: False
+        if i < 3:
+            rig.run(1.0)
+    if end == "disconnect":
+        rig.board.inject("disconnect")
+        rig.run(1.0)
+    else:
+        core.close()
+        rig.core = None
+        rig.connect(BoardFramePort(SimPort(rig.board, rig.clock)))
+        rig.run(1.0)  # dark frames only: the new host rebuilds no row
+    assert _row_j_cm2(rig) >= _truth(rig), (_row_j_cm2(rig), _truth(rig))
+
+
+def test_an_unseen_flash_stretched_by_a_host_stall_is_counted(tmp_path: Path) -> None:
+    """The rail check's last wait meets a host stall of 0.28 s, inside the hold circuit's
+    0.3 s: the rail stays powered about 0.76 s, beyond the 0.64 s cap of a gap."""
+    clock, board, sim_port = make_sim(rail_hold_s=RAIL_HOLD_S)
+    rail = make_rail(None, None)
+    RailWire(board, clock).connect(rail)
+    rig = Rig(clock, board, sim_port, rail, tmp_path / "state", WallClock(clock))
+    try:
+        port = BoardFramePort(sim_port)
+        core = _stuck_close_acknowledged(rig, port)
+        for _ in range(4):
+            assert core.acknowledge_fault() is None
+            first_ms: list[int] = []
+
+            def lose_with_a_stall(message: Message, first_ms: list[int] = first_ms) -> bool:
+                if not _rail_on_frame(message):
+                    return False
+                assert isinstance(message, Telemetry)
+                if not first_ms:
+                    first_ms.append(message.uptime_ms)
+                elif len(first_ms) == 1 and message.uptime_ms - first_ms[0] >= 440:
+                    first_ms.append(message.uptime_ms)  # once, near the step's end
+                    clock.advance(0.28)
+                    board.advance_to(clock())
+                return True
+
+            port.lose = lose_with_a_stall
+            assert core.self_test() is not None
+            port.lose = _rail_on_frame  # the frames the stall queued are lost too
+            rig.run(1.0)
+            port.lose = lambda message: False
+        assert _row_j_cm2(rig) >= _truth(rig), (_row_j_cm2(rig), _truth(rig))
+    finally:
+        if rig.core is not None:
+            rig.core.close()
+        rail.close()
+
+
+def test_link_drops_between_sessions_after_a_frame_in_flight_write_nothing(
+    rig: Rig, mocker: MockerFixture
+) -> None:
+    """A healthy driver: one frame in flight shows light after a stop (a slow link), the
+    rest are dark with the rail on. Three link drops between sessions (stale: the rail is
+    cut; acknowledged, self-tested) add nothing: no driver ignored the OFF."""
+    core = rig.ready()
+    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
+    rig.run(3.0)
+    rig.board.inject("link_delay", delay_ms=30.0)
+    rig.run(0.2)
+    core.end_session(Outcome.STOPPED)
+    rig.run(0.5)
+    rig.board.clear_injections()
+    rig.run(0.5)
+    assert core.fault is None and rig.rail.enabled
+    closed_j_cm2 = _row_j_cm2(rig)
+    spy = mocker.spy(Ledger, "add_after_close")
+    for _ in range(3):
+        rig.board.inject("link_drop", duration_ms=200.0)
+        rig.run(0.5)
+        rig.board.clear_injections()
+        rig.run(0.2)
+        fault = core.fault
+        assert fault is not None and fault.code is FaultCode.TELEMETRY_STALE
+        assert core.acknowledge_fault() is None
+        assert core.self_test() is None
+        rig.run(1.0)
+    assert spy.call_count == 0
+    assert _row_j_cm2(rig) == closed_j_cm2
