@@ -186,9 +186,9 @@ class AfterClose:
     def _unseen_while_powered(
         self, now_s: float, rail_on: bool, rail_was_on: bool, *, capped: bool = True
     ) -> dict[int, float] | None:
-        """The count had ended; a dark frame, late, after the rail was powered and cut
-        again between: a driver seen lit after the close may have lit, unseen, meanwhile,
-        at its peak since the close (none when no frame after the close showed light)."""
+        """The count had ended; no frame since the last one while the rail was powered,
+        and it is cut now: a driver that ignored the OFF may have lit, unseen, meanwhile,
+        at its highest level seen (``ignored_off_mw_cm2``: none for a healthy driver)."""
         session = self.session
         late = now_s - session.last_frame_s > LATE_FRAME_S
         if not (late and rail_was_on and not rail_on):
