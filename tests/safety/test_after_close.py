@@ -518,6 +518,16 @@ def _lit(message: Message) -> Message:
     return replace(message, flags=message.flags | TelemetryFlag.OUTPUT_ON, channels=lit)
 
 
+def _closed_row(rig: Rig) -> float:
+    """A stopped session of the 810 nm prescription; the figure its row holds."""
+    core = rig.ready()
+    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
+    rig.run(3.0)
+    core.end_session(Outcome.STOPPED)
+    rig.run(0.5)
+    return _row_j_cm2(rig)
+
+
 def _restarted_lit(rig: Rig) -> SafetyCore:
     """A new host on the same ledger and board, whose frames then show light."""
     if rig.core is not None:
@@ -533,12 +543,7 @@ def _restarted_lit(rig: Rig) -> SafetyCore:
 
 
 def test_light_before_a_new_hosts_first_session_is_counted_in_the_newest_row(rig: Rig) -> None:
-    core = rig.ready()
-    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
-    rig.run(3.0)
-    core.end_session(Outcome.STOPPED)
-    rig.run(0.5)
-    closed_j_cm2 = _row_j_cm2(rig)
+    closed_j_cm2 = _closed_row(rig)
     core = _restarted_lit(rig)
     assert _row_j_cm2(rig) > closed_j_cm2
     assert core.snapshot().delivered_fluence_j_cm2 == {}  # a rebuilt row is not shown
@@ -673,16 +678,6 @@ def test_light_an_hour_after_lit_frames_reserves_from_itself() -> None:
 
 
 # ------------------------------------------------------------ rows and channels at a restart
-
-
-def _closed_row(rig: Rig) -> float:
-    """A stopped session of the 810 nm prescription; the figure its row holds."""
-    core = rig.ready()
-    core.begin_session(make_profile(ramp_s=0.0), "ab" * 32)
-    rig.run(3.0)
-    core.end_session(Outcome.STOPPED)
-    rig.run(0.5)
-    return _row_j_cm2(rig)
 
 
 def _lit_level_mw_cm2(rig: Rig) -> float:
