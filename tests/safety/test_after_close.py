@@ -973,3 +973,21 @@ def test_link_drops_between_sessions_after_a_frame_in_flight_write_nothing(
         rig.run(1.0)
     assert spy.call_count == 0
     assert _row_j_cm2(rig) == closed_j_cm2
+
+
+def test_an_unseen_flash_counted_at_the_cut_is_not_counted_again_by_the_late_frame(
+    rig: Rig,
+) -> None:
+    """The host's cut counts the flash; the late dark frame after it finds the rail's
+    heartbeats counted up to that cut, and adds nothing (the count the status shows)."""
+    port = BoardFramePort(rig.port)
+    core = _stuck_close_acknowledged(rig, port)
+    before_j_cm2 = core.snapshot().delivered_total_j_cm2
+    assert core.acknowledge_fault() is None
+    port.lose = _rail_on_frame
+    assert core.self_test() is not None  # the rail check times out: the cut counts it
+    port.lose = lambda message: False
+    at_cut_j_cm2 = core.snapshot().delivered_total_j_cm2
+    assert at_cut_j_cm2 > before_j_cm2
+    rig.run(1.0)  # the next frame is dark and late
+    assert core.snapshot().delivered_total_j_cm2 == pytest.approx(at_cut_j_cm2)
