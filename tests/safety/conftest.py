@@ -173,6 +173,7 @@ class Rig:
     core: SafetyCore | None = None
     events: list[SafetyEvent] = field(default_factory=list)
     ledger_storage: LedgerStorage = field(default_factory=LedgerStorage)
+    pins: MockFactory | None = None  # the rail's mock GPIO lines (a wiring fault drops one)
 
     def connect(self, transport: Any = None) -> SafetyCore:
         self.core = SafetyCore.connect(
@@ -225,12 +226,14 @@ class Rig:
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     clock, board, port = make_sim()
-    rail = make_rail(None, None)
+    pins = MockFactory()
+    rail = make_rail(None, None, pins)
     rail.add_listener(board.set_rail)
-    the_rig = Rig(clock, board, port, rail, tmp_path / "state", WallClock(clock))
+    the_rig = Rig(clock, board, port, rail, tmp_path / "state", WallClock(clock), pins=pins)
     try:
         yield the_rig
     finally:
         if the_rig.core is not None:
             the_rig.core.close()
         rail.close()
+        pins.close()

@@ -27,6 +27,7 @@ from safety.core_events import (
 from safety.errors import StartRefusedError
 from safety.faults import FaultCode, Outcome, WarningCode
 from safety.limits import CALIBRATION_UNCERTAINTY_FRACTION
+from safety.rail import MOCK_RAIL_PIN
 
 from .conftest import BoardFramePort, Rig, make_profile
 
@@ -266,7 +267,9 @@ def test_rail_cut_behind_the_cores_back_is_a_board_fault(rig: Rig) -> None:
     core = rig.ready()
     core.begin_session(make_profile(), "ab" * 32)
     rig.run(6.0)
-    rig.rail._device.off()  # the line drops (wiring fault): the board refuses SET_OUTPUT
+    assert rig.pins is not None
+    rig.pins.pin(MOCK_RAIL_PIN).state = False  # the line drops (wiring fault)
+    assert not rig.rail.enabled  # the board refuses SET_OUTPUT from here on
     rig.board.set_rail(False)
     rig.run(0.5, until=_finished)
     fault = core.snapshot().fault
