@@ -162,6 +162,9 @@ class Calibration:
         for nm in REQUIRED_WAVELENGTHS_NM:
             if wavelengths.count(nm) != 1:
                 return f"the calibration must list the {nm} nm channel exactly once"
+        for nm in wavelengths:  # the dose is kept per wavelength: two channels would merge
+            if wavelengths.count(nm) != 1:
+                return f"the calibration lists the {nm} nm channel more than once"
         for index, cal in enumerate(self.channels):
             problem = _channel_problem(cal, required_mw_cm2)
             if problem is not None:

@@ -146,6 +146,10 @@ def test_sane_table_passes() -> None:
         ((CH810,), "850 nm channel exactly once"),
         ((CH810, CH850, CH850), "850 nm channel exactly once"),
         ((CH850,), "810 nm channel exactly once"),
+        (
+            (CH810, CH850, replace(CH810, wavelength_nm=905), replace(CH850, wavelength_nm=905)),
+            "905 nm channel more than once",
+        ),
         ((replace(CH810, points=points((0, 0))), CH850), "at least two points"),
         ((replace(CH810, points=points((0, 0), (math.nan, 50))), CH850), "finite"),
         ((replace(CH810, max_current_ma=math.inf), CH850), "finite"),
