@@ -806,7 +806,12 @@ def _newest_row(ledgers: LedgerHandle) -> SessionRecord | None:
     or the ledger cannot be read (logged: light before the first session is then in the
     fault record only)."""
     try:
-        return ledgers.ledger_or_raise().last_session()
+        ledger = ledgers.ledger_or_raise()
+        damaged_before = ledger.damaged_rows
+        record = ledger.last_session()
     except LedgerError as exc:
         log.error("light before the first session will not be recorded: %s", exc)
         return None
+    if record is None and ledger.damaged_rows > damaged_before:
+        log.error("light before the first session will not be recorded: its row is damaged")
+    return record

@@ -9,6 +9,7 @@ that lands after a frame already on the wire, and a board that reads a dark curr
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from safety.core_session import (
 from safety.dose import DoseIntegrator
 from safety.errors import LedgerError
 from safety.faults import FaultCode, Outcome
-from safety.ledger import Ledger
+from safety.ledger import LEDGER_FILENAME, Ledger
 from safety.ledger_schema import SessionRecord
 from safety.limits import HARD
 from safety.rail import make_rail
@@ -584,6 +585,20 @@ def test_light_before_the_first_session_with_an_unreadable_ledger_is_logged(
     mocker.patch.object(Ledger, "last_session", side_effect=LedgerError("disk gone", path=""))
     _restarted_lit(rig)
     assert "light before the first session will not be recorded: disk gone" in caplog.text
+
+
+def test_light_before_the_first_session_with_a_damaged_newest_row_is_logged(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    _closed_row(rig)
+    rig.c.close()
+    rig.core = None
+    with sqlite3.connect(rig.state_dir / LEDGER_FILENAME) as conn:
+        conn.execute("UPDATE sessions SET planned_j_cm2 = 'not json'")
+    _restarted_lit(rig)
+    assert "light before the first session will not be recorded: its row is damaged" in (
+        caplog.text
+    )
 
 
 def test_light_after_a_row_of_another_board_is_logged_and_the_row_kept(
