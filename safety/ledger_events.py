@@ -80,19 +80,30 @@ def _clamp(conn: sqlite3.Connection) -> tuple[float, int]:
     return float(row[0]), int(row[1])
 
 
+_COUNTED: Final = "(delivered_total_j_cm2 > 0 OR ended_at_s IS NULL)"  # sessions_counted_by_start
+_ENDED_CLAMPED: Final = (
+    "CASE WHEN id <= :upto AND ended_at_s IS NOT NULL THEN MIN(ended_at_s, :at) ELSE ended_at_s END"
+)
+_KEPT_SQL: Final = (  # starts the clamp leaves as they are: newest first, along the index
+    f"SELECT started_at_s, {_ENDED_CLAMPED}, id FROM sessions WHERE {_COUNTED} "
+    "AND NOT (id <= :upto AND started_at_s > :at) ORDER BY started_at_s DESC LIMIT :n"
+)
+_MOVED_SQL: Final = (  # starts after a confirmed clock's time, written before it: at that time
+    f"SELECT :at, {_ENDED_CLAMPED}, id FROM sessions WHERE {_COUNTED} "
+    "AND id <= :upto AND started_at_s > :at ORDER BY id DESC LIMIT :n"
+)
+
+
 def counted_sessions(conn: sqlite3.Connection, limit: int) -> list[tuple[float, float | None]]:
     """The newest ``limit`` counted sessions as ``(started_at_s, ended_at_s or None)``,
     newest first: real sessions (delivered something, or unfinished), with a confirmed
     clock's clamp applied, and every event that counts as a session (start = end = its
     time). Raises ``ValueError`` for a row whose times are not numbers (a damaged row)."""
     at_s, upto_id = _clamp(conn)
-    sessions = conn.execute(
-        "SELECT CASE WHEN id <= :upto THEN MIN(started_at_s, :at) ELSE started_at_s END AS s, "
-        "CASE WHEN id <= :upto AND ended_at_s IS NOT NULL THEN MIN(ended_at_s, :at) "
-        "ELSE ended_at_s END AS e, id FROM sessions "
-        "WHERE delivered_total_j_cm2 > 0 OR ended_at_s IS NULL ORDER BY s DESC LIMIT :n",
-        {"upto": upto_id, "at": at_s, "n": limit},
-    ).fetchall()
+    clamp = {"upto": upto_id, "at": at_s, "n": limit}
+    sessions = (
+        conn.execute(_KEPT_SQL, clamp).fetchall() + conn.execute(_MOVED_SQL, clamp).fetchall()
+    )
     marks = ",".join("?" * len(_COUNTED_KINDS))
     events = conn.execute(
         f"SELECT at_s, at_s, id FROM events WHERE kind IN ({marks}) ORDER BY at_s DESC LIMIT ?",
