@@ -1,7 +1,8 @@
 """The fault latch: the one place a fault is held until a caregiver clears it.
 
 Owns: the latched fault (the first one wins; later findings are counted as "also seen"
-and logged once per shape), the rule that a critical fault cuts the LED power rail
+and logged once per shape; a later hazard to the patient, ``RECORDED_WHEN_SECOND``,
+is also recorded once), the rule that a critical fault cuts the LED power rail
 (``is_critical``; a later, worse finding still cuts it), the fault not yet announced
 (taken once by the core, which records it and closes the session), the records the
 ledger could not take yet (kept in order and written again), and clearing the latch.
@@ -29,6 +30,7 @@ from safety.rail import PowerRail, RailError
 
 __all__ = [
     "LEDGER_RETRY_S",
+    "RECORDED_WHEN_SECOND",
     "SECONDARY_LOG_MAX",
     "FaultLatch",
     "LedgerWrite",
@@ -65,6 +67,14 @@ _CRITICAL: Final = frozenset(
         FaultCode.CONTROLLER_ERROR,
     }
 )
+
+RECORDED_WHEN_SECOND: Final = frozenset(
+    {FaultCode.STUCK_ON, FaultCode.SKIN_OVERTEMP, FaultCode.BOARD_OVERTEMP}
+)
+"""Findings that are a hazard to the patient in their own right (light nobody commanded,
+heat): found while another fault is latched, they get a fault row of their own (once per
+latch), so the record shows them and not only the log. Consequences of the first fault
+(stale telemetry after a lost link, unanswered commands) are counted, not recorded."""
 
 LedgerWrite = Callable[[Ledger], None]
 """One record for the ledger, written when the ledger takes it."""
@@ -116,6 +126,7 @@ class FaultLatch:
         self._also_seen: dict[FaultCode, int] = {}
         self._also_last: dict[FaultCode, str] = {}  # the detail last seen, per code
         self._also_logged: set[tuple[FaultCode, str]] = set()  # (code, detail's shape)
+        self._also_recorded: set[FaultCode] = set()  # hazards given a ledger row
         self._unwritten: list[LedgerWrite] = []
         self._next_retry_s = -math.inf
 
@@ -149,6 +160,9 @@ class FaultLatch:
             cut_rail(self._rail)
         if status.code is not code:
             self._also(status.code, code, detail)
+            if code in RECORDED_WHEN_SECOND and code not in self._also_recorded:
+                self._also_recorded.add(code)
+                self.record_fault(code, f"found while {status.code} was latched: {detail}", None)
 
     def take_unannounced(self) -> tuple[FaultCode, str] | None:
         """The fault latched since the last call (code, detail), once; else None."""
@@ -167,6 +181,7 @@ class FaultLatch:
         self._also_seen = {}
         self._also_last.clear()
         self._also_logged.clear()
+        self._also_recorded.clear()
 
     def _also(self, latched: FaultCode, code: FaultCode, detail: str) -> None:
         """Count a secondary finding; log it only if its shape is new in this latch."""

@@ -125,6 +125,20 @@ def test_stuck_on_is_found_again_by_the_self_test_after_acknowledgement(rig: Rig
     assert rig.c.snapshot().fault is not None
 
 
+def test_a_stuck_driver_found_after_another_fault_is_in_the_record_too(rig: Rig) -> None:
+    _start(rig)
+    rig.board.inject("stuck_on")  # frozen at its setpoint: nothing to see while commanded
+    rig.board.inject("ntc_open", sensor="skin_a")  # the first fault: the serial OFF suffices
+    rig.run(1.0)
+    assert rig.c.fault is not None and rig.c.fault.code is FaultCode.SENSOR_OPEN
+    assert not rig.rail.enabled  # the driver ignored the OFF: the rail is cut
+    assert rig.board.state()["outputs_on"] is False
+    with rig.ledger() as ledger:
+        rows = sorted(ledger.faults(), key=lambda f: f.id)
+    assert [f.code for f in rows] == [FaultCode.SENSOR_OPEN, FaultCode.STUCK_ON]
+    assert rows[1].session_id is None and "while sensor_open was latched" in rows[1].message
+
+
 def test_output_that_stops_following_the_ramp_is_a_mismatch(rig: Rig) -> None:
     core = rig.ready()
     core.begin_session(make_profile(ramp_s=20.0), "ab" * 32)

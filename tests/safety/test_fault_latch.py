@@ -107,6 +107,36 @@ def test_secondary_findings_log_once_per_shape_and_at_most_a_bound(
     assert latch.also_seen[FaultCode.TELEMETRY_STALE] == 200
 
 
+def test_a_hazard_found_second_gets_a_fault_row_of_its_own_once_per_latch(bench: Bench) -> None:
+    bench.ledger_error = None
+    latch = bench.latch
+    latch.latch(FaultCode.SENSOR_OPEN, "skin A open")
+    latch.latch(FaultCode.TELEMETRY_STALE, "no telemetry for 120 ms")  # a consequence: counted
+    latch.latch(FaultCode.STUCK_ON, "channels lit: [0]")
+    latch.latch(FaultCode.STUCK_ON, "channels lit: [0, 1]")
+    latch.latch(FaultCode.SENSOR_OPEN, "skin A open")  # the latched one itself
+    assert bench.written == ["stuck_on found while sensor_open was latched: channels lit: [0] None"]
+    assert latch.code is FaultCode.SENSOR_OPEN and latch.take_unannounced() is not None
+    latch.clear()
+    latch.latch(FaultCode.LEDGER_WRITE_FAILED, "disk full")
+    latch.latch(FaultCode.SKIN_OVERTEMP, "41.2 °C")
+    assert bench.written[1:] == [
+        "skin_overtemp found while ledger_write_failed was latched: 41.2 °C None"
+    ]
+
+
+def test_a_hazard_found_second_on_a_full_disk_waits_for_the_ledger(bench: Bench) -> None:
+    latch = bench.latch  # the disk is full
+    latch.latch(FaultCode.LEDGER_WRITE_FAILED, "disk full")
+    latch.latch(FaultCode.STUCK_ON, "channels lit: [0]")
+    assert bench.written == [] and latch.unwritten == 1
+    bench.ledger_error = None
+    assert latch.write_unwritten() is None
+    (row,) = bench.written
+    assert row.startswith("stuck_on found while ledger_write_failed was latched: channels lit: [0]")
+    assert "recorded late" in row
+
+
 def test_records_wait_in_order_until_the_ledger_takes_them(bench: Bench) -> None:
     latch = bench.latch
     latch.record_fault(FaultCode.SKIN_OVERTEMP, "41.0 °C", 7)
