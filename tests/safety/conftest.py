@@ -107,6 +107,19 @@ def make_profile(**overrides: Any) -> Profile:
     return Profile.model_validate(fields)
 
 
+class FailingMirror:
+    """A rail listener (a mirror of a line, such as the rail file) that raises while
+    ``failing``: added healthy with the rail's own ``add_listener``, then broken."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.failing = False
+        self.error = error or OSError("disk full")
+
+    def __call__(self, value: object) -> None:
+        if self.failing:
+            raise self.error
+
+
 class BoardFramePort:
     """The board's side of the wire, with frames added (``send``), lost (``lose``) or
     altered (``alter``).
@@ -174,6 +187,20 @@ class Rig:
     events: list[SafetyEvent] = field(default_factory=list)
     ledger_storage: LedgerStorage = field(default_factory=LedgerStorage)
     pins: MockFactory | None = None  # the rail's mock GPIO lines (a wiring fault drops one)
+    rail_wire: Callable[[bool], None] | None = None
+    """What the rail's enable line drives; None: the board's rail (``rewire`` breaks it)."""
+
+    def wire(self, enabled: bool) -> None:
+        """The rail's listener: the enable line's level, along the wire to the board."""
+        if self.rail_wire is None:
+            self.board.set_rail(enabled)
+        else:
+            self.rail_wire(enabled)
+
+    def rewire(self, wire: Callable[[bool], None]) -> None:
+        """A wiring fault: the enable line drives ``wire`` from now on (told its level now)."""
+        self.rail_wire = wire
+        wire(self.rail.enabled)
 
     def connect(self, transport: Any = None) -> SafetyCore:
         self.core = SafetyCore.connect(
@@ -228,8 +255,8 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     clock, board, port = make_sim()
     pins = MockFactory()
     rail = make_rail(None, None, pins)
-    rail.add_listener(board.set_rail)
     the_rig = Rig(clock, board, port, rail, tmp_path / "state", WallClock(clock), pins=pins)
+    rail.add_listener(the_rig.wire)
     try:
         yield the_rig
     finally:

@@ -397,7 +397,7 @@ def test_calibration_crc_helper_matches_the_board(rig: Rig) -> None:
 
 
 def test_self_test_fails_when_the_rail_line_does_not_reach_the_board(rig: Rig) -> None:
-    rig.rail._listeners.clear()  # the rail wire is not connected to the board
+    rig.rewire(lambda enabled: None)  # the rail wire is not connected to the board
     core = rig.connect()
     reason = core.self_test()
     assert reason is not None and "rail line check" in reason

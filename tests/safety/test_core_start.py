@@ -200,8 +200,7 @@ def test_self_test_needs_outputs_confirmed_off(rig: Rig) -> None:
 
 
 def test_self_test_rail_enable_must_reach_the_board(rig: Rig) -> None:
-    rig.rail._listeners.clear()
-    rig.rail.add_listener(lambda enabled: rig.board.set_rail(False))  # stuck low
+    rig.rewire(lambda enabled: rig.board.set_rail(False))  # stuck low
     core = rig.connect()
     reason = core.self_test()
     assert reason is not None and reason.startswith("Enabling the LED power line")
@@ -332,8 +331,7 @@ def test_a_port_that_fails_on_the_self_tests_off_command(rig: Rig) -> None:
 
 
 def test_self_test_rail_cut_must_reach_the_board(rig: Rig) -> None:
-    rig.rail._listeners.clear()
-    rig.rail.add_listener(lambda enabled: rig.board.set_rail(True))  # shorted high
+    rig.rewire(lambda enabled: rig.board.set_rail(True))  # shorted high
     core = rig.connect()
     reason = core.self_test()
     assert reason is not None and reason.startswith("Cutting the LED power line")

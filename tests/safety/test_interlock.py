@@ -24,6 +24,8 @@ from safety.limits import HARD_LIMITS
 from safety.plan import PlannedChannel, SessionPlan
 from safety.rail import PowerRail, RailError, make_rail
 
+from .conftest import FailingMirror
+
 
 @dataclass
 class Bench:
@@ -241,17 +243,14 @@ def test_send_failures_and_rail_mirror_failures_are_contained(bench: Bench) -> N
     bench.board.inject("disconnect")
     bench.lock.off()  # the write fails; poll reports the disconnect, off() does not raise
 
-    def broken(enabled: bool) -> None:
-        raise OSError("disk full")
-
-    bench.rail._listeners.append(broken)
+    mirror = FailingMirror()
+    bench.rail.add_listener(mirror)
+    mirror.failing = True
     bench.lock.cut_rail()
     assert not bench.rail.enabled
-    bench.rail._listeners.remove(broken)
     with pytest.raises(RailError):  # the rail itself still reports it
-        bench.rail._listeners.append(broken)
         bench.rail.cut()
-    bench.rail._listeners.remove(broken)
+    mirror.failing = False
 
 
 def test_lease_is_bounded_by_the_limits(bench: Bench) -> None:

@@ -24,6 +24,8 @@ from safety.rail import (
     make_rail,
 )
 
+from .conftest import FailingMirror
+
 
 def test_mock_rail_starts_off_and_follows_enable_and_cut() -> None:
     seen: list[bool] = []
@@ -137,15 +139,14 @@ def test_a_failing_heartbeat_listener_is_raised_after_the_toggle() -> None:
     rail = make_rail(None, None)
     rail.enable()
 
-    def broken(count: int) -> None:
-        raise OSError("disk full")
-
-    rail.add_heartbeat_listener(broken)
+    mirror = FailingMirror()
+    rail.add_heartbeat_listener(mirror)
+    mirror.failing = True
     with pytest.raises(RailError, match="disk full") as info:
         rail.heartbeat()
     assert info.value.pin == MOCK_HEARTBEAT_PIN
     assert rail.heartbeats == 2 and rail.enabled
-    rail._heartbeat_listeners.remove(broken)
+    mirror.failing = False
     rail.close()
 
 
@@ -164,20 +165,17 @@ def test_enable_is_undone_when_its_heartbeat_fails() -> None:
     rail.close()
 
 
-def test_a_heartbeat_line_that_cannot_toggle_is_a_rail_error(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    rail = make_rail(None, None)
+def test_a_heartbeat_line_that_cannot_toggle_is_a_rail_error() -> None:
+    pins = MockFactory()
+    rail = make_rail(None, None, pins)
     rail.enable()
-
-    def stuck() -> None:
-        raise GPIOZeroError("pin gone")
-
-    monkeypatch.setattr(rail._heartbeat_device, "toggle", stuck)
-    with pytest.raises(RailError, match="pin gone"):
+    line = pins.pin(MOCK_HEARTBEAT_PIN)
+    line.function = "input"  # the line was taken over as an input: it cannot be driven
+    with pytest.raises(RailError, match="cannot set state of pin GPIO19"):
         rail.heartbeat()
-    monkeypatch.undo()
+    line.function = "output"
     rail.close()
+    pins.close()
 
 
 def test_the_log_names_what_the_rail_really_drives(
@@ -217,16 +215,15 @@ def test_a_failing_listener_does_not_stop_a_cut_but_is_reported() -> None:
     rail = make_rail(None, None)
     rail.enable()
 
-    def broken(enabled: bool) -> None:
-        raise OSError("disk full")
-
+    mirror = FailingMirror()
     rail.add_listener(lambda enabled: None)
-    rail._listeners.append(broken)
+    rail.add_listener(mirror)
+    mirror.failing = True
     with pytest.raises(RailError, match="disk full") as info:
         rail.cut()
     assert info.value.pin == MOCK_RAIL_PIN
     assert not rail.enabled
-    rail._listeners.remove(broken)
+    mirror.failing = False
     rail.close()
 
 
