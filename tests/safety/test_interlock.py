@@ -272,7 +272,9 @@ def test_drive_current_is_rounded_down_to_what_the_wire_carries(bench: Bench) ->
     bench.lock.arm(_plan((0, 22.5), (1, 22.5)))
     bench.lock.command({0: 22.5, 1: 22.5})
     calibration = bench.lock.calibration
-    setpoints = bench.lock._setpoints  # what renew() puts on the wire
+    bench.lock.renew(True)
+    bench.frame()
+    setpoints = bench.board.firmware.setpoints  # what the board took off the wire
     assert len(setpoints) == 2
     for sp in setpoints:
         assert round(sp.current_ma * 10) == pytest.approx(sp.current_ma * 10, abs=1e-6)
