@@ -55,6 +55,11 @@ class SimProcess:
         self._child: JsonLinesChild | None = None
 
     @property
+    def child(self) -> JsonLinesChild | None:
+        """The running simulator (its process and events); None before start and after close."""
+        return self._child
+
+    @property
     def recent(self) -> list[dict[str, Any]]:
         """The newest events (at least the last ``RECENT_EVENTS``), oldest first."""
         return self._child.snapshot() if self._child is not None else []

@@ -144,12 +144,12 @@ def test_sim_process_reports_port_events_and_is_reaped(
         assert sim.start(timeout_s=20) == "/dev/pts/99"
         assert sim.argv == [sys.executable, "-P", "-m", module, "--x"]
         sim.send({"cmd": "state"})
-        assert sim._child is not None
-        echo = sim._child.wait_for(lambda e: e.get("event") == "echo", 20)
+        assert sim.child is not None
+        echo = sim.child.wait_for(lambda e: e.get("event") == "echo", 20)
         assert echo["got"] == {"cmd": "state"}
         assert sim.recent == [{"port": "/dev/pts/99"}, echo]
     finally:
-        proc = sim._child.proc if sim._child is not None else None
+        proc = sim.child.proc if sim.child is not None else None
         sim.close()
     assert proc is not None and proc.returncode is not None  # reaped
     assert events == [{"port": "/dev/pts/99"}, echo]
@@ -165,7 +165,7 @@ def test_sim_process_without_port_is_a_run_error_and_killed(
     sim = SimProcess([], module=module)
     with pytest.raises(RunError, match="did not report its port"):
         sim.start(timeout_s=20)
-    assert sim._child is None
+    assert sim.child is None
 
 
 def test_sim_process_that_ignores_sigterm_is_killed(
@@ -184,8 +184,8 @@ def test_sim_process_that_ignores_sigterm_is_killed(
     monkeypatch.setattr("firmware_host.sim_process.CHILD_EXIT_TIMEOUT_S", 0.5)
     sim = SimProcess([], module=module)
     sim.start(timeout_s=20)
-    assert sim._child is not None
-    proc = sim._child.proc
+    assert sim.child is not None
+    proc = sim.child.proc
     sim.close()
     assert proc.returncode == -signal.SIGKILL
 
