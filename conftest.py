@@ -139,3 +139,20 @@ def builtin_wall_clock() -> Iterator[None]:
     dates expire (child processes get a copy dated from today: ``profiles.shipped``)."""
     with time_machine.travel(WALL_START, tick=True):
         yield
+
+
+@pytest.fixture
+def new_york() -> Iterator[None]:
+    """This host's time zone is America/New_York (west of UTC: an evening session falls
+    on the next UTC date); the zone before is restored after the test."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()

@@ -455,9 +455,9 @@ def _show_report(
     when, first = _from_ledger(state_dir, profile, limits)
     report["next_start_allowed_at"] = when if isinstance(when, str | None) else _iso(when)
     report["next_start_local"] = when if isinstance(when, str | None) else _local(when)
-    first_day = None if first is None else first.date()
+    first_day = None if first is None else first.astimezone().date()  # the patient's day
     report["course_first_session"] = None if first_day is None else first_day.isoformat()
-    report["course_problem"] = profile.course_problem(first_day, today)
+    report["course_problem"] = profile.course_problem_at(first, dt.datetime.now(dt.UTC))
     report["course"] = _course_line(profile, first_day)
     return report
 

@@ -256,6 +256,13 @@ class Profile(BaseModel):
         """The first day after the course: ``course_weeks`` weeks from the first session."""
         return first_session + dt.timedelta(weeks=self.course_weeks)
 
+    def course_problem_at(self, first_session: dt.datetime | None, now: dt.datetime) -> str | None:
+        """``course_problem`` on the patient's local dates, in this host's time zone, as
+        the course follow-up counts its days (``care.course``): west of UTC an evening
+        session falls on the next UTC date, which would end the course a night early."""
+        first_day = None if first_session is None else first_session.astimezone().date()
+        return self.course_problem(first_day, now.astimezone().date())
+
     def course_problem(self, first_session: dt.date | None, today: dt.date) -> str | None:
         """Why the course is over on ``today``, or None (also before the first session)."""
         if first_session is None or today < (end := self.course_end(first_session)):

@@ -134,7 +134,7 @@ def _course_refusal(rx: Profile, ledger: Ledger, wall_clock: Callable[[], dateti
     """The course runs ``course_weeks`` from the first session of this prescription
     (its id, on or after its issue date: a renewal starts a new course)."""
     first = ledger.first_session_at(rx.id, datetime.combine(rx.issued, time.min, UTC))
-    return rx.course_problem(None if first is None else first.date(), wall_clock().date())
+    return rx.course_problem_at(first, wall_clock())
 
 
 def _patient_refusal(rx: Profile, parts: GuardParts, tm: Telemetry | None) -> str | None:

@@ -162,3 +162,18 @@ def test_json_schema_names_every_field() -> None:
     schema = json_schema()
     assert set(schema["required"]) >= {"schema_version", "channels", "mode", "duration_min"}
     assert "signature" in schema["properties"]
+
+
+@pytest.mark.usefixtures("new_york")
+def test_the_course_ends_on_the_patients_local_date(base_text: str) -> None:
+    """A one-week course from an evening session at 18:30 EDT on 13 October (22:30 UTC):
+    its last evening is 19 October, also after 20:00 EDT, when the UTC date is the 20th."""
+    text = base_text.replace("course_weeks = 4", "course_weeks = 1")
+    profile = load_profile_bytes(text.encode(), "x").profile
+    assert profile is not None
+    first = dt.datetime(2026, 10, 13, 22, 30, tzinfo=dt.UTC)
+    last_evening = dt.datetime(2026, 10, 20, 0, 30, tzinfo=dt.UTC)  # 20:30 EDT, 19 October
+    assert profile.course_problem_at(first, last_evening) is None
+    next_day = dt.datetime(2026, 10, 20, 4, 30, tzinfo=dt.UTC)  # 00:30 EDT, 20 October
+    problem = profile.course_problem_at(first, next_day)
+    assert problem is not None and "(2026-10-13) ended on 2026-10-20" in problem

@@ -246,6 +246,29 @@ def test_show_times_are_local_without_microseconds_and_the_course_is_shown(
     assert report["course_first_session"] == "2026-01-05"
 
 
+def test_show_counts_the_course_from_the_patients_local_date(
+    builtin_wall_clock: None,
+    new_york: None,
+    tmp_path: Path,
+    base_text: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Day 1 at 21:30 EST on 4 January is 02:30 UTC on the 5th: the course starts on the
+    4th, as the start guard and the course follow-up count it (the zone is set after the
+    built-ins' wall clock, which sets its own)."""
+    assert validate_and_install(tmp_path, base_text.encode(), "rx.toml", None).ok
+    first = dt.datetime(2026, 1, 5, 2, 30, tzinfo=dt.UTC)
+    with Ledger.open(tmp_path, lambda: first) as ledger:
+        sid = ledger.begin_session(
+            "rls-810-standard", "ab" * 32, {810: 71.4}, planned_duration_s=1800
+        )
+        ledger.end_session(sid, Outcome.COMPLETED, {810: 71.4})
+    assert run_cli(["show", "--state-dir", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["course_first_session"] == "2026-01-04"
+    assert "(2026-01-04) ended on 2026-02-01" in report["course_problem"]
+
+
 def test_install_reads_the_date_from_the_pads_clock_as_the_start_guard_does(
     base_text: str, tmp_path: Path
 ) -> None:

@@ -54,3 +54,20 @@ def test_a_start_after_the_course_is_refused_until_the_clinic_renews(rig: Rig) -
     )
     renewed = make_profile(course_weeks=1, issued=rig.wall().date())
     assert "renew" not in (core.start_refusal(renewed) or "")
+
+
+@pytest.mark.usefixtures("new_york")
+def test_the_course_ends_on_the_patients_local_date_west_of_utc(rig: Rig) -> None:
+    """Day 1 began at 18:30 EDT on 13 October (22:30 UTC). At 20:30 EDT on 19 October,
+    the last evening of a one-week course (00:30 UTC on the 20th), the pad still starts;
+    the next morning it refuses, as the reminders and the course report count the days."""
+    rx = make_profile(course_weeks=1, issued=dt.date(2026, 10, 1))
+    first = dt.datetime(2026, 10, 13, 22, 30, tzinfo=dt.UTC)
+    with Ledger.open(rig.state_dir, lambda: first, display_tz=dt.UTC) as ledger:
+        _session(ledger, rx.id, 3.0)
+    rig.wall.start = dt.datetime(2026, 10, 20, 0, 30, tzinfo=dt.UTC)
+    core = rig.ready()
+    assert "renew" not in (core.start_refusal(rx) or "")
+    rig.wall.offset = dt.timedelta(hours=4)  # 00:30 EDT on 20 October
+    refusal = core.start_refusal(rx)
+    assert refusal is not None and "(2026-10-13) ended on 2026-10-20" in refusal
