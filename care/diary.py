@@ -202,6 +202,21 @@ class Diary:
 
         return self._append("irls", entry_date, corrects, insert)
 
+    def entry_date(self, table: str, entry_id: int) -> date | None:
+        """The day entry ``entry_id`` of ``table`` (``"nightly"`` or ``"irls"``) is
+        about, or None when there is no such entry."""
+        if table not in ("nightly", "irls"):
+            raise ValueError(f"no diary table {table!r}")
+        if not 1 <= entry_id <= _ID_MAX:
+            return None
+        try:
+            row = self._conn.execute(
+                f"SELECT entry_date FROM {table} WHERE id = ?", (entry_id,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise _storage_error("The symptom diary cannot be read", self.path, exc) from exc
+        return None if row is None else date.fromisoformat(row["entry_date"])
+
     def nightly(self, *, history: bool = False) -> list[StoredNightly]:
         """Nightly entries by date (then id); superseded ones only with ``history``."""
         rows = self._read("nightly", history)

@@ -31,7 +31,11 @@ def register(
 ) -> None:
     """Add ``diary`` (with ``show``) and ``irls`` to the sub-command parsers."""
     entry = argparse.ArgumentParser(add_help=False)
-    entry.add_argument("--date", metavar="YYYY-MM-DD", help="the day (default: today)")
+    entry.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="the day (default: today; with --corrects, the corrected entry's day)",
+    )
     entry.add_argument(
         "--corrects", metavar="ID", type=int, help="this entry replaces entry ID (kept in history)"
     )

@@ -98,7 +98,7 @@ def _record_nightly(args: argparse.Namespace) -> int:
             "Nothing to record: give at least one value (nirpad diary --help).", field="entry"
         )
     with _open(args) as diary:
-        entry_date = parse_date(args.date) if args.date else diary.today()
+        entry_date = _entry_date(args, diary, "nightly")
         check_date(entry_date, today=diary.today(), course=diary.course)  # before any question
         if given:
             effects = frozenset(SideEffect(v) for v in args.side_effects or ())
@@ -116,7 +116,7 @@ def _record_irls(args: argparse.Namespace) -> int:
             "Give the ten item scores with --items (nirpad irls --help).", field="items"
         )
     with _open(args) as diary:
-        entry_date = parse_date(args.date) if args.date else diary.today()
+        entry_date = _entry_date(args, diary, "irls")
         check_date(entry_date, today=diary.today(), course=diary.course, baseline=args.baseline)
         if args.items is not None:
             items = parse_items(args.items)
@@ -128,6 +128,19 @@ def _record_irls(args: argparse.Namespace) -> int:
     print(_recorded(kind, new_id, entry_date, args.corrects))
     print(f"Total {stored.total} of 40: {stored.band.value}.")
     return EXIT_OK
+
+
+def _entry_date(args: argparse.Namespace, diary: Diary, table: str) -> date:
+    """``--date``; else, for a correction, the day of the entry it corrects (a
+    correction made the next morning must not move last night's entry to today);
+    else today."""
+    if args.date:
+        return parse_date(args.date)
+    if args.corrects is not None:
+        corrected = diary.entry_date(table, args.corrects)
+        if corrected is not None:
+            return corrected
+    return diary.today()
 
 
 def parse_items(text: str) -> dict[int, int]:

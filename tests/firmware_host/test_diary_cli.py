@@ -321,3 +321,17 @@ def test_a_diary_at_its_old_place_is_shown_and_moved_in(
     assert [e["date"] for e in show_json(state, capsys)["nightly"]] == ["2026-03-14", "2026-03-15"]
     assert sorted(p.name for p in state.iterdir()) == ["diary", "diary.sqlite3.moved"]
     assert count(state, "nightly") == 2
+
+
+def test_a_correction_without_date_keeps_the_corrected_entrys_day(
+    course_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nirpad diary --corrects 1 --legs 3`` (the docs' example) changes entry 1's
+    day; run the next day it must not move last night's entry to today."""
+    assert _in_berlin(course_state, "diary", "--date", "2026-11-18", "--legs", "8") == 0
+    assert _in_berlin(course_state, "irls", "--date", "2026-11-18", "--items", ITEMS) == 0
+    assert _in_berlin(course_state, "diary", "--corrects", "1", "--legs", "3") == 0
+    assert _in_berlin(course_state, "irls", "--corrects", "1", "--items", "1," + ITEMS[2:]) == 0
+    data = show_json(course_state, capsys)
+    assert [(e["date"], e["leg_symptoms"]) for e in data["nightly"]] == [("2026-11-18", 3)]
+    assert [(e["date"], e["total"]) for e in data["irls"]] == [("2026-11-18", 22)]
