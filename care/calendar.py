@@ -1,7 +1,8 @@
 """The course's planned evenings as an iCalendar file, for a caregiver's phone.
 
 Owns: which evenings are planned (``sessions_per_week`` spread over each course week:
-days 1, 1 + ⌊7/n⌋, 1 + ⌊14/n⌋, … of the week, so three a week fall on days 1, 3 and 5)
+days 1, 1 + ⌊7/n⌋, 1 + ⌊14/n⌋, … of the week, so three a week fall on days 1, 3 and 5;
+none before the prescription's issue date or from its expiry on)
 and the RFC 5545 text (``icalendar``): one event per planned evening at the start of
 the evening window for the prescribed duration, in the patient's zone (with its
 VTIMEZONE), with a reminder at its start; all-day events when the prescription has no
@@ -26,14 +27,16 @@ PRODID: Final = "-//nirpad//course of treatment//EN"
 
 
 def planned_days(rx: Profile, first_day: date) -> list[date]:
-    """The planned session days of the course that starts on ``first_day``."""
+    """The planned session days of the course that starts on ``first_day``, only
+    those on which the prescription is valid (the pad refuses a start on the others)."""
     per_week = rx.sessions_per_week
     offsets = [i * 7 // per_week for i in range(per_week)]
-    return [
+    days = (
         first_day + timedelta(weeks=week, days=offset)
         for week in range(rx.course_weeks)
         for offset in offsets
-    ]
+    )
+    return [day for day in days if rx.is_valid_on(day)]
 
 
 def course_calendar(rx: Profile, first_day: date, tz: tzinfo, generated_at: datetime) -> bytes:

@@ -28,7 +28,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from care.adherence import SiteConfigError, rule_from_site
-from care.calendar import course_calendar
+from care.calendar import course_calendar, planned_days
 from care.course import Checkpoint, Course, IrlsTotal, build_course
 from care.course_json import course_json
 from care.diary_schema import DiaryStorageError
@@ -213,13 +213,22 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
+    count = len(planned_days(inputs.rx, first_day))
+    if count == 0:
+        rx = inputs.rx
+        print(
+            f"nirpad: no evening to plan from {first_day.isoformat()}: prescription {rx.id} "
+            f"is valid from {rx.issued.isoformat()} to the day before "
+            f"{rx.expires.isoformat()}; nothing was written",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     ics = course_calendar(inputs.rx, first_day, inputs.zone, wall_clock())
     try:
         Path(output).write_bytes(ics)
     except OSError as exc:
         print(f"nirpad: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
-    count = inputs.rx.sessions_per_week * inputs.rx.course_weeks
     print(f"{count} planned sessions from {first_day.isoformat()} written to {output}")
     return EXIT_OK
 

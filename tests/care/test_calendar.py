@@ -51,3 +51,16 @@ def test_without_a_window_the_events_are_all_day() -> None:
         date(2026, 10, 17),
     ]
     assert "any time today" in str(events[0]["description"])
+
+
+def test_no_evening_is_planned_when_the_prescription_is_not_valid() -> None:
+    """The pad refuses a start before ``issued`` or from ``expires`` on, so the
+    calendar's alarms must not send the patient to the pad on those evenings."""
+    rx = course_profile(expires=date(2026, 11, 1))  # six weeks from 13 Oct run to 23 Nov
+    days = planned_days(rx, DAY_1)
+    assert days and all(rx.is_valid_on(day) for day in days)
+    assert max(days) == date(2026, 10, 31)
+    early = planned_days(course_profile(course_weeks=1), date(2026, 9, 28))  # issued 1 Oct
+    assert early == [date(2026, 10, 2)]
+    events = _events(course_calendar(rx, DAY_1, BERLIN, GENERATED))
+    assert len(events) == len(days)

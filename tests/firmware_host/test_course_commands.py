@@ -325,3 +325,25 @@ def test_the_reminder_units_say_what_systemd_needs() -> None:
     hours = [int(line.split()[-1].split(":")[0]) for line in evenings]
     assert hours and all(17 <= hour <= 22 for hour in hours)  # evenings only
     assert "WantedBy=timers.target" in timer_text
+
+
+def test_calendar_plans_only_evenings_the_prescription_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issued 1 Oct, expires 1 Mar: a plan from 20 Feb has one valid week of three
+    evenings, not six; a plan from 1 Mar on has none, which is said, not an empty
+    (invalid) calendar."""
+    monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
+    install_atomic(tmp_path, RX_TOML)
+    _at(monkeypatch, local(date(2027, 2, 18), 12, 0))
+    ics = tmp_path / "c.ics"
+    assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "2027-02-20") == 0
+    events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
+    assert [e.decoded("dtstart").date() for e in events] == [
+        date(2027, 2, 20), date(2027, 2, 22), date(2027, 2, 24), date(2027, 2, 27)
+    ]  # fmt: skip
+    assert "4 planned sessions from 2027-02-20" in capsys.readouterr().out
+    before = ics.read_bytes()
+    assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "2027-03-01") == 1
+    assert "no evening to plan" in capsys.readouterr().err
+    assert ics.read_bytes() == before
