@@ -38,7 +38,7 @@ from care.diary_entry import (
 from care.diary_schema import DiaryError, DiaryStorageError
 from care.irls import ITEM_COUNT, ITEM_MAX, IrlsWording, item_label, read_wording, wording_path
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
-from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
+from firmware_host.paths import ensure_state_dir, resolve_state_dir
 from firmware_host.profile_commands import resolve_site_config
 
 EXIT_OK: Final = 0
@@ -169,7 +169,7 @@ def _open(args: argparse.Namespace) -> Diary:
 
 
 def _wording(args: argparse.Namespace) -> IrlsWording | None:
-    site = site_config_path(resolve_state_dir(args.state_dir), args.site_config)
+    site = resolve_site_config(resolve_state_dir(args.state_dir), args.site_config)
     path = wording_path(site)
     return None if path is None else read_wording(path)
 

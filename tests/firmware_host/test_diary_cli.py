@@ -335,3 +335,26 @@ def test_a_correction_without_date_keeps_the_corrected_entrys_day(
     data = show_json(course_state, capsys)
     assert [(e["date"], e["leg_symptoms"]) for e in data["nightly"]] == [("2026-11-18", 3)]
     assert [(e["date"], e["total"]) for e in data["irls"]] == [("2026-11-18", 22)]
+
+
+def test_the_irls_wording_follows_the_site_configuration_in_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$NIRPAD_SITE_CONFIG names the site file for every command (``nirpad course``,
+    ``nirpad report``, the diary's course dates): the IRLS wording and its subscales
+    too."""
+    site_dir = tmp_path / "etc"
+    site_dir.mkdir()
+    (site_dir / "irls.toml").write_text(
+        '[items]\n1 = "Clinic wording one"\n\n[subscales]\n'
+        "symptom_severity = [1, 2]\nsymptom_impact = [10]\n",
+        encoding="utf-8",
+    )
+    (site_dir / "site.toml").write_text('[course]\nirls_wording = "irls.toml"\n', encoding="utf-8")
+    monkeypatch.setenv("NIRPAD_SITE_CONFIG", str(site_dir / "site.toml"))
+    state = tmp_path / "state"
+    monkeypatch.setattr("sys.stdin", TtyInput("3\n2\n" + "1\n" * 8))
+    assert main(["irls", "--state-dir", str(state)]) == 0
+    assert "1. Clinic wording one (0-4): " in capsys.readouterr().out
+    [irls] = show_json(state, capsys)["irls"]
+    assert irls["subscales"] == {"symptom_severity": 5, "symptom_impact": 1}
