@@ -37,6 +37,7 @@ from care.tonight import Tonight, tonight
 from firmware_host.course_inputs import CourseInputError, diary_irls_totals, zone_named
 from firmware_host.paths import resolve_state_dir
 from firmware_host.profile_commands import resolve_site_config
+from profiles.errors import TrustStoreError
 from profiles.schema import Profile
 from profiles.signing import TrustStore
 from profiles.store import load_installed
@@ -120,7 +121,7 @@ def _gather(args: argparse.Namespace, warn: Callable[[str], None]) -> _Inputs:
         rule = rule_from_site(site)
         limits = load_site_limits(site)
         loaded = load_installed(state_dir, trust=TrustStore.from_site_file(site))
-    except (SiteConfigError, SafetyError) as exc:
+    except (SiteConfigError, SafetyError, TrustStoreError) as exc:
         raise _Refused(f"the site configuration is unusable: {exc}", EXIT_USAGE) from exc
     if loaded is None or loaded.profile is None:
         why = "" if loaded is None else f" ({'; '.join(map(str, loaded.problems))})"

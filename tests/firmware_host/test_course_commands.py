@@ -347,3 +347,18 @@ def test_calendar_plans_only_evenings_the_prescription_allows(
     assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "2027-03-01") == 1
     assert "no evening to plan" in capsys.readouterr().err
     assert ics.read_bytes() == before
+
+
+def test_a_bad_signing_table_is_a_bad_site_setting(
+    tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A site file that is valid TOML with an unusable [signing] table is refused
+    like any other bad site setting (exit 2, a sentence), and the caregiver's page
+    gets the sentence instead of an exception."""
+    site = tmp_path / "site.toml"
+    site.write_text('[signing]\nrequire_signed = "yes"\n')
+    assert _run(state_dir, "course", "--site-config", str(site)) == 2
+    err = capsys.readouterr().err
+    assert "the site configuration is unusable" in err and "true or false" in err
+    document = course_commands.course_document(state_dir, str(site), "Europe/Berlin")
+    assert isinstance(document, str) and "the site configuration is unusable" in document
