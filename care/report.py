@@ -198,8 +198,13 @@ class ReportData:
 
     @property
     def latest_irls(self) -> IrlsPoint | None:
-        after = [p for p in self.irls if not p.baseline]
-        return after[-1] if after else None
+        """The latest IRLS after day 1 in the period, as the checkpoints take it
+        (``care.course``); None before the first session."""
+        first_day = self.course.first_day
+        if first_day is None:
+            return None
+        after = [p for p in self.irls if p.day > first_day and not p.baseline]
+        return max(after, key=lambda p: p.day) if after else None
 
 
 def default_period(course: Course, rx: Profile, today: date) -> Period:

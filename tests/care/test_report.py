@@ -224,3 +224,24 @@ def test_a_fault_is_told_in_the_controllers_words_not_its_detail(
         id=1, at=datetime(2026, 10, 13, 18, tzinfo=UTC), code=code, message=message, session_id=1
     )
     assert fault_words(fault) == told
+
+
+def test_the_change_since_baseline_takes_no_irls_from_before_the_course(stores: Stores) -> None:
+    """An IRLS of 27 on 5 Oct (before the baseline of 24 on 12 Oct, not marked) and
+    none after day 1: the report's "latest" must not be the older 27, or the PDF says
+    "Change since baseline: +3" for a change that never happened. Its checkpoints
+    (``care.course``) take only an IRLS after day 1."""
+    from tests.care.report_fixture import irls_items
+
+    def stored(entry_id: int, day: date, total: int, baseline: bool) -> StoredIrls:
+        items = irls_items(total)
+        return StoredIrls(entry_id, local(day, 21), None, None, day, baseline, items)
+
+    irls = [stored(1, date(2026, 10, 5), 27, False), stored(2, date(2026, 10, 12), 24, True)]
+    data = report(
+        dataclasses.replace(stores, irls=irls), Period(date(2026, 10, 1), date(2026, 10, 20))
+    )
+    assert data.baseline is not None and data.baseline.total == 24
+    assert data.latest_irls is None
+    for checkpoint in data.checkpoints:
+        assert checkpoint.symptoms.latest is None
