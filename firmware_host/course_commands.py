@@ -35,6 +35,7 @@ from care.diary_schema import DiaryStorageError
 from care.remind import RemindSettings, remind_settings
 from care.tonight import Tonight, tonight
 from firmware_host.course_inputs import CourseInputError, diary_irls_totals, zone_named
+from firmware_host.output_files import OutputRefused, write_atomically
 from firmware_host.paths import resolve_state_dir
 from firmware_host.profile_commands import resolve_site_config
 from profiles.errors import TrustStoreError
@@ -225,11 +226,11 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None) -> int:
         )
         return EXIT_ERROR
     ics = course_calendar(inputs.rx, first_day, inputs.zone, wall_clock())
-    try:
-        Path(output).write_bytes(ics)
-    except OSError as exc:
-        print(f"nirpad: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_ERROR
+    try:  # a full disk leaves the calendar before intact, never half of a new one
+        write_atomically([(Path(output).expanduser().absolute(), ics)])
+    except OutputRefused as exc:
+        print(f"nirpad: {exc}", file=sys.stderr)
+        return exc.code
     print(f"{count} planned sessions from {first_day.isoformat()} written to {output}")
     return EXIT_OK
 

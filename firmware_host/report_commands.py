@@ -25,12 +25,8 @@ Does not own the report's content or its forms (``care.report``, ``care.report_p
 from __future__ import annotations
 
 import argparse
-import contextlib
-import errno
 import importlib.metadata
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
@@ -42,6 +38,7 @@ from care.diary import Diary, StoredIrls, StoredNightly, diary_exists
 from care.diary_schema import DiaryStorageError
 from care.report import Device, Period, ReportData, ReportError, SignatureStatus, gather_report
 from firmware_host.course_inputs import CourseInputError, zone_named
+from firmware_host.output_files import OutputRefused, write_atomically
 from firmware_host.paths import resolve_state_dir
 from firmware_host.profile_commands import resolve_site_config
 from profiles.errors import TrustStoreError
@@ -54,7 +51,6 @@ from safety.records import Records, SessionRecord, read_records
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
-FILE_MODE: Final = 0o640
 """The report holds health data: the owner and the caregiver's group only."""
 SERIAL_MAX_CHARS: Final = 64
 PI_SERIAL_FILES: Final = (
@@ -81,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
         data, sessions, nightly, irls = _gather(args)
         files = _render(data, outputs, sessions, nightly, irls)
         write_atomically(files)
-    except _Refused as exc:
+    except (_Refused, OutputRefused) as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return exc.code
     period = data.period
@@ -270,88 +266,6 @@ def _render(
         )
         files.append((outputs["fhir"], bundle.encode("utf-8")))
     return files
-
-
-def write_atomically(files: Sequence[tuple[Path, bytes]]) -> None:
-    """Check every target, write every file beside its target, synced, then rename
-    them all into place. A target that is a directory, or whose folder is missing or
-    not writable, is refused before anything is written. A failure while writing
-    removes the temporary files: nothing written. A rename that still fails after
-    another one succeeded names the files already replaced. Raises ``_Refused``."""
-    for target, _ in files:
-        _check_target(target)
-    temps: list[Path] = []
-    target = files[0][0] if files else Path()
-    try:
-        for target, content in files:
-            temps.append(_write_temp(target, content))
-    except OSError as exc:
-        _remove(temps)
-        raise _Refused(
-            f"cannot write {target}: {_reason(exc)}; nothing was written", EXIT_ERROR
-        ) from exc
-    replaced: list[Path] = []
-    for temp, (target, _) in zip(temps, files, strict=True):
-        try:
-            os.replace(temp, target)
-        except OSError as exc:
-            _remove(temps[len(replaced) :])
-            raise _Refused(
-                f"cannot write {target}: {_reason(exc)}; {_written(files, replaced)}", EXIT_ERROR
-            ) from exc
-        replaced.append(target)
-
-
-def _written(files: Sequence[tuple[Path, bytes]], replaced: Sequence[Path]) -> str:
-    """Which files a failed rename left written and which not, by name."""
-    if not replaced:
-        return "nothing was written"
-    rest = [str(path) for path, _ in files[len(replaced) :]]
-    return f"written: {', '.join(map(str, replaced))}; not written: {', '.join(rest)}"
-
-
-def _check_target(target: Path) -> None:
-    """Refuse a target that cannot be replaced: a directory, or a folder that is
-    missing or not writable (so a rename after the first does not fail for it)."""
-    folder = target.parent
-    if target.is_dir():
-        problem = "it is a folder"
-    elif not folder.is_dir():
-        problem = "No such file or directory"
-    elif not os.access(folder, os.W_OK | os.X_OK):
-        problem = f"the folder {folder} is not writable"
-    else:
-        return
-    raise _Refused(f"cannot write {target}: {problem}; nothing was written", EXIT_ERROR)
-
-
-def _remove(temps: Sequence[Path]) -> None:
-    for temp in temps:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-
-
-def _write_temp(path: Path, content: bytes) -> Path:
-    """``content`` in a new file beside ``path``, synced, mode 0640; its name."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    temp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    return temp
-
-
-def _reason(exc: OSError) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full"
-    return exc.strerror or str(exc)
 
 
 def device_serial(site: Path | None) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.resources
 import json
+import os
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 from care.diary_schema import DIARY_FILENAME
 from care.remind import RemindSettings
-from firmware_host import course_commands, course_inputs
+from firmware_host import course_commands, course_inputs, output_files
 from firmware_host.cli import main
 from firmware_host.course_inputs import CourseInputError, zone_named
 from profiles.store import install_atomic
@@ -184,6 +186,28 @@ def test_calendar_writes_an_ics_that_parses_back(
     events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
     assert len(events) == 18
     assert events[0].decoded("dtstart").date() == date(2026, 10, 13)
+
+
+def test_a_calendar_on_a_full_disk_leaves_the_one_before_intact(
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _at(monkeypatch, DUE)
+    folder = tmp_path / "calendars"
+    folder.mkdir()
+    ics = folder / "course.ics"
+    ics.write_bytes(b"last month's calendar")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(output_files.os, "fsync", full)
+    assert _run(state_dir, "calendar", "-o", str(ics)) == 1
+    assert f"cannot write {ics}: the disk is full; nothing was written" in capsys.readouterr().err
+    assert ics.read_bytes() == b"last month's calendar"
+    assert sorted(p.name for p in folder.iterdir()) == ["course.ics"]  # no temporary left
 
 
 def test_calendar_before_the_first_session_starts_from_a_given_day(

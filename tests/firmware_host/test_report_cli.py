@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from care.report_fhir import parse_bundle
-from firmware_host import report_commands
+from firmware_host import output_files, report_commands
 from firmware_host.cli import main
 from profiles.store import install_atomic
 from tests.care.report_fixture import write_course_with_diary
@@ -176,7 +176,7 @@ def test_a_full_disk_leaves_no_partial_file_and_the_old_report_whole(
         if len(synced) == 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(report_commands.os, "fsync", fsync)
+    monkeypatch.setattr(output_files.os, "fsync", fsync)
     code = _report(
         course_dir, "--to", "2026-11-09", "-o", str(tmp_path / "r.pdf"), "--csv",
         str(tmp_path / "r.csv"),
@@ -239,7 +239,7 @@ def test_a_folder_that_is_not_writable_is_refused_before_any_file_is_replaced(
     locked.mkdir()
     access = os.access
     monkeypatch.setattr(  # root may write anywhere: the check is what is tested
-        report_commands.os, "access", lambda path, mode: Path(path) != locked and access(path, mode)
+        output_files.os, "access", lambda path, mode: Path(path) != locked and access(path, mode)
     )
     code = _report(
         course_dir, "--to", "2026-11-09", "-o", str(tmp_path / "r.pdf"), "--fhir",
@@ -265,7 +265,7 @@ def test_a_rename_that_fails_after_the_first_names_the_files_written(
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         replace(source, target)
 
-    monkeypatch.setattr(report_commands.os, "replace", failing_second)
+    monkeypatch.setattr(output_files.os, "replace", failing_second)
     code = _report(
         course_dir, "--to", "2026-11-09", "-o", str(pdf), "--csv", str(table), "--fhir",
         str(bundle),
