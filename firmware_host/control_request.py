@@ -149,8 +149,12 @@ def answer_deadline(
         value = request[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
             return refusal(f"{key} must be a number of seconds")
-        if not math.isfinite(value):
+        try:
+            seconds = float(value)  # an integer too large for a float raises OverflowError
+        except OverflowError:
+            seconds = math.inf
+        if not math.isfinite(seconds):
             return refusal(f"{key} must be a finite number of seconds")
-        deadline = min(deadline, base + value - REPLY_MARGIN_S)
+        deadline = min(deadline, base + seconds - REPLY_MARGIN_S)
         named = True
     return deadline if named else min(deadline, received_s + default_s)

@@ -167,10 +167,12 @@ def test_clients_beyond_the_cap_are_told_busy_at_once(
         (b"x" * (MAX_REQUEST_BYTES + 10) + b"\n", f"larger than {MAX_REQUEST_BYTES // 1024} KiB"),
         (b'{"cmd": "start", "deadline_s": "soon"}\n', "deadline_s must be a number"),
         (b'{"cmd": "start", "timeout_s": NaN}\n', "timeout_s must be a finite number"),
+        (b'{"cmd": "start", "timeout_s": ' + b"9" * 400 + b"}\n", "timeout_s must be a finite"),
     ],
     ids=[
         "100000-brackets", "deep-but-parsable", "lone-high-surrogate", "lone-low-surrogate",
         "bad-utf8", "truncated", "array", "oversize", "deadline-text", "timeout-nan",
+        "timeout-huge-int",
     ],
 )  # fmt: skip
 @pytest.mark.timeout(30)
