@@ -1,11 +1,11 @@
 """``nirpad run``: assemble the controller and run it in the foreground until a signal.
 
 Owns: the start-up order (state directory and its lock, rail, the stack of
-``assembly.assemble_stack``, GPIO button, control socket, sd_notify READY), the SIGTERM/SIGINT
-path (stop the loop, which turns the outputs off; close an open session in the ledger as
-``stopped``; exit 0), and the ``--sim`` child process (``python -m hil.sim`` on a pty,
-started in its own session so a terminal's Ctrl-C reaches only us, and terminated on
-exit, see ``sim_process``).
+``assembly.assemble_stack``, GPIO button, control socket, sd_notify READY), the
+SIGTERM/SIGINT/SIGHUP path (stop the loop, which turns the outputs off; close an open
+session in the ledger as ``stopped``; exit 0), and the ``--sim`` child process
+(``python -m hil.sim`` on a pty, started in its own session so a terminal's Ctrl-C
+reaches only us, and terminated on exit, see ``sim_process``).
 
 Does not own the light or the ledger (``safety``), how the stack is put together
 (``assembly``), the session logic (``controller``), the socket protocol (``control``) or
@@ -302,14 +302,16 @@ def _tick_hook(
 
 @contextlib.contextmanager
 def signals_stop(stop: threading.Event, loop: EventLoop) -> Iterator[None]:
-    """SIGTERM and SIGINT stop the loop (its ``finally`` turns the outputs off)."""
+    """SIGTERM, SIGINT and SIGHUP (the terminal it ran in was closed) stop the loop (its
+    ``finally`` turns the outputs off and cuts the rail)."""
 
     def handler(signum: int, frame: object) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)
         stop.set()
         loop.request_stop()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stopping = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, handler) for sig in stopping}
     try:
         yield
     finally:

@@ -2,9 +2,10 @@
 
 The caregiver's path, over the real CLI and control socket: install the built-in
 prescription, ``nirpad start``, ``nirpad status --json`` says treating, SIGTERM to the
-controller mid-session; the simulator then reports its outputs off (its own ``output``
-event, not the controller's word), the controller exits 0, and ``nirpad history``
-shows the session as stopped. READY comes over a real NOTIFY_SOCKET, so nothing here
+controller mid-session (or SIGHUP: the terminal it ran in was closed); the simulator
+then reports its outputs off (its own ``output`` event, not the controller's word), the
+controller exits 0 with the rail cut, and ``nirpad history`` shows the session as
+stopped. READY comes over a real NOTIFY_SOCKET, so nothing here
 waits by sleeping.
 """
 
@@ -26,8 +27,11 @@ from hil.rigs.controller_child import ControllerChild, sim_board_args
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup-terminal-closed"]
+)
 def test_sigterm_mid_session_over_the_cli(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signum: signal.Signals
 ) -> None:
     state, rail = tmp_path / "state", tmp_path / "rail"
     rx = tmp_path / "rx.toml"
@@ -46,9 +50,10 @@ def test_sigterm_mid_session_over_the_cli(
         capsys.readouterr()
         assert main(["status", "--json", "--state-dir", str(state)]) == 0
         assert json.loads(capsys.readouterr().out)["state"] == "treating"
-        run.proc.send_signal(signal.SIGTERM)
+        run.proc.send_signal(signum)
         sim.wait_for(_output(False), 20, after=on_index + 1)
         assert run.proc.wait(20) == 0
+        assert rail.read_text().split()[0] == "0"  # the rail cut on the way out
         assert main(["status", "--state-dir", str(state)]) == 4  # socket gone with it
     finally:
         if run is not None:
