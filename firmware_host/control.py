@@ -30,6 +30,7 @@ import contextlib
 import logging
 import os
 import pwd
+import select
 import selectors
 import socket
 import stat
@@ -57,6 +58,7 @@ from firmware_host.control_request import (
     decode_request,
     read_request,
 )
+from firmware_host.log_limit import RepeatLimiter
 from firmware_host.paths import check_socket_path, control_socket_path
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,9 @@ ANSWER_TIMEOUT_S: Final = 5.0
 """The most the server waits for the loop per step, and the deadline of a request that
 names none."""
 SEND_TIMEOUT_S: Final = 1.0
+ACCEPT_RETRY_S: Final = 0.1
+"""After a failed accept (out of file descriptors: the connection stays queued and the
+socket stays readable), wait this long before the next try instead of spinning."""
 BUTTON_COMMANDS: Final = frozenset({"start", "pause", "resume", "stop", "ack"})
 CAREGIVER_COMMANDS: Final = frozenset({"clock_confirm", "ledger_reset"})
 _T = TypeVar("_T")
@@ -196,6 +201,7 @@ class ControlServer:
         self._clients: dict[threading.Thread, socket.socket] = {}
         self._pending: set[Future[Any]] = set()  # cancelled by close() if the loop is gone
         self._closing = threading.Event()
+        self._accept_failures = RepeatLimiter(log, time.monotonic)
 
     def start(self) -> None:
         """Bind the socket (mode 0660 before it appears under its name) and serve."""
@@ -278,15 +284,24 @@ class ControlServer:
                 for key, _ in sel.select():
                     if key.fileobj == self._stop_r:
                         return
-                    self._accept_one()
+                    if not self._accept_one() and self._stopped_within(ACCEPT_RETRY_S):
+                        return
 
-    def _accept_one(self) -> None:
+    def _stopped_within(self, timeout_s: float) -> bool:
+        """Wait ``timeout_s`` unless ``close`` asks the thread to stop first."""
+        ready, _, _ = select.select([self._stop_r], [], [], timeout_s)
+        return bool(ready)
+
+    def _accept_one(self) -> bool:
+        """Accept one connection and hand it over; False if accept failed."""
         assert self._listener is not None
         try:
             conn, _ = self._listener.accept()
         except OSError as exc:
-            log.warning("control socket accept failed: %s", exc)
-            return
+            self._accept_failures.log(
+                "accept", logging.WARNING, f"control socket accept failed: {exc}"
+            )
+            return False
         received_s = self._clock()
         with self._lock:
             busy = len(self._clients) >= self._max_clients or self._closing.is_set()
@@ -300,6 +315,7 @@ class ControlServer:
         if busy:
             log.warning("control socket busy: %d clients already; one refused", self._max_clients)
             _send_and_close(conn, ControlReply(False, EXIT_ERROR, "the controller is busy; retry"))
+        return True
 
     def _client(self, conn: socket.socket, received_s: float) -> None:
         """One connection, on its own thread: read, answer, close."""

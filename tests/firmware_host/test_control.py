@@ -7,6 +7,7 @@ import os
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -412,3 +413,40 @@ def test_groups_are_read_from_proc_when_visible(tmp_path: Path) -> None:
     (tmp_path / "5").mkdir()
     (tmp_path / "5" / "status").write_text("Name:\tx\nGroups:\t20 4242 \nUid:\t1\n")
     assert control.peer_groups(PeerCredentials(5, 12_345, 7), proc=tmp_path) == {20, 4242}
+
+
+@pytest.mark.timeout(30)
+def test_a_failing_accept_neither_spins_nor_floods_the_log(
+    tmp_path: Path,
+    controller: FakeController,
+    loop: ThreadLoop,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Out of file descriptors (EMFILE), the waiting connection stays queued and the
+    listener stays readable: the accept thread must back off, not retry and log in a
+    tight loop, and it serves again once accept works."""
+    srv = ControlServer(tmp_path, controller, loop)
+    srv.start()
+    real_accept = socket.socket.accept
+    tries: list[float] = []
+
+    def out_of_fds(self: socket.socket) -> tuple[socket.socket, Any]:
+        tries.append(time.monotonic())
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+    caplog.set_level("WARNING", logger="firmware_host.control")
+    try:
+        monkeypatch.setattr(socket.socket, "accept", out_of_fds)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as waiting:
+            waiting.connect(str(tmp_path / "control.sock"))  # queued: the listener is readable
+            time.sleep(1.0)
+            monkeypatch.setattr(socket.socket, "accept", real_accept)
+            reply = send(tmp_path, {"cmd": "status"}, timeout_s=10.0)
+    finally:
+        monkeypatch.setattr(socket.socket, "accept", real_accept)
+        srv.close()
+    warnings = [r for r in caplog.records if "accept failed" in r.getMessage()]
+    assert len(tries) <= 20, f"{len(tries)} accept attempts in a second"
+    assert 1 <= len(warnings) <= 2
+    assert reply is not None and reply["ok"]
