@@ -53,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args, extra = parser.parse_known_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return _exit_code(exc)
+    except KeyboardInterrupt:  # Ctrl-C while the profile commands load (seconds on a Pi)
+        _err("interrupted")
+        return EXIT_INTERRUPTED
     if args.command == "sim":
         return _exec_sim(extra)
     if extra:

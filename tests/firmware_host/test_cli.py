@@ -170,6 +170,20 @@ def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert main(["start", "--state-dir", str(tmp_path)]) == 130
 
 
+def test_interrupt_while_the_profile_commands_load_exits_130(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nirpad profile ...`` imports pydantic and the limits before its handler runs
+    (seconds on a Pi): a Ctrl-C then is "interrupted", not a traceback."""
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("firmware_host.profile_commands.register", interrupted)
+    assert main(["profile", "show", "--state-dir", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == "nirpad: interrupted\n"
+
+
 def test_sim_execs_the_simulator_module(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, list[str]]] = []
     monkeypatch.setattr("firmware_host.cli.os.execv", lambda path, argv: calls.append((path, argv)))
