@@ -25,7 +25,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
@@ -74,9 +74,12 @@ def stated_time(text: object) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(text.strip())
-    except ValueError:
+        when = when.astimezone() if when.tzinfo is None else when
+        when.astimezone(UTC)  # year 1 or 9999 may have no UTC or local time: not a date
+        when.astimezone()  # the refusal shows it in local time
+    except (ValueError, OverflowError):
         return None
-    return when.astimezone() if when.tzinfo is None else when
+    return when
 
 
 class Command(StrEnum):

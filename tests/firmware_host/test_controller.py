@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -419,3 +422,36 @@ def test_reloading_a_still_unusable_prescription_updates_the_idle_reason(
     assert reply.ok and "expired on 2026-11-02" in reply.message
     assert controller.state is S.IDLE
     assert "expired on 2026-11-02" in controller.status()["state_reason"]
+
+
+@pytest.fixture
+def new_york_time() -> Iterator[None]:
+    """Local time behind UTC: year 9999's last minute has no UTC time."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+@pytest.mark.usefixtures("new_york_time")
+@pytest.mark.parametrize(
+    "stated", ["0001-01-01 00:00", "9999-12-31 23:59", "0001-01-01T00:00+14:00"]
+)
+def test_a_date_out_of_range_in_clock_confirm_is_refused_and_the_session_goes_on(
+    make_controller: ControllerFactory, core: FakeCore, stated: str
+) -> None:
+    """A caregiver's typo (year 1, year 9999) in ``nirpad clock confirm`` is a refusal
+    with the help text, not a controller error that latches a fault mid-session."""
+    controller = make_controller()
+    assert controller.command("start").ok
+    reply = controller.command("clock_confirm", {"now": stated})
+    assert not reply.ok
+    assert "internal error" not in reply.message
+    assert controller.state is S.TREATING and core.outputs_on

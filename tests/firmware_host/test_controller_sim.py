@@ -269,6 +269,9 @@ def test_a_caregiver_confirms_the_clock_and_the_next_start_waits_an_interval(rig
     assert rig.controller.command("ack").ok  # back to ready
     rig.run(0.5)
     assert not rig.controller.command("clock_confirm", {"now": "soon"}).ok
+    year_one = {"now": "0001-01-01T00:00+14:00"}  # no UTC time: refused, not a fault
+    assert not rig.controller.command("clock_confirm", year_one).ok
+    assert str(rig.controller.state) == "ready"
     reply = rig.controller.command("clock_confirm", {"now": rig.wall().isoformat()})
     assert reply.ok and "one full interval" in reply.message, reply.message
     status = rig.controller.status()

@@ -44,6 +44,15 @@ def test_confirming_the_clock_ends_the_lockout_but_not_the_interval(
         assert [e.kind for e in now.events()] == [EventKind.CLOCK_CONFIRMED]
 
 
+def test_a_date_out_of_range_is_the_help_text_with_no_controller(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Year 1 has no local time (it would be year 0 somewhere): the same refusal as any
+    other date the command cannot read, not "year 0 is out of range"."""
+    assert main(["clock", "confirm", "0001-01-01 00:00", "--state-dir", str(tmp_path)]) == 3
+    assert "Say the date and time" in capsys.readouterr().err
+
+
 def test_a_lost_record_is_reset_and_a_sound_one_is_not(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
