@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -424,23 +421,7 @@ def test_reloading_a_still_unusable_prescription_updates_the_idle_reason(
     assert "expired on 2026-11-02" in controller.status()["state_reason"]
 
 
-@pytest.fixture
-def new_york_time() -> Iterator[None]:
-    """Local time behind UTC: year 9999's last minute has no UTC time."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "America/New_York"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
-
-
-@pytest.mark.usefixtures("new_york_time")
+@pytest.mark.usefixtures("new_york")  # behind UTC: year 9999's last minute has no UTC time
 @pytest.mark.parametrize(
     "stated", ["0001-01-01 00:00", "9999-12-31 23:59", "0001-01-01T00:00+14:00"]
 )
