@@ -5,17 +5,19 @@ Owns: ``GET /course`` (the course as ``nirpad course --json`` gives it, with ton
 diary and the weekly IRLS as forms), ``POST /diary/nightly`` and ``POST /diary/irls``
 (written to the diary as ``nirpad diary`` and ``nirpad irls`` write them: the same
 checks, the same course dates, a second entry for a date corrects the first; the
-nightly form takes a missed day's date, as ``nirpad diary --date`` does), and
+nightly form takes a missed day's date, as ``nirpad diary --date`` does; a form's
+correction is only of the day it was loaded for), and
 ``GET /report/<kind>`` (the PDF, CSV or FHIR file of ``nirpad report``, built in memory).
 Does not own any figure, rule or check (``care``, ``firmware_host.course_commands``,
-``firmware_host.report_commands``); the diary's refusals are shown word for word.
+``firmware_host.report_commands``); the diary's refusals are shown word for word. Its
+one refusal of its own is about its own form: a correction sent on another day.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -167,8 +169,24 @@ def _text(form: FormData, name: str) -> str:
     return value.replace("\ufffd", "\udcff") if isinstance(value, str) else ""
 
 
-def _corrects(form: FormData) -> int | None:
-    return _number(form, "corrects")
+def _corrects(diary: Diary, table: str, form: FormData, entry_date: date) -> int | None:
+    """The entry the form's hidden ``corrects`` names, if it is about ``entry_date``.
+
+    The page fills it in with the entry it showed for that day. A form loaded before
+    midnight and sent after it names yesterday's entry, and correcting that would move
+    it to today (the store allows a correction to change the date, as ``nirpad diary
+    --corrects --date`` does): refused, nothing written. An entry's date never changes
+    (the diary is append-only), so checking it before the write is enough."""
+    corrects = _number(form, "corrects")
+    shown = None if corrects is None else diary.entry_date(table, corrects)
+    if shown is not None and shown != entry_date:
+        what = "tonight's entry" if table == "nightly" else "today's IRLS"
+        raise DiaryError(
+            f"This form was for {shown.isoformat()}; the day has changed. "
+            f"Reload the page and enter {what}.",
+            field="corrects",
+        )
+    return corrects
 
 
 def _nightly(request: Request, form: FormData) -> str:
@@ -180,7 +198,8 @@ def _nightly(request: Request, form: FormData) -> str:
     with _open_diary(request) as diary:
         today = diary.today()
         entry_date = parse_date(chosen) if chosen else today
-        corrects = _corrects(form) if entry_date == today else None  # it names tonight's
+        # the hidden id names tonight's entry: a missed day's date adds a new entry
+        corrects = _corrects(diary, "nightly", form, entry_date) if entry_date == today else None
         entry = NightlyEntry(entry_date, side_effects=effects, note=note, **values)
         diary.add_nightly(entry, corrects=corrects)
     if entry_date == today:
@@ -196,7 +215,9 @@ def _irls(request: Request, form: FormData) -> str:
             items[number] = score
     baseline = form.get("baseline") == "yes"
     with _open_diary(request) as diary:
-        new_id = diary.add_irls(diary.today(), items, baseline=baseline, corrects=_corrects(form))
+        today = diary.today()
+        corrects = _corrects(diary, "irls", form, today)
+        new_id = diary.add_irls(today, items, baseline=baseline, corrects=corrects)
         [stored] = [i for i in diary.irls() if i.id == new_id]
     return f"The IRLS is recorded: total {stored.total} of 40, {stored.band.value}."
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -31,10 +31,14 @@ def course_client(
     monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
     write_six_weeks(state_dir, until=date(2026, 11, 19))
     install_atomic(state_dir, RX_TOML)
-    for module in (course_commands, report_commands):
-        monkeypatch.setattr(module, "wall_clock", lambda: DUE)
-    monkeypatch.setattr("web.pages_course._now", lambda: DUE)
+    _set_clock(monkeypatch, DUE)
     return make_client(tz=TZ)
+
+
+def _set_clock(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
+    for module in (course_commands, report_commands):
+        monkeypatch.setattr(module, "wall_clock", lambda: now)
+    monkeypatch.setattr("web.pages_course._now", lambda: now)
 
 
 def _diary(client: TestClient, path: str, **fields: str | list[str]) -> tuple[int, str]:
@@ -277,3 +281,39 @@ def test_a_bad_or_future_date_is_refused_in_the_diarys_words(
 ) -> None:
     status, html = _diary(course_client, "/diary/nightly", leg_symptoms="2", date=day)
     assert status == 422 and words in (element_text(html, "message") or ""), html[-800:]
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "what"),
+    [
+        ("/diary/nightly", {"leg_symptoms": "6"}, "tonight's entry"),
+        ("/diary/irls", {f"item_{n}": "2" for n in range(1, 11)}, "today's IRLS"),
+    ],
+)
+def test_a_form_of_tonight_sent_after_midnight_corrects_nothing(
+    course_client: TestClient,
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    fields: dict[str, str],
+    what: str,
+) -> None:
+    """Loaded before midnight with tonight's entry in it, sent after: yesterday's entry
+    is not moved to today, and nothing is written."""
+    _set_clock(monkeypatch, local(date(2026, 11, 21), 23, 50))
+    status, html = _diary(course_client, path, **fields)
+    assert status == 200, element_text(html, "message")
+    corrects = re.search(r'name="corrects" value="(\d+)"', html.split(f'action="{path}"')[1])
+    assert corrects is not None
+    with Diary.open(state_dir) as diary:
+        before = (diary.nightly(history=True), diary.irls(history=True))
+    _set_clock(monkeypatch, local(date(2026, 11, 22), 0, 5))
+    changed = dict.fromkeys(fields, "3")
+    status, html = _diary(course_client, path, corrects=corrects.group(1), **changed)
+    assert status == 422
+    assert element_text(html, "message") == (
+        "Not recorded: This form was for 2026-11-21; the day has changed. "
+        f"Reload the page and enter {what}."
+    )
+    with Diary.open(state_dir) as diary:
+        assert (diary.nightly(history=True), diary.irls(history=True)) == before
