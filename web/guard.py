@@ -8,10 +8,11 @@ control socket serves, ``web.local_users``; 403 in words for anyone else), the b
 cap (a declared length over the cap is refused unread, and a body that grows past it
 is cut), the session cookie (HttpOnly,
 SameSite=Strict, Secure under TLS, a random token; its session is kept on the server
-only once it holds a login or an upload, ``web.sessions``), the login (with a password
-set, every page but the login page, ``/healthz`` and the static files needs one, on
-every address), the origin check on every POST (``Sec-Fetch-Site`` and Origin: a form
-posted from another site is refused), the security headers on every response (CSP
+only once it holds a login or an upload, ``web.sessions``; a background poll,
+``POLL_PATHS``, does not count as activity for its idle timeout), the login (with a
+password set, every page but the login page, ``/healthz`` and the static files needs
+one, on every address), the origin check on every POST (``Sec-Fetch-Site`` and
+Origin: a form posted from another site is refused), the security headers on every response (CSP
 without inline script, no framing, nosniff, no
 referrer), and the last word on an exception: a plain-words page, never a traceback.
 
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 COOKIE_NAME: Final = "nirpad_session"
 OPEN_PATHS: Final = frozenset({"/login"})
+POLL_PATHS: Final = frozenset({"/status/live"})
+"""What htmx fetches by itself (``hx-trigger="every …"``): not the caregiver's activity,
+so it does not restart the session's idle time."""
 SECURITY_HEADERS: Final = (
     (
         "content-security-policy",
@@ -125,7 +129,7 @@ class Guard:
         """The stored session of the cookie, else an anonymous one (stored nowhere: a
         flood of requests without a login cannot push out anyone's session)."""
         token = request.cookies.get(COOKIE_NAME)
-        session = self.state.sessions.get(token)
+        session = self.state.sessions.get(token, touch=not _is_poll(request))
         if session is None:
             logged_in = not self.state.settings.login_required
             session = self.state.sessions.anonymous(token, logged_in=logged_in)
@@ -207,6 +211,11 @@ def _needs_no_session(request: Request) -> bool:
     """The stylesheet, htmx and the health check: no cookie, no session kept for them."""
     path = request.url.path
     return request.method in ("GET", "HEAD") and (path == "/healthz" or path.startswith("/static/"))
+
+
+def _is_poll(request: Request) -> bool:
+    """A page's background poll: served while the session lives, never keeps it alive."""
+    return request.method in ("GET", "HEAD") and request.url.path in POLL_PATHS
 
 
 def _host_name(host: str) -> str:

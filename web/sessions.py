@@ -5,7 +5,8 @@ server; 32 random bytes and their HMAC under a key made when the page starts, so
 token the page did not make, such as a cookie planted by another service on the same
 host, is treated as no token at all), each session's CSRF token (an HMAC of its token
 under another such key, so it can be checked without storing anything), whether it
-logged in, its idle timeout, the one upload it may be about to install, and the login
+logged in, its idle timeout (restarted by the caregiver's requests, not by a page's
+background polls), the one upload it may be about to install, and the login
 limit: the first ``FREE_FAILURES`` wrong passwords cost nothing, then each further one
 makes every login wait ``FIRST_WAIT_S`` doubled per failure, up to ``MAX_WAIT_S`` (one
 counter for the whole page: on a home device a lock-out is a nuisance, a guessed
@@ -88,8 +89,12 @@ class SessionStore:
         self._token_key = secrets.token_bytes(32)
         self._sessions: dict[str, Session] = {}
 
-    def get(self, token: str | None) -> Session | None:
-        """The stored live session of ``token``; None when unknown or idle too long."""
+    def get(self, token: str | None, *, touch: bool = True) -> Session | None:
+        """The stored live session of ``token``; None when unknown or idle too long.
+
+        ``touch``: the request is the caregiver's activity and restarts the idle time.
+        A background poll is not (``touch=False``): it is served while the session
+        lives, but a page left open does not keep its login alive."""
         if not token:
             return None
         session = self._sessions.get(token)
@@ -99,7 +104,8 @@ class SessionStore:
         if now_s - session.seen_s > self._idle_timeout_s:
             self.drop(token)
             return None
-        session.seen_s = now_s
+        if touch:
+            session.seen_s = now_s
         return session
 
     def anonymous(self, token: str | None, *, logged_in: bool) -> Session:

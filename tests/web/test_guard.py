@@ -12,12 +12,14 @@ from starlette.routing import Route
 
 from hil.rigs.clinic import reissued_today
 from web.app import create_app
+from web.guard import POLL_PATHS
 from web.sessions import MAX_SESSIONS
 from web.settings import WebSettings
 
 from .conftest import BASE_URL, TestClient, csrf
 
 RX = reissued_today()  # checked on the real wall clock
+TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates"
 
 POST_PATHS = (
     "/control/start",
@@ -278,3 +280,14 @@ def test_a_planted_cookie_is_replaced_by_one_the_page_makes(client: TestClient) 
     assert response.status_code == 200
     assert "nirpad_session=" in response.headers["set-cookie"]
     assert planted not in response.headers["set-cookie"]
+
+
+def test_every_htmx_poll_in_the_templates_is_known_to_the_guard() -> None:
+    """A poll htmx sends by itself must not count as the caregiver's activity."""
+    polled = set()
+    for template in sorted(TEMPLATES.glob("*.html")):
+        for tag in re.findall(r"<[^>]*hx-trigger=\"[^\"]*\bevery\b[^>]*>", template.read_text()):
+            found = re.search(r'hx-get="([^"]+)"', tag)
+            assert found is not None, (template.name, tag)
+            polled.add(found.group(1))
+    assert polled == POLL_PATHS

@@ -26,7 +26,7 @@ from web.app import create_app
 from web.guard import COOKIE_NAME
 from web.passwords import hash_password, write_password_hash
 from web.serve import ListenRefusedError, is_loopback, settings_for
-from web.sessions import FIRST_WAIT_S, FREE_FAILURES, MAX_SESSIONS
+from web.sessions import FIRST_WAIT_S, FREE_FAILURES, IDLE_TIMEOUT_S, MAX_SESSIONS
 
 from .conftest import BASE_URL, TestClient, csrf, element_text
 
@@ -116,6 +116,40 @@ def test_a_session_idle_too_long_must_log_in_again(
     assert guarded.get("/", follow_redirects=False).status_code == 200
     clock.advance(31 * 60.0)
     assert guarded.get("/", follow_redirects=False).status_code == 303
+
+
+def _poll(client: TestClient) -> int:
+    response = client.get("/status/live", headers={"hx-request": "true"})
+    if response.status_code == 401:
+        assert response.headers["hx-redirect"] == "/login"
+    return response.status_code
+
+
+@pytest.mark.slow
+def test_the_live_part_polled_every_second_does_not_keep_a_login_alive(
+    guarded: TestClient, clock: VirtualClock
+) -> None:
+    _login(guarded, PASSWORD)
+    assert guarded.get("/", follow_redirects=False).status_code == 200
+    answers = []
+    for _ in range(31 * 60):
+        clock.advance(1.0)
+        answers.append(_poll(guarded))
+    assert answers[: int(IDLE_TIMEOUT_S)] == [200] * int(IDLE_TIMEOUT_S)
+    assert answers[-1] == 401  # as any expired session's htmx request: to the login
+    assert guarded.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_page_request_within_the_idle_time_keeps_a_polled_login_alive(
+    guarded: TestClient, clock: VirtualClock
+) -> None:
+    _login(guarded, PASSWORD)
+    for second in range(1, 45 * 60 + 1):
+        clock.advance(1.0)
+        if second == 20 * 60:
+            assert guarded.get("/history", follow_redirects=False).status_code == 200
+        elif second % 10 == 0:
+            assert _poll(guarded) == 200, second
 
 
 @pytest.mark.parametrize("listen", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])

@@ -20,7 +20,13 @@ from web.passwords import (
     verify_password,
     write_password_hash,
 )
-from web.sessions import FIRST_WAIT_S, FREE_FAILURES, LoginLimiter, SessionStore
+from web.sessions import (
+    FIRST_WAIT_S,
+    FREE_FAILURES,
+    IDLE_TIMEOUT_S,
+    LoginLimiter,
+    SessionStore,
+)
 
 FAST_N = 1 << 10  # tests hash with a small cost; the product's default is 2^15
 
@@ -156,6 +162,30 @@ def test_an_idle_session_expires_and_tokens_are_random() -> None:
     clock.advance(61.0)
     assert store.get(first.token) is None
     assert store.get("made-up") is None and store.get(None) is None
+
+
+def test_a_poll_every_second_does_not_keep_a_session_alive() -> None:
+    clock = VirtualClock()
+    store = SessionStore(clock)
+    session = store.new(logged_in=True)
+    seen = []
+    for _ in range(31 * 60):
+        clock.advance(1.0)
+        seen.append(store.get(session.token, touch=False))
+    assert seen[: int(IDLE_TIMEOUT_S)] == [session] * int(IDLE_TIMEOUT_S)  # served while live
+    assert seen[-1] is None and session.revoked
+    assert store.get(session.token) is None  # a page request now finds it gone too
+
+
+def test_a_request_within_the_idle_time_keeps_a_polled_session_alive() -> None:
+    clock = VirtualClock()
+    store = SessionStore(clock)
+    session = store.new(logged_in=True)
+    for minute in range(1, 61):
+        clock.advance(60.0)
+        assert store.get(session.token, touch=False) is session, minute
+        if minute % 29 == 0:
+            assert store.get(session.token) is session  # the caregiver's request
 
 
 def test_a_full_store_drops_the_least_recently_seen() -> None:
