@@ -36,8 +36,7 @@ from care.remind import RemindSettings, remind_settings
 from care.tonight import Tonight, tonight
 from firmware_host.course_inputs import CourseInputError, diary_irls_totals, zone_named
 from firmware_host.output_files import OutputRefused, write_atomically
-from firmware_host.paths import resolve_state_dir
-from firmware_host.profile_commands import resolve_site_config
+from firmware_host.paths import resolve_site_config, resolve_state_dir
 from profiles.errors import TrustStoreError
 from profiles.schema import Profile
 from profiles.signing import TrustStore

@@ -38,8 +38,7 @@ from care.diary_entry import (
 from care.diary_schema import DiaryError, DiaryStorageError
 from care.irls import ITEM_COUNT, ITEM_MAX, IrlsWording, item_label, read_wording, wording_path
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
-from firmware_host.paths import ensure_state_dir, resolve_state_dir
-from firmware_host.profile_commands import resolve_site_config
+from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_state_dir
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1

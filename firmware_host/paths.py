@@ -1,9 +1,9 @@
 """Where nirpad keeps its files: the state directory and the names inside it.
 
-Owns: the resolution order of the state directory (DESIGN.md §10) and the names of
-the files the CLI, the control socket and the runner share (``control.sock``, the site
-configuration). Does not own what is inside those files: the ledger and the installed
-prescription belong to ``safety`` and ``profiles``.
+Owns: the resolution order of the state directory (DESIGN.md §10) and of the site
+configuration, and the names of the files the CLI, the control socket and the runner
+share (``control.sock``, ``site.toml``). Does not own what is inside those files: the
+ledger and the installed prescription belong to ``safety`` and ``profiles``.
 
 Order: ``--state-dir``, else ``NIRPAD_STATE_DIR``, else the platform user-data
 directory (``$XDG_DATA_HOME/nirpad`` or ``~/.local/share/nirpad``). The systemd unit
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Final
 
 ENV_STATE_DIR: Final = "NIRPAD_STATE_DIR"
+ENV_SITE_CONFIG: Final = "NIRPAD_SITE_CONFIG"
 SYSTEM_STATE_DIR: Final = Path("/var/lib/nirpad")
 CONTROL_SOCKET_NAME: Final = "control.sock"
 SITE_CONFIG_NAME: Final = "site.toml"
@@ -75,11 +76,19 @@ def ensure_state_dir(state_dir: Path) -> Path:
     return state_dir
 
 
-def site_config_path(state_dir: Path, arg: str | None) -> Path | None:
-    """The site-limits file: ``--site-config`` if given, else ``<state_dir>/site.toml``
-    if it exists, else None (the compiled-in hard limits apply unchanged)."""
-    if arg:
-        return Path(arg).expanduser().absolute()
+def resolve_site_config(
+    state_dir: Path | None, arg: str | None, env: Mapping[str, str] | None = None
+) -> Path | None:
+    """The site-limits file: ``--site-config`` if given, else $NIRPAD_SITE_CONFIG, else
+    ``<state_dir>/site.toml`` if it exists, else None (the compiled-in hard limits apply
+    unchanged). The controller and every command resolve it here, so a prescription is
+    checked against the same limits and keys wherever it is checked."""
+    environ = os.environ if env is None else env
+    chosen = arg or environ.get(ENV_SITE_CONFIG)
+    if chosen:
+        return Path(chosen).expanduser().absolute()
+    if state_dir is None:
+        return None
     candidate = state_dir / SITE_CONFIG_NAME
     return candidate if candidate.is_file() else None
 

@@ -17,7 +17,6 @@ import errno
 import json
 import logging
 import math
-import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from typing import Any, Final
 
 from firmware_host.arg_types import Subcommands
 from firmware_host.control_client import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
-from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
+from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_state_dir
 from profiles.clinic_commands import cmd_keygen, cmd_schema, cmd_sign
 from profiles.errors import Problem, ProfileError
 from profiles.loader import ExtraChecks, Finding, LoadResult, load_profile_bytes, read_profile_file
@@ -52,7 +51,6 @@ from safety.plan import plan_from_profile
 log = logging.getLogger(__name__)
 
 EXIT_INVALID: Final = EXIT_USAGE  # 2: the profile (or the command line) is wrong
-ENV_SITE_CONFIG: Final = "NIRPAD_SITE_CONFIG"
 SESSION_STATES: Final = frozenset({"treating", "paused"})
 SessionState = Callable[[], str | None]
 
@@ -74,14 +72,6 @@ class InstallOutcome:
         where = None if self.path is None else str(self.path)
         return {"problems": self.problems, "path": where, "sha256": self.sha256,
                 "profile_id": self.profile_id}  # fmt: skip
-
-
-def resolve_site_config(state_dir: Path | None, arg: str | None) -> Path | None:
-    """``--site-config``, else $NIRPAD_SITE_CONFIG, else ``<state_dir>/site.toml`` if any."""
-    chosen = arg or os.environ.get(ENV_SITE_CONFIG)
-    if chosen:
-        return Path(chosen).expanduser().absolute()
-    return None if state_dir is None else site_config_path(state_dir, None)
 
 
 class NominalPad(Calibration):

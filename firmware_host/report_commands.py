@@ -39,8 +39,7 @@ from care.diary_schema import DiaryStorageError
 from care.report import Device, Period, ReportData, ReportError, SignatureStatus, gather_report
 from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.output_files import OutputRefused, write_atomically
-from firmware_host.paths import resolve_state_dir
-from firmware_host.profile_commands import resolve_site_config
+from firmware_host.paths import resolve_site_config, resolve_state_dir
 from profiles.errors import TrustStoreError
 from profiles.schema import Profile
 from profiles.signing import TrustStore, signature_checked

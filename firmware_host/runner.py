@@ -30,7 +30,7 @@ from firmware_host.assembly import AssembledStack, assemble_stack, utc_now
 from firmware_host.control import ControlServer, Installer, OnLoop
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
-from firmware_host.paths import ensure_state_dir, resolve_state_dir, site_config_path
+from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_state_dir
 from firmware_host.service import Notifier, WatchdogPinger, configure_logging, watchdog_interval_s
 from firmware_host.sim_process import RunError, SimProcess
 from firmware_host.state_lock import StateLock
@@ -112,7 +112,7 @@ def _run(
     port_url, rail_pin, rail_file = _board(args, state_dir, stack)
     app = build_app(
         stack, state_dir=state_dir, port_url=port_url, rail_pin=rail_pin, rail_file=rail_file,
-        site_config=site_config_path(state_dir, args.site_config), board=board, lock=lock,
+        site_config=resolve_site_config(state_dir, args.site_config), board=board, lock=lock,
     )  # fmt: skip
     _open_button(stack, args.button_pin, app.loop)
     return serve(app, stack, notifier)

@@ -33,7 +33,7 @@ from care.diary_schema import DiaryError, diary_exists
 from care.irls import ITEM_COUNT, ITEM_MAX, item_label, read_wording, wording_path
 from firmware_host.course_commands import course_document
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
-from firmware_host.profile_commands import resolve_site_config
+from firmware_host.paths import resolve_site_config
 from firmware_host.report_commands import REPORT_FILE_NAMES, report_files
 from web.forms import checked_form
 from web.pages_status import web_state

@@ -27,7 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from firmware_host.profile_commands import check_bytes, installed_report, resolve_site_config
+from firmware_host.paths import resolve_site_config
+from firmware_host.profile_commands import check_bytes, installed_report
 from profiles.errors import ProfileError
 from profiles.locator import printable
 from profiles.signing import TrustStore, signature_checked

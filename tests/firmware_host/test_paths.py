@@ -11,8 +11,8 @@ from firmware_host.paths import (
     check_socket_path,
     control_socket_path,
     ensure_state_dir,
+    resolve_site_config,
     resolve_state_dir,
-    site_config_path,
 )
 
 
@@ -71,11 +71,16 @@ def test_ensure_state_dir_refuses_a_file(tmp_path: Path) -> None:
         ensure_state_dir(tmp_path / "file")
 
 
-def test_site_config_argument_else_file_in_state_dir(tmp_path: Path) -> None:
-    assert site_config_path(tmp_path, None) is None
+def test_site_config_argument_else_environment_else_file_in_state_dir(tmp_path: Path) -> None:
+    no_env: dict[str, str] = {}
+    assert resolve_site_config(tmp_path, None, no_env) is None
+    assert resolve_site_config(None, None, no_env) is None
     (tmp_path / "site.toml").write_text("")
-    assert site_config_path(tmp_path, None) == tmp_path / "site.toml"
-    assert site_config_path(tmp_path, str(tmp_path / "other.toml")) == tmp_path / "other.toml"
+    assert resolve_site_config(tmp_path, None, no_env) == tmp_path / "site.toml"
+    env = {"NIRPAD_SITE_CONFIG": str(tmp_path / "env.toml")}
+    assert resolve_site_config(tmp_path, None, env) == tmp_path / "env.toml"
+    other = str(tmp_path / "other.toml")
+    assert resolve_site_config(tmp_path, other, env) == tmp_path / "other.toml"
 
 
 def test_control_socket_lives_in_state_dir(tmp_path: Path) -> None:

@@ -18,7 +18,10 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from pytest_mock import MockerFixture
 
+from firmware_host import runner
+from firmware_host.cli import build_parser
 from firmware_host.profile_commands import validate_and_install
 from firmware_host.runner import build_app, serve, utc_now
 from firmware_host.service import Notifier
@@ -263,3 +266,24 @@ def test_the_board_kind_comes_from_the_command_line(argv: list[str], kind: Board
 
     args = build_parser().parse_args(["run", *argv])
     assert board_kind(args) == kind
+
+
+class _Built(Exception):
+    """Raised by a stand-in ``build_app``: the run stops once its parts are chosen."""
+
+
+def test_run_checks_prescriptions_against_the_site_configuration_the_commands_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mocker: MockerFixture
+) -> None:
+    """``$NIRPAD_SITE_CONFIG`` chooses the controller's limits and keys, as it does the
+    CLI's and the page's: a prescription the caregiver checked is judged the same way."""
+    site = tmp_path / "clinic" / "site.toml"
+    monkeypatch.setenv("NIRPAD_SITE_CONFIG", str(site))
+    build = mocker.patch("firmware_host.runner.build_app", side_effect=_Built)
+    args = build_parser().parse_args(
+        ["run", "--port", "loop://", "--rail-file", str(tmp_path / "rail"),
+         "--state-dir", str(tmp_path / "state")]
+    )  # fmt: skip
+    with pytest.raises(_Built):
+        runner.main(args)
+    assert build.call_args.kwargs["site_config"] == site

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firmware_host import profile_commands
 from firmware_host.control_client import ControlClientError
-from firmware_host.profile_commands import resolve_site_config, validate_and_install
+from firmware_host.paths import resolve_site_config
+from firmware_host.profile_commands import validate_and_install
 from profiles.signing import sign_profile
 from profiles.store import installed_path
 from safety.errors import LedgerError
