@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from firmware_host.assembly import AssembledStack, assemble_stack
 from hil.rigs.clock import VirtualClock
@@ -24,9 +26,12 @@ from hil.sim.board import SimBoard
 from hil.sim.inprocess import RailWire, SimPort
 from safety.board_kind import BoardKind
 from safety.core_connect import PortLike
+from safety.ledger_backup import BACKUP_THREAD_NAME
 from safety.rail import PowerRail, make_rail
 
 __all__ = ["Host", "HostSetup"]
+
+_BACKUP_JOIN_S: Final = 30.0
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,22 @@ class Host:
         so the HAT's hold circuit drops the rail ``RAIL_HOLD_S`` after the last one.
         The ledger's SQLite connections are closed without any further write
         (``LedgerStorage.drop_connections``); a transaction is never open between steps.
+        A ledger backup copy in flight on its worker thread is let finish first: a
+        thread cannot be stopped from outside, and one left running would write into
+        the state directory under the next host. That is the cut falling just after the
+        copy; a copy cut short leaves only its temporary file, which the next copy
+        removes (``safety.ledger_backup``, tested in ``tests/safety``).
         """
         self.wire.unplug()
+        _let_backup_copies_finish()
         self.ledger_storage.drop_connections()
         self.port.close()
         self.stack.loop.close()
         self.rail.close()
+
+
+def _let_backup_copies_finish() -> None:
+    """Join the ledger's backup worker threads (one per ledger, by their name)."""
+    for thread in threading.enumerate():
+        if thread.name == BACKUP_THREAD_NAME:
+            thread.join(_BACKUP_JOIN_S)

@@ -9,6 +9,7 @@ waits one full interval. No rule is ever loosened.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -80,6 +81,27 @@ def test_a_backup_is_written_after_each_session_install_and_event(
     with closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as conn:
         assert conn.execute("SELECT outcome FROM sessions").fetchall() == [("completed",)]
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_a_copy_cut_short_by_a_power_cut_is_removed_by_the_next_backup(
+    tmp_path: Path, clock: WallClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process that dies mid-copy leaves the copy's temporary file, as large as the
+    ledger; one a power cut. The next copy to that place removes them, and nothing else."""
+    cut_short = [tmp_path / f".{BACKUP_FILENAME}.{name}" for name in ("k3j9x2", "a1b2c3")]
+    for stray in cut_short:
+        stray.write_bytes(b"\0" * 4096)
+    others = [tmp_path / f"{BACKUP_FILENAME}.keep", tmp_path / f".{LEDGER_FILENAME}.x"]
+    for other in others:
+        other.write_text("not ours to remove")
+    caplog.set_level(logging.INFO, "safety.ledger_backup")
+    with Ledger.open(tmp_path, clock) as ledger:
+        ledger.record_install("rx", "sha", "p")
+        ledger.flush_backups()
+    assert not any(stray.exists() for stray in cut_short)
+    assert all(other.exists() for other in others)
+    assert (tmp_path / BACKUP_FILENAME).is_file()
+    assert "removed 2 ledger backup copy(ies) cut short" in caplog.text
 
 
 def test_a_failed_backup_is_logged_and_never_stops_the_record(
