@@ -1,21 +1,35 @@
 """Key and signed-profile files for clinics: ``nirpad profile keygen`` and ``sign``.
 
-Owns: writing a new key pair to disk (private key mode 0600, never overwritten) and
-signing a profile file with a key file, refusing a profile the schema refuses. Does
-not own the signature format (``signing``) or the device limits (``safety``).
+Owns: writing a new key pair to disk (private key mode 0600, never overwritten),
+reading a private key file safely (``read_private_key_file``: a regular file of at most
+``MAX_KEY_FILE_BYTES`` that only its owner may read or write, never blocking on a FIFO)
+and signing a profile file with it, the profile read as the loader reads one
+(``read_profile_file``), refusing a profile the schema refuses. Does not own the
+signature format (``signing``) or the device limits (``safety``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import stat
 from pathlib import Path
+from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from profiles.errors import Problem, SigningError
-from profiles.loader import load_profile_bytes
+from profiles.loader import file_kind, load_profile_bytes, read_profile_file
+from profiles.locator import printable
 from profiles.signing import generate_keypair, load_private_key, sign_profile
 
 PRIVATE_SUFFIX = ".key"
 PUBLIC_SUFFIX = ".pub"
+MAX_KEY_FILE_BYTES: Final = 4 * 1024
+"""An Ed25519 private key in PEM is 119 bytes; a key file larger than 4 KiB is not one."""
+_PRIVATE_ONLY: Final = 0o077  # the mode bits of group and others: none may be set
+_PUBLIC_MARKS: Final = (b"PUBLIC KEY-----", b"ssh-ed25519 ", b"ssh-rsa ", b"ecdsa-sha2-")
 
 
 def write_keypair(prefix: Path) -> tuple[Path, Path, str]:
@@ -46,20 +60,82 @@ def sign_file(profile_path: Path, key_path: Path, key_id: str) -> tuple[str, lis
     """The signed TOML text of ``profile_path``, and the schema's problems with it.
 
     The text is only meaningful when the problem list is empty. Raises SigningError
-    when a file cannot be read or the key is unusable.
+    when a file cannot be read (the profile as ``read_profile_file`` refuses it) or the
+    key is unusable (``read_private_key_file``).
     """
-    try:
-        raw = profile_path.read_bytes()
-        pem = key_path.read_bytes()
-    except OSError as exc:
-        raise SigningError(f"cannot read {exc.filename}: {exc.strerror}", field="file") from exc
+    raw = read_profile_file(profile_path)
+    if isinstance(raw, Problem):
+        raise SigningError(f"{printable(str(profile_path))}: {raw.rule}", field="file")
+    key = read_private_key_file(key_path)
     checked = load_profile_bytes(raw, str(profile_path))
     unsigned_problems = [p for p in checked.problems if not p.field.startswith("signature")]
     if unsigned_problems:
         return "", unsigned_problems
-    signed = sign_profile(raw.decode("utf-8").removeprefix("\ufeff"), load_private_key(pem), key_id)
+    signed = sign_profile(raw.decode("utf-8").removeprefix("\ufeff"), key, key_id)
     recheck = load_profile_bytes(signed.encode("utf-8"), str(profile_path))
     return signed, recheck.problems
+
+
+def read_private_key_file(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 private key in the PEM file at ``path``, as ``keygen`` writes it.
+
+    Raises SigningError (``field="key"``), with a message naming the file, for anything
+    but a regular file (the open never blocks, and the file is checked again once open),
+    a file over ``MAX_KEY_FILE_BYTES`` (refused from its size; never more read), a
+    public key, a file group or others may read or write (the key would no longer be
+    the clinic's alone) and anything else that is not an unencrypted Ed25519 key.
+    """
+    name = f"the key file {printable(str(path))}"
+    try:
+        _refuse_kind_or_size(name, os.stat(path))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            _refuse_kind_or_size(name, info)
+            pem = handle.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SigningError(f"cannot read {name}: {reason}", field="key") from exc
+    if len(pem) > MAX_KEY_FILE_BYTES:  # it grew after the fstat
+        raise _too_large(name, f"more than {MAX_KEY_FILE_BYTES} bytes")
+    if _is_public_key(pem):
+        raise SigningError(
+            f"{name} holds a public key; sign with the private key ({PRIVATE_SUFFIX})", field="key"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & _PRIVATE_ONLY:
+        raise SigningError(
+            f"{name} has mode {mode:04o}: group or others may read or write it; "
+            f"run chmod 600 {printable(str(path))}",
+            field="key",
+        )
+    return load_private_key(pem, name)
+
+
+def _refuse_kind_or_size(name: str, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        kind = file_kind(info.st_mode)
+        raise SigningError(f"{name} is not a regular file ({kind}); refused", field="key")
+    if info.st_size > MAX_KEY_FILE_BYTES:
+        raise _too_large(name, f"{info.st_size} bytes")
+
+
+def _too_large(name: str, size: str) -> SigningError:
+    return SigningError(
+        f"{name} is larger than {MAX_KEY_FILE_BYTES // 1024} KiB ({size}); "
+        f"an Ed25519 key file is about 120 bytes",
+        field="key",
+    )
+
+
+def _is_public_key(data: bytes) -> bool:
+    """A PEM or OpenSSH public key, or the base64 line of a ``.pub`` that keygen writes."""
+    if any(mark in data for mark in _PUBLIC_MARKS):
+        return True
+    try:
+        return len(base64.b64decode(data.strip(), validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 def write_keypair_report(prefix: Path) -> list[str]:

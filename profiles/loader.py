@@ -154,13 +154,16 @@ def _file_kind_problem(info: os.stat_result) -> Problem | None:
     if stat.S_ISDIR(info.st_mode):
         return Problem("file", None, "cannot be read: Is a directory")
     if not stat.S_ISREG(info.st_mode):
-        return Problem("file", None, f"is not a regular file ({_kind(info.st_mode)}); refused")
+        return Problem("file", None, f"is not a regular file ({file_kind(info.st_mode)}); refused")
     if info.st_size > MAX_PROFILE_BYTES:
         return _too_large(info.st_size)
     return None
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words: ``a named pipe``, ``a device``."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
     if stat.S_ISFIFO(mode):
         return "a named pipe"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):

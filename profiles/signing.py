@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -168,14 +168,19 @@ def public_key_b64(private_key: Ed25519PrivateKey) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def load_private_key(pem: bytes) -> Ed25519PrivateKey:
-    """Read an unencrypted PEM Ed25519 private key; anything else raises SigningError."""
+def load_private_key(pem: bytes, name: str = "the key") -> Ed25519PrivateKey:
+    """Read an unencrypted PEM Ed25519 private key; anything else raises SigningError,
+    whose message starts with ``name`` (``the key file clinic-a.key``)."""
     try:
         key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as exc:
-        raise SigningError(f"not an unencrypted PEM private key: {exc}", field="key") from exc
+    except TypeError as exc:  # cryptography: the key needs a password
+        raise SigningError(
+            f"{name} is encrypted; use the unencrypted key that keygen writes", field="key"
+        ) from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise SigningError(f"{name} is not a PEM private key", field="key") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise SigningError("the key is not an Ed25519 key", field="key")
+        raise SigningError(f"{name} is not an Ed25519 private key", field="key")
     return key
 
 

@@ -1,0 +1,214 @@
+"""``nirpad profile sign`` reads the clinic's key file and the profile only when safe:
+a key others may read or write, a FIFO, an oversized file or a public key is refused
+with one line, a non-zero exit and no output written."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from profiles.errors import SigningError
+from profiles.keyfiles import MAX_KEY_FILE_BYTES, read_private_key_file
+from tests.profiles.conftest import run_cli
+
+
+@pytest.fixture
+def key_path(tmp_path: Path) -> Path:
+    """A key pair made by ``nirpad profile keygen``: ``k.key`` (0600) and ``k.pub``."""
+    assert run_cli(["keygen", "--out", str(tmp_path / "k")]) == 0
+    return tmp_path / "k.key"
+
+
+@pytest.fixture
+def sign(
+    tmp_path: Path, base_text: str, write: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str, str]]:
+    """Run ``sign`` with ``-o signed.toml``; (exit code, stdout, stderr). Nothing may be
+    written when it fails."""
+    default_rx = write(base_text)
+
+    def _sign(key: Path, rx: Path = default_rx) -> tuple[int, str, str]:
+        out = tmp_path / "signed.toml"
+        capsys.readouterr()  # what keygen printed
+        code = run_cli(["sign", str(rx), "--key", str(key), "--key-id", "k", "-o", str(out)])
+        captured = capsys.readouterr()
+        if code != 0:
+            assert not out.exists()
+        return code, captured.out, captured.err
+
+    return _sign
+
+
+def test_a_keygen_key_signs(key_path: Path, sign: Callable[..., tuple[int, str, str]]) -> None:
+    assert sign(key_path) == (0, "", "")
+    assert isinstance(read_private_key_file(key_path), Ed25519PrivateKey)
+
+
+@pytest.mark.parametrize(
+    "mode", [0o640, 0o604, 0o620, 0o602, 0o660, 0o644, 0o707], ids=lambda mode: f"{mode:04o}"
+)
+def test_a_key_file_others_may_read_or_write_is_refused(
+    key_path: Path, sign: Callable[..., tuple[int, str, str]], mode: int
+) -> None:
+    key_path.chmod(mode)
+    code, out, err = sign(key_path)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"cannot sign: the key file {key_path} has mode {mode:04o}: group or others may read "
+        f"or write it; run chmod 600 {key_path}\n"
+    )
+
+
+@pytest.mark.timeout(10)  # before the fix, opening the FIFO blocked until a writer came
+def test_a_key_path_that_is_a_fifo_is_refused_at_once(
+    tmp_path: Path, sign: Callable[..., tuple[int, str, str]]
+) -> None:
+    fifo = tmp_path / "fifo.key"
+    os.mkfifo(fifo, 0o600)
+    assert sign(fifo) == (
+        1,
+        "",
+        f"cannot sign: the key file {fifo} is not a regular file (a named pipe); refused\n",
+    )
+
+
+def test_a_key_file_replaced_by_a_fifo_after_the_stat_is_refused(
+    key_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from profiles import keyfiles
+
+    real_fstat = os.fstat
+
+    def fifo_fstat(fd: int) -> os.stat_result:
+        info = list(real_fstat(fd))
+        info[0] = 0o010600  # S_IFIFO | 0600
+        return os.stat_result(info)
+
+    monkeypatch.setattr(keyfiles.os, "fstat", fifo_fstat)
+    with pytest.raises(SigningError, match=r"is not a regular file \(a named pipe\)"):
+        read_private_key_file(key_path)
+
+
+def test_a_key_file_over_the_cap_is_refused(
+    key_path: Path, sign: Callable[..., tuple[int, str, str]]
+) -> None:
+    with key_path.open("ab") as handle:  # still a valid key to the PEM reader
+        handle.write(b"#" * MAX_KEY_FILE_BYTES)
+    size = key_path.stat().st_size
+    assert sign(key_path) == (
+        1,
+        "",
+        f"cannot sign: the key file {key_path} is larger than 4 KiB ({size} bytes); "
+        f"an Ed25519 key file is about 120 bytes\n",
+    )
+
+
+def test_a_huge_key_file_is_not_read(key_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from profiles import keyfiles
+
+    with key_path.open("r+b") as handle:
+        handle.truncate(64 << 20)  # sparse: 64 MiB
+    monkeypatch.setattr(keyfiles.os, "open", _never)
+    with pytest.raises(SigningError, match="is larger than 4 KiB"):
+        read_private_key_file(key_path)
+
+
+def _never(*args: object) -> int:
+    raise AssertionError("opened")
+
+
+def _ec_private_pem() -> bytes:
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _ed25519_public_pem() -> bytes:
+    return (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def _encrypted_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (_ed25519_public_pem(), "holds a public key; sign with the private key (.key)"),
+        (
+            b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA x@y\n",
+            "holds a public key; sign with the private key (.key)",
+        ),
+        (_ec_private_pem(), "is not an Ed25519 private key"),
+        (_encrypted_pem(), "is encrypted; use the unencrypted key that keygen writes"),
+        (b"hello\n", "is not a PEM private key"),
+        (b"", "is not a PEM private key"),
+    ],
+    ids=["public-pem", "openssh-public", "ec-private", "encrypted", "text", "empty"],
+)
+def test_anything_but_an_ed25519_private_key_is_refused(
+    tmp_path: Path, sign: Callable[..., tuple[int, str, str]], content: bytes, words: str
+) -> None:
+    key = tmp_path / "other.key"
+    key.write_bytes(content)
+    key.chmod(0o600)
+    code, out, err = sign(key)
+    assert (code, out) == (1, "")
+    assert err == f"cannot sign: the key file {key} {words}\n"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600], ids=lambda mode: f"{mode:04o}")
+def test_the_public_half_of_a_keygen_pair_is_refused_as_public(
+    key_path: Path, sign: Callable[..., tuple[int, str, str]], mode: int
+) -> None:
+    public = key_path.with_suffix(".pub")
+    public.chmod(mode)
+    assert sign(public) == (
+        1,
+        "",
+        f"cannot sign: the key file {public} holds a public key; sign with the private key "
+        f"(.key)\n",
+    )
+
+
+@pytest.mark.timeout(10)  # before the fix, opening the FIFO blocked until a writer came
+def test_a_profile_that_is_a_fifo_is_refused_at_once(
+    tmp_path: Path, key_path: Path, sign: Callable[..., tuple[int, str, str]]
+) -> None:
+    fifo = tmp_path / "rx-fifo.toml"
+    os.mkfifo(fifo)
+    assert sign(key_path, fifo) == (
+        1,
+        "",
+        f"cannot sign: {fifo}: is not a regular file (a named pipe); refused\n",
+    )
+
+
+def test_an_oversized_profile_is_refused_from_its_size(
+    tmp_path: Path, key_path: Path, sign: Callable[..., tuple[int, str, str]]
+) -> None:
+    big = tmp_path / "big.toml"
+    with big.open("wb") as handle:
+        handle.truncate(1 << 20)  # sparse: 1 MiB; before the fix, read whole
+    assert sign(key_path, big) == (
+        1,
+        "",
+        f"cannot sign: {big}: is larger than 16 KiB ({1 << 20} bytes); "
+        "a prescription is about 1 kB\n",
+    )
