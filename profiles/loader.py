@@ -26,7 +26,6 @@ import math
 import os
 import re
 import stat
-import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -37,7 +36,7 @@ from typing import Any, Final, Protocol
 from pydantic import ValidationError
 
 from profiles.errors import Problem
-from profiles.locator import KeyLocator, parse_path
+from profiles.locator import KeyLocator, number_too_long_at, parse_path
 from profiles.messages import raw_value_at, schema_problems, show_value
 from profiles.schema import Profile
 from profiles.signing import TrustStore, verify_data
@@ -72,8 +71,6 @@ Finding = Violation | tuple[str, object, str]
 ExtraChecks = Callable[[Profile], Iterable[Finding]]
 """``extra_checks(profile)`` yields the rules ``profile`` breaks."""
 
-_DIGIT_RUN = re.compile(r"[0-9](?:_?[0-9])*")  # a decimal integer as TOML writes it
-_BARE_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _AT = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
 _TOML_MESSAGES: Final = (
     ("Cannot overwrite a value", "this key is given twice"),
@@ -286,18 +283,13 @@ def _deep_key_line(text: str) -> int | None:
 
 
 def _too_many_digits_problem(text: str) -> Problem:
-    """Name the field whose number is too long to read, with its line: the first line
-    with a decimal run (``_`` separators allowed) of more digits than Python converts
-    (``sys.get_int_max_str_digits``, 4300 by default). Linear in the text: one pass of a
-    pattern that cannot backtrack, and ``str.partition`` for the key."""
-    limit = sys.get_int_max_str_digits()
-    for number, line in enumerate(text.splitlines(), 1):
-        key, equals, value = line.partition("=")
-        scanned = value if equals else line
-        if any(len(run) - run.count("_") > limit for run in _DIGIT_RUN.findall(scanned)):
-            field = key.strip() if equals and _BARE_KEY.fullmatch(key.strip()) else "file"
-            return Problem(field, None, "is a number with far too many digits", number)
-    return Problem("file", None, "has a number with far too many digits")
+    """Name the field whose number is too long to read, with its line
+    (``number_too_long_at``)."""
+    found = number_too_long_at(text)
+    if found is None:
+        return Problem("file", None, "has a number with far too many digits")
+    key, line = found
+    return Problem(key or "file", None, "is a number with far too many digits", line)
 
 
 def _syntax_problem(message: str, text: str) -> Problem:

@@ -4,14 +4,17 @@ Owns: a small line scanner that maps a key path such as ``("channels", 0,
 "irradiance_mw_cm2")`` to the 1-based line where it is written, and field-path
 formatting (``channels[0].irradiance_mw_cm2``). Exact for ``key = value`` lines under
 ``[table]`` and ``[[array-of-tables]]`` headers and for dotted keys; best effort
-(the enclosing key or header) for values inside inline tables and arrays. Does not
-parse values (``tomllib`` does).
+(the enclosing key or header) for values inside inline tables and arrays. Also where
+a number too long for ``tomllib`` is (``number_too_long_at``: tomllib's error names
+neither key nor line), for the profile loader and every reader of ``site.toml``. Does
+not parse values (``tomllib`` does).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import unicodedata
 from collections.abc import Sequence
 
@@ -25,6 +28,8 @@ _TABLE_HEADER = re.compile(rf"^\s*\[\s*({_DOTTED})\s*\]")
 _SPLIT = re.compile(_PART)
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_DIGIT_RUN = re.compile(r"[0-9](?:_?[0-9])*")  # a decimal integer as TOML writes it
+_BARE_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def _parts(dotted: str) -> tuple[str, ...]:
@@ -113,3 +118,31 @@ def format_path(loc: Sequence[str | int]) -> str:
 def parse_path(path: str) -> Loc:
     """The inverse of ``format_path``: ``channels[0].irradiance_mw_cm2`` → a loc tuple."""
     return tuple(int(index) if index else name for name, index in _PATH_TOKEN.findall(path))
+
+
+def number_too_long_at(text: str) -> tuple[str | None, int] | None:
+    """The key (None when it is not a bare key) and 1-based line of the first decimal run
+    (``_`` separators allowed) of more digits than Python converts
+    (``sys.get_int_max_str_digits``, 4300 by default), where ``tomllib`` raises a bare
+    ``ValueError``; None when there is none. Linear in the text: one pass of a pattern
+    that cannot backtrack, and ``str.partition`` for the key."""
+    limit = sys.get_int_max_str_digits()
+    for number, line in enumerate(text.splitlines(), 1):
+        key, equals, value = line.partition("=")
+        scanned = value if equals else line
+        if any(len(run) - run.count("_") > limit for run in _DIGIT_RUN.findall(scanned)):
+            bare = equals and _BARE_KEY.fullmatch(key.strip())
+            return (key.strip() if bare else None), number
+    return None
+
+
+def number_too_long_words(text: str) -> str:
+    """Where ``number_too_long_at`` finds the number, in words for a sentence:
+    ``session_max_min (line 3) is a number with far too many digits``."""
+    found = number_too_long_at(text)
+    if found is None:
+        return "a number has far too many digits"
+    key, line = found
+    if key is None:
+        return f"line {line} has a number with far too many digits"
+    return f"{printable(key)} (line {line}) is a number with far too many digits"
