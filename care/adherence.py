@@ -14,12 +14,12 @@ docs/course.md quotes this rule; keep the two in step.
 from __future__ import annotations
 
 import difflib
-import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from profiles.locator import number_too_long_words
 from safety.records import SessionRecord
 
 __all__ = [
@@ -95,8 +95,8 @@ def read_site_table(site_config: Path | None, table: str) -> dict[str, object]:
     if site_config is None:
         return {}
     try:
-        with site_config.open("rb") as file:
-            document = tomllib.load(file)
+        text = site_config.read_bytes().decode("utf-8")
+        document = tomllib.loads(text)
     except OSError as exc:
         raise SiteConfigError(
             f"Cannot read the site configuration {site_config}: {exc.strerror or exc}."
@@ -105,6 +105,8 @@ def read_site_table(site_config: Path | None, table: str) -> dict[str, object]:
         raise SiteConfigError(
             f"The site configuration {site_config} is not valid TOML: {exc}."
         ) from exc
+    except ValueError as exc:  # tomllib: an integer longer than Python converts
+        raise SiteConfigError(f"In {site_config}, {number_too_long_words(text)}.") from exc
     value = document.get(table, {})
     if not isinstance(value, dict):
         raise SiteConfigError(f"In {site_config}, '{table}' must be a table ([{table}]).")
@@ -121,10 +123,11 @@ def rule_from_site(site_config: Path | None) -> AdherenceRule:
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise SiteConfigError(f"{where} has an unknown setting '{key}'.{hint}")
     fraction = table.get("min_fluence_fraction", MIN_FLUENCE_FRACTION)
+    # The range alone: NaN and inf fail it, and it compares an integer of hundreds of
+    # digits exactly, where math.isfinite would raise OverflowError.
     if (
         isinstance(fraction, bool)
         or not isinstance(fraction, int | float)
-        or not math.isfinite(fraction)
         or not MIN_FLUENCE_FRACTION <= fraction <= 1
     ):
         raise SiteConfigError(

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from profiles.canonical import CanonicalizationError, canonical_bytes
 from profiles.errors import Problem, SigningError, TrustStoreError
-from profiles.locator import quoted
+from profiles.locator import number_too_long_at, number_too_long_words, quoted
 
 ALGORITHM = "ed25519"
 _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -51,10 +51,18 @@ class TrustStore:
         if path is None:
             return cls()
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise TrustStoreError(
                 f"cannot read site configuration {path}: {exc}", field="file"
+            ) from exc
+        except ValueError as exc:  # tomllib: an integer longer than Python converts
+            found = number_too_long_at(text)
+            raise TrustStoreError(
+                f"cannot read site configuration {path}: {number_too_long_words(text)}",
+                field="file",
+                line=None if found is None else found[1],
             ) from exc
         return cls.from_mapping(data.get("signing", {}))
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from profiles.locator import number_too_long_words
 from profiles.store import installed_path
 from safety.errors import LedgerDamagedError, LedgerError
 from safety.ledger import (
@@ -63,10 +64,16 @@ def read_backup_dir(site_config: Path | None) -> Path | None:
     if site_config is None or not site_config.is_file():
         return None
     try:
-        table = tomllib.loads(site_config.read_text(encoding="utf-8")).get("ledger", {})
+        text = site_config.read_text(encoding="utf-8")
+        table = tomllib.loads(text).get("ledger", {})
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise LedgerError(
             f"{site_config}: cannot read [ledger]: {exc}", path=str(site_config)
+        ) from exc
+    except ValueError as exc:  # tomllib: an integer longer than Python converts
+        words = number_too_long_words(text)
+        raise LedgerError(
+            f"{site_config}: cannot read [ledger]: {words}", path=str(site_config)
         ) from exc
     value = table.get("backup_dir") if isinstance(table, dict) else None
     if value is None:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from profiles.locator import number_too_long_at, number_too_long_words
 from safety.errors import SiteLimitsError
 from safety.limits import HARD_LIMITS, IRRADIANCE_TOLERANCE_FRACTION, Limits, _num
 
@@ -83,8 +84,8 @@ def read_site_limits(path: Path) -> Limits:
 
 def _read_limits_table(path: Path) -> Mapping[str, object]:
     try:
-        with path.open("rb") as file:
-            document = tomllib.load(file)
+        text = path.read_bytes().decode("utf-8")
+        document = tomllib.loads(text)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise SiteLimitsError(
@@ -93,6 +94,12 @@ def _read_limits_table(path: Path) -> Mapping[str, object]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SiteLimitsError(
             f"The site limits file {path} is not valid TOML: {exc}.", limit="[limits]", path=path
+        ) from exc
+    except ValueError as exc:  # tomllib: an integer longer than Python converts
+        found = number_too_long_at(text)
+        limit = found[0] if found is not None and found[0] in _LIMIT_NAMES else None
+        raise SiteLimitsError(
+            f"In {path}, {number_too_long_words(text)}.", limit=limit or "[limits]", path=path
         ) from exc
     table = document.get("limits", {})
     if not isinstance(table, dict):
@@ -131,7 +138,16 @@ def _typed(path: Path, name: str, value: object) -> float:
             path=path,
             asked=value,
         )
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError as exc:  # an integer too large for a float (hundreds of digits)
+        digits = len(str(abs(value)))
+        raise SiteLimitsError(
+            f"In {path}, [limits] {name} is far too large a number ({digits} digits).",
+            limit=name,
+            path=path,
+        ) from exc
+    if not finite:
         raise SiteLimitsError(
             f"In {path}, [limits] {name} = {value!r}: must be a finite number.",
             limit=name,

@@ -48,6 +48,8 @@ def test_a_site_tightens_both_values(tmp_path: Path) -> None:
         ("min_fluence_fraction = 1.5", "must be a number from 0.9 to 1"),
         ("min_fluence_fraction = nan", "must be a number from 0.9 to 1"),
         ("min_fluence_fraction = true", "must be a number from 0.9 to 1"),
+        ("min_fluence_fraction = 1e999", "must be a number from 0.9 to 1"),
+        (f"min_fluence_fraction = {'1' * 400}", "must be a number from 0.9 to 1"),
         ('min_fluence_fraction = "0.95"', "must be a number from 0.9 to 1"),
         ("min_sessions_per_week = 0", "min_sessions_per_week = 0: must be a whole number from 1"),
         ("min_sessions_per_week = 8", "must be a whole number from 1 to 7"),
@@ -72,3 +74,5 @@ def test_a_broken_or_unreadable_site_file_is_refused(tmp_path: Path) -> None:
         rule_from_site(_site(tmp_path, "course = 3\n"))
     with pytest.raises(SiteConfigError, match="Cannot read the site configuration"):
         rule_from_site(tmp_path / "missing.toml")
+    with pytest.raises(SiteConfigError, match=r"x \(line 2\) is a number with far too many"):
+        rule_from_site(_site(tmp_path, f"[course]\nx = {'1' * 5000}\n"))

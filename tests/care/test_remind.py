@@ -37,6 +37,8 @@ def test_a_hook_and_its_timeout(tmp_path: Path) -> None:
         ('hook = ["b"]\nhook_timeout_s = 61', "from 1 to 60"),
         ('hook = ["b"]\nhook_timeout_s = true', "from 1 to 60"),
         ('hook = ["b"]\nhook_timeout_s = inf', "from 1 to 60"),
+        ('hook = ["b"]\nhook_timeout_s = 1e999', "from 1 to 60"),
+        (f'hook = ["b"]\nhook_timeout_s = {"1" * 400}', "from 1 to 60"),
         ("command = 1", "unknown setting 'command'"),
     ],
 )

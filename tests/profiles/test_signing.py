@@ -209,3 +209,19 @@ def test_trust_store_from_site_file(site_file: Path, tmp_path: Path) -> None:
     broken.write_text("[signing\n")
     with pytest.raises(TrustStoreError):
         TrustStore.from_site_file(broken)
+
+
+def test_trust_store_refuses_a_number_too_long_to_read(tmp_path: Path) -> None:
+    """tomllib raises a bare ValueError for it (not a TOMLDecodeError); 1e999 and a
+    400-digit integer are read, and belong to other tables."""
+    site = tmp_path / "site.toml"
+    site.write_text(f"[signing]\nrequire_signed = false\n[limits]\nlease_max_ms = {'1' * 5000}\n")
+    with pytest.raises(TrustStoreError) as caught:
+        TrustStore.from_site_file(site)
+    assert str(caught.value) == (
+        f"cannot read site configuration {site}: "
+        "lease_max_ms (line 4) is a number with far too many digits"
+    )
+    assert (caught.value.field, caught.value.line) == ("file", 4)
+    site.write_text(f"[limits]\nlease_max_ms = {'1' * 400}\nsession_max_min = 1e999\n")
+    assert TrustStore.from_site_file(site) == TrustStore()

@@ -234,7 +234,14 @@ def test_the_second_backup_place_stands_in_when_the_state_directory_lost_both(
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("[ledger]\nbackup_dir = 3\n", "must be a folder path"), ("[ledger", "cannot read")],
+    [
+        ("[ledger]\nbackup_dir = 3\n", "must be a folder path"),
+        ("[ledger", "cannot read"),
+        (  # tomllib raises a bare ValueError for it
+            f"[limits]\nlease_max_ms = {'1' * 5000}\n",
+            r"cannot read \[ledger\]: lease_max_ms \(line 2\) is a number with far too many",
+        ),
+    ],
 )
 def test_a_bad_backup_setting_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
     site = tmp_path / "site.toml"

@@ -188,6 +188,52 @@ def test_a_broken_file_is_refused_not_a_traceback(
     assert caught.value.path == path
 
 
+@pytest.mark.parametrize(
+    ("line", "limit", "words"),
+    [
+        (  # tomllib itself refuses it, with a bare ValueError naming no key
+            f"session_max_min = {'1' * 5000}",
+            "session_max_min",
+            "session_max_min (line 2) is a number with far too many digits.",
+        ),
+        (  # read, but too large for a float: OverflowError in math.isfinite
+            f"session_max_min = {'1' * 400}",
+            "session_max_min",
+            "[limits] session_max_min is far too large a number (400 digits).",
+        ),
+        (
+            f"sessions_per_week_max = {'9' * 400}",
+            "sessions_per_week_max",
+            "[limits] sessions_per_week_max is far too large a number (400 digits).",
+        ),
+        (
+            f"min_interval_h = {'2' * 400}",
+            "min_interval_h",
+            "[limits] min_interval_h is far too large a number (400 digits).",
+        ),
+        ("session_max_min = 1e999", "session_max_min", "session_max_min = inf: must be a finite"),
+    ],
+    ids=["5000-digits", "400-digits", "400-digits-whole", "400-digits-raise", "1e999"],
+)
+def test_overlong_numbers_are_refused_naming_the_file_and_limit(
+    tmp_path: Path, line: str, limit: str, words: str
+) -> None:
+    path = site_file(tmp_path, f"[limits]\n{line}\n")
+    with pytest.raises(SiteLimitsError) as caught:
+        load_site_limits(path)
+    assert str(caught.value).startswith(f"In {path}, ")
+    assert words in str(caught.value)
+    assert (caught.value.limit, caught.value.path) == (limit, path)
+
+
+def test_an_overlong_number_in_another_table_is_refused_naming_it(tmp_path: Path) -> None:
+    path = site_file(tmp_path, f"[limits]\nsession_max_min = 20\n[ledger]\nx = {'7' * 5000}\n")
+    with pytest.raises(SiteLimitsError) as caught:
+        load_site_limits(path)
+    assert str(caught.value) == f"In {path}, x (line 4) is a number with far too many digits."
+    assert caught.value.limit == "[limits]"
+
+
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "absent.toml"
     with pytest.raises(SiteLimitsError, match="Cannot read the site limits file") as caught:
