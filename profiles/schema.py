@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -31,6 +31,9 @@ _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 characters: a terminal would act on them instead of showing them."""
 EXPIRY_MAX_YEARS = 2
 """A prescription is valid for at most two years from its issue date."""
+MIN_INTERVAL_MAX_H: Final = 168
+"""The longest interval between sessions a prescription may ask for: a week. A site's
+``[limits] min_interval_h`` may not be above it either (``safety.site_limits``)."""
 
 
 def _list_to_tuple(value: object) -> object:
@@ -186,7 +189,9 @@ class Profile(BaseModel):
     duration_min: int = Field(gt=0, le=120, description="session length in minutes")
     ramp_s: float = Field(ge=0, le=600, description="ramp-up time at the start, in seconds")
     sessions_per_week: int = Field(gt=0, le=7, description="sessions allowed per week")
-    min_interval_h: float = Field(ge=0, le=168, description="minimum hours between sessions")
+    min_interval_h: float = Field(
+        ge=0, le=MIN_INTERVAL_MAX_H, description="minimum hours between sessions"
+    )
     course_weeks: int = Field(gt=0, le=52, description="length of the course in weeks")
     window: TimeWindow | None = Field(default=None, description="a [window] table")
     skin_temp_stop_c: float | None = Field(

@@ -1,9 +1,11 @@
 """The site limits file: reading its ``[limits]`` table, tighten only.
 
 Owns: parsing a site TOML file's ``[limits]`` table into a ``Limits`` record, and
-refusing unknown keys, wrong types, non-finite numbers, inconsistent pairs and any value
-looser than the compiled-in hard limit. Other top-level tables (``[signing]`` …) belong
-to other modules and are ignored here.
+refusing unknown keys, wrong types, non-finite numbers (and ones too long or too large
+to read), inconsistent pairs, any value looser than the compiled-in hard limit and a
+minimum interval above the week a prescription may ask for at most
+(``profiles.schema.MIN_INTERVAL_MAX_H``). Other top-level tables (``[signing]`` …)
+belong to other modules and are ignored here.
 
 Does not own: the hard values themselves or the checks against them (``safety.limits``,
 whose ``load_site_limits`` is the public entry point).
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from profiles.locator import number_too_long_at, number_too_long_words
+from profiles.schema import MIN_INTERVAL_MAX_H
 from safety.errors import SiteLimitsError
 from safety.limits import HARD_LIMITS, IRRADIANCE_TOLERANCE_FRACTION, Limits, _num
 
@@ -75,6 +78,7 @@ def read_site_limits(path: Path) -> Limits:
     }
     for name, value in asked.items():
         _refuse_loosening(path, name, value)
+    _refuse_interval_beyond_a_week(path, asked.get("min_interval_h"))
     limits = dataclasses.replace(HARD_LIMITS, **asked)
     _refuse_inconsistent(path, limits)
     if asked:
@@ -180,6 +184,20 @@ def _refuse_loosening(path: Path, name: str, asked: float) -> None:
             path=path,
             asked=asked,
             hard=hard,
+        )
+
+
+def _refuse_interval_beyond_a_week(path: Path, asked: float | None) -> None:
+    """A site minimum interval above the longest a prescription may ask for
+    (``MIN_INTERVAL_MAX_H``, the schema's bound) would refuse every prescription."""
+    if asked is not None and asked > MIN_INTERVAL_MAX_H:
+        raise SiteLimitsError(
+            f"In {path}, [limits] min_interval_h = {_num(asked)} h: must be at most "
+            f"{_num(MIN_INTERVAL_MAX_H)} h (a week), the longest interval a prescription "
+            f"may ask for.",
+            limit="min_interval_h",
+            path=path,
+            asked=asked,
         )
 
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from profiles.loader import load_profile_bytes
-from profiles.schema import Mode, Profile, json_schema
+from profiles.schema import MIN_INTERVAL_MAX_H, Mode, Profile, json_schema
 
 PULSED = 'kind = "pulsed"\npulse_hz = 10\nduty_pct = 50'
 
@@ -162,6 +162,15 @@ def test_json_schema_names_every_field() -> None:
     schema = json_schema()
     assert set(schema["required"]) >= {"schema_version", "channels", "mode", "duration_min"}
     assert "signature" in schema["properties"]
+
+
+def test_the_interval_bound_is_the_named_constant(base_text: str) -> None:
+    """``MIN_INTERVAL_MAX_H`` is the schema's bound; the site limits use it too."""
+    assert json_schema()["properties"]["min_interval_h"]["maximum"] == MIN_INTERVAL_MAX_H == 168
+    text = base_text.replace("min_interval_h = 20", "min_interval_h = 168.5")
+    assert [str(p) for p in load_profile_bytes(text.encode(), "x").problems] == [
+        "min_interval_h = 168.5: must be at most 168 h (line 23)"
+    ]
 
 
 @pytest.mark.usefixtures("new_york")

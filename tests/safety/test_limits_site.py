@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from profiles.schema import MIN_INTERVAL_MAX_H
 from safety.errors import LimitError, SiteLimitsError
 from safety.limits import HARD, Limits, load_site_limits
 
@@ -232,6 +233,23 @@ def test_an_overlong_number_in_another_table_is_refused_naming_it(tmp_path: Path
         load_site_limits(path)
     assert str(caught.value) == f"In {path}, x (line 4) is a number with far too many digits."
     assert caught.value.limit == "[limits]"
+
+
+def test_a_site_interval_above_a_week_is_refused_as_the_schema_refuses_it(
+    tmp_path: Path,
+) -> None:
+    """No prescription may ask for more than a week between sessions (the schema's
+    bound), so a site minimum above it would refuse every prescription."""
+    week = site_file(tmp_path, f"[limits]\nmin_interval_h = {MIN_INTERVAL_MAX_H}\n")
+    assert load_site_limits(week).min_interval_h == MIN_INTERVAL_MAX_H == 168
+    path = site_file(tmp_path, "[limits]\nmin_interval_h = 168.5\n")
+    with pytest.raises(SiteLimitsError) as caught:
+        load_site_limits(path)
+    assert str(caught.value) == (
+        f"In {path}, [limits] min_interval_h = 168.5 h: must be at most 168 h (a week), "
+        "the longest interval a prescription may ask for."
+    )
+    assert (caught.value.limit, caught.value.asked) == ("min_interval_h", 168.5)
 
 
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
