@@ -26,9 +26,11 @@ from typing import Any, Final
 
 from firmware_host.arg_types import Subcommands
 from firmware_host.control_client import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+from firmware_host.output_files import OutputRefused, write_atomically
 from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_state_dir
-from profiles.clinic_commands import cmd_keygen, cmd_schema, cmd_sign
+from profiles.clinic_commands import cmd_keygen, cmd_schema
 from profiles.errors import Problem, ProfileError
+from profiles.keyfiles import sign_file
 from profiles.loader import ExtraChecks, Finding, LoadResult, load_profile_bytes, read_profile_file
 from profiles.locator import printable
 from profiles.schema import Profile
@@ -275,6 +277,40 @@ def _read(path: str) -> bytes | None:
         _err(f"{printable(path)}: {data.rule}")
         return None
     return data
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Sign a profile with the clinic's key; to stdout, or atomically to ``-o`` (never
+    over the key itself: a typo must not destroy the clinic's signing key)."""
+    key = Path(args.key)
+    if args.output and _same_file(Path(args.output), key):
+        _err(f"cannot sign: {printable(args.output)} is the private key; nothing was written")
+        return EXIT_ERROR
+    try:
+        signed, problems = sign_file(Path(args.file), key, args.key_id)
+    except (ProfileError, OSError) as exc:
+        _err(f"cannot sign: {exc}")
+        return EXIT_ERROR
+    for problem in problems:
+        _err(str(problem))
+    if problems:
+        return EXIT_INVALID
+    if not args.output:
+        sys.stdout.write(signed)
+        return EXIT_OK
+    try:
+        write_atomically([(Path(args.output), signed.encode("utf-8"))])
+    except OutputRefused as exc:
+        _err(f"cannot sign: {exc}")
+        return exc.code
+    return EXIT_OK
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:  # either is missing (or unreadable): not the same existing file
+        return False
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -1,9 +1,10 @@
-"""The ``nirpad profile`` commands that need nothing but this package: schema, sign, keygen.
+"""The ``nirpad profile`` commands that need nothing but this package: schema, keygen.
 
 Owns: their handlers, ``(args) -> exit code``, and what they print (CLI output, so
 ``print`` is right here). They are registered by ``firmware_host.profile_commands``,
-which also owns the commands that need the safety layer (check, install, show).
-Exit codes: 0 ok, 1 error, 2 the profile is invalid.
+which also owns the commands that need the safety layer (check, install, show) and
+``sign``, whose output file is written by ``firmware_host.output_files``.
+Exit codes: 0 ok, 1 error.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from pathlib import Path
 from typing import Final
 
 from profiles.errors import ProfileError
-from profiles.keyfiles import sign_file, write_keypair_report
+from profiles.keyfiles import write_keypair_report
 from profiles.schema import json_schema
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
-EXIT_INVALID: Final = 2
 
 
 def _err(message: str) -> None:
@@ -29,23 +29,6 @@ def _err(message: str) -> None:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
-    return EXIT_OK
-
-
-def cmd_sign(args: argparse.Namespace) -> int:
-    try:
-        signed, problems = sign_file(Path(args.file), Path(args.key), args.key_id)
-        for problem in problems:
-            _err(str(problem))
-        if problems:
-            return EXIT_INVALID
-        if args.output:
-            Path(args.output).write_text(signed, encoding="utf-8")
-        else:
-            sys.stdout.write(signed)
-    except (ProfileError, OSError) as exc:
-        _err(f"cannot sign: {exc}")
-        return EXIT_ERROR
     return EXIT_OK
 
 

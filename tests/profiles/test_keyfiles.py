@@ -212,3 +212,54 @@ def test_an_oversized_profile_is_refused_from_its_size(
         f"cannot sign: {big}: is larger than 16 KiB ({1 << 20} bytes); "
         "a prescription is about 1 kB\n",
     )
+
+
+@pytest.mark.parametrize("alias", ["itself", "symlink", "hard link"])
+def test_signing_onto_the_key_file_is_refused_and_the_key_kept(
+    tmp_path: Path, base_text: str, write: Callable[..., Path], key_path: Path, alias: str
+) -> None:
+    key_before = key_path.read_bytes()
+    out = {"itself": key_path, "symlink": tmp_path / "out.toml", "hard link": tmp_path / "h.toml"}
+    if alias == "symlink":
+        out[alias].symlink_to(key_path)
+    elif alias == "hard link":
+        os.link(key_path, out[alias])
+    rx = write(base_text)
+    code = run_cli(
+        ["sign", str(rx), "--key", str(key_path), "--key-id", "k", "-o", str(out[alias])]
+    )
+    assert code == 1
+    assert key_path.read_bytes() == key_before
+    assert isinstance(read_private_key_file(key_path), Ed25519PrivateKey)
+
+
+def test_signing_into_a_missing_folder_writes_nothing(
+    tmp_path: Path,
+    base_text: str,
+    write: Callable[..., Path],
+    key_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "no-such-folder" / "signed.toml"
+    capsys.readouterr()
+    code = run_cli(
+        ["sign", str(write(base_text)), "--key", str(key_path), "--key-id", "k", "-o", str(out)]
+    )
+    assert (code, capsys.readouterr().err) == (
+        1,
+        f"cannot sign: cannot write {out}: No such file or directory; nothing was written\n",
+    )
+    assert not out.parent.exists()
+
+
+def test_signing_over_an_old_signed_file_replaces_it_whole(
+    tmp_path: Path, base_text: str, write: Callable[..., Path], key_path: Path
+) -> None:
+    out = tmp_path / "signed.toml"
+    out.write_text("an older prescription\n")
+    rx = write(base_text)
+    assert run_cli(["sign", str(rx), "--key", str(key_path), "--key-id", "k", "-o", str(out)]) == 0
+    signed = out.read_text(encoding="utf-8")
+    assert signed.startswith(base_text) and "older" not in signed
+    assert "[signature]" in signed
+    assert not list(tmp_path.glob(".signed.toml.*"))  # no temporary file left beside it
