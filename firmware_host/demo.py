@@ -33,9 +33,9 @@ from firmware_host.runner import (
     build_app,
     close_open_session,
     hold_state_dir,
-    signals_stop,
 )
 from firmware_host.sim_process import SimProcess
+from firmware_host.stop_signals import StopSignals, stop_signals
 from profiles.shipped import builtin_text, dated_from
 from safety.board_kind import BoardKind
 
@@ -61,9 +61,9 @@ def main(args: argparse.Namespace) -> int:
         level=logging.WARNING, format="%(name)s: %(message)s",
         handlers=[RichHandler(console=console, show_path=False, show_time=False)],
     )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="nirpad-demo-") as tmp:
+    with stop_signals() as signals, tempfile.TemporaryDirectory(prefix="nirpad-demo-") as tmp:
         state_dir = Path(tmp)
-        ended = _run(console, state_dir)
+        ended = _run(console, state_dir, signals)
         recorded = _print_record(console, state_dir)
     console.print("Demo finished; the simulated board is stopped and nothing is left running.")
     if ended == INTERRUPTED:
@@ -71,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
     return 0 if recorded == "completed" else 1
 
 
-def _run(console: Console, state_dir: Path) -> str:
+def _run(console: Console, state_dir: Path, signals: StopSignals) -> str:
     with contextlib.ExitStack() as stack:
         lock = hold_state_dir(stack, state_dir)  # a temporary directory, locked all the same
         console.print(f"Starting the simulated board (time runs {TIME_SCALE:g}x faster)…")
@@ -84,8 +84,8 @@ def _run(console: Console, state_dir: Path) -> str:
             lock=lock,
         )  # fmt: skip
         console.print(install_builtin(state_dir))
-        stop = threading.Event()
-        stack.enter_context(signals_stop(stop, app.loop))
+        stop = signals.stop
+        signals.attach(app.loop)
         console.print(f"Controller: {app.controller.boot()}")
         ui = _Ui(console, app, stop)
         ui.thread.start()

@@ -3,9 +3,9 @@
 Owns: the start-up order (state directory and its lock, rail, the stack of
 ``assembly.assemble_stack``, GPIO button, control socket, sd_notify READY), the
 SIGTERM/SIGINT/SIGHUP path (stop the loop, which turns the outputs off; close an open
-session in the ledger as ``stopped``; exit 0), and the ``--sim`` child process
-(``python -m hil.sim`` on a pty, started in its own session so a terminal's Ctrl-C
-reaches only us, and terminated on exit, see ``sim_process``).
+session in the ledger as ``stopped``; exit 0; the handlers are ``stop_signals``'), and
+the ``--sim`` child process (``python -m hil.sim`` on a pty, started in its own session
+so a terminal's Ctrl-C reaches only us, and terminated on exit, see ``sim_process``).
 
 Does not own the light or the ledger (``safety``), how the stack is put together
 (``assembly``), the session logic (``controller``), the socket protocol (``control``) or
@@ -18,10 +18,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -34,6 +33,7 @@ from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_s
 from firmware_host.service import Notifier, WatchdogPinger, configure_logging, watchdog_interval_s
 from firmware_host.sim_process import RunError, SimProcess
 from firmware_host.state_lock import StateLock
+from firmware_host.stop_signals import StopSignals, stop_signals
 from safety.board_kind import REAL_BOARD, BoardKind
 from safety.core import SafetyCore
 from safety.core_connect import PortLike
@@ -77,8 +77,8 @@ def main(args: argparse.Namespace) -> int:
     notifier = Notifier()
     try:
         board = board_kind(args)
-        with contextlib.ExitStack() as stack:
-            return _run(args, board, stack, notifier)
+        with stop_signals() as signals, contextlib.ExitStack() as stack:
+            return _run(args, board, stack, notifier, signals)
     finally:
         notifier.close()
         logging.getLogger().removeHandler(handler)
@@ -105,7 +105,11 @@ def board_kind(args: argparse.Namespace) -> BoardKind:
 
 
 def _run(
-    args: argparse.Namespace, board: BoardKind, stack: contextlib.ExitStack, notifier: Notifier
+    args: argparse.Namespace,
+    board: BoardKind,
+    stack: contextlib.ExitStack,
+    notifier: Notifier,
+    signals: StopSignals,
 ) -> int:
     state_dir = ensure_state_dir(resolve_state_dir(args.state_dir))
     lock = hold_state_dir(stack, state_dir)  # before the simulator, the rail, the ledger
@@ -115,28 +119,31 @@ def _run(
         site_config=resolve_site_config(state_dir, args.site_config), board=board, lock=lock,
     )  # fmt: skip
     _open_button(stack, args.button_pin, app.loop)
-    return serve(app, stack, notifier)
+    return serve(app, stack, notifier, signals)
 
 
 def serve(
     app: App,
     stack: contextlib.ExitStack,
     notifier: Notifier,
+    signals: StopSignals,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Boot, serve the socket, run the loop until SIGTERM/SIGINT, close the session."""
+    """Boot, serve the socket, run the loop until SIGTERM/SIGINT, close the session.
+
+    ``signals`` are installed by the caller around everything ``stack`` closes, so a
+    second signal cannot cut the shutdown short."""
     app.loop.on_tick_hook = _chain(
         app.loop.on_tick_hook, _tick_hook(app.controller, notifier, clock)
     )
-    stop = threading.Event()
-    stack.enter_context(signals_stop(stop, app.loop))
+    signals.attach(app.loop)
     app.controller.boot()
     app.server.start()
     stack.callback(app.server.close)
     notifier.ready(f"{app.controller.state}; control socket {app.server.path}")
     log.info("controller running (%s); SIGTERM or Ctrl-C stops it", app.controller.state)
     try:
-        app.loop.run(stop=stop)
+        app.loop.run(stop=signals.stop)
     finally:
         notifier.stopping("outputs off; closing the session")
         close_open_session(app.controller)
@@ -298,25 +305,6 @@ def _tick_hook(
             notifier.status(str(controller.state))
 
     return hook
-
-
-@contextlib.contextmanager
-def signals_stop(stop: threading.Event, loop: EventLoop) -> Iterator[None]:
-    """SIGTERM, SIGINT and SIGHUP (the terminal it ran in was closed) stop the loop (its
-    ``finally`` turns the outputs off and cuts the rail)."""
-
-    def handler(signum: int, frame: object) -> None:
-        log.info("%s: stopping", signal.Signals(signum).name)
-        stop.set()
-        loop.request_stop()
-
-    stopping = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, handler) for sig in stopping}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def close_open_session(controller: Controller) -> None:

@@ -26,6 +26,7 @@ from firmware_host.profile_commands import validate_and_install
 from firmware_host.runner import build_app, serve, utc_now
 from firmware_host.service import Notifier
 from firmware_host.sim_process import RunError, SimProcess
+from firmware_host.stop_signals import stop_signals
 from hil.sim.inprocess import make_sim
 from safety.board_kind import REAL_BOARD, BoardKind
 from safety.faults import Outcome
@@ -72,7 +73,7 @@ def test_sigterm_mid_session_turns_off_and_records_stopped(
     _install_builtin(state_dir)
     clock, board, port = make_sim(seed=5)
     seen: dict[str, object] = {}
-    with contextlib.ExitStack() as stack:
+    with stop_signals() as signals, contextlib.ExitStack() as stack:
         rail = make_rail(None, None)
         stack.callback(rail.close)
         rail.add_listener(board.set_rail)
@@ -100,7 +101,7 @@ def test_sigterm_mid_session_turns_off_and_records_stopped(
         app.loop.on_tick_hook = press_start_then_sigterm
         notifier = Notifier()
         stack.callback(notifier.close)
-        assert serve(app, stack, notifier, clock=clock) == 0
+        assert serve(app, stack, notifier, signals, clock=clock) == 0
         assert (state_dir / "control.sock").exists()  # served while running
     assert not (state_dir / "control.sock").exists()
     assert seen["signalled"] == "treating" and seen["on_before"] is True
