@@ -2,7 +2,8 @@
 
 Owns: turning the sessions (treatment record, device-measured) and the diary
 (patient-reported) into a ``collection`` Bundle and validating it with
-``fhir.resources``: a Patient (known only by the pad's serial), the Device, the
+``fhir.resources``: a Patient (known only by the pad's serial; with no serial, by
+nothing: never by a placeholder two pads would share), the Device, the
 prescription as a ServiceRequest, a DeviceUseStatement per session, a
 QuestionnaireResponse per nightly entry and per IRLS (item numbers and scores only:
 the IRLS wording is licensed), and an Observation per IRLS total ``derivedFrom`` its
@@ -52,18 +53,20 @@ def fhir_bundle(
     irls: Sequence[StoredIrls],
     *,
     rx: Profile,
-    device_serial: str,
+    device_serial: str | None,
     software_version: str,
     generated_at: datetime,
     zone: tzinfo,
     signature: str | None = None,
 ) -> Json:
     """The bundle as JSON-ready data, validated (a ``pydantic.ValidationError`` here
-    is a bug of ours). Raises ValueError for a naive ``generated_at`` or an empty
-    serial or version."""
+    is a bug of ours). ``device_serial`` None (the pad's serial is unknown) leaves the
+    Patient and the Device without an identifier, so a clinic's system cannot merge two
+    pads' patients under one. Raises ValueError for a naive ``generated_at`` or an
+    empty serial or version."""
     if generated_at.utcoffset() is None:
         raise ValueError("generated_at must carry a time zone")
-    if not device_serial or not software_version:
+    if device_serial == "" or not software_version:
         raise ValueError("the device serial and software version must not be empty")
     builder = _Builder(zone)
     patient = builder.add(_patient(device_serial))
@@ -90,7 +93,7 @@ def fhir_bundle_json(
     irls: Sequence[StoredIrls],
     *,
     rx: Profile,
-    device_serial: str,
+    device_serial: str | None,
     software_version: str,
     generated_at: datetime,
     zone: tzinfo,
@@ -165,19 +168,20 @@ def _day(day: date) -> str:
     return day.isoformat()
 
 
-def _patient(serial: str) -> Json:
-    return {
-        "resourceType": "Patient",
-        "identifier": [{"system": codes.ID_PATIENT_BY_SERIAL, "value": serial}],
-    }
+def _patient(serial: str | None) -> Json:
+    patient: Json = {"resourceType": "Patient"}
+    if serial is not None:
+        patient["identifier"] = [{"system": codes.ID_PATIENT_BY_SERIAL, "value": serial}]
+    return patient
 
 
-def _device(serial: str, version: str, patient: str) -> Json:
-    return {
-        "resourceType": "Device",
-        "identifier": [{"system": codes.ID_DEVICE_SERIAL, "value": serial}],
+def _device(serial: str | None, version: str, patient: str) -> Json:
+    device: Json = {"resourceType": "Device"}
+    if serial is not None:
+        device["identifier"] = [{"system": codes.ID_DEVICE_SERIAL, "value": serial}]
+        device["serialNumber"] = serial
+    return device | {
         "status": "active",
-        "serialNumber": serial,
         "deviceName": [{"name": codes.DEVICE_NAME, "type": "user-friendly-name"}],
         "version": [{"type": {"text": "software"}, "value": version}],
         "patient": _ref(patient),

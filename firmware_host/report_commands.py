@@ -57,6 +57,11 @@ PI_SERIAL_FILES: Final = (
     Path("/proc/device-tree/serial-number"),
 )
 NOT_SET: Final = "not set"
+NO_SERIAL_NOTE: Final = (
+    "nirpad: note: this pad has no serial ([device] serial in site.toml), so the FHIR "
+    "bundle names no patient or device identifier; the clinic must attach it to the "
+    "patient by hand"
+)
 
 
 def wall_clock() -> datetime:
@@ -83,6 +88,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"Report for {period.start.isoformat()} to {period.end.isoformat()} written:")
     for path, _ in files:
         print(f"  {path}")
+    if "fhir" in outputs and data.device.serial == NOT_SET:
+        print(NO_SERIAL_NOTE, file=sys.stderr)
     return EXIT_OK
 
 
@@ -257,7 +264,7 @@ def _render(
             nightly,
             irls,
             rx=data.rx,
-            device_serial=data.device.serial,
+            device_serial=None if data.device.serial == NOT_SET else data.device.serial,
             software_version=data.device.software_version,
             generated_at=data.generated_at,
             zone=zone,

@@ -245,3 +245,27 @@ def test_a_report_time_without_a_zone_is_refused(inputs: ReportInputs) -> None:
         build_json(inputs, generated_at=datetime(2026, 12, 26, 9, 30))
     with pytest.raises(ValueError, match="serial"):
         build_json(inputs, device_serial="")
+
+
+def test_a_pad_without_a_serial_names_no_patient_or_device_identifier(
+    inputs: ReportInputs,
+) -> None:
+    """Two pads without a serial must not both say their patient is "not set": a clinic's
+    system that matches patients by identifier would merge them into one."""
+    data: Json = json.loads(build_json(inputs, device_serial=None))
+    parse_bundle(json.dumps(data))  # still valid FHIR
+    (patient,) = resources(data, "Patient")
+    (device,) = resources(data, "Device")
+    assert "identifier" not in patient
+    assert "identifier" not in device and "serialNumber" not in device
+    assert device["patient"] == {"reference": _full_url(data, patient)}
+
+
+def _full_url(data: Json, resource: Json) -> str:
+    (url,) = (e["fullUrl"] for e in data["entry"] if e["resource"] is resource)
+    return str(url)
+
+
+def test_an_empty_serial_is_refused_not_left_out(inputs: ReportInputs) -> None:
+    with pytest.raises(ValueError, match="must not be empty"):
+        build_json(inputs, device_serial="")

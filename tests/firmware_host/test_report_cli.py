@@ -6,6 +6,7 @@ import csv
 import errno
 import importlib.metadata
 import io
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,6 +210,29 @@ def test_without_a_site_serial_the_pi_serial_or_not_set(
     assert report_commands.device_serial(None) == "10000000abcdef01"
     monkeypatch.setattr(report_commands, "PI_SERIAL_FILES", (tmp_path / "absent",))
     assert report_commands.device_serial(None) == "not set"
+
+
+@pytest.mark.slow
+def test_a_pad_without_a_serial_sends_no_placeholder_identifier_to_the_clinic(
+    course_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ "not set" as the patient's identifier would merge every such pad's patient into one
+    in a clinic's system; the bundle names none, and the caregiver is told."""
+    monkeypatch.setattr(report_commands, "PI_SERIAL_FILES", (tmp_path / "absent",))
+    site = tmp_path / "site.toml"
+    site.write_text("", encoding="utf-8")
+    pdf, bundle = tmp_path / "r.pdf", tmp_path / "r.json"
+    args = ("--site-config", str(site), "--to", "2026-12-22", "-o", str(pdf), "--fhir", str(bundle))
+    assert _report(course_dir, *args) == 0
+    assert capsys.readouterr().err == report_commands.NO_SERIAL_NOTE + "\n"
+    text = bundle.read_text(encoding="utf-8")
+    assert "not set" not in text
+    patient = json.loads(text)["entry"][0]["resource"]
+    assert patient["resourceType"] == "Patient" and "identifier" not in patient
+    assert "Device serial: not set" in pdf_text(pdf.read_bytes())[1]
 
 
 @pytest.mark.slow
