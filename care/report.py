@@ -145,12 +145,15 @@ class ReportEvent:
 
 @dataclass(frozen=True, slots=True)
 class IrlsPoint:
-    """An IRLS total (patient-reported); ``baseline``: the course's baseline."""
+    """An IRLS total (patient-reported); ``baseline``: the course's baseline;
+    ``stand_in``: the baseline is the last total before day 1, not one the patient
+    recorded as the baseline (``care.course``), and the report says so."""
 
     day: date
     total: int
     band: Band
     baseline: bool
+    stand_in: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +359,13 @@ def fault_words(fault: FaultRecord) -> str:
 def _irls(entries: Sequence[StoredIrls], course: Course, period: Period) -> tuple[IrlsPoint, ...]:
     baseline_day = _baseline_day(entries, course)
     return tuple(
-        IrlsPoint(e.entry_date, e.total, e.band, e.entry_date == baseline_day)
+        IrlsPoint(
+            e.entry_date,
+            e.total,
+            e.band,
+            baseline=e.entry_date == baseline_day,
+            stand_in=e.entry_date == baseline_day and not e.baseline,
+        )
         for e in entries
         if period.holds(e.entry_date) or e.entry_date == baseline_day
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from care.irls import Band
-from care.report import SOURCE_MEANING, ReportData, Source
+from care.report import SOURCE_MEANING, IrlsPoint, ReportData, Source
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -260,7 +260,7 @@ def _charts(pdf: FPDF, data: ReportData) -> None:
         h=height,
     )
     pdf.set_y(top + 4.5 + height + 1)
-    _text(pdf, _irls_line(data), size=8)
+    _text(pdf, irls_line(data), size=8)
 
 
 def _caption(pdf: FPDF, x: float, y: float, title: str, source: Source) -> None:
@@ -274,13 +274,12 @@ def _caption(pdf: FPDF, x: float, y: float, title: str, source: Source) -> None:
     pdf.cell(40, 4.5, f"({source.value})")
 
 
-def _irls_line(data: ReportData) -> str:
+def irls_line(data: ReportData) -> str:
+    """The report's IRLS sentence: each total with its band, the baseline told as
+    recorded or as a stand-in, and the change since it."""
     if not data.irls:
         return "IRLS totals: none recorded in this period (nirpad irls)."
-    parts = [
-        f"{p.day.day} {p.day:%b} {p.total} {p.band.value}" + (" (baseline)" if p.baseline else "")
-        for p in data.irls
-    ]
+    parts = [f"{p.day.day} {p.day:%b} {p.total} {p.band.value}{_role(p)}" for p in data.irls]
     line = f"IRLS totals: {'; '.join(parts)}. Bands: {BANDS_TEXT}."
     baseline, latest = data.baseline, data.latest_irls
     if baseline is not None and latest is not None:
@@ -289,6 +288,12 @@ def _irls_line(data: ReportData) -> str:
     elif baseline is None:
         line += " No baseline IRLS (taken on or before day 1) was recorded."
     return line
+
+
+def _role(point: IrlsPoint) -> str:
+    if point.stand_in:
+        return " (baseline: the last before day 1, not recorded as the baseline)"
+    return " (baseline)" if point.baseline else ""
 
 
 def _nightly(pdf: FPDF, data: ReportData) -> None:

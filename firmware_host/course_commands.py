@@ -51,6 +51,7 @@ EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_NOT_DUE: Final = 1
 CALENDAR_FROM_AFTER_TODAY_MAX_DAYS: Final = 366
+STAND_IN: Final = "the last before day 1, not recorded as the baseline"
 """``calendar --from`` may be at most this many days after today."""
 ENV_REMINDER: Final = "NIRPAD_REMINDER"
 """The hook's environment carries the reminder line here."""
@@ -281,7 +282,8 @@ def checkpoint_line(checkpoint: Checkpoint) -> str:
     trend = checkpoint.symptoms
     if trend.baseline is None:
         return text + "; no baseline IRLS"
-    baseline = f"baseline IRLS {trend.baseline[1]} ({trend.baseline_band}, {trend.baseline[0]})"
+    on = trend.baseline[0] if trend.baseline_marked else f"{trend.baseline[0]}, {STAND_IN}"
+    baseline = f"baseline IRLS {trend.baseline[1]} ({trend.baseline_band}, {on})"
     if trend.latest is None or trend.change is None:
         return f"{text}; {baseline}, none since"
     latest = f"{trend.latest[1]} ({trend.latest_band}, {trend.latest[0]})"

@@ -245,3 +245,29 @@ def test_the_change_since_baseline_takes_no_irls_from_before_the_course(stores: 
     assert data.latest_irls is None
     for checkpoint in data.checkpoints:
         assert checkpoint.symptoms.latest is None
+
+
+def test_a_baseline_not_recorded_as_one_is_told_as_a_stand_in(stores: Stores) -> None:
+    """No IRLS marked baseline: the checkpoints take the last one before day 1 in its
+    place, and the report must not pass it off as the recorded baseline."""
+    from care.report_pdf import irls_line
+    from tests.care.report_fixture import irls_items
+
+    unmarked = [
+        StoredIrls(1, local(date(2026, 10, 12), 21), None, None, date(2026, 10, 12), False,
+                   irls_items(24)),
+        StoredIrls(2, local(date(2026, 10, 27), 21), None, None, date(2026, 10, 27), False,
+                   irls_items(20)),
+    ]  # fmt: skip
+    data = report(dataclasses.replace(stores, irls=unmarked), Period(DAY_1, date(2026, 11, 9)))
+    assert [(p.total, p.baseline, p.stand_in) for p in data.irls] == [
+        (24, True, True),
+        (20, False, False),
+    ]
+    assert irls_line(data).startswith(
+        "IRLS totals: 12 Oct 24 severe (baseline: the last before day 1, not recorded as the "
+        "baseline); 27 Oct 20 moderate."
+    )
+    marked = report(stores, Period(DAY_1, date(2026, 11, 9)))
+    assert [(p.baseline, p.stand_in) for p in marked.irls] == [(True, False), (False, False)]
+    assert "12 Oct 24 severe (baseline); " in irls_line(marked)

@@ -82,6 +82,25 @@ def test_course_joins_the_diarys_irls_into_the_checkpoints(
     ) in out
 
 
+def test_course_tells_a_baseline_not_recorded_as_one(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The IRLS of 12 Oct not marked baseline: the checkpoints take it in the baseline's
+    place, and the line says it is a stand-in."""
+    from tests.care import course_fixture
+
+    unmarked = tuple((day, scores, False) for day, scores, _ in course_fixture.DIARY_IRLS)
+    monkeypatch.setattr(course_fixture, "DIARY_IRLS", unmarked)
+    write_diary(state_dir)
+    _at(monkeypatch, DUE)
+    assert _run(state_dir, "course") == 0
+    assert (
+        "week 2 review on 2026-10-27: 2 of 2 weeks on target; baseline IRLS 24 (severe, "
+        "2026-10-12, the last before day 1, not recorded as the baseline), then 20 "
+        "(moderate, 2026-10-27): -4"
+    ) in capsys.readouterr().out
+
+
 def test_course_without_a_diary_shows_no_trend_and_creates_none(
     state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
