@@ -17,11 +17,9 @@ import pytest
 from firmware_host.control import ControlServer
 from firmware_host.control_client import send
 from firmware_host.profile_commands import InstallOutcome, validate_and_install
-from firmware_host.runner import App, build_app, make_installer
-from hil.sim.inprocess import make_sim
+from firmware_host.runner import App, make_installer
 from profiles.store import installed_path
-from safety.board_kind import BoardKind
-from safety.rail import make_rail
+from tests.firmware_host.sim_app import build_sim_app
 
 # The shipped built-ins carry fixed dates: read them on a day they are valid.
 pytestmark = pytest.mark.usefixtures("builtin_wall_clock")
@@ -62,16 +60,8 @@ def rig(tmp_path: Path) -> Iterator[tuple[App, Clock, SlowValidator, Path]]:
     state_dir.mkdir()
     outcome = validate_and_install(state_dir, RX.encode(), "rx.toml", None)
     assert outcome.ok, outcome.message
-    clock, board, port = make_sim(seed=5)
     with contextlib.ExitStack() as stack:
-        rail = make_rail(None, None)
-        stack.callback(rail.close)
-        rail.add_listener(board.set_rail)
-        app = build_app(
-            stack, state_dir=state_dir, port_url=None, rail_pin=None, rail_file=None,
-            site_config=None, clock=clock, transport=port, rail=rail,
-            board=BoardKind.simulated(board.time_scale),
-        )  # fmt: skip
+        app, clock, _ = build_sim_app(stack, state_dir, seed=5)
         slow = SlowValidator()
         app.loop.on_tick_hook = slow.on_tick
         installer = make_installer(state_dir, None, app.controller, validate=slow)

@@ -23,21 +23,13 @@ from pytest_mock import MockerFixture
 from firmware_host import runner
 from firmware_host.cli import build_parser
 from firmware_host.profile_commands import validate_and_install
-from firmware_host.runner import build_app, serve, utc_now
+from firmware_host.runner import serve
 from firmware_host.service import Notifier
 from firmware_host.sim_process import RunError, SimProcess
 from firmware_host.stop_signals import stop_signals
-from hil.sim.inprocess import make_sim
 from safety.board_kind import REAL_BOARD, BoardKind
 from safety.faults import Outcome
-from safety.ledger import Ledger
-from safety.rail import make_rail
-
-
-def _install_builtin(state_dir: Path) -> None:
-    data = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_bytes()
-    outcome = validate_and_install(state_dir, data, "rx.toml", None, session_state=lambda: None)
-    assert outcome.ok, outcome.message
+from tests.firmware_host.sim_app import build_sim_app, install_builtin, only_session
 
 
 @pytest.fixture
@@ -70,18 +62,10 @@ def test_sigterm_mid_session_turns_off_and_records_stopped(
 ) -> None:
     state_dir = tmp_path / "state"
     state_dir.mkdir()
-    _install_builtin(state_dir)
-    clock, board, port = make_sim(seed=5)
+    install_builtin(state_dir)
     seen: dict[str, object] = {}
     with stop_signals() as signals, contextlib.ExitStack() as stack:
-        rail = make_rail(None, None)
-        stack.callback(rail.close)
-        rail.add_listener(board.set_rail)
-        app = build_app(
-            stack, state_dir=state_dir, port_url=None, rail_pin=None, rail_file=None,
-            site_config=None, clock=clock, transport=port, rail=rail,
-            board=BoardKind.simulated(board.time_scale),
-        )  # fmt: skip
+        app, clock, board = build_sim_app(stack, state_dir, seed=5)
         started: list[float] = []
 
         sent: list[bytes] = []
@@ -108,11 +92,7 @@ def test_sigterm_mid_session_turns_off_and_records_stopped(
     board.advance_to(clock() + 1.0)
     assert board.state()["outputs_on"] is False
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
-    ledger = Ledger.open(state_dir, utc_now)
-    try:
-        (session,) = ledger.sessions()
-    finally:
-        ledger.close()
+    session = only_session(state_dir)
     assert session.outcome is Outcome.STOPPED
     assert 0.0 < session.delivered_fluence_total_j_cm2 < session.planned_fluence_total_j_cm2
     sent.extend(_datagrams(notify))
@@ -215,16 +195,8 @@ def test_a_prescription_edited_after_install_fails_its_signature_at_boot(tmp_pat
     assert outcome.ok, outcome.message
     path = installed_path(state_dir)
     path.write_text(path.read_text().replace("sessions_per_week = 3", "sessions_per_week = 7"))
-    clock, board, port = make_sim(seed=5)
     with contextlib.ExitStack() as stack:
-        rail = make_rail(None, None)
-        stack.callback(rail.close)
-        rail.add_listener(board.set_rail)
-        app = build_app(
-            stack, state_dir=state_dir, port_url=None, rail_pin=None, rail_file=None,
-            site_config=site, clock=clock, transport=port, rail=rail,
-            board=BoardKind.simulated(board.time_scale),
-        )  # fmt: skip
+        app, _, _ = build_sim_app(stack, state_dir, seed=5, site_config=site)
         assert str(app.controller.boot()) == "idle"
         status = app.controller.status()
         assert "signature" in status["state_reason"]

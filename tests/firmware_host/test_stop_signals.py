@@ -11,22 +11,17 @@ import signal
 import subprocess
 import sys
 import textwrap
-from importlib import resources
 from pathlib import Path
 
 import pytest
 from pytest_mock import MockerFixture
 
 from firmware_host.loop import EventLoop
-from firmware_host.profile_commands import validate_and_install
-from firmware_host.runner import build_app, serve, utc_now
+from firmware_host.runner import serve
 from firmware_host.service import Notifier
 from firmware_host.stop_signals import StopSignals, stop_signals
-from hil.sim.inprocess import make_sim
-from safety.board_kind import BoardKind
 from safety.faults import Outcome
-from safety.ledger import Ledger
-from safety.rail import make_rail
+from tests.firmware_host.sim_app import build_sim_app, install_builtin, only_session
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,12 +56,6 @@ def test_once_running_the_first_signal_stops_the_loop_and_the_rest_are_ignored(
     ]
 
 
-def _install_builtin(state_dir: Path) -> None:
-    data = resources.files("profiles").joinpath("builtin", "rls-810-standard.toml").read_bytes()
-    outcome = validate_and_install(state_dir, data, "rx.toml", None, session_state=lambda: None)
-    assert outcome.ok, outcome.message
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.usefixtures("builtin_wall_clock")
 def test_signals_during_the_shutdown_do_not_cut_it_short(tmp_path: Path) -> None:
@@ -74,17 +63,9 @@ def test_signals_during_the_shutdown_do_not_cut_it_short(tmp_path: Path) -> None
     session is still recorded as stopped and the board's outputs are off."""
     state_dir = tmp_path / "state"
     state_dir.mkdir()
-    _install_builtin(state_dir)
-    clock, board, port = make_sim(seed=5)
+    install_builtin(state_dir)
     with stop_signals() as signals, contextlib.ExitStack() as stack:
-        rail = make_rail(None, None)
-        stack.callback(rail.close)
-        rail.add_listener(board.set_rail)
-        app = build_app(
-            stack, state_dir=state_dir, port_url=None, rail_pin=None, rail_file=None,
-            site_config=None, clock=clock, transport=port, rail=rail,
-            board=BoardKind.simulated(1.0),
-        )  # fmt: skip
+        app, clock, board = build_sim_app(stack, state_dir, seed=5)
         # runs after the loop has stopped, before the stack's parts close
         stack.callback(os.kill, os.getpid(), signal.SIGTERM)
         stack.callback(os.kill, os.getpid(), signal.SIGINT)
@@ -101,11 +82,7 @@ def test_signals_during_the_shutdown_do_not_cut_it_short(tmp_path: Path) -> None
         assert serve(app, stack, Notifier(), signals, clock=clock) == 0
     board.advance_to(clock() + 1.0)
     assert board.state()["outputs_on"] is False
-    ledger = Ledger.open(state_dir, utc_now)
-    try:
-        (session,) = ledger.sessions()
-    finally:
-        ledger.close()
+    session = only_session(state_dir)
     assert session.outcome is Outcome.STOPPED
 
 

@@ -18,11 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from firmware_host.runner import App, build_app
+from firmware_host.runner import App
 from hil.rigs.clinic import reissued_today
-from hil.sim.inprocess import make_sim
-from safety.board_kind import BoardKind
-from safety.rail import make_rail
+from tests.firmware_host.sim_app import build_sim_app
 
 from .conftest import TestClient, csrf_of, element_text
 
@@ -32,16 +30,8 @@ MAX_VIRTUAL_S = 120.0
 
 @pytest.fixture
 def real(state_dir: Path) -> Iterator[App]:
-    clock, board, port = make_sim(seed=7)
     with contextlib.ExitStack() as stack:
-        rail = make_rail(None, None)
-        stack.callback(rail.close)
-        rail.add_listener(board.set_rail)
-        app = build_app(
-            stack, state_dir=state_dir, port_url=None, rail_pin=None, rail_file=None,
-            site_config=None, clock=clock, transport=port, rail=rail,
-            board=BoardKind.simulated(board.time_scale),
-        )  # fmt: skip
+        app, _, _ = build_sim_app(stack, state_dir, seed=7)
         app.controller.boot()
         app.server.start()
         stack.callback(app.server.close)
