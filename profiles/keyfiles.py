@@ -2,7 +2,8 @@
 
 Owns: writing a new key pair to disk (private key mode 0600, never overwritten),
 reading a private key file safely (``read_private_key_file``: a regular file of at most
-``MAX_KEY_FILE_BYTES`` that only its owner may read or write, never blocking on a FIFO)
+``MAX_KEY_FILE_BYTES`` that only its owner may read or write, read through
+``regular_file``, which never blocks on a FIFO)
 and signing a profile file with it, the profile read as the loader reads one
 (``read_profile_file``), refusing a profile the schema refuses. Does not own the
 signature format (``signing``) or the device limits (``safety``).
@@ -20,8 +21,9 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from profiles.errors import Problem, SigningError
-from profiles.loader import file_kind, load_profile_bytes, read_profile_file
+from profiles.loader import load_profile_bytes, read_profile_file
 from profiles.locator import printable
+from profiles.regular_file import FileTooLargeError, NotRegularFileError, read_regular_file
 from profiles.signing import generate_keypair, load_private_key, sign_profile
 
 PRIVATE_SUFFIX = ".key"
@@ -87,17 +89,20 @@ def read_private_key_file(path: Path) -> Ed25519PrivateKey:
     """
     name = f"the key file {printable(str(path))}"
     try:
-        _refuse_kind_or_size(name, os.stat(path))
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            _refuse_kind_or_size(name, info)
-            pem = handle.read(MAX_KEY_FILE_BYTES + 1)
+        pem, info = read_regular_file(path, MAX_KEY_FILE_BYTES)
+    except NotRegularFileError as exc:
+        raise SigningError(
+            f"{name} is not a regular file ({exc.kind}); refused", field="key"
+        ) from exc
+    except FileTooLargeError as exc:
+        raise SigningError(
+            f"{name} is larger than {MAX_KEY_FILE_BYTES // 1024} KiB ({exc.size_words}); "
+            f"an Ed25519 key file is about 120 bytes",
+            field="key",
+        ) from exc
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise SigningError(f"cannot read {name}: {reason}", field="key") from exc
-    if len(pem) > MAX_KEY_FILE_BYTES:  # it grew after the fstat
-        raise _too_large(name, f"more than {MAX_KEY_FILE_BYTES} bytes")
     if _is_public_key(pem):
         raise SigningError(
             f"{name} holds a public key; sign with the private key ({PRIVATE_SUFFIX})", field="key"
@@ -110,22 +115,6 @@ def read_private_key_file(path: Path) -> Ed25519PrivateKey:
             field="key",
         )
     return load_private_key(pem, name)
-
-
-def _refuse_kind_or_size(name: str, info: os.stat_result) -> None:
-    if not stat.S_ISREG(info.st_mode):
-        kind = file_kind(info.st_mode)
-        raise SigningError(f"{name} is not a regular file ({kind}); refused", field="key")
-    if info.st_size > MAX_KEY_FILE_BYTES:
-        raise _too_large(name, f"{info.st_size} bytes")
-
-
-def _too_large(name: str, size: str) -> SigningError:
-    return SigningError(
-        f"{name} is larger than {MAX_KEY_FILE_BYTES // 1024} KiB ({size}); "
-        f"an Ed25519 key file is about 120 bytes",
-        field="key",
-    )
 
 
 def _is_public_key(data: bytes) -> bool:

@@ -1,11 +1,12 @@
 """Loading a profile file: bytes → a validated ``Profile``, or every problem in words.
 
 Owns: reading a file safely (regular files only, never blocking on a FIFO or a
-device, refused above the size cap before anything is read), UTF-8 decoding, TOML
-parsing (syntax errors mapped to plain sentences with the line), schema validation,
-the ``extra_checks`` hook (how the safety limits are applied without this package
-importing ``safety``), the validity date, the signature check, the time budget of a
-check, and the promise that no input raises: every outcome is a ``LoadResult``.
+device, refused above the size cap before anything is read; ``regular_file`` does
+the reading), UTF-8 decoding, TOML parsing (syntax errors mapped to plain sentences
+with the line), schema validation, the ``extra_checks`` hook (how the safety limits
+are applied without this package importing ``safety``), the validity date, the
+signature check, the time budget of a check, and the promise that no input raises:
+every outcome is a ``LoadResult``.
 
 Every step is linear in the size of the file (no backtracking regular expression;
 ``tests/profiles/test_bounded_checks.py`` holds the crafted worst cases), and the file
@@ -23,7 +24,6 @@ import datetime as dt
 import hashlib
 import logging
 import math
-import os
 import re
 import stat
 import time
@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from profiles.errors import Problem
 from profiles.locator import KeyLocator, number_too_long_at, parse_path
 from profiles.messages import raw_value_at, schema_problems, show_value
+from profiles.regular_file import FileTooLargeError, NotRegularFileError, read_regular_file
 from profiles.schema import Profile
 from profiles.signing import TrustStore, verify_data
 
@@ -129,43 +130,21 @@ def load_profile(
 def read_profile_file(path: Path | str) -> bytes | Problem:
     """The bytes of the profile file at ``path``, or why it cannot be a profile.
 
-    Only a regular file is opened (a FIFO would block the open, a device could react
-    to it), and one larger than ``MAX_PROFILE_BYTES`` is refused from its size alone.
-    The open never blocks, and the file is checked again once open (it may have been
-    replaced in between).
+    Only a regular file is read, at most ``MAX_PROFILE_BYTES`` of it, without ever
+    blocking (``regular_file.read_regular_file``): one larger is refused from its size.
     """
     try:
-        problem = _file_kind_problem(os.stat(path))
-        if problem is not None:
-            return problem
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            problem = _file_kind_problem(os.fstat(handle.fileno()))
-            return problem or handle.read(MAX_PROFILE_BYTES + 1)
+        data, _ = read_regular_file(path, MAX_PROFILE_BYTES)
+    except NotRegularFileError as exc:
+        if stat.S_ISDIR(exc.mode):
+            return Problem("file", None, "cannot be read: Is a directory")
+        return Problem("file", None, f"is not a regular file ({exc.kind}); refused")
+    except FileTooLargeError as exc:
+        return _too_large(exc.size_bytes or MAX_PROFILE_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return Problem("file", None, f"cannot be read: {reason}")
-
-
-def _file_kind_problem(info: os.stat_result) -> Problem | None:
-    if stat.S_ISDIR(info.st_mode):
-        return Problem("file", None, "cannot be read: Is a directory")
-    if not stat.S_ISREG(info.st_mode):
-        return Problem("file", None, f"is not a regular file ({file_kind(info.st_mode)}); refused")
-    if info.st_size > MAX_PROFILE_BYTES:
-        return _too_large(info.st_size)
-    return None
-
-
-def file_kind(mode: int) -> str:
-    """What a file that is not a regular one is, in words: ``a named pipe``, ``a device``."""
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a socket" if stat.S_ISSOCK(mode) else "not a file"
+    return data
 
 
 def _too_large(size: int) -> Problem:

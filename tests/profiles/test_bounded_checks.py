@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hil.bench.profiles import BIG_INT, LIMIT, crafted_files
-from profiles import loader
+from profiles import loader, regular_file
 from profiles.loader import CHECK_BUDGET_S, MAX_PROFILE_BYTES, load_profile, load_profile_bytes
 from safety.limits import HARD_LIMITS, check_profile
 from tests.profiles.conftest import builtin_text, run_cli
@@ -89,7 +89,7 @@ def test_a_file_over_the_cap_is_refused_without_reading_it(
     big = tmp_path / "big.toml"
     with big.open("wb") as handle:
         handle.truncate(1 << 30)  # sparse: 1 GiB, nothing to read quickly
-    monkeypatch.setattr(loader.os, "open", _never("open"))
+    monkeypatch.setattr(regular_file.os, "open", _never("open"))
     assert [str(p) for p in load_profile(big).problems] == [
         f"file: is larger than 16 KiB ({1 << 30} bytes); a prescription is about 1 kB"
     ]
@@ -111,7 +111,7 @@ def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
 
 
 def test_a_device_is_refused_without_opening_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loader.os, "open", _never("open"))
+    monkeypatch.setattr(regular_file.os, "open", _never("open"))
     assert [str(p) for p in load_profile("/dev/null").problems] == [
         "file: is not a regular file (a device); refused"
     ]
@@ -123,7 +123,7 @@ def test_a_file_replaced_by_a_fifo_after_the_stat_is_refused(
     path = tmp_path / "rx.toml"
     path.write_text(BASE)
     fifo_stat = os.stat_result((stat.S_IFIFO | 0o644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
-    monkeypatch.setattr(loader.os, "fstat", lambda fd: fifo_stat)
+    monkeypatch.setattr(regular_file.os, "fstat", lambda fd: fifo_stat)
     assert [str(p) for p in load_profile(path).problems] == [
         "file: is not a regular file (a named pipe); refused"
     ]
@@ -136,7 +136,7 @@ def test_an_unreadable_file_is_refused(tmp_path: Path, monkeypatch: pytest.Monke
     def denied(*args: object) -> int:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(loader.os, "open", denied)  # as chmod 000 would (not for root)
+    monkeypatch.setattr(regular_file.os, "open", denied)  # as chmod 000 would (not for root)
     assert [str(p) for p in load_profile(path).problems] == [
         "file: cannot be read: Permission denied"
     ]
