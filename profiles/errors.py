@@ -8,6 +8,8 @@ problems are found (``loader``, ``signing``) nor what the limits are (``safety``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,54 @@ class TrustStoreError(ProfileError, ValueError):
         super().__init__(message)
         self.field = field
         self.line = line
+
+
+class SiteFileFault(Enum):
+    """Why the site configuration could not be read, so that each reader of one of its
+    tables can word it its own way. Stable values: they may show up in logs."""
+
+    MISSING = "missing"
+    """No such file (some readers take that as no configuration)."""
+    UNREADABLE = "unreadable"
+    """Cannot be opened or read, not a regular file, too large, or others may write it."""
+    NOT_TOML = "not_toml"
+    """Not UTF-8 text, or not TOML."""
+    NUMBER_TOO_LONG = "number_too_long"
+    """A number with more digits than Python reads (``tomllib`` names neither key nor line)."""
+
+
+class SiteFileError(ProfileError):
+    """The site configuration (``site.toml``) cannot be read.
+
+    ``path`` is the file, ``fault`` the kind of problem, ``reason`` the problem in words
+    without the file's name, ``line`` and ``key`` where it is, when known. The message
+    is ``sentence("the site configuration")``.
+    """
+
+    def __init__(
+        self,
+        fault: SiteFileFault,
+        *,
+        path: Path,
+        reason: str,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.fault = fault
+        self.path = path
+        self.reason = reason
+        self.line = line
+        self.key = key
+        super().__init__(self.sentence("the site configuration"))
+
+    def sentence(self, name: str) -> str:
+        """This error as one sentence about the file called ``name``
+        (``the site limits file``)."""
+        if self.fault is SiteFileFault.NUMBER_TOO_LONG:
+            return f"In {self.path}, {self.reason}."
+        if self.fault is SiteFileFault.NOT_TOML:
+            return f"{name[:1].upper()}{name[1:]} {self.path} is not valid TOML: {self.reason}."
+        return f"Cannot read {name} {self.path}: {self.reason}."
 
 
 class StoreError(ProfileError):
