@@ -14,12 +14,12 @@ docs/course.md quotes this rule; keep the two in step.
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from profiles.locator import number_too_long_words
+from profiles.errors import SiteFileError
+from profiles.site_file import read_site_file
 from safety.records import SessionRecord
 
 __all__ = [
@@ -91,22 +91,16 @@ def is_full(session: SessionRecord, rule: AdherenceRule) -> bool:
 
 
 def read_site_table(site_config: Path | None, table: str) -> dict[str, object]:
-    """The ``[table]`` of the site configuration, or {} (no file, no table)."""
+    """The ``[table]`` of the site configuration, or {} (no file given, no table).
+
+    A file named but missing, or one ``profiles.site_file`` refuses, is a
+    ``SiteConfigError`` with its sentence."""
     if site_config is None:
         return {}
     try:
-        text = site_config.read_bytes().decode("utf-8")
-        document = tomllib.loads(text)
-    except OSError as exc:
-        raise SiteConfigError(
-            f"Cannot read the site configuration {site_config}: {exc.strerror or exc}."
-        ) from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SiteConfigError(
-            f"The site configuration {site_config} is not valid TOML: {exc}."
-        ) from exc
-    except ValueError as exc:  # tomllib: an integer longer than Python converts
-        raise SiteConfigError(f"In {site_config}, {number_too_long_words(text)}.") from exc
+        document = read_site_file(site_config)
+    except SiteFileError as exc:
+        raise SiteConfigError(str(exc)) from exc
     value = document.get(table, {})
     if not isinstance(value, dict):
         raise SiteConfigError(f"In {site_config}, '{table}' must be a table ([{table}]).")

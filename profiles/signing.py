@@ -29,8 +29,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from profiles.canonical import CanonicalizationError, canonical_bytes
-from profiles.errors import Problem, SigningError, TrustStoreError
-from profiles.locator import number_too_long_at, number_too_long_words, quoted
+from profiles.errors import Problem, SigningError, SiteFileError, TrustStoreError
+from profiles.locator import quoted
+from profiles.site_file import read_site_file
 
 ALGORITHM = "ed25519"
 _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -47,22 +48,15 @@ class TrustStore:
 
     @classmethod
     def from_site_file(cls, path: Path | None) -> TrustStore:
-        """Read the ``[signing]`` table of a site TOML file; none → an empty store."""
+        """Read the ``[signing]`` table of a site TOML file (``site_file``); none → an
+        empty store, a missing or refused file → TrustStoreError."""
         if path is None:
             return cls()
         try:
-            text = path.read_text(encoding="utf-8")
-            data = tomllib.loads(text)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            data = read_site_file(path)
+        except SiteFileError as exc:
             raise TrustStoreError(
-                f"cannot read site configuration {path}: {exc}", field="file"
-            ) from exc
-        except ValueError as exc:  # tomllib: an integer longer than Python converts
-            found = number_too_long_at(text)
-            raise TrustStoreError(
-                f"cannot read site configuration {path}: {number_too_long_words(text)}",
-                field="file",
-                line=None if found is None else found[1],
+                f"cannot read site configuration {path}: {exc.reason}", field="file", line=exc.line
             ) from exc
         return cls.from_mapping(data.get("signing", {}))
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from profiles.locator import number_too_long_words
+from profiles.errors import SiteFileError, SiteFileFault
+from profiles.site_file import read_site_file
 from profiles.store import installed_path
 from safety.errors import LedgerDamagedError, LedgerError
 from safety.ledger import (
@@ -59,21 +59,18 @@ class _Backup:
 def read_backup_dir(site_config: Path | None) -> Path | None:
     """``[ledger] backup_dir`` of the site configuration: a second backup place, or None.
 
-    A missing file or table is None; a value that is not a non-empty string is an error
-    for the person who wrote it (``LedgerError``)."""
-    if site_config is None or not site_config.is_file():
+    A missing file or table is None; a file ``profiles.site_file`` refuses, or a value
+    that is not a non-empty string, is an error for the person who wrote it
+    (``LedgerError``)."""
+    if site_config is None:
         return None
     try:
-        text = site_config.read_text(encoding="utf-8")
-        table = tomllib.loads(text).get("ledger", {})
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        table = read_site_file(site_config).get("ledger", {})
+    except SiteFileError as exc:
+        if exc.fault is SiteFileFault.MISSING:
+            return None
         raise LedgerError(
-            f"{site_config}: cannot read [ledger]: {exc}", path=str(site_config)
-        ) from exc
-    except ValueError as exc:  # tomllib: an integer longer than Python converts
-        words = number_too_long_words(text)
-        raise LedgerError(
-            f"{site_config}: cannot read [ledger]: {words}", path=str(site_config)
+            f"{site_config}: cannot read [ledger]: {exc.reason}", path=str(site_config)
         ) from exc
     value = table.get("backup_dir") if isinstance(table, dict) else None
     if value is None:

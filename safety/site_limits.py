@@ -17,13 +17,13 @@ import dataclasses
 import difflib
 import logging
 import math
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from profiles.locator import number_too_long_at, number_too_long_words
+from profiles.errors import SiteFileError
 from profiles.schema import MIN_INTERVAL_MAX_H
+from profiles.site_file import read_site_file
 from safety.errors import SiteLimitsError
 from safety.limits import HARD_LIMITS, IRRADIANCE_TOLERANCE_FRACTION, Limits, _num
 
@@ -88,22 +88,11 @@ def read_site_limits(path: Path) -> Limits:
 
 def _read_limits_table(path: Path) -> Mapping[str, object]:
     try:
-        text = path.read_bytes().decode("utf-8")
-        document = tomllib.loads(text)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
+        document = read_site_file(path)
+    except SiteFileError as exc:
+        limit = exc.key if exc.key in _LIMIT_NAMES else None
         raise SiteLimitsError(
-            f"Cannot read the site limits file {path}: {reason}.", limit="[limits]", path=path
-        ) from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SiteLimitsError(
-            f"The site limits file {path} is not valid TOML: {exc}.", limit="[limits]", path=path
-        ) from exc
-    except ValueError as exc:  # tomllib: an integer longer than Python converts
-        found = number_too_long_at(text)
-        limit = found[0] if found is not None and found[0] in _LIMIT_NAMES else None
-        raise SiteLimitsError(
-            f"In {path}, {number_too_long_words(text)}.", limit=limit or "[limits]", path=path
+            exc.sentence("the site limits file"), limit=limit or "[limits]", path=path
         ) from exc
     table = document.get("limits", {})
     if not isinstance(table, dict):

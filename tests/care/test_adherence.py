@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from care.adherence import DEFAULT_RULE, AdherenceRule, SiteConfigError, rule_from_site
+from tests.profiles.site_file_fixture import REFUSED_KINDS, refused_site_file
 
 
 def _site(tmp_path: Path, text: str) -> Path:
@@ -76,3 +77,12 @@ def test_a_broken_or_unreadable_site_file_is_refused(tmp_path: Path) -> None:
         rule_from_site(tmp_path / "missing.toml")
     with pytest.raises(SiteConfigError, match=r"x \(line 2\) is a number with far too many"):
         rule_from_site(_site(tmp_path, f"[course]\nx = {'1' * 5000}\n"))
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", REFUSED_KINDS)
+def test_the_site_file_readers_refusals_are_site_config_errors(tmp_path: Path, kind: str) -> None:
+    path, words = refused_site_file(tmp_path, kind)
+    with pytest.raises(SiteConfigError) as caught:
+        rule_from_site(path)
+    assert str(caught.value).startswith(f"Cannot read the site configuration {path}: {words}")

@@ -8,6 +8,7 @@ import pytest
 
 from care.adherence import SiteConfigError
 from care.remind import RemindSettings, remind_settings
+from tests.profiles.site_file_fixture import REFUSED_KINDS, refused_site_file
 
 
 def _site(tmp_path: Path, text: str) -> Path:
@@ -45,3 +46,14 @@ def test_a_hook_and_its_timeout(tmp_path: Path) -> None:
 def test_bad_remind_settings_are_refused(tmp_path: Path, lines: str, message: str) -> None:
     with pytest.raises(SiteConfigError, match=message):
         remind_settings(_site(tmp_path, f"[remind]\n{lines}\n"))
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", REFUSED_KINDS)
+def test_a_site_file_others_may_write_runs_no_hook(tmp_path: Path, kind: str) -> None:
+    """A hook is a command the reminder runs: a file others may write (or a FIFO, a
+    directory, a file over 64 KiB) is refused, not read."""
+    path, words = refused_site_file(tmp_path, kind)
+    with pytest.raises(SiteConfigError) as caught:
+        remind_settings(path)
+    assert str(caught.value).startswith(f"Cannot read the site configuration {path}: {words}")

@@ -19,6 +19,7 @@ from profiles.signing import (
     strip_signature_table,
 )
 from tests.profiles.conftest import public_b64
+from tests.profiles.site_file_fixture import REFUSED_KINDS, refused_site_file
 
 BAD_SIGNATURE = (
     "signature.value: does not match the profile: it was changed after signing, "
@@ -209,6 +210,28 @@ def test_trust_store_from_site_file(site_file: Path, tmp_path: Path) -> None:
     broken.write_text("[signing\n")
     with pytest.raises(TrustStoreError):
         TrustStore.from_site_file(broken)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", REFUSED_KINDS)
+def test_trust_store_refuses_what_the_site_file_reader_refuses(tmp_path: Path, kind: str) -> None:
+    """A FIFO, a directory, a file over 64 KiB or one others may write (and so add a
+    trusted key to) is a TrustStoreError naming the file, never a hang."""
+    site, words = refused_site_file(tmp_path, kind)
+    with pytest.raises(TrustStoreError) as caught:
+        TrustStore.from_site_file(site)
+    assert str(caught.value).startswith(f"cannot read site configuration {site}: {words}")
+    assert (caught.value.field, caught.value.line) == ("file", None)
+
+
+def test_trust_store_still_refuses_a_missing_file_and_names_a_bad_line(tmp_path: Path) -> None:
+    with pytest.raises(TrustStoreError, match="No such file or directory"):
+        TrustStore.from_site_file(tmp_path / "absent.toml")
+    site = tmp_path / "site.toml"
+    site.write_bytes(b"[signing]\nrequire_signed = \xff\n")
+    with pytest.raises(TrustStoreError, match="not UTF-8 text at line 2") as caught:
+        TrustStore.from_site_file(site)
+    assert caught.value.line == 2
 
 
 def test_trust_store_refuses_a_number_too_long_to_read(tmp_path: Path) -> None:

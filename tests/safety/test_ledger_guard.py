@@ -26,6 +26,7 @@ from safety.faults import Outcome
 from safety.ledger import BACKUP_FILENAME, LEDGER_FILENAME, Ledger
 from safety.ledger_events import EventKind
 from safety.ledger_guard import open_guarded, read_backup_dir, reset_ledger
+from tests.profiles.site_file_fixture import REFUSED_KINDS, refused_site_file
 
 T0 = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
 INTERVAL_H = 20.0
@@ -252,6 +253,19 @@ def test_a_bad_backup_setting_is_a_clear_error(tmp_path: Path, text: str, messag
     assert read_backup_dir(tmp_path / "none.toml") is None
     site.write_text("[limits]\n")
     assert read_backup_dir(site) is None
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", REFUSED_KINDS)
+def test_a_site_file_the_reader_refuses_is_a_ledger_error(tmp_path: Path, kind: str) -> None:
+    """Only a missing file means no second backup place; a FIFO, a directory, a file
+    over 64 KiB or one others may write (and so send the backups elsewhere) is refused."""
+    site, words = refused_site_file(tmp_path, kind)
+    with pytest.raises(LedgerError) as caught:
+        read_backup_dir(site)
+    assert str(caught.value).startswith(f"{site}: cannot read [ledger]: {words}")
+    assert caught.value.path == str(site)
+    assert read_backup_dir(tmp_path / "absent" / "site.toml") is None
 
 
 def test_a_broken_index_is_found_at_open_and_restored(tmp_path: Path, clock: WallClock) -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from profiles.schema import MIN_INTERVAL_MAX_H
 from safety.errors import LimitError, SiteLimitsError
 from safety.limits import HARD, Limits, load_site_limits
+from tests.profiles.site_file_fixture import REFUSED_KINDS, refused_site_file
 
 INT_LIMITS = {"sessions_per_week_max", "lease_max_ms", "pulse_hz_min", "pulse_hz_max"} | {
     "duty_pct_min",
@@ -262,6 +263,25 @@ def test_a_missing_file_is_refused(tmp_path: Path) -> None:
 def test_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SiteLimitsError, match="Cannot read"):
         load_site_limits(tmp_path)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", REFUSED_KINDS)
+def test_the_site_file_readers_refusals_are_site_limits_errors(tmp_path: Path, kind: str) -> None:
+    """A FIFO (which would hang the boot), a directory, a file over 64 KiB, or one
+    others may write (and so change the limits in) is refused naming the file."""
+    path, words = refused_site_file(tmp_path, kind)
+    with pytest.raises(SiteLimitsError) as caught:
+        load_site_limits(path)
+    assert str(caught.value).startswith(f"Cannot read the site limits file {path}: {words}")
+    assert (caught.value.limit, caught.value.path) == ("[limits]", path)
+
+
+def test_a_group_writable_file_is_read(tmp_path: Path) -> None:
+    """umask 002 makes every file 0664; only a file others may write is refused."""
+    path = site_file(tmp_path, "[limits]\nsession_max_min = 20\n")
+    path.chmod(0o664)
+    assert load_site_limits(path).session_max_min == 20
 
 
 @settings(max_examples=60, deadline=None)
