@@ -80,9 +80,12 @@ def resolve_site_config(
     state_dir: Path | None, arg: str | None, env: Mapping[str, str] | None = None
 ) -> Path | None:
     """The site-limits file: ``--site-config`` if given, else $NIRPAD_SITE_CONFIG, else
-    ``<state_dir>/site.toml`` if it exists, else None (the compiled-in hard limits apply
-    unchanged). The controller and every command resolve it here, so a prescription is
-    checked against the same limits and keys wherever it is checked."""
+    ``<state_dir>/site.toml`` if there is anything of that name, else None (the
+    compiled-in hard limits apply unchanged). The controller and every command resolve
+    it here, so a prescription is checked against the same limits and keys wherever it
+    is checked. Something of that name that is not a regular file (a directory, a FIFO,
+    a dangling link) is returned, not passed over, so that its readers
+    (``profiles.site_file``) refuse it rather than run without the site's limits."""
     environ = os.environ if env is None else env
     chosen = arg or environ.get(ENV_SITE_CONFIG)
     if chosen:
@@ -90,7 +93,7 @@ def resolve_site_config(
     if state_dir is None:
         return None
     candidate = state_dir / SITE_CONFIG_NAME
-    return candidate if candidate.is_file() else None
+    return candidate if os.path.lexists(candidate) else None
 
 
 def control_socket_path(state_dir: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,22 @@ def test_site_config_argument_else_environment_else_file_in_state_dir(tmp_path: 
     assert resolve_site_config(tmp_path, None, env) == tmp_path / "env.toml"
     other = str(tmp_path / "other.toml")
     assert resolve_site_config(tmp_path, other, env) == tmp_path / "other.toml"
+
+
+@pytest.mark.parametrize("make", ["directory", "fifo", "dangling-link"])
+def test_a_site_config_in_state_dir_that_is_no_regular_file_is_not_passed_over(
+    tmp_path: Path, make: str
+) -> None:
+    """Its readers refuse it (profiles.site_file); skipping it would run without the
+    site's limits and trusted keys."""
+    site = tmp_path / "site.toml"
+    if make == "directory":
+        site.mkdir()
+    elif make == "fifo":
+        os.mkfifo(site)
+    else:
+        site.symlink_to(tmp_path / "absent.toml")
+    assert resolve_site_config(tmp_path, None, {}) == site
 
 
 def test_control_socket_lives_in_state_dir(tmp_path: Path) -> None:
