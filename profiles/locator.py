@@ -6,8 +6,8 @@ formatting (``channels[0].irradiance_mw_cm2``). Exact for ``key = value`` lines 
 ``[table]`` and ``[[array-of-tables]]`` headers and for dotted keys; best effort
 (the enclosing key or header) for values inside inline tables and arrays. Also where
 a number too long for ``tomllib`` is (``number_too_long_at``: tomllib's error names
-neither key nor line), for the profile loader and every reader of ``site.toml``. Does
-not parse values (``tomllib`` does).
+neither key nor line), for the profile loader and the reader of ``site.toml``
+(``site_file``). Does not parse values (``tomllib`` does).
 """
 
 from __future__ import annotations
