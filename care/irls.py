@@ -18,7 +18,6 @@ Does not own storage (``care.diary``).
 from __future__ import annotations
 
 import enum
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import Final
 
 from care.diary_entry import check_score, check_text
 from care.diary_schema import DiaryError
+from profiles.errors import SiteFileError
+from profiles.site_file import read_site_file
 
 __all__ = [
     "ITEM_COUNT",
@@ -187,12 +188,10 @@ def _item_set(path: Path, name: str, value: object) -> frozenset[int]:
 
 
 def _load_toml(path: Path, *, what: str) -> dict[str, object]:
+    """The TOML document at ``path``, read as the site configuration is read
+    (``profiles.site_file``: a regular file, bounded, never blocking, others may not
+    write it); a refusal is a ``DiaryError`` naming ``what`` it is."""
     try:
-        with path.open("rb") as file:
-            return tomllib.load(file)
-    except OSError as exc:
-        raise DiaryError(
-            f"Cannot read the {what} {path}: {exc.strerror or exc}.", field="wording"
-        ) from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise DiaryError(f"The {what} {path} is not valid TOML: {exc}.", field="wording") from exc
+        return read_site_file(path)
+    except SiteFileError as exc:
+        raise DiaryError(exc.sentence(f"the {what}"), field="wording") from exc

@@ -36,7 +36,7 @@ from typing import Any, Final, Protocol
 from pydantic import ValidationError
 
 from profiles.errors import Problem
-from profiles.locator import KeyLocator, number_too_long_at, parse_path
+from profiles.locator import KeyLocator, deep_key_line, number_too_long_at, parse_path
 from profiles.messages import raw_value_at, schema_problems, show_value
 from profiles.regular_file import FileTooLargeError, NotRegularFileError, read_regular_file
 from profiles.schema import Profile
@@ -233,7 +233,7 @@ def _parse(data: bytes) -> tuple[str, dict[str, Any]] | Problem:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return Problem("file", None, "is not UTF-8 text; save it as UTF-8", line)
-    deep = _deep_key_line(text)
+    deep = deep_key_line(text, MAX_KEY_PARTS)
     if deep is not None:
         return Problem("file", None, f"has a key of more than {MAX_KEY_PARTS} dotted parts", deep)
     try:
@@ -244,21 +244,6 @@ def _parse(data: bytes) -> tuple[str, dict[str, Any]] | Problem:
         return Problem("file", None, "has lists or tables nested too deeply")
     except ValueError:  # tomllib: an integer longer than Python's int_max_str_digits
         return _too_many_digits_problem(text)
-
-
-def _deep_key_line(text: str) -> int | None:
-    """The first line whose key (before ``=``, or a ``[table]`` header) has more than
-    ``MAX_KEY_PARTS`` dots: ``tomllib`` takes time quadratic in a key's parts (2.6 s for
-    one key of 8,000 parts). Comment lines are skipped; a dot in a quoted key counts,
-    which can only refuse a file no prescription looks like."""
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.lstrip()
-        if stripped.startswith("#"):
-            continue
-        key = stripped if stripped.startswith("[") else stripped.partition("=")[0]
-        if key.count(".") >= MAX_KEY_PARTS:
-            return number
-    return None
 
 
 def _too_many_digits_problem(text: str) -> Problem:

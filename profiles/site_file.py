@@ -4,8 +4,10 @@ Owns: turning the file a site names (``firmware_host.paths.resolve_site_config``
 its parsed TOML document, and refusing, with one ``SiteFileError`` naming the file
 (and the line, where there is one): anything but a regular file (the open never blocks
 on a FIFO; ``regular_file``), a file over ``MAX_SITE_FILE_BYTES`` (never more read), a
-file others may write (``chmod o-w``), text that is not UTF-8, TOML that does not parse
-and a number too long to read (``locator.number_too_long_at``).
+file others may write (``chmod o-w``), text that is not UTF-8 (a byte-order mark is
+dropped), TOML that does not parse, a key of too many dotted parts, and a number too
+long to read (``locator.number_too_long_at``). A file the site configuration names (the
+IRLS wording) is read the same way.
 
 Does not own any table in it, nor what a reader does with a missing file: ``[signing]``
 (``profiles.signing``), ``[limits]`` (``safety.site_limits``), ``[ledger]``
@@ -22,13 +24,16 @@ from pathlib import Path
 from typing import Any, Final
 
 from profiles.errors import SiteFileError, SiteFileFault
-from profiles.locator import number_too_long_at, number_too_long_words, printable
+from profiles.locator import deep_key_line, number_too_long_at, number_too_long_words, printable
 from profiles.regular_file import FileTooLargeError, NotRegularFileError, read_regular_file
 
 __all__ = ["MAX_SITE_FILE_BYTES", "read_site_file"]
 
 MAX_SITE_FILE_BYTES: Final = 64 * 1024
 """A real site.toml, with a few trusted keys and comments, is well under 4 KiB."""
+MAX_SITE_KEY_PARTS: Final = 8
+"""Its deepest key has 3 parts (``signing.trusted_keys.ID``); a key of thousands of
+dotted parts would take ``tomllib`` seconds to minutes (quadratic), in every reader."""
 _WRITABLE_BY_OTHERS: Final = stat.S_IWOTH
 """Group-writable is allowed: with umask 002 every file is created 0664."""
 _MISSING_ERRNOS: Final = frozenset({errno.ENOENT, errno.ENOTDIR})
@@ -42,6 +47,10 @@ def read_site_file(path: Path) -> dict[str, Any]:
     decides whether that means no configuration), otherwise a refusal in words.
     """
     text = _decode(path, _read_bytes(path))
+    deep = deep_key_line(text, MAX_SITE_KEY_PARTS)
+    if deep is not None:
+        reason = f"a key has more than {MAX_SITE_KEY_PARTS} dotted parts (line {deep})"
+        raise SiteFileError(SiteFileFault.NOT_TOML, path=path, reason=reason, line=deep)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -64,7 +73,7 @@ def read_site_file(path: Path) -> dict[str, Any]:
 
 def _decode(path: Path, data: bytes) -> str:
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # as Windows Notepad saves it
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         reason = f"not UTF-8 text at line {line} (save it as UTF-8)"
@@ -92,8 +101,7 @@ def _read_bytes(path: Path) -> bytes:
     if mode & _WRITABLE_BY_OTHERS:
         reason = (
             f"others may write it (mode {mode:04o}; run chmod o-w {printable(str(path))}), "
-            "so anyone on this device could change the prescriber keys it trusts, its limits "
-            "and its reminder command"
+            "so anyone on this device could change what the pad trusts, shows or runs"
         )
         raise SiteFileError(SiteFileFault.UNREADABLE, path=path, reason=reason)
     return data

@@ -16,6 +16,7 @@ from care.irls import (
     read_wording,
     wording_path,
 )
+from tests.profiles.site_file_fixture import REFUSED_KINDS, refused_site_file
 
 
 @pytest.mark.parametrize(
@@ -116,3 +117,33 @@ def test_a_bad_wording_file_is_refused(tmp_path: Path, text: str, message: str) 
 def test_a_missing_wording_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(DiaryError, match="Cannot read the IRLS wording file"):
         read_wording(tmp_path / "absent.toml")
+
+
+@pytest.mark.timeout(10)  # a FIFO opened for reading blocks until a writer comes
+@pytest.mark.parametrize("kind", REFUSED_KINDS)
+def test_a_wording_file_is_read_as_safely_as_the_site_file(tmp_path: Path, kind: str) -> None:
+    """The wording the patient reads comes from a file the site names: a FIFO, a folder,
+    a huge file or one anyone on the pad may rewrite is refused, never read."""
+    refused, words = refused_site_file(tmp_path, kind)
+    path = refused.rename(tmp_path / "irls.toml")
+    words = words.replace(str(refused), str(path))
+    with pytest.raises(DiaryError) as caught:
+        read_wording(path)
+    assert str(caught.value).startswith(f"Cannot read the IRLS wording file {path}: {words}")
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", REFUSED_KINDS)
+def test_the_site_file_naming_the_wording_is_read_through_the_site_reader(
+    tmp_path: Path, kind: str
+) -> None:
+    site, words = refused_site_file(tmp_path, kind)
+    with pytest.raises(DiaryError, match="Cannot read the site configuration") as caught:
+        wording_path(site)
+    assert words in str(caught.value)
+
+
+def test_a_wording_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "irls.toml"
+    path.write_bytes(b'\xef\xbb\xbf[items]\n1 = "How bad is the urge to move?"\n')
+    assert read_wording(path).items[1] == "How bad is the urge to move?"

@@ -51,7 +51,7 @@ def test_a_file_others_may_write_is_refused_saying_how_to_fix_it(tmp_path: Path,
     assert str(refusal) == (
         f"Cannot read the site configuration {path}: others may write it "
         f"(mode {mode:04o}; run chmod o-w {path}), so anyone on this device could change "
-        "the prescriber keys it trusts, its limits and its reminder command."
+        "what the pad trusts, shows or runs."
     )
     path.chmod(mode & ~0o002)  # the fix the message gives
     assert read_site_file(path)["signing"] == {"require_signed": True}
@@ -171,3 +171,22 @@ def test_each_reader_names_the_file_its_own_way(tmp_path: Path) -> None:
 def test_the_shared_refusals_name_the_file(tmp_path: Path, kind: str) -> None:
     path, words = refused_site_file(tmp_path, kind)
     assert str(_refusal(path)).startswith(f"Cannot read the site configuration {path}: {words}")
+
+
+def test_a_site_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = _site(tmp_path, b"\xef\xbb\xbf" + SITE.encode())
+    assert read_site_file(path)["limits"] == {"session_max_min": 20}
+
+
+@pytest.mark.timeout(10)  # tomllib takes time quadratic in a key's parts: ~17 s for this one
+def test_a_key_of_thousands_of_dotted_parts_is_refused_before_parsing(tmp_path: Path) -> None:
+    key = ".".join(["a"] * 30_000)
+    path = _site(tmp_path, f"[limits]\nsession_max_min = 20\n{key} = 1\n")
+    refusal = _refusal(path)
+    assert (refusal.fault, refusal.line) == (SiteFileFault.NOT_TOML, 3)
+    assert refusal.reason == "a key has more than 8 dotted parts (line 3)"
+
+
+def test_the_deepest_real_key_is_read(tmp_path: Path) -> None:
+    path = _site(tmp_path, '[signing.trusted_keys]\n"clinic.a.2026" = "AAAA"\n')
+    assert read_site_file(path)["signing"]["trusted_keys"] == {"clinic.a.2026": "AAAA"}
