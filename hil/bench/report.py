@@ -57,6 +57,7 @@ class Sizes:
 
 
 FULL: Final = Sizes()
+FLOOR_VIRTUAL_MAX_S: Final = 600.0  # the speed figure's floor: 10 min, scaled to 30
 QUICK: Final = Sizes(
     injections=5, kill_runs=1, jitter_s=2.0, resources_s=2.0, session_min=1, help_runs=2,
     boots=1, ledger_years=1, ledger_runs=20, ledger_writes=10, frames=300, course_sessions=2,
@@ -119,9 +120,12 @@ def _dose(run: Run) -> list[Figure]:
 
 
 def _speed(run: Run) -> list[Figure]:
-    from hil.bench.figures_inprocess import speed_figures
+    from hil.bench.figures_inprocess import SESSION_S, speed_figures
+    from hil.bench.session_floor import session_floor_s
 
-    return speed_figures(run.sessions)
+    floor_virtual_s = min(60.0 * run.sizes.session_min, FLOOR_VIRTUAL_MAX_S)
+    floor_s = session_floor_s(floor_virtual_s) * SESSION_S / floor_virtual_s
+    return speed_figures(run.sessions, floor_s)
 
 
 def _frame_path(run: Run) -> list[Figure]:

@@ -65,6 +65,8 @@ def test_every_collector_runs_with_tiny_sizes(tmp_path: Path) -> None:
             "startup.help", "ledger.schedule_query"} <= by_name.keys()  # fmt: skip
     assert by_name["frame_path.poll_tick"].n == by_name["frame_path.poll"].n == 20
     assert by_name["course.wall"].n == 1 and by_name["speed.session_wall_s"].n == 3
+    speed_floor = by_name["speed.session_wall_s"].floor  # the simulator alone, measured
+    assert speed_floor is not None and speed_floor > 0
 
 
 def test_an_earlier_run_goes_beside_as_a_before_column(tmp_path: Path) -> None:
