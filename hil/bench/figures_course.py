@@ -77,7 +77,9 @@ def run_course(sessions: int, session_min: int) -> CourseRun:
     return CourseRun(sessions, session_min, wall_s, tuple(per_session))
 
 
-def course_figures(sessions: int, session_min: int) -> list[Figure]:
+def course_figures(sessions: int, session_min: int, floor_s: float | None = None) -> list[Figure]:
+    """The course's wall time, beside ``floor_s``: the simulated board's own share of
+    that much treating (``hil.bench.session_floor``), if measured."""
     run = run_course(sessions, session_min)
     full = sessions == len(COURSE_DAYS) and session_min == 30
     per = ", ".join(f"{s:.1f}" for s in run.session_wall_s)
@@ -91,8 +93,10 @@ def course_figures(sessions: int, session_min: int) -> list[Figure]:
             {"max session": max(run.session_wall_s)},
             target=f"≤ {COURSE_TARGET_S:g} s (12 × 30 min)",
             met=run.wall_s <= COURSE_TARGET_S if full else None,
+            floor=floor_s,
             note=f"hil.rigs.harness in-process rig, time scale 1, idle days skipped; wall s per "
-            f"session: {per}",
+            f"session: {per}"
+            + ("" if floor_s is None else f"; floor = the simulated board alone, {floor_s:.1f} s"),
             details={"session_wall_s": list(run.session_wall_s)},
         )
     ]

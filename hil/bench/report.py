@@ -74,6 +74,18 @@ class Run:
         self.sizes = sizes
         self.pty = RunContext(baud=baud)
         self.sessions = SessionCache(sizes.session_min)
+        self._floor_s: float | None = None
+
+    def session_floor_s(self) -> float:
+        """The simulated board's own wall time for a 30-minute session (measured once a
+        run; the speed and course figures read theirs against it)."""
+        from hil.bench.figures_inprocess import SESSION_S
+        from hil.bench.session_floor import session_floor_s
+
+        if self._floor_s is None:
+            virtual_s = min(60.0 * self.sizes.session_min, FLOOR_VIRTUAL_MAX_S)
+            self._floor_s = session_floor_s(virtual_s) * SESSION_S / virtual_s
+        return self._floor_s
 
 
 def _fault_latency(run: Run) -> list[Figure]:
@@ -120,12 +132,9 @@ def _dose(run: Run) -> list[Figure]:
 
 
 def _speed(run: Run) -> list[Figure]:
-    from hil.bench.figures_inprocess import SESSION_S, speed_figures
-    from hil.bench.session_floor import session_floor_s
+    from hil.bench.figures_inprocess import speed_figures
 
-    floor_virtual_s = min(60.0 * run.sizes.session_min, FLOOR_VIRTUAL_MAX_S)
-    floor_s = session_floor_s(floor_virtual_s) * SESSION_S / floor_virtual_s
-    return speed_figures(run.sessions, floor_s)
+    return speed_figures(run.sessions, run.session_floor_s())
 
 
 def _frame_path(run: Run) -> list[Figure]:
@@ -137,7 +146,9 @@ def _frame_path(run: Run) -> list[Figure]:
 def _course(run: Run) -> list[Figure]:
     from hil.bench.figures_course import course_figures
 
-    return course_figures(run.sizes.course_sessions, run.sizes.session_min)
+    sizes = run.sizes
+    floor_s = run.session_floor_s() * sizes.session_min / 30.0 * sizes.course_sessions
+    return course_figures(sizes.course_sessions, sizes.session_min, floor_s)
 
 
 def _ledger(run: Run) -> list[Figure]:

@@ -67,6 +67,7 @@ def test_every_collector_runs_with_tiny_sizes(tmp_path: Path) -> None:
     assert by_name["course.wall"].n == 1 and by_name["speed.session_wall_s"].n == 3
     speed_floor = by_name["speed.session_wall_s"].floor  # the simulator alone, measured
     assert speed_floor is not None and speed_floor > 0
+    assert by_name["course.wall"].floor == pytest.approx(speed_floor / 30)  # 1 × 1 min
 
 
 def test_an_earlier_run_goes_beside_as_a_before_column(tmp_path: Path) -> None:
