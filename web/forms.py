@@ -1,29 +1,38 @@
-"""Reading a POSTed form: parsed within limits, and only with this session's CSRF token.
+"""Reading a POSTed form: parsed within limits, and only with this session's CSRF token;
+and how its answer comes back (Post/Redirect/Get).
 
 Owns: the form limits (a few fields, one file, each part capped), the constant-time
 check of the hidden ``csrf_token`` field against the session's token, and the refusal
 pages when either fails. Every POST handler reads its form here, and a test posts to
-every POST route without a token, so none can skip it.
+every POST route without a token, so none can skip it. A form that changes something
+is answered by ``answered``: its message goes to the flash store (``web.flash``) for
+the session that sent it, and the browser is sent (303) to the page the form came from,
+``?shown=<id>``; that page's GET takes the message with ``shown``, once. So the
+browser's reload is a GET that sends nothing again and shows the message no more.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Any, Final
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from web.flash import Flash, FlashStore
 from web.guard import too_large_text
 from web.render import error_page, session_of
+from web.settings import WebState
 
 log = logging.getLogger(__name__)
 
 CSRF_FIELD: Final = "csrf_token"
 MAX_FIELDS: Final = 8
 MAX_FILES: Final = 1
+SHOWN_PARAM: Final = "shown"
 
 
 async def checked_form(
@@ -52,3 +61,31 @@ async def checked_form(
             "Open the page again and retry.",
         )
     return form
+
+
+def answered(request: Request, page_path: str, flash: Flash) -> RedirectResponse:
+    """The answer to a form that was taken (done or refused): ``flash`` kept for this
+    session, and a 303 to ``page_path?shown=<id>``, the page the form came from."""
+    session = session_of(request)
+    assert session is not None  # its form passed the CSRF check
+    flash_id = _flashes(request).put(session.token, flash)
+    return RedirectResponse(f"{page_path}?{urlencode({SHOWN_PARAM: flash_id})}", status_code=303)
+
+
+def shown(request: Request) -> dict[str, Any]:
+    """The page's message from the answer its ``?shown=`` names: only on a GET (a HEAD
+    takes nothing), only for the session that sent the form, and once."""
+    session = session_of(request)
+    assert session is not None  # the guard gives every page request one
+    if request.method != "GET":
+        return {}
+    flash = _flashes(request).take(session.token, request.query_params.get(SHOWN_PARAM))
+    if flash is None:
+        return {}
+    return {"message": flash.text, "message_ok": flash.ok, "message_problems": flash.problems}
+
+
+def _flashes(request: Request) -> FlashStore:
+    state = request.app.state.web
+    assert isinstance(state, WebState)
+    return state.flashes

@@ -6,7 +6,8 @@ diary and the weekly IRLS as forms), ``POST /diary/nightly`` and ``POST /diary/i
 (written to the diary as ``nirpad diary`` and ``nirpad irls`` write them: the same
 checks, the same course dates, a second entry for a date corrects the first; the
 nightly form takes a missed day's date, as ``nirpad diary --date`` does; a form's
-correction is only of the day it was loaded for), and
+correction is only of the day it was loaded for; the answer, recorded or refused, goes
+back to ``/course`` with ``web.forms.answered``, so a reload writes nothing again), and
 ``GET /report/<kind>`` (the PDF, CSV or FHIR file of ``nirpad report``, built in memory).
 Does not own any figure, rule or check (``care``, ``firmware_host.course_commands``,
 ``firmware_host.report_commands``); the diary's refusals are shown word for word. Its
@@ -35,7 +36,8 @@ from firmware_host.course_commands import course_document
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
 from firmware_host.paths import resolve_site_config
 from firmware_host.report_commands import REPORT_FILE_NAMES, report_files
-from web.forms import checked_form
+from web.flash import Flash
+from web.forms import answered, checked_form, shown
 from web.pages_status import web_state
 from web.render import error_page, page
 
@@ -141,13 +143,9 @@ def _course_context(request: Request) -> dict[str, Any]:
     }
 
 
-async def _course_page(request: Request, status_code: int = 200, **extra: Any) -> Response:
-    context = await run_in_threadpool(_course_context, request)
-    return page(request, "course.html", status_code, tab="course", **{**context, **extra})
-
-
 async def course_page(request: Request) -> Response:
-    return await _course_page(request)
+    context = await run_in_threadpool(_course_context, request)
+    return page(request, "course.html", tab="course", **context, **shown(request))
 
 
 def _number(form: FormData, name: str) -> int | None:
@@ -229,8 +227,8 @@ async def _diary_post(request: Request, write: Callable[[Request, FormData], str
     try:
         message = await run_in_threadpool(write, request, form)
     except (DiaryError, CourseInputError, OSError) as exc:  # OSError: the diary's storage
-        return await _course_page(request, 422, message=f"Not recorded: {exc}", message_ok=False)
-    return await _course_page(request, message=message)
+        return answered(request, "/course", Flash(f"Not recorded: {exc}", ok=False))
+    return answered(request, "/course", Flash(message, ok=True))
 
 
 async def diary_nightly(request: Request) -> Response:

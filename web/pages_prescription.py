@@ -9,8 +9,10 @@ its bytes wait in the session under their SHA-256 and are taken from it before t
 are sent, so one check installs once however often it is confirmed; sent to the
 running controller with the control socket's ``install`` request, which ``nirpad
 profile install`` sends too: the controller checks it again with its own site
-configuration, writes it and records it). With no controller running the page says so
-and installs nothing: it never writes the prescription, the record or the state
+configuration, writes it and records it). The install's answer goes back to
+``/prescription`` (``web.forms.answered``), so a reload sends nothing again; the check,
+which installs nothing, is the POST's own answer. With no controller running the page
+says so and installs nothing: it never writes the prescription, the record or the state
 directory's lock itself. Does not own any check (``firmware_host.profile_commands``)
 nor the install (the controller).
 """
@@ -34,7 +36,8 @@ from profiles.locator import printable
 from profiles.signing import TrustStore, signature_checked
 from profiles.summary import describe
 from web import link
-from web.forms import checked_form
+from web.flash import Flash
+from web.forms import answered, checked_form, shown
 from web.guard import too_large_text
 from web.pages_status import web_state
 from web.render import error_page, page, session_of
@@ -48,6 +51,7 @@ NOT_RUNNING_INSTALL: Final = (
     "The controller is not running, so nothing was installed. Start it (on the pad: the "
     "nirpad service; for a try-out: `nirpad run --sim`), then upload and install again."
 )
+NOTHING_TO_INSTALL: Final = "Upload and check the prescription again; nothing was installed."
 
 
 def _site(request: Request) -> Path | None:
@@ -72,7 +76,7 @@ def _installed(request: Request) -> dict[str, Any]:
 
 async def prescription_page(request: Request) -> Response:
     context = await run_in_threadpool(_installed, request)
-    return page(request, "prescription.html", tab="prescription", install_problems=[], **context)
+    return page(request, "prescription.html", tab="prescription", **context, **shown(request))
 
 
 async def _upload(request: Request, upload: UploadFile, limit: int) -> bytes | Response:
@@ -138,26 +142,24 @@ async def install(request: Request) -> Response:
     session = session_of(request)
     pending = None if session is None else session.pending
     if pending is None or form.get("sha256") != pending.sha256:
-        return error_page(
-            request, 409, "Upload and check the prescription again; nothing was installed."
-        )
+        return answered(request, "/prescription", Flash(NOTHING_TO_INSTALL, ok=False))
     assert session is not None  # it held the upload
     session.pending = None  # taken before the wait: a second click finds nothing to install
     settings = web_state(request).settings
     answer = await _send_install(settings.state_dir, pending, settings.install_timeout_s)
     log.info("install of %s from the page: %s", pending.name, answer.message)
-    problems = _problems_of(answer.data)
+    return answered(request, "/prescription", _install_flash(answer))
+
+
+def _install_flash(answer: link.LinkAnswer) -> Flash:
+    """The install's answer: the controller's words, and the problems it listed."""
     if answer.ok:
-        status_code, message = 200, _installed_words(answer.message)
+        text = _installed_words(answer.message)
     elif not answer.running:
-        status_code, message = 503, NOT_RUNNING_INSTALL
+        text = NOT_RUNNING_INSTALL
     else:
-        status_code, message = 409, f"Not installed: {answer.message or 'refused'}."
-    context = await run_in_threadpool(_installed, request)
-    return page(
-        request, "prescription.html", status_code, tab="prescription",
-        message=message, message_ok=answer.ok, install_problems=problems, **context,
-    )  # fmt: skip
+        text = f"Not installed: {answer.message or 'refused'}."
+    return Flash(text, answer.ok, tuple(_problems_of(answer.data)))
 
 
 async def _send_install(

@@ -4,8 +4,10 @@ Owns: ``GET /`` (the whole page), ``GET /status/live`` (the part htmx fetches ev
 second), and ``POST /control/<command>`` for the five button commands. Each command is
 the control-socket request the CLI sends (``nirpad start`` …), so the controller
 applies the button's rules and its refusal is shown word for word, with the status
-below it (why a start is refused now and when the next one is allowed). A stop first
-shows a confirmation page (server side: no script); only ``confirm=yes`` sends it.
+below it (why a start is refused now and when the next one is allowed): the answer
+goes back to ``/`` (``web.forms.answered``), so a reload never sends a command again.
+A stop first shows a confirmation page (server side: no script; it changes nothing, so
+it is the POST's own answer); only ``confirm=yes`` sends it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from web import link
-from web.forms import checked_form
+from web.flash import Flash
+from web.forms import answered, checked_form, shown
 from web.render import page
 from web.settings import WebState
 from web.status_view import status_view
@@ -47,7 +50,8 @@ async def live_context(request: Request) -> dict[str, Any]:
 
 
 async def status_page(request: Request) -> Response:
-    return page(request, "status.html", tab="status", **await live_context(request))
+    context = await live_context(request)
+    return page(request, "status.html", tab="status", **context, **shown(request))
 
 
 async def status_live(request: Request) -> Response:
@@ -64,15 +68,8 @@ async def control(request: Request) -> Response:
     settings = web_state(request).settings
     answer = await link.ask(settings.state_dir, {"cmd": command}, settings.control_timeout_s)
     if answer.ok:
-        status_code, message = 200, answer.message or DONE_WORDS[command]
-    else:
-        status_code = 409 if answer.running else 503
-        message = answer.message or "Refused."
-    context = await live_context(request)
-    return page(
-        request, "status.html", status_code, tab="status",
-        message=message, message_ok=answer.ok, **context,
-    )  # fmt: skip
+        return answered(request, "/", Flash(answer.message or DONE_WORDS[command], ok=True))
+    return answered(request, "/", Flash(answer.message or "Refused.", ok=False))
 
 
 ROUTES: Final = [

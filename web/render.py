@@ -40,6 +40,7 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
         "tab": "",
         "message": None,
         "message_ok": True,
+        "message_problems": (),
     }
     values.update(context)
     return HTMLResponse(ENV.get_template(template).render(values), status_code=status_code)

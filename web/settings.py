@@ -3,8 +3,8 @@
 Owns: ``WebSettings`` (the state directory, the site configuration, the password hash
 or None for "no login", TLS or not, the Host names accepted, the clock, the control
 socket's timeout, the size caps, and without a password the local users it serves)
-and ``WebState`` (the sessions, the login limiter and its lock, shared by every
-request). Does not own the rules that use them
+and ``WebState`` (the sessions, the login limiter and its lock, and the forms' answers
+waiting for their page, shared by every request). Does not own the rules that use them
 (``web.guard``) nor the pages.
 """
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from web.flash import FlashStore
 from web.local_users import LocalUsers
 from web.sessions import LoginLimiter, SessionStore
 
@@ -55,8 +56,10 @@ class WebState:
     sessions: SessionStore = field(init=False)
     limiter: LoginLimiter = field(init=False)
     login_lock: asyncio.Lock = field(init=False)
+    flashes: FlashStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = SessionStore(self.settings.clock)
+        self.flashes = FlashStore(self.settings.clock)
         self.limiter = LoginLimiter(self.settings.clock)
         self.login_lock = asyncio.Lock()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -65,6 +66,7 @@ class FakeController:
     refusals: dict[str, str] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     installs: list[tuple[str, str]] = field(default_factory=list)
+    install_problems: list[str] = field(default_factory=list)  # any: the install is refused
 
     def command(self, name: str, args: dict[str, Any] | None = None) -> ControlReply:
         self.commands.append(name)
@@ -77,6 +79,9 @@ class FakeController:
 
     def install(self, name: str, data: str, on_loop: OnLoop) -> ControlReply:
         self.installs.append((name, data))
+        if self.install_problems:
+            problems = {"problems": self.install_problems}
+            return ControlReply(False, 2, "the prescription cannot be used here", problems)
         return ControlReply(True, 0, f"installed {name}", {"problems": []})
 
 
@@ -154,3 +159,22 @@ def element_text(html: str, element_id: str) -> str | None:
     if found is None:
         return None
     return html_text.unescape(re.sub(r"<[^>]+>", "", found.group(1))).strip()
+
+
+def reload(client: TestClient, response: httpx.Response) -> httpx.Response:
+    """What the browser's reload button sends for the page ``response`` left it on: the
+    GET of the address a redirect took it to; else, when the page was the answer to the
+    POST itself, that POST again (the caregiver says yes to "resubmit the form?")."""
+    sent = response.request
+    if response.history or sent.method == "GET":
+        return client.get(str(response.url))
+    return client.request(sent.method, sent.url, content=sent.content, headers=sent.headers)
+
+
+def outcome(response: httpx.Response) -> str | None:
+    """How a form was answered: it was redirected once (303, Post/Redirect/Get) and the
+    page it landed on says ``ok`` or ``refused`` in ``#message``'s ``data-status``."""
+    assert [r.status_code for r in response.history] == [303], response.text[-600:]
+    assert response.status_code == 200
+    found = re.search(r'id="message"[^>]*data-status="([a-z]+)"', response.text)
+    return None if found is None else found.group(1)

@@ -16,7 +16,7 @@ from web.guard import POLL_PATHS
 from web.sessions import MAX_SESSIONS
 from web.settings import WebSettings
 
-from .conftest import BASE_URL, TestClient, csrf
+from .conftest import BASE_URL, TestClient, csrf, element_text, outcome
 
 RX = reissued_today()  # checked on the real wall clock
 TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates"
@@ -270,7 +270,8 @@ def test_a_checked_upload_survives_a_flood_of_anonymous_requests(client: TestCli
         TestClient(client.app, base_url=BASE_URL).get("/prescription")
     data = {"csrf_token": token, "sha256": sha256.group(1)}
     response = client.post("/prescription/install", data=data)
-    assert response.status_code == 503  # the upload was still there: only no controller
+    assert outcome(response) == "refused"  # the upload was still there: only no controller
+    assert "The controller is not running" in (element_text(response.text, "message") or "")
 
 
 def test_a_planted_cookie_is_replaced_by_one_the_page_makes(client: TestClient) -> None:

@@ -22,6 +22,7 @@ from firmware_host.control_client import ControlReply
 from profiles.signing import sign_profile
 from profiles.store import installed_path
 from safety.ledger import LEDGER_FILENAME
+from web.pages_prescription import NOTHING_TO_INSTALL
 
 from .conftest import (
     BASE_URL,
@@ -31,6 +32,8 @@ from .conftest import (
     csrf,
     csrf_of,
     element_text,
+    outcome,
+    reload,
 )
 
 # The shipped built-ins carry fixed dates: read them on a day they are valid.
@@ -93,7 +96,7 @@ def test_with_no_controller_running_the_page_installs_nothing(
     response = client.post(
         "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
     )
-    assert response.status_code == 503
+    assert outcome(response) == "refused"
     message = element_text(response.text, "message") or ""
     assert message.startswith("The controller is not running, so nothing was installed.")
     assert "nirpad run --sim" in message
@@ -112,7 +115,7 @@ def test_install_goes_to_the_running_controller(
     response = client.post(
         "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
     )
-    assert response.status_code == 200
+    assert outcome(response) == "ok"
     assert controller.installs == [("clinic.toml", RX.decode())]
     assert not installed_path(state_dir).exists()  # the controller does it, not the page
 
@@ -122,10 +125,10 @@ def test_install_without_a_check_or_of_another_file_is_refused(
 ) -> None:
     token = csrf(client, "/prescription")
     response = client.post("/prescription/install", data={"csrf_token": token, "sha256": "0" * 64})
-    assert response.status_code == 409
+    assert outcome(response) == "refused"
     assert _check(client, RX)[0] == 200  # a checked file waits, but not this one
     response = client.post("/prescription/install", data={"csrf_token": token, "sha256": "0" * 64})
-    assert response.status_code == 409 and "nothing was installed" in response.text
+    assert outcome(response) == "refused" and "nothing was installed" in response.text
     assert not installed_path(state_dir).exists()
 
 
@@ -138,7 +141,7 @@ def test_a_bad_file_replaces_a_pending_good_one(client: TestClient, state_dir: P
     response = client.post(
         "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": good.group(1)}
     )
-    assert response.status_code == 409
+    assert outcome(response) == "refused"
     assert not installed_path(state_dir).exists()
 
 
@@ -225,18 +228,22 @@ def test_a_second_confirmation_while_the_first_installs_installs_nothing(
         sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
         assert sha256 is not None
         form = {"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
-        statuses = asyncio.run(_install_twice(client, form, entered, release))
+        first, second = asyncio.run(_install_twice(client, form, entered, release))
+        said = [
+            element_text(client.get(r.headers["location"]).text, "message") for r in (first, second)
+        ]
     finally:
         release.set()
         server.close()
         loop.pool.shutdown(wait=True)
-    assert statuses == (200, 409)
+    assert (first.status_code, second.status_code) == (303, 303)
+    assert said == ["Installed. Installed rx.toml.", NOTHING_TO_INSTALL]
     assert installs == ["rx.toml"]
 
 
 async def _install_twice(
     client: TestClient, form: dict[str, str], entered: threading.Event, release: threading.Event
-) -> tuple[int, int]:
+) -> tuple[httpx.Response, httpx.Response]:
     transport = httpx.ASGITransport(app=client.app)
     async with httpx.AsyncClient(
         transport=transport, base_url=BASE_URL, cookies=dict(client.cookies)
@@ -246,4 +253,21 @@ async def _install_twice(
             await asyncio.sleep(0.01)
         second = await browser.post("/prescription/install", data=form)
         release.set()
-        return (await first).status_code, second.status_code
+        return await first, second
+
+
+@pytest.mark.usefixtures("control_server")
+def test_a_reload_after_an_install_installs_nothing_and_says_nothing(
+    client: TestClient, controller: FakeController
+) -> None:
+    _, html = _check(client, RX)
+    sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
+    assert sha256 is not None
+    response = client.post(
+        "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
+    )
+    assert (element_text(response.text, "message") or "").startswith("Installed.")
+    again = reload(client, response)
+    assert again.status_code == 200, element_text(again.text, "error-text")
+    assert element_text(again.text, "message") is None
+    assert len(controller.installs) == 1

@@ -22,7 +22,7 @@ from firmware_host.runner import App
 from hil.rigs.clinic import reissued_today
 from tests.firmware_host.sim_app import build_sim_app
 
-from .conftest import TestClient, csrf_of, element_text
+from .conftest import TestClient, csrf_of, element_text, outcome
 
 RX = reissued_today()  # the controller runs on the real wall clock
 MAX_VIRTUAL_S = 120.0
@@ -65,7 +65,7 @@ def test_a_start_with_no_prescription_shows_the_controllers_refusal(
     real: App, client: TestClient
 ) -> None:
     response = _post(real, client, "/control/start")
-    assert response.status_code == 409
+    assert outcome(response) == "refused"
     message = element_text(response.text, "message") or ""
     assert message == real.controller.command("start").message  # the same words as the CLI
     assert "no valid prescription" in message
@@ -89,21 +89,21 @@ def test_install_through_the_page_then_start_stop_and_the_interval_refusal(
     sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', checked.text)
     assert sha256 is not None
     installed = _post(real, client, "/prescription/install", sha256=sha256.group(1))
-    assert installed.status_code == 200, installed.text
+    assert outcome(installed) == "ok", installed.text
     assert real.controller.status()["profile_id"] == "rls-810-standard"  # reloaded
 
     started = _post(real, client, "/control/start")
-    assert started.status_code == 200, started.text
+    assert outcome(started) == "ok", started.text
     real.loop.run_for(5.0)
     live = _while_looping(real, lambda: client.get("/status/live")).text
     assert element_text(live, "state") == "Treating"
     stopped = _post(real, client, "/control/stop", confirm="yes")
-    assert stopped.status_code == 200
+    assert outcome(stopped) == "ok"
     assert real.controller.status()["state"] == "complete"
 
     _post(real, client, "/control/ack")
     refused = _post(real, client, "/control/start")
-    assert refused.status_code == 409
+    assert outcome(refused) == "refused"
     assert "The next session is allowed at" in (element_text(refused.text, "message") or "")
     assert element_text(refused.text, "next-start") is not None
     history = _while_looping(real, lambda: client.get("/history")).text
