@@ -2,7 +2,9 @@
 
 A whole evening through the page only: install the built-in prescription with the
 upload form (check, then confirm), press Start, watch the live status say treating and
-then complete without reloading, and find the session in the history. And a bad file:
+then complete without reloading, and find the session in the history. A reload after
+the install and after Start shows the page again without sending anything (each form's
+answer came by a redirect). And a bad file:
 its problems are shown in the same words as ``nirpad profile check``, and nothing is
 installed.
 """
@@ -66,8 +68,18 @@ def _upload_and_check(driver: WebDriver, pad: Pad, rx: Path) -> None:
 
 
 def _message(driver: WebDriver) -> tuple[str, str]:
+    """The form's answer: ``#message``'s ``data-status`` and its words."""
     element = _wait(driver, PAGE_WAIT_S, lambda d: d.find_element(By.ID, "message"))
-    return element.get_attribute("class") or "", element.text
+    return element.get_attribute("data-status") or "", element.text
+
+
+def _reload_says_nothing(driver: WebDriver, page: str) -> None:
+    """The answer came by a redirect to ``page``: a reload is a GET of it, with no
+    "resubmit the form?" and no message."""
+    assert driver.current_url.startswith(page + "?shown="), driver.current_url
+    driver.refresh()
+    assert driver.current_url.startswith(page + "?shown=")
+    assert not driver.find_elements(By.ID, "message")
 
 
 def _short_copy(folder: Path) -> Path:
@@ -94,6 +106,8 @@ def test_install_start_watch_it_complete_and_find_it_in_the_history(
     _upload_and_check(browser, pad, _short_copy(tmp_path))
     browser.find_element(By.ID, "install").click()
     assert _message(browser)[0] == "ok"
+    _reload_says_nothing(browser, f"{pad.url}/prescription")
+    assert browser.find_element(By.ID, "installed-id").text == "rls-810-browser"
 
     browser.get(f"{pad.url}/")
     _wait_state(browser, "ready", PAGE_WAIT_S)
@@ -101,6 +115,7 @@ def test_install_start_watch_it_complete_and_find_it_in_the_history(
     assert _message(browser)[0] == "ok"
     _wait_state(browser, "treating", PAGE_WAIT_S)  # the live part, no reload
     assert browser.find_element(By.ID, "progress").is_displayed()
+    _reload_says_nothing(browser, f"{pad.url}/")  # a second start would be refused here
     _wait_state(browser, "complete", SESSION_WAIT_S)
 
     browser.find_element(By.ID, "nav-history").click()
