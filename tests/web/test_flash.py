@@ -102,8 +102,10 @@ def _message(response: httpx.Response) -> tuple[str, str] | None:
 def _posted(client: TestClient, send: Send, page: str) -> str:
     """Send the form without following the redirect; its Location."""
     client.follow_redirects = False
-    response = send(client)
-    client.follow_redirects = True
+    try:
+        response = send(client)
+    finally:
+        client.follow_redirects = True
     assert response.status_code == 303, response.text[-400:]
     location = response.headers["location"]
     assert re.fullmatch(rf"{re.escape(page)}\?shown=[\w-]{{22,}}", location), location
