@@ -34,11 +34,10 @@ class LinkFaults:
         self.duplicate = False
 
 
-@dataclass(slots=True)
-class _Segment:
-    start_s: float  # when its first bit arrives at the far end
-    data: bytes
-    taken: int = 0  # bytes already handed to the far end
+# A queued segment: (when its first bit arrives, when its last byte arrives, its bytes).
+# A plain tuple, not a dataclass: three are made every telemetry period, and only the
+# first segment is ever partly handed over (``PacedLink._head_taken`` counts that part).
+_Segment = tuple[float, float, bytes]
 
 
 class PacedLink:
@@ -57,6 +56,7 @@ class PacedLink:
         self.bytes_corrupted = 0
         self._rng = rng
         self._segments: deque[_Segment] = deque()
+        self._head_taken = 0  # bytes of the first segment already handed to the far end
         self._wire_free_s = -math.inf
         self._last_arrival_s = -math.inf
 
@@ -88,8 +88,8 @@ class PacedLink:
         arrival_start_s = start_s + delay_s
         if self._last_arrival_s > arrival_start_s:
             arrival_start_s = self._last_arrival_s
-        self._last_arrival_s = arrival_start_s + duration_s
-        self._segments.append(_Segment(arrival_start_s, piece))
+        self._last_arrival_s = arrival_end_s = arrival_start_s + duration_s
+        self._segments.append((arrival_start_s, arrival_end_s, piece))
 
     def _corrupt(self, data: bytes, rate: float) -> bytes:
         out = bytearray(data)
@@ -106,24 +106,27 @@ class PacedLink:
         if not segments:
             return b""
         byte_time_s = self.byte_time_s
-        segment = segments[0]
-        arrived = int((now_s - segment.start_s) / byte_time_s + _EPS_BYTES)
-        if arrived <= segment.taken:
+        start_s, _, data = segments[0]
+        taken = self._head_taken
+        arrived = int((now_s - start_s) / byte_time_s + _EPS_BYTES)
+        if arrived <= taken:
             return b""  # polled again before the next byte (the usual case)
-        if arrived >= len(segment.data) and len(segments) == 1:
+        if arrived >= len(data) and len(segments) == 1:
             segments.popleft()  # one whole frame: hand it over without a copy
-            return segment.data[segment.taken :] if segment.taken else segment.data
+            self._head_taken = 0
+            return data[taken:] if taken else data
         out = bytearray()
         while segments:
-            segment = segments[0]
-            arrived = int((now_s - segment.start_s) / byte_time_s + _EPS_BYTES)
-            if arrived >= len(segment.data):
-                out += segment.data[segment.taken :]
+            start_s, _, data = segments[0]
+            arrived = int((now_s - start_s) / byte_time_s + _EPS_BYTES)
+            if arrived >= len(data):
+                out += data[self._head_taken :]
                 segments.popleft()
+                self._head_taken = 0
                 continue
-            if arrived > segment.taken:
-                out += segment.data[segment.taken : arrived]
-                segment.taken = arrived
+            if arrived > self._head_taken:
+                out += data[self._head_taken : arrived]
+                self._head_taken = arrived
             break
         return bytes(out)
 
@@ -137,34 +140,34 @@ class PacedLink:
         out = bytearray()
         byte_time_s = self.byte_time_s
         while segments:
-            segment = segments[0]
-            if (now_s - segment.start_s) / byte_time_s + _EPS_BYTES < len(segment.data):
+            start_s, _, data = segments[0]
+            if (now_s - start_s) / byte_time_s + _EPS_BYTES < len(data):
                 break
-            out += segment.data[segment.taken :]
+            out += data[self._head_taken :]
             segments.popleft()
+            self._head_taken = 0
         return bytes(out)
 
     def next_arrival_s(self) -> float | None:
         """When the next byte not yet received arrives, or None if nothing is in flight."""
         if not self._segments:
             return None
-        segment = self._segments[0]
-        return segment.start_s + (segment.taken + 1) * self.byte_time_s
+        start_s = self._segments[0][0]
+        return start_s + (self._head_taken + 1) * self.byte_time_s
 
     def next_complete_s(self) -> float | None:
         """When the last byte of the first queued segment (usually a frame) arrives."""
-        if not self._segments:
-            return None
-        segment = self._segments[0]
-        return segment.start_s + len(segment.data) * self.byte_time_s
+        segments = self._segments
+        return segments[0][1] if segments else None
 
     @property
     def pending_bytes(self) -> int:
-        return sum(len(segment.data) - segment.taken for segment in self._segments)
+        return sum(len(data) for _, _, data in self._segments) - self._head_taken
 
     def flush(self) -> None:
         """Lose everything in flight (a reset or an unplugged cable)."""
         self._segments.clear()
+        self._head_taken = 0
 
 
 def _pieces(data: bytes) -> list[bytes]:
