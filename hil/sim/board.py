@@ -164,13 +164,12 @@ class SimBoard:
         """Run firmware and physics up to ``now_s``, handling every event on its time."""
         if now_s <= self._now_s:
             return
-        while True:
-            due = self.next_event_time()
-            if due > now_s:
-                break
-            if due > self._now_s:
-                self._now_s = due
-            self._handle_due(self._now_s)
+        due_s = self.next_event_time()
+        while due_s <= now_s:
+            if due_s > self._now_s:
+                self._now_s = due_s
+            self._handle_due(self._now_s)  # ends by forgetting the schedule
+            due_s = self._due_s = self._next_due_s()
         self._now_s = now_s
 
     def _settle_physics(self) -> None:
@@ -351,21 +350,27 @@ class SimBoard:
             if due_s is not None and frame_s is not None and frame_s < due_s:
                 self._due_s = frame_s
 
-    def host_wait(self, now_s: float, deadline_s: float) -> tuple[float, bytes]:
-        """Run from ``now_s`` to the first time at which bytes have reached the host, or
-        to ``deadline_s``; return that time and the bytes (``host_read`` there).
+    def host_wait(self, now_s: float, deadline_s: float, min_bytes: int = 1) -> tuple[float, bytes]:
+        """Run from ``now_s`` to the first time at which ``min_bytes`` have reached the
+        host, or to ``deadline_s``; return that time and the bytes (``host_read`` at
+        each time visited, joined).
 
         Times are visited as the host would poll: ``now_s``, then each board event and
         each frame's arrival in order, so bytes of a frame still arriving at an event are
-        returned then.
+        returned then. Stops early only once the board is disconnected.
         """
         to_host = self._to_host
+        received = b""
         while True:
             if now_s > self._now_s:
                 self.advance_to(now_s)
             data = to_host.receive(now_s)
-            if data or self.disconnected or now_s >= deadline_s:
-                return now_s, data
+            if data:
+                received = received + data if received else data
+                if len(received) >= min_bytes:
+                    return now_s, received
+            if self.disconnected or now_s >= deadline_s:
+                return now_s, received
             target_s = self.next_event_time()
             frame_s = to_host.next_complete_s()
             if frame_s is not None and frame_s < target_s:

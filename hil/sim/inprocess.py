@@ -146,17 +146,13 @@ class SimPort:
         clock, board, rx = self.clock, self.board, self._rx
         now_s = clock()
         rx += board.host_read(now_s)
-        deadline_s = now_s + max(0.0, timeout_s)
-        while len(rx) < self.wake_bytes:
-            t_s, data = board.host_wait(now_s, deadline_s)
-            clock.advance_to(t_s)
-            rx += data
-            if board.disconnected:
-                return True
-            if t_s >= deadline_s:
-                return len(rx) >= self.wake_bytes
-            now_s = t_s
-        return True
+        wanted = self.wake_bytes - len(rx)
+        if wanted <= 0:
+            return True
+        t_s, data = board.host_wait(now_s, now_s + max(0.0, timeout_s), wanted)
+        clock.advance_to(t_s)
+        rx += data
+        return board.disconnected or len(data) >= wanted
 
     def idle(self, timeout_s: float) -> None:
         """Let ``timeout_s`` of virtual time pass without reading (the host lost the port).
