@@ -10,7 +10,7 @@ in with the time and the current sensor readings, and sends what comes back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from drivers.protocol import (
     MAX_LEASE_MS,
@@ -47,9 +47,12 @@ LATCHING: Final = (
 _LATCHING_BITS: Final = int(LATCHING)  # int(): an IntFlag's ``.value`` runs Python code
 
 
-@dataclass(frozen=True, slots=True)
-class Readings:
-    """One sample of the three NTCs, as the firmware's ADC sees them (°C)."""
+class Readings(NamedTuple):
+    """One sample of the three NTCs, as the firmware's ADC sees them (°C).
+
+    A NamedTuple rather than a frozen dataclass: one is made every telemetry period, and
+    a frozen dataclass's ``__init__`` (``object.__setattr__`` per field) costs twice as much.
+    """
 
     skin_a_c: float
     skin_b_c: float
@@ -67,8 +70,14 @@ class BoardStatus:
 
 def fault_causes(readings: Readings) -> BoardFault:
     """The latching fault conditions that the readings show right now."""
+    skin_a, skin_b, board = readings
+    if (
+        SENSOR_MIN_C <= skin_a < SKIN_CUTOFF_C
+        and SENSOR_MIN_C <= skin_b < SKIN_CUTOFF_C
+        and SENSOR_MIN_C <= board < BOARD_CUTOFF_C
+    ):
+        return _NO_FAULT  # every sensor in range and below its cutoff (nearly every sample)
     causes = 0
-    skin_a, skin_b, board = readings.skin_a_c, readings.skin_b_c, readings.board_c
     a_ok = SENSOR_MIN_C <= skin_a <= SENSOR_MAX_C
     b_ok = SENSOR_MIN_C <= skin_b <= SENSOR_MAX_C
     board_ok = SENSOR_MIN_C <= board <= SENSOR_MAX_C
