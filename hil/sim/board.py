@@ -164,7 +164,9 @@ class SimBoard:
         """Run firmware and physics up to ``now_s``, handling every event on its time."""
         if now_s <= self._now_s:
             return
-        due_s = self.next_event_time()
+        due_s = self._due_s
+        if due_s is None:  # next_event_time() without the call: several times a period
+            due_s = self._due_s = self._next_due_s()
         while due_s <= now_s:
             if due_s > self._now_s:
                 self._now_s = due_s
@@ -371,7 +373,9 @@ class SimBoard:
                     return now_s, received
             if self.disconnected or now_s >= deadline_s:
                 return now_s, received
-            target_s = self.next_event_time()
+            target_s = self._due_s
+            if target_s is None:  # next_event_time() without the call, as in advance_to
+                target_s = self._due_s = self._next_due_s()
             frame_s = to_host.next_complete_s()
             if frame_s is not None and frame_s < target_s:
                 target_s = frame_s

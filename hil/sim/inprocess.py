@@ -145,10 +145,11 @@ class SimPort:
             return True
         clock, board, rx = self.clock, self.board, self._rx
         now_s = clock()
-        rx += board.host_read(now_s)
         wanted = self.wake_bytes - len(rx)
         if wanted <= 0:
+            rx += board.host_read(now_s)
             return True
+        # host_wait reads at now_s first: bytes already there count, as host_read's would
         t_s, data = board.host_wait(now_s, now_s + max(0.0, timeout_s), wanted)
         clock.advance_to(t_s)
         rx += data

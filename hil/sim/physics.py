@@ -131,12 +131,14 @@ class ThermalModel:
     def step(self, dt_s: float, board_heat_w: float, skin_heat_w: float) -> None:
         """Advance by ``dt_s`` of physics time (explicit Euler, sub-stepped)."""
         g_a = self._g_ambient_w_k()
+        board_c, skin_c, ambient_c = self.board_c, self.skin_c, self.ambient_c
         remaining = dt_s
         while remaining > 0:
-            h = min(remaining, MAX_THERMAL_STEP_S)
-            to_skin_w = G_BOARD_SKIN_W_K * (self.board_c - self.skin_c)
-            to_room_w = g_a * (self.board_c - self.ambient_c)
-            to_core_w = G_SKIN_CORE_W_K * (self.skin_c - CORE_C)
-            self.board_c += (board_heat_w - to_room_w - to_skin_w) * h / C_BOARD_J_K
-            self.skin_c += (skin_heat_w + to_skin_w - to_core_w) * h / C_SKIN_J_K
+            h = remaining if remaining < MAX_THERMAL_STEP_S else MAX_THERMAL_STEP_S
+            to_skin_w = G_BOARD_SKIN_W_K * (board_c - skin_c)
+            to_room_w = g_a * (board_c - ambient_c)
+            to_core_w = G_SKIN_CORE_W_K * (skin_c - CORE_C)
+            board_c += (board_heat_w - to_room_w - to_skin_w) * h / C_BOARD_J_K
+            skin_c += (skin_heat_w + to_skin_w - to_core_w) * h / C_SKIN_J_K
             remaining -= h
+        self.board_c, self.skin_c = board_c, skin_c
