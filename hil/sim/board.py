@@ -246,6 +246,8 @@ class SimBoard:
         self._reconcile()
 
     def _protect(self) -> None:
+        if not self._causes:
+            return  # nothing to latch (nearly every sample)
         new = self.firmware.latch(self._causes)
         if new:
             self.firmware.turn_off()
@@ -386,7 +388,8 @@ class SimBoard:
 
     def host_read(self, now_s: float) -> bytes:
         """Bytes whose last bit has reached the host by ``now_s``."""
-        self.advance_to(now_s)
+        if now_s > self._now_s:
+            self.advance_to(now_s)
         return self._to_host.receive(now_s)
 
     def host_read_whole(self, now_s: float) -> bytes:
@@ -479,16 +482,18 @@ class SimBoard:
         drop_before_s = self._rail_drops_at_s()
         self.heartbeats += 1
         self._heartbeat_s = self._now_s
-        self._update_rail()
+        if self._rail_now() != self._rail:  # the rail changes (else the beat only extends the hold)
+            self._update_rail()
         due_s = self._due_s  # the drop moves later; the schedule changes only through it
         if due_s is None:
             return
-        if drop_before_s is not None and drop_before_s <= due_s:
+        if drop_before_s is None:  # the rail was down: its drop may now come first
+            drop_s = self._rail_drops_at_s()
+            if drop_s is not None and drop_s < due_s:
+                self._due_s = drop_s
+        elif drop_before_s <= due_s:
             self._schedule_changed()
-            return
-        drop_s = self._rail_drops_at_s()
-        if drop_s is not None and drop_s < due_s:
-            self._due_s = drop_s
+        # else the drop was after the next event, and a beat only moves it later
 
     def _rail_now(self) -> bool:
         if not self._rail_line:
