@@ -138,13 +138,13 @@ class Firmware:
 
     def handle(self, msg: Message, seq: int, now_s: float, status: BoardStatus) -> Message:
         """The reply to one host command. Retries of a seq are simply applied again."""
+        if isinstance(msg, SetOutput):  # the command of every tick first
+            code = self._set_output(msg, now_s, status)
+            return Ack(seq) if code is None else Nak(seq, code)
         if isinstance(msg, Hello):
             if msg.protocol_version != PROTOCOL_VERSION:
                 return Nak(seq, NakCode.BAD_VERSION)
             return self.info(seq)
-        if isinstance(msg, SetOutput):
-            code = self._set_output(msg, now_s, status)
-            return Ack(seq) if code is None else Nak(seq, code)
         if isinstance(msg, OutputOff):
             self.turn_off()
             return Ack(seq)

@@ -107,8 +107,8 @@ class PacedLink:
             return b""
         byte_time_s = self.byte_time_s
         start_s, _, data = segments[0]
-        if now_s < start_s:
-            return b""  # polled before its first bit (a frame just sent): nothing arrived
+        if now_s <= start_s:
+            return b""  # polled by its first bit's start (a frame just sent): nothing arrived
         taken = self._head_taken
         arrived = int((now_s - start_s) / byte_time_s + _EPS_BYTES)
         if arrived <= taken:
