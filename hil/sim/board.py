@@ -272,7 +272,8 @@ class SimBoard:
         """TELEMETRY of the drive and readings in force, packed straight into a frame."""
         if self.disconnected:
             return
-        drive, readings, fw, now_s = self._drive, self._readings, self.firmware, self._now_s
+        drive, fw, now_s = self._drive, self.firmware, self._now_s
+        skin_a_c, skin_b_c, board_c = self._readings
         flags = (
             (_OUTPUT_ON if drive.driver_enabled else 0)
             | (_CONTACT if self._contact else 0)
@@ -286,9 +287,9 @@ class SimBoard:
             round((now_s - self._boot_s) * 1000.0),
             flags,
             int(fw.latched) | int(drive.flags),
-            readings.skin_a_c,
-            readings.skin_b_c,
-            readings.board_c,
+            skin_a_c,
+            skin_b_c,
+            board_c,
             drive.supply_mv,
             fw.lease_remaining_ms(now_s),
             records[1],
@@ -345,7 +346,8 @@ class SimBoard:
 
     def host_write(self, data: bytes, now_s: float) -> None:
         """Bytes from the host, put on the wire at ``now_s``; lost while disconnected."""
-        self.advance_to(now_s)
+        if now_s > self._now_s:
+            self.advance_to(now_s)
         if not self.disconnected:
             to_board = self._to_board
             to_board.send(data, now_s)
@@ -477,7 +479,7 @@ class SimBoard:
     def heartbeat(self, now_s: float | None = None) -> None:
         """One toggle of the host's heartbeat line (at ``now_s``, else the board's time):
         the hold circuit keeps the rail up for ``rail_hold_s`` from now."""
-        if now_s is not None:
+        if now_s is not None and now_s > self._now_s:
             self.advance_to(now_s)
         drop_before_s = self._rail_drops_at_s()
         self.heartbeats += 1
