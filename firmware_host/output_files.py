@@ -1,6 +1,7 @@
 """Files a caregiver asks for (the clinic report, the course calendar), written atomically.
 
-Owns: checking every target first (not a folder, its folder there and writable),
+Owns: checking every target first (not a folder, nor a named pipe, a device or a
+socket, which a rename would replace, link or not; its folder there and writable),
 writing each file to a temporary file beside it, synced, mode 0640, and renaming them
 all into place only when all are written; so a full disk, a missing folder or a folder
 named as a file leaves no partial file and no old one half-replaced. Should a rename
@@ -14,10 +15,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
+
+from profiles.regular_file import file_kind
 
 __all__ = ["FILE_MODE", "OutputRefused", "write_atomically"]
 
@@ -73,10 +77,15 @@ def _written(files: Sequence[tuple[Path, bytes]], replaced: Sequence[Path]) -> s
 
 def _check_target(target: Path) -> None:
     """Refuse a target that cannot be replaced: a directory, or a folder that is
-    missing or not writable (so a rename after the first does not fail for it)."""
+    missing or not writable (so a rename after the first does not fail for it); and one
+    that must not be: a named pipe, a device or a socket, or a link to one
+    (``-o /dev/stdout`` would replace the link, ``/dev/full`` the device node)."""
     folder = target.parent
+    special = _special_kind(target)
     if target.is_dir():
         problem = "it is a folder"
+    elif special:
+        problem = f"it is not a regular file ({special})"
     elif not folder.is_dir():
         problem = "No such file or directory"
     elif not os.access(folder, os.W_OK | os.X_OK):
@@ -84,6 +93,16 @@ def _check_target(target: Path) -> None:
     else:
         return
     raise OutputRefused(f"cannot write {target}: {problem}; nothing was written", EXIT_ERROR)
+
+
+def _special_kind(target: Path) -> str | None:
+    """What the target is, links followed, when it exists and is neither a regular
+    file nor a folder: ``a named pipe``, ``a device``, ``a socket``."""
+    try:
+        mode = target.stat().st_mode
+    except (OSError, ValueError):
+        return None  # not there (a dangling link is a name free to take)
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else file_kind(mode)
 
 
 def _remove(temps: Sequence[Path]) -> None:

@@ -1,0 +1,53 @@
+"""``firmware_host.output_files``: what a target may be before anything is written."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from firmware_host.output_files import OutputRefused, write_atomically
+
+
+def test_a_named_pipe_in_the_targets_place_is_refused_and_left_as_it_was(
+    tmp_path: Path,
+) -> None:
+    pipe = tmp_path / "report.pdf"
+    os.mkfifo(pipe)
+    other = tmp_path / "report.csv"
+    with pytest.raises(OutputRefused) as refused:
+        write_atomically([(other, b"csv"), (pipe, b"%PDF")])
+    assert str(refused.value) == (
+        f"cannot write {pipe}: it is not a regular file (a named pipe); nothing was written"
+    )
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.pdf"]
+
+
+def test_a_socket_in_the_targets_place_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(target))
+        with pytest.raises(OutputRefused, match=r"it is not a regular file \(a socket\)"):
+            write_atomically([(target, b"x")])
+    assert stat.S_ISSOCK(target.lstat().st_mode)
+
+
+def test_a_link_to_a_device_is_refused_the_device_kept(tmp_path: Path) -> None:
+    link = tmp_path / "out.ics"
+    link.symlink_to(os.devnull)
+    with pytest.raises(OutputRefused, match=r"it is not a regular file \(a device\)"):
+        write_atomically([(link, b"x")])
+    assert link.is_symlink() and stat.S_ISCHR(Path(os.devnull).stat().st_mode)
+
+
+def test_a_regular_file_and_a_link_to_one_are_replaced(tmp_path: Path) -> None:
+    old = tmp_path / "old.pdf"
+    old.write_bytes(b"last month")
+    link = tmp_path / "link.pdf"
+    link.symlink_to(tmp_path / "elsewhere.pdf")  # dangling: the name is free to take
+    write_atomically([(old, b"new"), (link, b"linked")])
+    assert old.read_bytes() == b"new" and link.read_bytes() == b"linked"
