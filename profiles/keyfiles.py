@@ -1,6 +1,7 @@
 """Key and signed-profile files for clinics: ``nirpad profile keygen`` and ``sign``.
 
-Owns: writing a new key pair to disk (private key mode 0600, never overwritten),
+Owns: writing a new key pair to disk (private key mode 0600, never overwritten, synced;
+a failure leaves neither file),
 reading a private key file safely (``read_private_key_file``: a regular file of at most
 ``MAX_KEY_FILE_BYTES`` that only its owner may read or write, read through
 ``regular_file``, which never blocks on a FIFO)
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -35,27 +38,49 @@ _PUBLIC_MARKS: Final = (b"PUBLIC KEY-----", b"ssh-ed25519 ", b"ssh-rsa ", b"ecds
 
 
 def write_keypair(prefix: Path) -> tuple[Path, Path, str]:
-    """Create ``PREFIX.key`` (PEM, 0600) and ``PREFIX.pub`` (base64); return both and the key.
+    """Create ``PREFIX.key`` (PEM, 0600) and ``PREFIX.pub`` (base64), each synced; return
+    both and the key. A failure removes what this call wrote, so a retry is not refused.
 
     Raises SigningError if either file exists or cannot be written.
     """
     private_path = prefix.with_name(prefix.name + PRIVATE_SUFFIX)
     public_path = prefix.with_name(prefix.name + PUBLIC_SUFFIX)
     pem, public_b64 = generate_keypair()
+    files = ((private_path, pem, 0o600), (public_path, public_b64.encode() + b"\n", 0o644))
+    written: list[Path] = []
+    path = private_path
     try:
         for existing in (private_path, public_path):
             if existing.exists():
                 raise FileExistsError(17, "exists", str(existing))
-        files = ((private_path, pem, 0o600), (public_path, public_b64.encode() + b"\n", 0o644))
         for path, content, mode in files:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
+            _write_new(path, content, mode, written)
     except FileExistsError as exc:
+        _remove(written)
         raise SigningError(f"{exc.filename} already exists; not overwritten", field="out") from exc
     except OSError as exc:
-        raise SigningError(f"cannot write {exc.filename}: {exc.strerror}", field="out") from exc
+        _remove(written)
+        reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
+        raise SigningError(
+            f"cannot write {path}: {reason}; nothing was written", field="out"
+        ) from exc
     return private_path, public_path, public_b64
+
+
+def _write_new(path: Path, content: bytes, mode: int, written: list[Path]) -> None:
+    """``content`` in a new file (never over one), synced; ``written`` gets its name."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    written.append(path)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def sign_file(profile_path: Path, key_path: Path, key_id: str) -> tuple[str, list[Problem]]:

@@ -4,6 +4,7 @@ with one line, a non-zero exit and no output written."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from profiles import keyfiles
 from profiles.errors import SigningError
 from profiles.keyfiles import MAX_KEY_FILE_BYTES, read_private_key_file
 from tests.profiles.conftest import run_cli
@@ -263,3 +265,29 @@ def test_signing_over_an_old_signed_file_replaces_it_whole(
     assert signed.startswith(base_text) and "older" not in signed
     assert "[signature]" in signed
     assert not list(tmp_path.glob(".signed.toml.*"))  # no temporary file left beside it
+
+
+@pytest.mark.parametrize("failing", ["k.key", "k.pub"])
+def test_keygen_on_a_full_disk_leaves_no_key_file_and_a_retry_works(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    failing: str,
+) -> None:
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(failing):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(keyfiles.os, "fsync", full)
+    assert run_cli(["keygen", "--out", str(tmp_path / "k")]) == 1
+    assert capsys.readouterr().err == (
+        f"cannot make the key pair: cannot write {tmp_path / failing}: the disk is full; "
+        "nothing was written\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(keyfiles.os, "fsync", real_fsync)
+    assert run_cli(["keygen", "--out", str(tmp_path / "k")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.key", "k.pub"]
