@@ -65,14 +65,17 @@ def zone_named(name: str | None) -> ZoneInfo:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: Europe, too long
         raise CourseInputError(f"unknown time zone {name!r}: give one like Europe/Berlin") from exc
 
 
 def _zone_file(path: Path) -> ZoneInfo:
     """The zone in a file: by its name when the file is (or links into) a zoneinfo
     folder, so the report names it; else read from the file itself."""
-    resolved = str(path.resolve())
+    try:
+        resolved = str(path.resolve())
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+        resolved = str(path)
     if "/zoneinfo/" in resolved:
         with contextlib.suppress(CourseInputError):
             return _zone(resolved.rsplit("/zoneinfo/", 1)[1])

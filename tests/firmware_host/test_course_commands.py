@@ -330,6 +330,25 @@ def test_a_tz_file_that_is_no_zone_is_refused_in_words(
         zone_named(None)
 
 
+@pytest.mark.parametrize("name", ["Europe", "Europe/" + "A" * 300])
+def test_a_zone_name_that_is_a_folder_or_too_long_is_refused_in_words(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv("TZ", name)
+    with pytest.raises(CourseInputError) as refused:
+        zone_named(None)
+    assert str(refused.value) == f"unknown time zone {name!r}: give one like Europe/Berlin"
+
+
+def test_a_tz_file_in_a_loop_of_links_is_refused_in_words(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(CourseInputError, match=r"the time zone file .*a cannot be read"):
+        zone_named(str(tmp_path / "a"))
+
+
 @pytest.mark.parametrize(
     "argv",
     [("course", "--json"), ("report", "-o", "{out}/r.pdf"), ("diary", "--legs", "2")],
