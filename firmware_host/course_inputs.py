@@ -13,6 +13,7 @@ nor any command's output.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Callable
 from datetime import datetime, tzinfo
@@ -23,7 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from care.course import IrlsTotal, first_day_of
 from care.diary import Diary, diary_exists
 from care.diary_entry import CourseDates
-from profiles.errors import TrustStoreError
+from profiles.errors import ProfileError, TrustStoreError
+from profiles.regular_file import read_regular_file
 from profiles.signing import TrustStore
 from profiles.store import load_installed
 from safety.errors import SafetyError
@@ -46,6 +48,8 @@ class CourseInputError(ValueError):
 
 LOCALTIME: Final = Path("/etc/localtime")
 """The system's zone file (tests replace it)."""
+MAX_ZONE_FILE_BYTES: Final = 64 * 1024
+"""A zone file (TZif) is at most a few KiB; a larger file is not one."""
 TIMEZONE_FILE: Final = Path("/etc/timezone")
 """Debian's name of the system's zone, when /etc/localtime is a copy, not a link."""
 
@@ -71,7 +75,8 @@ def _zone(name: str) -> ZoneInfo:
 
 def _zone_file(path: Path) -> ZoneInfo:
     """The zone in a file: by its name when the file is (or links into) a zoneinfo
-    folder, so the report names it; else read from the file itself."""
+    folder, so the report names it; else read from the file itself, a regular file of
+    at most ``MAX_ZONE_FILE_BYTES`` (a named pipe is refused, never waited on)."""
     try:
         resolved = str(path.resolve())
     except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
@@ -83,9 +88,9 @@ def _zone_file(path: Path) -> ZoneInfo:
         with contextlib.suppress(OSError, CourseInputError):
             return _zone(TIMEZONE_FILE.read_text(encoding="utf-8").strip())
     try:
-        with path.open("rb") as handle:
-            return ZoneInfo.from_file(handle, key=str(path))
-    except (OSError, ValueError) as exc:
+        data, _ = read_regular_file(path, MAX_ZONE_FILE_BYTES)  # a named pipe never blocks
+        return ZoneInfo.from_file(io.BytesIO(data), key=str(path))
+    except (OSError, ValueError, ProfileError) as exc:
         raise CourseInputError(
             f"the time zone file {path} cannot be read: give a zone like Europe/Berlin with --tz"
         ) from exc

@@ -340,6 +340,16 @@ def test_a_zone_name_that_is_a_folder_or_too_long_is_refused_in_words(
     assert str(refused.value) == f"unknown time zone {name!r}: give one like Europe/Berlin"
 
 
+@pytest.mark.timeout(10)
+def test_a_tz_file_that_is_a_named_pipe_is_refused_at_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    os.mkfifo(tmp_path / "zone")  # nobody writes it: an open would wait for ever
+    monkeypatch.setenv("TZ", f":{tmp_path / 'zone'}")
+    with pytest.raises(CourseInputError, match=r"the time zone file .*zone cannot be read"):
+        zone_named(None)
+
+
 def test_a_tz_file_in_a_loop_of_links_is_refused_in_words(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
