@@ -2,7 +2,8 @@
 
 Owns: the sub-commands, their options, exit codes and the one-line error messages.
 Exit codes: 0 accepted, 1 error, 2 usage or validation, 3 refused (reason on stderr),
-4 no controller running for the state directory, 130 interrupted.
+4 no controller running for the state directory, 130 interrupted. The commands that ask
+the controller wait ``$NIRPAD_TIMEOUT_S`` seconds for its answer (default 6).
 
 Does not own what the commands do: ``runner`` (``nirpad run``), ``demo``, ``history``,
 ``control_client`` (status and the button commands), ``profile_commands`` (the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -39,6 +41,9 @@ BUTTON_COMMANDS: Final = {
     "stop": "stop the session (same as a long press)",
     "ack": "acknowledge a fault once its cause has cleared",
 }
+ENV_TIMEOUT: Final = "NIRPAD_TIMEOUT_S"
+DEFAULT_TIMEOUT_S: Final = 6.0
+MAX_TIMEOUT_S: Final = 3600.0
 PROFILE_HELP: Final = "check, install and show prescriptions (nirpad profile --help)"
 Handler = Callable[[argparse.Namespace], int]
 
@@ -278,10 +283,29 @@ def _send(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] |
     from firmware_host.control_client import send
 
     state_dir = resolve_state_dir(args.state_dir)
-    reply = send(state_dir, request, timeout_s=float(os.environ.get("NIRPAD_TIMEOUT_S", 6.0)))
+    reply = send(state_dir, request, timeout_s=_answer_timeout_s())
     if reply is None:
         _err(f"no controller is running for {state_dir}")
     return reply
+
+
+def _answer_timeout_s() -> float:
+    """How long to wait for the controller's answer: ``$NIRPAD_TIMEOUT_S``, else 6 s. A
+    value that is not a number of seconds in range is a usage error (exit 2)."""
+    text = os.environ.get(ENV_TIMEOUT, "")
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        timeout_s = float(text)
+    except ValueError:
+        timeout_s = math.nan
+    if not 0 < timeout_s <= MAX_TIMEOUT_S:  # NaN too
+        _err(
+            f"${ENV_TIMEOUT} must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT_S:.0f}, not {text!r}; unset it to wait {DEFAULT_TIMEOUT_S:.0f} s"
+        )
+        raise SystemExit(EXIT_USAGE)
+    return timeout_s
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

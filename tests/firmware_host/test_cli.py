@@ -94,6 +94,23 @@ def test_no_controller_exits_4(
     assert "no controller is running" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["abc", "nan", "inf", "-1", "0", "1e400", "1e9"])
+def test_a_timeout_that_is_no_number_of_seconds_is_a_usage_error(
+    running: FakeController,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+) -> None:
+    monkeypatch.setenv("NIRPAD_TIMEOUT_S", value)
+    assert main(["start", "--state-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"nirpad: $NIRPAD_TIMEOUT_S must be a number of seconds above 0 and at most 3600, "
+        f"not {value!r}; unset it to wait 6 s\n"
+    )
+    assert running.commands == []
+
+
 def test_state_dir_from_environment(
     running: FakeController, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
