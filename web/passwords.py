@@ -120,17 +120,23 @@ def read_password_hash(state_dir: Path) -> str | None:
 def write_password_hash(state_dir: Path, stored: str) -> Path:
     """Write the hash atomically with mode 0640 (never readable by others, even briefly),
     in the state directory's group, so the page's user reads it through that group
-    whoever wrote it (root included)."""
+    whoever wrote it (root included). Should that fail (a full disk), the temporary file
+    is removed and the old password file is kept; raises ``OSError``."""
     target = password_path(state_dir)
     tmp = target.with_name(f".{PASSWORD_FILENAME}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PASSWORD_FILE_MODE)
     try:
-        os.fchmod(fd, PASSWORD_FILE_MODE)  # whatever the umask said
-        with contextlib.suppress(PermissionError):  # not a member: the file keeps ours
-            os.fchown(fd, -1, state_dir.stat().st_gid)
-        os.write(fd, (stored + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
+        try:
+            os.fchmod(fd, PASSWORD_FILE_MODE)  # whatever the umask said
+            with contextlib.suppress(PermissionError):  # not a member: the file keeps ours
+                os.fchown(fd, -1, state_dir.stat().st_gid)
+            os.write(fd, (stored + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     return target

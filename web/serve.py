@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import getpass
 import ipaddress
 import logging
@@ -23,12 +24,13 @@ from pathlib import Path
 from typing import Final
 
 from firmware_host.course_inputs import CourseInputError, zone_named
-from firmware_host.paths import ensure_state_dir, resolve_state_dir
+from firmware_host.paths import StateDirError, ensure_state_dir, resolve_state_dir
 from web.local_users import LocalUsers
 from web.passwords import (
     PasswordError,
     check_new_password,
     hash_password,
+    password_path,
     read_password_hash,
     write_password_hash,
 )
@@ -247,7 +249,19 @@ def set_password(state_dir: Path) -> int:
         return EXIT_USAGE
     if os.geteuid() == 0:
         print(ROOT_PASSWD_WARNING, file=sys.stderr)
-    path = write_password_hash(ensure_state_dir(state_dir), hash_password(password))
+    try:
+        path = write_password_hash(ensure_state_dir(state_dir), hash_password(password))
+    except StateDirError as exc:  # its own sentence names the folder
+        print(f"nirpad: {exc}; the password was not changed", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
+        print(
+            f"nirpad: cannot write the password file {password_path(state_dir)}: {reason}; "
+            "the password was not changed",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     print(f"password set (scrypt hash in {path}); restart `nirpad web` to use it")
     return EXIT_OK
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -11,6 +12,7 @@ import pytest
 
 from firmware_host.cli import main
 from hil.rigs.clock import VirtualClock
+from web import passwords
 from web.passwords import (
     PasswordError,
     check_new_password,
@@ -257,6 +259,40 @@ def test_an_unreadable_password_file_says_to_set_it_as_the_nirpad_user(
     monkeypatch.setattr(Path, "read_text", refuse)
     with pytest.raises(PasswordError, match=r"cannot be read by this user.*sudo -u nirpad"):
         read_password_hash(tmp_path)
+
+
+def test_nirpad_web_passwd_on_a_full_disk_keeps_the_old_password_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = write_password_hash(tmp_path, hash_password("the old caregiver password", n=1 << 10))
+    before = old.read_text()
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(passwords.os, "fsync", full)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long caregiver password\n"))
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert main(["web", "passwd", "--state-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (
+        f"nirpad: cannot write the password file {old}: the disk is full; "
+        "the password was not changed\n"
+    )
+    assert old.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == [old.name]
+
+
+def test_nirpad_web_passwd_names_a_state_directory_that_is_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.write_text("a file")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long caregiver password\n"))
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert main(["web", "passwd", "--state-dir", str(state_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("nirpad: ") and f"state directory {state_dir}" in err
+    assert err.endswith("; the password was not changed\n") and "None" not in err
 
 
 def test_the_password_file_takes_the_state_directorys_group(tmp_path: Path) -> None:
