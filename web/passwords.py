@@ -53,7 +53,12 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 
 def check_new_password(password: str) -> None:
-    """Refuse a password too short or too long to be a good one (a sentence says why)."""
+    """Refuse a password too short or too long to be a good one, or one that is not text
+    (bytes that are not UTF-8, read from a pipe): a sentence says why."""
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PasswordError("the password is not readable text (it must be UTF-8)") from exc
     if len(password) < MIN_PASSWORD_CHARS:
         raise PasswordError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:

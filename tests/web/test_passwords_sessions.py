@@ -261,6 +261,19 @@ def test_an_unreadable_password_file_says_to_set_it_as_the_nirpad_user(
         read_password_hash(tmp_path)
 
 
+def test_nirpad_web_passwd_refuses_bytes_that_are_not_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    piped = b"\xff\xfea long caregiver password\n".decode("utf-8", "surrogateescape")
+    monkeypatch.setattr("sys.stdin", io.StringIO(piped))  # as Python reads a pipe
+    assert main(["web", "passwd", "--state-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        "nirpad: the password is not readable text (it must be UTF-8); "
+        "the password was not changed\n"
+    )
+    assert not password_path(tmp_path).exists()
+
+
 def test_nirpad_web_passwd_on_a_full_disk_keeps_the_old_password_and_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
