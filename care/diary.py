@@ -4,7 +4,8 @@ Owns: ``diary/diary.sqlite3`` in the state directory (created 0660 in a 2770 dir
 WAL), appending entries
 after they are checked, corrections (a new entry that ``supersedes`` an old one; nothing
 is ever updated or deleted, and SQLite triggers refuse it if tried), and the two views
-readers get: the current one (superseded entries hidden) and the full history.
+readers get: the current one (superseded entries hidden) and the full history; also
+reading it where it cannot be written (``Diary.open_to_read``: a full or read-only disk).
 
 A bad entry raises ``DiaryError`` (its ``field`` says which input) and writes nothing:
 every check runs before the transaction, the rest inside one ``BEGIN IMMEDIATE``.
@@ -34,6 +35,7 @@ from care.diary_schema import (
     DiaryError,
     DiaryStorageError,
     adopt_old_diary,
+    connect_read_only,
     create_private,
     diary_exists,
     prepare,
@@ -139,6 +141,23 @@ class Diary:
                 raise _storage_error("The symptom diary cannot be opened", path, exc) from exc
             raise
         return cls(conn, path, course=course, wall_clock=wall_clock, tz=tz)
+
+    @classmethod
+    def open_to_read(cls, state_dir: Path) -> Diary:
+        """``open``; where the diary cannot be opened to write (a full or read-only
+        disk), opened to read only instead (``connect_read_only``), so it can still be
+        listed and reported. Only for reading: nothing may be added to it. Raises
+        ``open``'s ``DiaryStorageError`` when the read-only open cannot be done either."""
+        try:
+            return cls.open(state_dir)
+        except DiaryStorageError as exc:
+            path = state_dir / DIARY_FILENAME
+            conn = connect_read_only(path)
+            if conn is None:
+                raise
+            log.info("diary: read only, as it cannot be written: %s", exc)
+        conn.row_factory = sqlite3.Row
+        return cls(conn, path, course=None, wall_clock=lambda: datetime.now(UTC), tz=None)
 
     def close(self) -> None:
         self._conn.close()

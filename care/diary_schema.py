@@ -5,8 +5,8 @@ triggers that make them append-only (an UPDATE or DELETE is refused by SQLite it
 the ``schema_version`` table and the ordered ``MIGRATIONS`` (one transaction per step),
 the connection pragmas (WAL, ``synchronous=FULL``, foreign keys), creating the file
 with mode 0660 in its own directory (``diary/``, 2770), moving in a diary from its old
-place (``diary.sqlite3`` in the state directory itself), and the diary's two error
-types.
+place (``diary.sqlite3`` in the state directory itself), a read-only connection
+(``connect_read_only``), and the diary's two error types.
 
 Why its own, group-writable directory: two users write the diary, the patient's CLI
 (as ``nirpad``) and the caregiver's page (``nirpad-web``, in the ``nirpad`` group). The
@@ -43,6 +43,7 @@ __all__ = [
     "DiaryError",
     "DiaryStorageError",
     "adopt_old_diary",
+    "connect_read_only",
     "create_private",
     "diary_exists",
     "prepare",
@@ -206,6 +207,44 @@ def _backup(source: Path, target: Path) -> None:
             dst.close()
     finally:
         src.close()
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection | None:
+    """The diary at ``path`` opened to read only, or None when that cannot be done.
+
+    ``mode=ro`` first; a reader of a WAL database must still make its ``-shm`` file,
+    which a full or read-only disk refuses. Then, only with no ``-wal`` or ``-journal``
+    holding anything beside it (all is in the main file), it is read as immutable: no
+    locks, no side files, nothing written. None also for a file that is not a diary of
+    this ``SCHEMA_VERSION`` (nothing is migrated here)."""
+    uri = path.absolute().as_uri()
+    conn = _connect_current(f"{uri}?mode=ro")
+    if conn is None and not _has_side_content(path):
+        conn = _connect_current(f"{uri}?mode=ro&immutable=1")
+    return conn
+
+
+def _connect_current(uri: str) -> sqlite3.Connection | None:
+    """A connection to ``uri`` whose diary is of this schema version, else None."""
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        if schema_version(conn) == SCHEMA_VERSION:
+            return conn
+    except sqlite3.Error:
+        pass
+    conn.close()
+    return None
+
+
+def _has_side_content(path: Path) -> bool:
+    for suffix in ("-wal", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.with_name(path.name + suffix).stat().st_size > 0:
+                return True
+    return False
 
 
 def prepare(conn: sqlite3.Connection, path: Path) -> None:

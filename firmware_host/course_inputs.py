@@ -138,5 +138,5 @@ def diary_irls_totals(state_dir: Path) -> list[IrlsTotal]:
     when there is no diary (none is created). Raises ``DiaryStorageError``."""
     if not diary_exists(state_dir):
         return []
-    with Diary.open(state_dir) as diary:
+    with Diary.open_to_read(state_dir) as diary:
         return [IrlsTotal(i.entry_date, i.total, i.baseline) for i in diary.irls()]

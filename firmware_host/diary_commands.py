@@ -274,7 +274,7 @@ def _show(args: argparse.Namespace) -> int:
         nightly: list[StoredNightly] = []
         irls: list[StoredIrls] = []
     else:
-        with Diary.open(state_dir) as diary:
+        with Diary.open_to_read(state_dir) as diary:
             nightly, irls = diary.nightly(history=args.history), diary.irls(history=args.history)
     wording = _wording(args)
     if args.json:

@@ -211,7 +211,7 @@ def _diary(state_dir: Path) -> tuple[list[StoredNightly], list[StoredIrls]]:
     if not diary_exists(state_dir):
         return [], []
     try:
-        with Diary.open(state_dir) as diary:
+        with Diary.open_to_read(state_dir) as diary:
             return diary.nightly(), diary.irls()
     except DiaryStorageError as exc:
         raise _Refused(f"{exc} No report was written.", EXIT_ERROR) from exc

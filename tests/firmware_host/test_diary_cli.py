@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import resource
+import signal
 import sqlite3
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -358,3 +362,51 @@ def test_the_irls_wording_follows_the_site_configuration_in_the_environment(
     assert "1. Clinic wording one (0-4): " in capsys.readouterr().out
     [irls] = show_json(state, capsys)["irls"]
     assert irls["subscales"] == {"symptom_severity": 5, "symptom_impact": 1}
+
+
+@contextlib.contextmanager
+def full_disk() -> Iterator[None]:
+    """No file may grow past 16 KiB (``RLIMIT_FSIZE``, for root too): as on a full disk,
+    the diary (40 KiB, already written) can be read but its 32 KiB shared-memory file,
+    which even a reader of a WAL database must make, cannot be."""
+    before = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not a killed process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, before)
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_a_diary_on_a_full_disk_is_still_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["diary", "--state-dir", str(tmp_path), "--legs", "4", "--note", "kept"]) == 0
+    capsys.readouterr()
+    with full_disk():
+        listed = main(["diary", "show", "--json", "--state-dir", str(tmp_path)])
+        recorded = main(["diary", "--state-dir", str(tmp_path), "--legs", "5", "--date",
+                         "2026-01-02"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert listed == 0 and json.loads(out)["nightly"][0]["note"] == "kept"
+    assert recorded == 1 and "The symptom diary cannot be opened" in err  # never written
+
+
+def test_a_diary_whose_log_holds_entries_is_not_read_past_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["diary", "--state-dir", str(tmp_path), "--legs", "4"]) == 0
+    diary = tmp_path / DIARY_FILENAME
+    wal = diary.with_name(diary.name + "-wal")
+    reader = sqlite3.connect(diary)  # holds the log open, so it is not folded in at close
+    reader.execute("SELECT count(*) FROM nightly").fetchone()
+    assert main(["diary", "--state-dir", str(tmp_path), "--legs", "5", "--date", "2026-12-04"]) == 0
+    log_bytes = wal.read_bytes()
+    reader.close()
+    wal.write_bytes(log_bytes)  # an entry only the log holds, as after a power cut
+    diary.with_name(diary.name + "-shm").unlink(missing_ok=True)
+    capsys.readouterr()
+    with full_disk():
+        assert main(["diary", "show", "--state-dir", str(tmp_path)]) == 1
+    assert "The symptom diary cannot be opened" in capsys.readouterr().err
