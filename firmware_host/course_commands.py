@@ -87,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
     if args.command == "remind":
         return _remind(inputs, args.run_hook)
     if args.command == "calendar":
-        return _calendar(inputs, args.output, args.from_day)
+        return _calendar(inputs, args.output, args.from_day, resolve_state_dir(args.state_dir))
     if args.json:
         print(json.dumps(course_json(inputs.course, inputs.tonight), indent=2))
     else:
@@ -199,7 +199,7 @@ def run_reminder_hook(settings: RemindSettings, line: str) -> bool:
     return False
 
 
-def _calendar(inputs: _Inputs, output: str, from_day: str | None) -> int:
+def _calendar(inputs: _Inputs, output: str, from_day: str | None, state_dir: Path) -> int:
     first_day = inputs.course.first_day
     if first_day is None:
         try:
@@ -227,7 +227,7 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None) -> int:
         return EXIT_ERROR
     ics = course_calendar(inputs.rx, first_day, inputs.zone, wall_clock())
     try:  # a full disk leaves the calendar before intact, never half of a new one
-        write_atomically([(Path(output).expanduser().absolute(), ics)])
+        write_atomically([(Path(output).expanduser().absolute(), ics)], state_dir=state_dir)
     except OutputRefused as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return exc.code

@@ -1,7 +1,8 @@
 """Files a caregiver asks for (the clinic report, the course calendar), written atomically.
 
 Owns: checking every target first (not a folder, nor a named pipe, a device or a
-socket, which a rename would replace, link or not; its folder there and writable),
+socket, which a rename would replace, link or not; its folder there and writable, and
+not the state directory or in it),
 writing each file to a temporary file beside it, synced, mode 0640, and renaming them
 all into place only when all are written; so a full disk, a missing folder or a folder
 named as a file leaves no partial file and no old one half-replaced. Should a rename
@@ -37,14 +38,18 @@ class OutputRefused(Exception):
         self.code = code
 
 
-def write_atomically(files: Sequence[tuple[Path, bytes]]) -> None:
+def write_atomically(files: Sequence[tuple[Path, bytes]], *, state_dir: Path | None = None) -> None:
     """Check every target, write every file beside its target, synced, then rename
     them all into place. A target that is a directory, or whose folder is missing or
-    not writable, is refused before anything is written. A failure while writing
-    removes the temporary files: nothing written. A rename that still fails after
-    another one succeeded names the files already replaced. Raises ``OutputRefused``."""
+    not writable, or is ``state_dir`` or in it (a report named ``ledger.sqlite3`` there
+    would replace the treatment record), is refused before anything is written. A
+    failure while writing removes the temporary files: nothing written. A rename that
+    still fails after another one succeeded names the files already replaced. Raises
+    ``OutputRefused``."""
     for target, _ in files:
         _check_target(target)
+        if state_dir is not None:
+            _check_outside(target, state_dir)
     temps: list[Path] = []
     target = files[0][0] if files else Path()
     try:
@@ -93,6 +98,17 @@ def _check_target(target: Path) -> None:
     else:
         return
     raise OutputRefused(f"cannot write {target}: {problem}; nothing was written", EXIT_ERROR)
+
+
+def _check_outside(target: Path, state_dir: Path) -> None:
+    """Refuse a target whose folder, links followed, is the state directory or in it."""
+    folder, kept = target.parent.resolve(), state_dir.resolve()
+    if folder == kept or kept in folder.parents:
+        raise OutputRefused(
+            f"cannot write {target}: it is in the state directory {state_dir}, which holds "
+            "the treatment record; choose another folder; nothing was written",
+            EXIT_ERROR,
+        )
 
 
 def _special_kind(target: Path) -> str | None:

@@ -80,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
         outputs = _outputs(args)
         data, sessions, nightly, irls = _gather(args)
         files = _render(data, outputs, sessions, nightly, irls)
-        write_atomically(files)
+        write_atomically(files, state_dir=resolve_state_dir(args.state_dir))
     except (_Refused, OutputRefused) as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return exc.code

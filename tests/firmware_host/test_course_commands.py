@@ -29,10 +29,13 @@ DUE = local(date(2026, 11, 21), 19, 30)
 
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The state directory, in ``tmp_path`` (a calendar is never written into it)."""
     monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
-    write_six_weeks(tmp_path, until=UNTIL)
-    install_atomic(tmp_path, RX_TOML)
-    return tmp_path
+    state = tmp_path / "state"
+    state.mkdir()
+    write_six_weeks(state, until=UNTIL)
+    install_atomic(state, RX_TOML)
+    return state
 
 
 def _at(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
@@ -235,7 +238,7 @@ def test_calendar_before_the_first_session_starts_from_a_given_day(
     monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
     install_atomic(tmp_path, RX_TOML)
     _at(monkeypatch, local(date(2026, 11, 18), 12, 0))
-    ics = tmp_path / "c.ics"
+    ics = tmp_path.with_name(tmp_path.name + "-c.ics")  # outside the state directory
     assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "2026-11-20") == 0
     events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
     assert events[0].decoded("dtstart").date() == date(2026, 11, 20)
@@ -330,6 +333,21 @@ def test_a_tz_file_that_is_no_zone_is_refused_in_words(
         zone_named(None)
 
 
+def test_a_calendar_over_the_treatment_record_is_refused(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _at(monkeypatch, DUE)
+    ledger = state_dir / "ledger.sqlite3"
+    before = ledger.read_bytes()
+    monkeypatch.chdir(state_dir)  # `-o ledger.sqlite3` typed in the state directory
+    assert _run(state_dir, "calendar", "-o", "ledger.sqlite3") == 1
+    assert capsys.readouterr().err == (
+        f"nirpad: cannot write {ledger}: it is in the state directory {state_dir}, which "
+        "holds the treatment record; choose another folder; nothing was written\n"
+    )
+    assert ledger.read_bytes() == before
+
+
 @pytest.mark.parametrize("name", ["Europe", "Europe/" + "A" * 300])
 def test_a_zone_name_that_is_a_folder_or_too_long_is_refused_in_words(
     monkeypatch: pytest.MonkeyPatch, name: str
@@ -408,7 +426,7 @@ def test_calendar_plans_only_evenings_the_prescription_allows(
     monkeypatch.delenv("NIRPAD_SITE_CONFIG", raising=False)
     install_atomic(tmp_path, RX_TOML)
     _at(monkeypatch, local(date(2027, 2, 18), 12, 0))
-    ics = tmp_path / "c.ics"
+    ics = tmp_path.with_name(tmp_path.name + "-c.ics")  # outside the state directory
     assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "2027-02-20") == 0
     events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
     assert [e.decoded("dtstart").date() for e in events] == [

@@ -51,3 +51,14 @@ def test_a_regular_file_and_a_link_to_one_are_replaced(tmp_path: Path) -> None:
     link.symlink_to(tmp_path / "elsewhere.pdf")  # dangling: the name is free to take
     write_atomically([(old, b"new"), (link, b"linked")])
     assert old.read_bytes() == b"new" and link.read_bytes() == b"linked"
+
+
+def test_a_target_in_the_state_directory_or_below_it_is_refused(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    (state_dir / "diary").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(state_dir)
+    for target in (state_dir / "a.pdf", state_dir / "diary" / "b.pdf", tmp_path / "link" / "c"):
+        with pytest.raises(OutputRefused, match="it is in the state directory"):
+            write_atomically([(target, b"x")], state_dir=state_dir)
+    write_atomically([(tmp_path / "report.pdf", b"x")], state_dir=state_dir)
+    assert sorted(p.name for p in state_dir.rglob("*")) == ["diary"]

@@ -8,6 +8,7 @@ import importlib.metadata
 import io
 import json
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -300,3 +301,21 @@ def test_a_rename_that_fails_after_the_first_names_the_files_written(
     assert f"not written: {table}, {bundle}" in err
     assert "nothing was written" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.pdf"]  # no temporary file left
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ledger.sqlite3", "prescription.toml", "diary/report.pdf"])
+def test_a_report_into_the_state_directory_is_refused_and_the_record_kept(
+    course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    state_dir = tmp_path / "state"
+    shutil.copytree(course_dir, state_dir)
+    before = {p: p.read_bytes() for p in state_dir.rglob("*") if p.is_file()}
+    target = state_dir / name
+    assert _report(state_dir, "--to", "2026-11-09", "-o", str(target)) == 1
+    assert capsys.readouterr().err == (
+        f"nirpad: cannot write {target}: it is in the state directory {state_dir}, which "
+        "holds the treatment record; choose another folder; nothing was written\n"
+    )
+    assert all(path.read_bytes() == data for path, data in before.items())
+    assert not target.exists() or target in before
