@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import threading
 import time
@@ -212,6 +213,9 @@ def open_rail(
         rail = make_rail(pin, rail_file)
     except RailError as exc:
         raise RunError(f"{exc}\n  {RAIL_HINT}.") from exc
+    except OSError as exc:  # the rail file's first write: a missing folder, a full disk
+        reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
+        raise RunError(f"cannot write the rail file {rail_file}: {reason}") from exc
     stack.callback(rail.close)
     return rail
 

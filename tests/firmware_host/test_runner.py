@@ -9,6 +9,7 @@ closed in the ledger as ``stopped``, and sd_notify says READY, WATCHDOG and STOP
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -260,3 +261,22 @@ def test_run_checks_prescriptions_against_the_site_configuration_the_commands_us
     with pytest.raises(_Built):
         runner.main(args)
     assert build.call_args.kwargs["site_config"] == site
+
+
+@pytest.mark.parametrize("errno_code", [None, errno.ENOSPC])
+def test_a_rail_file_that_cannot_be_written_is_a_run_error_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno_code: int | None
+) -> None:
+    if errno_code is None:
+        rail_file, reason = tmp_path / "no such folder" / "rail", "No such file or directory"
+    else:
+        rail_file, reason = tmp_path / "rail", "the disk is full"
+
+        def full(fd: int) -> None:
+            raise OSError(errno_code, os.strerror(errno_code))
+
+        monkeypatch.setattr("safety.rail.os.fsync", full)
+    with contextlib.ExitStack() as stack, pytest.raises(RunError) as refused:
+        runner.open_rail(stack, None, rail_file)
+    assert str(refused.value) == f"cannot write the rail file {rail_file}: {reason}"
+    assert not list(tmp_path.glob(".rail-*"))  # no temporary file left
