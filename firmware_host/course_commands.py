@@ -36,7 +36,7 @@ from care.remind import RemindSettings, remind_settings
 from care.tonight import Tonight, tonight
 from firmware_host.course_inputs import CourseInputError, diary_irls_totals, zone_named
 from firmware_host.output_files import OutputRefused, write_atomically
-from firmware_host.paths import resolve_site_config, resolve_state_dir
+from firmware_host.paths import resolve_site_config, resolve_state_dir, user_path
 from profiles.errors import TrustStoreError
 from profiles.schema import Profile
 from profiles.signing import TrustStore
@@ -227,7 +227,7 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None, state_dir: Pat
         return EXIT_ERROR
     ics = course_calendar(inputs.rx, first_day, inputs.zone, wall_clock())
     try:  # a full disk leaves the calendar before intact, never half of a new one
-        write_atomically([(Path(output).expanduser().absolute(), ics)], state_dir=state_dir)
+        write_atomically([(user_path(output), ics)], state_dir=state_dir)
     except OutputRefused as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return exc.code

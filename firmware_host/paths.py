@@ -5,6 +5,8 @@ configuration, and the names of the files the CLI, the control socket and the ru
 share (``control.sock``, ``site.toml``). Does not own what is inside those files: the
 ledger and the installed prescription belong to ``safety`` and ``profiles``.
 
+A path a person gives (``~`` and ``~name`` expanded) is read by ``user_path``.
+
 Order: ``--state-dir``, else ``NIRPAD_STATE_DIR``, else the platform user-data
 directory (``$XDG_DATA_HOME/nirpad`` or ``~/.local/share/nirpad``). The systemd unit
 passes ``--state-dir /var/lib/nirpad`` explicitly.
@@ -37,6 +39,24 @@ class StateDirError(OSError):
         self.path = path
 
 
+class PathNameError(ValueError):
+    """A path a person gave that names no folder: ``~name`` of no user on this machine."""
+
+
+def user_path(text: str) -> Path:
+    """``text`` as an absolute path, ``~`` and ``~name`` expanded as a shell does.
+    Raises ``PathNameError``, naming it, when the home folder it begins with is unknown
+    (``~nouser/report.pdf``; ``~`` with no $HOME and no account)."""
+    try:
+        return Path(text).expanduser().absolute()
+    except RuntimeError as exc:  # pathlib: "Could not determine home directory."
+        home = text.split("/", 1)[0]
+        raise PathNameError(
+            f"cannot use {text}: {home} names no home folder on this machine (no such "
+            "user); give the path in full"
+        ) from exc
+
+
 def resolve_state_dir(arg: str | None, env: Mapping[str, str] | None = None) -> Path:
     """Return the state directory: ``arg``, else $NIRPAD_STATE_DIR, else the user-data dir.
 
@@ -45,10 +65,10 @@ def resolve_state_dir(arg: str | None, env: Mapping[str, str] | None = None) -> 
     """
     environ = os.environ if env is None else env
     if arg:
-        return Path(arg).expanduser().absolute()
+        return user_path(arg)
     from_env = environ.get(ENV_STATE_DIR, "")
     if from_env:
-        return Path(from_env).expanduser().absolute()
+        return user_path(from_env)
     return user_data_dir(environ) / "nirpad"
 
 
@@ -89,7 +109,7 @@ def resolve_site_config(
     environ = os.environ if env is None else env
     chosen = arg or environ.get(ENV_SITE_CONFIG)
     if chosen:
-        return Path(chosen).expanduser().absolute()
+        return user_path(chosen)
     if state_dir is None:
         return None
     candidate = state_dir / SITE_CONFIG_NAME

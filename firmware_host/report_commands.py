@@ -39,7 +39,7 @@ from care.diary_schema import DiaryStorageError
 from care.report import Device, Period, ReportData, ReportError, SignatureStatus, gather_report
 from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.output_files import OutputRefused, write_atomically
-from firmware_host.paths import resolve_site_config, resolve_state_dir
+from firmware_host.paths import resolve_site_config, resolve_state_dir, user_path
 from profiles.errors import TrustStoreError
 from profiles.schema import Profile
 from profiles.signing import TrustStore, signature_checked
@@ -119,7 +119,7 @@ def report_files(
 
 def _outputs(args: argparse.Namespace) -> dict[str, Path]:
     chosen = {"pdf": args.output, "csv": args.csv, "fhir": args.fhir}
-    outputs = {kind: Path(name).expanduser().absolute() for kind, name in chosen.items() if name}
+    outputs = {kind: user_path(name) for kind, name in chosen.items() if name}
     if len({path.resolve() for path in outputs.values()}) != len(outputs):  # links, ../
         raise _Refused("-o, --csv and --fhir must name different files", EXIT_USAGE)
     return outputs

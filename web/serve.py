@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from firmware_host.course_inputs import CourseInputError, zone_named
-from firmware_host.paths import StateDirError, ensure_state_dir, resolve_state_dir
+from firmware_host.paths import StateDirError, ensure_state_dir, resolve_state_dir, user_path
 from web.local_users import LocalUsers
 from web.passwords import (
     PasswordError,
@@ -104,7 +104,7 @@ def settings_for(
         password_hash = read_password_hash(state_dir)
     except PasswordError as exc:
         raise ListenRefusedError(str(exc)) from exc
-    site = None if site_config is None else Path(site_config).expanduser().absolute()
+    site = None if site_config is None else user_path(site_config)
     tls = tls_cert is not None
     names = frozenset(host_key(n) for n in host_names)
     own = frozenset() if _is_wildcard(listen) else frozenset({host_key(listen)})

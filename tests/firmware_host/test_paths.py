@@ -7,14 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from firmware_host.cli import main
 from firmware_host.paths import (
+    PathNameError,
     StateDirError,
     check_socket_path,
     control_socket_path,
     ensure_state_dir,
     resolve_site_config,
     resolve_state_dir,
+    user_path,
 )
+from profiles.store import install_atomic
+from tests.care.course_fixture import RX_TOML
 
 
 def test_argument_wins_over_environment(tmp_path: Path) -> None:
@@ -108,3 +113,40 @@ def test_too_long_socket_path_is_a_readable_error(tmp_path: Path) -> None:
     check_socket_path(tmp_path / "control.sock")
     with pytest.raises(StateDirError, match="shorter --state-dir"):
         check_socket_path(tmp_path / ("x" * 120) / "control.sock")
+
+
+NO_USER = "~no-such-nirpad-user"
+
+
+def test_a_path_in_the_home_of_no_user_is_refused_in_words(tmp_path: Path) -> None:
+    message = (
+        f"cannot use {NO_USER}/x: {NO_USER} names no home folder on this machine (no such "
+        "user); give the path in full"
+    )
+    with pytest.raises(PathNameError) as refused:
+        resolve_state_dir(f"{NO_USER}/x", env={})
+    assert str(refused.value) == message
+    with pytest.raises(PathNameError, match="names no home folder"):
+        resolve_state_dir(None, env={"NIRPAD_STATE_DIR": NO_USER})
+    with pytest.raises(PathNameError, match="names no home folder"):
+        resolve_site_config(tmp_path, f"{NO_USER}/site.toml", env={})
+    assert user_path("~") == Path.home()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["history", "--state-dir", f"{NO_USER}/state"],
+        ["calendar", "-o", f"{NO_USER}/course.ics"],
+        ["report", "-o", f"{NO_USER}/report.pdf"],
+    ],
+)
+def test_the_commands_name_a_path_in_the_home_of_no_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    install_atomic(tmp_path, RX_TOML)
+    state = [] if "--state-dir" in argv else ["--state-dir", str(tmp_path)]
+    assert main([*argv, *state]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"nirpad: cannot use {NO_USER}/") and "no such user" in err
+    assert "Could not determine" not in err
