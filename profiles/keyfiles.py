@@ -43,6 +43,12 @@ def write_keypair(prefix: Path) -> tuple[Path, Path, str]:
 
     Raises SigningError if either file exists or cannot be written.
     """
+    if prefix.name in ("", ".", ".."):  # "", ".", "/": a folder, no name to add to
+        raise SigningError(
+            "--out must end in a file name, like clinic-a-2026 (it writes "
+            "clinic-a-2026.key and clinic-a-2026.pub)",
+            field="out",
+        )
     private_path = prefix.with_name(prefix.name + PRIVATE_SUFFIX)
     public_path = prefix.with_name(prefix.name + PUBLIC_SUFFIX)
     pem, public_b64 = generate_keypair()

@@ -291,3 +291,19 @@ def test_keygen_on_a_full_disk_leaves_no_key_file_and_a_retry_works(
     monkeypatch.setattr(keyfiles.os, "fsync", real_fsync)
     assert run_cli(["keygen", "--out", str(tmp_path / "k")]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k.key", "k.pub"]
+
+
+@pytest.mark.parametrize("out", ["", ".", "/", ".."])
+def test_keygen_out_that_names_no_file_is_refused_in_words(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    out: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(["keygen", "--out", out]) == 1
+    assert capsys.readouterr().err == (
+        "cannot make the key pair: --out must end in a file name, like clinic-a-2026 "
+        "(it writes clinic-a-2026.key and clinic-a-2026.pub)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
