@@ -194,7 +194,11 @@ def sign_profile(toml_text: str, private_key: Ed25519PrivateKey | bytes, key_id:
     """
     key = load_private_key(private_key) if isinstance(private_key, bytes) else private_key
     if not _KEY_ID.match(key_id):
-        raise SigningError("use letters, digits, '-', '_' or '.', at most 64", field="key_id")
+        raise SigningError(
+            "the key id (--key-id, the public key's name in the site's "
+            "[signing.trusted_keys]) must be letters, digits, '-', '_' or '.', at most 64",
+            field="key_id",
+        )
     body = strip_signature_table(toml_text)
     data = _parse_for_signing(body)
     try:

@@ -307,3 +307,21 @@ def test_keygen_out_that_names_no_file_is_refused_in_words(
         "(it writes clinic-a-2026.key and clinic-a-2026.pub)\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("key_id", ["", "a b", "k" * 65, "k\udcff"])
+def test_a_key_id_that_cannot_be_one_is_named_in_the_refusal(
+    key_path: Path,
+    base_text: str,
+    write: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    key_id: str,
+) -> None:
+    rx = write(base_text)
+    capsys.readouterr()
+    assert run_cli(["sign", str(rx), "--key", str(key_path), "--key-id", key_id]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        "cannot sign: the key id (--key-id, the public key's name in the site's "
+        "[signing.trusted_keys]) must be letters, digits, '-', '_' or '.', at most 64\n"
+    )
