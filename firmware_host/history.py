@@ -16,12 +16,14 @@ import csv
 import dataclasses
 import io
 import json
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.paths import resolve_state_dir
+from safety.errors import LedgerError
 from safety.ledger import LEDGER_FILENAME, Ledger, SessionRecord
 
 CSV_FIELDS: Final = (
@@ -51,12 +53,19 @@ def main(args: argparse.Namespace) -> int:
 
 
 def read_sessions(state_dir: Path) -> list[SessionRecord]:
-    """All sessions, oldest first; an empty list when there is no ledger yet.
+    """All sessions, oldest first; an empty list when there is no ledger yet. Something
+    of its name that is not a file (a folder, a named pipe) raises ``LedgerError``, as
+    ``safety.records`` does: never shown as "no sessions".
 
     A session still in progress shows the dose of its last checkpoint (at most a few
     seconds old); its own row is only written when it ends."""
-    if not (state_dir / LEDGER_FILENAME).is_file():
+    path = state_dir / LEDGER_FILENAME
+    if not os.path.lexists(path):
         return []
+    if not path.is_file():
+        raise LedgerError(
+            f"The treatment record cannot be read: it is not a file ({path}).", path=str(path)
+        )
     ledger = Ledger.open(state_dir, lambda: datetime.now(UTC))
     try:
         return [_with_checkpoint(ledger, r) for r in reversed(ledger.sessions())]

@@ -1,7 +1,8 @@
 """The ledger read-only: what the course of treatment and the clinic may read.
 
 Owns: opening ``<state_dir>/ledger.sqlite3`` read-only (``file:…?mode=ro``: never
-created, never migrated, never written; a missing ledger is an empty record), the
+created, never migrated, never written; a missing ledger is an empty record, one that
+is not a file an error), the
 sessions, faults and installs as frozen records, oldest first, and when the schedule
 next allows a start under the controller's own rule (``schedule_rule``, used by
 ``safety.core_checks`` too, so the two can never disagree).
@@ -15,6 +16,7 @@ read is skipped and counted in ``Records.damaged_rows``.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -96,10 +98,13 @@ def read_records(
 ) -> Records:
     """The ledger's records, read-only; with ``rule``, also when the schedule next
     allows a start as of ``wall_clock()`` (timezone-aware). No ledger: empty records.
-    Raises ``LedgerError`` for a ledger that cannot be read or has another schema."""
+    Raises ``LedgerError`` for a ledger that cannot be read or has another schema, or
+    that is not a file (a folder, a named pipe, a link to nothing): never read as none."""
     path = state_dir / LEDGER_FILENAME
-    if not path.is_file():
+    if not os.path.lexists(path):
         return Records()
+    if not path.is_file():  # never opened: SQLite's open would wait on a named pipe
+        raise LedgerError(f"{_READ}: it is not a file ({path}).", path=str(path))
     with _read_only(path) as conn:
         _check_version(conn, path)
         damaged: list[int] = []

@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from firmware_host.cli import main
+from profiles.store import install_atomic
 from safety.faults import Outcome
 from safety.ledger import Ledger
+from tests.care.course_fixture import RX_TOML
 
 T0 = datetime(2025, 3, 3, 19, 0, tzinfo=UTC)
 
@@ -108,6 +111,23 @@ def test_damaged_ledger_is_one_line_error(
     assert main(["history", "--state-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("nirpad: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("argv", [["history"], ["course"], ["report", "-o", "{out}"]])
+def test_a_ledger_that_is_not_a_file_is_an_error_not_no_sessions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    install_atomic(state_dir, RX_TOML)
+    ledger = state_dir / "ledger.sqlite3"
+    os.mkfifo(ledger)  # nobody writes it: an open would wait for ever
+    args = [a.format(out=tmp_path / "r.pdf") for a in argv]
+    assert main([*args, "--state-dir", str(state_dir)]) == 1
+    out, err = capsys.readouterr()
+    assert "No sessions" not in out
+    assert err == f"nirpad: The treatment record cannot be read: it is not a file ({ledger}).\n"
 
 
 def test_a_session_in_progress_shows_the_dose_of_its_last_checkpoint(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,6 +144,23 @@ def test_a_file_that_is_not_a_database_is_a_readable_error(tmp_path: Path) -> No
     (tmp_path / LEDGER_FILENAME).write_bytes(b"x" * 4096)
     with pytest.raises(LedgerError, match="cannot be read: the file is damaged"):
         read_records(tmp_path, WallClock())
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", ["named pipe", "folder", "link to nothing"])
+def test_a_ledger_that_is_not_a_file_is_an_error_not_an_empty_record(
+    tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / LEDGER_FILENAME
+    if kind == "named pipe":
+        os.mkfifo(path)  # nobody writes it: an open would wait for ever
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(tmp_path / "gone.sqlite3")
+    with pytest.raises(LedgerError) as refused:
+        read_records(tmp_path, WallClock())
+    assert str(refused.value) == f"The treatment record cannot be read: it is not a file ({path})."
 
 
 def test_a_ledger_that_cannot_be_opened_is_a_readable_error(
