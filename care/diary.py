@@ -20,6 +20,7 @@ Does not own what the entries mean for the course (``care.course``) or the ledge
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -127,6 +128,10 @@ class Diary:
         except (OSError, sqlite3.Error) as exc:
             old = state_dir / OLD_DIARY_FILENAME
             raise _storage_error("The diary at its old place cannot be moved in", old, exc) from exc
+        if os.path.lexists(path) and not path.is_file():  # a folder, a named pipe
+            raise DiaryStorageError(
+                f"The symptom diary cannot be opened: it is not a file ({path}).", path=path
+            )
         try:
             create_private(path)
             conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)

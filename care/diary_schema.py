@@ -149,8 +149,11 @@ def _create_dir(folder: Path) -> None:
 
 def diary_exists(state_dir: Path) -> bool:
     """Whether ``state_dir`` holds a diary, in ``diary/`` or at the old place (which
-    ``adopt_old_diary`` moves in when the diary is opened)."""
-    return (state_dir / DIARY_FILENAME).is_file() or (state_dir / OLD_DIARY_FILENAME).is_file()
+    ``adopt_old_diary`` moves in when the diary is opened). Anything of the diary's name
+    counts (a folder, a named pipe), so that opening it says what is wrong rather than
+    a reader showing no entries."""
+    new, old = state_dir / DIARY_FILENAME, state_dir / OLD_DIARY_FILENAME
+    return os.path.lexists(new) or old.is_file()
 
 
 def adopt_old_diary(state_dir: Path) -> bool:
@@ -217,6 +220,8 @@ def connect_read_only(path: Path) -> sqlite3.Connection | None:
     holding anything beside it (all is in the main file), it is read as immutable: no
     locks, no side files, nothing written. None also for a file that is not a diary of
     this ``SCHEMA_VERSION`` (nothing is migrated here)."""
+    if not path.is_file():  # a named pipe would make the open wait for ever
+        return None
     uri = path.absolute().as_uri()
     conn = _connect_current(f"{uri}?mode=ro")
     if conn is None and not _has_side_content(path):

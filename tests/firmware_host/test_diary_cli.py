@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import resource
 import signal
 import sqlite3
@@ -410,3 +411,23 @@ def test_a_diary_whose_log_holds_entries_is_not_read_past_them(
     with full_disk():
         assert main(["diary", "show", "--state-dir", str(tmp_path)]) == 1
     assert "The symptom diary cannot be opened" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", ["named pipe", "folder"])
+@pytest.mark.parametrize(
+    "argv", [["diary", "show"], ["diary", "--legs", "2"], ["irls", "--items", ",".join("1" * 10)]]
+)
+def test_a_diary_that_is_not_a_file_is_an_error_not_an_empty_diary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, argv: list[str]
+) -> None:
+    diary = tmp_path / DIARY_FILENAME
+    diary.parent.mkdir()
+    if kind == "named pipe":
+        os.mkfifo(diary)  # nobody writes it: an open would wait for ever
+    else:
+        diary.mkdir()
+    assert main([*argv, "--state-dir", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "none" not in out
+    assert err == f"nirpad: The symptom diary cannot be opened: it is not a file ({diary}).\n"
