@@ -27,6 +27,7 @@ from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.paths import StateDirError, ensure_state_dir, resolve_state_dir, user_path
 from web.local_users import LocalUsers
 from web.passwords import (
+    MAX_PASSWORD_CHARS,
     PasswordError,
     check_new_password,
     hash_password,
@@ -267,8 +268,8 @@ def set_password(state_dir: Path) -> int:
 
 
 def _read_new_password() -> str:
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():  # at most one character more than a password may have
+        return sys.stdin.readline(MAX_PASSWORD_CHARS + 1).rstrip("\r\n")
     first = getpass.getpass("New password for the caregiver's page: ")
     if getpass.getpass("The same again: ") != first:
         raise PasswordError("the two passwords differ")

@@ -274,6 +274,34 @@ def test_nirpad_web_passwd_refuses_bytes_that_are_not_text(
     assert not password_path(tmp_path).exists()
 
 
+class EndlessInput(io.StringIO):
+    """Input with no line end that never runs out (``< /dev/zero``), counting reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_chars = 0
+
+    def isatty(self) -> bool:
+        return False
+
+    def readline(self, size: int | None = -1, /) -> str:
+        if size is None or size < 0:
+            raise MemoryError("read without a bound")
+        self.read_chars += size
+        return "\0" * size
+
+
+def test_nirpad_web_passwd_reads_a_bounded_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    endless = EndlessInput()
+    monkeypatch.setattr("sys.stdin", endless)
+    assert main(["web", "passwd", "--state-dir", str(tmp_path)]) == 2
+    assert "at most 1024 characters; the password was not changed" in capsys.readouterr().err
+    assert endless.read_chars == 1025
+    assert not password_path(tmp_path).exists()
+
+
 def test_nirpad_web_passwd_on_a_full_disk_keeps_the_old_password_and_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
