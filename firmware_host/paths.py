@@ -86,14 +86,22 @@ def ensure_state_dir(state_dir: Path) -> Path:
     """Create the state directory (mode 0750) if needed; raise StateDirError if unusable."""
     try:
         state_dir.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+    except FileExistsError as exc:  # a file, or a link to none, of that name
+        raise StateDirError(_NOT_A_FOLDER.format(state_dir), path=state_dir) from exc
     except OSError as exc:
         raise StateDirError(
             f"cannot create the state directory {state_dir}: {exc.strerror or exc}",
             path=state_dir,
         ) from exc
     if not state_dir.is_dir():
-        raise StateDirError(f"{state_dir} is not a directory", path=state_dir)
+        raise StateDirError(_NOT_A_FOLDER.format(state_dir), path=state_dir)
     return state_dir
+
+
+_NOT_A_FOLDER: Final = (
+    "the state directory {0} is not a folder: give the folder that holds the treatment "
+    "record (--state-dir, $NIRPAD_STATE_DIR)"
+)
 
 
 def resolve_site_config(

@@ -150,3 +150,18 @@ def test_the_commands_name_a_path_in_the_home_of_no_user(
     err = capsys.readouterr().err
     assert err.startswith(f"nirpad: cannot use {NO_USER}/") and "no such user" in err
     assert "Could not determine" not in err
+
+
+@pytest.mark.parametrize("kind", ["file", "link loop"])
+def test_a_state_directory_that_is_not_a_folder_is_named_so(tmp_path: Path, kind: str) -> None:
+    state_dir = tmp_path / "state"
+    if kind == "file":
+        state_dir.write_text("x")
+    else:
+        state_dir.symlink_to(state_dir)
+    with pytest.raises(StateDirError) as refused:
+        ensure_state_dir(state_dir)
+    assert str(refused.value) == (
+        f"the state directory {state_dir} is not a folder: give the folder that holds the "
+        "treatment record (--state-dir, $NIRPAD_STATE_DIR)"
+    )
