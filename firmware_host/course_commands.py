@@ -173,8 +173,9 @@ def _remind(inputs: _Inputs, run_hook: bool) -> int:
 
 
 def run_reminder_hook(settings: RemindSettings, line: str) -> bool:
-    """Run the hook (no shell, a timeout, ``line`` in $NIRPAD_REMINDER); True if it
-    exited 0. A failure is reported on stderr (the journal) and never raised."""
+    """Run the hook (no shell, a timeout, ``line`` in $NIRPAD_REMINDER, its output
+    discarded); True if it exited 0. A failure is reported on stderr (the journal) and
+    never raised."""
     if not settings.hook:
         return False
     name = settings.hook[0]
@@ -182,7 +183,8 @@ def run_reminder_hook(settings: RemindSettings, line: str) -> bool:
         done = subprocess.run(
             settings.hook,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
+            stdout=subprocess.DEVNULL,  # never held: a hook printing in a loop filled memory
+            stderr=subprocess.DEVNULL,
             timeout=settings.hook_timeout_s,
             env={**os.environ, ENV_REMINDER: line},
             check=False,

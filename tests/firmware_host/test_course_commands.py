@@ -182,6 +182,17 @@ def test_remind_runs_the_hook_without_a_shell(
     assert out.read_text() == "nirpad: session due tonight between 18:00 and 23:00"
 
 
+def test_the_hooks_output_is_discarded_not_held_in_memory() -> None:
+    """A hook that prints in a loop until its timeout held gigabytes in nirpad remind;
+    its output now goes to /dev/null (the hook exits 0 only if it does)."""
+    script = (
+        "import os, sys; null = os.stat(os.devnull)\n"
+        "same = all(os.path.samestat(os.fstat(fd), null) for fd in (1, 2))\n"
+        "sys.exit(0 if same else 1)"
+    )
+    assert course_commands.run_reminder_hook(RemindSettings((sys.executable, "-c", script)), "x")
+
+
 @pytest.mark.slow
 def test_a_failing_or_hanging_hook_is_reported_not_raised(
     capsys: pytest.CaptureFixture[str],
