@@ -144,6 +144,8 @@ def start_problem(args: argparse.Namespace) -> str | None:
     for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
         if path is not None and not os.access(path, os.R_OK):
             return f"{option} {path} cannot be read (missing, or not readable by this user)"
+        if path is not None and not os.path.isfile(path):  # a named pipe: OpenSSL would wait
+            return f"{option} {path} is not a file (a folder, a named pipe or a device)"
     if args.tls_cert is not None and args.tls_key is not None:
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(

@@ -303,6 +303,24 @@ def test_nirpad_web_refuses_bad_options_in_one_line(
     assert err.startswith("nirpad: ") and words in err and err.count("\n") == 1, err
 
 
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", ["named pipe", "folder"])
+def test_nirpad_web_refuses_a_tls_file_that_is_not_a_file_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    cert = tmp_path / "c.pem"
+    if kind == "named pipe":
+        os.mkfifo(cert)  # nobody writes it: OpenSSL's open would wait for ever
+    else:
+        cert.mkdir()
+    (tmp_path / "k.pem").write_text("not read")
+    tls = ["--tls-cert", str(cert), "--tls-key", str(tmp_path / "k.pem")]
+    assert main(["web", "--state-dir", str(tmp_path), *tls]) == 2
+    assert capsys.readouterr().err == (
+        f"nirpad: --tls-cert {cert} is not a file (a folder, a named pipe or a device)\n"
+    )
+
+
 def test_nirpad_web_refuses_an_encrypted_key_without_asking_for_its_passphrase(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
