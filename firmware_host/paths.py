@@ -46,7 +46,8 @@ class PathNameError(ValueError):
 def user_path(text: str) -> Path:
     """``text`` as an absolute path, ``~`` and ``~name`` expanded as a shell does.
     Raises ``PathNameError``, naming it, when the home folder it begins with is unknown
-    (``~nouser/report.pdf``; ``~`` with no $HOME and no account)."""
+    (``~nouser/report.pdf``; ``~`` with no $HOME and no account), or when it is relative
+    and the current folder is gone (removed, or its stick unplugged)."""
     try:
         return Path(text).expanduser().absolute()
     except RuntimeError as exc:  # pathlib: "Could not determine home directory."
@@ -54,6 +55,11 @@ def user_path(text: str) -> Path:
         raise PathNameError(
             f"cannot use {text}: {home} names no home folder on this machine (no such "
             "user); give the path in full"
+        ) from exc
+    except FileNotFoundError as exc:  # os.getcwd(): the current folder was removed
+        raise PathNameError(
+            f"cannot use {text}: the current folder no longer exists (removed or "
+            "unmounted); give the path in full, or change to another folder"
         ) from exc
 
 

@@ -165,3 +165,25 @@ def test_a_state_directory_that_is_not_a_folder_is_named_so(tmp_path: Path, kind
         f"the state directory {state_dir} is not a folder: give the folder that holds the "
         "treatment record (--state-dir, $NIRPAD_STATE_DIR)"
     )
+
+
+@pytest.mark.parametrize("argv", [["history", "--state-dir", "state"], ["calendar", "-o", "c.ics"]])
+def test_a_relative_path_in_a_removed_current_folder_is_refused_in_words(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    install_atomic(state_dir, RX_TOML)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # the caregiver's shell is still in it
+    state = [] if "--state-dir" in argv else ["--state-dir", str(state_dir)]
+    assert main([*argv, *state]) == 1
+    assert capsys.readouterr().err == (
+        f"nirpad: cannot use {argv[-1]}: the current folder no longer exists (removed or "
+        "unmounted); give the path in full, or change to another folder\n"
+    )
