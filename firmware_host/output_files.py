@@ -60,6 +60,9 @@ def write_atomically(files: Sequence[tuple[Path, bytes]], *, state_dir: Path | N
         raise OutputRefused(
             f"cannot write {target}: {_reason(exc)}; nothing was written", EXIT_ERROR
         ) from exc
+    except BaseException:  # Ctrl-C during a slow fsync: no hidden temporary file left
+        _remove(temps)
+        raise
     replaced: list[Path] = []
     for temp, (target, _) in zip(temps, files, strict=True):
         try:
@@ -69,6 +72,9 @@ def write_atomically(files: Sequence[tuple[Path, bytes]], *, state_dir: Path | N
             raise OutputRefused(
                 f"cannot write {target}: {_reason(exc)}; {_written(files, replaced)}", EXIT_ERROR
             ) from exc
+        except BaseException:
+            _remove(temps[len(replaced) :])
+            raise
         replaced.append(target)
 
 
@@ -137,7 +143,7 @@ def _write_temp(path: Path, content: bytes) -> Path:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
-    except OSError:
+    except BaseException:  # a full disk, or Ctrl-C
         with contextlib.suppress(OSError):
             temp.unlink()
         raise

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware_host import output_files
 from firmware_host.output_files import OutputRefused, write_atomically
 
 
@@ -62,3 +63,23 @@ def test_a_target_in_the_state_directory_or_below_it_is_refused(tmp_path: Path) 
             write_atomically([(target, b"x")], state_dir=state_dir)
     write_atomically([(tmp_path / "report.pdf", b"x")], state_dir=state_dir)
     assert sorted(p.name for p in state_dir.rglob("*")) == ["diary"]
+
+
+def test_ctrl_c_while_a_file_is_synced_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = tmp_path / "report.pdf"
+    old.write_bytes(b"last month")
+    real_fsync, synced = os.fsync, []
+
+    def interrupted(fd: int) -> None:
+        synced.append(fd)
+        if len(synced) == 2:  # the second file: the first one's temporary is written
+            raise KeyboardInterrupt
+        real_fsync(fd)
+
+    monkeypatch.setattr(output_files.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically([(old, b"new"), (tmp_path / "report.csv", b"csv")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.pdf"]
+    assert old.read_bytes() == b"last month"
