@@ -70,6 +70,9 @@ def write_keypair(prefix: Path) -> tuple[Path, Path, str]:
         raise SigningError(
             f"cannot write {path}: {reason}; nothing was written", field="out"
         ) from exc
+    except BaseException:  # Ctrl-C: no key without its .pub left to block the retry
+        _remove(written)
+        raise
     return private_path, public_path, public_b64
 
 

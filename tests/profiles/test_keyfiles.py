@@ -325,3 +325,19 @@ def test_a_key_id_that_cannot_be_one_is_named_in_the_refusal(
         "cannot sign: the key id (--key-id, the public key's name in the site's "
         "[signing.trusted_keys]) must be letters, digits, '-', '_' or '.', at most 64\n"
     )
+
+
+def test_ctrl_c_in_keygen_leaves_no_half_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fsync = os.fsync
+
+    def interrupted(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".pub"):
+            raise KeyboardInterrupt
+        real_fsync(fd)
+
+    monkeypatch.setattr(keyfiles.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        keyfiles.write_keypair(tmp_path / "k")
+    assert list(tmp_path.iterdir()) == []
