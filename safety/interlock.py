@@ -259,8 +259,8 @@ class Interlock:
             self._unanswered_since_s = self._clock()
         try:
             send()
-        except DriverError:
-            log.exception("sending to the board failed")
+        except DriverError as exc:  # expected when the board is gone: no traceback
+            log.error("sending to the board failed: %s", exc)
 
     def _clear_setpoint(self) -> None:
         self.setpoint_mw_cm2 = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -251,6 +252,18 @@ def test_send_failures_and_rail_mirror_failures_are_contained(bench: Bench) -> N
     with pytest.raises(RailError):  # the rail itself still reports it
         bench.rail.cut()
     mirror.failing = False
+
+
+def test_a_vanished_board_is_one_log_line_per_failed_send_without_a_traceback(
+    bench: Bench, caplog: pytest.LogCaptureFixture
+) -> None:
+    bench.board.inject("disconnect")
+    with caplog.at_level(logging.ERROR, logger="safety.interlock"):
+        bench.lock.off()
+    (record,) = caplog.records
+    assert record.exc_info is None
+    assert record.getMessage().startswith("sending to the board failed: ")
+    assert "code=disconnected" in record.getMessage()
 
 
 def test_lease_is_bounded_by_the_limits(bench: Bench) -> None:
