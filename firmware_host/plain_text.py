@@ -28,6 +28,8 @@ _TECHNICAL: Final = re.compile(
 )
 _PORTISH: Final = re.compile(r"port|/dev/|serial|termios|readiness|Input/output", re.IGNORECASE)
 _PARENS: Final = re.compile(r" ?\(([^()]*)\)")
+_HIDE: Final = str.maketrans("()", "\x02\x03")  # a kept "(...)" while outer ones are judged
+_SHOW: Final = str.maketrans("\x02\x03", "()")
 _CLAUSE_SPLIT: Final = re.compile(r"(?<=[.:;])\s+")
 _SPACES: Final = re.compile(r"\s{2,}")
 
@@ -41,8 +43,8 @@ def plain(text: str | None) -> str | None:
     def parenthetical(match: re.Match[str]) -> str:
         nonlocal dropped_port
         inner = match.group(1)
-        if _TECHNICAL.search(inner) is None:
-            return match.group(0)
+        if _TECHNICAL.search(inner) is None:  # kept, its brackets hidden from the outer one
+            return match.group(0).translate(_HIDE)
         dropped_port = dropped_port or _PORTISH.search(inner) is not None
         return ""
 
@@ -51,6 +53,7 @@ def plain(text: str | None) -> str | None:
         if shorter == text:
             break
         text = shorter
+    text = text.translate(_SHOW)
     clauses: list[str] = []
     for clause in _CLAUSE_SPLIT.split(text):
         if _TECHNICAL.search(clause) is not None:

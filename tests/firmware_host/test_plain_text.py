@@ -23,6 +23,10 @@ VANISHED = (
     "The pad is disconnected. (device reports readiness to read but returned no data "
     "(device disconnected or multiple access on port?))"
 )
+READ_FAILED = (  # the pty of `nirpad run --sim` gone: a plain word before the details
+    "The pad is disconnected. (read failed: device reports readiness to read but returned "
+    "no data (device disconnected?) (port=/dev/pts/1, code=disconnected))"
+)
 NO_PORT = (
     "The pad is disconnected. (cannot open port NO_SUCH_PORT: [Errno 2] No such file or "
     "directory: 'NO_SUCH_PORT' (port=NO_SUCH_PORT, code=open_failed))"
@@ -43,8 +47,12 @@ NO_PORT = (
         ("The skin is 43.2 °C (limit 43.0 °C).", "The skin is 43.2 °C (limit 43.0 °C)."),
         ("cannot start: a session is already running",
          "cannot start: a session is already running"),
+        (READ_FAILED, f"The pad is disconnected. {PORT_TROUBLE}"),
+        ("Stopped (the pad (810 nm) was (briefly) unplugged).",
+         "Stopped (the pad (810 nm) was (briefly) unplugged)."),
     ],
-    ids=["vanished-port", "no-port", "errno", "wrapped-twice", "said-twice", "plain", "short"],
+    ids=["vanished-port", "no-port", "errno", "wrapped-twice", "said-twice", "plain", "short",
+         "read-failed-nested", "nested-plain"],
 )  # fmt: skip
 def test_plain_drops_technical_text_and_repeats(text: str, shown: str) -> None:
     assert plain(text) == shown
