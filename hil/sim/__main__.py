@@ -12,6 +12,7 @@ from pathlib import Path
 
 from drivers.protocol import SIM_TIME_SCALE_MAX, SIM_TIME_SCALE_MIN
 from hil.sim.board import RAIL_HOLD_S
+from hil.sim.commands import check_ambient_c
 from hil.sim.pty_runner import run_pty_sim
 
 
@@ -22,6 +23,13 @@ def _time_scale(text: str) -> float:
             f"the time scale must be between {SIM_TIME_SCALE_MIN:g} and {SIM_TIME_SCALE_MAX:g}"
         )
     return value
+
+
+def _ambient_c(text: str) -> float:
+    try:
+        return check_ambient_c(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _claimed_scale(text: str) -> float:
@@ -52,7 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "JSON-line commands on stdin, JSON-line events on stdout (see docs/hil.md).",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the unit error and noise")
-    parser.add_argument("--ambient-c", type=float, default=22.0, help="room temperature, °C")
+    parser.add_argument(
+        "--ambient-c", type=_ambient_c, default=22.0, help="room temperature, -20 to 60 °C"
+    )
     parser.add_argument("--baud", type=_baud, default=115200, help="wire pacing, bits/s")
     parser.add_argument(
         "--time-scale", type=_time_scale, default=1.0, help="physics and on-time run K× faster"

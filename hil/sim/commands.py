@@ -13,6 +13,9 @@ from hil.sim.board import SimBoard
 from hil.sim.faults import InjectionError
 
 QUIT: Final = "quit"
+AMBIENT_C_MIN: Final = -20.0
+AMBIENT_C_MAX: Final = 60.0
+"""The room temperatures the model is for (NaN or 1e6 °C would end the simulator)."""
 _SETTABLE: Final = {"ambient_c": (int, float), "contact": (bool,), "blanket": (bool,)}
 
 
@@ -60,11 +63,21 @@ def _set(board: SimBoard, args: dict[str, object]) -> None:
         if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
             raise CommandError(f"set: {key}={value!r} has the wrong type", "set")
     if "ambient_c" in args:
-        board.set_ambient(float(args["ambient_c"]))  # type: ignore[arg-type]
+        board.set_ambient(check_ambient_c(float(args["ambient_c"])))  # type: ignore[arg-type]
     if "blanket" in args:
         board.set_blanket(bool(args["blanket"]))
     if "contact" in args:
         board.set_contact(bool(args["contact"]))
+
+
+def check_ambient_c(ambient_c: float) -> float:
+    """``ambient_c`` if it is a room temperature the model is for, else ValueError."""
+    if not AMBIENT_C_MIN <= ambient_c <= AMBIENT_C_MAX:  # NaN fails too
+        raise ValueError(
+            f"the room temperature must be between {AMBIENT_C_MIN:g} and {AMBIENT_C_MAX:g} °C,"
+            f" not {ambient_c:g}"
+        )
+    return ambient_c
 
 
 def _press(board: SimBoard, args: dict[str, object]) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from hil.sim.__main__ import parse_args
 from hil.sim.board import SimBoard
 from hil.sim.commands import QUIT, CommandError, apply_command
 from hil.sim.pty_runner import RailFile, read_rail_file
@@ -59,6 +60,10 @@ def test_set_press_rail_inject_clear_reset_quit(board: SimBoard) -> None:
         {"cmd": "set"},
         {"cmd": "set", "contact": "yes"},
         {"cmd": "set", "ambient_c": True},
+        {"cmd": "set", "ambient_c": float("nan")},
+        {"cmd": "set", "ambient_c": float("inf")},
+        {"cmd": "set", "ambient_c": 1000},
+        {"cmd": "set", "ambient_c": -100, "contact": False},
         {"cmd": "press", "kind": "medium"},
         {"cmd": "inject"},
         {"cmd": "inject", "fault": "nope"},
@@ -89,3 +94,20 @@ def test_rail_file_content(tmp_path: Any) -> None:
     assert read_rail_file(path) == RailFile(False, None)
     path.write_text("")
     assert read_rail_file(path) == RailFile(False, None)
+
+
+def test_a_bad_room_temperature_changes_nothing(board: SimBoard) -> None:
+    with pytest.raises(CommandError, match="room temperature"):
+        apply_command(board, {"cmd": "set", "ambient_c": 1e400, "contact": False})
+    state = board.state()
+    assert (state["ambient_c"], state["contact"]) == (22.0, True)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e6", "-41", "abc"])
+def test_the_simulator_refuses_a_bad_ambient_option(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--ambient-c", value])
+    assert exc.value.code == 2
+    assert "--ambient-c" in capsys.readouterr().err
