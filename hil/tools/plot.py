@@ -64,7 +64,7 @@ def plot_trace(rows: Sequence[TraceRow], out: Path, title: str = "") -> Path:
     _states(ax_state, t, rows)
     ax_state.set_xlabel(f"time ({unit})")
     fig.suptitle(title or "nirpad trace")
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, format="png")  # to ``out`` itself, whatever its suffix
     plt.close(fig)
     return out
 

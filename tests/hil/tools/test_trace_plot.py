@@ -82,3 +82,20 @@ def test_plot_explains_a_missing_trace_or_matplotlib(
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib → ImportError
     with pytest.raises(plot.PlotUnavailableError, match=r"pip install 'nirpad\[plot\]'"):
         plot.plot_trace(_rows(), tmp_path / "t.png")
+
+
+@pytest.mark.slow
+def test_plot_writes_the_file_it_names_whatever_its_suffix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "t.csv"
+    with TraceWriter(trace) as writer:
+        for row in _rows():
+            writer.write(row)
+    out = tmp_path / "picture"  # matplotlib alone would write picture.png
+    assert plot.main([str(trace), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    assert not (tmp_path / "picture.png").exists()
+    assert plot.main([str(trace), "-o", "/dev/full"]) == 1  # the disk is full
+    assert "No space left on device" in capsys.readouterr().err
