@@ -107,6 +107,8 @@ class TraceWriter:
 def read_trace(path: Path | str) -> list[TraceRow]:
     """Read a trace written by ``TraceWriter``; ValueError names the bad line."""
     rows = []
+    if Path(path).exists() and not Path(path).is_file():  # a FIFO would block for ever
+        raise ValueError(f"{path}: not a regular file; a trace is a CSV file")
     with Path(path).open(newline="", encoding="utf-8") as file:
         reader = csv.DictReader(file)
         if tuple(reader.fieldnames or ()) != TRACE_COLUMNS:

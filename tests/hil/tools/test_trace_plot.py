@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -99,3 +100,15 @@ def test_plot_writes_the_file_it_names_whatever_its_suffix(
     assert not (tmp_path / "picture.png").exists()
     assert plot.main([str(trace), "-o", "/dev/full"]) == 1  # the disk is full
     assert "No space left on device" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(10)
+def test_a_fifo_or_a_folder_is_refused_without_waiting_for_a_writer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "trace.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_trace(fifo)  # opening it would wait for a writer for ever
+    assert plot.main([str(tmp_path)]) == 1
+    assert "not a regular file" in capsys.readouterr().err
