@@ -110,15 +110,27 @@ def read_trace(path: Path | str) -> list[TraceRow]:
     if Path(path).exists() and not Path(path).is_file():  # a FIFO would block for ever
         raise ValueError(f"{path}: not a regular file; a trace is a CSV file")
     with Path(path).open(newline="", encoding="utf-8") as file:
-        reader = csv.DictReader(file)
-        if tuple(reader.fieldnames or ()) != TRACE_COLUMNS:
-            raise ValueError(f"{path}: not a nirpad trace (columns {reader.fieldnames})")
-        for line, record in enumerate(reader, start=2):
-            try:
-                rows.append(_row(record))
-            except (KeyError, ValueError) as exc:
-                raise ValueError(f"{path}, line {line}: {exc}") from exc
+        try:
+            reader = csv.DictReader(file)
+            if tuple(reader.fieldnames or ()) != TRACE_COLUMNS:
+                raise ValueError(f"{path}: not a nirpad trace (columns {reader.fieldnames})")
+            for line, record in enumerate(reader, start=2):
+                try:
+                    rows.append(_row(_whole(record)))
+                except (KeyError, ValueError) as exc:
+                    raise ValueError(f"{path}, line {line}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not a nirpad trace (not UTF-8 text)") from exc
     return rows
+
+
+def _whole(record: dict[str | None, Any]) -> dict[str, str]:
+    """``record`` if it has a value for every column and no more, else ValueError."""
+    extra = record.get(None) or []
+    fields = sum(value is not None for key, value in record.items() if key is not None)
+    if extra or fields != len(TRACE_COLUMNS):
+        raise ValueError(f"{fields + len(extra)} fields, a trace row has {len(TRACE_COLUMNS)}")
+    return {key: value for key, value in record.items() if key is not None}
 
 
 def _row(r: dict[str, str]) -> TraceRow:

@@ -112,3 +112,23 @@ def test_a_fifo_or_a_folder_is_refused_without_waiting_for_a_writer(
         read_trace(fifo)  # opening it would wait for a writer for ever
     assert plot.main([str(tmp_path)]) == 1
     assert "not a regular file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (b"0.0,ready,0,0\n", "line 2: 4 fields, a trace row has 10"),
+        (b"0.0,ready,0,0,0,0,20,20,20,,extra\n", "line 2: 11 fields, a trace row has 10"),
+        (b"\x89\xaa\xff binary\n", "not UTF-8 text"),
+    ],
+    ids=["short-row", "long-row", "binary"],
+)
+def test_a_malformed_trace_is_refused_by_file_and_line(
+    tmp_path: Path, body: bytes, match: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(",".join(TRACE_COLUMNS).encode() + b"\n" + body)
+    with pytest.raises(ValueError, match=match):
+        read_trace(path)
+    assert plot.main([str(path)]) == 1
+    assert f"{path}" in capsys.readouterr().err
