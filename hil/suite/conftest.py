@@ -28,7 +28,14 @@ import pytest
 
 from hil.rigs.harness import InProcessRig, assert_dark_after_close
 from hil.rigs.locking import BoardLock, BoardLockedError
-from hil.rigs.targets import ALLOW_EMISSION_ENV, EMITS, SIM_ONLY, emission_allowed, skip_reason
+from hil.rigs.targets import (
+    ALLOW_EMISSION_ENV,
+    EMITS,
+    SIM_ONLY,
+    board_url_problem,
+    emission_allowed,
+    skip_reason,
+)
 
 _HIL_DIR: Final = Path(__file__).resolve().parent
 _lock: BoardLock | None = None
@@ -65,6 +72,9 @@ def pytest_configure(config: pytest.Config) -> None:
     global _lock
     url = config.getoption("--board-url", default=None)
     if url:
+        problem = board_url_problem(str(url))
+        if problem is not None:  # one line, not the same traceback in every test
+            raise pytest.UsageError(f"--board-url {problem}")
         _lock = BoardLock(str(url))
         try:
             _lock.acquire()

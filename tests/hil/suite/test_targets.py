@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 
 from hil.rigs.locking import BoardLock, BoardLockedError, lock_path
-from hil.rigs.targets import ALLOW_EMISSION_ENV, EMITS, SIM_ONLY, skip_reason
+from hil.rigs.targets import (
+    ALLOW_EMISSION_ENV,
+    EMITS,
+    SIM_ONLY,
+    board_url_problem,
+    skip_reason,
+)
 
 pytestmark = pytest.mark.hil
 
@@ -132,4 +138,41 @@ def test_a_second_run_on_a_locked_board_stops_at_once() -> None:
         lock_path(url).unlink(missing_ok=True)  # a per-run name: leave nothing in /tmp
     assert result.returncode == 4, result.stdout + result.stderr  # usage error: not run
     assert "is in use by another HIL run" in result.stderr
+    assert "passed" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("foo://x", "foo://x: pyserial knows no 'foo' port; give a serial device"),
+        ("/dev/ttyNOPE", "/dev/ttyNOPE: no such device"),
+        ("/tmp", "/tmp: not a serial port"),
+        (str(THIS_FILE), f"{THIS_FILE}: not a serial port"),
+        ("loop://", None),
+        ("socket://127.0.0.1:9", None),
+    ],
+)
+def test_a_board_url_that_cannot_be_a_board_is_named(url: str, problem: str | None) -> None:
+    found = board_url_problem(url)
+    assert found == problem if problem is None else found is not None and problem in found
+
+
+def test_a_pty_is_a_serial_port() -> None:
+    controller, device = os.openpty()
+    try:
+        assert board_url_problem(os.ttyname(device)) is None
+    finally:
+        os.close(controller)
+        os.close(device)
+
+
+@pytest.mark.slow
+def test_a_run_with_an_unusable_board_url_stops_at_once_with_one_line() -> None:
+    result = _pytest_child(
+        *SUITE_CONFTEST, f"{THIS_FILE}::test_skip_reasons", "--board-url", "foo://x",
+        env_changes={},
+    )  # fmt: skip
+    assert result.returncode == 4, result.stdout + result.stderr  # usage error: not run
+    assert "--board-url foo://x: pyserial knows no 'foo' port" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
     assert "passed" not in result.stdout
