@@ -22,8 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     if name not in BENCHMARKS:
         print(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(BENCHMARKS[name])
-    result: int = module.main(args)
+    try:
+        module = importlib.import_module(BENCHMARKS[name])
+        result: int = module.main(args)
+    except KeyboardInterrupt:  # each benchmark closes its children on the way out
+        print("python -m hil.bench: interrupted; nothing was written", file=sys.stderr)
+        return 130
     return result
 
 

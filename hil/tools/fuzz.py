@@ -53,6 +53,8 @@ from drivers.protocol import (
 from drivers.protocol.cobs import cobs_decode, cobs_encode
 from drivers.protocol.messages import Ack, MsgType
 
+INTERRUPTED_EXIT: Final = 130  # the shell's code for SIGINT
+
 BATCH_ITEMS: Final = 200  # items per stream; each stream gets a fresh decoder
 STRICT_EVERY: Final = 4  # every 4th stream is a strict (≤ 3 bit errors) stream
 CRC_SPACE: Final = 65536
@@ -421,7 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     print(f"seed {seed}", file=sys.stderr)
-    report = fuzz_decoder(args.frames, seed)
+    try:
+        report = fuzz_decoder(args.frames, seed)
+    except KeyboardInterrupt:
+        print(f"python -m hil.tools.fuzz: interrupted (seed {seed}); no report", file=sys.stderr)
+        return INTERRUPTED_EXIT
     print(json.dumps({"target": args.target, "seed": seed, **report.summary()}, indent=1))
     failures = report.failures()
     for line in failures:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,7 +264,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--minutes", type=int, default=30, help="session length (default 30)")
     parser.add_argument("--every-s", type=float, default=5.0, help="row interval when calm")
     args = parser.parse_args(None if argv is None else list(argv))
-    rows = record_session(args.out, minutes=args.minutes, every_s=args.every_s)
+    try:
+        rows = record_session(args.out, minutes=args.minutes, every_s=args.every_s)
+    except KeyboardInterrupt:
+        kept = f"{args.out} holds the rows written until then"
+        said = kept if args.out.exists() else "nothing was written"
+        print(f"python -m hil.tools.trace: interrupted; {said}", file=sys.stderr)
+        return 130  # the shell's code for SIGINT
     print(f"{args.out}: {rows} rows")
     return 0
 

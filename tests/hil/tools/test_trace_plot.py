@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.tools import plot
+from hil.tools import plot, trace
 from hil.tools.trace import TRACE_COLUMNS, TraceRow, TraceWriter, read_trace, record_session
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -132,3 +132,18 @@ def test_a_malformed_trace_is_refused_by_file_and_line(
         read_trace(path)
     assert plot.main([str(path)]) == 1
     assert f"{path}" in capsys.readouterr().err
+
+
+def test_ctrl_c_ends_a_recording_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(path: Path, *, minutes: int, every_s: float) -> int:
+        path.write_text(",".join(TRACE_COLUMNS) + "\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trace, "record_session", interrupted)
+    out = tmp_path / "t.csv"
+    assert trace.main([str(out)]) == 130
+    assert capsys.readouterr().err == (
+        f"python -m hil.tools.trace: interrupted; {out} holds the rows written until then\n"
+    )

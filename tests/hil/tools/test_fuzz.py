@@ -1,0 +1,20 @@
+"""The fuzz command line: a Ctrl-C ends it with a line, not a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.tools import fuzz
+
+
+def test_ctrl_c_ends_the_run_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(frames: int, seed: int) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fuzz, "fuzz_decoder", interrupted)
+    assert fuzz.main(["decoder", "--frames", "10", "--seed", "1"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "python -m hil.tools.fuzz: interrupted (seed 1); no report"
+    )
