@@ -20,6 +20,7 @@ import logging
 import os
 import platform
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -229,6 +230,15 @@ def write_results(
     out_dir.mkdir(parents=True, exist_ok=True)
     document = {**env, "figures": [f.as_json() for f in figures]}
     (out_dir / JSON_NAME).write_text(json.dumps(document, indent=2, default=str) + "\n")
+    markdown = header_and_table(env, figures, before)
+    (out_dir / MD_NAME).write_text(markdown)
+    return markdown
+
+
+def header_and_table(
+    env: dict[str, Any], figures: list[Figure], before: dict[str, float | None] | None
+) -> str:
+    """The Markdown report: the run's circumstances, then the table."""
     load = ", ".join(f"{x:.2f}" for x in env["load_average_1_5_15"])
     header = (
         f"# nirpad performance report{' (quick)' if env['quick'] else ''}\n\n"
@@ -237,9 +247,7 @@ def write_results(
     )
     if before is not None:
         header += f"before: {env.get('before', 'an earlier run')}\n\n"
-    markdown = header + render_markdown(figures, before)
-    (out_dir / MD_NAME).write_text(markdown)
-    return markdown
+    return header + render_markdown(figures, before)
 
 
 def parse_only(values: list[str] | None) -> list[str]:
@@ -279,6 +287,17 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     if args.injections is not None:
         sizes = Sizes(**{**sizes.__dict__, "injections": args.injections})
+    # Both are checked before the minutes of measuring, not found wrong after them.
+    before_path = None if str(args.before) == "none" else args.before
+    try:
+        before = read_before(before_path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        parser.error(f"--before {before_path}: not a bench-results.json ({exc})")
+    try:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=args.out_dir).close()
+    except OSError as exc:
+        parser.error(f"--out-dir {args.out_dir}: not a folder that can be written ({exc})")
     root = logging.getLogger()
     previous_level = root.level
     root.setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)  # faults are expected
@@ -287,9 +306,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         root.setLevel(previous_level)
     env = environment(args.quick, args.baud)
-    before_path = None if str(args.before) == "none" else args.before
-    before = read_before(before_path)
     if before is not None:
         env["before"] = str(before_path)
-    print(write_results(args.out_dir, env, figures, before), end="")
+    try:
+        print(write_results(args.out_dir, env, figures, before), end="")
+    except OSError as exc:  # a full disk: the figures are not lost, they go to stdout
+        print(header_and_table(env, figures, before), end="")
+        print(
+            f"python -m hil.bench report: the results could not be written to "
+            f"{args.out_dir}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -83,3 +83,45 @@ def test_an_earlier_run_goes_beside_as_a_before_column(tmp_path: Path) -> None:
     assert lines[8].startswith("| a figure | 3 | 3.00 | 1.50 |")
     assert lines[9].startswith("| fresh | 1 | — | 2.00 |")
     assert report.read_before(tmp_path / "absent.json") is None
+
+
+def _must_not_measure(names: list[str], run: report.Run) -> list[Figure]:
+    raise AssertionError("measured although the results could not be written")
+
+
+@pytest.mark.parametrize("what", ["out-dir-is-a-file", "before-is-not-a-report"])
+def test_where_the_results_go_and_come_from_is_checked_before_measuring(
+    tmp_path: Path,
+    what: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(report, "collect", _must_not_measure)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_bytes(b"\x89 not json")
+    args = ["--only", "ledger", "--out-dir", str(tmp_path / "out"), "--before", "none"]
+    if what == "out-dir-is-a-file":
+        args[3] = str(a_file)
+        expected = f"--out-dir {a_file}: not a folder that can be written"
+    else:
+        args[5] = str(a_file)
+        expected = f"--before {a_file}: not a bench-results.json"
+    with pytest.raises(SystemExit) as exc:
+        report.main(args)
+    assert exc.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_results_that_cannot_be_written_are_still_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        report, "collect", lambda names, run: [Figure("x.y", "a figure", "ms", 1.5, 3)]
+    )
+    (tmp_path / report.JSON_NAME).mkdir()  # in the way of the JSON: the write fails
+    assert report.main(["--out-dir", str(tmp_path), "--before", "none"]) == 1
+    out, err = capsys.readouterr()
+    assert "| a figure | 3 | 1.50 |" in out
+    assert err.splitlines()[-1].startswith(
+        f"python -m hil.bench report: the results could not be written to {tmp_path}: "
+    )
