@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hil.tools.arg_types import at_least
 from safety.faults import Outcome
 from safety.ledger import LEDGER_FILENAME, Ledger
 
@@ -158,9 +159,9 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hil.bench ledger", description=__doc__)
-    parser.add_argument("--years", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--writes", type=int, default=500)
+    parser.add_argument("--years", type=at_least(1), default=10)
+    parser.add_argument("--runs", type=at_least(1), default=200)
+    parser.add_argument("--writes", type=at_least(1), default=500)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="nirpad-ledger-bench-") as tmp:
         history = build_history(Path(tmp), years=args.years)

@@ -26,6 +26,7 @@ from drivers.protocol import (
     encode_frame,
 )
 from hil.rigs.sim_child import SimChild
+from hil.tools.arg_types import at_least, positive
 
 BITS_PER_BYTE = 10  # 8N1
 TELEMETRY = Telemetry(
@@ -81,9 +82,9 @@ def wire_floor_s(baud: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hil.bench protocol")
-    parser.add_argument("--round-trips", type=int, default=300)
-    parser.add_argument("--baud", type=int, default=115200)
-    parser.add_argument("--codec-seconds", type=float, default=1.0)
+    parser.add_argument("--round-trips", type=at_least(2), default=300)
+    parser.add_argument("--baud", type=at_least(1), default=115200)
+    parser.add_argument("--codec-seconds", type=positive, default=1.0)
     args = parser.parse_args(argv)
     encoded, decoded = codec_rates(args.codec_seconds)
     print(f"telemetry frames encoded: {encoded:,.0f} /s")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from hil.bench.figures_common import Figure, missing, render_markdown
+from hil.tools.arg_types import at_least
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +256,8 @@ def parse_only(values: list[str] | None) -> list[str]:
     if not values:
         return list(COLLECTORS)
     wanted = {name.strip() for value in values for name in value.split(",") if name.strip()}
+    if not wanted:
+        raise ValueError(f"--only names no figure; choose from {', '.join(COLLECTORS)}")
     unknown = wanted - COLLECTORS.keys()
     if unknown:
         raise ValueError(
@@ -271,8 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short smoke run of every figure")
     parser.add_argument("--only", action="append", metavar="NAME", help=", ".join(COLLECTORS))
     parser.add_argument("--out-dir", type=Path, default=Path.cwd(), help="where to write")
-    parser.add_argument("--baud", type=int, default=115200, help="simulated link baud rate")
-    parser.add_argument("--injections", type=int, help="fault injections (default 200, quick 5)")
+    parser.add_argument("--baud", type=at_least(1), default=115200, help="simulated link baud rate")
+    parser.add_argument(
+        "--injections", type=at_least(1), help="fault injections (default 200, quick 5)"
+    )
     parser.add_argument("--verbose", action="store_true", help="show the stack's log lines")
     parser.add_argument(
         "--before", type=Path, default=BEFORE_DEFAULT, metavar="JSON",
