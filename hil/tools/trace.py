@@ -30,6 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, TextIO
 
+from hil.tools.arg_types import at_least, positive
+
 WAVELENGTHS_NM: Final = (810, 850)
 TRACE_COLUMNS: Final = (
     "time_s",
@@ -261,11 +263,16 @@ def main(argv: Iterable[str] | None = None) -> int:
         prog="python -m hil.tools.trace", description=record_session.__doc__
     )
     parser.add_argument("out", type=Path, help="the CSV file to write")
-    parser.add_argument("--minutes", type=int, default=30, help="session length (default 30)")
-    parser.add_argument("--every-s", type=float, default=5.0, help="row interval when calm")
+    parser.add_argument(
+        "--minutes", type=at_least(1), default=30, help="session length (default 30)"
+    )
+    parser.add_argument("--every-s", type=positive, default=5.0, help="row interval when calm")
     args = parser.parse_args(None if argv is None else list(argv))
     try:
         rows = record_session(args.out, minutes=args.minutes, every_s=args.every_s)
+    except OSError as exc:
+        print(f"python -m hil.tools.trace: cannot write {args.out}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         kept = f"{args.out} holds the rows written until then"
         said = kept if args.out.exists() else "nothing was written"

@@ -147,3 +147,30 @@ def test_ctrl_c_ends_a_recording_with_one_line(
     assert capsys.readouterr().err == (
         f"python -m hil.tools.trace: interrupted; {out} holds the rows written until then\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [(["--minutes", "0"], "--minutes"), (["--every-s", "nan"], "--every-s"),
+     (["--every-s", "0"], "--every-s")],
+)  # fmt: skip
+def test_a_recording_refuses_a_length_that_means_nothing(
+    tmp_path: Path, argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        trace.main([str(tmp_path / "t.csv"), *argv])
+    assert exc.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+def test_a_recording_that_cannot_be_written_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert trace.main([str(tmp_path), "--minutes", "1"]) == 1  # a folder, not a file
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .startswith(
+            f"python -m hil.tools.trace: cannot write {tmp_path}: [Errno 21] Is a directory"
+        )
+    )
