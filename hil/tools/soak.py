@@ -35,7 +35,9 @@ from firmware_host.machine import State
 from hil.rigs.clinic import profile_toml, reissued_today, sign, trust_rig_clinic
 from hil.rigs.harness import InProcessRig
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
+from hil.tools.arg_types import at_least, positive, probability
 from hil.tools.stall_monitor import StallMonitor
+from profiles.shipped import BUILTIN_IDS
 
 HOUR_S: Final = 3600.0
 INTERRUPTED_EXIT: Final = 130  # the shell's code for SIGINT
@@ -287,15 +289,22 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hil.tools.soak", description=__doc__)
-    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--sessions", type=at_least(1), default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--session-min", type=int, default=2, help="length of each session")
-    parser.add_argument("--fault-rate", type=float, default=0.3)
+    parser.add_argument("--session-min", type=at_least(1), default=2, help="each session's length")
+    parser.add_argument("--fault-rate", type=probability, default=0.3)
     parser.add_argument("--state-dir", help="keep the ledger here (default: a temporary one)")
     parser.add_argument("--realtime", action="store_true", help="processes, real time")
-    parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--profile", default="rls-dual", help="built-in profile (realtime)")
+    parser.add_argument("--minutes", type=positive, default=60.0)
+    parser.add_argument(
+        "--profile", default="rls-dual", choices=BUILTIN_IDS, help="built-in profile (realtime)"
+    )
     args = parser.parse_args(argv)
+    if args.state_dir is not None:
+        try:
+            Path(args.state_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            parser.error(f"--state-dir {args.state_dir}: not a folder that can be used ({exc})")
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends it as Ctrl-C does
     try:
         report = run_realtime(args) if args.realtime else run_virtual(args)

@@ -72,3 +72,27 @@ def test_ctrl_c_during_the_real_time_run_reports_what_was_measured(
     assert report["interrupted"] is True
     assert report["status_samples_by_state"] == {"treating": 1}
     assert report["sessions"] == [] and report["missed_lease_renewals"] == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["--session-min", "0"], "--session-min"),
+        (["--sessions", "-3"], "--sessions"),
+        (["--fault-rate", "nan"], "--fault-rate"),
+        (["--fault-rate", "1.5"], "--fault-rate"),
+        (["--realtime", "--minutes", "0"], "--minutes"),
+        (["--realtime", "--profile", "nonsense"], "--profile"),
+        (["--state-dir", __file__], "--state-dir"),
+    ],
+)
+def test_a_bad_option_is_a_usage_error_before_anything_runs(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str], mocker: MockerFixture
+) -> None:
+    virtual = mocker.patch("hil.tools.soak.run_virtual")
+    realtime = mocker.patch("hil.tools.soak.run_realtime")
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert option in capsys.readouterr().err
+    assert not virtual.called and not realtime.called
