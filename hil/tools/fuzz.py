@@ -52,6 +52,7 @@ from drivers.protocol import (
 )
 from drivers.protocol.cobs import cobs_decode, cobs_encode
 from drivers.protocol.messages import Ack, MsgType
+from hil.tools.arg_types import at_least
 
 INTERRUPTED_EXIT: Final = 130  # the shell's code for SIGINT
 
@@ -418,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="target", required=True)
     dec = sub.add_parser("decoder", help="mutated and random frames through the decoder")
-    dec.add_argument("--frames", type=int, default=1_000_000)
+    dec.add_argument("--frames", type=at_least(1), default=1_000_000)
     dec.add_argument("--seed", type=int, default=None, help="default: random, printed")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(2**32)

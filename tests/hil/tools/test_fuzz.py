@@ -18,3 +18,13 @@ def test_ctrl_c_ends_the_run_with_one_line(
     assert capsys.readouterr().err.splitlines()[-1] == (
         "python -m hil.tools.fuzz: interrupted (seed 1); no report"
     )
+
+
+@pytest.mark.parametrize("frames", ["0", "-5"])
+def test_a_run_of_no_frames_is_a_usage_error(
+    frames: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        fuzz.main(["decoder", "--frames", frames])
+    assert exc.value.code == 2
+    assert "--frames" in capsys.readouterr().err
