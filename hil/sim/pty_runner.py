@@ -74,6 +74,7 @@ class PtyBoard:
         self.port = os.ttyname(self.slave_fd)
         self.bytes_overrun = 0
         self._stop = False
+        self.out_error: OSError | None = None  # the events could not be written
         self._stdin_buf = b""
         self._next_rail_poll_s = 0.0
         self._rail_count: int | None = None
@@ -90,6 +91,14 @@ class PtyBoard:
             self.out.flush()
         except (BrokenPipeError, ValueError):
             self._stop = True  # nobody listens any more: end cleanly
+        except OSError as exc:  # a full disk: say so once, end cleanly (exit 1)
+            if self.out_error is None:
+                log.error("the simulator cannot write its events (%s); stopping", exc.strerror)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.out.fileno())  # so the flush at exit cannot fail again
+                os.close(devnull)
+            self.out_error = exc
+            self._stop = True
 
     def _emit_board_events(self) -> None:
         for event in self.board.pop_events():
@@ -194,7 +203,7 @@ class PtyBoard:
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
             self.close()
-        return 0
+        return 0 if self.out_error is None else 1
 
     def _loop(self, stdin_fd: int) -> None:
         while not self._stop:

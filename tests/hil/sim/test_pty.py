@@ -169,3 +169,15 @@ def test_pty_hold_circuit_drops_the_rail_a_hold_after_the_last_heartbeat(tmp_pat
         assert sim.until("rail")["enabled"] is True
         sim.command({"cmd": "quit"})
         assert sim.proc.wait(timeout=DEADLINE_S) == 0
+
+
+def test_events_to_a_full_disk_end_the_simulator_with_one_line() -> None:
+    with open("/dev/full", "wb") as full:  # every write: ENOSPC
+        proc = subprocess.run(
+            sim_argv(()), stdin=subprocess.PIPE, stdout=full, stderr=subprocess.PIPE,
+            timeout=DEADLINE_S,
+        )  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert err.strip().endswith("cannot write its events (No space left on device); stopping")
