@@ -140,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PlotUnavailableError, ValueError, OSError) as exc:
         print(f"python -m hil.tools.plot: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # matplotlib takes seconds to load and draw
+        print("python -m hil.tools.plot: interrupted", file=sys.stderr)
+        return 130  # the shell's code for SIGINT
     print(out)
     return 0
 

@@ -174,3 +174,18 @@ def test_a_recording_that_cannot_be_written_says_so(
             f"python -m hil.tools.trace: cannot write {tmp_path}: [Errno 21] Is a directory"
         )
     )
+
+
+def test_ctrl_c_ends_a_plot_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(rows: object, out: Path, title: str = "") -> Path:
+        raise KeyboardInterrupt  # as while matplotlib loads or draws
+
+    trace_csv = tmp_path / "t.csv"
+    with TraceWriter(trace_csv) as writer:
+        for row in _rows():
+            writer.write(row)
+    monkeypatch.setattr(plot, "plot_trace", interrupted)
+    assert plot.main([str(trace_csv)]) == 130
+    assert capsys.readouterr().err == "python -m hil.tools.plot: interrupted\n"
