@@ -31,6 +31,9 @@ from hil.sim.commands import QUIT, CommandError, apply_command
 
 log = logging.getLogger(__name__)
 
+MAX_COMMAND_BYTES: Final = 65536
+"""A longer stdin line is no command (a file piped in by mistake): dropped, with an error."""
+
 RAIL_POLL_S: Final = 0.010
 """How often the rail file is read: a heartbeat is seen at most this late."""
 MAX_SELECT_S: Final = 0.1
@@ -76,6 +79,7 @@ class PtyBoard:
         self._stop = False
         self.out_error: OSError | None = None  # the events could not be written
         self._stdin_buf = b""
+        self._dropping_line = False  # the rest of an over-long command line is dropped
         self._next_rail_poll_s = 0.0
         self._rail_count: int | None = None
         if rail_file is not None:  # a count already there is no heartbeat: a change is
@@ -135,11 +139,19 @@ class PtyBoard:
         if not data:
             self._stop = True  # stdin EOF: the harness is gone
             return
-        self._stdin_buf += data
-        *lines, self._stdin_buf = self._stdin_buf.split(b"\n")
+        *lines, self._stdin_buf = (self._stdin_buf + data).split(b"\n")
+        if self._dropping_line and lines:
+            lines.pop(0)  # the end of an over-long line
+            self._dropping_line = False
         for line in lines:
             if line.strip():
                 self._command(line)
+        if len(self._stdin_buf) > MAX_COMMAND_BYTES:  # kept, it would cost quadratic time
+            if not self._dropping_line:
+                error = f"a command line longer than {MAX_COMMAND_BYTES} bytes was dropped"
+                self.emit({"t": time.monotonic(), "event": "error", "error": error})
+            self._stdin_buf = b""
+            self._dropping_line = True
 
     def _command(self, line: bytes) -> None:
         self.board.advance_to(time.monotonic())

@@ -181,3 +181,19 @@ def test_events_to_a_full_disk_end_the_simulator_with_one_line() -> None:
     assert proc.returncode == 1, err
     assert "Traceback" not in err and "Exception ignored" not in err
     assert err.strip().endswith("cannot write its events (No space left on device); stopping")
+
+
+def test_a_line_longer_than_any_command_is_dropped_and_the_board_keeps_time() -> None:
+    with sim_process() as sim:
+        assert sim.line()["event"] == "ready"
+        assert sim.proc.stdin is not None
+        for _ in range(32):  # 2 MiB without a line end (a file piped in by mistake)
+            sim.proc.stdin.write(b"x" * 65536)
+        sim.proc.stdin.write(b'"tail of it"}\n')
+        sim.proc.stdin.flush()
+        sim.command({"cmd": "state"})
+        error = sim.until("error")
+        assert error["error"] == "a command line longer than 65536 bytes was dropped"
+        assert sim.until("state")["outputs_on"] is False  # the next command is applied
+        sim.command({"cmd": "quit"})
+        assert sim.proc.wait(timeout=DEADLINE_S) == 0
