@@ -31,6 +31,8 @@ from hil.sim.commands import QUIT, CommandError, apply_command
 
 log = logging.getLogger(__name__)
 
+RAIL_FILE_MAX_BYTES: Final = 64
+"""``<enable> <count>\n`` is far shorter; a longer file is read no further."""
 MAX_COMMAND_BYTES: Final = 65536
 """A longer stdin line is no command (a file piped in by mistake): dropped, with an error."""
 
@@ -54,11 +56,17 @@ def read_rail_file(path: Path) -> RailFile:
     integer is no count. A lone ``1`` (no count) enables the line but never beats.
     """
     try:
-        fields = path.read_text(encoding="ascii", errors="replace").split()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not stop the board
+        try:
+            raw = os.read(fd, RAIL_FILE_MAX_BYTES + 1)  # /dev/zero must not either
+        finally:
+            os.close(fd)
     except OSError:
         return RailFile(False, None)
+    fields = raw.decode("ascii", errors="replace").split()
     enabled = bool(fields) and fields[0] == "1"
-    count = int(fields[1]) if len(fields) > 1 and fields[1].isdecimal() else None
+    whole = len(raw) <= RAIL_FILE_MAX_BYTES  # else the count is cut short: no count
+    count = int(fields[1]) if whole and len(fields) > 1 and fields[1].isdecimal() else None
     return RailFile(enabled, count)
 
 

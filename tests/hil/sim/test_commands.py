@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,6 +96,21 @@ def test_rail_file_content(tmp_path: Any) -> None:
     assert read_rail_file(path) == RailFile(False, None)
     path.write_text("")
     assert read_rail_file(path) == RailFile(False, None)
+
+
+@pytest.mark.timeout(10)
+def test_a_rail_file_that_is_no_file_reads_as_disabled_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "rail"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer: the simulator stood still
+    assert read_rail_file(fifo) == RailFile(False, None)
+    assert read_rail_file(tmp_path) == RailFile(False, None)  # a folder
+    assert read_rail_file(Path("/dev/zero")) == RailFile(False, None)  # endless
+
+
+def test_a_rail_count_too_long_for_int_is_no_count(tmp_path: Path) -> None:
+    path = tmp_path / "rail"
+    path.write_text("1 " + "9" * 5000 + "\n")  # int() refuses over 4300 digits
+    assert read_rail_file(path) == RailFile(True, None)
 
 
 def test_a_bad_room_temperature_changes_nothing(board: SimBoard) -> None:
