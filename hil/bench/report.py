@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from hil.bench.figures_common import Figure, missing, render_markdown
 from hil.tools.arg_types import at_least
+from hil.tools.report_out import print_report
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ JSON_NAME: Final = "bench-results.json"
 BEFORE_DEFAULT: Final = Path(__file__).resolve().parents[2] / "docs" / "bench-before.json"
 """The report of the code before the hot-path work (docs/performance.md), shown beside."""
 MD_NAME: Final = "bench-results.md"
+PROG: Final = "python -m hil.bench report"
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,7 @@ def parse_only(values: list[str] | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m hil.bench report",
+        prog=PROG,
         description="Measure nirpad's performance figures; write bench-results.json and .md.",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run of every figure")
@@ -314,13 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     if before is not None:
         env["before"] = str(before_path)
     try:
-        print(write_results(args.out_dir, env, figures, before), end="")
+        markdown = write_results(args.out_dir, env, figures, before)
     except OSError as exc:  # a full disk: the figures are not lost, they go to stdout
-        print(header_and_table(env, figures, before), end="")
-        print(
-            f"python -m hil.bench report: the results could not be written to "
-            f"{args.out_dir}: {exc}",
-            file=sys.stderr,
-        )
+        print_report(header_and_table(env, figures, before), PROG)
+        print(f"{PROG}: the results could not be written to {args.out_dir}: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return 0 if print_report(markdown.rstrip("\n"), PROG) else 1

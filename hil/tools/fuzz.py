@@ -53,6 +53,7 @@ from drivers.protocol import (
 from drivers.protocol.cobs import cobs_decode, cobs_encode
 from drivers.protocol.messages import Ack, MsgType
 from hil.tools.arg_types import at_least
+from hil.tools.report_out import print_report
 
 INTERRUPTED_EXIT: Final = 130  # the shell's code for SIGINT
 
@@ -429,7 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"python -m hil.tools.fuzz: interrupted (seed {seed}); no report", file=sys.stderr)
         return INTERRUPTED_EXIT
-    print(json.dumps({"target": args.target, "seed": seed, **report.summary()}, indent=1))
+    summary = json.dumps({"target": args.target, "seed": seed, **report.summary()}, indent=1)
+    if not print_report(summary, "python -m hil.tools.fuzz"):
+        return 1
     failures = report.failures()
     for line in failures:
         print(f"FAIL {line}", file=sys.stderr)

@@ -36,6 +36,7 @@ from hil.rigs.clinic import profile_toml, reissued_today, sign, trust_rig_clinic
 from hil.rigs.harness import InProcessRig
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
 from hil.tools.arg_types import at_least, positive, probability
+from hil.tools.report_out import print_report
 from hil.tools.stall_monitor import StallMonitor
 from profiles.shipped import BUILTIN_IDS
 
@@ -313,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         return INTERRUPTED_EXIT
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(json.dumps(report, indent=2, default=str))
+    if not print_report(json.dumps(report, indent=2, default=str), "python -m hil.tools.soak"):
+        return 1
     if report.get("interrupted"):
         return INTERRUPTED_EXIT
     bad = report.get("findings_count", 0) or report.get("missed_lease_renewals", 0)

@@ -3,7 +3,10 @@ and a smoke run of every collector with tiny sizes (figures are printed, never j
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,4 +127,20 @@ def test_results_that_cannot_be_written_are_still_printed(
     assert "| a figure | 3 | 1.50 |" in out
     assert err.splitlines()[-1].startswith(
         f"python -m hil.bench report: the results could not be written to {tmp_path}: "
+    )
+
+
+def test_a_stdout_that_fails_after_the_files_were_written_is_not_blamed_on_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class FullStdout(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(report, "collect", lambda names, run: [Figure("x.y", "a", "ms", 1.5, 3)])
+    monkeypatch.setattr(sys, "stdout", FullStdout())
+    assert report.main(["--out-dir", str(tmp_path), "--before", "none"]) == 1
+    assert (tmp_path / report.JSON_NAME).is_file() and (tmp_path / report.MD_NAME).is_file()
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "python -m hil.bench report: the report could not be written (No space left on device)"
     )
