@@ -69,6 +69,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{SIM_ONLY}: needs the simulator (fault injection, physical truth)"
     )
+    trace_dir = config.getoption("--hil-trace-dir", default=None)
+    if trace_dir:  # found now, not as the same error in every scenario
+        try:
+            Path(trace_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--hil-trace-dir {trace_dir}: not a folder that can be written ({exc})"
+            ) from None
     global _lock
     url = config.getoption("--board-url", default=None)
     if url:

@@ -176,3 +176,16 @@ def test_a_run_with_an_unusable_board_url_stops_at_once_with_one_line() -> None:
     assert "--board-url foo://x: pyserial knows no 'foo' port" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert "passed" not in result.stdout
+
+
+@pytest.mark.slow
+def test_a_trace_dir_that_cannot_be_a_folder_stops_the_run_at_once(tmp_path: Path) -> None:
+    a_file = tmp_path / "traces"
+    a_file.write_text("not a folder")
+    result = _pytest_child(
+        *SUITE_CONFTEST, f"{THIS_FILE}::test_skip_reasons", "--hil-trace-dir", str(a_file),
+        env_changes={},
+    )  # fmt: skip
+    assert result.returncode == 4, result.stdout + result.stderr  # usage error: not run
+    assert f"--hil-trace-dir {a_file}: not a folder that can be written" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
