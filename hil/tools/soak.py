@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from firmware_host.machine import State
 from hil.rigs.clinic import profile_toml, reissued_today, sign, trust_rig_clinic
+from hil.rigs.controller_child import ControllerNotReadyError
 from hil.rigs.harness import InProcessRig
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
 from hil.tools.arg_types import at_least, positive, probability
@@ -284,6 +285,13 @@ def _realtime_loop(
     }
 
 
+def _setup_failure(exc: Exception) -> str:
+    if isinstance(exc, subprocess.CalledProcessError):
+        said = exc.stderr.decode(errors="replace").strip() if exc.stderr else ""
+        return f"installing the soak's prescription failed (exit {exc.returncode}): {said}"
+    return str(exc)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -312,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hil.tools.soak: interrupted; the stack was closed, no report", file=sys.stderr)
         return INTERRUPTED_EXIT
+    except (ControllerNotReadyError, subprocess.CalledProcessError) as exc:  # real time
+        print(f"python -m hil.tools.soak: {_setup_failure(exc)}", file=sys.stderr)
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
     if not print_report(json.dumps(report, indent=2, default=str), "python -m hil.tools.soak"):

@@ -96,3 +96,14 @@ def test_a_bad_option_is_a_usage_error_before_anything_runs(
     assert exc.value.code == 2
     assert option in capsys.readouterr().err
     assert not virtual.called and not realtime.called
+
+
+def test_a_controller_that_never_becomes_ready_ends_the_real_time_run_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mocker: MockerFixture
+) -> None:
+    from hil.rigs.controller_child import ControllerNotReadyError
+
+    why = "nirpad run never became ready (exit 1); log: nirpad: another nirpad process …"
+    mocker.patch("hil.tools.soak.run_realtime", side_effect=ControllerNotReadyError(why))
+    assert main(["--realtime", "--state-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"python -m hil.tools.soak: {why}\n"
