@@ -297,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     # Both are checked before the minutes of measuring, not found wrong after them.
     before_path = None if str(args.before) == "none" else args.before
     try:
+        explicit = before_path is not None and before_path != BEFORE_DEFAULT
+        if explicit and before_path is not None and not before_path.is_file():
+            raise FileNotFoundError("no such file")  # a folder, or a slip in the name
         before = read_before(before_path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         parser.error(f"--before {before_path}: not a bench-results.json ({exc})")

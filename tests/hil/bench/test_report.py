@@ -92,7 +92,10 @@ def _must_not_measure(names: list[str], run: report.Run) -> list[Figure]:
     raise AssertionError("measured although the results could not be written")
 
 
-@pytest.mark.parametrize("what", ["out-dir-is-a-file", "before-is-not-a-report"])
+@pytest.mark.parametrize(
+    "what",
+    ["out-dir-is-a-file", "before-is-not-a-report", "before-is-a-folder", "before-is-missing"],
+)
 def test_where_the_results_go_and_come_from_is_checked_before_measuring(
     tmp_path: Path,
     what: str,
@@ -103,7 +106,13 @@ def test_where_the_results_go_and_come_from_is_checked_before_measuring(
     a_file = tmp_path / "notes.txt"
     a_file.write_bytes(b"\x89 not json")
     args = ["--only", "ledger", "--out-dir", str(tmp_path / "out"), "--before", "none"]
-    if what == "out-dir-is-a-file":
+    if what == "before-is-a-folder":
+        args[5] = str(tmp_path)
+        expected = f"--before {tmp_path}: not a bench-results.json"
+    elif what == "before-is-missing":
+        args[5] = str(tmp_path / "bench-results.jsn")  # a slip: no column, and no word of it
+        expected = f"--before {tmp_path / 'bench-results.jsn'}: not a bench-results.json"
+    elif what == "out-dir-is-a-file":
         args[3] = str(a_file)
         expected = f"--out-dir {a_file}: not a folder that can be written"
     else:
