@@ -2,10 +2,9 @@
 
 Owns: opening ``<state_dir>/ledger.sqlite3`` read-only (``file:…?mode=ro``: never
 created, never migrated, never written; a missing ledger is an empty record, one that
-is not a file an error), the
-sessions, faults and installs as frozen records, oldest first, and when the schedule
-next allows a start under the controller's own rule (``schedule_rule``, used by
-``safety.core_checks`` too, so the two can never disagree).
+is not a file an error), the sessions, faults and installs as frozen records, oldest
+first, and when the schedule next allows a start under the controller's own rule
+(``schedule_rule``, used by ``safety.core_checks`` too, so the two can never disagree).
 
 Does not own the ledger's schema or its writes (``safety.ledger``,
 ``safety.ledger_schema``) nor what the records mean for a course (``care``).
