@@ -15,6 +15,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from httpx import Response
 
 from firmware_host.cli import main
 from firmware_host.control import ControlServer, OnLoop
@@ -71,6 +72,15 @@ def _cli_check(
     return capsys.readouterr().err.splitlines()
 
 
+def _install_checked(client: TestClient, html: str) -> Response:
+    """Press Install on the page ``html`` of a checked file (its own sha256)."""
+    sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
+    assert sha256 is not None
+    return client.post(
+        "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
+    )
+
+
 def test_with_none_installed_the_page_says_so(client: TestClient) -> None:
     html = client.get("/prescription").text
     assert "none installed" in (element_text(html, "none-installed") or "")
@@ -91,11 +101,7 @@ def test_with_no_controller_running_the_page_installs_nothing(
     client: TestClient, state_dir: Path
 ) -> None:
     _, html = _check(client, RX)
-    sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
-    assert sha256 is not None
-    response = client.post(
-        "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
-    )
+    response = _install_checked(client, html)
     assert outcome(response) == "refused"
     message = element_text(response.text, "message") or ""
     assert message.startswith("The controller is not running, so nothing was installed.")
@@ -110,11 +116,7 @@ def test_install_goes_to_the_running_controller(
     client: TestClient, controller: FakeController, state_dir: Path
 ) -> None:
     _, html = _check(client, RX, "clinic.toml")
-    sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
-    assert sha256 is not None
-    response = client.post(
-        "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
-    )
+    response = _install_checked(client, html)
     assert outcome(response) == "ok"
     assert controller.installs == [("clinic.toml", RX.decode())]
     assert not installed_path(state_dir).exists()  # the controller does it, not the page
@@ -261,11 +263,7 @@ def test_a_reload_after_an_install_installs_nothing_and_says_nothing(
     client: TestClient, controller: FakeController
 ) -> None:
     _, html = _check(client, RX)
-    sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', html)
-    assert sha256 is not None
-    response = client.post(
-        "/prescription/install", data={"csrf_token": csrf_of(html), "sha256": sha256.group(1)}
-    )
+    response = _install_checked(client, html)
     assert (element_text(response.text, "message") or "").startswith("Installed.")
     again = reload(client, response)
     assert again.status_code == 200, element_text(again.text, "error-text")
