@@ -196,9 +196,15 @@ def parse_date(text: str) -> date:
         ) from None
 
 
+BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Embeddings, overrides and isolates: they make a note read differently in the
+clinic's report and CSV from what was stored ("Trojan Source"). The plain marks
+(U+200E, U+200F) that right-to-left writers use stay allowed."""
+
+
 def check_text(text: str | bytes, *, field: str, max_chars: int) -> str:
-    """The text if it is UTF-8, on one line, without control characters and at most
-    ``max_chars`` long; raises DiaryError otherwise."""
+    """The text if it is UTF-8, on one line, without control characters or
+    ``BIDI_CONTROLS`` and at most ``max_chars`` long; raises DiaryError otherwise."""
     try:
         value = text.decode("utf-8") if isinstance(text, bytes) else text
         value.encode("utf-8")  # a str from argv may carry undecodable bytes as surrogates
@@ -211,6 +217,13 @@ def check_text(text: str | bytes, *, field: str, max_chars: int) -> str:
         raise DiaryError(
             f"The {_label(field).lower()} must be one line of text, without control "
             "characters (tabs, line breaks, escape codes).",
+            field=field,
+        )
+    if any(ch in BIDI_CONTROLS for ch in value):
+        raise DiaryError(
+            f"The {_label(field).lower()} holds an invisible character that reorders the "
+            "text around it (a bidirectional override or isolate); type it again without "
+            "copying it in.",
             field=field,
         )
     if len(value) > max_chars:
