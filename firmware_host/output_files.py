@@ -14,7 +14,6 @@ Does not own what the files hold (``firmware_host.report_commands``,
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import stat
 import tempfile
@@ -22,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from profiles.file_errors import os_error_text
 from profiles.regular_file import file_kind
 
 __all__ = ["FILE_MODE", "OutputRefused", "write_atomically"]
@@ -58,7 +58,7 @@ def write_atomically(files: Sequence[tuple[Path, bytes]], *, state_dir: Path | N
     except OSError as exc:
         _remove(temps)
         raise OutputRefused(
-            f"cannot write {target}: {_reason(exc)}; nothing was written", EXIT_ERROR
+            f"cannot write {target}: {os_error_text(exc)}; nothing was written", EXIT_ERROR
         ) from exc
     except BaseException:  # Ctrl-C during a slow fsync: no hidden temporary file left
         _remove(temps)
@@ -70,7 +70,8 @@ def write_atomically(files: Sequence[tuple[Path, bytes]], *, state_dir: Path | N
         except OSError as exc:
             _remove(temps[len(replaced) :])
             raise OutputRefused(
-                f"cannot write {target}: {_reason(exc)}; {_written(files, replaced)}", EXIT_ERROR
+                f"cannot write {target}: {os_error_text(exc)}; {_written(files, replaced)}",
+                EXIT_ERROR,
             ) from exc
         except BaseException:
             _remove(temps[len(replaced) :])
@@ -148,9 +149,3 @@ def _write_temp(path: Path, content: bytes) -> Path:
             temp.unlink()
         raise
     return temp
-
-
-def _reason(exc: OSError) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full"
-    return exc.strerror or str(exc)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import logging
 import threading
 import time
@@ -35,6 +34,7 @@ from firmware_host.service import Notifier, WatchdogPinger, configure_logging, w
 from firmware_host.sim_process import RunError, SimProcess
 from firmware_host.state_lock import StateLock
 from firmware_host.stop_signals import StopSignals, stop_signals
+from profiles.file_errors import os_error_text
 from safety.board_kind import REAL_BOARD, BoardKind
 from safety.core import SafetyCore
 from safety.core_connect import PortLike
@@ -214,8 +214,7 @@ def open_rail(
     except RailError as exc:
         raise RunError(f"{exc}\n  {RAIL_HINT}.") from exc
     except OSError as exc:  # the rail file's first write: a missing folder, a full disk
-        reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
-        raise RunError(f"cannot write the rail file {rail_file}: {reason}") from exc
+        raise RunError(f"cannot write the rail file {rail_file}: {os_error_text(exc)}") from exc
     stack.callback(rail.close)
     return rail
 

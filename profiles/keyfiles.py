@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import errno
 import os
 import stat
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from profiles.errors import Problem, SigningError
+from profiles.file_errors import os_error_text
 from profiles.loader import load_profile_bytes, read_profile_file
 from profiles.locator import printable
 from profiles.regular_file import FileTooLargeError, NotRegularFileError, read_regular_file
@@ -66,9 +66,8 @@ def write_keypair(prefix: Path) -> tuple[Path, Path, str]:
         raise SigningError(f"{exc.filename} already exists; not overwritten", field="out") from exc
     except OSError as exc:
         _remove(written)
-        reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
         raise SigningError(
-            f"cannot write {path}: {reason}; nothing was written", field="out"
+            f"cannot write {path}: {os_error_text(exc)}; nothing was written", field="out"
         ) from exc
     except BaseException:  # Ctrl-C: no key without its .pub left to block the retry
         _remove(written)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import getpass
 import ipaddress
 import logging
@@ -25,6 +24,7 @@ from typing import Final
 
 from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.paths import StateDirError, ensure_state_dir, resolve_state_dir, user_path
+from profiles.file_errors import os_error_text
 from web.local_users import LocalUsers
 from web.passwords import (
     MAX_PASSWORD_CHARS,
@@ -258,9 +258,9 @@ def set_password(state_dir: Path) -> int:
         print(f"nirpad: {exc}; the password was not changed", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
-        reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
         print(
-            f"nirpad: cannot write the password file {password_path(state_dir)}: {reason}; "
+            f"nirpad: cannot write the password file {password_path(state_dir)}: "
+            f"{os_error_text(exc)}; "
             "the password was not changed",
             file=sys.stderr,
         )
