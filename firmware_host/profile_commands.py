@@ -281,7 +281,9 @@ def _read(path: str) -> bytes | None:
 
 def cmd_sign(args: argparse.Namespace) -> int:
     """Sign a profile with the clinic's key; to stdout, or atomically to ``-o`` (never
-    over the key itself: a typo must not destroy the clinic's signing key)."""
+    over the key itself: a typo must not destroy the clinic's signing key; never into
+    this machine's state directory, where it would replace the installed prescription
+    without the install's checks and record)."""
     key = Path(args.key)
     if args.output and _same_file(Path(args.output), key):
         _err(f"cannot sign: {printable(args.output)} is the private key; nothing was written")
@@ -298,8 +300,10 @@ def cmd_sign(args: argparse.Namespace) -> int:
     if not args.output:
         sys.stdout.write(signed)
         return EXIT_OK
-    try:
-        write_atomically([(Path(args.output), signed.encode("utf-8"))])
+    try:  # never into the pad's record: install a prescription with `profile install`
+        write_atomically(
+            [(Path(args.output), signed.encode("utf-8"))], state_dir=resolve_state_dir(None)
+        )
     except OutputRefused as exc:
         _err(f"cannot sign: {exc}")
         return exc.code

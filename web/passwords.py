@@ -21,6 +21,8 @@ import secrets
 from pathlib import Path
 from typing import Final
 
+from profiles.file_errors import os_error_text
+
 PASSWORD_FILENAME: Final = "web-password"
 PASSWORD_FILE_MODE: Final = 0o640
 SCRYPT_N: Final = 1 << 15
@@ -110,8 +112,12 @@ def read_password_hash(state_dir: Path) -> str | None:
             f"again as the state directory's owner (sudo -u nirpad nirpad web passwd "
             f"--state-dir {state_dir}): it writes the file readable by group nirpad"
         ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PasswordError(f"the password file cannot be read: {exc}") from exc
+    except OSError as exc:
+        raise PasswordError(
+            f"the password file {path} cannot be read: {os_error_text(exc)}"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise PasswordError(f"{path} is not a nirpad password file") from exc
     if mode & 0o022:
         raise PasswordError(
             f"the password file {path} may be changed by others (mode {mode & 0o777:04o}); "

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Final
 
 from firmware_host.course_inputs import CourseInputError, zone_named
-from firmware_host.paths import StateDirError, ensure_state_dir, resolve_state_dir, user_path
+from firmware_host.paths import (
+    PathNameError,
+    StateDirError,
+    ensure_state_dir,
+    resolve_state_dir,
+    user_path,
+)
 from profiles.file_errors import os_error_text
 from web.local_users import LocalUsers
 from web.passwords import (
@@ -175,7 +181,13 @@ def _no_key_password() -> bytes:
 
 
 def main(args: argparse.Namespace) -> int:
-    state_dir = resolve_state_dir(args.state_dir)
+    """Serve the page, or refuse to start with one line and ``EXIT_USAGE``: the unit's
+    ``RestartPreventExitStatus`` then keeps systemd from retrying what cannot work."""
+    try:
+        state_dir = resolve_state_dir(args.state_dir)
+    except PathNameError as exc:
+        print(f"nirpad: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.action == "passwd":
         return set_password(state_dir)
     problem = start_problem(args)
@@ -186,7 +198,7 @@ def main(args: argparse.Namespace) -> int:
             state_dir, args.listen, args.tls_cert, args.tls_key, args.site_config, args.tz,
             args.host_name or (),
         )  # fmt: skip
-    except ListenRefusedError as exc:
+    except (ListenRefusedError, PathNameError) as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not settings.login_required:

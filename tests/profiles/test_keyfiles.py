@@ -341,3 +341,27 @@ def test_ctrl_c_in_keygen_leaves_no_half_pair(
     with pytest.raises(KeyboardInterrupt):
         keyfiles.write_keypair(tmp_path / "k")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_signing_into_the_state_directory_is_refused_and_the_installed_file_kept(
+    tmp_path: Path,
+    base_text: str,
+    write: Callable[..., Path],
+    key_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    installed = state_dir / "prescription.toml"
+    installed.write_text("the installed prescription\n")
+    monkeypatch.setenv("NIRPAD_STATE_DIR", str(state_dir))
+    capsys.readouterr()
+    rx = write(base_text)
+    code = run_cli(["sign", str(rx), "--key", str(key_path), "--key-id", "k", "-o", str(installed)])
+    assert (code, capsys.readouterr().err) == (
+        1,
+        f"cannot sign: cannot write {installed}: it is in the state directory {state_dir}, "
+        "which holds the treatment record; choose another folder; nothing was written\n",
+    )
+    assert installed.read_text() == "the installed prescription\n"

@@ -387,3 +387,13 @@ def test_nirpad_web_warns_at_start_when_no_password_is_set(
     write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
     assert main(["web", "--state-dir", str(tmp_path)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--state-dir", "--site-config"])
+def test_nirpad_web_refuses_a_home_folder_of_no_user_so_systemd_does_not_retry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    args = ["web", "--state-dir", str(tmp_path), option, "~nosuchuser-nirpad/x"]
+    assert main(args) == 2  # RestartPreventExitStatus=2 in nirpad-web.service
+    err = capsys.readouterr().err
+    assert err.startswith("nirpad: cannot use ~nosuchuser-nirpad/x:") and err.count("\n") == 1, err

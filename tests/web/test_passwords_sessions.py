@@ -382,3 +382,22 @@ def test_a_token_this_page_did_not_make_is_treated_as_absent() -> None:
     flipped = ("B" if ours[0] == "A" else "A") + ours[1:]
     for planted in ("A" * 43, other_page, flipped, ours + "A", ours[:-1], "é" * 64):
         assert store.anonymous(planted, logged_in=False).token not in (planted, ours), planted
+
+
+def test_a_password_file_path_through_a_file_is_refused_in_plain_words(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "state"
+    not_a_folder.write_text("a file where the state directory should be")
+    with pytest.raises(PasswordError) as refused:
+        read_password_hash(not_a_folder)
+    assert str(refused.value) == (
+        f"the password file {not_a_folder}/web-password cannot be read: Not a directory"
+    )
+
+
+def test_a_password_file_of_bytes_that_are_not_text_is_not_a_password_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "web-password").write_bytes(b"scrypt$\xff\xfe")
+    os.chmod(tmp_path / "web-password", 0o640)
+    with pytest.raises(PasswordError, match="is not a nirpad password file"):
+        read_password_hash(tmp_path)
