@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from firmware_host.cli import main
+from firmware_host.console import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from firmware_host.console import EXIT_INTERRUPTED
 from firmware_host.control_client import (
     EXIT_ERROR,
     EXIT_NOT_RUNNING,
@@ -33,7 +34,6 @@ from firmware_host.control_client import (
 )
 from firmware_host.paths import resolve_state_dir
 
-EXIT_INTERRUPTED: Final = 130
 BUTTON_COMMANDS: Final = {
     "start": "start a session (same as a short press when ready)",
     "pause": "pause the running session",

@@ -234,3 +234,41 @@ def test_fast_start_does_not_import_heavy_modules(tmp_path: Path, argv: list[str
     }
     assert "firmware_host" in imported  # the measurement itself works
     assert imported.isdisjoint(HEAVY), sorted(imported & set(HEAVY))
+
+
+class _InterruptImport:
+    """A meta-path finder that raises KeyboardInterrupt when ``name`` is imported."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        if fullname == self.name:
+            raise KeyboardInterrupt
+
+
+def test_interrupt_while_the_command_line_itself_loads_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The console script imports the command line under the guard: a Ctrl-C in those
+    first tenths of a second on a Pi is "interrupted", not a traceback."""
+    from firmware_host.console import run
+
+    monkeypatch.delitem(sys.modules, "firmware_host.cli")
+    monkeypatch.setattr(sys, "meta_path", [_InterruptImport("firmware_host.cli"), *sys.meta_path])
+    assert run() == 130
+    assert capsys.readouterr().err == "nirpad: interrupted\n"
+
+
+def test_the_console_script_runs_the_command_line_on_its_arguments(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tomllib
+
+    from firmware_host.console import run
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["nirpad"] == "firmware_host.console:run"
+    monkeypatch.setattr(sys, "argv", ["nirpad", "status", "--state-dir", str(tmp_path)])
+    assert run() == 4  # no controller runs for this state directory
+    assert capsys.readouterr().err == f"nirpad: no controller is running for {tmp_path}\n"
