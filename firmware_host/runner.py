@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from typing import Any, Final
 
 from firmware_host.assembly import AssembledStack, assemble_stack, utc_now
 from firmware_host.control import ControlServer, Installer, OnLoop
+from firmware_host.control_client import EXIT_USAGE
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
 from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_state_dir
@@ -73,11 +75,16 @@ class App:
 
 
 def main(args: argparse.Namespace) -> int:
-    """``nirpad run``; returns 0 after a clean stop by signal."""
+    """``nirpad run``; returns 0 after a clean stop by signal, ``EXIT_USAGE`` (2) at once
+    for options that do not go together (the unit does not retry those)."""
+    try:
+        board = board_kind(args)
+    except RunError as exc:
+        print(f"nirpad: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     handler = configure_logging(getattr(logging, args.log_level, logging.INFO))
     notifier = Notifier()
     try:
-        board = board_kind(args)
         with stop_signals() as signals, contextlib.ExitStack() as stack:
             return _run(args, board, stack, notifier, signals)
     finally:

@@ -191,6 +191,7 @@ def test_unit_file_has_what_systemd_needs() -> None:
     svc = unit["Service"]
     assert svc["Type"] == "notify"
     assert svc["Restart"] == "on-failure"
+    assert svc["RestartPreventExitStatus"] == "2"  # `nirpad run`'s usage errors
     assert svc["WatchdogSec"] == "5"
     assert svc["User"] == "nirpad" and svc["StateDirectory"] == "nirpad"
     assert svc["ExecStart"] == "/usr/bin/nirpad run --port /dev/ttyUSB0 --state-dir /var/lib/nirpad"
