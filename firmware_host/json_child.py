@@ -7,7 +7,7 @@ first event that matches (``wait_for``, from an index taken with ``mark``, so no
 that arrived earlier is ever consumed by mistake), sending JSON-line commands, and
 ending the child: SIGKILL (``kill``, a power cut) or politely (``close``: an optional
 quit command, then SIGTERM, then SIGKILL), always reaped, with the reader joined and
-the pipes closed.
+the pipes closed. A child that exits on its own is reaped when its output ends.
 
 Used by ``sim_process`` (``nirpad run --sim``, ``nirpad demo``) and by ``hil``'s
 process rigs, the power-cut test and the benchmarks. Does not own any event vocabulary:
@@ -28,6 +28,7 @@ from typing import IO, Any, Final
 Event = dict[str, Any]
 
 EXIT_TIMEOUT_S: Final = 5.0
+REAP_AFTER_EOF_S: Final = 1.0  # its output ended; how long to wait for its exit
 
 
 def terminate_and_reap(proc: subprocess.Popen[Any], timeout_s: float = EXIT_TIMEOUT_S) -> int:
@@ -92,9 +93,17 @@ class JsonLinesChild:
         except (OSError, ValueError):
             pass  # the pipe was closed under us: the child is gone
         finally:
+            self._reap_if_ended()
             with self._cond:
                 self._ended = True
                 self._cond.notify_all()
+
+    def _reap_if_ended(self) -> None:
+        """Its output ended: almost always because it exited. Reap it now, so a child
+        that died under a long-running parent is not left a zombie until ``close``; one
+        that only closed its stdout is left running (``close`` ends it)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(REAP_AFTER_EOF_S)
 
     def _line(self, line: str) -> None:
         try:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -81,6 +83,25 @@ def test_a_child_whose_output_ended_fails_the_wait_at_once() -> None:
         with pytest.raises(EventTimeout, match="exit"):
             c.wait_for(lambda e: e.get("event") == "never", 600)
         assert c.snapshot() == [{"event": "bye"}]
+
+
+def test_a_child_that_exits_on_its_own_is_reaped_without_close() -> None:
+    """``nirpad run --sim`` holds its simulator for hours: one that died must not stay a
+    zombie until the controller stops. ``returncode`` is set only by a wait."""
+    with child('print(\'{"event": "bye"}\')') as c:
+        deadline_s = time.monotonic() + 20.0
+        while c.proc.returncode is None and time.monotonic() < deadline_s:
+            time.sleep(0.01)
+        assert c.proc.returncode == 0
+        assert not Path(f"/proc/{c.pid}").exists()
+
+
+def test_a_child_that_only_closed_its_output_is_left_running_until_close() -> None:
+    with child("import os, time\nos.close(1)\ntime.sleep(60)") as c:
+        with pytest.raises(EventTimeout):
+            c.wait_for(lambda e: True, 20)
+        assert c.proc.poll() is None
+        assert c.close() == -signal.SIGTERM
 
 
 def test_close_sends_the_quit_command_and_is_safe_twice() -> None:
