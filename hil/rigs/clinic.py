@@ -34,7 +34,14 @@ from profiles.errors import SigningError
 from profiles.shipped import builtin_text, dated_from
 from profiles.signing import public_key_b64, sign_profile
 
-__all__ = ["RIG_KEY_ID", "profile_toml", "reissued_today", "sign", "trust_rig_clinic"]
+__all__ = [
+    "RIG_KEY_ID",
+    "has_rig_site",
+    "profile_toml",
+    "reissued_today",
+    "sign",
+    "trust_rig_clinic",
+]
 
 RIG_KEY_ID: Final = "hil-rig-clinic"
 _RIG_KEY: Final = Ed25519PrivateKey.from_private_bytes(
@@ -53,15 +60,23 @@ def site_text() -> str:
     )
 
 
+def has_rig_site(state_dir: Path) -> bool:
+    """True when ``<state_dir>/site.toml`` is a rig's own (``trust_rig_clinic`` wrote it)."""
+    try:
+        return (state_dir / SITE_CONFIG_NAME).read_bytes() == site_text().encode("utf-8")
+    except OSError:
+        return False
+
+
 def trust_rig_clinic(state_dir: Path) -> Path:
     """Write ``<state_dir>/site.toml`` trusting the rig clinic (as a caregiver would);
     returns its path. A site file already there must be the rig's own."""
     path = state_dir / SITE_CONFIG_NAME
-    text = site_text()
     if path.exists():
-        if path.read_text(encoding="utf-8") != text:
+        if not has_rig_site(state_dir):
             raise ValueError(f"{path} is not a rig's site configuration; not replaced")
         return path
+    text = site_text()
     state_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path

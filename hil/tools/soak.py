@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.machine import State
-from hil.rigs.clinic import profile_toml, reissued_today, sign, trust_rig_clinic
+from firmware_host.state_lock import LOCK_FILE_NAME, StateDirBusy, StateLock
+from hil.rigs.clinic import has_rig_site, profile_toml, reissued_today, sign, trust_rig_clinic
 from hil.rigs.controller_child import ControllerNotReadyError
 from hil.rigs.harness import InProcessRig
 from hil.suite.invariants import LedgerView, TruthMonitor, ledger_findings
@@ -292,6 +293,24 @@ def _setup_failure(exc: Exception) -> str:
     return str(exc)
 
 
+def state_dir_problem(state_dir: Path) -> str | None:
+    """Why a soak must not use ``state_dir``, checked before it writes anything there: a
+    soak trusts the rig clinic's test key in its ``site.toml`` and installs its own
+    prescription, so only an empty folder or one a rig made will do, and never one a
+    running controller holds."""
+    held = [p for p in state_dir.iterdir() if p.name != LOCK_FILE_NAME]
+    if held and not has_rig_site(state_dir):
+        return (
+            "it holds files but not a rig's site.toml (a pad's state directory?); "
+            "a soak writes its own test key and prescription there: give an empty folder"
+        )
+    try:
+        StateLock.acquire(state_dir, purpose="soak").release()
+    except StateDirBusy as exc:
+        return str(exc)
+    return None
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -312,8 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.state_dir is not None:
         try:
             Path(args.state_dir).mkdir(parents=True, exist_ok=True)
+            problem = state_dir_problem(Path(args.state_dir))
         except OSError as exc:
             parser.error(f"--state-dir {args.state_dir}: not a folder that can be used ({exc})")
+        if problem is not None:
+            parser.error(f"--state-dir {args.state_dir}: {problem}")
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends it as Ctrl-C does
     try:
         report = run_realtime(args) if args.realtime else run_virtual(args)

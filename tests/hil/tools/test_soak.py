@@ -107,3 +107,45 @@ def test_a_controller_that_never_becomes_ready_ends_the_real_time_run_with_one_l
     mocker.patch("hil.tools.soak.run_realtime", side_effect=ControllerNotReadyError(why))
     assert main(["--realtime", "--state-dir", str(tmp_path)]) == 1
     assert capsys.readouterr().err == f"python -m hil.tools.soak: {why}\n"
+
+
+def test_a_pads_state_directory_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mocker: MockerFixture
+) -> None:
+    """A soak trusts the rig clinic's test key: it must never write it into a pad's
+    state directory (one with a record but no rig site.toml)."""
+    virtual = mocker.patch("hil.tools.soak.run_virtual")
+    (tmp_path / "ledger.sqlite3").write_bytes(b"a pad's record")
+    with pytest.raises(SystemExit) as exc:
+        main(["--state-dir", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "not a rig's site.toml" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.sqlite3"]
+    assert not virtual.called
+
+
+def test_a_state_directory_a_controller_holds_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mocker: MockerFixture
+) -> None:
+    from firmware_host.state_lock import StateLock
+
+    realtime = mocker.patch("hil.tools.soak.run_realtime")
+    with StateLock.acquire(tmp_path), pytest.raises(SystemExit) as exc:
+        main(["--realtime", "--state-dir", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "--state-dir" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nirpad.lock"]
+    assert not realtime.called
+
+
+def test_an_empty_folder_or_a_rigs_own_is_a_soaks_state_directory(
+    tmp_path: Path, mocker: MockerFixture
+) -> None:
+    from hil.rigs.clinic import trust_rig_clinic
+
+    mocker.patch("hil.tools.soak.run_virtual", return_value={"sessions": 0})
+    mocker.patch("hil.tools.soak.print_report", return_value=True)
+    assert main(["--state-dir", str(tmp_path / "new")]) == 0
+    trust_rig_clinic(tmp_path / "rig")
+    (tmp_path / "rig" / "ledger.sqlite3").write_bytes(b"an earlier soak's record")
+    assert main(["--state-dir", str(tmp_path / "rig")]) == 0
