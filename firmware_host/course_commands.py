@@ -205,7 +205,9 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None, state_dir: Pat
     first_day = inputs.course.first_day
     if first_day is None:
         try:
-            first_day = date.fromisoformat(from_day) if from_day else inputs.course.today
+            first_day = (
+                date.fromisoformat(from_day) if from_day is not None else inputs.course.today
+            )
         except ValueError:
             print(f"nirpad: --from {from_day!r} is not a date like 2026-11-03", file=sys.stderr)
             return EXIT_USAGE

@@ -133,7 +133,7 @@ def _entry_date(args: argparse.Namespace, diary: Diary, table: str) -> date:
     """``--date``; else, for a correction, the day of the entry it corrects (a
     correction made the next morning must not move last night's entry to today);
     else today."""
-    if args.date:
+    if args.date is not None:  # an empty --date is refused, never "today"
         return parse_date(args.date)
     if args.corrects is not None:
         corrected = diary.entry_date(table, args.corrects)
