@@ -18,6 +18,7 @@ import logging
 import os
 import select
 import signal
+import stat
 import sys
 import time
 import tty
@@ -70,8 +71,19 @@ def read_rail_file(path: Path) -> RailFile:
     return RailFile(enabled, count)
 
 
+def _eof_means_gone(fd: int) -> bool:
+    """The end of stdin ends the simulator when stdin is a pipe, a socket or a terminal
+    (the harness that started it is gone, or Ctrl-D); not when it is ``/dev/null`` or a
+    file, as a script's ``nirpad sim &`` gets: that one runs until SIGTERM or SIGINT."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return True
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
+
+
 class PtyBoard:
-    """Runs one SimBoard on a pty until quit, SIGTERM, SIGINT or stdin EOF."""
+    """Runs one SimBoard on a pty until quit, SIGTERM, SIGINT or the end of a piped stdin."""
 
     def __init__(self, board: SimBoard, rail_file: Path | None, out: TextIO) -> None:
         self.board = board
@@ -87,6 +99,7 @@ class PtyBoard:
         self._stop = False
         self.out_error: OSError | None = None  # the events could not be written
         self._stdin_buf = b""
+        self._stdin_open = True  # until its end: then no more commands are read
         self._dropping_line = False  # the rest of an over-long command line is dropped
         self._next_rail_poll_s = 0.0
         self._rail_count: int | None = None
@@ -145,7 +158,8 @@ class PtyBoard:
     def _read_stdin(self, fd: int) -> None:
         data = os.read(fd, 65536)
         if not data:
-            self._stop = True  # stdin EOF: the harness is gone
+            self._stdin_open = False
+            self._stop = _eof_means_gone(fd)
             return
         *lines, self._stdin_buf = (self._stdin_buf + data).split(b"\n")
         if self._dropping_line and lines:
@@ -232,7 +246,7 @@ class PtyBoard:
             self.board.advance_to(now_s)
             self._write_to_host(now_s)
             self._emit_board_events()
-            fds = [stdin_fd, self._wake_r]
+            fds = [stdin_fd, self._wake_r] if self._stdin_open else [self._wake_r]
             if self.master_fd is not None:
                 fds.append(self.master_fd)
             ready, _, _ = select.select(fds, [], [], self._timeout_s(now_s))

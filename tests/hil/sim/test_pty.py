@@ -150,6 +150,28 @@ def test_pty_stdin_eof_ends_the_process() -> None:
         assert sim.proc.wait(timeout=DEADLINE_S) == 0
 
 
+def test_pty_stdin_of_dev_null_keeps_the_board_running_until_sigterm() -> None:
+    """``nirpad sim &`` in a script: its stdin is /dev/null, at its end from the start."""
+    proc = subprocess.Popen(sim_argv(()), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    with proc:
+        try:
+            sim = SimProcess(proc)
+            ready = sim.line()
+            with open_port(ready["port"]) as fd:
+                os.write(fd, encode_frame(Hello(), 4))
+                info = read_until(fd, lambda m: isinstance(m, Info))
+                assert isinstance(info, Info) and info.echo_seq == 4
+                time.sleep(0.2)  # a busy loop on the ended stdin would show as no frames
+                read_until(fd, lambda m: isinstance(m, Telemetry))
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=DEADLINE_S) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.mark.slow
 def test_pty_hold_circuit_drops_the_rail_a_hold_after_the_last_heartbeat(tmp_path: Path) -> None:
     rail = tmp_path / "rail"
