@@ -159,7 +159,8 @@ class PtyBoard:
         data = os.read(fd, 65536)
         if not data:
             self._stdin_open = False
-            self._stop = _eof_means_gone(fd)
+            if _eof_means_gone(fd):  # never cleared here: a SIGTERM may have set it
+                self._stop = True
             return
         *lines, self._stdin_buf = (self._stdin_buf + data).split(b"\n")
         if self._dropping_line and lines:

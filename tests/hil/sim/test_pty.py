@@ -6,6 +6,7 @@ the level of its raw stdout lines and stdin, which is what these tests are about
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -21,6 +22,8 @@ import pytest
 
 from drivers.protocol import FrameDecoder, Hello, Info, Message, Telemetry, encode_frame
 from firmware_host.sim_process import sim_argv
+from hil.sim import pty_runner
+from hil.sim.board import SimBoard
 
 DEADLINE_S = 10.0
 
@@ -170,6 +173,24 @@ def test_pty_stdin_of_dev_null_keeps_the_board_running_until_sigterm() -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.mark.timeout(10)
+def test_a_sigterm_that_lands_as_stdin_ends_still_ends_the_simulator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With stdin /dev/null, SIGTERM is the only way to end it: one that arrives while
+    the end of stdin is being judged must not be undone by that judgement."""
+    real = pty_runner._eof_means_gone
+
+    def sigterm_meanwhile(fd: int) -> bool:
+        signal.raise_signal(signal.SIGTERM)  # the handler runs here, before the return
+        return real(fd)
+
+    monkeypatch.setattr(pty_runner, "_eof_means_gone", sigterm_meanwhile)
+    runner = pty_runner.PtyBoard(SimBoard(start_s=time.monotonic()), None, io.StringIO())
+    with open(os.devnull, "rb") as null:
+        assert runner.run(null.fileno()) == 0  # without the fix: runs until the timeout
 
 
 @pytest.mark.slow
