@@ -158,9 +158,7 @@ class PtyBoard:
     def _read_stdin(self, fd: int) -> None:
         data = os.read(fd, 65536)
         if not data:
-            self._stdin_open = False
-            if _eof_means_gone(fd):  # never cleared here: a SIGTERM may have set it
-                self._stop = True
+            self._end_of_stdin(fd)
             return
         *lines, self._stdin_buf = (self._stdin_buf + data).split(b"\n")
         if self._dropping_line and lines:
@@ -175,6 +173,16 @@ class PtyBoard:
                 self.emit({"t": time.monotonic(), "event": "error", "error": error})
             self._stdin_buf = b""
             self._dropping_line = True
+
+    def _end_of_stdin(self, fd: int) -> None:
+        """No more commands. The last line of a file may lack its line end: it is a
+        command all the same (``printf '{"cmd":"quit"}' > cmds; nirpad sim < cmds``)."""
+        self._stdin_open = False
+        last, self._stdin_buf = self._stdin_buf, b""
+        if last.strip() and not self._dropping_line:
+            self._command(last)
+        if _eof_means_gone(fd):  # never cleared here: a SIGTERM may have set it
+            self._stop = True
 
     def _command(self, line: bytes) -> None:
         self.board.advance_to(time.monotonic())

@@ -176,6 +176,22 @@ def test_pty_stdin_of_dev_null_keeps_the_board_running_until_sigterm() -> None:
 
 
 @pytest.mark.timeout(10)
+def test_pty_stdin_of_a_file_runs_its_commands_the_last_without_its_line_end(
+    tmp_path: Path,
+) -> None:
+    """``nirpad sim < cmds.jsonl``: every command is applied, also a last line that a
+    ``printf`` or an editor left without its line end (here: the quit that ends it)."""
+    commands = tmp_path / "cmds.jsonl"
+    commands.write_text('{"cmd": "set", "ambient_c": 30}\n{"cmd": "state"}\n{"cmd": "quit"}')
+    out = io.StringIO()
+    runner = pty_runner.PtyBoard(SimBoard(start_s=time.monotonic()), None, out)
+    with commands.open("rb") as stdin:
+        assert runner.run(stdin.fileno()) == 0  # without the last line: runs until the timeout
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["ambient_c"] for e in events if e["event"] == "state"] == [30]
+
+
+@pytest.mark.timeout(10)
 def test_a_sigterm_that_lands_as_stdin_ends_still_ends_the_simulator(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
