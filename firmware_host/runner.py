@@ -31,7 +31,12 @@ from firmware_host.control import ControlServer, Installer, OnLoop
 from firmware_host.control_client import EXIT_USAGE
 from firmware_host.controller import Controller
 from firmware_host.loop import EventLoop
-from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_state_dir
+from firmware_host.paths import (
+    PathNameError,
+    ensure_state_dir,
+    resolve_site_config,
+    resolve_state_dir,
+)
 from firmware_host.service import Notifier, WatchdogPinger, configure_logging, watchdog_interval_s
 from firmware_host.sim_process import RunError, SimProcess
 from firmware_host.state_lock import StateLock
@@ -76,10 +81,12 @@ class App:
 
 def main(args: argparse.Namespace) -> int:
     """``nirpad run``; returns 0 after a clean stop by signal, ``EXIT_USAGE`` (2) at once
-    for options that do not go together (the unit does not retry those)."""
+    for options that do not go together or a path of no user's home (the unit does not
+    retry those)."""
     try:
         board = board_kind(args)
-    except RunError as exc:
+        check_paths(args)
+    except (RunError, PathNameError) as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return EXIT_USAGE
     handler = configure_logging(getattr(logging, args.log_level, logging.INFO))
@@ -90,6 +97,13 @@ def main(args: argparse.Namespace) -> int:
     finally:
         notifier.close()
         logging.getLogger().removeHandler(handler)
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """``PathNameError`` for a state directory or site file of no user's home
+    (``~name``), before anything is created or opened."""
+    resolve_state_dir(args.state_dir)
+    resolve_site_config(None, args.site_config)
 
 
 def board_kind(args: argparse.Namespace) -> BoardKind:

@@ -226,6 +226,19 @@ def test_the_time_scale_is_the_hosts_own_and_bounded(
     assert not (tmp_path / "s").exists()  # refused before anything was touched
 
 
+@pytest.mark.parametrize("option", ["--state-dir", "--site-config"])
+def test_a_home_folder_of_no_user_is_a_usage_error_systemd_does_not_retry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    from firmware_host.cli import main
+
+    args = ["run", "--sim", "--state-dir", str(tmp_path / "s"), option, "~nosuchuser-nirpad/x"]
+    assert main(args) == 2  # RestartPreventExitStatus=2 in nirpad.service
+    err = capsys.readouterr().err
+    assert err.startswith("nirpad: cannot use ~nosuchuser-nirpad/x:") and err.count("\n") == 1
+    assert not (tmp_path / "s").exists()  # refused before anything was touched
+
+
 @pytest.mark.parametrize(
     ("argv", "kind"),
     [
