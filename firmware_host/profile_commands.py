@@ -27,7 +27,12 @@ from typing import Any, Final
 from firmware_host.arg_types import Subcommands
 from firmware_host.control_client import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from firmware_host.output_files import OutputRefused, write_atomically
-from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_state_dir
+from firmware_host.paths import (
+    PathNameError,
+    ensure_state_dir,
+    resolve_site_config,
+    resolve_state_dir,
+)
 from profiles.clinic_commands import cmd_keygen, cmd_schema
 from profiles.errors import Problem, ProfileError
 from profiles.keyfiles import sign_file
@@ -279,6 +284,15 @@ def _read(path: str) -> bytes | None:
     return data
 
 
+def _own_state_dir() -> Path | None:
+    """This machine's state directory, for ``sign -o`` to keep out of; None when none
+    can be named (no home folder, a ``~name`` of no user): there is none to protect."""
+    try:
+        return resolve_state_dir(None)
+    except (PathNameError, RuntimeError):  # pathlib: "Could not determine home directory."
+        return None
+
+
 def cmd_sign(args: argparse.Namespace) -> int:
     """Sign a profile with the clinic's key; to stdout, or atomically to ``-o`` (never
     over the key itself: a typo must not destroy the clinic's signing key; never into
@@ -301,9 +315,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
         sys.stdout.write(signed)
         return EXIT_OK
     try:  # never into the pad's record: install a prescription with `profile install`
-        write_atomically(
-            [(Path(args.output), signed.encode("utf-8"))], state_dir=resolve_state_dir(None)
-        )
+        write_atomically([(Path(args.output), signed.encode("utf-8"))], state_dir=_own_state_dir())
     except OutputRefused as exc:
         _err(f"cannot sign: {exc}")
         return exc.code

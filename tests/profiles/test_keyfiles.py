@@ -365,3 +365,25 @@ def test_signing_into_the_state_directory_is_refused_and_the_installed_file_kept
         "which holds the treatment record; choose another folder; nothing was written\n",
     )
     assert installed.read_text() == "the installed prescription\n"
+
+
+def test_signing_to_a_file_needs_no_home_folder(
+    tmp_path: Path,
+    base_text: str,
+    write: Callable[..., Path],
+    key_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A clinic signing in a container with no home folder: there is no state directory
+    to keep the output out of, and that must not stop the signing."""
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    for name in ("NIRPAD_STATE_DIR", "XDG_DATA_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    out = tmp_path / "signed.toml"
+    rx = write(base_text)
+    assert run_cli(["sign", str(rx), "--key", str(key_path), "--key-id", "k", "-o", str(out)]) == 0
+    assert "[signature]" in out.read_text()
