@@ -219,6 +219,12 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None, state_dir: Pat
                 file=sys.stderr,
             )
             return EXIT_USAGE
+    elif from_day is not None:  # day 1 is the first session's: --from cannot move it
+        print(
+            f"nirpad: note: --from {from_day} is not used: the course began on "
+            f"{first_day.isoformat()}, its first session",
+            file=sys.stderr,
+        )
     count = len(planned_days(inputs.rx, first_day))
     if count == 0:
         rx = inputs.rx

@@ -119,7 +119,10 @@ def report_files(
 
 def _outputs(args: argparse.Namespace) -> dict[str, Path]:
     chosen = {"pdf": args.output, "csv": args.csv, "fhir": args.fhir}
-    outputs = {kind: user_path(name) for kind, name in chosen.items() if name}
+    for option, name in (("-o", args.output), ("--csv", args.csv), ("--fhir", args.fhir)):
+        if name is not None and not name.strip():  # an unset variable: never "no file"
+            raise _Refused(f"{option} needs a file name; it was empty", EXIT_USAGE)
+    outputs = {kind: user_path(name) for kind, name in chosen.items() if name is not None}
     if len({path.resolve() for path in outputs.values()}) != len(outputs):  # links, ../
         raise _Refused("-o, --csv and --fhir must name different files", EXIT_USAGE)
     return outputs

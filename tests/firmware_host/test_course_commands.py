@@ -221,6 +221,23 @@ def test_calendar_writes_an_ics_that_parses_back(
     assert events[0].decoded("dtstart").date() == date(2026, 10, 13)
 
 
+def test_calendar_after_the_first_session_says_a_given_from_is_not_used(
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _at(monkeypatch, DUE)
+    ics = tmp_path / "course.ics"
+    assert _run(state_dir, "calendar", "-o", str(ics), "--from", "2026-12-01") == 0
+    assert capsys.readouterr().err == (
+        "nirpad: note: --from 2026-12-01 is not used: the course began on 2026-10-13, "
+        "its first session\n"
+    )
+    events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
+    assert events[0].decoded("dtstart").date() == date(2026, 10, 13)
+
+
 def test_a_calendar_on_a_full_disk_leaves_the_one_before_intact(
     state_dir: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -119,6 +119,9 @@ def test_the_default_period_is_day_1_to_today(
         ),
         (("--csv", "r.pdf"), "-o, --csv and --fhir must name different files"),
         (("--csv", "x/../r.pdf"), "-o, --csv and --fhir must name different files"),
+        (("--csv", ""), "--csv needs a file name; it was empty"),  # never "no CSV"
+        (("--fhir", " "), "--fhir needs a file name; it was empty"),
+        (("-o", ""), "-o needs a file name; it was empty"),
         (("--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
         (
             ("--to", "9999-12-31"),
