@@ -36,6 +36,7 @@ from firmware_host.paths import (
     ensure_state_dir,
     resolve_site_config,
     resolve_state_dir,
+    user_path,
 )
 from firmware_host.service import Notifier, WatchdogPinger, configure_logging, watchdog_interval_s
 from firmware_host.sim_process import RunError, SimProcess
@@ -100,10 +101,12 @@ def main(args: argparse.Namespace) -> int:
 
 
 def check_paths(args: argparse.Namespace) -> None:
-    """``PathNameError`` for a state directory or site file of no user's home
-    (``~name``), before anything is created or opened."""
+    """``PathNameError`` for a state directory, site file or rail file of no user's
+    home (``~name``), before anything is created or opened."""
     resolve_state_dir(args.state_dir)
     resolve_site_config(None, args.site_config)
+    if args.rail_file:
+        user_path(args.rail_file)
 
 
 def board_kind(args: argparse.Namespace) -> BoardKind:
@@ -177,7 +180,7 @@ def _board(
     args: argparse.Namespace, state_dir: Path, stack: contextlib.ExitStack
 ) -> tuple[str, int | str | None, Path | None]:
     """The port URL and rail of this run; with ``--sim``, start the simulator first."""
-    rail_file = Path(args.rail_file).absolute() if args.rail_file else None
+    rail_file = user_path(args.rail_file) if args.rail_file else None
     if not args.sim:
         # A real board gets a real rail line: pin 26 unless told otherwise. With only a
         # rail file (a simulator started by ``nirpad sim``), the line is the file.

@@ -310,4 +310,12 @@ def run_pty_sim(
             "rail_hold_s": board.rail_hold_s,
         }
     )
-    return runner.run(sys.stdin.fileno())
+    return runner.run(_stdin_fd())
+
+
+def _stdin_fd() -> int:
+    """stdin's descriptor; with stdin closed (``<&-``), /dev/null's: no commands, as
+    ``nirpad sim &`` gets in a script."""
+    if sys.stdin is None:
+        return os.open(os.devnull, os.O_RDONLY)
+    return sys.stdin.fileno()

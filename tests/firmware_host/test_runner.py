@@ -226,7 +226,7 @@ def test_the_time_scale_is_the_hosts_own_and_bounded(
     assert not (tmp_path / "s").exists()  # refused before anything was touched
 
 
-@pytest.mark.parametrize("option", ["--state-dir", "--site-config"])
+@pytest.mark.parametrize("option", ["--state-dir", "--site-config", "--rail-file"])
 def test_a_home_folder_of_no_user_is_a_usage_error_systemd_does_not_retry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
 ) -> None:
@@ -294,3 +294,17 @@ def test_a_rail_file_that_cannot_be_written_is_a_run_error_in_words(
         runner.open_rail(stack, None, rail_file)
     assert str(refused.value) == f"cannot write the rail file {rail_file}: {reason}"
     assert not list(tmp_path.glob(".rail-*"))  # no temporary file left
+
+
+def test_a_rail_file_under_the_home_folder_is_expanded_as_a_shell_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+    import contextlib
+
+    from firmware_host.runner import _board
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    args = argparse.Namespace(rail_file="~/rail", sim=False, port="/dev/ttyUSB0", rail_pin=None)
+    with contextlib.ExitStack() as stack:
+        assert _board(args, tmp_path / "s", stack) == ("/dev/ttyUSB0", None, tmp_path / "rail")

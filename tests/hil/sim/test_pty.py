@@ -209,6 +209,25 @@ def test_a_sigterm_that_lands_as_stdin_ends_still_ends_the_simulator(
         assert runner.run(null.fileno()) == 0  # without the fix: runs until the timeout
 
 
+def test_pty_with_stdin_closed_runs_as_with_dev_null() -> None:
+    """``nirpad sim <&-``: no traceback; the board runs until SIGTERM."""
+    argv = ["sh", "-c", 'exec "$0" "$@" <&-', *sim_argv(())]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with proc:
+        try:
+            ready = SimProcess(proc).line()
+            with open_port(ready["port"]) as fd:
+                read_until(fd, lambda m: isinstance(m, Telemetry))
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=DEADLINE_S) == 0
+            assert proc.stderr is not None and proc.stderr.read() == b""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.mark.slow
 def test_pty_hold_circuit_drops_the_rail_a_hold_after_the_last_heartbeat(tmp_path: Path) -> None:
     rail = tmp_path / "rail"

@@ -133,7 +133,9 @@ def test_a_state_directory_a_controller_holds_is_refused_before_anything_is_writ
     with StateLock.acquire(tmp_path), pytest.raises(SystemExit) as exc:
         main(["--realtime", "--state-dir", str(tmp_path)])
     assert exc.value.code == 2
-    assert "--state-dir" in capsys.readouterr().err
+    assert f"--state-dir {tmp_path}: another nirpad process (pid {os.getpid()}) is using" in (
+        capsys.readouterr().err
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nirpad.lock"]
     assert not realtime.called
 
