@@ -171,6 +171,9 @@ class PowerRail:
         """What the rail really switches, for the log (pins, mock pins, a file)."""
         self.heartbeats = 0
         """Toggles of the heartbeat line so far (the rail file's count)."""
+        self._heartbeat_high = bool(heartbeat_device.value)
+        """The heartbeat line's level. The rail alone drives that line, so it keeps the
+        level it wrote instead of reading the pin back before every toggle."""
 
     @property
     def enabled(self) -> bool:
@@ -236,13 +239,18 @@ class PowerRail:
         self._on_close.append(closer)
 
     def _beat(self) -> None:
+        """Toggle the heartbeat line: write the other level than the one it holds."""
         try:
-            self._heartbeat_device.toggle()
+            if self._heartbeat_high:
+                self._heartbeat_device.off()
+            else:
+                self._heartbeat_device.on()
         except (GPIOZeroError, OSError) as exc:
             raise RailError(
                 f"heartbeat line {self._heartbeat_pin_name} cannot be toggled: {exc}",
                 pin=self._heartbeat_pin_name,
             ) from exc
+        self._heartbeat_high = not self._heartbeat_high
         self.heartbeats += 1
         failures: list[str] = []
         for listener in self._heartbeat_listeners:
