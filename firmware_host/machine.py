@@ -59,6 +59,10 @@ class State(StrEnum):
     FAULT = "fault"
 
 
+_STATE_BY_VALUE: dict[str, State] = {state.value: state for state in State}
+"""``State(value)`` without the enum's call, for the state read on every tick."""
+
+
 class Trigger(StrEnum):
     BEGIN_SELF_TEST = "begin_self_test"
     SELF_TEST_PASSED = "self_test_passed"
@@ -193,7 +197,7 @@ class SessionMachine:
 
     @property
     def state(self) -> State:
-        return State(self._model.state)
+        return _STATE_BY_VALUE[self._model.state]
 
     def fire(self, trigger: Trigger, **kwargs: Any) -> FireResult:
         """Run ``trigger`` (and anything its callbacks queue); report the outcome."""
