@@ -103,6 +103,7 @@ class Supervisor:
         self._calibration = calibration
         self._settings = settings or SupervisorSettings()
         self._skin_stop_c = limits.skin_temp_stop_c
+        self._skin_warn_c = self._warn_below(self._skin_stop_c)
         self._rise = RiseTracker(self._settings.rise_window_s, self._settings.rise_bucket_s)
         self._present: frozenset[FaultCode] = frozenset()
         self._last_cmd: CommandedOutput | None = None
@@ -123,7 +124,12 @@ class Supervisor:
 
     @property
     def skin_warn_c(self) -> float:
-        return min(self._limits.skin_temp_warn_c, self._skin_stop_c - 1.0)
+        return self._skin_warn_c
+
+    def _warn_below(self, skin_stop_c: float) -> float:
+        """The warning level under ``skin_stop_c`` (worked out when the stop is set, not
+        every frame)."""
+        return min(self._limits.skin_temp_warn_c, skin_stop_c - 1.0)
 
     def set_skin_stop_c(self, stop_c: float | None) -> None:
         """A profile's lower skin stop; None restores the limit. Never loosens it."""
@@ -131,6 +137,7 @@ class Supervisor:
             raise ValueError(f"skin stop must be a finite temperature, got {stop_c}")
         hard_c = self._limits.skin_temp_stop_c
         self._skin_stop_c = hard_c if stop_c is None else min(stop_c, hard_c)
+        self._skin_warn_c = self._warn_below(self._skin_stop_c)
 
     def check(
         self, telemetry: Telemetry, commanded: CommandedOutput, latched: FaultCode | None = None
@@ -142,6 +149,7 @@ class Supervisor:
         frame's first finding; latching it is the caller's business.
         """
         now_s = self._clock()
+        contact = telemetry.contact
         self._track_command(commanded)
         measured = [self._measured_mw_cm2(telemetry, ch) for ch in range(len(telemetry.channels))]
         findings = self._output_findings(telemetry, commanded, now_s)
@@ -149,7 +157,7 @@ class Supervisor:
             self._temperature_findings(telemetry, latched),
             self._rise_findings(telemetry, commanded, now_s),
             self._over_limit_findings(telemetry, commanded, measured, now_s),
-            self._mismatch_findings(telemetry, commanded, measured, now_s),
+            self._mismatch_findings(contact, commanded, measured, now_s),
         ):
             if more:
                 findings = findings + more
@@ -159,11 +167,11 @@ class Supervisor:
             # output is already off): the acknowledgement is what clears it, so it must
             # not block the acknowledgement (docs/protocol.md §4.4)
             self._present = self._present - {FaultCode.BOARD_FAULT}
-        warnings = self._warnings(telemetry, commanded)
+        warnings = self._warnings(telemetry, commanded, contact)
         if findings:
             code, message = findings[0]
-            return Verdict(code, message, warnings, telemetry.contact)
-        return self._clear_verdict(warnings, telemetry.contact)
+            return Verdict(code, message, warnings, contact)
+        return self._clear_verdict(warnings, contact)
 
     def cause_present(self, code: FaultCode) -> str | None:
         """Why ``code`` may not be acknowledged yet (its cause is in the last frame), or None."""
@@ -229,9 +237,9 @@ class Supervisor:
         return [(FaultCode.TEMP_RISE_RATE, f"skin rising {rate:.2f} °C/min")]
 
     def _mismatch_findings(
-        self, t: Telemetry, cmd: CommandedOutput, measured: list[float], now_s: float
+        self, contact: bool, cmd: CommandedOutput, measured: list[float], now_s: float
     ) -> list[Finding]:
-        problem = self._mismatch(measured, cmd) if cmd.on and t.contact else None
+        problem = self._mismatch(measured, cmd) if cmd.on and contact else None
         if problem is None:
             self._mismatch_since_s = None
             return []
@@ -300,6 +308,8 @@ class Supervisor:
         except CalibrationError:  # a channel the table does not know
             return 0.0 if current_ma <= self._settings.dark_current_ma else math.inf
 
-    def _warnings(self, t: Telemetry, cmd: CommandedOutput) -> tuple[WarningCode, ...]:
-        warm = max(t.skin_a_c, t.skin_b_c) >= self.skin_warn_c
-        return _WARNINGS[warm, cmd.on and not t.contact]
+    def _warnings(
+        self, t: Telemetry, cmd: CommandedOutput, contact: bool
+    ) -> tuple[WarningCode, ...]:
+        warm = max(t.skin_a_c, t.skin_b_c) >= self._skin_warn_c
+        return _WARNINGS[warm, cmd.on and not contact]
