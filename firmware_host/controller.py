@@ -280,7 +280,7 @@ class Controller:
         self._hooks.set_warning(WarningCode.BUTTON_STUCK, self._button.stuck, "button stuck")
         now_s = self._clock()
         deadline_s = self._hooks.pause_deadline_s
-        if self.state is State.PAUSED and deadline_s is not None and now_s >= deadline_s:
+        if deadline_s is not None and now_s >= deadline_s and self.state is State.PAUSED:
             self._fire(Trigger.PAUSE_TIMEOUT, reason="paused for more than 10 minutes")
         if now_s >= self._next_rx_check_s:
             self._next_rx_check_s = now_s + RX_CHECK_EVERY_S

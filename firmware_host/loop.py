@@ -224,9 +224,9 @@ class EventLoop:
         due_s = self._next_tick_s
         if now_s < due_s - TICK_EARLY_S:
             return
-        if now_s < self._tick_deadline_s() and not self._frame_woke:
+        if not self._frame_woke and now_s < self._tick_deadline_s():
             return  # waiting for the next frame to take the tick along
-        self._record_jitter(max(0.0, now_s - due_s))
+        self.tick_jitter_s.append(max(0.0, now_s - due_s))  # the oldest drops out at the bound
         if not self._read_fresh:  # else the board's bytes were read a moment ago
             self._controller.handle_safety_events(self._core.poll())
         self._controller.on_tick()
@@ -238,9 +238,6 @@ class EventLoop:
             self._next_tick_s = due_s + self.tick_s  # a silent board: the exact grid
         if self._next_tick_s <= now_s:  # fell behind: skip missed ticks, do not burst
             self._next_tick_s = now_s + self.tick_s
-
-    def _record_jitter(self, late_s: float) -> None:
-        self.tick_jitter_s.append(late_s)  # the oldest drops out at the bound
 
     def _drain_posted(self) -> None:
         while self._posted:
