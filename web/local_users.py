@@ -3,7 +3,8 @@
 Owns, for the page on a loopback address without a password: finding the local user id
 of the process that opened a TCP connection to the page, from the kernel's socket table
 (``/proc/self/net/tcp`` and ``tcp6``: the row whose local address and port are the
-client's and whose remote ones are the page's; its ``uid`` column), as identd does;
+client's and whose remote ones are the page's; its ``uid`` column, when a process
+still holds that socket: not a ``TIME_WAIT`` row nor one whose inode is 0), as identd does;
 and the rule for who may use the page then: the users the control socket serves
 (root, the controller's user, a member of the socket's group: ``firmware_host.control``'s
 ``peer_allowed``, here from the group database since a TCP peer has no pid to ask) and
@@ -36,6 +37,10 @@ DEFAULT_GROUP_NAME: Final = "nirpad"
 # Rows that stand for no socket: a TIME_WAIT row shows uid 0 whoever made the connection,
 # a pending SYN_RECV one the listener's user.
 NO_OWNER_STATES: Final = frozenset({0x06, 0x0C})
+# A socket no process holds any more (closed while its FIN is under way: FIN_WAIT1,
+# FIN_WAIT2, CLOSING, LAST_ACK) has inode 0 and, on most kernels, uid 0: anyone's
+# connection, closed right after its request was sent, would pass as root's.
+NO_INODE: Final = 0
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Endpoint = tuple[Address, int]
 ByteOrder = Literal["little", "big"]
@@ -47,6 +52,12 @@ class TcpRow:
     remote: Endpoint
     state: int
     uid: int
+    inode: int
+
+    @property
+    def owned(self) -> bool:
+        """Whether the row's ``uid`` is the user of a socket a process still holds."""
+        return self.state not in NO_OWNER_STATES and self.inode != NO_INODE
 
 
 def _address(text: str, byteorder: ByteOrder) -> Endpoint:
@@ -67,7 +78,7 @@ def parse_tcp_table(text: str, byteorder: ByteOrder = sys.byteorder) -> Iterator
         try:
             yield TcpRow(
                 _address(parts[1], byteorder), _address(parts[2], byteorder),
-                int(parts[3], 16), int(parts[7]),
+                int(parts[3], 16), int(parts[7]), int(parts[9]),
             )  # fmt: skip
         except (IndexError, ValueError):
             continue
@@ -110,7 +121,7 @@ def peer_uid(client: object, server: object, proc_net: Path = PROC_NET) -> int |
         server_here = server_by_file.get(name) or server_end
         for row in parse_tcp_table(text):
             if row.local == wanted and row.remote == server_here:
-                return None if row.state in NO_OWNER_STATES else row.uid
+                return row.uid if row.owned else None
     return None
 
 

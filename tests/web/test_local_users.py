@@ -165,3 +165,32 @@ def test_a_real_ipv6_loopback_connection_is_found_too() -> None:
 def test_a_users_groups_come_from_the_group_database() -> None:
     assert 0 in user_groups(0)  # root's own group
     assert user_groups(2**31 - 2) == frozenset()  # no such user
+
+
+ORPHAN_TABLE = (
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+    "timeout inode\n"
+    "   0: 0100007F:C360 0100007F:2120 05 00000000:00000000 00:00000000 00000000     0"
+    "        0 0 1 0000000099f0281c 20 4 30 10 -1\n"
+)
+
+
+def test_a_connection_its_client_closed_belongs_to_nobody(tmp_path: Path) -> None:
+    """Closed by its client while the page still reads its request, a socket no process
+    holds shows inode 0 and uid 0: it must not pass as root's."""
+    (tmp_path / "tcp").write_text(ORPHAN_TABLE)
+    assert peer_uid(("127.0.0.1", 50016), PAGE_V4, tmp_path) is None
+
+
+def test_a_real_connection_closed_by_its_client_is_not_found_as_anyones() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        accepted, _ = server.accept()
+        try:
+            client_end = client.getsockname()
+            assert peer_uid(client_end, server.getsockname()) == os.geteuid()
+            client.close()  # FIN_WAIT: the kernel keeps the row, held by no process
+            found = peer_uid(client_end, server.getsockname())
+        finally:
+            accepted.close()
+    assert found is None
