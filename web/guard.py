@@ -15,6 +15,7 @@ one, on every address), the origin check on every POST (``Sec-Fetch-Site`` and
 Origin: a form posted from another site is refused), the security headers on every response (CSP
 without inline script, no framing, nosniff, no
 referrer), and the last word on an exception: a plain-words page, never a traceback.
+A WebSocket handshake is refused before any route sees it: the page serves none.
 
 Does not own the CSRF token's check (``web.forms``: it needs the parsed form) nor what
 a page does.
@@ -30,6 +31,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 from web.local_users import LocalUsers, peer_uid
 from web.render import SESSION_SCOPE_KEY, error_page
@@ -39,6 +41,7 @@ from web.settings import WebState
 log = logging.getLogger(__name__)
 
 COOKIE_NAME: Final = "nirpad_session"
+WS_POLICY_VIOLATION: Final = 1008
 OPEN_PATHS: Final = frozenset({"/login"})
 POLL_PATHS: Final = frozenset({"/status/live"})
 """What htmx fetches by itself (``hx-trigger="every …"``): not the caregiver's activity,
@@ -70,7 +73,10 @@ class Guard:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":  # the page has none: no Host, user or login check
+            await WebSocketClose(WS_POLICY_VIOLATION)(scope, receive, send)
+            return
+        if scope["type"] != "http":  # the lifespan's start and end
             await self.app(scope, receive, send)
             return
         started = False

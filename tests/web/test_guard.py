@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from starlette.requests import Request
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
 
 from hil.rigs.clinic import reissued_today
 from web.app import create_app
-from web.guard import POLL_PATHS
+from web.guard import POLL_PATHS, Guard
 from web.sessions import MAX_SESSIONS
-from web.settings import WebSettings
+from web.settings import WebSettings, WebState
 
 from .conftest import BASE_URL, TestClient, csrf, element_text, outcome
 
@@ -292,3 +294,23 @@ def test_every_htmx_poll_in_the_templates_is_known_to_the_guard() -> None:
             assert found is not None, (template.name, tag)
             polled.add(found.group(1))
     assert polled == POLL_PATHS
+
+
+def test_a_websocket_is_refused_before_any_route_sees_it(state_dir: Path) -> None:
+    """The page serves no WebSocket; one must not reach a route past the Host, user and
+    login checks that only HTTP requests get."""
+    reached: list[str] = []
+
+    async def accepting(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope["type"])
+        await receive()
+        await send({"type": "websocket.accept"})
+
+    guarded = Guard(accepting, WebState(WebSettings(state_dir, password_hash="scrypt$x")))
+    client = TestClient(guarded, base_url=BASE_URL)
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect("/", headers={"host": "evil.example"}),
+    ):
+        pass
+    assert reached == []
