@@ -113,6 +113,7 @@ class LinkCounters:
     naks_by_code: dict[NakCode, int] = field(default_factory=dict)
     superseded: int = 0
     unmatched_replies: int = 0  # ACK/NAK for no pending command (late, duplicate, superseded)
+    unsolicited: int = 0  # INFO outside a handshake, or a host command echoed back
 
 
 @dataclass(slots=True)
@@ -165,6 +166,7 @@ class BoardClient:
         self._last_set_output = SetOutput(0, ())  # see set_output
         self._next_seq = 0
         self._pending: dict[int, _Pending] = {}
+        self._unsolicited_seen: set[str] = set()  # message types logged as unsolicited
         self._backlog: list[BoardInput] = []
         self._fd_less = False  # the backend has shown it has no fd (it never gains one)
         self._wake_bytes: int | None = None  # asked of the port; None: not yet (a port
@@ -344,8 +346,15 @@ class BoardClient:
             return message
         if isinstance(message, Ack | Nak):
             return self._match_reply(message)
-        _log.debug("%s: ignoring unsolicited %s", self.port_name, type(message).__name__)
+        self._note_unsolicited(type(message).__name__)
         return None
+
+    def _note_unsolicited(self, name: str) -> None:
+        """Counted; logged once per message type (a board can send one every frame)."""
+        self.counters.unsolicited += 1
+        if name not in self._unsolicited_seen:
+            self._unsolicited_seen.add(name)
+            _log.debug("%s: ignoring unsolicited %s (counted after this)", self.port_name, name)
 
     def _match_reply(self, reply: Ack | Nak) -> BoardInput | None:
         pending = self._pending.pop(reply.echo_seq, None)
