@@ -58,8 +58,8 @@ from firmware_host.control_request import (
     decode_request,
     read_request,
 )
-from firmware_host.log_limit import RepeatLimiter
 from firmware_host.paths import check_socket_path, control_socket_path
+from safety.log_limit import RepeatLimiter
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.button import ButtonInterpreter, GpioEdge, Press
-from firmware_host.log_limit import RepeatLimiter
 from firmware_host.machine import FireResult, SessionMachine, State, Trigger
 from firmware_host.plain_text import plain
 from firmware_host.session import (
@@ -52,6 +51,7 @@ from safety.core_events import (
     SessionFinished,
 )
 from safety.faults import FaultCode, Outcome, WarningCode
+from safety.log_limit import RepeatLimiter
 
 __all__ = ["Command", "CommandReply", "Controller", "ControllerCore", "LoadedPrescription"]
 

@@ -72,6 +72,7 @@ from safety.ledger_handle import LedgerHandle
 from safety.ledger_schema import SessionRecord
 from safety.limits import Limits
 from safety.link_health import LinkMonitor, link_health
+from safety.log_limit import RepeatLimiter
 from safety.rail import PowerRail
 from safety.self_test import SELF_TEST_STEP_TIMEOUT_S, self_test_problem
 from safety.snapshot import build_snapshot
@@ -212,6 +213,7 @@ class SafetyCore:
         self._beats_at_frame = 0  # the rail's heartbeats at the last frame between sessions
         self._pending: list[SafetyEvent] = []
         self._self_test_passed = False
+        self._event_log = RepeatLimiter(log, clock)  # a board can repeat an EVENT every frame
 
     # ------------------------------------------------------------ the loop's calls
 
@@ -592,17 +594,24 @@ class SafetyCore:
         if kind in (EventKind.BUTTON_DOWN, EventKind.BUTTON_UP):
             self._pending.append(ButtonEdge(kind is EventKind.BUTTON_DOWN, self._clock()))
         elif kind is EventKind.BOARD_RESET:
-            self._self_test_passed = False
-            if self._session is not None:
-                self._latch(FaultCode.BOARD_RESET, f"board reset (reason {event.detail})")
-            else:
-                log.warning("board reset while idle (reason %d); self-test needed", event.detail)
+            self._on_board_reset(event.detail)
         elif kind in (EventKind.BOARD_FAULT, EventKind.MAX_ON_TIME):
             self._on_board_fault(f"board event {kind.name} ({event.detail:#06x})")
         elif kind is EventKind.LEASE_EXPIRED and self._treating():
             self._on_lease_expired()
         else:  # a lease that ran out after a pause or stop is not a fault
-            log.info("board event %s (%d)", kind.name, event.detail)
+            message = f"board event {kind.name} ({event.detail})"
+            self._event_log.log(kind.name, logging.INFO, message)
+
+    def _on_board_reset(self, reason: int) -> None:
+        """A fault during a session; while idle, a new self-test (logged once a minute at
+        most: a board in a reset loop sends one every frame)."""
+        self._self_test_passed = False
+        if self._session is not None:
+            self._latch(FaultCode.BOARD_RESET, f"board reset (reason {reason})")
+            return
+        message = f"board reset while idle (reason {reason}); self-test needed"
+        self._event_log.log("board_reset", logging.WARNING, message)
 
     def _treating(self) -> bool:
         """A session is open and lit, or may be: treating, not paused, not held dark."""

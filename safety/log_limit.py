@@ -2,8 +2,9 @@
 
 Owns: ``RepeatLimiter``: one line per key, then nothing for that key until ``every_s``
 has passed on the injected clock; the repeats in between are counted and the next line
-says how many. Used for the safety core's warnings, which a reading hovering at a
-threshold can raise again on every telemetry frame. Does not own what is logged.
+says how many. Used for the controller's warnings, which a reading hovering at a
+threshold can raise again on every telemetry frame, and for the board's events that a
+misbehaving board can send in every frame. Does not own what is logged.
 """
 
 from __future__ import annotations
