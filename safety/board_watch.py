@@ -3,8 +3,9 @@
 Owns: the last telemetry frame and when it came, the frame count, stale telemetry
 (with the one-tick grace after a stall of this host), the pad's LED power reported off
 while the host enables it (``RAIL_LOST``), a board fault event held until the next frame
-names its cause, whether the board is lost, and whether contact was lost while treating
-(so that ``ContactRegained`` follows a ``ContactLost`` once). Pure bookkeeping on
+names its cause, whether the board is lost, whether contact was lost while treating
+(so that ``ContactRegained`` follows a ``ContactLost`` once), and the board's uptime (a
+clock that went back is a reset whose EVENT was lost). Pure bookkeeping on
 times the core passes in; it latches nothing: each check returns what the core must
 latch, as a detail for the fault's message, or None.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "BOARD_FAULT_NAMING_S",
     "HOST_STALL_S",
     "RAIL_LOST_S",
+    "UPTIME_JITTER_MS",
     "BoardWatch",
     "Staleness",
 ]
@@ -36,6 +38,14 @@ verdict then waits one tick (``BoardWatch.staleness``)."""
 RAIL_LOST_S: Final = 1.0
 """The pad reports its LED power off this long while the host enables it and sends the
 heartbeat: the hold circuit or its lines failed (a stall's drop is back in one tick)."""
+
+UPTIME_JITTER_MS: Final = 100
+"""A telemetry frame's uptime may step back this much (a board that stamps its frames a
+little out of order); more is a reset."""
+UPTIME_WRAP_MS: Final = 1 << 32
+"""The uptime is a u32 of milliseconds: it wraps after 49.7 days."""
+UPTIME_WRAP_SLACK_MS: Final = 60_000
+"""A step back this close to the whole range is the counter wrapping, not a reset."""
 
 
 class Staleness(StrEnum):
@@ -62,6 +72,21 @@ class BoardWatch:
         self._stale_deferred = False
         self._rail_off_since_s: float | None = None
         self._board_fault: tuple[float, str] | None = None
+        self._uptime_ms: int | None = None
+
+    def note_reset(self) -> None:
+        """A BOARD_RESET event: the uptime starts again, the next frame is no regression."""
+        self._uptime_ms = None
+
+    def uptime_went_back(self, uptime_ms: int) -> str | None:
+        """Note a telemetry frame's uptime; the detail of a reset if it went back."""
+        before_ms, self._uptime_ms = self._uptime_ms, uptime_ms
+        if before_ms is None:
+            return None
+        back_ms = before_ms - uptime_ms
+        if back_ms <= UPTIME_JITTER_MS or back_ms >= UPTIME_WRAP_MS - UPTIME_WRAP_SLACK_MS:
+            return None
+        return f"the board's uptime went back from {before_ms} to {uptime_ms} ms"
 
     def on_frame(self, telemetry: Telemetry, now_s: float) -> None:
         self.last_telemetry = telemetry

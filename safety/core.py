@@ -532,6 +532,7 @@ class SafetyCore:
         self._interlock.note_inputs(inputs)
         for item in inputs:
             if isinstance(item, Telemetry):
+                self._check_uptime(item.uptime_ms)
                 self._on_telemetry(item)
             elif isinstance(item, Event):
                 self._on_event(item)
@@ -540,6 +541,13 @@ class SafetyCore:
                 self._latch(FaultCode.BOARD_NOT_ANSWERING, detail)
             elif isinstance(item, CommandRejected):
                 self._on_rejected(item)
+
+    def _check_uptime(self, uptime_ms: int) -> None:
+        """A board whose telemetry's uptime went back has reset, even if its BOARD_RESET
+        was lost (a noisy link drops that one frame)."""
+        went_back = self._watch.uptime_went_back(uptime_ms)
+        if went_back is not None:
+            self._on_board_reset(f"{went_back}; its reset event was lost")
 
     def _on_telemetry(self, telemetry: Telemetry) -> None:
         """A frame: board watch, dose, interlock, then the supervisor's verdict."""
@@ -594,7 +602,8 @@ class SafetyCore:
         if kind in (EventKind.BUTTON_DOWN, EventKind.BUTTON_UP):
             self._pending.append(ButtonEdge(kind is EventKind.BUTTON_DOWN, self._clock()))
         elif kind is EventKind.BOARD_RESET:
-            self._on_board_reset(event.detail)
+            self._watch.note_reset()
+            self._on_board_reset(f"reason {event.detail}")
         elif kind in (EventKind.BOARD_FAULT, EventKind.MAX_ON_TIME):
             self._on_board_fault(f"board event {kind.name} ({event.detail:#06x})")
         elif kind is EventKind.LEASE_EXPIRED and self._treating():
@@ -603,14 +612,14 @@ class SafetyCore:
             message = f"board event {kind.name} ({event.detail})"
             self._event_log.log(kind.name, logging.INFO, message)
 
-    def _on_board_reset(self, reason: int) -> None:
+    def _on_board_reset(self, why: str) -> None:
         """A fault during a session; while idle, a new self-test (logged once a minute at
         most: a board in a reset loop sends one every frame)."""
         self._self_test_passed = False
         if self._session is not None:
-            self._latch(FaultCode.BOARD_RESET, f"board reset (reason {reason})")
+            self._latch(FaultCode.BOARD_RESET, f"board reset ({why})")
             return
-        message = f"board reset while idle (reason {reason}); self-test needed"
+        message = f"board reset while idle ({why}); self-test needed"
         self._event_log.log("board_reset", logging.WARNING, message)
 
     def _treating(self) -> bool:
