@@ -43,5 +43,5 @@ class RepeatLimiter:
         self._last[key] = (now_s, 0)
         if repeats:
             message = f"{message} (and {repeats} more times in the last {now_s - logged_s:.0f} s)"
-        self._log.log(level, "%s", message)
+        self._log.log(level, "%s", message, stacklevel=2)  # the caller's file and line
         return True
