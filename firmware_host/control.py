@@ -9,8 +9,9 @@ Slow or unkind clients (docs/architecture.md, "Control socket"): an accept threa
 each connection to its own short-lived thread, at most ``MAX_CLIENTS`` at a time (more
 are told "busy" at once), so no client holds up another. A request must arrive whole
 within ``READ_DEADLINE_S`` of the connection (not per byte), within
-``MAX_REQUEST_BYTES``, nested at most ``MAX_JSON_DEPTH`` deep and as real text (no
-lone surrogates); anything else gets a clear refusal. Each request carries its client's
+``MAX_REQUEST_BYTES``, of at most ``MAX_STRINGS`` strings and ``MAX_STRUCTURE_BYTES``
+besides (checked before it is parsed), nested at most ``MAX_JSON_DEPTH`` deep and as real
+text (no lone surrogates); anything else gets a clear refusal. Each request carries its client's
 deadline (``deadline_s`` on the host's monotonic clock, or ``timeout_s``); the server
 turns it into an absolute deadline on its injected clock, less ``REPLY_MARGIN_S`` so its
 answer still arrives in time, and a command that reaches the loop past it is dropped

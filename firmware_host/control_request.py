@@ -2,10 +2,13 @@
 work out until when its client still waits for the answer.
 
 Owns: the limits on a request (``MAX_REQUEST_BYTES``, ``READ_DEADLINE_S`` for the whole
-request, ``MAX_JSON_DEPTH``, real text only) and their refusals, worded for a person;
-and the request's answer deadline (``answer_deadline``). Every check here is linear in
-the request's size. Does not own what a command does (``control`` dispatches it) nor the
-wire format of replies (``control_client``).
+request, ``MAX_JSON_DEPTH``, ``MAX_STRINGS`` and ``MAX_STRUCTURE_BYTES``, real text
+only) and their refusals, worded for a person; and the request's answer deadline
+(``answer_deadline``). Every check here is linear in the request's size, and a request
+is parsed only once its shape is known to be small (a few strings, however long, and
+little else): parsing holds the interpreter's lock, which the event loop needs every
+tick, for as long as it builds objects. Does not own what a command does (``control``
+dispatches it) nor the wire format of replies (``control_client``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ __all__ = [
     "MAX_ANSWER_S",
     "MAX_JSON_DEPTH",
     "MAX_REQUEST_BYTES",
+    "MAX_STRINGS",
+    "MAX_STRUCTURE_BYTES",
     "READ_DEADLINE_S",
     "REPLY_MARGIN_S",
     "answer_deadline",
@@ -33,6 +38,12 @@ READ_DEADLINE_S: Final = 2.0
 """The whole request line must arrive within this of the connection (not per byte)."""
 MAX_JSON_DEPTH: Final = 16
 """A real request is two levels deep; anything deeper than this is refused unparsed."""
+MAX_STRINGS: Final = 64
+"""Strings (keys and values) in one request; a real one has fewer than a dozen."""
+MAX_STRUCTURE_BYTES: Final = 4096
+"""Bytes outside the strings of one request (braces, numbers, commas); a real one has
+under a hundred. With ``MAX_STRINGS``, this bounds the objects a parse can build."""
+_STRING_SCANNER: Final = json.JSONDecoder()
 MAX_ANSWER_S: Final = 60.0
 """No request is worked on longer than this, whatever deadline its client names."""
 REPLY_MARGIN_S: Final = 0.5
@@ -79,6 +90,9 @@ def decode_request(line: bytes) -> dict[str, Any] | ControlReply:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         return refusal("the request is not UTF-8 text")
+    shape = _shape_refusal(text)
+    if shape is not None:
+        return shape
     try:
         request = json.loads(text)  # the C scanner: linear, and deep nesting is an error
     except RecursionError:
@@ -92,6 +106,55 @@ def decode_request(line: bytes) -> dict[str, Any] | ControlReply:
     if _has_lone_surrogate(request):
         return refusal("the request contains a lone surrogate (such as \\ud800), not text")
     return request
+
+
+def _shape_refusal(text: str) -> ControlReply | None:
+    """A refusal if ``text`` has more than ``MAX_STRINGS`` strings or more than
+    ``MAX_STRUCTURE_BYTES`` outside them (checked before anything is parsed), else None."""
+    outside = _outside_strings(text)
+    if outside is None:
+        return refusal("the request is not JSON")
+    if len(outside) <= MAX_STRUCTURE_BYTES and outside.count('"') <= 2 * MAX_STRINGS:
+        return None
+    if _bracket_depth(outside[:MAX_STRUCTURE_BYTES]) > MAX_JSON_DEPTH:
+        return _too_deep()
+    return refusal(
+        f"the request holds too many values (at most {MAX_STRINGS} strings and "
+        f"{MAX_STRUCTURE_BYTES} bytes besides)"
+    )
+
+
+def _outside_strings(text: str) -> str | None:
+    """``text`` with each string's content taken out (``""`` left in its place), cut
+    short once past the limits; None if a string is not valid JSON. Each step is one
+    C-speed search or string scan, and there are at most ``MAX_STRINGS + 1`` of them."""
+    parts: list[str] = []
+    size = pos = 0
+    for _ in range(MAX_STRINGS + 1):
+        quote = text.find('"', pos)
+        end = len(text) if quote < 0 else quote
+        parts.append(text[pos : min(end, pos + MAX_STRUCTURE_BYTES + 1 - size)])
+        size += end - pos
+        if quote < 0 or size > MAX_STRUCTURE_BYTES:
+            return "".join(parts)
+        try:
+            _, pos = _STRING_SCANNER.raw_decode(text, quote)  # this one string
+        except ValueError:
+            return None
+        parts.append('""')
+    return "".join(parts)
+
+
+def _bracket_depth(text: str) -> int:
+    """How deep brackets nest in ``text`` (short: a refusal's wording only)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _too_deep() -> ControlReply:

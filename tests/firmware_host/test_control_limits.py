@@ -1,7 +1,8 @@
 """The control socket against slow and unkind clients, over real sockets: a slow client
 holds up nobody and is cut off after the whole-request deadline; a command whose client
-gave up is never carried out; deep nesting, lone surrogates, bad bytes and oversize
-requests get a clear refusal."""
+gave up is never carried out; deep nesting, lone surrogates, bad bytes, oversize
+requests and requests of too many values get a clear refusal, the last before they are
+parsed."""
 
 from __future__ import annotations
 
@@ -26,8 +27,11 @@ from firmware_host.control_client import (
 )
 from firmware_host.control_request import (
     MAX_JSON_DEPTH,
+    MAX_STRINGS,
+    MAX_STRUCTURE_BYTES,
     REPLY_MARGIN_S,
     answer_deadline,
+    decode_request,
     nesting_depth,
 )
 
@@ -285,3 +289,45 @@ def test_the_answer_deadline_is_the_clients_less_a_margin() -> None:
     assert answer_deadline({}, 10.0, 5.0) == 15.0
     assert answer_deadline({"deadline_s": 1e12}, 10.0, 5.0) == 70.0  # at most a minute
     assert nesting_depth({"a": [1, {"b": []}]}) == 4 and nesting_depth("x") == 0
+
+
+def _parse_forbidden(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("a request of this shape must be refused before it is parsed")
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b'{"cmd": "status", "x": [' + b"0," * 200_000 + b"0]}", "too many values"),
+        (b'{"cmd": "status", "x": [' + b'"",' * 100_000 + b'""]}', "too many values"),
+        (b"{" + b",".join(b'"k%d": 1' % i for i in range(MAX_STRINGS + 1)) + b"}", "too many"),
+        (b'{"x": [' + b",".join([b"[" * 15 + b"0" + b"]" * 15] * 10_000) + b"]}", "nested"),
+    ],
+    ids=["200000-numbers", "100000-strings", "65-keys", "10000-lists-16-deep"],
+)
+def test_a_request_of_many_values_is_refused_before_it_is_parsed(
+    monkeypatch: pytest.MonkeyPatch, payload: bytes, message: str
+) -> None:
+    """Parsing builds every value while holding the interpreter's lock, which the event
+    loop needs to keep its ticks: a request of a few hundred kilobytes of small values
+    would stall it for longer than the board's lease."""
+    monkeypatch.setattr(json, "loads", _parse_forbidden)
+    reply = decode_request(payload)
+    assert isinstance(reply, ControlReply) and reply.exit_code == 2
+    assert message in reply.message
+
+
+def test_a_large_install_with_quotes_and_brackets_in_its_text_is_parsed_whole() -> None:
+    """The limits count what lies outside the strings: a prescription's own text (its
+    quotes, brackets and commas) does not count however long it is."""
+    text = '[[phases]]\nwavelengths_nm = [810, 850]\nnote = "a \\"quoted\\" word"\n' * 5000
+    request = {"cmd": "install", "name": "rx.toml", "data": text, "deadline_s": 12.5}
+    line = json.dumps(request).encode()
+    assert len(line) < MAX_REQUEST_BYTES
+    assert decode_request(line) == request
+    keys = {f"k{i}": i for i in range(MAX_STRINGS - 2)}  # with "cmd" and "status": 64
+    assert isinstance(decode_request(json.dumps({"cmd": "status", **keys}).encode()), dict)
+    numbers = b'{"cmd": "status", "x": [' + b"1," * (MAX_STRUCTURE_BYTES // 2 - 20) + b"1]}"
+    assert isinstance(decode_request(numbers), dict)  # just under the bytes outside strings
+    deep = b'{"cmd": "status", "x": ' + b"[" * (MAX_JSON_DEPTH - 1) + b"]" * (MAX_JSON_DEPTH - 1)
+    assert isinstance(decode_request(deep + b"}"), dict)
