@@ -74,8 +74,11 @@ SEND_TIMEOUT_S: Final = 1.0
 ACCEPT_RETRY_S: Final = 0.1
 """After a failed accept (out of file descriptors: the connection stays queued and the
 socket stays readable), wait this long before the next try instead of spinning."""
+SHOWN_COMMAND_CHARS: Final = 40
+"""An unknown or late command is named in the log and the reply by at most this much."""
 BUTTON_COMMANDS: Final = frozenset({"start", "pause", "resume", "stop", "ack"})
 CAREGIVER_COMMANDS: Final = frozenset({"clock_confirm", "ledger_reset"})
+KNOWN_COMMANDS: Final = BUTTON_COMMANDS | CAREGIVER_COMMANDS | {"status", "install"}
 _T = TypeVar("_T")
 
 
@@ -202,7 +205,7 @@ class ControlServer:
         self._clients: dict[threading.Thread, socket.socket] = {}
         self._pending: set[Future[Any]] = set()  # cancelled by close() if the loop is gone
         self._closing = threading.Event()
-        self._accept_failures = RepeatLimiter(log, time.monotonic)
+        self._log_limit = RepeatLimiter(log, time.monotonic)  # one line a minute per kind
 
     def start(self) -> None:
         """Bind the socket (mode 0660 before it appears under its name) and serve."""
@@ -299,9 +302,7 @@ class ControlServer:
         try:
             conn, _ = self._listener.accept()
         except OSError as exc:
-            self._accept_failures.log(
-                "accept", logging.WARNING, f"control socket accept failed: {exc}"
-            )
+            self._log_limit.log("accept", logging.WARNING, f"control socket accept failed: {exc}")
             return False
         received_s = self._clock()
         with self._lock:
@@ -314,15 +315,17 @@ class ControlServer:
                 self._clients[thread] = conn
                 thread.start()
         if busy:
-            log.warning("control socket busy: %d clients already; one refused", self._max_clients)
-            _send_and_close(conn, ControlReply(False, EXIT_ERROR, "the controller is busy; retry"))
+            message = f"control socket busy: {self._max_clients} clients already; one refused"
+            self._log_limit.log("busy", logging.WARNING, message)
+            busy_reply = ControlReply(False, EXIT_ERROR, "the controller is busy; retry")
+            _send_and_close(conn, busy_reply, self._log_limit)
         return True
 
     def _client(self, conn: socket.socket, received_s: float) -> None:
         """One connection, on its own thread: read, answer, close."""
         try:
             reply = self._handle(conn, received_s)
-            _send_and_close(conn, reply)
+            _send_and_close(conn, reply, self._log_limit)
         except Exception:  # this thread must end cleanly whatever one client does
             log.exception("control request failed")
             conn.close()
@@ -334,14 +337,13 @@ class ControlServer:
         cred = peer_credentials(conn)
         line = read_request(conn, received_s, self._clock, self._read_deadline_s)
         if not peer_allowed(cred, self._socket_gid(), os.geteuid()):
-            log.warning("refused a control request from uid %d (pid %d)", cred.uid, cred.pid)
+            refused = f"refused a control request from uid {cred.uid} (pid {cred.pid})"
+            self._log_limit.log("peer", logging.WARNING, refused)
             return ControlReply(False, EXIT_REFUSED, f"user id {cred.uid} may not control nirpad")
-        if isinstance(line, ControlReply):
-            log.warning("refused a control request from pid %d: %s", cred.pid, line.message)
-            return line
-        request = decode_request(line)
+        request = line if isinstance(line, ControlReply) else decode_request(line)
         if isinstance(request, ControlReply):
-            log.warning("refused a control request from pid %d: %s", cred.pid, request.message)
+            refused = f"refused a control request from pid {cred.pid}: {request.message}"
+            self._log_limit.log(request.message, logging.WARNING, refused)
             return request
         deadline_s = answer_deadline(request, received_s, self._answer_timeout_s)
         if isinstance(deadline_s, ControlReply):
@@ -374,16 +376,17 @@ class ControlServer:
             if cmd == "install":
                 return self._install(request, deadline_s)
         except NotCarriedOut as exc:
-            log.warning("control command %r not carried out: %s", cmd, exc)
-            message = f"the controller did not answer in time; {cmd} was not carried out"
+            late = f"control command {_shown(cmd)} not carried out: {exc}"
+            self._log_limit.log("not carried out", logging.WARNING, late)
+            message = f"the controller did not answer in time; {_named(cmd)} was not carried out"
             return ControlReply(False, EXIT_ERROR, message)
         except TimeoutError as exc:
-            log.warning("control command %r: %s", cmd, exc)
+            self._log_limit.log("late", logging.WARNING, f"control command {_shown(cmd)}: {exc}")
             return ControlReply(False, EXIT_ERROR, "the controller did not answer in time")
         except Exception as exc:  # a controller bug must reach the user, not kill this thread
-            log.exception("control command %r failed", cmd)
+            log.exception("control command %s failed", _shown(cmd))
             return ControlReply(False, EXIT_ERROR, f"the controller failed: {exc}")
-        return ControlReply(False, EXIT_USAGE, f"unknown command {cmd!r}")
+        return ControlReply(False, EXIT_USAGE, f"unknown command {_shown(cmd)}")
 
     def _install(self, request: dict[str, Any], deadline_s: float) -> ReplyLike:
         name, data = request.get("name"), request.get("data")
@@ -419,7 +422,8 @@ class ControlServer:
             with self._lock:
                 self._pending.discard(future)
         if result is _EXPIRED:
-            log.warning("dropped %s: it reached the loop after its client's deadline", what)
+            dropped = f"dropped {what}: it reached the loop after its client's deadline"
+            self._log_limit.log("dropped", logging.WARNING, dropped)
             raise NotCarriedOut("it reached the loop after its deadline")
         return result  # type: ignore[no-any-return]
 
@@ -441,7 +445,22 @@ class ControlServer:
             raise TimeoutError("the controller did not finish in time") from None
 
 
-def _send_and_close(conn: socket.socket, reply: ReplyLike) -> None:
+def _shown(cmd: object) -> str:
+    """A request's command as a log line or a reply names it: quoted, at most
+    ``SHOWN_COMMAND_CHARS`` long (a client chooses it)."""
+    text = repr(cmd)
+    if len(text) <= SHOWN_COMMAND_CHARS:
+        return text
+    return text[: SHOWN_COMMAND_CHARS - 3] + "..."
+
+
+def _named(cmd: object) -> str:
+    """A known command by its name, anything else as ``_shown`` shows it."""
+    known = isinstance(cmd, str) and cmd in KNOWN_COMMANDS
+    return str(cmd) if known else _shown(cmd)
+
+
+def _send_and_close(conn: socket.socket, reply: ReplyLike, log_limit: RepeatLimiter) -> None:
     """Send ``reply`` (bounded: a client that does not read is not waited for), close."""
     with conn:
         try:
@@ -449,4 +468,4 @@ def _send_and_close(conn: socket.socket, reply: ReplyLike) -> None:
             conn.sendall(encode_reply(reply))
             conn.shutdown(socket.SHUT_WR)
         except OSError as exc:
-            log.info("a control client left before its answer: %s", exc)
+            log_limit.log("left", logging.INFO, f"a control client left before its answer: {exc}")

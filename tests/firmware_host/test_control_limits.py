@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import threading
 import time
@@ -331,3 +332,63 @@ def test_a_large_install_with_quotes_and_brackets_in_its_text_is_parsed_whole() 
     assert isinstance(decode_request(numbers), dict)  # just under the bytes outside strings
     deep = b'{"cmd": "status", "x": ' + b"[" * (MAX_JSON_DEPTH - 1) + b"]" * (MAX_JSON_DEPTH - 1)
     assert isinstance(decode_request(deep + b"}"), dict)
+
+
+FLOOD = 50
+
+
+def _control_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "firmware_host.control"]
+
+
+@pytest.mark.timeout(60)
+def test_a_flood_of_refused_requests_logs_a_line_per_kind_not_per_request(
+    tmp_path: Path, controller: FakeController, loop: ThreadLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A script that sends garbage hundreds of times a second must not write hundreds
+    of log lines a second, nor one as long as the command it chose."""
+    caplog.set_level(logging.INFO, logger="firmware_host.control")
+    late = {"cmd": "x" * 200_000, "deadline_s": 0.0}
+    srv = _serve(tmp_path, controller, loop)
+    try:
+        replies = [
+            _raw(tmp_path, payload)
+            for _ in range(FLOOD)
+            for payload in (b'{"cmd":\n', b"[1]\n", json.dumps(late).encode() + b"\n")
+        ]
+    finally:
+        srv.close()
+    assert all(reply["ok"] is False for reply in replies)
+    assert len({reply["message"] for reply in replies}) == 3
+    lines = _control_lines(caplog)
+    assert len([line for line in lines if line.startswith(("refused", "control command"))]) == 3
+    assert max(len(line) for line in lines) < 500
+
+
+def test_an_unknown_command_is_named_short_in_its_reply(
+    tmp_path: Path, controller: FakeController, loop: ThreadLoop
+) -> None:
+    srv = _serve(tmp_path, controller, loop)
+    try:
+        reply = _raw(tmp_path, json.dumps({"cmd": "\x00" * 50_000}).encode() + b"\n")
+    finally:
+        srv.close()
+    assert reply["ok"] is False and reply["message"].startswith("unknown command '\\x00")
+    assert len(reply["message"]) < 100  # not 400 kB echoed back
+
+
+@pytest.mark.timeout(60)
+def test_clients_told_busy_in_a_flood_are_logged_once(
+    tmp_path: Path, controller: FakeController, loop: ThreadLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="firmware_host.control")
+    srv = _serve(tmp_path, controller, loop, read_deadline_s=60.0, max_clients=1)
+    try:
+        with _connect(tmp_path) as slow:
+            slow.sendall(b"{")
+            replies = [send(tmp_path, {"cmd": "status"}) for _ in range(FLOOD)]
+    finally:
+        srv.close()
+    assert all(reply is not None and "busy" in reply["message"] for reply in replies)
+    busy_lines = [line for line in _control_lines(caplog) if line.startswith("control socket busy")]
+    assert len(busy_lines) == 1
