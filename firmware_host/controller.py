@@ -136,6 +136,7 @@ class Controller:
         self._clock = clock
         self._button = ButtonInterpreter(clock)
         self._warning_log = RepeatLimiter(log, clock)  # a warning can recur every frame
+        self._refusal_log = RepeatLimiter(log, clock)  # a script can repeat a command
         self._hooks = SessionHooks(core, clock, wall_clock, prescription_loader)
         self._machine = SessionMachine(self._hooks)
         self._next_rx_check_s = clock()
@@ -228,7 +229,10 @@ class Controller:
                 reason = self._invalid_reason(result.state, trigger)
             result = FireResult(False, result.state, reason, result.invalid)
             self.last_refusal = reason
-            log.info("refused %s in %s: %s", trigger, result.state, reason)
+            self._refusal_log.log(
+                f"{trigger} in {result.state}", logging.INFO,
+                f"refused {trigger} in {result.state}: {reason}",
+            )  # fmt: skip
         return result
 
     def _reply_to(self, result: FireResult) -> CommandReply:

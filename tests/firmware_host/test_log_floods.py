@@ -132,3 +132,22 @@ def test_the_human_status_shows_the_link_and_the_warnings(tmp_path: Path) -> Non
     warnings_line = next(line for line in text.splitlines() if line.startswith("Warnings:"))
     assert "(link_errors)" in warnings_line
     assert "Also seen:" in text and "telemetry_stale" in text
+
+
+def test_a_flood_of_refused_commands_logs_a_line_per_kind(
+    rig: InProcessRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A script that repeats commands the controller refuses (hundreds a second, over
+    the control socket) gets each refusal in its reply, and the log a line per kind."""
+    rig.boot()
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    refusals = 0
+    for _ in range(200):  # 2 s of virtual time, 500 commands a second
+        for name in ("pause", "resume", "stop", "ack", "press_long"):
+            refusals += not rig.command(name).ok
+        rig.run(0.01)
+    lines = [record.getMessage() for record in caplog.records]
+    assert refusals == 1000
+    assert rig.in_state(State.READY) and not rig.outputs_on()
+    assert len(lines) <= HANDFUL, lines
