@@ -321,11 +321,17 @@ class Ledger:
         delivered_fluence_j_cm2: dict[int, float],
         fault_code: str | None = None,
     ) -> None:
-        """Close an open session with its outcome and final delivered dose."""
+        """Close an open session with its outcome and final delivered dose. Its end is
+        never before its start or its last checkpoint: a wall clock set back during the
+        session would give it a negative duration (and the clinic's FHIR period an end
+        before its start); the later end only makes the next interval wait longer."""
         now_s = self._now_s()
         delivered_json, total = fluence_to_json(delivered_fluence_j_cm2, self.path)
         with self._write("the session end", now_s) as conn:
-            self._close_session(conn, session_id, now_s, outcome, delivered_json, total, fault_code)
+            ended_at_s = max(now_s, _last_known_s(conn, session_id))
+            self._close_session(
+                conn, session_id, ended_at_s, outcome, delivered_json, total, fault_code
+            )
         log.info("session %d ended: %s, %.3f J/cm²", session_id, outcome, total)
         self.backup_now()
 
@@ -665,3 +671,14 @@ class Ledger:
                 (profile_id, since.timestamp()),
             ).fetchone()
         return None if row[0] is None else utc(float(row[0]))
+
+
+def _last_known_s(conn: sqlite3.Connection, session_id: int) -> float:
+    """The latest time a session's row or its checkpoints were written at (its start
+    when it has none; -inf for no such session, whose close then refuses)."""
+    row = conn.execute(
+        "SELECT MAX(started_at_s, COALESCE((SELECT MAX(at_s) FROM checkpoints "
+        "WHERE session_id = sessions.id), started_at_s)) FROM sessions WHERE id = ?",
+        (session_id,),
+    ).fetchone()
+    return -math.inf if row is None else float(row[0])

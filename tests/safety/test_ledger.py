@@ -507,3 +507,27 @@ def test_the_same_write_failure_is_logged_once_and_counted(
     failed = [line for line in lines if line.startswith("ledger write failed")]
     assert len(failed) == 1
     assert "ledger writes work again (29 more failures of: database or disk is full)" in lines
+
+
+def test_a_wall_clock_set_back_during_a_session_never_ends_it_before_it_began(
+    ledger: Ledger, clock: WallClock
+) -> None:
+    sid = ledger.begin_session("p", "h", {810: 4.0}, planned_duration_s=1800)
+    clock.advance(minutes=10)
+    ledger.checkpoint(sid, {810: 1.0}, 600.0)
+    checkpoint_at = clock.now
+    clock.advance(hours=-3)  # a caregiver sets the clock back, mid-session
+    ledger.end_session(sid, Outcome.STOPPED, {810: 1.2})
+    [record] = ledger.sessions()
+    assert record.ended_at == checkpoint_at  # its last known time, not 3 h before it began
+    assert record.ended_at >= record.started_at
+
+
+def test_a_session_without_checkpoints_set_back_ends_at_its_start(
+    ledger: Ledger, clock: WallClock
+) -> None:
+    sid = ledger.begin_session("p", "h", {810: 4.0})
+    started = clock.now
+    clock.advance(hours=-1)
+    ledger.end_session(sid, Outcome.STOPPED, {810: 0.0})
+    assert [r.ended_at for r in ledger.sessions()] == [started]
