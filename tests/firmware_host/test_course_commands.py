@@ -9,6 +9,7 @@ import os
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import icalendar
 import pytest
@@ -44,6 +45,11 @@ def _at(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
 
 def _run(state_dir: Path, *args: str) -> int:
     return main([args[0], "--state-dir", str(state_dir), "--tz", "Europe/Berlin", *args[1:]])
+
+
+def _events(ics: Path) -> list[Any]:
+    """The VEVENTs of the calendar file at ``ics``, in file order."""
+    return list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
 
 
 def test_course_json_has_the_figures(
@@ -216,7 +222,7 @@ def test_calendar_writes_an_ics_that_parses_back(
     _at(monkeypatch, DUE)
     ics = tmp_path / "course.ics"
     assert _run(state_dir, "calendar", "-o", str(ics)) == 0
-    events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
+    events = _events(ics)
     assert len(events) == 18
     assert events[0].decoded("dtstart").date() == date(2026, 10, 13)
 
@@ -234,7 +240,7 @@ def test_calendar_after_the_first_session_says_a_given_from_is_not_used(
         "nirpad: note: --from 2026-12-01 is not used: the course began on 2026-10-13, "
         "its first session\n"
     )
-    events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
+    events = _events(ics)
     assert events[0].decoded("dtstart").date() == date(2026, 10, 13)
 
 
@@ -268,7 +274,7 @@ def test_calendar_before_the_first_session_starts_from_a_given_day(
     _at(monkeypatch, local(date(2026, 11, 18), 12, 0))
     ics = tmp_path.with_name(tmp_path.name + "-c.ics")  # outside the state directory
     assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "2026-11-20") == 0
-    events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
+    events = _events(ics)
     assert events[0].decoded("dtstart").date() == date(2026, 11, 20)
     assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "soon") == 2
     assert "not a date" in capsys.readouterr().err
@@ -458,7 +464,7 @@ def test_calendar_plans_only_evenings_the_prescription_allows(
     _at(monkeypatch, local(date(2027, 2, 18), 12, 0))
     ics = tmp_path.with_name(tmp_path.name + "-c.ics")  # outside the state directory
     assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "2027-02-20") == 0
-    events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
+    events = _events(ics)
     assert [e.decoded("dtstart").date() for e in events] == [
         date(2027, 2, 20), date(2027, 2, 22), date(2027, 2, 24), date(2027, 2, 27)
     ]  # fmt: skip
