@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import io
 import json
-import os
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.paths import resolve_state_dir
-from safety.errors import LedgerError
-from safety.ledger import LEDGER_FILENAME, Ledger, SessionRecord
+from safety.ledger import SessionRecord
+from safety.records import read_records
 
 CSV_FIELDS: Final = (
     "started_at",
@@ -53,38 +52,20 @@ def main(args: argparse.Namespace) -> int:
 
 
 def read_sessions(state_dir: Path) -> list[SessionRecord]:
-    """All sessions, oldest first; an empty list when there is no ledger yet. Something
-    of its name that is not a file (a folder, a named pipe) raises ``LedgerError``, as
-    ``safety.records`` does: never shown as "no sessions".
+    """All sessions, oldest first; an empty list when there is no ledger yet.
 
-    A session still in progress shows the dose of its last checkpoint (at most a few
-    seconds old); its own row is only written when it ends."""
-    path = state_dir / LEDGER_FILENAME
-    if not os.path.lexists(path):
-        return []
-    if not path.is_file():
-        raise LedgerError(
-            f"The treatment record cannot be read: it is not a file ({path}).", path=str(path)
+    Read through ``safety.records`` (read-only; nothing created, migrated or locked for
+    writing), so what is not a ledger file raises ``LedgerError`` there and a session
+    in progress shows the dose of its last checkpoint. Rows too damaged to read are
+    left out and counted on stderr, never shown as sessions that did not happen."""
+    records = read_records(state_dir, lambda: datetime.now(UTC))
+    if records.damaged_rows:
+        print(
+            f"nirpad: {records.damaged_rows} damaged row(s) of the treatment record could "
+            "not be read and are not shown; the rest is.",
+            file=sys.stderr,
         )
-    ledger = Ledger.open(state_dir, lambda: datetime.now(UTC))
-    try:
-        return [_with_checkpoint(ledger, r) for r in reversed(ledger.sessions())]
-    finally:
-        ledger.close()
-
-
-def _with_checkpoint(ledger: Ledger, record: SessionRecord) -> SessionRecord:
-    if record.ended_at is not None:
-        return record
-    checkpoints = ledger.checkpoints(record.id)
-    if not checkpoints:
-        return record
-    last = checkpoints[-1]
-    return dataclasses.replace(
-        record,
-        delivered_fluence_j_cm2=last.delivered_fluence_j_cm2,
-        delivered_fluence_total_j_cm2=last.delivered_fluence_total_j_cm2,
-    )
+    return list(records.sessions)
 
 
 def duration_s(record: SessionRecord) -> float | None:

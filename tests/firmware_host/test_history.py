@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -148,3 +149,35 @@ def test_a_session_in_progress_without_a_checkpoint_shows_zero(
     assert main(["history", "--json", "--state-dir", str(tmp_path)]) == 0
     (only,) = json.loads(capsys.readouterr().out)
     assert only["outcome"] is None and only["delivered_fluence_j_cm2"] == 0.0
+
+
+def test_a_damaged_row_is_left_out_and_counted_on_stderr(
+    ledger_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite3.connect(ledger_dir / "ledger.sqlite3") as conn:
+        conn.execute("UPDATE sessions SET planned_j_cm2 = 'not json' WHERE id = 2")
+    conn.close()
+    assert main(["history", "--json", "--state-dir", str(ledger_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert [r["profile_id"] for r in json.loads(out)] == ["rls-810-standard"] * 2
+    assert err == (
+        "nirpad: 1 damaged row(s) of the treatment record could not be read and are not "
+        "shown; the rest is.\n"
+    )
+
+
+def test_history_reads_the_ledger_without_writing_it(
+    ledger_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A caregiver's read needs no write access: nothing is migrated, created or locked."""
+    with sqlite3.connect(ledger_dir / "ledger.sqlite3") as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")  # everything in the main file
+    conn.close()
+    before = {p.name: p.read_bytes() for p in ledger_dir.iterdir()}
+    ledger_dir.chmod(0o555)
+    try:
+        assert main(["history", "--json", "--state-dir", str(ledger_dir)]) == 0
+    finally:
+        ledger_dir.chmod(0o755)
+    assert len(json.loads(capsys.readouterr().out)) == 3
+    assert {p.name: p.read_bytes() for p in ledger_dir.iterdir()} == before
