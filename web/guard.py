@@ -3,7 +3,8 @@
 Owns, for every HTTP request before any page sees it: the Host check (only the names
 ``WebSettings.allowed_hosts`` holds: on loopback ``127.0.0.1``, ``localhost``, ``::1``
 and the listen address; off loopback the listen address and the ``--host-name``s;
-against DNS rebinding), the local user's check without a password (only the users the
+against DNS rebinding; a malformed Host, such as a port that is not a port, is refused
+the same way), the local user's check without a password (only the users the
 control socket serves, ``web.local_users``; 403 in words for anyone else), the body
 cap (a declared length over the cap is refused unread, and a body that grows past it
 is cut), the session cookie (HttpOnly,
@@ -24,6 +25,7 @@ a page does.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -36,12 +38,13 @@ from starlette.websockets import WebSocketClose
 from web.local_users import LocalUsers, peer_uid
 from web.render import SESSION_SCOPE_KEY, error_page
 from web.sessions import Session
-from web.settings import WebState
+from web.settings import MAX_PORT, WebState
 
 log = logging.getLogger(__name__)
 
 COOKIE_NAME: Final = "nirpad_session"
 WS_POLICY_VIOLATION: Final = 1008
+_PORT: Final = re.compile(r"[0-9]{1,5}")  # ASCII digits only: str.isdigit() takes "²"
 OPEN_PATHS: Final = frozenset({"/login"})
 POLL_PATHS: Final = frozenset({"/status/live"})
 """What htmx fetches by itself (``hx-trigger="every …"``): not the caregiver's activity,
@@ -117,7 +120,9 @@ class Guard:
     def _refusal(self, request: Request) -> Response | None:
         settings = self.state.settings
         host = _host_name(request.headers.get("host", ""))
-        if settings.allowed_hosts is not None and host not in settings.allowed_hosts:
+        if settings.allowed_hosts is not None and (
+            host is None or host not in settings.allowed_hosts
+        ):
             return error_page(request, 400, "This page answers only under its own address.")
         if settings.local_users is not None and not _local_user_allowed(
             request, settings.local_users
@@ -224,11 +229,26 @@ def _is_poll(request: Request) -> bool:
     return request.method in ("GET", "HEAD") and request.url.path in POLL_PATHS
 
 
-def _host_name(host: str) -> str:
-    """The Host header without its port (``[::1]:8480`` → ``::1``)."""
+def _host_name(host: str) -> str | None:
+    """The Host header without its port (``[::1]:8480`` → ``::1``), or None when it is
+    malformed: a port that is not 1 to 5 digits up to 65535 (``localhost:``,
+    ``127.0.0.1:abc``), or a bracket left open or followed by anything but a port."""
     if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name, closed, after = host[1:].partition("]")
+        if not closed:
+            return None
+    elif host.count(":") == 1:
+        name, colon, port = host.partition(":")
+        after = colon + port
+    else:  # no port (an unbracketed IPv6 address is taken whole, as before)
+        return host
+    if after and not (after.startswith(":") and _is_port(after[1:])):
+        return None
+    return name
+
+
+def _is_port(text: str) -> bool:
+    return _PORT.fullmatch(text) is not None and int(text) <= MAX_PORT
 
 
 def _same_origin(request: Request) -> bool:

@@ -41,7 +41,7 @@ from web.passwords import (
     read_password_hash,
     write_password_hash,
 )
-from web.settings import LOOPBACK_HOSTS, WebSettings
+from web.settings import LOOPBACK_HOSTS, MAX_PORT, WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
 MAX_CONNECTIONS: Final = 16
-MAX_PORT: Final = 65535
 ROOT_PASSWD_WARNING: Final = (
     "nirpad web passwd: warning: run as root; the file is given the state directory's "
     "group, but run it as the nirpad user next time (sudo -u nirpad nirpad web passwd)"

@@ -22,6 +22,8 @@ from web.local_users import LocalUsers
 from web.sessions import LoginLimiter, SessionStore
 
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_PORT: Final = 65535
+"""The highest TCP port: for ``--port``, and for the port in a Host header."""
 MAX_BODY_BYTES: Final = 80 * 1024
 """Any request body: a prescription upload (``MAX_UPLOAD_BYTES``) and its form around it."""
 MAX_UPLOAD_BYTES: Final = 64 * 1024

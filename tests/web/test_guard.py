@@ -153,9 +153,39 @@ def test_on_loopback_another_host_name_is_refused(client: TestClient, host: str)
     assert "its own address" in response.text
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1:8480", "localhost:8480", "[::1]:8480", "localhost"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1:8480", "localhost:8480", "[::1]:8480", "localhost", "[::1]", "127.0.0.1",
+        "localhost:1", "localhost:65535", "localhost:00080", "[::1]:0",
+    ],
+)  # fmt: skip
 def test_loopback_host_names_are_accepted(client: TestClient, host: str) -> None:
     assert client.get("/healthz", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1:abc", "localhost:", "[::1]:x", "[::1]:", "localhost:65536", "localhost:123456",
+        "localhost:+80", "localhost:-1", "localhost: 80", "localhost:8\xb2", "localhost:8_0",
+        "[::1]8480", "[::1]x", "[::1", "[::1]:8480:80",
+    ],
+)  # fmt: skip
+def test_a_host_whose_port_is_not_a_port_is_refused(client: TestClient, host: str) -> None:
+    """Refused as any other Host is ("²", byte 0xb2 read as Latin-1 as Starlette reads
+    headers, is a digit to ``str.isdigit`` and not to ``int``)."""
+    response = client.get("/healthz", headers={"host": host.encode("latin-1")})
+    assert response.status_code == 400
+    assert "its own address" in response.text
+
+
+def test_off_loopback_a_host_name_with_a_bad_port_is_refused(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(allowed_hosts=frozenset({"pad.local"}), tls=True)
+    assert client.get("/healthz", headers={"host": "pad.local:8480"}).status_code == 200
+    assert client.get("/healthz", headers={"host": "pad.local:abc"}).status_code == 400
 
 
 def test_a_declared_body_over_the_cap_is_refused_unread(client: TestClient) -> None:
