@@ -3,7 +3,9 @@
 Owns: ``create_app(settings)``, the one function that builds the ASGI application (the
 product, ``nirpad web`` and every test use it), and the handlers that turn any error
 into a plain-words page: an unknown page, a method a page does not take, a body too
-large, and any exception at all (logged in full; the browser gets one sentence).
+large, and any exception at all (logged in full; the browser gets one sentence). A
+client gone before its form arrived whole (it left, or ``web.http_server`` closed it)
+is no error: nothing was done, and no one is left to answer.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Final
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -43,6 +45,11 @@ async def _too_large(request: Request, exc: Exception) -> Response:
     return error_page(request, 413, too_large_text(request.app.state.web.settings.max_body_bytes))
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    log.debug("the client of %s %s left before its body arrived", request.method, request.url.path)
+    return Response(status_code=400)  # sent to no one: the connection is closed
+
+
 async def _any_error(request: Request, exc: Exception) -> Response:
     log.error("request %s %s failed", request.method, request.url.path, exc_info=exc)
     return error_page(request, 500, "The page failed; nothing more was done. Try again.")
@@ -64,6 +71,7 @@ def create_app(settings: WebSettings) -> ASGIApp:
         exception_handlers={
             HTTPException: _http_error,
             BodyTooLargeError: _too_large,
+            ClientDisconnect: _client_gone,
             Exception: _any_error,
         },
     )

@@ -3,8 +3,8 @@
 Owns: the rule for where the page listens (a loopback address needs nothing; any other
 address needs a TLS certificate and key and a password set, or the page refuses to
 start and says which is missing), ``nirpad web passwd`` (asks twice on a terminal, or
-reads one line from a pipe; stores only the scrypt hash), and uvicorn's settings
-(no server header, no access log of form contents, a few connections at once).
+reads one line from a pipe; stores only the scrypt hash), and starting uvicorn with
+the page's settings (``web.http_server``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
-MAX_CONNECTIONS: Final = 16
 ROOT_PASSWD_WARNING: Final = (
     "nirpad web passwd: warning: run as root; the file is given the state directory's "
     "group, but run it as the nirpad user next time (sudo -u nirpad nirpad web passwd)"
@@ -233,23 +232,12 @@ def serve(
     import uvicorn
 
     from web.app import create_app
+    from web.http_server import server_config
 
     scheme = "https" if tls_cert else "http"
     host = f"[{listen}]" if ":" in listen else listen
     print(f"nirpad web: {scheme}://{host}:{port}/ for {settings.state_dir}", flush=True)
-    uvicorn.run(
-        create_app(settings),
-        host=listen,
-        port=port,
-        ssl_certfile=tls_cert,
-        ssl_keyfile=tls_key,
-        server_header=False,
-        date_header=False,
-        access_log=False,
-        proxy_headers=False,
-        limit_concurrency=MAX_CONNECTIONS,
-        log_config=None,
-    )
+    uvicorn.Server(server_config(create_app(settings), listen, port, tls_cert, tls_key)).run()
     return EXIT_OK
 
 

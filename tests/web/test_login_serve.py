@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -24,6 +25,7 @@ from firmware_host.cli import main
 from hil.rigs.clock import VirtualClock
 from web.app import create_app
 from web.guard import COOKIE_NAME
+from web.http_server import MAX_CONNECTIONS, REQUEST_TIMEOUT_S, RequestDeadlineProtocol
 from web.passwords import hash_password, write_password_hash
 from web.serve import ListenRefusedError, is_loopback, settings_for
 from web.sessions import FIRST_WAIT_S, FREE_FAILURES, IDLE_TIMEOUT_S, MAX_SESSIONS
@@ -197,16 +199,20 @@ def test_nirpad_web_refuses_to_start_off_loopback_in_plain_words(
 def test_nirpad_web_serves_with_the_options_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: dict[str, object] = {}
+    seen: list[uvicorn.Config] = []
 
-    def fake_run(app: object, **kwargs: object) -> None:
-        seen.update(kwargs)
+    def fake_run(server: uvicorn.Server, sockets: object = None) -> None:
+        seen.append(server.config)
 
-    monkeypatch.setattr("uvicorn.run", fake_run)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path))
     assert main(["web", "--state-dir", str(tmp_path), "--port", "8999"]) == 0
-    assert seen["host"] == "127.0.0.1" and seen["port"] == 8999
-    assert seen["ssl_certfile"] is None and seen["server_header"] is False
+    (config,) = seen
+    assert config.host == "127.0.0.1" and config.port == 8999
+    assert config.ssl_certfile is None and config.server_header is False
+    assert config.limit_concurrency == MAX_CONNECTIONS and config.access_log is False
+    assert isinstance(config.http, type) and issubclass(config.http, RequestDeadlineProtocol)
+    assert config.http.request_timeout_s == REQUEST_TIMEOUT_S
 
 
 @pytest.mark.slow
@@ -361,11 +367,11 @@ def test_matplotlibs_cache_is_a_temporary_directory_removed_when_the_page_ends(
 ) -> None:
     seen: list[Path] = []
 
-    def run(app: object, **kwargs: object) -> None:
+    def run(server: uvicorn.Server, sockets: object = None) -> None:
         seen.append(Path(os.environ["MPLCONFIGDIR"]))
         assert seen[-1].is_dir() and seen[-1] != Path.home()
 
-    monkeypatch.setattr("uvicorn.run", run)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setenv("MPLCONFIGDIR", "")
     assert main(["web", "--state-dir", str(tmp_path)]) == 0
     assert len(seen) == 1 and not seen[0].exists()  # removed at exit
@@ -379,7 +385,7 @@ def test_matplotlibs_cache_is_a_temporary_directory_removed_when_the_page_ends(
 def test_nirpad_web_warns_at_start_when_no_password_is_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: None)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets=None: None)
     monkeypatch.setenv("MPLCONFIGDIR", "")
     assert main(["web", "--state-dir", str(tmp_path)]) == 0
     err = capsys.readouterr().err

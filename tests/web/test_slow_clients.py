@@ -1,0 +1,220 @@
+"""A slow client cannot hold the page: real sockets against uvicorn serving the page as
+``nirpad web`` does (``web.http_server.server_config``), on an ephemeral 127.0.0.1 port,
+with a request deadline of a fraction of a second injected for the test.
+
+No assertion here is on the wall clock: a connection is "closed" when the server ends it
+before ``GUARD_S``, the socket's own timeout, which only keeps a failing test short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import NameOID
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from web.app import create_app
+from web.http_server import MAX_CONNECTIONS, server_config
+from web.settings import WebSettings
+
+DEADLINE_S = 0.3
+GUARD_S = 5.0
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+FORM_HEAD = (
+    b"POST /control/start HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+)
+
+
+@contextlib.contextmanager
+def serving(
+    app: ASGIApp,
+    *,
+    max_connections: int = MAX_CONNECTIONS,
+    tls: tuple[str, str] | None = None,
+) -> Iterator[int]:
+    """The page's uvicorn on a thread; yields its port, and stops it at the end."""
+    cert, key = tls or (None, None)
+    config = server_config(
+        app,
+        "127.0.0.1",
+        0,
+        cert,
+        key,
+        request_timeout_s=DEADLINE_S,
+        max_connections=max_connections,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-test")
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the server did not start"
+            time.sleep(0.01)
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(GUARD_S)
+
+
+@pytest.fixture
+def page(state_dir: Path) -> Iterator[int]:
+    with serving(create_app(WebSettings(state_dir))) as port:
+        yield port
+
+
+def connect(port: int, sent: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD_S)
+    sock.sendall(sent)
+    return sock
+
+
+def until_closed(sock: socket.socket) -> bytes:
+    """All the server sent until it closed the connection (the client's end is left
+    open); fails if the server never closes it."""
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except (ConnectionResetError, ssl.SSLEOFError):
+        pass
+    except TimeoutError:
+        pytest.fail(f"the server kept the connection open for {GUARD_S} s")
+    return received
+
+
+def test_a_half_sent_request_line_is_closed_while_another_connection_is_answered(
+    page: int,
+) -> None:
+    with connect(page, b"GET /hea") as slow, connect(page, HEALTHZ) as other:
+        answer = until_closed(other)
+        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nok")
+        assert until_closed(slow) == b""  # closed, and nothing answered
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # the headers' blank line never comes
+        FORM_HEAD + b"csrf_token=",  # 11 bytes of the 100 announced
+    ],
+    ids=["nothing", "headers-unfinished", "body-unfinished"],
+)
+def test_a_request_that_does_not_arrive_whole_is_closed_unanswered(
+    state_dir: Path, sent: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with serving(create_app(WebSettings(state_dir))) as port, connect(port, sent) as sock:
+        assert until_closed(sock) == b""
+    # the server has stopped: the page's task for the form has ended, and logged
+    assert "closed a connection from 127.0.0.1: its request had not arrived whole within 0.3 s" in (
+        caplog.text
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
+
+
+def test_each_request_on_a_kept_connection_has_its_own_deadline(page: int) -> None:
+    with connect(page, HEALTHZ.replace(b"Connection: close", b"Connection: keep-alive")) as sock:
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        assert answer.status == 200 and answer.read() == b"ok"
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert until_closed(sock) == b""
+
+
+def test_an_answer_slower_than_the_deadline_is_not_cut() -> None:
+    """Only the request's arrival has a deadline: the page may take longer to answer
+    (a control request may wait 6 s for the controller, an install 10 s)."""
+
+    async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # no lifespan events
+        body = b""
+        while (message := await receive())["type"] == "http.request":
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await asyncio.sleep(2 * DEADLINE_S)
+        headers = [(b"content-length", b"%d" % (len(body) + 4))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"got " + body})
+
+    sent = FORM_HEAD.replace(b"Content-Length: 100", b"Connection: close\r\nContent-Length: 4")
+    with serving(slow_app) as port, connect(port, sent + b"a=bc") as sock:
+        answer = until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"got a=bc")
+
+
+def test_over_the_connection_cap_a_request_is_refused_at_once_until_slow_ones_are_closed(
+    state_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn's ``limit_concurrency`` counts open connections, a silent one too: without
+    the deadline, a few silent connections would shut the page out for good. Closing
+    them is logged once a minute, not once each."""
+    with (
+        serving(create_app(WebSettings(state_dir)), max_connections=3) as port,
+        connect(port, b"") as silent,
+        connect(port, b"") as silent_too,
+    ):
+        with connect(port, HEALTHZ) as refused:
+            assert until_closed(refused).startswith(b"HTTP/1.1 503 ")
+        assert until_closed(silent) == until_closed(silent_too) == b""
+        assert caplog.text.count("closed a connection from 127.0.0.1") == 1
+        with connect(port, HEALTHZ) as served:  # the silent ones' ends still open
+            assert until_closed(served).startswith(b"HTTP/1.1 200 ")
+
+
+def _self_signed(folder: Path) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now).not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (folder / "c.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    (folder / "k.pem").write_bytes(
+        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    )
+    return str(folder / "c.pem"), str(folder / "k.pem")
+
+
+def test_under_tls_a_slow_connection_is_closed_and_frees_its_place_at_once(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    """Aborted, not closed: a TLS close would wait for the client's own close (up to
+    30 s), the connection still counted against the cap all that time."""
+    client_tls = ssl.create_default_context()
+    client_tls.check_hostname = False
+    client_tls.verify_mode = ssl.CERT_NONE
+    app = create_app(WebSettings(state_dir, tls=True))
+    with serving(app, max_connections=2, tls=_self_signed(tmp_path)) as port:
+
+        def tls_connect(sent: bytes) -> socket.socket:
+            sock = client_tls.wrap_socket(socket.create_connection(("127.0.0.1", port), GUARD_S))
+            sock.sendall(sent)
+            return sock
+
+        with tls_connect(b"GET /hea") as slow:
+            assert until_closed(slow) == b""
+            with tls_connect(HEALTHZ) as served:  # the slow one's end still open
+                assert until_closed(served).startswith(b"HTTP/1.1 200 ")
