@@ -3,7 +3,8 @@
 Owns: ``server_config``, the one place the page's uvicorn settings are made (h11, no
 server header, no access log of form contents, no proxy headers, at most
 ``MAX_CONNECTIONS`` connections: uvicorn's ``limit_concurrency``, so with that many
-open a request is answered 503 at once), and ``RequestDeadlineProtocol``, uvicorn's h11
+open a request is answered 503 at once, logged at most once a minute), and
+``RequestDeadlineProtocol``, uvicorn's h11
 protocol with one thing added: a connection whose request (its headers, and its body)
 has not arrived whole within ``REQUEST_TIMEOUT_S`` is closed. uvicorn has no such
 timeout (``timeout_keep_alive`` runs only between requests), so a client that sends its
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import ClassVar, Final
 
 import h11
@@ -94,6 +96,39 @@ class RequestDeadlineProtocol(H11Protocol):
         self.transport.abort()
 
 
+class BusyLogLimit(logging.Filter):
+    """uvicorn's "Exceeded concurrency limit." (a line per 503) as one line a minute.
+
+    A filter on uvicorn's ``uvicorn.error`` logger: that line is dropped and said once
+    a minute through a ``RepeatLimiter``, with the count of those in between; every
+    other line passes unchanged. A flood of connections then costs no log line each."""
+
+    UVICORN_MESSAGE: Final = "Exceeded concurrency limit."
+
+    def __init__(self, max_connections: int, limiter: RepeatLimiter) -> None:
+        super().__init__()
+        self._max_connections = max_connections
+        self._limiter = limiter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() != self.UVICORN_MESSAGE:
+            return True
+        self._limiter.log(
+            "busy",
+            logging.WARNING,
+            f"refused a request with 503: {self._max_connections} connections open already",
+        )
+        return False
+
+
+def limit_busy_lines(max_connections: int, clock: Callable[[], float] = time.monotonic) -> None:
+    """Put one ``BusyLogLimit`` on ``uvicorn.error`` (replacing one put there before)."""
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    for old in [f for f in uvicorn_log.filters if isinstance(f, BusyLogLimit)]:
+        uvicorn_log.removeFilter(old)
+    uvicorn_log.addFilter(BusyLogLimit(max_connections, RepeatLimiter(log, clock)))
+
+
 def deadline_protocol(request_timeout_s: float) -> type[RequestDeadlineProtocol]:
     """``RequestDeadlineProtocol`` with this deadline (a test's is a fraction of a
     second) and a log limiter of its own."""
@@ -117,6 +152,7 @@ def server_config(
     max_connections: int = MAX_CONNECTIONS,
 ) -> uvicorn.Config:
     """uvicorn's settings for the page on ``listen``:``port`` (TLS with a cert and key)."""
+    limit_busy_lines(max_connections)
     return uvicorn.Config(
         app,
         host=listen,

@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from web.app import create_app
-from web.http_server import MAX_CONNECTIONS, server_config
+from web.http_server import MAX_CONNECTIONS, limit_busy_lines, server_config
 from web.settings import WebSettings
 
 DEADLINE_S = 0.3
@@ -177,6 +177,8 @@ def test_over_the_connection_cap_a_request_is_refused_at_once_until_slow_ones_ar
             assert until_closed(refused).startswith(b"HTTP/1.1 503 ")
         assert until_closed(silent) == until_closed(silent_too) == b""
         assert caplog.text.count("closed a connection from 127.0.0.1") == 1
+        assert caplog.text.count("refused a request with 503: 3 connections open") == 1
+        assert "Exceeded concurrency limit" not in caplog.text
         with connect(port, HEALTHZ) as served:  # the silent ones' ends still open
             assert until_closed(served).startswith(b"HTTP/1.1 200 ")
 
@@ -218,3 +220,28 @@ def test_under_tls_a_slow_connection_is_closed_and_frees_its_place_at_once(
             assert until_closed(slow) == b""
             with tls_connect(HEALTHZ) as served:  # the slow one's end still open
                 assert until_closed(served).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_flood_of_503s_is_one_log_line_a_minute_with_the_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now_s = [0.0]
+    limit_busy_lines(16, clock=lambda: now_s[0])
+    limit_busy_lines(16, clock=lambda: now_s[0])  # a second server: still one filter
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    try:
+        caplog.set_level(logging.INFO)
+        for _ in range(5):
+            uvicorn_log.warning("Exceeded concurrency limit.")
+        uvicorn_log.warning("something else")
+        now_s[0] = 61.0
+        uvicorn_log.warning("Exceeded concurrency limit.")
+    finally:
+        limit_busy_lines(16)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "refused a request with 503: 16 connections open already",
+        "something else",
+        "refused a request with 503: 16 connections open already "
+        "(and 4 more times in the last 61 s)",
+    ]
