@@ -2,8 +2,10 @@
 
 Owns: the sub-commands, their options, exit codes and the one-line error messages.
 Exit codes: 0 accepted, 1 error, 2 usage or validation, 3 refused (reason on stderr),
-4 no controller running for the state directory, 130 interrupted. The commands that ask
-the controller wait ``$NIRPAD_TIMEOUT_S`` seconds for its answer (default 6).
+4 no controller running for the state directory, 130 interrupted, 141 the reader of
+the output left the pipe (``| head -1``). Output that could not be written (stdout
+closed, a full disk) is an error, 1, said on stderr (``stdout_guard``). The commands
+that ask the controller wait ``$NIRPAD_TIMEOUT_S`` seconds for its answer (default 6).
 
 Does not own what the commands do: ``runner`` (``nirpad run``), ``demo``, ``history``,
 ``control_client`` (status and the button commands), ``profile_commands`` (the
@@ -33,6 +35,7 @@ from firmware_host.control_client import (
     EXIT_USAGE,
 )
 from firmware_host.paths import resolve_state_dir
+from firmware_host.stdout_guard import done, guarded_stdout
 
 BUTTON_COMMANDS: Final = {
     "start": "start a session (same as a short press when ready)",
@@ -49,7 +52,13 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``nirpad`` console script; returns the exit code."""
+    """Entry point of the ``nirpad`` console script; returns the exit code. A command
+    whose output could not be written runs to its end, then fails (``stdout_guard``)."""
+    with guarded_stdout() as output:
+        return output.exit_code(_main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -80,11 +89,6 @@ def _run_handler(func: Handler, args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except SystemExit as exc:
         return _exit_code(exc)
-    except BrokenPipeError:  # `nirpad status | head`: the reader left; say nothing
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit cannot fail
-        os.close(devnull)
-        return EXIT_OK
     except Exception as exc:  # last resort: one readable line, never a traceback
         if os.environ.get("NIRPAD_DEBUG"):
             raise
@@ -329,7 +333,7 @@ def _cmd_button(args: argparse.Namespace) -> int:
     if not reply.get("ok"):
         return _refused(reply)
     if reply.get("message"):
-        print(reply["message"])
+        done(str(reply["message"]))
     return EXIT_OK
 
 

@@ -37,6 +37,7 @@ from care.tonight import Tonight, tonight
 from firmware_host.course_inputs import CourseInputError, diary_irls_totals, zone_named
 from firmware_host.output_files import OutputRefused, write_atomically
 from firmware_host.paths import resolve_site_config, resolve_state_dir, user_path
+from firmware_host.stdout_guard import done
 from profiles.errors import TrustStoreError
 from profiles.schema import Profile
 from profiles.signing import TrustStore
@@ -241,7 +242,7 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None, state_dir: Pat
     except OutputRefused as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return exc.code
-    print(f"{count} planned sessions from {first_day.isoformat()} written to {output}")
+    done(f"{count} planned sessions from {first_day.isoformat()} written to {output}")
     return EXIT_OK
 
 

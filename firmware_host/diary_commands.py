@@ -39,6 +39,7 @@ from care.diary_schema import DiaryError, DiaryStorageError
 from care.irls import ITEM_COUNT, ITEM_MAX, IrlsWording, item_label, read_wording, wording_path
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
 from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_state_dir
+from firmware_host.stdout_guard import done
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -105,7 +106,7 @@ def _record_nightly(args: argparse.Namespace) -> int:
         else:
             entry = _ask_nightly(entry_date, sys.stdin, sys.stdout)
         new_id = diary.add_nightly(entry, corrects=args.corrects)
-    print(_recorded("diary entry", new_id, entry_date, args.corrects))
+    done(_recorded("diary entry", new_id, entry_date, args.corrects))
     return EXIT_OK
 
 
@@ -124,7 +125,7 @@ def _record_irls(args: argparse.Namespace) -> int:
         new_id = diary.add_irls(entry_date, items, baseline=args.baseline, corrects=args.corrects)
         [stored] = [i for i in diary.irls() if i.id == new_id]
     kind = "baseline IRLS" if args.baseline else "IRLS"
-    print(_recorded(kind, new_id, entry_date, args.corrects))
+    done(_recorded(kind, new_id, entry_date, args.corrects))
     print(f"Total {stored.total} of 40: {stored.band.value}.")
     return EXIT_OK
 

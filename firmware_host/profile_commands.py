@@ -33,6 +33,7 @@ from firmware_host.paths import (
     resolve_site_config,
     resolve_state_dir,
 )
+from firmware_host.stdout_guard import done
 from profiles.clinic_commands import cmd_keygen, cmd_schema
 from profiles.errors import Problem, ProfileError
 from profiles.keyfiles import sign_file
@@ -369,7 +370,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     for line in outcome.problems:
         _err(line)
     if outcome.ok:
-        print(outcome.message)
+        done(outcome.message)
     else:
         _err(outcome.message)
     return outcome.exit_code

@@ -25,6 +25,7 @@ from firmware_host.control_client import (
 )
 from firmware_host.paths import StateDirError, resolve_state_dir
 from firmware_host.state_lock import StateLock
+from firmware_host.stdout_guard import done
 
 __all__ = ["confirm_clock_here", "main", "reset_ledger_here"]
 
@@ -45,8 +46,11 @@ def main(args: argparse.Namespace, command: str) -> int:
         return EXIT_ERROR
     if reply is None:
         return _here(state_dir, command, request.get("now"))
-    print(reply.get("message", ""), file=sys.stdout if reply.get("ok") else sys.stderr)
-    return EXIT_OK if reply.get("ok") else EXIT_REFUSED
+    if not reply.get("ok"):
+        print(reply.get("message", ""), file=sys.stderr)
+        return EXIT_REFUSED
+    done(str(reply.get("message", "")))
+    return EXIT_OK
 
 
 def _here(state_dir: Path, command: str, stated: str | None) -> int:
@@ -65,8 +69,8 @@ def _here(state_dir: Path, command: str, stated: str | None) -> int:
     if problem is not None:
         print(f"nirpad: {problem}", file=sys.stderr)
         return EXIT_REFUSED
-    done = "clock confirmed" if command == "clock_confirm" else "treatment record reset"
-    print(done + _DONE)
+    what = "clock confirmed" if command == "clock_confirm" else "treatment record reset"
+    done(what + _DONE)
     return EXIT_OK
 
 

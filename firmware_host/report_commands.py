@@ -40,6 +40,7 @@ from care.report import Device, Period, ReportData, ReportError, SignatureStatus
 from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.output_files import OutputRefused, write_atomically
 from firmware_host.paths import resolve_site_config, resolve_state_dir, user_path
+from firmware_host.stdout_guard import done
 from profiles.errors import TrustStoreError
 from profiles.schema import Profile
 from profiles.signing import TrustStore, signature_checked
@@ -85,9 +86,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"nirpad: {exc}", file=sys.stderr)
         return exc.code
     period = data.period
-    print(f"Report for {period.start.isoformat()} to {period.end.isoformat()} written:")
-    for path, _ in files:
-        print(f"  {path}")
+    written = "".join(f"\n  {path}" for path, _ in files)
+    done(f"Report for {period.start.isoformat()} to {period.end.isoformat()} written:{written}")
     if "fhir" in outputs and data.device.serial == NOT_SET:
         print(NO_SERIAL_NOTE, file=sys.stderr)
     return EXIT_OK

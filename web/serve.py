@@ -30,6 +30,7 @@ from firmware_host.paths import (
     resolve_state_dir,
     user_path,
 )
+from firmware_host.stdout_guard import done
 from profiles.file_errors import os_error_text
 from web.local_users import LocalUsers
 from web.passwords import (
@@ -264,7 +265,7 @@ def set_password(state_dir: Path) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    print(f"password set (scrypt hash in {path}); restart `nirpad web` to use it")
+    done(f"password set (scrypt hash in {path}); restart `nirpad web` to use it")
     return EXIT_OK
 
 

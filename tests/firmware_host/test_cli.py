@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import subprocess
@@ -76,6 +78,25 @@ def test_accepted_command_exits_0(
     assert main([command, "--state-dir", str(tmp_path)]) == 0
     assert running.commands == [command]
     assert capsys.readouterr().out == f"{command}: accepted\n"
+
+
+class FullDisk(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_an_accepted_command_whose_output_is_lost_says_it_was_done(
+    running: FakeController,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sys, "stdout", FullDisk())
+    assert main(["stop", "--state-dir", str(tmp_path)]) == 1  # not 0: nothing was shown
+    assert running.commands == ["stop"]  # and not sent again
+    assert capsys.readouterr().err == (
+        "nirpad: could not write the output: the disk is full; done all the same: stop: accepted\n"
+    )
 
 
 def test_refused_command_exits_3_with_reason_on_stderr(
