@@ -105,6 +105,8 @@ _COMMAND_TRIGGERS: Final = {
     Command.PRESS_LONG: Trigger.PRESS_LONG,
 }
 _PRESS_TRIGGERS: Final = {Press.SHORT: Trigger.PRESS_SHORT, Press.LONG: Trigger.PRESS_LONG}
+_PAUSE_OR_RESUME_STATES: Final = (State.TREATING, State.PAUSED)
+"""A short press here pauses or resumes."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ class Controller:
         if cmd in (Command.CLOCK_CONFIRM, Command.LEDGER_RESET):
             return self._record_repair(cmd, args)
         kwargs = {"reason": str(args["reason"])} if "reason" in args else {}
-        return self._reply_to(self._fire(_COMMAND_TRIGGERS[cmd], **kwargs))
+        return self._reply_to(self._fire(_COMMAND_TRIGGERS[cmd], source=f"{cmd} command", **kwargs))
 
     def _record_repair(self, cmd: Command, args: dict[str, Any]) -> CommandReply:
         """A caregiver's confirmation of the clock (``args["now"]``: the date and time they
@@ -273,8 +275,11 @@ class Controller:
 
     def _presses(self, presses: list[Press]) -> None:
         for press in presses:
-            log.info("button: %s press in %s", press, self.state)
-            self._fire(_PRESS_TRIGGERS[press])
+            # a pause or a resume names the press in its one line (the core's or a refusal)
+            pause_or_resume = press is Press.SHORT and self.state in _PAUSE_OR_RESUME_STATES
+            level = logging.DEBUG if pause_or_resume else logging.INFO
+            log.log(level, "button: %s press in %s", press, self.state)
+            self._fire(_PRESS_TRIGGERS[press], source=f"{press} press of the button")
 
     def _tick(self) -> None:
         self.handle_safety_events(self.core.tick())

@@ -142,8 +142,8 @@ class MachineHooks(Protocol):
     def resume_allowed(self) -> str | None: ...
     def fault_cleared(self) -> str | None: ...
     def begin_session(self) -> None: ...
-    def pause_session(self, reason: str) -> None: ...
-    def resume_session(self) -> None: ...
+    def pause_session(self, reason: str | None, source: str | None) -> None: ...
+    def resume_session(self, source: str | None) -> None: ...
     def end_stopped(self, reason: str) -> None: ...
     def record_fault(self, code: FaultCode, message: str) -> None: ...
     def run_self_test(self) -> str | None: ...
@@ -237,8 +237,12 @@ class SessionMachine:
     def _action(self, name: str) -> Any:
         def act(event: EventData) -> None:
             kwargs = event.kwargs
-            if name in ("pause_session", "end_stopped"):
-                getattr(self._hooks, name)(str(kwargs.get("reason", "by the patient")))
+            if name == "pause_session":
+                self._hooks.pause_session(_text(kwargs, "reason"), _text(kwargs, "source"))
+            elif name == "resume_session":
+                self._hooks.resume_session(_text(kwargs, "source"))
+            elif name == "end_stopped":
+                self._hooks.end_stopped(_text(kwargs, "reason") or "by the patient")
             elif name == "record_fault":
                 self._hooks.record_fault(*_fault_args(kwargs))
             else:
@@ -293,6 +297,13 @@ class SessionMachine:
             self._machine.set_state(State.FAULT.value, self._model)
             return
         self.queue(Trigger.FAULT, code=FaultCode.CONTROLLER_ERROR, message=message)
+
+
+def _text(kwargs: dict[str, Any], key: str) -> str | None:
+    """A trigger's ``reason`` (why, for the status) or ``source`` (the button, a command:
+    for the log), as text; None when the trigger was fired without it."""
+    value = kwargs.get(key)
+    return None if value is None else str(value)
 
 
 def _fault_args(kwargs: dict[str, Any]) -> tuple[FaultCode, str]:

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 PAUSE_LIMIT_S: Final = 600.0
 """A session paused this long ends as stopped (DESIGN §5)."""
+_PAUSE_OR_RESUME: Final = frozenset({State.TREATING, State.PAUSED})
+_BY_THE_PATIENT: Final = "by the patient"
 
 _NO_SESSION = "no session is running"
 _STATE_REFUSALS: dict[State, str] = {
@@ -73,6 +75,13 @@ _RESTART_REFUSAL: Final = (
 )
 
 
+def _why(reason: str | None, source: str | None) -> str | None:
+    """``phone call (pause command)``, ``short press of the button``, or None."""
+    if reason is None or source is None:
+        return reason or source
+    return f"{reason} ({source})"
+
+
 def refusal_text(state: State, trigger: Trigger, *, needs_restart: bool = False) -> str:
     """A sentence for a person: why ``trigger`` is not possible in ``state``. In a fault
     that ``needs_restart``, never the hint to acknowledge: that would be refused too."""
@@ -101,7 +110,7 @@ class ControllerCore(Protocol):
     def next_start_allowed_at(self, rx: Profile) -> datetime | None: ...
     def begin_session(self, rx: Profile, profile_sha256: str) -> None: ...
     def pause(self, reason: str) -> None: ...
-    def resume(self) -> None: ...
+    def resume(self, reason: str | None = None) -> None: ...
     def end_session(self, outcome: Outcome) -> None: ...
     def poll(self) -> list[SafetyEvent]: ...
     def tick(self) -> list[SafetyEvent]: ...
@@ -197,13 +206,16 @@ class SessionHooks:
         self._core.begin_session(self.profile, self.sha256 or "")
         self.session_profile = self.profile
 
-    def pause_session(self, reason: str) -> None:
-        self._core.pause(reason)
+    def pause_session(self, reason: str | None, source: str | None) -> None:
+        """``reason``: why, for the status ("skin contact lost"; by default "by the
+        patient"); ``source``: who asked (the button, a command), for the core's one log
+        line, which names both."""
+        self._core.pause(_why(reason, source) or _BY_THE_PATIENT)
         self.pause_deadline_s = self._clock() + PAUSE_LIMIT_S
-        self.state_reason = f"paused: {reason}"
+        self.state_reason = f"paused: {reason or _BY_THE_PATIENT}"
 
-    def resume_session(self) -> None:
-        self._core.resume()
+    def resume_session(self, source: str | None) -> None:
+        self._core.resume(source)
         self.pause_deadline_s = None
 
     def end_stopped(self, reason: str) -> None:
@@ -239,7 +251,9 @@ class SessionHooks:
     def entered(
         self, state: State, source: State, trigger: Trigger, kwargs: dict[str, Any]
     ) -> None:
-        log.info("%s -> %s on %s", source, state, trigger)
+        # a pause or a resume has its one line from the core, with its session and why
+        level = logging.DEBUG if {source, state} == _PAUSE_OR_RESUME else logging.INFO
+        log.log(level, "%s -> %s on %s", source, state, trigger)
         if state is not State.PAUSED:
             self.pause_deadline_s = None
         if state is State.FAULT:

@@ -310,14 +310,20 @@ class SafetyCore:
         log.info("session %d started (%s)", session.session_id, rx.id)
 
     def pause(self, reason: str) -> None:
-        """Outputs off, treating time and dose stop; the session stays open."""
-        session = self._session
-        if session is not None and self._interlock.mode is InterlockMode.TREATING:
-            log.info("session %d paused: %s", session.session_id, reason)
-            self._interlock.pause()
+        """Outputs off, treating time and dose stop; the session stays open. Logs the one
+        line of a pause, ``reason`` saying why and who asked."""
+        session, mode = self._session, self._interlock.mode
+        if session is None or mode is not InterlockMode.TREATING:
+            log.info(
+                "pause (%s) with nothing treating (interlock %s): the light is off", reason, mode
+            )
+            return
+        log.info("session %d paused: %s", session.session_id, reason)
+        self._interlock.pause()
 
-    def resume(self) -> None:
-        """Back to treating; StartRefusedError (nothing latched) when it may not."""
+    def resume(self, reason: str | None = None) -> None:
+        """Back to treating; StartRefusedError (nothing latched) when it may not. Logs the
+        one line of a resume, ``reason`` saying who asked."""
         if self._session is None or self._interlock.mode is not InterlockMode.PAUSED:
             raise StartRefusedError("There is no paused session to resume.")
         if not self._interlock.contact:
@@ -327,6 +333,8 @@ class SafetyCore:
             raise StartRefusedError(refusal)
         self._interlock.resume()
         self._watch.contact_lost = False
+        shown = "" if reason is None else f": {reason}"
+        log.info("session %d resumed%s", self._session.session_id, shown)
 
     def end_session(self, outcome: Outcome) -> None:
         """Outputs off and the session closed in the ledger with ``outcome``."""

@@ -103,7 +103,7 @@ class FakeCore:
         self._call("pause")
         self.outputs_on = False
 
-    def resume(self) -> None:
+    def resume(self, reason: str | None = None) -> None:
         self._call("resume")
         if not self.contact:
             raise StartRefusedError("Place the pad on the skin to resume: there is no contact.")

@@ -11,6 +11,7 @@ host cannot know (it trusts the calibration), so it is compared after dividing b
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,3 +286,73 @@ def test_resetting_a_record_that_is_not_lost_is_refused(rig: Rig) -> None:
     reply = rig.controller.command("ledger_reset")
     assert not reply.ok and reply.exit_code == 3
     assert "nothing to reset" in reply.message
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The lines logged at INFO and above since the last call."""
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    caplog.clear()
+    return lines
+
+
+def _press(rig: Rig) -> None:
+    rig.board.press("short")
+
+
+def _command(name: str) -> Callable[[Rig], None]:
+    def send(rig: Rig) -> None:
+        assert rig.controller.command(name).ok
+
+    return send
+
+
+@pytest.mark.parametrize(
+    ("pause", "resume", "why"),
+    [
+        (_press, _press, "short press of the button"),
+        (_command("pause"), _command("resume"), "{} command"),
+    ],
+    ids=["button", "command"],
+)
+def test_a_pause_and_a_resume_log_one_line_each_saying_why(
+    rig: Rig,
+    caplog: pytest.LogCaptureFixture,
+    pause: Callable[[Rig], None],
+    resume: Callable[[Rig], None],
+    why: str,
+) -> None:
+    """Not also the button's press, the machine's transition or the control socket."""
+    booted(rig)
+    assert rig.controller.command("start").ok
+    rig.run(2.0)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    pause(rig)
+    rig.run(1.0)
+    assert rig.controller.state is State.PAUSED
+    assert logged(caplog) == [f"session 1 paused: {why.format('pause')}"]
+    resume(rig)
+    rig.run(1.0)
+    assert rig.controller.state is State.TREATING
+    assert logged(caplog) == [f"session 1 resumed: {why.format('resume')}"]
+
+
+def test_a_pause_for_lost_contact_logs_one_line_and_a_refused_resume_its_own(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    booted(rig)
+    assert rig.controller.command("start").ok
+    rig.run(2.0)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    rig.board.set_contact(False)
+    rig.run(0.1)
+    assert logged(caplog) == ["session 1 paused: skin contact lost"]
+    assert rig.controller.command("resume").exit_code == 3
+    assert logged(caplog) == [
+        "refused resume in paused: no skin contact: put the pad on the leg, then resume"
+    ]
+    rig.board.set_contact(True)
+    rig.run(1.0)
+    assert rig.controller.command("resume").ok
+    assert logged(caplog) == ["session 1 resumed: resume command"]

@@ -79,10 +79,10 @@ class Hooks:
     def begin_session(self) -> None:
         self._call("begin_session")
 
-    def pause_session(self, reason: str) -> None:
+    def pause_session(self, reason: str | None, source: str | None) -> None:
         self._call("pause_session")
 
-    def resume_session(self) -> None:
+    def resume_session(self, source: str | None) -> None:
         self._call("resume_session")
 
     def end_stopped(self, reason: str) -> None:

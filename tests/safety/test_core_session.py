@@ -8,6 +8,7 @@ dose at once; stopping ends with the outputs off; the snapshot reports what happ
 from __future__ import annotations
 
 import itertools
+import logging
 from typing import Any
 
 import pytest
@@ -195,6 +196,28 @@ def test_after_lost_contact_the_light_never_comes_back_by_itself(rig: Rig) -> No
     core.resume()
     rig.run(0.2)
     assert rig.board.state()["outputs_on"] is True
+
+
+def test_a_pause_and_a_resume_log_one_line_each(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    """The one line of each (the controller logs no other): the session and why; a
+    pause with nothing treating says so (the light is already off)."""
+    core = rig.ready()
+    core.begin_session(make_profile(), "ab" * 32)
+    rig.run(1.0)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    core.pause("short press of the button")
+    core.pause("pause command")
+    core.resume("resume command")
+    core.pause("skin contact lost")
+    core.resume()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == [
+        "session 1 paused: short press of the button",
+        "pause (pause command) with nothing treating (interlock paused): the light is off",
+        "session 1 resumed: resume command",
+        "session 1 paused: skin contact lost",
+        "session 1 resumed",
+    ]
 
 
 def test_resume_without_a_paused_session_is_refused(rig: Rig) -> None:
