@@ -2,8 +2,9 @@
 
 Owns: ``os_error_text``, the one wording of an ``OSError`` for the messages of the
 commands that write files (the key pair, the rail file, the password file, the report
-and calendar): a full disk or quota says so, anything else gives the system's own
-sentence. Does not own the messages around it.
+and calendar) or cannot write their standard output (``firmware_host.stdout_guard``):
+a full disk or quota says so, anything else gives the system's own sentence. Does not
+own the messages around it.
 """
 
 from __future__ import annotations
