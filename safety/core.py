@@ -406,21 +406,24 @@ class SafetyCore:
 
     def start_refusal(self, rx: Profile) -> str | None:
         """The first reason ``start`` is not allowed now, in words; None if it is."""
-        now = CoreState(
-            self._faults.status,
-            self._session is not None,
-            self._self_test_passed,
-            self._watch.last_telemetry,
-        )
-        return start_refusal(rx, self._guards, now)
+        return start_refusal(rx, self._guards, self._core_state())
 
     def rail_refusal(self) -> str | None:
         """A refusal while the pad reports its LED power off though the host enables it."""
         return rail_refusal(self._watch.last_telemetry, self._interlock.rail.enabled)
 
     def next_start_allowed_at(self, rx: Profile) -> datetime | None:
-        """When the schedule next allows ``rx`` to start (UTC), or None if it does now."""
-        return next_start_allowed_at(rx, self._guards)
+        """When the schedule next allows ``rx`` to start (UTC); None if it does now, or
+        while a guard before the schedule refuses (``start_guards``)."""
+        return next_start_allowed_at(rx, self._guards, self._core_state())
+
+    def _core_state(self) -> CoreState:
+        return CoreState(
+            self._faults.status,
+            self._session is not None,
+            self._self_test_passed,
+            self._watch.last_telemetry,
+        )
 
     # ------------------------------------------------------------ a caregiver's actions
 

@@ -3,9 +3,9 @@
 Owns: ``<state_dir>/ledger.sqlite3`` (SQLite, WAL, ``synchronous=FULL``) and every write
 to it: sessions, dose checkpoints, faults and profile installs, each in one short
 transaction. It answers the rules that must survive a reboot: the minimum interval and
-the weekly budget (``schedule_refusal``), a wall clock behind the newest record
-(``clock_refusal``), and whether the ledger can be written at all
-(``writable_refusal``). After a crash it closes unfinished sessions as power-lost and
+the weekly budget (``schedule_refusal``), the record's own refusals (``record_refusal``:
+lost, a clock jump not confirmed, a wall clock behind the newest record), and whether
+the ledger can be written at all (``writable_refusal``). After a crash it closes unfinished sessions as power-lost and
 counts them high, never low (``reconcile_after_crash``).
 
 Does not own: when to checkpoint or what the dose is (``dose``/``core``), the schema
@@ -33,11 +33,12 @@ from safety.ledger_backup import LedgerBackup
 from safety.ledger_events import (
     EventKind,
     EventRecord,
-    clock_jump_problem,
+    clock_behind_problem,
     counted_sessions,
     damaged_row_problem,
     history_size,
     lost_problem,
+    record_problem,
 )
 from safety.ledger_rules import Blocked, format_time, power_lost_dose, schedule_block
 from safety.ledger_schema import (
@@ -553,24 +554,19 @@ class Ledger:
         """Why the wall clock cannot be trusted (behind the newest record), or None."""
         now_s = self._now_s()
         with self._read("the newest record") as conn:
-            newest_s = float(conn.execute("SELECT at_s FROM newest_entry").fetchone()[0])
-        if now_s >= newest_s:
-            return None
-        return (
-            f"The clock reads {self._fmt(now_s, seconds=True)} which is before the last "
-            f"record ({self._fmt(newest_s, seconds=True)}). Set the date and time, then "
-            f"try again."
-        )
+            return clock_behind_problem(conn, now_s, self._display_tz)
 
     def lost_refusal(self) -> str | None:
         """Why the record cannot be trusted (found lost, not yet reset), or None."""
         with self._read("the record's events") as conn:
             return lost_problem(conn)
 
-    def clock_jump_refusal(self) -> str | None:
-        """Why no session may start: a recorded clock jump not confirmed since, or None."""
+    def record_refusal(self) -> str | None:
+        """Why the record itself refuses any start (lost, a clock jump not confirmed, the
+        clock behind the newest record: ``ledger_events.record_problem``), or None."""
+        now_s = self._now_s()
         with self._read("the record's events") as conn:
-            return clock_jump_problem(conn)
+            return record_problem(conn, now_s, self._display_tz)
 
     def damaged_row_problem(self) -> str | None:
         """A counted session whose time or dose cannot be read, or None."""

@@ -5,7 +5,10 @@ count as a session for the interval and weekly rules (a restore from the backup,
 reset by a caregiver, a confirmed clock: each may hide a session the record lost or
 misdated, so each counts as one that ended at that moment), the clamp that a confirmed
 clock puts on the sessions written before it, and the query of the newest counted
-sessions with those applied. Never loosens a rule: every event only adds.
+sessions with those applied. Never loosens a rule: every event only adds. Also the
+record's own refusals, in words (``record_problem``: lost, a clock jump not confirmed,
+the clock behind the newest record), read alike by the controller (``safety.ledger``)
+and by the commands that read the record alone (``safety.records``).
 
 Does not own the connection or the transactions (``safety.ledger``), nor when events
 are written (``safety.ledger_guard``, ``safety.trusted_clock``, ``safety.core``).
@@ -15,21 +18,24 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Final
 
+from safety.ledger_rules import format_time
 from safety.ledger_schema import utc
 
 __all__ = [
     "COUNTS_AS_SESSION",
     "EventKind",
     "EventRecord",
+    "clock_behind_problem",
     "clock_jump_problem",
     "counted_sessions",
     "damaged_row_problem",
     "history_size",
     "lost_problem",
+    "record_problem",
 ]
 
 
@@ -149,6 +155,26 @@ def clock_jump_problem(conn: sqlite3.Connection) -> str | None:
         "time and confirms them (nirpad clock confirm); the next session then waits one "
         "full interval."
     )
+
+
+def clock_behind_problem(conn: sqlite3.Connection, now_s: float, tz: tzinfo | None) -> str | None:
+    """Why the wall clock cannot be trusted: it reads before the newest record (set back,
+    or a Pi without an RTC that booted at an old date); times shown in ``tz``."""
+    newest_s = float(conn.execute("SELECT at_s FROM newest_entry").fetchone()[0])
+    if now_s >= newest_s:
+        return None
+    return (
+        f"The clock reads {format_time(now_s, tz, seconds=True)} which is before the last "
+        f"record ({format_time(newest_s, tz, seconds=True)}). Set the date and time, then "
+        f"try again."
+    )
+
+
+def record_problem(conn: sqlite3.Connection, now_s: float, tz: tzinfo | None) -> str | None:
+    """The first reason the record itself refuses any start, or None: lost and not reset,
+    a clock jump not confirmed, the clock behind the newest record. Each needs a person
+    to act; waiting for the schedule never clears one."""
+    return lost_problem(conn) or clock_jump_problem(conn) or clock_behind_problem(conn, now_s, tz)
 
 
 def _newest_id(conn: sqlite3.Connection, kind: EventKind) -> int:

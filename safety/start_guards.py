@@ -1,8 +1,10 @@
 """The guards of ``start``, as functions over the safety core's parts.
 
 Owns: the ordered checks before a session may begin (the core's state, the
-prescription and the clock, the ledger's rules, the patient's readiness) and each
-reason in words a person can read; when the schedule next allows a start. Does not own
+prescription and the clock, the ledger's rules, the schedule, the patient's readiness)
+and each reason in words a person can read; when the schedule next allows a start, shown
+only while no guard before the schedule refuses (that one needs a person to act, and
+the schedule's time would promise a start that will not come). Does not own
 the thresholds (``limits``, ``supervisor``), the schedule rules themselves (``ledger``,
 ``records``) or the state machine that asks (``firmware_host``).
 """
@@ -69,11 +71,19 @@ class CoreState:
 def start_refusal(rx: Profile, parts: GuardParts, now: CoreState) -> str | None:
     """The first reason ``start`` is not allowed now, in words; None if it is."""
     return (
-        _state_refusal(now)
-        or _prescription_refusal(rx, parts)
-        or _ledger_refusal(rx, parts)
+        _before_schedule_refusal(rx, parts, now)
+        or _schedule_refusal(rx, parts)
         or _patient_refusal(rx, parts, now.telemetry)
     )
+
+
+def _before_schedule_refusal(rx: Profile, parts: GuardParts, now: CoreState) -> str | None:
+    """The guards before the schedule: the core's state, the prescription and the clock,
+    the record's rules and the course. While one refuses, the schedule's time is not when
+    a start becomes possible: a fault, the clock, the prescription, the record or the
+    course needs a person to act; a running session's interval runs from an end not yet
+    known; a pad not yet through its self-test is not ready."""
+    return _state_refusal(now) or _prescription_refusal(rx, parts) or _ledger_refusal(rx, parts)
 
 
 def _state_refusal(now: CoreState) -> str | None:
@@ -112,19 +122,26 @@ def _schedule_rule(rx: Profile, limits: Limits) -> tuple[float, int]:
 
 
 def _ledger_refusal(rx: Profile, parts: GuardParts) -> str | None:
+    """The record's rules before the schedule: lost, a clock jump not confirmed, the clock
+    behind the newest record, the record not writable, the course over."""
     ledger = parts.ledgers.reopened()
     if ledger is None:
         return parts.ledgers.problem
     try:
         return (
-            ledger.lost_refusal()
-            or ledger.clock_jump_refusal()
-            or ledger.clock_refusal()
+            ledger.record_refusal()
             or ledger.writable_refusal()
             or _course_refusal(rx, ledger, parts.wall_clock)
-            or ledger.schedule_refusal(
-                *_schedule_rule(rx, parts.limits), now_s=parts.trusted.now_s()
-            )
+        )
+    except LedgerError as exc:
+        return str(exc)
+
+
+def _schedule_refusal(rx: Profile, parts: GuardParts) -> str | None:
+    """The interval and the weekly budget (the ledger guards before it passed)."""
+    try:
+        return parts.ledgers.ledger_or_raise().schedule_refusal(
+            *_schedule_rule(rx, parts.limits), now_s=parts.trusted.now_s()
         )
     except LedgerError as exc:
         return str(exc)
@@ -163,15 +180,21 @@ def rail_refusal(tm: Telemetry | None, rail_enabled: bool) -> str | None:
     return None
 
 
-def next_start_allowed_at(rx: Profile, parts: GuardParts) -> datetime | None:
-    """When the schedule next allows ``rx`` to start (UTC), or None if it does now."""
+def next_start_allowed_at(rx: Profile, parts: GuardParts, now: CoreState) -> datetime | None:
+    """When the schedule next allows ``rx`` to start (UTC): None when it allows one now,
+    and None while a guard before it refuses (``_before_schedule_refusal``), since waiting
+    until then would not start a session. The patient's readiness, after the schedule
+    (contact, skin, the board's flags, the rail), is of the moment: it hides no time."""
     ledger = parts.ledgers.ledger
     if ledger is None:
         return None
-    try:
-        return ledger.next_start_allowed_at(
+    try:  # the schedule first: the guards before it are read only when it blocks
+        allowed = ledger.next_start_allowed_at(
             *_schedule_rule(rx, parts.limits), now_s=parts.trusted.now_s()
         )
     except LedgerError as exc:
         log.error("schedule unreadable: %s", exc)
         return None
+    if allowed is None or _before_schedule_refusal(rx, parts, now) is not None:
+        return None
+    return allowed
