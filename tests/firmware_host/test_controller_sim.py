@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,15 @@ class Rig:
 
 @pytest.fixture
 def rig(mock_factory: MockFactory, tmp_path: Path) -> Iterator[Rig]:
+    with _rig_on(tmp_path) as rig:
+        yield rig
+
+
+@contextmanager
+def _rig_on(tmp_path: Path, *, history: tuple[dt.datetime, ...] = ()) -> Iterator[Rig]:
+    """The stack on ``tmp_path``; ``history``: sessions of the prescription that began at
+    these times, recorded before the controller starts (each one minute, completed)."""
+    _record_history(tmp_path, history)
     clock, board, port = make_sim(seed=3)
     rail = make_rail(None, None)
     rail.add_listener(board.set_rail)
@@ -112,6 +122,15 @@ def rig(mock_factory: MockFactory, tmp_path: Path) -> Iterator[Rig]:
     finally:
         stack.close()
         rail.close()
+
+
+def _record_history(state_dir: Path, starts: tuple[dt.datetime, ...]) -> None:
+    for start in starts:
+        with Ledger.open(state_dir, lambda at=start: at) as ledger:
+            sid = ledger.begin_session("rls-test", "ab" * 32, {810: PLANNED_J_CM2})
+        end = start + dt.timedelta(minutes=1)
+        with Ledger.open(state_dir, lambda at=end: at) as ledger:
+            ledger.end_session(sid, Outcome.COMPLETED, {810: PLANNED_J_CM2})
 
 
 def booted(rig: Rig) -> Rig:
@@ -279,6 +298,20 @@ def test_a_caregiver_confirms_the_clock_and_the_next_start_waits_an_interval(rig
     assert status["start_refusal"] is not None and "20 h" in status["start_refusal"]
     with Ledger.open(rig.state_dir, rig.wall) as ledger:
         assert [e.kind for e in ledger.events()] == ["clock_confirmed"]
+
+
+def test_after_the_course_ended_the_status_shows_no_next_start(
+    mock_factory: MockFactory, tmp_path: Path
+) -> None:
+    """The four-week course began 29 days ago and ended yesterday; the last session was
+    3 hours ago. A start is refused for the course, and no start time is shown: the
+    schedule's (tomorrow afternoon) would tell the patient the pad starts then."""
+    history = (WALL_NOW - dt.timedelta(days=29), WALL_NOW - dt.timedelta(hours=3))
+    with _rig_on(tmp_path, history=history) as rig:
+        booted(rig)
+        status = rig.controller.status()
+        assert "The prescribed course of 4 weeks" in (status["start_refusal"] or "")
+        assert status["next_start_allowed_at"] is None
 
 
 def test_resetting_a_record_that_is_not_lost_is_refused(rig: Rig) -> None:
