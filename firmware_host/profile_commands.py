@@ -55,6 +55,7 @@ from safety.limits import (
     load_site_limits,
 )
 from safety.plan import plan_from_profile
+from safety.records import schedule_rule
 
 log = logging.getLogger(__name__)
 
@@ -495,13 +496,17 @@ def _show_report(
     report = describe_json(profile, result.sha256, today)
     report["path"] = str(installed_path(state_dir))
     report["signature_checked"] = checked
-    when, first = _from_ledger(state_dir, profile, limits)
-    report["next_start_allowed_at"] = when if isinstance(when, str | None) else _iso(when)
-    report["next_start_local"] = when if isinstance(when, str | None) else _local(when)
+    when, first, record_problem = _from_ledger(state_dir, profile, limits)
     first_day = None if first is None else first.astimezone().date()  # the patient's day
     report["course_first_session"] = None if first_day is None else first_day.isoformat()
     report["course_problem"] = profile.course_problem_at(first, dt.datetime.now(dt.UTC))
     report["course"] = _course_line(profile, first_day)
+    # in the start guards' order: the prescription, the record, the course
+    refused = report["validity_problem"] or record_problem or report["course_problem"]
+    if refused is not None:  # the schedule's time would promise a start that will not come
+        when = f"none until this is resolved: {refused}"
+    report["next_start_allowed_at"] = when if isinstance(when, str | None) else _iso(when)
+    report["next_start_local"] = when if isinstance(when, str | None) else _local(when)
     return report
 
 
@@ -525,19 +530,20 @@ def _local(when: dt.datetime) -> str:
 
 def _from_ledger(
     state_dir: Path, profile: Profile, limits: Limits
-) -> tuple[dt.datetime | str | None, dt.datetime | None]:
-    """The next allowed start (None: now; text: unknown, why) and the course's first
-    session, from the ledger, with the controller's rules (``safety.core_checks``)."""
+) -> tuple[dt.datetime | str | None, dt.datetime | None, str | None]:
+    """From the ledger, with the controller's rules: the schedule's next allowed start
+    (None: now; text: unknown, why), the course's first session, and why the record itself
+    refuses any start (lost, a clock jump not confirmed, the clock behind it) or None."""
     if not (state_dir / LEDGER_FILENAME).exists():
-        return None, None  # no session was ever recorded here; do not create a ledger to say so
-    interval_h = max(profile.min_interval_h, limits.min_interval_h)
-    per_week = min(profile.sessions_per_week, limits.sessions_per_week_max)
+        return None, None, None  # no session was ever recorded here; do not create a ledger
+    rule = schedule_rule(profile, limits)
     since = dt.datetime.combine(profile.issued, dt.time.min, dt.UTC)
     try:
         with Ledger.open(state_dir, lambda: dt.datetime.now(dt.UTC)) as ledger:
             return (
-                ledger.next_start_allowed_at(interval_h, per_week),
+                ledger.next_start_allowed_at(rule.min_interval_h, rule.max_sessions_per_week),
                 ledger.first_session_at(profile.id, since),
+                ledger.record_refusal(),
             )
     except SafetyError as exc:
-        return f"unknown ({exc})", None
+        return f"unknown ({exc})", None, None

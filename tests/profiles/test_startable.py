@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firmware_host.profile_commands import NominalPad, start_rules, validate_and_install
@@ -23,6 +24,7 @@ from profiles.summary import NOT_CHECKED
 from safety.calibration import CalibrationError
 from safety.faults import Outcome
 from safety.ledger import Ledger
+from safety.ledger_events import EventKind
 from safety.limits import HARD_LIMITS
 from tests.profiles.conftest import public_b64, run_cli
 
@@ -219,31 +221,79 @@ def test_show_rechecks_the_signature_and_the_site_limits(
     assert "signature.value: does not match the profile" in err
 
 
-def test_show_times_are_local_without_microseconds_and_the_course_is_shown(
-    tmp_path: Path, base_text: str, mocker: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert validate_and_install(tmp_path, base_text.encode(), "rx.toml", None).ok
-    first = dt.datetime(2026, 1, 5, 18, 30, tzinfo=dt.UTC)
-    with Ledger.open(tmp_path, lambda: first) as ledger:
+def _one_session(state_dir: Path, at: dt.datetime) -> None:
+    with Ledger.open(state_dir, lambda: at) as ledger:
         sid = ledger.begin_session(
             "rls-810-standard", "ab" * 32, {810: 71.4}, planned_duration_s=1800
         )
         ledger.end_session(sid, Outcome.COMPLETED, {810: 71.4})
+
+
+def test_show_times_are_local_without_microseconds_and_the_course_is_shown(
+    tmp_path: Path, base_text: str, mocker: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert validate_and_install(tmp_path, base_text.encode(), "rx.toml", None).ok
+    _one_session(tmp_path, dt.datetime(2026, 11, 20, 18, 30, tzinfo=dt.UTC))
     when = dt.datetime(2030, 1, 2, 19, 0, 1, 123456, tzinfo=dt.UTC)
     mocker.patch.object(Ledger, "next_start_allowed_at", return_value=when)
     assert run_cli(["show", "--state-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     local = when.astimezone().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     assert f"next session allowed: {local:%Y-%m-%d %H:%M}\n" in out
-    assert "course: 4 weeks from 2026-01-05, until the day before 2026-02-02" in out
-    assert (
-        "status: The prescribed course of 4 weeks from the first session (2026-01-05) ended on 2026-02-02. Ask the clinic to renew the prescription."
-        in out
-    )
+    assert "course: 4 weeks from 2026-11-20, until the day before 2026-12-18" in out
+    assert "status: valid today" in out
     assert run_cli(["show", "--state-dir", str(tmp_path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["next_start_allowed_at"] == "2030-01-02T19:00:02+00:00"
-    assert report["course_first_session"] == "2026-01-05"
+    assert report["course_first_session"] == "2026-11-20"
+
+
+def test_show_gives_no_next_session_time_after_the_course_ended(
+    tmp_path: Path, base_text: str, mocker: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The schedule's time would tell the patient the pad starts then; it will not."""
+    assert validate_and_install(tmp_path, base_text.encode(), "rx.toml", None).ok
+    _one_session(tmp_path, dt.datetime(2026, 1, 5, 18, 30, tzinfo=dt.UTC))
+    when = dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC)
+    mocker.patch.object(Ledger, "next_start_allowed_at", return_value=when)
+    assert run_cli(["show", "--state-dir", str(tmp_path)]) == 0
+    ended = "The prescribed course of 4 weeks from the first session (2026-01-05) ended on 2026-02-02. Ask the clinic to renew the prescription."
+    out = capsys.readouterr().out
+    assert f"status: {ended}\n" in out
+    assert f"next session allowed: none until this is resolved: {ended}\n" in out
+    assert run_cli(["show", "--state-dir", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["next_start_allowed_at"] == f"none until this is resolved: {ended}"
+    assert report["next_start_local"] == report["next_start_allowed_at"]
+
+
+def test_show_gives_no_next_session_time_while_the_record_refuses(
+    tmp_path: Path, base_text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clock jump nobody confirmed: the prescription is valid, the interval runs, and
+    still no start comes until a caregiver confirms the clock."""
+    assert validate_and_install(tmp_path, base_text.encode(), "rx.toml", None).ok
+    _one_session(tmp_path, dt.datetime.now(dt.UTC) - dt.timedelta(hours=3))
+    with Ledger.open(tmp_path, lambda: dt.datetime.now(dt.UTC)) as ledger:
+        ledger.record_event(EventKind.CLOCK_JUMP, "ahead by 2 days")
+    assert run_cli(["show", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "status: valid today\n" in out
+    assert "next session allowed: none until this is resolved: The clock moved ahead" in out
+
+
+def test_show_gives_no_next_session_time_for_an_expired_prescription(
+    tmp_path: Path, base_text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert validate_and_install(tmp_path, base_text.encode(), "rx.toml", None).ok
+    _one_session(tmp_path, dt.datetime.now(dt.UTC) - dt.timedelta(hours=3))
+    with time_machine.travel(dt.datetime(2028, 1, 1, 12, tzinfo=dt.UTC), tick=False):
+        assert run_cli(["show", "--state-dir", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["validity_problem"] == "This prescription expired on 2028-01-01."
+    assert report["next_start_local"] == (
+        "none until this is resolved: This prescription expired on 2028-01-01."
+    )
 
 
 def test_show_counts_the_course_from_the_patients_local_date(
