@@ -1,12 +1,15 @@
 """Tonight's status: is a session due, done, or not allowed yet; and is it due now.
 
 Owns: one pure function from the prescription, its course, the ledger's sessions, the
-time now, the patient's zone and the controller's next allowed start (read from the
-ledger with the controller's schedule rule, ``safety.records``) to a ``Tonight``:
+time now, the patient's zone, the controller's next allowed start (read from the
+ledger with the controller's schedule rule, ``safety.records``) and the record's own
+refusal (``Records.record_problem``) to a ``Tonight``:
 
 - "done": a session that delivered light started in tonight's window (today, without
   a window);
 - "course over" / "not valid": the prescription cannot be used today;
+- "record problem": the record refuses any start until a caregiver acts (lost, a
+  clock jump not confirmed, the clock behind the record), in the controller's words;
 - "week done": this course week already has its prescribed sessions;
 - "window passed": tonight's window is over;
 - "not allowed": the schedule allows the next start only after tonight's window;
@@ -48,6 +51,8 @@ def tonight(
     now: datetime,
     tz: tzinfo,
     next_allowed: datetime | None,
+    *,
+    record_problem: str | None,
 ) -> Tonight:
     """Tonight's status as of ``now`` (timezone-aware) in the zone ``tz``."""
     local = now.astimezone(tz)
@@ -57,6 +62,8 @@ def tonight(
         return Tonight("course over", f"The course ended on {course.end.isoformat()}.")
     if problem is not None:
         return Tonight("not valid", problem)
+    if record_problem is not None:  # before the schedule, as the controller's guards
+        return Tonight("record problem", record_problem)
     ours = [s for s in sessions if s.profile_id == rx.id and is_done(s)]
     if any(opens <= s.started_at <= closes for s in ours):
         return Tonight("done", "done: tonight's session is recorded")

@@ -136,7 +136,15 @@ def _gather(args: argparse.Namespace, warn: Callable[[str], None]) -> _Inputs:
     symptoms = _irls_totals(state_dir, warn) if args.command == "course" else []
     today = now.astimezone(zone).date()
     course = build_course(rx, records.sessions, today, zone, rule, symptoms)
-    status = tonight(rx, course, records.sessions, now, zone, records.next_start_allowed_at)
+    status = tonight(
+        rx,
+        course,
+        records.sessions,
+        now,
+        zone,
+        records.next_start_allowed_at,
+        record_problem=records.record_problem,
+    )
     return _Inputs(rx, records, course, status, zone, site)
 
 

@@ -4,7 +4,9 @@ Owns: opening ``<state_dir>/ledger.sqlite3`` read-only (``file:…?mode=ro``: ne
 created, never migrated, never written; a missing ledger is an empty record, one that
 is not a file an error), the sessions, faults and installs as frozen records, oldest
 first, and when the schedule next allows a start under the controller's own rule
-(``schedule_rule``, used by ``safety.core_checks`` too, so the two can never disagree).
+(``schedule_rule``, used by ``safety.start_guards`` too, so the two can never disagree),
+with the record's own refusal that the controller's guards check before the schedule
+(``ledger_events.record_problem``: lost, a clock jump not confirmed, the clock behind).
 
 Does not own the ledger's schema or its writes (``safety.ledger``,
 ``safety.ledger_schema``) nor what the records mean for a course (``care``).
@@ -28,7 +30,7 @@ from profiles.schema import Profile
 from safety.errors import LedgerError
 from safety.faults import FAULT_MESSAGES, FaultCode, Outcome
 from safety.ledger import LEDGER_FILENAME
-from safety.ledger_events import counted_sessions
+from safety.ledger_events import counted_sessions, record_problem
 from safety.ledger_rules import schedule_block
 from safety.ledger_schema import (
     SCHEMA_VERSION,
@@ -83,12 +85,15 @@ def schedule_rule(rx: Profile, limits: Limits) -> ScheduleRule:
 @dataclass(frozen=True, slots=True)
 class Records:
     """What the ledger holds, oldest first; ``next_start_allowed_at`` (UTC) is None
-    when a start is allowed now or no rule was asked about."""
+    when the schedule allows a start now or no rule was asked about; ``record_problem``
+    (with a rule) is why the record refuses any start whatever the schedule says, or None:
+    a reader checks it first, as the controller does."""
 
     sessions: tuple[SessionRecord, ...] = ()
     faults: tuple[FaultRecord, ...] = ()
     installs: tuple[InstallRecord, ...] = ()
     next_start_allowed_at: datetime | None = None
+    record_problem: str | None = None
     damaged_rows: int = 0
 
 
@@ -96,7 +101,8 @@ def read_records(
     state_dir: Path, wall_clock: Callable[[], datetime], rule: ScheduleRule | None = None
 ) -> Records:
     """The ledger's records, read-only; with ``rule``, also when the schedule next
-    allows a start as of ``wall_clock()`` (timezone-aware). No ledger: empty records.
+    allows a start as of ``wall_clock()`` (timezone-aware) and the record's own refusal
+    then. No ledger: empty records.
     Raises ``LedgerError`` for a ledger that cannot be read or has another schema, or
     that is not a file (a folder, a named pipe, a link to nothing): never read as none."""
     path = state_dir / LEDGER_FILENAME
@@ -113,8 +119,18 @@ def read_records(
             faults=tuple(_rows(conn, "faults", FaultRecord.from_row, damaged)),
             installs=tuple(_rows(conn, "installs", InstallRecord.from_row, damaged)),
         )
-        allowed = None if rule is None else _next_start(conn, path, rule, wall_clock())
-    return replace(records, next_start_allowed_at=allowed, damaged_rows=len(damaged))
+        if rule is not None:
+            records = _with_start(records, conn, path, rule, wall_clock())
+    return replace(records, damaged_rows=len(damaged))
+
+
+def _with_start(
+    records: Records, conn: sqlite3.Connection, path: Path, rule: ScheduleRule, now: datetime
+) -> Records:
+    """``records`` with when the schedule next allows a start and the record's refusal."""
+    allowed = _next_start(conn, path, rule, now)  # first: it refuses a time without a zone
+    problem = record_problem(conn, now.timestamp(), None)
+    return replace(records, next_start_allowed_at=allowed, record_problem=problem)
 
 
 @contextmanager

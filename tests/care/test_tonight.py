@@ -27,11 +27,12 @@ def _status(
     now: datetime,
     next_allowed: datetime | None = None,
     rx: Profile | None = None,
+    record_problem: str | None = None,
 ) -> Tonight:
     rx = rx or course_profile()
     today = now.astimezone(BERLIN).date()
     course = build_course(rx, sessions, today, BERLIN, DEFAULT_RULE)
-    return tonight(rx, course, sessions, now, BERLIN, next_allowed)
+    return tonight(rx, course, sessions, now, BERLIN, next_allowed, record_problem=record_problem)
 
 
 def test_a_session_is_due_inside_the_window(sessions: tuple[SessionRecord, ...]) -> None:
@@ -123,3 +124,15 @@ def test_with_the_weekly_budget_read_from_the_ledger(tmp_path: Path) -> None:
     assert records.next_start_allowed_at == local(date(2026, 11, 24), 19, 0)
     status = _status(records.sessions, clock.now, records.next_start_allowed_at, rx)
     assert status == Tonight("due", "session due tonight between 19:00 and 23:00", False)
+
+
+def test_a_record_that_refuses_any_start_comes_before_the_schedule(
+    sessions: tuple[SessionRecord, ...],
+) -> None:
+    """A clock jump nobody confirmed: neither "due" nor a time the schedule allows, since
+    the pad will not start until a caregiver acts; no reminder is due."""
+    jump = "The clock moved ahead while nirpad was running. A caregiver checks the date."
+    inside = local(date(2026, 11, 18), 19, 30)
+    assert _status(sessions, inside, record_problem=jump) == Tonight("record problem", jump)
+    later = local(date(2026, 11, 19), 14, 10)
+    assert _status(sessions, inside, later, record_problem=jump) == Tonight("record problem", jump)

@@ -20,6 +20,8 @@ from firmware_host import course_commands, course_inputs, output_files
 from firmware_host.cli import main
 from firmware_host.course_inputs import CourseInputError, zone_named
 from profiles.store import install_atomic
+from safety.ledger import Ledger
+from safety.ledger_events import EventKind
 from tests.care.course_fixture import RX_TOML, local, write_diary, write_six_weeks
 
 UNTIL = date(2026, 11, 19)
@@ -174,6 +176,21 @@ def test_remind_exit_codes(
     _at(monkeypatch, local(date(2026, 11, 19), 21, 0))
     assert _run(state_dir, "remind") == 1
     assert "done" in capsys.readouterr().out
+
+
+def test_no_reminder_while_the_record_refuses_any_start(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The clock jumped and nobody confirmed it: the pad refuses every start, so the
+    evening's reminder says why instead of "due"."""
+    with Ledger.open(state_dir, lambda: local(date(2026, 11, 20), 9, 0)) as ledger:
+        ledger.record_event(EventKind.CLOCK_JUMP, "ahead by 2 days")
+    _at(monkeypatch, DUE)
+    assert _run(state_dir, "remind") == 1
+    assert capsys.readouterr().out.startswith("nirpad: The clock moved ahead while nirpad")
+    assert _run(state_dir, "course", "--json") == 0
+    tonight = json.loads(capsys.readouterr().out)["tonight"]
+    assert (tonight["status"], tonight["due_now"]) == ("record problem", False)
 
 
 def test_remind_runs_the_hook_without_a_shell(

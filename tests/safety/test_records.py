@@ -13,6 +13,7 @@ import pytest
 from safety.errors import LedgerError
 from safety.faults import Outcome
 from safety.ledger import LEDGER_FILENAME, Ledger
+from safety.ledger_events import EventKind
 from safety.limits import HARD_LIMITS
 from safety.records import Records, ScheduleRule, read_records, schedule_rule
 from tests.safety.conftest import make_profile
@@ -91,6 +92,29 @@ def test_the_schedule_is_the_controllers_rule(tmp_path: Path) -> None:
         ledger.end_session(2, Outcome.STOPPED, {810: 7.5})
     clock.now += timedelta(hours=20)
     assert read_records(tmp_path, clock, rule).next_start_allowed_at is None
+
+
+def test_the_records_own_refusal_is_read_with_the_schedule(tmp_path: Path) -> None:
+    """Lost, a clock jump not confirmed, the clock behind: the controller's words."""
+    clock = WallClock()
+    _write_two_sessions(tmp_path, clock)
+    rule = ScheduleRule(20, 3)
+    assert read_records(tmp_path, clock, rule).record_problem is None
+    assert read_records(tmp_path, clock).record_problem is None  # no start asked about
+    clock.now -= timedelta(hours=1)  # set back behind the newest record
+    with Ledger.open(tmp_path, clock) as ledger:
+        behind = ledger.clock_refusal()
+    assert behind is not None and "before the last record" in behind
+    assert read_records(tmp_path, clock, rule).record_problem == behind
+    clock.now += timedelta(hours=1)
+    with Ledger.open(tmp_path, clock) as ledger:
+        ledger.record_event(EventKind.CLOCK_JUMP, "ahead by 2 days")
+        jumped = ledger.record_refusal()
+        ledger.record_event(EventKind.LEDGER_LOST, "found empty")
+        lost = ledger.record_refusal()
+    assert jumped is not None and jumped.startswith("The clock moved ahead")
+    assert lost is not None and lost.startswith("The treatment record was lost")
+    assert read_records(tmp_path, clock, rule).record_problem == lost
 
 
 def test_schedule_rule_takes_the_tighter_of_prescription_and_limits() -> None:
