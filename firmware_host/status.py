@@ -9,8 +9,10 @@ Keys: ``state``, ``state_reason``, ``profile_id``, ``elapsed_s``, ``remaining_s`
 ``fluence_j_cm2`` (delivered, all channels), ``planned_fluence_j_cm2``,
 ``irradiance_mw_cm2`` (per channel, keyed by wavelength as a string), ``skin_temp_c``,
 ``board_temp_c``, ``contact``, ``fault`` (null or {code, message}), ``start_refusal``
-(null or why ``start`` would be refused now), ``next_start_allowed_at`` (ISO 8601 or
-null), ``warnings`` (a list of {code, message}), ``fault_also_seen`` ({code: count} of
+(null or why ``start`` would be refused now), ``next_start_allowed_at`` (ISO 8601, when
+the schedule next allows a start; null when it allows one now, and null while an earlier
+refusal stands that waiting would not cure: a fault, the clock, the prescription, the
+record, the course, a running session; ``safety.start_guards`` decides), ``warnings`` (a list of {code, message}), ``fault_also_seen`` ({code: count} of
 the other findings while the fault is latched, each logged only once) and ``link``
 (the serial link's counters since connecting: ``frames_ok``, ``framing_errors``,
 ``crc_errors``, ``decode_errors``, ``version_errors``, ``sequence_gaps``,
