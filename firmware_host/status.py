@@ -12,9 +12,10 @@ Keys: ``state``, ``state_reason``, ``profile_id``, ``elapsed_s``, ``remaining_s`
 (null or why ``start`` would be refused now), ``next_start_allowed_at`` (ISO 8601, when
 the schedule next allows a start; null when it allows one now, and null while an earlier
 refusal stands that waiting would not cure: a fault, the clock, the prescription, the
-record, the course, a running session; ``safety.start_guards`` decides), ``warnings`` (a list of {code, message}), ``fault_also_seen`` ({code: count} of
-the other findings while the fault is latched, each logged only once) and ``link``
-(the serial link's counters since connecting: ``frames_ok``, ``framing_errors``,
+record, the course, a running session; ``safety.start_guards`` decides), ``warnings``
+(a list of {code, message}), ``fault_also_seen`` ({code: count} of the other findings
+while the fault is latched, each logged only once) and ``link`` (the serial link's
+counters since connecting: ``frames_ok``, ``framing_errors``,
 ``crc_errors``, ``decode_errors``, ``version_errors``, ``sequence_gaps``,
 ``duplicates``, ``commands_sent``, ``lease_renewals``, ``command_retries``,
 ``command_timeouts``, ``naks`` ({code: count}), and ``frames_last_min`` /

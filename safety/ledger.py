@@ -5,8 +5,9 @@ to it: sessions, dose checkpoints, faults and profile installs, each in one shor
 transaction. It answers the rules that must survive a reboot: the minimum interval and
 the weekly budget (``schedule_refusal``), the record's own refusals (``record_refusal``:
 lost, a clock jump not confirmed, a wall clock behind the newest record), and whether
-the ledger can be written at all (``writable_refusal``). After a crash it closes unfinished sessions as power-lost and
-counts them high, never low (``reconcile_after_crash``).
+the ledger can be written at all (``writable_refusal``). After a crash it closes
+unfinished sessions as power-lost and counts them high, never low
+(``reconcile_after_crash``).
 
 Does not own: when to checkpoint or what the dose is (``dose``/``core``), the schema
 and record types (``safety.ledger_schema``), or showing refusals (``firmware_host``).
