@@ -6,7 +6,7 @@ controller runs, doing it here while holding the state directory's lock. Neither
 shortens an interval: the next session waits one full interval from now.
 
 Does not own what a confirmation or a reset writes (``safety.ledger``,
-``safety.ledger_guard``) nor the refusals they cause (``safety.core_checks``).
+``safety.ledger_guard``) nor the refusals they cause (``safety.start_guards``).
 """
 
 from __future__ import annotations
