@@ -5,7 +5,9 @@ configuration, and the names of the files the CLI, the control socket and the ru
 share (``control.sock``, ``site.toml``). Does not own what is inside those files: the
 ledger and the installed prescription belong to ``safety`` and ``profiles``.
 
-A path a person gives (``~`` and ``~name`` expanded) is read by ``user_path``.
+A path a person gives (``~`` and ``~name`` expanded) is read by ``user_path``. A state
+directory is resolved only if it is a folder or does not exist yet (``check_state_dir``):
+something else of that name is refused before any command reads it as empty.
 
 Order: ``--state-dir``, else ``NIRPAD_STATE_DIR``, else the platform user-data
 directory (``$XDG_DATA_HOME/nirpad`` or ``~/.local/share/nirpad``). The systemd unit
@@ -16,7 +18,9 @@ Only the standard library is imported here: ``nirpad status`` must start fast.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -43,6 +47,14 @@ class PathNameError(ValueError):
     """A path a person gave that names no folder: ``~name`` of no user on this machine."""
 
 
+class StateDirNotAFolderError(PathNameError):
+    """Something that is not a folder has the state directory's name. ``path`` names it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(_NOT_A_FOLDER.format(path))
+        self.path = path
+
+
 def user_path(text: str) -> Path:
     """``text`` as an absolute path, ``~`` and ``~name`` expanded as a shell does.
     Raises ``PathNameError``, naming it, when the home folder it begins with is unknown
@@ -67,15 +79,38 @@ def resolve_state_dir(arg: str | None, env: Mapping[str, str] | None = None) -> 
     """Return the state directory: ``arg``, else $NIRPAD_STATE_DIR, else the user-data dir.
 
     The directory is not created here (``ensure_state_dir`` does that), so read-only
-    commands such as ``nirpad status`` never leave a directory behind.
+    commands such as ``nirpad status`` never leave a directory behind. Raises
+    ``PathNameError`` for a path of no user's home, and ``StateDirNotAFolderError`` when
+    something that is not a folder has its name (``check_state_dir``).
     """
     environ = os.environ if env is None else env
-    if arg:
-        return user_path(arg)
     from_env = environ.get(ENV_STATE_DIR, "")
-    if from_env:
-        return user_path(from_env)
-    return user_data_dir(environ) / "nirpad"
+    if arg or from_env:
+        return check_state_dir(user_path(arg or from_env))
+    return check_state_dir(user_data_dir(environ) / "nirpad")
+
+
+def check_state_dir(state_dir: Path) -> Path:
+    """``state_dir`` if it is a folder (or a link to one) or nothing has its name yet.
+
+    Raises ``StateDirNotAFolderError`` for a file, a named pipe, a device, a link to a
+    file or to nothing, links in a loop, or a path through a file (``/etc/passwd/x``):
+    read as an empty state directory, it would make a command say that nothing was
+    recorded or installed there. A folder this user may not look into is returned as
+    it is: the command that reads it says it cannot."""
+    try:
+        mode = os.stat(state_dir).st_mode
+    except FileNotFoundError:
+        if os.path.islink(state_dir):  # a link to nothing
+            raise StateDirNotAFolderError(state_dir) from None
+        return state_dir  # not there yet: created when first written
+    except OSError as exc:
+        if exc.errno in (errno.ENOTDIR, errno.ELOOP):
+            raise StateDirNotAFolderError(state_dir) from exc
+        return state_dir  # no permission: its readers say so
+    if not stat.S_ISDIR(mode):
+        raise StateDirNotAFolderError(state_dir)
+    return state_dir
 
 
 def user_data_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -82,8 +82,8 @@ class App:
 
 def main(args: argparse.Namespace) -> int:
     """``nirpad run``; returns 0 after a clean stop by signal, ``EXIT_USAGE`` (2) at once
-    for options that do not go together or a path of no user's home (the unit does not
-    retry those)."""
+    for options that do not go together, a path of no user's home or a state directory
+    that is not a folder (the unit does not retry those)."""
     try:
         board = board_kind(args)
         check_paths(args)
@@ -102,7 +102,8 @@ def main(args: argparse.Namespace) -> int:
 
 def check_paths(args: argparse.Namespace) -> None:
     """``PathNameError`` for a state directory, site file or rail file of no user's
-    home (``~name``), before anything is created or opened."""
+    home (``~name``), or a state directory that is not a folder (``paths.check_state_dir``,
+    as every command checks it), before anything is created or opened."""
     resolve_state_dir(args.state_dir)
     resolve_site_config(None, args.site_config)
     if args.rail_file:

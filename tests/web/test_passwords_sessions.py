@@ -330,10 +330,12 @@ def test_nirpad_web_passwd_names_a_state_directory_that_is_no_folder(
     state_dir.write_text("a file")
     monkeypatch.setattr("sys.stdin", io.StringIO("a long caregiver password\n"))
     monkeypatch.setattr("os.geteuid", lambda: 1000)
-    assert main(["web", "passwd", "--state-dir", str(state_dir)]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("nirpad: ") and f"state directory {state_dir}" in err
-    assert err.endswith("; the password was not changed\n") and "None" not in err
+    assert main(["web", "passwd", "--state-dir", str(state_dir)]) == 2  # before it asks
+    assert capsys.readouterr().err == (
+        f"nirpad: the state directory {state_dir} is not a folder: give the folder that "
+        "holds the treatment record (--state-dir, $NIRPAD_STATE_DIR)\n"
+    )
+    assert state_dir.read_text() == "a file"
 
 
 def test_the_password_file_takes_the_state_directorys_group(tmp_path: Path) -> None:
