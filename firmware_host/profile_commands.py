@@ -7,6 +7,9 @@ its signature (the site's ``[signing]`` table) and its dates; then installed ato
 ``validate_and_install`` is the one path used by the CLI and by the control socket.
 Does not own the rules themselves, the file format, or the controller's state.
 Exit codes (``firmware_host.control_client``): 0 ok, 1 error, 2 invalid, 3 refused.
+Errors go to stderr as the rest of the CLI says them: one line starting ``nirpad: ``;
+a refused file is named once on that line, its problems indented below it, in the
+words the caregiver's page lists them in.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import logging
 import math
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -274,7 +277,14 @@ def register(subparsers: Subcommands) -> None:
 
 
 def _err(message: str) -> None:
-    print(message, file=sys.stderr)
+    print(f"nirpad: {message}", file=sys.stderr)
+
+
+def _refused(what: str, problems: Sequence[str]) -> None:
+    """``what`` (naming the file) on the error line, then each problem indented below it."""
+    _err(f"{what}:" if problems else what)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
 
 
 def _read(path: str) -> bytes | None:
@@ -309,9 +319,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     except (ProfileError, OSError) as exc:
         _err(f"cannot sign: {exc}")
         return EXIT_ERROR
-    for problem in problems:
-        _err(str(problem))
     if problems:
+        _refused(f"cannot sign {printable(args.file)}", [str(p) for p in problems])
         return EXIT_INVALID
     if not args.output:
         sys.stdout.write(signed)
@@ -343,8 +352,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         _err(f"the site configuration is unusable: {exc}")
         return EXIT_ERROR
     if not result.ok or result.profile is None:
-        for problem in result.problems:
-            _err(str(problem))
+        problems = [str(p) for p in result.problems]
+        _refused(f"{printable(args.file)} cannot be used on this pad", problems)
         return EXIT_INVALID
     print(f"{printable(args.file)}: OK, it would start on this pad")
     for line in describe(result.profile, signature_checked=checked):
@@ -368,12 +377,10 @@ def cmd_install(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     outcome = install_prescription(resolve_state_dir(args.state_dir), data, args.file,
                                    args.site_config)  # fmt: skip
-    for line in outcome.problems:
-        _err(line)
     if outcome.ok:
         done(outcome.message)
-    else:
-        _err(outcome.message)
+    else:  # "rx.toml was refused" and why, or why nothing could be installed
+        _refused(outcome.message, outcome.problems)
     return outcome.exit_code
 
 

@@ -1,7 +1,8 @@
 """The ``nirpad profile`` commands that need nothing but this package: schema, keygen.
 
 Owns: their handlers, ``(args) -> exit code``, and what they print (CLI output, so
-``print`` is right here). They are registered by ``firmware_host.profile_commands``,
+``print`` is right here; an error is one line starting ``nirpad: ``, as the
+rest of the CLI says it). They are registered by ``firmware_host.profile_commands``,
 which also owns the commands that need the safety layer (check, install, show) and
 ``sign``, whose output file is written by ``firmware_host.output_files``.
 Exit codes: 0 ok, 1 error.
@@ -24,7 +25,7 @@ EXIT_ERROR: Final = 1
 
 
 def _err(message: str) -> None:
-    print(message, file=sys.stderr)
+    print(f"nirpad: {message}", file=sys.stderr)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -149,7 +149,9 @@ def test_profile_check_refuses_a_fifo_at_once(
     fifo = tmp_path / "rx.toml"
     os.mkfifo(fifo)
     assert run_cli(["check", str(fifo)]) == 2
-    assert capsys.readouterr().err == f"{fifo}: is not a regular file (a named pipe); refused\n"
+    assert capsys.readouterr().err == (
+        f"nirpad: {fifo}: is not a regular file (a named pipe); refused\n"
+    )
 
 
 # ---------------------------------------------------------------- the budget

@@ -57,7 +57,10 @@ def test_invalid_profile_not_installed(
     bad = write(base_text.replace("wavelength_nm = 810", "wavelength_nm = 940"))
     assert run_cli(["install", str(bad), "--state-dir", str(state_dir)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == "channels[0].wavelength_nm = 940: must be 810 or 850 nm (line 27)"
+    assert err[:2] == [
+        f"nirpad: {bad} was refused:",
+        "  channels[0].wavelength_nm = 940: must be 810 or 850 nm (line 27)",
+    ]
     assert not installed_path(state_dir).exists()
 
 
@@ -210,7 +213,10 @@ def test_sign_refuses_invalid_profile(
     run_cli(["keygen", "--out", str(tmp_path / "k")])
     bad = write(base_text.replace("ramp_s = 30", "ramp_s = -5"))
     assert run_cli(["sign", str(bad), "--key", str(tmp_path / "k.key"), "--key-id", "k"]) == 2
-    assert capsys.readouterr().err.splitlines() == ["ramp_s = -5: must be at least 0 s (line 21)"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"nirpad: cannot sign {bad}:",
+        "  ramp_s = -5: must be at least 0 s (line 21)",
+    ]
     assert run_cli(["sign", str(bad), "--key", str(tmp_path / "none.key"), "--key-id", "k"]) == 1
 
 
@@ -224,3 +230,53 @@ def test_outcome_fits_control_reply(tmp_path: Path) -> None:
     assert outcome.data["profile_id"] == "rls-dual"
     assert outcome.data["sha256"] == hashlib.sha256(DUAL).hexdigest()
     assert profile_commands.EXIT_INVALID == 2
+
+
+ERRORS = {
+    "check, not TOML": ["check", "{d}/bad.toml"],
+    "check, no such file": ["check", "{d}/missing.toml"],
+    "check, no such site file": ["check", "{d}/bad.toml", "--site-config", "{d}/none.toml"],
+    "install, not TOML": ["install", "{d}/bad.toml", "--state-dir", "{d}/state"],
+    "install, no such file": ["install", "{d}/missing.toml", "--state-dir", "{d}/state"],
+    "show, none installed": ["show", "--state-dir", "{d}/state"],
+    "show, no such site file": ["show", "--state-dir", "{d}/s", "--site-config", "{d}/none.toml"],
+    "sign, no such key": ["sign", "{d}/bad.toml", "--key", "{d}/none.key", "--key-id", "k"],
+    "sign, not TOML": ["sign", "{d}/bad.toml", "--key", "{d}/k.key", "--key-id", "k"],
+    "keygen, no such folder": ["keygen", "--out", "{d}/missing/k"],
+}
+
+
+@pytest.mark.parametrize("argv", ERRORS.values(), ids=ERRORS.keys())
+def test_an_error_is_said_as_the_rest_of_the_cli_says_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """One line starting ``nirpad: `` on stderr; a file's problems, if any, indented
+    below it."""
+    (tmp_path / "bad.toml").write_text("x y\n")
+    assert run_cli(["keygen", "--out", str(tmp_path / "k")]) == 0
+    capsys.readouterr()
+    assert run_cli([word.format(d=tmp_path) for word in argv]) != 0
+    head, *rest = capsys.readouterr().err.splitlines()
+    assert head.startswith("nirpad: ") and not head.startswith("nirpad: nirpad")
+    assert all(line.startswith("  ") for line in rest)
+
+
+def test_a_refused_install_says_what_was_refused_then_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("x y\n")
+    assert run_cli(["install", str(bad), "--state-dir", str(tmp_path / "state")]) == 2
+    assert capsys.readouterr().err == (
+        f'nirpad: {bad} was refused:\n  file: not valid TOML: expected "=" after the key (line 1)\n'
+    )
+    assert not installed_path(tmp_path / "state").exists()
+
+
+def test_show_with_none_installed_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["show", "--state-dir", str(tmp_path)]) == 3
+    assert capsys.readouterr().err == (
+        f"nirpad: no usable prescription in {tmp_path}: none installed\n"
+    )

@@ -1,7 +1,7 @@
 """Golden tests: the exact caregiver lines agreed for refused profiles, through the CLI.
 
-Each refused profile exits 2 and prints one readable line per problem on stderr,
-nothing on stdout, and never a traceback.
+Each refused profile exits 2 and prints, on stderr, one line naming the file and then
+one readable line per problem, nothing on stdout, and never a traceback.
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ def test_refused_with_exact_lines(
     assert run_cli(["check", str(path)]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.splitlines() == expected
+    assert err.splitlines() == [f"nirpad: {path} cannot be used on this pad:"] + [
+        f"  {line}" for line in expected
+    ]
     assert "Traceback" not in err
 
 
@@ -90,8 +92,9 @@ def test_tampered_signature_refused_with_one_line(
     assert run_cli(["check", str(path), "--site-config", str(site_file)]) == 2
     line = tampered.splitlines().index("[signature]") + 4  # value = ... is the 3rd key
     assert capsys.readouterr().err.splitlines() == [
-        "signature.value: does not match the profile: it was changed after signing, "
-        f"or signed with another key (line {line})"
+        f"nirpad: {path} cannot be used on this pad:",
+        "  signature.value: does not match the profile: it was changed after signing, "
+        f"or signed with another key (line {line})",
     ]
 
 

@@ -62,8 +62,8 @@ def test_a_key_file_others_may_read_or_write_is_refused(
     code, out, err = sign(key_path)
     assert (code, out) == (1, "")
     assert err == (
-        f"cannot sign: the key file {key_path} has mode {mode:04o}: group or others may read "
-        f"or write it; run chmod 600 {key_path}\n"
+        f"nirpad: cannot sign: the key file {key_path} has mode {mode:04o}: group or others "
+        f"may read or write it; run chmod 600 {key_path}\n"
     )
 
 
@@ -76,7 +76,7 @@ def test_a_key_path_that_is_a_fifo_is_refused_at_once(
     assert sign(fifo) == (
         1,
         "",
-        f"cannot sign: the key file {fifo} is not a regular file (a named pipe); refused\n",
+        f"nirpad: cannot sign: the key file {fifo} is not a regular file (a named pipe); refused\n",
     )
 
 
@@ -106,7 +106,7 @@ def test_a_key_file_over_the_cap_is_refused(
     assert sign(key_path) == (
         1,
         "",
-        f"cannot sign: the key file {key_path} is larger than 4 KiB ({size} bytes); "
+        f"nirpad: cannot sign: the key file {key_path} is larger than 4 KiB ({size} bytes); "
         f"an Ed25519 key file is about 120 bytes\n",
     )
 
@@ -172,7 +172,7 @@ def test_anything_but_an_ed25519_private_key_is_refused(
     key.chmod(0o600)
     code, out, err = sign(key)
     assert (code, out) == (1, "")
-    assert err == f"cannot sign: the key file {key} {words}\n"
+    assert err == f"nirpad: cannot sign: the key file {key} {words}\n"
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o600], ids=lambda mode: f"{mode:04o}")
@@ -184,7 +184,7 @@ def test_the_public_half_of_a_keygen_pair_is_refused_as_public(
     assert sign(public) == (
         1,
         "",
-        f"cannot sign: the key file {public} holds a public key; sign with the private key "
+        f"nirpad: cannot sign: the key file {public} holds a public key; sign with the private key "
         f"(.key)\n",
     )
 
@@ -198,7 +198,7 @@ def test_a_profile_that_is_a_fifo_is_refused_at_once(
     assert sign(key_path, fifo) == (
         1,
         "",
-        f"cannot sign: {fifo}: is not a regular file (a named pipe); refused\n",
+        f"nirpad: cannot sign: {fifo}: is not a regular file (a named pipe); refused\n",
     )
 
 
@@ -211,7 +211,7 @@ def test_an_oversized_profile_is_refused_from_its_size(
     assert sign(key_path, big) == (
         1,
         "",
-        f"cannot sign: {big}: is larger than 16 KiB ({1 << 20} bytes); "
+        f"nirpad: cannot sign: {big}: is larger than 16 KiB ({1 << 20} bytes); "
         "a prescription is about 1 kB\n",
     )
 
@@ -249,7 +249,8 @@ def test_signing_into_a_missing_folder_writes_nothing(
     )
     assert (code, capsys.readouterr().err) == (
         1,
-        f"cannot sign: cannot write {out}: No such file or directory; nothing was written\n",
+        f"nirpad: cannot sign: cannot write {out}: No such file or directory; nothing was "
+        "written\n",
     )
     assert not out.parent.exists()
 
@@ -284,7 +285,7 @@ def test_keygen_on_a_full_disk_leaves_no_key_file_and_a_retry_works(
     monkeypatch.setattr(keyfiles.os, "fsync", full)
     assert run_cli(["keygen", "--out", str(tmp_path / "k")]) == 1
     assert capsys.readouterr().err == (
-        f"cannot make the key pair: cannot write {tmp_path / failing}: the disk is full; "
+        f"nirpad: cannot make the key pair: cannot write {tmp_path / failing}: the disk is full; "
         "nothing was written\n"
     )
     assert list(tmp_path.iterdir()) == []
@@ -303,7 +304,7 @@ def test_keygen_out_that_names_no_file_is_refused_in_words(
     monkeypatch.chdir(tmp_path)
     assert run_cli(["keygen", "--out", out]) == 1
     assert capsys.readouterr().err == (
-        "cannot make the key pair: --out must end in a file name, like clinic-a-2026 "
+        "nirpad: cannot make the key pair: --out must end in a file name, like clinic-a-2026 "
         "(it writes clinic-a-2026.key and clinic-a-2026.pub)\n"
     )
     assert list(tmp_path.iterdir()) == []
@@ -322,7 +323,7 @@ def test_a_key_id_that_cannot_be_one_is_named_in_the_refusal(
     assert run_cli(["sign", str(rx), "--key", str(key_path), "--key-id", key_id]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err == (
-        "cannot sign: the key id (--key-id, the public key's name in the site's "
+        "nirpad: cannot sign: the key id (--key-id, the public key's name in the site's "
         "[signing.trusted_keys]) must be letters, digits, '-', '_' or '.', at most 64\n"
     )
 
@@ -361,7 +362,7 @@ def test_signing_into_the_state_directory_is_refused_and_the_installed_file_kept
     code = run_cli(["sign", str(rx), "--key", str(key_path), "--key-id", "k", "-o", str(installed)])
     assert (code, capsys.readouterr().err) == (
         1,
-        f"cannot sign: cannot write {installed}: it is in the state directory {state_dir}, "
+        f"nirpad: cannot sign: cannot write {installed}: it is in the state directory {state_dir}, "
         "which holds the treatment record; choose another folder; nothing was written\n",
     )
     assert installed.read_text() == "the installed prescription\n"

@@ -178,9 +178,9 @@ def test_signing_required_without_trusted_keys_says_so(
     assert run_cli(["check", str(path), "--site-config", str(site)]) == 2
     assert (
         capsys.readouterr()
-        .err.splitlines()[0]
+        .err.splitlines()[1]
         .startswith(
-            'signature.key_id = "clinic-a": is not a trusted prescriber key on this device '
+            '  signature.key_id = "clinic-a": is not a trusted prescriber key on this device '
             "(it trusts no clinic keys: add them to [signing] in site.toml)"
         )
     )

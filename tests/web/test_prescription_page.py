@@ -20,6 +20,7 @@ from httpx import Response
 from firmware_host.cli import main
 from firmware_host.control import ControlServer, OnLoop
 from firmware_host.control_client import ControlReply
+from firmware_host.profile_commands import InstallOutcome, validate_and_install
 from profiles.signing import sign_profile
 from profiles.store import installed_path
 from safety.ledger import LEDGER_FILENAME
@@ -65,11 +66,15 @@ def _problems(html: str) -> list[str]:
 def _cli_check(
     tmp_path: Path, data: bytes, capsys: pytest.CaptureFixture[str], *extra: str
 ) -> list[str]:
+    """The problems ``nirpad profile check`` lists, below its line naming the file."""
     path = tmp_path / "rx.toml"
     path.write_bytes(data)
     capsys.readouterr()
     assert main(["profile", "check", str(path), *extra]) == 2
-    return capsys.readouterr().err.splitlines()
+    head, *problems = capsys.readouterr().err.splitlines()
+    assert head == f"nirpad: {path} cannot be used on this pad:"
+    assert all(line.startswith("  ") for line in problems)
+    return [line.removeprefix("  ") for line in problems]
 
 
 def _install_checked(client: TestClient, html: str) -> Response:
@@ -269,3 +274,43 @@ def test_a_reload_after_an_install_installs_nothing_and_says_nothing(
     assert again.status_code == 200, element_text(again.text, "error-text")
     assert element_text(again.text, "message") is None
     assert len(controller.installs) == 1
+
+
+def test_the_page_shows_a_refused_install_in_the_cli_s_words_without_its_prefix(
+    make_client: Callable[..., TestClient],
+    state_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The controller refuses with its own site limits (the page's check had none): the
+    page lists the problems ``nirpad profile install`` prints, without the command
+    line's ``nirpad: ``, and says what was refused in its own sentence."""
+    site = tmp_path / "controller-site.toml"
+    site.write_text("[limits]\nirradiance_max_mw_cm2 = 33\n")  # less ±10 %: 30
+
+    def installer(name: str, data: str, on_loop: OnLoop) -> InstallOutcome:
+        return validate_and_install(
+            state_dir, data.encode(), name, site, session_state=lambda: "ready"
+        )
+
+    loop = ThreadLoop()
+    server = ControlServer(state_dir, FakeController(), loop, installer=installer)
+    server.start()
+    try:
+        client = make_client()
+        _, html = _check(client, RX)
+        response = _install_checked(client, html)
+    finally:
+        server.close()
+        loop.pool.shutdown(wait=True)
+    assert outcome(response) == "refused"
+    assert element_text(response.text, "message") == "Not installed: rx.toml was refused."
+    assert "nirpad:" not in response.text
+    (tmp_path / "rx.toml").write_bytes(RX)
+    cli = ["profile", "install", str(tmp_path / "rx.toml"), "--site-config", str(site)]
+    capsys.readouterr()
+    assert main([*cli, "--state-dir", str(tmp_path / "elsewhere")]) == 2
+    head, *problems = capsys.readouterr().err.splitlines()
+    assert head == f"nirpad: {tmp_path / 'rx.toml'} was refused:" and problems
+    assert _problems(response.text) == [line.removeprefix("  ") for line in problems]
+    assert not installed_path(state_dir).exists()
