@@ -68,7 +68,7 @@ def test_the_list_above_is_every_command_that_takes_a_state_directory() -> None:
     assert found == set(COMMANDS) - {"web passwd"}  # passwd: an argument of web's parser
 
 
-@pytest.mark.parametrize("argv", COMMANDS.values(), ids=COMMANDS.keys())
+@pytest.mark.parametrize("argv", list(COMMANDS.values()), ids=list(COMMANDS))
 def test_every_command_refuses_a_file_as_its_state_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
@@ -177,5 +177,7 @@ def test_a_folder_this_user_may_not_look_into_is_left_to_its_readers(tmp_path: P
         )  # fmt: skip
     finally:
         locked.chmod(0o700)
+    if drop and done.returncode != 0 and done.stderr.startswith("setpriv:"):
+        pytest.skip(f"setpriv could not drop the capabilities: {done.stderr.strip()}")
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines() == paths
