@@ -118,6 +118,7 @@ _REASONS: Final[tuple[tuple[str, str], ...]] = (
     ("corrupt", _DAMAGED),
     ("unable to open", "it cannot be opened (missing folder or no permission)"),
     ("disk i/o error", "the storage reported an error"),
+    ("permission denied", "this user has no permission"),
 )
 
 

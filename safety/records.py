@@ -104,9 +104,10 @@ def read_records(
     allows a start as of ``wall_clock()`` (timezone-aware) and the record's own refusal
     then. No ledger: empty records.
     Raises ``LedgerError`` for a ledger that cannot be read or has another schema, or
-    that is not a file (a folder, a named pipe, a link to nothing): never read as none."""
+    that is not a file (a folder, a named pipe, a link to nothing), or in a folder that
+    cannot be searched: never read as none."""
     path = state_dir / LEDGER_FILENAME
-    if not os.path.lexists(path):
+    if not _ledger_exists(path):
         return Records()
     if not path.is_file():  # never opened: SQLite's open would wait on a named pipe
         raise LedgerError(f"{_READ}: it is not a file ({path}).", path=str(path))
@@ -131,6 +132,18 @@ def _with_start(
     allowed = _next_start(conn, path, rule, now)  # first: it refuses a time without a zone
     problem = record_problem(conn, now.timestamp(), None)
     return replace(records, next_start_allowed_at=allowed, record_problem=problem)
+
+
+def _ledger_exists(path: Path) -> bool:
+    """Whether something of the ledger's name is there; a folder that cannot be searched
+    (no permission) raises ``LedgerError``: never read as "no ledger", no sessions."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise ledger_error(_READ, path, exc) from exc
+    return True
 
 
 @contextmanager

@@ -352,3 +352,24 @@ def test_a_ledger_missing_a_table_is_refused_in_words(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(LedgerError, match="cannot be read"):
         read_records(tmp_path, WallClock())
+
+
+def test_a_folder_that_cannot_be_searched_is_an_error_never_no_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = WallClock()
+    _write_two_sessions(tmp_path, clock)
+    real_lstat = os.lstat
+
+    def lstat(path: str | os.PathLike[str]) -> os.stat_result:
+        if Path(path) == tmp_path / LEDGER_FILENAME:
+            raise PermissionError(13, "Permission denied")
+        return real_lstat(path)
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    with pytest.raises(LedgerError) as raised:
+        read_records(tmp_path, clock)
+    assert str(raised.value) == (
+        "The treatment record cannot be read: this user has no permission "
+        f"({tmp_path / LEDGER_FILENAME})."
+    )
