@@ -1,8 +1,9 @@
 """The ``nirpad`` command line: argument parsing and dispatch, nothing heavier.
 
 Owns: the sub-commands, their options, exit codes and the one-line error messages.
-Exit codes: 0 accepted, 1 error, 2 usage or validation (a state directory that is not a
-folder too, for every command that takes one), 3 refused (reason on stderr),
+Exit codes: 0 accepted, 1 error, 2 usage or validation (a path given that names no
+folder too: a state directory that is not one, ``~name`` of no user, a relative path in
+a removed current folder), 3 refused (reason on stderr),
 4 no controller running for the state directory, 130 interrupted, 141 the reader of
 the output left the pipe (``| head -1``). Output that could not be written (stdout
 closed, a full disk) is an error, 1, said on stderr (``stdout_guard``). The commands
@@ -35,7 +36,7 @@ from firmware_host.control_client import (
     EXIT_REFUSED,
     EXIT_USAGE,
 )
-from firmware_host.paths import StateDirNotAFolderError, resolve_state_dir
+from firmware_host.paths import PathNameError, resolve_state_dir
 from firmware_host.stdout_guard import done, guarded_stdout
 
 BUTTON_COMMANDS: Final = {
@@ -90,7 +91,7 @@ def _run_handler(func: Handler, args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except SystemExit as exc:
         return _exit_code(exc)
-    except StateDirNotAFolderError as exc:  # --state-dir names a file: the caller's to fix
+    except PathNameError as exc:  # a path given that names no folder: the caller's to fix
         _err(str(exc))
         return EXIT_USAGE
     except Exception as exc:  # last resort: one readable line, never a traceback

@@ -146,7 +146,7 @@ def test_the_commands_name_a_path_in_the_home_of_no_user(
 ) -> None:
     install_atomic(tmp_path, RX_TOML)
     state = [] if "--state-dir" in argv else ["--state-dir", str(tmp_path)]
-    assert main([*argv, *state]) == 1
+    assert main([*argv, *state]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"nirpad: cannot use {NO_USER}/") and "no such user" in err
     assert "Could not determine" not in err
@@ -182,7 +182,7 @@ def test_a_relative_path_in_a_removed_current_folder_is_refused_in_words(
     monkeypatch.chdir(gone)
     gone.rmdir()  # the caregiver's shell is still in it
     state = [] if "--state-dir" in argv else ["--state-dir", str(state_dir)]
-    assert main([*argv, *state]) == 1
+    assert main([*argv, *state]) == 2
     assert capsys.readouterr().err == (
         f"nirpad: cannot use {argv[-1]}: the current folder no longer exists (removed or "
         "unmounted); give the path in full, or change to another folder\n"
