@@ -39,6 +39,7 @@ from firmware_host.paths import (
 from firmware_host.stdout_guard import done
 from profiles.clinic_commands import cmd_keygen, cmd_schema
 from profiles.errors import Problem, ProfileError
+from profiles.file_errors import os_error_text
 from profiles.keyfiles import sign_file
 from profiles.loader import ExtraChecks, Finding, LoadResult, load_profile_bytes, read_profile_file
 from profiles.locator import printable
@@ -457,7 +458,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     site = resolve_site_config(state_dir, args.site_config)
     try:
         shown = installed_report(state_dir, site)
-    except (SafetyError, ProfileError, OSError) as exc:
+    except OSError as exc:  # the state directory or a file in it, or the site file
+        _err(f"cannot read {printable(str(exc.filename or state_dir))}: {os_error_text(exc)}")
+        return EXIT_ERROR
+    except (SafetyError, ProfileError) as exc:
         _err(f"the site configuration is unusable: {exc}")
         return EXIT_ERROR
     if isinstance(shown, str):

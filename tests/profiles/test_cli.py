@@ -280,3 +280,16 @@ def test_show_with_none_installed_says_so_in_one_line(
     assert capsys.readouterr().err == (
         f"nirpad: no usable prescription in {tmp_path}: none installed\n"
     )
+
+
+def test_show_of_a_folder_it_may_not_read_names_the_file_not_the_site_configuration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rx = tmp_path / "prescription.toml"
+
+    def unreadable(*_args: object) -> None:
+        raise PermissionError(13, "Permission denied", str(rx))
+
+    monkeypatch.setattr(profile_commands, "load_installed_as_controller", unreadable)
+    assert run_cli(["show", "--state-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"nirpad: cannot read {rx}: Permission denied\n"
