@@ -1,102 +1,46 @@
 """A slow client cannot hold the page: real sockets against uvicorn serving the page as
-``nirpad web`` does (``web.http_server.server_config``), on an ephemeral 127.0.0.1 port,
-with a request deadline of a fraction of a second injected for the test.
-
-No assertion here is on the wall clock: a connection is "closed" when the server ends it
-before ``GUARD_S``, the socket's own timeout, which only keeps a failing test short.
+``nirpad web`` does (``tests.web.real_server``: an ephemeral 127.0.0.1 port, a request
+deadline of a fraction of a second injected for the test). No assertion here is on the
+wall clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.client
 import logging
 import socket
 import ssl
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import NameOID
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from web.app import create_app
-from web.http_server import MAX_CONNECTIONS, limit_busy_lines, server_config
-from web.settings import WebSettings
-
-DEADLINE_S = 0.3
-GUARD_S = 5.0
-HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-FORM_HEAD = (
-    b"POST /control/start HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+from tests.web.real_server import (
+    DEADLINE_S,
+    FORM_HEAD,
+    GUARD_S,
+    HEALTHZ,
+    connect,
+    serving,
+    until_closed,
 )
-
-
-@contextlib.contextmanager
-def serving(
-    app: ASGIApp,
-    *,
-    max_connections: int = MAX_CONNECTIONS,
-    tls: tuple[str, str] | None = None,
-) -> Iterator[int]:
-    """The page's uvicorn on a thread; yields its port, and stops it at the end."""
-    cert, key = tls or (None, None)
-    config = server_config(
-        app,
-        "127.0.0.1",
-        0,
-        cert,
-        key,
-        request_timeout_s=DEADLINE_S,
-        max_connections=max_connections,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test")
-    thread.start()
-    try:
-        while not server.started:
-            assert thread.is_alive(), "the server did not start"
-            time.sleep(0.01)
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(GUARD_S)
+from web.app import create_app
+from web.http_server import limit_busy_lines
+from web.settings import WebSettings
 
 
 @pytest.fixture
 def page(state_dir: Path) -> Iterator[int]:
     with serving(create_app(WebSettings(state_dir))) as port:
         yield port
-
-
-def connect(port: int, sent: bytes) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD_S)
-    sock.sendall(sent)
-    return sock
-
-
-def until_closed(sock: socket.socket) -> bytes:
-    """All the server sent until it closed the connection (the client's end is left
-    open); fails if the server never closes it."""
-    received = b""
-    try:
-        while chunk := sock.recv(4096):
-            received += chunk
-    except (ConnectionResetError, ssl.SSLEOFError):
-        pass
-    except TimeoutError:
-        pytest.fail(f"the server kept the connection open for {GUARD_S} s")
-    return received
 
 
 def test_a_half_sent_request_line_is_closed_while_another_connection_is_answered(

@@ -1,0 +1,84 @@
+"""The page's uvicorn on a thread, as ``nirpad web`` runs it (``web.http_server.
+server_config``), on an ephemeral 127.0.0.1 port, and raw sockets to talk to it: for
+the tests of slow clients and of the connections each client may open.
+
+Owns: starting and stopping that server with the limits a test injects (a request
+deadline of a fraction of a second by default), connecting from a loopback address,
+and reading until the server closes. No helper measures the wall clock: a connection is
+"closed" when the server ends it before ``GUARD_S``, the socket's own timeout, which
+only keeps a failing test short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from web.http_server import MAX_CONNECTIONS, server_config
+
+DEADLINE_S = 0.3
+GUARD_S = 5.0
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+FORM_HEAD = (
+    b"POST /control/start HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+)
+
+
+@contextlib.contextmanager
+def serving(
+    app: ASGIApp,
+    *,
+    max_connections: int = MAX_CONNECTIONS,
+    tls: tuple[str, str] | None = None,
+) -> Iterator[int]:
+    """The page's uvicorn on a thread; yields its port, and stops it at the end."""
+    cert, key = tls or (None, None)
+    config = server_config(
+        app,
+        "127.0.0.1",
+        0,
+        cert,
+        key,
+        request_timeout_s=DEADLINE_S,
+        max_connections=max_connections,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-test")
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the server did not start"
+            time.sleep(0.01)
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(GUARD_S)
+
+
+def connect(port: int, sent: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD_S)
+    sock.sendall(sent)
+    return sock
+
+
+def until_closed(sock: socket.socket) -> bytes:
+    """All the server sent until it closed the connection (the client's end is left
+    open); fails if the server never closes it."""
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except (ConnectionResetError, ssl.SSLEOFError):
+        pass
+    except TimeoutError:
+        pytest.fail(f"the server kept the connection open for {GUARD_S} s")
+    return received
