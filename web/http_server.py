@@ -1,15 +1,20 @@
-"""uvicorn as the page runs it: its settings, and a deadline for every request.
+"""uvicorn as the page runs it: its settings, a deadline for every request, and a cap
+on the connections of each client address.
 
 Owns: ``server_config``, the one place the page's uvicorn settings are made (h11, no
 server header, no access log of form contents, no proxy headers, at most
 ``MAX_CONNECTIONS`` connections: uvicorn's ``limit_concurrency``, so with that many
 open a request is answered 503 at once, logged at most once a minute), and
-``RequestDeadlineProtocol``, uvicorn's h11
-protocol with one thing added: a connection whose request (its headers, and its body)
-has not arrived whole within ``REQUEST_TIMEOUT_S`` is closed. uvicorn has no such
+``RequestDeadlineProtocol``, uvicorn's h11 protocol with two things added: a connection
+whose request (its headers, and its body) has not arrived whole within
+``REQUEST_TIMEOUT_S`` is closed, and a new connection from an address that has
+``MAX_CONNECTIONS_PER_CLIENT`` open already is closed at once, before uvicorn counts
+it (``ConnectionsPerClient``, one per server, keeps the count). uvicorn has no request
 timeout (``timeout_keep_alive`` runs only between requests), so a client that sends its
 request a byte at a time, or sends nothing, would keep its connection, and its place
-among the ``MAX_CONNECTIONS``, for ever: 15 of them would shut the caregiver out.
+among the ``MAX_CONNECTIONS``, for ever: 15 of them would shut the caregiver out. The
+deadline frees each place within 15 s; the cap per address keeps one device from
+taking all the places again and again meanwhile.
 
 Does not own where the page may listen (``web.serve``) nor what it answers (``web.app``).
 """
@@ -17,6 +22,7 @@ Does not own where the page may listen (``web.serve``) nor what it answers (``we
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -26,21 +32,84 @@ import h11
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.utils import get_remote_addr
 
 from safety.log_limit import RepeatLimiter
 
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS: Final = 16
+MAX_CONNECTIONS_PER_CLIENT: Final = 8
+"""Open connections from one client address. A browser opens at most 6 at once to one
+host and port (Chrome, Firefox and Safari, over HTTP/1.1), so 8 never refuses the
+caregiver's; one device then holds at most half the ``MAX_CONNECTIONS``. Not applied on
+loopback (``ConnectionsPerClient``)."""
 REQUEST_TIMEOUT_S: Final = 15.0
 """From a connection's opening, or from the first bytes of its next request, until that
 request has arrived whole. A browser sends a page's request, or an 80 KiB form, in well
 under a second, even on a weak home Wi-Fi."""
 _ARRIVING: Final = (h11.IDLE, h11.SEND_BODY)  # h11's states of a request not yet whole
+ClientAddress = ipaddress.IPv4Address | ipaddress.IPv6Address | None  # None: not known
+
+
+def client_address(peer: tuple[str, int] | None) -> ClientAddress:
+    """The address a connection's client is counted under: an IPv4-mapped IPv6 address
+    (``::ffff:192.0.2.7``, how a listener on ``::`` sees an IPv4 client) as its IPv4
+    address; ``None`` when the socket has no peer any more (gone before it was counted)."""
+    if peer is None:
+        return None
+    try:
+        address = ipaddress.ip_address(peer[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+class ConnectionsPerClient:
+    """The connections each client address has open on one server, at most ``most_each``.
+
+    One per server (``server_config`` makes it; several servers in a process, as in the
+    tests, count apart), used only on its event loop's thread. A connection takes a
+    place when it is made and gives it back once, when it is lost. Loopback addresses
+    are counted but not capped unless ``cap_loopback``: there the kiosk's browser, every
+    local user and every SSH tunnel share one address (the page tells local users apart
+    on each request, ``web.local_users``), so a cap there would protect no one and could
+    refuse a second browser."""
+
+    def __init__(self, most_each: int, *, cap_loopback: bool = False) -> None:
+        self.most_each = most_each
+        self._cap_loopback = cap_loopback
+        self._open: dict[ClientAddress, int] = {}
+
+    def take(self, address: ClientAddress) -> bool:
+        """Count a new connection from ``address``; False, counting nothing, if that
+        address is capped and has ``most_each`` open already."""
+        count = self._open.get(address, 0)
+        if count >= self.most_each and self._capped(address):
+            return False
+        self._open[address] = count + 1
+        return True
+
+    def give_back(self, address: ClientAddress) -> None:
+        """Count a connection from ``address`` less: once for each ``take`` that was True."""
+        left = self._open[address] - 1
+        if left:
+            self._open[address] = left
+        else:
+            del self._open[address]
+
+    def open_from(self, address: ClientAddress) -> int:
+        return self._open.get(address, 0)
+
+    def _capped(self, address: ClientAddress) -> bool:
+        return self._cap_loopback or address is None or not address.is_loopback
 
 
 class RequestDeadlineProtocol(H11Protocol):
-    """uvicorn's h11 protocol, plus ``request_timeout_s`` for each request to arrive whole.
+    """uvicorn's h11 protocol, plus ``request_timeout_s`` for each request to arrive whole,
+    and ``per_client``'s cap on each address's connections.
 
     A subclass given to uvicorn's own ``http=`` option (it takes a protocol class), where
     a patch of uvicorn would change every server in the process. It only watches the
@@ -50,13 +119,27 @@ class RequestDeadlineProtocol(H11Protocol):
     uvicorn's ``auto`` would take httptools if it were installed. A request that has
     arrived whole is never cut, however long its answer takes; between requests
     uvicorn's keep-alive timeout (5 s) closes an idle connection, and the next request's
-    first bytes start a new deadline."""
+    first bytes start a new deadline.
+
+    A connection over its address's cap is aborted in ``connection_made`` without
+    uvicorn's: it never joins the connections ``limit_concurrency`` counts. Each class
+    ``page_protocol`` makes has a ``per_client`` of its own, so one per server."""
 
     request_timeout_s: ClassVar[float] = REQUEST_TIMEOUT_S
-    slow_log: ClassVar[RepeatLimiter] = RepeatLimiter(log, time.monotonic)
+    per_client: ClassVar[ConnectionsPerClient]  # set by page_protocol, one per server
+    refusal_log: ClassVar[RepeatLimiter] = RepeatLimiter(log, time.monotonic)
     _deadline: asyncio.TimerHandle | None = None
+    _address: ClientAddress = None
+    _counted = False  # holds a place in per_client: from connection_made until lost
+    _refused = False  # closed in connection_made, never uvicorn's
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        address = client_address(get_remote_addr(transport))
+        if not self.per_client.take(address):
+            self._refused = True
+            self._refuse(transport, address)
+            return
+        self._address, self._counted = address, True
         super().connection_made(transport)
         self._follow_request()
 
@@ -65,8 +148,36 @@ class RequestDeadlineProtocol(H11Protocol):
         self._follow_request()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """asyncio calls this once for each connection made, whoever ended it (the
+        client, uvicorn, the deadline's abort), a refused one's too."""
+        if self._refused:  # uvicorn never had it, and it held no place
+            return
+        self._give_back_place()
         self._stop_deadline()
         super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        """uvicorn hands the connection to its WebSocket protocol (the page's guard
+        refuses it at once), whose loss this protocol never sees: its place goes now."""
+        self._give_back_place()
+        super().handle_websocket_upgrade(event)
+
+    def _give_back_place(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.per_client.give_back(self._address)
+
+    def _refuse(self, transport: asyncio.Transport, address: ClientAddress) -> None:
+        """Abort at once, answering nothing: a 503 would need uvicorn's place, and under
+        TLS a close would wait for the client's goodbye, the socket counted by no one."""
+        client = "an unknown address" if address is None else address
+        self.refusal_log.log(
+            "crowded",
+            logging.WARNING,
+            f"closed a new connection from {client} at once: "
+            f"{self.per_client.most_each} connections from that address open already",
+        )
+        transport.abort()
 
     def _follow_request(self) -> None:
         """Run the deadline while a request is arriving; stop it once it has arrived."""
@@ -87,7 +198,7 @@ class RequestDeadlineProtocol(H11Protocol):
         if self.transport.is_closing():  # closed already (by uvicorn, or after a handover)
             return
         client = self.client[0] if self.client else "an unknown address"
-        self.slow_log.log(
+        self.refusal_log.log(
             "slow",
             logging.WARNING,
             f"closed a connection from {client}: its request had not arrived whole within "
@@ -129,16 +240,19 @@ def limit_busy_lines(max_connections: int, clock: Callable[[], float] = time.mon
     uvicorn_log.addFilter(BusyLogLimit(max_connections, RepeatLimiter(log, clock)))
 
 
-def deadline_protocol(request_timeout_s: float) -> type[RequestDeadlineProtocol]:
-    """``RequestDeadlineProtocol`` with this deadline (a test's is a fraction of a
-    second) and a log limiter of its own."""
+def page_protocol(
+    request_timeout_s: float, per_client: ConnectionsPerClient
+) -> type[RequestDeadlineProtocol]:
+    """``RequestDeadlineProtocol`` for one server: this deadline (a test's is a fraction
+    of a second), this count of connections per client, and a log limiter of its own."""
 
-    class WithDeadline(RequestDeadlineProtocol):
+    class ForOneServer(RequestDeadlineProtocol):
         pass
 
-    WithDeadline.request_timeout_s = request_timeout_s
-    WithDeadline.slow_log = RepeatLimiter(log, time.monotonic)
-    return WithDeadline
+    ForOneServer.request_timeout_s = request_timeout_s
+    ForOneServer.per_client = per_client
+    ForOneServer.refusal_log = RepeatLimiter(log, time.monotonic)
+    return ForOneServer
 
 
 def server_config(
@@ -150,16 +264,21 @@ def server_config(
     *,
     request_timeout_s: float = REQUEST_TIMEOUT_S,
     max_connections: int = MAX_CONNECTIONS,
+    max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
+    cap_loopback: bool = False,
 ) -> uvicorn.Config:
-    """uvicorn's settings for the page on ``listen``:``port`` (TLS with a cert and key)."""
+    """uvicorn's settings for the page on ``listen``:``port`` (TLS with a cert and key).
+    ``cap_loopback`` applies the cap per client on loopback too (for the tests, whose
+    clients are all there)."""
     limit_busy_lines(max_connections)
+    per_client = ConnectionsPerClient(max_connections_per_client, cap_loopback=cap_loopback)
     return uvicorn.Config(
         app,
         host=listen,
         port=port,
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
-        http=deadline_protocol(request_timeout_s),
+        http=page_protocol(request_timeout_s, per_client),
         server_header=False,
         date_header=False,
         access_log=False,

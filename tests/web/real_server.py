@@ -3,7 +3,8 @@ server_config``), on an ephemeral 127.0.0.1 port, and raw sockets to talk to it:
 the tests of slow clients and of the connections each client may open.
 
 Owns: starting and stopping that server with the limits a test injects (a request
-deadline of a fraction of a second by default), connecting from a loopback address,
+deadline of a fraction of a second by default), connecting from a loopback address
+(127.0.0.2 stands for another device: Linux routes all of 127.0.0.0/8 to loopback),
 and reading until the server closes. No helper measures the wall clock: a connection is
 "closed" when the server ends it before ``GUARD_S``, the socket's own timeout, which
 only keeps a failing test short.
@@ -22,7 +23,7 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
-from web.http_server import MAX_CONNECTIONS, server_config
+from web.http_server import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, server_config
 
 DEADLINE_S = 0.3
 GUARD_S = 5.0
@@ -38,6 +39,9 @@ def serving(
     app: ASGIApp,
     *,
     max_connections: int = MAX_CONNECTIONS,
+    max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
+    cap_loopback: bool = False,
+    request_timeout_s: float = DEADLINE_S,
     tls: tuple[str, str] | None = None,
 ) -> Iterator[int]:
     """The page's uvicorn on a thread; yields its port, and stops it at the end."""
@@ -48,8 +52,10 @@ def serving(
         0,
         cert,
         key,
-        request_timeout_s=DEADLINE_S,
+        request_timeout_s=request_timeout_s,
         max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client,
+        cap_loopback=cap_loopback,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test")
@@ -64,8 +70,9 @@ def serving(
         thread.join(GUARD_S)
 
 
-def connect(port: int, sent: bytes) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD_S)
+def connect(port: int, sent: bytes, source: str = "127.0.0.1") -> socket.socket:
+    """A connection to the page from ``source`` (a loopback address), ``sent`` sent."""
+    sock = socket.create_connection(("127.0.0.1", port), GUARD_S, source_address=(source, 0))
     sock.sendall(sent)
     return sock
 
