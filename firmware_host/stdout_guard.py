@@ -13,7 +13,9 @@ what was done all the same, from ``done``) and exit 1, or its own exit code when
 was already a failure. A reader that left the pipe (``nirpad history | head -1``) is
 the shell's convention: nothing said, exit 141 (128 + SIGPIPE, what a shell reports for
 a program the pipe's end stopped). Either way the stream's descriptor is pointed at
-/dev/null, so Python's own flush at exit has nothing left to fail on.
+/dev/null, so Python's own flush at exit has nothing left to fail on. An unbuffered
+stdout (``PYTHONUNBUFFERED=1``, as the units set it) is written piece by piece: its
+text layer would take a short write for a whole one and drop the rest without a word.
 
 Does not own the commands' output itself, nor the files they write with ``-o``
 (``output_files``). Only the standard library and ``profiles.file_errors`` are
@@ -52,9 +54,25 @@ class GuardedStdout:
     def write(self, text: str) -> int:
         if self.failure is None:
             try:
-                return self._stream.write(text)
+                return self._write(text)
             except OSError as exc:
                 self._fail(exc)
+        return len(text)
+
+    def _write(self, text: str) -> int:
+        """``text`` written whole. Unbuffered (``python -u``, ``PYTHONUNBUFFERED=1``),
+        the text layer sits right on the file and drops what a short write left (a
+        nearly full disk, a reader leaving a pipe mid-write): written here, piece by
+        piece, until all of it is or the write fails."""
+        raw = getattr(self._stream, "buffer", None)
+        if not isinstance(raw, io.RawIOBase):
+            return self._stream.write(text)
+        left = memoryview(text.encode(self._stream.encoding, self._stream.errors or "strict"))
+        while left:
+            written = raw.write(left)
+            if not written:  # None: it would block; 0: nothing taken, nor ever will be
+                raise OSError(errno.EAGAIN if written is None else errno.EIO, "short write")
+            left = left[written:]
         return len(text)
 
     def writelines(self, lines: Iterable[str]) -> None:

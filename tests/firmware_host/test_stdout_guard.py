@@ -8,11 +8,14 @@ import io
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from firmware_host.cli import main
 from firmware_host.stdout_guard import EXIT_BROKEN_PIPE, GuardedStdout, done, guarded_stdout
+
+FULL_DISK = "could not write the output: the disk is full"
 
 
 class FailingStream(io.StringIO):
@@ -151,3 +154,64 @@ def test_main_restores_stdout_and_fails_a_help_it_could_not_write(
     assert main(["--help"]) == 1
     assert sys.stdout is failing
     assert capsys.readouterr().err == "nirpad: could not write the output: the disk is full\n"
+
+
+class ShortThenFull(io.RawIOBase):
+    """A raw file that takes only ``room`` bytes, then is full: a disk nearly full, or a
+    pipe whose reader left in the middle of a write (a short write, then EPIPE)."""
+
+    def __init__(self, room: int, code: int) -> None:
+        super().__init__()
+        self.room = room
+        self.code = code
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if not data:  # as a file: nothing to write is no error, even when full
+            return 0
+        if not self.room:
+            raise OSError(self.code, os.strerror(self.code))
+        taken = bytes(data[: self.room])
+        self.data += taken
+        self.room -= len(taken)
+        return len(taken)
+
+
+@pytest.mark.parametrize(("code", "exit_code"), [(errno.ENOSPC, 1), (errno.EPIPE, 141)])
+def test_a_short_write_of_an_unbuffered_stdout_is_not_taken_for_all_of_it(
+    capsys: pytest.CaptureFixture[str], code: int, exit_code: int
+) -> None:
+    """``python -u`` or ``PYTHONUNBUFFERED=1`` (the units set it) give a text layer
+    right over the file, which drops what a short write left: a CSV cut at a nearly full
+    disk, with exit 0 and no word. The rest is written, or its failure found."""
+    raw = ShortThenFull(10, code)
+    unbuffered = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)  # as -u makes it
+    guard = GuardedStdout(unbuffered)
+    print("x" * 100, file=guard, end="")  # one write, as `history --csv` makes
+    assert raw.data == b"x" * 10
+    assert guard.exit_code(0) == exit_code
+    reason = "" if code == errno.EPIPE else f"nirpad: {FULL_DISK}\n"
+    assert capsys.readouterr().err == reason
+
+
+def test_an_unbuffered_stdout_gets_all_of_a_write_in_short_pieces() -> None:
+    class Trickle(io.RawIOBase):
+        def __init__(self) -> None:
+            super().__init__()
+            self.data = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            self.data += bytes(data[:3])
+            return min(3, len(data))
+
+    raw = Trickle()
+    guard = GuardedStdout(io.TextIOWrapper(raw, encoding="utf-8", write_through=True))
+    print("72 J/cm² délivrés", file=guard)
+    assert guard.exit_code(0) == 0
+    assert raw.data.decode("utf-8") == "72 J/cm² délivrés\n"
