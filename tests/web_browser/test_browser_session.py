@@ -138,8 +138,9 @@ def test_a_bad_file_shows_the_caregiver_words_and_installs_nothing(
     text = reissued_today().decode()
     hot.write_text(text.replace("irradiance_mw_cm2 = 40", "irradiance_mw_cm2 = 80"), "utf-8")
     assert main(["profile", "check", str(hot)]) != 0
-    cli = capsys.readouterr()
-    cli_lines = {line for line in (cli.out + cli.err).splitlines() if line}
+    head, *problem_lines = capsys.readouterr().err.splitlines()
+    assert head == f"nirpad: {hot} cannot be used on this pad:"
+    cli_lines = {line.removeprefix("  ") for line in problem_lines}
 
     _upload_and_check(browser, pad, hot)
     problems = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#problems li")]
