@@ -49,7 +49,6 @@ from profiles.store import install_atomic, installed_path, load_installed
 from profiles.summary import describe, describe_json
 from safety.calibration import Calibration, CalibrationError
 from safety.errors import SafetyError, StartRefusedError
-from safety.ledger import LEDGER_FILENAME, Ledger
 from safety.ledger_guard import open_guarded
 from safety.ledger_rules import format_time
 from safety.limits import (
@@ -59,7 +58,7 @@ from safety.limits import (
     load_site_limits,
 )
 from safety.plan import plan_from_profile
-from safety.records import schedule_rule
+from safety.records import read_records, schedule_rule
 
 log = logging.getLogger(__name__)
 
@@ -542,19 +541,13 @@ def _local(when: dt.datetime) -> str:
 def _from_ledger(
     state_dir: Path, profile: Profile, limits: Limits
 ) -> tuple[dt.datetime | str | None, dt.datetime | None, str | None]:
-    """From the ledger, with the controller's rules: the schedule's next allowed start
-    (None: now; text: unknown, why), the course's first session, and why the record itself
-    refuses any start (lost, a clock jump not confirmed, the clock behind it) or None."""
-    if not (state_dir / LEDGER_FILENAME).exists():
-        return None, None, None  # no session was ever recorded here; do not create a ledger
+    """From the ledger, read-only, with the controller's rules: the schedule's next
+    allowed start (None: now; text: unknown, why), the course's first session, and why
+    the record itself refuses any start (lost, a clock jump not confirmed, the clock
+    behind it) or None. Nothing is created, migrated or written."""
     rule = schedule_rule(profile, limits)
-    since = dt.datetime.combine(profile.issued, dt.time.min, dt.UTC)
     try:
-        with Ledger.open(state_dir, lambda: dt.datetime.now(dt.UTC)) as ledger:
-            return (
-                ledger.next_start_allowed_at(rule.min_interval_h, rule.max_sessions_per_week),
-                ledger.first_session_at(profile.id, since),
-                ledger.record_refusal(),
-            )
+        records = read_records(state_dir, lambda: dt.datetime.now(dt.UTC), rule, profile)
     except SafetyError as exc:
         return f"unknown ({exc})", None, None
+    return records.next_start_allowed_at, records.course_first_start, records.record_problem

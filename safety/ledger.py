@@ -36,6 +36,7 @@ from safety.ledger_events import (
     EventRecord,
     clock_behind_problem,
     counted_sessions,
+    course_first_start,
     damaged_row_problem,
     history_size,
     lost_problem,
@@ -662,12 +663,7 @@ class Ledger:
         """When the first counted session of ``profile_id`` at or after ``since`` began
         (UTC), or None: the start of a prescription's course."""
         with self._read("the session history") as conn:
-            row = conn.execute(
-                "SELECT MIN(started_at_s) FROM sessions WHERE profile_id = ? "
-                "AND started_at_s >= ? AND (delivered_total_j_cm2 > 0 OR ended_at_s IS NULL)",
-                (profile_id, since.timestamp()),
-            ).fetchone()
-        return None if row[0] is None else utc(float(row[0]))
+            return course_first_start(conn, profile_id, since)
 
 
 def _last_known_s(conn: sqlite3.Connection, session_id: int) -> float:

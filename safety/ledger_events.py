@@ -32,6 +32,7 @@ __all__ = [
     "clock_behind_problem",
     "clock_jump_problem",
     "counted_sessions",
+    "course_first_start",
     "damaged_row_problem",
     "history_size",
     "lost_problem",
@@ -175,6 +176,20 @@ def record_problem(conn: sqlite3.Connection, now_s: float, tz: tzinfo | None) ->
     a clock jump not confirmed, the clock behind the newest record. Each needs a person
     to act; waiting for the schedule never clears one."""
     return lost_problem(conn) or clock_jump_problem(conn) or clock_behind_problem(conn, now_s, tz)
+
+
+def course_first_start(
+    conn: sqlite3.Connection, profile_id: str, since: datetime
+) -> datetime | None:
+    """When the first counted session of ``profile_id`` at or after ``since`` began (UTC),
+    or None: the start of a prescription's course. A session counts once it delivered
+    light, or while it is still open."""
+    row = conn.execute(
+        "SELECT MIN(started_at_s) FROM sessions WHERE profile_id = ? "
+        "AND started_at_s >= ? AND (delivered_total_j_cm2 > 0 OR ended_at_s IS NULL)",
+        (profile_id, since.timestamp()),
+    ).fetchone()
+    return None if row[0] is None else utc(float(row[0]))
 
 
 def _newest_id(conn: sqlite3.Connection, kind: EventKind) -> int:

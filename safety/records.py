@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -30,7 +30,7 @@ from profiles.schema import Profile
 from safety.errors import LedgerError
 from safety.faults import FAULT_MESSAGES, FaultCode, Outcome
 from safety.ledger import LEDGER_FILENAME
-from safety.ledger_events import counted_sessions, record_problem
+from safety.ledger_events import counted_sessions, course_first_start, record_problem
 from safety.ledger_rules import schedule_block
 from safety.ledger_schema import (
     SCHEMA_VERSION,
@@ -94,15 +94,20 @@ class Records:
     installs: tuple[InstallRecord, ...] = ()
     next_start_allowed_at: datetime | None = None
     record_problem: str | None = None
+    course_first_start: datetime | None = None
     damaged_rows: int = 0
 
 
 def read_records(
-    state_dir: Path, wall_clock: Callable[[], datetime], rule: ScheduleRule | None = None
+    state_dir: Path,
+    wall_clock: Callable[[], datetime],
+    rule: ScheduleRule | None = None,
+    course_of: Profile | None = None,
 ) -> Records:
     """The ledger's records, read-only; with ``rule``, also when the schedule next
     allows a start as of ``wall_clock()`` (timezone-aware) and the record's own refusal
-    then. No ledger: empty records.
+    then; with ``course_of``, when that prescription's course began (the start guard's
+    reading, ``Ledger.first_session_at``). No ledger: empty records.
     Raises ``LedgerError`` for a ledger that cannot be read or has another schema, or
     that is not a file (a folder, a named pipe, a link to nothing), or in a folder that
     cannot be searched: never read as none."""
@@ -122,6 +127,10 @@ def read_records(
         )
         if rule is not None:
             records = _with_start(records, conn, path, rule, wall_clock())
+        if course_of is not None:
+            since = datetime.combine(course_of.issued, time.min, UTC)
+            first = course_first_start(conn, course_of.id, since)
+            records = replace(records, course_first_start=first)
     return replace(records, damaged_rows=len(damaged))
 
 

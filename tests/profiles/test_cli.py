@@ -19,6 +19,7 @@ from firmware_host.profile_commands import validate_and_install
 from profiles.signing import sign_profile
 from profiles.store import installed_path
 from safety.errors import LedgerError
+from safety.faults import Outcome
 from safety.ledger import Ledger
 from tests.profiles.conftest import builtin_text, run_cli
 
@@ -175,12 +176,18 @@ def test_show_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_show_next_start_from_ledger(
     tmp_path: Path, mocker: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The controller's rule for this prescription (20 h apart, 3 a week), read-only."""
     assert validate_and_install(tmp_path, DUAL, "rx.toml", None).ok
-    when = dt.datetime(2030, 1, 2, 19, 0, tzinfo=dt.UTC)
-    spy = mocker.patch.object(Ledger, "next_start_allowed_at", return_value=when)
+    last = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+    with Ledger.open(tmp_path, lambda: last) as ledger:
+        sid = ledger.begin_session("rls-dual", "ab" * 32, {810: 45.0, 850: 45.0})
+        ledger.end_session(sid, Outcome.COMPLETED, {810: 45.0, 850: 45.0})
+    with Ledger.open(tmp_path, lambda: dt.datetime.now(dt.UTC)) as ledger:
+        when = ledger.next_start_allowed_at(20, 3)
+        assert when is not None and when != ledger.next_start_allowed_at(24, 3)
+    mocker.patch.object(Ledger, "open", side_effect=AssertionError("opened for writing"))
     assert run_cli(["show", "--state-dir", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["next_start_allowed_at"] == when.isoformat()
-    spy.assert_called_once_with(20, 3)
 
 
 def test_schema_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -230,12 +230,15 @@ def _one_session(state_dir: Path, at: dt.datetime) -> None:
 
 
 def test_show_times_are_local_without_microseconds_and_the_course_is_shown(
-    tmp_path: Path, base_text: str, mocker: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, base_text: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert validate_and_install(tmp_path, base_text.encode(), "rx.toml", None).ok
     _one_session(tmp_path, dt.datetime(2026, 11, 20, 18, 30, tzinfo=dt.UTC))
-    when = dt.datetime(2030, 1, 2, 19, 0, 1, 123456, tzinfo=dt.UTC)
-    mocker.patch.object(Ledger, "next_start_allowed_at", return_value=when)
+    last = dt.datetime.now(dt.UTC).replace(microsecond=123456) - dt.timedelta(hours=1)
+    _one_session(tmp_path, last)  # the interval runs: the schedule blocks until it ends
+    with Ledger.open(tmp_path, lambda: dt.datetime.now(dt.UTC)) as ledger:
+        when = ledger.next_start_allowed_at(20, 3)  # the controller's own reading
+    assert when is not None and when.microsecond
     assert run_cli(["show", "--state-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     local = when.astimezone().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
@@ -244,18 +247,18 @@ def test_show_times_are_local_without_microseconds_and_the_course_is_shown(
     assert "status: valid today" in out
     assert run_cli(["show", "--state-dir", str(tmp_path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["next_start_allowed_at"] == "2030-01-02T19:00:02+00:00"
+    rounded_up = when.replace(microsecond=0) + dt.timedelta(seconds=1)
+    assert report["next_start_allowed_at"] == rounded_up.isoformat()
     assert report["course_first_session"] == "2026-11-20"
 
 
 def test_show_gives_no_next_session_time_after_the_course_ended(
-    tmp_path: Path, base_text: str, mocker: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, base_text: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The schedule's time would tell the patient the pad starts then; it will not."""
     assert validate_and_install(tmp_path, base_text.encode(), "rx.toml", None).ok
     _one_session(tmp_path, dt.datetime(2026, 1, 5, 18, 30, tzinfo=dt.UTC))
-    when = dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC)
-    mocker.patch.object(Ledger, "next_start_allowed_at", return_value=when)
+    _one_session(tmp_path, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))  # schedule blocks
     assert run_cli(["show", "--state-dir", str(tmp_path)]) == 0
     ended = "The prescribed course of 4 weeks from the first session (2026-01-05) ended on 2026-02-02. Ask the clinic to renew the prescription."
     out = capsys.readouterr().out

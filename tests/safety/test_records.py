@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -373,3 +373,24 @@ def test_a_folder_that_cannot_be_searched_is_an_error_never_no_records(
         "The treatment record cannot be read: this user has no permission "
         f"({tmp_path / LEDGER_FILENAME})."
     )
+
+
+def test_the_course_begins_at_the_first_session_that_counts_as_the_start_guard_reads_it(
+    tmp_path: Path,
+) -> None:
+    rx = make_profile(id="rx", issued=T0.date())
+    clock = WallClock()
+    with Ledger.open(tmp_path, clock) as ledger:
+        dark = ledger.begin_session("rx", "h1", {810: 45.0})  # ended with no light: not counted
+        ledger.end_session(dark, Outcome.STOPPED, {810: 0.0})
+        clock.now += timedelta(days=1)
+        other = ledger.begin_session("other-rx", "h2", {810: 45.0})
+        ledger.end_session(other, Outcome.COMPLETED, {810: 45.0})
+        clock.now += timedelta(days=1)
+        counted_at = clock.now
+        counted = ledger.begin_session("rx", "h1", {810: 45.0})
+        ledger.end_session(counted, Outcome.COMPLETED, {810: 45.0})
+        guard_reads = ledger.first_session_at("rx", datetime.combine(T0.date(), time.min, UTC))
+    assert read_records(tmp_path, clock).course_first_start is None  # not asked
+    records = read_records(tmp_path, clock, course_of=rx)
+    assert records.course_first_start == guard_reads == counted_at
