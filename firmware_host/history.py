@@ -60,12 +60,16 @@ def read_sessions(state_dir: Path) -> list[SessionRecord]:
     left out and counted on stderr, never shown as sessions that did not happen."""
     records = read_records(state_dir, lambda: datetime.now(UTC))
     if records.damaged_rows:
-        print(
-            f"nirpad: {records.damaged_rows} damaged row(s) of the treatment record could "
-            "not be read and are not shown; the rest is.",
-            file=sys.stderr,
-        )
+        print(f"nirpad: {damaged_rows_text(records.damaged_rows)}", file=sys.stderr)
     return list(records.sessions)
+
+
+def damaged_rows_text(damaged_rows: int) -> str:
+    """What a reader of the history is told of the rows it could not show."""
+    return (
+        f"{damaged_rows} damaged row(s) of the treatment record could not be read and are "
+        "not shown; the rest is."
+    )
 
 
 def duration_s(record: SessionRecord) -> float | None:

@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from firmware_host.course_inputs import CourseInputError, zone_named
-from firmware_host.history import duration_s, outcome_text, to_csv
-from safety.records import SessionRecord, read_records
+from firmware_host.history import damaged_rows_text, duration_s, outcome_text, to_csv
+from safety.records import Records, SessionRecord, read_records
 from web.chart import SessionPoint, fluence_chart
 from web.pages_status import web_state
 from web.render import error_page, page
@@ -32,10 +32,11 @@ log = logging.getLogger(__name__)
 UNREADABLE: Final = "The treatment record cannot be read just now; try again in a minute."
 
 
-def _sessions(state_dir: Path) -> list[SessionRecord] | None:
-    """Oldest first; None when the record cannot be read."""
+def _records(state_dir: Path) -> Records | None:
+    """The sessions oldest first, and the rows too damaged to read; None when the record
+    cannot be read."""
     try:
-        return list(read_records(state_dir, lambda: datetime.now(UTC)).sessions)
+        return read_records(state_dir, lambda: datetime.now(UTC))
     except Exception:  # a damaged or locked record: the page says so in words
         log.exception("the treatment record cannot be read for the history page")
         return None
@@ -63,9 +64,10 @@ def _row(record: SessionRecord, zone: tzinfo | None) -> dict[str, str]:
 
 
 async def history_page(request: Request) -> Response:
-    sessions = await run_in_threadpool(_sessions, web_state(request).settings.state_dir)
-    if sessions is None:
+    records = await run_in_threadpool(_records, web_state(request).settings.state_dir)
+    if records is None:
         return error_page(request, 503, UNREADABLE)
+    sessions = records.sessions
     zone = _zone(web_state(request).settings.tz)
     points = [
         SessionPoint(
@@ -77,15 +79,22 @@ async def history_page(request: Request) -> Response:
         for record in sessions
     ]
     rows = [_row(r, zone) for r in reversed(sessions)]
-    return page(request, "history.html", tab="history", rows=rows, chart=fluence_chart(points))
+    return page(
+        request,
+        "history.html",
+        tab="history",
+        rows=rows,
+        chart=fluence_chart(points),
+        damaged=damaged_rows_text(records.damaged_rows) if records.damaged_rows else None,
+    )
 
 
 async def history_csv(request: Request) -> Response:
-    sessions = await run_in_threadpool(_sessions, web_state(request).settings.state_dir)
-    if sessions is None:
+    records = await run_in_threadpool(_records, web_state(request).settings.state_dir)
+    if records is None:
         return error_page(request, 503, UNREADABLE)
     return Response(
-        to_csv(sessions),
+        to_csv(records.sessions),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": 'attachment; filename="nirpad-history.csv"'},
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sqlite3
 from datetime import UTC, datetime, time, timedelta
@@ -134,6 +135,22 @@ def test_a_damaged_row_is_skipped_and_counted(tmp_path: Path) -> None:
     records = read_records(tmp_path, clock)
     assert [s.id for s in records.sessions] == [2]
     assert records.damaged_rows == 1
+
+
+def test_damaged_rows_are_one_log_line_a_read_not_one_a_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = WallClock()
+    _write_two_sessions(tmp_path, clock)
+    with sqlite3.connect(tmp_path / LEDGER_FILENAME) as conn:
+        conn.execute("UPDATE sessions SET planned_j_cm2 = 'not json'")
+        conn.execute("UPDATE faults SET at_s = 'x'")
+    conn.close()
+    caplog.set_level(logging.INFO, logger="safety.records")
+    assert read_records(tmp_path, clock).damaged_rows == 3
+    assert [r.getMessage() for r in caplog.records if r.name == "safety.records"] == [
+        f"3 damaged row(s) of {tmp_path / LEDGER_FILENAME} skipped"
+    ]
 
 
 def test_a_damaged_time_refuses_the_schedule(tmp_path: Path) -> None:

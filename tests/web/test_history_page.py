@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +75,20 @@ def test_a_damaged_record_is_said_in_words(client: TestClient, state_dir: Path) 
         response = client.get(path)
         assert response.status_code == 503
         assert "cannot be read just now" in response.text
+
+
+def test_damaged_rows_are_left_out_and_said_in_words(
+    client: TestClient, with_sessions: Path
+) -> None:
+    assert "damaged-rows" not in client.get("/history").text
+    with sqlite3.connect(with_sessions / "ledger.sqlite3") as conn:
+        conn.execute("UPDATE sessions SET planned_j_cm2 = 'not json' WHERE id = 1")
+    conn.close()
+    html = client.get("/history").text
+    assert len(re.findall(r'<tr class="session">', html)) == 1
+    assert element_text(html, "damaged-rows") == (
+        "1 damaged row(s) of the treatment record could not be read and are not shown; the rest is."
+    )
 
 
 def test_the_chart_scales_to_the_largest_and_keeps_the_newest() -> None:
