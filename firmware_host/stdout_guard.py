@@ -11,8 +11,9 @@ prescription is never left half-done because its confirmation could not be shown
 the command ends with ``nirpad: could not write the output: <why>`` on stderr (naming
 what was done all the same, from ``done``) and exit 1, or its own exit code when that
 was already a failure. A reader that left the pipe (``nirpad history | head -1``) is
-the shell's convention: nothing said, exit 141 (128 + SIGPIPE, what a shell reports for
-a program the pipe's end stopped). Either way the stream's descriptor is pointed at
+the shell's convention: exit 141 (128 + SIGPIPE, what a shell reports for a program
+the pipe's end stopped), and nothing said unless the command changed something. Either
+way the stream's descriptor is pointed at
 /dev/null, so Python's own flush at exit has nothing left to fail on. An unbuffered
 stdout (``PYTHONUNBUFFERED=1``, as the units set it) is written piece by piece: its
 text layer would take a short write for a whole one and drop the rest without a word.
@@ -91,12 +92,15 @@ class GuardedStdout:
 
     def exit_code(self, code: int) -> int:
         """The command's exit code once its output is flushed: ``code`` if all of it was
-        written; else, after one line on stderr (none for a reader that left the pipe),
-        ``code`` if that was already a failure, or 1 (141 for the pipe)."""
+        written; else, after one line on stderr, ``code`` if that was already a failure,
+        or 1 (141 for the pipe). A reader that left the pipe gets no line, unless the
+        command changed something: a script that sees 141 must not take it as undone."""
         self.flush()
         if self.failure is None:
             return code
         if self.failure.errno == errno.EPIPE:
+            if self.done_lines:
+                _say_on_stderr(self.message())
             return code if code != EXIT_OK else EXIT_BROKEN_PIPE
         _say_on_stderr(self.message())
         return code if code != EXIT_OK else EXIT_ERROR
@@ -145,6 +149,8 @@ def done(text: str) -> None:
 def _why(exc: OSError) -> str:
     if exc.errno == errno.EBADF:
         return "the standard output is closed"
+    if exc.errno == errno.EPIPE:
+        return "its reader left the pipe"
     return os_error_text(exc)
 
 

@@ -77,6 +77,22 @@ def test_a_reader_that_left_the_pipe_is_141_and_quiet(capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == ""
 
 
+def test_a_change_made_is_named_even_when_the_reader_left_the_pipe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    guard = GuardedStdout(FailingStream(errno.EPIPE))
+    sys.stdout, before = guard, sys.stdout  # type: ignore[assignment]
+    try:
+        done("Recorded diary entry 3 for 2026-11-24.")
+    finally:
+        sys.stdout = before
+    assert guard.exit_code(0) == EXIT_BROKEN_PIPE
+    assert capsys.readouterr().err == (
+        "nirpad: could not write the output: its reader left the pipe; done all the same: "
+        "Recorded diary entry 3 for 2026-11-24.\n"
+    )
+
+
 def test_what_was_done_is_named_on_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
