@@ -273,7 +273,7 @@ def register(subparsers: Subcommands) -> None:
     sign.set_defaults(func=cmd_sign)
     keygen = sub.add_parser("keygen", help="make a signing key pair (for clinics)")
     keygen.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.key/.pub")
-    keygen.set_defaults(func=cmd_keygen)
+    keygen.set_defaults(func=lambda args: cmd_keygen(args, done))
 
 
 def _err(message: str) -> None:

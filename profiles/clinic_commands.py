@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -33,11 +34,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_keygen(args: argparse.Namespace) -> int:
+def cmd_keygen(args: argparse.Namespace, say_done: Callable[[str], None] = print) -> int:
+    """Write the key pair; ``say_done`` prints what was written (the command line's
+    ``done``, so a failed output still names the files and the trust line)."""
     try:
         lines = write_keypair_report(Path(args.out))
     except ProfileError as exc:
         _err(f"cannot make the key pair: {exc}")
         return EXIT_ERROR
-    print("\n".join(lines))
+    say_done("\n".join(lines))
     return EXIT_OK

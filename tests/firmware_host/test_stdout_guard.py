@@ -231,3 +231,17 @@ def test_an_unbuffered_stdout_gets_all_of_a_write_in_short_pieces() -> None:
     print("72 J/cm² délivrés", file=guard)
     assert guard.exit_code(0) == 0
     assert raw.data.decode("utf-8") == "72 J/cm² délivrés\n"
+
+
+def test_a_key_pair_written_is_named_when_its_report_cannot_be_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trust line for site.toml is said on stderr: a second keygen would refuse to
+    overwrite the key, so it could not be shown again."""
+    prefix = tmp_path / "clinic"
+    monkeypatch.setattr(sys, "stdout", FailingStream(errno.ENOSPC))
+    assert main(["profile", "keygen", "--out", str(prefix)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"nirpad: {FULL_DISK}; done all the same: ")
+    assert str(prefix) + ".key" in err
+    assert (tmp_path / "clinic.key").exists() and err.count("\n") == 1
