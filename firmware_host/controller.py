@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from firmware_host.button import ButtonInterpreter, GpioEdge, Press
-from firmware_host.machine import FireResult, SessionMachine, State, Trigger
+from firmware_host.machine import (
+    PAUSE_OR_RESUME_STATES,
+    FireResult,
+    SessionMachine,
+    State,
+    Trigger,
+)
 from firmware_host.plain_text import plain
 from firmware_host.session import (
     RESTART_FAULTS,
@@ -105,8 +111,6 @@ _COMMAND_TRIGGERS: Final = {
     Command.PRESS_LONG: Trigger.PRESS_LONG,
 }
 _PRESS_TRIGGERS: Final = {Press.SHORT: Trigger.PRESS_SHORT, Press.LONG: Trigger.PRESS_LONG}
-_PAUSE_OR_RESUME_STATES: Final = (State.TREATING, State.PAUSED)
-"""A short press here pauses or resumes."""
 
 
 @dataclass(frozen=True)
@@ -276,7 +280,7 @@ class Controller:
     def _presses(self, presses: list[Press]) -> None:
         for press in presses:
             # a pause or a resume names the press in its one line (the core's or a refusal)
-            pause_or_resume = press is Press.SHORT and self.state in _PAUSE_OR_RESUME_STATES
+            pause_or_resume = press is Press.SHORT and self.state in PAUSE_OR_RESUME_STATES
             level = logging.DEBUG if pause_or_resume else logging.INFO
             log.log(level, "button: %s press in %s", press, self.state)
             self._fire(_PRESS_TRIGGERS[press], source=f"{press} press of the button")

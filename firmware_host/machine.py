@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from transitions import EventData, Machine, MachineError
 
@@ -34,6 +34,7 @@ from safety.errors import StartRefusedError
 from safety.faults import FaultCode
 
 __all__ = [
+    "PAUSE_OR_RESUME_STATES",
     "TRANSITIONS",
     "FireResult",
     "MachineHooks",
@@ -57,6 +58,11 @@ class State(StrEnum):
     PAUSED = "paused"
     COMPLETE = "complete"  # a session ended (completed or stopped); outcome in state_reason
     FAULT = "fault"
+
+
+PAUSE_OR_RESUME_STATES: Final = frozenset({State.TREATING, State.PAUSED})
+"""A session runs: a short press pauses or resumes it, and a move between the two is
+a pause or a resume (logged by the safety core, with its session and why)."""
 
 
 _STATE_BY_VALUE: dict[str, State] = {state.value: state for state in State}

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from firmware_host.machine import State, Trigger
+from firmware_host.machine import PAUSE_OR_RESUME_STATES, State, Trigger
 from profiles.schema import Profile
 from safety.core_events import FaultStatus, SafetyEvent, SafetySnapshot
 from safety.faults import FaultCode, Outcome, WarningCode
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 PAUSE_LIMIT_S: Final = 600.0
 """A session paused this long ends as stopped (DESIGN §5)."""
-_PAUSE_OR_RESUME: Final = frozenset({State.TREATING, State.PAUSED})
 _BY_THE_PATIENT: Final = "by the patient"
 
 _NO_SESSION = "no session is running"
@@ -252,7 +251,7 @@ class SessionHooks:
         self, state: State, source: State, trigger: Trigger, kwargs: dict[str, Any]
     ) -> None:
         # a pause or a resume has its one line from the core, with its session and why
-        level = logging.DEBUG if {source, state} == _PAUSE_OR_RESUME else logging.INFO
+        level = logging.DEBUG if {source, state} == PAUSE_OR_RESUME_STATES else logging.INFO
         log.log(level, "%s -> %s on %s", source, state, trigger)
         if state is not State.PAUSED:
             self.pause_deadline_s = None
