@@ -6,10 +6,7 @@ import csv
 import io
 import json
 import os
-import shutil
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from profiles.store import install_atomic
 from safety.faults import Outcome
 from safety.ledger import Ledger
 from tests.care.course_fixture import RX_TOML
+from tests.firmware_host.locked_out import run_locked_out
 
 T0 = datetime(2025, 3, 3, 19, 0, tzinfo=UTC)
 
@@ -191,24 +189,7 @@ def test_a_state_directory_this_user_may_not_search_is_an_error_not_no_sessions(
 ) -> None:
     """Run as root without its override of file modes (or as the user running the tests):
     a folder of mode 000 hides the ledger, which is never told as "no sessions"."""
-    drop: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("needs setpriv to run without root's override of file modes")
-        os.chown(ledger_dir, 65534, 65534)
-        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    root = Path(__file__).resolve().parents[2]
-    ledger_dir.chmod(0o000)
-    try:
-        done = subprocess.run(
-            [*drop, sys.executable, "-m", "firmware_host", "history", "--state-dir", ledger_dir],
-            capture_output=True, text=True, timeout=30, cwd=root,
-            env={**os.environ, "PYTHONPATH": str(root)},
-        )  # fmt: skip
-    finally:
-        ledger_dir.chmod(0o700)
-    if drop and done.returncode != 0 and done.stderr.startswith("setpriv:"):
-        pytest.skip(f"setpriv could not drop the capabilities: {done.stderr.strip()}")
+    done = run_locked_out(ledger_dir, ["-m", "firmware_host", "history", "--state-dir", ledger_dir])
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == (
         "nirpad: The treatment record cannot be read: this user has no permission "

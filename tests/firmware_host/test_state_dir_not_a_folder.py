@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 from firmware_host.cli import build_parser, main
 from firmware_host.paths import StateDirNotAFolderError, check_state_dir
 from profiles.shipped import builtin_text
+from tests.firmware_host.locked_out import run_locked_out
 
 ITEMS = ",".join(["1"] * 10)
 COMMANDS = {
@@ -160,24 +158,7 @@ def test_a_folder_this_user_may_not_look_into_is_left_to_its_readers(tmp_path: P
     never "not a folder". A folder that may not be read is a folder."""
     locked = tmp_path / "locked"
     (locked / "state").mkdir(parents=True)
-    drop: list[str] = []
-    if os.geteuid() == 0:  # root reads any folder: drop the capabilities that let it
-        if shutil.which("setpriv") is None:
-            pytest.skip("needs setpriv to run without root's override of file modes")
-        os.chown(locked, 65534, 65534)
-        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    locked.chmod(0o000)
-    try:
-        paths = [str(locked / "state"), str(locked)]
-        root = Path(__file__).resolve().parents[2]
-        done = subprocess.run(
-            [*drop, sys.executable, "-P", "-c", _RESOLVE, *paths],
-            capture_output=True, text=True, timeout=30, cwd=root,
-            env={**os.environ, "PYTHONPATH": str(root)},
-        )  # fmt: skip
-    finally:
-        locked.chmod(0o700)
-    if drop and done.returncode != 0 and done.stderr.startswith("setpriv:"):
-        pytest.skip(f"setpriv could not drop the capabilities: {done.stderr.strip()}")
+    paths = [str(locked / "state"), str(locked)]
+    done = run_locked_out(locked, ["-P", "-c", _RESOLVE, *paths])
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines() == paths
