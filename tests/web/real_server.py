@@ -18,9 +18,21 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+)
+from cryptography.x509.oid import NameOID
 from starlette.types import ASGIApp
 
 from web.http_server import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, server_config
@@ -89,3 +101,23 @@ def until_closed(sock: socket.socket) -> bytes:
     except TimeoutError:
         pytest.fail(f"the server kept the connection open for {GUARD_S} s")
     return received
+
+
+def self_signed(
+    folder: Path, host: str = "127.0.0.1", passphrase: bytes | None = None
+) -> tuple[str, str]:
+    """A day's self-signed certificate for ``host`` and its key (encrypted with
+    ``passphrase`` if given), written to ``folder``; their paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now).not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    encryption = NoEncryption() if passphrase is None else BestAvailableEncryption(passphrase)
+    (folder / "c.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    (folder / "k.pem").write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encryption))
+    return str(folder / "c.pem"), str(folder / "k.pem")

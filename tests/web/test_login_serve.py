@@ -6,23 +6,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import (
-    BestAvailableEncryption,
-    Encoding,
-    PrivateFormat,
-)
-from cryptography.x509.oid import NameOID
 
 from firmware_host.cli import main
 from hil.rigs.clock import VirtualClock
+from tests.web.real_server import self_signed
 from web.app import create_app
 from web.guard import COOKIE_NAME
 from web.http_server import MAX_CONNECTIONS, REQUEST_TIMEOUT_S, RequestDeadlineProtocol
@@ -330,21 +321,8 @@ def test_nirpad_web_refuses_a_tls_file_that_is_not_a_file_at_once(
 def test_nirpad_web_refuses_an_encrypted_key_without_asking_for_its_passphrase(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pad.local")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(1)
-        .not_valid_before(now).not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    (tmp_path / "c.pem").write_bytes(cert.public_bytes(Encoding.PEM))
-    encrypted = BestAvailableEncryption(b"secret passphrase")
-    (tmp_path / "k.pem").write_bytes(
-        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encrypted)
-    )
-    tls = ["--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem")]
+    cert, key = self_signed(tmp_path, "pad.local", passphrase=b"secret passphrase")
+    tls = ["--tls-cert", cert, "--tls-key", key]
     assert main(["web", "--state-dir", str(tmp_path), *tls]) == 2
     err = capsys.readouterr().err
     assert "is encrypted, and the page cannot ask for its passphrase" in err

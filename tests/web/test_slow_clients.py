@@ -12,15 +12,9 @@ import logging
 import socket
 import ssl
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from cryptography.x509.oid import NameOID
 from starlette.types import Receive, Scope, Send
 
 from tests.web.real_server import (
@@ -29,6 +23,7 @@ from tests.web.real_server import (
     GUARD_S,
     HEALTHZ,
     connect,
+    self_signed,
     serving,
     until_closed,
 )
@@ -127,23 +122,6 @@ def test_over_the_connection_cap_a_request_is_refused_at_once_until_slow_ones_ar
             assert until_closed(served).startswith(b"HTTP/1.1 200 ")
 
 
-def _self_signed(folder: Path) -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(1)
-        .not_valid_before(now).not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    (folder / "c.pem").write_bytes(cert.public_bytes(Encoding.PEM))
-    (folder / "k.pem").write_bytes(
-        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    )
-    return str(folder / "c.pem"), str(folder / "k.pem")
-
-
 def test_under_tls_a_slow_connection_is_closed_and_frees_its_place_at_once(
     state_dir: Path, tmp_path: Path
 ) -> None:
@@ -153,7 +131,7 @@ def test_under_tls_a_slow_connection_is_closed_and_frees_its_place_at_once(
     client_tls.check_hostname = False
     client_tls.verify_mode = ssl.CERT_NONE
     app = create_app(WebSettings(state_dir, tls=True))
-    with serving(app, max_connections=2, tls=_self_signed(tmp_path)) as port:
+    with serving(app, max_connections=2, tls=self_signed(tmp_path)) as port:
 
         def tls_connect(sent: bytes) -> socket.socket:
             sock = client_tls.wrap_socket(socket.create_connection(("127.0.0.1", port), GUARD_S))
