@@ -1,7 +1,8 @@
 """``python -m firmware_host`` with a standard output that cannot be written: closed
 (``>&-``), a full disk (/dev/full), a reader that left the pipe. One line on stderr
 and a failing exit status, never a traceback nor Python's "Exception ignored" at exit;
-a command that changed something did so completely, and says so."""
+a command that changed something did so completely, and says so. Slow (a process
+each); the fast lane keeps the guard's own tests (test_stdout_guard.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from profiles.store import install_atomic
+
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 BUILTIN = REPO / "profiles" / "builtin" / "rls-810-standard.toml"

@@ -92,6 +92,7 @@ def test_over_its_cap_an_address_is_closed_at_once_while_another_is_served(
     assert caplog.text.count(REFUSED_LINE) == 1  # once a minute, not once each
 
 
+@pytest.mark.slow
 def test_a_refused_connection_never_counts_against_the_page_s_connection_cap(
     state_dir: Path, other_device: str
 ) -> None:
@@ -115,6 +116,7 @@ def test_a_place_is_given_back_when_the_client_closes_its_connection(capped_page
             assert refused(capped_page)  # and only that one
 
 
+@pytest.mark.slow
 def test_a_place_is_given_back_when_the_request_deadline_closes_the_connection(
     capped_page: int,
 ) -> None:
@@ -127,6 +129,7 @@ def test_a_place_is_given_back_when_the_request_deadline_closes_the_connection(
         assert refused(capped_page)
 
 
+@pytest.mark.slow
 def test_a_websocket_handed_to_uvicorn_gives_its_place_back(capped_page: int) -> None:
     """uvicorn hands an upgrade to its WebSocket protocol, which the guard refuses (403):
     the page's protocol never sees that connection lost."""
@@ -136,6 +139,7 @@ def test_a_websocket_handed_to_uvicorn_gives_its_place_back(capped_page: int) ->
     assert served(capped_page)
 
 
+@pytest.mark.slow
 def test_on_loopback_no_connection_is_refused_by_default(state_dir: Path) -> None:
     """The kiosk's browser, every local user and every SSH tunnel share 127.0.0.1."""
     app = create_app(WebSettings(state_dir))

@@ -56,6 +56,7 @@ def test_a_half_sent_request_line_is_closed_while_another_connection_is_answered
     ],
     ids=["nothing", "headers-unfinished", "body-unfinished"],
 )
+@pytest.mark.slow
 def test_a_request_that_does_not_arrive_whole_is_closed_unanswered(
     state_dir: Path, sent: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -69,6 +70,7 @@ def test_a_request_that_does_not_arrive_whole_is_closed_unanswered(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
 
 
+@pytest.mark.slow
 def test_each_request_on_a_kept_connection_has_its_own_deadline(page: int) -> None:
     with connect(page, HEALTHZ.replace(b"Connection: close", b"Connection: keep-alive")) as sock:
         answer = http.client.HTTPResponse(sock)
@@ -78,6 +80,7 @@ def test_each_request_on_a_kept_connection_has_its_own_deadline(page: int) -> No
         assert until_closed(sock) == b""
 
 
+@pytest.mark.slow
 def test_an_answer_slower_than_the_deadline_is_not_cut() -> None:
     """Only the request's arrival has a deadline: the page may take longer to answer
     (a control request may wait 6 s for the controller, an install 10 s)."""
@@ -122,6 +125,7 @@ def test_over_the_connection_cap_a_request_is_refused_at_once_until_slow_ones_ar
             assert until_closed(served).startswith(b"HTTP/1.1 200 ")
 
 
+@pytest.mark.slow
 def test_under_tls_a_slow_connection_is_closed_and_frees_its_place_at_once(
     state_dir: Path, tmp_path: Path
 ) -> None:
