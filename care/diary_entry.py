@@ -196,6 +196,11 @@ def parse_date(text: str) -> date:
         ) from None
 
 
+_LINE_BREAKING: Final = frozenset({"Cc", "Zl", "Zp"})
+"""Control characters, and the line and paragraph separators (U+2028, U+2029), which
+are not control characters but break the line for many readers (a CSV row read by
+lines, a text editor): the note would become a half row in the clinic's CSV."""
+
 BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Embeddings, overrides and isolates: they make a note read differently in the
 clinic's report and CSV from what was stored ("Trojan Source"). The plain marks
@@ -203,8 +208,8 @@ clinic's report and CSV from what was stored ("Trojan Source"). The plain marks
 
 
 def check_text(text: str | bytes, *, field: str, max_chars: int) -> str:
-    """The text if it is UTF-8, on one line, without control characters or
-    ``BIDI_CONTROLS`` and at most ``max_chars`` long; raises DiaryError otherwise."""
+    """The text if it is UTF-8, on one line (no control characters, no line or paragraph
+    separators), without ``BIDI_CONTROLS`` and at most ``max_chars`` long; raises DiaryError otherwise."""
     try:
         value = text.decode("utf-8") if isinstance(text, bytes) else text
         value.encode("utf-8")  # a str from argv may carry undecodable bytes as surrogates
@@ -213,7 +218,7 @@ def check_text(text: str | bytes, *, field: str, max_chars: int) -> str:
             f"The {_label(field).lower()} is not readable text (it must be UTF-8).",
             field=field,
         ) from None
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if any(unicodedata.category(ch) in _LINE_BREAKING for ch in value):
         raise DiaryError(
             f"The {_label(field).lower()} must be one line of text, without control "
             "characters (tabs, line breaks, escape codes).",

@@ -97,6 +97,8 @@ BAD_NIGHTLY: list[tuple[dict[str, Any], str, str]] = [
     ({"note": b"bad \xff byte"}, "note", "not readable text (it must be UTF-8)"),
     ({"note": "two\nlines"}, "note", "one line of text, without control characters"),
     ({"note": "esc \x1b[31m"}, "note", "without control characters"),
+    ({"note": "two\u2028lines"}, "note", "one line of text"),  # a line separator
+    ({"note": "two\u2029paragraphs"}, "note", "one line of text"),
     ({"note": "dose \u202eok"}, "note", "reorders the text around it"),
     ({"note": "a \u2067b\u2069 c"}, "note", "reorders the text around it"),
     ({"entry_date": TODAY + timedelta(days=1)}, "date", "2026-03-16 is in the future"),
