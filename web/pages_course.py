@@ -11,7 +11,9 @@ back to ``/course`` with ``web.forms.answered``, so a reload writes nothing agai
 ``GET /report/<kind>`` (the PDF, CSV or FHIR file of ``nirpad report``, built in memory).
 Does not own any figure, rule or check (``care``, ``firmware_host.course_commands``,
 ``firmware_host.report_commands``); the diary's refusals are shown word for word. Its
-one refusal of its own is about its own form: a correction sent on another day.
+refusals of its own are about its own form: a field that is not a whole number, a side
+effect the form does not offer (refused, never dropped), a correction sent on another
+day.
 """
 
 from __future__ import annotations
@@ -187,10 +189,22 @@ def _corrects(diary: Diary, table: str, form: FormData, entry_date: date) -> int
     return corrects
 
 
+def _side_effects(form: FormData) -> frozenset[SideEffect]:
+    """The ticked side effects; one the diary does not know is refused, never dropped."""
+    effects: set[SideEffect] = set()
+    for value in form.getlist("side_effects"):
+        try:
+            effects.add(SideEffect(value))
+        except ValueError:
+            raise DiaryError(f"Unknown side effect {value!r}: choose from "
+                             f"{', '.join(e.value for e in SideEffect)}.",
+                             field="side_effects") from None  # fmt: skip
+    return frozenset(effects)
+
+
 def _nightly(request: Request, form: FormData) -> str:
     values = {spec.name: _number(form, spec.name) for spec in NIGHTLY_FIELDS}
-    effects = frozenset(SideEffect(v) for v in form.getlist("side_effects")
-                        if v in {e.value for e in SideEffect})  # fmt: skip
+    effects = _side_effects(form)
     note = _text(form, "note")
     chosen = _text(form, "date").strip()
     with _open_diary(request) as diary:

@@ -109,10 +109,11 @@ def test_a_second_entry_without_correcting_is_refused_in_the_diarys_words(
         ({"leg_symptoms": "11"}, "must be a whole number from 0 to 10"),
         ({"leg_symptoms": "six"}, "is not a whole number"),
         ({"note": "x" * 501}, "500"),
+        ({"side_effects": ["warmth", "nausea"]}, "Unknown side effect 'nausea'"),  # not dropped
     ],
 )
 def test_a_bad_diary_value_is_refused_and_nothing_written(
-    course_client: TestClient, state_dir: Path, fields: dict[str, str], words: str
+    course_client: TestClient, state_dir: Path, fields: dict[str, str | list[str]], words: str
 ) -> None:
     status, html = _diary(course_client, "/diary/nightly", **fields)
     assert status == "refused"
