@@ -299,6 +299,7 @@ def _check_place(
     """Refuse correcting a missing or already-corrected entry, and a second current
     entry for the same date (other than the one corrected)."""
     what = "nightly entry" if table == "nightly" else "IRLS"
+    article = "a" if table == "nightly" else "an"
     if corrects is not None:
         if not 1 <= corrects <= _ID_MAX:  # SQLite cannot even look it up
             raise DiaryError(f"There is no {what} {corrects} to correct.", field="corrects")
@@ -319,7 +320,7 @@ def _check_place(
     ).fetchone()
     if same_day is not None:
         raise DiaryError(
-            f"There is already a {what} for {entry_date.isoformat()} ({same_day[0]}); "
+            f"There is already {article} {what} for {entry_date.isoformat()} ({same_day[0]}); "
             f"to change it, correct {same_day[0]}.",
             field="date",
         )

@@ -171,6 +171,17 @@ def test_a_refused_irls_writes_nothing(
     assert (count(tmp_path, "irls"), count(tmp_path, "irls_items")) == (1, 10)
 
 
+def test_a_second_irls_for_a_day_is_refused_in_plain_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["irls", "--state-dir", str(tmp_path), "--items", "1,1,1,1,1,1,1,1,1,1"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "There is already an IRLS for" in capsys.readouterr().err
+    assert count(tmp_path, "irls") == 1
+
+
 def test_a_huge_corrects_id_for_an_irls_is_refused_in_words(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
