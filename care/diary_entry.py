@@ -32,6 +32,7 @@ __all__ = [
     "check_score",
     "check_text",
     "parse_date",
+    "whole_number",
 ]
 
 NOTE_MAX_CHARS: Final = 500
@@ -183,6 +184,15 @@ def check_date(
         )
     if course is not None:
         course.check(entry_date, baseline=baseline)
+
+
+def whole_number(text: str) -> int:
+    """A typed whole number (spaces around it allowed), as ``int`` reads it but without
+    the underscores Python allows between digits: ``1_0`` is not taken for 10. Raises
+    ``ValueError``."""
+    if "_" in text:
+        raise ValueError(f"not a whole number: {text!r}")
+    return int(text.strip())
 
 
 def parse_date(text: str) -> date:

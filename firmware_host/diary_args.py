@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Final
 
-from firmware_host.arg_types import Handler, Subcommands
+from firmware_host.arg_types import Handler, Subcommands, whole_number
 
 SIDE_EFFECTS: Final = ("warmth", "redness", "skin-irritation", "headache", "other")
 NIGHTLY_OPTIONS: Final = (
@@ -37,7 +37,10 @@ def register(
         help="the day (default: today; with --corrects, the corrected entry's day)",
     )
     entry.add_argument(
-        "--corrects", metavar="ID", type=int, help="this entry replaces entry ID (kept in history)"
+        "--corrects",
+        metavar="ID",
+        type=whole_number,
+        help="this entry replaces entry ID (kept in history)",
     )
     entry.add_argument(
         "--tz", metavar="ZONE", help="the patient's time zone, like Europe/Berlin (default: local)"
@@ -49,7 +52,7 @@ def register(
         description="Record tonight's diary entry; in a terminal without options it asks.",
     )
     for flag, dest, text in NIGHTLY_OPTIONS:
-        parser.add_argument(flag, dest=dest, metavar="N", type=int, help=text)
+        parser.add_argument(flag, dest=dest, metavar="N", type=whole_number, help=text)
     parser.add_argument(
         "--side-effect",
         dest="side_effects",

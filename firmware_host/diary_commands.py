@@ -34,6 +34,7 @@ from care.diary_entry import (
     check_score,
     check_text,
     parse_date,
+    whole_number,
 )
 from care.diary_schema import DiaryError, DiaryStorageError
 from care.irls import ITEM_COUNT, ITEM_MAX, IrlsWording, item_label, read_wording, wording_path
@@ -148,7 +149,7 @@ def parse_items(text: str) -> dict[int, int]:
     items: dict[int, int] = {}
     for number, part in enumerate(text.split(","), start=1):
         try:
-            items[number] = int(part.strip())
+            items[number] = whole_number(part)
         except ValueError:
             raise DiaryError(
                 f"Item {number}: {part.strip()!r} is not a score (a whole number 0-{ITEM_MAX}).",
@@ -204,7 +205,7 @@ def _score_parser(name: str, low: int, high: int) -> Callable[[str], int | None]
         if not text.strip():
             return None
         try:
-            value = int(text.strip())
+            value = whole_number(text)
         except ValueError:
             raise DiaryError(f"{text.strip()!r} is not a whole number.", field=name) from None
         check_score(value, low, high, field=name)

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from care.diary import Diary
-from care.diary_entry import NIGHTLY_FIELDS, NightlyEntry, SideEffect, parse_date
+from care.diary_entry import NIGHTLY_FIELDS, NightlyEntry, SideEffect, parse_date, whole_number
 from care.diary_schema import DiaryError, diary_exists
 from care.irls import ITEM_COUNT, ITEM_MAX, item_label, read_wording, wording_path
 from firmware_host.course_commands import course_document
@@ -155,7 +155,7 @@ def _number(form: FormData, name: str) -> int | None:
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        return int(value.strip())
+        return whole_number(value)
     except ValueError:
         raise DiaryError(f"{name.replace('_', ' ').capitalize()}: {value!r} is not a whole "
                          "number.", field=name) from None  # fmt: skip

@@ -98,6 +98,18 @@ def test_a_refused_entry_writes_nothing(
     assert count(tmp_path, "nightly") == before == 1
 
 
+@pytest.mark.parametrize("option", ["--legs", "--minutes-to-sleep", "--corrects"])
+def test_a_number_with_an_underscore_is_not_read_as_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    """``int`` reads ``1_0`` as 10: a typo must not record 10 minutes or correct entry 10."""
+    assert main(["diary", "--state-dir", str(tmp_path), "--legs", "2", "--date", "2026-01-01"]) == 0
+    capsys.readouterr()
+    assert main(["diary", "--state-dir", str(tmp_path), "--sleep", "3", option, "1_0"]) == 2
+    assert f"argument {option}: '1_0' is not a whole number" in capsys.readouterr().err
+    assert count(tmp_path, "nightly") == 1
+
+
 def test_corrects_keeps_the_old_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = ["--state-dir", str(tmp_path)]
     assert main(["diary", *state, "--legs", "8"]) == 0
@@ -111,13 +123,14 @@ def test_corrects_keeps_the_old_entry(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_the_terminal_path_asks_and_asks_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    answers = ["12", "7", "", "45", "x", "3", "2", "itch", "warmth, redness", "calf tingled"]
+    answers = ["12", "1_0", "7", "", "45", "x", "3", "2", "itch", "warmth, redness", "calf tingled"]
     monkeypatch.setattr("sys.stdin", TtyInput("\n".join(answers) + "\n"))
     assert main(["diary", "--state-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Leg symptoms tonight" in out
     assert "Leg symptoms must be a whole number from 0 to 10, not 12. Please try again." in out
     assert "'x' is not a whole number" in out
+    assert "'1_0' is not a whole number" in out  # not read as 10
     assert "Choose side effects from" in out
     [entry] = show_json(tmp_path, capsys)["nightly"]
     assert (entry["leg_symptoms"], entry["sleep_quality"], entry["minutes_to_sleep"]) == (
@@ -156,6 +169,7 @@ def test_irls_items_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         ("1,2,3,4,0,1,2,3,4", "needs all 10 item scores; 9 given (missing: item 10)"),
         ("1,2,3,4,5,1,2,3,4,0", "Item 5 must be a whole number from 0 to 4, not 5"),
         ("1,2,x,4,0,1,2,3,4,0", "Item 3: 'x' is not a score"),
+        ("1,2,0_3,4,0,1,2,3,4,0", "Item 3: '0_3' is not a score"),  # not read as 3
         ("1,2,3,4,0,1,2,3,4,0,1", "there is no item 11"),
     ],
 )

@@ -108,6 +108,7 @@ def test_a_second_entry_without_correcting_is_refused_in_the_diarys_words(
     [
         ({"leg_symptoms": "11"}, "must be a whole number from 0 to 10"),
         ({"leg_symptoms": "six"}, "is not a whole number"),
+        ({"leg_symptoms": "1_0"}, "is not a whole number"),  # int() would read 10
         ({"note": "x" * 501}, "500"),
         ({"side_effects": ["warmth", "nausea"]}, "Unknown side effect 'nausea'"),  # not dropped
     ],
