@@ -219,7 +219,8 @@ clinic's report and CSV from what was stored ("Trojan Source"). The plain marks
 
 def check_text(text: str | bytes, *, field: str, max_chars: int) -> str:
     """The text if it is UTF-8, on one line (no control characters, no line or paragraph
-    separators), without ``BIDI_CONTROLS`` and at most ``max_chars`` long; raises DiaryError otherwise."""
+    separators), without ``BIDI_CONTROLS`` and at most ``max_chars`` long; raises
+    DiaryError otherwise."""
     try:
         value = text.decode("utf-8") if isinstance(text, bytes) else text
         value.encode("utf-8")  # a str from argv may carry undecodable bytes as surrogates

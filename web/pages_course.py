@@ -192,13 +192,13 @@ def _corrects(diary: Diary, table: str, form: FormData, entry_date: date) -> int
 def _side_effects(form: FormData) -> frozenset[SideEffect]:
     """The ticked side effects; one the diary does not know is refused, never dropped."""
     effects: set[SideEffect] = set()
+    known = [e.value for e in SideEffect]
     for value in form.getlist("side_effects"):
-        try:
-            effects.add(SideEffect(value))
-        except ValueError:
-            raise DiaryError(f"Unknown side effect {value!r}: choose from "
-                             f"{', '.join(e.value for e in SideEffect)}.",
-                             field="side_effects") from None  # fmt: skip
+        if not isinstance(value, str) or value not in known:  # a file, a stranger's form
+            named = repr(value) if isinstance(value, str) else "(a file)"
+            raise DiaryError(f"Unknown side effect {named}: choose from {', '.join(known)}.",
+                             field="side_effects")  # fmt: skip
+        effects.add(SideEffect(value))
     return frozenset(effects)
 
 
