@@ -20,7 +20,9 @@ Does not own what the entries mean for the course (``care.course``) or the ledge
 from __future__ import annotations
 
 import logging
+import math
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from care.diary_schema import (
     prepare,
 )
 from care.irls import Band, band_of, check_items
+from safety.ledger_schema import reason_of
 
 __all__ = ["DIARY_FILENAME", "Diary", "StoredIrls", "StoredNightly", "diary_exists", "to_json"]
 
@@ -355,9 +358,25 @@ def _utc(at_s: float) -> datetime:
     return datetime.fromtimestamp(at_s, UTC)
 
 
+FULL_BELOW_BYTES: Final = 64 * 1024
+"""Less free space than this beside the diary: a failed write is the disk being full."""
+
+
 def _storage_error(action: str, path: Path, exc: BaseException) -> DiaryStorageError:
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    """In a person's words (``safety.ledger_schema.reason_of``). SQLite often reports a
+    full disk as a plain "disk I/O error" (a write to its journal that failed): then the
+    free space beside the diary tells."""
+    reason = reason_of(exc)
+    if "i/o error" in str(exc).lower() and _free_bytes(path.parent) < FULL_BELOW_BYTES:
+        reason = "the disk is full"
     return DiaryStorageError(f"{action}: {reason} ({path}).", path=path)
+
+
+def _free_bytes(folder: Path) -> float:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return math.inf
 
 
 def to_json(value: StoredNightly | StoredIrls) -> dict[str, object]:

@@ -362,6 +362,26 @@ def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> Non
     assert err.value.path == tmp_path / DIARY_FILENAME
 
 
+@pytest.mark.parametrize(
+    ("free_bytes", "reason"), [(4096, "the disk is full"), (10**9, "the storage reported an error")]
+)
+def test_sqlite_s_disk_i_o_error_on_a_full_disk_is_said_as_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, free_bytes: int, reason: str
+) -> None:
+    """SQLite reports a write that found no room in its journal as "disk I/O error"."""
+
+    def no_room(*_args: object, **_kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    usage = shutil.disk_usage(tmp_path)._replace(free=free_bytes)
+    monkeypatch.setattr(sqlite3, "connect", no_room)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage)
+    with pytest.raises(DiaryStorageError) as err:
+        Diary.open(tmp_path, wall_clock=lambda: NOW)
+    path = tmp_path / DIARY_FILENAME
+    assert str(err.value) == f"The symptom diary cannot be opened: {reason} ({path})."
+
+
 def write_old_diary(state_dir: Path, scratch: Path) -> None:
     """A diary at the old place (``diary.sqlite3`` in the state directory), as a crash
     left it: 14 March checkpointed, 15 March only in its -wal."""
