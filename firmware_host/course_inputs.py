@@ -57,7 +57,13 @@ TIMEZONE_FILE: Final = Path("/etc/timezone")
 def zone_named(name: str | None) -> ZoneInfo:
     """``name`` (``--tz``), else $TZ, else the system's zone (/etc/localtime), else
     UTC. Either may name a zone (``Europe/Berlin``, ``:Europe/Berlin``) or a zone file
-    (``:/etc/localtime``, ``/usr/share/zoneinfo/Europe/Berlin``)."""
+    (``:/etc/localtime``, ``/usr/share/zoneinfo/Europe/Berlin``). An empty ``--tz`` is
+    refused, as an empty ``--date`` is: it names no zone, and taking the default instead
+    would hide a script's unset variable."""
+    if name is not None and not name.strip():
+        raise CourseInputError(
+            "the time zone is empty: give one like Europe/Berlin, or leave --tz out"
+        )
     chosen = (name or os.environ.get("TZ", "")).removeprefix(":")
     if not chosen:
         return _system_zone()

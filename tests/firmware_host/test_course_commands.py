@@ -320,6 +320,24 @@ def test_no_prescription_bad_site_and_bad_zone(
     assert "unknown time zone 'Mars/Olympus'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["course"], ["report", "-o", "r.pdf"], ["diary", "--legs", "3"]])
+@pytest.mark.parametrize("tz", ["", "  "])
+def test_an_empty_time_zone_is_refused_not_taken_for_the_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], tz: str
+) -> None:
+    """As an empty --date is: a script's unset variable must not pass for the system's zone."""
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    install_atomic(state_dir, RX_TOML)
+    args = [a.replace("r.pdf", str(tmp_path / "r.pdf")) for a in argv]
+    assert main([*args, "--state-dir", str(state_dir), "--tz", tz]) == 2
+    err = capsys.readouterr().err
+    assert "the time zone is empty: give one like Europe/Berlin, or leave --tz out" in err
+    assert err.count("\n") == 1
+    assert sorted(p.name for p in state_dir.iterdir()) == ["prescription.toml"]
+    assert not (tmp_path / "r.pdf").exists()
+
+
 BERLIN_FILE = importlib.resources.files("tzdata") / "zoneinfo" / "Europe" / "Berlin"
 
 
