@@ -87,7 +87,8 @@ class Records:
     """What the ledger holds, oldest first; ``next_start_allowed_at`` (UTC) is None
     when the schedule allows a start now or no rule was asked about; ``record_problem``
     (with a rule) is why the record refuses any start whatever the schedule says, or None:
-    a reader checks it first, as the controller does."""
+    a reader checks it first, as the controller does; ``course_first_start`` (with
+    ``course_of``) is when that prescription's course began, or None."""
 
     sessions: tuple[SessionRecord, ...] = ()
     faults: tuple[FaultRecord, ...] = ()
