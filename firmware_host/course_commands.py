@@ -133,6 +133,11 @@ def _gather(args: argparse.Namespace, warn: Callable[[str], None]) -> _Inputs:
         records = read_records(state_dir, lambda: now, schedule_rule(rx, limits))
     except SafetyError as exc:
         raise _Refused(str(exc), EXIT_ERROR) from exc
+    if records.damaged_rows:  # the course counts what could be read, and says so
+        warn(
+            f"{records.damaged_rows} damaged row(s) of the treatment record could not be "
+            "read; the course counts the rest."
+        )
     symptoms = _irls_totals(state_dir, warn) if args.command == "course" else []
     today = now.astimezone(zone).date()
     course = build_course(rx, records.sessions, today, zone, rule, symptoms)

@@ -6,6 +6,7 @@ import errno
 import importlib.resources
 import json
 import os
+import sqlite3
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -127,6 +128,24 @@ def test_course_without_a_diary_shows_no_trend_and_creates_none(
     captured = capsys.readouterr()
     assert "the IRLS trend is left out" in captured.err
     assert json.loads(captured.out)["checkpoints"][0]["irls_baseline"] is None
+
+
+def test_damaged_session_rows_are_said_the_course_counting_the_rest(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _at(monkeypatch, DUE)
+    with sqlite3.connect(state_dir / "ledger.sqlite3") as conn:
+        conn.execute("UPDATE sessions SET planned_j_cm2 = 'not json' WHERE id = 2")
+    conn.close()
+    assert _run(state_dir, "course") == 0
+    err = capsys.readouterr().err
+    assert err == (
+        "nirpad: 1 damaged row(s) of the treatment record could not be read; the course "
+        "counts the rest.\n"
+    )
+    warnings: list[str] = []
+    assert isinstance(course_commands.course_document(state_dir, None, None, warnings), dict)
+    assert warnings == [err.removeprefix("nirpad: ").rstrip("\n")]
 
 
 def test_course_document_returns_its_warnings_and_never_prints(
