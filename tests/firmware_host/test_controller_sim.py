@@ -328,6 +328,15 @@ def logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return lines
 
 
+def _treating_and_logging(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    """A session treating for 2 s, and the log captured at INFO from now on."""
+    booted(rig)
+    assert rig.controller.command("start").ok
+    rig.run(2.0)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+
+
 def _press(rig: Rig) -> None:
     rig.board.press("short")
 
@@ -355,11 +364,7 @@ def test_a_pause_and_a_resume_log_one_line_each_saying_why(
     why: str,
 ) -> None:
     """Not also the button's press, the machine's transition or the control socket."""
-    booted(rig)
-    assert rig.controller.command("start").ok
-    rig.run(2.0)
-    caplog.set_level(logging.INFO)
-    caplog.clear()
+    _treating_and_logging(rig, caplog)
     pause(rig)
     rig.run(1.0)
     assert rig.controller.state is State.PAUSED
@@ -373,11 +378,7 @@ def test_a_pause_and_a_resume_log_one_line_each_saying_why(
 def test_a_pause_for_lost_contact_logs_one_line_and_a_refused_resume_its_own(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    booted(rig)
-    assert rig.controller.command("start").ok
-    rig.run(2.0)
-    caplog.set_level(logging.INFO)
-    caplog.clear()
+    _treating_and_logging(rig, caplog)
     rig.board.set_contact(False)
     rig.run(0.1)
     assert logged(caplog) == ["session 1 paused: skin contact lost"]
