@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 PAUSE_LIMIT_S: Final = 600.0
 """A session paused this long ends as stopped (DESIGN §5)."""
 _BY_THE_PATIENT: Final = "by the patient"
+_COMMAND_SOURCE_SUFFIX: Final = " command"
 
 _NO_SESSION = "no session is running"
 _STATE_REFUSALS: dict[State, str] = {
@@ -79,6 +80,14 @@ def _why(reason: str | None, source: str | None) -> str | None:
     if reason is None or source is None:
         return reason or source
     return f"{reason} ({source})"
+
+
+def _by_whom(source: str | None) -> str:
+    """Who asked, for the status: the button is the patient's; a command came over the
+    control socket (``nirpad`` or the web page) from whoever sent it, maybe a caregiver."""
+    if source is not None and source.endswith(_COMMAND_SOURCE_SUFFIX):
+        return f"by a {source}"
+    return _BY_THE_PATIENT
 
 
 def refusal_text(state: State, trigger: Trigger, *, needs_restart: bool = False) -> str:
@@ -206,20 +215,22 @@ class SessionHooks:
         self.session_profile = self.profile
 
     def pause_session(self, reason: str | None, source: str | None) -> None:
-        """``reason``: why, for the status ("skin contact lost"; by default "by the
-        patient"); ``source``: who asked (the button, a command), for the core's one log
-        line, which names both."""
+        """``reason``: why, for the status ("skin contact lost"; by default who asked);
+        ``source``: who asked (the button, a command), for the core's one log line, which
+        names both."""
         self._core.pause(_why(reason, source) or _BY_THE_PATIENT)
         self.pause_deadline_s = self._clock() + PAUSE_LIMIT_S
-        self.state_reason = f"paused: {reason or _BY_THE_PATIENT}"
+        self.state_reason = f"paused: {reason or _by_whom(source)}"
 
     def resume_session(self, source: str | None) -> None:
         self._core.resume(source)
         self.pause_deadline_s = None
 
-    def end_stopped(self, reason: str) -> None:
+    def end_stopped(self, reason: str | None, source: str | None) -> None:
+        """``reason``: why the session ended early (a pause too long); by default who
+        stopped it (``source``: the button or a command)."""
         self._core.end_session(Outcome.STOPPED)
-        self.state_reason = f"session stopped: {reason}"
+        self.state_reason = f"session stopped: {reason or _by_whom(source)}"
 
     def record_fault(self, code: FaultCode, message: str) -> None:
         """Latch the fault in the core (which records it in the ledger).

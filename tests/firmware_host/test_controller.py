@@ -436,3 +436,17 @@ def test_a_date_out_of_range_in_clock_confirm_is_refused_and_the_session_goes_on
     assert not reply.ok
     assert "internal error" not in reply.message
     assert controller.state is S.TREATING and core.outputs_on
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [("pause", "paused: by a pause command"), ("stop", "session stopped: by a stop command")],
+)
+def test_the_status_names_a_command_not_the_patient(
+    make_controller: ControllerFactory, core: FakeCore, command: str, shown: str
+) -> None:
+    """A caregiver's pause or stop from nirpad or the web page is not the patient's."""
+    controller = make_controller()
+    controller.command("start")
+    assert controller.command(command).ok
+    assert controller.status()["state_reason"] == shown

@@ -201,6 +201,7 @@ def test_a_long_press_on_the_pad_stops_and_the_next_start_is_refused(rig: Rig) -
     rig.board.press("long")
     rig.run(3.0)
     assert rig.controller.state is State.COMPLETE
+    assert rig.controller.status()["state_reason"] == "session stopped: by the patient"
     assert not rig.board_outputs_on()
     assert rig.sessions()[0].outcome is Outcome.STOPPED
     rig.board.press("short")
@@ -210,6 +211,17 @@ def test_a_long_press_on_the_pad_stops_and_the_next_start_is_refused(rig: Rig) -
     assert reply.exit_code == 3
     assert reply.message == rig.controller.status()["start_refusal"]
     assert rig.controller.status()["next_start_allowed_at"] is not None
+
+
+def test_a_short_press_while_treating_pauses_by_the_patient(rig: Rig) -> None:
+    booted(rig)
+    _press(rig)
+    rig.run(1.0)
+    assert rig.controller.state is State.TREATING
+    _press(rig)
+    rig.run(1.0)
+    assert rig.controller.state is State.PAUSED
+    assert rig.controller.status()["state_reason"] == "paused: by the patient"
 
 
 def test_lost_contact_pauses_and_the_patient_resumes(rig: Rig) -> None:

@@ -85,7 +85,7 @@ class Hooks:
     def resume_session(self, source: str | None) -> None:
         self._call("resume_session")
 
-    def end_stopped(self, reason: str) -> None:
+    def end_stopped(self, reason: str | None, source: str | None) -> None:
         self._call("end_stopped")
 
     def record_fault(self, code: FaultCode, message: str) -> None:
