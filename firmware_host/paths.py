@@ -55,19 +55,30 @@ class StateDirNotAFolderError(PathNameError):
         self.path = path
 
 
-def user_path(text: str) -> Path:
-    """``text`` as an absolute path, ``~`` and ``~name`` expanded as a shell does.
-    Raises ``PathNameError``, naming it, when the home folder it begins with is unknown
-    (``~nouser/report.pdf``; ``~`` with no $HOME and no account), or when it is relative
-    and the current folder is gone (removed, or its stick unplugged)."""
+def home_expanded(text: str) -> str:
+    """``text`` with a leading ``~`` or ``~name`` expanded as a shell does, the rest as
+    given (a quoted ``'~/key.pem'``, ``--key=~/key.pem`` or a script reach us unexpanded).
+    Raises ``PathNameError``, naming it, when that home folder is unknown (``~nouser/x``;
+    ``~`` with no $HOME and no account)."""
+    if not text.startswith("~"):
+        return text
     try:
-        return Path(text).expanduser().absolute()
+        return str(Path(text).expanduser())
     except RuntimeError as exc:  # pathlib: "Could not determine home directory."
         home = text.split("/", 1)[0]
         raise PathNameError(
             f"cannot use {text}: {home} names no home folder on this machine (no such "
             "user); give the path in full"
         ) from exc
+
+
+def user_path(text: str) -> Path:
+    """``text`` as an absolute path, ``~`` and ``~name`` expanded as a shell does.
+    Raises ``PathNameError``, naming it, when the home folder it begins with is unknown
+    (``home_expanded``), or when it is relative and the current folder is gone (removed,
+    or its stick unplugged)."""
+    try:
+        return Path(home_expanded(text)).absolute()
     except FileNotFoundError as exc:  # os.getcwd(): the current folder was removed
         raise PathNameError(
             f"cannot use {text}: the current folder no longer exists (removed or "

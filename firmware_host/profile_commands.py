@@ -33,6 +33,7 @@ from firmware_host.output_files import OutputRefused, write_atomically
 from firmware_host.paths import (
     PathNameError,
     ensure_state_dir,
+    home_expanded,
     resolve_site_config,
     resolve_state_dir,
 )
@@ -253,12 +254,12 @@ def register(subparsers: Subcommands) -> None:
     check = sub.add_parser("check", help="check a profile file; exit 2 with the problems")
     check.add_argument("file", metavar="FILE")
     check.add_argument("--site-config", metavar="FILE", help="site limits and trusted keys")
-    check.set_defaults(func=cmd_check)
+    check.set_defaults(func=_home_expanding(cmd_check, "file"))
     install = sub.add_parser("install", help="check and install a prescription")
     install.add_argument("file", metavar="FILE")
     install.add_argument("--state-dir", metavar="DIR", help="default: $NIRPAD_STATE_DIR, …")
     install.add_argument("--site-config", metavar="FILE", help="site limits and trusted keys")
-    install.set_defaults(func=cmd_install)
+    install.set_defaults(func=_home_expanding(cmd_install, "file"))
     show = sub.add_parser("show", help="show the installed prescription")
     show.add_argument("--state-dir", metavar="DIR", help="default: $NIRPAD_STATE_DIR, …")
     show.add_argument("--site-config", metavar="FILE", help="site limits and trusted keys")
@@ -270,10 +271,27 @@ def register(subparsers: Subcommands) -> None:
     sign.add_argument("--key", required=True, metavar="KEYFILE", help="PEM private key")
     sign.add_argument("--key-id", required=True, metavar="ID", help="id sites trust it under")
     sign.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
-    sign.set_defaults(func=cmd_sign)
+    sign.set_defaults(func=_home_expanding(cmd_sign, "file", "key", "output"))
     keygen = sub.add_parser("keygen", help="make a signing key pair (for clinics)")
     keygen.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.key/.pub")
-    keygen.set_defaults(func=lambda args: cmd_keygen(args, done))
+    keygen.set_defaults(func=_home_expanding(lambda args: cmd_keygen(args, done), "out"))
+
+
+def _home_expanding(
+    handler: Callable[[argparse.Namespace], int], *names: str
+) -> Callable[[argparse.Namespace], int]:
+    """``handler`` with a leading ``~`` in each named path argument expanded first, as the
+    other commands do (``firmware_host.paths``); an unknown user is ``PathNameError``
+    (exit 2)."""
+
+    def run(args: argparse.Namespace) -> int:
+        for name in names:
+            value = getattr(args, name)
+            if value is not None:
+                setattr(args, name, home_expanded(value))
+        return handler(args)
+
+    return run
 
 
 def _err(message: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firmware_host import profile_commands
+from firmware_host.cli import main
 from firmware_host.control_client import ControlClientError
 from firmware_host.paths import resolve_site_config
 from firmware_host.profile_commands import validate_and_install
@@ -212,6 +213,36 @@ def test_keygen_sign_check_round_trip(
     assert run_cli(["sign", str(rx), "--key", key, "--key-id", "clinic-a", "-o", str(signed)]) == 0
     assert run_cli(["check", str(signed), "--site-config", str(site)]) == 0
     assert "signature: signed (clinic-a)" in capsys.readouterr().out
+
+
+def test_a_path_given_with_a_tilde_is_found_in_the_home_folder(
+    tmp_path: Path, write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quoted, after ``--key=`` or from a script, ``~`` reaches nirpad unexpanded."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write(DUAL)
+    assert run_cli(["keygen", "--out", "~/clinic-a"]) == 0
+    assert (tmp_path / "clinic-a.key").is_file()
+    sign = ["sign", "~/rx.toml", "--key", "~/clinic-a.key", "--key-id", "a", "-o", "~/s.toml"]
+    assert run_cli(sign) == 0
+    assert "[signature]" in (tmp_path / "s.toml").read_text()
+    assert run_cli(["check", "~/s.toml"]) == 0
+    assert run_cli(["install", "~/s.toml", "--state-dir", str(tmp_path / "state")]) == 0
+    assert installed_path(tmp_path / "state").read_bytes() == (tmp_path / "s.toml").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "action", [["check"], ["install"], ["sign", "--key", "k", "--key-id", "k"]]
+)
+def test_a_path_in_the_home_of_no_user_is_refused_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], action: list[str]
+) -> None:
+    argv = ["profile", action[0], "~no-such-nirpad-user/rx.toml", *action[1:]]
+    assert main([*argv, "--state-dir", str(tmp_path)] if action == ["install"] else argv) == 2
+    assert capsys.readouterr().err == (
+        "nirpad: cannot use ~no-such-nirpad-user/rx.toml: ~no-such-nirpad-user names no home "
+        "folder on this machine (no such user); give the path in full\n"
+    )
 
 
 def test_sign_refuses_invalid_profile(
