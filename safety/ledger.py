@@ -492,18 +492,18 @@ class Ledger:
         self, conn: sqlite3.Connection, session_id: int, extra_s: float, now_s: float
     ) -> None:
         session = conn.execute(
-            "SELECT started_at_s, planned_duration_s, planned_j_cm2 FROM sessions WHERE id = ?",
+            "SELECT planned_duration_s, planned_j_cm2 FROM sessions WHERE id = ?",
             (session_id,),
         ).fetchone()
         last_two = conn.execute(
-            "SELECT at_s, elapsed_s, delivered_j_cm2 FROM checkpoints WHERE session_id = ? "
+            "SELECT elapsed_s, delivered_j_cm2 FROM checkpoints WHERE session_id = ? "
             "ORDER BY id DESC LIMIT 2",
             (session_id,),
         ).fetchall()
-        checkpoints = [(row[1], fluence_from_json(row[2])) for row in last_two]
-        planned = fluence_from_json(session[2])
-        delivered = power_lost_dose(planned, session[1], checkpoints, extra_s)
-        last_known_s = max([session[0], *(row[0] for row in last_two)])
+        checkpoints = [(row[0], fluence_from_json(row[1])) for row in last_two]
+        planned = fluence_from_json(session[1])
+        delivered = power_lost_dose(planned, session[0], checkpoints, extra_s)
+        last_known_s = _last_known_s(conn, session_id)
         ended_at_s = max(last_known_s, min(now_s, last_known_s + extra_s))
         delivered_json, total = fluence_to_json(delivered, self.path)
         self._close_session(

@@ -107,6 +107,25 @@ def test_a_clock_behind_at_reboot_does_not_move_the_end_backwards(tmp_path: Path
         assert ledger.sessions()[0].ended_at == T0 + timedelta(seconds=30)
 
 
+def test_a_clock_set_back_mid_session_never_ends_it_before_a_checkpoint(tmp_path: Path) -> None:
+    """As a session closed in the normal way: its end is never before anything recorded
+    of it, however the clock moved between its checkpoints."""
+    clock = WallClock()
+    with Ledger.open(tmp_path, clock) as ledger:
+        sid = ledger.begin_session("p", "h", {810: 45.0}, planned_duration_s=1800)
+        for k in range(1, 3):
+            clock.advance(seconds=5)
+            ledger.checkpoint(sid, {810: 0.125 * k}, 5.0 * k)
+        clock.advance(hours=-1)  # set back: the last two checkpoints are before the start
+        for k in range(3, 5):
+            clock.advance(seconds=5)
+            ledger.checkpoint(sid, {810: 0.125 * k}, 5.0 * k)
+    clock.now = T0 + timedelta(hours=2)  # the reboot
+    with Ledger.open(tmp_path, clock) as ledger:
+        ledger.reconcile_after_crash()
+        assert ledger.sessions()[0].ended_at == T0 + timedelta(seconds=10 + EXTRA_S)
+
+
 def test_power_lost_dose_uses_the_faster_of_plan_and_observation() -> None:
     planned = {810: 18.0}  # 0.01 J/cm² per second on average
     checkpoints = [(10.0, {810: 0.5}), (5.0, {810: 0.25})]  # 0.05 J/cm² per second observed
