@@ -2,20 +2,19 @@
 
 Owns, for every HTTP request before any page sees it: the Host check (only the names
 ``WebSettings.allowed_hosts`` holds: on loopback ``127.0.0.1``, ``localhost``, ``::1``
-and the listen address; off loopback the listen address and the ``--host-name``s;
-against DNS rebinding; a malformed Host, such as a port that is not a port, is refused
-the same way), the local user's check without a password (only the users the
-control socket serves, ``web.local_users``; 403 in words for anyone else), the body
-cap (a declared length over the cap is refused unread, and a body that grows past it
-is cut), the session cookie (HttpOnly,
-SameSite=Strict, Secure under TLS, a random token; its session is kept on the server
-only once it holds a login or an upload, ``web.sessions``; a background poll,
-``POLL_PATHS``, does not count as activity for its idle timeout), the login (with a
-password set, every page but the login page, ``/healthz`` and the static files needs
-one, on every address), the origin check on every POST (``Sec-Fetch-Site`` and
-Origin: a form posted from another site is refused), the security headers on every response (CSP
-without inline script, no framing, nosniff, no
-referrer), and the last word on an exception: a plain-words page, never a traceback.
+and the listen address; off loopback the listen address and the ``--host-name``s; in any
+case, as host names are; against DNS rebinding; a malformed Host, such as a port that is
+not a port, is refused the same way), the local user's check without a password (only
+the users the control socket serves, ``web.local_users``; 403 in words for anyone else),
+the body cap (a declared length over the cap is refused unread, and a body that grows
+past it is cut), the session cookie (HttpOnly, SameSite=Strict, Secure under TLS, a
+random token; its session is kept on the server only once it holds a login or an upload,
+``web.sessions``; a background poll, ``POLL_PATHS``, does not count as activity for its
+idle timeout), the login (with a password set, every page but the login page,
+``/healthz`` and the static files needs one, on every address), the origin check on
+every POST (``Sec-Fetch-Site`` and Origin: a form posted from another site is refused),
+the security headers on every response (CSP without inline script, no framing, nosniff,
+no referrer), and the last word on an exception: a plain-words page, never a traceback.
 A WebSocket handshake is refused before any route sees it: the page serves none.
 
 Does not own the CSRF token's check (``web.forms``: it needs the parsed form) nor what
@@ -26,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 COOKIE_NAME: Final = "nirpad_session"
 WS_POLICY_VIOLATION: Final = 1008
 _PORT: Final = re.compile(r"[0-9]{1,5}")  # ASCII digits only: str.isdigit() takes "²"
+_ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 OPEN_PATHS: Final = frozenset({"/login"})
 POLL_PATHS: Final = frozenset({"/status/live"})
 """What htmx fetches by itself (``hx-trigger="every …"``): not the caregiver's activity,
@@ -230,8 +231,10 @@ def _is_poll(request: Request) -> bool:
 
 
 def _host_name(host: str) -> str | None:
-    """The Host header without its port (``[::1]:8480`` → ``::1``), or None when it is
-    malformed: a port that is not 1 to 5 digits up to 65535 (``localhost:``,
+    """The Host header's name without its port, in lower case (``LocalHost:8480`` →
+    ``localhost``, ``[::1]:8480`` → ``::1``; a host name is case-insensitive, RFC 3986
+    §3.2.2, in its ASCII letters only: the others are left as they are), or None
+    when it is malformed: a port that is not 1 to 5 digits up to 65535 (``localhost:``,
     ``127.0.0.1:abc``), or a bracket left open or followed by anything but a port."""
     if host.startswith("["):
         name, closed, after = host[1:].partition("]")
@@ -241,10 +244,10 @@ def _host_name(host: str) -> str | None:
         name, colon, port = host.partition(":")
         after = colon + port
     else:  # no port (an unbracketed IPv6 address is taken whole, as before)
-        return host
+        name, after = host, ""
     if after and not (after.startswith(":") and _is_port(after[1:])):
         return None
-    return name
+    return name.translate(_ASCII_LOWER)
 
 
 def _is_port(text: str) -> bool:

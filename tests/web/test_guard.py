@@ -165,6 +165,23 @@ def test_loopback_host_names_are_accepted(client: TestClient, host: str) -> None
 
 
 @pytest.mark.parametrize(
+    "host", ["LOCALHOST:8480", "LocalHost", "[2001:DB8::1]:8480", "Pad.Local:8480"]
+)
+def test_a_host_name_in_another_case_is_the_same_name(
+    make_client: Callable[..., TestClient], host: str
+) -> None:
+    client = make_client(allowed_hosts=frozenset({"localhost", "2001:db8::1", "pad.local"}))
+    assert client.get("/healthz", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["EVIL.example", "Evil.Example:8480", "LOCALHOST.evil.example"])
+def test_another_host_name_is_refused_in_any_case(client: TestClient, host: str) -> None:
+    response = client.get("/", headers={"host": host})
+    assert response.status_code == 400
+    assert "its own address" in response.text
+
+
+@pytest.mark.parametrize(
     "host",
     [
         "127.0.0.1:abc", "localhost:", "[::1]:x", "[::1]:", "localhost:65536", "localhost:123456",
