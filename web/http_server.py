@@ -1,5 +1,5 @@
-"""uvicorn as the page runs it: its settings, a deadline for every request, and a cap
-on the connections of each client address.
+"""uvicorn as the page runs it: its settings, a deadline for every request, a time-out
+for every TLS handshake, and a cap on the connections of each client address.
 
 Owns: ``server_config``, the one place the page's uvicorn settings are made (h11, no
 server header, no access log of form contents, no proxy headers, at most
@@ -14,7 +14,10 @@ timeout (``timeout_keep_alive`` runs only between requests), so a client that se
 request a byte at a time, or sends nothing, would keep its connection, and its place
 among the ``MAX_CONNECTIONS``, for ever: 15 of them would shut the caregiver out. The
 deadline frees each place within 15 s; the cap per address keeps one device from
-taking all the places again and again meanwhile.
+taking all the places again and again meanwhile. Under TLS the protocol sees a
+connection only once its handshake is done, so ``PageEventLoop`` (uvicorn's event loop,
+named in its ``loop=`` option) gives the handshake ``TLS_HANDSHAKE_TIMEOUT_S`` of its
+own, where asyncio would give it 60 s.
 
 Does not own where the page may listen (``web.serve``) nor what it answers (``web.app``).
 """
@@ -26,7 +29,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 import h11
 import uvicorn
@@ -48,6 +51,9 @@ REQUEST_TIMEOUT_S: Final = 15.0
 """From a connection's opening, or from the first bytes of its next request, until that
 request has arrived whole. A browser sends a page's request, or an 80 KiB form, in well
 under a second, even on a weak home Wi-Fi."""
+TLS_HANDSHAKE_TIMEOUT_S: Final = REQUEST_TIMEOUT_S
+"""From a TLS connection's opening until its handshake is done (asyncio's default is
+60 s); the request's deadline starts after it."""
 _ARRIVING: Final = (h11.IDLE, h11.SEND_BODY)  # h11's states of a request not yet whole
 ClientAddress = ipaddress.IPv4Address | ipaddress.IPv6Address | None  # None: not known
 
@@ -240,6 +246,24 @@ def limit_busy_lines(max_connections: int, clock: Callable[[], float] = time.mon
     uvicorn_log.addFilter(BusyLogLimit(max_connections, RepeatLimiter(log, clock)))
 
 
+class PageEventLoop(asyncio.SelectorEventLoop):
+    """asyncio's event loop, whose TLS listeners give a handshake at most
+    ``tls_handshake_timeout_s``: a client that opens a connection and never finishes
+    its handshake is closed then, answering nothing.
+
+    uvicorn makes its listener with ``create_server`` and no handshake time-out, so
+    asyncio's 60 s applied; its ``loop=`` option takes an event loop class by import
+    string, as here. It pins asyncio's own loop, where uvicorn's ``auto`` would take
+    uvloop if it were installed."""
+
+    tls_handshake_timeout_s: ClassVar[float] = TLS_HANDSHAKE_TIMEOUT_S
+
+    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
+        if kwargs.get("ssl") is not None:  # without TLS, asyncio refuses a handshake time-out
+            kwargs.setdefault("ssl_handshake_timeout", self.tls_handshake_timeout_s)
+        return await super().create_server(*args, **kwargs)
+
+
 def page_protocol(
     request_timeout_s: float, per_client: ConnectionsPerClient
 ) -> type[RequestDeadlineProtocol]:
@@ -279,6 +303,7 @@ def server_config(
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
         http=page_protocol(request_timeout_s, per_client),
+        loop=f"{__name__}:{PageEventLoop.__name__}",
         server_header=False,
         date_header=False,
         access_log=False,

@@ -7,6 +7,7 @@ wall clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import logging
 import socket
@@ -28,7 +29,7 @@ from tests.web.real_server import (
     until_closed,
 )
 from web.app import create_app
-from web.http_server import limit_busy_lines
+from web.http_server import REQUEST_TIMEOUT_S, PageEventLoop, limit_busy_lines, server_config
 from web.settings import WebSettings
 
 
@@ -171,3 +172,51 @@ def test_a_flood_of_503s_is_one_log_line_a_minute_with_the_count(
         "refused a request with 503: 16 connections open already "
         "(and 4 more times in the last 61 s)",
     ]
+
+
+def test_a_tls_listener_is_made_with_the_handshake_time_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's protocol sees a TLS connection only once its handshake is done, so the
+    request's deadline cannot cover the handshake: asyncio's own time-out does, given
+    where uvicorn makes the listener (its default is 60 s)."""
+    made: list[dict[str, object]] = []
+
+    async def create_server(self: object, *args: object, **kwargs: object) -> None:
+        made.append(kwargs)
+
+    monkeypatch.setattr(asyncio.SelectorEventLoop, "create_server", create_server)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(*self_signed(tmp_path))
+    config = server_config(create_app(WebSettings(tmp_path)), "127.0.0.1", 8480, None, None)
+    loop_factory = config.get_loop_factory()
+    assert loop_factory is not None
+    with contextlib.closing(loop_factory()) as loop:
+        loop.run_until_complete(loop.create_server(asyncio.Protocol, ssl=server_tls))
+        loop.run_until_complete(loop.create_server(asyncio.Protocol, ssl=None))
+    assert made[0]["ssl_handshake_timeout"] == REQUEST_TIMEOUT_S
+    assert "ssl_handshake_timeout" not in made[1]  # asyncio refuses it without TLS
+
+
+@pytest.mark.slow
+def test_under_tls_a_stalled_handshake_is_closed_while_another_connection_is_answered(
+    state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that never sends its TLS ClientHello (or sends half of one) is
+    closed after the handshake's time-out (injected: the deadline's 0.3 s), answering
+    nothing; before that fix it was held for asyncio's 60 s."""
+    monkeypatch.setattr(PageEventLoop, "tls_handshake_timeout_s", DEADLINE_S)
+    client_tls = ssl.create_default_context()
+    client_tls.check_hostname = False
+    client_tls.verify_mode = ssl.CERT_NONE
+    app = create_app(WebSettings(state_dir, tls=True))
+    with (
+        serving(app, tls=self_signed(tmp_path)) as port,
+        connect(port, b"") as silent,
+        connect(port, b"\x16\x03\x01\x02\x00\x01") as half_hello,
+    ):
+        sock = client_tls.wrap_socket(socket.create_connection(("127.0.0.1", port), GUARD_S))
+        with sock as served:
+            served.sendall(HEALTHZ)
+            assert until_closed(served).startswith(b"HTTP/1.1 200 ")
+        assert until_closed(silent) == until_closed(half_hello) == b""
