@@ -1,8 +1,9 @@
 """The course page: adherence per week, the next checkpoint, tonight, the diary forms,
 and the clinic report for download.
 
-Owns: ``GET /course`` (the course as ``nirpad course --json`` gives it, with tonight's
-diary and the weekly IRLS as forms), ``POST /diary/nightly`` and ``POST /diary/irls``
+Owns: ``GET /course`` (the course as ``nirpad course --json`` gives it, and the lines
+``nirpad course`` prints on stderr, shown and logged in one line; with tonight's diary
+and the weekly IRLS as forms), ``POST /diary/nightly`` and ``POST /diary/irls``
 (written to the diary as ``nirpad diary`` and ``nirpad irls`` write them: the same
 checks, the same course dates, a second entry for a date corrects the first; the
 nightly form takes a missed day's date, as ``nirpad diary --date`` does; a form's
@@ -130,12 +131,17 @@ def _irls_labels(request: Request) -> tuple[list[tuple[int, str]], str | None]:
 
 def _course_context(request: Request) -> dict[str, Any]:
     settings = web_state(request).settings
-    document = course_document(settings.state_dir, _site_arg(request), settings.tz)
+    warnings: list[str] = []  # what `nirpad course` prints on stderr
+    document = course_document(settings.state_dir, _site_arg(request), settings.tz, warnings)
+    shown = [w[:1].upper() + w[1:] for w in warnings]
+    if shown:  # one line for the request, however many
+        log.warning("the course page shows: %s", " ".join(shown))
     course = None if isinstance(document, str) else document
     labels, irls_problem = _irls_labels(request)
     return {
         "course": course,
         "course_problem": document if isinstance(document, str) else None,
+        "course_warnings": shown,
         "nightly_fields": NIGHTLY_FIELDS,
         "side_effects": SIDE_EFFECT_WORDS,
         "irls_items": labels,

@@ -4,9 +4,12 @@ corrections) and the clinic report's three files, on the six-week course of test
 from __future__ import annotations
 
 import json
+import logging
 import re
+import sqlite3
 from collections.abc import Callable
 from datetime import date, datetime
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from care.diary import DIARY_FILENAME, Diary
 from care.diary_schema import OLD_DIARY_FILENAME
 from firmware_host import course_commands, report_commands
+from firmware_host.cli import main
 from firmware_host.report_commands import report_files
 from profiles.store import install_atomic
 from tests.care.course_fixture import RX_TOML, local, write_six_weeks
@@ -59,6 +63,30 @@ def test_the_course_shows_weeks_tonight_and_the_next_checkpoint(course_client: T
     assert [re.findall(r"<td>(\d+) of", w)[0] for w in weeks] == ["3", "3", "0", "3", "3", "2"]
     assert element_text(html, "tonight-text") == "session due tonight between 18:00 and 23:00"
     assert "follow-up, 4 weeks after the course" in (element_text(html, "next-checkpoint") or "")
+
+
+def test_the_course_shows_the_warnings_nirpad_course_prints_in_one_log_line(
+    course_client: TestClient,
+    state_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert 'id="course-warnings"' not in course_client.get("/course").text
+    with sqlite3.connect(state_dir / "ledger.sqlite3") as conn:
+        conn.execute("UPDATE sessions SET planned_j_cm2 = 'not json' WHERE id = 2")
+    conn.close()
+    (state_dir / DIARY_FILENAME).parent.mkdir()
+    (state_dir / DIARY_FILENAME).write_bytes(b"not a database" * 100)
+    assert main(["course", "--state-dir", str(state_dir), "--tz", TZ]) == 0
+    printed = [line.removeprefix("nirpad: ") for line in capsys.readouterr().err.splitlines()]
+    assert len(printed) == 2 and printed[0].startswith("1 damaged row(s)"), printed
+    caplog.set_level(logging.INFO)
+    html = course_client.get("/course").text
+    warnings = html.split('id="course-warnings"')[1].split("</ul>")[0]
+    shown = [unescape(item) for item in re.findall(r"<li>(.*?)</li>", warnings)]
+    assert shown == [line[:1].upper() + line[1:] for line in printed]
+    ours = [r for r in caplog.records if r.name.split(".")[0] in ("web", "firmware_host")]
+    assert len(ours) == 1, [r.getMessage() for r in ours]
 
 
 def test_tonights_entry_is_recorded_and_a_second_corrects_it(
