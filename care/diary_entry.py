@@ -5,8 +5,9 @@ effects a patient can tick, the time-of-onset levels (the four-level Johns Hopki
 scale), and the checks shared with the IRLS: a whole-number score in its range, a date
 neither in the future nor before the course (``CourseDates``: day 1, or before the
 first session the prescription's issue date; a baseline IRLS from the issue date to
-day 1), a short note of printable UTF-8 text. Every refusal is a ``DiaryError`` whose
-message a patient can act on.
+day 1), a short note of printable UTF-8 text; and which text shows nothing (only
+whitespace and invisible characters: ``shows_nothing``), so that such a note is no
+note. Every refusal is a ``DiaryError`` whose message a patient can act on.
 
 Does not own storage (``care.diary``) or the IRLS (``care.irls``).
 """
@@ -31,7 +32,9 @@ __all__ = [
     "check_date",
     "check_score",
     "check_text",
+    "is_invisible",
     "parse_date",
+    "shows_nothing",
     "whole_number",
 ]
 
@@ -96,6 +99,10 @@ class NightlyEntry:
     onset: int | None = None
     side_effects: frozenset[SideEffect] = frozenset()
     note: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.note, str) and shows_nothing(self.note):
+            object.__setattr__(self, "note", "")  # frozen: a note that shows nothing is none
 
     def validated(self, *, today: date, course: CourseDates | None) -> NightlyEntry:
         """This entry if every field is valid; raises DiaryError at the first fault."""
@@ -215,6 +222,23 @@ BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u20
 """Embeddings, overrides and isolates: they make a note read differently in the
 clinic's report and CSV from what was stored ("Trojan Source"). The plain marks
 (U+200E, U+200F) that right-to-left writers use stay allowed."""
+
+
+_INVISIBLE: Final = frozenset({"Cf", "Zs"})
+"""Format characters (zero-width space, joiners, word joiner, byte-order mark, soft
+hyphen, direction marks) and the spaces of every width: they show nothing by themselves."""
+
+
+def is_invisible(ch: str) -> bool:
+    """Whether the character ``ch`` shows nothing by itself: whitespace (line breaks
+    and tabs included) or one of ``_INVISIBLE``."""
+    return ch.isspace() or unicodedata.category(ch) in _INVISIBLE
+
+
+def shows_nothing(text: str) -> bool:
+    """Whether ``text`` is empty to the eye: made only of ``is_invisible`` characters
+    (an empty text too). A note that shows nothing is recorded as no note."""
+    return all(is_invisible(ch) for ch in text)
 
 
 def check_text(text: str | bytes, *, field: str, max_chars: int) -> str:

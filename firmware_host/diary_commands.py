@@ -34,6 +34,7 @@ from care.diary_entry import (
     check_score,
     check_text,
     parse_date,
+    shows_nothing,
     whole_number,
 )
 from care.diary_schema import DiaryError, DiaryStorageError
@@ -93,7 +94,9 @@ def _guarded(action: Callable[[], int]) -> int:
 
 def _record_nightly(args: argparse.Namespace) -> int:
     values = {spec.name: getattr(args, spec.name) for spec in NIGHTLY_FIELDS}
-    given = any(v is not None for v in values.values()) or args.side_effects or args.note
+    note = args.note or ""
+    answered = any(v is not None for v in values.values()) or bool(args.side_effects)
+    given = answered or not shows_nothing(note)  # a note that shows nothing is no note
     if not given and not is_interactive():
         raise DiaryError(
             "Nothing to record: give at least one value (nirpad diary --help).", field="entry"
@@ -103,7 +106,7 @@ def _record_nightly(args: argparse.Namespace) -> int:
         check_date(entry_date, today=diary.today(), course=diary.course)  # before any question
         if given:
             effects = frozenset(SideEffect(v) for v in args.side_effects or ())
-            entry = NightlyEntry(entry_date, side_effects=effects, note=args.note or "", **values)
+            entry = NightlyEntry(entry_date, side_effects=effects, note=note, **values)
         else:
             entry = _ask_nightly(entry_date, sys.stdin, sys.stdout)
         new_id = diary.add_nightly(entry, corrects=args.corrects)

@@ -120,6 +120,34 @@ def test_a_bad_nightly_entry_is_refused_and_nothing_written(
     assert rows(tmp_path) == before
 
 
+INVISIBLE_NOTES = [
+    "   ",
+    "\u200b",  # zero-width space
+    "\u200c\u200d",  # zero-width non-joiner, joiner
+    "\u2060",  # word joiner
+    "\ufeff",  # byte-order mark
+    "\u00a0\u3000",  # no-break and ideographic spaces
+    " \u200b\u00ad\u200f ",  # a soft hyphen, a right-to-left mark
+]
+
+
+@pytest.mark.parametrize("note", INVISIBLE_NOTES)
+def test_a_note_that_shows_nothing_is_no_note(diary: Diary, tmp_path: Path, note: str) -> None:
+    diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=3, note=note))
+    [stored] = diary.nightly()
+    assert (stored.entry.leg_symptoms, stored.entry.note) == (3, "")
+    conn = sqlite3.connect(tmp_path / DIARY_FILENAME)
+    try:
+        assert conn.execute("SELECT note FROM nightly").fetchall() == [("",)]
+    finally:
+        conn.close()
+
+
+def test_a_note_with_something_to_show_is_kept_as_typed(diary: Diary) -> None:
+    diary.add_nightly(NightlyEntry(TODAY, note=" \u200bcalf\u200d "))
+    assert diary.nightly()[0].entry.note == " \u200bcalf\u200d "
+
+
 def test_the_edges_of_every_range_are_accepted(diary: Diary) -> None:
     diary.add_nightly(NightlyEntry(COURSE_START, 0, 0, 0, 0, 0, note="x" * NOTE_MAX_CHARS))
     diary.add_nightly(NightlyEntry(TODAY, 10, 10, 600, 50, 3))

@@ -83,6 +83,7 @@ def test_flags_record_an_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (["--legs", "1", "--corrects", "7"], "There is no nightly entry 7 to correct"),
         (["--legs", "1", "--corrects", "9" * 40], f"There is no nightly entry {'9' * 40} to"),
         ([], "Nothing to record: give at least one value"),
+        (["--note", " \u200b\ufeff"], "Nothing to record"),  # a note that shows nothing
     ],
 )
 def test_a_refused_entry_writes_nothing(
@@ -96,6 +97,26 @@ def test_a_refused_entry_writes_nothing(
     assert message in err
     assert "Nothing was recorded." in err
     assert count(tmp_path, "nightly") == before == 1
+
+
+def test_a_note_that_shows_nothing_is_recorded_as_no_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["diary", "--state-dir", str(tmp_path), "--legs", "3", "--note", "\u200b \u2060\ufeff"]
+    assert main(argv) == 0
+    [entry] = show_json(tmp_path, capsys)["nightly"]
+    assert (entry["leg_symptoms"], entry["note"]) == (3, "")
+    assert main(["diary", "show", "--state-dir", str(tmp_path)]) == 0
+    assert "note:" not in capsys.readouterr().out
+
+
+def test_a_note_answered_with_nothing_to_show_is_no_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", TtyInput("4\n\n\n\n\n\n\u200b\ufeff \n"))
+    assert main(["diary", "--state-dir", str(tmp_path)]) == 0
+    [entry] = show_json(tmp_path, capsys)["nightly"]
+    assert (entry["leg_symptoms"], entry["note"]) == (4, "")
 
 
 @pytest.mark.parametrize("option", ["--legs", "--minutes-to-sleep", "--corrects"])

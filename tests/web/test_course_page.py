@@ -240,6 +240,17 @@ def test_the_correcting_nightly_form_holds_tonights_answers(course_client: TestC
     assert 'value="tingling &lt;late&gt;"' in form
 
 
+def test_a_note_that_shows_nothing_is_recorded_as_no_note(
+    course_client: TestClient, state_dir: Path
+) -> None:
+    status, html = _diary(course_client, "/diary/nightly", leg_symptoms="3", note="\u200b \ufeff")
+    assert status == "ok", html
+    with Diary.open(state_dir) as diary:
+        [stored] = diary.nightly()
+    assert (stored.entry.leg_symptoms, stored.entry.note) == (3, "")
+    assert "value=" not in _input(_nightly_form(course_client.get("/course").text), "note")
+
+
 def test_an_irls_of_today_is_corrected_from_the_page(
     course_client: TestClient, state_dir: Path
 ) -> None:
