@@ -7,7 +7,9 @@ diary (``patient-reported``). Superseded diary entries are always left out: a
 correction is the current entry and names the entry it replaced in ``supersedes``.
 Times are ISO 8601 with the offset in the patient's zone, to the second; fluence is
 in J/cm² to 0.001. A note that a spreadsheet would take for a formula (starting with
-``=``, ``+``, ``-`` or ``@``) is written with a leading apostrophe.
+``=``, ``+``, ``-`` or ``@``, also behind spaces or invisible characters, or written
+as another form of these, such as the fullwidth ``＝``) is written with a leading
+apostrophe.
 
 Does not own choosing the period or reading the stores (the ``nirpad report``
 command), nor the PDF or the FHIR bundle (``care.report_fhir``).
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, tzinfo
 from typing import Final, TextIO
 
 from care.diary import StoredIrls, StoredNightly
-from care.diary_entry import NIGHTLY_FIELDS
+from care.diary_entry import NIGHTLY_FIELDS, is_invisible
 from care.irls import ITEM_COUNT
 from safety.records import SessionRecord
 
@@ -173,4 +177,16 @@ def _fluence(j_cm2: float) -> str:
 
 def _text(value: str) -> str:
     """Free text, with an apostrophe in front when a spreadsheet would run it."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+    return "'" + value if _runs_as_formula(value) else value
+
+
+def _runs_as_formula(value: str) -> bool:
+    """Whether ``value`` starts with one of ``_FORMULA_STARTS`` once leading whitespace
+    and invisible characters (``care.diary_entry.is_invisible``: a byte-order mark, a
+    zero-width space), which a spreadsheet may skip, are left out: as written, or in its
+    NFKC form, where the fullwidth and small forms (``＝``, ``＋``, ``﹣``, ``＠``) are
+    the plain ones. Both, since NFKC may also join ``=`` to what follows (``≠``)."""
+    return any(
+        "".join(itertools.dropwhile(is_invisible, text)).startswith(_FORMULA_STARTS)
+        for text in (value, unicodedata.normalize("NFKC", value))
+    )

@@ -8,7 +8,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from care.diary import StoredNightly
+from care.diary_entry import NightlyEntry
 from care.report_csv import CSV_COLUMNS, csv_text, write_csv
 from tests.care.course_fixture import BERLIN, IRLS
 from tests.care.report_outputs_fixture import (
@@ -136,6 +140,49 @@ def test_a_note_a_spreadsheet_would_run_is_written_as_text(
 ) -> None:
     correction = next(row for row in rows if row["id"] == str(inputs.correction_id))
     assert correction["note"] == "'" + CORRECTION_NOTE
+
+
+def note_in_csv(note: str) -> str:
+    """The ``note`` cell of a nightly entry holding ``note``, as a CSV reader reads it."""
+    recorded = datetime(2026, 3, 14, 20, 0, tzinfo=BERLIN)
+    stored = StoredNightly(1, recorded, None, None, NightlyEntry(date(2026, 3, 14), note=note))
+    text = csv_text((), [stored], [], zone=BERLIN)
+    [row] = csv.DictReader(io.StringIO(text, newline=""))
+    return row["note"]
+
+
+FORMULA_FORMS = "=+-@＝＋－＠﹦﹢﹣﹫⁼⁺₌₊"
+"""The formula characters, plain and in forms NFKC reads as them (fullwidth, small,
+superscript, subscript)."""
+INVISIBLE = st.characters(categories=["Zs", "Cf"]) | st.sampled_from(" \t\u200b\u2060\ufeff")
+ANY_TEXT = st.text(st.characters(exclude_categories=["Cc", "Cs"]), max_size=20)
+
+
+@pytest.mark.parametrize(
+    "note",
+    [" =1+1", "\ufeff=1+1", "\u200b\u00a0-1", "＝1+1", "＋1", "－1", "＠SUM(A1)", "=\u0338 1"],
+)
+def test_a_formula_behind_spaces_or_in_another_form_is_written_as_text(note: str) -> None:
+    assert note_in_csv(note) == "'" + note
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lead=st.lists(INVISIBLE, max_size=4).map("".join),
+    start=st.sampled_from(FORMULA_FORMS),
+    rest=ANY_TEXT,
+)
+def test_any_note_a_spreadsheet_could_run_gets_the_apostrophe(
+    lead: str, start: str, rest: str
+) -> None:
+    note = lead + start + rest
+    assert note_in_csv(note) == "'" + note
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=st.characters(categories=["L", "N"]), rest=ANY_TEXT)
+def test_a_note_starting_with_a_letter_or_digit_is_written_as_it_is(first: str, rest: str) -> None:
+    assert note_in_csv(first + rest) == first + rest
 
 
 def test_write_csv_writes_the_same_to_a_file(inputs: ReportInputs, tmp_path: Path) -> None:
