@@ -6,7 +6,8 @@ the ``schema_version`` table and the ordered ``MIGRATIONS`` (one transaction per
 the connection pragmas (WAL, ``synchronous=FULL``, foreign keys), creating the file
 with mode 0660 in its own directory (``diary/``, 2770), moving in a diary from its old
 place (``diary.sqlite3`` in the state directory itself), a read-only connection
-(``connect_read_only``), and the diary's two error types.
+(``connect_read_only``), whether there is a diary to read (``diary_exists``: a file a
+failed first open left, holding nothing, is none), and the diary's two error types.
 
 Why its own, group-writable directory: two users write the diary, the patient's CLI
 (as ``nirpad``) and the caregiver's page (``nirpad-web``, in the ``nirpad`` group). The
@@ -151,9 +152,32 @@ def diary_exists(state_dir: Path) -> bool:
     """Whether ``state_dir`` holds a diary, in ``diary/`` or at the old place (which
     ``adopt_old_diary`` moves in when the diary is opened). Anything of the diary's name
     counts (a folder, a named pipe), so that opening it says what is wrong rather than
-    a reader showing no entries."""
+    a reader showing no entries; but not a file that holds no diary yet
+    (``_holds_no_diary``), so that a reader shows no entries, as before it was made."""
     new, old = state_dir / DIARY_FILENAME, state_dir / OLD_DIARY_FILENAME
-    return os.path.lexists(new) or old.is_file()
+    return (os.path.lexists(new) and not _holds_no_diary(new)) or old.is_file()
+
+
+def _holds_no_diary(path: Path) -> bool:
+    """Whether ``path`` is a file with nothing in it yet: empty, or an SQLite database
+    without a table and with nothing in a -wal or -journal beside it. A first open that
+    fails on a full disk leaves one (SQLite's first page alone); the next open makes it
+    the diary. Read as immutable: no lock, no -shm, nothing written (the disk may still
+    be full). Anything else, a file that is not a database included, is False."""
+    try:
+        if not path.is_file() or _has_side_content(path):
+            return False
+        if path.stat().st_size == 0:
+            return True
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+    except (OSError, sqlite3.Error):
+        return False
+    try:
+        return bool(conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0)
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
 
 
 def adopt_old_diary(state_dir: Path) -> bool:

@@ -372,6 +372,40 @@ def test_an_empty_existing_file_is_migrated(tmp_path: Path) -> None:
         assert len(d.nightly()) == 1
 
 
+def bare_first_page(path: Path) -> None:
+    """What a first open that failed on a full disk leaves: SQLite's first page alone
+    (the write-ahead log set, no table), about 4 KiB."""
+    path.parent.mkdir()
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("left", ["empty", "first page"])
+def test_a_file_holding_nothing_yet_is_no_diary_until_opened(tmp_path: Path, left: str) -> None:
+    path = tmp_path / DIARY_FILENAME
+    if left == "empty":
+        path.parent.mkdir()
+        path.touch()
+    else:
+        bare_first_page(path)
+    assert not diary_exists(tmp_path)  # a reader shows no entries, as before it was made
+    with Diary.open(tmp_path, wall_clock=lambda: NOW) as d:
+        d.add_nightly(NightlyEntry(date(2026, 3, 14), leg_symptoms=1))
+    assert diary_exists(tmp_path)
+    with Diary.open_to_read(tmp_path) as d:
+        assert [n.entry.leg_symptoms for n in d.nightly()] == [1]
+
+
+def test_a_file_that_is_not_a_database_is_still_a_diary_to_open(tmp_path: Path) -> None:
+    """So that opening it says what is wrong, rather than a reader showing no entries."""
+    (tmp_path / DIARY_FILENAME).parent.mkdir()
+    (tmp_path / DIARY_FILENAME).write_bytes(b"not a database" * 100)
+    assert diary_exists(tmp_path)
+
+
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     Diary.open(tmp_path, wall_clock=lambda: NOW).close()
     conn = sqlite3.connect(tmp_path / DIARY_FILENAME)

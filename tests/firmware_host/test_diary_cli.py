@@ -7,6 +7,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 from collections.abc import Iterator
@@ -439,6 +440,24 @@ def test_a_diary_on_a_full_disk_is_still_shown(
     out, err = capsys.readouterr()
     assert listed == 0 and json.loads(out)["nightly"][0]["note"] == "kept"
     assert recorded == 1 and "The symptom diary cannot be opened" in err  # never written
+
+
+def test_a_first_open_on_a_full_disk_leaves_nothing_that_hides_the_diary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failed first open leaves SQLite's first page; until space is freed the diary
+    lists as empty (as before it), then the next entry is recorded and kept."""
+    usage = shutil.disk_usage(tmp_path)._replace(free=4096)
+    with monkeypatch.context() as patched, full_disk():
+        patched.setattr(shutil, "disk_usage", lambda _path: usage)
+        recorded = main(["diary", "--state-dir", str(tmp_path), "--legs", "4"])
+        listed = main(["diary", "show", "--state-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert recorded == 1 and "The symptom diary cannot be opened: the disk is full" in err
+    assert (tmp_path / DIARY_FILENAME).stat().st_size <= 4096
+    assert listed == 0 and "Nightly entries:\n  none" in out
+    assert main(["diary", "--state-dir", str(tmp_path), "--legs", "5"]) == 0
+    assert [e["leg_symptoms"] for e in show_json(tmp_path, capsys)["nightly"]] == [5]
 
 
 def test_a_diary_whose_log_holds_entries_is_not_read_past_them(
