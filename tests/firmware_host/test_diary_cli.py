@@ -132,6 +132,47 @@ def test_a_number_with_an_underscore_is_not_read_as_another(
     assert count(tmp_path, "nightly") == 1
 
 
+OTHER_THREES = ["\u0663", "\uff13", "+3", " 3 "]
+"""3 as a patient may type it: Arabic-Indic, fullwidth, with a sign, with spaces."""
+
+
+def stored_scores(state: Path, sql: str) -> list[tuple[str, object]]:
+    conn = sqlite3.connect(state / DIARY_FILENAME)
+    try:
+        return [(str(kind), value) for kind, value in conn.execute(sql).fetchall()]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("three", OTHER_THREES)
+def test_a_score_in_other_digits_is_stored_and_shown_as_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], three: str
+) -> None:
+    assert main(["diary", "--state-dir", str(tmp_path), "--legs", three]) == 0
+    sql = "SELECT typeof(leg_symptoms), leg_symptoms FROM nightly"
+    assert stored_scores(tmp_path, sql) == [("integer", 3)]
+    [entry] = show_json(tmp_path, capsys)["nightly"]
+    assert entry["leg_symptoms"] == 3 and type(entry["leg_symptoms"]) is int
+    assert main(["diary", "show", "--state-dir", str(tmp_path)]) == 0
+    assert "legs 3/10" in capsys.readouterr().out
+
+
+def test_irls_scores_in_other_digits_are_stored_and_shown_as_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = ",".join(OTHER_THREES + ["3"] * 6)
+    assert main(["irls", "--state-dir", str(tmp_path), "--items", items]) == 0
+    assert "Total 30 of 40: severe." in capsys.readouterr().out
+    sql = "SELECT typeof(score), score FROM irls_items"
+    assert stored_scores(tmp_path, sql) == [("integer", 3)] * 10
+    answers = [*OTHER_THREES, "", "", ""]  # onset, side effects, note: skipped
+    monkeypatch.setattr("sys.stdin", TtyInput("\n".join(answers) + "\n"))
+    assert main(["diary", "--state-dir", str(tmp_path)]) == 0  # the questions take them too
+    [entry] = show_json(tmp_path, capsys)["nightly"]
+    asked = ("leg_symptoms", "sleep_quality", "minutes_to_sleep", "awakenings")
+    assert [entry[name] for name in asked] == [3, 3, 3, 3]
+
+
 def test_corrects_keeps_the_old_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = ["--state-dir", str(tmp_path)]
     assert main(["diary", *state, "--legs", "8"]) == 0

@@ -251,6 +251,24 @@ def test_a_note_that_shows_nothing_is_recorded_as_no_note(
     assert "value=" not in _input(_nightly_form(course_client.get("/course").text), "note")
 
 
+@pytest.mark.parametrize("three", ["\u0663", "\uff13", "+3", " 3 "])
+def test_a_score_in_other_digits_is_stored_and_shown_as_3(
+    course_client: TestClient, state_dir: Path, three: str
+) -> None:
+    """Arabic-Indic, fullwidth, signed or spaced: the patient means 3."""
+    status, html = _diary(course_client, "/diary/nightly", leg_symptoms=three)
+    assert status == "ok", html
+    with Diary.open(state_dir) as diary:
+        [stored] = diary.nightly()
+    assert stored.entry.leg_symptoms == 3 and type(stored.entry.leg_symptoms) is int
+    form = _nightly_form(course_client.get("/course").text)
+    assert 'value="3"' in _input(form, "leg_symptoms")
+    items = {f"item_{n}": three for n in range(1, 11)}
+    status, html = _diary(course_client, "/diary/irls", **items)
+    assert element_text(html, "message") == "The IRLS is recorded: total 30 of 40, severe."
+    assert re.search(r'name="item_4"[^>]*value="3"', html.split('id="irls"')[1])
+
+
 def test_an_irls_of_today_is_corrected_from_the_page(
     course_client: TestClient, state_dir: Path
 ) -> None:
