@@ -90,14 +90,20 @@ def _written(files: Sequence[tuple[Path, bytes]], replaced: Sequence[Path]) -> s
 def _check_target(target: Path) -> None:
     """Refuse a target that cannot be replaced: a directory, or a folder that is
     missing or not writable (so a rename after the first does not fail for it); and one
-    that must not be: a named pipe, a device or a socket, or a link to one
-    (``-o /dev/stdout`` would replace the link, ``/dev/full`` the device node)."""
+    that must not be: a named pipe, a device or a socket, or a link to anything (a rename
+    replaces the link itself: ``-o /dev/stdout``, a link to the file standard output
+    goes to when that is a regular file, would become the report)."""
     folder = target.parent
     special = _special_kind(target)
     if target.is_dir():
         problem = "it is a folder"
     elif special:
         problem = f"it is not a regular file ({special})"
+    elif target.is_symlink():
+        problem = (
+            f"it is a link (to {os.readlink(target)}); writing would replace the link, not "
+            "the file it points to: give the file's own name"
+        )
     elif not folder.is_dir():
         problem = "No such file or directory"
     elif not os.access(folder, os.W_OK | os.X_OK):
@@ -124,7 +130,7 @@ def _special_kind(target: Path) -> str | None:
     try:
         mode = target.stat().st_mode
     except (OSError, ValueError):
-        return None  # not there (a dangling link is a name free to take)
+        return None  # not there, or a dangling link (refused as a link)
     return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else file_kind(mode)
 
 

@@ -45,13 +45,35 @@ def test_a_link_to_a_device_is_refused_the_device_kept(tmp_path: Path) -> None:
     assert link.is_symlink() and stat.S_ISCHR(Path(os.devnull).stat().st_mode)
 
 
-def test_a_regular_file_and_a_link_to_one_are_replaced(tmp_path: Path) -> None:
+def test_a_regular_file_is_replaced(tmp_path: Path) -> None:
     old = tmp_path / "old.pdf"
     old.write_bytes(b"last month")
-    link = tmp_path / "link.pdf"
-    link.symlink_to(tmp_path / "elsewhere.pdf")  # dangling: the name is free to take
-    write_atomically([(old, b"new"), (link, b"linked")])
-    assert old.read_bytes() == b"new" and link.read_bytes() == b"linked"
+    write_atomically([(old, b"new"), (tmp_path / "new.csv", b"csv")])
+    assert old.read_bytes() == b"new" and (tmp_path / "new.csv").read_bytes() == b"csv"
+
+
+@pytest.mark.parametrize("points_to", ["file", "dangling", "standard output"])
+def test_a_link_is_refused_and_kept(tmp_path: Path, points_to: str) -> None:
+    """A rename replaces the link, not what it points to. ``/dev/stdout`` links to
+    ``/proc/self/fd/1``, which names a regular file when the output goes to one: the
+    report would replace ``/dev/stdout`` itself, for every program on the machine."""
+    file = tmp_path / "elsewhere.pdf"
+    if points_to == "file":
+        file.write_bytes(b"kept")
+    stdout_file = tmp_path / "stdout.txt"
+    target = tmp_path / "report.pdf"
+    with stdout_file.open("wb") as out:
+        pointee = f"/proc/self/fd/{out.fileno()}" if points_to == "standard output" else file
+        target.symlink_to(pointee)
+        with pytest.raises(OutputRefused) as refused:
+            write_atomically([(tmp_path / "report.csv", b"csv"), (target, b"%PDF")])
+    assert str(refused.value) == (
+        f"cannot write {target}: it is a link (to {pointee}); writing would replace the link, "
+        "not the file it points to: give the file's own name; nothing was written"
+    )
+    assert target.is_symlink() and os.readlink(target) == str(pointee)
+    assert stdout_file.read_bytes() == b""
+    assert not (tmp_path / "report.csv").exists()
 
 
 def test_a_target_in_the_state_directory_or_below_it_is_refused(tmp_path: Path) -> None:
