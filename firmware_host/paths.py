@@ -91,11 +91,15 @@ def resolve_state_dir(arg: str | None, env: Mapping[str, str] | None = None) -> 
 
     The directory is not created here (``ensure_state_dir`` does that), so read-only
     commands such as ``nirpad status`` never leave a directory behind. Raises
-    ``PathNameError`` for a path of no user's home, and ``StateDirNotAFolderError`` when
-    something that is not a folder has its name (``check_state_dir``).
+    ``PathNameError`` for an empty ``arg`` (a script's unset variable: taking the
+    default instead would write there unseen) or a path of no user's home, and
+    ``StateDirNotAFolderError`` when something that is not a folder has its name
+    (``check_state_dir``).
     """
     environ = os.environ if env is None else env
     from_env = environ.get(ENV_STATE_DIR, "")
+    if arg is not None and not arg.strip():
+        raise PathNameError(_EMPTY_OPTION.format(option="--state-dir", what="a folder"))
     if arg or from_env:
         return check_state_dir(user_path(arg or from_env))
     return check_state_dir(user_data_dir(environ) / "nirpad")
@@ -150,6 +154,9 @@ def ensure_state_dir(state_dir: Path) -> Path:
     return state_dir
 
 
+_EMPTY_OPTION: Final = (
+    "{option} is empty: give {what}, or leave {option} out (an unset variable in a script?)"
+)
 _NOT_A_FOLDER: Final = (
     "the state directory {0} is not a folder: give the folder that holds the treatment "
     "record (--state-dir, $NIRPAD_STATE_DIR)"
@@ -167,6 +174,8 @@ def resolve_site_config(
     a dangling link) is returned, not passed over, so that its readers
     (``profiles.site_file``) refuse it rather than run without the site's limits."""
     environ = os.environ if env is None else env
+    if arg is not None and not arg.strip():
+        raise PathNameError(_EMPTY_OPTION.format(option="--site-config", what="a file"))
     chosen = arg or environ.get(ENV_SITE_CONFIG)
     if chosen:
         return user_path(chosen)

@@ -50,7 +50,8 @@ def test_process_environment_is_read_by_default(
 ) -> None:
     monkeypatch.setenv("NIRPAD_STATE_DIR", str(tmp_path / "from-env"))
     assert resolve_state_dir(None) == tmp_path / "from-env"
-    assert resolve_state_dir("") == tmp_path / "from-env"
+    with pytest.raises(PathNameError, match="--state-dir is empty"):
+        resolve_state_dir("")  # a script's unset variable, not "the default"
 
 
 def test_relative_argument_becomes_absolute(
@@ -187,3 +188,35 @@ def test_a_relative_path_in_a_removed_current_folder_is_refused_in_words(
         f"nirpad: cannot use {argv[-1]}: the current folder no longer exists (removed or "
         "unmounted); give the path in full, or change to another folder\n"
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["history", "--state-dir", ""],
+        ["diary", "--legs", "3", "--state-dir", " "],
+        ["web", "--state-dir", ""],
+        ["run", "--sim", "--state-dir", ""],
+        ["profile", "show", "--state-dir", ""],
+        ["status", "--state-dir", ""],
+        ["course", "--site-config", ""],
+    ],
+)
+def test_an_empty_state_dir_or_site_config_is_refused_not_taken_for_the_default(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+) -> None:
+    """A script's unset ``$DIR`` must not write the diary or a prescription elsewhere."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("NIRPAD_STATE_DIR", str(tmp_path / "from-env"))
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    option = "--site-config" if "--site-config" in argv else "--state-dir"
+    what = "a file" if option == "--site-config" else "a folder"
+    assert capsys.readouterr().err == (
+        f"nirpad: {option} is empty: give {what}, or leave {option} out (an unset variable "
+        "in a script?)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
