@@ -352,6 +352,7 @@ def _refused(reply: dict[str, Any]) -> int:
 
 _STATUS_LINES: Final = (
     ("state", "State"),
+    ("state_reason", "Why"),
     ("profile_id", "Profile"),
     ("elapsed_s", "Elapsed"),
     ("remaining_s", "Remaining"),
@@ -376,9 +377,15 @@ def format_status(data: dict[str, Any]) -> str:
     running = data.get("state") in _RUNNING_STATES
     lines = []
     for key, label in _STATUS_LINES:
-        if key in data and (running or key not in _SESSION_ONLY_KEYS):
+        if key in data and (running or key not in _SESSION_ONLY_KEYS) and _says(key, data):
             lines.append(f"{label + ':':<{width + 1}} {_human(key, data[key])}")
     return "\n".join(lines)
+
+
+def _says(key: str, data: dict[str, Any]) -> bool:
+    """The reason for the state is shown when there is one, and not in a fault: the
+    ``Fault`` line says it, with its code."""
+    return key != "state_reason" or (data[key] is not None and data.get("state") != "fault")
 
 
 _RUNNING_STATES: Final = frozenset({"treating", "paused"})

@@ -159,9 +159,22 @@ def test_status_human_output(
 
 
 def test_format_status_fault_and_missing_keys() -> None:
-    text = format_status({"state": "fault", "fault": {"code": "skin_overtemp", "message": "hot"}})
+    fault = {"code": "skin_overtemp", "message": "hot"}
+    text = format_status({"state": "fault", "state_reason": "hot", "fault": fault})
     assert text.splitlines()[1].endswith("hot (skin_overtemp)")
-    assert len(text.splitlines()) == 2
+    assert len(text.splitlines()) == 2  # the reason is the Fault line's, said once
+
+
+def test_format_status_says_why_the_pad_is_in_its_state() -> None:
+    def lines(data: dict[str, Any]) -> list[str]:
+        return [" ".join(line.split()) for line in format_status(data).splitlines()]
+
+    reason = "session stopped: by a stop command"
+    assert lines({"state": "complete", "state_reason": reason}) == [
+        "State: complete",
+        f"Why: {reason}",
+    ]
+    assert lines({"state": "ready", "state_reason": None}) == ["State: ready"]
 
 
 @pytest.mark.parametrize(
