@@ -389,6 +389,7 @@ def _says(key: str, data: dict[str, Any]) -> bool:
 
 
 _RUNNING_STATES: Final = frozenset({"treating", "paused"})
+_EMPTY_IS_NONE: Final = frozenset({"fault_also_seen", "warnings", "irradiance_mw_cm2"})
 _SESSION_ONLY_KEYS: Final = frozenset({"elapsed_s", "remaining_s"})  # nothing runs: not shown
 
 
@@ -405,7 +406,7 @@ def local_time(iso: str) -> str:
 
 
 def _human(key: str, value: Any) -> str:
-    if value is None or (key in ("fault_also_seen", "warnings") and not value):
+    if value is None or (key in _EMPTY_IS_NONE and not value):
         return "-"
     if key == "link" and isinstance(value, dict):
         return _link_line(value)

@@ -8,18 +8,20 @@ the figures come from: the controller passes its state and the safety core's sna
 Keys: ``state``, ``state_reason``, ``profile_id``, ``elapsed_s``, ``remaining_s``,
 ``fluence_j_cm2`` (delivered, all channels), ``planned_fluence_j_cm2``,
 ``irradiance_mw_cm2`` (per channel, keyed by wavelength as a string), ``skin_temp_c``,
-``board_temp_c``, ``contact``, ``fault`` (null or {code, message}), ``start_refusal``
-(null or why ``start`` would be refused now), ``next_start_allowed_at`` (ISO 8601, when
-the schedule next allows a start; null when it allows one now, and null while an earlier
-refusal stands that waiting would not cure: a fault, the clock, the prescription, the
-record, the course, a running session; ``safety.start_guards`` decides), ``warnings``
-(a list of {code, message}), ``fault_also_seen`` ({code: count} of the other findings
-while the fault is latched, each logged only once) and ``link`` (the serial link's
-counters since connecting: ``frames_ok``, ``framing_errors``,
-``crc_errors``, ``decode_errors``, ``version_errors``, ``sequence_gaps``,
-``duplicates``, ``commands_sent``, ``lease_renewals``, ``command_retries``,
-``command_timeouts``, ``naks`` ({code: count}), and ``frames_last_min`` /
-``dropped_last_min``, what the ``link_errors`` warning judges; docs/protocol.md §2.2).
+``board_temp_c``, ``contact`` (the pad's readings: empty, null and false while its
+telemetry is not current, the board lost or silent past the stale limit), ``fault``
+(null or {code, message}), ``start_refusal`` (null or why ``start`` would be refused
+now), ``next_start_allowed_at`` (ISO 8601, when the schedule next allows a start; null
+when it allows one now, and null while an earlier refusal stands that waiting would not
+cure: a fault, the clock, the prescription, the record, the course, a running session;
+``safety.start_guards`` decides), ``warnings`` (a list of {code, message}),
+``fault_also_seen`` ({code: count} of the other findings while the fault is latched,
+each logged only once) and ``link`` (the serial link's counters since connecting:
+``frames_ok``, ``framing_errors``, ``crc_errors``, ``decode_errors``,
+``version_errors``, ``sequence_gaps``, ``duplicates``, ``commands_sent``,
+``lease_renewals``, ``command_retries``, ``command_timeouts``, ``naks`` ({code: count}),
+and ``frames_last_min`` / ``dropped_last_min``, what the ``link_errors`` warning judges;
+docs/protocol.md §2.2).
 """
 
 from __future__ import annotations

@@ -96,6 +96,14 @@ class BoardWatch:
     def age_s(self, now_s: float) -> float:
         return now_s - self.last_frame_s
 
+    def current_telemetry(self, now_s: float) -> Telemetry | None:
+        """The last frame while it still says how the pad is: None once the board is
+        lost or silent past the stale limit, so a display never shows an old light
+        level, temperature or contact as if it were now."""
+        if self.lost or self.age_s(now_s) > self._stale_s:
+            return None
+        return self.last_telemetry
+
     def is_stale(self, now_s: float) -> bool:
         """No frame for longer than the stale limit (never once the board is lost)."""
         return not self.lost and self.age_s(now_s) > self._stale_s

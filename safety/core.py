@@ -266,9 +266,10 @@ class SafetyCore:
         return self._faults.status
 
     def snapshot(self) -> SafetySnapshot:
-        """Figures for status displays; the last session's stay until the next begins."""
+        """Figures for status displays; the last session's stay until the next begins.
+        The pad's readings are shown only while its telemetry is current."""
         return build_snapshot(
-            self._watch.last_telemetry,
+            self._watch.current_telemetry(self._clock()),
             calibration=self._interlock.calibration,
             faults=self._faults,
             warnings=self._warnings,

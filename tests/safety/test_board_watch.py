@@ -23,6 +23,19 @@ def test_stale_after_the_limit_never_once_lost() -> None:
     assert not watch.is_stale(1010.0)
 
 
+def test_the_last_frame_is_current_only_while_fresh_and_the_board_is_there() -> None:
+    watch = BoardWatch(1000.0, STALE_S)
+    assert watch.current_telemetry(1000.0) is None  # no frame yet
+    frame = object()
+    watch.on_frame(frame, 1000.0)  # type: ignore[arg-type]  # only kept and handed back
+    assert watch.current_telemetry(1000.099) is frame
+    assert watch.current_telemetry(1000.11) is None  # silent past the limit: not "now"
+    watch.on_frame(frame, 1000.2)  # type: ignore[arg-type]
+    watch.lost = True
+    assert watch.current_telemetry(1000.2) is None
+    assert watch.last_telemetry is frame  # kept for what is judged from it
+
+
 def test_a_stall_of_this_host_defers_the_verdict_one_tick_only() -> None:
     watch = BoardWatch(1000.0, STALE_S)
     watch.last_tick_s = 1000.0

@@ -87,12 +87,17 @@ def test_simulator_fault_ends_the_session_safely(
 
 def test_disconnected_board_latches_and_cuts_the_rail(rig: Rig) -> None:
     _start(rig)
+    shown = rig.c.snapshot()
+    assert shown.irradiance_mw_cm2[810] > 10 and shown.contact and shown.skin_temp_c
     rig.board.inject("disconnect")
     rig.run(1.0, until=_latched)
     _assert_faulted(rig, FaultCode.BOARD_DISCONNECTED, rail_cut=True)
     assert rig.c.wait_readable(0.1) is False  # a lost board never blocks the loop
     assert rig.c.fileno() is None
     assert rig.c.acknowledge_fault() is not None
+    gone = rig.c.snapshot()  # no light level, temperature or contact of before as now
+    assert (gone.irradiance_mw_cm2, gone.skin_temp_c, gone.board_temp_c) == ({}, None, None)
+    assert gone.contact is False
 
 
 def test_stuck_on_output_cuts_the_rail_and_the_light_stops(rig: Rig) -> None:
