@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import getpass
 import ipaddress
 import logging
 import os
+import socket
 import ssl
 import sys
 import tempfile
@@ -237,9 +239,42 @@ def serve(
 
     scheme = "https" if tls_cert else "http"
     host = f"[{listen}]" if ":" in listen else listen
+    try:
+        listener = listening_socket(listen, port)
+    except OSError as exc:
+        print(f"nirpad: cannot serve on {host}:{port}: {_bind_problem(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     print(f"nirpad web: {scheme}://{host}:{port}/ for {settings.state_dir}", flush=True)
-    uvicorn.Server(server_config(create_app(settings), listen, port, tls_cert, tls_key)).run()
+    config = server_config(create_app(settings), listen, port, tls_cert, tls_key)
+    with listener:
+        uvicorn.Server(config).run(sockets=[listener])
     return EXIT_OK
+
+
+def listening_socket(listen: str, port: int) -> socket.socket:
+    """The page's listening socket, bound before its address is printed: a port another
+    program holds is said in one line, never a URL that leads to that program's page.
+    As uvicorn binds it (address reuse, so a restart need not wait out TIME_WAIT)."""
+    family = socket.AF_INET6 if ":" in listen else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((listen, port))
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _bind_problem(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "another program is using that port; choose another with --port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "that address is not one of this machine's; check --listen"
+    if exc.errno == errno.EACCES:
+        return "this user may not use that port (below 1024); choose another with --port"
+    return os_error_text(exc)
 
 
 def set_password(state_dir: Path) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import uvicorn
 from firmware_host.cli import main
 from hil.rigs.clock import VirtualClock
 from tests.web.real_server import self_signed
+from web import serve
 from web.app import create_app
 from web.guard import COOKIE_NAME
 from web.http_server import MAX_CONNECTIONS, REQUEST_TIMEOUT_S, RequestDeadlineProtocol
@@ -187,12 +189,21 @@ def test_nirpad_web_refuses_to_start_off_loopback_in_plain_words(
     assert "nirpad web passwd" in err and "Traceback" not in err
 
 
+@pytest.fixture(autouse=True)
+def _any_free_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests that replace uvicorn's run need a socket, not the port they name: a
+    real ``nirpad web`` on this machine, or another test, may hold 8480."""
+    bind = serve.listening_socket
+    monkeypatch.setattr(serve, "listening_socket", lambda listen, port: bind(listen, 0))
+
+
 def test_nirpad_web_serves_with_the_options_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[uvicorn.Config] = []
 
-    def fake_run(server: uvicorn.Server, sockets: object = None) -> None:
+    def fake_run(server: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+        assert sockets is not None and sockets[0].getsockname()[0] == "127.0.0.1"
         seen.append(server.config)
 
     monkeypatch.setattr(uvicorn.Server, "run", fake_run)
@@ -338,6 +349,42 @@ def test_nirpad_web_refuses_a_certificate_that_is_not_pem(
     assert main(["web", "--state-dir", str(tmp_path), *tls]) == 2
     err = capsys.readouterr().err
     assert "are not PEM" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1", "::1"])
+def test_a_port_another_program_holds_is_said_in_one_line_before_any_address(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    listen: str,
+) -> None:
+    """Never a URL printed that leads to the other program's page, never a traceback."""
+    monkeypatch.undo()  # the real binding
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets=None: pytest.fail("ran"))
+    family = socket.AF_INET6 if ":" in listen else socket.AF_INET
+    with socket.socket(family) as other:
+        other.bind((listen, 0))
+        other.listen()
+        port = other.getsockname()[1]
+        assert (
+            main(["web", "--state-dir", str(tmp_path), "--listen", listen, "--port", str(port)])
+            == 1
+        )
+    shown = f"[{listen}]" if ":" in listen else listen
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.endswith(
+        f"nirpad: cannot serve on {shown}:{port}: another program is using that port; "
+        "choose another with --port\n"
+    )
+    assert "Traceback" not in err
+
+
+def test_the_page_listens_on_the_socket_it_bound(tmp_path: Path) -> None:
+    with serve.listening_socket("127.0.0.1", 0) as sock:
+        assert sock.getsockname()[0] == "127.0.0.1"
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1
+        assert sock.get_inheritable()
 
 
 def test_matplotlibs_cache_is_a_temporary_directory_removed_when_the_page_ends(
