@@ -195,14 +195,27 @@ class Ledger:
         return self._conn
 
     def _now_s(self) -> float:
-        now = self._wall_clock()
-        if now.tzinfo is None or now.utcoffset() is None:
+        return self._timestamp(self._wall_clock())
+
+    def _timestamp(self, at: datetime) -> float:
+        """``at`` (a reading of the wall clock) in unix seconds; one without a zone
+        raises ``LedgerError``."""
+        if at.tzinfo is None or at.utcoffset() is None:
             raise LedgerError(
-                f"The wall clock gave a time without a time zone ({now}); the ledger "
+                f"The wall clock gave a time without a time zone ({at}); the ledger "
                 f"needs UTC ({self.path}).",
                 path=str(self.path),
             )
-        return now.timestamp()
+        return at.timestamp()
+
+    def _at_s(self, at: datetime | None) -> tuple[float, float]:
+        """(a record's time, the newest record's time after it): ``at``, or now when it is
+        None. A record written late (kept while the disk was full) keeps the time it
+        happened; the newest record's time takes the later of that and now, so a wall
+        clock set back in between still reads as behind the record."""
+        now_s = self._now_s()
+        at_s = now_s if at is None else self._timestamp(at)
+        return at_s, max(now_s, at_s)
 
     def _log_write_failure(self, what: str, exc: sqlite3.Error) -> None:
         """The first failure of a kind is an error line; the same failure again (records
@@ -323,15 +336,21 @@ class Ledger:
         outcome: Outcome,
         delivered_fluence_j_cm2: dict[int, float],
         fault_code: str | None = None,
+        *,
+        ended_at: datetime | None = None,
     ) -> None:
-        """Close an open session with its outcome and final delivered dose. Its end is
-        never before its start or its last checkpoint: a wall clock set back during the
-        session would give it a negative duration (and the clinic's FHIR period an end
-        before its start); the later end only makes the next interval wait longer."""
-        now_s = self._now_s()
+        """Close an open session with its outcome and final delivered dose.
+
+        ``ended_at`` is when the light went off, read from this ledger's wall clock when
+        the end was decided (None: now): an end kept while the disk was full is written
+        at that time, not when the write finally succeeds. The end is never before the
+        session's start or its last checkpoint: a wall clock set back during the session
+        would give it a negative duration (and the clinic's FHIR period an end before
+        its start); the later end only makes the next interval wait longer."""
+        end_s, newest_s = self._at_s(ended_at)
         delivered_json, total = fluence_to_json(delivered_fluence_j_cm2, self.path)
-        with self._write("the session end", now_s) as conn:
-            ended_at_s = max(now_s, _last_known_s(conn, session_id))
+        with self._write("the session end", newest_s) as conn:
+            ended_at_s = max(end_s, _last_known_s(conn, session_id))
             self._close_session(
                 conn, session_id, ended_at_s, outcome, delivered_json, total, fault_code
             )
@@ -409,12 +428,21 @@ class Ledger:
         """Wait until the copies asked for so far are written."""
         self._backups.wait()
 
-    def record_fault(self, code: str, message: str, session_id: int | None = None) -> None:
-        now_s = self._now_s()
-        with self._write("a fault", now_s) as conn:
+    def record_fault(
+        self,
+        code: str,
+        message: str,
+        session_id: int | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """Record a fault at ``at``, when it latched (None: now): a fault row kept while
+        the disk was full is written at that time, not when the write succeeds."""
+        at_s, newest_s = self._at_s(at)
+        with self._write("a fault", newest_s) as conn:
             conn.execute(
                 "INSERT INTO faults (at_s, code, message, session_id) VALUES (?,?,?,?)",
-                (now_s, str(code), message, session_id),
+                (at_s, str(code), message, session_id),
             )
 
     def record_event(self, kind: EventKind, detail: str, *, backup: bool = True) -> None:

@@ -531,3 +531,73 @@ def test_a_session_without_checkpoints_set_back_ends_at_its_start(
     clock.advance(hours=-1)
     ledger.end_session(sid, Outcome.STOPPED, {810: 0.0})
     assert [r.ended_at for r in ledger.sessions()] == [started]
+
+
+# -- records written late (kept while the disk was full) ----------------------------------
+
+
+def test_an_end_written_late_is_at_the_time_the_light_went_off(
+    ledger: Ledger, clock: WallClock, storage: Storage
+) -> None:
+    sid = ledger.begin_session("p", "h", {810: 4.0}, planned_duration_s=1800)
+    clock.advance(minutes=10)
+    ledger.checkpoint(sid, {810: 1.0}, 600.0)
+    clock.advance(seconds=3)
+    light_off_at = clock.now
+    storage.fail_on("UPDATE sessions", "database or disk is full")
+    with pytest.raises(LedgerError, match="the disk is full"):
+        ledger.end_session(sid, Outcome.FAULT, {810: 1.1}, ended_at=light_off_at)
+    clock.advance(hours=5)  # the disk stays full for hours
+    storage.heal()
+    ledger.end_session(sid, Outcome.FAULT, {810: 1.1}, ended_at=light_off_at)
+    [record] = ledger.sessions()
+    assert record.ended_at == light_off_at
+    assert ledger.next_start_allowed_at(20.0, 3) == light_off_at + timedelta(hours=20)
+    assert ledger.clock_refusal() is None  # the newest record is the write, now
+
+
+def test_an_end_written_after_the_clock_was_set_back_keeps_its_time_and_is_the_newest(
+    ledger: Ledger, clock: WallClock
+) -> None:
+    sid = ledger.begin_session("p", "h", {810: 4.0})
+    clock.advance(minutes=10)
+    light_off_at = clock.now
+    clock.advance(hours=-3)  # set back while the end waited for room
+    ledger.end_session(sid, Outcome.FAULT, {810: 1.1}, ended_at=light_off_at)
+    [record] = ledger.sessions()
+    assert record.ended_at == light_off_at
+    refusal = ledger.clock_refusal()  # the clock reads before the end it recorded
+    assert refusal is not None and "before the last record (2026-11-24 19:10:00)" in refusal
+
+
+def test_an_end_read_from_a_clock_set_back_during_the_session_is_never_before_it(
+    ledger: Ledger, clock: WallClock
+) -> None:
+    sid = ledger.begin_session("p", "h", {810: 4.0}, planned_duration_s=1800)
+    clock.advance(minutes=10)
+    ledger.checkpoint(sid, {810: 1.0}, 600.0)
+    checkpoint_at = clock.now
+    clock.advance(hours=-3)  # set back mid-session: the end is read 3 h before it began
+    light_off_at = clock.now
+    clock.advance(hours=4)  # the clock is right again by the time the end is written
+    ledger.end_session(sid, Outcome.FAULT, {810: 1.1}, ended_at=light_off_at)
+    [record] = ledger.sessions()
+    assert record.ended_at == checkpoint_at
+
+
+def test_a_fault_written_late_is_at_the_time_it_latched(ledger: Ledger, clock: WallClock) -> None:
+    latched_at = clock.now
+    clock.advance(hours=2)
+    ledger.record_fault("skin_overtemp", "41.0 °C [recorded late]", at=latched_at)
+    ledger.record_fault("stuck_on", "now")
+    assert [(f.code, f.at) for f in ledger.faults()] == [
+        ("stuck_on", clock.now),
+        ("skin_overtemp", latched_at),
+    ]
+
+
+def test_a_late_time_without_a_zone_is_refused(ledger: Ledger) -> None:
+    sid = ledger.begin_session("p", "h", {810: 4.0})
+    with pytest.raises(LedgerError, match="without a time zone"):
+        ledger.end_session(sid, Outcome.STOPPED, {810: 0.0}, ended_at=datetime(2026, 1, 1))
+    assert ledger.sessions()[0].ended_at is None
