@@ -728,8 +728,9 @@ class SafetyCore:
             rail_on = self._interlock.rail.enabled
             self._after_close = AfterClose.at_close(session, now_s, rail_on=rail_on)
             sid, delivered = session.session_id, session.by_wavelength(session.dose.delivered_j_cm2)
+            ended_at = self._wall_clock()  # the ledger's clock: an end written late keeps it
             problem = self._faults.write(
-                lambda ledger: ledger.end_session(sid, outcome, delivered, code)
+                lambda ledger: ledger.end_session(sid, outcome, delivered, code, ended_at=ended_at)
             )
             if problem is not None:
                 self._latch(FaultCode.LEDGER_WRITE_FAILED, problem)

@@ -5,7 +5,8 @@ and logged once per shape; a later hazard to the patient, ``RECORDED_WHEN_SECOND
 is also recorded once), the rule that a critical fault cuts the LED power rail
 (``is_critical``; a later, worse finding still cuts it), the fault not yet announced
 (taken once by the core, which records it and closes the session), the records the
-ledger could not take yet (kept in order and written again), and clearing the latch.
+ledger could not take yet (kept in order and written again, each at the wall-clock time
+it happened, never at the time the write finally succeeds), and clearing the latch.
 
 Does not own what makes a fault (``supervisor``, ``interlock``, ``core``), the serial
 OFF (``interlock``), or when a clearing is allowed (``core``: the cause must be gone and
@@ -209,13 +210,14 @@ class FaultLatch:
         return len(self._unwritten)
 
     def record_fault(self, code: FaultCode, detail: str, session_id: int | None) -> None:
-        """The fault's ledger row; kept to retry (marked late) if the ledger refuses it."""
-        problem = self.write(lambda ledger: ledger.record_fault(code, detail, session_id))
+        """The fault's ledger row, at the time it latched; kept to retry (marked late,
+        still at that time) if the ledger refuses it."""
+        at = self._wall_clock()
+        problem = self.write(lambda ledger: ledger.record_fault(code, detail, session_id, at=at))
         if problem is not None:
             log.error("fault %s not recorded yet (kept to retry): %s", code, problem)
-            latched_at = self._wall_clock().isoformat(timespec="seconds")
-            late = f"{detail} [latched at {latched_at}; recorded late]"
-            self._unwritten[-1] = lambda ledger: ledger.record_fault(code, late, session_id)
+            late = f"{detail} [latched at {at.isoformat(timespec='seconds')}; recorded late]"
+            self._unwritten[-1] = lambda ledger: ledger.record_fault(code, late, session_id, at=at)
 
     def write(self, write: LedgerWrite) -> str | None:
         """Write to the ledger after anything still unwritten; None, or why it is kept."""

@@ -10,6 +10,7 @@ that code, and no more than the plan was counted or delivered.
 from __future__ import annotations
 
 import ast
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +288,47 @@ def test_a_fault_on_a_full_disk_reaches_the_ledger_once_it_has_room(rig: Rig) ->
     assert fault.session_id == session.id
     assert rig.c.acknowledge_fault() is None
     assert rig.board.state()["outputs_on"] is False
+
+
+def test_an_end_kept_on_a_full_disk_is_recorded_at_the_time_the_light_went_off(
+    rig: Rig,
+) -> None:
+    """The session's end and its fault row, written once the disk has room, carry the
+    wall-clock time of the fault (when the light went off), not that of the write."""
+    _start(rig, seconds=2.0)
+    disk = _fill_disk(rig)
+    rig.run(6.0, until=_latched)  # the checkpoint at 5 s fails: fault, light off
+    light_off_at = rig.wall()
+    rig.run(30.0)  # full for a while: every retry refused
+    disk.full = False
+    rig.run(LEDGER_RETRY_S + 0.1)
+    with rig.ledger() as ledger:
+        (session,) = ledger.sessions()
+        (fault,) = ledger.faults()
+    assert session.outcome is Outcome.FAULT
+    assert session.ended_at == light_off_at  # not 30 s later, when it was written
+    assert fault.at == light_off_at and "recorded late" in fault.message
+
+
+@pytest.mark.parametrize("jump_h", [-1.0, 3.0], ids=["set-back", "jumped-ahead"])
+def test_an_end_kept_on_a_full_disk_keeps_its_time_when_the_clock_moves(
+    rig: Rig, jump_h: float
+) -> None:
+    """The wall clock set back or jumped ahead while the end waits for room: the end is
+    still the time the light went off (read when the end was decided), never before
+    the session's start."""
+    _start(rig, seconds=2.0)
+    disk = _fill_disk(rig)
+    rig.run(6.0, until=_latched)
+    light_off_at = rig.wall()
+    rig.wall.offset = timedelta(hours=jump_h)
+    rig.run(2.0)
+    disk.full = False
+    rig.run(LEDGER_RETRY_S + 0.1)
+    with rig.ledger() as ledger:
+        (session,) = ledger.sessions()
+    assert session.ended_at == light_off_at
+    assert session.ended_at > session.started_at
 
 
 def test_light_after_the_close_waits_for_room_and_then_raises_the_closed_row(

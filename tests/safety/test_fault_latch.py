@@ -4,7 +4,7 @@ findings are counted and logged once per shape, records kept until the ledger ta
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -24,12 +24,9 @@ class Bench:
         self.offs = 0
         self.ledger_error: str | None = "the disk is full"
         self.written: list[str] = []
-        self.latch = FaultLatch(
-            self.rail,
-            self._ledger,
-            lambda: datetime(2026, 12, 3, 20, 0, tzinfo=UTC),
-            outputs_off=self._off,
-        )
+        self.written_at: list[datetime | None] = []  # the time each row was given
+        self.now = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)  # the wall clock
+        self.latch = FaultLatch(self.rail, self._ledger, lambda: self.now, outputs_off=self._off)
 
     def _off(self) -> None:
         self.offs += 1
@@ -39,8 +36,11 @@ class Bench:
             raise LedgerError(self.ledger_error, path="")
         return self  # type: ignore[return-value]  # records below call only record_fault
 
-    def record_fault(self, code: FaultCode, detail: str, session_id: int | None) -> None:
+    def record_fault(
+        self, code: FaultCode, detail: str, session_id: int | None, *, at: datetime | None = None
+    ) -> None:
         self.written.append(f"{code} {detail} {session_id}")
+        self.written_at.append(at)
 
 
 @pytest.fixture
@@ -153,6 +153,26 @@ def test_records_wait_in_order_until_the_ledger_takes_them(bench: Bench) -> None
         "stuck_on stuck [latched at 2026-12-03T20:00:00+00:00; recorded late] None",
     ]
     assert latch.write_unwritten() is None
+
+
+def test_a_kept_fault_row_keeps_the_time_it_latched_not_the_time_it_is_written(
+    bench: Bench,
+) -> None:
+    latched_at = bench.now
+    bench.latch.record_fault(FaultCode.SKIN_OVERTEMP, "41.0 °C", 7)
+    bench.now = latched_at + timedelta(hours=3)  # the disk stays full for hours
+    bench.ledger_error = None
+    bench.latch.retry_unwritten(now_s=10.0)
+    assert bench.written == [
+        "skin_overtemp 41.0 °C [latched at 2026-12-03T20:00:00+00:00; recorded late] 7"
+    ]
+    assert bench.written_at == [latched_at]
+
+
+def test_a_fault_row_written_at_once_is_at_the_time_it_latched(bench: Bench) -> None:
+    bench.ledger_error = None
+    bench.latch.record_fault(FaultCode.STUCK_ON, "stuck", None)
+    assert bench.written == ["stuck_on stuck None"] and bench.written_at == [bench.now]
 
 
 def test_fault_message_without_detail_is_the_code_message() -> None:
