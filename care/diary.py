@@ -3,7 +3,8 @@
 Owns: ``diary/diary.sqlite3`` in the state directory (created 0660 in a 2770 directory,
 WAL), appending entries
 after they are checked, corrections (a new entry that ``supersedes`` an old one; nothing
-is ever updated or deleted, and SQLite triggers refuse it if tried), and the two views
+is ever updated or deleted, and SQLite triggers refuse it if tried) and which entry a
+correction may start from (``correctable_nightly``), and the two views
 readers get: the current one (superseded entries hidden) and the full history; also
 reading it where it cannot be written (``Diary.open_to_read``: a full or read-only disk).
 
@@ -244,6 +245,19 @@ class Diary:
             raise _storage_error("The symptom diary cannot be read", self.path, exc) from exc
         return None if row is None else date.fromisoformat(row["entry_date"])
 
+    def correctable_nightly(self, entry_id: int) -> StoredNightly:
+        """Nightly entry ``entry_id``, current (not corrected yet), as a correction of
+        it starts from; raises DiaryError, in ``add_nightly``'s words, when there is
+        no such entry or it was already corrected."""
+        try:
+            _check_correctable(self._conn, "nightly", entry_id)
+            row = self._conn.execute(
+                "SELECT *, NULL AS superseded_by FROM nightly WHERE id = ?", (entry_id,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise _storage_error("The symptom diary cannot be read", self.path, exc) from exc
+        return _nightly_from_row(row)
+
     def nightly(self, *, history: bool = False) -> list[StoredNightly]:
         """Nightly entries by date (then id); superseded ones only with ``history``."""
         rows = self._read("nightly", history)
@@ -301,21 +315,9 @@ def _check_place(
 ) -> None:
     """Refuse correcting a missing or already-corrected entry, and a second current
     entry for the same date (other than the one corrected)."""
-    what = "nightly entry" if table == "nightly" else "IRLS"
-    article = "a" if table == "nightly" else "an"
+    what, article = _what(table)
     if corrects is not None:
-        if not 1 <= corrects <= _ID_MAX:  # SQLite cannot even look it up
-            raise DiaryError(f"There is no {what} {corrects} to correct.", field="corrects")
-        found = conn.execute(f"SELECT id FROM {table} WHERE id = ?", (corrects,)).fetchone()
-        if found is None:
-            raise DiaryError(f"There is no {what} {corrects} to correct.", field="corrects")
-        newer = conn.execute(f"SELECT id FROM {table} WHERE supersedes = ?", (corrects,)).fetchone()
-        if newer is not None:
-            raise DiaryError(
-                f"The {what} {corrects} was already corrected by {newer[0]}; "
-                f"correct {newer[0]} instead.",
-                field="corrects",
-            )
+        _check_correctable(conn, table, corrects)
     same_day = conn.execute(
         f"SELECT t.id FROM {table} AS t LEFT JOIN {table} AS newer ON newer.supersedes = t.id "
         "WHERE newer.id IS NULL AND t.entry_date = ? AND t.id IS NOT ?",
@@ -327,6 +329,28 @@ def _check_place(
             f"to change it, correct {same_day[0]}.",
             field="date",
         )
+
+
+def _check_correctable(conn: sqlite3.Connection, table: str, corrects: int) -> None:
+    """Refuse correcting an entry that is not there or was already corrected."""
+    what, _ = _what(table)
+    if not 1 <= corrects <= _ID_MAX:  # SQLite cannot even look it up
+        raise DiaryError(f"There is no {what} {corrects} to correct.", field="corrects")
+    found = conn.execute(f"SELECT id FROM {table} WHERE id = ?", (corrects,)).fetchone()
+    if found is None:
+        raise DiaryError(f"There is no {what} {corrects} to correct.", field="corrects")
+    newer = conn.execute(f"SELECT id FROM {table} WHERE supersedes = ?", (corrects,)).fetchone()
+    if newer is not None:
+        raise DiaryError(
+            f"The {what} {corrects} was already corrected by {newer[0]}; "
+            f"correct {newer[0]} instead.",
+            field="corrects",
+        )
+
+
+def _what(table: str) -> tuple[str, str]:
+    """What an entry of ``table`` is called, and its article."""
+    return ("nightly entry", "a") if table == "nightly" else ("IRLS", "an")
 
 
 def _nightly_from_row(row: sqlite3.Row) -> StoredNightly:

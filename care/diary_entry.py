@@ -32,6 +32,7 @@ __all__ = [
     "check_date",
     "check_score",
     "check_text",
+    "field_label",
     "is_invisible",
     "parse_date",
     "shows_nothing",
@@ -130,7 +131,7 @@ def check_score(value: object, low: int, high: int, *, field: str) -> None:
         return
     if type(value) is not int or not low <= value <= high:
         raise DiaryError(
-            f"{_label(field)} must be a whole number from {low} to {high}, not {value!r}.",
+            f"{field_label(field)} must be a whole number from {low} to {high}, not {value!r}.",
             field=field,
         )
 
@@ -250,25 +251,25 @@ def check_text(text: str | bytes, *, field: str, max_chars: int) -> str:
         value.encode("utf-8")  # a str from argv may carry undecodable bytes as surrogates
     except UnicodeError:
         raise DiaryError(
-            f"The {_label(field).lower()} is not readable text (it must be UTF-8).",
+            f"The {field_label(field).lower()} is not readable text (it must be UTF-8).",
             field=field,
         ) from None
     if any(unicodedata.category(ch) in _LINE_BREAKING for ch in value):
         raise DiaryError(
-            f"The {_label(field).lower()} must be one line of text, without control "
+            f"The {field_label(field).lower()} must be one line of text, without control "
             "characters (tabs, line breaks, escape codes).",
             field=field,
         )
     if any(ch in BIDI_CONTROLS for ch in value):
         raise DiaryError(
-            f"The {_label(field).lower()} holds an invisible character that reorders the "
+            f"The {field_label(field).lower()} holds an invisible character that reorders the "
             "text around it (a bidirectional override or isolate); type it again without "
             "copying it in.",
             field=field,
         )
     if len(value) > max_chars:
         raise DiaryError(
-            f"The {_label(field).lower()} is {len(value)} characters long; at most "
+            f"The {field_label(field).lower()} is {len(value)} characters long; at most "
             f"{max_chars} fit.",
             field=field,
         )
@@ -281,9 +282,11 @@ _LABELS: Final = {
     "minutes_to_sleep": "Minutes to fall asleep",
     "awakenings": "Awakenings",
     "onset": "Time of onset",
+    "side_effects": "Side effects",
     "note": "Note",
 }
 
 
-def _label(field: str) -> str:
+def field_label(field: str) -> str:
+    """The name of a field (``"leg_symptoms"``, ``"note"``) in the patient's words."""
     return _LABELS.get(field, field[:1].upper() + field[1:])
