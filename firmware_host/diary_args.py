@@ -12,6 +12,9 @@ from typing import Final
 from firmware_host.arg_types import Handler, Subcommands, whole_number
 
 SIDE_EFFECTS: Final = ("warmth", "redness", "skin-irritation", "headache", "other")
+NO_ANSWER: Final = "-"
+"""Given for an answer (a score, ``--side-effect``, ``--note``): no answer, which in a
+correction clears the corrected entry's answer; ``nirpad diary show`` prints it so."""
 NIGHTLY_OPTIONS: Final = (
     ("--legs", "leg_symptoms", "leg symptoms tonight, 0 (none) to 10 (worst)"),
     ("--sleep", "sleep_quality", "sleep quality last night, 0 (worst) to 10 (best)"),
@@ -26,41 +29,38 @@ NIGHTLY_OPTIONS: Final = (
 )
 
 
+CORRECTS_NIGHTLY_HELP: Final = (
+    "correct entry ID: the answers given replace its answers, the others are kept "
+    "(entry ID stays in the history)"
+)
+
+
+def score_answer(text: str) -> int | str:
+    """A score option's value: a whole number, or ``NO_ANSWER``."""
+    return NO_ANSWER if text.strip() == NO_ANSWER else whole_number(text)
+
+
 def register(
     sub: Subcommands, common: argparse.ArgumentParser, diary: Handler, irls: Handler
 ) -> None:
     """Add ``diary`` (with ``show``) and ``irls`` to the sub-command parsers."""
-    entry = argparse.ArgumentParser(add_help=False)
-    entry.add_argument(
-        "--date",
-        metavar="YYYY-MM-DD",
-        help="the day (default: today; with --corrects, the corrected entry's day)",
-    )
-    entry.add_argument(
-        "--corrects",
-        metavar="ID",
-        type=whole_number,
-        help="this entry replaces entry ID (kept in history)",
-    )
-    entry.add_argument(
-        "--tz", metavar="ZONE", help="the patient's time zone, like Europe/Berlin (default: local)"
-    )
     parser = sub.add_parser(
         "diary",
-        parents=[common, entry],
+        parents=[common, _entry_options(CORRECTS_NIGHTLY_HELP)],
         help="tonight's symptom diary (asks when run in a terminal)",
-        description="Record tonight's diary entry; in a terminal without options it asks.",
+        description="Record tonight's diary entry; in a terminal without options it asks. "
+        "A score given as - is no answer: in a correction, it clears that answer.",
     )
     for flag, dest, text in NIGHTLY_OPTIONS:
-        parser.add_argument(flag, dest=dest, metavar="N", type=whole_number, help=text)
+        parser.add_argument(flag, dest=dest, metavar="N", type=score_answer, help=text)
     parser.add_argument(
         "--side-effect",
         dest="side_effects",
         action="append",
-        choices=SIDE_EFFECTS,
-        help="a side effect you noticed (repeat for several)",
+        choices=(*SIDE_EFFECTS, NO_ANSWER),
+        help="a side effect you noticed (repeat for several; - for none)",
     )
-    parser.add_argument("--note", help="a short note, at most 500 characters")
+    parser.add_argument("--note", help="a short note, at most 500 characters (- or '' for none)")
     parser.set_defaults(func=diary, diary_action=None)
     actions = parser.add_subparsers(dest="diary_action", metavar="ACTION")
     show = actions.add_parser("show", parents=[common], help="list the diary entries")
@@ -69,7 +69,7 @@ def register(
     show.add_argument("--site-config", metavar="FILE", help="site configuration (IRLS wording)")
     irls_parser = sub.add_parser(
         "irls",
-        parents=[common, entry],
+        parents=[common, _entry_options("this IRLS replaces IRLS ID (kept in the history)")],
         help="the weekly IRLS scores (asks when run in a terminal)",
         description="Record the ten IRLS item scores (0-4 each).",
     )
@@ -83,3 +83,18 @@ def register(
         "--site-config", metavar="FILE", help="site configuration (IRLS wording)"
     )
     irls_parser.set_defaults(func=irls)
+
+
+def _entry_options(corrects_help: str) -> argparse.ArgumentParser:
+    """The options ``diary`` and ``irls`` share: the day, the entry corrected, the zone."""
+    entry = argparse.ArgumentParser(add_help=False)
+    entry.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="the day (default: today; with --corrects, the corrected entry's day)",
+    )
+    entry.add_argument("--corrects", metavar="ID", type=whole_number, help=corrects_help)
+    entry.add_argument(
+        "--tz", metavar="ZONE", help="the patient's time zone, like Europe/Berlin (default: local)"
+    )
+    return entry

@@ -6,6 +6,10 @@ refused, with the patient's message on stderr and nothing written).
 
 A command asks questions only when stdin is a terminal and no value was given as an
 option (``is_interactive`` is the seam tests replace). A bad answer is asked again.
+A nightly correction (``--corrects ID``) changes only the answers given
+(``care.diary_correction``); its questions offer entry ID's answers, kept on Enter.
+``NO_ANSWER`` (``-``), as an option's value or an answer, is no answer: in a correction
+it clears one. The line it prints names both entries and what changed.
 A new entry is held to the course's dates (``firmware_host.course_inputs``): not in
 the future, not before day 1 (before the first session: not before the prescription's
 issue date), a baseline IRLS from the issue date to day 1.
@@ -25,6 +29,7 @@ from datetime import UTC, date, datetime
 from typing import Final, TextIO, TypeVar
 
 from care.diary import Diary, StoredIrls, StoredNightly, diary_exists, to_json
+from care.diary_correction import NightlyCorrection, correct_nightly, with_answers
 from care.diary_entry import (
     NIGHTLY_FIELDS,
     NOTE_MAX_CHARS,
@@ -33,13 +38,14 @@ from care.diary_entry import (
     check_date,
     check_score,
     check_text,
+    field_label,
     parse_date,
-    shows_nothing,
     whole_number,
 )
 from care.diary_schema import DiaryError, DiaryStorageError
 from care.irls import ITEM_COUNT, ITEM_MAX, IrlsWording, item_label, read_wording, wording_path
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
+from firmware_host.diary_args import NO_ANSWER
 from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_state_dir
 from firmware_host.stdout_guard import done
 
@@ -93,10 +99,9 @@ def _guarded(action: Callable[[], int]) -> int:
 
 
 def _record_nightly(args: argparse.Namespace) -> int:
-    values = {spec.name: getattr(args, spec.name) for spec in NIGHTLY_FIELDS}
-    note = args.note or ""
-    answered = any(v is not None for v in values.values()) or bool(args.side_effects)
-    given = answered or not shows_nothing(note)  # a note that shows nothing is no note
+    answers = _option_answers(args)
+    correction = args.corrects is not None
+    given = bool(answers) if correction else _says_something(answers)
     if not given and not is_interactive():
         raise DiaryError(
             "Nothing to record: give at least one value (nirpad diary --help).", field="entry"
@@ -104,14 +109,48 @@ def _record_nightly(args: argparse.Namespace) -> int:
     with _open(args) as diary:
         entry_date = _entry_date(args, diary, "nightly")
         check_date(entry_date, today=diary.today(), course=diary.course)  # before any question
-        if given:
-            effects = frozenset(SideEffect(v) for v in args.side_effects or ())
-            entry = NightlyEntry(entry_date, side_effects=effects, note=note, **values)
+        old = diary.correctable_nightly(args.corrects).entry if correction else None
+        if not given:
+            answers = _ask_nightly(entry_date, old, sys.stdin, sys.stdout)
+        if correction:
+            made = correct_nightly(diary, args.corrects, answers, entry_date=entry_date)
+            line = _corrected(made)
         else:
-            entry = _ask_nightly(entry_date, sys.stdin, sys.stdout)
-        new_id = diary.add_nightly(entry, corrects=args.corrects)
-    done(_recorded("diary entry", new_id, entry_date, args.corrects))
+            new_id = diary.add_nightly(with_answers(NightlyEntry(entry_date), answers))
+            line = _recorded("diary entry", new_id, entry_date, None)
+    done(line)
     return EXIT_OK
+
+
+def _option_answers(args: argparse.Namespace) -> dict[str, object]:
+    """The answers given as options (``NO_ANSWER``: no answer), by name; the others
+    are left out, so that a correction keeps them."""
+    answers: dict[str, object] = {
+        spec.name: None if getattr(args, spec.name) == NO_ANSWER else getattr(args, spec.name)
+        for spec in NIGHTLY_FIELDS
+        if getattr(args, spec.name) is not None
+    }
+    if args.side_effects is not None:
+        answers["side_effects"] = _option_effects(args.side_effects)
+    if args.note is not None:
+        answers["note"] = "" if args.note.strip() == NO_ANSWER else args.note
+    return answers
+
+
+def _option_effects(names: list[str]) -> frozenset[SideEffect]:
+    if NO_ANSWER in names and len(set(names)) > 1:
+        raise DiaryError(
+            f"--side-effect {NO_ANSWER} (none) cannot be given with a side effect.",
+            field="side_effects",
+        )
+    return frozenset(SideEffect(name) for name in names if name != NO_ANSWER)
+
+
+def _says_something(answers: dict[str, object]) -> bool:
+    """Whether a new entry with ``answers`` would hold any answer (a note that shows
+    nothing is no note)."""
+    blank = NightlyEntry(date.min)
+    return with_answers(blank, answers) != blank
 
 
 def _record_irls(args: argparse.Namespace) -> int:
@@ -183,6 +222,34 @@ def _recorded(kind: str, new_id: int, entry_date: date, corrects: int | None) ->
     return f"Recorded {kind} {new_id} for {entry_date.isoformat()}{replacing}."
 
 
+def _corrected(correction: NightlyCorrection) -> str:
+    """The success line of a correction: both entries, and what changed."""
+    old, new = correction.replaced.entry, correction.entry
+    changes = "; ".join(_change(name, old, new) for name in correction.changed)
+    line = _recorded("diary entry", correction.new_id, new.entry_date, correction.replaced.id)
+    return f"{line[:-1]}: {changes}; the other answers are kept."
+
+
+def _change(name: str, old: NightlyEntry, new: NightlyEntry) -> str:
+    """One changed answer in words: ``leg symptoms 3 (was 6)``, ``note cleared``."""
+    if name == "entry_date":
+        return f"moved from {old.entry_date.isoformat()}"
+    label = field_label(name).lower()
+    if name == "note":
+        return f"{label} cleared" if not new.note else f"{label} changed"
+    before, after = _answer_text(getattr(old, name)), _answer_text(getattr(new, name))
+    return f"{label} {'cleared' if after == NO_ANSWER else after} (was {before})"
+
+
+def _answer_text(value: object) -> str:
+    """An answer as ``diary show`` prints it; no answer (no side effects, no note) ``-``."""
+    if isinstance(value, frozenset):
+        return ", ".join(sorted(e.value for e in value)) or NO_ANSWER
+    if isinstance(value, str):
+        return value or NO_ANSWER
+    return _dash(value)
+
+
 def _ask(prompt: str, stdin: TextIO, stdout: TextIO) -> str:
     stdout.write(prompt)
     stdout.flush()
@@ -205,7 +272,7 @@ def _ask_until_valid(prompt: str, parse: Callable[[str], T], stdin: TextIO, stdo
 
 def _score_parser(name: str, low: int, high: int) -> Callable[[str], int | None]:
     def parse(text: str) -> int | None:
-        if not text.strip():
+        if not text.strip() or text.strip() == NO_ANSWER:
             return None
         try:
             value = whole_number(text)
@@ -218,6 +285,8 @@ def _score_parser(name: str, low: int, high: int) -> Callable[[str], int | None]
 
 
 def _parse_effects(text: str) -> frozenset[SideEffect]:
+    if text.strip() == NO_ANSWER:
+        return frozenset()
     names = [part.strip() for part in text.split(",") if part.strip()]
     try:
         return frozenset(SideEffect(name) for name in names)
@@ -228,27 +297,48 @@ def _parse_effects(text: str) -> frozenset[SideEffect]:
         ) from None
 
 
-def _ask_nightly(entry_date: date, stdin: TextIO, stdout: TextIO) -> NightlyEntry:
-    stdout.write(f"Diary for {entry_date.isoformat()} (press Enter to skip a question).\n")
-    values = {
-        spec.name: _ask_until_valid(
-            f"{spec.question}: ", _score_parser(spec.name, spec.low, spec.high), stdin, stdout
+def _parse_note(text: str) -> str:
+    if text.strip() == NO_ANSWER:
+        return ""
+    return check_text(text, field="note", max_chars=NOTE_MAX_CHARS)
+
+
+def _ask_nightly(
+    entry_date: date, old: NightlyEntry | None, stdin: TextIO, stdout: TextIO
+) -> dict[str, object]:
+    """Every answer, asked; in a correction (``old``) Enter keeps its answer."""
+    if old is None:
+        stdout.write(f"Diary for {entry_date.isoformat()} (press Enter to skip a question).\n")
+    else:
+        stdout.write(
+            f"Correcting the diary for {entry_date.isoformat()}: press Enter to keep an "
+            f"answer, {NO_ANSWER} to clear it.\n"
         )
-        for spec in NIGHTLY_FIELDS
-    }
-    effects = _ask_until_valid(
-        f"Side effects ({', '.join(e.value for e in SideEffect)}; comma-separated): ",
-        _parse_effects,
-        stdin,
-        stdout,
-    )
-    note = _ask_until_valid(
-        f"Note (at most {NOTE_MAX_CHARS} characters): ",
-        lambda text: check_text(text, field="note", max_chars=NOTE_MAX_CHARS),
-        stdin,
-        stdout,
-    )
-    return NightlyEntry(entry_date, side_effects=effects, note=note, **values)
+    answers: dict[str, object] = {}
+    for name, question, parse in _nightly_questions():
+        kept = getattr(old or NightlyEntry(entry_date), name)  # a new entry's: no answer
+        prompt = f"{question}: " if old is None else f"{question} [{_answer_text(kept)}]: "
+        answers[name] = _ask_until_valid(prompt, _or_kept(parse, kept), stdin, stdout)
+    return answers
+
+
+def _nightly_questions() -> list[tuple[str, str, Callable[[str], object]]]:
+    """Each answer's name, question and parser, in the order they are asked."""
+    effects = ", ".join(e.value for e in SideEffect)
+    return [
+        *((s.name, s.question, _score_parser(s.name, s.low, s.high)) for s in NIGHTLY_FIELDS),
+        ("side_effects", f"Side effects ({effects}; comma-separated)", _parse_effects),
+        ("note", f"Note (at most {NOTE_MAX_CHARS} characters)", _parse_note),
+    ]
+
+
+def _or_kept(parse: Callable[[str], object], kept: object) -> Callable[[str], object]:
+    """``parse``, but an answer left empty is ``kept``."""
+
+    def parse_or_keep(text: str) -> object:
+        return kept if not text.strip() else parse(text)
+
+    return parse_or_keep
 
 
 def _ask_irls(wording: IrlsWording | None, stdin: TextIO, stdout: TextIO) -> dict[int, int]:
