@@ -3,7 +3,7 @@
 Owns: ``diary/diary.sqlite3`` in the state directory (created 0660 in a 2770 directory,
 WAL), appending entries
 after they are checked, corrections (a new entry that ``supersedes`` an old one; nothing
-is ever updated or deleted, and SQLite triggers refuse it if tried) and which entry a
+is ever updated or deleted, and SQLite triggers refuse it if tried), which entry a
 correction may start from (``correctable_nightly``), and the two views
 readers get: the current one (superseded entries hidden) and the full history; also
 reading it where it cannot be written (``Diary.open_to_read``: a full or read-only disk).

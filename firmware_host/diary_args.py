@@ -1,6 +1,7 @@
 """The options of ``nirpad diary``, ``nirpad diary show`` and ``nirpad irls``.
 
-Owns: argparse definitions only (standard library), so ``nirpad --help`` stays fast;
+Owns: argparse definitions only (standard library), so ``nirpad --help`` stays fast,
+and ``NO_ANSWER``, the value that is no answer (the command reads it too);
 what the commands do is ``firmware_host.diary_commands`` (imported when one runs).
 """
 
