@@ -172,18 +172,24 @@ def _irls_totals(state_dir: Path, warn: Callable[[str], None]) -> list[IrlsTotal
 
 
 def _remind(inputs: _Inputs, run_hook: bool) -> int:
+    """Tonight's line; when due, the hook. A ``[remind]`` the hook cannot run with is
+    said at every run, due or not, so the journal shows it before the evening it fails."""
     line = f"nirpad: {inputs.tonight.text}"
     print(line)
+    settings = _hook_settings(inputs.site) if run_hook else None
     if not inputs.tonight.due_now:
         return EXIT_NOT_DUE
-    if run_hook:
-        try:
-            settings = remind_settings(inputs.site)
-        except SiteConfigError as exc:
-            print(f"nirpad: the reminder hook is not run: {exc}", file=sys.stderr)
-        else:
-            run_reminder_hook(settings, line)
+    if settings is not None:
+        run_reminder_hook(settings, line)
     return EXIT_OK
+
+
+def _hook_settings(site: Path | None) -> RemindSettings | None:
+    try:
+        return remind_settings(site)
+    except SiteConfigError as exc:
+        print(f"nirpad: the reminder hook cannot be run: {exc}", file=sys.stderr)
+        return None
 
 
 def run_reminder_hook(settings: RemindSettings, line: str) -> bool:

@@ -212,6 +212,24 @@ def test_no_reminder_while_the_record_refuses_any_start(
     assert (tonight["status"], tonight["due_now"]) == ("record problem", False)
 
 
+@pytest.mark.parametrize("due", [False, True])
+def test_a_remind_table_the_hook_cannot_run_with_is_said_at_every_run(
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    due: bool,
+) -> None:
+    """Said at 18:15 too, not first on the evening the reminder does not come."""
+    site = tmp_path / "site.toml"
+    site.write_text('[remind]\nhook = "buzz"\n')
+    _at(monkeypatch, DUE if due else local(date(2026, 11, 20), 19, 30))
+    assert _run(state_dir, "remind", "--run-hook", "--site-config", str(site)) == (0 if due else 1)
+    err = capsys.readouterr().err
+    assert err.startswith(f"nirpad: the reminder hook cannot be run: In {site}, [remind] hook")
+    assert err.count("\n") == 1
+
+
 def test_remind_runs_the_hook_without_a_shell(
     state_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
