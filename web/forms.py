@@ -36,10 +36,15 @@ SHOWN_PARAM: Final = "shown"
 
 
 async def checked_form(
-    request: Request, max_part_bytes: int, max_fields: int = MAX_FIELDS
+    request: Request,
+    max_part_bytes: int,
+    max_fields: int = MAX_FIELDS,
+    repeatable: frozenset[str] = frozenset(),
 ) -> FormData | Response:
-    """The form, or the page that refuses it (too large, malformed, no valid token).
-    The caller closes a form that may hold a file (``await form.close()``)."""
+    """The form, or the page that refuses it (too large, malformed, a field sent twice
+    that is not ``repeatable``, no valid token). A page's own form never sends a field
+    twice, and which of two values a reader takes is the parser's choice, not the
+    sender's. The caller closes a form that may hold a file (``await form.close()``)."""
     try:
         form = await request.form(
             max_files=MAX_FILES, max_fields=max_fields, max_part_size=max_part_bytes
@@ -48,6 +53,11 @@ async def checked_form(
         log.warning("refused a form: %s", exc.detail)
         if "maximum size" in str(exc.detail):
             return error_page(request, 413, too_large_text(max_part_bytes))
+        return error_page(request, 400, "The form could not be read; nothing was done.")
+    twice = _sent_twice(form, repeatable)
+    if twice is not None:
+        await form.close()
+        log.warning("refused a form with the field %r sent twice: %s", twice, request.url.path)
         return error_page(request, 400, "The form could not be read; nothing was done.")
     session = session_of(request)
     offered = form.get(CSRF_FIELD)
@@ -61,6 +71,15 @@ async def checked_form(
             "Open the page again and retry.",
         )
     return form
+
+
+def _sent_twice(form: FormData, repeatable: frozenset[str]) -> str | None:
+    seen: set[str] = set()
+    for name, _ in form.multi_items():
+        if name in seen and name not in repeatable:
+            return name[:40]
+        seen.add(name)
+    return None
 
 
 def answered(request: Request, page_path: str, flash: Flash) -> RedirectResponse:

@@ -241,7 +241,9 @@ def _irls(request: Request, form: FormData) -> str:
 
 
 async def _diary_post(request: Request, write: Callable[[Request, FormData], str]) -> Response:
-    form = await checked_form(request, MAX_DIARY_FORM_BYTES, MAX_DIARY_FIELDS)
+    form = await checked_form(
+        request, MAX_DIARY_FORM_BYTES, MAX_DIARY_FIELDS, repeatable=frozenset({"side_effects"})
+    )
     if isinstance(form, Response):
         return form
     try:

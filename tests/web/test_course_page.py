@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from html import unescape
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -43,6 +44,9 @@ def _set_clock(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
     for module in (course_commands, report_commands):
         monkeypatch.setattr(module, "wall_clock", lambda: now)
     monkeypatch.setattr("web.pages_course._now", lambda: now)
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def _diary(client: TestClient, path: str, **fields: str | list[str]) -> tuple[str | None, str]:
@@ -110,6 +114,26 @@ def test_tonights_entry_is_recorded_and_a_second_corrects_it(
     assert [(n.entry.entry_date, n.entry.leg_symptoms) for n in current] == [
         (date(2026, 11, 21), 3)
     ]
+
+
+@pytest.mark.parametrize("twice", ["leg_symptoms", "csrf_token", "note"])
+def test_a_field_sent_twice_is_refused_and_nothing_recorded(
+    course_client: TestClient, state_dir: Path, twice: str
+) -> None:
+    """Which of two values a parser takes is its choice, not the sender's: a forged
+    ``leg_symptoms=4&leg_symptoms=7`` recorded 7 without a word."""
+    token = csrf(course_client, "/course")
+    fields = {"csrf_token": token, "leg_symptoms": "4", "note": "a"}
+    body = [*fields.items(), (twice, fields[twice] if twice == "csrf_token" else "7")]
+    response = course_client.post("/diary/nightly", content=urlencode(body), headers=FORM)
+    assert response.status_code == 400
+    assert "The form could not be read; nothing was done." in response.text
+    assert not (state_dir / DIARY_FILENAME).exists()
+    ticked = [("side_effects", "warmth"), ("side_effects", "redness")]  # check boxes: allowed
+    response = course_client.post(
+        "/diary/nightly", content=urlencode([*fields.items(), *ticked]), headers=FORM
+    )
+    assert outcome(response) == "ok", response.text
 
 
 def test_a_diary_still_in_its_old_place_shows_tonights_entry(
