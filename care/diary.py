@@ -152,13 +152,20 @@ class Diary:
         return cls(conn, path, course=course, wall_clock=wall_clock, tz=tz)
 
     @classmethod
-    def open_to_read(cls, state_dir: Path) -> Diary:
+    def open_to_read(
+        cls,
+        state_dir: Path,
+        *,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tz: tzinfo | None = None,
+    ) -> Diary:
         """``open``; where the diary cannot be opened to write (a full or read-only
         disk), opened to read only instead (``connect_read_only``), so it can still be
-        listed and reported. Only for reading: nothing may be added to it. Raises
-        ``open``'s ``DiaryStorageError`` when the read-only open cannot be done either."""
+        listed and reported. Only for reading: nothing may be added to it. ``wall_clock``
+        and ``tz`` as for ``open``, for ``today``. Raises ``open``'s ``DiaryStorageError`` when the
+        read-only open cannot be done either."""
         try:
-            return cls.open(state_dir)
+            return cls.open(state_dir, wall_clock=wall_clock, tz=tz)
         except DiaryStorageError as exc:
             path = state_dir / DIARY_FILENAME
             conn = connect_read_only(path)
@@ -166,7 +173,7 @@ class Diary:
                 raise
             log.info("diary: read only, as it cannot be written: %s", exc)
         conn.row_factory = sqlite3.Row
-        return cls(conn, path, course=None, wall_clock=lambda: datetime.now(UTC), tz=None)
+        return cls(conn, path, course=None, wall_clock=wall_clock, tz=tz)
 
     def close(self) -> None:
         self._conn.close()

@@ -95,11 +95,14 @@ def _now() -> datetime:
 
 
 def _diary_today(request: Request) -> dict[str, Any]:
-    """Tonight's entry and the latest IRLS, if any (blocking; never creates a diary)."""
-    if not diary_exists(web_state(request).settings.state_dir):  # in its place or the old one
+    """Tonight's entry and the latest IRLS, if any (blocking; never creates a diary).
+    Read as ``nirpad diary show`` reads it: on a full or read-only disk too."""
+    settings = web_state(request).settings
+    if not diary_exists(settings.state_dir):  # in its place or the old one
         return NO_DIARY
     try:
-        with _open_diary(request) as diary:
+        zone = zone_named(settings.tz)
+        with Diary.open_to_read(settings.state_dir, wall_clock=_now, tz=zone) as diary:
             today = diary.today()
             tonight = [n for n in diary.nightly() if n.entry.entry_date == today]
             irls = diary.irls()

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from care.diary import DIARY_FILENAME, Diary
-from care.diary_schema import OLD_DIARY_FILENAME
+from care.diary_schema import OLD_DIARY_FILENAME, DiaryStorageError
 from firmware_host import course_commands, report_commands
 from firmware_host.cli import main
 from firmware_host.report_commands import report_files
@@ -134,6 +134,22 @@ def test_a_field_sent_twice_is_refused_and_nothing_recorded(
         "/diary/nightly", content=urlencode([*fields.items(), *ticked]), headers=FORM
     )
     assert outcome(response) == "ok", response.text
+
+
+def test_tonights_entry_is_shown_where_the_diary_cannot_be_written(
+    course_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full or read-only disk: shown as ``nirpad diary show`` shows it, not an error."""
+    assert _diary(course_client, "/diary/nightly", leg_symptoms="6")[0] == "ok"
+
+    def cannot_write(cls: type[Diary], state_dir: Path, **_: object) -> Diary:
+        raise DiaryStorageError("The symptom diary cannot be opened: the disk is full",
+                                path=state_dir / DIARY_FILENAME)  # fmt: skip
+
+    monkeypatch.setattr(Diary, "open", classmethod(cannot_write))
+    html = course_client.get("/course").text
+    assert re.search(r'name="corrects" value="\d+"', html) is not None, "tonight's entry not shown"
+    assert "the disk is full" not in html
 
 
 def test_a_diary_still_in_its_old_place_shows_tonights_entry(
