@@ -227,14 +227,15 @@ def _register_profile_commands(sub: Any) -> None:
 
 
 def _exec_sim(extra: list[str]) -> int:
-    """Replace this process with ``python -m hil.sim``: no parent left, signals reach it."""
-    from firmware_host.sim_process import sim_argv
+    """Replace this process with ``python -m hil.sim``: no parent left, signals reach it.
+    Its help and usage errors say ``nirpad sim``, the command typed (``SIM_PROG_ENV``)."""
+    from firmware_host.sim_process import SIM_PROG_ENV, sim_argv
 
     argv = sim_argv(extra)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execv(sys.executable, argv)
+        os.execve(sys.executable, argv, {**os.environ, SIM_PROG_ENV: "nirpad sim"})
     except OSError as exc:
         _err(f"cannot start the simulator: {exc}")
     return EXIT_ERROR

@@ -23,6 +23,9 @@ from firmware_host.json_child import EventTimeout, JsonLinesChild
 
 log = logging.getLogger(__name__)
 
+SIM_PROG_ENV: Final = "NIRPAD_SIM_PROG"
+"""The command name the simulator's help and usage errors show (``nirpad sim`` sets it;
+``hil.sim`` spells it too, as it may not import this module)."""
 SIM_START_TIMEOUT_S: Final = 15.0
 CHILD_EXIT_TIMEOUT_S: Final = 5.0
 RECENT_EVENTS: Final = 200

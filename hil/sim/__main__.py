@@ -1,12 +1,15 @@
 """``python -m hil.sim``: the simulated board on a pseudo-terminal (``nirpad sim`` execs it).
 
-Owns: the command-line options. Everything else is in ``pty_runner``.
+Owns: the command-line options, and the name its help and usage errors give the
+command: ``$NIRPAD_SIM_PROG`` when set (``nirpad sim`` sets it), else ``python -m
+hil.sim``. Everything else is in ``pty_runner``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +17,9 @@ from drivers.protocol import SIM_TIME_SCALE_MAX, SIM_TIME_SCALE_MIN
 from hil.sim.board import RAIL_HOLD_S
 from hil.sim.commands import check_ambient_c
 from hil.sim.pty_runner import run_pty_sim
+
+PROG_ENV = "NIRPAD_SIM_PROG"
+"""Set by ``nirpad sim`` (``firmware_host.sim_process.SIM_PROG_ENV``, not imported here)."""
 
 
 def _time_scale(text: str) -> float:
@@ -55,7 +61,7 @@ def _baud(text: str) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m hil.sim",
+        prog=os.environ.get(PROG_ENV) or "python -m hil.sim",
         description="Simulated nirpad LED driver board on a pseudo-terminal. "
         "JSON-line commands on stdin, JSON-line events on stdout (see docs/hil.md).",
     )

@@ -248,10 +248,31 @@ def test_interrupt_while_the_profile_commands_load_exits_130(
 
 def test_sim_execs_the_simulator_module(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, list[str]]] = []
-    monkeypatch.setattr("firmware_host.cli.os.execv", lambda path, argv: calls.append((path, argv)))
+
+    def execve(path: str, argv: list[str], env: dict[str, str]) -> None:
+        calls.append((path, argv))
+
+    monkeypatch.setattr("firmware_host.cli.os.execve", execve)
     main(["sim", "--seed", "3", "--help"])
     argv = [sys.executable, "-P", "-m", "hil.sim", "--seed", "3", "--help"]
     assert calls == [(sys.executable, argv)]
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        (["firmware_host", "sim"], "usage: nirpad sim ["),
+        (["hil.sim"], "usage: python -m hil.sim ["),
+    ],
+)
+def test_the_simulators_help_names_the_command_typed(command: list[str], usage: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NIRPAD_SIM_PROG"}
+    proc = subprocess.run(
+        [sys.executable, "-m", *command, "--help"],
+        capture_output=True, text=True, env=env, timeout=30, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith(usage)
 
 
 HEAVY = (
