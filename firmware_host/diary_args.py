@@ -63,7 +63,7 @@ def register(
     )
     parser.add_argument("--note", help="a short note, at most 500 characters (- or '' for none)")
     parser.set_defaults(func=diary, diary_action=None)
-    actions = parser.add_subparsers(dest="diary_action", metavar="ACTION")
+    actions = parser.add_subparsers(dest="diary_action", metavar="[ACTION]")  # none: record
     show = actions.add_parser("show", parents=[common], help="list the diary entries")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.add_argument("--history", action="store_true", help="include corrected entries")

@@ -19,7 +19,7 @@ import pytest
 
 from care.diary_schema import DIARY_FILENAME
 from firmware_host import diary_commands
-from firmware_host.cli import main
+from firmware_host.cli import build_parser, main
 from profiles.store import install_atomic
 from tests.care.course_fixture import RX_TOML, local, write_six_weeks
 from tests.care.test_diary import write_old_diary
@@ -538,3 +538,30 @@ def test_a_diary_that_is_not_a_file_is_an_error_not_an_empty_diary(
     out, err = capsys.readouterr()
     assert "none" not in out
     assert err == f"nirpad: The symptom diary cannot be opened: it is not a file ({diary}).\n"
+
+
+def test_the_diary_usage_shows_its_action_as_optional(capsys: pytest.CaptureFixture[str]) -> None:
+    """Plain ``nirpad diary`` records tonight's entry: ``show`` is optional, and the
+    usage line says so."""
+    assert main(["diary", "--help"]) == 0
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert usage.rstrip().endswith("[ACTION] ...")
+
+
+@pytest.mark.parametrize(
+    ("argv", "action", "legs"),
+    [
+        (["diary"], None, None),
+        (["diary", "--legs", "3"], None, 3),
+        (["diary", "--legs", "3", "--date", "2026-12-01"], None, 3),
+        (["diary", "show"], "show", None),
+        (["diary", "show", "--json", "--history"], "show", None),
+    ],
+)
+def test_the_diary_actions_parse(argv: list[str], action: str | None, legs: int | None) -> None:
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.diary_action, getattr(args, "leg_symptoms", None)) == (
+        "diary",
+        action,
+        legs,
+    )
