@@ -256,12 +256,13 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None, state_dir: Pat
         )
         return EXIT_ERROR
     ics = course_calendar(inputs.rx, first_day, inputs.zone, wall_clock())
+    target = user_path(output)  # absolute, ~ expanded: the file written, as report says
     try:  # a full disk leaves the calendar before intact, never half of a new one
-        write_atomically([(user_path(output), ics)], state_dir=state_dir)
+        write_atomically([(target, ics)], state_dir=state_dir)
     except OutputRefused as exc:
         print(f"nirpad: {exc}", file=sys.stderr)
         return exc.code
-    done(f"{count} planned sessions from {first_day.isoformat()} written to {output}")
+    done(f"{count} planned sessions from {first_day.isoformat()} written to {target}")
     return EXIT_OK
 
 

@@ -281,6 +281,25 @@ def test_calendar_writes_an_ics_that_parses_back(
     assert events[0].decoded("dtstart").date() == date(2026, 10, 13)
 
 
+def test_calendar_says_the_absolute_path_it_wrote(
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A quoted ``~`` reaches nirpad unexpanded: the line names the file written, as
+    ``nirpad report`` does, not ``~/course.ics``."""
+    _at(monkeypatch, DUE)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(home)
+    assert _run(state_dir, "calendar", "-o", "~/course.ics") == 0
+    assert capsys.readouterr().out.endswith(f"written to {home / 'course.ics'}\n")
+    assert _run(state_dir, "calendar", "-o", "relative.ics") == 0
+    assert capsys.readouterr().out.endswith(f"written to {home / 'relative.ics'}\n")
+
+
 def test_calendar_after_the_first_session_says_a_given_from_is_not_used(
     state_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
