@@ -161,9 +161,9 @@ class _Ui:
 def _progress_fields(status: dict[str, Any]) -> dict[str, Any]:
     delivered = float(status.get("fluence_j_cm2") or 0.0)
     planned = float(status.get("planned_fluence_j_cm2") or 0.0) or 1.0
-    remaining = float(status.get("remaining_s") or 0.0)
+    minutes, seconds = divmod(round(float(status.get("remaining_s") or 0.0)), 60)
     info = (
-        f"{int(remaining // 60):2d}:{int(remaining % 60):02d} left  "
+        f"{minutes:2d}:{seconds:02d} left  "  # to the nearest second, as nirpad status
         f"{delivered:5.1f}/{planned:.1f} J/cm²  "
         f"skin {_temp(status.get('skin_temp_c'))}  board {_temp(status.get('board_temp_c'))}"
     )

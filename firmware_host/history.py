@@ -2,8 +2,9 @@
 
 Owns: reading the sessions from the ledger directly (no running controller needed; a
 second reader is safe with SQLite WAL) and rendering them as a table, CSV or JSON:
-date, profile, duration, delivered and planned fluence, outcome. Oldest first. A session
-in progress shows the dose of its last checkpoint.
+date, profile, duration (to the nearest second in every form but JSON, which keeps the
+fraction), delivered and planned fluence, outcome. Oldest first. A session in progress
+shows the dose of its last checkpoint.
 
 Does not own the ledger or its records (``safety.ledger``). Never creates a state
 directory or a ledger: with no ledger there is simply no history.
@@ -79,6 +80,24 @@ def duration_s(record: SessionRecord) -> float | None:
     return (record.ended_at - record.started_at).total_seconds()
 
 
+def whole_seconds(record: SessionRecord) -> int | None:
+    """``duration_s`` to the nearest second, as every form shows it (a table's ``m:ss``,
+    the CSV's ``duration_s``): 17.97 s is 18 in each, never 17 in one. None while
+    unfinished."""
+    seconds = duration_s(record)
+    return None if seconds is None else round(seconds)
+
+
+def duration_text(record: SessionRecord) -> str:
+    """The duration as ``m:ss`` to the nearest second (``whole_seconds``); ``-`` while
+    unfinished."""
+    seconds = whole_seconds(record)
+    if seconds is None:
+        return "-"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}:{seconds:02d}"
+
+
 def outcome_text(record: SessionRecord) -> str:
     if record.outcome is None:
         return "in progress"
@@ -115,7 +134,7 @@ def to_csv(records: Sequence[SessionRecord]) -> str:
     writer.writeheader()
     for record in records:
         row = session_dict(record)
-        row["duration_s"] = "" if row["duration_s"] is None else f"{row['duration_s']:.0f}"
+        row["duration_s"] = "" if row["duration_s"] is None else str(whole_seconds(record))
         row["delivered_fluence_j_cm2"] = f"{record.delivered_fluence_total_j_cm2:.2f}"
         row["planned_fluence_j_cm2"] = f"{record.planned_fluence_total_j_cm2:.2f}"
         writer.writerow(row)
@@ -134,12 +153,10 @@ def to_table(records: Sequence[SessionRecord]) -> str:
 
 
 def _table_row(record: SessionRecord) -> tuple[str, ...]:
-    seconds = duration_s(record)
-    duration = "-" if seconds is None else f"{int(seconds // 60)}:{int(seconds % 60):02d}"
     return (
         record.started_at.astimezone().strftime("%Y-%m-%d %H:%M"),
         record.profile_id,
-        duration,
+        duration_text(record),
         f"{record.delivered_fluence_total_j_cm2:.1f}",
         f"{record.planned_fluence_total_j_cm2:.1f}",
         outcome_text(record),

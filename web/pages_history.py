@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from firmware_host.course_inputs import CourseInputError, zone_named
-from firmware_host.history import damaged_rows_text, duration_s, outcome_text, to_csv
+from firmware_host.history import damaged_rows_text, duration_text, outcome_text, to_csv
 from safety.records import Records, SessionRecord, read_records
 from web.chart import SessionPoint, fluence_chart
 from web.pages_status import web_state
@@ -52,11 +52,10 @@ def _zone(tz: str | None) -> tzinfo | None:
 
 
 def _row(record: SessionRecord, zone: tzinfo | None) -> dict[str, str]:
-    seconds = duration_s(record)
     return {
         "date": record.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         "profile": record.profile_id,
-        "duration": "-" if seconds is None else f"{int(seconds // 60)}:{int(seconds % 60):02d}",
+        "duration": duration_text(record),
         "delivered": f"{record.delivered_fluence_total_j_cm2:.1f}",
         "planned": f"{record.planned_fluence_total_j_cm2:.1f}",
         "outcome": outcome_text(record),

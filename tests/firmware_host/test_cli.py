@@ -18,6 +18,7 @@ import pytest
 from firmware_host.cli import format_status, main
 from firmware_host.control import ControlServer
 from firmware_host.control_client import ControlReply
+from firmware_host.demo import _progress_fields
 
 T = TypeVar("T")
 STATUS = {
@@ -186,6 +187,14 @@ def test_format_status_shows_no_readings_as_a_dash() -> None:
         "Skin (°C): -",
         "Contact: no",
     ]
+
+
+def test_the_demo_and_status_show_the_time_left_to_the_nearest_second() -> None:
+    """59.6 s left is 1:00 in ``nirpad status`` and in the demo's progress line."""
+    status = {"state": "treating", "elapsed_s": 17.97, "remaining_s": 59.6}
+    assert format_status(status).splitlines()[1:] == ["Elapsed:             0:18",
+                                                      "Remaining:           1:00"]  # fmt: skip
+    assert _progress_fields(status)["info"].startswith(" 1:00 left")
 
 
 @pytest.mark.parametrize(

@@ -195,3 +195,22 @@ def test_a_state_directory_this_user_may_not_search_is_an_error_not_no_sessions(
         "nirpad: The treatment record cannot be read: this user has no permission "
         f"({ledger_dir / 'ledger.sqlite3'}).\n"
     )
+
+
+def test_the_table_and_the_csv_round_a_duration_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """17.97 s is 0:18 in the table and 18 in the CSV; 59.6 s is 1:00, never 0:59."""
+    clock = WallClock()
+    with Ledger.open(tmp_path, clock) as ledger:
+        for seconds in (17.97, 59.6):
+            session = ledger.begin_session("rls-810-standard", "a" * 64, {810: 90.0})
+            clock.now += timedelta(seconds=seconds)
+            ledger.end_session(session, Outcome.STOPPED, {810: 1.0})
+            clock.now += timedelta(days=1)
+    assert main(["history", "--state-dir", str(tmp_path)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert [line.split()[3] for line in table[1:]] == ["0:18", "1:00"]
+    assert main(["history", "--csv", "--state-dir", str(tmp_path)]) == 0
+    rows = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert [row["duration_s"] for row in rows] == ["18", "60"]

@@ -59,6 +59,17 @@ def test_sessions_newest_first_with_outcomes_and_a_chart(client: TestClient) -> 
     assert 'class="bar-short"' in html and 'class="bar-done"' in html
 
 
+def test_a_duration_is_shown_to_the_nearest_second(client: TestClient, state_dir: Path) -> None:
+    """17.97 s is 0:18, as in ``nirpad history`` and the CSV (never truncated to 0:17)."""
+    now = [T0]
+    with Ledger.open(state_dir, lambda: now[0]) as ledger:
+        session = ledger.begin_session("rls-810-standard", "a" * 64, {810: 71.4})
+        now[0] += timedelta(seconds=17.97)
+        ledger.end_session(session, Outcome.STOPPED, {810: 0.7})
+    [row] = re.findall(r'<tr class="session">(.*?)</tr>', client.get("/history").text, re.DOTALL)
+    assert "<td>0:18</td>" in row
+
+
 def test_the_csv_is_the_clis(client: TestClient, with_sessions: Path) -> None:
     response = client.get("/history.csv")
     assert response.status_code == 200
