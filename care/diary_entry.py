@@ -21,6 +21,7 @@ from datetime import date
 from typing import Final
 
 from care.diary_schema import DiaryError
+from profiles.locator import printable
 
 __all__ = [
     "NIGHTLY_FIELDS",
@@ -209,7 +210,7 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise DiaryError(
-            f"{text!r} is not a date: write it as YYYY-MM-DD (for example 2026-03-14).",
+            f"'{printable(text)}' is not a date: write it as YYYY-MM-DD (for example 2026-03-14).",
             field="date",
         ) from None
 

@@ -7,6 +7,8 @@ import argparse
 from collections.abc import Callable
 from typing import TypeAlias
 
+from profiles.locator import printable
+
 __all__ = ["Handler", "Subcommands", "whole_number"]
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -20,8 +22,8 @@ def whole_number(text: str) -> int:
     allows between digits: ``1_0`` is refused, never read as 10 (the same rule as
     ``care.diary_entry.whole_number``, which this module may not import)."""
     if "_" in text:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        raise argparse.ArgumentTypeError(f"'{printable(text)}' is not a whole number")
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"'{printable(text)}' is not a whole number") from None

@@ -310,9 +310,12 @@ def _answer_timeout_s() -> float:
     except ValueError:
         timeout_s = math.nan
     if not 0 < timeout_s <= MAX_TIMEOUT_S:  # NaN too
+        from profiles.locator import printable
+
         _err(
             f"${ENV_TIMEOUT} must be a number of seconds above 0 and at most "
-            f"{MAX_TIMEOUT_S:.0f}, not {text!r}; unset it to wait {DEFAULT_TIMEOUT_S:.0f} s"
+            f"{MAX_TIMEOUT_S:.0f}, not '{printable(text)}'; unset it to wait "
+            f"{DEFAULT_TIMEOUT_S:.0f} s"
         )
         raise SystemExit(EXIT_USAGE)
     return timeout_s

@@ -25,6 +25,7 @@ from care.course import IrlsTotal, first_day_of
 from care.diary import Diary, diary_exists
 from care.diary_entry import CourseDates
 from profiles.errors import ProfileError, TrustStoreError
+from profiles.locator import printable
 from profiles.regular_file import read_regular_file
 from profiles.signing import TrustStore
 from profiles.store import load_installed
@@ -76,7 +77,9 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: Europe, too long
-        raise CourseInputError(f"unknown time zone {name!r}: give one like Europe/Berlin") from exc
+        raise CourseInputError(
+            f"unknown time zone '{printable(name)}': give one like Europe/Berlin"
+        ) from exc
 
 
 def _zone_file(path: Path) -> ZoneInfo:
@@ -98,7 +101,8 @@ def _zone_file(path: Path) -> ZoneInfo:
         return ZoneInfo.from_file(io.BytesIO(data), key=str(path))
     except (OSError, ValueError, ProfileError) as exc:
         raise CourseInputError(
-            f"the time zone file {path} cannot be read: give a zone like Europe/Berlin with --tz"
+            f"the time zone file {printable(str(path))} cannot be read: give a zone like "
+            "Europe/Berlin with --tz"
         ) from exc
 
 

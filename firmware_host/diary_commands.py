@@ -48,6 +48,7 @@ from firmware_host.course_inputs import CourseInputError, diary_course_dates, zo
 from firmware_host.diary_args import NO_ANSWER
 from firmware_host.paths import ensure_state_dir, resolve_site_config, resolve_state_dir
 from firmware_host.stdout_guard import done
+from profiles.locator import printable
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -194,7 +195,8 @@ def parse_items(text: str) -> dict[int, int]:
             items[number] = whole_number(part)
         except ValueError:
             raise DiaryError(
-                f"Item {number}: {part.strip()!r} is not a score (a whole number 0-{ITEM_MAX}).",
+                f"Item {number}: '{printable(part.strip())}' is not a score (a whole number "
+                f"0-{ITEM_MAX}).",
                 field=f"item {number}",
             ) from None
     return items
@@ -277,7 +279,8 @@ def _score_parser(name: str, low: int, high: int) -> Callable[[str], int | None]
         try:
             value = whole_number(text)
         except ValueError:
-            raise DiaryError(f"{text.strip()!r} is not a whole number.", field=name) from None
+            shown = printable(text.strip())
+            raise DiaryError(f"'{shown}' is not a whole number.", field=name) from None
         check_score(value, low, high, field=name)
         return value
 

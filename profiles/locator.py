@@ -87,10 +87,16 @@ _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 def printable(text: str) -> str:
     """``text`` with every character a terminal would act on (escape codes, DEL, C1
-    controls, bidirectional overrides, line separators) written as ``\\uXXXX``."""
-    return "".join(
-        f"\\u{ord(c):04x}" if unicodedata.category(c) in _UNPRINTABLE else c for c in text
-    )
+    controls, bidirectional overrides, line separators) written as ``\\uXXXX``, and a
+    byte that was not UTF-8 (in an argument, a file name or the environment, which
+    Python reads as a lone surrogate U+DC80-U+DCFF) as ``\\xNN``, the byte itself."""
+    return "".join(_printable_char(c) for c in text)
+
+
+def _printable_char(c: str) -> str:
+    if "\udc80" <= c <= "\udcff":  # surrogateescape's stand-in for the byte 0x80-0xff
+        return f"\\x{ord(c) - 0xDC00:02x}"
+    return f"\\u{ord(c):04x}" if unicodedata.category(c) in _UNPRINTABLE else c
 
 
 def quoted(text: str) -> str:

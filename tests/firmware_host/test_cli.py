@@ -159,6 +159,17 @@ def test_status_human_output(
     assert "810: 50.0" in out and "Contact:" in out and "yes" in out
 
 
+def test_a_timeout_that_is_not_text_is_shown_as_bytes(
+    running: FakeController,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("NIRPAD_TIMEOUT_S", "5\udcff")  # the byte ff, as Python reads it
+    assert main(["start", "--state-dir", str(tmp_path)]) == 2
+    assert "at most 3600, not '5\\xff'; unset it" in capsys.readouterr().err
+
+
 def test_format_status_fault_and_missing_keys() -> None:
     fault = {"code": "skin_overtemp", "message": "hot"}
     text = format_status({"state": "fault", "state_reason": "hot", "fault": fault})

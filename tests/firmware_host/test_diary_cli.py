@@ -206,6 +206,41 @@ def test_the_terminal_path_asks_and_asks_again(
     assert entry["note"] == "calf tingled"
 
 
+BAD_BYTES = "\udcff\udcfe"
+"""The bytes ff fe as Python reads them from argv or a terminal (surrogateescape)."""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["diary", "--legs", BAD_BYTES], "argument --legs: '\\xff\\xfe' is not a whole number"),
+        (["diary", "--legs", "1", "--date", BAD_BYTES], "'\\xff\\xfe' is not a date"),
+        (["diary", "--legs", "1", "--tz", f"Europe/{BAD_BYTES}"], "zone 'Europe/\\xff\\xfe'"),
+        (["diary", "--legs", "1", "--tz", f"/no/{BAD_BYTES}"], "zone file /no/\\xff\\xfe cannot"),
+        (["irls", "--items", f"{BAD_BYTES},1"], "Item 1: '\\xff\\xfe' is not a score"),
+    ],
+)
+def test_bytes_that_are_not_text_are_shown_as_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """An argument that is not UTF-8 is named by its bytes (``\\xff``), never by
+    Python's stand-in for them (``\\udcff``)."""
+    assert main([*argv, "--state-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "\\udc" not in err
+
+
+def test_a_typed_answer_that_is_not_text_is_shown_as_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = [BAD_BYTES, "3", "", "", "", "", "", ""]
+    monkeypatch.setattr("sys.stdin", TtyInput("\n".join(answers) + "\n"))
+    assert main(["diary", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "'\\xff\\xfe' is not a whole number. Please try again." in out
+    assert "\\udc" not in out
+
+
 def test_end_of_input_in_the_terminal_records_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
