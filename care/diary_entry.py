@@ -15,6 +15,7 @@ Does not own storage (``care.diary``) or the IRLS (``care.irls``).
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +31,7 @@ __all__ = [
     "NightlyEntry",
     "Onset",
     "SideEffect",
+    "calendar_date",
     "check_date",
     "check_score",
     "check_text",
@@ -204,10 +206,24 @@ def whole_number(text: str) -> int:
     return int(text.strip())
 
 
+_CALENDAR_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}")
+
+
+def calendar_date(text: str) -> date:
+    """A day written ``YYYY-MM-DD`` or ``YYYYMMDD`` (spaces around it allowed), the
+    dates the commands take; raises ``ValueError`` otherwise. ``date.fromisoformat``
+    would also read a week date (``2026-W47-1``, 16 Nov), which no patient means."""
+    stripped = text.strip()
+    if _CALENDAR_DATE.fullmatch(stripped) is None:
+        raise ValueError(f"not a date written YYYY-MM-DD: {text!r}")
+    return date.fromisoformat(stripped)
+
+
 def parse_date(text: str) -> date:
-    """A date written ``YYYY-MM-DD``; raises DiaryError otherwise."""
+    """A date written ``YYYY-MM-DD`` (or ``YYYYMMDD``: ``calendar_date``); raises
+    DiaryError otherwise."""
     try:
-        return date.fromisoformat(text.strip())
+        return calendar_date(text)
     except ValueError:
         raise DiaryError(
             f"'{printable(text)}' is not a date: write it as YYYY-MM-DD (for example 2026-03-14).",

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -31,6 +31,7 @@ from care.adherence import SiteConfigError, rule_from_site
 from care.calendar import course_calendar, planned_days
 from care.course import Checkpoint, Course, IrlsTotal, build_course
 from care.course_json import course_json
+from care.diary_entry import calendar_date
 from care.diary_schema import DiaryStorageError
 from care.remind import RemindSettings, remind_settings
 from care.tonight import Tonight, tonight
@@ -39,6 +40,7 @@ from firmware_host.output_files import OutputRefused, write_atomically
 from firmware_host.paths import resolve_site_config, resolve_state_dir, user_path
 from firmware_host.stdout_guard import done
 from profiles.errors import TrustStoreError
+from profiles.locator import printable
 from profiles.schema import Profile
 from profiles.signing import TrustStore
 from profiles.store import load_installed
@@ -225,11 +227,13 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None, state_dir: Pat
     first_day = inputs.course.first_day
     if first_day is None:
         try:
-            first_day = (
-                date.fromisoformat(from_day) if from_day is not None else inputs.course.today
-            )
+            first_day = calendar_date(from_day) if from_day is not None else inputs.course.today
         except ValueError:
-            print(f"nirpad: --from {from_day!r} is not a date like 2026-11-03", file=sys.stderr)
+            print(
+                f"nirpad: --from '{printable(from_day or '')}' is not a date: write it as "
+                "YYYY-MM-DD (like 2026-11-03)",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         latest = inputs.course.today + timedelta(days=CALENDAR_FROM_AFTER_TODAY_MAX_DAYS)
         if first_day > latest:
@@ -241,7 +245,7 @@ def _calendar(inputs: _Inputs, output: str, from_day: str | None, state_dir: Pat
             return EXIT_USAGE
     elif from_day is not None:  # day 1 is the first session's: --from cannot move it
         print(
-            f"nirpad: note: --from {from_day} is not used: the course began on "
+            f"nirpad: note: --from {printable(from_day)} is not used: the course began on "
             f"{first_day.isoformat()}, its first session",
             file=sys.stderr,
         )

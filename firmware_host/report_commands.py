@@ -35,6 +35,7 @@ from typing import Final
 from care.adherence import SiteConfigError, read_site_table, rule_from_site
 from care.course import first_day_of
 from care.diary import Diary, StoredIrls, StoredNightly, diary_exists
+from care.diary_entry import calendar_date
 from care.diary_schema import DiaryStorageError
 from care.report import Device, Period, ReportData, ReportError, SignatureStatus, gather_report
 from firmware_host.course_inputs import CourseInputError, zone_named
@@ -42,6 +43,7 @@ from firmware_host.output_files import OutputRefused, write_atomically
 from firmware_host.paths import resolve_site_config, resolve_state_dir, user_path
 from firmware_host.stdout_guard import done
 from profiles.errors import TrustStoreError
+from profiles.locator import printable
 from profiles.schema import Profile
 from profiles.signing import TrustStore, signature_checked
 from profiles.store import load_installed
@@ -132,10 +134,11 @@ def _day(text: str | None, option: str) -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text.strip())
+        return calendar_date(text)
     except ValueError:
         raise _Refused(
-            f"{option} {text!r} is not a date: write it like 2026-11-03", EXIT_USAGE
+            f"{option} '{printable(text)}' is not a date: write it as YYYY-MM-DD (like 2026-11-03)",
+            EXIT_USAGE,
         ) from None
 
 

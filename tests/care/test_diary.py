@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from care.diary import Diary, to_json
-from care.diary_entry import NOTE_MAX_CHARS, CourseDates, NightlyEntry, SideEffect
+from care.diary_entry import (
+    NOTE_MAX_CHARS,
+    CourseDates,
+    NightlyEntry,
+    SideEffect,
+    calendar_date,
+    parse_date,
+)
 from care.diary_schema import (
     DIARY_DIR_MODE,
     DIARY_FILE_MODE,
@@ -549,3 +556,21 @@ def test_two_openers_moving_the_old_diary_at_once_lose_no_entry(
             date(2026, 3, 15),
         ]
     assert [p.name for p in (state / "diary").iterdir()] == ["diary.sqlite3"]  # no temp left
+
+
+@pytest.mark.parametrize(
+    ("text", "day"), [("2026-11-20", date(2026, 11, 20)), (" 20261120 ", date(2026, 11, 20))]
+)
+def test_a_date_is_written_yyyy_mm_dd_or_yyyymmdd(text: str, day: date) -> None:
+    assert calendar_date(text) == parse_date(text) == day
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-W47-5", "2026W475", "2026-W47", "2026-330", "2026-1120", "٢٠٢٦-١١-٢٠", ""]
+)
+def test_a_week_or_ordinal_date_is_not_taken(text: str) -> None:
+    """``date.fromisoformat`` reads ``2026-W47-5`` as 20 Nov: no patient means it."""
+    with pytest.raises(ValueError):
+        calendar_date(text)
+    with pytest.raises(DiaryError, match="write it as YYYY-MM-DD"):
+        parse_date(text)

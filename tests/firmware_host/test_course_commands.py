@@ -353,6 +353,10 @@ def test_calendar_before_the_first_session_starts_from_a_given_day(
     assert "not a date" in capsys.readouterr().err
     assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "") == 2  # never "today"
     assert "--from '' is not a date" in capsys.readouterr().err
+    assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "2026-W47-5") == 2  # 20 Nov
+    assert "--from '2026-W47-5' is not a date: write it as YYYY-MM-DD" in capsys.readouterr().err
+    assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "20261120") == 0
+    assert _events(ics)[0].decoded("dtstart").date() == date(2026, 11, 20)
     assert _run(tmp_path, "calendar", "-o", str(ics), "--from", "9999-12-31") == 2
     assert (
         "--from 9999-12-31 is more than a year after today (2026-11-18): start by 2027-11-19"

@@ -79,6 +79,7 @@ def test_flags_record_an_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (["--legs", "1", "--date", "2999-01-01"], "2999-01-01 is in the future"),
         (["--legs", "1", "--date", "yesterday"], "is not a date: write it as YYYY-MM-DD"),
         (["--legs", "1", "--date", ""], "'' is not a date"),  # an unset variable: not today
+        (["--legs", "1", "--date", "2026-W01-1"], "is not a date: write it as YYYY-MM-DD"),
         (["--note", "x" * 501], "501 characters long; at most 500"),
         (["--note", "bad \udcff byte"], "not readable text"),
         (["--legs", "1", "--corrects", "7"], "There is no nightly entry 7 to correct"),

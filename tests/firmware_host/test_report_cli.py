@@ -111,8 +111,10 @@ def test_the_default_period_is_day_1_to_today(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--from", "2026-13-01"), "--from '2026-13-01' is not a date: write it like 2026-11-03"),
-        (("--to", "22.12.2026"), "--to '22.12.2026' is not a date: write it like 2026-11-03"),
+        (("--from", "2026-13-01"), "--from '2026-13-01' is not a date: write it as YYYY-MM-DD"),
+        (("--to", "22.12.2026"), "--to '22.12.2026' is not a date: write it as YYYY-MM-DD"),
+        (("--from", "2026-W47-1"), "--from '2026-W47-1' is not a date: write it as YYYY-MM-DD"),
+        (("--to", "2026-330"), "--to '2026-330' is not a date: write it as YYYY-MM-DD"),
         (
             ("--from", "2026-11-02", "--to", "2026-11-01"),
             "the period starts (2026-11-02) after it ends (2026-11-01)",
