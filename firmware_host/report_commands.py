@@ -90,6 +90,13 @@ def main(args: argparse.Namespace) -> int:
     period = data.period
     written = "".join(f"\n  {path}" for path, _ in files)
     done(f"Report for {period.start.isoformat()} to {period.end.isoformat()} written:{written}")
+    asked = _day(args.from_day, "--from")
+    if asked is not None and asked < period.start:  # moved to the first day with a record
+        print(
+            f"nirpad: note: nothing is recorded before {period.start.isoformat()}: the "
+            f"period starts then, not on --from {asked.isoformat()}",
+            file=sys.stderr,
+        )
     if "fhir" in outputs and data.device.serial == NOT_SET:
         print(NO_SERIAL_NOTE, file=sys.stderr)
     return EXIT_OK
@@ -166,11 +173,13 @@ def _gather(
     except SafetyError as exc:
         raise _Refused(str(exc), EXIT_ERROR) from exc
     nightly, irls = _diary(state_dir)
+    diary_days = [n.entry.entry_date for n in nightly] + [i.entry_date for i in irls]
+    first_record = _first_record_day(rx, records, diary_days, zone)
     try:
         period = (
             None
             if start is None and end is None
-            else _period(start, end or today, rx, records.sessions, zone)
+            else _period(start, end or today, rx, records.sessions, zone, first_record)
         )
         data = gather_report(
             rx,
@@ -191,13 +200,32 @@ def _gather(
 
 
 def _period(
-    start: date | None, end: date, rx: Profile, sessions: Sequence[SessionRecord], zone: tzinfo
+    start: date | None,
+    end: date,
+    rx: Profile,
+    sessions: Sequence[SessionRecord],
+    zone: tzinfo,
+    first_record: date,
 ) -> Period:
     """``--from`` to ``--to``; without ``--from``, day 1 of the course (the issue date
-    before any session), or the end if that is earlier."""
+    before any session), or the end if that is earlier. A ``--from`` before
+    ``first_record`` starts the period on that day (when it ends after it): the days
+    before hold nothing, and ``--from 0001-01-01`` made a period of 739,956 days."""
     if start is None:
         start = min(first_day_of(rx, sessions, zone) or rx.issued, end)
+    elif start < first_record <= end:
+        start = first_record
     return Period(start, end)
+
+
+def _first_record_day(
+    rx: Profile, records: Records, diary_days: Sequence[date], zone: tzinfo
+) -> date:
+    """The first day anything of the report is recorded on, in the patient's zone: the
+    prescription's issue date, or an earlier session (of any prescription), fault or
+    diary entry."""
+    times = [*(s.started_at for s in records.sessions), *(f.at for f in records.faults)]
+    return min([rx.issued, *diary_days, *(t.astimezone(zone).date() for t in times)])
 
 
 def _prescription(state_dir: Path, trust: TrustStore) -> tuple[Profile, SignatureStatus]:

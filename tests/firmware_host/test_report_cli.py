@@ -108,6 +108,23 @@ def test_the_default_period_is_day_1_to_today(
     assert "Period 13 Oct 2026 to 23 Dec 2026 (72 days)" in text
 
 
+@pytest.mark.slow
+def test_a_from_before_the_first_record_starts_the_period_there_and_says_so(
+    course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a period of 739,956 days from year 1: the record's first day is the earlier
+    course's first session, 1 Sep 2026."""
+    assert _report(course_dir, "-o", str(tmp_path / "r.pdf"), "--from", "0001-01-01") == 0
+    out, err = capsys.readouterr()
+    assert "Report for 2026-09-01 to 2026-12-23 written:" in out
+    assert err == (
+        "nirpad: note: nothing is recorded before 2026-09-01: the period starts then, not "
+        "on --from 0001-01-01\n"
+    )
+    _, text = pdf_text((tmp_path / "r.pdf").read_bytes())
+    assert "Period 1 Sep 2026 to 23 Dec 2026 (114 days)" in text
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
