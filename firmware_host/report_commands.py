@@ -3,7 +3,8 @@
 Owns: gathering the inputs read-only (the installed prescription and whether its
 signature was verified, the site configuration, the patient's time zone, the ledger's
 records, the diary's current entries when there is a diary: none is created), the
-period from ``--from``/``--to``, the device's serial number and the software version,
+period from ``--from``/``--to`` (a ``--from`` before the first day with a record starts
+on that day, said in a note), the device's serial number and the software version,
 and writing the files atomically: every target is checked first (not a folder, its
 folder there and writable), every file is written to a temporary file beside it and
 synced, and only when all are written are they renamed into place, so a full disk, a
