@@ -76,8 +76,9 @@ each record event (``Ledger.backup_now``)."""
 LEDGER_FILE_MODE: Final = 0o640
 """Owner read-write, group read (a caregiver's group), others nothing."""
 MIN_FREE_BYTES: Final = 4 * 1024 * 1024
-"""Below this much free space ``writable_refusal`` says the disk is full (one session
-writes about 40 kB of checkpoints, the WAL and its checkpointing need room too)."""
+"""Below this much free space ``writable_refusal`` refuses a start, naming this floor and
+what is free (one session writes about 40 kB of checkpoints, the WAL and its
+checkpointing need room too). "The disk is full" is kept for a write that failed so."""
 _PROBE_BYTES: Final = 64 * 1024
 _LEASE_MAX_S: Final = LEASE_MAX_MS / 1000.0
 
@@ -609,7 +610,8 @@ class Ledger:
             return history_size(conn)
 
     def writable_refusal(self) -> str | None:
-        """Why the ledger cannot be written now (full, read-only, damaged…), or None.
+        """Why the ledger cannot be written now (less free space than ``MIN_FREE_BYTES``, a
+        full disk, read-only, damaged…), or None.
 
         Checks the free space, then writes a small blob in a transaction and rolls back.
         """
@@ -618,7 +620,7 @@ class Ledger:
             free_bytes = shutil.disk_usage(self.path.parent).free
             conn = self._db()
             if free_bytes < MIN_FREE_BYTES:
-                return f"{action}: the disk is full ({self.path})."
+                return f"{action}: {_too_little_free(free_bytes)} ({self.path})."
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute("INSERT INTO write_probe VALUES (zeroblob(?))", (_PROBE_BYTES,))
@@ -692,6 +694,16 @@ class Ledger:
         (UTC), or None: the start of a prescription's course."""
         with self._read("the session history") as conn:
             return course_first_start(conn, profile_id, since)
+
+
+def _too_little_free(free_bytes: int) -> str:
+    """The free-space floor in words: what the rule is and what is free, not "the disk is
+    full" (a disk with 3.9 MB free is not)."""
+    floor_mib = MIN_FREE_BYTES // (1024 * 1024)
+    return (
+        f"less than {floor_mib} MiB is free on its disk ({free_bytes // 1024} KiB); "
+        "free some space"
+    )
 
 
 def _last_known_s(conn: sqlite3.Connection, session_id: int) -> float:

@@ -107,6 +107,21 @@ def test_a_ledger_that_cannot_be_written_refuses_start(rig: Rig) -> None:
     assert core.next_start_allowed_at(make_profile()) is None
 
 
+def test_a_disk_below_the_free_space_floor_refuses_start_naming_the_floor(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 4 MB card with 3.9 MB free is not full: ``start`` says the floor and what is free."""
+    core = rig.ready()
+    usage = type("Usage", (), {"free": 3_900_000})()
+    monkeypatch.setattr("safety.ledger.shutil.disk_usage", lambda _path: usage)
+    reason = core.start_refusal(make_profile())
+    assert reason is not None and reason.startswith(
+        "The treatment record cannot be saved: less than 4 MiB is free on its disk (3808 KiB); "
+        "free some space"
+    )
+    assert "full" not in reason
+
+
 def test_a_corrupt_ledger_refuses_start_without_crashing(rig: Rig) -> None:
     rig.state_dir.mkdir(parents=True)
     (rig.state_dir / "ledger.sqlite3").write_bytes(b"this is not a database" * 100)

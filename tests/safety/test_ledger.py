@@ -445,12 +445,21 @@ def test_writable_when_all_is_well(ledger: Ledger, storage: Storage) -> None:
     assert storage.conn.execute("SELECT COUNT(*) FROM write_probe").fetchone()[0] == 0
 
 
-def test_not_writable_when_the_disk_is_nearly_full(ledger: Ledger, mocker: MockerFixture) -> None:
+def test_not_writable_below_the_free_space_floor_which_is_named(
+    ledger: Ledger, mocker: MockerFixture
+) -> None:
+    """3.9 MB free is below the floor, not a full disk: the refusal says the rule and
+    what is free ("the disk is full" is for a write that failed so)."""
     usage = mocker.patch("safety.ledger.shutil.disk_usage")
-    usage.return_value.free = MIN_FREE_BYTES - 1
+    usage.return_value.free = 3_900_000
     assert ledger.writable_refusal() == (
-        f"The treatment record cannot be saved: the disk is full ({ledger.path})."
+        "The treatment record cannot be saved: less than 4 MiB is free on its disk "
+        f"(3808 KiB); free some space ({ledger.path})."
     )
+    usage.return_value.free = MIN_FREE_BYTES - 1
+    assert "(4095 KiB)" in (ledger.writable_refusal() or "")
+    usage.return_value.free = MIN_FREE_BYTES
+    assert ledger.writable_refusal() is None
 
 
 def test_not_writable_when_the_free_space_cannot_be_read(
