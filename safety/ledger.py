@@ -701,8 +701,7 @@ def _too_little_free(free_bytes: int) -> str:
     full" (a disk with 3.9 MB free is not)."""
     floor_mib = MIN_FREE_BYTES // (1024 * 1024)
     return (
-        f"less than {floor_mib} MiB is free on its disk ({free_bytes // 1024} KiB); "
-        "free some space"
+        f"less than {floor_mib} MiB is free on its disk ({free_bytes // 1024} KiB); free some space"
     )
 
 

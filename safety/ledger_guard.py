@@ -4,7 +4,8 @@ Owns: the decision, at start-up, between the ledger as it is, a restore from the
 usable backup (the ledger is missing, empty, damaged, or older than its backup), and a
 ledger marked lost (it is new although a prescription was installed, and no backup can
 stand in: treatment waits for a caregiver's ``nirpad ledger reset``). Also the reset
-itself, and the optional second backup place of the site configuration. A damaged file
+itself, and the optional second backup place of the site configuration; and that decision
+in words for a reader of an empty ledger file (``empty_ledger_at_start``). A damaged file
 is moved aside, never deleted. Never loosens a rule: a restore and a reset each count as
 a session ending at that moment (``safety.ledger_events``).
 
@@ -39,7 +40,14 @@ from safety.ledger_backup import backup_history
 from safety.ledger_events import EventKind, damaged_row_problem
 from safety.ledger_schema import INTEGRITY_CHECK_ERRORS
 
-__all__ = ["NEWER_BY_S", "backup_places", "open_guarded", "read_backup_dir", "reset_ledger"]
+__all__ = [
+    "NEWER_BY_S",
+    "backup_places",
+    "empty_ledger_at_start",
+    "open_guarded",
+    "read_backup_dir",
+    "reset_ledger",
+]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +127,27 @@ def open_guarded(
         log.error("ledger lost: %s", detail)
         ledger.record_event(EventKind.LEDGER_LOST, detail)
     return ledger
+
+
+def empty_ledger_at_start(state_dir: Path) -> str:
+    """What ``open_guarded`` does at the controller's start with an empty ledger file (no
+    tables: its first opening cut short, or the file emptied), in words for a reader who
+    found it so: restore the backup beside it, else mark the record lost (a prescription
+    is installed) or begin a new one. The site's second backup place, which a reader does
+    not know, is named as the one that could still stand in. Never raises."""
+    backup = _best_backup((state_dir / BACKUP_FILENAME,))
+    if backup is not None:
+        return f"the controller restores it from its backup ({backup.path.name}) when it starts"
+    second = "when the controller starts, it restores one from the site's second backup place"
+    if installed_path(state_dir).exists():
+        return (
+            f"no usable backup is beside it: {second} if that holds one, else marks the "
+            "record lost until a caregiver runs `nirpad ledger reset`"
+        )
+    return (
+        f"no backup is beside it and no prescription is installed: {second} if that holds "
+        "one, else begins a new record"
+    )
 
 
 def reset_ledger(

@@ -2,10 +2,12 @@
 
 Owns: opening ``<state_dir>/ledger.sqlite3`` read-only (``file:…?mode=ro``: never
 created, never migrated, never written; a missing ledger is an empty record, one that
-is not a file an error), the sessions, faults and installs as frozen records, oldest
-first, and when the schedule next allows a start under the controller's own rule
-(``schedule_rule``, used by ``safety.start_guards`` too, so the two can never disagree),
-with the record's own refusal that the controller's guards check before the schedule
+is not a file an error; an empty file, with no tables, is an error that says so and
+what the controller's start will do with it, ``ledger_guard.empty_ledger_at_start``),
+the sessions, faults and installs as frozen records, oldest first, and when the
+schedule next allows a start under the controller's own rule (``schedule_rule``, used
+by ``safety.start_guards`` too, so the two can never disagree), with the record's own
+refusal that the controller's guards check before the schedule
 (``ledger_events.record_problem``: lost, a clock jump not confirmed, the clock behind).
 
 Does not own the ledger's schema or its writes (``safety.ledger``,
@@ -31,6 +33,7 @@ from safety.errors import LedgerError
 from safety.faults import FAULT_MESSAGES, FaultCode, Outcome
 from safety.ledger import LEDGER_FILENAME
 from safety.ledger_events import counted_sessions, course_first_start, record_problem
+from safety.ledger_guard import empty_ledger_at_start
 from safety.ledger_rules import schedule_block
 from safety.ledger_schema import (
     SCHEMA_VERSION,
@@ -200,7 +203,15 @@ def _may_read_immutable(path: Path, exc: sqlite3.Error) -> bool:
 
 
 def _check_version(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a ledger of another schema; one with no tables at all is empty, not old:
+    said so, with what the controller's start does with it."""
     version = schema_version(conn)
+    if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+        raise LedgerError(
+            f"{_READ}: its file is empty (a first opening cut short, or the file emptied); "
+            f"{empty_ledger_at_start(path.parent)} ({path}).",
+            path=str(path),
+        )
     if version != SCHEMA_VERSION:
         raise LedgerError(
             f"{_READ}: it has schema {version} and this nirpad reads schema "

@@ -115,6 +115,23 @@ def test_damaged_ledger_is_one_line_error(
     assert err.startswith("nirpad: ") and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv", [["history"], ["course"]])
+def test_an_empty_ledger_file_is_said_to_be_empty_not_an_old_version(
+    ledger_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """A 0-byte ledger (a first opening cut short) beside its backup: the commands say
+    it is empty and that the controller restores it, never "schema 0"."""
+    install_atomic(ledger_dir, RX_TOML)
+    ledger = ledger_dir / "ledger.sqlite3"
+    ledger.write_bytes(b"")
+    assert main([*argv, "--state-dir", str(ledger_dir)]) == 1
+    assert capsys.readouterr().err == (
+        "nirpad: The treatment record cannot be read: its file is empty (a first opening "
+        "cut short, or the file emptied); the controller restores it from its backup "
+        f"(ledger.backup.sqlite3) when it starts ({ledger}).\n"
+    )
+
+
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("argv", [["history"], ["course"], ["report", "-o", "{out}"]])
 def test_a_ledger_that_is_not_a_file_is_an_error_not_no_sessions(

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from safety.errors import LedgerError
 from safety.faults import Outcome
 from safety.ledger import LEDGER_FILENAME, Ledger
 from safety.ledger_events import EventKind
+from safety.ledger_guard import open_guarded
 from safety.limits import HARD_LIMITS
 from safety.records import Records, ScheduleRule, read_records, schedule_rule
 from tests.safety.conftest import make_profile
@@ -168,17 +170,70 @@ def test_a_clock_without_a_zone_is_refused(tmp_path: Path) -> None:
         read_records(tmp_path, lambda: datetime(2026, 11, 30), ScheduleRule(20, 3))
 
 
-@pytest.mark.parametrize("version", [None, 1, 99])
-def test_another_schema_is_refused_not_migrated(tmp_path: Path, version: int | None) -> None:
+@pytest.mark.parametrize("version", [1, 99])
+def test_another_schema_is_refused_not_migrated(tmp_path: Path, version: int) -> None:
     with sqlite3.connect(tmp_path / LEDGER_FILENAME) as conn:
-        if version is not None:
-            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
-    with pytest.raises(LedgerError, match=f"schema {version or 0} and this nirpad reads"):
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    with pytest.raises(LedgerError, match=f"schema {version} and this nirpad reads"):
         read_records(tmp_path, WallClock())
     with sqlite3.connect(tmp_path / LEDGER_FILENAME) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert "sessions" not in tables
+
+
+_EMPTY = "The treatment record cannot be read: its file is empty (a first opening cut short, or "
+_SECOND = "when the controller starts, it restores one from the site's second backup place if"
+
+
+@pytest.mark.parametrize(
+    ("beside", "at_start", "events"),
+    [
+        (
+            "backup",
+            "the controller restores it from its backup (ledger.backup.sqlite3) when it starts",
+            [EventKind.LEDGER_RESTORED],
+        ),
+        (
+            "prescription",
+            f"no usable backup is beside it: {_SECOND} that holds one, else marks the record "
+            "lost until a caregiver runs `nirpad ledger reset`",
+            [EventKind.LEDGER_LOST],
+        ),
+        (
+            "nothing",
+            f"no backup is beside it and no prescription is installed: {_SECOND} that holds "
+            "one, else begins a new record",
+            [],
+        ),
+    ],
+)
+@pytest.mark.parametrize("contents", [b"", "WAL header"])
+def test_an_empty_ledger_file_is_said_to_be_empty_with_what_the_start_does(
+    tmp_path: Path, beside: str, at_start: str, events: list[EventKind], contents: bytes | str
+) -> None:
+    """An empty file (0 bytes, or only the header of a first opening cut short) is not an
+    older schema: the reader says it is empty and what the controller's start does with
+    it, and the start then does that."""
+    clock = WallClock()
+    if beside == "backup":
+        _write_two_sessions(tmp_path, clock)
+    elif beside == "prescription":
+        (tmp_path / "prescription.toml").write_text("# a prescription\n")
+    path = tmp_path / LEDGER_FILENAME
+    path.unlink(missing_ok=True)
+    for side in ("-wal", "-shm"):
+        path.with_name(path.name + side).unlink(missing_ok=True)
+    if isinstance(contents, bytes):
+        path.write_bytes(contents)
+    else:
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+    with pytest.raises(LedgerError) as raised:
+        read_records(tmp_path, clock)
+    assert str(raised.value) == f"{_EMPTY}the file emptied); {at_start} ({path})."
+    with open_guarded(tmp_path, clock) as ledger:
+        assert [e.kind for e in ledger.events()] == events
 
 
 def test_a_file_that_is_not_a_database_is_a_readable_error(tmp_path: Path) -> None:
