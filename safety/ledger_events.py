@@ -22,11 +22,12 @@ from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Final
 
-from safety.ledger_rules import format_time
+from safety.ledger_rules import Counted, format_time
 from safety.ledger_schema import utc
 
 __all__ = [
     "COUNTS_AS_SESSION",
+    "INTERVAL_SINCE",
     "EventKind",
     "EventRecord",
     "clock_behind_problem",
@@ -54,6 +55,13 @@ COUNTS_AS_SESSION: Final = (
     EventKind.CLOCK_CONFIRMED,
 )
 _COUNTED_KINDS: Final = tuple(str(kind) for kind in COUNTS_AS_SESSION)
+INTERVAL_SINCE: Final = {
+    EventKind.LEDGER_RESTORED: "the record was restored from its backup",
+    EventKind.LEDGER_RESET: "the record was reset",
+    EventKind.CLOCK_CONFIRMED: "the clock was confirmed",
+}
+"""What the interval runs from, in the refusal's words, when one of these is the latest
+end (``Counted.since``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +109,11 @@ _MOVED_SQL: Final = (  # starts after a confirmed clock's time, written before i
 )
 
 
-def counted_sessions(conn: sqlite3.Connection, limit: int) -> list[tuple[float, float | None]]:
-    """The newest ``limit`` counted sessions as ``(started_at_s, ended_at_s or None)``,
-    newest first: real sessions (delivered something, or unfinished), with a confirmed
-    clock's clamp applied, and every event that counts as a session (start = end = its
-    time). Raises ``ValueError`` for a row whose times are not numbers (a damaged row)."""
+def counted_sessions(conn: sqlite3.Connection, limit: int) -> list[Counted]:
+    """The newest ``limit`` counted sessions, newest first: real sessions (delivered
+    something, or unfinished), with a confirmed clock's clamp applied, and every event
+    that counts as a session (start = end = its time, named in ``INTERVAL_SINCE``).
+    Raises ``ValueError`` for a row whose times are not numbers (a damaged row)."""
     at_s, upto_id = _clamp(conn)
     clamp = {"upto": upto_id, "at": at_s, "n": limit}
     sessions = (
@@ -113,12 +121,15 @@ def counted_sessions(conn: sqlite3.Connection, limit: int) -> list[tuple[float, 
     )
     marks = ",".join("?" * len(_COUNTED_KINDS))
     events = conn.execute(
-        f"SELECT at_s, at_s, id FROM events WHERE kind IN ({marks}) ORDER BY at_s DESC LIMIT ?",
+        f"SELECT at_s, kind FROM events WHERE kind IN ({marks}) ORDER BY at_s DESC LIMIT ?",
         (*_COUNTED_KINDS, limit),
     ).fetchall()
-    rows = [(_number(r[0], r[2]), None if r[1] is None else _number(r[1], r[2])) for r in sessions]
-    rows += [(float(r[0]), float(r[1])) for r in events]
-    rows.sort(key=lambda row: row[0], reverse=True)
+    rows = [
+        Counted(_number(r[0], r[2]), None if r[1] is None else _number(r[1], r[2]))
+        for r in sessions
+    ]
+    rows += [Counted(float(r[0]), float(r[0]), INTERVAL_SINCE[EventKind(r[1])]) for r in events]
+    rows.sort(key=lambda row: row.started_at_s, reverse=True)
     return rows[:limit]
 
 

@@ -1,9 +1,11 @@
 """The ledger's rules as pure functions: the schedule and the dose after a crash.
 
 Owns: when the minimum-interval and weekly rules next allow a start, given the recent
-counted sessions, and how much dose to count for a session cut off by a crash (always
-at least what was delivered). Times are unix seconds (UTC), so daylight saving and the
-local zone never change an answer; only ``format_time`` uses a zone, for display.
+counted sessions, and the refusal's words (the interval runs from the last session, or
+from what counted as one: ``Counted.since``); how much dose to count for a session cut
+off by a crash (always at least what was delivered). Times are unix seconds (UTC), so
+daylight saving and the local zone never change an answer; only ``format_time`` uses a
+zone, for display.
 
 Does not own: reading or writing the database (``safety.ledger``).
 """
@@ -13,15 +15,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Final
+from typing import Final, NamedTuple
 
 from safety.limits import IRRADIANCE_MAX_MW_CM2
 
-__all__ = ["WEEK_S", "Blocked", "format_time", "power_lost_dose", "schedule_block"]
+__all__ = ["WEEK_S", "Blocked", "Counted", "format_time", "power_lost_dose", "schedule_block"]
 
 WEEK_S: Final = 7 * 24 * 3600.0
 UNKNOWN_RATE_J_CM2_S: Final = IRRADIANCE_MAX_MW_CM2 / 1000.0
 """Rate assumed after a crash when the plan's duration is unknown: the hard maximum."""
+
+
+class Counted(NamedTuple):
+    """One of the newest counted sessions: a session (``ended_at_s`` None while it runs),
+    or an event that counts as one (start = end = its time), whose ``since`` says in words
+    what happened then ("the clock was confirmed"): what the interval runs from when it
+    is the latest end. None for a session."""
+
+    started_at_s: float
+    ended_at_s: float | None
+    since: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,29 +57,32 @@ def format_time(at_s: float, tz: tzinfo | None, *, seconds: bool = False) -> str
 
 
 def schedule_block(
-    recent: list[tuple[float, float | None]],
+    recent: list[Counted],
     now_s: float,
     min_interval_h: float,
     max_sessions_per_week: int,
 ) -> Blocked | None:
     """Whether the interval or weekly rule blocks a start at ``now_s``, and until when.
 
-    ``recent`` holds ``(started_at_s, ended_at_s or None)`` of the newest counted
-    sessions, newest first, at most ``max_sessions_per_week`` of them. The interval runs
-    from the latest end (an unfinished session ends "now"); the week is any rolling
-    7 days of starts. When both block, the later time wins.
+    ``recent`` holds the newest counted sessions, newest first, at most
+    ``max_sessions_per_week`` of them. The interval runs from the latest end (an
+    unfinished session ends "now"), named in the refusal: "the last one", or what counted
+    as a session then (an event at the same time as a session's end is named: a confirmed
+    clock moves the ends before it to its time); the week is any rolling 7 days of
+    starts. When both block, the later time wins.
     """
     if not recent:
         return None
-    last_end_s = max(now_s if end_s is None else end_s for _, end_s in recent)
+    last = max(recent, key=lambda row: (_end_s(row, now_s), row.since is not None))
     candidates = [
         Blocked(
-            last_end_s + min_interval_h * 3600.0,
-            f"The next session is allowed at {{at}} ({min_interval_h:g} h after the last one).",
+            _end_s(last, now_s) + min_interval_h * 3600.0,
+            f"The next session is allowed at {{at}} ({min_interval_h:g} h after "
+            f"{last.since or 'the last one'}).",
         )
     ]
     if len(recent) >= max_sessions_per_week:
-        oldest_start_s = recent[max_sessions_per_week - 1][0]
+        oldest_start_s = recent[max_sessions_per_week - 1].started_at_s
         sessions = "session" if max_sessions_per_week == 1 else "sessions"
         candidates.append(
             Blocked(
@@ -77,6 +93,10 @@ def schedule_block(
         )
     latest = max(candidates, key=lambda blocked: blocked.at_s)
     return latest if latest.at_s > now_s else None
+
+
+def _end_s(row: Counted, now_s: float) -> float:
+    return now_s if row.ended_at_s is None else row.ended_at_s
 
 
 def power_lost_dose(

@@ -40,7 +40,7 @@ def test_confirming_the_clock_ends_the_lockout_but_not_the_interval(
     with Ledger.open(tmp_path, lambda: datetime.now(UTC)) as now:
         assert now.clock_refusal() is None
         refusal = now.schedule_refusal(20.0, 7)
-        assert refusal is not None and "20 h after the last one" in refusal
+        assert refusal is not None and "20 h after the clock was confirmed" in refusal
         assert [e.kind for e in now.events()] == [EventKind.CLOCK_CONFIRMED]
 
 

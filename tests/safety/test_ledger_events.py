@@ -99,10 +99,11 @@ def test_the_newest_counted_sessions_are_the_plain_readings(
     _fill(db, sessions, confirmed)
     got = counted_sessions(db, limit)
     every = _plain(db, confirmed)
-    assert [row[0] for row in got] == [row[0] for row in every[:limit]]
+    assert [row.started_at_s for row in got] == [row[0] for row in every[:limit]]
     if len(every) > limit and every[limit][0] == every[limit - 1][0]:
         return  # sessions tied at the last start: either may be the one counted
-    assert sorted(got, key=repr) == sorted(every[:limit], key=repr)
+    times = [(row.started_at_s, row.ended_at_s) for row in got]
+    assert sorted(times, key=repr) == sorted(every[:limit], key=repr)
 
 
 def test_the_query_reads_along_the_start_index(db: sqlite3.Connection) -> None:

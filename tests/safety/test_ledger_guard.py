@@ -135,8 +135,8 @@ def test_a_lost_or_damaged_ledger_is_restored_from_its_backup(
         (event,) = ledger.events()
         assert event.kind == EventKind.LEDGER_RESTORED
         assert str(tmp_path / BACKUP_FILENAME) in event.detail
-        refusal = _refusal(ledger)  # the restore counts as a session ending now
-        assert refusal is not None and "20 h after the last one" in refusal
+        refusal = _refusal(ledger)  # the restore counts as a session ending now, and says so
+        assert refusal is not None and "20 h after the record was restored from its" in refusal
         assert ledger.next_start_allowed_at(INTERVAL_H, 7) == clock() + timedelta(hours=20)
     kept = sorted(p.name for p in tmp_path.glob(f"{LEDGER_FILENAME}.damaged-*"))
     assert kept == (["ledger.sqlite3.damaged-20261125T202000Z"] if how == "garbage" else [])
@@ -182,7 +182,7 @@ def test_without_a_backup_the_record_is_lost_until_a_caregiver_resets_it(
     with reset_ledger(tmp_path, clock, "caregiver") as ledger:
         assert ledger.lost_refusal() is None
         refusal = ledger.schedule_refusal(INTERVAL_H, 7)
-        assert refusal is not None and "20 h after the last one" in refusal
+        assert refusal is not None and "20 h after the record was reset" in refusal
     clock.advance(hours=20)
     with open_guarded(tmp_path, clock) as ledger:
         assert _refusal(ledger) is None

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from safety.faults import Outcome
 from safety.ledger import Ledger
-from safety.ledger_rules import WEEK_S, format_time, schedule_block
+from safety.ledger_events import EventKind
+from safety.ledger_rules import WEEK_S, Counted, format_time, schedule_block
 
 T0 = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
 H = 3600.0
@@ -66,6 +67,53 @@ def test_the_interval_runs_from_the_end_of_the_last_session(
     clock.advance(minutes=1)
     assert ledger.schedule_refusal(20, 7) is None
     assert ledger.next_start_allowed_at(20, 7) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "since"),
+    [
+        (EventKind.CLOCK_CONFIRMED, "the clock was confirmed"),
+        (EventKind.LEDGER_RESET, "the record was reset"),
+        (EventKind.LEDGER_RESTORED, "the record was restored from its backup"),
+    ],
+)
+def test_an_interval_from_an_event_that_counts_as_a_session_names_it(
+    ledger: Ledger, clock: WallClock, kind: EventKind, since: str
+) -> None:
+    """The session ended at 19:30; the event at 06:40 the next day makes the next one wait
+    until 02:40: "20 h after the last one" would point at 19:30."""
+    session(ledger, clock)  # 19:00–19:30
+    clock.advance(hours=11, minutes=10)
+    if kind is EventKind.CLOCK_CONFIRMED:
+        ledger.confirm_clock("test")
+    else:
+        ledger.record_event(kind, "test")
+    assert ledger.schedule_refusal(20, 7) == (
+        f"The next session is allowed at 2026-11-26 02:40 (20 h after {since})."
+    )
+
+
+def test_a_session_after_an_event_is_the_last_one_again(ledger: Ledger, clock: WallClock) -> None:
+    ledger.confirm_clock("test")
+    clock.advance(hours=21)
+    session(ledger, clock)  # 2026-11-25 16:00–16:30
+    assert ledger.schedule_refusal(20, 7) == (
+        "The next session is allowed at 2026-11-26 12:30 (20 h after the last one)."
+    )
+
+
+def test_a_session_a_confirmed_clock_moved_back_to_its_time_names_the_confirmation(
+    ledger: Ledger, clock: WallClock
+) -> None:
+    """A session written while the clock ran a day ahead ends, for the rules, when the
+    clock was confirmed: that is what the interval runs from."""
+    clock.advance(days=1)
+    session(ledger, clock)  # at 2026-11-25 19:30 by a clock a day ahead
+    clock.advance(days=-1, hours=2)  # set right: 2026-11-24 21:30
+    ledger.confirm_clock("test")
+    assert ledger.schedule_refusal(20, 7) == (
+        "The next session is allowed at 2026-11-25 17:30 (20 h after the clock was confirmed)."
+    )
 
 
 def test_a_session_that_delivered_nothing_does_not_count(ledger: Ledger, clock: WallClock) -> None:
@@ -196,7 +244,7 @@ def test_schedule_matches_a_brute_force_reading_of_the_rules(
         start_s += gap_h * H
     now_s = (history[-1][1] if history else start_s) + since_h * H
     newest_first = sorted(history, reverse=True)[:per_week]
-    blocked = schedule_block([(s, e) for s, e in newest_first], now_s, interval_h, per_week)
+    blocked = schedule_block([Counted(s, e) for s, e in newest_first], now_s, interval_h, per_week)
     if blocked is None:
         assert allowed_by_brute_force(history, now_s, interval_h, per_week)
     else:
