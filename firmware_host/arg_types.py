@@ -1,15 +1,25 @@
-"""The argparse types the command modules share: a sub-command table, a handler, and a
-whole number as a patient types it (``whole_number``)."""
+"""The argparse types the command modules share: a sub-command table, a handler, a
+whole number as a patient types it (``whole_number``), and a date and time as a
+caregiver reads it off a clock (``stated_time``, read alike by ``nirpad clock confirm``
+before it asks anyone and by the controller that gets it over the control socket).
+Standard library (and ``profiles.locator``, as light) only: the commands that use them
+start fast."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TypeAlias
+from datetime import UTC, datetime
+from typing import Final, TypeAlias
 
 from profiles.locator import printable
 
-__all__ = ["Handler", "Subcommands", "whole_number"]
+__all__ = ["STATED_TIME_HELP", "Handler", "Subcommands", "stated_time", "whole_number"]
+
+STATED_TIME_HELP: Final = (
+    "Say the date and time as you read them on a clock you trust, e.g. "
+    "nirpad clock confirm '2026-12-03 21:15'."
+)
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What ``ArgumentParser.add_subparsers`` returns (argparse names no public type for it)."""
@@ -27,3 +37,18 @@ def whole_number(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{printable(text)}' is not a whole number") from None
+
+
+def stated_time(text: object) -> datetime | None:
+    """A caregiver's ``YYYY-MM-DD HH:MM`` (local time unless it names a zone), or None
+    for anything else (``2026-02-30 06:40`` too): say ``STATED_TIME_HELP`` then."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+        when = when.astimezone() if when.tzinfo is None else when
+        when.astimezone(UTC)  # year 1 or 9999 may have no UTC or local time: not a date
+        when.astimezone()  # the refusal shows it in local time
+    except (ValueError, OverflowError):
+        return None
+    return when

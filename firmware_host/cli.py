@@ -3,9 +3,10 @@
 Owns: the sub-commands, their options, exit codes and the one-line error messages.
 Exit codes: 0 accepted, 1 error, 2 usage or validation (a path given that names no
 folder too: a state directory that is not one, ``~name`` of no user, a relative path in
-a removed current folder), 3 refused (reason on stderr),
-4 no controller running for the state directory, 130 interrupted, 141 the reader of
-the output left the pipe (``| head -1``). Output that could not be written (stdout
+a removed current folder, a state directory that does not exist for ``clock confirm``
+and ``ledger reset``; a date and time ``clock confirm`` cannot read), 3 refused (reason
+on stderr), 4 no controller running for the state directory, 130 interrupted, 141 the
+reader of the output left the pipe (``| head -1``). Output that could not be written (stdout
 closed, a full disk) is an error, 1, said on stderr (``stdout_guard``). The commands
 that ask the controller wait ``$NIRPAD_TIMEOUT_S`` seconds for its answer (default 6).
 

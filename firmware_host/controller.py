@@ -25,11 +25,12 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from firmware_host.arg_types import STATED_TIME_HELP, stated_time
 from firmware_host.button import ButtonInterpreter, GpioEdge, Press
 from firmware_host.machine import (
     PAUSE_OR_RESUME_STATES,
@@ -66,26 +67,6 @@ log = logging.getLogger(__name__)
 EXIT_ACCEPTED: Final = 0
 EXIT_REFUSED: Final = 3
 RX_CHECK_EVERY_S: Final = 1.0
-
-
-STATED_TIME_HELP: Final = (
-    "Say the date and time as you read them on a clock you trust, e.g. "
-    "nirpad clock confirm '2026-12-03 21:15'."
-)
-
-
-def stated_time(text: object) -> datetime | None:
-    """A caregiver's ``YYYY-MM-DD HH:MM`` (local time unless it names a zone), or None."""
-    if not isinstance(text, str):
-        return None
-    try:
-        when = datetime.fromisoformat(text.strip())
-        when = when.astimezone() if when.tzinfo is None else when
-        when.astimezone(UTC)  # year 1 or 9999 may have no UTC or local time: not a date
-        when.astimezone()  # the refusal shows it in local time
-    except (ValueError, OverflowError):
-        return None
-    return when
 
 
 class Command(StrEnum):

@@ -3,7 +3,10 @@
 Owns: carrying either request to the running controller over the control socket (its
 safety core does the work, so the loop's trusted clock is re-anchored too), or, when no
 controller runs, doing it here while holding the state directory's lock. Neither ever
-shortens an interval: the next session waits one full interval from now.
+shortens an interval: the next session waits one full interval from now. Before asking
+anyone it refuses, exit 2, a date and time it cannot read (``arg_types.stated_time``)
+and a state directory that does not exist (no record is kept there: a mistyped path);
+every refusal is one ``nirpad: `` line.
 
 Does not own what a confirmation or a reset writes (``safety.ledger``,
 ``safety.ledger_guard``) nor the refusals they cause (``safety.start_guards``).
@@ -12,14 +15,18 @@ Does not own what a confirmation or a reset writes (``safety.ledger``,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from firmware_host.arg_types import STATED_TIME_HELP, stated_time
 from firmware_host.control_client import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_REFUSED,
+    EXIT_USAGE,
     ControlClientError,
     send,
 )
@@ -31,44 +38,74 @@ __all__ = ["confirm_clock_here", "main", "reset_ledger_here"]
 
 _WHO = "a caregiver (command line)"
 _DONE = "; the next session waits one full interval from now"
+_NOTHING = {"clock_confirm": "nothing was confirmed", "ledger_reset": "there is nothing to reset"}
 
 
 def main(args: argparse.Namespace, command: str) -> int:
     """``command`` is ``clock_confirm`` or ``ledger_reset``; returns the exit code."""
     state_dir = resolve_state_dir(args.state_dir)
     request = {"cmd": command}
+    stated: datetime | None = None
     if command == "clock_confirm":
+        stated = stated_time(args.when)
+        if stated is None:
+            return _say(STATED_TIME_HELP, EXIT_USAGE)
         request["now"] = args.when
+    if not _exists(state_dir):
+        return _say(
+            f"there is no state directory {state_dir}: no treatment record is kept there, "
+            f"so {_NOTHING[command]}; check --state-dir (or $NIRPAD_STATE_DIR)",
+            EXIT_USAGE,
+        )
     try:
         reply = send(state_dir, request, timeout_s=6.0)
     except ControlClientError as exc:
-        print(f"nirpad: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _say(str(exc), EXIT_ERROR)
     if reply is None:
-        return _here(state_dir, command, request.get("now"))
+        return _here(state_dir, command, stated)
     if not reply.get("ok"):
-        print(reply.get("message", ""), file=sys.stderr)
-        return EXIT_REFUSED
+        return _say(str(reply.get("message") or "refused"), _refused_code(reply))
     done(str(reply.get("message", "")))
     return EXIT_OK
 
 
-def _here(state_dir: Path, command: str, stated: str | None) -> int:
+def _say(message: str, exit_code: int) -> int:
+    print(f"nirpad: {message}", file=sys.stderr)
+    return exit_code
+
+
+def _exists(state_dir: Path) -> bool:
+    """Whether something has the state directory's name (``resolve_state_dir`` refused
+    what is not a folder); one this user may not look into is there: its readers say so."""
+    try:
+        os.stat(state_dir)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass  # no permission to look: it is there
+    return True
+
+
+def _refused_code(reply: dict[str, Any]) -> int:
+    """The controller's exit code for a refusal: 1, 2 or 3 (anything else: 3)."""
+    code = reply.get("exit_code")
+    return code if code in (EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED) else EXIT_REFUSED
+
+
+def _here(state_dir: Path, command: str, stated: datetime | None) -> int:
     try:
         lock = StateLock.acquire(state_dir, command.replace("_", " "))
     except StateDirError as exc:
-        print(f"nirpad: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        return _say(str(exc), EXIT_REFUSED)
     try:
-        if command == "clock_confirm":
+        if stated is not None:
             problem = confirm_clock_here(state_dir, stated)
         else:
             problem = reset_ledger_here(state_dir)
     finally:
         lock.release()
     if problem is not None:
-        print(f"nirpad: {problem}", file=sys.stderr)
-        return EXIT_REFUSED
+        return _say(problem, EXIT_REFUSED)
     what = "clock confirmed" if command == "clock_confirm" else "treatment record reset"
     done(what + _DONE)
     return EXIT_OK
@@ -78,16 +115,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def confirm_clock_here(state_dir: Path, stated_text: str | None) -> str | None:
-    """Record the confirmation in the ledger (no controller runs); None, or why not."""
-    from firmware_host.controller import STATED_TIME_HELP, stated_time
+def confirm_clock_here(state_dir: Path, stated: datetime) -> str | None:
+    """Record the confirmation in the ledger (no controller runs) of the time a caregiver
+    ``stated`` (``arg_types.stated_time``); None, or why not."""
     from safety.core import CONFIRM_TOLERANCE_S
     from safety.errors import LedgerError
     from safety.ledger_guard import open_guarded
 
-    stated = stated_time(stated_text)
-    if stated is None:
-        return STATED_TIME_HELP
     now = _now()
     if abs((now - stated).total_seconds()) > CONFIRM_TOLERANCE_S:
         shown = now.astimezone().strftime("%Y-%m-%d %H:%M")
