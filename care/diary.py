@@ -58,6 +58,8 @@ _NIGHTLY_COLUMNS: Final = (
     "onset",
 )
 _ID_MAX: Final = 2**63 - 1
+NOTHING_TO_RECORD: Final = "Nothing to record: answer at least one question."
+"""A new nightly entry that answers nothing is refused, whatever it came from."""
 """The largest id SQLite stores (a signed 64-bit integer)."""
 
 
@@ -194,8 +196,11 @@ class Diary:
         return self._wall_clock().astimezone(self._tz).date()
 
     def add_nightly(self, entry: NightlyEntry, *, corrects: int | None = None) -> int:
-        """Append a nightly entry (correcting entry ``corrects``); returns its id."""
+        """Append a nightly entry (correcting entry ``corrects``); returns its id. A new
+        entry must answer something; a correction may clear every answer."""
         entry.validated(today=self.today(), course=self.course)
+        if corrects is None and not entry.holds_answer:
+            raise DiaryError(NOTHING_TO_RECORD, field="entry")
         values = [getattr(entry, name) for name in _NIGHTLY_COLUMNS]
         effects = ",".join(sorted(e.value for e in entry.side_effects))
         sql = (

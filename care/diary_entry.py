@@ -108,6 +108,12 @@ class NightlyEntry:
         if isinstance(self.note, str) and shows_nothing(self.note):
             object.__setattr__(self, "note", "")  # frozen: a note that shows nothing is none
 
+    @property
+    def holds_answer(self) -> bool:
+        """Whether any question is answered: a score, a side effect or a note."""
+        scored = any(getattr(self, spec.name) is not None for spec in NIGHTLY_FIELDS)
+        return scored or bool(self.side_effects) or bool(self.note)
+
     def validated(self, *, today: date, course: CourseDates | None) -> NightlyEntry:
         """This entry if every field is valid; raises DiaryError at the first fault."""
         check_date(self.entry_date, today=today, course=course)

@@ -85,9 +85,29 @@ def test_today_is_the_patients_local_date(diary: Diary) -> None:
     assert [n.entry.entry_date for n in diary.nightly()] == [TODAY]
 
 
-def test_only_the_date_is_required(diary: Diary) -> None:
-    diary.add_nightly(NightlyEntry(TODAY))
-    assert diary.nightly()[0].entry.leg_symptoms is None
+@pytest.mark.parametrize(
+    "answer",
+    [{"leg_symptoms": 0}, {"side_effects": frozenset({SideEffect.WARMTH})}, {"note": "ok"}],
+)
+def test_any_one_answer_is_enough(diary: Diary, answer: dict[str, Any]) -> None:
+    diary.add_nightly(NightlyEntry(TODAY, **answer))
+    assert diary.nightly()[0].entry.leg_symptoms == answer.get("leg_symptoms")
+
+
+@pytest.mark.parametrize("note", ["", "   ", "\u200b"])
+def test_a_new_entry_that_answers_nothing_is_refused(diary: Diary, note: str) -> None:
+    """It would count as a night recorded in the clinic's report, with nothing in it."""
+    with pytest.raises(DiaryError, match="Nothing to record") as refused:
+        diary.add_nightly(NightlyEntry(TODAY, note=note))
+    assert refused.value.field == "entry"
+    assert diary.nightly() == []
+
+
+def test_a_correction_may_clear_every_answer(diary: Diary) -> None:
+    first = diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=4))
+    diary.add_nightly(NightlyEntry(TODAY), corrects=first)
+    [current] = diary.nightly()
+    assert current.entry.leg_symptoms is None
 
 
 BAD_NIGHTLY: list[tuple[dict[str, Any], str, str]] = [

@@ -121,6 +121,16 @@ def test_a_note_answered_with_nothing_to_show_is_no_note(
     assert (entry["leg_symptoms"], entry["note"]) == (4, "")
 
 
+def test_questions_all_skipped_record_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As with no options: an entry with no answer would count as a night recorded."""
+    monkeypatch.setattr("sys.stdin", TtyInput("\n" * 7))
+    assert main(["diary", "--state-dir", str(tmp_path)]) == 2
+    assert "nirpad: Nothing to record: answer at least one question." in capsys.readouterr().err
+    assert count(tmp_path, "nightly") == 0
+
+
 @pytest.mark.parametrize("option", ["--legs", "--minutes-to-sleep", "--corrects"])
 def test_a_number_with_an_underscore_is_not_read_as_another(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str

@@ -179,6 +179,7 @@ def test_a_second_entry_without_correcting_is_refused_in_the_diarys_words(
         ({"leg_symptoms": "1_0"}, "is not a whole number"),  # int() would read 10
         ({"note": "x" * 501}, "500"),
         ({"side_effects": ["warmth", "nausea"]}, "Unknown side effect 'nausea'"),  # not dropped
+        ({"leg_symptoms": "", "note": " \u200b"}, "Nothing to record"),  # a night of nothing
     ],
 )
 def test_a_bad_diary_value_is_refused_and_nothing_written(
