@@ -8,6 +8,7 @@ start fast."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final, TypeAlias
@@ -20,6 +21,11 @@ STATED_TIME_HELP: Final = (
     "Say the date and time as you read them on a clock you trust, e.g. "
     "nirpad clock confirm '2026-12-03 21:15'."
 )
+
+_CALENDAR_DATE_FIRST: Final = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8})([ T]|$)")
+"""A stated time starts with its day as a calendar date: ``datetime.fromisoformat``
+would also read a week date (``2026-W49-1``) or a day of the year (``2026-340``),
+which nobody reads off a clock."""
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What ``ArgumentParser.add_subparsers`` returns (argparse names no public type for it)."""
@@ -41,8 +47,9 @@ def whole_number(text: str) -> int:
 
 def stated_time(text: object) -> datetime | None:
     """A caregiver's ``YYYY-MM-DD HH:MM`` (local time unless it names a zone), or None
-    for anything else (``2026-02-30 06:40`` too): say ``STATED_TIME_HELP`` then."""
-    if not isinstance(text, str):
+    for anything else (``2026-02-30 06:40`` and a week date too): say
+    ``STATED_TIME_HELP`` then."""
+    if not isinstance(text, str) or _CALENDAR_DATE_FIRST.match(text.strip()) is None:
         return None
     try:
         when = datetime.fromisoformat(text.strip())

@@ -52,7 +52,10 @@ def test_confirming_the_clock_ends_the_lockout_but_not_the_interval(
         assert [e.kind for e in now.events()] == [EventKind.CLOCK_CONFIRMED]
 
 
-@pytest.mark.parametrize("when", ["garbage", "2026-02-30 06:40", "0001-01-01 00:00"])
+@pytest.mark.parametrize(
+    "when",
+    ["garbage", "2026-02-30 06:40", "0001-01-01 00:00", "2026-W49-1 06:40", "2026W491T0640"],
+)
 def test_a_time_that_cannot_be_read_is_bad_input_and_touches_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], when: str
 ) -> None:
