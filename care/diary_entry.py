@@ -252,11 +252,29 @@ _INVISIBLE: Final = frozenset({"Cf", "Zs"})
 """Format characters (zero-width space, joiners, word joiner, byte-order mark, soft
 hyphen, direction marks) and the spaces of every width: they show nothing by themselves."""
 
+_BLANK_RANGES: Final = (
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian variation selectors
+    (0x2800, 0x2800),  # braille pattern blank: drawn as an empty cell
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
+"""Characters outside ``_INVISIBLE`` that show nothing either: Unicode's default
+ignorable code points of other categories (DerivedCoreProperties.txt), and the braille
+blank."""
+
 
 def is_invisible(ch: str) -> bool:
     """Whether the character ``ch`` shows nothing by itself: whitespace (line breaks
-    and tabs included) or one of ``_INVISIBLE``."""
-    return ch.isspace() or unicodedata.category(ch) in _INVISIBLE
+    and tabs included), one of ``_INVISIBLE`` or in ``_BLANK_RANGES``."""
+    if ch.isspace() or unicodedata.category(ch) in _INVISIBLE:
+        return True
+    point = ord(ch)
+    return any(low <= point <= high for low, high in _BLANK_RANGES)
 
 
 def shows_nothing(text: str) -> bool:

@@ -155,6 +155,9 @@ INVISIBLE_NOTES = [
     "\ufeff",  # byte-order mark
     "\u00a0\u3000",  # no-break and ideographic spaces
     " \u200b\u00ad\u200f ",  # a soft hyphen, a right-to-left mark
+    "\u3164\u115f\u1160\uffa0",  # the Hangul fillers
+    "\u2800",  # the braille blank
+    "\u034f\ufe0f\U000e0100",  # a grapheme joiner, variation selectors
 ]
 
 

@@ -160,7 +160,18 @@ ANY_TEXT = st.text(st.characters(exclude_categories=["Cc", "Cs"]), max_size=20)
 
 @pytest.mark.parametrize(
     "note",
-    [" =1+1", "\ufeff=1+1", "\u200b\u00a0-1", "＝1+1", "＋1", "－1", "＠SUM(A1)", "=\u0338 1"],
+    [
+        " =1+1",
+        "\ufeff=1+1",
+        "\u200b\u00a0-1",
+        "＝1+1",
+        "＋1",
+        "－1",
+        "＠SUM(A1)",
+        "=\u0338 1",
+        "\u3164=1+1",
+        "\u2800+1",
+    ],
 )
 def test_a_formula_behind_spaces_or_in_another_form_is_written_as_text(note: str) -> None:
     assert note_in_csv(note) == "'" + note
