@@ -1,0 +1,146 @@
+"""What the documents state that a reader acts on, held against the code that decides it.
+
+Each test reads one claim from README.md or docs/ (a figure, an option, a dependency's
+range) and compares it with the constant, parser or file that makes it true, so a
+change to one without the other fails here instead of misleading a caregiver, a
+clinic or an engineer. The traceability of hazards to tests is
+tests/reliability/test_hazards_trace.py; the protocol's examples are tests/drivers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+
+
+def _text(name: str) -> str:
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+def _row(doc: str, row_id: str) -> str:
+    """The Markdown table row of ``doc`` whose first cell is ``row_id``."""
+    for line in _text(doc).splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] == row_id:
+            return line
+    raise AssertionError(f"{doc} has no row {row_id}")
+
+
+def _number(text: str, pattern: str) -> float:
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} not found in {text[:200]!r}…"
+    return float(match.group(1))
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    """Every ``--option`` of ``parser`` (its short forms and ``--help`` left out)."""
+    return {o for a in parser._actions for o in a.option_strings if o.startswith("--")} - {"--help"}
+
+
+# --- docs/hazards.md: the figures each control states ---------------------------------
+
+
+def test_the_hazard_controls_state_the_limits_the_code_enforces() -> None:
+    from firmware_host.session import PAUSE_LIMIT_S
+    from hil.sim import firmware
+    from safety import limits
+    from safety.core_session import CHECKPOINT_INTERVAL_S
+    from safety.supervisor_checks import SupervisorSettings
+
+    settings = SupervisorSettings()
+    h01 = _row("docs/hazards.md", "H01")
+    assert _number(h01, r"stops at (\d+) °C") == limits.SKIN_TEMP_STOP_C
+    assert _number(h01, r"warns at (\d+) °C") == limits.SKIN_TEMP_WARN_C
+    assert _number(h01, r"board cutoff at (\d+) °C skin") == firmware.SKIN_CUTOFF_C
+    assert firmware.SKIN_CUTOFF_C == limits.BOARD_SKIN_CUTOFF_C
+    h02 = _row("docs/hazards.md", "H02")
+    assert _number(h02, r"faster than (\d+) °C/min") == limits.TEMP_RISE_MAX_C_PER_MIN
+    h03 = _row("docs/hazards.md", "H03")
+    assert _number(h03, r"in 0–(\d+) °C") == limits.SENSOR_VALID_MAX_C
+    assert _number(h03, r"within (\d+) °C") == limits.SKIN_SENSOR_DISAGREE_MAX_C
+    assert -_number(h03, r"outside −(\d+)…") == firmware.SENSOR_MIN_C
+    assert _number(h03, r"…(\d+) °C") == firmware.SENSOR_MAX_C
+    h04 = _row("docs/hazards.md", "H04")
+    assert _number(h04, r"SW: board stop at (\d+) °C") == settings.board_stop_c
+    clears = settings.board_stop_c - settings.board_clear_margin_c
+    assert _number(h04, r"clears below (\d+) °C") == clears
+    assert _number(h04, r"FW: board cutoff at (\d+) °C") == firmware.BOARD_CUTOFF_C
+    assert firmware.BOARD_CUTOFF_C == limits.BOARD_TEMP_STOP_C
+    h06 = _row("docs/hazards.md", "H06")
+    assert _number(h06, r"on-time (\d+) min") * 60.0 == firmware.MAX_ON_TIME_S
+    h08 = _row("docs/hazards.md", "H08")
+    assert _number(h08, r"until (\d+) h after") == limits.MIN_INTERVAL_H
+    h09 = _row("docs/hazards.md", "H09")
+    assert _number(h09, r"at least every (\d+) s") == CHECKPOINT_INTERVAL_S
+    h18 = _row("docs/hazards.md", "H18")
+    assert _number(h18, r"at most (\d+) ms") == limits.LEASE_MAX_MS
+    assert PAUSE_LIMIT_S == 600.0  # DESIGN §5: ten minutes paused end the session
+
+
+# --- every `nirpad …` command line in the documents uses options that exist -----------
+
+
+def _command_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Each ``nirpad …`` in a code block or inline code: (line number, command)."""
+    in_block = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip().startswith("```"):
+            in_block = not in_block
+        elif in_block:
+            match = re.search(r"(?:^|\s)(nirpad (?!nirpad\b)[^#&|;]*)", line)
+            if match:
+                yield number, match.group(1).strip()
+        else:
+            for code in re.findall(r"`([^`\n]+)`", line):
+                if code.startswith("nirpad "):
+                    yield number, code
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _all_options(parser: argparse.ArgumentParser) -> set[str]:
+    return {o for a in parser._actions for o in a.option_strings}
+
+
+def _sim_options() -> set[str]:
+    from hil.sim.__main__ import parse_args
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        parse_args(["--help"])
+    return set(re.findall(r"(--[\w-]+)", out.getvalue())) - {"--help"}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_nirpad_command_shown_uses_options_that_exist(doc: Path) -> None:
+    from firmware_host.cli import build_parser
+
+    top = build_parser(with_profile_commands=True)
+    sim = _sim_options()
+    wrong = []
+    for number, command in _command_lines(doc.read_text(encoding="utf-8")):
+        parser, path = top, ["nirpad"]
+        for word in re.findall(r"[\w-]+", command)[1:]:
+            sub = _subcommands(parser)
+            if word not in sub:
+                break
+            parser, path = sub[word], [*path, word]
+        known = sim if path == ["nirpad", "sim"] else _all_options(parser)
+        for option in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", command):
+            if option not in known:
+                wrong.append(f"{doc.name}:{number}: {' '.join(path)} has no {option}")
+    assert not wrong, "\n".join(wrong)
