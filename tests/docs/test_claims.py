@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import io
 import re
 from collections.abc import Iterator
@@ -84,6 +85,30 @@ def test_the_hazard_controls_state_the_limits_the_code_enforces() -> None:
     h18 = _row("docs/hazards.md", "H18")
     assert _number(h18, r"at most (\d+) ms") == limits.LEASE_MAX_MS
     assert PAUSE_LIMIT_S == 600.0  # DESIGN §5: ten minutes paused end the session
+
+
+# --- docs/profiles.md: the built-in prescriptions' dates ------------------------------
+
+
+def test_the_builtins_dates_are_the_ones_the_guide_gives() -> None:
+    from profiles.loader import load_profile_bytes
+    from profiles.shipped import BUILTIN_IDS, builtin_text
+
+    text = " ".join(_text("docs/profiles.md").split())
+    stated = re.search(r"valid from (\S+) until the day before (\S+?)[,)]", text)
+    assert stated, "docs/profiles.md no longer states the built-ins' dates"
+    issued, expires = (dt.date.fromisoformat(d) for d in stated.groups())
+    refused = re.search(
+        r'from (\S+) a caregiver who installs one as shipped is refused \("(.+?)"\)', text
+    )
+    assert refused, "docs/profiles.md no longer states when the built-ins are refused"
+    refused_on = dt.date.fromisoformat(refused.group(1))
+    for profile_id in BUILTIN_IDS:
+        rx = load_profile_bytes(builtin_text(profile_id).encode(), f"{profile_id}.toml").profile
+        assert rx is not None
+        assert (rx.issued, rx.expires) == (issued, expires), profile_id
+        assert rx.validity_problem(refused_on) == refused.group(2)
+        assert rx.validity_problem(refused_on - dt.timedelta(days=1)) is None
 
 
 # --- every `nirpad …` command line in the documents uses options that exist -----------
