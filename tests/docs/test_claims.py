@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -109,6 +109,56 @@ def test_the_builtins_dates_are_the_ones_the_guide_gives() -> None:
         assert (rx.issued, rx.expires) == (issued, expires), profile_id
         assert rx.validity_problem(refused_on) == refused.group(2)
         assert rx.validity_problem(refused_on - dt.timedelta(days=1)) is None
+
+
+# --- docs/performance.md: the bench's options ------------------------------------------
+
+
+def _option_table(doc: str, heading: str) -> dict[str, str]:
+    """``{'--option': 'its row'}`` of the first table after ``heading`` in ``doc``."""
+    lines = _text(doc).splitlines()
+    start = lines.index(heading)
+    rows: dict[str, str] = {}
+    for line in lines[start:]:
+        if rows and not line.startswith("|"):
+            break
+        match = re.match(r"\| `(--[\w-]+)", line)
+        if match:
+            rows[match.group(1)] = line
+    return rows
+
+
+def _parser_built_by(call: Callable[[], object]) -> argparse.ArgumentParser:
+    """The parser ``call()`` builds, caught when it parses (nothing runs)."""
+    seen: list[argparse.ArgumentParser] = []
+
+    def caught(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> object:
+        seen.append(self)
+        raise SystemExit(0)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(argparse.ArgumentParser, "parse_args", caught)
+        with contextlib.suppress(SystemExit):
+            call()
+    assert seen, "no parser was built"
+    return seen[0]
+
+
+def test_the_bench_option_table_lists_every_option_of_the_report() -> None:
+    from hil.bench import report
+
+    table = _option_table("docs/performance.md", "## Running it")
+    assert set(table) == _options(_parser_built_by(lambda: report.main([])))
+    only = re.findall(r"`(\w+)`", table["--only"].split("|")[2])
+    assert only == list(report.COLLECTORS)
+
+
+def test_the_simulator_option_table_lists_every_option() -> None:
+    from hil.sim.__main__ import parse_args
+
+    table = _option_table("docs/hil.md", "### Options")
+    claims = {"--info-simulator", "--info-time-scale"}  # for the refusal's tests: in prose
+    assert set(table) | claims == _options(_parser_built_by(lambda: parse_args([])))
 
 
 # --- every `nirpad …` command line in the documents uses options that exist -----------
