@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import io
 import re
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -159,6 +160,40 @@ def test_the_simulator_option_table_lists_every_option() -> None:
     table = _option_table("docs/hil.md", "### Options")
     claims = {"--info-simulator", "--info-time-scale"}  # for the refusal's tests: in prose
     assert set(table) | claims == _options(_parser_built_by(lambda: parse_args([])))
+
+
+# --- docs/soup.md: every dependency, with the range pyproject.toml pins ---------------
+
+
+def _soup_rows() -> list[list[str]]:
+    return [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in _text("docs/soup.md").splitlines()
+        if line.startswith("|") and not line.startswith("|---")
+    ]
+
+
+def _names(cell: str) -> set[str]:
+    return {re.sub(r"[-_.]+", "-", n).lower() for n in re.findall(r"[\w.-]+", cell)}
+
+
+def _requirements() -> list[str]:
+    project = tomllib.loads(_text("pyproject.toml"))["project"]
+    extras = project["optional-dependencies"].values()
+    return [*project["dependencies"], *(r for extra in extras for r in extra)]
+
+
+@pytest.mark.parametrize("requirement", _requirements())
+def test_every_dependency_is_in_the_soup_list_with_its_range(requirement: str) -> None:
+    match = re.fullmatch(r"([\w.-]+)(.*)", requirement)
+    assert match
+    name, spec = re.sub(r"[-_.]+", "-", match.group(1)).lower(), match.group(2)
+    stated = ", ".join(
+        p.strip().replace(">=", "≥ ").replace("<", "< ") for p in spec.split(",") if p.strip()
+    )
+    rows = [r for r in _soup_rows() if name in _names(r[0])]
+    assert rows, f"docs/soup.md has no row for {name}"
+    assert any(r[1].startswith(stated) for r in rows), (name, stated, [r[1] for r in rows])
 
 
 # --- every `nirpad …` command line in the documents uses options that exist -----------
