@@ -138,7 +138,7 @@ def build_parser(with_profile_commands: bool = False) -> argparse.ArgumentParser
         add_help=False,
         help="run the simulated driver board on a pseudo-terminal (nirpad sim --help)",
     )
-    demo = sub.add_parser("demo", help="a one-minute simulated session, for newcomers")
+    demo = sub.add_parser("demo", help="a 30-second simulated session, for newcomers")
     demo.set_defaults(func=_cmd_demo)
     status = sub.add_parser("status", parents=[common], help="show the controller's state")
     status.add_argument("--json", action="store_true", help="print the status as JSON")

@@ -1,4 +1,4 @@
-"""``nirpad demo``: one simulated session, start to finish, in about a minute.
+"""``nirpad demo``: one simulated session, start to finish, in about 30 seconds.
 
 Owns: the newcomer's tour. It starts ``python -m hil.sim --time-scale 60`` as a child,
 makes a temporary state directory, installs the built-in ``rls-810-standard`` (dated

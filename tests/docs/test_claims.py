@@ -196,6 +196,22 @@ def test_every_dependency_is_in_the_soup_list_with_its_range(requirement: str) -
     assert any(r[1].startswith(stated) for r in rows), (name, stated, [r[1] for r in rows])
 
 
+# --- README.md: the demo -----------------------------------------------------------------
+
+
+def test_the_readme_and_the_help_say_how_long_the_demo_takes() -> None:
+    from firmware_host import demo
+    from firmware_host.cli import build_parser
+    from safety.limits import SESSION_MAX_MIN
+
+    seconds = SESSION_MAX_MIN * 60.0 / demo.TIME_SCALE  # the built-in is a 30-min session
+    readme = _number(_text("README.md"), r"simulated board \(about (\d+) seconds\)")
+    assert readme == seconds
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    help_text = next(c.help for c in sub._choices_actions if c.dest == "demo")
+    assert help_text is not None and f"{seconds:g}-second" in help_text
+
+
 # --- every `nirpad …` command line in the documents uses options that exist -----------
 
 
