@@ -212,6 +212,26 @@ def test_the_readme_and_the_help_say_how_long_the_demo_takes() -> None:
     assert help_text is not None and f"{seconds:g}-second" in help_text
 
 
+def _readme_section(heading: str) -> str:
+    text = _text("README.md")
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_the_readme_layout_names_every_package() -> None:
+    find = tomllib.loads(_text("pyproject.toml"))["tool"]["setuptools"]["packages"]["find"]
+    packages = {name.rstrip("*") for name in find["include"]}
+    listed = set(re.findall(r"(?m)^([\w]+)/ ", _readme_section("Layout")))
+    assert packages <= listed, f"README.md's Layout leaves out {sorted(packages - listed)}"
+
+
+def test_the_readme_lists_every_document() -> None:
+    named = set(re.findall(r"`docs/([\w-]+\.md)`", _readme_section("Documents")))
+    docs = {p.name for p in (ROOT / "docs").glob("*.md")}
+    assert docs <= named, f"README.md's Documents leaves out {sorted(docs - named)}"
+
+
 # --- every `nirpad …` command line in the documents uses options that exist -----------
 
 
