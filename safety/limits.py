@@ -67,7 +67,6 @@ SKIN_SENSOR_DISAGREE_MAX_C: Final[float] = 2.0
 TEMP_RISE_MAX_C_PER_MIN: Final[float] = 1.0
 # Telemetry stale after 100 ms (5 frames at 50 Hz): the host must see what it drives.
 TELEMETRY_STALE_S: Final[float] = 0.100
-# Lease ≤ 500 ms: a crashed host leaves the LEDs dark within half a second.
 CALIBRATION_UNCERTAINTY_FRACTION: Final = 0.0025
 """Bound on the board's calibration error (irradiance per measured current), ±0.25 %.
 
@@ -76,6 +75,7 @@ calibrated fluence times (1 + this bound): the ledger may over-count, never unde
 and the delivered dose stays within -0.5 % .. 0 % of the plan. A board whose
 calibration certificate does not meet this bound must not be used with this host.
 """
+# Lease ≤ 500 ms: a crashed host leaves the LEDs dark within half a second.
 LEASE_MAX_MS: Final[int] = 500
 # Pulsing: CW, or 1–300 Hz at 10–100 % duty (pulsed PBM practice; dose from the average).
 PULSE_HZ_MIN: Final[int] = 1
