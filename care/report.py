@@ -239,10 +239,13 @@ def gather_report(
     probe = build_course(rx, records.sessions, today, tz, rule, symptoms)
     period = period or default_period(probe, rx, today)
     # As of the day after the period, from what happened up to its end: a week whose
-    # last day is the period's last day is over (its missed sessions count).
+    # last day is the period's last day is over (its missed sessions count). Never
+    # later than today: a week that tonight or a later evening can still fill is in
+    # progress, not missed, as ``nirpad course`` shows it.
     until = [s for s in records.sessions if s.started_at.astimezone(tz).date() <= period.end]
     upto = [point for point in symptoms if point.on <= period.end]
-    course = build_course(rx, until, period.end + timedelta(days=1), tz, rule, upto)
+    as_of = min(period.end + timedelta(days=1), today)
+    course = build_course(rx, until, as_of, tz, rule, upto)
     weeks = tuple(w for w in course.weeks if w.start <= period.end and w.end > period.start)
     total = Figures()
     for week in weeks:

@@ -327,7 +327,7 @@ def _checkpoints(pdf: FPDF, data: ReportData) -> None:
     _section(pdf, "Checkpoints", None, space_mm=20)
     for checkpoint in data.checkpoints:
         figures, trend = checkpoint.figures, checkpoint.symptoms
-        if checkpoint.on > data.period.end + timedelta(days=1):  # the day after its weeks
+        if checkpoint.on > data.course.today:  # after the period's next day, or today
             text = f"{checkpoint.name.capitalize()}: {_day(checkpoint.on)} (to come)"
         else:
             symptoms = (

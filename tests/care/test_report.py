@@ -23,7 +23,15 @@ from care.report import (
 from safety.faults import Outcome
 from safety.ledger import Ledger
 from safety.records import FaultRecord, Records, read_records
-from tests.care.course_fixture import BERLIN, DAY_1, SHA, SettableClock, course_profile, local
+from tests.care.course_fixture import (
+    BERLIN,
+    DAY_1,
+    SHA,
+    SettableClock,
+    course_profile,
+    local,
+    run_session,
+)
 from tests.care.report_fixture import DIARY_WRITTEN_AT, write_course_with_diary
 
 DEVICE = Device("NP-0001", "0.1.0")
@@ -271,3 +279,36 @@ def test_a_baseline_not_recorded_as_one_is_told_as_a_stand_in(stores: Stores) ->
     marked = report(stores, Period(DAY_1, date(2026, 11, 9)))
     assert [(p.baseline, p.stand_in) for p in marked.irls] == [(True, False), (False, False)]
     assert "12 Oct 24 severe (baseline); " in irls_line(marked)
+
+
+def test_a_week_not_over_by_today_is_in_progress_not_missed(tmp_path: Path) -> None:
+    """A report made at noon on a week's last day (the default period ends today), or
+    with a ``--to`` after today, must not count sessions as missed that tonight or a
+    later evening can still give: the weeks stand as of today, as ``nirpad course``
+    shows them. Was: week 1 "below target", 1 missed, and weeks 2-3 to come 3 missed each."""
+    rx = course_profile()
+    clock = SettableClock(local(DAY_1, 19))
+    with Ledger.open(tmp_path, clock) as ledger:
+        for day in (DAY_1, DAY_1 + timedelta(days=2)):
+            run_session(ledger, clock, rx, local(day, 19))
+    noon_of_the_last_day = local(DAY_1 + timedelta(days=6), 12)
+    records = read_records(tmp_path, lambda: noon_of_the_last_day)
+
+    def made(period: Period | None) -> ReportData:
+        return gather_report(
+            rx, SignatureStatus.UNSIGNED, records, nightly=[], irls=[], period=period,
+            tz=BERLIN, zone_name="Europe/Berlin", rule=DEFAULT_RULE, device=DEVICE,
+            generated_at=noon_of_the_last_day,
+        )  # fmt: skip
+
+    today = made(None)
+    assert today.period.end == DAY_1 + timedelta(days=6)
+    assert [(w.status, w.figures.missed) for w in today.weeks] == [("in progress", 0)]
+    assert today.total.missed == 0
+    ahead = made(Period(DAY_1, DAY_1 + timedelta(days=20)))
+    assert [(w.status, w.figures.missed) for w in ahead.weeks] == [
+        ("in progress", 0),
+        ("to come", 0),
+        ("to come", 0),
+    ]
+    assert [c.on > ahead.course.today for c in ahead.checkpoints] == [True, True, True]
