@@ -34,6 +34,7 @@ _EPOCH: Final = date(1970, 1, 1)
 BANDS_TEXT: Final = "0 none, 1-10 mild, 11-20 moderate, 21-30 severe, 31-40 very severe"
 _MARGIN_MM: Final = 12.0
 _LINE_MM: Final = 4.6
+_PAGE_LABEL_MM: Final = 22.0
 _INK: Final = (30, 30, 30)
 _MUTED: Final = (100, 100, 100)
 _DEVICE_RGB: Final = (31, 92, 153)
@@ -82,11 +83,18 @@ def _new_pdf(data: ReportData) -> FPDF:
 
     class _Report(FPDF):
         def footer(self) -> None:
-            self.set_y(-9)
+            # The page number keeps a column of its own: a long serial wraps the text
+            # beside it upwards instead of running into it.
             self.set_font("DejaVu", size=7)
             self.set_text_color(*_MUTED)
-            self.cell(0, 4, footer_text, align="L")
-            self.cell(0, 4, f"page {self.page_no()} of {{nb}}", align="R")
+            room = self.w - 2 * _MARGIN_MM - _PAGE_LABEL_MM
+            lines = self.multi_cell(room, 4, footer_text, dry_run=True, output="LINES")
+            assert isinstance(lines, list)
+            top = self.h - 9 - 4 * (len(lines) - 1)
+            self.set_xy(_MARGIN_MM, top)
+            self.multi_cell(room, 4, footer_text, align="L")
+            self.set_xy(self.w - _MARGIN_MM - _PAGE_LABEL_MM, top)
+            self.cell(_PAGE_LABEL_MM, 4, f"page {self.page_no()} of {{nb}}", align="R")
 
     pdf = _Report(orientation="portrait", unit="mm", format="A4")
     fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
@@ -137,15 +145,18 @@ def _header(pdf: FPDF, data: ReportData) -> None:
         f"Generated: {data.generated_at:%Y-%m-%d %H:%M %Z}",
         f"Planned fluence: {rx.planned_fluence_total_j_cm2:.1f} J/cm² per session",
     )
-    top = pdf.get_y()
+    top = bottom = pdf.get_y()
     pdf.set_font("DejaVu", "", 8.5)
     pdf.set_text_color(*_INK)
+    # Each line wraps in its column: a name or prescriber may have 200 characters, a
+    # serial 64; drawn on one line they ran over the other column and off the page.
     for x, lines, width in ((0.0, left, 116.0), (118.0, right, 68.0)):
         pdf.set_xy(_MARGIN_MM + x, top)
         for line in lines:
             pdf.set_x(_MARGIN_MM + x)
-            pdf.cell(width, 4.2, line, new_x="LEFT", new_y="NEXT")
-    pdf.set_y(top + 4.2 * 4 + 1.5)
+            pdf.multi_cell(width, 4.2, line, align="L", new_x="LEFT", new_y="NEXT")
+        bottom = max(bottom, pdf.get_y())
+    pdf.set_y(bottom + 1.5)
     _legend(pdf)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -135,3 +136,68 @@ def test_a_report_before_any_session_or_diary_entry_still_reads() -> None:
     assert "IRLS totals: none recorded in this period (nirpad irls)." in text
     assert "No nightly entries in this period (nirpad diary)." in text
     assert "None in this period." in text
+
+
+_PT_PER_MM = 72 / 25.4
+
+
+def text_runs(pdf: bytes) -> list[tuple[int, float, float, float, str]]:
+    """Every run of text drawn: (page, x, y, width, text), in points; the width measured
+    with the report's own font (DejaVu Sans, bold where the run is bold)."""
+    import matplotlib
+    from fpdf import FPDF
+
+    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    meter = FPDF(unit="pt")
+    meter.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+    meter.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    runs: list[tuple[int, float, float, float, str]] = []
+    for number, page in enumerate(pypdf.PdfReader(io.BytesIO(pdf)).pages, start=1):
+
+        def seen(text: str, cm: object, tm: list[float], font: object, size: float) -> None:
+            if text.strip() and isinstance(font, dict):
+                bold = "Bold" in str(font.get("/BaseFont", ""))
+                meter.set_font("DejaVu", "B" if bold else "", size)
+                runs.append((number, tm[4], tm[5], meter.get_string_width(text), text))  # noqa: B023
+
+        page.extract_text(visitor_text=seen)
+    meter.add_page()
+    meter.output()  # closes the font files it opened
+    return runs
+
+
+def assert_no_text_overprinted_or_cut(pdf: bytes) -> None:
+    """No run of text runs into the next one on its line, or within 5 mm of the A4
+    page's right edge (what a printer may not print)."""
+    right = 595.28 - 5 * _PT_PER_MM
+    runs = text_runs(pdf)
+    for page, x, _, width, text in runs:
+        assert x + width <= right, f"page {page}: {text!r} runs off the page"
+    lines: dict[tuple[int, float], list[tuple[float, float, str]]] = {}
+    for page, x, y, width, text in runs:
+        lines.setdefault((page, round(y, 1)), []).append((x, width, text))
+    for line in lines.values():
+        line.sort()
+        for (x, width, text), (next_x, _, next_text) in itertools.pairwise(line):
+            assert x + width <= next_x + 0.5, f"{text!r} runs into {next_text!r}"
+
+
+@pytest.mark.slow
+def test_a_long_prescription_name_prescriber_and_serial_wrap_in_the_heading(
+    stores: Stores,  # noqa: F811
+) -> None:
+    """The schema allows a name and a prescriber of 200 characters and the site a serial
+    of 64: the heading wraps them in their column. They were drawn on one line, over
+    the device serial beside them and off the page (the id with it)."""
+    rx = course_profile(
+        name=("Restless legs evening protocol, both calves, " * 5)[:200],
+        prescriber=("Prof. Dr. med. Maria-Josefina Wittelsbach, Klinik für Neurologie " * 4)[:200],
+    )
+    base = report(stores, Period(DAY_1, date(2026, 11, 9)))
+    device = dataclasses.replace(base.device, serial="N" * 64)
+    data = dataclasses.replace(base, rx=rx, device=device)
+    pdf = render_pdf(data)
+    assert_no_text_overprinted_or_cut(pdf)
+    _, text = pdf_text(pdf)
+    assert "(rls-810)" in text and "Device serial: N" in text
+    assert_no_text_overprinted_or_cut(render_pdf(base))
