@@ -196,6 +196,15 @@ class ReportData:
         return sum(w.on_target for w in self.weeks)
 
     @property
+    def longest_run_on_target(self) -> int:
+        """The most consecutive weeks on target among the period's weeks (the table's)."""
+        best = run = 0
+        for week in self.weeks:
+            run = run + 1 if week.on_target else 0
+            best = max(best, run)
+        return best
+
+    @property
     def baseline(self) -> IrlsPoint | None:
         return next((p for p in self.irls if p.baseline), None)
 

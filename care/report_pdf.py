@@ -210,7 +210,7 @@ def _adherence(pdf: FPDF, data: ReportData) -> None:
         _row(pdf, (number, dates), figures, status, bold=False)
     _row(pdf, ("All", _count(len(data.weeks), "week")), data.total, summary, bold=True)
     pdf.ln(1)
-    longest = data.course.longest_run_on_target
+    longest = data.longest_run_on_target
     _text(
         pdf,
         f"Rule: {data.rule.describe()} Target: {target} full sessions a week. "

@@ -92,6 +92,18 @@ def test_a_four_week_period_holds_the_weeks_that_overlap_it(stores: Stores) -> N
     assert [e.kind for e in data.events] == ["early stop"]  # 10 Nov and 18 Nov are after it
 
 
+def test_the_longest_run_on_target_is_of_the_periods_weeks(stores: Stores) -> None:
+    """The table shows the weeks of the period, and its longest run is of those: weeks 3
+    and 4, both below target, were shown with "Longest run of weeks on target: 2" (weeks
+    1 and 2, outside the period); a period with no course week, "0 of 0 weeks on target"
+    and a run of 2."""
+    data = report(stores, Period(date(2026, 10, 27), date(2026, 11, 9)))
+    assert [w.number for w in data.weeks] == [3, 4]
+    assert data.weeks_on_target == 0 and data.longest_run_on_target == 0
+    assert report(stores, Period(date(2026, 12, 1), date(2026, 12, 5))).longest_run_on_target == 0
+    assert report(stores).longest_run_on_target == 2
+
+
 def test_early_stops_faults_and_late_starts_in_plain_words(stores: Stores) -> None:
     events = report(stores).events
     assert [(e.at.strftime("%d %b %H:%M"), e.kind) for e in events] == [

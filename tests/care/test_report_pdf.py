@@ -201,3 +201,10 @@ def test_a_long_prescription_name_prescriber_and_serial_wrap_in_the_heading(
     _, text = pdf_text(pdf)
     assert "(rls-810)" in text and "Device serial: N" in text
     assert_no_text_overprinted_or_cut(render_pdf(base))
+
+
+@pytest.mark.slow
+def test_the_longest_run_printed_is_of_the_weeks_in_the_table(stores: Stores) -> None:  # noqa: F811
+    _, text = pdf_text(render_pdf(report(stores, Period(date(2026, 10, 27), date(2026, 11, 9)))))
+    assert "All 2 weeks 3 / 6 2 42% 1 0 3 0 of 2 weeks on target" in text
+    assert "Longest run of weeks on target: 0." in text
