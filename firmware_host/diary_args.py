@@ -78,7 +78,10 @@ def register(
         "--items", metavar="S1,...,S10", help="the ten item scores in order, comma-separated"
     )
     irls_parser.add_argument(
-        "--baseline", action="store_true", help="the baseline, before the first session"
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        help="the baseline, before the first session (a correction keeps the mark of the "
+        "IRLS it corrects; --no-baseline removes it)",
     )
     irls_parser.add_argument(
         "--site-config", metavar="FILE", help="site configuration (IRLS wording)"

@@ -161,17 +161,28 @@ def _record_irls(args: argparse.Namespace) -> int:
         )
     with _open(args) as diary:
         entry_date = _entry_date(args, diary, "irls")
-        check_date(entry_date, today=diary.today(), course=diary.course, baseline=args.baseline)
+        baseline = _baseline(args, diary)
+        check_date(entry_date, today=diary.today(), course=diary.course, baseline=baseline)
         if args.items is not None:
             items = parse_items(args.items)
         else:
             items = _ask_irls(_wording(args), sys.stdin, sys.stdout)
-        new_id = diary.add_irls(entry_date, items, baseline=args.baseline, corrects=args.corrects)
+        new_id = diary.add_irls(entry_date, items, baseline=baseline, corrects=args.corrects)
         [stored] = [i for i in diary.irls() if i.id == new_id]
-    kind = "baseline IRLS" if args.baseline else "IRLS"
+    kind = "baseline IRLS" if baseline else "IRLS"
     done(_recorded(kind, new_id, entry_date, args.corrects))
     print(f"Total {stored.total} of 40: {stored.band.value}.")
     return EXIT_OK
+
+
+def _baseline(args: argparse.Namespace, diary: Diary) -> bool:
+    """``--baseline``/``--no-baseline``; else, for a correction, the mark of the IRLS it
+    corrects (a typo fixed in the baseline must not unmark it); else not the baseline."""
+    if args.baseline is not None:
+        return bool(args.baseline)
+    if args.corrects is None:
+        return False
+    return any(i.id == args.corrects and i.baseline for i in diary.irls(history=True))
 
 
 def _entry_date(args: argparse.Namespace, diary: Diary, table: str) -> date:

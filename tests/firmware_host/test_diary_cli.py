@@ -611,3 +611,25 @@ def test_the_diary_actions_parse(argv: list[str], action: str | None, legs: int 
         action,
         legs,
     )
+
+
+def test_a_correction_of_the_baseline_irls_stays_the_baseline(
+    course_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Correcting a typo in the baseline IRLS without repeating ``--baseline`` dropped
+    the mark: the clinic report then called the corrected baseline "the last before day
+    1, not recorded as the baseline", and after day 1 the correction was refused as a
+    weekly IRLS before the course. The mark is kept; ``--no-baseline`` removes it."""
+    assert _in_berlin(course_state, "irls", "--baseline", "--date", "2026-10-12",
+                      "--items", ITEMS) == 0  # fmt: skip
+    assert (
+        _in_berlin(course_state, "irls", "--corrects", "1", "--items", "4,3,3,3,2,2,2,2,2,2") == 0
+    )
+    assert "Recorded baseline IRLS 2 for 2026-10-12, replacing entry 1." in capsys.readouterr().out
+    [current] = show_json(course_state, capsys)["irls"]
+    assert (current["id"], current["total"], current["baseline"]) == (2, 25, True)
+    assert (
+        _in_berlin(course_state, "irls", "--corrects", "2", "--no-baseline", "--items", ITEMS) == 2
+    )
+    assert "before the course began" in capsys.readouterr().err  # 12 Oct: not a weekly IRLS
+    assert count(course_state, "irls") == 2
