@@ -369,7 +369,7 @@ def fault_words(fault: FaultRecord) -> str:
 
 
 def _irls(entries: Sequence[StoredIrls], course: Course, period: Period) -> tuple[IrlsPoint, ...]:
-    baseline_day = _baseline_day(entries, course)
+    baseline_day = _baseline_day([e for e in entries if e.entry_date <= period.end], course)
     return tuple(
         IrlsPoint(
             e.entry_date,
@@ -385,7 +385,8 @@ def _irls(entries: Sequence[StoredIrls], course: Course, period: Period) -> tupl
 
 def _baseline_day(entries: Sequence[StoredIrls], course: Course) -> date | None:
     """The course's baseline as its checkpoints take it (``care.course``); before any
-    session, the last IRLS marked baseline."""
+    session, the last IRLS marked baseline (``entries``: those up to the period's end,
+    never one taken after it)."""
     if course.checkpoints:
         baseline = course.checkpoints[0].symptoms.baseline
         return None if baseline is None else baseline[0]

@@ -324,3 +324,14 @@ def test_a_week_not_over_by_today_is_in_progress_not_missed(tmp_path: Path) -> N
         ("to come", 0),
     ]
     assert [c.on > ahead.course.today for c in ahead.checkpoints] == [True, True, True]
+
+
+def test_a_baseline_taken_after_the_period_is_not_in_it(stores: Stores) -> None:
+    """A report of the days before the first session, ending before the baseline IRLS
+    was taken (12 Oct), showed that later IRLS as the period's baseline, and its chart
+    ran past the period to reach it; the CSV and FHIR files carried it too."""
+    no_sessions = dataclasses.replace(stores, records=Records())
+    data = report(no_sessions, Period(date(2026, 10, 1), date(2026, 10, 11)))
+    assert data.irls == () and data.baseline is None
+    on_the_day = report(no_sessions, Period(date(2026, 10, 1), date(2026, 10, 12)))
+    assert on_the_day.baseline is not None and on_the_day.baseline.total == 24
