@@ -49,6 +49,7 @@ __all__ = [
     "ReportEvent",
     "SignatureStatus",
     "Source",
+    "clock_note",
     "default_period",
     "gather_report",
 ]
@@ -186,6 +187,8 @@ class ReportData:
     nightly: tuple[NightlyPoint, ...]
     side_effects: dict[str, int]
     damaged_rows: int
+    sessions_after_made: int = 0
+    """Sessions in the record that start after ``generated_at``: a clock wrong then or now."""
 
     @property
     def rule(self) -> AdherenceRule:
@@ -280,6 +283,19 @@ def gather_report(
         ),
         side_effects=_side_effects(nightly, period),
         damaged_rows=records.damaged_rows,
+        sessions_after_made=sum(s.started_at > generated_at for s in records.sessions),
+    )
+
+
+def clock_note(data: ReportData) -> str | None:
+    """The sentence for sessions recorded after the report was made, or None."""
+    later = data.sessions_after_made
+    if not later:
+        return None
+    return (
+        f"{later} session(s) in the treatment record start after this report was made "
+        f"({data.generated_at:%Y-%m-%d %H:%M %Z}): the clock was wrong when they were "
+        "recorded, or is wrong now. Set the date and time, then make the report again."
     )
 
 

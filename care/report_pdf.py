@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from care.irls import Band
-from care.report import SOURCE_MEANING, IrlsPoint, ReportData, Source
+from care.report import SOURCE_MEANING, IrlsPoint, ReportData, Source, clock_note
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -371,6 +371,9 @@ def _events(pdf: FPDF, data: ReportData) -> None:
             size=8,
             style="B",
         )
+    later = clock_note(data)
+    if later is not None:
+        _text(pdf, later, size=8, style="B")
 
 
 # --- charts ----------------------------------------------------------------------------

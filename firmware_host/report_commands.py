@@ -38,7 +38,15 @@ from care.course import first_day_of
 from care.diary import Diary, StoredIrls, StoredNightly, diary_exists
 from care.diary_entry import calendar_date
 from care.diary_schema import DiaryStorageError
-from care.report import Device, Period, ReportData, ReportError, SignatureStatus, gather_report
+from care.report import (
+    Device,
+    Period,
+    ReportData,
+    ReportError,
+    SignatureStatus,
+    clock_note,
+    gather_report,
+)
 from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.output_files import OutputRefused, write_atomically
 from firmware_host.paths import resolve_site_config, resolve_state_dir, user_path
@@ -98,6 +106,9 @@ def main(args: argparse.Namespace) -> int:
             f"period starts then, not on --from {asked.isoformat()}",
             file=sys.stderr,
         )
+    later = clock_note(data)
+    if later is not None:
+        print(f"nirpad: note: {later}", file=sys.stderr)
     if "fhir" in outputs and data.device.serial == NOT_SET:
         print(NO_SERIAL_NOTE, file=sys.stderr)
     return EXIT_OK

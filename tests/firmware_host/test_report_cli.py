@@ -341,3 +341,29 @@ def test_a_report_into_the_state_directory_is_refused_and_the_record_kept(
     )
     assert all(path.read_bytes() == data for path, data in before.items())
     assert not target.exists() or target in before
+
+
+@pytest.mark.slow
+def test_sessions_recorded_after_the_clocks_now_are_said_in_the_report(
+    course_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A clock set back to 5 Nov, noon: the sessions after that day were left out of the
+    report without a word, the clinic reading 8 sessions for a patient who had done 15.
+    The PDF and stderr now say how many start after the report was made (5 Nov 19:00
+    and the seven after it)."""
+    monkeypatch.setattr(
+        report_commands, "wall_clock", lambda: datetime(2026, 11, 5, 11, tzinfo=UTC)
+    )
+    assert _report(course_dir, "-o", str(tmp_path / "r.pdf")) == 0
+    expected = (
+        "8 session(s) in the treatment record start after this report was made "
+        "(2026-11-05 12:00 CET): the clock was wrong when they were recorded, or is wrong "
+        "now. Set the date and time, then make the report again."
+    )
+    assert f"nirpad: note: {expected}\n" in capsys.readouterr().err
+    _, text = pdf_text((tmp_path / "r.pdf").read_bytes())
+    assert expected in text
+    monkeypatch.setattr(report_commands, "wall_clock", lambda: NOW)
+    assert _report(course_dir, "-o", str(tmp_path / "r.pdf")) == 0
+    assert "after this report" not in capsys.readouterr().err
