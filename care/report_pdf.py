@@ -35,6 +35,8 @@ BANDS_TEXT: Final = "0 none, 1-10 mild, 11-20 moderate, 21-30 severe, 31-40 very
 _MARGIN_MM: Final = 12.0
 _LINE_MM: Final = 4.6
 _PAGE_LABEL_MM: Final = 22.0
+_MOST_WEEK_LABELS: Final = 13
+"""The sessions chart labels at most this many weeks (a quarter's, one a week)."""
 _INK: Final = (30, 30, 30)
 _MUTED: Final = (100, 100, 100)
 _DEVICE_RGB: Final = (31, 92, 153)
@@ -415,12 +417,16 @@ def _sessions_figure(data: ReportData, width_mm: float, height_mm: float) -> Fig
     axes.bar(numbers, short, bottom=full, color="#9bbbd9", width=0.6, label="short of 90 %")
     target = data.rule.weekly_target(data.rx.sessions_per_week)
     axes.axhline(target, color="#333333", linestyle="--", linewidth=0.8, label="prescribed")
-    for week in data.weeks:
+    # A long course (up to 52 weeks) would print its labels over each other: then a
+    # tick every few weeks and no count above the bars (the table has them).
+    every = max(1, -(-len(numbers) // _MOST_WEEK_LABELS))
+    for week in data.weeks if every == 1 else ():
         label = str(week.figures.done) if week.status != "to come" else ""
         axes.text(
             week.number, week.figures.done + 0.1, label, ha="center", va="bottom", fontsize=6.5
         )
-    axes.set_xticks(numbers, [f"W{n}" for n in numbers])
+    ticks = numbers[::every]
+    axes.set_xticks(ticks, [f"W{n}" for n in ticks])
     axes.set_xlim(0.4, max([*numbers, 4]) + 0.6)  # a lone week keeps a bar's width
     axes.set_ylim(0, max([target, *(w.figures.done for w in data.weeks)]) + 1.2)
     axes.set_ylabel("sessions", fontsize=6.5)

@@ -208,3 +208,27 @@ def test_the_longest_run_printed_is_of_the_weeks_in_the_table(stores: Stores) ->
     _, text = pdf_text(render_pdf(report(stores, Period(date(2026, 10, 27), date(2026, 11, 9)))))
     assert "All 2 weeks 3 / 6 2 42% 1 0 3 0 of 2 weeks on target" in text
     assert "Longest run of weeks on target: 0." in text
+
+
+def test_a_long_courses_week_labels_do_not_print_over_each_other() -> None:
+    """A 52-week course drew 52 labels "W1" … "W52" and 52 counts in a chart 9 cm wide,
+    one black smear; it now labels every fourth week and leaves the counts to the table."""
+    from care.course import Figures, WeekFigures
+    from care.report_pdf import _sessions_figure
+
+    def weeks(count: int) -> tuple[WeekFigures, ...]:
+        start = DAY_1
+        return tuple(
+            WeekFigures(n, start + timedelta(weeks=n - 1), start + timedelta(weeks=n),
+                        Figures(prescribed=3, done=3, full=3), True, "on target")
+            for n in range(1, count + 1)
+        )  # fmt: skip
+
+    base = report(Stores(Records(), [], []), Period(DAY_1, DAY_1))
+    long = _sessions_figure(dataclasses.replace(base, weeks=weeks(52)), 90, 48)
+    [axes] = long.axes
+    assert [t.get_text() for t in axes.get_xticklabels()] == [f"W{n}" for n in range(1, 53, 4)]
+    assert len(axes.texts) == 0
+    six = _sessions_figure(dataclasses.replace(base, weeks=weeks(6)), 90, 48)
+    assert [t.get_text() for t in six.axes[0].get_xticklabels()] == [f"W{n}" for n in range(1, 7)]
+    assert [t.get_text() for t in six.axes[0].texts] == ["3"] * 6
