@@ -6,7 +6,9 @@ after they are checked, corrections (a new entry that ``supersedes`` an old one;
 is ever updated or deleted, and SQLite triggers refuse it if tried), which entry a
 correction may start from (``correctable_nightly``), and the two views
 readers get: the current one (superseded entries hidden) and the full history; also
-reading it where it cannot be written (``Diary.open_to_read``: a full or read-only disk).
+reading it where it cannot be written (``Diary.open_to_read``: a full or read-only disk),
+and leaving out a damaged row (one this code never writes) with a count
+(``Diary.damaged_rows``) instead of failing every read for it.
 
 A bad entry raises ``DiaryError`` (its ``field`` says which input) and writes nothing:
 every check runs before the transaction, the rest inside one ``BEGIN IMMEDIATE``.
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Final, TypeVar
 
 from care.diary_entry import CourseDates, NightlyEntry, SideEffect, check_date
 from care.diary_schema import (
@@ -47,7 +49,15 @@ from care.diary_schema import (
 from care.irls import Band, band_of, check_items
 from safety.ledger_schema import reason_of
 
-__all__ = ["DIARY_FILENAME", "Diary", "StoredIrls", "StoredNightly", "diary_exists", "to_json"]
+__all__ = [
+    "DIARY_FILENAME",
+    "Diary",
+    "StoredIrls",
+    "StoredNightly",
+    "diary_damaged_text",
+    "diary_exists",
+    "to_json",
+]
 
 log = logging.getLogger(__name__)
 _NIGHTLY_COLUMNS: Final = (
@@ -61,6 +71,9 @@ _ID_MAX: Final = 2**63 - 1
 NOTHING_TO_RECORD: Final = "Nothing to record: answer at least one question."
 """A new nightly entry that answers nothing is refused, whatever it came from."""
 """The largest id SQLite stores (a signed 64-bit integer)."""
+_DAMAGE: Final = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+"""What reading a damaged row raises (the ledger's reader takes the same)."""
+_E = TypeVar("_E")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,7 @@ class Diary:
         self.course = course
         self._wall_clock = wall_clock
         self._tz = tz
+        self._damaged: set[tuple[str, int]] = set()
 
     @classmethod
     def open(
@@ -268,12 +282,26 @@ class Diary:
             ).fetchone()
         except sqlite3.Error as exc:
             raise _storage_error("The symptom diary cannot be read", self.path, exc) from exc
-        return _nightly_from_row(row)
+        try:
+            return _nightly_from_row(row)
+        except _DAMAGE as exc:
+            raise DiaryError(
+                f"The nightly entry {entry_id} is damaged and cannot be corrected; record "
+                "the day's entry anew with --date.",
+                field="corrects",
+            ) from exc
+
+    @property
+    def damaged_rows(self) -> int:
+        """Rows the reads so far left out as damaged (each counted once): rows this
+        code never writes (a date that is not one, a side effect it does not know, an
+        IRLS without its ten scores). The rest is read; the reader says how many."""
+        return len(self._damaged)
 
     def nightly(self, *, history: bool = False) -> list[StoredNightly]:
         """Nightly entries by date (then id); superseded ones only with ``history``."""
         rows = self._read("nightly", history)
-        return [_nightly_from_row(row) for row in rows]
+        return self._parsed("nightly", rows, _nightly_from_row)
 
     def irls(self, *, history: bool = False) -> list[StoredIrls]:
         """IRLS entries by date (then id); superseded ones only with ``history``."""
@@ -285,7 +313,20 @@ class Diary:
         items: dict[int, dict[int, int]] = {}
         for item_row in item_rows:
             items.setdefault(item_row["irls_id"], {})[item_row["item"]] = item_row["score"]
-        return [_irls_from_row(row, items.get(row["id"], {})) for row in rows]
+        return self._parsed("irls", rows, lambda row: _irls_from_row(row, items.get(row["id"], {})))
+
+    def _parsed(
+        self, table: str, rows: list[sqlite3.Row], build: Callable[[sqlite3.Row], _E]
+    ) -> list[_E]:
+        """The entries of ``rows``; a damaged row is left out, counted and logged."""
+        entries: list[_E] = []
+        for row in rows:
+            try:
+                entries.append(build(row))
+            except _DAMAGE as exc:  # DiaryError, too: an IRLS without its ten scores
+                self._damaged.add((table, int(row["id"])))
+                log.warning("damaged diary %s row %s left out: %s", table, row["id"], exc)
+        return entries
 
     def _read(self, table: str, history: bool) -> list[sqlite3.Row]:
         where = "" if history else "WHERE newer.id IS NULL"
@@ -365,7 +406,18 @@ def _what(table: str) -> tuple[str, str]:
     return ("nightly entry", "a") if table == "nightly" else ("IRLS", "an")
 
 
+def diary_damaged_text(damaged_rows: int, left: str) -> str:
+    """What a reader is told of the diary's rows it left out (``left``: "shown",
+    "counted")."""
+    return (
+        f"{damaged_rows} damaged row(s) of the symptom diary could not be read and are not "
+        f"{left}; the rest is."
+    )
+
+
 def _nightly_from_row(row: sqlite3.Row) -> StoredNightly:
+    if not isinstance(row["note"], str):
+        raise TypeError(f"the note is not text ({type(row['note']).__name__})")
     effects = frozenset(SideEffect(v) for v in row["side_effects"].split(",") if v)
     entry = NightlyEntry(
         date.fromisoformat(row["entry_date"]),
@@ -386,7 +438,7 @@ def _irls_from_row(row: sqlite3.Row, items: Mapping[int, int]) -> StoredIrls:
         superseded_by=row["superseded_by"],
         entry_date=date.fromisoformat(row["entry_date"]),
         baseline=bool(row["baseline"]),
-        items=dict(sorted(items.items())),
+        items=check_items(items),
     )
 
 

@@ -189,6 +189,8 @@ class ReportData:
     damaged_rows: int
     sessions_after_made: int = 0
     """Sessions in the record that start after ``generated_at``: a clock wrong then or now."""
+    diary_damaged_rows: int = 0
+    """Rows of the diary left out as damaged (``care.diary.Diary.damaged_rows``)."""
 
     @property
     def rule(self) -> AdherenceRule:
@@ -241,6 +243,7 @@ def gather_report(
     rule: AdherenceRule,
     device: Device,
     generated_at: datetime,
+    diary_damaged_rows: int = 0,
 ) -> ReportData:
     """The report of ``rx``'s course over ``period`` (None: ``default_period`` as of
     ``generated_at``'s local date). Superseded diary entries must not be passed."""
@@ -284,6 +287,7 @@ def gather_report(
         side_effects=_side_effects(nightly, period),
         damaged_rows=records.damaged_rows,
         sessions_after_made=sum(s.started_at > generated_at for s in records.sessions),
+        diary_damaged_rows=diary_damaged_rows,
     )
 
 

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
+from care.diary import diary_damaged_text
 from care.irls import Band
 from care.report import SOURCE_MEANING, IrlsPoint, ReportData, Source, clock_note
 
@@ -313,6 +314,8 @@ def _nightly(pdf: FPDF, data: ReportData) -> None:
     height = 26.0
 
     _section(pdf, "Nightly diary", Source.PATIENT, space_mm=height + 12)
+    if data.diary_damaged_rows:
+        _text(pdf, diary_damaged_text(data.diary_damaged_rows, "counted"), size=8, style="B")
     if not data.nightly:
         _text(pdf, "No nightly entries in this period (nirpad diary).", size=8)
         return

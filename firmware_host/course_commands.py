@@ -31,6 +31,7 @@ from care.adherence import SiteConfigError, rule_from_site
 from care.calendar import course_calendar, planned_days
 from care.course import Checkpoint, Course, IrlsTotal, build_course
 from care.course_json import course_json
+from care.diary import diary_damaged_text
 from care.diary_entry import calendar_date
 from care.diary_schema import DiaryStorageError
 from care.remind import RemindSettings, remind_settings
@@ -167,10 +168,13 @@ def _irls_totals(state_dir: Path, warn: Callable[[str], None]) -> list[IrlsTotal
     """The diary's IRLS totals for the checkpoints; a diary that cannot be read leaves
     the trend out (the adherence still stands) and says so through ``warn``."""
     try:
-        return diary_irls_totals(state_dir)
+        totals, damaged = diary_irls_totals(state_dir)
     except DiaryStorageError as exc:
         warn(f"the IRLS trend is left out: {exc}")
         return []
+    if damaged:
+        warn(diary_damaged_text(damaged, "counted"))
+    return totals
 
 
 def _remind(inputs: _Inputs, run_hook: bool) -> int:

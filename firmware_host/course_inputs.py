@@ -143,10 +143,12 @@ def diary_course_dates(
     return CourseDates(rx.issued, first_day_of(rx, sessions, zone)), None
 
 
-def diary_irls_totals(state_dir: Path) -> list[IrlsTotal]:
-    """The diary's current IRLS totals, oldest first, each with its baseline mark; []
-    when there is no diary (none is created). Raises ``DiaryStorageError``."""
+def diary_irls_totals(state_dir: Path) -> tuple[list[IrlsTotal], int]:
+    """The diary's current IRLS totals, oldest first, each with its baseline mark, and
+    how many damaged rows were left out; none when there is no diary (none is created).
+    Raises ``DiaryStorageError``."""
     if not diary_exists(state_dir):
-        return []
+        return [], 0
     with Diary.open_to_read(state_dir) as diary:
-        return [IrlsTotal(i.entry_date, i.total, i.baseline) for i in diary.irls()]
+        totals = [IrlsTotal(i.entry_date, i.total, i.baseline) for i in diary.irls()]
+        return totals, diary.damaged_rows

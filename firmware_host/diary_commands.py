@@ -28,7 +28,14 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Final, TextIO, TypeVar
 
-from care.diary import Diary, StoredIrls, StoredNightly, diary_exists, to_json
+from care.diary import (
+    Diary,
+    StoredIrls,
+    StoredNightly,
+    diary_damaged_text,
+    diary_exists,
+    to_json,
+)
 from care.diary_correction import NightlyCorrection, correct_nightly, with_answers
 from care.diary_entry import (
     NIGHTLY_FIELDS,
@@ -379,12 +386,16 @@ def _required(parse: Callable[[str], int | None]) -> Callable[[str], int]:
 
 def _show(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(args.state_dir)
+    damaged = 0
     if not diary_exists(state_dir):  # never create a diary just to list it
         nightly: list[StoredNightly] = []
         irls: list[StoredIrls] = []
     else:
         with Diary.open_to_read(state_dir) as diary:
             nightly, irls = diary.nightly(history=args.history), diary.irls(history=args.history)
+            damaged = diary.damaged_rows
+    if damaged:
+        print(f"nirpad: {diary_damaged_text(damaged, 'shown')}", file=sys.stderr)
     wording = _wording(args)
     if args.json:
         irls_json = [to_json(i) | _subscales_json(i, wording) for i in irls]

@@ -35,7 +35,7 @@ from typing import Final
 
 from care.adherence import SiteConfigError, read_site_table, rule_from_site
 from care.course import first_day_of
-from care.diary import Diary, StoredIrls, StoredNightly, diary_exists
+from care.diary import Diary, StoredIrls, StoredNightly, diary_damaged_text, diary_exists
 from care.diary_entry import calendar_date
 from care.diary_schema import DiaryStorageError
 from care.report import (
@@ -109,6 +109,8 @@ def main(args: argparse.Namespace) -> int:
     later = clock_note(data)
     if later is not None:
         print(f"nirpad: note: {later}", file=sys.stderr)
+    if data.diary_damaged_rows:
+        print(f"nirpad: {diary_damaged_text(data.diary_damaged_rows, 'counted')}", file=sys.stderr)
     if "fhir" in outputs and data.device.serial == NOT_SET:
         print(NO_SERIAL_NOTE, file=sys.stderr)
     return EXIT_OK
@@ -184,7 +186,7 @@ def _gather(
         records = read_records(state_dir, lambda: now)
     except SafetyError as exc:
         raise _Refused(str(exc), EXIT_ERROR) from exc
-    nightly, irls = _diary(state_dir)
+    nightly, irls, diary_damaged = _diary(state_dir)
     diary_days = [n.entry.entry_date for n in nightly] + [i.entry_date for i in irls]
     first_record = _first_record_day(rx, records, diary_days, zone)
     try:
@@ -205,6 +207,7 @@ def _gather(
             rule=rule,
             device=Device(serial, software_version()),
             generated_at=now,
+            diary_damaged_rows=diary_damaged,
         )
     except ReportError as exc:
         raise _Refused(str(exc), EXIT_USAGE) from exc
@@ -252,13 +255,14 @@ def _prescription(state_dir: Path, trust: TrustStore) -> tuple[Profile, Signatur
     return rx, SignatureStatus.VERIFIED if verified else SignatureStatus.NOT_CHECKED
 
 
-def _diary(state_dir: Path) -> tuple[list[StoredNightly], list[StoredIrls]]:
-    """The diary's current entries; none when there is no diary (none is created)."""
+def _diary(state_dir: Path) -> tuple[list[StoredNightly], list[StoredIrls], int]:
+    """The diary's current entries and how many damaged rows were left out; none when
+    there is no diary (none is created)."""
     if not diary_exists(state_dir):
-        return [], []
+        return [], [], 0
     try:
         with Diary.open_to_read(state_dir) as diary:
-            return diary.nightly(), diary.irls()
+            return diary.nightly(), diary.irls(), diary.damaged_rows
     except DiaryStorageError as exc:
         raise _Refused(f"{exc} No report was written.", EXIT_ERROR) from exc
 

@@ -597,3 +597,41 @@ def test_a_week_or_ordinal_date_is_not_taken(text: str) -> None:
         calendar_date(text)
     with pytest.raises(DiaryError, match="write it as YYYY-MM-DD"):
         parse_date(text)
+
+
+DAMAGED_ROWS = (
+    "INSERT INTO nightly (entry_date, recorded_at_s, note) VALUES ('garbage', 1.8e9, '')",
+    "INSERT INTO nightly (entry_date, recorded_at_s, side_effects) VALUES ('2026-03-02', 1.8e9, "
+    "'fireworks')",
+    "INSERT INTO nightly (entry_date, recorded_at_s) VALUES ('2026-03-03', 1e300)",
+    "INSERT INTO nightly (entry_date, recorded_at_s, note) VALUES ('2026-03-04', 1.8e9, X'FFFE')",
+    "INSERT INTO irls (entry_date, recorded_at_s, baseline) VALUES ('2026-03-05', 1.8e9, 0)",
+)
+
+
+def test_damaged_rows_are_left_out_and_counted_the_rest_read(
+    diary: Diary, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row the diary's own code would never write (a bad date, an unknown side effect,
+    a time out of range, a note that is not text, an IRLS without its item scores) made
+    every read fail with Python's words ("Invalid isoformat string: 'garbage'"): no
+    `diary show`, no clinic report, for one row. Or it read an IRLS without items as a
+    total of 0, "none". Such rows are now left out and counted, as the ledger's are."""
+    diary.add_nightly(NightlyEntry(TODAY, leg_symptoms=8))
+    diary.add_irls(TODAY, FULL_ITEMS)
+    conn = sqlite3.connect(tmp_path / DIARY_FILENAME)
+    try:
+        for sql in DAMAGED_ROWS:
+            conn.execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
+    with caplog.at_level(logging.WARNING, logger="care.diary"):
+        assert [n.entry.leg_symptoms for n in diary.nightly()] == [8]
+        assert [i.total for i in diary.irls()] == [20]
+    assert diary.damaged_rows == 5
+    assert [i.total for i in diary.irls(history=True)] == [20]
+    assert diary.damaged_rows == 5  # each row counted once
+    assert "damaged diary nightly row" in caplog.text
+    with pytest.raises(DiaryError, match="nightly entry 2 is damaged"):
+        diary.correctable_nightly(2)

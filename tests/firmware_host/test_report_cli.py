@@ -367,3 +367,43 @@ def test_sessions_recorded_after_the_clocks_now_are_said_in_the_report(
     monkeypatch.setattr(report_commands, "wall_clock", lambda: NOW)
     assert _report(course_dir, "-o", str(tmp_path / "r.pdf")) == 0
     assert "after this report" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_damaged_diary_row_is_left_out_and_said_the_rest_reported(
+    course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One diary row with a date that is not one made `nirpad report` and `nirpad diary
+    show` refuse with Python's words ("nirpad: Invalid isoformat string: 'garbage'"):
+    no report, no listing; an IRLS without its scores read as a total of 0. The rows
+    are now left out, and each command says how many it read of them."""
+    import sqlite3
+
+    from care.diary_schema import DIARY_FILENAME
+
+    state = tmp_path / "state"
+    shutil.copytree(course_dir, state)
+    conn = sqlite3.connect(state / DIARY_FILENAME)
+    with conn:
+        conn.execute("INSERT INTO nightly (entry_date, recorded_at_s) VALUES ('garbage', 1.8e9)")
+        conn.execute("INSERT INTO irls (entry_date, recorded_at_s, baseline) VALUES "
+                     "('2026-11-02', 1.8e9, 0)")  # fmt: skip
+    conn.close()
+
+    def said(count: int, left: str) -> str:
+        return (
+            f"{count} damaged row(s) of the symptom diary could not be read and are not "
+            f"{left}; the rest is."
+        )
+
+    assert _report(state, "-o", str(tmp_path / "r.pdf"), "--csv", str(tmp_path / "r.csv")) == 0
+    assert f"nirpad: {said(2, 'counted')}\n" in capsys.readouterr().err
+    _, text = pdf_text((tmp_path / "r.pdf").read_bytes())
+    assert said(2, "counted") in text and "15 nights recorded" in text
+    assert "2 Nov 0 none" not in text
+    assert main(["diary", "show", "--state-dir", str(state)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"nirpad: {said(2, 'shown')}\n"
+    assert captured.out.count("legs ") == 15 and captured.out.count("total ") == 4
+    assert main(["course", "--state-dir", str(state), "--tz", "Europe/Berlin"]) == 0
+    assert capsys.readouterr().err == f"nirpad: {said(1, 'counted')}\n"  # the IRLS it reads
