@@ -257,12 +257,14 @@ def _prescription(state_dir: Path, trust: TrustStore) -> tuple[Profile, Signatur
 
 def _diary(state_dir: Path) -> tuple[list[StoredNightly], list[StoredIrls], int]:
     """The diary's current entries and how many damaged rows were left out; none when
-    there is no diary (none is created)."""
+    there is no diary (none is created). A night whose current entry answers nothing (a
+    correction cleared it) is no night recorded for the clinic."""
     if not diary_exists(state_dir):
         return [], [], 0
     try:
         with Diary.open_to_read(state_dir) as diary:
-            return diary.nightly(), diary.irls(), diary.damaged_rows
+            nights = [night for night in diary.nightly() if night.entry.holds_answer]
+            return nights, diary.irls(), diary.damaged_rows
     except DiaryStorageError as exc:
         raise _Refused(f"{exc} No report was written.", EXIT_ERROR) from exc
 

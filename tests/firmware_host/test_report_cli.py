@@ -407,3 +407,41 @@ def test_a_damaged_diary_row_is_left_out_and_said_the_rest_reported(
     assert captured.out.count("legs ") == 15 and captured.out.count("total ") == 4
     assert main(["course", "--state-dir", str(state), "--tz", "Europe/Berlin"]) == 0
     assert capsys.readouterr().err == f"nirpad: {said(1, 'counted')}\n"  # the IRLS it reads
+
+
+def test_a_night_whose_entry_answers_nothing_is_not_reported_as_recorded(
+    course_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A correction may clear every answer of a night (and a diary written before a new
+    entry had to answer something may hold such entries): the clinic must not read it
+    as a night recorded, in the PDF, the CSV or the FHIR bundle."""
+    import sqlite3
+
+    from care.diary_schema import DIARY_FILENAME
+
+    state = tmp_path / "state"
+    shutil.copytree(course_dir, state)
+    conn = sqlite3.connect(state / DIARY_FILENAME)
+    with conn:
+        first_id, first_date = conn.execute(
+            "SELECT id, entry_date FROM nightly ORDER BY entry_date LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO nightly (entry_date, recorded_at_s, supersedes, side_effects, note) "
+            "VALUES (?, 1.8e9, ?, '', '')",
+            (first_date, first_id),
+        )
+    conn.close()
+    pdf, table, bundle = tmp_path / "r.pdf", tmp_path / "r.csv", tmp_path / "r.json"
+    args = ("--to", "2026-12-22", "-o", str(pdf), "--csv", str(table), "--fhir", str(bundle))
+    assert _report(state, *args) == 0, capsys.readouterr().err
+    _, text = pdf_text(pdf.read_bytes())
+    assert "14 nights recorded" in text
+    rows = list(csv.DictReader(io.StringIO(table.read_text(encoding="utf-8"))))
+    assert [r["kind"] for r in rows].count("nightly") == 14
+    responses = [
+        entry.resource
+        for entry in parse_bundle(bundle.read_text(encoding="utf-8")).entry or []
+        if entry.resource.__resource_type__ == "QuestionnaireResponse"
+    ]
+    assert len(responses) == 14 + 4  # the nights and the IRLS
