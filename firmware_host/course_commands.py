@@ -38,7 +38,7 @@ from care.remind import RemindSettings, remind_settings
 from care.tonight import Tonight, tonight
 from firmware_host.course_inputs import CourseInputError, diary_irls_totals, zone_named
 from firmware_host.output_files import OutputRefused, write_atomically
-from firmware_host.paths import resolve_site_config, resolve_state_dir, user_path
+from firmware_host.paths import PathNameError, resolve_site_config, resolve_state_dir, user_path
 from firmware_host.stdout_guard import done
 from profiles.errors import TrustStoreError
 from profiles.locator import printable
@@ -112,7 +112,7 @@ def course_document(
                               command="course")  # fmt: skip
     try:
         inputs = _gather(args, log.warning if warnings is None else warnings.append)
-    except _Refused as exc:
+    except (_Refused, PathNameError) as exc:  # PathNameError: the folder became a file
         return str(exc)
     return course_json(inputs.course, inputs.tonight)
 

@@ -49,7 +49,7 @@ from care.report import (
 )
 from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.output_files import OutputRefused, write_atomically
-from firmware_host.paths import resolve_site_config, resolve_state_dir, user_path
+from firmware_host.paths import PathNameError, resolve_site_config, resolve_state_dir, user_path
 from firmware_host.stdout_guard import done
 from profiles.errors import TrustStoreError
 from profiles.locator import printable
@@ -135,7 +135,7 @@ def report_files(
     try:
         data, sessions, nightly, irls = _gather(args)
         files = dict(_render(data, names, sessions, nightly, irls))
-    except _Refused as exc:
+    except (_Refused, PathNameError) as exc:  # PathNameError: the folder became a file
         return str(exc)
     return {kind: files[path] for kind, path in names.items()}
 

@@ -37,7 +37,7 @@ from care.diary_schema import DiaryError, diary_exists
 from care.irls import ITEM_COUNT, ITEM_MAX, item_label, read_wording, wording_path
 from firmware_host.course_commands import course_document
 from firmware_host.course_inputs import CourseInputError, diary_course_dates, zone_named
-from firmware_host.paths import resolve_site_config
+from firmware_host.paths import PathNameError, check_state_dir, resolve_site_config
 from firmware_host.report_commands import REPORT_FILE_NAMES, report_files
 from web.flash import Flash
 from web.forms import answered, checked_form, shown
@@ -77,7 +77,7 @@ def _open_diary(request: Request) -> Diary:
     """The diary held to the course's dates in the patient's zone, as the CLI opens it."""
     settings = web_state(request).settings
     zone = zone_named(settings.tz)
-    state_dir = settings.state_dir
+    state_dir = check_state_dir(settings.state_dir)  # a file, a link to nothing: said
     if not state_dir.is_dir():  # the controller makes it; the page never does
         raise DiaryError(
             f"There is no state directory {state_dir} yet: start the controller once.",
@@ -251,7 +251,7 @@ async def _diary_post(request: Request, write: Callable[[Request, FormData], str
         return form
     try:
         message = await run_in_threadpool(write, request, form)
-    except (DiaryError, CourseInputError, OSError) as exc:  # OSError: the diary's storage
+    except (DiaryError, CourseInputError, PathNameError, OSError) as exc:  # OSError: storage
         return answered(request, "/course", Flash(f"Not recorded: {exc}", ok=False))
     return answered(request, "/course", Flash(message, ok=True))
 

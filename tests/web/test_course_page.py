@@ -462,3 +462,20 @@ def test_a_reload_after_a_correction_corrects_nothing_again(
     assert again.status_code == 200 and element_text(again.text, "message") is None
     with Diary.open(state_dir) as diary:
         assert len(diary.nightly(history=True)) == 2
+
+
+def test_a_state_directory_gone_to_a_link_to_nothing_is_said_in_words(
+    tmp_path: Path, make_client: Callable[..., TestClient]
+) -> None:
+    """A state directory on storage that went away (its link now leads nowhere) or
+    replaced by a file: the course, the report and the diary say so; no page fails."""
+    gone = tmp_path / "state-link"
+    gone.symlink_to(tmp_path / "unmounted" / "nirpad")
+    client = make_client(state_dir=gone)
+    html = client.get("/course").text
+    assert "is not a folder" in (element_text(html, "no-course") or "")
+    response = client.get("/report/csv")
+    assert response.status_code == 409 and "is not a folder" in response.text
+    status, html = _diary(client, "/diary/nightly", leg_symptoms="3")
+    assert status == "refused" and "is not a folder" in (element_text(html, "message") or "")
+    assert not (tmp_path / "unmounted").exists()
