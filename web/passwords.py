@@ -7,7 +7,9 @@ Owns: the hash format (``scrypt$N$r$p$salt$hash``, base64 without padding), its 
 reads it through the group; a file others may change, or this user cannot read, is
 refused at start with what to do).
 A stored hash with a cost beyond ``MAX_N`` is refused, so a tampered file cannot make
-each login try take minutes. Does not own who may log in when (``web.sessions``).
+each login try take minutes; a file whose hash no password can match (damaged, or
+another program's) is refused at start, not by every login as a wrong password.
+Does not own who may log in when (``web.sessions``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -74,23 +77,41 @@ def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
     return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
-def verify_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches ``stored`` (constant-time); False for a malformed one."""
+@dataclass(frozen=True)
+class _StoredHash:
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    expected: bytes
+
+
+def _parsed(stored: str) -> _StoredHash | None:
+    """The parts of a stored hash; None for one no password can match (malformed,
+    another scheme, a cost out of range), so it is refused before any hashing."""
     try:
         scheme, n_text, r_text, p_text, salt_text, hash_text = stored.strip().split("$")
         n, r, p = int(n_text), int(r_text), int(p_text)
         salt, expected = _unb64(salt_text), _unb64(hash_text)
     except ValueError:
-        return False
+        return None
     if scheme != "scrypt" or not (2 <= n <= MAX_N) or n & (n - 1) or not (1 <= r <= 16):
-        return False
-    if p != 1 or len(password) > MAX_PASSWORD_CHARS or len(expected) != HASH_BYTES:
+        return None
+    if p != 1 or len(expected) != HASH_BYTES:
+        return None
+    return _StoredHash(n, r, p, salt, expected)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored`` (constant-time); False for a malformed one."""
+    parsed = _parsed(stored)
+    if parsed is None or len(password) > MAX_PASSWORD_CHARS:
         return False
     try:
-        actual = _scrypt(password, salt, n, r, p)
+        actual = _scrypt(password, parsed.salt, parsed.n, parsed.r, parsed.p)
     except (ValueError, MemoryError):  # parameters OpenSSL refuses: never a match
         return False
-    return hmac.compare_digest(actual, expected)
+    return hmac.compare_digest(actual, parsed.expected)
 
 
 def password_path(state_dir: Path) -> Path:
@@ -123,8 +144,11 @@ def read_password_hash(state_dir: Path) -> str | None:
             f"the password file {path} may be changed by others (mode {mode & 0o777:04o}); "
             f"set the password again with `nirpad web passwd` (it writes mode 0640)"
         )
-    if not text.startswith("scrypt$"):
-        raise PasswordError(f"{path} is not a nirpad password file")
+    if _parsed(text) is None:  # no password could ever match it: every login refused
+        raise PasswordError(
+            f"{path} is not a nirpad password file, or it is damaged; "
+            "set the password again with `nirpad web passwd`"
+        )
     return text
 
 

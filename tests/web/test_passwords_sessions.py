@@ -403,3 +403,25 @@ def test_a_password_file_of_bytes_that_are_not_text_is_not_a_password_file(
     os.chmod(tmp_path / "web-password", 0o640)
     with pytest.raises(PasswordError, match="is not a nirpad password file"):
         read_password_hash(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "scrypt$garbage",
+        "scrypt$1024$8$1$abc",  # its hash cut off
+        "scrypt$1024$99$1$c2FsdA$" + "A" * 43,  # a block size out of range
+        f"scrypt${1 << 30}$8$1$c2FsdA$" + "A" * 43,  # a cost no login would finish
+        "scrypt$1024$8$1$c2FsdA$" + "A" * 43 + "\nscrypt$1024$8$1$c2FsdA$" + "A" * 43,
+    ],
+)
+def test_a_damaged_password_file_is_refused_at_start_not_at_every_login(
+    tmp_path: Path, stored: str
+) -> None:
+    """No password would ever match it: the page started, and every login said "That
+    password is not right" and counted towards the lock-out."""
+    password_path(tmp_path).write_text(stored + "\n")
+    os.chmod(password_path(tmp_path), 0o640)
+    with pytest.raises(PasswordError) as refused:
+        read_password_hash(tmp_path)
+    assert "set the password again with `nirpad web passwd`" in str(refused.value)
