@@ -3,7 +3,8 @@
 Owns: turning the controller's status JSON (``firmware_host.status``; the keys are
 stable) into the words and figures of the status page: the state in one or two words,
 time left and the share done, delivered against planned fluence, temperatures, skin
-contact, the fault with what to do about it, why a start would be refused and when the
+contact (not known while the pad's readings are not current: unplugged or silent), the
+fault with what to do about it, why a start would be refused and when the
 next one is allowed (local time, as ``nirpad status`` shows it).
 Does not own any rule: everything shown is what the controller said.
 """
@@ -97,7 +98,7 @@ def status_view(data: dict[str, Any]) -> StatusView:
         planned=_figure(data.get("planned_fluence_j_cm2"), "J/cm²"),
         skin_temp=_figure(data.get("skin_temp_c"), "°C"),
         board_temp=_figure(data.get("board_temp_c"), "°C"),
-        contact=_contact(data.get("contact")),
+        contact=_contact(data.get("contact"), readings_current=_is_figure(data.get("skin_temp_c"))),
         fault_code=code,
         fault_message=None if fault is None else _text(fault.get("message")),
         fault_action=None if code is None else FAULT_ADVICE.get(code, CHECK_AND_ACK),
@@ -129,13 +130,21 @@ def _progress(data: dict[str, Any]) -> int | None:
     return None if total <= 0 else max(0, min(100, round(100 * elapsed / total)))
 
 
+def _is_figure(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _figure(value: Any, unit: str) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    if not _is_figure(value):
         return "not known"
     return f"{value:.1f} {unit}"
 
 
-def _contact(value: Any) -> str:
+def _contact(value: Any, *, readings_current: bool) -> str:
+    """The pad's contact; not known while its readings are not current (the status
+    document then has no temperatures, and ``contact`` false whatever the pad lies on)."""
+    if not readings_current:
+        return "Not known"
     if value is True:
         return "On the skin"
     if value is False:

@@ -53,6 +53,23 @@ def test_a_fault_shows_its_message_and_what_to_do(
     assert "let the skin cool" in (element_text(html, "fault-action") or "")
 
 
+def test_with_the_pad_unplugged_its_contact_is_not_known_not_off_the_skin(
+    client: TestClient, controller: FakeController
+) -> None:
+    """The status document has no readings (null) and contact false while the pad's
+    telemetry is not current: the page said "Not on the skin" of a pad lying on it."""
+    controller.status_data.update(
+        state="fault", skin_temp_c=None, board_temp_c=None, contact=False,
+        irradiance_mw_cm2={},
+        fault={"code": "board_disconnected", "message": "The pad is not answering."},
+    )  # fmt: skip
+    html = client.get("/status/live").text
+    assert element_text(html, "contact") == "Not known"
+    assert element_text(html, "skin-temp") == "not known"
+    controller.status_data.update(skin_temp_c=31.0, board_temp_c=27.0)  # current again
+    assert element_text(client.get("/status/live").text, "contact") == "Not on the skin"
+
+
 def test_an_unknown_fault_still_says_what_to_do(
     client: TestClient, controller: FakeController
 ) -> None:
