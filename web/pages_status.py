@@ -7,11 +7,15 @@ applies the button's rules and its refusal is shown word for word, with the stat
 below it (why a start is refused now and when the next one is allowed): the answer
 goes back to ``/`` (``web.forms.answered``), so a reload never sends a command again.
 A stop first shows a confirmation page (server side: no script; it changes nothing, so
-it is the POST's own answer); only ``confirm=yes`` sends it.
+it is the POST's own answer); only ``confirm=yes`` sends it. The live part says the
+time its figures are from, in a notice the stylesheet shows once ``STALE_AFTER_S`` pass
+without a new live part (htmx swaps nothing when a poll fails: the page's process gone
+or restarted, a 503), so old figures are never shown as current.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -33,6 +37,10 @@ DONE_WORDS: Final = {
     "ack": "Fault acknowledged.",
 }
 MAX_BUTTON_FORM_BYTES: Final = 1024
+STALE_AFTER_S: Final = 10
+"""The live part's notice "These figures are from …" shows after this long without a new
+one (``web/static/nirpad.css``, ``.stale``): ten polls, and more than a control request's
+deadline, so a slow controller's answer (its own sentence) comes before it."""
 
 
 def web_state(request: Request) -> WebState:
@@ -46,7 +54,8 @@ async def live_context(request: Request) -> dict[str, Any]:
     settings = web_state(request).settings
     answer = await link.status(settings.state_dir, settings.control_timeout_s)
     view = status_view(answer.data) if answer.ok else None
-    return {"running": answer.running, "link_message": answer.message, "view": view}
+    as_of = f"{datetime.now().astimezone():%H:%M:%S}"  # the zone ``next_start`` is shown in
+    return {"running": answer.running, "link_message": answer.message, "view": view, "as_of": as_of}
 
 
 async def status_page(request: Request) -> Response:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from firmware_host.control import ControlServer
 from firmware_host.control_client import ControlClientError
 from web import link
+from web.pages_status import STALE_AFTER_S
 
 from .conftest import FakeController, TestClient, csrf, element_text, outcome, reload
 
@@ -68,6 +71,26 @@ def test_with_the_pad_unplugged_its_contact_is_not_known_not_off_the_skin(
     assert element_text(html, "skin-temp") == "not known"
     controller.status_data.update(skin_temp_c=31.0, board_temp_c=27.0)  # current again
     assert element_text(client.get("/status/live").text, "contact") == "Not on the skin"
+
+
+def test_the_live_part_says_its_figures_are_old_once_it_stops_being_replaced(
+    client: TestClient, controller: FakeController
+) -> None:
+    """htmx swaps nothing when a poll fails (the page's process restarted or gone, a 503):
+    the last "Treating, 12:00 left" stood on a kiosk for ever. Every answer carries a
+    notice the stylesheet shows only after ``STALE_AFTER_S`` without a new one (a CSS
+    animation each swap starts anew; no script), with the time its figures are from."""
+    for path in ("/", "/status/live"):
+        html = client.get(path).text
+        notice = element_text(html, "live-stale") or ""
+        assert re.search(r"These figures are from \d\d:\d\d:\d\d", notice), notice
+        assert 'class="stale"' in html
+    css = client.get("/static/nirpad.css").text
+    rule = re.search(r"\.stale \{([^}]*)\}", css)
+    assert rule is not None and "visibility: hidden" in rule.group(1)
+    assert f"stale-shown 0s {STALE_AFTER_S}s forwards" in rule.group(1)
+    poll_s = float(re.findall(r'hx-trigger="every (\d+)s"', client.get("/").text)[0])
+    assert 5 * poll_s <= STALE_AFTER_S  # a few slow answers do not show it
 
 
 def test_an_unknown_fault_still_says_what_to_do(
