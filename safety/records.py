@@ -52,6 +52,7 @@ __all__ = [
     "FaultCode",
     "FaultRecord",
     "InstallRecord",
+    "LedgerError",
     "Outcome",
     "Records",
     "ScheduleRule",

@@ -5,7 +5,8 @@ page uses (``--tz``, else $TZ, else the system's), and the fluence chart) and ``
 /history.csv`` (the same CSV as ``nirpad history --csv``). The record is read through
 the safety layer's read-only API
 (``safety.records``: opened ``mode=ro``, never created or written), the one the course
-uses; no running controller is needed.
+uses; no running controller is needed. A record that cannot be read is said in the
+safety layer's words, as ``nirpad history`` says it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from firmware_host.course_inputs import CourseInputError, zone_named
 from firmware_host.history import damaged_rows_text, duration_text, outcome_text, to_csv
-from safety.records import Records, SessionRecord, read_records
+from safety.records import LedgerError, Records, SessionRecord, read_records
 from web.chart import SessionPoint, fluence_chart
 from web.pages_status import web_state
 from web.render import error_page, page
@@ -32,14 +33,18 @@ log = logging.getLogger(__name__)
 UNREADABLE: Final = "The treatment record cannot be read just now; try again in a minute."
 
 
-def _records(state_dir: Path) -> Records | None:
-    """The sessions oldest first, and the rows too damaged to read; None when the record
-    cannot be read."""
+def _records(state_dir: Path) -> Records | str:
+    """The sessions oldest first, and the rows too damaged to read; or why the record
+    cannot be read: the safety layer's sentence, as ``nirpad history`` and the course
+    page say it (a damaged, emptied or missing file: waiting cures none of them)."""
     try:
         return read_records(state_dir, lambda: datetime.now(UTC))
-    except Exception:  # a damaged or locked record: the page says so in words
+    except LedgerError as exc:
+        log.warning("the history page cannot read the treatment record: %s", exc)
+        return str(exc)
+    except Exception:  # anything else: logged in full, one plain sentence for the page
         log.exception("the treatment record cannot be read for the history page")
-        return None
+        return UNREADABLE
 
 
 def _zone(tz: str | None) -> tzinfo | None:
@@ -64,8 +69,8 @@ def _row(record: SessionRecord, zone: tzinfo | None) -> dict[str, str]:
 
 async def history_page(request: Request) -> Response:
     records = await run_in_threadpool(_records, web_state(request).settings.state_dir)
-    if records is None:
-        return error_page(request, 503, UNREADABLE)
+    if isinstance(records, str):
+        return error_page(request, 503, records)
     sessions = records.sessions
     zone = _zone(web_state(request).settings.tz)
     points = [
@@ -90,8 +95,8 @@ async def history_page(request: Request) -> Response:
 
 async def history_csv(request: Request) -> Response:
     records = await run_in_threadpool(_records, web_state(request).settings.state_dir)
-    if records is None:
-        return error_page(request, 503, UNREADABLE)
+    if isinstance(records, str):
+        return error_page(request, 503, records)
     return Response(
         to_csv(records.sessions),
         media_type="text/csv; charset=utf-8",

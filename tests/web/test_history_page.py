@@ -81,11 +81,39 @@ def test_the_csv_is_the_clis(client: TestClient, with_sessions: Path) -> None:
 
 
 def test_a_damaged_record_is_said_in_words(client: TestClient, state_dir: Path) -> None:
+    """In the safety layer's words, as ``nirpad history`` and the course page say it; it
+    said "cannot be read just now; try again in a minute" of a file no retry will read."""
     (state_dir / "ledger.sqlite3").write_bytes(b"this is not a database" * 100)
     for path in ("/history", "/history.csv"):
         response = client.get(path)
         assert response.status_code == 503
-        assert "cannot be read just now" in response.text
+        text = element_text(response.text, "error-text") or ""
+        assert text.startswith("The treatment record cannot be read: the file is damaged ("), text
+        assert "try again" not in text
+
+
+def test_a_record_that_is_no_file_or_emptied_is_said_in_words(
+    client: TestClient, state_dir: Path
+) -> None:
+    (state_dir / "ledger.sqlite3").write_bytes(b"")
+    text = element_text(client.get("/history").text, "error-text") or ""
+    assert text.startswith("The treatment record cannot be read: its file is empty"), text
+    (state_dir / "ledger.sqlite3").unlink()
+    (state_dir / "ledger.sqlite3").mkdir()
+    text = element_text(client.get("/history.csv").text, "error-text") or ""
+    assert text.startswith("The treatment record cannot be read: it is not a file"), text
+
+
+def test_an_unexpected_failure_to_read_the_record_is_one_plain_sentence(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("an internal detail")
+
+    monkeypatch.setattr("web.pages_history.read_records", broken)
+    response = client.get("/history")
+    assert response.status_code == 503 and "an internal detail" not in response.text
+    assert "cannot be read just now" in response.text
 
 
 def test_damaged_rows_are_left_out_and_said_in_words(
