@@ -100,7 +100,7 @@ def status_view(data: dict[str, Any]) -> StatusView:
         board_temp=_figure(data.get("board_temp_c"), "°C"),
         contact=_contact(data.get("contact"), readings_current=_is_figure(data.get("skin_temp_c"))),
         fault_code=code,
-        fault_message=None if fault is None else _text(fault.get("message")),
+        fault_message=None if fault is None else _fault_words(fault.get("message"), code),
         fault_action=None if code is None else FAULT_ADVICE.get(code, CHECK_AND_ACK),
         start_refusal=_text(data.get("start_refusal")),
         next_start=local_time(next_start) if isinstance(next_start, str) else None,
@@ -113,6 +113,13 @@ def status_view(data: dict[str, Any]) -> StatusView:
 
 def _text(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+def _fault_words(message: Any, code: str | None) -> str:
+    """The fault's message; never none while a fault is latched (the page shows the fault
+    and what to do only with words to show)."""
+    named = f" ({code})" if code else ""
+    return _text(message) or f"The pad reports a fault{named}."
 
 
 def _minutes(value: Any) -> str | None:

@@ -93,6 +93,19 @@ def test_the_live_part_says_its_figures_are_old_once_it_stops_being_replaced(
     assert 5 * poll_s <= STALE_AFTER_S  # a few slow answers do not show it
 
 
+@pytest.mark.parametrize("message", ["", None])
+def test_a_fault_without_words_still_shows_its_box_and_what_to_do(
+    client: TestClient, controller: FakeController, message: str | None
+) -> None:
+    """A fault whose message came through empty (all of it technical detail the plain
+    words leave out) showed "Fault" and nothing else: no box, no "What to do"."""
+    controller.status_data.update(state="fault", fault={"code": "rail_lost", "message": message})
+    html = client.get("/status/live").text
+    assert 'id="fault"' in html and 'data-code="rail_lost"' in html
+    assert element_text(html, "fault-message") == "The pad reports a fault (rail_lost)."
+    assert "Do not use the pad" in (element_text(html, "fault-action") or "")
+
+
 def test_an_unknown_fault_still_says_what_to_do(
     client: TestClient, controller: FakeController
 ) -> None:
