@@ -2,7 +2,8 @@
 
 Owns: the rule for where the page listens (a loopback address needs nothing; any other
 address needs a TLS certificate and key and a password set, or the page refuses to
-start and says which is missing), ``nirpad web passwd`` (asks twice on a terminal, or
+start and says which is missing; a ``--host-name`` that is not a name alone is refused
+too), ``nirpad web passwd`` (asks twice on a terminal, or
 reads one line from a pipe; stores only the scrypt hash), and starting uvicorn with
 the page's settings (``web.http_server``).
 """
@@ -16,6 +17,7 @@ import getpass
 import ipaddress
 import logging
 import os
+import re
 import socket
 import ssl
 import sys
@@ -34,6 +36,7 @@ from firmware_host.paths import (
 )
 from firmware_host.stdout_guard import done
 from profiles.file_errors import os_error_text
+from profiles.locator import printable
 from web.local_users import LocalUsers
 from web.passwords import (
     MAX_PASSWORD_CHARS,
@@ -86,6 +89,36 @@ def host_key(name: str) -> str:
         return bare.lower()
 
 
+_LABEL: Final = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME: Final = re.compile(rf"(?=.{{1,253}}\.?$){_LABEL}(\.{_LABEL})*\.?")
+"""A DNS name in lower case (``host_key``), as a browser sends it in the Host header."""
+
+
+def checked_host_names(names: Sequence[str]) -> frozenset[str]:
+    """The ``--host-name``s as the Host check compares them (``host_key``); a name with
+    a port, a scheme or a path, or no name at all, is refused: the Host check compares
+    the name alone, so the page would answer no one (``ListenRefusedError``)."""
+    keys = set()
+    for name in names:
+        key = host_key(name)
+        if _HOST_NAME.fullmatch(key) is None and not _is_address(key):
+            raise ListenRefusedError(
+                f"--host-name '{printable(name)}' is not a host name: give the name alone, "
+                "as the browser's address shows it between // and any :port (pad.local, "
+                "192.168.1.20)"
+            )
+        keys.add(key)
+    return frozenset(keys)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_wildcard(listen: str) -> bool:
     try:
         return ipaddress.ip_address(listen.strip("[]")).is_unspecified
@@ -114,7 +147,7 @@ def settings_for(
         raise ListenRefusedError(str(exc)) from exc
     site = None if site_config is None else user_path(site_config)
     tls = tls_cert is not None
-    names = frozenset(host_key(n) for n in host_names)
+    names = checked_host_names(host_names)
     own = frozenset() if _is_wildcard(listen) else frozenset({host_key(listen)})
     if is_loopback(listen):
         local_users = LocalUsers(state_dir) if password_hash is None else None

@@ -295,6 +295,24 @@ def test_on_every_address_a_host_name_is_needed(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "name", ["pad.local:8443", "https://pad.local", "pad.local/", "", "pad local", "[::1]:8480"]
+)
+def test_a_host_name_that_is_no_host_name_is_refused_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """The Host check compares names without their port: with ``--host-name
+    pad.local:8443`` (or a URL) the page started and refused every request, its
+    caregiver's included, "This page answers only under its own address"."""
+    write_password_hash(tmp_path, hash_password(PASSWORD, n=1 << 10))
+    with pytest.raises(ListenRefusedError, match="--host-name") as refused:
+        settings_for(tmp_path, "0.0.0.0", "c.pem", "k.pem", host_names=["pad.local", name])
+    assert "is not a host name" in str(refused.value)
+    assert main(["web", "--state-dir", str(tmp_path), "--host-name", name]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nirpad: --host-name ") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
     ("options", "words"),
     [
         (["--port", "99999"], "--port must be between 1 and 65535, not 99999"),
