@@ -1,7 +1,8 @@
 """Reading a POSTed form: parsed within limits, and only with this session's CSRF token;
 and how its answer comes back (Post/Redirect/Get).
 
-Owns: the form limits (a few fields, one file, each part capped), the constant-time
+Owns: the form limits (a few fields, a file only where a form takes one, each part
+capped), the constant-time
 check of the hidden ``csrf_token`` field against the session's token, and the refusal
 pages when either fails. Every POST handler reads its form here, and a test posts to
 every POST route without a token, so none can skip it. A form that changes something
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 
 CSRF_FIELD: Final = "csrf_token"
 MAX_FIELDS: Final = 8
-MAX_FILES: Final = 1
+MAX_UPLOAD_FILES: Final = 1
+"""In the one form that takes a file (the prescription's upload); any other takes none."""
 SHOWN_PARAM: Final = "shown"
 
 
@@ -40,14 +42,17 @@ async def checked_form(
     max_part_bytes: int,
     max_fields: int = MAX_FIELDS,
     repeatable: frozenset[str] = frozenset(),
+    max_files: int = 0,
 ) -> FormData | Response:
     """The form, or the page that refuses it (too large, malformed, a field sent twice
-    that is not ``repeatable``, no valid token). A page's own form never sends a field
-    twice, and which of two values a reader takes is the parser's choice, not the
-    sender's. The caller closes a form that may hold a file (``await form.close()``)."""
+    that is not ``repeatable``, a file where none is taken, no valid token). A page's
+    own form never sends a field twice, and which of two values a reader takes is the
+    parser's choice, not the sender's; nor a file for a text field, which a page would
+    read as no answer. The caller closes a form that may hold a file (``await
+    form.close()``)."""
     try:
         form = await request.form(
-            max_files=MAX_FILES, max_fields=max_fields, max_part_size=max_part_bytes
+            max_files=max_files, max_fields=max_fields, max_part_size=max_part_bytes
         )
     except HTTPException as exc:  # Starlette's words for a malformed or oversized part
         log.warning("refused a form: %s", exc.detail)

@@ -37,7 +37,7 @@ from profiles.signing import TrustStore, signature_checked
 from profiles.summary import describe
 from web import link
 from web.flash import Flash
-from web.forms import answered, checked_form, shown
+from web.forms import MAX_UPLOAD_FILES, answered, checked_form, shown
 from web.guard import too_large_text
 from web.pages_status import web_state
 from web.render import error_page, page, session_of
@@ -111,7 +111,7 @@ def _check(request: Request, data: bytes, name: str) -> dict[str, Any]:
 
 async def check(request: Request) -> Response:
     limit = web_state(request).settings.max_upload_bytes
-    form = await checked_form(request, limit)
+    form = await checked_form(request, limit, max_files=MAX_UPLOAD_FILES)
     if isinstance(form, Response):
         return form
     try:

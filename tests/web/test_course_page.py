@@ -479,3 +479,21 @@ def test_a_state_directory_gone_to_a_link_to_nothing_is_said_in_words(
     status, html = _diary(client, "/diary/nightly", leg_symptoms="3")
     assert status == "refused" and "is not a folder" in (element_text(html, "message") or "")
     assert not (tmp_path / "unmounted").exists()
+
+
+@pytest.mark.parametrize("field", ["leg_symptoms", "note", "corrects", "date"])
+def test_a_file_sent_for_a_diary_answer_is_refused_and_nothing_recorded(
+    course_client: TestClient, state_dir: Path, field: str
+) -> None:
+    """A forged multipart form with a file where the form has a text field: the file was
+    read as no answer, and an entry recorded without it (or a correction taken for a new
+    entry) without a word. Only the prescription's upload takes a file."""
+    token = csrf(course_client, "/course")
+    fields = {"csrf_token": token, "leg_symptoms": "4", "note": "a"}
+    fields.pop(field, None)
+    response = course_client.post(
+        "/diary/nightly", data=fields, files={field: ("x.txt", b"7", "text/plain")}
+    )
+    assert response.status_code == 400
+    assert "The form could not be read; nothing was done." in response.text
+    assert not (state_dir / DIARY_FILENAME).exists()
