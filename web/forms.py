@@ -9,12 +9,15 @@ every POST route without a token, so none can skip it. A form that changes somet
 is answered by ``answered``: its message goes to the flash store (``web.flash``) for
 the session that sent it, and the browser is sent (303) to the page the form came from,
 ``?shown=<id>``; that page's GET takes the message with ``shown``, once. So the
-browser's reload is a GET that sends nothing again and shows the message no more.
+browser's reload is a GET that sends nothing again and shows the message no more. A form
+that records something (the install, the diary's) is answered by ``answered_once``: sent
+again at once (a double click), it is done once and both get the first's answer.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -26,6 +29,7 @@ from starlette.responses import RedirectResponse, Response
 from web.flash import Flash, FlashStore
 from web.guard import too_large_text
 from web.render import error_page, session_of
+from web.repeats import form_digest
 from web.settings import WebState
 
 log = logging.getLogger(__name__)
@@ -75,6 +79,7 @@ async def checked_form(
             "This form is out of date or came from somewhere else; nothing was done. "
             "Open the page again and retry.",
         )
+    _state(request).repeats.sent(session.token, form_digest(request.url.path, form.multi_items()))
     return form
 
 
@@ -96,6 +101,19 @@ def answered(request: Request, page_path: str, flash: Flash) -> RedirectResponse
     return RedirectResponse(f"{page_path}?{urlencode({SHOWN_PARAM: flash_id})}", status_code=303)
 
 
+async def answered_once(
+    request: Request, form: FormData, page_path: str, action: Callable[[], Awaitable[Flash]]
+) -> RedirectResponse:
+    """``answered`` with ``action``'s flash, for a form that records something; the same
+    form sent again at once by the same session (a double click) is not done again and
+    gets the first one's answer (``web.repeats``)."""
+    session = session_of(request)
+    assert session is not None  # its form passed the CSRF check
+    digest = form_digest(request.url.path, form.multi_items())
+    flash = await _state(request).repeats.once(session.token, digest, action)
+    return answered(request, page_path, flash)
+
+
 def shown(request: Request) -> dict[str, Any]:
     """The page's message from the answer its ``?shown=`` names: only on a GET (a HEAD
     takes nothing), only for the session that sent the form, and once."""
@@ -110,6 +128,10 @@ def shown(request: Request) -> dict[str, Any]:
 
 
 def _flashes(request: Request) -> FlashStore:
+    return _state(request).flashes
+
+
+def _state(request: Request) -> WebState:
     state = request.app.state.web
     assert isinstance(state, WebState)
-    return state.flashes
+    return state

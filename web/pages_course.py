@@ -8,7 +8,8 @@ and the weekly IRLS as forms), ``POST /diary/nightly`` and ``POST /diary/irls``
 checks, the same course dates, a second entry for a date corrects the first; the
 nightly form takes a missed day's date, as ``nirpad diary --date`` does; a form's
 correction is only of the day it was loaded for; the answer, recorded or refused, goes
-back to ``/course`` with ``web.forms.answered``, so a reload writes nothing again), and
+back to ``/course`` with ``web.forms.answered_once``, so a reload writes nothing again
+and a double click writes once), and
 ``GET /report/<kind>`` (the PDF, CSV or FHIR file of ``nirpad report``, built in memory).
 Does not own any figure, rule or check (``care``, ``firmware_host.course_commands``,
 ``firmware_host.report_commands``); the diary's refusals are shown word for word. Its
@@ -40,7 +41,7 @@ from firmware_host.course_inputs import CourseInputError, diary_course_dates, zo
 from firmware_host.paths import PathNameError, check_state_dir, resolve_site_config
 from firmware_host.report_commands import REPORT_FILE_NAMES, report_files
 from web.flash import Flash
-from web.forms import answered, checked_form, shown
+from web.forms import answered_once, checked_form, shown
 from web.pages_status import web_state
 from web.render import error_page, page
 
@@ -249,11 +250,15 @@ async def _diary_post(request: Request, write: Callable[[Request, FormData], str
     )
     if isinstance(form, Response):
         return form
-    try:
-        message = await run_in_threadpool(write, request, form)
-    except (DiaryError, CourseInputError, PathNameError, OSError) as exc:  # OSError: storage
-        return answered(request, "/course", Flash(f"Not recorded: {exc}", ok=False))
-    return answered(request, "/course", Flash(message, ok=True))
+
+    async def written() -> Flash:
+        try:
+            message = await run_in_threadpool(write, request, form)
+        except (DiaryError, CourseInputError, PathNameError, OSError) as exc:  # OSError: storage
+            return Flash(f"Not recorded: {exc}", ok=False)
+        return Flash(message, ok=True)
+
+    return await answered_once(request, form, "/course", written)
 
 
 async def diary_nightly(request: Request) -> Response:

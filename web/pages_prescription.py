@@ -10,7 +10,8 @@ are sent, so one check installs once however often it is confirmed; sent to the
 running controller with the control socket's ``install`` request, which ``nirpad
 profile install`` sends too: the controller checks it again with its own site
 configuration, writes it and records it). The install's answer goes back to
-``/prescription`` (``web.forms.answered``), so a reload sends nothing again; the check,
+``/prescription`` (``web.forms.answered_once``: a double click gets the first's answer),
+so a reload sends nothing again; the check,
 which installs nothing, is the POST's own answer. With no controller running the page
 says so and installs nothing: it never writes the prescription, the record or the state
 directory's lock itself. Does not own any check (``firmware_host.profile_commands``)
@@ -24,7 +25,7 @@ from pathlib import Path, PurePath
 from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -37,7 +38,7 @@ from profiles.signing import TrustStore, signature_checked
 from profiles.summary import describe
 from web import link
 from web.flash import Flash
-from web.forms import MAX_UPLOAD_FILES, answered, checked_form, shown
+from web.forms import MAX_UPLOAD_FILES, answered_once, checked_form, shown
 from web.guard import too_large_text
 from web.pages_status import web_state
 from web.render import error_page, page, session_of
@@ -139,16 +140,20 @@ async def install(request: Request) -> Response:
     form = await checked_form(request, 1024)
     if isinstance(form, Response):
         return form
+    return await answered_once(request, form, "/prescription", lambda: _install(request, form))
+
+
+async def _install(request: Request, form: FormData) -> Flash:
     session = session_of(request)
     pending = None if session is None else session.pending
     if pending is None or form.get("sha256") != pending.sha256:
-        return answered(request, "/prescription", Flash(NOTHING_TO_INSTALL, ok=False))
+        return Flash(NOTHING_TO_INSTALL, ok=False)
     assert session is not None  # it held the upload
     session.pending = None  # taken before the wait: a second click finds nothing to install
     settings = web_state(request).settings
     answer = await _send_install(settings.state_dir, pending, settings.install_timeout_s)
     log.info("install of %s from the page: %s", pending.name, answer.message)
-    return answered(request, "/prescription", _install_flash(answer))
+    return _install_flash(answer)
 
 
 def _install_flash(answer: link.LinkAnswer) -> Flash:

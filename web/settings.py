@@ -4,7 +4,8 @@ Owns: ``WebSettings`` (the state directory, the site configuration, the password
 or None for "no login", TLS or not, the Host names accepted, the clock, the control
 socket's timeout, the size caps, and without a password the local users it serves)
 and ``WebState`` (the sessions, the login limiter and its lock, and the forms' answers
-waiting for their page, shared by every request). Does not own the rules that use them
+waiting for their page, the last form of each session (a repeat at once is answered as
+the first), shared by every request). Does not own the rules that use them
 (``web.guard``) nor the pages.
 """
 
@@ -19,6 +20,7 @@ from typing import Final
 
 from web.flash import FlashStore
 from web.local_users import LocalUsers
+from web.repeats import FormRepeats
 from web.sessions import LoginLimiter, SessionStore
 
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -59,9 +61,11 @@ class WebState:
     limiter: LoginLimiter = field(init=False)
     login_lock: asyncio.Lock = field(init=False)
     flashes: FlashStore = field(init=False)
+    repeats: FormRepeats = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = SessionStore(self.settings.clock)
         self.flashes = FlashStore(self.settings.clock)
+        self.repeats = FormRepeats(self.settings.clock)
         self.limiter = LoginLimiter(self.settings.clock)
         self.login_lock = asyncio.Lock()

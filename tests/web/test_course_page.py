@@ -20,8 +20,10 @@ from care.diary_schema import OLD_DIARY_FILENAME, DiaryStorageError
 from firmware_host import course_commands, report_commands
 from firmware_host.cli import main
 from firmware_host.report_commands import report_files
+from hil.rigs.clock import VirtualClock
 from profiles.store import install_atomic
 from tests.care.course_fixture import RX_TOML, local, write_six_weeks
+from web.repeats import REPEAT_S
 
 from .conftest import TestClient, csrf, element_text, outcome, reload
 
@@ -497,3 +499,35 @@ def test_a_file_sent_for_a_diary_answer_is_refused_and_nothing_recorded(
     assert response.status_code == 400
     assert "The form could not be read; nothing was done." in response.text
     assert not (state_dir / DIARY_FILENAME).exists()
+
+
+def test_a_diary_form_sent_twice_at_once_is_recorded_once_and_said_recorded(
+    course_client: TestClient, state_dir: Path, clock: VirtualClock
+) -> None:
+    """A double click on "Save": the browser shows the answer to the second request,
+    which said "Not recorded: There is already a nightly entry…" of a recorded entry."""
+    token = csrf(course_client, "/course")
+    form = {"csrf_token": token, "leg_symptoms": "6", "note": "twice"}
+    said = [
+        element_text(course_client.post("/diary/nightly", data=form).text, "message")
+        for _ in range(2)
+    ]
+    assert said == ["Tonight's diary entry is recorded."] * 2
+    with Diary.open(state_dir) as diary:
+        assert len(diary.nightly(history=True)) == 1
+    clock.advance(REPEAT_S + 1)  # no longer at once: sent again, and the diary refuses it
+    assert outcome(course_client.post("/diary/nightly", data=form)) == "refused"
+
+
+def test_the_same_diary_form_after_another_form_is_sent_again(
+    course_client: TestClient,
+) -> None:
+    """Only a repeat of the session's last form is a double click."""
+    token = csrf(course_client, "/course")
+    form = {"csrf_token": token, "leg_symptoms": "6"}
+    assert outcome(course_client.post("/diary/nightly", data=form)) == "ok"
+    irls = {"csrf_token": token, **{f"item_{n}": "1" for n in range(1, 11)}}
+    assert outcome(course_client.post("/diary/irls", data=irls)) == "ok"
+    response = course_client.post("/diary/nightly", data=form)
+    assert outcome(response) == "refused"
+    assert "There is already a nightly entry" in (element_text(response.text, "message") or "")
