@@ -4,8 +4,8 @@ Owns: the hash format (``scrypt$N$r$p$salt$hash``, base64 without padding), its 
 (N = 2^15, r = 8, p = 1: 32 MiB and about a tenth of a second per try), the random
 16-byte salt, a constant-time comparison, and the file ``<state_dir>/web-password``
 (written atomically, mode 0640, in the state directory's group: the page's own user
-reads it through the group; a file others may change, or this user cannot read, is
-refused at start with what to do).
+reads it through the group; a file others may change or anyone may read, or this user
+cannot read, is refused at start with what to do).
 A stored hash with a cost beyond ``MAX_N`` is refused, so a tampered file cannot make
 each login try take minutes; a file whose hash no password can match (damaged, or
 another program's) is refused at start, not by every login as a wrong password.
@@ -148,6 +148,12 @@ def read_password_hash(state_dir: Path) -> str | None:
         raise PasswordError(
             f"{path} is not a nirpad password file, or it is damaged; "
             "set the password again with `nirpad web passwd`"
+        )
+    if mode & 0o004:  # the hash, guessed at offline past the login's rate limit
+        raise PasswordError(
+            f"the password file {path} may be read by anyone on this machine "
+            f"(mode {mode & 0o777:04o}); set the password again with `nirpad web passwd` "
+            "(it writes mode 0640)"
         )
     return text
 

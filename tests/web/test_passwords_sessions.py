@@ -248,6 +248,19 @@ def test_a_password_file_others_may_change_is_refused(tmp_path: Path) -> None:
         read_password_hash(tmp_path)
 
 
+def test_a_password_file_anyone_may_read_is_refused(tmp_path: Path) -> None:
+    """Its scrypt hash lets anyone with an account on the pad guess at the password
+    offline, at their own pace, past the login's rate limit (a copy restored 0644)."""
+    path = write_password_hash(tmp_path, hash_password("a long caregiver password", n=1 << 10))
+    path.chmod(0o644)
+    with pytest.raises(PasswordError) as refused:
+        read_password_hash(tmp_path)
+    assert str(refused.value) == (
+        f"the password file {path} may be read by anyone on this machine (mode 0644); "
+        "set the password again with `nirpad web passwd` (it writes mode 0640)"
+    )
+
+
 def test_an_unreadable_password_file_says_to_set_it_as_the_nirpad_user(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
