@@ -107,8 +107,10 @@ class LinkHealth:
 class SafetySnapshot:
     """State-independent figures for status displays and the control socket.
 
-    Fluence and irradiance are keyed by wavelength (nm). Temperatures are None before
-    the first telemetry frame. ``skin_temp_c`` is the higher of the two skin sensors.
+    Fluence and irradiance are keyed by wavelength (nm). The pad's readings (the
+    irradiance, temperatures and ``contact``) are empty or None while its telemetry is
+    not current (before the first frame, unplugged, silent): not known, never the last
+    ones seen. ``skin_temp_c`` is the higher of the two skin sensors.
     ``fault_also_seen`` counts the other findings while the fault is latched (logged
     once each, see ``safety.supervisor``).
     """
@@ -123,7 +125,7 @@ class SafetySnapshot:
     irradiance_mw_cm2: dict[int, float] = field(default_factory=dict)
     skin_temp_c: float | None = None
     board_temp_c: float | None = None
-    contact: bool = False
+    contact: bool | None = None
     rail_enabled: bool = False
     self_test_passed: bool = False
     fault: FaultStatus | None = None

@@ -39,7 +39,7 @@ def build_snapshot(
         irradiance_mw_cm2=_measured_by_wavelength(tm, calibration),
         skin_temp_c=None if tm is None else max(tm.skin_a_c, tm.skin_b_c),
         board_temp_c=None if tm is None else tm.board_c,
-        contact=tm is not None and tm.contact,
+        contact=None if tm is None else tm.contact,
         rail_enabled=rail_enabled,
         self_test_passed=self_test_passed,
         fault=faults.status,

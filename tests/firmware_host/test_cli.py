@@ -191,12 +191,12 @@ def test_format_status_says_why_the_pad_is_in_its_state() -> None:
 
 def test_format_status_shows_no_readings_as_a_dash() -> None:
     """The board lost: no light level, temperature or contact to show."""
-    gone = {"state": "fault", "irradiance_mw_cm2": {}, "skin_temp_c": None, "contact": False}
+    gone = {"state": "fault", "irradiance_mw_cm2": {}, "skin_temp_c": None, "contact": None}
     assert [" ".join(line.split()) for line in format_status(gone).splitlines()] == [
         "State: fault",
         "Irradiance (mW/cm²): -",
         "Skin (°C): -",
-        "Contact: no",
+        "Contact: -",
     ]
 
 

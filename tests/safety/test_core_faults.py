@@ -98,7 +98,7 @@ def test_disconnected_board_latches_and_cuts_the_rail(rig: Rig) -> None:
     assert rig.c.acknowledge_fault() is not None
     gone = rig.c.snapshot()  # no light level, temperature or contact of before as now
     assert (gone.irradiance_mw_cm2, gone.skin_temp_c, gone.board_temp_c) == ({}, None, None)
-    assert gone.contact is False
+    assert gone.contact is None  # not known, neither on the skin nor off it
 
 
 def test_stuck_on_output_cuts_the_rail_and_the_light_stops(rig: Rig) -> None:
