@@ -1,8 +1,10 @@
 """The clinic report as a PDF: one A4 page for a four-week course, legible at a glance.
 
-Owns: the layout (fpdf2, DejaVu Sans from matplotlib's own fonts, so any name in
-UTF-8 prints) and the three charts (matplotlib, drawn off-screen on an Agg canvas to
-PNG bytes in memory: no file is written, no display is needed): sessions per course
+Owns: the layout (fpdf2, DejaVu Sans from matplotlib's own fonts: Latin, Greek,
+Cyrillic, Hebrew and Arabic letters print; a character it has no letter for, such as
+Chinese, prints as U+FFFD and a closing line says so) and the three charts
+(matplotlib, drawn off-screen on an Agg canvas to PNG bytes in memory: no file is
+written, no display is needed): sessions per course
 week against the weekly target, the IRLS total over time on its severity bands with
 the baseline marked, and the nightly leg-symptom and sleep scores. Every section says
 whether its values are device-measured or patient-reported, and a legend says what
@@ -15,11 +17,13 @@ gets bytes and writes them atomically).
 from __future__ import annotations
 
 import io
+from collections.abc import Container
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from care.diary import diary_damaged_text
+from care.diary_entry import is_invisible
 from care.irls import Band
 from care.report import SOURCE_MEANING, IrlsPoint, ReportData, Source, clock_note
 
@@ -32,6 +36,7 @@ __all__ = ["TITLE", "render_pdf"]
 
 TITLE: Final = "Your leg pad treatment: a report for your clinic"
 _EPOCH: Final = date(1970, 1, 1)
+REPLACEMENT_CHARACTER: Final = "\ufffd"
 BANDS_TEXT: Final = "0 none, 1-10 mild, 11-20 moderate, 21-30 severe, 31-40 very severe"
 _MARGIN_MM: Final = 12.0
 _LINE_MM: Final = 4.6
@@ -64,7 +69,8 @@ _TABLE_COLUMNS: Final = (
 
 def render_pdf(data: ReportData) -> bytes:
     """The report as PDF bytes."""
-    pdf = _new_pdf(data)
+    unprintable: list[str] = []
+    pdf = _new_pdf(data, unprintable)
     pdf.add_page()
     _header(pdf, data)
     _adherence(pdf, data)
@@ -72,10 +78,35 @@ def render_pdf(data: ReportData) -> bytes:
     _nightly(pdf, data)
     _checkpoints(pdf, data)
     _events(pdf, data)
+    if unprintable:
+        _text(pdf, UNPRINTABLE_NOTE, size=7, rgb=_MUTED)
     return bytes(pdf.output())
 
 
-def _new_pdf(data: ReportData) -> FPDF:
+UNPRINTABLE_NOTE: Final = (
+    f"{REPLACEMENT_CHARACTER} marks a character this report cannot print (its font has no "
+    "such letter); the CSV and FHIR files hold the text as it was recorded."
+)
+
+
+def printable_in(cmap: Container[int], text: str, unprintable: list[str]) -> str:
+    """``text`` with each character the font (``cmap``: its code points) cannot draw
+    as ``REPLACEMENT_CHARACTER``, noted in ``unprintable``; one that shows nothing
+    anyway (``is_invisible``) is left out. A name in a script the font lacks would
+    otherwise print as nothing: "Prescribed by , issued"."""
+    if all(ord(ch) in cmap for ch in text):
+        return text
+    shown = []
+    for ch in text:
+        if ord(ch) in cmap or ch in "\r\n":
+            shown.append(ch)
+        elif not is_invisible(ch):
+            unprintable.append(ch)
+            shown.append(REPLACEMENT_CHARACTER)
+    return "".join(shown)
+
+
+def _new_pdf(data: ReportData, unprintable: list[str]) -> FPDF:
     import matplotlib
     from fpdf import FPDF
 
@@ -85,6 +116,11 @@ def _new_pdf(data: ReportData) -> FPDF:
     )
 
     class _Report(FPDF):
+        def normalize_text(self, text: str) -> str:
+            cmap = getattr(self.current_font, "cmap", None)
+            shown = text if cmap is None else printable_in(cmap, text, unprintable)
+            return super().normalize_text(shown)
+
         def footer(self) -> None:
             # The page number keeps a column of its own: a long serial wraps the text
             # beside it upwards instead of running into it.

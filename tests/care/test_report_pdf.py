@@ -232,3 +232,18 @@ def test_a_long_courses_week_labels_do_not_print_over_each_other() -> None:
     six = _sessions_figure(dataclasses.replace(base, weeks=weeks(6)), 90, 48)
     assert [t.get_text() for t in six.axes[0].get_xticklabels()] == [f"W{n}" for n in range(1, 7)]
     assert [t.get_text() for t in six.axes[0].texts] == ["3"] * 6
+
+
+def test_a_name_in_a_script_the_font_lacks_is_marked_not_left_blank(
+    stores: Stores,  # noqa: F811
+) -> None:
+    """DejaVu Sans has no CJK glyphs: "Prescribed by 山田太郎" printed as "Prescribed by
+    , issued…", a prescriber the clinic cannot see is missing. Each such character is
+    now the replacement character, so the reader sees that something could not print.
+    A line at the end says what the mark means."""
+    base = report(stores, Period(DAY_1, date(2026, 11, 9)))
+    rx = course_profile(name="夜 evenings", prescriber="Dr 山田太郎")
+    _, text = pdf_text(render_pdf(dataclasses.replace(base, rx=rx)))
+    assert "Prescription: \ufffd evenings (rls-810)" in text
+    assert "Prescribed by Dr \ufffd\ufffd\ufffd\ufffd," in text
+    assert "cannot print" in text
