@@ -23,7 +23,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self, TypeVar
@@ -52,7 +52,6 @@ from safety.ledger_schema import (
     fluence_to_json,
     ledger_error,
     prepare,
-    utc,
 )
 from safety.limits import LEASE_MAX_MS
 
@@ -556,7 +555,7 @@ class Ledger:
     ) -> datetime | None:
         """When the schedule next allows a start (UTC), or None if it allows one now."""
         blocked = self._schedule(min_interval_h, max_sessions_per_week, now_s)
-        return None if blocked is None else utc(blocked.at_s)
+        return None if blocked is None else datetime.fromtimestamp(blocked.at_s, UTC)
 
     def _schedule(
         self, min_interval_h: float, max_sessions_per_week: int, now_s: float | None

@@ -22,7 +22,13 @@ from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Final
 
-from safety.ledger_rules import Counted, format_time
+from safety.ledger_rules import (
+    RECORD_TIME_MAX_S,
+    RECORD_TIME_MIN_S,
+    Counted,
+    format_time,
+    is_record_time,
+)
 from safety.ledger_schema import utc
 
 __all__ = [
@@ -121,22 +127,33 @@ def counted_sessions(conn: sqlite3.Connection, limit: int) -> list[Counted]:
     )
     marks = ",".join("?" * len(_COUNTED_KINDS))
     events = conn.execute(
-        f"SELECT at_s, kind FROM events WHERE kind IN ({marks}) ORDER BY at_s DESC LIMIT ?",
+        f"SELECT at_s, kind, id FROM events WHERE kind IN ({marks}) ORDER BY at_s DESC LIMIT ?",
         (*_COUNTED_KINDS, limit),
     ).fetchall()
     rows = [
-        Counted(_number(r[0], r[2]), None if r[1] is None else _number(r[1], r[2]))
-        for r in sessions
+        Counted(_time_s(r[0], f"session {r[2]}"), _end_s(r[1], f"session {r[2]}")) for r in sessions
     ]
-    rows += [Counted(float(r[0]), float(r[0]), INTERVAL_SINCE[EventKind(r[1])]) for r in events]
+    for at, kind, event_id in events:
+        at_s = _time_s(at, f"event {event_id}")
+        rows.append(Counted(at_s, at_s, INTERVAL_SINCE[EventKind(kind)]))
     rows.sort(key=lambda row: row.started_at_s, reverse=True)
     return rows[:limit]
 
 
-def _number(value: object, session_id: int) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+def _time_s(value: object, what: str) -> float:
+    """A counted row's time; ``ValueError`` for one that is not a number, or is one no
+    clock reads (``is_record_time``)."""
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and is_record_time(float(value))
+    ):
         return float(value)
-    raise ValueError(f"session {session_id} has an unreadable time ({value!r})")
+    raise ValueError(f"{what} has an unreadable time ({value!r})")
+
+
+def _end_s(value: object, what: str) -> float | None:
+    return None if value is None else _time_s(value, what)
 
 
 def lost_problem(conn: sqlite3.Connection) -> str | None:
@@ -224,10 +241,13 @@ _NUMBER: Final = "('real', 'integer')"
 
 def damaged_row_problem(conn: sqlite3.Connection) -> str | None:
     """A session whose times or dose are not numbers (SQLite stores any type in any
-    column, and ``integrity_check`` does not look at values), or None."""
+    column, and ``integrity_check`` does not look at values), or whose times no clock
+    reads (``is_record_time``), or None."""
     row = conn.execute(
         f"SELECT id FROM sessions WHERE typeof(started_at_s) NOT IN {_NUMBER} "
         f"OR (ended_at_s IS NOT NULL AND typeof(ended_at_s) NOT IN {_NUMBER}) "
-        f"OR typeof(delivered_total_j_cm2) NOT IN {_NUMBER} LIMIT 1"
+        f"OR typeof(delivered_total_j_cm2) NOT IN {_NUMBER} "
+        "OR started_at_s NOT BETWEEN :lo AND :hi OR ended_at_s NOT BETWEEN :lo AND :hi LIMIT 1",
+        {"lo": RECORD_TIME_MIN_S, "hi": RECORD_TIME_MAX_S},
     ).fetchone()
     return None if row is None else f"session {row[0]} has an unreadable time or dose"

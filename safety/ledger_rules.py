@@ -19,11 +19,31 @@ from typing import Final, NamedTuple
 
 from safety.limits import IRRADIANCE_MAX_MW_CM2
 
-__all__ = ["WEEK_S", "Blocked", "Counted", "format_time", "power_lost_dose", "schedule_block"]
+__all__ = [
+    "RECORD_TIME_MAX_S",
+    "RECORD_TIME_MIN_S",
+    "WEEK_S",
+    "Blocked",
+    "Counted",
+    "format_time",
+    "is_record_time",
+    "power_lost_dose",
+    "schedule_block",
+]
 
 WEEK_S: Final = 7 * 24 * 3600.0
 UNKNOWN_RATE_J_CM2_S: Final = IRRADIANCE_MAX_MW_CM2 / 1000.0
 """Rate assumed after a crash when the plan's duration is unknown: the hard maximum."""
+RECORD_TIME_MIN_S: Final = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+RECORD_TIME_MAX_S: Final = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+"""A record's times are unix seconds in this range. It is far beyond any pad's life,
+and far enough from the limits of Python's dates that such a time, plus any interval,
+in any zone, is still a date. A number outside it (or NaN) is a damaged row."""
+
+
+def is_record_time(at_s: float) -> bool:
+    """Whether ``at_s`` can be a record's time (``RECORD_TIME_MIN_S`` to ``_MAX_S``)."""
+    return RECORD_TIME_MIN_S <= at_s <= RECORD_TIME_MAX_S
 
 
 class Counted(NamedTuple):
@@ -50,6 +70,8 @@ def format_time(at_s: float, tz: tzinfo | None, *, seconds: bool = False) -> str
 
     Without seconds the minute is rounded up, so the time shown is never too early.
     """
+    if not is_record_time(at_s):  # a damaged row, or a clock set beyond any date
+        return f"{at_s:g} s since 1970 (not a date)"
     if not seconds:
         at_s = math.ceil(at_s / 60.0) * 60.0
     local = datetime.fromtimestamp(at_s, UTC).astimezone(tz)

@@ -25,6 +25,7 @@ from typing import Final
 
 from safety.errors import LedgerDamagedError, LedgerError
 from safety.faults import Outcome
+from safety.ledger_rules import is_record_time
 
 __all__ = [
     "MIGRATIONS",
@@ -215,6 +216,10 @@ def fluence_from_json(text: str) -> dict[int, float]:
 
 
 def utc(at_s: float) -> datetime:
+    """A record's time (unix seconds) as a UTC datetime; ``ValueError`` for a number
+    that cannot be one (``is_record_time``): the row is damaged."""
+    if not is_record_time(at_s):
+        raise ValueError(f"{at_s!r} s is not a time a clock reads")
     return datetime.fromtimestamp(at_s, UTC)
 
 

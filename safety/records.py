@@ -43,7 +43,6 @@ from safety.ledger_schema import (
     fluence_from_json,
     ledger_error,
     schema_version,
-    utc,
 )
 from safety.limits import Limits
 
@@ -270,4 +269,4 @@ def _next_start(
     blocked = schedule_block(
         recent, now.timestamp(), rule.min_interval_h, rule.max_sessions_per_week
     )
-    return None if blocked is None else utc(blocked.at_s)
+    return None if blocked is None else datetime.fromtimestamp(blocked.at_s, UTC)

@@ -17,6 +17,7 @@ from safety.faults import Outcome
 from safety.ledger import LEDGER_FILENAME, Ledger
 from safety.ledger_events import EventKind
 from safety.ledger_guard import open_guarded
+from safety.ledger_rules import format_time
 from safety.limits import HARD_LIMITS
 from safety.records import Records, ScheduleRule, read_records, schedule_rule
 from tests.safety.conftest import make_profile
@@ -466,3 +467,36 @@ def test_the_course_begins_at_the_first_session_that_counts_as_the_start_guard_r
     assert read_records(tmp_path, clock).course_first_start is None  # not asked
     records = read_records(tmp_path, clock, course_of=rx)
     assert records.course_first_start == guard_reads == counted_at
+
+
+FAR_TIMES_S = [1e300, -1e300, float("inf"), 253402297200.0]  # the last: 9999-12-31 23:00 UTC
+"""Numbers no clock reads: a row damaged so, or a time no local zone can show."""
+
+
+@pytest.mark.parametrize("far_s", FAR_TIMES_S)
+def test_a_time_no_clock_reads_is_a_damaged_row_in_words(tmp_path: Path, far_s: float) -> None:
+    """Python's "timestamp out of range for platform time_t" or "year 10000 is out of
+    range" reached every reader of the record (history, course, report, reminders) and
+    the schedule. Such a row is damaged: skipped and counted, and the schedule, which
+    cannot count it, refuses in the record's words."""
+    clock = WallClock()
+    _write_two_sessions(tmp_path, clock)
+    with sqlite3.connect(tmp_path / LEDGER_FILENAME) as conn:
+        conn.execute("UPDATE sessions SET started_at_s = ? WHERE id = 1", (far_s,))
+        conn.execute("UPDATE faults SET at_s = ?", (far_s,))
+    conn.close()
+    records = read_records(tmp_path, clock)
+    assert [s.id for s in records.sessions] == [2]
+    assert records.damaged_rows >= 2
+    with pytest.raises(LedgerError, match="damaged: session 1 has an unreadable time"):
+        read_records(tmp_path, clock, ScheduleRule(20, 3))
+    with Ledger.open(tmp_path, clock) as ledger:
+        assert ledger.damaged_row_problem() == "session 1 has an unreadable time or dose"
+        with pytest.raises(LedgerError, match="session 1 has an unreadable time"):
+            ledger.schedule_refusal(20.0, 3)
+
+
+@pytest.mark.parametrize("far_s", FAR_TIMES_S)
+def test_a_time_no_clock_reads_is_still_said(far_s: float) -> None:
+    assert "not a date" in format_time(far_s, UTC, seconds=True)
+    assert "not a date" in format_time(far_s, None)
