@@ -22,7 +22,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -37,6 +37,13 @@ ALGORITHM = "ed25519"
 _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SIGNATURE_HEADER = re.compile(r"^\s*\[\s*signature\s*\]\s*(#.*)?$")
 _ANY_HEADER = re.compile(r"^\s*\[")
+_FIELD_PRIME: Final = 2**255 - 19
+_ORDER_8_Y: Final = 2707385501144840649318225287225658788936804267575313519463743609750303402022
+_SMALL_ORDER_Y: Final = frozenset({0, 1, _FIELD_PRIME - 1, _ORDER_8_Y, _FIELD_PRIME - _ORDER_8_Y})
+"""The y coordinates of the 8 points of small order (1, 2, 4 and 8) on edwards25519, as
+libsodium lists them. A public key among them verifies signatures made without any
+private key (the identity verifies R = identity, S = 0 on every message), and OpenSSL,
+under ``cryptography``, does not refuse them."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,20 @@ def _decode_public_key(key_id: str, b64: object) -> bytes:
         Ed25519PublicKey.from_public_bytes(raw)
     except (binascii.Error, ValueError) as exc:
         raise TrustStoreError("is not a base64 Ed25519 public key (32 bytes)", field=where) from exc
+    if _has_small_order(raw):
+        raise TrustStoreError(
+            "is a key of small order (a placeholder such as all zeros?): anyone could sign "
+            "for it; use the .pub that `nirpad profile keygen` wrote",
+            field=where,
+        )
     return raw
+
+
+def _has_small_order(raw: bytes) -> bool:
+    """Whether the encoded point is one of the 8 of small order, in any encoding (the
+    sign bit of x set or not, y written as itself or, non-canonically, plus p)."""
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    return y % _FIELD_PRIME in _SMALL_ORDER_Y
 
 
 def verify_data(data: Mapping[str, Any], trust: TrustStore | None, required: bool) -> list[Problem]:

@@ -248,3 +248,45 @@ def test_trust_store_refuses_a_number_too_long_to_read(tmp_path: Path) -> None:
     assert (caught.value.field, caught.value.line) == ("file", 4)
     site.write_text(f"[limits]\nlease_max_ms = {'1' * 400}\nsession_max_min = 1e999\n")
     assert TrustStore.from_site_file(site) == TrustStore()
+
+
+_P = 2**255 - 19
+_ORDER_8_Y = 2707385501144840649318225287225658788936804267575313519463743609750303402022
+SMALL_ORDER_KEYS = {
+    "identity": 1,
+    "order-2": _P - 1,
+    "order-4 (all zeros)": 0,
+    "order-8": _ORDER_8_Y,
+    "order-8, negated": _P - _ORDER_8_Y,
+    "identity, non-canonical": _P + 1,
+    "order-4, non-canonical": _P,
+}
+
+
+@pytest.mark.parametrize("sign_bit", [0, 1])
+@pytest.mark.parametrize("name", list(SMALL_ORDER_KEYS))
+def test_trust_store_refuses_a_key_of_small_order(name: str, sign_bit: int) -> None:
+    """A public key in the group of order 8 (an all-zero placeholder is one) accepts
+    signatures made without any private key: with the identity as the key, the
+    signature R = identity, S = 0 verifies every profile (OpenSSL checks no order)."""
+    raw = (SMALL_ORDER_KEYS[name] | sign_bit << 255).to_bytes(32, "little")
+    table = {"trusted_keys": {"clinic-a": base64.b64encode(raw).decode()}}
+    with pytest.raises(TrustStoreError, match="small order"):
+        TrustStore.from_mapping(table)
+
+
+def test_a_forged_signature_under_the_identity_key_is_never_accepted(base_text: str) -> None:
+    identity = (1).to_bytes(32, "little")
+    forged = base_text + (
+        '\n[signature]\nkey_id = "clinic-a"\nalgorithm = "ed25519"\n'
+        f'value = "{base64.b64encode(identity + bytes(32)).decode()}"\n'
+    )
+    table = {
+        "require_signed": True,
+        "trusted_keys": {"clinic-a": base64.b64encode(identity).decode()},
+    }
+    try:
+        store = TrustStore.from_mapping(table)
+    except TrustStoreError:
+        return  # refused: no profile is ever checked against it
+    assert _rules(forged, store) != []
