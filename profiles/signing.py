@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from profiles.canonical import CanonicalizationError, canonical_bytes
 from profiles.errors import Problem, SigningError, SiteFileError, TrustStoreError
-from profiles.locator import quoted
+from profiles.locator import format_path, printable, quoted
 from profiles.site_file import read_site_file
 
 ALGORITHM = "ed25519"
@@ -65,40 +65,50 @@ class TrustStore:
             raise TrustStoreError(
                 f"cannot read site configuration {path}: {exc.reason}", field="file", line=exc.line
             ) from exc
-        return cls.from_mapping(data.get("signing", {}))
+        try:
+            return cls.from_mapping(data.get("signing", {}))
+        except TrustStoreError as exc:  # name the file: a site may keep more than one
+            raise TrustStoreError(f"in {printable(str(path))}: {exc}", field=exc.field) from exc
 
     @classmethod
     def from_mapping(cls, table: object) -> TrustStore:
         """Build from the parsed ``[signing]`` table; malformed entries raise TrustStoreError."""
         if not isinstance(table, dict):
-            raise TrustStoreError("must be a table", field="signing")
+            raise _malformed(("signing",), "must be a table")
         unknown = set(table) - {"require_signed", "trusted_keys"}
         if unknown:
-            raise TrustStoreError(f"unknown keys {sorted(unknown)}", field="signing")
+            raise _malformed(("signing",), f"unknown keys {sorted(unknown)}")
         require = table.get("require_signed", False)
         if not isinstance(require, bool):
-            raise TrustStoreError("must be true or false", field="signing.require_signed")
+            raise _malformed(("signing", "require_signed"), "must be true or false")
         raw_keys = table.get("trusted_keys", {})
         if not isinstance(raw_keys, dict):
-            raise TrustStoreError("must be a table", field="signing.trusted_keys")
+            raise _malformed(("signing", "trusted_keys"), "must be a table")
         keys = {key_id: _decode_public_key(key_id, b64) for key_id, b64 in raw_keys.items()}
         return cls(keys=keys, require_signed=require)
 
 
+def _malformed(loc: tuple[str, ...], rule: str) -> TrustStoreError:
+    """``signing.trusted_keys."clinic-a": <rule>``: the key named as a problem line names
+    it (``format_path``: quoted, a character a terminal acts on escaped)."""
+    where = format_path(loc)
+    return TrustStoreError(f"{where}: {rule}", field=where)
+
+
 def _decode_public_key(key_id: str, b64: object) -> bytes:
-    where = f"signing.trusted_keys.{key_id}"
+    loc = ("signing", "trusted_keys", key_id)
     if not isinstance(b64, str):
-        raise TrustStoreError("must be a base64 text", field=where)
+        raise _malformed(loc, "must be a base64 text")
     try:
         raw = base64.b64decode(b64, validate=True)
         Ed25519PublicKey.from_public_bytes(raw)
     except (binascii.Error, ValueError) as exc:
-        raise TrustStoreError("is not a base64 Ed25519 public key (32 bytes)", field=where) from exc
+        raise _malformed(loc, "is not a base64 Ed25519 public key (32 bytes)") from exc
     if _has_small_order(raw):
-        raise TrustStoreError(
+        raise _malformed(
+            loc,
             "is a key of small order (a placeholder such as all zeros?): anyone could sign "
             "for it; use the .pub that `nirpad profile keygen` wrote",
-            field=where,
         )
     return raw
 

@@ -290,3 +290,27 @@ def test_a_forged_signature_under_the_identity_key_is_never_accepted(base_text: 
     except TrustStoreError:
         return  # refused: no profile is ever checked against it
     assert _rules(forged, store) != []
+
+
+@pytest.mark.parametrize(
+    ("signing", "words"),
+    [
+        ('[signing.trusted_keys]\nclinic-a = "AAAA"\n',
+         'signing.trusted_keys."clinic-a": is not a base64 Ed25519 public key (32 bytes)'),
+        ('[signing.trusted_keys]\n"c\\u001b[2J" = 5\n',
+         'signing.trusted_keys."c\\u001b[2J": must be a base64 text'),
+        ("[signing]\nrequire_signed = 1\n", "signing.require_signed: must be true or false"),
+        ("[signing]\nrevoked = []\n", "signing: unknown keys ['revoked']"),
+        ('signing = "x"\n', "signing: must be a table"),
+    ],
+)  # fmt: skip
+def test_a_malformed_signing_table_is_named_with_its_file_and_key(
+    tmp_path: Path, signing: str, words: str
+) -> None:
+    """Which file, and which key in it: "is not a base64 Ed25519 public key" alone left
+    the site's administrator to guess among its keys and files."""
+    site = tmp_path / "site.toml"
+    site.write_text(signing, encoding="utf-8")
+    with pytest.raises(TrustStoreError) as caught:
+        TrustStore.from_site_file(site)
+    assert str(caught.value) == f"in {site}: {words}"
