@@ -25,9 +25,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from profiles.errors import Problem, SigningError
 from profiles.file_errors import os_error_text
 from profiles.loader import load_profile_bytes, read_profile_file
-from profiles.locator import printable
+from profiles.locator import printable, quoted
 from profiles.regular_file import FileTooLargeError, NotRegularFileError, read_regular_file
-from profiles.signing import generate_keypair, load_private_key, sign_profile
+from profiles.signing import (
+    generate_keypair,
+    is_key_id,
+    load_private_key,
+    sign_profile,
+    trust_line,
+)
 
 PRIVATE_SUFFIX = ".key"
 PUBLIC_SUFFIX = ".pub"
@@ -47,6 +53,13 @@ def write_keypair(prefix: Path) -> tuple[Path, Path, str]:
         raise SigningError(
             "--out must end in a file name, like clinic-a-2026 (it writes "
             "clinic-a-2026.key and clinic-a-2026.pub)",
+            field="out",
+        )
+    if not is_key_id(prefix.name):  # the id the trust line and `sign --key-id` use
+        raise SigningError(
+            f"the key id {quoted(prefix.name)} (the file name of --out, the key's name in "
+            "the site's [signing.trusted_keys] and sign's --key-id) must be letters, "
+            "digits, '-', '_' or '.', at most 64, starting with a letter or digit",
             field="out",
         )
     private_path = prefix.with_name(prefix.name + PRIVATE_SUFFIX)
@@ -164,9 +177,9 @@ def write_keypair_report(prefix: Path) -> list[str]:
     """``write_keypair`` and the lines telling the clinic what to do with the keys."""
     private_path, public_path, public_b64 = write_keypair(prefix)
     return [
-        f"private key: {private_path} (keep it secret; it signs prescriptions)",
-        f"public key:  {public_path}",
+        f"private key: {printable(str(private_path))} (keep it secret; it signs prescriptions)",
+        f"public key:  {printable(str(public_path))}",
         "Sites trust it with these lines in their site.toml:",
         "[signing.trusted_keys]",
-        f'{prefix.name} = "{public_b64}"',
+        trust_line(prefix.name, public_b64),
     ]

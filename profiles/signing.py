@@ -184,6 +184,18 @@ def _problem(where: str, value: str | None, rule: str) -> Problem:
     return Problem(field=where, value=shown, rule=rule)
 
 
+def is_key_id(text: str) -> bool:
+    """Whether ``text`` can name a key: letters, digits, ``-``, ``_`` or ``.``, at most
+    64, starting with a letter or digit."""
+    return _KEY_ID.fullmatch(text) is not None
+
+
+def trust_line(key_id: str, public_b64: str) -> str:
+    """The ``site.toml`` line under ``[signing.trusted_keys]`` that trusts a key: the id
+    quoted (``"clinic.a" = …``), since a bare dotted key would be a table."""
+    return f'"{key_id}" = "{public_b64}"'
+
+
 def generate_keypair() -> tuple[bytes, str]:
     """A new Ed25519 key pair: (private key as unencrypted PKCS#8 PEM, public key base64)."""
     private_key = Ed25519PrivateKey.generate()
@@ -223,7 +235,7 @@ def sign_profile(toml_text: str, private_key: Ed25519PrivateKey | bytes, key_id:
     or key id is unusable.
     """
     key = load_private_key(private_key) if isinstance(private_key, bytes) else private_key
-    if not _KEY_ID.match(key_id):
+    if not is_key_id(key_id):
         raise SigningError(
             "the key id (--key-id, the public key's name in the site's "
             "[signing.trusted_keys]) must be letters, digits, '-', '_' or '.', at most 64",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from profiles import keyfiles
 from profiles.errors import SigningError
 from profiles.keyfiles import MAX_KEY_FILE_BYTES, read_private_key_file
+from profiles.loader import load_profile_bytes
+from profiles.signing import TrustStore, sign_profile
 from tests.profiles.conftest import run_cli
 
 
@@ -310,7 +313,7 @@ def test_keygen_out_that_names_no_file_is_refused_in_words(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("key_id", ["", "a b", "k" * 65, "k\udcff"])
+@pytest.mark.parametrize("key_id", ["", "a b", "k" * 65, "k\udcff", "clinic\n"])
 def test_a_key_id_that_cannot_be_one_is_named_in_the_refusal(
     key_path: Path,
     base_text: str,
@@ -388,3 +391,34 @@ def test_signing_to_a_file_needs_no_home_folder(
     rx = write(base_text)
     assert run_cli(["sign", str(rx), "--key", str(key_path), "--key-id", "k", "-o", str(out)]) == 0
     assert "[signature]" in out.read_text()
+
+
+def test_keygen_prints_a_trust_line_that_trusts_the_key_under_its_id(
+    tmp_path: Path, base_text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key id with a dot is a valid one (``sign`` takes it), but written bare in TOML
+    it is a dotted key: the printed line made a table ``clinic`` and the site refused
+    its own key ("must be a base64 text"). The line must work as printed."""
+    assert run_cli(["keygen", "--out", str(tmp_path / "clinic.a-2026")]) == 0
+    out = capsys.readouterr().out
+    trust_lines = out[out.index("[signing.trusted_keys]") :]
+    store = TrustStore.from_mapping(tomllib.loads(trust_lines)["signing"])
+    assert set(store.keys) == {"clinic.a-2026"}
+    signed = sign_profile(base_text, read_private_key_file(tmp_path / "clinic.a-2026.key"),
+                          "clinic.a-2026")  # fmt: skip
+    assert load_profile_bytes(signed.encode(), "rx", trust=store).ok
+
+
+@pytest.mark.parametrize("name", ["clinic a", "clinic\x1b[2J", "k" * 65, "-clinic"])
+def test_keygen_refuses_a_name_that_cannot_be_a_key_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """The file name is the key id the trust line and ``sign --key-id`` use: a name
+    ``sign`` refuses (or TOML cannot hold bare) made a pair no profile could be
+    signed with under its printed id. Refused before anything is written."""
+    assert run_cli(["keygen", "--out", str(tmp_path / name)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("nirpad: cannot make the key pair: the key id ")
+    assert "\x1b" not in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
