@@ -39,7 +39,7 @@ from firmware_host.paths import (
 )
 from firmware_host.stdout_guard import done
 from profiles.clinic_commands import cmd_keygen, cmd_schema
-from profiles.errors import Problem, ProfileError
+from profiles.errors import Problem, ProfileError, StoreError
 from profiles.file_errors import os_error_text
 from profiles.keyfiles import sign_file
 from profiles.loader import ExtraChecks, Finding, LoadResult, load_profile_bytes, read_profile_file
@@ -226,6 +226,8 @@ def _install_and_record(
             previous = target.read_bytes() if target.is_file() else None
             path = install_atomic(state_dir, data)
         except (OSError, ProfileError) as exc:
+            if isinstance(exc, StoreError) and exc.replaced:  # in place, but not for sure
+                _roll_back(state_dir, previous)
             return InstallOutcome(False, EXIT_ERROR, f"cannot install: {exc}")
         try:
             ledger.record_install(profile_id, sha256, str(path))
@@ -243,6 +245,9 @@ def _roll_back(state_dir: Path, previous: bytes | None) -> None:
             installed_path(state_dir).unlink(missing_ok=True)
         else:
             install_atomic(state_dir, previous)
+    except StoreError as exc:
+        if not exc.replaced:  # replaced: it is back in place, only not synced
+            log.error("could not restore the previous prescription in %s", state_dir)
     except (OSError, ProfileError):
         log.error("could not restore the previous prescription in %s", state_dir)
 

@@ -113,8 +113,11 @@ class SiteFileError(ProfileError):
 
 
 class StoreError(ProfileError):
-    """The installed prescription cannot be written or read. ``path`` names the file."""
+    """The installed prescription cannot be written or read. ``path`` names the file;
+    ``replaced`` is True when the new file was already renamed into place (only the
+    folder's sync failed after it), so the caller must put the previous one back."""
 
-    def __init__(self, message: str, *, path: str) -> None:
+    def __init__(self, message: str, *, path: str, replaced: bool = False) -> None:
         super().__init__(message)
         self.path = path
+        self.replaced = replaced

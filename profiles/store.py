@@ -33,7 +33,9 @@ def installed_path(state_dir: Path) -> Path:
 def install_atomic(state_dir: Path, data: bytes) -> Path:
     """Write ``data`` as the installed prescription, atomically; return its path.
 
-    Raises StoreError (the previous prescription untouched) when it cannot be written.
+    Raises StoreError when it cannot be written: the previous prescription untouched,
+    unless only the folder's sync failed after the rename (``replaced``: the new file
+    is in place, and the caller, who knows the previous one, puts it back).
     """
     state_dir = Path(state_dir)
     target = installed_path(state_dir)
@@ -48,11 +50,16 @@ def install_atomic(state_dir: Path, data: bytes) -> Path:
     try:
         _write_synced(fd, data)
         os.replace(temp_name, target)
-        _fsync_dir(state_dir)
     except OSError as exc:
         _unlink_quietly(Path(temp_name))
         raise StoreError(
             f"cannot install {target}: {exc.strerror or exc}", path=str(target)
+        ) from exc
+    try:
+        _fsync_dir(state_dir)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot install {target}: {exc.strerror or exc}", path=str(target), replaced=True
         ) from exc
     log.info("installed prescription %s (%d bytes)", target, len(data))
     return target

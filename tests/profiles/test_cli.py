@@ -115,6 +115,30 @@ def test_ledger_failure_rolls_back(tmp_path: Path, mocker: Any) -> None:
     assert installed_path(tmp_path).read_bytes() == old
 
 
+@pytest.mark.parametrize("had_one", [True, False])
+def test_a_failed_sync_of_the_folder_after_the_rename_keeps_what_was_installed(
+    tmp_path: Path, mocker: Any, had_one: bool
+) -> None:
+    """The new file is in place once renamed; if syncing the folder then fails (EIO, or
+    a file system that refuses to sync a folder), the caregiver is told "cannot install"
+    and nothing is recorded: the pad must then keep the prescription it had, not run one
+    it was told did not install and whose install the record does not hold."""
+    old = builtin_text("rls-810-standard").encode()
+    if had_one:
+        assert validate_and_install(tmp_path, old, "old.toml", None).ok
+    mocker.patch("profiles.store._fsync_dir", side_effect=OSError(5, "Input/output error"))
+    outcome = validate_and_install(tmp_path, DUAL, "new.toml", None)
+    assert (outcome.ok, outcome.exit_code) == (False, 1)
+    assert "cannot install" in outcome.message
+    if had_one:
+        assert installed_path(tmp_path).read_bytes() == old
+    else:
+        assert not installed_path(tmp_path).exists()
+    assert [sha for _, sha in _installs(tmp_path)] == (
+        [hashlib.sha256(old).hexdigest()] if had_one else []
+    )
+
+
 def test_ledger_unopenable_installs_nothing(tmp_path: Path, mocker: Any) -> None:
     mocker.patch.object(Ledger, "open", side_effect=LedgerError("locked", path="x"))
     outcome = validate_and_install(tmp_path, DUAL, "rx.toml", None)
