@@ -8,7 +8,11 @@ checkpoint deadline. Does not own sending anything (``interlock``), integrating 
 
 The gap rule (the ledger may over-count, never under-count). A frame counts its own
 period (at most ``TELEMETRY_PERIOD_S`` of its board-uptime interval) at its own
-reading. Anything longer is a gap: the light may have been on for all of it, at the
+reading. The board's uptime is only its word: in the open session (``host_floor``) the
+time counted since the first frame is never less than the host's own clock has run
+since then (a board clock that runs slow, stands still or is stamped wrongly), and
+frames that arrive in a burst after a stall of the host add nothing the host's clock
+has already counted. Anything longer is a gap: the light may have been on for all of it, at the
 highest of the frame before, the frame after and (unless paused) the setpoints
 commanded since the frame before (the one in force then included), for at most
 ``max_dark_s``: once telemetry is stale the host stops renewing, and the board's lease
@@ -86,24 +90,53 @@ class ActiveSession:
     """The last setpoint commanded, as average irradiance per channel."""
     wavelength_by_channel: dict[int, int] = field(default_factory=dict)
     max_dark_s: float = longest_dark_s(HARD)
+    host_origin_s: float | None = None
+    """Host time from which ``host_floor`` counts (the first frame so counted)."""
+    board_span_s: float = 0.0
+    """Time since ``host_origin_s`` by the board's uptime, each interval capped."""
+    counted_span_s: float = 0.0
+    """Time since ``host_origin_s`` counted: the larger of the board's and the host's."""
 
     def count_frame(
-        self, telemetry: Telemetry, now_s: float, *, paused: bool = False, at_least_s: float = 0.0
+        self,
+        telemetry: Telemetry,
+        now_s: float,
+        *,
+        paused: bool = False,
+        at_least_s: float = 0.0,
+        host_floor: bool = False,
     ) -> None:
         """Count a frame: its own period at the higher of its reading and the one before
         (the light may have gone off just before this frame), a gap before it
         conservatively. ``paused``: the interlock holds the session paused.
-        ``at_least_s``: the time since the frame before is at least this (host time)."""
-        previous, self.last_frame, self.last_frame_s = self.last_frame, telemetry, now_s
+        ``at_least_s``: the time since the frame before is at least this (host time).
+        ``host_floor``: the time counted never falls behind the host's clock (module notes)."""
+        previous, previous_s = self.last_frame, self.last_frame_s
+        self.last_frame, self.last_frame_s = telemetry, now_s
+        if host_floor and self.host_origin_s is None:
+            self.host_origin_s = now_s if previous is None else previous_s
         delta_s = TELEMETRY_PERIOD_S
         if previous is not None:
             delta_s = ((telemetry.uptime_ms - previous.uptime_ms) & 0xFFFFFFFF) / 1000.0
             delta_s = max(delta_s, at_least_s)
+            if host_floor:
+                delta_s = self._floored_by_host(delta_s, now_s)
             gap_s = min(delta_s - TELEMETRY_PERIOD_S, self.max_dark_s)
             self._count_dark(gap_s, paused, previous, telemetry)
         period_s = min(delta_s, TELEMETRY_PERIOD_S)
         self.dose.add_frame(telemetry, period_s, self.time_scale, paused=paused, held_from=previous)
         self.commanded_mw_cm2 = dict(self.in_force_mw_cm2)
+
+    def _floored_by_host(self, board_s: float, now_s: float) -> float:
+        """The interval to count for a frame the board says is ``board_s`` after the one
+        before: what the larger of the board's and the host's time since
+        ``host_origin_s`` has grown by: never less than the host's clock, and a frame
+        late behind a stall of the host is counted once, by whichever clock saw it first."""
+        assert self.host_origin_s is not None
+        self.board_span_s += min(board_s, TELEMETRY_PERIOD_S + self.max_dark_s)
+        covered_s = max(self.board_span_s, now_s - self.host_origin_s)
+        step_s, self.counted_span_s = covered_s - self.counted_span_s, covered_s
+        return step_s
 
     def keep_dark(self, telemetry: Telemetry, now_s: float) -> None:
         """After the close, a dark frame: later light is counted from it, not from the

@@ -9,8 +9,11 @@ On the simulator: light emitted while the link was down is in the ledger.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from drivers.protocol import Message, Telemetry
 from safety.core_events import FaultLatched, SafetyEvent
 from safety.core_session import (
     LINK_ALLOWANCE_S,
@@ -24,7 +27,7 @@ from safety.limits import HARD
 
 from .conftest import LINEAR_CAL as CAL
 from .conftest import PLAN_40 as PLAN
-from .conftest import Rig, make_profile
+from .conftest import BoardFramePort, Rig, make_profile
 from .conftest import one_channel_frame as frame
 
 
@@ -219,3 +222,59 @@ def test_a_board_that_falls_silent_while_the_host_ticks_latches_as_before(rig: R
     fault = rig.c.snapshot().fault
     assert fault is not None and fault.code is FaultCode.TELEMETRY_STALE
     assert fault.message.endswith("(no telemetry for 120 ms)")  # the first tick past 100 ms
+
+
+# ------------------------------------------------------------ the board's clock is not the host's
+
+
+def test_a_board_clock_that_runs_slow_never_shortens_the_count() -> None:
+    """The board's uptime is its word: frames 20 ms apart on the host that claim 10 ms
+    (or no time at all) still count the host's 20 ms each."""
+    for step_ms in (10, 0):
+        s = session()
+        for i in range(51):
+            s.count_frame(frame(1000 + step_ms * i, 400.0), 10.0 + 0.02 * i, host_floor=True)
+        assert counted_mj(s) >= 40.0 * 51 * TELEMETRY_PERIOD_S * (1 - 1e-9)
+        assert s.dose.elapsed_s >= 51 * TELEMETRY_PERIOD_S * (1 - 1e-9)
+
+
+def test_frames_that_arrive_in_a_burst_after_a_stall_are_not_counted_twice() -> None:
+    """A host stall of 100 ms, then the five frames the board sent meanwhile at once:
+    the host's clock covers the stall at the first of them, the rest add nothing more."""
+    s = session()
+    s.count_frame(frame(1000, 400.0), 10.0, host_floor=True)
+    s.count_frame(frame(1020, 400.0), 10.02, host_floor=True)
+    for i in range(1, 6):  # sent at 1040 … 1120, all read at 10.12
+        s.count_frame(frame(1020 + 20 * i, 400.0), 10.12, host_floor=True)
+    s.count_frame(frame(1140, 400.0), 10.14, host_floor=True)
+    assert counted_mj(s) == pytest.approx(40.0 * 8 * TELEMETRY_PERIOD_S)
+
+
+def test_a_board_clock_that_runs_fast_still_counts_by_its_own_clock() -> None:
+    s = session()
+    s.count_frame(frame(1000, 400.0), 10.0, host_floor=True)
+    s.count_frame(frame(1060, 400.0), 10.02, host_floor=True)  # 60 ms by the board
+    assert counted_mj(s) == pytest.approx(40.0 * 0.080)
+
+
+def test_a_slow_board_clock_loses_no_dose_in_the_ledger(rig: Rig) -> None:
+    """On the simulator, every frame's uptime halved on the wire: the record holds at
+    least what the board emitted."""
+    port = BoardFramePort(rig.port)
+    core = rig.ready(port)
+
+    def slow(message: Message) -> Message:
+        if isinstance(message, Telemetry):
+            return dataclasses.replace(message, uptime_ms=message.uptime_ms // 2)
+        return message
+
+    port.alter = slow
+    core.begin_session(make_profile(), "ab" * 32)
+    rig.run(20.0)
+    core.end_session(Outcome.STOPPED)
+    rig.run(0.2)
+    truth = rig.board.state()["delivered_fluence_j_cm2"]
+    with rig.ledger() as ledger:
+        (record,) = ledger.sessions()
+    assert truth[0] > 0.5  # type: ignore[index]
+    assert record.delivered_fluence_j_cm2[810] >= truth[0]  # type: ignore[index]
