@@ -14,6 +14,9 @@ Counting rules, chosen to over-count rather than under-count:
   a stuck-on output still counts as delivered. An output that is off reads 0 mA and
   adds nothing. A current above the calibration table is bounded from above
   (``Calibration.irradiance_upper_bound_mw_cm2``).
+  A channel the calibration table does not have (a frame reporting more channels than
+  INFO declared) has no wavelength to count under and adds nothing; the supervisor
+  holds its current as light above every limit.
 - Each frame's values are held over the interval since the previous frame
   (``dt_s``, measured on the host's clock), the rectangle rule a 50 Hz stream supports,
   at the higher of that frame's and the previous frame's level per channel: the light of
@@ -36,7 +39,7 @@ import math
 from collections.abc import Mapping
 
 from drivers.protocol.messages import ChannelTelemetry, Telemetry
-from safety.calibration import Calibration
+from safety.calibration import Calibration, CalibrationError
 
 __all__ = ["DoseIntegrator", "duty_fraction", "ramp_setpoint"]
 
@@ -107,7 +110,12 @@ class DoseIntegrator:
         levels: dict[int, float] = {}
         for index, channel in enumerate(channels):
             if channel.current_ma > 0:
-                peak = self._calibration.irradiance_upper_bound_mw_cm2(index, channel.current_ma)
+                try:
+                    peak = self._calibration.irradiance_upper_bound_mw_cm2(
+                        index, channel.current_ma
+                    )
+                except CalibrationError:  # a channel INFO never declared: no wavelength to
+                    continue  # count it under; the supervisor trips on it (over limit)
                 levels[index] = peak * duty_fraction(channel)
         return levels
 

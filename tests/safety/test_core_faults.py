@@ -10,13 +10,24 @@ that code, and no more than the plan was counted or delivered.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from drivers.protocol import Event, EventKind, FrameDecoder, Info, calibration_crc, encode_frame
+from drivers.protocol import (
+    ChannelTelemetry,
+    Event,
+    EventKind,
+    FrameDecoder,
+    Info,
+    Message,
+    Telemetry,
+    calibration_crc,
+    encode_frame,
+)
 from hil.rigs.ledger_storage import LedgerStorage
 from safety.core_events import ContactLost, FaultLatched, SafetyEvent
 from safety.core_session import ActiveSession
@@ -626,3 +637,23 @@ def test_a_later_critical_reading_cuts_the_rail_after_a_lesser_first_fault(rig: 
     snap = rig.c.snapshot()
     assert snap.fault is not None and snap.fault.code is FaultCode.LEDGER_WRITE_FAILED
     assert snap.fault_also_seen.get(FaultCode.SKIN_OVERTEMP, 0) > 0
+
+
+def test_light_on_a_channel_the_board_never_declared_faults_and_closes_the_record(
+    rig: Rig,
+) -> None:
+    """Telemetry that grows a third channel (INFO declared two) with current on it: the
+    host neither crashes nor keeps treating; the fault closes the session's row."""
+    port = BoardFramePort(rig.port)
+    _start(rig, transport=port)
+
+    def extra_channel(message: Message) -> Message:
+        if isinstance(message, Telemetry):
+            lit = ChannelTelemetry(100.0, 0, 100)
+            return dataclasses.replace(message, channels=(*message.channels, lit))
+        return message
+
+    port.alter = extra_channel
+    rig.run(1.0, until=_latched)
+    port.alter = lambda message: message
+    _assert_faulted(rig, FaultCode.IRRADIANCE_OVER_LIMIT)

@@ -209,3 +209,12 @@ def test_calibration_uncertainty_is_counted_as_extra_dose() -> None:
 def test_the_uncertainty_must_be_small_and_not_negative(fraction: float) -> None:
     with pytest.raises(ValueError, match="uncertainty"):
         DoseIntegrator(CAL, {0: 1.0}, 100.0, uncertainty_fraction=fraction)
+
+
+def test_a_channel_the_calibration_does_not_know_is_not_a_crash() -> None:
+    """A frame may report more channels than INFO declared: light on one has no
+    wavelength to be recorded under (the supervisor trips on it); the others count."""
+    dose = integrator()
+    dose.add_frame(frame(cw(300.0), cw(0.0), cw(100.0), cw(0.0)), 1.0)
+    assert dose.delivered_j_cm2 == {0: pytest.approx(0.030), 1: 0.0}
+    assert dose.frame_levels(frame(cw(0.0), cw(0.0), cw(100.0))) == {}
