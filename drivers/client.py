@@ -74,6 +74,10 @@ _log = logging.getLogger(__name__)
 
 HostCommand = SetOutput | OutputOff | ClearFaults
 
+_GIVEN_UP_KEPT = 64
+"""Commands no longer awaited whose late reply still counts as one: about a second of
+renewals, far more than a reply can be late, far fewer than the 65536 seqs."""
+
 
 @dataclass(frozen=True, slots=True)
 class CommandAcked:
@@ -112,7 +116,10 @@ class LinkCounters:
     naks: int = 0
     naks_by_code: dict[NakCode, int] = field(default_factory=dict)
     superseded: int = 0
-    unmatched_replies: int = 0  # ACK/NAK for no pending command (late, duplicate, superseded)
+    unmatched_replies: int = 0  # a late ACK/NAK: for a command no longer awaited (superseded
+    # or timed out) that this client sent, once
+    unknown_replies: int = 0  # an ACK/NAK for no command awaited or given up: never sent,
+    # answered already (a duplicate), or given up too long ago; proves nothing
     unsolicited: int = 0  # INFO outside a handshake, or a host command echoed back
 
 
@@ -166,6 +173,7 @@ class BoardClient:
         self._last_set_output = SetOutput(0, ())  # see set_output
         self._next_seq = 0
         self._pending: dict[int, _Pending] = {}
+        self._given_up: dict[int, None] = {}  # seqs no longer awaited, oldest first
         self._unsolicited_seen: set[str] = set()  # message types logged as unsolicited
         self._backlog: list[BoardInput] = []
         self._fd_less = False  # the backend has shown it has no fd (it never gains one)
@@ -272,6 +280,7 @@ class BoardClient:
         if not isinstance(message, ClearFaults):
             self._supersede_output_commands()
         seq = self._take_seq()
+        self._given_up.pop(seq, None)  # the seq wrapped round: a new command now
         frame = self._encoder.encode(message, seq)
         self._pending[seq] = _Pending(seq, message, frame, self._clock())
         self.counters.commands_sent += 1
@@ -285,7 +294,15 @@ class BoardClient:
         for seq, pending in list(self._pending.items()):
             if not isinstance(pending.message, ClearFaults):
                 del self._pending[seq]
+                self._give_up(seq)
                 self.counters.superseded += 1
+
+    def _give_up(self, seq: int) -> None:
+        """Stop waiting for ``seq``; a late reply to it is still one (``unmatched_replies``)."""
+        given_up = self._given_up
+        given_up[seq] = None
+        if len(given_up) > _GIVEN_UP_KEPT:
+            del given_up[next(iter(given_up))]
 
     def set_output(self, channels: tuple[ChannelSetpoint, ...], lease_ms: int) -> int:
         """Send SET_OUTPUT (absolute; channels not listed are off); return its seq."""
@@ -359,7 +376,11 @@ class BoardClient:
     def _match_reply(self, reply: Ack | Nak) -> BoardInput | None:
         pending = self._pending.pop(reply.echo_seq, None)
         if pending is None:
-            self.counters.unmatched_replies += 1
+            if reply.echo_seq in self._given_up:  # late: the first reply to it
+                del self._given_up[reply.echo_seq]
+                self.counters.unmatched_replies += 1
+            else:
+                self.counters.unknown_replies += 1
             return None
         if isinstance(reply, Ack):
             return CommandAcked(pending.seq, pending.message)
@@ -376,6 +397,7 @@ class BoardClient:
             seq = pending.seq
             if pending.resends >= self._retries:
                 del self._pending[seq]
+                self._give_up(seq)
                 self.counters.timeouts += 1
                 inputs.append(CommandTimedOut(seq, pending.message))
                 continue

@@ -346,3 +346,30 @@ def test_idle_uses_the_backend_time_base_or_sleeps(mocker: Any) -> None:
     sleep = mocker.patch("drivers.client.time.sleep")
     BoardClient(object(), port_name="/dev/ttyUSB0").idle(0.02)  # type: ignore[arg-type]
     sleep.assert_called_once_with(0.02)
+
+
+def test_a_reply_to_a_command_never_sent_is_not_a_late_reply(
+    client: BoardClient, board: Any, clock: Any
+) -> None:
+    """Only the first late reply to a command this client gave up on counts as one: an
+    ACK for a seq never sent, or a second ACK of one answered, proves nothing."""
+    board.silent = True
+    first = client.set_output(SETPOINT, lease_ms=200)
+    client.output_off()  # supersedes the first
+    for reply in (Ack(0xBEEF), Ack(first), Ack(first)):
+        board.send(reply)
+    run_until(client, clock, clock() + ACK_TIMEOUT_S / 2)
+    assert client.counters.unmatched_replies == 1  # the late ACK of the superseded one
+    assert client.counters.unknown_replies == 2  # a seq never sent, and the duplicate
+
+
+def test_a_late_reply_to_a_command_that_timed_out_is_a_late_reply(
+    client: BoardClient, board: Any, clock: Any
+) -> None:
+    board.silent = True
+    seq = client.output_off()
+    inputs = run_until(client, clock, clock() + 5 * ACK_TIMEOUT_S)
+    assert any(isinstance(x, CommandTimedOut) for x in inputs)
+    board.send(Ack(seq))
+    run_until(client, clock, clock() + ACK_TIMEOUT_S / 2)
+    assert (client.counters.unmatched_replies, client.counters.unknown_replies) == (1, 0)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from drivers.protocol import (
+    Ack,
     ChannelTelemetry,
     Event,
     EventKind,
@@ -187,6 +188,31 @@ def test_board_that_stops_answering_while_treating(rig: Rig) -> None:
     rig.run(6.0)
     port.broken = True
     rig.run(1.0, until=_latched)
+    _assert_faulted(rig, FaultCode.BOARD_NOT_ANSWERING)
+
+
+def test_acks_for_commands_never_sent_do_not_hide_a_board_that_stopped_hearing(
+    rig: Rig,
+) -> None:
+    """A board that no longer hears the host but sends an ACK with every frame, each for
+    a command the host never sent: still a board that does not answer."""
+    frames = BoardFramePort(rig.port)
+    port = _TxDroppingPort(frames)
+    core = rig.connect(port)
+    assert core.self_test() is None
+    core.begin_session(make_profile(), "cd" * 32)
+    rig.run(6.0)
+    bogus = iter(range(40000, 50000))
+
+    def with_a_bogus_ack(message: Message) -> Message:
+        if isinstance(message, Telemetry):
+            frames.send(Ack(next(bogus)))
+        return message
+
+    frames.alter = with_a_bogus_ack
+    port.broken = True
+    rig.run(1.0, until=_latched)
+    frames.alter = lambda message: message
     _assert_faulted(rig, FaultCode.BOARD_NOT_ANSWERING)
 
 
