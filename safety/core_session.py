@@ -125,7 +125,25 @@ class ActiveSession:
             self._count_dark(gap_s, paused, previous, telemetry)
         period_s = min(delta_s, TELEMETRY_PERIOD_S)
         self.dose.add_frame(telemetry, period_s, self.time_scale, paused=paused, held_from=previous)
+        if not paused and max(self.commanded_mw_cm2, default=-1) >= len(telemetry.channels):
+            self._count_unreported(telemetry, previous, period_s)
         self.commanded_mw_cm2 = dict(self.in_force_mw_cm2)
+
+    def _count_unreported(
+        self, telemetry: Telemetry, previous: Telemetry | None, period_s: float
+    ) -> None:
+        """A frame that leaves out a channel the host commands (fewer channels than INFO
+        declared) does not show it dark: its period counts at the setpoint, above what
+        the frame before already counted for it."""
+        held = {} if previous is None else self.dose.frame_levels(previous)
+        reported = len(telemetry.channels)
+        unreported = {
+            channel: level - held.get(channel, 0.0)
+            for channel, level in self.commanded_mw_cm2.items()
+            if channel >= reported and level > held.get(channel, 0.0)
+        }
+        # light only: the frame's period is already in the treating time, or not
+        self.dose.add_dark(unreported, period_s, self.time_scale, paused=True)
 
     def _floored_by_host(self, board_s: float, now_s: float) -> float:
         """The interval to count for a frame the board says is ``board_s`` after the one

@@ -278,3 +278,41 @@ def test_a_slow_board_clock_loses_no_dose_in_the_ledger(rig: Rig) -> None:
         (record,) = ledger.sessions()
     assert truth[0] > 0.5  # type: ignore[index]
     assert record.delivered_fluence_j_cm2[810] >= truth[0]  # type: ignore[index]
+
+
+def test_a_frame_that_leaves_out_a_commanded_channel_counts_it_at_the_setpoint() -> None:
+    s = session()
+    s.treating_s = 100.0
+    s.setpoint_mw_cm2()  # 40 commanded on channel 0
+    s.count_frame(frame(1000, 400.0), 10.0)  # 40 measured
+    s.count_frame(dataclasses.replace(frame(1020, 0.0), channels=()), 10.02)  # no channel
+    s.count_frame(dataclasses.replace(frame(1040, 0.0), channels=()), 10.04)
+    assert counted_mj(s) == pytest.approx(40.0 * 3 * TELEMETRY_PERIOD_S)
+    p = session()  # paused, or nothing commanded: nothing to add
+    p.count_frame(dataclasses.replace(frame(1000, 0.0), channels=()), 10.0, paused=True)
+    p.count_frame(dataclasses.replace(frame(1020, 0.0), channels=()), 10.02)
+    assert p.dose.delivered_total_j_cm2 == 0.0
+
+
+def test_light_of_a_channel_left_out_of_the_frames_is_in_the_ledger(rig: Rig) -> None:
+    """The board's frames drop the 810 nm channel while it emits: the mismatch trips
+    after 100 ms, and the record holds at least the light emitted meanwhile."""
+    port = BoardFramePort(rig.port)
+    core = rig.ready(port)
+    core.begin_session(make_profile(), "ab" * 32)
+    rig.run(6.0)
+
+    def no_channels(message: Message) -> Message:
+        if isinstance(message, Telemetry):
+            return dataclasses.replace(message, channels=())
+        return message
+
+    port.alter = no_channels
+    rig.run(1.0, until=_latched)
+    port.alter = lambda message: message
+    rig.run(0.3)
+    truth = rig.board.state()["delivered_fluence_j_cm2"]
+    with rig.ledger() as ledger:
+        (record,) = ledger.sessions()
+    assert record.fault_code == FaultCode.IRRADIANCE_MISMATCH
+    assert record.delivered_fluence_j_cm2[810] >= truth[0]  # type: ignore[index]
