@@ -180,6 +180,7 @@ class BoardClient:
         self._wake_bytes: int | None = None  # asked of the port; None: not yet (a port
         # handed over by an earlier client may still hold that client's threshold)
         self._awaiting_reply = False  # request()/handshake() block for one reply
+        self._hello_refusals = 0  # NAKs (not BAD_VERSION) of this handshake's HELLO
         self._lost: BoardDisconnectedError | None = None  # after frames were decoded: the
         # inputs go out first, and the next poll or wait raises it
 
@@ -484,6 +485,7 @@ class BoardClient:
     def _await_info(self, seq: int, timeout_s: float) -> Info:
         hello = encode_frame(Hello(), seq)
         version_errors_before = self.stats.version_errors
+        self._hello_refusals = 0
         deadline_s = self._clock() + timeout_s
         next_send_s = self._clock()
         while True:
@@ -497,8 +499,12 @@ class BoardClient:
             if now_s >= deadline_s:
                 if self.stats.version_errors > version_errors_before:
                     raise self._version_error(None)
+                refused = self._hello_refusals
+                shown = f" (HELLO refused {refused} times)" if refused else ""
                 raise DriverTimeoutError(
-                    f"no INFO within {timeout_s} s", port=self.port_name, code="handshake_timeout"
+                    f"no INFO within {timeout_s} s{shown}",
+                    port=self.port_name,
+                    code="handshake_timeout",
                 )
             self._wait_port(max(0.0, min(next_send_s, deadline_s) - now_s))
 
@@ -513,7 +519,9 @@ class BoardClient:
             elif isinstance(msg, Nak) and msg.echo_seq == seq:
                 if msg.code is NakCode.BAD_VERSION:
                     raise self._version_error(None)
-                _log.warning("%s: HELLO rejected with %s", self.port_name, msg.code.name)
+                self._hello_refusals += 1
+                if self._hello_refusals == 1:  # a board may refuse it in every frame
+                    _log.warning("%s: HELLO rejected with %s", self.port_name, msg.code.name)
             else:
                 converted = self._on_message(msg)
                 if converted is not None:

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from drivers.client import BoardClient
-from drivers.protocol import BoardFault, Hello, Telemetry, TelemetryFlag
+from drivers.errors import DriverTimeoutError
+from drivers.protocol import BoardFault, Hello, Nak, NakCode, Telemetry, TelemetryFlag
 from hil.rigs.clock import VirtualClock
 
 from .conftest import FakePort, ScriptedBoard, make_info
@@ -37,3 +38,20 @@ def test_a_minute_of_unsolicited_frames_logs_once_per_kind(
     lines = [record.getMessage() for record in caplog.records]
     assert len(lines) == 2, lines[:5]
     assert client.counters.unsolicited == 2 * FRAMES
+
+
+def test_a_hello_refused_in_every_frame_of_the_handshake_logs_once(
+    port: FakePort, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A board that answers the HELLO with a NAK (not BAD_VERSION) hundreds of times
+    within the handshake's second: one line, and the handshake still times out."""
+    board = ScriptedBoard(port, silent=True)
+    client = BoardClient(port, port_name="fake", clock=clock)
+    for _ in range(FRAMES // 10):
+        board.send(Nak(0, NakCode.FAULT_ACTIVE))  # the HELLO's seq is 0
+    caplog.set_level(logging.DEBUG, logger="drivers")
+    with pytest.raises(DriverTimeoutError, match=f"HELLO refused {FRAMES // 10} times"):
+        client.handshake()
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1, lines[:5]
+    assert "FAULT_ACTIVE" in lines[0]
