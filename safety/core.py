@@ -569,7 +569,7 @@ class SafetyCore:
         session = self._session
         raised = None
         if session is not None:  # count first: a fault in this frame ends the session
-            session.count_frame(telemetry, now_s, paused=interlock.light_held, host_floor=True)
+            session.count_frame(telemetry, now_s, paused=interlock.light_held, host_clock=True)
         else:  # light between sessions is the last one's, even a session before a restart
             lit = self._supervisor.reports_light(telemetry)
             after = self._after_close or self._newest_row_lit(telemetry, now_s, lit=lit)

@@ -8,11 +8,7 @@ checkpoint deadline. Does not own sending anything (``interlock``), integrating 
 
 The gap rule (the ledger may over-count, never under-count). A frame counts its own
 period (at most ``TELEMETRY_PERIOD_S`` of its board-uptime interval) at its own
-reading. The board's uptime is only its word: in the open session (``host_floor``) the
-time counted since the first frame is never less than the host's own clock has run
-since then (a board clock that runs slow, stands still or is stamped wrongly), and
-frames that arrive in a burst after a stall of the host add nothing the host's clock
-has already counted. Anything longer is a gap: the light may have been on for all of it, at the
+reading. Anything longer is a gap: the light may have been on for all of it, at the
 highest of the frame before, the frame after and (unless paused) the setpoints
 commanded since the frame before (the one in force then included), for at most
 ``max_dark_s``: once telemetry is stale the host stops renewing, and the board's lease
@@ -25,6 +21,14 @@ renewal whose ACK was lost may still have reached the board), whichever is first
 plus ``LINK_ALLOWANCE_S`` for the last frame's trip to the host and the OFF's to the
 board. After a link drop (stale telemetry) that is everything since the last frame;
 after a hang, at most the last lease.
+
+The board's uptime is only its word. In the open session (``host_clock``) the time
+counted since the session's first frame is the board's, but never less than the host's
+own clock has run since then (a board clock that runs slow, stands still or stamps its
+frames wrongly would under-count), nor more than that plus ``max_dark_s`` (one that
+runs fast would end the session early on light never given; the first frame may have
+reached the host that late at most). Frames that arrive in a burst after a stall of the
+host add nothing the host's clock has already counted.
 
 After the close, frames that still show light are counted by ``safety.after_close``.
 """
@@ -91,11 +95,11 @@ class ActiveSession:
     wavelength_by_channel: dict[int, int] = field(default_factory=dict)
     max_dark_s: float = longest_dark_s(HARD)
     host_origin_s: float | None = None
-    """Host time from which ``host_floor`` counts (the first frame so counted)."""
+    """Host time from which ``host_clock`` bounds the count (the first frame so counted)."""
     board_span_s: float = 0.0
     """Time since ``host_origin_s`` by the board's uptime, each interval capped."""
     counted_span_s: float = 0.0
-    """Time since ``host_origin_s`` counted: the larger of the board's and the host's."""
+    """Time since ``host_origin_s`` counted: the board's, within the host's bounds."""
 
     def count_frame(
         self,
@@ -104,23 +108,23 @@ class ActiveSession:
         *,
         paused: bool = False,
         at_least_s: float = 0.0,
-        host_floor: bool = False,
+        host_clock: bool = False,
     ) -> None:
         """Count a frame: its own period at the higher of its reading and the one before
         (the light may have gone off just before this frame), a gap before it
         conservatively. ``paused``: the interlock holds the session paused.
         ``at_least_s``: the time since the frame before is at least this (host time).
-        ``host_floor``: the time counted never falls behind the host's clock (module notes)."""
+        ``host_clock``: the time counted stays within the host's clock (module notes)."""
         previous, previous_s = self.last_frame, self.last_frame_s
         self.last_frame, self.last_frame_s = telemetry, now_s
-        if host_floor and self.host_origin_s is None:
+        if host_clock and self.host_origin_s is None:
             self.host_origin_s = now_s if previous is None else previous_s
         delta_s = TELEMETRY_PERIOD_S
         if previous is not None:
             delta_s = ((telemetry.uptime_ms - previous.uptime_ms) & 0xFFFFFFFF) / 1000.0
             delta_s = max(delta_s, at_least_s)
-            if host_floor:
-                delta_s = self._floored_by_host(delta_s, now_s)
+            if host_clock:
+                delta_s = self._bounded_by_host(delta_s, now_s)
             gap_s = min(delta_s - TELEMETRY_PERIOD_S, self.max_dark_s)
             self._count_dark(gap_s, paused, previous, telemetry)
         period_s = min(delta_s, TELEMETRY_PERIOD_S)
@@ -145,14 +149,15 @@ class ActiveSession:
         # light only: the frame's period is already in the treating time, or not
         self.dose.add_dark(unreported, period_s, self.time_scale, paused=True)
 
-    def _floored_by_host(self, board_s: float, now_s: float) -> float:
+    def _bounded_by_host(self, board_s: float, now_s: float) -> float:
         """The interval to count for a frame the board says is ``board_s`` after the one
-        before: what the larger of the board's and the host's time since
-        ``host_origin_s`` has grown by: never less than the host's clock, and a frame
-        late behind a stall of the host is counted once, by whichever clock saw it first."""
+        before: what the board's time since ``host_origin_s``, held within the host's
+        (at least it, at most ``max_dark_s`` more), has grown by. A frame late behind a
+        stall of the host is counted once, by whichever clock saw it first."""
         assert self.host_origin_s is not None
         self.board_span_s += min(board_s, TELEMETRY_PERIOD_S + self.max_dark_s)
-        covered_s = max(self.board_span_s, now_s - self.host_origin_s)
+        host_span_s = now_s - self.host_origin_s
+        covered_s = max(min(self.board_span_s, host_span_s + self.max_dark_s), host_span_s)
         step_s, self.counted_span_s = covered_s - self.counted_span_s, covered_s
         return step_s
 

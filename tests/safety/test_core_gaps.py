@@ -14,7 +14,7 @@ import dataclasses
 import pytest
 
 from drivers.protocol import Message, Telemetry
-from safety.core_events import FaultLatched, SafetyEvent
+from safety.core_events import FaultLatched, SafetyEvent, SessionFinished
 from safety.core_session import (
     LINK_ALLOWANCE_S,
     TELEMETRY_PERIOD_S,
@@ -233,7 +233,7 @@ def test_a_board_clock_that_runs_slow_never_shortens_the_count() -> None:
     for step_ms in (10, 0):
         s = session()
         for i in range(51):
-            s.count_frame(frame(1000 + step_ms * i, 400.0), 10.0 + 0.02 * i, host_floor=True)
+            s.count_frame(frame(1000 + step_ms * i, 400.0), 10.0 + 0.02 * i, host_clock=True)
         assert counted_mj(s) >= 40.0 * 51 * TELEMETRY_PERIOD_S * (1 - 1e-9)
         assert s.dose.elapsed_s >= 51 * TELEMETRY_PERIOD_S * (1 - 1e-9)
 
@@ -242,19 +242,54 @@ def test_frames_that_arrive_in_a_burst_after_a_stall_are_not_counted_twice() -> 
     """A host stall of 100 ms, then the five frames the board sent meanwhile at once:
     the host's clock covers the stall at the first of them, the rest add nothing more."""
     s = session()
-    s.count_frame(frame(1000, 400.0), 10.0, host_floor=True)
-    s.count_frame(frame(1020, 400.0), 10.02, host_floor=True)
+    s.count_frame(frame(1000, 400.0), 10.0, host_clock=True)
+    s.count_frame(frame(1020, 400.0), 10.02, host_clock=True)
     for i in range(1, 6):  # sent at 1040 … 1120, all read at 10.12
-        s.count_frame(frame(1020 + 20 * i, 400.0), 10.12, host_floor=True)
-    s.count_frame(frame(1140, 400.0), 10.14, host_floor=True)
+        s.count_frame(frame(1020 + 20 * i, 400.0), 10.12, host_clock=True)
+    s.count_frame(frame(1140, 400.0), 10.14, host_clock=True)
     assert counted_mj(s) == pytest.approx(40.0 * 8 * TELEMETRY_PERIOD_S)
 
 
 def test_a_board_clock_that_runs_fast_still_counts_by_its_own_clock() -> None:
     s = session()
-    s.count_frame(frame(1000, 400.0), 10.0, host_floor=True)
-    s.count_frame(frame(1060, 400.0), 10.02, host_floor=True)  # 60 ms by the board
+    s.count_frame(frame(1000, 400.0), 10.0, host_clock=True)
+    s.count_frame(frame(1060, 400.0), 10.02, host_clock=True)  # 60 ms by the board
     assert counted_mj(s) == pytest.approx(40.0 * 0.080)
+
+
+def test_a_board_clock_that_runs_fast_or_stamps_out_of_order_counts_the_host_time() -> None:
+    """A board that claims 40 ms (or a step back, read as a gap) per 20 ms of the host:
+    never more than the host's time plus ``max_dark_s``, however long it goes on."""
+    for stamps in ((1000 + 40 * i for i in range(500)), (1000 - 50 * (i % 2) for i in range(500))):
+        s = session()
+        for i, uptime_ms in enumerate(stamps):
+            s.count_frame(frame(uptime_ms, 400.0), 10.0 + 0.02 * i, host_clock=True)
+        host_s = 500 * TELEMETRY_PERIOD_S
+        assert host_s * 40.0 <= counted_mj(s) <= (host_s + s.max_dark_s) * 40.0 * (1 + 1e-9)
+
+
+def test_a_fast_board_clock_does_not_end_the_session_early(rig: Rig) -> None:
+    """On the simulator, every frame's uptime doubled on the wire: the session still
+    gives its plan, and the record holds what the board emitted."""
+    port = BoardFramePort(rig.port)
+    core = rig.ready(port)
+
+    def fast(message: Message) -> Message:
+        if isinstance(message, Telemetry):
+            return dataclasses.replace(message, uptime_ms=message.uptime_ms * 2)
+        return message
+
+    port.alter = fast
+    rx = make_profile()
+    core.begin_session(rx, "ab" * 32)
+    rig.run(100.0, until=lambda events: any(isinstance(e, SessionFinished) for e in events))
+    rig.run(0.2)
+    truth = rig.board.state()["delivered_fluence_j_cm2"]
+    with rig.ledger() as ledger:
+        (record,) = ledger.sessions()
+    assert record.outcome is Outcome.COMPLETED
+    assert truth[0] >= rx.planned_fluence_j_cm2[810] * 0.98  # type: ignore[index]
+    assert record.delivered_fluence_j_cm2[810] >= truth[0]  # type: ignore[index]
 
 
 def test_a_slow_board_clock_loses_no_dose_in_the_ledger(rig: Rig) -> None:
