@@ -86,6 +86,11 @@ class ButtonInterpreter:
     def held(self) -> bool:
         return self._down
 
+    @property
+    def raw_down(self) -> bool:
+        """The last level reported, before debouncing."""
+        return self._raw_down
+
     def feed(self, down: bool, t_s: float | None = None) -> list[Press]:
         """Take one raw edge. Returns the presses it completes (at most one)."""
         now_s = self._clock() if t_s is None else t_s

@@ -16,6 +16,10 @@ Choices (DESIGN §5 leaves them open):
   when the prescription is no longer valid) on ``ack``, a short press or a long press.
 * ``ContactLost`` pauses; ``ContactRegained`` leaves the session paused: the patient
   resumes with a press, so the light never comes back by itself.
+* A press counts only in the state it began in: one held while the state changed under
+  it (a fault, the session's end, a command over the socket) counts as none, and is
+  logged as ignored. Held across a fault it would acknowledge a fault the patient has
+  not seen; held across a caregiver's pause it would resume.
 * Any exception inside the controller turns the outputs off and latches ``fault``.
 """
 
@@ -126,6 +130,7 @@ class Controller:
         self._refusal_log = RepeatLimiter(log, clock)  # a script can repeat a command
         self._hooks = SessionHooks(core, clock, wall_clock, prescription_loader)
         self._machine = SessionMachine(self._hooks)
+        self._press_began_in = 0  # ``SessionHooks.entries`` when the last press began
         self._next_rx_check_s = clock()
         self.last_refusal: str | None = None
 
@@ -160,7 +165,7 @@ class Controller:
     def handle_input(self, event: object) -> None:
         """An event posted into the loop from another thread (the GPIO button)."""
         if isinstance(event, GpioEdge):
-            self._guarded(lambda: self._presses(self._button.feed(event.down, event.t_s)))
+            self._guarded(functools.partial(self._edge, event.down, event.t_s))
         else:
             log.error("unknown input %r refused", event)
 
@@ -244,7 +249,7 @@ class Controller:
         elif isinstance(event, SessionFinished):
             self._session_finished(event.outcome)
         elif isinstance(event, ButtonEdge):
-            self._presses(self._button.feed(event.down, event.t_s))
+            self._edge(event.down, event.t_s)
         elif isinstance(event, SafetyWarning):
             self._warning_log.log(
                 str(event.code), logging.WARNING, f"warning {event.code}: {event.message}"
@@ -258,13 +263,34 @@ class Controller:
         else:
             log.info("session finished (%s) while %s: recorded by the core", outcome, self.state)
 
+    def _edge(self, down: bool, t_s: float | None) -> None:
+        """One raw edge of the button (GPIO or board). A new press notes the state it
+        began in, after the presses this edge completes have acted (a glitch within a
+        held press is no new press)."""
+        was_up = not self._button.raw_down
+        self._presses(self._button.feed(down, t_s))
+        if down and was_up and not self._button.held:
+            self._press_began_in = self._hooks.entries
+
     def _presses(self, presses: list[Press]) -> None:
         for press in presses:
+            if self._press_began_in != self._hooks.entries:
+                self._press_too_old(press)
+                continue
             # a pause or a resume names the press in its one line (the core's or a refusal)
             pause_or_resume = press is Press.SHORT and self.state in PAUSE_OR_RESUME_STATES
             level = logging.DEBUG if pause_or_resume else logging.INFO
             log.log(level, "button: %s press in %s", press, self.state)
             self._fire(_PRESS_TRIGGERS[press], source=f"{press} press of the button")
+
+    def _press_too_old(self, press: Press) -> None:
+        """A press held while the pad changed state under it (a fault, the session's end,
+        a command) was meant for the state before: it counts in none (the patient's
+        intent may be the opposite now, or a fault they have not seen)."""
+        again = "press again" if press is Press.SHORT else "hold it 2 s again"
+        reason = f"{press} press ignored: it began before the pad went to {self.state}; {again}"
+        self.last_refusal = reason
+        log.info("button: %s", reason)
 
     def _tick(self) -> None:
         self.handle_safety_events(self.core.tick())

@@ -149,6 +149,7 @@ class SessionHooks:
         self.session_profile: Profile | None = None
         self.state_reason: str | None = None
         self.pause_deadline_s: float | None = None
+        self.entries = 0  # states entered so far: a change under a held button shows
         self.warnings: dict[str, str] = {}
 
     @property
@@ -264,6 +265,7 @@ class SessionHooks:
         # a pause or a resume has its one line from the core, with its session and why
         level = logging.DEBUG if {source, state} == PAUSE_OR_RESUME_STATES else logging.INFO
         log.log(level, "%s -> %s on %s", source, state, trigger)
+        self.entries += 1
         if state is not State.PAUSED:
             self.pause_deadline_s = None
         if state is State.FAULT:
