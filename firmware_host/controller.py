@@ -15,7 +15,9 @@ Choices (DESIGN §5 leaves them open):
   completed one; ``state_reason`` says which. ``complete`` goes to ``ready`` (or ``idle``
   when the prescription is no longer valid) on ``ack``, a short press or a long press.
 * ``ContactLost`` pauses; ``ContactRegained`` leaves the session paused: the patient
-  resumes with a press, so the light never comes back by itself.
+  resumes with a press, so the light never comes back by itself. While paused, the
+  contact is read on each tick (the core reports a loss only while treating), so the
+  reason and the ``contact_lost`` warning follow the pad coming off and back on.
 * A press counts only in the state it began in: one held while the state changed under
   it (a fault, the session's end, a command over the socket) counts as none, and is
   logged as ignored. Held across a fault it would acknowledge a fault the patient has
@@ -45,6 +47,7 @@ from firmware_host.machine import (
 )
 from firmware_host.plain_text import plain
 from firmware_host.session import (
+    CONTACT_LOST_REASON,
     RESTART_FAULTS,
     ControllerCore,
     LoadedPrescription,
@@ -243,7 +246,7 @@ class Controller:
         elif isinstance(event, ContactLost):
             self._hooks.contact_lost()
             if self.state is State.TREATING:
-                self._fire(Trigger.PAUSE, reason="skin contact lost")
+                self._fire(Trigger.PAUSE, reason=CONTACT_LOST_REASON)
         elif isinstance(event, ContactRegained):
             self._hooks.contact_regained(self.state)
         elif isinstance(event, SessionFinished):
@@ -298,6 +301,8 @@ class Controller:
         if presses:
             self._presses(presses)
         self._hooks.set_warning(WarningCode.BUTTON_STUCK, self._button.stuck, "button stuck")
+        if self.state is State.PAUSED or self._hooks.contact_warning_shown:
+            self._hooks.follow_contact(self.state, self.core.snapshot().contact)
         now_s = self._clock()
         deadline_s = self._hooks.pause_deadline_s
         if deadline_s is not None and now_s >= deadline_s and self.state is State.PAUSED:

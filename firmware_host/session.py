@@ -26,6 +26,7 @@ from safety.core_events import FaultStatus, SafetyEvent, SafetySnapshot
 from safety.faults import FaultCode, Outcome, WarningCode
 
 __all__ = [
+    "CONTACT_LOST_REASON",
     "PAUSE_LIMIT_S",
     "ControllerCore",
     "LoadedPrescription",
@@ -35,6 +36,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+CONTACT_LOST_REASON: Final = "skin contact lost"
+"""Why a session paused by itself (the controller pauses on the core's ``ContactLost``)."""
 PAUSE_LIMIT_S: Final = 600.0
 """A session paused this long ends as stopped (DESIGN §5)."""
 _BY_THE_PATIENT: Final = "by the patient"
@@ -149,6 +152,7 @@ class SessionHooks:
         self.session_profile: Profile | None = None
         self.state_reason: str | None = None
         self.pause_deadline_s: float | None = None
+        self._paused_for = _BY_THE_PATIENT  # why the session is paused, for the status
         self.entries = 0  # states entered so far: a change under a held button shows
         self.warnings: dict[str, str] = {}
 
@@ -179,6 +183,26 @@ class SessionHooks:
 
     def contact_lost(self) -> None:
         self.set_warning(WarningCode.CONTACT_LOST, True, "no skin contact")
+
+    @property
+    def contact_warning_shown(self) -> bool:
+        return str(WarningCode.CONTACT_LOST) in self.warnings
+
+    def follow_contact(self, state: State, contact: bool | None) -> None:
+        """While paused, or while the warning shows: the pad's contact read on a tick. The
+        core reports a loss only while treating, so the pad coming off and back on during
+        a pause is seen here. None (telemetry not current) changes nothing."""
+        shown = self.contact_warning_shown
+        if contact is False and not shown and state is State.PAUSED:
+            self.contact_lost()
+            why = self._paused_for
+            self.state_reason = (
+                f"paused: {why}"
+                if why == CONTACT_LOST_REASON
+                else f"paused: {why}; no skin contact: put the pad on the leg to resume"
+            )
+        elif contact is True and shown:
+            self.contact_regained(state)
 
     def contact_regained(self, state: State) -> None:
         self.set_warning(WarningCode.CONTACT_LOST, False, "")
@@ -221,7 +245,8 @@ class SessionHooks:
         names both."""
         self._core.pause(_why(reason, source) or _BY_THE_PATIENT)
         self.pause_deadline_s = self._clock() + PAUSE_LIMIT_S
-        self.state_reason = f"paused: {reason or _by_whom(source)}"
+        self._paused_for = reason or _by_whom(source)
+        self.state_reason = f"paused: {self._paused_for}"
 
     def resume_session(self, source: str | None) -> None:
         self._core.resume(source)

@@ -402,3 +402,26 @@ def test_a_pause_for_lost_contact_logs_one_line_and_a_refused_resume_its_own(
     rig.run(1.0)
     assert rig.controller.command("resume").ok
     assert logged(caplog) == ["session 1 resumed: resume command"]
+
+
+def test_the_pad_off_the_leg_again_while_paused_is_shown_and_a_press_stays_dark(rig: Rig) -> None:
+    """Contact lost, back, then lost again while still paused: the status does not keep
+    saying "press to resume", and the press that would resume is refused (light off)."""
+    booted(rig)
+    assert rig.controller.command("start").ok
+    rig.run(20.0)
+    rig.board.set_contact(False)
+    rig.run(0.5)
+    rig.board.set_contact(True)
+    rig.run(0.5)
+    assert rig.controller.status()["state_reason"] == (
+        "skin contact is back: press the button to resume"
+    )
+    rig.board.set_contact(False)
+    rig.run(0.5)
+    status = rig.controller.status()
+    assert status["state_reason"] == "paused: skin contact lost"
+    assert {"code": "contact_lost", "message": "no skin contact"} in status["warnings"]
+    _press(rig)
+    rig.run(1.0)
+    assert rig.controller.state is State.PAUSED and not rig.board_outputs_on()
