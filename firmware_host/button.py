@@ -1,8 +1,10 @@
 """The pad's one button: from raw edges to short and long presses.
 
 Owns: debouncing, the short/long press rule (long = held >= 2 s, fired while still held,
-checked every tick), stuck-button detection (held > 30 s: ignored and reported), and
-``gpio_button``, which wires a gpiozero ``Button`` to post edges into the event loop.
+checked every tick; a press whose release edge came before 2 s is short even while that
+release is still being debounced), stuck-button detection (held > 30 s: ignored and
+reported), and ``gpio_button``, which wires a gpiozero ``Button`` to post edges into the
+event loop.
 
 Does not own what a press means (the state machine decides) nor the board's button
 events (the safety core reports them as ``ButtonEdge``; the controller feeds them here).
@@ -107,6 +109,8 @@ class ButtonInterpreter:
         if not self._down:
             return presses
         held_s = now_s - self._down_since_s
+        if not self._raw_down:  # a release is being debounced: the press ended at its edge
+            held_s = self._raw_since_s - self._down_since_s
         if held_s > STUCK_S and not self._stuck:
             self._stuck = True
             log.warning("button held for %.1f s: counted as stuck, ignored", held_s)

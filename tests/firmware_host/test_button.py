@@ -54,6 +54,31 @@ def test_long_press_fires_at_two_seconds_while_held_and_not_again(clock: Virtual
     assert ticked(interp, clock, 0.1) == []
 
 
+def test_a_press_released_just_before_two_seconds_is_short(clock: VirtualClock) -> None:
+    """The release is still being debounced when the 2 s mark passes: the press lasted
+    1.99 s, edge to edge, so it is short (a pause, not a stop or an acknowledgement)."""
+    interp = ButtonInterpreter(clock)
+    t0 = clock()
+    interp.feed(True, t0)
+    presses = ticked(interp, clock, 1.98)
+    interp.feed(False, t0 + 1.99)
+    presses += ticked(interp, clock, 0.2)
+    assert presses == [Press.SHORT]
+
+
+def test_a_glitch_just_before_two_seconds_still_lets_the_long_press_fire(
+    clock: VirtualClock,
+) -> None:
+    interp = ButtonInterpreter(clock)
+    t0 = clock()
+    interp.feed(True, t0)
+    presses = ticked(interp, clock, 1.98)
+    interp.feed(False, t0 + 1.99)  # 5 ms of contact lost, shorter than the debounce
+    interp.feed(True, t0 + 1.995)
+    presses += ticked(interp, clock, 0.2)
+    assert presses == [Press.LONG]
+
+
 def test_a_long_press_seen_only_at_release_still_counts(clock: VirtualClock) -> None:
     interp = ButtonInterpreter(clock)
     interp.feed(True, clock())
