@@ -1,6 +1,7 @@
 """The controller: the one object that ties the state machine to the safety core.
 
-Owns: boot sequencing (self-test, then ``idle``/``ready``/``fault``), the commands of the
+Owns: boot sequencing (self-test, then ``idle``/``ready``/``fault``) and a new self-test
+when the core stops counting it between sessions (the pad reset), the commands of the
 control socket and the button (``command``), the reaction to the safety core's events,
 the per-tick work (button long press and stuck detection, the 10-minute pause deadline,
 prescription expiry, ``core.tick()``), the current prescription, and the status document.
@@ -310,7 +311,20 @@ class Controller:
         if now_s >= self._next_rx_check_s:
             self._next_rx_check_s = now_s + RX_CHECK_EVERY_S
             if self.state in (State.IDLE, State.READY):
+                self._self_test_again_if_needed()
+            if self.state in (State.IDLE, State.READY):
                 self._check_prescription()
+
+    def _self_test_again_if_needed(self) -> None:
+        """The pad reset between sessions (a brown-out) or its power was cut: the core no
+        longer counts its self-test, and every start would be refused until a restart.
+        Run a new one, as at boot (no light); a failure latches its fault."""
+        if self.core.fault is not None or self.core.snapshot().self_test_passed:
+            return
+        log.info("the pad's self-test no longer counts (reset or power cut); running it again")
+        problem = self._hooks.run_self_test()
+        if problem is not None:
+            self._fire(Trigger.FAULT, code=FaultCode.SELF_TEST_FAILED, message=problem)
 
     def _check_prescription(self) -> None:
         self._fire(Trigger.CHECK_PRESCRIPTION)

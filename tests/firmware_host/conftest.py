@@ -65,6 +65,7 @@ class FakeCore:
     begin_error: Exception | None = None
     ack_result: str | None = None
     contact: bool = True
+    self_test_passed: bool = False
     outputs_on: bool = False
     session_active: bool = False
     fault: FaultStatus | None = None
@@ -82,6 +83,7 @@ class FakeCore:
 
     def self_test(self) -> str | None:
         self._call("self_test")
+        self.self_test_passed = self.self_test_result is None
         return self.self_test_result
 
     def start_refusal(self, rx: Profile) -> str | None:
@@ -139,7 +141,10 @@ class FakeCore:
 
     def snapshot(self) -> SafetySnapshot:
         return SafetySnapshot(
-            session_active=self.session_active, contact=self.contact, fault=self.fault
+            session_active=self.session_active,
+            contact=self.contact,
+            self_test_passed=self.self_test_passed,
+            fault=self.fault,
         )
 
     def all_off(self) -> None:

@@ -425,3 +425,19 @@ def test_the_pad_off_the_leg_again_while_paused_is_shown_and_a_press_stays_dark(
     _press(rig)
     rig.run(1.0)
     assert rig.controller.state is State.PAUSED and not rig.board_outputs_on()
+
+
+def test_a_board_reset_while_ready_is_followed_by_a_fresh_self_test(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A brown-out of the pad between sessions: its self-test no longer counts. The
+    controller runs a new one by itself; before, every start was refused ("The pad has
+    not passed its self-test yet.") until nirpad was restarted."""
+    booted(rig)
+    caplog.set_level(logging.INFO)
+    rig.board.reset("brownout")
+    rig.run(3.0)
+    assert rig.controller.state is State.READY
+    assert rig.controller.status()["start_refusal"] is None
+    assert any("self-test passed" in line for line in logged(caplog))
+    assert rig.controller.command("start").ok
