@@ -19,10 +19,10 @@ Choices (DESIGN §5 leaves them open):
   resumes with a press, so the light never comes back by itself. While paused, the
   contact is read on each tick (the core reports a loss only while treating), so the
   reason and the ``contact_lost`` warning follow the pad coming off and back on.
-* A press counts only in the state it began in: one held while the state changed under
-  it (a fault, the session's end, a command over the socket) counts as none, and is
-  logged as ignored. Held across a fault it would acknowledge a fault the patient has
-  not seen; held across a caregiver's pause it would resume.
+* A press counts only in the state it began in: one made or held while the state
+  changed under it (the boot, a fault, the session's end, a command over the socket)
+  counts as none, and is logged as ignored. Held across a fault it would acknowledge a
+  fault the patient has not seen; held across a caregiver's pause it would resume.
 * Any exception inside the controller turns the outputs off and latches ``fault``.
 """
 
@@ -270,11 +270,13 @@ class Controller:
     def _edge(self, down: bool, t_s: float | None) -> None:
         """One raw edge of the button (GPIO or board). A new press notes the state it
         began in, after the presses this edge completes have acted (a glitch within a
-        held press is no new press)."""
+        held press is no new press). An edge stamped before the current state was entered
+        waited in a queue (the boot runs before the loop): its press began in none."""
         was_up = not self._button.raw_down
         self._presses(self._button.feed(down, t_s))
         if down and was_up and not self._button.held:
-            self._press_began_in = self._hooks.entries
+            queued = t_s is not None and t_s < self._hooks.entered_at_s
+            self._press_began_in = -1 if queued else self._hooks.entries
 
     def _presses(self, presses: list[Press]) -> None:
         for press in presses:

@@ -154,6 +154,7 @@ class SessionHooks:
         self.pause_deadline_s: float | None = None
         self._paused_for = _BY_THE_PATIENT  # why the session is paused, for the status
         self.entries = 0  # states entered so far: a change under a held button shows
+        self.entered_at_s = clock()  # when the current state was entered
         self.warnings: dict[str, str] = {}
 
     @property
@@ -291,6 +292,7 @@ class SessionHooks:
         level = logging.DEBUG if {source, state} == PAUSE_OR_RESUME_STATES else logging.INFO
         log.log(level, "%s -> %s on %s", source, state, trigger)
         self.entries += 1
+        self.entered_at_s = self._clock()
         if state is not State.PAUSED:
             self.pause_deadline_s = None
         if state is State.FAULT:

@@ -11,6 +11,7 @@ import logging
 
 import pytest
 
+from firmware_host.button import GpioEdge
 from firmware_host.controller import Controller
 from firmware_host.machine import State
 from hil.rigs.clock import VirtualClock
@@ -146,3 +147,38 @@ def test_a_glitch_while_held_across_a_fault_does_not_make_it_a_fresh_press(
     run(controller, clock, 2.0)
     assert controller.state is S.FAULT
     assert "acknowledge_fault" not in core.calls
+
+
+def test_a_press_made_while_the_pad_was_starting_up_does_not_start_a_session_later(
+    make_controller: ControllerFactory, core: FakeCore, clock: VirtualClock
+) -> None:
+    """The GPIO button is open before boot; its edges wait in the loop's queue, stamped
+    when they happened. A press during the boot is refused ("still starting up"), not
+    acted on seconds later, when nobody expects the light."""
+    controller = make_controller(boot=False)
+    down_s = clock()
+    clock.advance(0.3)
+    up_s = clock()
+    clock.advance(1.0)
+    controller.boot()
+    controller.handle_input(GpioEdge(True, down_s))
+    controller.handle_input(GpioEdge(False, up_s))
+    run(controller, clock, 0.5)
+    assert controller.state is S.READY and "begin_session" not in core.calls
+    assert controller.last_refusal is not None and "began before" in controller.last_refusal
+    press(controller, clock)
+    assert controller.state is S.TREATING
+
+
+def test_a_press_held_through_the_boot_does_not_start_at_its_release(
+    make_controller: ControllerFactory, core: FakeCore, clock: VirtualClock
+) -> None:
+    controller = make_controller(boot=False)
+    down_s = clock()
+    clock.advance(1.0)
+    controller.boot()
+    controller.handle_input(GpioEdge(True, down_s))
+    run(controller, clock, 0.5)
+    controller.handle_input(GpioEdge(False, clock()))
+    run(controller, clock, 0.5)
+    assert controller.state is S.READY and "begin_session" not in core.calls
