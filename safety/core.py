@@ -212,6 +212,7 @@ class SafetyCore:
         self._dark_at_boot_s = 0.0
         self._beats_at_frame = 0  # the rail's heartbeats at the last frame between sessions
         self._pending: list[SafetyEvent] = []
+        self._button_down = False  # the level last passed on as a ``ButtonEdge``
         self._self_test_passed = False
         self._event_log = RepeatLimiter(log, clock)  # a board can repeat an EVENT every frame
 
@@ -589,6 +590,8 @@ class SafetyCore:
                 f"enabled ({interlock.heartbeat_failures} failed heartbeats)",
             )
         self._track_contact(telemetry.contact)
+        if telemetry.button != self._button_down:  # its EVENT was lost (never re-sent)
+            self._button_edge(telemetry.button)
         verdict = self._supervisor.check(telemetry, interlock.commanded_output(), self._faults.code)
         if verdict.fault is not None:
             self._latch(verdict.fault, verdict.message)
@@ -612,7 +615,7 @@ class SafetyCore:
     def _on_event(self, event: Event) -> None:
         kind = event.kind
         if kind in (EventKind.BUTTON_DOWN, EventKind.BUTTON_UP):
-            self._pending.append(ButtonEdge(kind is EventKind.BUTTON_DOWN, self._clock()))
+            self._button_edge(kind is EventKind.BUTTON_DOWN)
         elif kind is EventKind.BOARD_RESET:
             self._watch.note_reset()
             self._on_board_reset(f"reason {event.detail}")
@@ -623,6 +626,12 @@ class SafetyCore:
         else:  # a lease that ran out after a pause or stop is not a fault
             message = f"board event {kind.name} ({event.detail})"
             self._event_log.log(kind.name, logging.INFO, message)
+
+    def _button_edge(self, down: bool) -> None:
+        """The button's EVENT, or a frame whose button flag differs from the last edge
+        passed on: events are sent once, the flag in every frame (docs/protocol.md §4)."""
+        self._button_down = down
+        self._pending.append(ButtonEdge(down, self._clock()))
 
     def _on_board_reset(self, why: str) -> None:
         """A fault during a session; while idle, a new self-test (logged once a minute at
