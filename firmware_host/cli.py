@@ -384,6 +384,8 @@ def format_status(data: dict[str, Any]) -> str:
     for key, label in _STATUS_LINES:
         if key in data and (running or key not in _SESSION_ONLY_KEYS) and _says(key, data):
             lines.append(f"{label + ':':<{width + 1}} {_human(key, data[key])}")
+        if key == "fault" and isinstance(data.get(key), dict) and data[key].get("clear_refusal"):
+            lines.append(f"{'Acknowledge:':<{width + 1}} not yet: {data[key]['clear_refusal']}")
     return "\n".join(lines)
 
 

@@ -353,6 +353,9 @@ class Controller:
             profile_id=None if rx is None else rx.id,
             planned_fluence_j_cm2=None if rx is None else rx.planned_fluence_total_j_cm2,
             fault=hooks.fault if self.state is State.FAULT else None,
+            fault_clear_refusal=(
+                hooks.fault_clear_refusal() if self.state is State.FAULT else None
+            ),
             start_refusal=self._start_refusal(),
             next_start_allowed_at=hooks.next_start_allowed_at(),
             warnings=tuple(hooks.warnings.items()),

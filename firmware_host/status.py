@@ -8,16 +8,17 @@ the figures come from: the controller passes its state and the safety core's sna
 Keys: ``state``, ``state_reason``, ``profile_id``, ``elapsed_s``, ``remaining_s``,
 ``fluence_j_cm2`` (delivered, all channels), ``planned_fluence_j_cm2``,
 ``irradiance_mw_cm2`` (per channel, keyed by wavelength as a string), ``skin_temp_c``,
-``board_temp_c``, ``contact`` (the pad's readings: empty, null and false while its
-telemetry is not current, the board lost or silent past the stale limit), ``fault``
-(null or {code, message}), ``start_refusal`` (null or why ``start`` would be refused
-now), ``next_start_allowed_at`` (ISO 8601, when the schedule next allows a start; null
-when it allows one now, and null while an earlier refusal stands that waiting would not
-cure: a fault, the clock, the prescription, the record, the course, a running session;
-``safety.start_guards`` decides), ``warnings`` (a list of {code, message}),
-``fault_also_seen`` ({code: count} of the other findings while the fault is latched,
-each logged only once) and ``link`` (the serial link's counters since connecting:
-``frames_ok``, ``framing_errors``, ``crc_errors``, ``decode_errors``,
+``board_temp_c``, ``contact`` (the pad's readings: empty or null while its telemetry is
+not current, the board lost or silent past the stale limit), ``fault`` (null or {code,
+message, clear_refusal}: why acknowledging it would be refused now, in the words the
+acknowledgement would use, or null when it would be tried), ``start_refusal`` (null or
+why ``start`` would be refused now), ``next_start_allowed_at`` (ISO 8601, when the
+schedule next allows a start; null when it allows one now, and null while an earlier
+refusal stands that waiting would not cure: a fault, the clock, the prescription, the
+record, the course, a running session; ``safety.start_guards`` decides), ``warnings`` (a
+list of {code, message}), ``fault_also_seen`` ({code: count} of the other findings while
+the fault is latched, each logged only once) and ``link`` (the serial link's counters
+since connecting: ``frames_ok``, ``framing_errors``, ``crc_errors``, ``decode_errors``,
 ``version_errors``, ``sequence_gaps``, ``duplicates``, ``commands_sent``,
 ``lease_renewals``, ``command_retries``, ``command_timeouts``, ``naks`` ({code: count}),
 and ``frames_last_min`` / ``dropped_last_min``, what the ``link_errors`` warning judges;
@@ -68,6 +69,7 @@ class StatusInputs:
     start_refusal: str | None
     next_start_allowed_at: datetime | None
     warnings: tuple[tuple[str, str], ...]  # (code, message) not in the snapshot
+    fault_clear_refusal: str | None = None  # why an acknowledgement would be refused now
 
 
 def build_status(inputs: StatusInputs, snap: SafetySnapshot) -> dict[str, Any]:
@@ -91,13 +93,17 @@ def build_status(inputs: StatusInputs, snap: SafetySnapshot) -> dict[str, Any]:
         "skin_temp_c": _rounded(snap.skin_temp_c),
         "board_temp_c": _rounded(snap.board_temp_c),
         "contact": snap.contact,
-        "fault": None if fault is None else {"code": fault[0], "message": plain(fault[1])},
+        "fault": None if fault is None else _fault(fault, inputs.fault_clear_refusal),
         "start_refusal": plain(inputs.start_refusal),
         "next_start_allowed_at": _iso_seconds(allowed_at),
         "warnings": warnings,
         "fault_also_seen": {str(code): n for code, n in snap.fault_also_seen.items()},
         "link": asdict(snap.link),
     }
+
+
+def _fault(fault: tuple[str, str], clear_refusal: str | None) -> dict[str, Any]:
+    return {"code": fault[0], "message": plain(fault[1]), "clear_refusal": plain(clear_refusal)}
 
 
 def _iso_seconds(when: datetime | None) -> str | None:

@@ -434,19 +434,9 @@ class SafetyCore:
         status = self._faults.status
         if status is None:
             return None
-        if status.code in NEEDS_RESTART or self._watch.lost:
-            return f"{status.message} Check the pad and its cable, then restart nirpad."
-        problem = self._faults.write_unwritten()
-        if problem is not None:
-            return (
-                "The fault cannot be cleared until the treatment record has saved it: "
-                f"{problem} Free some space or check the storage, then try again."
-            )
-        if self._watch.is_stale(self._clock()):
-            return "the pad is not reporting its state; check the cable"
-        reason = self._supervisor.cause_present(status.code)
-        if reason is not None:
-            return reason
+        refusal = self._clear_refusal(status, write=True)
+        if refusal is not None:
+            return refusal
         try:
             self._interlock.client.request(ClearFaults(), CLEAR_FAULTS_TIMEOUT_S)
         except BoardDisconnectedError as exc:
@@ -460,6 +450,30 @@ class SafetyCore:
         self._self_test_passed = False
         log.info("a fresh self-test is required after %s", status.code)
         return None
+
+    def fault_clear_refusal(self) -> str | None:
+        """Why an acknowledgement would be refused now, in ``acknowledge_fault``'s words;
+        None with no fault latched, or when it would be tried. Reads only: the records
+        kept to retry are not written here."""
+        status = self._faults.status
+        return None if status is None else self._clear_refusal(status, write=False)
+
+    def _clear_refusal(self, status: FaultStatus, *, write: bool) -> str | None:
+        if status.code in NEEDS_RESTART or self._watch.lost:
+            return f"{status.message} Check the pad and its cable, then restart nirpad."
+        if write:
+            problem = self._faults.write_unwritten()
+        else:
+            unwritten = self._faults.unwritten
+            problem = f"{unwritten} record(s) are not written yet." if unwritten else None
+        if problem is not None:
+            return (
+                "The fault cannot be cleared until the treatment record has saved it: "
+                f"{problem} Free some space or check the storage, then try again."
+            )
+        if self._watch.is_stale(self._clock()):
+            return "the pad is not reporting its state; check the cable"
+        return self._supervisor.cause_present(status.code)
 
     def latch_fault(self, code: FaultCode, detail: str) -> None:
         """Latch a fault found outside the safety layer (the controller's own errors).

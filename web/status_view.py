@@ -75,6 +75,7 @@ class StatusView:
     fault_code: str | None
     fault_message: str | None
     fault_action: str | None
+    fault_not_yet: str | None  # why an acknowledgement would be refused now
     start_refusal: str | None
     next_start: str | None
     warnings: tuple[str, ...]
@@ -102,6 +103,7 @@ def status_view(data: dict[str, Any]) -> StatusView:
         fault_code=code,
         fault_message=None if fault is None else _fault_words(fault.get("message"), code),
         fault_action=None if code is None else FAULT_ADVICE.get(code, CHECK_AND_ACK),
+        fault_not_yet=None if fault is None else _text(fault.get("clear_refusal")),
         start_refusal=_text(data.get("start_refusal")),
         next_start=local_time(next_start) if isinstance(next_start, str) else None,
         warnings=tuple(

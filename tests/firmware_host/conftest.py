@@ -139,6 +139,10 @@ class FakeCore:
             self.fault = None
         return self.ack_result
 
+    def fault_clear_refusal(self) -> str | None:
+        """What an acknowledgement would answer now: ``ack_result`` (read only)."""
+        return None if self.fault is None else self.ack_result
+
     def snapshot(self) -> SafetySnapshot:
         return SafetySnapshot(
             session_active=self.session_active,

@@ -177,6 +177,17 @@ def test_format_status_fault_and_missing_keys() -> None:
     assert len(text.splitlines()) == 2  # the reason is the Fault line's, said once
 
 
+def test_format_status_says_why_a_fault_cannot_be_acknowledged_yet() -> None:
+    fault = {"code": "skin_overtemp", "message": "hot", "clear_refusal": "the cause is here"}
+    lines = format_status({"state": "fault", "fault": fault}).splitlines()
+    assert [" ".join(line.split()) for line in lines[1:]] == [
+        "Fault: hot (skin_overtemp)",
+        "Acknowledge: not yet: the cause is here",
+    ]
+    fault["clear_refusal"] = None
+    assert len(format_status({"state": "fault", "fault": fault}).splitlines()) == 2
+
+
 def test_format_status_says_why_the_pad_is_in_its_state() -> None:
     def lines(data: dict[str, Any]) -> list[str]:
         return [" ".join(line.split()) for line in format_status(data).splitlines()]

@@ -156,7 +156,11 @@ def test_self_test_failure_boots_to_fault_with_the_reason(
     controller = make_controller()
     assert controller.state is S.FAULT
     status = controller.status()
-    assert status["fault"] == {"code": "self_test_failed", "message": "The pad sends no telemetry."}
+    assert status["fault"] == {
+        "code": "self_test_failed",
+        "message": "The pad sends no telemetry.",
+        "clear_refusal": None,  # an acknowledgement would be tried (and run the self-test)
+    }
     assert core.all_off_count >= 1
 
 

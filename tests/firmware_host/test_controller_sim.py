@@ -242,6 +242,21 @@ def test_lost_contact_pauses_and_the_patient_resumes(rig: Rig) -> None:
     assert rig.controller.state is State.TREATING and rig.board_outputs_on()
 
 
+def test_the_status_says_while_a_faults_cause_is_present(rig: Rig) -> None:
+    booted(rig)
+    rig.controller.command("start")
+    rig.run(5.0)
+    rig.board.inject("skin_overtemp")
+    rig.run(1.0)
+    assert rig.controller.state is State.FAULT
+    fault = rig.controller.status()["fault"]
+    assert fault["clear_refusal"] == "the cause is still present: skin_overtemp"
+    assert not rig.controller.command("ack").ok  # the same words the press would get
+    rig.board.clear_injections()
+    rig.run(1.0)
+    assert rig.controller.status()["fault"]["clear_refusal"] is None
+
+
 def test_a_board_fault_latches_with_the_light_off(rig: Rig) -> None:
     booted(rig)
     rig.controller.command("start")

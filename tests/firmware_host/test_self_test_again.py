@@ -40,6 +40,7 @@ def test_a_failed_second_self_test_is_a_fault_with_its_reason(
     assert controller.status()["fault"] == {
         "code": "self_test_failed",
         "message": "The pad sends no telemetry.",
+        "clear_refusal": None,
     }
 
 

@@ -107,6 +107,7 @@ def test_disconnected_board_latches_and_cuts_the_rail(rig: Rig) -> None:
     _assert_faulted(rig, FaultCode.BOARD_DISCONNECTED, rail_cut=True)
     assert rig.c.wait_readable(0.1) is False  # a lost board never blocks the loop
     assert rig.c.fileno() is None
+    assert "then restart nirpad" in (rig.c.fault_clear_refusal() or "")
     assert rig.c.acknowledge_fault() is not None
     gone = rig.c.snapshot()  # no light level, temperature or contact of before as now
     assert (gone.irradiance_mw_cm2, gone.skin_temp_c, gone.board_temp_c) == ({}, None, None)
@@ -129,11 +130,14 @@ def test_stuck_on_output_cuts_the_rail_and_the_light_stops(rig: Rig) -> None:
 
 def test_stuck_on_is_found_again_by_the_self_test_after_acknowledgement(rig: Rig) -> None:
     _start(rig)
+    assert rig.c.fault_clear_refusal() is None  # nothing latched
     rig.board.inject("stuck_on")
     rig.c.pause("button")
     rig.run(1.0, until=_latched)
+    assert rig.c.fault_clear_refusal() == "the cause is still present: stuck_on"  # as a status
     assert rig.c.acknowledge_fault() == "the cause is still present: stuck_on"
     rig.run(0.3)
+    assert rig.c.fault_clear_refusal() is None
     assert rig.c.acknowledge_fault() is None  # with the rail cut the cause is invisible...
     reason = rig.c.self_test()  # ...until the self-test powers the rail again
     assert reason is not None and "emitted light" in reason
@@ -307,6 +311,8 @@ def test_a_fault_on_a_full_disk_reaches_the_ledger_once_it_has_room(rig: Rig) ->
     counted = rig.c.snapshot().delivered_total_j_cm2
     rig.board.clear_injections()
     rig.run(2.5)  # ticks try again (every LEDGER_RETRY_S): still full
+    shown = rig.c.fault_clear_refusal()
+    assert shown is not None and "2 record(s) are not written yet" in shown
     reason = rig.c.acknowledge_fault()
     assert reason is not None and "cannot be cleared until the treatment record" in reason
     assert "disk is full" in reason
@@ -315,6 +321,9 @@ def test_a_fault_on_a_full_disk_reaches_the_ledger_once_it_has_room(rig: Rig) ->
         (open_session,) = ledger.sessions()
         assert open_session.outcome is None and ledger.faults() == []
     disk.full = False
+    assert rig.c.fault_clear_refusal() == shown  # a status only reads: nothing written
+    with rig.ledger() as ledger:
+        assert ledger.faults() == []
     rig.run(LEDGER_RETRY_S + 0.1)  # the next retry on a tick writes them
     with rig.ledger() as ledger:
         (session,) = ledger.sessions()
@@ -645,6 +654,7 @@ def test_acknowledgement_waits_for_telemetry_to_come_back(rig: Rig) -> None:
     rig.board.inject("link_drop", duration_ms=1000.0)
     rig.run(0.5, until=_latched)
     _assert_faulted(rig, FaultCode.TELEMETRY_STALE)
+    assert rig.c.fault_clear_refusal() == "the pad is not reporting its state; check the cable"
     assert rig.c.acknowledge_fault() == "the pad is not reporting its state; check the cable"
     rig.run(1.0)
     assert rig.c.acknowledge_fault() is None

@@ -56,6 +56,22 @@ def test_a_fault_shows_its_message_and_what_to_do(
     assert "let the skin cool" in (element_text(html, "fault-action") or "")
 
 
+def test_a_fault_whose_cause_is_still_present_says_not_yet(
+    client: TestClient, controller: FakeController
+) -> None:
+    """Held 2 s while the skin is still hot, the button does nothing: the page says why,
+    not only "hold the button 2 s"."""
+    controller.status_data.update(
+        state="fault",
+        fault={"code": "skin_overtemp", "message": "The pad got too warm on the skin.",
+               "clear_refusal": "the cause is still present: skin_overtemp"},
+    )  # fmt: skip
+    html = client.get("/status/live").text
+    assert element_text(html, "fault-not-yet") == "the cause is still present: skin_overtemp"
+    controller.status_data["fault"]["clear_refusal"] = None
+    assert 'id="fault-not-yet"' not in client.get("/status/live").text
+
+
 def test_with_the_pad_unplugged_its_contact_is_not_known_not_off_the_skin(
     client: TestClient, controller: FakeController
 ) -> None:
