@@ -369,7 +369,10 @@ class Controller:
     def _invalid_reason(self, state: State, trigger: Trigger) -> str:
         fault = self._hooks.fault
         restart = fault is not None and fault[0] in RESTART_FAULTS
+        detail = self._hooks.state_reason
+        if state is State.IDLE and detail:  # "no valid prescription: …" says it all
+            return refusal_text(state, trigger, because=detail)
         reason = refusal_text(state, trigger, needs_restart=restart)
-        if state in (State.IDLE, State.FAULT) and self._hooks.state_reason:
-            reason = f"{reason} ({self._hooks.state_reason})"
+        if state is State.FAULT and detail:
+            reason = f"{reason} ({detail})"
         return reason

@@ -93,10 +93,13 @@ def _by_whom(source: str | None) -> str:
     return _BY_THE_PATIENT
 
 
-def refusal_text(state: State, trigger: Trigger, *, needs_restart: bool = False) -> str:
-    """A sentence for a person: why ``trigger`` is not possible in ``state``. In a fault
-    that ``needs_restart``, never the hint to acknowledge: that would be refused too."""
-    text = _PAIR_REFUSALS.get((state, trigger), _STATE_REFUSALS[state])
+def refusal_text(
+    state: State, trigger: Trigger, *, needs_restart: bool = False, because: str | None = None
+) -> str:
+    """A sentence for a person: why ``trigger`` is not possible in ``state`` (``because``,
+    when the caller knows it better). In a fault that ``needs_restart``, never the hint
+    to acknowledge: that would be refused too."""
+    text = because or _PAIR_REFUSALS.get((state, trigger), _STATE_REFUSALS[state])
     if state is State.FAULT and needs_restart:
         text = _RESTART_REFUSAL
     return f"cannot {trigger.value.replace('_', ' ')}: {text}"

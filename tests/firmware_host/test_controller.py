@@ -413,6 +413,18 @@ def test_a_controller_error_turns_outputs_off_at_once_and_closes_the_session_as_
     assert controller.state is S.FAULT
 
 
+def test_a_start_refused_for_want_of_a_prescription_says_it_once(
+    make_controller: ControllerFactory, rx_holder: dict
+) -> None:
+    """It read "there is no valid prescription (no valid prescription: none is installed)"."""
+    rx_holder["rx"] = None
+    controller = make_controller()
+    reason = controller.status()["state_reason"]
+    assert reason.startswith("no valid prescription: ")
+    assert controller.command("start").message == f"cannot start: {reason}"
+    assert controller.status()["start_refusal"] == f"cannot start: {reason}"
+
+
 def test_reloading_a_still_unusable_prescription_updates_the_idle_reason(
     make_controller: ControllerFactory, rx_holder: dict
 ) -> None:
