@@ -26,6 +26,7 @@ DISCONNECT_ERRORS = (serial.SerialException, OSError, termios.error)
 READ_CHUNK = 4096
 MAX_READS_PER_CALL = 16
 FALLBACK_POLL_S = 0.001
+_LOCKED: Final = frozenset({errno.EAGAIN, errno.EWOULDBLOCK})  # the exclusive flock refused
 
 
 class PortLike(Protocol):
@@ -46,14 +47,24 @@ class PortLike(Protocol):
 
 
 def open_port(url: str, *, baudrate: int, write_timeout_s: float) -> PortLike:
-    """Open ``url`` non-blocking (``timeout=0``) through ``serial.serial_for_url``."""
+    """Open ``url`` non-blocking (``timeout=0``) through ``serial.serial_for_url``.
+
+    A device is opened ``exclusive`` (pyserial's ``flock``): a port another process
+    holds so (a second ``nirpad run`` on the same board) is refused as ``busy``, never
+    shared, since both would read the board's frames and both command its outputs.
+    """
     try:
         port: PortLike = serial.serial_for_url(
-            url, baudrate=baudrate, timeout=0, write_timeout=write_timeout_s
+            url, baudrate=baudrate, timeout=0, write_timeout=write_timeout_s, exclusive=True
         )
     except ValueError as exc:  # pyserial: "invalid URL, protocol 'xxx' not known"
         raise UnsupportedPortError(f"cannot open {url!r}: {exc}", port=url, code="bad_url") from exc
     except DISCONNECT_ERRORS as exc:
+        if isinstance(exc, serial.SerialException) and exc.errno in _LOCKED:
+            raise BoardDisconnectedError(
+                f"{url} is in use by another program (another nirpad run?); stop it first",
+                port=url, code="busy",
+            ) from exc  # fmt: skip
         raise BoardDisconnectedError(
             f"cannot open {url!r}: {exc}", port=url, code="open_failed"
         ) from exc

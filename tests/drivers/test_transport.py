@@ -154,3 +154,26 @@ def test_other_urls_keep_their_pyserial_object() -> None:
         assert not isinstance(port, PosixFdPort)
     finally:
         port.close()
+
+
+def test_a_port_another_process_holds_is_refused_as_busy() -> None:
+    """Two controllers on one board (each with its own state directory) would both read
+    its frames and both send it commands: the second ``open_port`` is refused, the
+    first one's port keeps working."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    try:
+        first = open_port(os.ttyname(slave), baudrate=115200, write_timeout_s=0.5)
+        try:
+            with pytest.raises(transport.BoardDisconnectedError) as caught:
+                open_port(os.ttyname(slave), baudrate=115200, write_timeout_s=0.5)
+            assert caught.value.code == "busy"
+            assert "in use by another program" in str(caught.value)
+            assert first.write(b"still\x00") == 6
+            assert read_exactly(master, 6) == b"still\x00"
+        finally:
+            first.close()
+        open_port(os.ttyname(slave), baudrate=115200, write_timeout_s=0.5).close()  # free again
+    finally:
+        os.close(slave)
+        os.close(master)
