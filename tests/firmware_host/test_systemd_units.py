@@ -141,3 +141,29 @@ def test_the_page_runs_as_its_own_user_in_the_nirpad_group() -> None:
     writable = [line for line in lines if line.startswith(("ReadWritePaths=", "StateDirectory="))]
     assert writable == ["StateDirectory=nirpad/diary"]
     assert "StateDirectoryMode=2770" in lines
+
+
+SLOW_START_S = 10
+"""A start that fails after this long (Python's imports, a handshake, a Pi under load)
+must still count towards the start limit."""
+
+
+def _settings(name: str) -> dict[str, str]:
+    """The unit's ``Key=value`` lines (the last one wins, as for these keys in systemd)."""
+    return dict(line.split("=", 1) for line in _service_lines(name) if "=" in line)
+
+
+@pytest.mark.parametrize("name", sorted(MAX_EXPOSURE_TENTHS))
+def test_a_unit_that_restarts_gives_up_on_a_failure_that_stays(name: str) -> None:
+    """Restart=on-failure with RestartSec=2 under systemd's default start limit (5 starts
+    in 10 s) is restarted forever: five starts never fit in 10 s once each takes a
+    second. A failure that stays (a port another program holds, a damaged site.toml)
+    must end in a failed unit after a few tries, not one log line every few seconds."""
+    settings = _settings(name)
+    if settings.get("Restart", "no") == "no":
+        assert "RestartSec" not in settings
+        return
+    interval_s = int(settings.get("StartLimitIntervalSec", "10"))  # systemd's defaults
+    burst = int(settings.get("StartLimitBurst", "5"))
+    restart_s = int(settings["RestartSec"])
+    assert burst * (restart_s + SLOW_START_S) <= interval_s
