@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 import firmware_host
+from firmware_host.console import EXIT_INTERRUPTED
 
 UNIT_DIR = Path(firmware_host.__file__).parent / "systemd"
 HOST_UNITS = Path("/usr/lib/systemd/system")
@@ -167,3 +168,12 @@ def test_a_unit_that_restarts_gives_up_on_a_failure_that_stays(name: str) -> Non
     burst = int(settings.get("StartLimitBurst", "5"))
     restart_s = int(settings["RestartSec"])
     assert burst * (restart_s + SLOW_START_S) <= interval_s
+
+
+def test_a_stop_during_the_controllers_start_up_is_a_success_to_systemd() -> None:
+    """``systemctl stop`` (or restart) while ``nirpad run`` is still starting: its SIGTERM
+    unwinds the start-up, nothing was lit, and it exits 130 (``nirpad: interrupted``).
+    A stop once it runs exits 0. Either way the unit must end inactive, not failed, and
+    a stray SIGTERM is no failure to restart from, early in the start-up or later."""
+    settings = _settings("nirpad.service")
+    assert str(EXIT_INTERRUPTED) in settings.get("SuccessExitStatus", "").split()
