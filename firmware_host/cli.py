@@ -38,6 +38,7 @@ from firmware_host.control_client import (
     EXIT_USAGE,
 )
 from firmware_host.paths import PathNameError, resolve_state_dir
+from firmware_host.service import error_line
 from firmware_host.stdout_guard import done, guarded_stdout
 
 BUTTON_COMMANDS: Final = {
@@ -116,7 +117,7 @@ def _usage(parser: argparse.ArgumentParser, message: str) -> int:
 
 
 def _err(message: str) -> None:
-    print(f"nirpad: {message}", file=sys.stderr)
+    print(error_line(message), file=sys.stderr)
 
 
 def build_parser(with_profile_commands: bool = False) -> argparse.ArgumentParser:

@@ -38,7 +38,13 @@ from firmware_host.paths import (
     resolve_state_dir,
     user_path,
 )
-from firmware_host.service import Notifier, WatchdogPinger, configure_logging, watchdog_interval_s
+from firmware_host.service import (
+    Notifier,
+    WatchdogPinger,
+    configure_logging,
+    error_line,
+    watchdog_interval_s,
+)
 from firmware_host.sim_process import RunError, SimProcess
 from firmware_host.state_lock import StateLock
 from firmware_host.stop_signals import StopSignals, stop_signals
@@ -88,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
         board = board_kind(args)
         check_paths(args)
     except (RunError, PathNameError) as exc:
-        print(f"nirpad: {exc}", file=sys.stderr)
+        print(error_line(str(exc)), file=sys.stderr)
         return EXIT_USAGE
     handler = configure_logging(getattr(logging, args.log_level, logging.INFO))
     notifier = Notifier()

@@ -4,7 +4,8 @@ Owns: the ``NOTIFY_SOCKET`` datagram protocol (READY=1, STATUS=..., WATCHDOG=1,
 STOPPING=1), written by hand over a non-blocking socket so a missing or slow reader
 can never stall the event loop; the watchdog pacing (half of ``WATCHDOG_USEC``, pinged
 from the loop's tick hook, so a hung loop stops the pings and systemd restarts us);
-and the stderr log format (``<N>`` priority prefixes when stderr is the journal).
+the stderr log format (``<N>`` priority prefixes when stderr is the journal), and
+the ``<3>`` of a command's error line there (``error_line``).
 
 Does not own the loop, the controller or what the status text says. Without
 ``NOTIFY_SOCKET`` every notification is a silent no-op, which is the normal case
@@ -146,6 +147,15 @@ def stream_is_journal(stream: TextIO, env: Mapping[str, str] | None = None) -> b
     except (OSError, ValueError):
         return False
     return dev_ino == f"{st.st_dev}:{st.st_ino}"
+
+
+def error_line(message: str, stream: TextIO | None = None) -> str:
+    """``nirpad: message``, as a command's last word on stderr; under journald prefixed
+    ``<3>`` (err), so the reason a service stopped is an error there, not journald's
+    default priority (info) for a line without one."""
+    out = sys.stderr if stream is None else stream
+    prefix = f"<{syslog_priority(logging.ERROR)}>" if stream_is_journal(out) else ""
+    return f"{prefix}nirpad: {message}"
 
 
 def configure_logging(

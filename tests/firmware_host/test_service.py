@@ -197,3 +197,27 @@ def test_unit_file_has_what_systemd_needs() -> None:
     assert svc["ExecStart"] == "/usr/bin/nirpad run --port /dev/ttyUSB0 --state-dir /var/lib/nirpad"
     assert svc["RestrictAddressFamilies"] == "AF_UNIX"  # no network listener, ever
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+@pytest.mark.parametrize(
+    ("options", "code"),
+    [([], 1), (["--time-scale", "5"], 2)],
+    ids=["no-board-retried", "usage-not-retried"],
+)
+def test_under_the_journal_the_reason_a_start_failed_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: list[str], code: int
+) -> None:
+    """``journalctl -p err -u nirpad`` must show why the controller did not start: its
+    last line, ``nirpad: ...``, carries the error priority (a line without one is
+    journald's default, info), as every logged line carries its own."""
+    from firmware_host.cli import main
+
+    with open(tmp_path / "journal", "w", encoding="utf-8") as stream:
+        st = os.fstat(stream.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+        monkeypatch.setattr("sys.stderr", stream)
+        argv = ["run", "--port", str(tmp_path / "no-board"), "--rail-file", str(tmp_path / "rail")]
+        assert main([*argv, "--state-dir", str(tmp_path / "state"), *options]) == code
+    lines = (tmp_path / "journal").read_text(encoding="utf-8").splitlines()
+    assert lines[-1].startswith("<3>nirpad: "), lines
+    assert all(line.startswith("<") for line in lines), lines
