@@ -49,7 +49,6 @@ from firmware_host.machine import (
 from firmware_host.plain_text import plain
 from firmware_host.session import (
     CONTACT_LOST_REASON,
-    RESTART_FAULTS,
     ControllerCore,
     LoadedPrescription,
     SessionHooks,
@@ -367,8 +366,7 @@ class Controller:
         return self._invalid_reason(self.state, Trigger.START)
 
     def _invalid_reason(self, state: State, trigger: Trigger) -> str:
-        fault = self._hooks.fault
-        restart = fault is not None and fault[0] in RESTART_FAULTS
+        restart = self._hooks.needs_restart
         detail = self._hooks.state_reason
         if state is State.IDLE and detail:  # "no valid prescription: …" says it all
             return refusal_text(state, trigger, because=detail)

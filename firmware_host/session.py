@@ -137,6 +137,8 @@ class ControllerCore(Protocol):
     def all_off(self) -> None: ...
     @property
     def fault(self) -> FaultStatus | None: ...
+    @property
+    def needs_restart(self) -> bool: ...
 
 
 class SessionHooks:
@@ -170,6 +172,13 @@ class SessionHooks:
     def fault_clear_refusal(self) -> str | None:
         """Why acknowledging the latched fault would be refused now (read only), or None."""
         return self._core.fault_clear_refusal()
+
+    @property
+    def needs_restart(self) -> bool:
+        """The latched fault is one no acknowledgement clears in this process (a
+        ``RESTART_FAULTS`` code, or the board's INFO never read): restart nirpad."""
+        fault = self.fault
+        return fault is not None and (fault[0] in RESTART_FAULTS or self._core.needs_restart)
 
     def load_prescription(self) -> None:
         loaded = self._loader()

@@ -266,6 +266,17 @@ class SafetyCore:
         """The latched fault, or None (the latch's own; nobody keeps a copy)."""
         return self._faults.status
 
+    @property
+    def needs_restart(self) -> bool:
+        """A fault is latched that no acknowledgement can clear in this process: one of
+        ``NEEDS_RESTART``, a board that is lost, or any fault after a handshake that got
+        no INFO (the board's calibration was never read: even a board that answers later
+        fails every self-test)."""
+        status = self._faults.status
+        if status is None:
+            return False
+        return status.code in NEEDS_RESTART or self._watch.lost or self.info is None
+
     def snapshot(self) -> SafetySnapshot:
         """Figures for status displays; the last session's stay until the next begins.
         The pad's readings are shown only while its telemetry is current."""
@@ -386,7 +397,8 @@ class SafetyCore:
 
     def _self_test_gate(self) -> str | None:
         if self._faults.status is not None:
-            return f"{self._faults.status.message} Acknowledge the fault first."
+            then = "Restart nirpad." if self.needs_restart else "Acknowledge the fault first."
+            return f"{self._faults.status.message} {then}"
         if self._session is not None:
             return "A session is running; the self-test runs only between sessions."
         return None
@@ -459,7 +471,7 @@ class SafetyCore:
         return None if status is None else self._clear_refusal(status, write=False)
 
     def _clear_refusal(self, status: FaultStatus, *, write: bool) -> str | None:
-        if status.code in NEEDS_RESTART or self._watch.lost:
+        if self.needs_restart:
             return f"{status.message} Check the pad and its cable, then restart nirpad."
         if write:
             problem = self._faults.write_unwritten()

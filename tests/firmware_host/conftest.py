@@ -69,6 +69,7 @@ class FakeCore:
     outputs_on: bool = False
     session_active: bool = False
     fault: FaultStatus | None = None
+    needs_restart: bool = False  # beyond the RESTART_FAULTS codes (no INFO at the handshake)
     calls: list[str] = field(default_factory=list)
     poll_events: list[Any] = field(default_factory=list)
     tick_events: list[Any] = field(default_factory=list)

@@ -173,6 +173,34 @@ def test_board_that_never_answers_the_handshake(rig: Rig) -> None:
     ]
 
 
+def test_a_board_that_answers_only_after_the_handshake_needs_a_restart(rig: Rig) -> None:
+    """No INFO at the handshake: the board's calibration was never read, so no self-test
+    can pass in this process, even once the board hears again. Acknowledging must say
+    so (restart nirpad), not clear the fault into a self-test that blames the pad's
+    calibration."""
+    port = _TxDroppingPort(rig.port)
+    port.broken = True
+    core = rig.connect(port)
+    port.broken = False  # the board hears again (it was still booting, say)
+    rig.run(0.5)
+    assert core.needs_restart
+    reason = core.acknowledge_fault()
+    assert reason is not None and "restart nirpad" in reason
+    fault = core.fault
+    assert fault is not None and fault.code is FaultCode.BOARD_NOT_ANSWERING
+
+
+def test_only_a_fault_no_acknowledgement_clears_needs_a_restart(rig: Rig) -> None:
+    core = rig.connect()
+    assert not core.needs_restart  # no fault at all
+    core.latch_fault(FaultCode.BOARD_NOT_ANSWERING, "one command unanswered")
+    assert not core.needs_restart  # the handshake's INFO is there: acknowledging clears it
+    rig.board.inject("disconnect")
+    rig.run(0.5)
+    assert core.needs_restart
+    assert "restart nirpad" in (core.acknowledge_fault() or "")
+
+
 def test_board_disconnected_at_the_handshake(rig: Rig) -> None:
     rig.board.inject("disconnect")
     core = rig.connect()
