@@ -148,7 +148,8 @@ class Controller:
         """
         self._guarded(self._hooks.load_prescription)
         self._fire(Trigger.BEGIN_SELF_TEST)
-        log.info("boot finished in %s (%s)", self.state, self._hooks.state_reason)
+        reason = self._hooks.state_reason
+        log.info("boot finished in %s%s", self.state, f" ({reason})" if reason else "")
         return self.state
 
     def command(self, name: str, args: dict[str, Any] | None = None) -> CommandReply:

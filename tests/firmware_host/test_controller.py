@@ -10,6 +10,7 @@ import pytest
 from firmware_host.controller import Controller
 from firmware_host.machine import State
 from firmware_host.status import STATUS_KEYS
+from profiles.loader import LoadResult
 from safety.core_events import (
     ContactLost,
     ContactRegained,
@@ -125,6 +126,22 @@ def test_boot_ends_ready_with_a_valid_prescription(make_controller: ControllerFa
     controller = make_controller()
     assert controller.state is S.READY
     assert controller.status()["profile_id"] == "rls-test"
+
+
+def test_the_boot_line_gives_a_reason_only_when_there_is_one(
+    make_controller: ControllerFactory,
+    rx_holder: dict[str, LoadResult | None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="firmware_host.controller")
+    make_controller()
+    rx_holder["rx"] = None
+    make_controller()
+    booted = [r.getMessage() for r in caplog.records if r.getMessage().startswith("boot ")]
+    assert booted == [
+        "boot finished in ready",
+        "boot finished in idle (no valid prescription: no prescription is installed)",
+    ]
 
 
 @pytest.mark.parametrize(
