@@ -196,7 +196,7 @@ def test_unit_file_has_what_systemd_needs() -> None:
     assert svc["User"] == "nirpad" and svc["StateDirectory"] == "nirpad"
     assert svc["ExecStart"] == "/usr/bin/nirpad run --port /dev/ttyUSB0 --state-dir /var/lib/nirpad"
     assert svc["RestrictAddressFamilies"] == "AF_UNIX"  # no network listener, ever
-    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    assert unit["Install"]["WantedBy"] == "multi-user.target dev-ttyUSB0.device"
 
 
 @pytest.mark.parametrize(

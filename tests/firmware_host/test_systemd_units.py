@@ -177,3 +177,19 @@ def test_a_stop_during_the_controllers_start_up_is_a_success_to_systemd() -> Non
     a stray SIGTERM is no failure to restart from, early in the start-up or later."""
     settings = _settings("nirpad.service")
     assert str(EXIT_INTERRUPTED) in settings.get("SuccessExitStatus", "").split()
+
+
+def test_the_controller_waits_for_its_board_instead_of_failing_without_it() -> None:
+    """No board at boot (unplugged, a USB adapter that enumerates late): the start is
+    skipped, not failed, so no restart is spent on it, and plugging the board in starts
+    the controller. Without that, the five tries of the start limit were over in about
+    15 s and a board plugged in later was never used until a reboot."""
+    lines = _service_lines("nirpad.service")
+    (exec_start,) = (line for line in lines if line.startswith("ExecStart="))
+    port = exec_start.split("--port ", 1)[1].split()[0]
+    device = port.removeprefix("/").replace("/", "-") + ".device"  # systemd-escape --path
+    assert port == "/dev/ttyUSB0" and device == "dev-ttyUSB0.device"
+    assert f"ConditionPathExists={port}" in lines
+    assert {f"After={device}", f"Wants={device}"} <= set(lines)
+    (wanted_by,) = (line for line in lines if line.startswith("WantedBy="))
+    assert wanted_by.removeprefix("WantedBy=").split() == ["multi-user.target", device]
