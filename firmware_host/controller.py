@@ -323,7 +323,10 @@ class Controller:
         Run a new one, as at boot (no light); a failure latches its fault."""
         if self.core.fault is not None or self.core.snapshot().self_test_passed:
             return
-        log.info("the pad's self-test no longer counts (reset or power cut); running it again")
+        self._refusal_log.log(  # a pad in a reset loop voids it every second
+            "self-test again", logging.INFO,
+            "the pad's self-test no longer counts (reset or power cut); running it again",
+        )  # fmt: skip
         problem = self._hooks.run_self_test()
         if problem is not None:
             self._fire(Trigger.FAULT, code=FaultCode.SELF_TEST_FAILED, message=problem)

@@ -3,6 +3,10 @@ is run again by the controller, as at boot; a failure is a fault, never a silent
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from firmware_host.controller import Controller
 from firmware_host.machine import State
 from hil.rigs.clock import VirtualClock
@@ -56,3 +60,19 @@ def test_no_self_test_while_a_session_runs_or_its_outcome_shows(
     assert controller.command("stop").ok
     ticks(controller, clock, 1.5)  # complete: the outcome shows until acknowledged
     assert "self_test" not in core.calls
+
+
+def test_a_pad_that_keeps_resetting_is_logged_once_a_minute_not_every_second(
+    make_controller: ControllerFactory,
+    core: FakeCore,
+    clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    controller = make_controller()
+    caplog.set_level(logging.INFO, logger="firmware_host.controller")
+    for _ in range(30):  # a board in a reset loop voids each self-test the next second
+        core.self_test_passed = False
+        ticks(controller, clock, 1.0)
+    assert core.calls.count("self_test") >= 30
+    again = [r for r in caplog.records if "running it again" in r.getMessage()]
+    assert len(again) == 1
