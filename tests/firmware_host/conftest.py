@@ -202,6 +202,13 @@ def rx_holder() -> dict[str, LoadResult | None]:
 ControllerFactory = Callable[..., Controller]
 
 
+def ticks(controller: Controller, clock: VirtualClock, seconds: float = 0.1) -> None:
+    """Run the controller's 20 ms tick for ``seconds`` of the virtual clock."""
+    for _ in range(round(seconds / 0.02)):
+        clock.advance(0.02)
+        controller.on_tick()
+
+
 @pytest.fixture
 def make_controller(
     core: FakeCore,

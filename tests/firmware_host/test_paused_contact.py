@@ -7,22 +7,15 @@ needs contact. The reason and the warning must say so, not what was true earlier
 
 from __future__ import annotations
 
-from firmware_host.controller import Controller
 from firmware_host.machine import State
 from hil.rigs.clock import VirtualClock
 from safety.core_events import ContactLost, ContactRegained
 
-from .conftest import ControllerFactory, FakeCore
+from .conftest import ControllerFactory, FakeCore, ticks
 
 S = State
 NO_CONTACT = {"code": "contact_lost", "message": "no skin contact"}
 BACK = "skin contact is back: press the button to resume"
-
-
-def ticks(controller: Controller, clock: VirtualClock, seconds: float = 0.1) -> None:
-    for _ in range(round(seconds / 0.02)):
-        clock.advance(0.02)
-        controller.on_tick()
 
 
 def test_contact_lost_again_while_paused_is_said_again(

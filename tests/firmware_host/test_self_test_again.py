@@ -7,17 +7,10 @@ import logging
 
 import pytest
 
-from firmware_host.controller import Controller
 from firmware_host.machine import State
 from hil.rigs.clock import VirtualClock
 
-from .conftest import ControllerFactory, FakeCore
-
-
-def ticks(controller: Controller, clock: VirtualClock, seconds: float) -> None:
-    for _ in range(round(seconds / 0.02)):
-        clock.advance(0.02)
-        controller.on_tick()
+from .conftest import ControllerFactory, FakeCore, ticks
 
 
 def test_a_voided_self_test_is_run_again_while_ready(
