@@ -7,6 +7,7 @@ needs contact. The reason and the warning must say so, not what was true earlier
 
 from __future__ import annotations
 
+from firmware_host.controller import Controller
 from firmware_host.machine import State
 from hil.rigs.clock import VirtualClock
 from safety.core_events import ContactLost, ContactRegained
@@ -16,6 +17,13 @@ from .conftest import ControllerFactory, FakeCore, ticks
 S = State
 NO_CONTACT = {"code": "contact_lost", "message": "no skin contact"}
 BACK = "skin contact is back: press the button to resume"
+
+
+def _paused_by_command(make_controller: ControllerFactory) -> Controller:
+    controller = make_controller()
+    assert controller.command("start").ok
+    assert controller.command("pause").ok
+    return controller
 
 
 def test_contact_lost_again_while_paused_is_said_again(
@@ -46,9 +54,7 @@ def test_contact_lost_again_while_paused_is_said_again(
 def test_contact_lost_during_a_pause_says_why_a_resume_is_refused(
     make_controller: ControllerFactory, core: FakeCore, clock: VirtualClock
 ) -> None:
-    controller = make_controller()
-    assert controller.command("start").ok
-    assert controller.command("pause").ok
+    controller = _paused_by_command(make_controller)
     core.contact = False
     ticks(controller, clock)
     status = controller.status()
@@ -68,9 +74,7 @@ def test_contact_lost_during_a_pause_says_why_a_resume_is_refused(
 def test_the_warning_does_not_outlive_the_contact_after_the_session_ended(
     make_controller: ControllerFactory, core: FakeCore, clock: VirtualClock
 ) -> None:
-    controller = make_controller()
-    assert controller.command("start").ok
-    assert controller.command("pause").ok
+    controller = _paused_by_command(make_controller)
     core.contact = False
     ticks(controller, clock)
     assert controller.command("stop").ok
@@ -84,9 +88,7 @@ def test_contact_not_known_changes_nothing(
     make_controller: ControllerFactory, core: FakeCore, clock: VirtualClock
 ) -> None:
     """Telemetry not current: contact is null, neither lost nor back."""
-    controller = make_controller()
-    assert controller.command("start").ok
-    assert controller.command("pause").ok
+    controller = _paused_by_command(make_controller)
     core.contact = None  # type: ignore[assignment]
     ticks(controller, clock)
     status = controller.status()
