@@ -156,9 +156,8 @@ def _option_effects(names: list[str]) -> frozenset[SideEffect]:
 
 def _says_something(answers: dict[str, object]) -> bool:
     """Whether a new entry with ``answers`` would hold any answer (a note that shows
-    nothing is no note)."""
-    blank = NightlyEntry(date.min)
-    return with_answers(blank, answers) != blank
+    nothing is no note): the rule ``Diary.add_nightly`` holds every new entry to."""
+    return with_answers(NightlyEntry(date.min), answers).holds_answer
 
 
 def _record_irls(args: argparse.Namespace) -> int:
